@@ -1,0 +1,21 @@
+# Warnings and sanitizers for every Ferry target.
+add_compile_options(-Wall -Wextra -Wpedantic)
+if(FERRY_WERROR)
+  add_compile_options(-Werror)
+endif()
+if(FERRY_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=all)
+elseif(FERRY_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT FERRY_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "FERRY_SANITIZE must be '', 'address' or 'thread'")
+endif()
+
+# ferry_internal_library(NAME SOURCES... ) : a static, PIC, hidden-visibility library that goes into libferry.
+function(ferry_internal_library name)
+  add_library(${name} STATIC ${ARGN})
+  set_target_properties(${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  set_property(GLOBAL APPEND PROPERTY FERRY_INTERNAL_LIBS ${name})
+endfunction()

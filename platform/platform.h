@@ -1,0 +1,84 @@
+// The OS boundary: app data directory, device facts, the secret store for the buffer key, and HTTP transports.
+// Linux implementations live in platform/linux/ and platform/transport_curl.cc; Apple, Android and Windows files
+// compile only on those targets. Nothing outside platform/ talks to the OS for these concerns.
+#ifndef FERRY_PLATFORM_PLATFORM_H_
+#define FERRY_PLATFORM_PLATFORM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/secret.h"
+#include "base/status.h"
+
+namespace ferry::platform {
+
+// Facts about the device for an event's context. No hardware identifiers (no MAC, serial or IMEI).
+struct DeviceInfo {
+  std::string os_name;       // "Linux"
+  std::string os_version;    // kernel release or distribution version, e.g. "Debian GNU/Linux 12 (bookworm)"
+  std::string device_model;  // DMI product name where readable, else ""
+  std::string locale;        // BCP 47, e.g. "zh-CN", from LC_ALL/LC_MESSAGES/LANG; "" if unknown
+  std::string timezone;      // IANA name, e.g. "Asia/Shanghai", from TZ or /etc/timezone or /etc/localtime; ""
+  std::string process_name;  // the executable's name, the default app name
+};
+
+// Reads the device facts once (cheap enough to call at open).
+DeviceInfo ReadDeviceInfo();
+
+// The per-user application data directory: $XDG_DATA_HOME or $HOME/.local/share, else "/tmp".
+std::string DefaultDataDir();
+
+// Creates a directory and its parents (mode 0700 for the ones it creates).
+base::Status EnsureDir(const std::string& dir);
+
+// The directory part of a path ("." if none).
+std::string DirName(const std::string& path);
+
+// The secret store for the buffer key. Linux: a file holding `len` raw bytes, mode 0600, created atomically with
+// libsodium's CSPRNG if absent. A file of the wrong size or with group/other permissions is refused (kStorage).
+base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, size_t len = 32);
+
+// Moves a (corrupt) file aside to "<path>.corrupt-<epoch ms>", with its -wal and -shm companions. Returns the new name.
+base::Result<std::string> MoveAside(const std::string& path);
+
+// Size in bytes of a file plus its -wal companion; 0 when absent.
+uint64_t DatabaseBytesOnDisk(const std::string& path);
+
+// ---- HTTP ---------------------------------------------------------------------------------------------------------
+
+struct HttpRequest {
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  uint32_t timeout_ms = 30000;
+};
+
+struct HttpResponse {
+  int status = 0;              // HTTP status; 0 when no answer arrived
+  uint32_t retry_after_s = 0;  // Retry-After in seconds (delta-seconds or HTTP-date), 0 if absent
+  std::string body;
+  std::string error;  // why no answer arrived (network errors)
+};
+
+// Sends one POST at a time. Implementations are used from the uploader thread only.
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  // OK when an HTTP answer arrived (whatever its status); kNetwork with the reason otherwise.
+  virtual base::Status Post(const HttpRequest& req, HttpResponse* resp) = 0;
+};
+
+struct CurlTransportOptions {
+  std::string ca_file;            // extra trust anchor (PEM); empty: the system store
+  std::string pinned_public_key;  // "sha256//..."; empty: none
+  uint32_t connect_timeout_ms = 10000;
+};
+
+// libcurl: one reused easy handle (keep-alive), HTTP/2 where offered, peer and host verification always on.
+std::unique_ptr<HttpTransport> NewCurlTransport(const CurlTransportOptions& opts);
+
+}  // namespace ferry::platform
+
+#endif  // FERRY_PLATFORM_PLATFORM_H_

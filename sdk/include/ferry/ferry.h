@@ -1,0 +1,272 @@
+/*
+ * ferry.h — the public C ABI of libferry, Ferry's privacy-first analytics SDK.
+ *
+ * NOTE on conventions (they hold for every function below):
+ *  - Every function that can fail returns a ferry_status; ferry_status_str() gives a static English message.
+ *    Detail goes to the log callback and to ferry_stats_json().
+ *  - Strings passed in are UTF-8, NUL-terminated and borrowed for the duration of the call only.
+ *    Strings handed out are allocated by Ferry and released with ferry_free().
+ *  - Every ferry_client function is safe to call from any thread at the same time.
+ *    A ferry_options object must not be shared between threads.
+ *  - A NULL handle or a NULL required argument returns FERRY_ERR_INVALID_ARGUMENT. Nothing in this ABI aborts
+ *    the host process and no C++ exception crosses it.
+ *  - Status codes are only ever appended; a number is never renumbered or reused.
+ *
+ * The header includes only <stddef.h> and <stdint.h> and compiles as C99 and as C++.
+ */
+#ifndef FERRY_FERRY_H_
+#define FERRY_FERRY_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Version
+ * -------------------------------------------------------------------------------------------------------------- */
+#define FERRY_VERSION_MAJOR 0
+#define FERRY_VERSION_MINOR 1
+#define FERRY_VERSION_PATCH 0
+#define FERRY_VERSION_NUM ((FERRY_VERSION_MAJOR << 16) | (FERRY_VERSION_MINOR << 8) | FERRY_VERSION_PATCH)
+#define FERRY_VERSION_AT_LEAST(x, y, z) (FERRY_VERSION_NUM >= (((x) << 16) | ((y) << 8) | (z)))
+
+#if defined(_WIN32)
+#if defined(FERRY_BUILDING_LIBRARY)
+#define FERRY_API __declspec(dllexport)
+#else
+#define FERRY_API
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define FERRY_API __attribute__((visibility("default")))
+#else
+#define FERRY_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Status codes and consent states
+ * -------------------------------------------------------------------------------------------------------------- */
+typedef enum ferry_status {
+  FERRY_OK = 0,
+  FERRY_ERR_INVALID_ARGUMENT = 1, /* malformed JSON, bad UTF-8, empty or over-long name, over the size limits */
+  FERRY_ERR_CONSENT_DENIED = 2,   /* the purpose is denied: the event was dropped and nothing was stored */
+  FERRY_ERR_STORAGE = 3,          /* the local buffer cannot be written (disk full, I/O error) */
+  FERRY_ERR_CLOSED = 4,           /* the client is closed */
+  FERRY_ERR_TIMEOUT = 5,          /* flush/close/forget did not finish in time (work goes on in the background) */
+  FERRY_ERR_NETWORK = 6,          /* the collector could not be reached or refused the request */
+  FERRY_ERR_INTERNAL = 99
+} ferry_status;
+
+typedef enum ferry_consent {
+  FERRY_CONSENT_PENDING = 0, /* stored locally (encrypted), never sent */
+  FERRY_CONSENT_GRANTED = 1, /* stored and sent */
+  FERRY_CONSENT_DENIED = 2   /* never stored; pending events of that purpose are purged */
+} ferry_consent;
+
+/* How soon an event accepted by ferry_track() is committed to the encrypted buffer. */
+typedef enum ferry_durability {
+  /* Default. Events are committed by a background writer in small transactions, at most 50 ms after the call
+   * returned. A crash (even kill -9) loses at most the events of the last 100 ms. ferry_track() costs a few µs. */
+  FERRY_DURABILITY_BATCHED = 0,
+  /* ferry_track() returns only after the event is committed to disk: nothing that returned FERRY_OK is ever lost.
+   * Each call costs one transaction (hundreds of µs; concurrent callers share a commit). */
+  FERRY_DURABILITY_SYNC = 1
+} ferry_durability;
+
+/* Log levels passed to the log callback. */
+#define FERRY_LOG_DEBUG 0
+#define FERRY_LOG_INFO 1
+#define FERRY_LOG_WARN 2
+#define FERRY_LOG_ERROR 3
+
+/* Built-in purposes. Apps may add their own short lowercase names ([a-z0-9_-], 1-32 bytes). */
+#define FERRY_PURPOSE_NECESSARY "necessary" /* always granted; consent records and erasure requests */
+#define FERRY_PURPOSE_ANALYTICS "analytics" /* the default purpose of an event */
+#define FERRY_PURPOSE_MARKETING "marketing"
+#define FERRY_PURPOSE_PERSONALIZATION "personalization"
+#define FERRY_PURPOSE_SENSITIVE "sensitive" /* never granted by default (PIPL art. 28-29) */
+
+typedef struct ferry_options ferry_options;
+typedef struct ferry_client ferry_client;
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Library
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* "MAJOR.MINOR.PATCH" of the library actually loaded (compare with FERRY_VERSION_* to catch a mismatch). Static. */
+FERRY_API const char* ferry_version(void);
+
+/* A static English message for a status; never NULL (unknown codes give "unknown status"). */
+FERRY_API const char* ferry_status_str(ferry_status s);
+
+/* Releases a string or buffer that Ferry handed out. NULL is fine. */
+FERRY_API void ferry_free(void* p);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Options. Create, set, then hand to ferry_open(), which takes ownership. Not thread-safe.
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* A new options object with every default; NULL only when out of memory. */
+FERRY_API ferry_options* ferry_options_new(void);
+
+/* Frees options that were never passed to ferry_open(). NULL is fine. */
+FERRY_API void ferry_options_free(ferry_options* o);
+
+/* The collector's base URL, e.g. "https://collect.example.com". https:// is required; http:// is accepted only for
+ * loopback hosts (127.0.0.0/8, ::1, localhost). Default: none (events are buffered but never uploaded). */
+FERRY_API ferry_status ferry_options_set_endpoint(ferry_options* o, const char* url);
+
+/* The project's write key, sent as "Authorization: Bearer <key>". 1-256 printable ASCII bytes. */
+FERRY_API ferry_status ferry_options_set_write_key(ferry_options* o, const char* key);
+
+/* The buffer's database file. Default: "<platform app data dir>/ferry/buffer.db". Its directory is created. */
+FERRY_API ferry_status ferry_options_set_storage_path(ferry_options* o, const char* path);
+
+/* The buffer's 32-byte encryption key (copied, then wiped from Ferry's memory on close).
+ * Unset: the platform secret store creates and keeps a random key (Linux: "<storage path>.key", mode 0600). */
+FERRY_API ferry_status ferry_options_set_encryption_key(ferry_options* o, const uint8_t* key, size_t len);
+
+/* A PEM file with extra trust anchors for the collector's certificate (tests, private PKI). */
+FERRY_API ferry_status ferry_options_set_ca_file(ferry_options* o, const char* pem_path);
+
+/* The consent state a purpose starts with when the device has never recorded one. "necessary" cannot be changed;
+ * "sensitive" can only be set to PENDING or DENIED here (it needs an explicit ferry_set_consent()). */
+FERRY_API ferry_status ferry_options_set_default_consent(ferry_options* o, const char* purpose, ferry_consent state);
+
+/* How often the uploader sends what is sendable. Default 10000 ms; 100 ms to 24 h. */
+FERRY_API ferry_status ferry_options_set_flush_interval_ms(ferry_options* o, uint32_t ms);
+
+/* Upload as soon as this many events are sendable, and at most this many per request. Default 100; 1 to 1000. */
+FERRY_API ferry_status ferry_options_set_batch_size(ferry_options* o, uint32_t events);
+
+/* The buffer's size limit; the oldest non-necessary events are evicted (and counted) beyond it.
+ * Default 10 MiB; at least 64 KiB. */
+FERRY_API ferry_status ferry_options_set_max_storage_bytes(ferry_options* o, uint64_t bytes);
+
+/* PII masking rules as a JSON object (see C_API.md): detector actions, path rules, allow list, hash key.
+ * Invalid JSON or an unknown action returns FERRY_ERR_INVALID_ARGUMENT and leaves the rules unchanged. */
+FERRY_API ferry_status ferry_options_set_pii_rules(ferry_options* o, const char* rules_json);
+
+/* A log sink. Called from any Ferry thread (and from the calling thread); must not call back into the same client.
+ * msg is valid for the call only. Default: none (silent). */
+FERRY_API ferry_status ferry_options_set_log_callback(ferry_options* o,
+                                                      void (*cb)(int level, const char* msg, void* user), void* user);
+
+/* FERRY_DURABILITY_BATCHED (default) or FERRY_DURABILITY_SYNC; see ferry_durability. */
+FERRY_API ferry_status ferry_options_set_durability(ferry_options* o, ferry_durability d);
+
+/* The app's name and version, sent in context.app. Default: the executable's name, version "". */
+FERRY_API ferry_status ferry_options_set_app(ferry_options* o, const char* name, const char* version);
+
+/* Maximum age of a buffered event; older ones are evicted (and counted). Default 30 days; at least 1 s. */
+FERRY_API ferry_status ferry_options_set_max_event_age_ms(ferry_options* o, uint64_t ms);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Native transport (iOS NSURLSession, Android OkHttp, ...). Default: libcurl inside Ferry.
+ *
+ * Ferry calls send() from its uploader thread only, one request at a time per client. The request and all its
+ * strings are owned by Ferry and valid until send() returns. send() blocks until it has an answer (or fails), then
+ * fills *resp: status (HTTP status code, 0 for a network failure), retry_after_s (the Retry-After header in seconds,
+ * 0 if absent) and body/body_len (a buffer allocated with malloc() that Ferry frees with free(); NULL for none).
+ * send() returns FERRY_OK when an HTTP answer arrived (whatever its code), FERRY_ERR_NETWORK otherwise.
+ * free_user(user) is called once, from the thread that closes the client, after the last send().
+ * -------------------------------------------------------------------------------------------------------------- */
+typedef struct ferry_http_request {
+  const char* method;         /* "POST" */
+  const char* url;            /* full URL */
+  const char* const* headers; /* "Name: value" strings, NULL-terminated array */
+  const uint8_t* body;
+  size_t body_len;
+  uint32_t timeout_ms; /* the whole request must finish in this time */
+} ferry_http_request;
+
+typedef struct ferry_http_response {
+  int status;
+  uint32_t retry_after_s;
+  uint8_t* body;
+  size_t body_len;
+} ferry_http_response;
+
+typedef ferry_status (*ferry_transport_send_fn)(const ferry_http_request* req, ferry_http_response* resp, void* user);
+
+FERRY_API ferry_status ferry_options_set_transport(ferry_options* o, ferry_transport_send_fn send, void* user,
+                                                   void (*free_user)(void* user));
+
+/* A pinned public key for the collector, "sha256//<base64>" (several joined with ';'). curl transport only. */
+FERRY_API ferry_status ferry_options_set_pinned_public_key(ferry_options* o, const char* pins);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Client lifecycle
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* Opens the buffer and starts the writer and uploader threads. Takes ownership of o, also on failure.
+ * A wrong key or a corrupt buffer file is moved aside ("<path>.corrupt-<time>") and a fresh one started (logged).
+ * FERRY_ERR_STORAGE when no buffer can be created at all. */
+FERRY_API ferry_status ferry_open(ferry_options* o, ferry_client** out);
+
+/* Flushes what it can within flush_timeout_ms, commits everything accepted so far, stops the threads and frees c.
+ * What was not sent stays in the buffer for next time. Returns FERRY_ERR_TIMEOUT if sendable events remain.
+ * c is freed in every case (NULL: FERRY_ERR_INVALID_ARGUMENT). */
+FERRY_API ferry_status ferry_close(ferry_client* c, uint32_t flush_timeout_ms);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Events. Consent is checked and PII masked before anything touches disk.
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* Records a track event. event: 1-200 bytes. properties_json: NULL or a JSON object. purpose: NULL = "analytics".
+ * FERRY_ERR_CONSENT_DENIED if the purpose is denied (nothing stored). An event of a PENDING purpose is stored
+ * encrypted but only sent once the purpose is granted. */
+FERRY_API ferry_status ferry_track(ferry_client* c, const char* event, const char* properties_json,
+                                   const char* purpose);
+
+/* Records a screen view (purpose "analytics"). name: 1-200 bytes, masked like a property value. */
+FERRY_API ferry_status ferry_screen(ferry_client* c, const char* name, const char* properties_json);
+
+/* Sets the userId (1-200 bytes, persisted) and records an identify event (purpose "analytics") with traits. */
+FERRY_API ferry_status ferry_identify(ferry_client* c, const char* user_id, const char* traits_json);
+
+/* Logout: forgets the userId and rotates the anonymousId and the session. Buffered events keep their ids. */
+FERRY_API ferry_status ferry_reset(ferry_client* c);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Consent
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* Records the device's consent for a purpose (persisted; survives restarts) and queues a "consent" event of purpose
+ * "necessary" as proof. GRANTED makes pending events of the purpose sendable; DENIED purges them.
+ * "necessary" cannot be denied (FERRY_ERR_INVALID_ARGUMENT). */
+FERRY_API ferry_status ferry_set_consent(ferry_client* c, const char* purpose, ferry_consent state);
+
+/* The current state of a purpose; FERRY_CONSENT_PENDING for NULL arguments or a purpose never configured. */
+FERRY_API ferry_consent ferry_get_consent(ferry_client* c, const char* purpose);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Upload, subject rights and introspection
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* Uploads now. FERRY_OK once every event that was sendable when the call started was accepted by the collector;
+ * FERRY_ERR_TIMEOUT if time ran out (upload goes on in the background); FERRY_ERR_NETWORK if the collector refused
+ * the write key or no endpoint is configured. */
+FERRY_API ferry_status ferry_flush(ferry_client* c, uint32_t timeout_ms);
+
+/* Right to erasure from the device: wipes every event, id and trait in the buffer, rotates the anonymousId, and asks
+ * the collector to erase this device's ids (POST /v1/forget). FERRY_OK once the collector's receipt arrived;
+ * FERRY_ERR_TIMEOUT or FERRY_ERR_NETWORK otherwise — the request stays queued and is retried until it goes through,
+ * across restarts. */
+FERRY_API ferry_status ferry_forget(ferry_client* c, uint32_t timeout_ms);
+
+/* Everything the buffer holds about the current user (ids, consent, events) as a JSON document. *json_out is
+ * released with ferry_free(). */
+FERRY_API ferry_status ferry_export_local(ferry_client* c, char** json_out);
+
+/* Counters as a JSON object: queued, pending_consent, sent, dropped_consent, evicted, rejected, invalid, retries,
+ * storage_bytes, last_error, and more. *json_out is released with ferry_free(). */
+FERRY_API ferry_status ferry_stats_json(ferry_client* c, char** json_out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* FERRY_FERRY_H_ */

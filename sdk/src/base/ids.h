@@ -1,0 +1,16 @@
+// Random identifiers (libsodium CSPRNG).
+#ifndef FERRY_BASE_IDS_H_
+#define FERRY_BASE_IDS_H_
+
+#include <string>
+
+namespace ferry::base {
+
+// A random RFC 4122 version 4 UUID, lowercase: "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b".
+std::string NewUuidV4();
+// n random bytes as lowercase hex (2n characters).
+std::string RandomHex(size_t n);
+
+}  // namespace ferry::base
+
+#endif  // FERRY_BASE_IDS_H_
