@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -42,8 +43,12 @@ bool IsValidPurpose(std::string_view p);
 // Valid UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(std::string_view s);
 
-// Depth of nested objects/arrays (a scalar is 0, {} is 1).
+// Depth of nested objects/arrays (a scalar is 0, {} is 1). Iterative: safe on any depth.
 size_t JsonDepth(const Json& j);
+
+// Deepest nesting of '{'/'[' in raw JSON text, strings skipped; computed before parsing so that a hostile document
+// (a million '[') is refused before it is built in memory. Stops counting (returns early) once above `stop_above`.
+size_t RawJsonDepth(std::string_view text, size_t stop_above = SIZE_MAX);
 
 }  // namespace ferry::wire
 

@@ -1,0 +1,130 @@
+#include "wire/codec.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <memory>
+#include <string>
+
+namespace ferry::wire {
+namespace {
+
+std::string Gzip(const std::string& in) {
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&zs, in.size()) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// Streams `total` zero bytes through a zstd compressor without ever holding them: a decompression bomb.
+std::string ZstdBomb(size_t total) {
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 19);
+  std::string zeros(1 << 20, '\0');
+  std::string out;
+  char buf[1 << 16];
+  size_t left = total;
+  while (left > 0) {
+    size_t n = std::min(left, zeros.size());
+    left -= n;
+    ZSTD_inBuffer ib{zeros.data(), n, 0};
+    ZSTD_EndDirective mode = left == 0 ? ZSTD_e_end : ZSTD_e_continue;
+    size_t rem;
+    do {
+      ZSTD_outBuffer ob{buf, sizeof buf, 0};
+      rem = ZSTD_compressStream2(cctx.get(), &ob, &ib, mode);
+      out.append(buf, ob.pos);
+    } while (mode == ZSTD_e_end ? rem != 0 : ib.pos < ib.size);
+  }
+  return out;
+}
+
+TEST(Encoding, Parse) {
+  EXPECT_EQ(ParseEncoding(""), Encoding::kIdentity);
+  EXPECT_EQ(ParseEncoding("identity"), Encoding::kIdentity);
+  EXPECT_EQ(ParseEncoding("ZSTD"), Encoding::kZstd);
+  EXPECT_EQ(ParseEncoding(" gzip "), Encoding::kGzip);
+  EXPECT_EQ(ParseEncoding("br"), Encoding::kUnknown);
+  EXPECT_EQ(ParseEncoding("deflate"), Encoding::kUnknown);
+}
+
+TEST(Codec, ZstdRoundTrip) {
+  std::string in;
+  for (int i = 0; i < 20000; ++i) in += "{\"messageId\":\"" + std::to_string(i) + "\"},";
+  std::string z = ZstdCompress(in, 3);
+  ASSERT_FALSE(z.empty());
+  EXPECT_LT(z.size(), in.size() / 4);
+  std::string out;
+  ASSERT_EQ(Decode(Encoding::kZstd, z, in.size(), &out), DecodeResult::kOk);
+  EXPECT_EQ(out, in);
+  // One byte less room than needed.
+  EXPECT_EQ(Decode(Encoding::kZstd, z, in.size() - 1, &out), DecodeResult::kTooLarge);
+}
+
+TEST(Codec, ZstdConcatenatedFramesAndEmptyPayload) {
+  std::string z = ZstdCompress("hello ") + ZstdCompress("world");
+  std::string out;
+  ASSERT_EQ(Decode(Encoding::kZstd, z, 100, &out), DecodeResult::kOk);
+  EXPECT_EQ(out, "hello world");
+  ASSERT_EQ(Decode(Encoding::kZstd, ZstdCompress(""), 100, &out), DecodeResult::kOk);
+  EXPECT_EQ(out, "");
+}
+
+TEST(Codec, ZstdCorruptAndTruncated) {
+  std::string z = ZstdCompress(std::string(100000, 'a') + "tail", 3);
+  std::string out;
+  EXPECT_EQ(Decode(Encoding::kZstd, z.substr(0, z.size() - 3), 1 << 20, &out), DecodeResult::kCorrupt);
+  EXPECT_EQ(Decode(Encoding::kZstd, "not zstd at all", 1 << 20, &out), DecodeResult::kCorrupt);
+  EXPECT_EQ(Decode(Encoding::kZstd, "", 1 << 20, &out), DecodeResult::kCorrupt);
+  EXPECT_EQ(Decode(Encoding::kZstd, z + "junk", 1 << 20, &out), DecodeResult::kCorrupt);
+}
+
+TEST(Codec, ZstdBombStopsAtLimit) {
+  std::string bomb = ZstdBomb(size_t{1} << 30);  // 1 GiB of zeros
+  EXPECT_LT(bomb.size(), size_t{1} << 20);       // fits under the compressed limit
+  std::string out;
+  EXPECT_EQ(Decode(Encoding::kZstd, bomb, 5 << 20, &out), DecodeResult::kTooLarge);
+  EXPECT_LE(out.size(), size_t{5} << 20);
+  EXPECT_LE(out.capacity(), size_t{16} << 20);  // memory bounded by the limit, not by the claim
+}
+
+TEST(Codec, GzipRoundTripLimitsAndCorruption) {
+  std::string in(300000, 'q');
+  for (size_t i = 0; i < in.size(); i += 7) in[i] = static_cast<char>('a' + i % 26);
+  std::string gz = Gzip(in);
+  std::string out;
+  ASSERT_EQ(Decode(Encoding::kGzip, gz, in.size(), &out), DecodeResult::kOk);
+  EXPECT_EQ(out, in);
+  EXPECT_EQ(Decode(Encoding::kGzip, gz, in.size() - 1, &out), DecodeResult::kTooLarge);
+  EXPECT_EQ(Decode(Encoding::kGzip, gz.substr(0, gz.size() / 2), in.size(), &out), DecodeResult::kCorrupt);
+  EXPECT_EQ(Decode(Encoding::kGzip, "plain text", in.size(), &out), DecodeResult::kCorrupt);
+  std::string two = Gzip("ab") + Gzip("cd");
+  ASSERT_EQ(Decode(Encoding::kGzip, two, 10, &out), DecodeResult::kOk);
+  EXPECT_EQ(out, "abcd");
+  // A gzip bomb: 200 MiB of zeros in a small member, refused at 5 MiB.
+  std::string zeros(200 << 20, '\0');
+  std::string bomb = Gzip(zeros);
+  zeros.clear();
+  zeros.shrink_to_fit();
+  EXPECT_EQ(Decode(Encoding::kGzip, bomb, 5 << 20, &out), DecodeResult::kTooLarge);
+  EXPECT_LE(out.size(), size_t{5} << 20);
+}
+
+TEST(Codec, IdentityAndUnknown) {
+  std::string out;
+  EXPECT_EQ(Decode(Encoding::kIdentity, "abc", 3, &out), DecodeResult::kOk);
+  EXPECT_EQ(out, "abc");
+  EXPECT_EQ(Decode(Encoding::kIdentity, "abcd", 3, &out), DecodeResult::kTooLarge);
+  EXPECT_EQ(Decode(Encoding::kUnknown, "abc", 3, &out), DecodeResult::kUnknownEncoding);
+}
+
+}  // namespace
+}  // namespace ferry::wire
