@@ -1,0 +1,88 @@
+#include "offline.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "sqlite_store.h"
+
+namespace ferry::collector::ctl {
+
+namespace {
+
+std::unique_ptr<SqliteStore> OpenOrSay(const Globals& g) {
+  if (g.data_dir.empty()) {
+    std::fprintf(stderr, "ferryctl: --data-dir is required for this command\n");
+    return nullptr;
+  }
+  auto store = SqliteStore::Open(g.data_dir, g.key_file);
+  if (!store.ok()) {
+    std::fprintf(stderr, "ferryctl: cannot open the store in %s: %s\n", g.data_dir.c_str(),
+                 store.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(store).value();
+}
+
+}  // namespace
+
+void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
+  CLI::App* keys = app.add_subcommand("keys", "Create write keys (offline, on --data-dir)");
+  keys->require_subcommand(1);
+  auto project = std::make_shared<std::string>();
+  CLI::App* cwk = keys->add_subcommand("create-write-key", "Create a write key for a project; prints it once");
+  cwk->add_option("--project", *project, "Project name (created if new)")->required();
+  cwk->callback([&g, project, exit_code] {
+    *exit_code = 1;
+    auto store = OpenOrSay(g);
+    if (!store) return;
+    auto key = store->CreateWriteKey(*project);
+    if (!key.ok()) {
+      std::fprintf(stderr, "ferryctl: %s\n", key.status().ToString().c_str());
+      return;
+    }
+    if (g.json) {
+      std::printf("%s\n", nlohmann::json{{"project", *project}, {"writeKey", *key}}.dump().c_str());
+    } else {
+      std::printf("%s\n", key->c_str());
+    }
+    *exit_code = 0;
+  });
+
+  CLI::App* debug = app.add_subcommand("debug", "Inspect the store (offline, on --data-dir)");
+  debug->require_subcommand(1);
+  auto dump_project = std::make_shared<std::string>();
+  CLI::App* dump = debug->add_subcommand("dump-events", "Print stored events, one JSON object a line");
+  dump->add_option("--project", *dump_project, "Only this project");
+  dump->callback([&g, dump_project, exit_code] {
+    *exit_code = 1;
+    auto store = OpenOrSay(g);
+    if (!store) return;
+    auto rows = store->DumpEvents(*dump_project);
+    if (!rows.ok()) {
+      std::fprintf(stderr, "ferryctl: %s\n", rows.status().ToString().c_str());
+      return;
+    }
+    for (const EventRow& r : *rows) {
+      if (g.json) {
+        nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
+        nlohmann::json line = {{"project", r.project},
+                               {"messageId", r.message_id},
+                               {"type", r.type},
+                               {"userId", r.user_id},
+                               {"anonymousId", r.anonymous_id},
+                               {"name", r.name},
+                               {"purpose", r.purpose},
+                               {"timestampMs", r.timestamp_ms},
+                               {"receivedMs", r.received_ms},
+                               {"body", body.is_discarded() ? nlohmann::json(r.body) : body}};
+        std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      } else {
+        std::printf("%s\t%s\t%s\t%s\n", r.project.c_str(), r.message_id.c_str(), r.type.c_str(), r.body.c_str());
+      }
+    }
+    *exit_code = 0;
+  });
+}
+
+}  // namespace ferry::collector::ctl

@@ -1,0 +1,69 @@
+// The collector's HTTP(S) front: POST /v1/batch, GET /healthz, GET /metrics (cpp-httplib).
+#ifndef FERRY_COLLECTOR_SERVER_H_
+#define FERRY_COLLECTOR_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "base/log.h"
+#include "base/status.h"
+#include "faults.h"
+#include "group_commit.h"
+#include "metrics.h"
+#include "rate_limit.h"
+#include "store.h"
+#include "wire/event.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace ferry::collector {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8443;                // 0 picks a free port
+  std::string tls_cert, tls_key;  // both or neither
+  int threads = 64;               // worker threads (each keep-alive connection holds one while it is open)
+  wire::Limits limits;
+  double rate_limit = 10000;  // requests per second per write key; <= 0 disables
+  double rate_burst = 0;      // bucket size; 0 = rate_limit
+  int keep_alive_timeout_s = 5;
+  int read_timeout_s = 10;
+};
+
+// Owns the HTTP server and the group-commit writer. Construct, Bind(), then Serve() on one thread; Stop() from any.
+class CollectorServer {
+ public:
+  CollectorServer(ServerOptions opts, Store* store, base::Logger log);
+  ~CollectorServer();
+  CollectorServer(const CollectorServer&) = delete;
+  CollectorServer& operator=(const CollectorServer&) = delete;
+
+  // Binds and listens on host:port (or TLS setup fails). Returns the bound port.
+  base::Result<int> Bind();
+  // Serves until Stop(); returns once in-flight requests finished and the writer drained.
+  base::Status Serve();
+  // Stops accepting; safe from any thread (not from a signal handler).
+  void Stop();
+
+  bool tls() const { return !opts_.tls_cert.empty(); }
+  Metrics& metrics() { return metrics_; }
+  FaultPlan& faults() { return faults_; }
+
+ private:
+  void Routes();
+
+  ServerOptions opts_;
+  Store* store_;
+  base::Logger log_;
+  Metrics metrics_;
+  FaultPlan faults_;
+  RateLimiter limiter_;
+  GroupCommitter committer_;
+  std::unique_ptr<httplib::Server> svr_;
+};
+
+}  // namespace ferry::collector
+
+#endif  // FERRY_COLLECTOR_SERVER_H_

@@ -1,0 +1,218 @@
+#include "ingest.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "base/time.h"
+#include "faults.h"
+#include "group_commit.h"
+#include "metrics.h"
+#include "rate_limit.h"
+
+namespace ferry::collector {
+namespace {
+
+using wire::Json;
+
+Json Event(int i) {
+  return Json{{"messageId", "m-" + std::to_string(i)},
+              {"type", "track"},
+              {"event", "Viewed"},
+              {"anonymousId", "a-1"},
+              {"timestamp", "2026-01-01T00:00:00.000Z"},
+              {"purpose", "analytics"},
+              {"properties", {{"i", i}}}};
+}
+
+std::string Body(const Json& batch, const char* sent_at = "2026-01-01T00:00:10.000Z") {
+  Json b = {{"batch", batch}};
+  if (sent_at) b["sentAt"] = sent_at;
+  return b.dump();
+}
+
+const int64_t kReceived = *base::ParseIso8601("2026-01-01T00:00:15.000Z");
+
+TEST(ParseBatch, ValidEventsAreCorrectedForClockSkew) {
+  std::string body = Body(Json::array({Event(1), Event(2)}));
+  ParsedBatch p = ParseBatch(wire::Encoding::kZstd, wire::ZstdCompress(body), wire::Limits(), kReceived);
+  ASSERT_EQ(p.status, 200) << p.error;
+  ASSERT_EQ(p.events.size(), 2u);
+  EXPECT_TRUE(p.skew_corrected);
+  EXPECT_EQ(p.skew_ms, 5000);
+  const StoredEvent& e = p.events[0];
+  EXPECT_EQ(e.message_id, "m-1");
+  EXPECT_EQ(e.name, "Viewed");
+  EXPECT_EQ(e.anonymous_id, "a-1");
+  EXPECT_EQ(e.timestamp_ms, *base::ParseIso8601("2026-01-01T00:00:05.000Z"));
+  EXPECT_EQ(e.received_ms, kReceived);
+  Json stored = Json::parse(e.body);
+  EXPECT_EQ(stored["timestamp"], "2026-01-01T00:00:05.000Z");
+  EXPECT_EQ(stored["originalTimestamp"], "2026-01-01T00:00:00.000Z");
+  EXPECT_EQ(stored["receivedAt"], "2026-01-01T00:00:15.000Z");
+  EXPECT_EQ(stored["properties"]["i"], 1);
+}
+
+TEST(ParseBatch, NoSentAtMeansNoCorrection) {
+  ParsedBatch p =
+      ParseBatch(wire::Encoding::kIdentity, Body(Json::array({Event(1)}), nullptr), wire::Limits(), kReceived);
+  ASSERT_EQ(p.status, 200);
+  EXPECT_FALSE(p.skew_corrected);
+  EXPECT_EQ(p.events[0].timestamp_ms, *base::ParseIso8601("2026-01-01T00:00:00.000Z"));
+  EXPECT_FALSE(Json::parse(p.events[0].body).contains("originalTimestamp"));
+}
+
+TEST(ParseBatch, RejectsBadEventsWithIndexAndReason) {
+  Json bad = Event(2);
+  bad.erase("purpose");
+  Json batch = Json::array({Event(1), bad, 42, Event(3)});
+  ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, Body(batch), wire::Limits(), kReceived);
+  ASSERT_EQ(p.status, 200);
+  EXPECT_EQ(p.events.size(), 2u);
+  ASSERT_EQ(p.rejected.size(), 2u);
+  EXPECT_EQ(p.rejected[0].index, 1u);
+  EXPECT_EQ(p.rejected[0].message_id, "m-2");
+  EXPECT_EQ(p.rejected[0].reason, "missing purpose");
+  EXPECT_EQ(p.rejected[1].index, 2u);
+  EXPECT_EQ(p.rejected[1].message_id, "");
+  std::string answer = BatchAnswer(2, 0, 0, p.rejected);
+  Json a = Json::parse(answer);
+  EXPECT_EQ(a["accepted"], 2);
+  EXPECT_EQ(a["rejected"][0]["index"], 1);
+  EXPECT_EQ(a["rejected"][0]["reason"], "missing purpose");
+}
+
+TEST(ParseBatch, EnvelopeErrors) {
+  wire::Limits lim;
+  EXPECT_EQ(ParseBatch(wire::Encoding::kIdentity, "{not json", lim, kReceived).status, 400);
+  EXPECT_EQ(ParseBatch(wire::Encoding::kIdentity, "[]", lim, kReceived).status, 400);
+  EXPECT_EQ(ParseBatch(wire::Encoding::kIdentity, "{\"batch\":{}}", lim, kReceived).status, 400);
+  EXPECT_EQ(ParseBatch(wire::Encoding::kZstd, "garbage", lim, kReceived).status, 400);
+  EXPECT_EQ(ParseBatch(wire::Encoding::kUnknown, "{}", lim, kReceived).status, 415);
+  EXPECT_EQ(ParseBatch(wire::Encoding::kIdentity, std::string(2000000, '['), lim, kReceived).status, 400);
+  lim.max_batch_events = 3;
+  Json four = Json::array({Event(1), Event(2), Event(3), Event(4)});
+  ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, Body(four), lim, kReceived);
+  EXPECT_EQ(p.status, 413);
+  EXPECT_TRUE(p.events.empty());
+  lim = wire::Limits();
+  lim.max_decompressed_bytes = 100;
+  EXPECT_EQ(ParseBatch(wire::Encoding::kZstd, wire::ZstdCompress(Body(four)), lim, kReceived).status, 413);
+}
+
+TEST(ParseBatch, DroppedCountersAndTypedFields) {
+  Json consent = Event(1);
+  consent["type"] = "consent";
+  consent["properties"] = {{"purpose", "marketing"}, {"state", "denied"}, {"previous", "granted"}};
+  Json alias = Event(2);
+  alias["type"] = "alias";
+  alias["userId"] = "u-1";
+  alias["previousId"] = "a-1";
+  Json b = {{"batch", Json::array({consent, alias})},
+            {"dropped", {{"evicted", 7}, {"negative", -1}, {"text", "x"}, {"expired", 0}}}};
+  ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, b.dump(), wire::Limits(), kReceived);
+  ASSERT_EQ(p.status, 200);
+  EXPECT_EQ(p.dropped, (std::map<std::string, int64_t>{{"evicted", 7}, {"expired", 0}}));
+  EXPECT_EQ(p.events[0].consent_purpose, "marketing");
+  EXPECT_EQ(p.events[0].consent_state, "denied");
+  EXPECT_EQ(p.events[0].consent_previous, "granted");
+  EXPECT_EQ(p.events[1].previous_id, "a-1");
+  EXPECT_EQ(p.events[1].user_id, "u-1");
+}
+
+// A store that records what it is given (a fake for the group-commit unit test only).
+class RecordingStore : public Store {
+ public:
+  base::Status Check() override { return base::Status::Ok(); }
+  base::Result<std::string> CreateWriteKey(const std::string&) override { return std::string("k"); }
+  base::Result<std::optional<WriteKeyInfo>> LookupWriteKey(const std::string&) override {
+    return std::optional<WriteKeyInfo>();
+  }
+  base::Status Insert(std::vector<InsertRequest*>& reqs) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a slow disk: requests queue up meanwhile
+    std::lock_guard<std::mutex> lock(mu);
+    transactions.push_back(reqs.size());
+    for (InsertRequest* r : reqs) r->outcomes.assign(r->events.size(), InsertOutcome::kAccepted);
+    return base::Status::Ok();
+  }
+  std::string IdHash(const std::string& id) override { return id; }
+  base::Result<bool> IsSuppressed(int64_t, const std::string&) override { return false; }
+  base::Status Suppress(int64_t, const std::string&) override { return base::Status::Ok(); }
+  base::Result<std::vector<EventRow>> DumpEvents(const std::string&) override { return std::vector<EventRow>(); }
+  base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string&) override {
+    return std::map<std::string, int64_t>();
+  }
+  std::mutex mu;
+  std::vector<size_t> transactions;
+};
+
+TEST(GroupCommitter, BatchesConcurrentRequestsIntoFewTransactions) {
+  RecordingStore store;
+  GroupCommitter gc(&store);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      InsertRequest r;
+      r.events.resize(10);
+      if (gc.Submit(&r).ok() && r.outcomes.size() == 10) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 16);
+  size_t total = 0;
+  for (size_t n : store.transactions) total += n;
+  EXPECT_EQ(total, 16u);
+  EXPECT_LT(store.transactions.size(), 16u);  // at least two requests shared a transaction
+  gc.Stop();
+  InsertRequest late;
+  EXPECT_EQ(gc.Submit(&late).code(), base::Code::kClosed);
+}
+
+TEST(RateLimiter, TokenBucket) {
+  RateLimiter rl(2, 2);
+  EXPECT_EQ(rl.Take("k", 0), 0);
+  EXPECT_EQ(rl.Take("k", 0), 0);
+  EXPECT_GE(rl.Take("k", 0), 1);
+  EXPECT_EQ(rl.Take("other", 0), 0);
+  EXPECT_EQ(rl.Take("k", 600), 0);  // 1.2 tokens refilled
+  RateLimiter off(0, 0);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(off.Take("k", 0), 0);
+}
+
+TEST(FaultPlan, ParsesItems) {
+  FaultPlan fp;
+  ASSERT_TRUE(fp.LoadJson(R"([503, {"status":429,"retry_after":2}, "reset", {"status":500,"after_store":true}])").ok());
+  EXPECT_EQ(fp.Remaining(), 4u);
+  auto a = fp.Next();
+  EXPECT_EQ(a->status, 503);
+  auto b = fp.Next();
+  EXPECT_EQ(b->retry_after, 2);
+  EXPECT_TRUE(fp.Next()->reset);
+  EXPECT_TRUE(fp.Next()->after_store);
+  EXPECT_FALSE(fp.Next().has_value());
+  EXPECT_FALSE(fp.LoadJson("{}").ok());
+  EXPECT_FALSE(fp.LoadJson("[\"boom\"]").ok());
+  EXPECT_FALSE(fp.LoadJson("[{\"status\":\"x\"}]").ok());
+}
+
+TEST(Metrics, RendersPrometheusText) {
+  Metrics m;
+  m.AddEvents(5, 1, 2, 0);
+  m.ObserveBatch(200, 0.003);
+  m.ObserveBatch(401, 0.0001);
+  std::string t = m.Render();
+  EXPECT_NE(t.find("ferry_events_accepted_total 5\n"), std::string::npos);
+  EXPECT_NE(t.find("ferry_events_duplicate_total 1\n"), std::string::npos);
+  EXPECT_NE(t.find("ferry_events_rejected_total 2\n"), std::string::npos);
+  EXPECT_NE(t.find("ferry_batches_total{code=\"200\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("ferry_batches_total{code=\"401\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("ferry_request_duration_seconds_bucket{le=\"0.001\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("ferry_request_duration_seconds_bucket{le=\"0.005\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("ferry_request_duration_seconds_count 2\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::collector
