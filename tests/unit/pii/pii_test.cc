@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -426,6 +427,31 @@ TEST(PiiRules, EmptyAndBlankAndEmptyObjectMeanDefaults) {
     json obj = {{"password", "x"}, {"t", "13812345678"}};
     m->ApplyToObject(&obj);
     EXPECT_EQ(obj, json({{"t", "[phone]"}})) << rules;
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------- robustness
+
+// Random strings built from the characters the scanners care about, plus multi-byte text: every action must leave
+// valid UTF-8 (nlohmann's dump throws on invalid UTF-8), and text without trigger characters must come back as is.
+TEST(PiiRobustness, RandomInputsKeepUtf8) {
+  const std::vector<std::string> pieces = {"0",   "1",  "3",  "4", "8",    "9",   "6",   "X",   "x",
+                                           "a",   "f",  "@",  ":", "::",   ".",   "-",   " ",   "+",
+                                           "+86", "86", "张", "é", "🙂", "com", "138", "1234"};
+  std::mt19937 rng(42);
+  for (const char* action : {"redact", "mask", "hash", "drop"}) {
+    auto m = Masker(Detectors(action));
+    for (int i = 0; i < 5000; ++i) {
+      std::string in;
+      int n = static_cast<int>(rng() % 40);
+      for (int k = 0; k < n; ++k) in += pieces[rng() % pieces.size()];
+      std::string out = m->MaskString(in);
+      json j = out;
+      EXPECT_NO_THROW((void)j.dump()) << in;
+      json obj = {{"v", in}, {"a", json::array({in, in})}};
+      m->ApplyToObject(&obj);
+      EXPECT_NO_THROW((void)obj.dump()) << in;
+    }
   }
 }
 

@@ -1,0 +1,110 @@
+// PII masking speed: MaskString on typical strings with and without PII, ApplyToObject on a typical
+// ferry_track properties object (5 strings + 2 numbers).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/pii.h"
+
+namespace {
+
+using ferry::sdk::PiiMasker;
+using nlohmann::json;
+
+std::shared_ptr<const PiiMasker> DefaultMasker(const char* rules = "") {
+  uint8_t k[32];
+  for (int i = 0; i < 32; ++i) k[i] = static_cast<uint8_t>(i);
+  auto r = PiiMasker::Create(rules, ferry::base::SecretBytes(k, 32));
+  if (!r.ok()) {
+    std::fprintf(stderr, "PiiMasker::Create: %s\n", r.status().ToString().c_str());
+    std::abort();
+  }
+  return r.value();
+}
+
+const std::vector<std::string> kNoPiiNoTrigger = {"Checkout Completed", "Product Viewed", "首页 - 推荐", "premium",
+                                                  "https://example.com/cart"};
+const std::vector<std::string> kNoPiiDigits = {"ORD-2026-000123", "¥1,299.00", "2026-01-15T10:30:00.123Z",
+                                               "10.0.19045.2965", "550e8400-e29b-41d4-a716-446655440000"};
+const std::vector<std::string> kPii = {"请联系13812345678", "zhang.san@example.cn", "4111 1111 1111 1111",
+                                       "client 192.168.1.100", "ID 11010519491231002X"};
+
+void RunStrings(benchmark::State& state, const std::vector<std::string>& inputs) {
+  auto m = DefaultMasker();
+  size_t i = 0;
+  for (auto _ : state) {
+    std::string out = m->MaskString(inputs[i]);
+    benchmark::DoNotOptimize(out);
+    if (++i == inputs.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_MaskString_NoPii_Letters(benchmark::State& s) { RunStrings(s, kNoPiiNoTrigger); }
+void BM_MaskString_NoPii_WithDigits(benchmark::State& s) { RunStrings(s, kNoPiiDigits); }
+void BM_MaskString_Pii(benchmark::State& s) { RunStrings(s, kPii); }
+BENCHMARK(BM_MaskString_NoPii_Letters);
+BENCHMARK(BM_MaskString_NoPii_WithDigits);
+BENCHMARK(BM_MaskString_Pii);
+
+json TypicalProperties() {
+  return json::parse(R"({"product_id": "SKU-AB12-3456", "name": "Wireless Mouse", "category": "electronics",
+                         "currency": "CNY", "coupon": "SPRING2026", "price": 129.0, "quantity": 2})");
+}
+
+json PiiProperties() {
+  return json::parse(R"({"product_id": "SKU-AB12-3456", "note": "请联系13812345678", "email": "a@b.cn",
+                         "currency": "CNY", "password": "hunter2", "price": 129.0, "quantity": 2})");
+}
+
+// No PII: ApplyToObject changes nothing, so the same object is reused every iteration.
+void BM_ApplyToObject_Typical(benchmark::State& state) {
+  auto m = DefaultMasker();
+  json obj = TypicalProperties();
+  for (auto _ : state) {
+    auto rep = m->ApplyToObject(&obj);
+    benchmark::DoNotOptimize(rep);
+  }
+  if (obj != TypicalProperties()) state.SkipWithError("object changed");
+}
+BENCHMARK(BM_ApplyToObject_Typical);
+
+// With PII the object changes, so each iteration masks a fresh copy; BM_CopyOnly is the copy alone.
+void BM_ApplyToObject_WithPii_IncludingCopy(benchmark::State& state) {
+  auto m = DefaultMasker();
+  const json proto = PiiProperties();
+  for (auto _ : state) {
+    json obj = proto;
+    auto rep = m->ApplyToObject(&obj);
+    benchmark::DoNotOptimize(rep);
+  }
+}
+BENCHMARK(BM_ApplyToObject_WithPii_IncludingCopy);
+
+void BM_CopyOnly(benchmark::State& state) {
+  const json proto = PiiProperties();
+  for (auto _ : state) {
+    json obj = proto;
+    benchmark::DoNotOptimize(obj);
+  }
+}
+BENCHMARK(BM_CopyOnly);
+
+// A richer rule set: paths, allow list and hashing.
+void BM_ApplyToObject_Typical_CustomRules(benchmark::State& state) {
+  auto m = DefaultMasker(
+      R"({"detectors": {"email": "mask", "phone": "hash"}, "paths": {"user.phone": "hash", "address": "redact"},
+          "allow": ["product_id", "name", "category", "currency", "coupon", "price", "quantity", "user.*"]})");
+  json obj = TypicalProperties();
+  for (auto _ : state) {
+    auto rep = m->ApplyToObject(&obj);
+    benchmark::DoNotOptimize(rep);
+  }
+}
+BENCHMARK(BM_ApplyToObject_Typical_CustomRules);
+
+}  // namespace
+
+BENCHMARK_MAIN();
