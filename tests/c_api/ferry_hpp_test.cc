@@ -214,6 +214,19 @@ TEST_F(FerryHppTest, MoveAndDestructorClose) {
   EXPECT_NE(Export(again).find("after_assign"), std::string::npos);
 }
 
+TEST_F(FerryHppTest, OpenTakesChainedTemporaryAndNamedOptions) {
+  ferry::Client c;
+  ASSERT_TRUE(ferry::Client::Open(ferry::Options().SetStoragePath(db_).SetEncryptionKey(kKey, sizeof kKey), &c).ok());
+  EXPECT_EQ(c.GetConsent("analytics"), ferry::Consent::kPending);  // no default consent given
+  ferry::Status closed = c.Close(100);
+  EXPECT_TRUE(closed.ok() || closed.code() == FERRY_ERR_TIMEOUT) << closed.str();
+  ferry::Options named = BaseOptions();
+  ASSERT_TRUE(ferry::Client::Open(named, &c).ok());
+  EXPECT_EQ(c.GetConsent("analytics"), ferry::Consent::kGranted);
+  EXPECT_EQ(named.status().code(), FERRY_ERR_CLOSED);  // consumed
+  EXPECT_EQ(named.release(), nullptr);
+}
+
 TEST_F(FerryHppTest, NullOutPointersAreRefused) {
   EXPECT_EQ(ferry::Client::Open(BaseOptions(), nullptr).code(), FERRY_ERR_INVALID_ARGUMENT);
   ferry::Client c;

@@ -262,9 +262,11 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Opens a client into *out (which is closed first if it was open). Consumes opts in every case. If a setter of
-  // opts failed, returns that status without opening anything.
-  static Status Open(Options&& opts, Client* out) noexcept {
+  // Opens a client into *out (which is closed first if it was open). Consumes opts in every case: it is left empty
+  // (its status() becomes FERRY_ERR_CLOSED). If a setter of opts failed, returns that status without opening
+  // anything. Takes a named Options, a temporary, or a chain of setters on a temporary:
+  //   Client::Open(Options().SetStoragePath(p).SetEncryptionKey(k, 32), &client);
+  static Status Open(Options& opts, Client* out) noexcept {
     Options owned(std::move(opts));
     if (out == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
     (void)out->Close(kDestructorCloseTimeoutMs);
@@ -274,6 +276,7 @@ class Client {
     if (s.ok()) out->c_ = c;
     return s;
   }
+  static Status Open(Options&& opts, Client* out) noexcept { return Open(opts, out); }
 
   // Flushes for at most flush_timeout_ms, then frees the client; is_open() is false afterwards (also on error).
   Status Close(std::uint32_t flush_timeout_ms) noexcept {
