@@ -1,0 +1,40 @@
+// libFuzzer target: request bodies through the collector's ingest path (decode -> JSON parse -> validation ->
+// preparation), exactly the code the POST /v1/batch handler runs (collector/src/ingest.h).
+// Input: byte 0 picks the encoding (0 identity, 1 zstd as sent, 2 gzip as sent, 3 identity JSON compressed with zstd
+// first so that the fuzzer reaches the JSON layer through the zstd decoder); the rest is the body.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ingest.h"
+#include "wire/codec.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
+  ferry::wire::Limits limits;
+  limits.max_decompressed_bytes = 1 << 20;  // keep iterations fast; the logic is the same
+  ferry::wire::Encoding enc = ferry::wire::Encoding::kIdentity;
+  std::string compressed;
+  switch (data[0] % 4) {
+    case 0: break;
+    case 1: enc = ferry::wire::Encoding::kZstd; break;
+    case 2: enc = ferry::wire::Encoding::kGzip; break;
+    case 3:
+      compressed = ferry::wire::ZstdCompress(body, 1);
+      body = compressed;
+      enc = ferry::wire::Encoding::kZstd;
+      break;
+  }
+  ferry::collector::ParsedBatch p = ferry::collector::ParseBatch(enc, body, limits, 1767225600000);
+  if (p.status == 200) {
+    // Everything prepared must be storable as-is and every answer must be valid JSON.
+    for (const auto& e : p.events) {
+      if (e.message_id.empty() || e.body.empty()) __builtin_trap();
+    }
+    std::string answer = ferry::collector::BatchAnswer(static_cast<int64_t>(p.events.size()), 0, 0, p.rejected);
+    if (nlohmann::json::parse(answer, nullptr, false).is_discarded()) __builtin_trap();
+  }
+  return 0;
+}
