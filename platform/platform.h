@@ -11,6 +11,7 @@
 
 #include "base/secret.h"
 #include "base/status.h"
+#include "ferry/ferry.h"
 
 namespace ferry::platform {
 
@@ -77,7 +78,32 @@ struct CurlTransportOptions {
 };
 
 // libcurl: one reused easy handle (keep-alive), HTTP/2 where offered, peer and host verification always on.
+// A non-empty ca_file REPLACES the system CA bundle for this transport (CURLOPT_CAINFO): only servers whose chain
+// ends in that file are trusted. That suits tests and private PKI; a public collector leaves ca_file empty.
+// The response body is kept up to 1 MiB; the rest is dropped (resp->error says so) and the connection closed.
+// Post() refuses URLs that IsAllowedEndpoint() rejects. Never returns null.
 std::unique_ptr<HttpTransport> NewCurlTransport(const CurlTransportOptions& opts);
+
+// The endpoint policy: https:// to any host; http:// only to loopback hosts (127.0.0.0/8, [::1], localhost).
+// Returns false (and why, when `why` is not null) for anything else, including other schemes and empty hosts.
+bool IsAllowedEndpoint(const std::string& url, std::string* why);
+
+// The host's native HTTP stack behind ferry_options_set_transport(). The adapter hands each HttpRequest to
+// send() as a ferry_http_request (method "POST", headers as a NULL-terminated array), copies the body send()
+// malloc'd and frees it with free(). send() returning anything but FERRY_OK, or an HTTP status of 0, is a network
+// failure (kNetwork). free_user(user) (may be null) is called once, by the adapter's destructor.
+using SendFn = ferry_transport_send_fn;
+std::unique_ptr<HttpTransport> NewCallbackTransport(SendFn send, void* user, void (*free_user)(void*));
+
+// ---- Helpers exposed for tests ------------------------------------------------------------------------------------
+
+// A POSIX locale name ("zh_CN.UTF-8", "sr_RS@latin", "de") as a BCP 47 tag ("zh-CN", "sr-Latn-RS", "de").
+// "C", "POSIX", "C.UTF-8" and malformed names give "".
+std::string LocaleToBcp47(const std::string& posix_locale);
+
+// A Retry-After header value (delta-seconds or an HTTP-date) as seconds from now_s (Unix seconds); 0 when the
+// value is malformed or in the past. Capped at 2^32-1.
+uint32_t ParseRetryAfter(const std::string& value, int64_t now_s);
 
 }  // namespace ferry::platform
 

@@ -1,1 +1,192 @@
-// placeholder: being written
+// Linux device facts and the default data directory. Reads only OS-level facts: no MAC, serial or machine-id.
+#include <limits.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "platform/platform.h"
+
+namespace ferry::platform {
+namespace {
+
+std::string Trim(const std::string& s) {
+  size_t b = 0;
+  size_t e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+// The first line of a small file, trimmed; "" if unreadable.
+std::string ReadFirstLine(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return "";
+  return Trim(line);
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+// The value of KEY= in an os-release file, with shell quoting and escapes removed.
+std::string OsReleaseValue(const char* path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (in && std::getline(in, line)) {
+    line = Trim(line);
+    if (line.compare(0, key.size() + 1, key + "=") != 0) continue;
+    std::string v = line.substr(key.size() + 1);
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) {
+      char q = v.front();
+      v = v.substr(1, v.size() - 2);
+      if (q == '"') {
+        std::string out;
+        for (size_t i = 0; i < v.size(); ++i) {
+          if (v[i] == '\\' && i + 1 < v.size()) ++i;
+          out.push_back(v[i]);
+        }
+        v = out;
+      }
+    }
+    return Trim(v);
+  }
+  return "";
+}
+
+std::string OsVersion() {
+  std::string pretty = OsReleaseValue("/etc/os-release", "PRETTY_NAME");
+  if (pretty.empty()) pretty = OsReleaseValue("/usr/lib/os-release", "PRETTY_NAME");
+  if (!pretty.empty()) return pretty;
+  struct utsname u {};
+  if (uname(&u) == 0) return u.release;
+  return "";
+}
+
+// An IANA zone name: letters, digits and "/_+-", no "..", not absolute.
+bool LooksLikeZoneName(const std::string& z) {
+  if (z.empty() || z.size() > 64 || z.front() == '/' || z.find("..") != std::string::npos) return false;
+  for (char c : z) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '_' && c != '+' && c != '-') return false;
+  }
+  return true;
+}
+
+// "/usr/share/zoneinfo/posix/Asia/Shanghai" -> "Asia/Shanghai"; "" if there is no "zoneinfo/".
+std::string ZoneFromPath(const std::string& path) {
+  size_t at = path.rfind("zoneinfo/");
+  if (at == std::string::npos) return "";
+  std::string z = path.substr(at + 9);
+  for (const char* prefix : {"posix/", "right/"}) {
+    std::string p(prefix);
+    if (z.compare(0, p.size(), p) == 0) z = z.substr(p.size());
+  }
+  return LooksLikeZoneName(z) ? z : "";
+}
+
+std::string Timezone() {
+  std::string tz = Env("TZ");
+  if (!tz.empty()) {
+    if (tz.front() == ':') tz = tz.substr(1);
+    if (!tz.empty() && tz.front() == '/') {
+      std::string z = ZoneFromPath(tz);
+      if (!z.empty()) return z;
+    } else if (LooksLikeZoneName(tz)) {
+      return tz;
+    }
+  }
+  std::string etc = ReadFirstLine("/etc/timezone");
+  if (LooksLikeZoneName(etc)) return etc;
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/etc/localtime", buf, sizeof(buf) - 1);
+  if (n > 0) {
+    buf[n] = '\0';
+    return ZoneFromPath(buf);
+  }
+  return "";
+}
+
+bool AllAlpha(const std::string& s) {
+  for (char c : s) {
+    if (!std::isalpha(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+bool AllDigit(const std::string& s) {
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string LocaleToBcp47(const std::string& posix_locale) {
+  std::string s = posix_locale;
+  std::string modifier;
+  size_t at = s.find('@');
+  if (at != std::string::npos) {
+    modifier = s.substr(at + 1);
+    s = s.substr(0, at);
+  }
+  size_t dot = s.find('.');
+  if (dot != std::string::npos) s = s.substr(0, dot);
+  if (s.empty() || s == "C" || s == "POSIX") return "";
+
+  std::string lang = s;
+  std::string region;
+  size_t us = s.find('_');
+  if (us != std::string::npos) {
+    lang = s.substr(0, us);
+    region = s.substr(us + 1);
+  }
+  if (lang.size() < 2 || lang.size() > 3 || !AllAlpha(lang)) return "";
+  if (!region.empty() && !((region.size() == 2 && AllAlpha(region)) || (region.size() == 3 && AllDigit(region)))) {
+    return "";
+  }
+  for (char& c : lang) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : region) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+
+  std::string script;
+  if (modifier == "latin") script = "Latn";
+  if (modifier == "cyrillic") script = "Cyrl";
+  if (modifier == "devanagari") script = "Deva";
+
+  std::string tag = lang;
+  if (!script.empty()) tag += "-" + script;
+  if (!region.empty()) tag += "-" + region;
+  return tag;
+}
+
+DeviceInfo ReadDeviceInfo() {
+  DeviceInfo d;
+  d.os_name = "Linux";
+  d.os_version = OsVersion();
+  d.device_model = ReadFirstLine("/sys/class/dmi/id/product_name");
+  for (const char* var : {"LC_ALL", "LC_MESSAGES", "LANG"}) {
+    std::string v = Env(var);
+    if (!v.empty()) {
+      d.locale = LocaleToBcp47(v);
+      break;
+    }
+  }
+  d.timezone = Timezone();
+  d.process_name = ReadFirstLine("/proc/self/comm");
+  return d;
+}
+
+std::string DefaultDataDir() {
+  std::string xdg = Env("XDG_DATA_HOME");
+  if (!xdg.empty() && xdg.front() == '/') return xdg;
+  std::string home = Env("HOME");
+  if (!home.empty() && home.front() == '/') return home + "/.local/share";
+  return "/tmp";
+}
+
+}  // namespace ferry::platform

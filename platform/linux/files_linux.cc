@@ -1,1 +1,222 @@
-// placeholder: being written
+// Linux files: directories, the buffer key file (the Linux secret store), moving corrupt files aside.
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "base/ids.h"
+#include "base/time.h"
+#include "platform/platform.h"
+
+namespace ferry::platform {
+namespace {
+
+std::string Errno(const std::string& what, const std::string& path, int err) {
+  return what + " " + path + ": " + std::strerror(err);
+}
+
+// Closes a file descriptor when it goes out of scope.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now and reports the error close() gave.
+  int Close() {
+    int rc = fd_ >= 0 ? close(fd_) : 0;
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+bool ReadFull(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool WriteFull(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Makes a rename or link durable: fsync the directory that holds `path`.
+void SyncDirOf(const std::string& path) {
+  int fd = open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+}
+
+// Reads an existing key file. ENOENT is passed back through *missing so the caller can create one.
+base::Result<base::SecretBytes> ReadKeyFile(const std::string& path, size_t len, bool* missing) {
+  *missing = false;
+  int raw = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ENOENT) {
+      *missing = true;
+      return base::Status::Storage("key file absent: " + path);
+    }
+    return base::Status::Storage(Errno("cannot open key file", path, errno));
+  }
+  Fd fd(raw);
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return base::Status::Storage(Errno("cannot stat key file", path, errno));
+  if (!S_ISREG(st.st_mode)) return base::Status::Storage("key file is not a regular file: " + path);
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return base::Status::Storage("key file " + path + " has mode " + mode +
+                                 "; group/other permissions are refused (chmod 600)");
+  }
+  if (static_cast<uint64_t>(st.st_size) != len) {
+    return base::Status::Storage("key file " + path + " holds " + std::to_string(st.st_size) + " bytes, expected " +
+                                 std::to_string(len));
+  }
+  base::SecretBytes key(len);
+  if (!ReadFull(fd.get(), key.data(), len)) {
+    return base::Status::Storage(Errno("cannot read key file", path, errno));
+  }
+  return key;
+}
+
+// Writes a fresh random key to a temp file beside `path` (O_EXCL, 0600, fsync'd) and moves it into place without
+// replacing a key another process put there first. A crash leaves at most a stray temp file, never a half key.
+base::Status CreateKeyFile(const std::string& path, size_t len) {
+  std::string tmp = path + ".tmp-" + base::RandomHex(8);
+  int raw = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (raw < 0) return base::Status::Storage(Errno("cannot create key file", tmp, errno));
+  Fd fd(raw);
+  base::SecretBytes key(len);
+  randombytes_buf(key.data(), len);
+  bool ok = fchmod(fd.get(), 0600) == 0 && WriteFull(fd.get(), key.data(), len) && fsync(fd.get()) == 0;
+  int err = errno;
+  key.Wipe();
+  if (fd.Close() != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    unlink(tmp.c_str());
+    return base::Status::Storage(Errno("cannot write key file", tmp, err));
+  }
+  // Atomic "create if absent": renameat2(RENAME_NOREPLACE) where the file system has it, else link() + unlink().
+  int rc = renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
+    rc = link(tmp.c_str(), path.c_str());
+    int link_err = errno;
+    unlink(tmp.c_str());
+    errno = link_err;
+  }
+  if (rc != 0) {
+    err = errno;
+    unlink(tmp.c_str());
+    if (err == EEXIST) return base::Status::Ok();  // another process won the race; its key is the one to use
+    return base::Status::Storage(Errno("cannot move key file into place", path, err));
+  }
+  SyncDirOf(path);
+  return base::Status::Ok();
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::string DirName(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  while (slash > 0 && p[slash - 1] == '/') --slash;
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
+}
+
+base::Status EnsureDir(const std::string& dir) {
+  if (dir.empty()) return base::Status::InvalidArgument("empty directory name");
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    std::string part = dir.substr(0, pos);
+    if (part.empty() || part.back() == '/') continue;
+    if (mkdir(part.c_str(), 0700) == 0) continue;
+    int err = errno;
+    struct stat st {};
+    if (err == EEXIST && stat(part.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    if (err == EEXIST) return base::Status::Storage("not a directory: " + part);
+    return base::Status::Storage(Errno("cannot create directory", part, err));
+  }
+  return base::Status::Ok();
+}
+
+base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, size_t len) {
+  if (key_path.empty() || len == 0) return base::Status::InvalidArgument("empty key path or zero key length");
+  if (!base::EnsureSodium()) return base::Status::Internal("libsodium failed to start");
+  bool missing = false;
+  auto existing = ReadKeyFile(key_path, len, &missing);
+  if (!missing) return existing;
+  FERRY_RETURN_IF_ERROR(EnsureDir(DirName(key_path)));
+  FERRY_RETURN_IF_ERROR(CreateKeyFile(key_path, len));
+  auto created = ReadKeyFile(key_path, len, &missing);
+  if (missing) return base::Status::Storage("key file vanished after creation: " + key_path);
+  return created;
+}
+
+base::Result<std::string> MoveAside(const std::string& path) {
+  if (!Exists(path)) return base::Status::Storage("nothing to move aside: " + path + " does not exist");
+  std::string base_name = path + ".corrupt-" + std::to_string(base::NowMs());
+  std::string target = base_name;
+  for (int i = 1; Exists(target) || Exists(target + "-wal") || Exists(target + "-shm"); ++i) {
+    target = base_name + "-" + std::to_string(i);
+  }
+  // Companions first: a database must never be found next to a stranger's WAL.
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string from = path + suffix;
+    if (rename(from.c_str(), (target + suffix).c_str()) != 0 && errno != ENOENT) {
+      return base::Status::Storage(Errno("cannot move aside", from, errno));
+    }
+  }
+  if (rename(path.c_str(), target.c_str()) != 0) {
+    return base::Status::Storage(Errno("cannot move aside", path, errno));
+  }
+  SyncDirOf(path);
+  return target;
+}
+
+uint64_t DatabaseBytesOnDisk(const std::string& path) {
+  uint64_t total = 0;
+  for (const std::string& p : {path, path + "-wal"}) {
+    struct stat st {};
+    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<uint64_t>(st.st_size);
+  }
+  return total;
+}
+
+}  // namespace ferry::platform
