@@ -1,0 +1,445 @@
+package io.ferry;
+
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * Ferry for Java: an open client over libferry's C ABI (JNI; libferry_jni loads libferry).
+ *
+ * <pre>{@code
+ * try (Ferry ferry = Ferry.open(new Ferry.Options()
+ *         .storagePath(context.getFilesDir() + "/ferry/buffer.db")
+ *         .defaultConsent("analytics", Ferry.Consent.GRANTED))) {
+ *   ferry.track("signup", Map.of("plan", "pro"));
+ * }
+ * }</pre>
+ *
+ * <p>Every failure of the library throws {@link FerryException} with its status. Text that cannot cross the C ABI
+ * (an embedded NUL, an unpaired surrogate), a null name and properties with no JSON form are refused <em>through the
+ * ABI</em> (the library counts them in stats "invalid") and throw FerryException(INVALID_ARGUMENT). A closed client
+ * throws FerryException(CLOSED). All methods may be called from any thread; close() waits for calls in progress.
+ */
+public final class Ferry implements AutoCloseable {
+  static {
+    System.loadLibrary("ferry_jni");
+  }
+
+  /** The consent state of a purpose. */
+  public enum Consent {
+    PENDING(0),
+    GRANTED(1),
+    DENIED(2);
+
+    final int code;
+
+    Consent(int code) {
+      this.code = code;
+    }
+
+    static Consent of(int code) {
+      for (Consent c : values()) {
+        if (c.code == code) return c;
+      }
+      return PENDING;
+    }
+  }
+
+  /** How soon an accepted event is committed to the encrypted buffer. */
+  public enum Durability {
+    BATCHED,
+    SYNC
+  }
+
+  /**
+   * Client configuration; setters chain. Values are checked by the library when {@link Ferry#open} runs, which
+   * throws FerryException naming the first option refused. Not thread-safe.
+   */
+  public static final class Options {
+    private final Map<Integer, String> strings = new LinkedHashMap<>();
+    private final Map<Integer, Long> numbers = new LinkedHashMap<>();
+    private final Map<String, Consent> consents = new LinkedHashMap<>();
+    private byte[] key;
+    private String appName;
+    private String appVersion;
+
+    public Options endpoint(String url) { strings.put(0, url); return this; }
+    public Options writeKey(String key) { strings.put(1, key); return this; }
+    public Options storagePath(String path) { strings.put(2, path); return this; }
+    public Options caFile(String pemPath) { strings.put(3, pemPath); return this; }
+    /** PII rules as JSON text (see C_API.md). */
+    public Options piiRules(String rulesJson) { strings.put(4, rulesJson); return this; }
+    /** PII rules as a map, serialised to JSON. */
+    public Options piiRules(Map<String, ?> rules) { strings.put(4, Json.object(rules)); return this; }
+    public Options pinnedPublicKey(String pins) { strings.put(5, pins); return this; }
+    public Options flushIntervalMs(long ms) { numbers.put(0, ms); return this; }
+    public Options batchSize(long events) { numbers.put(1, events); return this; }
+    public Options maxStorageBytes(long bytes) { numbers.put(2, bytes); return this; }
+    public Options maxEventAgeMs(long ms) { numbers.put(3, ms); return this; }
+    public Options durability(Durability d) { numbers.put(4, (long) d.ordinal()); return this; }
+    /** The buffer's 32-byte key (copied). Unset: the platform keeps one. */
+    public Options encryptionKey(byte[] key32) { key = key32 == null ? null : key32.clone(); return this; }
+    public Options defaultConsent(String purpose, Consent state) { consents.put(purpose, state); return this; }
+    public Options app(String name, String version) { appName = name; appVersion = version; return this; }
+
+    private static final String[] STRING_NAMES = {
+      "endpoint", "writeKey", "storagePath", "caFile", "piiRules", "pinnedPublicKey"
+    };
+    private static final String[] NUMBER_NAMES = {
+      "flushIntervalMs", "batchSize", "maxStorageBytes", "maxEventAgeMs", "durability"
+    };
+
+    /** Builds the native options; frees them and throws if one is refused. */
+    long build() {
+      long o = nativeOptionsNew();
+      if (o == 0) throw new FerryException(FerryException.Status.INTERNAL, "out of memory");
+      try {
+        for (Map.Entry<Integer, String> e : strings.entrySet()) {
+          check(nativeOptionsSetString(o, e.getKey(), utf8OrNull(e.getValue())), STRING_NAMES[e.getKey()]);
+        }
+        for (Map.Entry<Integer, Long> e : numbers.entrySet()) {
+          check(nativeOptionsSetNumber(o, e.getKey(), e.getValue()), NUMBER_NAMES[e.getKey()]);
+        }
+        if (key != null) check(nativeOptionsSetKey(o, key), "encryptionKey");
+        for (Map.Entry<String, Consent> e : consents.entrySet()) {
+          int state = e.getValue() == null ? -1 : e.getValue().code;
+          check(nativeOptionsSetDefaultConsent(o, utf8OrNull(e.getKey()), state),
+              "defaultConsent(" + e.getKey() + ")");
+        }
+        if (appName != null || appVersion != null) {
+          byte[] v = appVersion == null ? null : utf8OrNull(appVersion);
+          byte[] n = appVersion != null && v == null ? null : utf8OrNull(appName); // refuse a bad version too
+          check(nativeOptionsSetApp(o, n, v), "app");
+        }
+      } catch (RuntimeException e) {
+        nativeOptionsFree(o);
+        throw e;
+      }
+      return o;
+    }
+
+    private static void check(int st, String option) {
+      if (st != 0) {
+        throw new FerryException(FerryException.Status.of(st), "option " + option + " refused: " + statusMessage(st));
+      }
+    }
+  }
+
+  /** How long close() (and try-with-resources) waits for a final upload. */
+  public static final long DEFAULT_CLOSE_TIMEOUT_MS = 2000;
+
+  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+  private long handle; // guarded by lock; 0 once closed
+
+  private Ferry(long handle) {
+    this.handle = handle;
+  }
+
+  /** Opens a client. Throws FerryException for a refused option or an unusable buffer. */
+  public static Ferry open(Options options) {
+    if (options == null) throw new FerryException(FerryException.Status.INVALID_ARGUMENT, "options is null");
+    long o = options.build();
+    long[] out = new long[1];
+    int st = nativeOpen(o, out); // takes ownership of o
+    if (st != 0) throw new FerryException(FerryException.Status.of(st), "open: " + statusMessage(st));
+    return new Ferry(out[0]);
+  }
+
+  /** The loaded library's version, "MAJOR.MINOR.PATCH". */
+  public static String version() {
+    return nativeVersion();
+  }
+
+  /** The library's English message for a status code. */
+  public static String statusMessage(int status) {
+    return nativeStatusStr(status);
+  }
+
+  // ---- events ----
+
+  public void track(String event) {
+    track(event, null, null);
+  }
+
+  public void track(String event, Map<String, ?> properties) {
+    track(event, properties, null);
+  }
+
+  /** Records an event; purpose null means "analytics". Throws CONSENT_DENIED if the purpose is denied. */
+  public void track(String event, Map<String, ?> properties, String purpose) {
+    byte[] e;
+    byte[] p;
+    byte[] u;
+    try {
+      e = utf8(event, "event");
+      p = properties == null ? null : utf8(Json.object(properties), "properties");
+      u = purpose == null ? null : utf8(purpose, "purpose");
+    } catch (IllegalArgumentException ex) {
+      throw refused(h -> nativeTrack(h, null, null, null), "track", ex.getMessage());
+    }
+    call(h -> nativeTrack(h, e, p, u), "track");
+  }
+
+  public void screen(String name) {
+    screen(name, null);
+  }
+
+  /** Records a screen view (purpose "analytics"). */
+  public void screen(String name, Map<String, ?> properties) {
+    byte[] n;
+    byte[] p;
+    try {
+      n = utf8(name, "name");
+      p = properties == null ? null : utf8(Json.object(properties), "properties");
+    } catch (IllegalArgumentException ex) {
+      throw refused(h -> nativeScreen(h, null, null), "screen", ex.getMessage());
+    }
+    call(h -> nativeScreen(h, n, p), "screen");
+  }
+
+  public void identify(String userId) {
+    identify(userId, null);
+  }
+
+  /** Sets the userId and records an identify event with traits. */
+  public void identify(String userId, Map<String, ?> traits) {
+    byte[] u;
+    byte[] t;
+    try {
+      u = utf8(userId, "userId");
+      t = traits == null ? null : utf8(Json.object(traits), "traits");
+    } catch (IllegalArgumentException ex) {
+      throw refused(h -> nativeIdentify(h, null, null), "identify", ex.getMessage());
+    }
+    call(h -> nativeIdentify(h, u, t), "identify");
+  }
+
+  /** Logout: forgets the userId, rotates the anonymousId and the session. */
+  public void reset() {
+    call(Ferry::nativeReset, "reset");
+  }
+
+  // ---- consent ----
+
+  public void setConsent(String purpose, Consent state) {
+    int s = state == null ? -1 : state.code;
+    byte[] p;
+    try {
+      p = utf8(purpose, "purpose");
+    } catch (IllegalArgumentException ex) {
+      throw refused(h -> nativeSetConsent(h, null, s), "setConsent", ex.getMessage());
+    }
+    call(h -> nativeSetConsent(h, p, s), "setConsent");
+  }
+
+  /** The state of a purpose; PENDING for one never configured or a name the library refuses. */
+  public Consent getConsent(String purpose) {
+    byte[] p;
+    try {
+      p = utf8(purpose, "purpose");
+    } catch (IllegalArgumentException ex) {
+      return Consent.PENDING;
+    }
+    long h = enter();
+    try {
+      return Consent.of(nativeGetConsent(h, p));
+    } finally {
+      leave();
+    }
+  }
+
+  // ---- upload, subject rights, introspection ----
+
+  /** Uploads now; throws TIMEOUT or NETWORK if not everything was accepted. */
+  public void flush(long timeoutMs) {
+    call(h -> nativeFlush(h, timeoutMs), "flush");
+  }
+
+  /** Wipes local data and asks the collector to erase this device's ids (retried until it goes through). */
+  public void forget(long timeoutMs) {
+    call(h -> nativeForget(h, timeoutMs), "forget");
+  }
+
+  /** Everything the buffer holds about the current user, as a JSON document. */
+  public String exportLocal() {
+    return json(0, "exportLocal");
+  }
+
+  /** The counters (queued, pending_consent, sent, dropped_consent, invalid, ...) as a JSON object. */
+  public String statsJson() {
+    return json(1, "statsJson");
+  }
+
+  /** Closes with {@link #DEFAULT_CLOSE_TIMEOUT_MS}; a TIMEOUT (events left in the buffer) is not thrown here. */
+  @Override
+  public void close() {
+    try {
+      close(DEFAULT_CLOSE_TIMEOUT_MS);
+    } catch (FerryException e) {
+      if (e.getStatus() != FerryException.Status.TIMEOUT) throw e;
+    }
+  }
+
+  /** Flushes for at most timeoutMs and frees the client (closed in every case). Closing twice is a no-op. */
+  public void close(long timeoutMs) {
+    long h;
+    lock.writeLock().lock(); // waits for calls in progress
+    try {
+      h = handle;
+      handle = 0;
+    } finally {
+      lock.writeLock().unlock();
+    }
+    if (h == 0) return;
+    int st = nativeClose(h, timeoutMs);
+    if (st != 0) throw new FerryException(FerryException.Status.of(st), "close: " + statusMessage(st));
+  }
+
+  public boolean isClosed() {
+    lock.readLock().lock();
+    try {
+      return handle == 0;
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  // ---- plumbing ----
+
+  @FunctionalInterface
+  private interface NativeCall {
+    int run(long handle);
+  }
+
+  private long enter() {
+    lock.readLock().lock();
+    if (handle == 0) {
+      lock.readLock().unlock();
+      throw new FerryException(FerryException.Status.CLOSED, "the client is closed");
+    }
+    return handle;
+  }
+
+  private void leave() {
+    lock.readLock().unlock();
+  }
+
+  private void call(NativeCall c, String what) {
+    long h = enter();
+    int st;
+    try {
+      st = c.run(h);
+    } finally {
+      leave();
+    }
+    if (st != 0) throw failure(st, what);
+  }
+
+  private FerryException refused(NativeCall c, String what, String reason) {
+    long h = enter();
+    int st;
+    try {
+      st = c.run(h);
+    } finally {
+      leave();
+    }
+    if (st == 0) st = FerryException.Status.INVALID_ARGUMENT.code;
+    return new FerryException(FerryException.Status.of(st), what + ": " + statusMessage(st) + ": " + reason);
+  }
+
+  private FerryException failure(int st, String what) {
+    String reason = statusMessage(st);
+    if (st == FerryException.Status.INVALID_ARGUMENT.code) {
+      // The library records why in stats "last_error" (best effort when several threads fail at once).
+      String detail = lastError();
+      if (!detail.isEmpty()) reason = reason + ": " + detail;
+    }
+    return new FerryException(FerryException.Status.of(st), what + ": " + reason);
+  }
+
+  private String lastError() {
+    try {
+      String s = statsJson();
+      int i = s.indexOf("\"last_error\":\"");
+      if (i < 0) return "";
+      StringBuilder sb = new StringBuilder();
+      for (int j = i + 14; j < s.length(); j++) {
+        char c = s.charAt(j);
+        if (c == '\\' && j + 1 < s.length()) {
+          sb.append(s.charAt(++j));
+        } else if (c == '"') {
+          break;
+        } else {
+          sb.append(c);
+        }
+      }
+      return sb.toString();
+    } catch (FerryException e) {
+      return "";
+    }
+  }
+
+  private String json(int which, String what) {
+    Object[] out = new Object[1];
+    long h = enter();
+    int st;
+    try {
+      st = nativeJson(h, which, out);
+    } finally {
+      leave();
+    }
+    if (st != 0) throw new FerryException(FerryException.Status.of(st), what + ": " + statusMessage(st));
+    return out[0] == null ? "" : new String((byte[]) out[0], StandardCharsets.UTF_8);
+  }
+
+  /** Strict UTF-8 (unpaired surrogates refused), no NUL. IllegalArgumentException says why. */
+  private static byte[] utf8(String s, String what) {
+    if (s == null) throw new IllegalArgumentException(what + " is null");
+    if (s.indexOf('\0') >= 0) throw new IllegalArgumentException(what + " contains a NUL character");
+    try {
+      ByteBuffer b = StandardCharsets.UTF_8.newEncoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .encode(CharBuffer.wrap(s));
+      byte[] out = new byte[b.remaining()];
+      b.get(out);
+      return out;
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException(what + " is not valid Unicode text");
+    }
+  }
+
+  private static byte[] utf8OrNull(String s) {
+    try {
+      return utf8(s, "value");
+    } catch (IllegalArgumentException e) {
+      return null; // the C setter refuses NULL
+    }
+  }
+
+  private static native String nativeVersion();
+  private static native String nativeStatusStr(int status);
+  private static native long nativeOptionsNew();
+  private static native void nativeOptionsFree(long o);
+  private static native int nativeOptionsSetString(long o, int which, byte[] value);
+  private static native int nativeOptionsSetNumber(long o, int which, long value);
+  private static native int nativeOptionsSetKey(long o, byte[] key);
+  private static native int nativeOptionsSetDefaultConsent(long o, byte[] purpose, int state);
+  private static native int nativeOptionsSetApp(long o, byte[] name, byte[] version);
+  private static native int nativeOpen(long o, long[] out);
+  private static native int nativeClose(long h, long timeoutMs);
+  private static native int nativeTrack(long h, byte[] event, byte[] properties, byte[] purpose);
+  private static native int nativeScreen(long h, byte[] name, byte[] properties);
+  private static native int nativeIdentify(long h, byte[] userId, byte[] traits);
+  private static native int nativeReset(long h);
+  private static native int nativeSetConsent(long h, byte[] purpose, int state);
+  private static native int nativeGetConsent(long h, byte[] purpose);
+  private static native int nativeFlush(long h, long timeoutMs);
+  private static native int nativeForget(long h, long timeoutMs);
+  private static native int nativeJson(long h, int which, Object[] out);
+}
