@@ -74,10 +74,15 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
   }
 
   const std::string received_iso = base::FormatIso8601(received_ms);
+  // The size limit is checked on the stored form (serialised once, below) rather than on the event as sent.
+  wire::Limits shape_limits = limits;
+  shape_limits.max_event_bytes = SIZE_MAX;
+  // Fields the collector adds (receivedAt, originalTimestamp) may take a stored event slightly over the limit.
+  constexpr size_t kAddedBytes = 96;
   out.events.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     Json& ev = batch[i];
-    std::string reason = wire::ValidateEvent(ev, limits);
+    std::string reason = wire::ValidateEvent(ev, shape_limits);
     if (!reason.empty()) {
       out.rejected.push_back({i, ev.is_object() ? StringOr(ev, "messageId") : std::string(), std::move(reason)});
       continue;
@@ -108,6 +113,10 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
     }
     if (se.type == wire::kAlias) se.previous_id = StringOr(ev, "previousId");
     se.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (se.body.size() > limits.max_event_bytes + kAddedBytes) {
+      out.rejected.push_back({i, se.message_id, "event too large"});
+      continue;
+    }
     out.events.push_back(std::move(se));
   }
   return out;

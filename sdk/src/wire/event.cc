@@ -198,7 +198,8 @@ std::string ValidateEvent(const Json& ev, const Limits& limits) {
 
   // Any other member may nest too (arrays inside unknown keys): bound the whole event.
   if (JsonDepth(ev) > limits.max_depth + 1) return "too deeply nested";
-  if (ev.dump(-1, ' ', false, Json::error_handler_t::replace).size() > limits.max_event_bytes) {
+  if (limits.max_event_bytes != SIZE_MAX &&
+      ev.dump(-1, ' ', false, Json::error_handler_t::replace).size() > limits.max_event_bytes) {
     return "event too large";
   }
   return {};

@@ -35,6 +35,8 @@ inline constexpr std::string_view kConsent = "consent";
 // anonymousId, timestamp (ISO 8601), purpose (lowercase [a-z0-9_-], 1-32), properties/traits/context objects,
 // a consent event's {"purpose","state","previous"}, nesting depth and serialised size.
 // Returns "" when valid, else a short machine-friendly reason such as "missing messageId" or "event too large".
+// limits.max_event_bytes == SIZE_MAX skips the size check (and its serialisation): for callers that serialise the
+// event anyway and check the size of what they store.
 std::string ValidateEvent(const Json& ev, const Limits& limits = Limits());
 
 // Valid purpose name: 1-32 bytes of [a-z0-9_-].

@@ -84,6 +84,17 @@ TEST(ParseBatch, RejectsBadEventsWithIndexAndReason) {
   EXPECT_EQ(a["rejected"][0]["reason"], "missing purpose");
 }
 
+TEST(ParseBatch, OversizedEventIsRejectedAlone) {
+  Json big = Event(2);
+  big["properties"]["blob"] = std::string(40 * 1024, 'x');
+  ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, Body(Json::array({Event(1), big})), wire::Limits(), kReceived);
+  ASSERT_EQ(p.status, 200);
+  ASSERT_EQ(p.events.size(), 1u);
+  ASSERT_EQ(p.rejected.size(), 1u);
+  EXPECT_EQ(p.rejected[0].index, 1u);
+  EXPECT_EQ(p.rejected[0].reason, "event too large");
+}
+
 TEST(ParseBatch, EnvelopeErrors) {
   wire::Limits lim;
   EXPECT_EQ(ParseBatch(wire::Encoding::kIdentity, "{not json", lim, kReceived).status, 400);

@@ -1,0 +1,167 @@
+// Load generator for ferry-collector: starts a real collector process (TLS by default), then many concurrent
+// keep-alive clients POST pre-built zstd batches of 100 unique events to /v1/batch for a fixed time.
+// Prints events/s accepted, requests/s and latency percentiles.
+// Usage: ferry_bench_collector [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T]
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collector_process.h"
+#include "wire/codec.h"
+
+namespace {
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+size_t Collect(char* p, size_t size, size_t n, void* ud) {
+  static_cast<std::string*>(ud)->append(p, size * n);
+  return size * n;
+}
+
+// A batch of `n` unique events as the SDK sends it (≈350 bytes an event), zstd level 3.
+std::string MakeBatch(int batch_no, int n) {
+  std::string json = "{\"sentAt\":\"2026-01-01T00:00:00.000Z\",\"batch\":[";
+  char buf[1024];
+  for (int i = 0; i < n; ++i) {
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"messageId\":\"b%d-e%d-7f3a9c\",\"type\":\"track\",\"event\":\"Product Viewed\","
+                  "\"anonymousId\":\"anon-%d\",\"timestamp\":\"2026-01-01T00:00:00.%03dZ\",\"purpose\":\"analytics\","
+                  "\"properties\":{\"sku\":\"SKU-%d\",\"price\":%d.99,\"currency\":\"EUR\",\"list\":\"search\"},"
+                  "\"context\":{\"app\":{\"name\":\"shop\",\"version\":\"4.2.0\"},\"os\":{\"name\":\"Linux\"},"
+                  "\"locale\":\"de-DE\",\"timezone\":\"Europe/Berlin\",\"library\":{\"name\":\"ferry\","
+                  "\"version\":\"1.0.0\"}}}",
+                  i == 0 ? "" : ",", batch_no, i, batch_no % 5000, i % 1000, (batch_no * 7 + i) % 9973, i % 90 + 10);
+    json += buf;
+  }
+  json += "]}";
+  return ferry::wire::ZstdCompress(json, 3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int clients = 32, seconds = 10, per_batch = 100, threads = 0;
+  bool tls = true;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
+    if (a == "--clients")
+      clients = next();
+    else if (a == "--seconds")
+      seconds = next();
+    else if (a == "--events-per-batch")
+      per_batch = next();
+    else if (a == "--threads")
+      threads = next();
+    else if (a == "--plain")
+      tls = false;
+    else {
+      std::fprintf(stderr, "usage: %s [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  if (threads <= 0) threads = clients + 8;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  ferry::testsupport::CollectorOptions o;
+  o.tls = tls;
+  o.extra_args = {"--threads", std::to_string(threads), "--rate-limit", "0"};
+  std::string err;
+  auto c = ferry::testsupport::CollectorProcess::Start(o, &err);
+  if (!c) {
+    std::fprintf(stderr, "cannot start the collector: %s\n", err.c_str());
+    return 1;
+  }
+
+  // Enough unique batches for ~80k events/s over the run.
+  size_t n_batches = static_cast<size_t>(std::max(1000, 80000 / per_batch * seconds));
+  std::vector<std::string> batches(n_batches);
+  auto t_build = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < n_batches; ++i) batches[i] = MakeBatch(static_cast<int>(i), per_batch);
+  double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
+  size_t zbytes = 0;
+  for (auto& b : batches) zbytes += b.size();
+  std::fprintf(stderr, "built %zu batches of %d events (avg %zu bytes zstd) in %.1f s\n", n_batches, per_batch,
+               zbytes / n_batches, build_s);
+
+  std::atomic<size_t> next_batch{0};
+  std::atomic<long> ok_requests{0}, failed_requests{0}, accepted{0}, duplicate{0};
+  std::vector<std::vector<double>> lat(static_cast<size_t>(clients));
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::seconds(seconds);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < clients; ++t) {
+    workers.emplace_back([&, t] {
+      std::unique_ptr<CURL, CurlDeleter> h(curl_easy_init());
+      std::unique_ptr<curl_slist, SlistDeleter> hdrs;
+      std::string auth = "Authorization: Bearer " + c->write_key();
+      hdrs.reset(curl_slist_append(hdrs.release(), auth.c_str()));
+      hdrs.reset(curl_slist_append(hdrs.release(), "Content-Encoding: zstd"));
+      hdrs.reset(curl_slist_append(hdrs.release(), "Content-Type: application/json"));
+      hdrs.reset(curl_slist_append(hdrs.release(), "Expect:"));
+      std::string url = c->batch_url(), answer;
+      curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
+      curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, hdrs.get());
+      curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(h.get(), CURLOPT_TCP_NODELAY, 1L);
+      if (!c->ca_file().empty()) curl_easy_setopt(h.get(), CURLOPT_CAINFO, c->ca_file().c_str());
+      curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, Collect);
+      curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &answer);
+      while (std::chrono::steady_clock::now() < deadline) {
+        const std::string& body = batches[next_batch++ % batches.size()];
+        curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, body.data());
+        curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        answer.clear();
+        auto t0 = std::chrono::steady_clock::now();
+        CURLcode rc = curl_easy_perform(h.get());
+        long code = 0;
+        curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &code);
+        lat[static_cast<size_t>(t)].push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        if (rc != CURLE_OK || code != 200) {
+          ++failed_requests;
+          continue;
+        }
+        ++ok_requests;
+        auto j = nlohmann::json::parse(answer, nullptr, false);
+        if (!j.is_discarded()) {
+          accepted += j.value("accepted", 0L);
+          duplicate += j.value("duplicate", 0L);
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, size_t(p * all.size()))]; };
+  long stored = static_cast<long>(c->DumpEvents().size());
+  std::printf("collector ingest (%s, %d clients, %d server threads, %d events/batch, %.1f s):\n",
+              tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed);
+  std::printf("  accepted events/s: %.0f   (accepted %ld, duplicate %ld, stored rows %ld)\n", accepted / elapsed,
+              accepted.load(), duplicate.load(), stored);
+  std::printf("  requests/s: %.0f   failed requests: %ld\n", ok_requests / elapsed, failed_requests.load());
+  std::printf("  latency p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", pct(0.5) * 1e3, pct(0.9) * 1e3,
+              pct(0.99) * 1e3, all.empty() ? 0.0 : all.back() * 1e3);
+  int rc = c->Stop();
+  std::printf("  collector exit status after SIGTERM: %d\n", rc);
+  curl_global_cleanup();
+  return failed_requests > 0 ? 1 : 0;
+}
