@@ -21,6 +21,7 @@ class Logger {
   // One structured line on stderr: "ts=... level=... component=... msg=...".
   static Logger Stderr(std::string component, LogLevel min = LogLevel::kInfo);
 
+  bool enabled() const { return static_cast<bool>(sink_); }
   void Log(LogLevel l, const std::string& msg) const {
     if (sink_ && l >= min_) sink_(l, msg);
   }

@@ -1,1 +1,629 @@
-// placeholder: being written
+#include "core/client.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "base/ids.h"
+#include "base/secret.h"
+#include "base/time.h"
+#include "platform/platform.h"
+#include "wire/event.h"
+
+namespace ferry::sdk {
+
+using base::Result;
+using base::Status;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxNameBytes = 200;
+constexpr size_t kMaxEventBytes = 32 << 10;
+constexpr size_t kMaxDepth = 32;
+constexpr size_t kQueueMaxEvents = 20000;  // back-pressure bound of the writer queue
+constexpr size_t kQueueMaxBytes = 16u << 20;
+constexpr int64_t kBackPressureWaitMs = 2000;  // a producer waits this long for room, then gets kStorage
+constexpr int64_t kAgeSweepIntervalMs = 60000;
+
+const char* const kMetaAnon = "anonymous_id";
+const char* const kMetaUser = "user_id";
+const char* const kMetaPrevAnon = "previous_anonymous_ids";
+const char* const kMetaHashKey = "pii_hash_key";
+
+std::string Quote(std::string_view s) {
+  return Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+bool IsBuiltInNecessary(std::string_view p) { return p == "necessary"; }
+
+}  // namespace
+
+Client::Client(ClientOptions opts) : opts_(std::move(opts)), log_(opts_.logger) {}
+
+Client::~Client() {
+  if (!closed_.exchange(true)) {
+    {
+      std::lock_guard<std::mutex> l(queue_mu_);
+      writer_stop_ = true;
+    }
+    queue_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    if (uploader_) uploader_->Stop();
+  }
+}
+
+Result<std::unique_ptr<Client>> Client::Open(ClientOptions opts) {
+  if (!base::EnsureSodium()) return Status::Internal("libsodium could not start");
+  std::unique_ptr<Client> c(new Client(std::move(opts)));
+  Status s = c->Init();
+  if (!s.ok()) {
+    c->log_.Error("ferry_open failed: " + s.ToString());
+    return s;
+  }
+  return c;
+}
+
+Status Client::Init() {
+  if (opts_.storage_path.empty()) opts_.storage_path = platform::DefaultDataDir() + "/ferry/buffer.db";
+  FERRY_RETURN_IF_ERROR(platform::EnsureDir(platform::DirName(opts_.storage_path)));
+
+  base::SecretBytes key;
+  if (!opts_.encryption_key.empty()) {
+    key = opts_.encryption_key;
+  } else {
+    auto k = platform::LoadOrCreateKey(opts_.storage_path + ".key", 32);
+    if (!k.ok()) return k.status();
+    key = std::move(k).value();
+  }
+  opts_.encryption_key.Wipe();
+  auto store = Store::Open(opts_.storage_path, key, log_);
+  key.Wipe();
+  if (!store.ok()) return store.status();
+  store_ = std::move(store).value();
+
+  // PII hash key: from the rules, else one kept in the (encrypted) buffer.
+  base::SecretBytes hash_key;
+  if (auto hk = store_->GetMeta(kMetaHashKey); hk && hk->size() == 64) {
+    hash_key = base::SecretBytes::FromHex(*hk);
+  }
+  if (hash_key.size() != 32) {
+    hash_key = base::SecretBytes::Random(32);
+    std::string hex = hash_key.ToHex();
+    Status ps = store_->PutMeta(kMetaHashKey, hex);
+    base::WipeString(hex);
+    FERRY_RETURN_IF_ERROR(ps);
+  }
+  auto masker = PiiMasker::Create(opts_.pii_rules, hash_key);
+  if (!masker.ok()) return masker.status();
+  masker_ = std::move(masker).value();
+
+  // Consent: defaults for purposes the user never chose, then what is recorded.
+  std::map<std::string, Consent> defaults = opts_.default_consent;
+  defaults.erase("necessary");
+  FERRY_RETURN_IF_ERROR(store_->ApplyDefaultConsent(defaults));
+  for (const auto& [purpose, row] : store_->LoadConsent()) consent_[purpose] = row.state;
+  consent_["necessary"] = Consent::kGranted;
+
+  // Identity.
+  anonymous_id_ = store_->GetMeta(kMetaAnon).value_or("");
+  if (anonymous_id_.empty()) {
+    anonymous_id_ = base::NewUuidV4();
+    FERRY_RETURN_IF_ERROR(store_->PutMeta(kMetaAnon, anonymous_id_));
+  }
+  user_id_ = store_->GetMeta(kMetaUser).value_or("");
+  if (auto prev = store_->GetMeta(kMetaPrevAnon)) {
+    Json j = Json::parse(*prev, nullptr, false);
+    if (j.is_array()) {
+      for (const auto& a : j) {
+        if (a.is_string()) previous_anonymous_ids_.insert(a.get<std::string>());
+      }
+    }
+  }
+  facts_.device = platform::ReadDeviceInfo();
+  facts_.app_name = opts_.app_name.empty() ? facts_.device.process_name : opts_.app_name;
+  facts_.app_version = opts_.app_version;
+  session_id_ = base::NewUuidV4();
+  last_activity_ms_ = base::NowMs();
+  RefreshContextLocked();
+
+  // Uploader.
+  Uploader::Config ucfg;
+  ucfg.endpoint = opts_.endpoint;
+  ucfg.write_key = opts_.write_key;
+  ucfg.batch_size = opts_.batch_size;
+  ucfg.flush_interval_ms = opts_.flush_interval_ms;
+  ucfg.request_timeout_ms = opts_.request_timeout_ms;
+  ucfg.zstd_level = opts_.zstd_level;
+  std::unique_ptr<platform::HttpTransport> transport = std::move(opts_.transport);
+  if (!transport && !opts_.endpoint.empty()) {
+    platform::CurlTransportOptions copts;
+    copts.ca_file = opts_.ca_file;
+    copts.pinned_public_key = opts_.pinned_public_key;
+    transport = platform::NewCurlTransport(copts);
+  }
+  uploader_ = std::make_unique<Uploader>(
+      ucfg, store_.get(), &stats_, log_, [this] { return SendablePurposes(); }, std::move(transport));
+  writer_ = std::thread([this] { WriterLoop(); });
+  uploader_->Start();
+  MaybeEvict(true);
+  log_.Info("ferry opened " + opts_.storage_path + " (" + std::to_string(store_->TotalBytes()) + " bytes buffered)");
+  return Status::Ok();
+}
+
+Status Client::Close(uint32_t timeout_ms) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  int64_t deadline = base::MonotonicMs() + timeout_ms;
+  Status flushed = opts_.endpoint.empty() ? Status::Ok() : Flush(timeout_ms);
+  Status drained = Drain(deadline + 1000);
+  closed_.store(true);
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    writer_stop_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  uploader_->Stop();
+  if (!drained.ok()) return drained;
+  if (!flushed.ok() && flushed.code() == base::Code::kTimeout) return flushed;
+  return Status::Ok();
+}
+
+Status Client::Invalid(const std::string& why) {
+  stats_.invalid.fetch_add(1, std::memory_order_relaxed);
+  stats_.SetLastError(why);
+  log_.Warn(why);
+  return Status::InvalidArgument(why);
+}
+
+Consent Client::StateLocked(const std::string& purpose) const {
+  auto it = consent_.find(purpose);
+  return it == consent_.end() ? Consent::kPending : it->second;
+}
+
+std::map<std::string, Consent> Client::ConsentSnapshotLocked() const { return consent_; }
+
+std::set<std::string> Client::SendablePurposes() {
+  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  std::set<std::string> out;
+  for (const auto& [p, s] : consent_) {
+    if (s == Consent::kGranted) out.insert(p);
+  }
+  out.insert("necessary");
+  return out;
+}
+
+void Client::RefreshContextLocked() { context_json_ = BuildContextJson(facts_, session_id_, consent_); }
+
+std::string Client::TouchSessionLocked(int64_t now_ms) {
+  if (now_ms - last_activity_ms_ > static_cast<int64_t>(opts_.session_timeout_ms)) {
+    session_id_ = base::NewUuidV4();
+    RefreshContextLocked();
+  }
+  last_activity_ms_ = now_ms;
+  return context_json_;
+}
+
+Status Client::Track(std::string_view event, const char* properties_json, const char* purpose) {
+  if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
+  std::string p = purpose ? purpose : "analytics";
+  if (!wire::IsValidPurpose(p)) return Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
+  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  return Record("track", "event", event, "properties", properties_json, p, StateLocked(p));
+}
+
+Status Client::Screen(std::string_view name, const char* properties_json) {
+  if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
+  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  return Record("screen", "name", name, "properties", properties_json, "analytics", StateLocked("analytics"));
+}
+
+Status Client::Identify(std::string_view user_id, const char* traits_json) {
+  if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
+  if (user_id.empty() || user_id.size() > kMaxNameBytes) return Invalid("userId must be 1-200 bytes");
+  if (!wire::IsValidUtf8(user_id)) return Invalid("userId is not valid UTF-8");
+  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  {
+    std::lock_guard<std::mutex> s(state_mu_);
+    if (user_id_ != user_id) {
+      user_id_ = std::string(user_id);
+      Status ps = store_->PutMeta(kMetaUser, user_id_);
+      if (!ps.ok()) {
+        stats_.storage_errors++;
+        stats_.SetLastError(ps.message());
+        return ps;
+      }
+    }
+  }
+  return Record("identify", "", "", "traits", traits_json, "analytics", StateLocked("analytics"));
+}
+
+Status Client::Record(std::string_view type, std::string_view name_key, std::string_view name,
+                      std::string_view payload_key, const char* payload_json, const std::string& purpose,
+                      Consent state) {
+  if (!name_key.empty()) {
+    if (name.empty() || name.size() > kMaxNameBytes) return Invalid(std::string(name_key) + " must be 1-200 bytes");
+    if (!wire::IsValidUtf8(name)) return Invalid(std::string(name_key) + " is not valid UTF-8");
+  }
+  if (state == Consent::kDenied) {
+    stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
+    return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
+  }
+  Json payload = Json::object();
+  if (payload_json != nullptr) {
+    payload = Json::parse(payload_json, nullptr, false);
+    if (payload.is_discarded()) return Invalid(std::string(payload_key) + " is not valid JSON (or not UTF-8)");
+    if (!payload.is_object()) return Invalid(std::string(payload_key) + " must be a JSON object");
+    if (wire::JsonDepth(payload) > kMaxDepth) return Invalid(std::string(payload_key) + " nests deeper than 32");
+  }
+  masker_->ApplyToObject(&payload);
+  std::string masked_name;
+  if (type == "screen") masked_name = masker_->MaskString(name);
+
+  int64_t now = base::NowMs();
+  NewEvent ev;
+  ev.purpose = purpose;
+  ev.created_ms = now;
+  std::string ctx;
+  {
+    std::lock_guard<std::mutex> s(state_mu_);
+    ctx = TouchSessionLocked(now);
+    ev.user_id = user_id_;
+    ev.anonymous_id = anonymous_id_;
+  }
+  std::string& b = ev.body;
+  b.reserve(512);
+  b += "{\"messageId\":\"";
+  b += base::NewUuidV4();
+  b += "\",\"type\":\"";
+  b += type;
+  b += '"';
+  if (!name_key.empty()) {
+    b += ",\"";
+    b += name_key;
+    b += "\":";
+    b += Quote(type == "screen" ? std::string_view(masked_name) : name);
+  }
+  b += ",\"anonymousId\":\"";
+  b += ev.anonymous_id;
+  b += '"';
+  if (!ev.user_id.empty()) {
+    b += ",\"userId\":";
+    b += Quote(ev.user_id);
+  }
+  b += ",\"timestamp\":\"";
+  b += base::FormatIso8601(now);
+  b += "\",\"purpose\":\"";
+  b += purpose;
+  b += "\",\"";
+  b += payload_key;
+  b += "\":";
+  b += payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  b += ",\"context\":";
+  b += ctx;
+  b += '}';
+  if (b.size() > kMaxEventBytes) return Invalid("the event is larger than 32 KiB");
+  return Enqueue(std::move(ev), state == Consent::kGranted || IsBuiltInNecessary(purpose));
+}
+
+Status Client::Enqueue(NewEvent ev, bool sendable) {
+  size_t bytes = ev.body.size();
+  uint64_t ticket;
+  {
+    std::unique_lock<std::mutex> l(queue_mu_);
+    if (storage_failing_) {
+      stats_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+      return Status::Storage("the buffer cannot be written: " + stats_.LastError());
+    }
+    if (queue_.size() >= kQueueMaxEvents || queue_bytes_ + bytes > kQueueMaxBytes) {
+      bool room = commit_cv_.wait_for(l, std::chrono::milliseconds(kBackPressureWaitMs), [&] {
+        return writer_stop_ || storage_failing_ ||
+               (queue_.size() < kQueueMaxEvents && queue_bytes_ + bytes <= kQueueMaxBytes);
+      });
+      if (!room || writer_stop_ || storage_failing_) {
+        stats_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+        return Status::Storage("the buffer is not keeping up (writer queue full)");
+      }
+    }
+    ticket = next_ticket_++;
+    queue_bytes_ += bytes;
+    queue_.push_back(Pending{std::move(ev), ticket, sendable});
+  }
+  queue_cv_.notify_one();
+  stats_.tracked.fetch_add(1, std::memory_order_relaxed);
+  if (opts_.durability != Durability::kSync) return Status::Ok();
+  std::unique_lock<std::mutex> l(queue_mu_);
+  commit_cv_.wait(l, [&] { return committed_ticket_ >= ticket || writer_stop_; });
+  if (committed_ticket_ < ticket) return Status::Closed("the client closed before the event was committed");
+  if (failed_ticket_ >= ticket) {
+    stats_.tracked.fetch_sub(1, std::memory_order_relaxed);
+    return Status::Storage("the buffer cannot be written: " + stats_.LastError());
+  }
+  return Status::Ok();
+}
+
+void Client::WriterLoop() {
+  int64_t last_age_sweep = base::MonotonicMs();
+  std::unique_lock<std::mutex> l(queue_mu_);
+  for (;;) {
+    queue_cv_.wait_for(l, std::chrono::milliseconds(storage_failing_ ? 200 : 1000),
+                       [&] { return writer_stop_ || (!queue_.empty() && !storage_failing_); });
+    if (queue_.empty()) {
+      if (writer_stop_) break;
+    }
+    if (!queue_.empty()) {
+      std::deque<Pending> batch;
+      batch.swap(queue_);
+      size_t batch_bytes = queue_bytes_;
+      queue_bytes_ = 0;
+      l.unlock();
+      std::vector<NewEvent> evs;
+      evs.reserve(batch.size());
+      int64_t sendable = 0;
+      for (Pending& p : batch) {
+        sendable += p.sendable ? 1 : 0;
+        evs.push_back(std::move(p.ev));
+      }
+      Status s = store_->Append(evs);
+      if (s.ok()) {
+        // Evict before the commit is announced, so that a caller that waited for it sees the limits applied.
+        int64_t now = base::MonotonicMs();
+        bool age = now - last_age_sweep > kAgeSweepIntervalMs;
+        if (age) last_age_sweep = now;
+        MaybeEvict(age);
+      }
+      l.lock();
+      uint64_t last = batch.back().ticket;
+      if (s.ok()) {
+        committed_ticket_ = last;
+        storage_failing_ = false;
+      } else {
+        stats_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+        stats_.SetLastError("buffer commit failed: " + s.message());
+        if (opts_.durability == Durability::kSync || writer_stop_) {
+          committed_ticket_ = last;  // callers learn it failed
+          failed_ticket_ = last;
+          if (!storage_failing_) log_.Error("buffer commit failed: " + s.message());
+        } else {
+          // BATCHED: the callers were told OK, so keep the events and retry; refuse new ones meanwhile.
+          if (!storage_failing_) log_.Error("buffer commit failed, will retry: " + s.message());
+          storage_failing_ = true;
+          for (size_t i = 0; i < batch.size(); ++i) batch[i].ev = std::move(evs[i]);
+          queue_bytes_ += batch_bytes;
+          for (auto it = queue_.begin(); it != queue_.end(); ++it) batch.push_back(std::move(*it));
+          queue_.swap(batch);
+        }
+      }
+      commit_cv_.notify_all();
+      if (s.ok() && sendable > 0) {
+        l.unlock();
+        uploader_->Notify(sendable);
+        l.lock();
+      }
+      continue;
+    }
+    if (writer_stop_) break;
+  }
+}
+
+void Client::MaybeEvict(bool force_age) {
+  if (!force_age && store_->TotalBytes() <= static_cast<int64_t>(opts_.max_storage_bytes)) return;
+  int64_t min_created = force_age ? base::NowMs() - static_cast<int64_t>(opts_.max_event_age_ms) : INT64_MIN;
+  auto ev = store_->Evict(static_cast<int64_t>(opts_.max_storage_bytes), min_created);
+  if (!ev.ok()) {
+    stats_.SetLastError("eviction failed: " + ev.status().message());
+    log_.Warn("eviction failed: " + ev.status().message());
+    return;
+  }
+  if (ev->events > 0) {
+    stats_.evicted.fetch_add(ev->events, std::memory_order_relaxed);
+    uploader_->unreported_evicted_add(ev->events);
+    log_.Warn("evicted " + std::to_string(ev->events) + " events (" + std::to_string(ev->bytes) +
+              " bytes) over the buffer's size or age limit");
+  }
+}
+
+Status Client::Drain(int64_t deadline_ms) {
+  std::unique_lock<std::mutex> l(queue_mu_);
+  uint64_t target = next_ticket_ - 1;
+  queue_cv_.notify_one();
+  int64_t wait = std::max<int64_t>(0, deadline_ms - base::MonotonicMs());
+  bool done = commit_cv_.wait_for(l, std::chrono::milliseconds(wait),
+                                  [&] { return committed_ticket_ >= target || storage_failing_ || writer_stop_; });
+  if (committed_ticket_ >= target) return Status::Ok();
+  if (storage_failing_) return Status::Storage("the buffer cannot be written: " + stats_.LastError());
+  if (!done) return Status::Timeout("events are still being committed");
+  return Status::Closed("the client is closed");
+}
+
+Status Client::Reset() {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  std::unique_lock<std::shared_mutex> cl(consent_mu_);
+  std::lock_guard<std::mutex> s(state_mu_);
+  previous_anonymous_ids_.insert(anonymous_id_);
+  anonymous_id_ = base::NewUuidV4();
+  user_id_.clear();
+  session_id_ = base::NewUuidV4();
+  RefreshContextLocked();
+  Json prev = Json::array();
+  for (const auto& a : previous_anonymous_ids_) prev.push_back(a);
+  Status st = store_->PutMeta(kMetaAnon, anonymous_id_);
+  if (st.ok()) st = store_->PutMeta(kMetaUser, "");
+  if (st.ok()) st = store_->PutMeta(kMetaPrevAnon, prev.dump());
+  if (!st.ok()) stats_.SetLastError(st.message());
+  return st;
+}
+
+Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  std::string purpose(purpose_sv);
+  if (!wire::IsValidPurpose(purpose)) return Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
+  if (purpose == "necessary" && state != Consent::kGranted) return Invalid("'necessary' cannot be withdrawn");
+  std::unique_lock<std::shared_mutex> cl(consent_mu_);
+  // Everything already accepted must be in the buffer before a purge, so that nothing of a denied purpose survives.
+  FERRY_RETURN_IF_ERROR(Drain(base::MonotonicMs() + 10000));
+  Consent previous = StateLocked(purpose);
+  int64_t now = base::NowMs();
+  consent_[purpose] = state;
+  NewEvent record;
+  record.purpose = "necessary";
+  record.created_ms = now;
+  {
+    std::lock_guard<std::mutex> s(state_mu_);
+    RefreshContextLocked();
+    record.user_id = user_id_;
+    record.anonymous_id = anonymous_id_;
+    Json props = {{"purpose", purpose}, {"state", ConsentName(state)}, {"previous", ConsentName(previous)}};
+    Json ev = {{"messageId", base::NewUuidV4()},        {"type", "consent"},      {"anonymousId", anonymous_id_},
+               {"timestamp", base::FormatIso8601(now)}, {"purpose", "necessary"}, {"properties", props}};
+    if (!user_id_.empty()) ev["userId"] = user_id_;
+    ev["context"] = Json::parse(TouchSessionLocked(now), nullptr, false);
+    record.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  ConsentRow row{state, true, now};
+  auto purged = store_->SetConsent(purpose, row, state == Consent::kDenied, &record);
+  if (!purged.ok()) {
+    consent_[purpose] = previous;
+    std::lock_guard<std::mutex> s(state_mu_);
+    RefreshContextLocked();
+    stats_.storage_errors++;
+    stats_.SetLastError(purged.status().message());
+    return purged.status();
+  }
+  stats_.tracked++;
+  if (purged.value() > 0) {
+    stats_.purged_consent.fetch_add(purged.value());
+    log_.Info("purpose '" + purpose + "' denied: purged " + std::to_string(purged.value()) + " buffered events");
+  }
+  cl.unlock();
+  uploader_->Notify(state == Consent::kGranted ? (1 << 20) : 1);
+  return Status::Ok();
+}
+
+Consent Client::GetConsent(std::string_view purpose) {
+  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  return StateLocked(std::string(purpose));
+}
+
+Status Client::Flush(uint32_t timeout_ms) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  int64_t deadline = base::MonotonicMs() + timeout_ms;
+  FERRY_RETURN_IF_ERROR(Drain(deadline));
+  if (opts_.endpoint.empty()) return Status::Network("no endpoint is configured");
+  FERRY_RETURN_IF_ERROR(uploader_->DeliverForgets(deadline));
+  std::set<std::string> purposes = SendablePurposes();
+  auto target = store_->MaxSeq(purposes);
+  if (!target.ok()) return target.status();
+  return uploader_->Flush(purposes, target.value(), deadline);
+}
+
+Status Client::Forget(uint32_t timeout_ms) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  int64_t deadline = base::MonotonicMs() + timeout_ms;
+  {
+    std::unique_lock<std::shared_mutex> cl(consent_mu_);
+    Status d = Drain(deadline);
+    if (!d.ok() && d.code() != base::Code::kTimeout) return d;
+    std::lock_guard<std::mutex> s(state_mu_);
+    Json ids = Json::array();
+    for (const auto& a : previous_anonymous_ids_) ids.push_back(a);
+    ids.push_back(anonymous_id_);
+    Json req = {{"anonymousIds", ids}};
+    if (!user_id_.empty()) req["userId"] = user_id_;
+    FERRY_RETURN_IF_ERROR(store_->AddOutbox("forget", req.dump()));
+    auto wiped = store_->DeleteAllEvents();
+    if (!wiped.ok()) return wiped.status();
+    previous_anonymous_ids_.clear();
+    user_id_.clear();
+    anonymous_id_ = base::NewUuidV4();
+    session_id_ = base::NewUuidV4();
+    RefreshContextLocked();
+    FERRY_RETURN_IF_ERROR(store_->PutMeta(kMetaAnon, anonymous_id_));
+    FERRY_RETURN_IF_ERROR(store_->PutMeta(kMetaUser, ""));
+    FERRY_RETURN_IF_ERROR(store_->PutMeta(kMetaPrevAnon, "[]"));
+    log_.Info("forget: wiped " + std::to_string(wiped.value()) + " buffered events and rotated the anonymousId");
+  }
+  if (opts_.endpoint.empty()) return Status::Network("no endpoint is configured; the erasure request stays queued");
+  return uploader_->DeliverForgets(deadline);
+}
+
+Result<std::string> Client::ExportLocal() {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  FERRY_RETURN_IF_ERROR(Drain(base::MonotonicMs() + 10000));
+  Json out = Json::object();
+  std::set<std::string> anon;
+  std::string uid;
+  {
+    std::shared_lock<std::shared_mutex> cl(consent_mu_);
+    std::lock_guard<std::mutex> s(state_mu_);
+    anon = previous_anonymous_ids_;
+    anon.insert(anonymous_id_);
+    uid = user_id_;
+    out["anonymousId"] = anonymous_id_;
+    out["previousAnonymousIds"] = previous_anonymous_ids_;
+    out["userId"] = user_id_.empty() ? Json(nullptr) : Json(user_id_);
+    Json consent = Json::object();
+    for (const auto& [p, st] : consent_) consent[p] = ConsentName(st);
+    out["consent"] = consent;
+  }
+  auto rows = store_->EventsFor(uid, anon);
+  if (!rows.ok()) return rows.status();
+  Json events = Json::array();
+  for (const auto& body : rows.value()) {
+    Json e = Json::parse(body, nullptr, false);
+    if (!e.is_discarded()) events.push_back(std::move(e));
+  }
+  out["events"] = std::move(events);
+  out["exportedAt"] = base::FormatIso8601(base::NowMs());
+  return out.dump(2, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string Client::StatsJson() {
+  auto counts = store_->Counts();
+  std::set<std::string> sendable = SendablePurposes();
+  int64_t queued = 0, pending = 0, denied_buffered = 0;
+  {
+    std::shared_lock<std::shared_mutex> l(consent_mu_);
+    for (const auto& [purpose, c] : counts) {
+      if (sendable.count(purpose)) {
+        queued += c.events;
+      } else if (StateLocked(purpose) == Consent::kDenied) {
+        denied_buffered += c.events;
+      } else {
+        pending += c.events;
+      }
+    }
+  }
+  size_t uncommitted;
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    uncommitted = queue_.size();
+  }
+  Json j = {
+      {"queued", queued},
+      {"pending_consent", pending},
+      {"uncommitted", uncommitted},
+      {"tracked", stats_.tracked.load()},
+      {"sent", stats_.sent.load()},
+      {"duplicate", stats_.duplicate.load()},
+      {"suppressed", stats_.suppressed.load()},
+      {"dropped_consent", stats_.dropped_consent.load()},
+      {"purged_consent", stats_.purged_consent.load()},
+      {"evicted", stats_.evicted.load()},
+      {"rejected", stats_.rejected.load()},
+      {"invalid", stats_.invalid.load()},
+      {"retries", stats_.retries.load()},
+      {"batches", stats_.batches.load()},
+      {"storage_errors", stats_.storage_errors.load()},
+      {"forgets_sent", stats_.forgets_sent.load()},
+      {"storage_bytes", store_->TotalBytes()},
+      {"file_bytes", platform::DatabaseBytesOnDisk(opts_.storage_path)},
+      {"auth_failed", uploader_->auth_failed()},
+      {"last_error", stats_.LastError()},
+  };
+  (void)denied_buffered;
+  return j.dump();
+}
+
+}  // namespace ferry::sdk

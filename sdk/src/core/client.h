@@ -1,0 +1,122 @@
+// Client: the SDK's pipeline for one buffer. consent gate -> PII masking -> serialised event -> writer queue ->
+// encrypted buffer -> uploader. Every public method is thread-safe.
+//
+// NOTE on locks (acquire in this order, never the reverse):
+//   consent_mu_ (shared by event calls, exclusive by consent changes and reset/forget)
+//   -> state_mu_ (ids, session, context cache)
+//   -> queue_mu_ (writer queue)
+//   -> Store's internal mutex, Uploader's internal mutex (leaf locks).
+#ifndef FERRY_CORE_CLIENT_H_
+#define FERRY_CORE_CLIENT_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "base/log.h"
+#include "base/status.h"
+#include "core/context.h"
+#include "core/options.h"
+#include "core/pii.h"
+#include "core/stats.h"
+#include "core/store.h"
+#include "core/uploader.h"
+
+namespace ferry::sdk {
+
+class Client {
+ public:
+  static base::Result<std::unique_ptr<Client>> Open(ClientOptions opts);
+  ~Client();  // stops the threads (no flush); Close() is the graceful way
+
+  // Flushes for at most timeout_ms, commits everything, stops the threads. kTimeout if sendable events remain.
+  base::Status Close(uint32_t timeout_ms);
+
+  // properties/traits: nullptr or a JSON object text. purpose: nullptr = "analytics".
+  base::Status Track(std::string_view event, const char* properties_json, const char* purpose);
+  base::Status Screen(std::string_view name, const char* properties_json);
+  base::Status Identify(std::string_view user_id, const char* traits_json);
+  base::Status Reset();
+
+  base::Status SetConsent(std::string_view purpose, Consent state);
+  Consent GetConsent(std::string_view purpose);
+
+  base::Status Flush(uint32_t timeout_ms);
+  base::Status Forget(uint32_t timeout_ms);
+  base::Result<std::string> ExportLocal();
+  std::string StatsJson();
+
+  // Counts a call refused for bad input and logs why (also used by the C layer for NULL arguments).
+  base::Status Invalid(const std::string& why);
+
+ private:
+  explicit Client(ClientOptions opts);
+  base::Status Init();
+
+  struct Pending {
+    NewEvent ev;
+    uint64_t ticket;
+    bool sendable;
+  };
+
+  // Builds, checks and queues one event. kind: wire type; name_key: "event" or "name"; payload_key: "properties" or
+  // "traits". Caller holds consent_mu_ shared.
+  base::Status Record(std::string_view type, std::string_view name_key, std::string_view name,
+                      std::string_view payload_key, const char* payload_json, const std::string& purpose,
+                      Consent state);
+  // Queues a serialised event; waits for the commit in SYNC mode.
+  base::Status Enqueue(NewEvent ev, bool sendable);
+  // Waits until everything queued so far is committed (or the buffer is failing).
+  base::Status Drain(int64_t deadline_ms);
+  void WriterLoop();
+  void MaybeEvict(bool force_age);
+
+  Consent StateLocked(const std::string& purpose) const;  // consent_mu_ held
+  std::set<std::string> SendablePurposes();
+  std::map<std::string, Consent> ConsentSnapshotLocked() const;
+  void RefreshContextLocked();                     // state_mu_ held (and consent_mu_ at least shared)
+  std::string TouchSessionLocked(int64_t now_ms);  // state_mu_ held; returns the context JSON to use
+
+  ClientOptions opts_;
+  base::Logger log_;
+  Stats stats_;
+  std::unique_ptr<Store> store_;
+  std::shared_ptr<const PiiMasker> masker_;
+  std::unique_ptr<Uploader> uploader_;
+  std::atomic<bool> closed_{false};
+
+  mutable std::shared_mutex consent_mu_;
+  std::map<std::string, Consent> consent_;  // guarded by consent_mu_
+
+  std::mutex state_mu_;
+  ContextFacts facts_;
+  std::string anonymous_id_, user_id_, session_id_;  // guarded by state_mu_
+  std::set<std::string> previous_anonymous_ids_;     // guarded by state_mu_
+  int64_t last_activity_ms_ = 0;                     // guarded by state_mu_
+  std::string context_json_;                         // guarded by state_mu_
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;   // writer wakes
+  std::condition_variable commit_cv_;  // producers wait (SYNC, back-pressure, Drain)
+  std::deque<Pending> queue_;          // guarded by queue_mu_
+  uint64_t next_ticket_ = 1;           // guarded by queue_mu_
+  uint64_t committed_ticket_ = 0;      // highest ticket committed or failed (SYNC)
+  uint64_t failed_ticket_ = 0;         // highest ticket whose commit failed (SYNC)
+  bool storage_failing_ = false;       // BATCHED: the last commit failed; new events refused until one succeeds
+  bool writer_stop_ = false;
+  size_t queue_bytes_ = 0;
+  std::thread writer_;
+};
+
+}  // namespace ferry::sdk
+
+#endif  // FERRY_CORE_CLIENT_H_

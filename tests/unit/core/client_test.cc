@@ -1,0 +1,404 @@
+// The client through the public C ABI: consent, masking, the encrypted buffer, identity, limits, bad input.
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "ferry/ferry.h"
+#include "test_util.h"
+
+namespace ferry::testing {
+namespace {
+
+using nlohmann::json;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override { path_ = dir_.File("buffer.db"); }
+  void TearDown() override { Close(); }
+
+  ferry_client* Open(ferry_options* o = nullptr) {
+    Close();
+    if (o == nullptr) o = BaseOptions(path_);
+    EXPECT_EQ(ferry_open(o, &c_), FERRY_OK);
+    return c_;
+  }
+  void Close() {
+    if (c_ != nullptr) ferry_close(c_, 0);
+    c_ = nullptr;
+  }
+  std::vector<json> Events(const std::string& type = "") {
+    std::vector<json> out;
+    json e = Export(c_);
+    for (auto& ev : e["events"]) {
+      if (type.empty() || ev["type"] == type) out.push_back(ev);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::string path_;
+  ferry_client* c_ = nullptr;
+};
+
+TEST_F(ClientTest, TrackMasksBeforeStoringAndExports) {
+  Open();
+  ASSERT_EQ(ferry_set_consent(c_, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "Order Completed",
+                        R"({"email":"zhang.san@example.cn","note":"call 13812345678","password":"hunter2",
+                            "price":12.5,"items":3,"nested":{"token":"abc","ip":"192.168.1.20"}})",
+                        nullptr),
+            FERRY_OK);
+  auto evs = Events("track");
+  ASSERT_EQ(evs.size(), 1u);
+  const json& p = evs[0]["properties"];
+  EXPECT_EQ(p["email"], "[email]");
+  EXPECT_EQ(p["note"], "call [phone]");
+  EXPECT_FALSE(p.contains("password"));
+  EXPECT_FALSE(p["nested"].contains("token"));
+  EXPECT_EQ(p["nested"]["ip"], "[ip]");
+  EXPECT_EQ(p["price"], 12.5);
+  EXPECT_EQ(p["items"], 3);
+  EXPECT_EQ(evs[0]["event"], "Order Completed");
+  EXPECT_EQ(evs[0]["purpose"], "analytics");
+  EXPECT_EQ(evs[0]["messageId"].get<std::string>().size(), 36u);
+  EXPECT_EQ(evs[0]["context"]["library"]["name"], "ferry");
+  EXPECT_EQ(evs[0]["context"]["app"]["name"], "ferry-tests");
+  EXPECT_EQ(evs[0]["context"]["consent"]["analytics"], "granted");
+  EXPECT_FALSE(evs[0]["context"]["sessionId"].get<std::string>().empty());
+}
+
+TEST_F(ClientTest, ScreenNamesAreMasked) {
+  Open();
+  ASSERT_EQ(ferry_screen(c_, "Profile of a@b.com", nullptr), FERRY_OK);
+  auto evs = Events("screen");
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0]["name"], "Profile of [email]");
+}
+
+TEST_F(ClientTest, DeniedPurposeIsNeverStored) {
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_default_consent(o, "marketing", FERRY_CONSENT_DENIED), FERRY_OK);
+  Open(o);
+  EXPECT_EQ(ferry_track(c_, "Campaign Opened SECRETMARKER", R"({"x":"VALUEMARKER"})", "marketing"),
+            FERRY_ERR_CONSENT_DENIED);
+  json s = Stats(c_);
+  EXPECT_EQ(s["dropped_consent"], 1);
+  EXPECT_EQ(s["queued"], 0);
+  EXPECT_EQ(s["pending_consent"], 0);
+  EXPECT_TRUE(Events("track").empty());
+}
+
+TEST_F(ClientTest, PendingIsStoredButNotSendableUntilGranted) {
+  Open();
+  // "marketing" was never configured: pending.
+  EXPECT_EQ(ferry_get_consent(c_, "marketing"), FERRY_CONSENT_PENDING);
+  ASSERT_EQ(ferry_track(c_, "Promo Seen", nullptr, "marketing"), FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "Promo Seen", nullptr, "marketing"), FERRY_OK);
+  Events();  // drains the writer
+  json s = Stats(c_);
+  EXPECT_EQ(s["pending_consent"], 2);
+  EXPECT_EQ(s["queued"], 0);
+  ASSERT_EQ(ferry_set_consent(c_, "marketing", FERRY_CONSENT_GRANTED), FERRY_OK);
+  s = Stats(c_);
+  EXPECT_EQ(s["pending_consent"], 0);
+  EXPECT_EQ(s["queued"], 3);  // two events + the consent record (necessary)
+}
+
+TEST_F(ClientTest, DenyingPurgesPendingEventsAndRecordsConsent) {
+  Open();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(ferry_track(c_, "Promo Seen", nullptr, "marketing"), FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "Page Viewed", nullptr, nullptr), FERRY_OK);
+  ASSERT_EQ(ferry_set_consent(c_, "marketing", FERRY_CONSENT_DENIED), FERRY_OK);
+  json s = Stats(c_);
+  EXPECT_EQ(s["purged_consent"], 5);
+  auto tracks = Events("track");
+  ASSERT_EQ(tracks.size(), 1u);
+  EXPECT_EQ(tracks[0]["event"], "Page Viewed");
+  auto consent = Events("consent");
+  ASSERT_EQ(consent.size(), 1u);
+  EXPECT_EQ(consent[0]["purpose"], "necessary");
+  EXPECT_EQ(consent[0]["properties"]["purpose"], "marketing");
+  EXPECT_EQ(consent[0]["properties"]["state"], "denied");
+  EXPECT_EQ(consent[0]["properties"]["previous"], "pending");
+  EXPECT_EQ(ferry_track(c_, "Promo Seen", nullptr, "marketing"), FERRY_ERR_CONSENT_DENIED);
+}
+
+TEST_F(ClientTest, ConsentSurvivesRestart) {
+  Open();
+  ASSERT_EQ(ferry_set_consent(c_, "personalization", FERRY_CONSENT_GRANTED), FERRY_OK);
+  ASSERT_EQ(ferry_set_consent(c_, "marketing", FERRY_CONSENT_DENIED), FERRY_OK);
+  Open();
+  EXPECT_EQ(ferry_get_consent(c_, "personalization"), FERRY_CONSENT_GRANTED);
+  EXPECT_EQ(ferry_get_consent(c_, "marketing"), FERRY_CONSENT_DENIED);
+  EXPECT_EQ(ferry_get_consent(c_, "necessary"), FERRY_CONSENT_GRANTED);
+  // A user's choice beats a default given later.
+  ferry_options* o = BaseOptions(path_);
+  ferry_options_set_default_consent(o, "marketing", FERRY_CONSENT_GRANTED);
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  Open(o);
+  EXPECT_EQ(ferry_get_consent(c_, "marketing"), FERRY_CONSENT_DENIED);
+  EXPECT_EQ(ferry_get_consent(c_, "analytics"), FERRY_CONSENT_GRANTED);
+}
+
+TEST_F(ClientTest, NecessaryAndSensitiveRules) {
+  ferry_options* o = BaseOptions(path_);
+  EXPECT_EQ(ferry_options_set_default_consent(o, "sensitive", FERRY_CONSENT_GRANTED), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_default_consent(o, "necessary", FERRY_CONSENT_DENIED), FERRY_ERR_INVALID_ARGUMENT);
+  Open(o);
+  EXPECT_EQ(ferry_get_consent(c_, "sensitive"), FERRY_CONSENT_PENDING);
+  EXPECT_EQ(ferry_set_consent(c_, "necessary", FERRY_CONSENT_DENIED), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_set_consent(c_, "sensitive", FERRY_CONSENT_GRANTED), FERRY_OK);
+  EXPECT_EQ(ferry_get_consent(c_, "sensitive"), FERRY_CONSENT_GRANTED);
+}
+
+TEST_F(ClientTest, BadInputIsRefusedCountedAndStoresNothing) {
+  Open();
+  std::string long_name(201, 'a');
+  std::string big = "{\"blob\":\"" + std::string(33 * 1024, 'x') + "\"}";
+  std::string deep;
+  for (int i = 0; i < 33; ++i) deep += "{\"a\":";
+  deep += "1";
+  for (int i = 0; i < 33; ++i) deep += "}";
+  int refused = 0;
+  auto expect_invalid = [&](ferry_status s) {
+    EXPECT_EQ(s, FERRY_ERR_INVALID_ARGUMENT);
+    refused++;
+  };
+  expect_invalid(ferry_track(c_, nullptr, nullptr, nullptr));
+  expect_invalid(ferry_track(c_, "", nullptr, nullptr));
+  expect_invalid(ferry_track(c_, long_name.c_str(), nullptr, nullptr));
+  expect_invalid(ferry_track(c_, "bad \xc3\x28 utf8", nullptr, nullptr));
+  expect_invalid(ferry_track(c_, "e", "{not json", nullptr));
+  expect_invalid(ferry_track(c_, "e", "[1,2]", nullptr));
+  expect_invalid(ferry_track(c_, "e", "\"str\"", nullptr));
+  expect_invalid(ferry_track(c_, "e", "{\"k\":\"\xff\xfe\"}", nullptr));
+  expect_invalid(ferry_track(c_, "e", big.c_str(), nullptr));
+  expect_invalid(ferry_track(c_, "e", deep.c_str(), nullptr));
+  expect_invalid(ferry_track(c_, "e", nullptr, "Bad Purpose"));
+  expect_invalid(ferry_screen(c_, nullptr, nullptr));
+  expect_invalid(ferry_identify(c_, "", nullptr));
+  expect_invalid(ferry_identify(c_, "u1", "[]"));
+  expect_invalid(ferry_set_consent(c_, nullptr, FERRY_CONSENT_GRANTED));
+  expect_invalid(ferry_set_consent(c_, "x", static_cast<ferry_consent>(7)));
+  EXPECT_EQ(ferry_track(nullptr, "e", nullptr, nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_stats_json(c_, nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  refused++;
+  // 32 levels is the limit, and is fine.
+  std::string ok_deep;
+  for (int i = 0; i < 32; ++i) ok_deep += "{\"a\":";
+  ok_deep += "1";
+  for (int i = 0; i < 32; ++i) ok_deep += "}";
+  EXPECT_EQ(ferry_track(c_, "e", ok_deep.c_str(), nullptr), FERRY_OK);
+  json s = Stats(c_);
+  EXPECT_EQ(s["invalid"], refused);
+  EXPECT_EQ(Events("track").size(), 1u);
+  EXPECT_EQ(Events("identify").size(), 0u);
+}
+
+TEST_F(ClientTest, BufferHoldsNoPlaintextAndNeedsTheKey) {
+  Open();
+  ferry_set_consent(c_, "analytics", FERRY_CONSENT_GRANTED);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(ferry_track(c_, "PlaintextEventMarker", R"({"city":"VALUEMARKERHANGZHOU"})", nullptr), FERRY_OK);
+  }
+  ASSERT_EQ(Events("track").size(), 50u);
+  Close();
+  std::string bytes = ReadAll(path_);
+  ASSERT_GT(bytes.size(), 4096u);
+  EXPECT_EQ(bytes.find("PlaintextEventMarker"), std::string::npos);
+  EXPECT_EQ(bytes.find("VALUEMARKERHANGZHOU"), std::string::npos);
+  EXPECT_EQ(bytes.find("SQLite format 3"), std::string::npos);
+  EXPECT_EQ(bytes.find("analytics"), std::string::npos);
+
+  // The wrong key: the file is moved aside, a fresh buffer starts, the log says so, nothing crashes.
+  ferry_options* o = BaseOptions(path_, /*key_seed=*/99);
+  Open(o);
+  EXPECT_TRUE(Events("track").empty());
+  bool moved = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    if (e.path().filename().string().find("buffer.db.corrupt-") == 0) moved = true;
+  }
+  EXPECT_TRUE(moved);
+  bool logged = false;
+  for (const auto& l : LogLines()) logged |= l.find("moved it to") != std::string::npos;
+  EXPECT_TRUE(logged);
+  EXPECT_EQ(ferry_track(c_, "after", nullptr, nullptr), FERRY_OK);
+}
+
+TEST_F(ClientTest, CorruptFileIsMovedAside) {
+  {
+    std::ofstream f(path_, std::ios::binary);
+    std::string junk(8192, '\x5a');
+    f << junk;
+  }
+  Open();
+  EXPECT_EQ(ferry_track(c_, "after corruption", nullptr, nullptr), FERRY_OK);
+  EXPECT_EQ(Events("track").size(), 1u);
+}
+
+TEST_F(ClientTest, PlatformKeyStoreKeepsTheKey) {
+  ferry_options* o = ferry_options_new();
+  ferry_options_set_storage_path(o, path_.c_str());
+  Open(o);
+  ASSERT_EQ(ferry_track(c_, "kept", nullptr, nullptr), FERRY_OK);
+  Close();
+  struct stat st {};
+  ASSERT_EQ(stat((path_ + ".key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+  o = ferry_options_new();
+  ferry_options_set_storage_path(o, path_.c_str());
+  Open(o);
+  EXPECT_EQ(Events("track").size(), 1u);
+}
+
+TEST_F(ClientTest, IdentityPersistsAndResetRotates) {
+  Open();
+  json e = Export(c_);
+  std::string anon = e["anonymousId"];
+  ASSERT_EQ(anon.size(), 36u);
+  EXPECT_EQ(anon[14], '4');  // UUID version 4
+  EXPECT_TRUE(e["userId"].is_null());
+  ASSERT_EQ(ferry_identify(c_, "user-42", R"({"plan":"pro","email":"x@y.cn"})"), FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "After Login", nullptr, nullptr), FERRY_OK);
+  Open();
+  e = Export(c_);
+  EXPECT_EQ(e["anonymousId"], anon);
+  EXPECT_EQ(e["userId"], "user-42");
+  auto ids = Events("identify");
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0]["userId"], "user-42");
+  EXPECT_EQ(ids[0]["traits"]["plan"], "pro");
+  EXPECT_EQ(ids[0]["traits"]["email"], "[email]");
+  auto tracks = Events("track");
+  ASSERT_EQ(tracks.size(), 1u);
+  EXPECT_EQ(tracks[0]["userId"], "user-42");
+  ASSERT_EQ(ferry_reset(c_), FERRY_OK);
+  e = Export(c_);
+  EXPECT_NE(e["anonymousId"], anon);
+  EXPECT_TRUE(e["userId"].is_null());
+  EXPECT_EQ(e["previousAnonymousIds"][0], anon);
+  ASSERT_EQ(ferry_track(c_, "After Logout", nullptr, nullptr), FERRY_OK);
+  auto after = Events("track");
+  EXPECT_FALSE(after.back().contains("userId"));
+  EXPECT_EQ(after.back()["anonymousId"], e["anonymousId"]);
+}
+
+TEST_F(ClientTest, SizeLimitEvictsOldestNonNecessaryFirst) {
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_max_storage_bytes(o, 64 * 1024), FERRY_OK);
+  Open(o);
+  ASSERT_EQ(ferry_set_consent(c_, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+  std::string props = "{\"pad\":\"" + std::string(900, 'p') + "\",\"n\":";
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(ferry_track(c_, "Big", (props + std::to_string(i) + "}").c_str(), nullptr), FERRY_OK);
+  }
+  auto tracks = Events("track");
+  json s = Stats(c_);
+  EXPECT_GT(s["evicted"].get<int>(), 0);
+  EXPECT_LE(s["storage_bytes"].get<int64_t>(), 64 * 1024);
+  EXPECT_EQ(static_cast<int>(tracks.size()) + s["evicted"].get<int>(), 300)
+      << "survivors " << tracks.size() << " evicted " << s["evicted"] << " first " << tracks.front()["properties"]["n"]
+      << " log: " << [] {
+           std::string all;
+           for (auto& l : LogLines()) all += l + "\n";
+           return all;
+         }();
+  // The newest survive; the consent record (necessary) survives.
+  EXPECT_EQ(tracks.back()["properties"]["n"], 299);
+  EXPECT_EQ(Events("consent").size(), 1u);
+}
+
+TEST_F(ClientTest, AgeLimitEvictsOldEvents) {
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_max_event_age_ms(o, 1000), FERRY_OK);
+  Open(o);
+  ASSERT_EQ(ferry_track(c_, "Old", nullptr, nullptr), FERRY_OK);
+  EXPECT_EQ(Events("track").size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_max_event_age_ms(o, 1000), FERRY_OK);
+  Open(o);
+  EXPECT_TRUE(Events("track").empty());
+  EXPECT_EQ(Stats(c_)["evicted"], 1);
+}
+
+TEST_F(ClientTest, DiskFullGivesStorageErrorAndRecovers) {
+  ferry_options* o = BaseOptions(path_);
+  ferry_options_set_durability(o, FERRY_DURABILITY_SYNC);
+  Open(o);
+  ASSERT_EQ(ferry_track(c_, "before", nullptr, nullptr), FERRY_OK);
+  // Simulate a full disk: no file may grow past its current size.
+  std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old {};
+  getrlimit(RLIMIT_FSIZE, &old);
+  struct rlimit lim = old;
+  lim.rlim_cur = static_cast<rlim_t>(std::filesystem::file_size(path_ + "-wal") + 1);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  std::string pad = "{\"pad\":\"" + std::string(20000, 'z') + "\"}";
+  ferry_status st = FERRY_OK;
+  for (int i = 0; i < 50 && st == FERRY_OK; ++i) st = ferry_track(c_, "during", pad.c_str(), nullptr);
+  EXPECT_EQ(st, FERRY_ERR_STORAGE);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  EXPECT_EQ(ferry_track(c_, "after", nullptr, nullptr), FERRY_OK);
+  auto tracks = Events("track");
+  ASSERT_GE(tracks.size(), 2u);
+  EXPECT_EQ(tracks.front()["event"], "before");
+  EXPECT_EQ(tracks.back()["event"], "after");
+  EXPECT_GT(Stats(c_)["storage_errors"].get<int>(), 0);
+}
+
+TEST_F(ClientTest, FlushWithoutEndpointIsANetworkError) {
+  Open();
+  EXPECT_EQ(ferry_flush(c_, 100), FERRY_ERR_NETWORK);
+}
+
+TEST_F(ClientTest, OptionsRefuseBadValues) {
+  ferry_options* o = ferry_options_new();
+  EXPECT_EQ(ferry_options_set_endpoint(o, "http://collector.example.com"), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_endpoint(o, "ftp://x"), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_endpoint(o, "http://127.0.0.1:8080"), FERRY_OK);
+  EXPECT_EQ(ferry_options_set_endpoint(o, "https://collect.example.com/"), FERRY_OK);
+  uint8_t k[16] = {0};
+  EXPECT_EQ(ferry_options_set_encryption_key(o, k, sizeof k), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_batch_size(o, 0), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_batch_size(o, 1001), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_flush_interval_ms(o, 5), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_max_storage_bytes(o, 100), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_pii_rules(o, "{bad"), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_pii_rules(o, R"({"detectors":{"email":"explode"}})"), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_write_key(o, "has space"), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_durability(o, static_cast<ferry_durability>(5)), FERRY_ERR_INVALID_ARGUMENT);
+  ferry_options_free(o);
+  ferry_client* c = reinterpret_cast<ferry_client*>(0x1);
+  EXPECT_EQ(ferry_open(nullptr, &c), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(c, nullptr);
+}
+
+TEST_F(ClientTest, CustomPiiRulesApply) {
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_pii_rules(o, R"({"detectors":{"email":"hash"},"paths":{"user.phone":"drop"},
+                       "hash_key":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"})"),
+            FERRY_OK);
+  Open(o);
+  ASSERT_EQ(ferry_track(c_, "e", R"({"email":"a@b.com","user":{"phone":"13812345678","tier":"gold"}})", nullptr),
+            FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "e", R"({"email":"a@b.com"})", nullptr), FERRY_OK);
+  auto tracks = Events("track");
+  ASSERT_EQ(tracks.size(), 2u);
+  std::string h = tracks[0]["properties"]["email"];
+  EXPECT_EQ(h.rfind("h:", 0), 0u);
+  EXPECT_EQ(tracks[1]["properties"]["email"], h);  // stable pseudonym
+  EXPECT_FALSE(tracks[0]["properties"]["user"].contains("phone"));
+  EXPECT_EQ(tracks[0]["properties"]["user"]["tier"], "gold");
+}
+
+}  // namespace
+}  // namespace ferry::testing

@@ -1,0 +1,94 @@
+// Every client function from many threads at once (run under ThreadSanitizer too).
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ferry/ferry.h"
+#include "test_util.h"
+
+namespace ferry::testing {
+namespace {
+
+TEST(ClientThreads, EightThreadsTenThousandEventsEachLoseNothing) {
+  TempDir dir;
+  ferry_options* o = BaseOptions(dir.File("b.db"));
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  ferry_client* c = nullptr;
+  ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
+  constexpr int kThreads = 8, kEach = 10000;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string props = "{\"t\":" + std::to_string(t) + ",\"i\":" + std::to_string(i) + ",\"s\":\"v\"}";
+        if (ferry_track(c, "Tick", props.c_str(), nullptr) != FERRY_OK) failures++;
+        if (i % 2500 == 0) {
+          char* s = nullptr;
+          if (ferry_stats_json(c, &s) == FERRY_OK) ferry_free(s);
+          (void)ferry_get_consent(c, "analytics");
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  nlohmann::json e = Export(c);
+  std::vector<std::vector<bool>> seen(kThreads, std::vector<bool>(kEach, false));
+  int n = 0;
+  for (const auto& ev : e["events"]) {
+    if (ev["type"] != "track") continue;
+    int t = ev["properties"]["t"], i = ev["properties"]["i"];
+    EXPECT_FALSE(seen[t][i]) << "duplicate " << t << "/" << i;
+    seen[t][i] = true;
+    n++;
+  }
+  EXPECT_EQ(n, kThreads * kEach);
+  EXPECT_EQ(Stats(c)["queued"], kThreads * kEach);
+  EXPECT_EQ(ferry_close(c, 0), FERRY_OK);
+}
+
+TEST(ClientThreads, ConsentChangesRaceWithTracking) {
+  TempDir dir;
+  ferry_options* o = BaseOptions(dir.File("b.db"));
+  ferry_client* c = nullptr;
+  ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&] {
+      while (!stop.load()) {
+        ferry_status s = ferry_track(c, "Promo", "{\"a\":1}", "marketing");
+        EXPECT_TRUE(s == FERRY_OK || s == FERRY_ERR_CONSENT_DENIED);
+      }
+    });
+  }
+  std::thread toggler([&] {
+    for (int i = 0; i < 40; ++i) {
+      ferry_set_consent(c, "marketing", i % 2 ? FERRY_CONSENT_GRANTED : FERRY_CONSENT_DENIED);
+      ferry_reset(c);
+    }
+    ferry_set_consent(c, "marketing", FERRY_CONSENT_DENIED);
+    stop = true;
+  });
+  toggler.join();
+  for (auto& t : ts) t.join();
+  // After the final denial, no marketing event may remain anywhere in the buffer.
+  nlohmann::json s = Stats(c);
+  EXPECT_EQ(s["pending_consent"], 0);
+  EXPECT_EQ(s["queued"], 41);  // the consent records only
+  nlohmann::json e = Export(c);
+  int consent_records = 0;
+  for (const auto& ev : e["events"]) {
+    EXPECT_NE(ev["purpose"], "marketing");
+    consent_records += ev["type"] == "consent";
+  }
+  EXPECT_EQ(consent_records, 41);
+  EXPECT_EQ(ferry_close(c, 0), FERRY_OK);
+}
+
+}  // namespace
+}  // namespace ferry::testing

@@ -1,0 +1,108 @@
+// Durability under kill -9: a child process tracks and reports each OK'd event over a pipe; the parent kills it at a
+// random point, reopens the buffer and checks what survived.
+//   SYNC: every event whose track returned OK is on disk.
+//   BATCHED: every event that returned OK more than 100 ms before the kill is on disk.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "base/time.h"
+#include "ferry/ferry.h"
+#include "test_util.h"
+
+namespace ferry::testing {
+namespace {
+
+struct Report {
+  int32_t seq;
+  int64_t ms;  // monotonic, when track returned OK
+};
+
+[[noreturn]] void Child(const std::string& path, ferry_durability d, int fd) {
+  ferry_options* o = BaseOptions(path);
+  ferry_options_set_durability(o, d);
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  ferry_client* c = nullptr;
+  if (ferry_open(o, &c) != FERRY_OK) _exit(3);
+  for (int32_t i = 0;; ++i) {
+    std::string props = "{\"seq\":" + std::to_string(i) + "}";
+    if (ferry_track(c, "Durable", props.c_str(), nullptr) != FERRY_OK) _exit(4);
+    Report r{i, base::MonotonicMs()};
+    if (write(fd, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) _exit(5);
+  }
+}
+
+void KillRound(ferry_durability d, std::mt19937& rng, int round) {
+  TempDir dir;
+  std::string path = dir.File("b.db");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    Child(path, d, fds[1]);
+  }
+  close(fds[1]);
+  // Read reports in this thread until the kill time.
+  int kill_after_ms = 150 + static_cast<int>(rng() % 400);
+  std::vector<Report> reports;
+  int64_t start = base::MonotonicMs();
+  int64_t kill_at = 0;
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+    kill_at = base::MonotonicMs();
+    kill(pid, SIGKILL);
+  });
+  Report r;
+  while (read(fds[0], &r, sizeof r) == static_cast<ssize_t>(sizeof r)) reports.push_back(r);
+  killer.join();
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
+  ASSERT_GT(reports.size(), 0u) << "round " << round << " child never tracked (" << kill_after_ms << " ms)";
+  (void)start;
+
+  ferry_options* o = BaseOptions(path);
+  ferry_client* c = nullptr;
+  ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
+  nlohmann::json e = Export(c);
+  std::set<int> stored;
+  for (const auto& ev : e["events"]) stored.insert(ev["properties"]["seq"].get<int>());
+  ferry_close(c, 0);
+  int must = 0, missing = 0;
+  for (const Report& rep : reports) {
+    bool required = d == FERRY_DURABILITY_SYNC || rep.ms < kill_at - 100;
+    if (!required) continue;
+    must++;
+    if (!stored.count(rep.seq)) missing++;
+  }
+  EXPECT_EQ(missing, 0) << "round " << round << ": " << missing << " of " << must << " acknowledged events lost";
+  // Nothing is stored twice, and nothing that was never tracked appears.
+  EXPECT_EQ(stored.size(), e["events"].size());
+  if (!stored.empty()) {
+    EXPECT_LE(*stored.rbegin(), reports.back().seq + 1);
+  }
+}
+
+TEST(Durability, SyncLosesNothingAcknowledgedUnderKill9) {
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 12; ++round) KillRound(FERRY_DURABILITY_SYNC, rng, round);
+}
+
+TEST(Durability, BatchedLosesNothingOlderThan100msUnderKill9) {
+  std::mt19937 rng(54321);
+  for (int round = 0; round < 12; ++round) KillRound(FERRY_DURABILITY_BATCHED, rng, round);
+}
+
+}  // namespace
+}  // namespace ferry::testing

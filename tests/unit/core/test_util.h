@@ -1,0 +1,46 @@
+// Helpers shared by the SDK core tests.
+#ifndef FERRY_TESTS_UNIT_CORE_TEST_UTIL_H_
+#define FERRY_TESTS_UNIT_CORE_TEST_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ferry/ferry.h"
+
+namespace ferry::testing {
+
+// A fresh directory under $TMPDIR, removed (recursively) by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A fixed 32-byte test key.
+std::vector<uint8_t> TestKey(uint8_t seed = 7);
+
+// Options with storage in dir, the test key, and log lines collected into a global list.
+ferry_options* BaseOptions(const std::string& storage_path, uint8_t key_seed = 7);
+
+// The stats JSON as an object.
+nlohmann::json Stats(ferry_client* c);
+// The local export as an object.
+nlohmann::json Export(ferry_client* c);
+
+// Every byte of a file (and its -wal companion appended).
+std::string ReadAll(const std::string& path);
+
+// Log lines collected by BaseOptions' callback.
+std::vector<std::string> LogLines();
+
+}  // namespace ferry::testing
+
+#endif  // FERRY_TESTS_UNIT_CORE_TEST_UTIL_H_
