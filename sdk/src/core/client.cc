@@ -22,8 +22,8 @@ namespace {
 constexpr size_t kMaxNameBytes = 200;
 constexpr size_t kMaxEventBytes = 32 << 10;
 constexpr size_t kMaxDepth = 32;
-constexpr size_t kQueueMaxEvents = 20000;  // back-pressure bound of the writer queue
-constexpr size_t kQueueMaxBytes = 16u << 20;
+constexpr size_t kQueueMaxEvents = 4000;  // back-pressure bound of the writer queue: keeps commits under 50 ms
+constexpr size_t kQueueMaxBytes = 2u << 20;
 constexpr int64_t kBackPressureWaitMs = 2000;  // a producer waits this long for room, then gets kStorage
 constexpr int64_t kAgeSweepIntervalMs = 60000;
 
@@ -185,7 +185,7 @@ Consent Client::StateLocked(const std::string& purpose) const {
 std::map<std::string, Consent> Client::ConsentSnapshotLocked() const { return consent_; }
 
 std::set<std::string> Client::SendablePurposes() {
-  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  std::shared_lock<base::SharedMutex> l(consent_mu_);
   std::set<std::string> out;
   for (const auto& [p, s] : consent_) {
     if (s == Consent::kGranted) out.insert(p);
@@ -209,13 +209,13 @@ Status Client::Track(std::string_view event, const char* properties_json, const 
   if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
   std::string p = purpose ? purpose : "analytics";
   if (!wire::IsValidPurpose(p)) return Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
-  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  std::shared_lock<base::SharedMutex> l(consent_mu_);
   return Record("track", "event", event, "properties", properties_json, p, StateLocked(p));
 }
 
 Status Client::Screen(std::string_view name, const char* properties_json) {
   if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
-  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  std::shared_lock<base::SharedMutex> l(consent_mu_);
   return Record("screen", "name", name, "properties", properties_json, "analytics", StateLocked("analytics"));
 }
 
@@ -223,7 +223,7 @@ Status Client::Identify(std::string_view user_id, const char* traits_json) {
   if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
   if (user_id.empty() || user_id.size() > kMaxNameBytes) return Invalid("userId must be 1-200 bytes");
   if (!wire::IsValidUtf8(user_id)) return Invalid("userId is not valid UTF-8");
-  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  std::shared_lock<base::SharedMutex> l(consent_mu_);
   {
     std::lock_guard<std::mutex> s(state_mu_);
     if (user_id_ != user_id) {
@@ -439,7 +439,7 @@ Status Client::Drain(int64_t deadline_ms) {
 
 Status Client::Reset() {
   if (closed_.load()) return Status::Closed("the client is closed");
-  std::unique_lock<std::shared_mutex> cl(consent_mu_);
+  std::unique_lock<base::SharedMutex> cl(consent_mu_);
   std::lock_guard<std::mutex> s(state_mu_);
   previous_anonymous_ids_.insert(anonymous_id_);
   anonymous_id_ = base::NewUuidV4();
@@ -460,7 +460,7 @@ Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
   std::string purpose(purpose_sv);
   if (!wire::IsValidPurpose(purpose)) return Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
   if (purpose == "necessary" && state != Consent::kGranted) return Invalid("'necessary' cannot be withdrawn");
-  std::unique_lock<std::shared_mutex> cl(consent_mu_);
+  std::unique_lock<base::SharedMutex> cl(consent_mu_);
   // Everything already accepted must be in the buffer before a purge, so that nothing of a denied purpose survives.
   FERRY_RETURN_IF_ERROR(Drain(base::MonotonicMs() + 10000));
   Consent previous = StateLocked(purpose);
@@ -502,7 +502,7 @@ Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
 }
 
 Consent Client::GetConsent(std::string_view purpose) {
-  std::shared_lock<std::shared_mutex> l(consent_mu_);
+  std::shared_lock<base::SharedMutex> l(consent_mu_);
   return StateLocked(std::string(purpose));
 }
 
@@ -522,7 +522,7 @@ Status Client::Forget(uint32_t timeout_ms) {
   if (closed_.load()) return Status::Closed("the client is closed");
   int64_t deadline = base::MonotonicMs() + timeout_ms;
   {
-    std::unique_lock<std::shared_mutex> cl(consent_mu_);
+    std::unique_lock<base::SharedMutex> cl(consent_mu_);
     Status d = Drain(deadline);
     if (!d.ok() && d.code() != base::Code::kTimeout) return d;
     std::lock_guard<std::mutex> s(state_mu_);
@@ -555,7 +555,7 @@ Result<std::string> Client::ExportLocal() {
   std::set<std::string> anon;
   std::string uid;
   {
-    std::shared_lock<std::shared_mutex> cl(consent_mu_);
+    std::shared_lock<base::SharedMutex> cl(consent_mu_);
     std::lock_guard<std::mutex> s(state_mu_);
     anon = previous_anonymous_ids_;
     anon.insert(anonymous_id_);
@@ -584,7 +584,7 @@ std::string Client::StatsJson() {
   std::set<std::string> sendable = SendablePurposes();
   int64_t queued = 0, pending = 0, denied_buffered = 0;
   {
-    std::shared_lock<std::shared_mutex> l(consent_mu_);
+    std::shared_lock<base::SharedMutex> l(consent_mu_);
     for (const auto& [purpose, c] : counts) {
       if (sendable.count(purpose)) {
         queued += c.events;

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/rwlock.h"
 #include "base/status.h"
 #include "core/context.h"
 #include "core/options.h"
@@ -94,7 +95,7 @@ class Client {
   std::unique_ptr<Uploader> uploader_;
   std::atomic<bool> closed_{false};
 
-  mutable std::shared_mutex consent_mu_;
+  mutable base::SharedMutex consent_mu_;
   std::map<std::string, Consent> consent_;  // guarded by consent_mu_
 
   std::mutex state_mu_;

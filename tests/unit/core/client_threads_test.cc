@@ -16,6 +16,7 @@ TEST(ClientThreads, EightThreadsTenThousandEventsEachLoseNothing) {
   TempDir dir;
   ferry_options* o = BaseOptions(dir.File("b.db"));
   ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  ferry_options_set_max_storage_bytes(o, 512ull << 20);  // 80,000 events are ~45 MB: no eviction here
   ferry_client* c = nullptr;
   ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
   constexpr int kThreads = 8, kEach = 10000;
@@ -48,6 +49,7 @@ TEST(ClientThreads, EightThreadsTenThousandEventsEachLoseNothing) {
   }
   EXPECT_EQ(n, kThreads * kEach);
   EXPECT_EQ(Stats(c)["queued"], kThreads * kEach);
+  EXPECT_EQ(Stats(c)["evicted"], 0);
   EXPECT_EQ(ferry_close(c, 0), FERRY_OK);
 }
 

@@ -29,6 +29,7 @@ struct Report {
 [[noreturn]] void Child(const std::string& path, ferry_durability d, int fd) {
   ferry_options* o = BaseOptions(path);
   ferry_options_set_durability(o, d);
+  ferry_options_set_max_storage_bytes(o, 1ull << 30);  // no eviction: every acknowledged event must be there
   ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
   ferry_client* c = nullptr;
   if (ferry_open(o, &c) != FERRY_OK) _exit(3);
@@ -73,18 +74,28 @@ void KillRound(ferry_durability d, std::mt19937& rng, int round) {
   (void)start;
 
   ferry_options* o = BaseOptions(path);
+  ferry_options_set_max_storage_bytes(o, 1ull << 30);
   ferry_client* c = nullptr;
   ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
   nlohmann::json e = Export(c);
   std::set<int> stored;
   for (const auto& ev : e["events"]) stored.insert(ev["properties"]["seq"].get<int>());
   ferry_close(c, 0);
-  int must = 0, missing = 0;
+  int must = 0, missing = 0, first_missing = -1, last_missing = -1;
   for (const Report& rep : reports) {
     bool required = d == FERRY_DURABILITY_SYNC || rep.ms < kill_at - 100;
     if (!required) continue;
     must++;
-    if (!stored.count(rep.seq)) missing++;
+    if (!stored.count(rep.seq)) {
+      missing++;
+      if (first_missing < 0) first_missing = rep.seq;
+      last_missing = rep.seq;
+    }
+  }
+  if (missing) {
+    ADD_FAILURE() << "missing seq " << first_missing << ".." << last_missing << "; stored " << stored.size() << " (max "
+                  << (stored.empty() ? -1 : *stored.rbegin()) << "), reported " << reports.size() << ", kill after "
+                  << kill_after_ms << " ms";
   }
   EXPECT_EQ(missing, 0) << "round " << round << ": " << missing << " of " << must << " acknowledged events lost";
   // Nothing is stored twice, and nothing that was never tracked appears.
