@@ -112,6 +112,19 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
       se.consent_previous = StringOr(p, "previous");
     }
     if (se.type == wire::kAlias) se.previous_id = StringOr(ev, "previousId");
+    if (se.type == wire::kIdentify) {
+      auto t = ev.find("traits");
+      if (t != ev.end() && t->is_object() && !t->empty()) {
+        se.traits = t->dump(-1, ' ', false, Json::error_handler_t::replace);
+      }
+    }
+    if (se.type == wire::kConsent) {
+      auto c = ev.find("context");
+      if (c != ev.end() && c->is_object()) {
+        auto d = c->find("device");
+        if (d != c->end() && d->is_object()) se.device = d->dump(-1, ' ', false, Json::error_handler_t::replace);
+      }
+    }
     se.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
     if (se.body.size() > limits.max_event_bytes + kAddedBytes) {
       out.rejected.push_back({i, se.message_id, "event too large"});

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "base/ids.h"
 #include "base/time.h"
 
@@ -19,9 +21,7 @@ using base::Result;
 using base::SecretBytes;
 using base::Status;
 
-namespace {
-
-std::string Hex(const unsigned char* p, size_t n) {
+std::string HexOf(const unsigned char* p, size_t n) {
   static const char* kHex = "0123456789abcdef";
   std::string out;
   out.reserve(n * 2);
@@ -33,11 +33,13 @@ std::string Hex(const unsigned char* p, size_t n) {
 }
 
 // Unkeyed BLAKE2b-256 of a write key (the key itself carries 256 random bits).
-std::string KeyHash(const std::string& key) {
+std::string SecretHash(const std::string& key) {
   unsigned char h[32];
   crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr, 0);
   return std::string(reinterpret_cast<char*>(h), sizeof h);
 }
+
+namespace {
 
 Status MakeDir(const std::string& dir) {
   if (mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
@@ -75,6 +77,30 @@ CREATE TABLE suppressions(
 CREATE TABLE dropped_counters(
   project_id INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(project_id, reason))
   WITHOUT ROWID;
+)sql",
+    // 2: data-subject rights.
+    R"sql(
+ALTER TABLE consent_ledger ADD COLUMN device TEXT;
+CREATE INDEX identity_by_from ON identity_links(project_id, from_id);
+CREATE INDEX events_by_time ON events(project_id, timestamp_ms);
+CREATE TABLE traits(
+  project_id INTEGER NOT NULL, subject_id TEXT NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL, PRIMARY KEY(project_id, subject_id, k)) WITHOUT ROWID;
+CREATE TABLE requests(
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, project TEXT NOT NULL, subject TEXT NOT NULL,
+  subject_hash TEXT NOT NULL, state TEXT NOT NULL, source TEXT NOT NULL, received_ms INTEGER NOT NULL,
+  due_ms INTEGER NOT NULL, acted_by TEXT NOT NULL, acted_ms INTEGER NOT NULL, result TEXT NOT NULL);
+CREATE INDEX requests_by_subject ON requests(subject_hash);
+CREATE INDEX requests_by_due ON requests(state, due_ms);
+CREATE TABLE audit_log(
+  seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+  action TEXT NOT NULL, subject_hash TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL,
+  prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX audit_by_subject ON audit_log(subject_hash, seq);
+CREATE TABLE admin_tokens(
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,
+  roles TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
+CREATE TABLE project_settings(project_id INTEGER PRIMARY KEY, max_event_age_ms INTEGER NOT NULL);
 )sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -131,7 +157,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenFile(const std::string& pa
   auto db = base::Db::OpenEncrypted(path, key);
   if (!db.ok()) return db.status();
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db).value()));
+  store->path_ = path;
   FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA cache_size = -65536;"));  // 64 MiB
+  // Erased rows are overwritten, not just unlinked; temporary tables (subject id sets) never touch the disk.
+  FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;"));
   FERRY_RETURN_IF_ERROR(store->Migrate());
   return store;
 }
@@ -186,7 +215,7 @@ Status SqliteStore::Check() {
 Result<std::string> SqliteStore::CreateWriteKey(const std::string& project) {
   if (project.empty() || project.size() > 200) return Status::InvalidArgument("a project name is 1-200 bytes");
   std::string key = "fw_" + base::RandomHex(32);
-  std::string hash = KeyHash(key);
+  std::string hash = SecretHash(key);
   std::lock_guard<std::mutex> lock(mu_);
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
@@ -208,7 +237,7 @@ Result<std::string> SqliteStore::CreateWriteKey(const std::string& project) {
 }
 
 Result<std::optional<WriteKeyInfo>> SqliteStore::LookupWriteKey(const std::string& key) {
-  std::string hash = KeyHash(key);
+  std::string hash = SecretHash(key);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = key_cache_.find(hash);
   if (it != key_cache_.end()) return std::optional<WriteKeyInfo>(it->second);
@@ -231,7 +260,7 @@ std::string SqliteStore::IdHash(const std::string& id) {
   unsigned char h[32];
   crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(id.data()), id.size(), id_key_.data(),
                      id_key_.size());
-  return Hex(h, sizeof h);
+  return HexOf(h, sizeof h);
 }
 
 Result<bool> SqliteStore::IsSuppressed(int64_t project_id, const std::string& id_hash) {
@@ -276,7 +305,7 @@ Status SqliteStore::InsertLocked(std::vector<InsertRequest*>& requests) {
     any_suppressed = any->Step();
     FERRY_RETURN_IF_ERROR(any->status());
   }
-  base::Stmt sup, consent, link, drop_ins, drop_upd;
+  base::Stmt sup, consent, link, drop_ins, drop_upd, trait;
   auto prepare = [&](base::Stmt* out, std::string_view sql) -> Status {
     if (*out) return Status::Ok();
     auto st = db_.Prepare(sql);
@@ -323,15 +352,30 @@ Status SqliteStore::InsertLocked(std::vector<InsertRequest*>& requests) {
       if (e.type == "consent") {
         FERRY_RETURN_IF_ERROR(prepare(&consent,
                                       "INSERT INTO consent_ledger(project_id, message_id, user_id, anonymous_id, "
-                                      "purpose, state, previous, timestamp_ms, received_ms) "
-                                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9);"));
+                                      "purpose, state, previous, timestamp_ms, received_ms, device) "
+                                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);"));
         consent.Bind(1, req->project_id).Bind(2, e.message_id);
         bind_opt(consent, 3, e.user_id);
         bind_opt(consent, 4, e.anonymous_id);
         consent.Bind(5, e.consent_purpose).Bind(6, e.consent_state);
         bind_opt(consent, 7, e.consent_previous);
         consent.Bind(8, e.timestamp_ms).Bind(9, e.received_ms);
+        bind_opt(consent, 10, e.device);
         FERRY_RETURN_IF_ERROR(consent.Run());
+      }
+      if (e.type == "identify" && !e.traits.empty()) {
+        FERRY_RETURN_IF_ERROR(prepare(&trait,
+                                      "INSERT OR REPLACE INTO traits(project_id, subject_id, k, v, updated_ms) "
+                                      "VALUES(?1, ?2, ?3, ?4, ?5);"));
+        nlohmann::json t = nlohmann::json::parse(e.traits, nullptr, false);
+        if (t.is_object()) {
+          const std::string& subject = e.user_id.empty() ? e.anonymous_id : e.user_id;
+          for (const auto& [k, v] : t.items()) {
+            trait.Bind(1, req->project_id).Bind(2, subject).Bind(3, k);
+            trait.Bind(4, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).Bind(5, e.received_ms);
+            FERRY_RETURN_IF_ERROR(trait.Run());
+          }
+        }
       }
       auto add_link = [&](const char* kind, const std::string& from, const std::string& source) -> Status {
         FERRY_RETURN_IF_ERROR(prepare(&link,

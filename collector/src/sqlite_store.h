@@ -14,7 +14,11 @@
 namespace ferry::collector {
 
 // The schema version this build writes (PRAGMA user_version); older files are migrated on open.
-inline constexpr int64_t kSchemaVersion = 1;
+inline constexpr int64_t kSchemaVersion = 2;
+
+// Lowercase hex of bytes; unkeyed BLAKE2b-256 of a secret (write key, admin token) as 32 raw bytes.
+std::string HexOf(const unsigned char* p, size_t n);
+std::string SecretHash(const std::string& secret);
 
 // Loads the store key from key_file, or (key_file empty) from DIR/collector.key, creating that file with 32 random
 // bytes (64 hex characters, mode 0600) on first use. A key file holds 64 hex characters or 32 raw bytes.
@@ -38,12 +42,63 @@ class SqliteStore : public Store {
   base::Result<std::vector<EventRow>> DumpEvents(const std::string& project) override;
   base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override;
 
+  base::Result<std::vector<SubjectSummary>> FindSubject(const SubjectQuery& q) override;
+  base::Result<bool> ExportSubject(const SubjectQuery& q, ExportVisitor& visitor) override;
+  base::Result<EraseReceipt> EraseSubject(const SubjectQuery& q, const std::string& request_id) override;
+  base::Result<EraseReceipt> EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
+                                               const std::string& request_id) override;
+  base::Result<std::vector<SubjectSummary>> PatchTraits(const SubjectQuery& q, const std::string& patch_json) override;
+  base::Status ScanAllText(
+      const std::function<bool(std::string_view table, std::string_view column, std::string_view text)>& fn) override;
+
+  base::Result<RightsRequest> CreateRequest(RightsRequest r) override;
+  base::Result<std::optional<RightsRequest>> GetRequest(const std::string& id) override;
+  base::Result<RequestUpdate> UpdateRequest(const std::string& id, const std::string& expected_state,
+                                            const std::string& new_state, const std::string& acted_by, int64_t acted_ms,
+                                            const std::string& result) override;
+  base::Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& filter) override;
+
+  base::Result<AuditEntry> AppendAudit(AuditEntry e) override;
+  base::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, size_t limit,
+                                                  const std::string& subject_hash) override;
+  base::Result<AuditVerifyResult> VerifyAudit() override;
+
+  base::Result<std::string> CreateAdminToken(const std::string& name, const std::vector<std::string>& roles) override;
+  base::Result<std::optional<AdminTokenInfo>> LookupAdminToken(const std::string& token) override;
+  base::Result<std::vector<AdminTokenInfo>> ListAdminTokens() override;
+  base::Result<bool> RevokeAdminToken(int64_t id) override;
+
+  base::Result<bool> SetRetention(const std::string& project, int64_t max_age_ms) override;
+  base::Result<std::map<std::string, int64_t>> Retention() override;
+  base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) override;
+
   int64_t SchemaVersion();
+  // The database file (tests read its raw pages).
+  const std::string& path() const { return path_; }
+
+  // A subject's ids in one project (the identity graph walked from one id). Public for tests.
+  struct Resolved {
+    int64_t project_id = 0;
+    std::string project;
+    std::string user_id;                  // "" for an anonymous-only subject
+    std::vector<SubjectIdentity> idents;  // the userId first
+    std::vector<std::string> ids;         // every id (userIds, anonymousIds, previousIds), no repeats
+  };
 
  private:
   explicit SqliteStore(base::Db db) : db_(std::move(db)) {}
   base::Status Migrate();
   base::Status InsertLocked(std::vector<InsertRequest*>& requests);
+  // Subject resolution and reads; mu_ held.
+  base::Result<std::vector<std::pair<int64_t, std::string>>> ProjectsLocked(const std::string& name);
+  base::Result<std::optional<Resolved>> ResolveLocked(int64_t project_id, const std::string& project,
+                                                      const std::string& id);
+  base::Result<std::vector<Resolved>> ResolveAllLocked(const SubjectQuery& q);
+  base::Result<SubjectSummary> SummaryLocked(const Resolved& r);
+  base::Status EraseIdsLocked(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+                              EraseReceipt* receipt);
+
+  std::string path_;
 
   std::mutex mu_;
   base::Db db_;                                              // guarded by mu_

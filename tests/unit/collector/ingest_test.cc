@@ -155,6 +155,40 @@ class RecordingStore : public Store {
   base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string&) override {
     return std::map<std::string, int64_t>();
   }
+  // Subject rights are not used by the group committer.
+  static base::Status Unused() { return base::Status::Internal("not used by this test"); }
+  base::Result<std::vector<SubjectSummary>> FindSubject(const SubjectQuery&) override { return Unused(); }
+  base::Result<bool> ExportSubject(const SubjectQuery&, ExportVisitor&) override { return Unused(); }
+  base::Result<EraseReceipt> EraseSubject(const SubjectQuery&, const std::string&) override { return Unused(); }
+  base::Result<EraseReceipt> EraseAnonymousIds(int64_t, const std::vector<std::string>&, const std::string&) override {
+    return Unused();
+  }
+  base::Result<std::vector<SubjectSummary>> PatchTraits(const SubjectQuery&, const std::string&) override {
+    return Unused();
+  }
+  base::Status ScanAllText(const std::function<bool(std::string_view, std::string_view, std::string_view)>&) override {
+    return Unused();
+  }
+  base::Result<RightsRequest> CreateRequest(RightsRequest) override { return Unused(); }
+  base::Result<std::optional<RightsRequest>> GetRequest(const std::string&) override { return Unused(); }
+  base::Result<RequestUpdate> UpdateRequest(const std::string&, const std::string&, const std::string&,
+                                            const std::string&, int64_t, const std::string&) override {
+    return Unused();
+  }
+  base::Result<std::vector<RightsRequest>> ListRequests(const RequestFilter&) override { return Unused(); }
+  base::Result<AuditEntry> AppendAudit(AuditEntry) override { return Unused(); }
+  base::Result<std::vector<AuditEntry>> ListAudit(int64_t, size_t, const std::string&) override { return Unused(); }
+  base::Result<AuditVerifyResult> VerifyAudit() override { return Unused(); }
+  base::Result<std::string> CreateAdminToken(const std::string&, const std::vector<std::string>&) override {
+    return Unused();
+  }
+  base::Result<std::optional<AdminTokenInfo>> LookupAdminToken(const std::string&) override { return Unused(); }
+  base::Result<std::vector<AdminTokenInfo>> ListAdminTokens() override { return Unused(); }
+  base::Result<bool> RevokeAdminToken(int64_t) override { return Unused(); }
+  base::Result<bool> SetRetention(const std::string&, int64_t) override { return Unused(); }
+  base::Result<std::map<std::string, int64_t>> Retention() override { return Unused(); }
+  base::Result<int64_t> PurgeExpired(int64_t, int64_t, int64_t) override { return Unused(); }
+
   std::mutex mu;
   std::vector<size_t> transactions;
 };
