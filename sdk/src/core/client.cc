@@ -240,8 +240,8 @@ Status Client::Identify(std::string_view user_id, const char* traits_json) {
 }
 
 Status Client::Record(std::string_view type, std::string_view name_key, std::string_view name,
-                      std::string_view payload_key, const char* payload_json, const std::string& purpose,
-                      Consent state) {
+                      std::string_view payload_key, const char* payload_json, const std::string& purpose, Consent state,
+                      const CallContext* call) {
   if (!name_key.empty()) {
     if (name.empty() || name.size() > kMaxNameBytes) return Invalid(std::string(name_key) + " must be 1-200 bytes");
     if (!wire::IsValidUtf8(name)) return Invalid(std::string(name_key) + " is not valid UTF-8");
@@ -269,14 +269,15 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   {
     std::lock_guard<std::mutex> s(state_mu_);
     ctx = TouchSessionLocked(now);
-    ev.user_id = user_id_;
-    ev.anonymous_id = anonymous_id_;
+    bool own_ids = call != nullptr && (!call->user_id.empty() || !call->anonymous_id.empty());
+    ev.user_id = own_ids ? call->user_id : user_id_;
+    ev.anonymous_id = own_ids ? call->anonymous_id : anonymous_id_;
   }
   std::string& b = ev.body;
   b.reserve(512);
-  b += "{\"messageId\":\"";
-  b += base::NewUuidV4();
-  b += "\",\"type\":\"";
+  b += "{\"messageId\":";
+  b += call != nullptr && !call->message_id.empty() ? Quote(call->message_id) : "\"" + base::NewUuidV4() + "\"";
+  b += ",\"type\":\"";
   b += type;
   b += '"';
   if (!name_key.empty()) {
@@ -285,15 +286,16 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     b += "\":";
     b += Quote(type == "screen" ? std::string_view(masked_name) : name);
   }
-  b += ",\"anonymousId\":\"";
-  b += ev.anonymous_id;
-  b += '"';
+  if (!ev.anonymous_id.empty()) {
+    b += ",\"anonymousId\":";
+    b += Quote(ev.anonymous_id);
+  }
   if (!ev.user_id.empty()) {
     b += ",\"userId\":";
     b += Quote(ev.user_id);
   }
   b += ",\"timestamp\":\"";
-  b += base::FormatIso8601(now);
+  b += base::FormatIso8601(call != nullptr && call->timestamp_ms > 0 ? call->timestamp_ms : now);
   b += "\",\"purpose\":\"";
   b += purpose;
   b += "\",\"";
@@ -307,7 +309,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   return Enqueue(std::move(ev), state == Consent::kGranted || IsBuiltInNecessary(purpose));
 }
 
-Status Client::Enqueue(NewEvent ev, bool sendable) {
+Status Client::Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out) {
   size_t bytes = ev.body.size();
   uint64_t ticket;
   {
@@ -332,6 +334,14 @@ Status Client::Enqueue(NewEvent ev, bool sendable) {
   }
   queue_cv_.notify_one();
   stats_.tracked.fetch_add(1, std::memory_order_relaxed);
+  if (ticket_out != nullptr) {
+    *ticket_out = ticket;
+    return Status::Ok();
+  }
+  return WaitCommitted(ticket);
+}
+
+Status Client::WaitCommitted(uint64_t ticket) {
   if (opts_.durability != Durability::kSync) return Status::Ok();
   std::unique_lock<std::mutex> l(queue_mu_);
   commit_cv_.wait(l, [&] { return committed_ticket_ >= ticket || writer_stop_; });
@@ -435,6 +445,89 @@ Status Client::Drain(int64_t deadline_ms) {
   if (storage_failing_) return Status::Storage("the buffer cannot be written: " + stats_.LastError());
   if (!done) return Status::Timeout("events are still being committed");
   return Status::Closed("the client is closed");
+}
+
+Status Client::RecordAs(const CallContext& ctx, std::string_view type, std::string_view name, const char* payload_json,
+                        const char* purpose) {
+  if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
+  auto id_ok = [](const std::string& id) { return id.size() <= kMaxNameBytes && wire::IsValidUtf8(id); };
+  if (!id_ok(ctx.user_id) || !id_ok(ctx.anonymous_id))
+    return Invalid("userId/anonymousId must be 0-200 bytes of UTF-8");
+  if (ctx.message_id.size() > 64 || !wire::IsValidUtf8(ctx.message_id)) return Invalid("messageId must be 1-64 chars");
+  std::string p = type == "track" && purpose != nullptr ? purpose : "analytics";
+  if (!wire::IsValidPurpose(p)) return Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
+  std::shared_lock<base::SharedMutex> l(consent_mu_);
+  if (type == "track") return Record("track", "event", name, "properties", payload_json, p, StateLocked(p), &ctx);
+  if (type == "screen") return Record("screen", "name", name, "properties", payload_json, p, StateLocked(p), &ctx);
+  if (type == "identify") {
+    if (ctx.user_id.empty()) return Invalid("identify needs a userId");
+    return Record("identify", "", "", "traits", payload_json, p, StateLocked(p), &ctx);
+  }
+  return Invalid("unknown event type (track, screen or identify)");
+}
+
+std::vector<Status> Client::RecordBuilt(std::vector<Json> events) {
+  std::vector<Status> out(events.size());
+  std::vector<std::pair<size_t, uint64_t>> tickets;
+  if (closed_.load(std::memory_order_relaxed)) {
+    for (auto& s : out) s = Status::Closed("the client is closed");
+    return out;
+  }
+  {
+    std::shared_lock<base::SharedMutex> l(consent_mu_);
+    for (size_t i = 0; i < events.size(); ++i) {
+      Json& ev = events[i];
+      if (!ev.is_object()) {
+        out[i] = Invalid("the event is not an object");
+        continue;
+      }
+      std::string type = ev.value("type", std::string());
+      std::string purpose = ev.value("purpose", std::string("analytics"));
+      if (!wire::IsValidPurpose(purpose)) {
+        out[i] = Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
+        continue;
+      }
+      Consent state = StateLocked(purpose);
+      if (state == Consent::kDenied) {
+        stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
+        out[i] = Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
+        continue;
+      }
+      if (type != "consent") {
+        for (const char* key : {"properties", "traits"}) {
+          auto it = ev.find(key);
+          if (it != ev.end() && it->is_object()) masker_->ApplyToObject(&*it);
+        }
+        if (type == "screen" && ev.contains("name") && ev["name"].is_string()) {
+          ev["name"] = masker_->MaskString(ev["name"].get<std::string>());
+        }
+      }
+      NewEvent ne;
+      ne.purpose = purpose;
+      ne.created_ms = base::NowMs();
+      ne.user_id = ev.value("userId", std::string());
+      ne.anonymous_id = ev.value("anonymousId", std::string());
+      ne.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
+      if (ne.body.size() > kMaxEventBytes) {
+        out[i] = Invalid("the event is larger than 32 KiB");
+        continue;
+      }
+      uint64_t ticket = 0;
+      out[i] = Enqueue(std::move(ne), state == Consent::kGranted || IsBuiltInNecessary(purpose), &ticket);
+      if (out[i].ok()) tickets.emplace_back(i, ticket);
+    }
+  }
+  for (const auto& [i, ticket] : tickets) out[i] = WaitCommitted(ticket);
+  return out;
+}
+
+std::map<std::string, Consent> Client::ConsentStates() {
+  std::shared_lock<base::SharedMutex> l(consent_mu_);
+  return consent_;
+}
+
+void Client::AddUnreportedEvicted(int64_t n) {
+  if (n > 0 && uploader_) uploader_->unreported_evicted_add(n);
 }
 
 Status Client::Reset() {

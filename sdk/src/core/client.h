@@ -21,6 +21,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "base/rwlock.h"
@@ -59,6 +62,34 @@ class Client {
   // Counts a call refused for bad input and logs why (also used by the C layer for NULL arguments).
   base::Status Invalid(const std::string& why);
 
+  // ---- Recording on behalf of other programs (ferry-agent) --------------------------------------------------------
+
+  // Per-call fields for RecordAs. When user_id or anonymous_id is set, the event carries exactly the ids given (the
+  // client's own ids are not added, so that callers on one device are never linked to each other); when both are
+  // empty it carries the client's ids. The client's own identity never changes.
+  struct CallContext {
+    std::string user_id;
+    std::string anonymous_id;
+    std::string message_id;    // "" = a new UUID; a caller's own id keeps its retries idempotent
+    int64_t timestamp_ms = 0;  // 0 = now
+  };
+  // Records one "track", "screen" or "identify" event with per-call fields (identify needs ctx.user_id; name is the
+  // event/screen name). purpose nullptr = "analytics" (screen and identify always use "analytics"). Same consent
+  // gate, masking, limits and durability as Track.
+  base::Status RecordAs(const CallContext& ctx, std::string_view type, std::string_view name, const char* payload_json,
+                        const char* purpose);
+  // Records events that another Ferry client already built (agent -> agent forwarding). Each must already pass
+  // wire::ValidateEvent. The consent gate applies by each event's purpose (a denied purpose: kConsentDenied, nothing
+  // stored); properties/traits and a screen name are masked (consent records are kept as they are); messageId, type,
+  // ids, timestamp and context are kept. All are queued first, then (SYNC durability) waited for together.
+  // Returns one status per event, in order.
+  std::vector<base::Status> RecordBuilt(std::vector<nlohmann::json> events);
+  // Every purpose with a recorded or default state ("necessary" included).
+  std::map<std::string, Consent> ConsentStates();
+  // Adds to the eviction count that the next batch reports upstream ("dropped": {"evicted": n}); for evictions that
+  // a forwarding client reported.
+  void AddUnreportedEvicted(int64_t n);
+
  private:
   explicit Client(ClientOptions opts);
   base::Status Init();
@@ -71,11 +102,14 @@ class Client {
 
   // Builds, checks and queues one event. kind: wire type; name_key: "event" or "name"; payload_key: "properties" or
   // "traits". Caller holds consent_mu_ shared.
+  // call: per-call fields (RecordAs), nullptr for the client's own.
   base::Status Record(std::string_view type, std::string_view name_key, std::string_view name,
-                      std::string_view payload_key, const char* payload_json, const std::string& purpose,
-                      Consent state);
-  // Queues a serialised event; waits for the commit in SYNC mode.
-  base::Status Enqueue(NewEvent ev, bool sendable);
+                      std::string_view payload_key, const char* payload_json, const std::string& purpose, Consent state,
+                      const CallContext* call = nullptr);
+  // Queues a serialised event; waits for the commit in SYNC mode unless ticket_out is given (then the caller waits
+  // with WaitCommitted).
+  base::Status Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out = nullptr);
+  base::Status WaitCommitted(uint64_t ticket);
   // Waits until everything queued so far is committed (or the buffer is failing).
   base::Status Drain(int64_t deadline_ms);
   void WriterLoop();
