@@ -4,6 +4,7 @@
 #ifndef FERRY_PLATFORM_PLATFORM_H_
 #define FERRY_PLATFORM_PLATFORM_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,6 +55,8 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   std::string body;
   uint32_t timeout_ms = 30000;
+  // When set and it becomes true, the transport abandons the request as soon as it can (client closing).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct HttpResponse {

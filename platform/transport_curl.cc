@@ -80,6 +80,12 @@ size_t OnHeader(char* data, size_t size, size_t n, void* userp) {
   return len;
 }
 
+// Progress callback: a non-zero return aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int OnProgress(void* clientp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancel = static_cast<const std::atomic<bool>*>(clientp);
+  return cancel != nullptr && cancel->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
 class CurlTransport : public HttpTransport {
  public:
   explicit CurlTransport(const CurlTransportOptions& opts) : opts_(opts) {
@@ -152,8 +158,17 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &ex);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &ex);
+    if (req.cancel != nullptr) {
+      if (req.cancel->load()) return Fail(resp, "cancelled");
+      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(req.cancel));
+      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    } else {
+      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
+    }
 
     CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, nullptr);
 
     // Nothing may point at this call's locals once it returns.
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);

@@ -2,6 +2,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -179,6 +180,26 @@ TEST_F(SdkCollectorTest, WrongWriteKeyKeepsDataUntilReopenedWithTheRightOne) {
   Open(Options());
   EXPECT_EQ(ferry_flush(c_, 15000), FERRY_OK);
   EXPECT_EQ(Stored("track").size(), 5u);
+}
+
+TEST_F(SdkCollectorTest, CloseIsBoundedWhileARequestHangs) {
+  CollectorOptions co;
+  co.fault_plan_json = R"([{"status":500,"delay_ms":8000}])";
+  StartCollector(co);
+  ferry_options* o = Options();
+  ferry_options_set_batch_size(o, 1);
+  Open(o);
+  ASSERT_EQ(ferry_track(c_, "E", nullptr, nullptr), FERRY_OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the upload is now in flight, held by the collector
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(ferry_close(c_, 300), FERRY_ERR_TIMEOUT);
+  c_ = nullptr;
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(took, 4000) << "close waited for the hanging request";
+  // The event stayed in the buffer and goes out on the next open.
+  Open(Options());
+  EXPECT_EQ(ferry_flush(c_, 15000), FERRY_OK);
+  EXPECT_EQ(Stored("track").size(), 1u);
 }
 
 TEST_F(SdkCollectorTest, PlainHttpOnLoopback) {

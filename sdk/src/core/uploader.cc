@@ -46,6 +46,7 @@ void Uploader::Stop() {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
+  cancel_.store(true);
   cv_.notify_all();
   done_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -158,9 +159,11 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   req.headers = {"Content-Type: application/json", "Content-Encoding: zstd", "Authorization: Bearer " + cfg_.write_key};
   req.body = wire::ZstdCompress(body, cfg_.zstd_level);
   req.timeout_ms = cfg_.request_timeout_ms;
+  req.cancel = &cancel_;
   platform::HttpResponse resp;
   Status net = transport_->Post(req, &resp);
   sodium_memzero(req.headers[2].data(), req.headers[2].size());
+  if (cancel_.load()) return false;  // closing: the batch stays in the buffer (resent next time, deduplicated)
 
   if (net.ok() && resp.status == 200) {
     Json ans = Json::parse(resp.body, nullptr, false);
@@ -263,9 +266,11 @@ bool Uploader::SendForgets() {
     req.headers = {"Content-Type: application/json", "Authorization: Bearer " + cfg_.write_key};
     req.body = body;
     req.timeout_ms = cfg_.request_timeout_ms;
+    req.cancel = &cancel_;
     platform::HttpResponse resp;
     Status net = transport_->Post(req, &resp);
     sodium_memzero(req.headers[1].data(), req.headers[1].size());
+    if (cancel_.load()) return false;
     if (net.ok() && resp.status == 200) {
       (void)store_->DeleteOutbox(id);
       stats_->forgets_sent++;

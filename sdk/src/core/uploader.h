@@ -8,6 +8,7 @@
 #ifndef FERRY_CORE_UPLOADER_H_
 #define FERRY_CORE_UPLOADER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -81,6 +82,7 @@ class Uploader {
   std::condition_variable cv_;       // wakes the thread
   std::condition_variable done_cv_;  // wakes Flush/Forget waiters after each pass
   bool stop_ = false;                // guarded by mu_
+  std::atomic<bool> cancel_{false};  // set by Stop(): the request in flight is abandoned
   bool kick_ = false;                // a flush or forget asked for a pass now
   bool cut_backoff_ = false;         // ... and may cut an exponential backoff short (once per call)
   int64_t pending_new_ = 0;          // sendable events committed since the last pass
