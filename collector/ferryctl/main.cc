@@ -5,11 +5,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "admin.h"
 #include "offline.h"
 
 int main(int argc, char** argv) {
   umask(077);  // the store and its key are for the owner only
-  CLI::App app{"ferryctl: manage a Ferry collector (write keys, and soon subjects, requests, audit)."};
+  CLI::App app{"ferryctl: manage a Ferry collector: keys, data subjects, the request register, the audit log."};
   ferry::collector::ctl::Globals g;
   app.add_option("--data-dir", g.data_dir, "Collector data directory (offline commands)");
   app.add_option("--key-file", g.key_file, "Store key file (default DATA_DIR/collector.key)");
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options are accepted after the subcommand too (ferryctl keys ... --json)
   int exit_code = 0;
   ferry::collector::ctl::AddOfflineCommands(app, g, &exit_code);
+  ferry::collector::ctl::AddAdminCommands(app, g, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

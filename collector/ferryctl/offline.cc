@@ -49,6 +49,64 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     *exit_code = 0;
   });
 
+  auto roles = std::make_shared<std::vector<std::string>>();
+  auto token_name = std::make_shared<std::string>();
+  CLI::App* cat = keys->add_subcommand("create-admin-token", "Create an admin token with roles; prints it once");
+  cat->add_option("--roles", *roles, "compliance, operator and/or analyst (comma-separated)")
+      ->required()
+      ->delimiter(',');
+  cat->add_option("--name", *token_name, "Who holds it (shown in the audit log)");
+  cat->callback([&g, roles, token_name, exit_code] {
+    *exit_code = 1;
+    auto store = OpenOrSay(g);
+    if (!store) return;
+    auto token = store->CreateAdminToken(token_name->empty() ? "admin" : *token_name, *roles);
+    if (!token.ok()) {
+      std::fprintf(stderr, "ferryctl: %s\n", token.status().message().c_str());
+      return;
+    }
+    AuditEntry e;
+    e.actor = "ferryctl-offline";
+    e.action = "keys.create-admin-token";
+    e.result = "ok";
+    std::string joined;
+    for (const auto& r : *roles) joined += (joined.empty() ? "" : ",") + r;
+    e.detail =
+        nlohmann::json{
+            {"name", token_name->empty() ? "admin" : *token_name}, {"roles", joined}, {"prefix", token->substr(0, 9)}}
+            .dump();
+    if (auto a = store->AppendAudit(e); !a.ok()) {
+      std::fprintf(stderr, "ferryctl: cannot write the audit log: %s\n", a.status().ToString().c_str());
+      return;
+    }
+    if (g.json) {
+      std::printf("%s\n", nlohmann::json{{"token", *token}, {"roles", *roles}}.dump().c_str());
+    } else {
+      std::printf("%s\n", token->c_str());
+    }
+    *exit_code = 0;
+  });
+
+  CLI::App* projects = app.add_subcommand("projects", "Project settings (offline, on --data-dir)");
+  projects->require_subcommand(1);
+  auto days = std::make_shared<double>(0);
+  auto rproject = std::make_shared<std::string>();
+  CLI::App* ret = projects->add_subcommand("set-retention", "Maximum event age of a project (0: the default)");
+  ret->add_option("--project", *rproject, "Project name")->required();
+  ret->add_option("--days", *days, "Days (fractions allowed); 0 = the collector's --retention-days")->required();
+  ret->callback([&g, rproject, days, exit_code] {
+    *exit_code = 1;
+    auto store = OpenOrSay(g);
+    if (!store) return;
+    auto ok = store->SetRetention(*rproject, static_cast<int64_t>(*days * 24 * 3600 * 1000));
+    if (!ok.ok() || !*ok) {
+      std::fprintf(stderr, "ferryctl: %s\n",
+                   ok.ok() ? ("no project named " + *rproject).c_str() : ok.status().ToString().c_str());
+      return;
+    }
+    *exit_code = 0;
+  });
+
   CLI::App* debug = app.add_subcommand("debug", "Inspect the store (offline, on --data-dir)");
   debug->require_subcommand(1);
   auto dump_project = std::make_shared<std::string>();

@@ -62,6 +62,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-decoded-kib", max_decompressed_kib, "Largest decoded body (KiB)")->capture_default_str();
   app.add_option("--max-event-kib", max_event_kib, "Largest serialised event (KiB)")->capture_default_str();
   app.add_option("--max-batch-events", max_batch_events, "Most events in one batch")->capture_default_str();
+  double due_days = 15, retention_days = 395, retention_interval_s = 3600;
+  app.add_option("--request-due-days", due_days, "Days to answer a data-subject request (due date in the register)")
+      ->capture_default_str();
+  app.add_option("--retention-days", retention_days,
+                 "Default maximum event age in days (fractions allowed; 0 keeps events forever)")
+      ->capture_default_str();
+  app.add_option("--retention-interval-s", retention_interval_s, "Seconds between retention purges")
+      ->capture_default_str();
   app.add_option("--fault-plan", fault_plan,
                  "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
                  "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");
@@ -95,6 +103,16 @@ int main(int argc, char** argv) {
   opts.limits.max_decompressed_bytes = static_cast<size_t>(max_decompressed_kib * 1024);
   opts.limits.max_event_bytes = static_cast<size_t>(max_event_kib * 1024);
   opts.limits.max_batch_events = max_batch_events;
+  if (due_days <= 0 || retention_days < 0 || retention_interval_s <= 0) {
+    std::fprintf(stderr,
+                 "ferry-collector: --request-due-days and --retention-interval-s must be > 0, "
+                 "--retention-days >= 0\n");
+    return 2;
+  }
+  constexpr double kDayMs = 24.0 * 3600 * 1000;
+  opts.admin.request_due_ms = static_cast<int64_t>(due_days * kDayMs);
+  opts.retention_max_age_ms = static_cast<int64_t>(retention_days * kDayMs);
+  opts.retention_interval_ms = static_cast<int64_t>(retention_interval_s * 1000);
 
   // SIGTERM/SIGINT are taken by a dedicated thread (sigwait); every other thread inherits the blocked mask.
   sigset_t sigs;

@@ -31,6 +31,8 @@ std::string Metrics::Render() const {
   counter("ferry_events_duplicate_total", "Events already stored (same messageId).", duplicate_.load());
   counter("ferry_events_rejected_total", "Events that failed validation.", rejected_.load());
   counter("ferry_events_suppressed_total", "Events of erased subjects dropped on arrival.", suppressed_.load());
+  counter("ferry_events_purged_total", "Events deleted by the retention job (older than the maximum age).",
+          purged_.load());
   std::lock_guard<std::mutex> lock(mu_);
   out += "# HELP ferry_batches_total POST /v1/batch requests by HTTP status.\n# TYPE ferry_batches_total counter\n";
   for (const auto& [code, n] : batches_) {

@@ -77,11 +77,42 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       store_(store),
       log_(std::move(log)),
       limiter_(opts_.rate_limit, opts_.rate_burst),
-      committer_(store) {}
+      committer_(store),
+      admin_(store, &metrics_, log_, opts_.admin) {}
 
 CollectorServer::~CollectorServer() {
   Stop();
   committer_.Stop();
+  if (retention_.joinable()) retention_.join();
+}
+
+void CollectorServer::RetentionLoop() {
+  constexpr int64_t kChunk = 5000;  // rows a transaction, so ingest waits little
+  std::unique_lock<std::mutex> l(retention_mu_);
+  while (!retention_stop_) {
+    l.unlock();
+    int64_t total = 0;
+    for (;;) {
+      auto n = store_->PurgeExpired(base::NowMs(), opts_.retention_max_age_ms, kChunk);
+      if (!n.ok()) {
+        log_.Error("retention purge failed: " + n.status().ToString());
+        break;
+      }
+      total += *n;
+      if (*n < kChunk) break;
+      l.lock();
+      bool stop = retention_stop_;
+      l.unlock();
+      if (stop) break;
+    }
+    if (total > 0) {
+      log_.Info("retention: deleted " + std::to_string(total) + " expired events");
+      metrics_.AddPurged(total);
+    }
+    l.lock();
+    retention_cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(opts_.retention_interval_ms, 10)),
+                           [this] { return retention_stop_; });
+  }
 }
 
 base::Result<int> CollectorServer::Bind() {
@@ -112,7 +143,14 @@ base::Result<int> CollectorServer::Bind() {
 
 base::Status CollectorServer::Serve() {
   if (!svr_) return base::Status::Internal("Bind() first");
+  retention_ = std::thread([this] { RetentionLoop(); });
   bool ok = svr_->listen_after_bind();
+  {
+    std::lock_guard<std::mutex> l(retention_mu_);
+    retention_stop_ = true;
+  }
+  retention_cv_.notify_all();
+  retention_.join();
   committer_.Stop();  // in-flight handlers have returned: drain the writer
   return ok ? base::Status::Ok() : base::Status::Network("the server stopped with an error");
 }
@@ -127,9 +165,14 @@ void CollectorServer::Routes() {
     res.status = s.ok() ? 200 : 503;
     res.set_content(s.ok() ? "ok\n" : "store unavailable\n", "text/plain");
   });
-  svr_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  svr_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    // Open on loopback; elsewhere an operator token is needed.
+    const std::string& ip = req.remote_addr;
+    bool loopback = ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
+    if (!loopback && !admin_.HasRole(req, "operator")) return Answer(res, 401, "an operator token is required");
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
+  admin_.Register(*svr_);
 
   svr_->Post("/v1/batch", [this](const httplib::Request& req, httplib::Response& res,
                                  const httplib::ContentReader& reader) {

@@ -5,6 +5,11 @@
 #include <memory>
 #include <string>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "admin.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "faults.h"
@@ -30,6 +35,9 @@ struct ServerOptions {
   double rate_burst = 0;      // bucket size; 0 = rate_limit
   int keep_alive_timeout_s = 5;
   int read_timeout_s = 10;
+  AdminOptions admin;
+  int64_t retention_max_age_ms = 395LL * 24 * 3600 * 1000;  // default maximum event age; <= 0 keeps events forever
+  int64_t retention_interval_ms = 3600LL * 1000;            // how often the retention job runs
 };
 
 // Owns the HTTP server and the group-commit writer. Construct, Bind(), then Serve() on one thread; Stop() from any.
@@ -53,6 +61,7 @@ class CollectorServer {
 
  private:
   void Routes();
+  void RetentionLoop();
 
   ServerOptions opts_;
   Store* store_;
@@ -61,7 +70,12 @@ class CollectorServer {
   FaultPlan faults_;
   RateLimiter limiter_;
   GroupCommitter committer_;
+  AdminApi admin_;
   std::unique_ptr<httplib::Server> svr_;
+  std::mutex retention_mu_;
+  std::condition_variable retention_cv_;
+  bool retention_stop_ = false;  // guarded by retention_mu_
+  std::thread retention_;
 };
 
 }  // namespace ferry::collector
