@@ -187,6 +187,12 @@ ferry_status ferry_options_set_max_event_age_ms(ferry_options* o, uint64_t ms) {
   return FERRY_OK;
 }
 
+ferry_status ferry_options_set_session_timeout_ms(ferry_options* o, uint32_t ms) {
+  if (o == nullptr || ms < 1000 || ms > 24u * 3600 * 1000) return FERRY_ERR_INVALID_ARGUMENT;
+  o->o.session_timeout_ms = ms;
+  return FERRY_OK;
+}
+
 ferry_status ferry_options_set_pii_rules(ferry_options* o, const char* rules_json) {
   if (o == nullptr || rules_json == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   return Guard([&] {

@@ -242,6 +242,9 @@ static void TestOptionsSetters(void) {
   CHECK_STATUS(ferry_options_set_pinned_public_key(o, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
                FERRY_OK);
   CHECK_STATUS(ferry_options_set_pinned_public_key(o, "md5//AAAA"), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(ferry_options_set_session_timeout_ms(o, 60000), FERRY_OK);
+  CHECK_STATUS(ferry_options_set_session_timeout_ms(o, 5), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(ferry_options_set_session_timeout_ms(NULL, 60000), FERRY_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(ferry_options_set_pinned_public_key(o, NULL), FERRY_ERR_INVALID_ARGUMENT);
   ferry_options_free(o);
 

@@ -291,6 +291,20 @@ TEST_F(ClientTest, IdentityPersistsAndResetRotates) {
   EXPECT_EQ(after.back()["anonymousId"], e["anonymousId"]);
 }
 
+TEST_F(ClientTest, SessionsRotateAfterIdleTime) {
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_session_timeout_ms(o, 1000), FERRY_OK);
+  Open(o);
+  ASSERT_EQ(ferry_track(c_, "A", nullptr, nullptr), FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "B", nullptr, nullptr), FERRY_OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  ASSERT_EQ(ferry_track(c_, "C", nullptr, nullptr), FERRY_OK);
+  auto t = Events("track");
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0]["context"]["sessionId"], t[1]["context"]["sessionId"]);
+  EXPECT_NE(t[1]["context"]["sessionId"], t[2]["context"]["sessionId"]);
+}
+
 TEST_F(ClientTest, SizeLimitEvictsOldestNonNecessaryFirst) {
   ferry_options* o = BaseOptions(path_);
   ASSERT_EQ(ferry_options_set_max_storage_bytes(o, 64 * 1024), FERRY_OK);
