@@ -13,7 +13,7 @@
 
 #include "base/log.h"
 #include "server.h"
-#include "sqlite_store.h"
+#include "store_factory.h"
 
 namespace {
 
@@ -52,7 +52,20 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", data_dir, "Directory of the embedded store (created if missing)")->required();
   app.add_option("--tls-cert", tls_cert, "PEM certificate (chain) for HTTPS");
   app.add_option("--tls-key", tls_key, "PEM private key for HTTPS");
-  app.add_option("--storage", storage, "Storage backend: sqlite (embedded, encrypted)")->capture_default_str();
+  app.add_option("--storage", storage,
+                 "Storage backend: sqlite (embedded, encrypted) or postgresql://... (docs/POSTGRES.md)")
+      ->capture_default_str();
+  ferry::collector::StoreConfig store_config;
+  app.add_option("--pg-pool-size", store_config.pg_pool_size, "PostgreSQL: most connections")->capture_default_str();
+  app.add_option("--pg-acquire-timeout-ms", store_config.pg_acquire_timeout_ms,
+                 "PostgreSQL: longest wait for a free connection before answering 503")
+      ->capture_default_str();
+  app.add_option("--pg-statement-timeout-ms", store_config.pg_statement_timeout_ms,
+                 "PostgreSQL: statement_timeout of each connection (0 = none)")
+      ->capture_default_str();
+  app.add_option("--pg-lock-timeout-ms", store_config.pg_lock_timeout_ms,
+                 "PostgreSQL: lock_timeout of each connection (0 = none)")
+      ->capture_default_str();
   app.add_option("--key-file", key_file, "Store encryption key file (64 hex chars); default DIR/collector.key");
   app.add_option("--threads", opts.threads, "HTTP worker threads")->capture_default_str();
   app.add_option("--rate-limit", opts.rate_limit, "Requests per second per write key (0 = unlimited)")
@@ -94,9 +107,10 @@ int main(int argc, char** argv) {
     }
     log.Warn("no TLS certificate given: serving plain HTTP on loopback only");
   }
-  if (storage != "sqlite") {
-    std::fprintf(stderr, "ferry-collector: storage '%s' is not available in this build (use sqlite)\n",
-                 storage.c_str());
+  if (storage != "sqlite" && !(ferry::collector::IsPostgresStorage(storage) && ferry::collector::PostgresAvailable())) {
+    std::fprintf(stderr, "ferry-collector: storage '%s' is not available in this build (use sqlite%s)\n",
+                 ferry::collector::RedactStorage(storage).c_str(),
+                 ferry::collector::PostgresAvailable() ? " or postgresql://..." : "");
     return 2;
   }
   opts.limits.max_compressed_bytes = static_cast<size_t>(max_compressed_kib * 1024);
@@ -122,9 +136,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto store = ferry::collector::SqliteStore::Open(data_dir, key_file);
+  store_config.storage = storage;
+  store_config.data_dir = data_dir;
+  store_config.key_file = key_file;
+  auto store = ferry::collector::MakeStore(store_config);
   if (!store.ok()) {
-    std::fprintf(stderr, "ferry-collector: cannot open the store in %s: %s\n", data_dir.c_str(),
+    std::fprintf(stderr, "ferry-collector: cannot open the store (%s): %s\n",
+                 storage == "sqlite" ? data_dir.c_str() : ferry::collector::RedactStorage(storage).c_str(),
                  store.status().ToString().c_str());
     return 1;
   }

@@ -31,12 +31,12 @@ namespace ferry::collector {
 inline constexpr int64_t kPgSchemaVersion = 1;
 
 struct PgOptions {
-  std::string conninfo;             // "postgresql://user@host:5432/db?sslmode=verify-full&..." or "key=value ..."
-  int pool_size = 8;                // most connections held open
-  int acquire_timeout_ms = 2000;    // waiting for a free connection longer than this fails (-> 503)
-  int statement_timeout_ms = 30000; // server-side statement_timeout of every connection (0 = none)
-  int lock_timeout_ms = 10000;      // server-side lock_timeout (0 = none)
-  int connect_timeout_s = 5;        // libpq connect_timeout unless the conninfo names one
+  std::string conninfo;              // "postgresql://user@host:5432/db?sslmode=verify-full&..." or "key=value ..."
+  int pool_size = 8;                 // most connections held open
+  int acquire_timeout_ms = 2000;     // waiting for a free connection longer than this fails (-> 503)
+  int statement_timeout_ms = 30000;  // server-side statement_timeout of every connection (0 = none)
+  int lock_timeout_ms = 10000;       // server-side lock_timeout (0 = none)
+  int connect_timeout_s = 5;         // libpq connect_timeout unless the conninfo names one
 };
 
 class PgPool;

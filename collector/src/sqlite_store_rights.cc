@@ -293,10 +293,25 @@ Result<std::vector<SqliteStore::Resolved>> SqliteStore::ResolveAllLocked(const S
   std::vector<Resolved> out;
   auto projects = ProjectsLocked(q.project);
   if (!projects.ok()) return projects.status();
-  for (const auto& [pid, name] : *projects) {
-    auto r = ResolveLocked(pid, name, q.id);
+  std::vector<bool> found(projects->size(), false);
+  std::vector<std::string> users;
+  for (size_t i = 0; i < projects->size(); ++i) {
+    auto r = ResolveLocked((*projects)[i].first, (*projects)[i].second, q.id);
     if (!r.ok()) return r.status();
-    if (r->has_value()) out.push_back(std::move(**r));
+    if (!r->has_value()) continue;
+    found[i] = true;
+    if (!(*r)->user_id.empty() && (*r)->user_id != q.id) users.push_back((*r)->user_id);
+    out.push_back(std::move(**r));
+  }
+  // Across projects, a userId is the same person: an anonymousId known in one project names its user in the others.
+  for (size_t i = 0; i < projects->size(); ++i) {
+    for (size_t u = 0; u < users.size() && !found[i]; ++u) {
+      auto r = ResolveLocked((*projects)[i].first, (*projects)[i].second, users[u]);
+      if (!r.ok()) return r.status();
+      if (!r->has_value()) continue;
+      found[i] = true;
+      out.push_back(std::move(**r));
+    }
   }
   return out;
 }

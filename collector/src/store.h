@@ -6,7 +6,8 @@
 //   to it by identify/alias events, followed transitively; an id that is linked to no userId is an anonymous-only
 //   subject of its own. Looking a subject up by any of its ids gives the same subject.
 // - A SubjectQuery names a subject by any one of its ids, in one project or ("") in every project: admin calls act on
-//   every project where the id is known, and answer per project.
+//   every project where the id is known, and answer per project. Across projects a userId is one person: with
+//   project "", an anonymousId that resolves to userId U in one project also names U's subject in the others.
 // - Ids never appear in the audit log: it holds IdHash(id) (a keyed BLAKE2b-256, the same hash the suppression list
 //   holds), so an erasure leaves no id behind anywhere in the store.
 #ifndef FERRY_COLLECTOR_STORE_H_

@@ -218,6 +218,15 @@ std::string CollectorProcess::CreateWriteKey(const std::string& project) const {
   return rc == 0 ? out : std::string();
 }
 
+std::string CollectorProcess::CreateAdminToken(const std::string& roles, const std::string& name) const {
+  std::string out;
+  int rc = RunCommand(Quote(FerryctlBinary()) + " --data-dir " + Quote(data_dir_) +
+                          " keys create-admin-token --roles " + Quote(roles) + " --name " + Quote(name),
+                      &out);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return rc == 0 ? out : std::string();
+}
+
 std::vector<nlohmann::json> CollectorProcess::DumpEvents(const std::string& project) const {
   std::string cmd = Quote(FerryctlBinary()) + " --data-dir " + Quote(data_dir_) + " --json debug dump-events";
   if (!project.empty()) cmd += " --project " + Quote(project);
@@ -300,7 +309,8 @@ HttpResult HttpRequest(const std::string& method, const std::string& url, const 
   curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
   if (!ca_file.empty()) curl_easy_setopt(c.get(), CURLOPT_CAINFO, ca_file.c_str());
-  if (method == "POST") {
+  if (method == "PATCH" || method == "DELETE") curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST" || method == "PATCH") {
     curl_easy_setopt(c.get(), CURLOPT_POST, 1L);
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));

@@ -52,6 +52,9 @@ class CollectorProcess {
 
   // Another write key (ferryctl keys create-write-key, offline on the data directory).
   std::string CreateWriteKey(const std::string& project) const;
+  // A new admin token with these roles, e.g. "compliance,operator" (ferryctl keys create-admin-token, offline on the
+  // data directory; works while the collector runs). "" on failure.
+  std::string CreateAdminToken(const std::string& roles, const std::string& name = "test") const;
   // Every stored event (ferryctl debug dump-events --json): objects with project, messageId, type, userId,
   // anonymousId, name, purpose, timestampMs, receivedMs and body (the stored event JSON). Works while it runs.
   std::vector<nlohmann::json> DumpEvents(const std::string& project = "") const;
@@ -80,7 +83,7 @@ struct HttpResult {
   std::string body;
   std::string retry_after;  // the Retry-After header, if any
 };
-// method "GET" or "POST"; headers like "Content-Encoding: zstd".
+// method "GET", "POST", "PATCH" or "DELETE"; headers like "Content-Encoding: zstd".
 HttpResult HttpRequest(const std::string& method, const std::string& url, const std::string& body = "",
                        const std::vector<std::string>& headers = {}, const std::string& ca_file = "",
                        long timeout_ms = 30000);
