@@ -1,0 +1,100 @@
+// agent -> agent -> collector: the upstream agent takes the collector's batch format (POST /v1/batch) from a
+// downstream agent, authenticated by its local token, applies its own consent, and forwards to a real collector
+// over TLS. Every event arrives exactly once.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "agent_process.h"
+#include "collector_process.h"
+
+namespace {
+
+using ferry::testsupport::AgentHttp;
+using ferry::testsupport::AgentHttpClient;
+using ferry::testsupport::AgentProcess;
+using ferry::testsupport::CollectorProcess;
+using Json = nlohmann::json;
+
+TEST(AgentChain, AgentToAgentToCollectorDeliversExactlyOnceUnderTheUpstreamConsent) {
+  std::string err;
+  auto collector = CollectorProcess::Start({}, &err);
+  ASSERT_NE(collector, nullptr) << err;
+  const std::string token = "upstream-token-0123456789";
+  // The upstream (site) agent: denies marketing for the whole site.
+  auto site = AgentProcess::Start(
+      {{"upstream",
+        {{"url", collector->url()}, {"write_key", collector->write_key()}, {"ca_file", collector->ca_file()}}},
+       {"local_token", token},
+       {"consent", {{"analytics", "granted"}, {"marketing", "denied"}}},
+       {"batch", {{"size", 50}, {"flush_interval_ms", 200}}}},
+      &err);
+  ASSERT_NE(site, nullptr) << err;
+  // The downstream (device) agent: its write key is the site agent's local token.
+  auto device = AgentProcess::Start({{"upstream", {{"url", site->url()}, {"write_key", token}}},
+                                     {"consent", {{"analytics", "granted"}, {"marketing", "granted"}}},
+                                     {"pii_rules", {{"detectors", {{"email", "mask"}}}}},
+                                     {"batch", {{"size", 40}, {"flush_interval_ms", 200}}}},
+                                    &err);
+  ASSERT_NE(device, nullptr) << err;
+
+  // Without the token the site agent refuses a batch.
+  auto anon = AgentHttp("POST", site->url() + "/v1/batch", R"({"batch":[]})");
+  EXPECT_EQ(anon.status, 401) << anon.body;
+
+  std::set<std::string> analytics, marketing;
+  AgentHttpClient http;
+  for (int i = 0; i < 150; ++i) {
+    std::string id = "chain-" + std::to_string(i);
+    bool mk = i % 15 == 0;
+    auto r = http.Request("POST", device->url() + "/v1/track",
+                          Json({{"event", "scan"},
+                                {"messageId", id},
+                                {"purpose", mk ? "marketing" : "analytics"},
+                                {"properties", {{"i", i}, {"contact", "wang.fang@example.com"}}}})
+                              .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(r.Json().value("result", ""), "accepted") << r.body;
+    (mk ? marketing : analytics).insert(id);
+  }
+
+  std::map<std::string, int> got;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    got.clear();
+    for (const auto& e : collector->DumpEvents()) got[e.value("messageId", std::string())]++;
+    size_t have = 0;
+    for (const auto& id : analytics) have += got.count(id);
+    if (have == analytics.size() || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  for (const auto& id : analytics) EXPECT_EQ(got[id], 1) << id;
+  for (const auto& id : marketing) EXPECT_EQ(got.count(id), 0u) << "denied at the site agent: " << id;
+  EXPECT_EQ(got.size(), analytics.size());
+  for (const auto& e : collector->DumpEvents()) {
+    std::string body = e["body"].dump();
+    EXPECT_EQ(body.find("wang.fang@"), std::string::npos) << body;
+    EXPECT_NE(body.find("w***@example.com"), std::string::npos) << body;  // masked once, on the device
+  }
+  // The device learns that the site agent refused the marketing events (rejected), and keeps nothing.
+  std::string dm;
+  for (int i = 0; i < 100; ++i) {
+    dm = AgentHttp("GET", device->url() + "/metrics").body;
+    if (CollectorProcess::MetricValue(dm, "ferry_agent_buffer_events{state=\"queued\"}") == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(CollectorProcess::MetricValue(dm, "ferry_agent_pipeline_rejected_total"),
+            static_cast<double>(marketing.size()))
+      << dm;
+  EXPECT_EQ(CollectorProcess::MetricValue(dm, "ferry_agent_buffer_events{state=\"queued\"}"), 0) << dm;
+  std::string sm = AgentHttp("GET", site->url() + "/metrics").body;  // loopback: no token needed
+  EXPECT_EQ(CollectorProcess::MetricValue(sm, "ferry_agent_events_total{result=\"dropped_consent\"}"),
+            static_cast<double>(marketing.size()))
+      << sm;
+}
+
+}  // namespace

@@ -1,0 +1,304 @@
+// ferry-agent as a process in front of a real ferry-collector over TLS: several local clients over HTTP and the
+// Unix socket, consent and masking, the collector down for a while, the agent killed with SIGKILL, signals.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent_process.h"
+#include "collector_process.h"
+
+namespace {
+
+using ferry::testsupport::AgentHttp;
+using ferry::testsupport::AgentHttpClient;
+using ferry::testsupport::AgentProcess;
+using ferry::testsupport::CollectorProcess;
+using Json = nlohmann::json;
+
+Json AgentConfigFor(const CollectorProcess& c) {
+  return {{"upstream", {{"url", c.url()}, {"write_key", c.write_key()}, {"ca_file", c.ca_file()}}},
+          {"unix_socket", {{"path", "agent.sock"}, {"mode", "0600"}}},
+          {"consent", {{"analytics", "granted"}, {"marketing", "denied"}, {"personalization", "pending"}}},
+          {"batch", {{"size", 50}, {"flush_interval_ms", 200}}},
+          {"shutdown_timeout_ms", 5000}};
+}
+
+// messageId -> how many times the collector stored it (only ids for which keep(e) holds).
+std::map<std::string, int> StoredIds(const CollectorProcess& c) {
+  std::map<std::string, int> out;
+  for (const auto& e : c.DumpEvents()) out[e.value("messageId", std::string())]++;
+  return out;
+}
+
+// Polls until the collector holds every id in `want` (or the time is up). Returns the last view.
+std::map<std::string, int> WaitForIds(const CollectorProcess& c, const std::set<std::string>& want,
+                                      int timeout_s = 90) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  std::map<std::string, int> got;
+  for (;;) {
+    got = StoredIds(c);
+    size_t have = 0;
+    for (const auto& id : want) have += got.count(id);
+    if (have == want.size() || std::chrono::steady_clock::now() > deadline) return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+}
+
+std::string Body(const CollectorProcess& c, const std::string& message_id) {
+  for (const auto& e : c.DumpEvents()) {
+    if (e.value("messageId", std::string()) == message_id) return e.contains("body") ? e["body"].dump() : e.dump();
+  }
+  return "";
+}
+
+TEST(AgentCollector, LocalClientsOverHttpAndUnixSocketArriveExactlyOnceWithConsentAndMasking) {
+  std::string err;
+  auto collector = CollectorProcess::Start({}, &err);
+  ASSERT_NE(collector, nullptr) << err;
+  auto agent = AgentProcess::Start(AgentConfigFor(*collector), &err);
+  ASSERT_NE(agent, nullptr) << err;
+  const std::string sock = agent->dir() + "/agent.sock";
+
+  constexpr int kThreads = 5, kPerThread = 120;
+  std::set<std::string> analytics_ids, pending_ids, denied_ids;
+  std::mutex mu;
+  std::atomic<int> bad_answers{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      bool via_socket = t >= 3;
+      AgentHttpClient http(via_socket ? sock : "");
+      std::string base = via_socket ? "http://agent" : agent->url();
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string id = "c" + std::to_string(t) + "-" + std::to_string(i);
+        std::string purpose = i % 10 == 0 ? "marketing" : i % 10 == 1 ? "personalization" : "analytics";
+        Json ev = {{"event", "item_viewed"},
+                   {"messageId", id},
+                   {"purpose", purpose},
+                   {"properties",
+                    {{"seq", i}, {"email", "user" + std::to_string(t) + "x@example.com"}, {"password", "hunter2"}}}};
+        auto r = http.Request("POST", base + "/v1/track", ev.dump());
+        Json a = r.Json();
+        bool ok = r.status == 200 && a.is_object();
+        if (ok && purpose == "marketing") ok = a.value("result", "") == "dropped";
+        if (ok && purpose == "personalization")
+          ok = a.value("result", "") == "accepted" && a.value("consent", "") == "pending";
+        if (ok && purpose == "analytics") ok = a.value("result", "") == "accepted" && a.value("messageId", "") == id;
+        if (!ok) bad_answers++;
+        std::lock_guard<std::mutex> l(mu);
+        (purpose == "marketing" ? denied_ids : purpose == "personalization" ? pending_ids : analytics_ids).insert(id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad_answers.load(), 0);
+
+  // identify over the socket, with per-call ids only.
+  auto ident =
+      AgentHttp("POST", "http://agent/v1/identify",
+                R"({"userId":"kiosk-user-1","messageId":"ident-1","traits":{"phone":"13812345678"}})", {}, sock);
+  ASSERT_EQ(ident.status, 200) << ident.body;
+  // an invalid one is answered with the reason.
+  auto invalid = AgentHttp("POST", agent->url() + "/v1/track", R"({"event":"x","properties":[1]})");
+  EXPECT_EQ(invalid.status, 400);
+  EXPECT_EQ(invalid.Json().value("result", ""), "invalid");
+  EXPECT_NE(invalid.body.find("properties"), std::string::npos) << invalid.body;
+
+  std::set<std::string> want = analytics_ids;
+  want.insert("ident-1");
+  auto got = WaitForIds(*collector, want);
+  for (const auto& id : want) EXPECT_EQ(got[id], 1) << id;
+  for (const auto& id : denied_ids) EXPECT_EQ(got.count(id), 0u) << "denied purpose stored: " << id;
+  for (const auto& id : pending_ids) EXPECT_EQ(got.count(id), 0u) << "pending purpose sent: " << id;
+  for (const auto& [id, n] : got) EXPECT_EQ(n, 1) << id;
+  std::string sample = Body(*collector, "c0-5");
+  EXPECT_NE(sample.find("[email]"), std::string::npos) << sample;
+  EXPECT_EQ(sample.find("example.com"), std::string::npos) << sample;
+  EXPECT_EQ(sample.find("hunter2"), std::string::npos) << sample;
+  std::string ident_body = Body(*collector, "ident-1");
+  EXPECT_NE(ident_body.find("[phone]"), std::string::npos) << ident_body;
+  EXPECT_NE(ident_body.find("kiosk-user-1"), std::string::npos) << ident_body;
+  EXPECT_EQ(ident_body.find("anonymousId"), std::string::npos)
+      << "a per-call identity must not be linked to the device";
+
+  // Device consent: granting the pending purpose sends what waited, and a consent record arrives.
+  auto put = AgentHttp("PUT", "http://agent/v1/consent/personalization", R"({"state":"granted"})", {}, sock);
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.Json().value("previous", ""), "pending");
+  got = WaitForIds(*collector, pending_ids);
+  for (const auto& id : pending_ids) EXPECT_EQ(got[id], 1) << id;
+  bool consent_record = false;
+  for (const auto& e : collector->DumpEvents()) {
+    if (e.value("type", "") != "consent") continue;
+    Json body = e["body"].is_string() ? Json::parse(e["body"].get<std::string>(), nullptr, false) : e["body"];
+    Json props = body.value("properties", Json::object());
+    if (props.value("purpose", "") == "personalization" && props.value("state", "") == "granted" &&
+        props.value("previous", "") == "pending") {
+      consent_record = true;
+    }
+  }
+  EXPECT_TRUE(consent_record);
+
+  // Persisted across a restart.
+  EXPECT_EQ(agent->Stop(), 0) << agent->Log();
+  ASSERT_TRUE(agent->Restart(&err)) << err;
+  auto consent = AgentHttp("GET", agent->url() + "/v1/consent");
+  ASSERT_EQ(consent.status, 200);
+  EXPECT_EQ(consent.Json()["consent"].value("personalization", ""), "granted") << consent.body;
+  EXPECT_EQ(consent.Json()["consent"].value("marketing", ""), "denied") << consent.body;
+}
+
+TEST(AgentCollector, CollectorDownForAWhileThenBackLosesNothing) {
+  std::string err;
+  auto collector = CollectorProcess::Start({}, &err);
+  ASSERT_NE(collector, nullptr) << err;
+  auto agent = AgentProcess::Start(AgentConfigFor(*collector), &err);
+  ASSERT_NE(agent, nullptr) << err;
+  ASSERT_EQ(collector->Stop(), 0);
+
+  std::set<std::string> ids;
+  AgentHttpClient http;
+  for (int i = 0; i < 200; ++i) {
+    std::string id = "down-" + std::to_string(i);
+    auto r = http.Request("POST", agent->url() + "/v1/track",
+                          Json({{"event", "offline_sale"}, {"messageId", id}, {"properties", {{"n", i}}}}).dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    ids.insert(id);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the agent retries against a closed port meanwhile
+  auto metrics = AgentHttp("GET", agent->url() + "/metrics");
+  EXPECT_GT(CollectorProcess::MetricValue(metrics.body, "ferry_agent_pipeline_retries_total"), 0) << metrics.body;
+  ASSERT_TRUE(collector->Restart(&err)) << err;
+  auto got = WaitForIds(*collector, ids, 120);
+  for (const auto& id : ids) EXPECT_EQ(got[id], 1) << id;
+  EXPECT_EQ(got.size(), ids.size());
+}
+
+TEST(AgentCollector, KilledWithSigkillAndRestartedLosesNothingAndDoublesNothing) {
+  std::string err;
+  auto collector = CollectorProcess::Start({}, &err);
+  ASSERT_NE(collector, nullptr) << err;
+  auto agent = AgentProcess::Start(AgentConfigFor(*collector), &err);
+  ASSERT_NE(agent, nullptr) << err;
+  const std::string url = agent->url();
+
+  constexpr int kThreads = 3, kPerThread = 300;
+  std::atomic<int> accepted{0}, retried{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      AgentHttpClient http;
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string body = Json({{"event", "tap"},
+                                 {"messageId", "k" + std::to_string(t) + "-" + std::to_string(i)},
+                                 {"properties", {{"i", i}}}})
+                               .dump();
+        // A caller that keeps its messageId and retries until the agent answers 200.
+        for (int attempt = 0; attempt < 600; ++attempt) {
+          auto r = http.Request("POST", url + "/v1/track", body);
+          if (r.status == 200) break;
+          retried++;
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        accepted++;
+      }
+    });
+  }
+  while (accepted.load() < kThreads * kPerThread / 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  agent->Kill();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(agent->Restart(&err)) << err;
+  for (auto& th : threads) th.join();
+  EXPECT_GT(retried.load(), 0) << "the kill should have interrupted some callers";
+
+  std::set<std::string> ids;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) ids.insert("k" + std::to_string(t) + "-" + std::to_string(i));
+  }
+  auto got = WaitForIds(*collector, ids, 120);
+  for (const auto& id : ids) EXPECT_EQ(got[id], 1) << id;
+  EXPECT_EQ(got.size(), ids.size());
+  EXPECT_EQ(collector->DumpEvents().size(), ids.size());
+}
+
+TEST(AgentCollector, SighupReloadsAGoodConfigKeepsTheOldOnABadOneAndSigtermExitsZero) {
+  std::string err;
+  auto collector = CollectorProcess::Start({}, &err);
+  ASSERT_NE(collector, nullptr) << err;
+  Json cfg = AgentConfigFor(*collector);
+  auto agent = AgentProcess::Start(cfg, &err);
+  ASSERT_NE(agent, nullptr) << err;
+
+  auto track = [&](const std::string& purpose) {
+    return AgentHttp("POST", agent->url() + "/v1/track", Json({{"event", "e"}, {"purpose", purpose}}).dump())
+        .Json()
+        .value("result", "");
+  };
+  EXPECT_EQ(track("marketing"), "dropped");
+
+  agent->WriteConfig("{\"storage\": ");  // broken
+  agent->Signal(SIGHUP);
+  for (int i = 0; i < 100 && agent->Log().find("reload refused") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(agent->Log().find("reload refused"), std::string::npos) << agent->Log();
+  EXPECT_NE(agent->Log().find("agent.json: not valid JSON"), std::string::npos) << agent->Log();
+  EXPECT_EQ(track("marketing"), "dropped") << "the running config must stay";
+
+  cfg["consent"]["marketing"] = "granted";
+  cfg["listen"] = "127.0.0.1:" + std::to_string(agent->port());
+  cfg["port_file"] = agent->dir() + "/agent.port";
+  cfg["storage"] = {{"path", agent->dir() + "/buffer.db"}};
+  agent->WriteConfig(cfg.dump());
+  agent->Signal(SIGHUP);
+  for (int i = 0; i < 100 && agent->Log().find("config reloaded") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(agent->Log().find("config reloaded"), std::string::npos) << agent->Log();
+  EXPECT_EQ(track("marketing"), "accepted");
+  auto metrics = AgentHttp("GET", agent->url() + "/metrics");
+  EXPECT_EQ(CollectorProcess::MetricValue(metrics.body, "ferry_agent_reloads_total{result=\"ok\"}"), 1);
+
+  EXPECT_EQ(agent->Stop(), 0);
+  EXPECT_NE(agent->Log().find("SIGTERM"), std::string::npos);
+  // The shutdown flush delivered the marketing event.
+  bool found = false;
+  for (const auto& e : collector->DumpEvents()) found |= e.value("purpose", "") == "marketing";
+  EXPECT_TRUE(found);
+}
+
+TEST(AgentCollector, BadConfigIsRefusedAtStartWithFileKeyAndReason) {
+  char tmpl[] = "/tmp/ferry-agent-bad-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  std::string out;
+  {
+    std::ofstream(dir + "/agent.json")
+        << R"({"listen": "127.0.0.1:0", "batch": {"size": 0}, "storage": {"path": "b.db"}})";
+  }
+  int rc =
+      ferry::testsupport::RunCommand(ferry::testsupport::AgentBinary() + " --config " + dir + "/agent.json 2>&1", &out);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(out.find(dir + "/agent.json: batch.size: must be between 1 and 1000"), std::string::npos) << out;
+  { std::ofstream(dir + "/agent.json") << R"({"listen": "0.0.0.0:8787", "storage": {"path": "b.db"}})"; }
+  rc =
+      ferry::testsupport::RunCommand(ferry::testsupport::AgentBinary() + " --config " + dir + "/agent.json 2>&1", &out);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(out.find("listen: a non-loopback address (0.0.0.0) needs tls.cert and tls.key"), std::string::npos) << out;
+  rc = ferry::testsupport::RunCommand(ferry::testsupport::AgentBinary() + " --help", &out);
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(out.find("--config"), std::string::npos) << out;
+  (void)std::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
