@@ -4,8 +4,11 @@
 # Steps (each a function below; add one by writing step_<name> and listing it in main):
 #   deps       scripts/install-deps.sh (fast when everything is installed)
 #   configure  the "release" CMake preset (build/release)
-#   build      only what the demo needs: ferry_quickstart, plus ferry-collector and ferryctl when the tree has them
-#   quickstart runs the C quickstart (examples/c/quickstart.c) with its buffer under demo-data/
+#   build      only what the demo needs: ferry_quickstart, ferry-collector and ferryctl
+#   collector  a fresh collector on 127.0.0.1 with TLS (a certificate made here), a write key and an admin token
+#   quickstart the C quickstart (examples/c/quickstart.c) tracks with consent and masking and uploads
+#   arrived    what the collector stored (masked; nothing of the pending or denied purposes)
+#   rights     a compliance officer shows, exports and erases the subject with ferryctl, then verifies the audit log
 # Background processes started with start_bg (a collector, say) are stopped when the script exits, however it exits.
 # Environment: FERRY_DEMO_DATA (default <repo>/demo-data), FERRY_JOBS (default 2).
 set -euo pipefail
@@ -78,33 +81,98 @@ step_build() {
     echo "this tree has no ferry_quickstart target (examples/CMakeLists.txt)" >&2
     return 1
   fi
-  local targets=(ferry_quickstart)
-  local t
-  for t in ferry-collector ferryctl; do
-    if has_target "$t"; then
-      targets+=("$t")
-    fi
-  done
+  local targets=(ferry_quickstart ferry-collector ferryctl)
   echo "building: ${targets[*]}"
   cmake --build "$BUILD" --parallel "$JOBS" --target "${targets[@]}"
 }
 
-step_quickstart() {
-  mkdir -p "$DATA"
-  local exe="$BUILD/examples/ferry_quickstart"
-  if [[ ! -x "$exe" ]]; then
-    echo "ferry_quickstart not found at $exe" >&2
+step_collector() {
+  rm -rf "$DATA"
+  mkdir -p "$DATA/collector"
+  chmod 700 "$DATA" "$DATA/collector"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$DATA/tls.key" -out "$DATA/tls.crt" 2>/dev/null
+  WRITE_KEY=$("$BUILD/collector/ferryctl" --data-dir "$DATA/collector" keys create-write-key --project demo)
+  ADMIN_TOKEN=$("$BUILD/collector/ferryctl" --data-dir "$DATA/collector" keys create-admin-token \
+    --roles compliance,operator)
+  echo "write key:   ${WRITE_KEY:0:12}... (printed once by ferryctl; stored only hashed)"
+  echo "admin token: ${ADMIN_TOKEN:0:12}... (roles compliance,operator)"
+  start_bg ferry-collector "$DATA/collector.log" "$BUILD/collector/ferry-collector" --listen 127.0.0.1:0 \
+    --data-dir "$DATA/collector" --tls-cert "$DATA/tls.crt" --tls-key "$DATA/tls.key"
+  local port_file="$DATA/collector/collector.port"
+  for _ in $(seq 100); do
+    [[ -s "$port_file" ]] && break
+    sleep 0.1
+  done
+  if [[ ! -s "$port_file" ]]; then
+    echo "the collector did not start; its log:" >&2
+    cat "$DATA/collector.log" >&2
     return 1
   fi
-  FERRY_STORAGE_PATH="$DATA/quickstart.db" "$exe" "$@"
+  URL="https://127.0.0.1:$(cat "$port_file")"
+  echo "collector listening on $URL (log: $DATA/collector.log)"
+}
+
+step_quickstart() {
+  FERRY_STORAGE_PATH="$DATA/app-buffer.db" "$BUILD/examples/ferry_quickstart" "$URL" "$WRITE_KEY" "$DATA/tls.crt"
+}
+
+ctl() {
+  "$BUILD/collector/ferryctl" --url "$URL" --token "$ADMIN_TOKEN" --ca-file "$DATA/tls.crt" "$@"
+}
+
+step_arrived() {
+  echo "events stored by the collector (ferryctl debug dump-events):"
+  "$BUILD/collector/ferryctl" --data-dir "$DATA/collector" debug dump-events --json |
+    /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    row = json.loads(line)
+    body = row["body"] if isinstance(row["body"], dict) else json.loads(row["body"])
+    what = body.get("event") or body.get("name") or body.get("properties", {}).get("state", "")
+    payload = body.get("properties") or body.get("traits") or {}
+    print("  %-9s %-22s purpose=%-10s user=%-10s %s" % (body["type"], what, body["purpose"],
+          body.get("userId", "-"), json.dumps(payload, ensure_ascii=False)[:70]))'
+}
+
+step_rights() {
+  local subject=user-1001
+  echo "\$ ferryctl subject show $subject"
+  ctl subject show "$subject"
+  echo
+  echo "\$ ferryctl subject export $subject > $DATA/export-$subject.json"
+  ctl subject export "$subject" >"$DATA/export-$subject.json"
+  /usr/bin/python3 -c '
+import json, os, sys
+doc = json.load(open(sys.argv[1]))
+for p in doc["projects"]:
+    print("  export (%s, %d bytes): project %s: %d identities, %d events %s, traits %s, %d consent records" % (
+        doc["format"], os.path.getsize(sys.argv[1]), p["project"], len(p["identities"]), len(p["events"]),
+        json.dumps(p["eventsByType"]), json.dumps(p["traits"]), len(p["consentHistory"])))' "$DATA/export-$subject.json"
+  echo
+  echo "\$ ferryctl subject erase $subject --yes"
+  ctl subject erase "$subject" --yes
+  echo
+  echo "\$ ferryctl subject show $subject    (after the erase)"
+  ctl subject show "$subject" || true
+  echo
+  echo "\$ ferryctl requests"
+  ctl requests
+  echo
+  echo "\$ ferryctl audit verify"
+  ctl audit verify
 }
 
 main() {
   step deps
   step configure
   step build
-  step quickstart "$@"
-  printf '\ndemo finished\n'
+  step collector
+  step quickstart
+  step arrived
+  step rights
+  printf '\ndemo finished: data under %s (removed at the next run)\n' "$DATA"
 }
 
 main "$@"
