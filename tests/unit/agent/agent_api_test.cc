@@ -1,0 +1,303 @@
+// The Agent's answers with a real encrypted buffer (read back with its key after shutdown), and its HTTP front in
+// process: token, Unix socket, zstd bodies, limits, consent from the socket.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent.h"
+#include "base/time.h"
+#include "config.h"
+#include "core/store.h"
+#include "http_front.h"
+#include "wire/codec.h"
+
+namespace {
+
+using ferry::agent::Agent;
+using ferry::agent::AgentConfig;
+using Json = nlohmann::json;
+
+class AgentApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ferry-agent-unit-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { (void)std::system(("rm -rf " + dir_).c_str()); }
+
+  AgentConfig Config(const std::string& extra = "") {
+    std::string text = R"({"listen": "127.0.0.1:0", "storage": {"path": "buffer.db"},
+        "consent": {"analytics": "granted", "marketing": "denied"}, "threads": 4)" +
+                       extra + "}";
+    auto r = ferry::agent::ParseConfig(text, dir_ + "/agent.json");
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r.value() : AgentConfig();
+  }
+  std::unique_ptr<Agent> Open(const AgentConfig& cfg) {
+    auto a = Agent::Open(cfg, ferry::base::Logger());
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return a.ok() ? std::move(a).value() : nullptr;
+  }
+  // Every event in the buffer (after the agent is shut down), parsed.
+  std::vector<Json> Buffered(const AgentConfig& cfg) {
+    auto key = ferry::agent::LoadBufferKey(cfg);
+    EXPECT_TRUE(key.ok());
+    auto store = ferry::sdk::Store::Open(cfg.storage_path, key.value(), ferry::base::Logger());
+    EXPECT_TRUE(store.ok());
+    std::vector<Json> out;
+    auto batch = (*store)->NextBatch({"analytics", "marketing", "personalization", "necessary"}, 10000, 1u << 30);
+    EXPECT_TRUE(batch.ok());
+    for (const auto& e : batch.value()) out.push_back(Json::parse(e.body, nullptr, false));
+    return out;
+  }
+  static Json Find(const std::vector<Json>& evs, const std::string& message_id) {
+    for (const auto& e : evs) {
+      if (e.value("messageId", "") == message_id) return e;
+    }
+    return Json();
+  }
+
+  std::string dir_;
+};
+
+TEST_F(AgentApiTest, EventAnswersSayWhatHappenedAndTheBufferHoldsMaskedEvents) {
+  AgentConfig cfg = Config();
+  auto agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  auto a = agent->Event("track", R"({"event": "signup", "messageId": "m-1", "userId": "u-7",
+      "timestamp": "2026-01-02T03:04:05.678Z",
+      "properties": {"email": "li.wei@example.com", "password": "hunter2", "plan": "pro"}})");
+  EXPECT_EQ(a.status, 200) << a.body;
+  Json j = Json::parse(a.body);
+  EXPECT_EQ(j["result"], "accepted");
+  EXPECT_EQ(j["messageId"], "m-1");
+  EXPECT_EQ(j["consent"], "granted");
+
+  a = agent->Event("track", R"({"event": "ad_click", "purpose": "marketing"})");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(Json::parse(a.body)["result"], "dropped");
+  a = agent->Event("track", R"({"event": "suggestion", "purpose": "personalization", "messageId": "m-p"})");
+  EXPECT_EQ(Json::parse(a.body)["consent"], "pending");
+  a = agent->Event("screen", R"({"name": "Checkout", "messageId": "m-s"})");
+  EXPECT_EQ(a.status, 200) << a.body;
+  a = agent->Event("identify", R"({"userId": "u-7", "traits": {"phone": "13812345678"}, "messageId": "m-i"})");
+  EXPECT_EQ(a.status, 200) << a.body;
+
+  struct Case {
+    const char* type;
+    const char* body;
+    const char* reason_part;
+  };
+  for (const Case& c :
+       {Case{"track", R"({"evnt": "x"})", "unknown key 'evnt'"},
+        Case{"track", R"({"properties": {}})", "event is required"},
+        Case{"track", R"({"event": "x", "properties": [1]})", "properties must be a JSON object"},
+        Case{"track", R"({"event": "x", "timestamp": "yesterday"})", "timestamp is not ISO 8601"},
+        Case{"track", R"({"event": "x", "purpose": "Ads!"})", "invalid purpose"},
+        Case{"track", R"({"event": ""})", "event must be 1-200 bytes"}, Case{"track", "[1,2]", "must be a JSON object"},
+        Case{"track", "{\"event\": \"x\"", "not valid JSON"},
+        Case{"identify", R"({"traits": {}})", "userId is required"},
+        Case{"screen", R"({"name": "x", "purpose": "marketing"})", "unknown key 'purpose'"}}) {
+    a = agent->Event(c.type, c.body);
+    EXPECT_EQ(a.status, 400) << c.body;
+    EXPECT_NE(a.body.find(c.reason_part), std::string::npos) << c.body << " -> " << a.body;
+  }
+  std::string deep(100, '[');
+  a = agent->Event("track", "{\"event\": \"x\", \"properties\": {\"a\": " + deep + "}}");
+  EXPECT_EQ(a.status, 400);
+  EXPECT_NE(a.body.find("nests deeper"), std::string::npos) << a.body;
+
+  ASSERT_TRUE(agent->Shutdown(1000).ok());
+  auto evs = Buffered(cfg);
+  EXPECT_EQ(evs.size(), 4u);  // signup, suggestion (pending), screen, identify
+  Json signup = Find(evs, "m-1");
+  ASSERT_TRUE(signup.is_object());
+  EXPECT_EQ(signup["properties"]["email"], "[email]");
+  EXPECT_FALSE(signup["properties"].contains("password"));
+  EXPECT_EQ(signup["properties"]["plan"], "pro");
+  EXPECT_EQ(signup["userId"], "u-7");
+  EXPECT_FALSE(signup.contains("anonymousId")) << "per-call ids only";
+  EXPECT_EQ(signup["timestamp"], "2026-01-02T03:04:05.678Z");
+  EXPECT_EQ(signup["context"]["app"]["name"], "ferry-agent") << signup.dump();
+  Json screen = Find(evs, "m-s");
+  EXPECT_TRUE(screen.contains("anonymousId")) << "no caller ids: the device's anonymousId";
+  EXPECT_EQ(Find(evs, "m-i")["traits"]["phone"], "[phone]");
+  EXPECT_EQ(Find(evs, "m-p")["purpose"], "personalization");
+}
+
+TEST_F(AgentApiTest, BatchForwardingKeepsIdsCorrectsClockAndReportsEachRejection) {
+  AgentConfig cfg = Config();
+  auto agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  int64_t now = ferry::base::NowMs();
+  std::string sent_at = ferry::base::FormatIso8601(now - 3600 * 1000);  // the sender's clock is 1 h behind
+  std::string ts = ferry::base::FormatIso8601(now - 3600 * 1000 - 5000);
+  Json batch = {{"sentAt", sent_at},
+                {"dropped", {{"evicted", 3}}},
+                {"batch",
+                 {{{"messageId", "b-0"},
+                   {"type", "track"},
+                   {"event", "a"},
+                   {"anonymousId", "dev-1"},
+                   {"timestamp", ts},
+                   {"purpose", "analytics"},
+                   {"properties", {{"mail", "zhang.san@example.com"}}}},
+                  {{"messageId", "b-1"}, {"type", "track"}, {"anonymousId", "dev-1"}, {"timestamp", ts}},
+                  {{"messageId", "b-2"},
+                   {"type", "track"},
+                   {"event", "ad"},
+                   {"anonymousId", "dev-1"},
+                   {"timestamp", ts},
+                   {"purpose", "marketing"}},
+                  {{"messageId", "b-3"},
+                   {"type", "consent"},
+                   {"anonymousId", "dev-1"},
+                   {"timestamp", ts},
+                   {"purpose", "necessary"},
+                   {"properties", {{"purpose", "analytics"}, {"state", "granted"}, {"previous", "pending"}}}}}}};
+  auto a = agent->Batch(batch.dump(), now);
+  ASSERT_EQ(a.status, 200) << a.body;
+  Json j = Json::parse(a.body);
+  EXPECT_EQ(j["accepted"], 2);
+  ASSERT_EQ(j["rejected"].size(), 2u) << a.body;
+  EXPECT_EQ(j["rejected"][0]["index"], 1);
+  EXPECT_EQ(j["rejected"][0]["messageId"], "b-1");
+  EXPECT_EQ(j["rejected"][1]["index"], 2);
+  EXPECT_NE(j["rejected"][1]["reason"].get<std::string>().find("consent_denied"), std::string::npos);
+
+  EXPECT_EQ(agent->Batch(R"({"batch": 5})", now).status, 400);
+  Json big = {{"batch", Json::array()}};
+  for (int i = 0; i < 1001; ++i) big["batch"].push_back(Json::object());
+  EXPECT_EQ(agent->Batch(big.dump(), now).status, 413);
+
+  ASSERT_TRUE(agent->Shutdown(1000).ok());
+  auto evs = Buffered(cfg);
+  ASSERT_EQ(evs.size(), 2u);
+  Json b0 = Find(evs, "b-0");
+  EXPECT_EQ(b0["anonymousId"], "dev-1");
+  EXPECT_EQ(b0["properties"]["mail"], "[email]");
+  EXPECT_EQ(b0["timestamp"], ferry::base::FormatIso8601(now - 5000)) << "corrected by the sender's clock skew";
+  EXPECT_EQ(Find(evs, "b-3")["properties"]["state"], "granted") << "consent records are kept as sent";
+}
+
+TEST_F(AgentApiTest, DeviceConsentIsRecordedAndPersisted) {
+  AgentConfig cfg = Config();
+  {
+    auto agent = Open(cfg);
+    ASSERT_NE(agent, nullptr);
+    auto a = agent->PutConsent("marketing", R"({"state": "granted"})");
+    ASSERT_EQ(a.status, 200) << a.body;
+    EXPECT_EQ(Json::parse(a.body)["previous"], "denied");
+    EXPECT_EQ(agent->PutConsent("marketing", R"({"state": "maybe"})").status, 400);
+    EXPECT_EQ(agent->PutConsent("necessary", R"({"state": "denied"})").status, 400);
+    EXPECT_EQ(agent->PutConsent("Bad Purpose", R"({"state": "granted"})").status, 400);
+    EXPECT_EQ(Json::parse(agent->Event("track", R"({"event": "ad", "purpose": "marketing"})").body)["result"],
+              "accepted");
+    ASSERT_TRUE(agent->Shutdown(1000).ok());
+  }
+  auto evs = Buffered(cfg);
+  bool record = false;
+  for (const auto& e : evs) {
+    if (e.value("type", "") == "consent" && e["properties"]["purpose"] == "marketing" &&
+        e["properties"]["state"] == "granted" && e["properties"]["previous"] == "denied") {
+      record = e["purpose"] == "necessary";
+    }
+  }
+  EXPECT_TRUE(record);
+  auto agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  Json c = Json::parse(agent->GetConsent().body)["consent"];
+  EXPECT_EQ(c["marketing"], "granted");
+  EXPECT_EQ(c["analytics"], "granted");
+  EXPECT_EQ(c["sensitive"], "pending");
+  EXPECT_EQ(c["necessary"], "granted");
+}
+
+TEST_F(AgentApiTest, ReloadAppliesPipelineSettingsAndKeepsTheBufferPath) {
+  AgentConfig cfg = Config();
+  auto agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  EXPECT_EQ(Json::parse(agent->Event("track", R"({"event": "p", "purpose": "personalization"})").body)["consent"],
+            "pending");
+  AgentConfig next = Config(R"(, "pii_rules": {"detectors": {"email": "mask"}})");
+  next.default_consent["personalization"] = ferry::sdk::Consent::kGranted;
+  next.storage_path = dir_ + "/elsewhere.db";
+  ASSERT_TRUE(agent->Reload(next).ok());
+  EXPECT_EQ(agent->config().storage_path, cfg.storage_path);
+  EXPECT_EQ(Json::parse(agent->Event("track", R"({"event": "p", "purpose": "personalization"})").body)["consent"],
+            "granted");
+  agent->Event("track", R"({"event": "m", "messageId": "after", "properties": {"e": "li.wei@example.com"}})");
+  EXPECT_NE(agent->Metrics().find("ferry_agent_reloads_total{result=\"ok\"} 1"), std::string::npos);
+  ASSERT_TRUE(agent->Shutdown(1000).ok());
+  EXPECT_EQ(Find(Buffered(cfg), "after")["properties"]["e"], "l***@example.com");
+}
+
+TEST_F(AgentApiTest, HttpFrontTokenUnixSocketEncodingsAndLimits) {
+  AgentConfig cfg = Config(R"(, "local_token": "tok-0123456789abcdef", "unix_socket": {"path": "a.sock"},
+                             "limits": {"max_body_bytes": 4096})");
+  auto agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  ferry::agent::HttpFront front(agent.get(), ferry::base::Logger());
+  ASSERT_TRUE(front.Bind(cfg).ok());
+  front.Start();
+
+  httplib::Client tcp("127.0.0.1", front.tcp_port());
+  auto r = tcp.Post("/v1/track", R"({"event": "x"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  httplib::Headers auth = {{"Authorization", "Bearer tok-0123456789abcdef"}};
+  r = tcp.Post("/v1/track", auth, R"({"event": "x"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = tcp.Get("/healthz");  // loopback: no token needed
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  httplib::Headers zstd = auth;
+  zstd.emplace("Content-Encoding", "zstd");
+  r = tcp.Post("/v1/track", zstd, ferry::wire::ZstdCompress(R"({"event": "compressed"})"), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  std::string bomb = ferry::wire::ZstdCompress("{\"event\": \"x\", \"p\": \"" + std::string(6u << 20, 'a') + "\"}");
+  ASSERT_LT(bomb.size(), 4096u);
+  r = tcp.Post("/v1/track", zstd, bomb, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << "decoding stops at limits.max_decoded_bytes";
+  httplib::Headers br = auth;
+  br.emplace("Content-Encoding", "compress");
+  r = tcp.Post("/v1/track", br, "xx", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+  httplib::Client tcp2("127.0.0.1", front.tcp_port());
+  r = tcp2.Post("/v1/track", auth, "{\"event\": \"" + std::string(8000, 'a') + "\"}", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+
+  // The socket: trusted by its file mode (no token), and consent may be changed from it.
+  httplib::Client sock(dir_ + "/a.sock");
+  sock.set_address_family(AF_UNIX);
+  r = sock.Post("/v1/screen", R"({"name": "Home"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = sock.Put("/v1/consent/marketing", R"({"state": "granted"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = sock.Get("/v1/consent");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Json::parse(r->body)["consent"]["marketing"], "granted");
+  r = sock.Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("ferry_agent_requests_total{route=\"track\",code=\"401\"} 1"), std::string::npos) << r->body;
+  front.Stop();
+  EXPECT_TRUE(agent->Shutdown(1000).ok());
+}
+
+}  // namespace
