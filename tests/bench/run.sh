@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the benchmark targets (RelWithDebInfo, build/release unless FERRY_BENCH_BUILD_DIR is set) and runs every
+# benchmark, printing its figures. FERRY_BENCH_RUNS (default 5) repeats each SDK/end-to-end measurement.
+# Usage: tests/bench/run.sh [sdk|e2e|pii|collector ...]   (no argument: all of them)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${FERRY_BENCH_BUILD_DIR:-$root/build/release}"
+runs="${FERRY_BENCH_RUNS:-5}"
+wanted=("$@")
+[ ${#wanted[@]} -eq 0 ] && wanted=(sdk e2e pii collector)
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_WERROR=ON -DFERRY_BUILD_BENCH=ON
+fi
+targets=()
+for w in "${wanted[@]}"; do
+  case "$w" in
+    sdk) targets+=(ferry_bench_sdk) ;;
+    e2e) targets+=(ferry_bench_e2e) ;;
+    pii) targets+=(ferry_bench_pii) ;;
+    collector) targets+=(ferry_bench_collector) ;;
+    *) echo "unknown benchmark: $w (sdk, e2e, pii, collector)" >&2; exit 2 ;;
+  esac
+done
+ninja -C "$build" -j2 "${targets[@]}"
+
+echo "# $(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) on $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for w in "${wanted[@]}"; do
+  case "$w" in
+    sdk) "$build/tests/bench/ferry_bench_sdk" all --runs "$runs" ;;
+    e2e) "$build/tests/bench/ferry_bench_e2e" --events 100000 --batch 500 --runs "$runs" ;;
+    pii) "$build/tests/bench/ferry_bench_pii" ;;
+    collector) "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 ;;
+  esac
+done
