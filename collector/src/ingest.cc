@@ -119,10 +119,16 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
       }
     }
     if (se.type == wire::kConsent) {
+      // Where the consent was given: the device's description from the event's context (the anonymousId, kept on
+      // the record, is the installation).
       auto c = ev.find("context");
       if (c != ev.end() && c->is_object()) {
-        auto d = c->find("device");
-        if (d != c->end() && d->is_object()) se.device = d->dump(-1, ' ', false, Json::error_handler_t::replace);
+        Json origin = Json::object();
+        for (const char* k : {"device", "os", "app", "library", "sessionId"}) {
+          auto it = c->find(k);
+          if (it != c->end()) origin[k] = *it;
+        }
+        if (!origin.empty()) se.device = origin.dump(-1, ' ', false, Json::error_handler_t::replace);
       }
     }
     se.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);

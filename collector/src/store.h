@@ -41,7 +41,8 @@ struct StoredEvent {
   std::string previous_id;
   // identify events: the traits object as JSON text ("" when absent); merged into the subject's profile traits.
   std::string traits;
-  // The event's context.device object as JSON text ("" when absent): kept with consent records as proof of origin.
+  // consent events: where the consent was given, {device, os, app, library, sessionId} from the event's context as
+  // JSON text ("" when absent); kept with the consent record as proof of origin (with its anonymousId).
   std::string device;
 };
 
@@ -110,7 +111,7 @@ struct SubjectSummary {
 struct ConsentRecord {
   std::string message_id, user_id, anonymous_id, purpose, state, previous;
   int64_t timestamp_ms = 0, received_ms = 0;
-  std::string device;  // context.device of the consent event as JSON text ("" when the event had none)
+  std::string device;  // StoredEvent::device: {device, os, app, library, sessionId} of the consent event ("" if none)
 };
 
 // Receives an export piece by piece (GET /v1/subjects/{id}/export). The store calls the methods in this order for
