@@ -2,10 +2,13 @@
 // over TLS, and the real ferryctl over HTTPS: export, erase, suppression of late arrivals, audit verify, device forget.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <ctime>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "collector_process.h"
 #include "ferry/ferry.h"
@@ -257,6 +260,47 @@ TEST_F(RightsE2ETest, FerryForgetFromADeviceErasesItsAnonymousEventsWithAReceipt
   EXPECT_NE(rc, 0);
   Ctl("audit verify", &rc);
   EXPECT_EQ(rc, 0);
+}
+
+TEST(RightsRetentionTest, TheBackgroundJobPurgesEventsOlderThanTheMaximumAge) {
+  std::string err;
+  testsupport::CollectorOptions opts;
+  opts.extra_args = {"--retention-days", "1", "--retention-interval-s", "0.2"};
+  auto col = CollectorProcess::Start(opts, &err);
+  ASSERT_NE(col, nullptr) << err;
+  auto now = std::chrono::system_clock::now();
+  auto iso = [](std::chrono::system_clock::time_point t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", std::gmtime(&tt));
+    return std::string(buf);
+  };
+  json batch = json::array();
+  batch.push_back({{"messageId", "old-1"},
+                   {"type", "track"},
+                   {"event", "Old"},
+                   {"anonymousId", "a-1"},
+                   {"purpose", "analytics"},
+                   {"timestamp", iso(now - std::chrono::hours(49))}});
+  batch.push_back({{"messageId", "new-1"},
+                   {"type", "track"},
+                   {"event", "New"},
+                   {"anonymousId", "a-1"},
+                   {"purpose", "analytics"},
+                   {"timestamp", iso(now - std::chrono::hours(1))}});
+  auto r = testsupport::HttpRequest("POST", col->batch_url(), json{{"batch", batch}}.dump(),
+                                    {"Authorization: Bearer " + col->write_key()}, col->ca_file());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::vector<json> rows;
+  for (int i = 0; i < 100; ++i) {
+    rows = col->DumpEvents();
+    if (rows.size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["messageId"], "new-1");
+  auto m = testsupport::HttpRequest("GET", col->url() + "/metrics", "", {}, col->ca_file());
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_events_purged_total"), 1);
 }
 
 }  // namespace
