@@ -1601,11 +1601,13 @@ Result<int64_t> PgStore::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms
           tx.Run("DELETE FROM consent_ledger WHERE id IN (SELECT id FROM consent_ledger WHERE project_id = $1 AND "
                  "timestamp_ms < $2 LIMIT $3)",
                  {I(pid), I(cutoff), I(max_rows)}));
-      // Dedup keys of expired events: a resend older than the retention would be purged again anyway.
+      // Dedup keys of expired events (a resend older than the retention would be purged again anyway). They are
+      // rows of a non-partitioned table: deleted with a larger budget than events, since a dropped partition leaves
+      // all of its keys behind.
       FERRY_RETURN_IF_ERROR(
           tx.Run("DELETE FROM event_ids WHERE (project_id, message_id) IN (SELECT project_id, message_id FROM "
                  "event_ids WHERE project_id = $1 AND timestamp_ms < $2 LIMIT $3)",
-                 {I(pid), I(cutoff), I(max_rows)}));
+                 {I(pid), I(cutoff), I(std::max<int64_t>(max_rows * 20, 10000))}));
     }
     FERRY_RETURN_IF_ERROR(tx.Commit());
     return n;

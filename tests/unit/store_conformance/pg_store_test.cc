@@ -1,0 +1,205 @@
+// PostgreSQL-only behaviour beyond the shared conformance suite: schema versioning, partitions and retention,
+// the connection pool's bound, and recovery from a database restart.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "base/time.h"
+#include "store_env.h"
+#ifdef FERRY_WITH_POSTGRES
+#include "pg_store.h"
+#endif
+
+namespace ferry::collector::conformance {
+namespace {
+
+#ifdef FERRY_WITH_POSTGRES
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    bool absent = false;
+    cluster_ = PgEnvironment::Get()->Cluster(&error, &absent);
+    if (cluster_ == nullptr && absent) {
+      GTEST_SKIP() << "\n*** SKIPPED: " << error << " — the PostgreSQL store tests did NOT run. ***\n";
+    }
+    ASSERT_NE(cluster_, nullptr) << error;
+    uri_ = PgEnvironment::Get()->NewDatabase(&error);
+    ASSERT_FALSE(uri_.empty()) << error;
+    db_ = uri_.substr(uri_.rfind('/') + 1);
+  }
+  base::Result<std::unique_ptr<PgStore>> Open(int pool = 4, int acquire_ms = 2000) {
+    PgOptions o;
+    o.conninfo = uri_;
+    o.pool_size = pool;
+    o.acquire_timeout_ms = acquire_ms;
+    return PgStore::Open(o);
+  }
+  StoredEvent Ev(const std::string& id, int64_t ts) {
+    StoredEvent e;
+    e.message_id = id;
+    e.type = "track";
+    e.anonymous_id = "anon";
+    e.timestamp_ms = ts;
+    e.received_ms = base::NowMs();
+    e.body = "{}";
+    return e;
+  }
+  testsupport::PgCluster* cluster_ = nullptr;
+  std::string uri_, db_;
+};
+
+TEST_F(PgStoreTest, SchemaIsVersionedCreatedOnceByConcurrentOpensAndSharesTheIdKey) {
+  std::vector<std::unique_ptr<PgStore>> stores(4);
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto s = Open();
+      if (s.ok()) {
+        stores[i] = std::move(s).value();
+      } else {
+        errors[i] = s.status().ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(stores[i]) << errors[i];
+  EXPECT_EQ(*stores[0]->SchemaVersion(), kPgSchemaVersion);
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(stores[i]->IdHash("someone"), stores[0]->IdHash("someone"));
+  std::string out;
+  ASSERT_EQ(cluster_->Psql(db_, "SELECT count(*) FROM ferry_schema", &out), 0) << out;
+  EXPECT_EQ(out, "1\n");
+  // A database written by a newer build is refused.
+  ASSERT_EQ(cluster_->Psql(db_, "UPDATE ferry_schema SET version = 99", &out), 0) << out;
+  auto newer = Open();
+  ASSERT_FALSE(newer.ok());
+  EXPECT_NE(newer.status().message().find("newer than this build"), std::string::npos);
+}
+
+TEST_F(PgStoreTest, EventsArePartitionedByMonthAndRetentionDropsWholePartitions) {
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  int64_t now = base::NowMs();
+  constexpr int64_t kDay = 86400000;
+  InsertRequest r;
+  r.project_id = pid;
+  for (int i = 0; i < 50; ++i) r.events.push_back(Ev("old-" + std::to_string(i), now - 200 * kDay));
+  for (int i = 0; i < 5; ++i) r.events.push_back(Ev("new-" + std::to_string(i), now - kDay));
+  r.events.push_back(Ev("ancient", now - 5000 * kDay));  // outside the partition window: DEFAULT partition
+  std::vector<InsertRequest*> reqs = {&r};
+  ASSERT_TRUE((*store)->Insert(reqs).ok());
+  auto parts = (*store)->EventPartitions();
+  ASSERT_TRUE(parts.ok());
+  ASSERT_GE(parts->size(), 3u);
+  EXPECT_EQ(parts->back(), "events_default");
+  std::string old_part = parts->front();
+  std::string out;
+  ASSERT_EQ(cluster_->Psql(db_, "SELECT count(*) FROM " + old_part, &out), 0) << out;
+  EXPECT_EQ(out, "50\n");
+  ASSERT_EQ(cluster_->Psql(db_, "SELECT count(*) FROM events_default", &out), 0) << out;
+  EXPECT_EQ(out, "1\n");
+
+  auto n = (*store)->PurgeExpired(now, 100 * kDay, 10);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  // The whole old month went at once: its 50 rows count (more than max_rows: the caller calls again).
+  EXPECT_EQ(*n, 50);
+  n = (*store)->PurgeExpired(now, 100 * kDay, 10);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1);  // the ancient event, deleted as a row from the DEFAULT partition
+  parts = (*store)->EventPartitions();
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ(std::count(parts->begin(), parts->end(), old_part), 0);
+  auto rows = (*store)->DumpEvents("shop");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 5u);
+  // Dedup keys of the purged events went too.
+  ASSERT_EQ(cluster_->Psql(db_, "SELECT count(*) FROM event_ids", &out), 0) << out;
+  EXPECT_EQ(out, "5\n");
+}
+
+TEST_F(PgStoreTest, AnExhaustedPoolFailsWithinTheAcquireTimeoutInsteadOfHanging) {
+  auto store = Open(1, 300);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  InsertRequest r;
+  r.project_id = pid;
+  r.events = {Ev("held", base::NowMs())};
+  std::vector<InsertRequest*> reqs = {&r};
+  ASSERT_TRUE((*store)->Insert(reqs).ok());
+
+  // An export whose reader blocks holds the only connection.
+  struct Blocking : ExportVisitor {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool inside = false, release = false;
+    bool BeginProject(const SubjectSummary&) override {
+      std::unique_lock<std::mutex> l(mu);
+      inside = true;
+      cv.notify_all();
+      cv.wait(l, [this] { return release; });
+      return true;
+    }
+    bool Consent(const ConsentRecord&) override { return true; }
+    bool Event(const EventRow&) override { return true; }
+    bool EndProject() override { return true; }
+  } blocking;
+  std::thread exporter([&] { (void)(*store)->ExportSubject({"", "anon"}, blocking); });
+  {
+    std::unique_lock<std::mutex> l(blocking.mu);
+    blocking.cv.wait(l, [&] { return blocking.inside; });
+  }
+  EXPECT_EQ((*store)->PoolLeased(), 1);
+  base::Status s = (*store)->Check();
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), base::Code::kTimeout) << s.ToString();
+  EXPECT_NE(s.message().find("pool exhausted"), std::string::npos);
+  {
+    std::lock_guard<std::mutex> l(blocking.mu);
+    blocking.release = true;
+  }
+  blocking.cv.notify_all();
+  exporter.join();
+  EXPECT_TRUE((*store)->Check().ok());
+  EXPECT_EQ((*store)->PoolOpen(), 1);
+}
+
+TEST_F(PgStoreTest, SurvivesADatabaseRestartWithoutBeingReopened) {
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  ASSERT_TRUE((*store)->Check().ok());
+  std::string error;
+  ASSERT_TRUE(cluster_->Stop("fast", &error)) << error;
+  base::Status down = (*store)->Check();
+  EXPECT_FALSE(down.ok());
+  InsertRequest r;
+  r.project_id = pid;
+  r.events = {Ev("during", base::NowMs())};
+  std::vector<InsertRequest*> reqs = {&r};
+  EXPECT_FALSE((*store)->Insert(reqs).ok());
+  EXPECT_TRUE(r.outcomes.empty());
+  ASSERT_TRUE(cluster_->StartAgain(&error)) << error;
+  EXPECT_TRUE((*store)->Check().ok());
+  ASSERT_TRUE((*store)->Insert(reqs).ok());
+  EXPECT_EQ(r.outcomes, std::vector<InsertOutcome>{InsertOutcome::kAccepted});
+}
+
+#else
+
+TEST(PgStoreTest, NotBuilt) {
+  GTEST_SKIP() << "\n*** SKIPPED: built without FERRY_WITH_POSTGRES — the PostgreSQL store was NOT tested. ***\n";
+}
+
+#endif
+
+}  // namespace
+}  // namespace ferry::collector::conformance

@@ -1,0 +1,666 @@
+// The storage conformance suite: every test runs against each backend (sqlite, postgresql) through the Store
+// interface made by MakeStore, so the backends cannot drift apart.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "base/time.h"
+#include "store_env.h"
+
+namespace ferry::collector::conformance {
+namespace {
+
+using nlohmann::json;
+
+StoredEvent Ev(const std::string& id, const std::string& type = "track", const std::string& user = "",
+               const std::string& anon = "anon-1", int64_t ts = 0) {
+  StoredEvent e;
+  e.message_id = id;
+  e.type = type;
+  e.user_id = user;
+  e.anonymous_id = anon;
+  e.name = type == "track" ? "Clicked" : "";
+  e.purpose = "analytics";
+  e.timestamp_ms = ts != 0 ? ts : base::NowMs() - 60000;
+  e.received_ms = base::NowMs();
+  e.body = json{{"messageId", id}, {"type", type}, {"text", "a \"quoted\" \\ value, {braces}"}}.dump();
+  return e;
+}
+
+StoredEvent Consent(const std::string& id, const std::string& user, const std::string& anon, const std::string& purpose,
+                    const std::string& state, int64_t ts) {
+  StoredEvent e = Ev(id, "consent", user, anon, ts);
+  e.consent_purpose = purpose;
+  e.consent_state = state;
+  e.device = R"({"model":"Pixel"})";
+  return e;
+}
+
+class StoreConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    backend_ = std::make_unique<Backend>(GetParam());
+    std::string error;
+    bool skip = false;
+    if (!backend_->Setup(&error, &skip)) {
+      if (skip) {
+        GTEST_SKIP() << "\n*** SKIPPED: " << error
+                     << " — the PostgreSQL half of the storage conformance suite did NOT run. ***\n";
+      }
+      FAIL() << error;
+    }
+    auto s = backend_->Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+    auto key = store_->CreateWriteKey("shop");
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    auto info = store_->LookupWriteKey(*key);
+    ASSERT_TRUE(info.ok() && info->has_value());
+    shop_ = (*info)->project_id;
+  }
+
+  // Inserts one request's events; returns the outcomes.
+  std::vector<InsertOutcome> Put(int64_t project_id, std::vector<StoredEvent> events, Store* store = nullptr) {
+    InsertRequest r;
+    r.project_id = project_id;
+    r.events = std::move(events);
+    std::vector<InsertRequest*> reqs = {&r};
+    base::Status s = (store ? store : store_.get())->Insert(reqs);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return r.outcomes;
+  }
+
+  std::vector<std::string> MessageIds(const std::string& project = "") {
+    auto rows = store_->DumpEvents(project);
+    EXPECT_TRUE(rows.ok());
+    std::vector<std::string> out;
+    if (rows.ok()) {
+      for (const auto& r : *rows) out.push_back(r.message_id);
+    }
+    return out;
+  }
+
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Store> store_;
+  int64_t shop_ = 0;
+};
+
+struct Collect : ExportVisitor {
+  std::vector<SubjectSummary> begun;
+  std::vector<ConsentRecord> consent;
+  std::vector<EventRow> events;
+  int ended = 0;
+  size_t stop_after_events = SIZE_MAX;
+  bool BeginProject(const SubjectSummary& s) override {
+    begun.push_back(s);
+    return true;
+  }
+  bool Consent(const ConsentRecord& c) override {
+    consent.push_back(c);
+    return true;
+  }
+  bool Event(const EventRow& e) override {
+    events.push_back(e);
+    return events.size() < stop_after_events;
+  }
+  bool EndProject() override {
+    ++ended;
+    return true;
+  }
+};
+
+TEST_P(StoreConformance, CheckAndWriteKeys) {
+  EXPECT_TRUE(store_->Check().ok());
+  auto k2 = store_->CreateWriteKey("shop");
+  auto k3 = store_->CreateWriteKey("blog");
+  ASSERT_TRUE(k2.ok() && k3.ok());
+  EXPECT_EQ(k2->rfind("fw_", 0), 0u);
+  auto i2 = store_->LookupWriteKey(*k2);
+  auto i3 = store_->LookupWriteKey(*k3);
+  ASSERT_TRUE(i2.ok() && i2->has_value() && i3.ok() && i3->has_value());
+  EXPECT_EQ((*i2)->project_id, shop_);
+  EXPECT_EQ((*i2)->project, "shop");
+  EXPECT_NE((*i3)->project_id, shop_);
+  EXPECT_EQ((*i3)->project, "blog");
+  auto none = store_->LookupWriteKey("fw_" + std::string(64, '0'));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_FALSE(store_->CreateWriteKey("").ok());
+  // Keys are stored hashed: the key text is nowhere in the store.
+  bool seen = false;
+  ASSERT_TRUE(store_
+                  ->ScanAllText([&](std::string_view, std::string_view, std::string_view t) {
+                    if (t.find(*k2) != std::string_view::npos) seen = true;
+                    return true;
+                  })
+                  .ok());
+  EXPECT_FALSE(seen);
+}
+
+TEST_P(StoreConformance, InsertDedupsByProjectAndMessageIdAndKeepsOrderAndFields) {
+  auto blog_key = store_->CreateWriteKey("blog");
+  ASSERT_TRUE(blog_key.ok());
+  int64_t blog = (*store_->LookupWriteKey(*blog_key))->project_id;
+
+  StoredEvent first = Ev("m1", "track", "", "anon-1", 1700000000000);
+  auto out = Put(shop_, {first, Ev("m2", "screen", "user-1", "anon-1"), Ev("m1"), Ev("m3", "page", "", "")});
+  EXPECT_EQ(out, (std::vector<InsertOutcome>{InsertOutcome::kAccepted, InsertOutcome::kAccepted,
+                                             InsertOutcome::kDuplicate, InsertOutcome::kAccepted}));
+  out = Put(shop_, {Ev("m2"), Ev("m4")});
+  EXPECT_EQ(out, (std::vector<InsertOutcome>{InsertOutcome::kDuplicate, InsertOutcome::kAccepted}));
+  // The same messageId in another project is another event.
+  out = Put(blog, {Ev("m1")});
+  EXPECT_EQ(out, (std::vector<InsertOutcome>{InsertOutcome::kAccepted}));
+
+  EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"m1", "m2", "m3", "m4"}));
+  EXPECT_EQ(MessageIds("blog"), (std::vector<std::string>{"m1"}));
+  EXPECT_EQ(MessageIds("").size(), 5u);
+  auto rows = store_->DumpEvents("shop");
+  ASSERT_TRUE(rows.ok());
+  const EventRow& r = (*rows)[0];
+  EXPECT_EQ(r.project, "shop");
+  EXPECT_EQ(r.type, "track");
+  EXPECT_EQ(r.user_id, "");
+  EXPECT_EQ(r.anonymous_id, "anon-1");
+  EXPECT_EQ(r.name, "Clicked");
+  EXPECT_EQ(r.purpose, "analytics");
+  EXPECT_EQ(r.timestamp_ms, 1700000000000);
+  EXPECT_EQ(r.received_ms, first.received_ms);
+  EXPECT_EQ(r.body, first.body);
+  EXPECT_EQ((*rows)[1].user_id, "user-1");
+  EXPECT_EQ((*rows)[2].anonymous_id, "");
+}
+
+TEST_P(StoreConformance, GroupCommitOfSeveralRequestsAndDropCounters) {
+  InsertRequest a, b;
+  a.project_id = b.project_id = shop_;
+  a.events = {Ev("g1"), Ev("g2")};
+  b.events = {Ev("g2"), Ev("g3")};
+  a.dropped = {{"buffer_full", 3}, {"too_large", 1}};
+  b.dropped = {{"buffer_full", 2}};
+  std::vector<InsertRequest*> reqs = {&a, &b};
+  ASSERT_TRUE(store_->Insert(reqs).ok());
+  EXPECT_EQ(a.outcomes, (std::vector<InsertOutcome>{InsertOutcome::kAccepted, InsertOutcome::kAccepted}));
+  EXPECT_EQ(b.outcomes, (std::vector<InsertOutcome>{InsertOutcome::kDuplicate, InsertOutcome::kAccepted}));
+  InsertRequest c;
+  c.project_id = shop_;
+  c.dropped = {{"buffer_full", 10}};
+  std::vector<InsertRequest*> only = {&c};
+  ASSERT_TRUE(store_->Insert(only).ok());
+  auto d = store_->DroppedCounters("shop");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, (std::map<std::string, int64_t>{{"buffer_full", 15}, {"too_large", 1}}));
+}
+
+TEST_P(StoreConformance, SuppressedSubjectsAreDropped) {
+  std::string h = store_->IdHash("anon-x");
+  EXPECT_EQ(h.size(), 64u);
+  EXPECT_EQ(h, store_->IdHash("anon-x"));
+  EXPECT_NE(h, store_->IdHash("anon-y"));
+  auto before = store_->IsSuppressed(shop_, h);
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(*before);
+  ASSERT_TRUE(store_->Suppress(shop_, h).ok());
+  ASSERT_TRUE(store_->Suppress(shop_, h).ok());  // twice is fine
+  EXPECT_TRUE(*store_->IsSuppressed(shop_, h));
+  auto out =
+      Put(shop_, {Ev("s1", "track", "", "anon-x"), Ev("s2", "track", "u", "anon-y"), Ev("s3", "track", "", "anon-y")});
+  EXPECT_EQ(out, (std::vector<InsertOutcome>{InsertOutcome::kSuppressed, InsertOutcome::kAccepted,
+                                             InsertOutcome::kAccepted}));
+  ASSERT_TRUE(store_->Suppress(shop_, store_->IdHash("u")).ok());
+  out = Put(shop_, {Ev("s4", "track", "u", "anon-z")});
+  EXPECT_EQ(out, (std::vector<InsertOutcome>{InsertOutcome::kSuppressed}));
+  EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"s2", "s3"}));
+}
+
+// A user with two devices, an alias from an old userId, consent and traits.
+void SeedSubject(StoreConformance* t, int64_t pid, std::function<void(std::vector<StoredEvent>)> put) {
+  (void)t;
+  (void)pid;
+  StoredEvent ident = Ev("i1", "identify", "alice", "dev-a", 1000);
+  ident.traits = R"({"plan":"pro","email":"alice@example.com"})";
+  StoredEvent ident2 = Ev("i2", "identify", "alice", "dev-b", 2000);
+  ident2.traits = R"({"plan":"team"})";
+  StoredEvent alias = Ev("a1", "alias", "alice", "dev-b", 3000);
+  alias.previous_id = "alice-old";
+  put({Ev("e1", "track", "", "dev-a", 500), ident, Ev("e2", "track", "alice", "dev-a", 1500), ident2,
+       Ev("e3", "screen", "", "dev-b", 2500), alias, Ev("e4", "track", "alice-old", "dev-c", 100),
+       Consent("c1", "", "dev-a", "analytics", "granted", 400),
+       Consent("c2", "alice", "dev-b", "analytics", "denied", 2600),
+       Consent("c3", "alice", "dev-b", "ads", "granted", 2700), Ev("x1", "track", "bob", "bobsphone", 900)});
+}
+
+TEST_P(StoreConformance, IdentityGraphFindsTheSameSubjectFromAnyId) {
+  SeedSubject(this, shop_, [&](std::vector<StoredEvent> evs) { Put(shop_, std::move(evs)); });
+  // (dev-c was only seen on an event of the old userId: it resolves to that one, not up the alias.)
+  for (const char* id : {"alice", "dev-a", "dev-b", "alice-old"}) {
+    auto found = store_->FindSubject({"shop", id});
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    ASSERT_EQ(found->size(), 1u) << id;
+    const SubjectSummary& s = (*found)[0];
+    EXPECT_EQ(s.project, "shop");
+    EXPECT_EQ(s.project_id, shop_);
+    EXPECT_EQ(s.user_id, "alice") << id;
+    std::set<std::string> ids;
+    for (const auto& i : s.identities) ids.insert(i.id);
+    EXPECT_EQ(ids, (std::set<std::string>{"alice", "dev-a", "dev-b", "alice-old", "dev-c"})) << id;
+    EXPECT_EQ(s.identities[0].kind, "userId");
+    // e1 e2 e3 e4 + 2 identify + alias + 3 consent = 10 events (bob's x1 is not hers).
+    EXPECT_EQ(s.event_count, 10) << id;
+    EXPECT_EQ(s.events_by_type.at("track"), 3);
+    EXPECT_EQ(s.events_by_type.at("consent"), 3);
+    EXPECT_EQ(s.first_seen_ms, 100);
+    EXPECT_EQ(s.last_seen_ms, 3000);
+    ASSERT_EQ(s.consent.size(), 2u);
+    EXPECT_EQ(s.consent[0].purpose, "ads");
+    EXPECT_EQ(s.consent[0].state, "granted");
+    EXPECT_EQ(s.consent[1].purpose, "analytics");
+    EXPECT_EQ(s.consent[1].state, "denied");
+    json traits = json::parse(s.traits, nullptr, false);
+    EXPECT_EQ(traits, json({{"plan", "team"}, {"email", "alice@example.com"}}));
+  }
+  auto links = store_->FindSubject({"", "dev-a"});
+  ASSERT_TRUE(links.ok());
+  ASSERT_EQ(links->size(), 1u);
+  bool linked = false;
+  for (const auto& i : (*links)[0].identities) {
+    if (i.id == "dev-a") {
+      linked = true;
+      EXPECT_EQ(i.kind, "anonymousId");
+      EXPECT_EQ(i.linked_to, "alice");
+      EXPECT_EQ(i.source, "identify");
+      EXPECT_EQ(i.first_seen_ms, 1000);
+    }
+  }
+  EXPECT_TRUE(linked);
+  auto bob = store_->FindSubject({"shop", "bobsphone"});
+  ASSERT_TRUE(bob.ok());
+  ASSERT_EQ(bob->size(), 1u);
+  EXPECT_EQ((*bob)[0].user_id, "bob");
+  EXPECT_EQ((*bob)[0].event_count, 1);
+  auto nobody = store_->FindSubject({"", "nobody"});
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_TRUE(nobody->empty());
+  auto other_project = store_->FindSubject({"blog", "alice"});
+  ASSERT_TRUE(other_project.ok());
+  EXPECT_TRUE(other_project->empty());
+}
+
+TEST_P(StoreConformance, AnonymousOnlySubject) {
+  Put(shop_, {Ev("n1", "track", "", "lonely"), Ev("n2", "page", "", "lonely")});
+  auto f = store_->FindSubject({"", "lonely"});
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].user_id, "");
+  EXPECT_EQ((*f)[0].event_count, 2);
+  ASSERT_EQ((*f)[0].identities.size(), 1u);
+  EXPECT_EQ((*f)[0].identities[0].kind, "anonymousId");
+  EXPECT_EQ((*f)[0].traits, "{}");
+}
+
+TEST_P(StoreConformance, ExportStreamsConsentThenEventsInInsertionOrderAcrossManyPages) {
+  SeedSubject(this, shop_, [&](std::vector<StoredEvent> evs) { Put(shop_, std::move(evs)); });
+  // Enough events for several pages of both backends.
+  std::vector<StoredEvent> many;
+  for (int i = 0; i < 1300; ++i)
+    many.push_back(Ev("bulk-" + std::to_string(i), "track", i % 2 ? "alice" : "", "dev-a"));
+  Put(shop_, many);
+  Collect c;
+  auto r = store_->ExportSubject({"shop", "dev-b"}, c);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(*r);
+  ASSERT_EQ(c.begun.size(), 1u);
+  EXPECT_EQ(c.begun[0].event_count, 1310);
+  EXPECT_EQ(c.ended, 1);
+  ASSERT_EQ(c.consent.size(), 3u);
+  EXPECT_EQ(c.consent[0].message_id, "c1");
+  EXPECT_EQ(c.consent[0].device, R"({"model":"Pixel"})");
+  EXPECT_EQ(c.consent[2].purpose, "ads");
+  ASSERT_EQ(c.events.size(), 1310u);
+  std::set<std::string> unique;
+  for (const auto& e : c.events) {
+    unique.insert(e.message_id);
+    EXPECT_EQ(e.project, "shop");
+  }
+  EXPECT_EQ(unique.size(), 1310u);
+  EXPECT_EQ(unique.count("x1"), 0u);
+  EXPECT_EQ(c.events[0].message_id, "e1");
+  EXPECT_EQ(c.events[9].message_id, "c3");
+  EXPECT_EQ(c.events[10].message_id, "bulk-0");
+  EXPECT_EQ(c.events.back().message_id, "bulk-1299");
+
+  Collect stop;
+  stop.stop_after_events = 600;
+  auto stopped = store_->ExportSubject({"shop", "alice"}, stop);
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.status().code(), base::Code::kClosed);
+  EXPECT_EQ(stop.events.size(), 600u);
+
+  Collect none;
+  auto unknown = store_->ExportSubject({"", "nobody"}, none);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(*unknown);
+  EXPECT_TRUE(none.begun.empty());
+  // The store still works after a stopped export (no lock or connection left behind).
+  EXPECT_TRUE(store_->Check().ok());
+  EXPECT_EQ(Put(shop_, {Ev("after-export")}), (std::vector<InsertOutcome>{InsertOutcome::kAccepted}));
+}
+
+TEST_P(StoreConformance, EraseSubjectRemovesEverythingSuppressesAndRedactsInOneGo) {
+  SeedSubject(this, shop_, [&](std::vector<StoredEvent> evs) { Put(shop_, std::move(evs)); });
+  RightsRequest open;
+  open.kind = "access";
+  open.subject = "dev-a";
+  open.state = "completed";
+  open.source = "admin";
+  ASSERT_TRUE(store_->CreateRequest(open).ok());
+  auto receipt = store_->EraseSubject({"shop", "dev-b"}, "req_1");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_EQ(receipt->request_id, "req_1");
+  EXPECT_EQ(receipt->projects, std::vector<std::string>{"shop"});
+  EXPECT_EQ(receipt->erased.at("events"), 10);
+  EXPECT_EQ(receipt->erased.at("consent_ledger"), 3);
+  EXPECT_EQ(receipt->erased.at("identity_links"), 3);  // dev-a, dev-b (the alias repeats it), alice-old
+  EXPECT_EQ(receipt->erased.at("traits"), 2);
+  EXPECT_EQ(receipt->erased.at("requests_redacted"), 1);
+  EXPECT_EQ(receipt->ids_suppressed, 5);
+  EXPECT_GT(receipt->completed_ms, 0);
+  EXPECT_EQ(MessageIds("shop"), std::vector<std::string>{"x1"});
+  // No id of hers is left anywhere (the audit and suppression list hold keyed hashes only).
+  std::vector<std::string> found;
+  ASSERT_TRUE(store_
+                  ->ScanAllText([&](std::string_view table, std::string_view column, std::string_view t) {
+                    for (const char* id : {"alice", "dev-a", "dev-b", "dev-c"}) {
+                      if (t.find(id) != std::string_view::npos) {
+                        found.push_back(std::string(table) + "." + std::string(column) + ": " + std::string(t));
+                      }
+                    }
+                    return true;
+                  })
+                  .ok());
+  EXPECT_TRUE(found.empty()) << found.front();
+  for (const char* id : {"alice", "dev-a", "dev-b", "alice-old", "dev-c"}) {
+    EXPECT_TRUE(*store_->IsSuppressed(shop_, store_->IdHash(id))) << id;
+  }
+  auto resent = Put(shop_, {Ev("e1", "track", "", "dev-a", 500), Ev("late", "track", "alice", "")});
+  EXPECT_EQ(resent, (std::vector<InsertOutcome>{InsertOutcome::kSuppressed, InsertOutcome::kSuppressed}));
+  auto f = store_->FindSubject({"", "alice"});
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->empty());
+  auto reqs = store_->ListRequests({});
+  ASSERT_TRUE(reqs.ok());
+  ASSERT_EQ(reqs->size(), 1u);
+  EXPECT_EQ((*reqs)[0].subject, "hash:" + store_->IdHash("dev-a"));
+
+  // An unknown subject: nothing erased, the id suppressed in every project.
+  auto blog_key = store_->CreateWriteKey("blog");
+  ASSERT_TRUE(blog_key.ok());
+  auto unknown = store_->EraseSubject({"", "ghost"}, "req_2");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_TRUE(unknown->projects.empty());
+  EXPECT_EQ(unknown->erased.at("events"), 0);
+  EXPECT_EQ(unknown->ids_suppressed, 2);
+}
+
+TEST_P(StoreConformance, EraseAnonymousIdsTouchesOnlyThoseIds) {
+  SeedSubject(this, shop_, [&](std::vector<StoredEvent> evs) { Put(shop_, std::move(evs)); });
+  auto r = store_->EraseAnonymousIds(shop_, {"dev-c", "alice", ""}, "req_f");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->projects, std::vector<std::string>{"shop"});
+  EXPECT_EQ(r->erased.at("events"), 1);  // e4 (anonymousId dev-c); "alice" is a userId and is refused
+  EXPECT_EQ(r->ids_suppressed, 1);
+  EXPECT_TRUE(*store_->IsSuppressed(shop_, store_->IdHash("dev-c")));
+  EXPECT_FALSE(*store_->IsSuppressed(shop_, store_->IdHash("alice")));
+  auto f = store_->FindSubject({"shop", "alice"});
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].event_count, 9);
+}
+
+TEST_P(StoreConformance, PatchTraitsMergesAndRemoves) {
+  SeedSubject(this, shop_, [&](std::vector<StoredEvent> evs) { Put(shop_, std::move(evs)); });
+  EXPECT_FALSE(store_->PatchTraits({"", "alice"}, "[1]").ok());
+  EXPECT_FALSE(store_->PatchTraits({"", "alice"}, R"({"":1})").ok());
+  auto out = store_->PatchTraits({"", "dev-a"}, R"({"plan":"free","email":null,"age":42})");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ(json::parse((*out)[0].traits, nullptr, false), json({{"plan", "free"}, {"age", 42}}));
+  auto again = store_->FindSubject({"shop", "alice"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(json::parse((*again)[0].traits, nullptr, false), json({{"plan", "free"}, {"age", 42}}));
+  auto none = store_->PatchTraits({"", "nobody"}, R"({"a":1})");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(StoreConformance, RequestRegister) {
+  RightsRequest r;
+  r.kind = "erasure";
+  r.project = "shop";
+  r.subject = "carol";
+  r.state = "awaiting_verification";
+  r.source = "device";
+  r.received_ms = 1000;
+  r.due_ms = 5000;
+  auto a = store_->CreateRequest(r);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->id.rfind("req_", 0), 0u);
+  EXPECT_EQ(a->subject_hash, store_->IdHash("carol"));
+  r.id = "req_given";
+  r.received_ms = 2000;
+  r.due_ms = 900000;
+  ASSERT_TRUE(store_->CreateRequest(r).ok());
+  EXPECT_FALSE(store_->CreateRequest(r).ok());  // the id is taken
+  auto got = store_->GetRequest(a->id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->kind, "erasure");
+  EXPECT_EQ((*got)->due_ms, 5000);
+  EXPECT_FALSE(store_->GetRequest("req_nope")->has_value());
+
+  EXPECT_EQ(*store_->UpdateRequest(a->id, "awaiting_verification", "completed", "officer", 3000, "{\"ok\":1}"),
+            RequestUpdate::kUpdated);
+  EXPECT_EQ(*store_->UpdateRequest(a->id, "awaiting_verification", "rejected", "other", 3001, ""),
+            RequestUpdate::kWrongState);
+  EXPECT_EQ(*store_->UpdateRequest("req_nope", "x", "y", "z", 1, ""), RequestUpdate::kNotFound);
+  got = store_->GetRequest(a->id);
+  EXPECT_EQ((*got)->state, "completed");
+  EXPECT_EQ((*got)->acted_by, "officer");
+  EXPECT_EQ((*got)->acted_ms, 3000);
+  EXPECT_EQ((*got)->result, "{\"ok\":1}");
+
+  auto all = store_->ListRequests({});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, a->id);
+  RequestFilter f;
+  f.state = "awaiting_verification";
+  EXPECT_EQ(store_->ListRequests(f)->size(), 1u);
+  RequestFilter overdue;
+  overdue.overdue_at_ms = 1000000;
+  auto od = store_->ListRequests(overdue);
+  ASSERT_EQ(od->size(), 1u);
+  EXPECT_EQ((*od)[0].id, "req_given");
+  RequestFilter lim;
+  lim.limit = 1;
+  EXPECT_EQ(store_->ListRequests(lim)->size(), 1u);
+}
+
+TEST_P(StoreConformance, AuditChainAppendsListsAndVerifies) {
+  for (int i = 0; i < 5; ++i) {
+    AuditEntry e;
+    e.actor = "ops (fa_1234)";
+    e.role = "compliance";
+    e.action = i % 2 ? "subject.show" : "subject.erase";
+    e.subject_hash = i % 2 ? store_->IdHash("dan") : "";
+    e.result = "ok";
+    e.detail = "{\"n\":" + std::to_string(i) + "}";
+    if (i == 0) e.time_ms = 12345;
+    auto out = store_->AppendAudit(e);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->seq, i + 1);
+    EXPECT_EQ(out->hash.size(), 64u);
+    if (i == 0) {
+      EXPECT_EQ(out->prev_hash, std::string(64, '0'));
+      EXPECT_EQ(out->time_ms, 12345);
+    }
+  }
+  auto list = store_->ListAudit(0, 100, "");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 5u);
+  for (size_t i = 1; i < list->size(); ++i) EXPECT_EQ((*list)[i].prev_hash, (*list)[i - 1].hash);
+  EXPECT_EQ(store_->ListAudit(0, 100, store_->IdHash("dan"))->size(), 2u);
+  EXPECT_EQ(store_->ListAudit(3, 100, "")->size(), 2u);
+  EXPECT_EQ(store_->ListAudit(0, 2, "")->size(), 2u);
+  auto v = store_->VerifyAudit();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->reason;
+  EXPECT_EQ(v->entries, 5);
+}
+
+TEST_P(StoreConformance, ConcurrentAuditAppendsFromTwoStoresKeepOneChain) {
+  auto second = backend_->Open();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  // sqlite is one process's store: the second "collector" shares it; postgresql gets a second pool.
+  Store* stores[2] = {store_.get(), GetParam() == "sqlite" ? store_.get() : second->get()};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        AuditEntry e;
+        e.actor = "writer-" + std::to_string(t);
+        e.action = "subject.show";
+        e.result = "ok";
+        if (!stores[t % 2]->AppendAudit(e).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto v = store_->VerifyAudit();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->reason << " at " << v->first_broken_seq;
+  EXPECT_EQ(v->entries, 150);
+}
+
+TEST_P(StoreConformance, ConcurrentIngestOfOverlappingBatchesStoresEachEventOnce) {
+  auto second = backend_->Open();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  Store* stores[2] = {store_.get(), GetParam() == "sqlite" ? store_.get() : second->get()};
+  // 4 threads over 2 stores; batch b of each thread holds ids [b*50, b*50+100): each id arrives ~8 times.
+  std::atomic<int64_t> accepted{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < 20; ++b) {
+        InsertRequest r;
+        r.project_id = shop_;
+        for (int i = b * 50; i < b * 50 + 100; ++i) {
+          // Reverse order on odd threads: the claims are taken in opposite orders.
+          int id = t % 2 ? (b * 50 + 99 - (i - b * 50)) : i;
+          r.events.push_back(Ev("c-" + std::to_string(id)));
+        }
+        std::vector<InsertRequest*> reqs = {&r};
+        if (!stores[t % 2]->Insert(reqs).ok()) {
+          ++failures;
+          continue;
+        }
+        for (InsertOutcome o : r.outcomes) accepted += o == InsertOutcome::kAccepted;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(accepted.load(), 1050);
+  auto ids = MessageIds("shop");
+  std::set<std::string> unique(ids.begin(), ids.end());
+  EXPECT_EQ(ids.size(), 1050u);
+  EXPECT_EQ(unique.size(), 1050u);
+}
+
+TEST_P(StoreConformance, AdminTokens) {
+  EXPECT_FALSE(store_->CreateAdminToken("x", {}).ok());
+  EXPECT_FALSE(store_->CreateAdminToken("x", {"root"}).ok());
+  auto t1 = store_->CreateAdminToken("ops", {"operator", "compliance", "operator"});
+  auto t2 = store_->CreateAdminToken("", {"analyst"});
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  EXPECT_EQ(t1->rfind("fa_", 0), 0u);
+  EXPECT_EQ(t1->size(), 67u);
+  auto info = store_->LookupAdminToken(*t1);
+  ASSERT_TRUE(info.ok() && info->has_value());
+  EXPECT_EQ((*info)->name, "ops");
+  EXPECT_EQ((*info)->roles, (std::vector<std::string>{"operator", "compliance"}));
+  EXPECT_EQ((*info)->prefix, t1->substr(0, 9));
+  EXPECT_EQ((*store_->LookupAdminToken(*t2))->name, "admin");
+  EXPECT_FALSE(store_->LookupAdminToken("fa_" + std::string(64, 'a'))->has_value());
+  auto wk = store_->CreateWriteKey("shop");
+  EXPECT_FALSE(store_->LookupAdminToken(*wk)->has_value());
+  auto list = store_->ListAdminTokens();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_TRUE(*store_->RevokeAdminToken((*info)->id));
+  EXPECT_FALSE(*store_->RevokeAdminToken((*info)->id));
+  EXPECT_FALSE(store_->LookupAdminToken(*t1)->has_value());
+  list = store_->ListAdminTokens();
+  int revoked = 0;
+  for (const auto& t : *list) revoked += t.revoked_ms > 0;
+  EXPECT_EQ(revoked, 1);
+}
+
+TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
+  auto blog_key = store_->CreateWriteKey("blog");
+  int64_t blog = (*store_->LookupWriteKey(*blog_key))->project_id;
+  int64_t now = base::NowMs();
+  constexpr int64_t kDay = 86400000;
+  std::vector<StoredEvent> shop_events, blog_events;
+  for (int i = 0; i < 30; ++i) shop_events.push_back(Ev("old-" + std::to_string(i), "track", "", "a", now - 40 * kDay));
+  shop_events.push_back(Consent("old-consent", "", "a", "analytics", "granted", now - 40 * kDay));
+  for (int i = 0; i < 5; ++i) shop_events.push_back(Ev("new-" + std::to_string(i), "track", "", "a", now - kDay));
+  for (int i = 0; i < 4; ++i) blog_events.push_back(Ev("b-" + std::to_string(i), "track", "", "a", now - 40 * kDay));
+  Put(shop_, shop_events);
+  Put(blog, blog_events);
+
+  EXPECT_FALSE(*store_->SetRetention("nope", kDay));
+  EXPECT_FALSE(*store_->SetRetention("", kDay));
+  ASSERT_TRUE(*store_->SetRetention("blog", 100 * kDay));  // blog keeps its 40-day-old events
+  EXPECT_EQ(*store_->Retention(), (std::map<std::string, int64_t>{{"blog", 100 * kDay}}));
+
+  int64_t total = 0;
+  for (int calls = 0; calls < 20; ++calls) {
+    auto n = store_->PurgeExpired(now, 30 * kDay, 8);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    total += *n;
+    if (*n < 8) break;
+  }
+  EXPECT_EQ(total, 31);  // 30 tracks + the consent event
+  auto left = MessageIds("shop");
+  EXPECT_EQ(left, (std::vector<std::string>{"new-0", "new-1", "new-2", "new-3", "new-4"}));
+  EXPECT_EQ(MessageIds("blog").size(), 4u);
+  auto f = store_->FindSubject({"shop", "a"});
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_TRUE((*f)[0].consent.empty());
+  ASSERT_TRUE(*store_->SetRetention("blog", 0));
+  EXPECT_TRUE(store_->Retention()->empty());
+  // 0 as the default keeps events forever.
+  EXPECT_EQ(*store_->PurgeExpired(now, 0, 100), 0);
+  EXPECT_EQ(MessageIds("blog").size(), 4u);
+  EXPECT_EQ(*store_->PurgeExpired(now, 30 * kDay, 100), 4);
+}
+
+std::vector<std::string> Backends() {
+  std::vector<std::string> out = {"sqlite"};
+  if (PostgresAvailable()) out.push_back("postgresql");
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(Backends()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace ferry::collector::conformance
