@@ -1,9 +1,12 @@
 #include "http_front.h"
 
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,6 +57,35 @@ void SendError(httplib::Response& res, int status, const std::string& result, co
   res.set_content(j.dump(), kJson);
   // An answer given before the body was read: the unread body would be taken for the next request.
   if (close) res.set_header("Connection", "close");
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5. On a Unix socket a full backlog makes connect() fail at once
+// (EAGAIN) instead of being retried like a TCP SYN, so a burst of local clients sees "cannot connect". httplib does
+// not expose its listening socket: find it among this process's descriptors (listening, bound to our address) and
+// call listen() again, which on Linux only raises the backlog.
+void RaiseBacklog(const std::string& unix_path, int tcp_port) {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return;
+  while (dirent* e = readdir(d)) {
+    int fd = std::atoi(e->d_name);
+    if (fd <= 2 || fd == dirfd(d)) continue;
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) continue;
+    bool ours = false;
+    if (ss.ss_family == AF_UNIX && !unix_path.empty()) {
+      ours = unix_path == reinterpret_cast<sockaddr_un*>(&ss)->sun_path;
+    } else if (ss.ss_family == AF_INET && tcp_port > 0) {
+      ours = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port) == tcp_port;
+    } else if (ss.ss_family == AF_INET6 && tcp_port > 0) {
+      ours = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port) == tcp_port;
+    }
+    if (ours) listen(fd, SOMAXCONN);
+  }
+  closedir(d);
 }
 
 }  // namespace
@@ -123,6 +155,7 @@ base::Status HttpFront::Bind(const AgentConfig& cfg) {
       return base::Status::Network("cannot set the mode of " + path + ": " + std::strerror(errno));
     }
   }
+  RaiseBacklog(socket_path_, tcp_port_ > 0 ? tcp_port_ : 0);
   return base::Status::Ok();
 }
 

@@ -66,10 +66,13 @@ AgentHttpResult Perform(CURL* c, const std::string& method, const std::string& u
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (curl_easy_perform(c) == CURLE_OK) {
+  CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_OK) {
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     r.status = static_cast<int>(code);
+  } else {
+    r.body = std::string("transport error: ") + curl_easy_strerror(rc);
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(hl);

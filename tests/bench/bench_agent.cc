@@ -1,0 +1,105 @@
+// ferry-agent throughput: local HTTP clients (keep-alive, one per thread) post track events to a real ferry-agent
+// process, which forwards them to a real ferry-collector over TLS on loopback.
+// Prints: events/s accepted by the agent (each answer given after the event is committed to the encrypted buffer)
+// and events/s delivered (from the first post until the collector has stored them all).
+//   ferry_bench_agent [threads=8] [events=40000] [unix=0]
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent_process.h"
+#include "collector_process.h"
+
+using ferry::testsupport::AgentHttpClient;
+using ferry::testsupport::AgentProcess;
+using ferry::testsupport::CollectorProcess;
+using Json = nlohmann::json;
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double StoredCount(const CollectorProcess& c) {
+  auto r = ferry::testsupport::HttpRequest("GET", c.url() + "/metrics", "", {}, c.ca_file());
+  return CollectorProcess::MetricValue(r.body, "ferry_events_accepted_total");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = argc > 1 ? std::atoi(argv[1]) : 8;
+  int events = argc > 2 ? std::atoi(argv[2]) : 40000;
+  bool via_socket = argc > 3 && std::atoi(argv[3]) != 0;
+  std::string err;
+  auto collector = CollectorProcess::Start({}, &err);
+  if (!collector) {
+    std::fprintf(stderr, "collector: %s\n", err.c_str());
+    return 1;
+  }
+  auto agent = AgentProcess::Start(
+      {{"upstream",
+        {{"url", collector->url()}, {"write_key", collector->write_key()}, {"ca_file", collector->ca_file()}}},
+       {"unix_socket", {{"path", "agent.sock"}}},
+       {"consent", {{"analytics", "granted"}}},
+       {"threads", threads + 4},
+       {"storage", {{"path", "buffer.db"}, {"max_bytes", 1ull << 30}}},
+       {"batch", {{"size", 500}, {"flush_interval_ms", 200}}},
+       {"log_level", "warn"}},
+      &err);
+  if (!agent) {
+    std::fprintf(stderr, "agent: %s\n", err.c_str());
+    return 1;
+  }
+  const std::string sock = agent->dir() + "/agent.sock";
+  const std::string base = via_socket ? "http://agent" : agent->url();
+  std::atomic<int> next{0}, failed{0};
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      AgentHttpClient http(via_socket ? sock : "");
+      for (;;) {
+        int i = next.fetch_add(1);
+        if (i >= events) return;
+        // ~360 bytes, the size the collector's figures use.
+        Json ev = {{"event", "product_viewed"},
+                   {"messageId", "bench-" + std::to_string(i)},
+                   {"properties",
+                    {{"sku", "SKU-" + std::to_string(i % 977)},
+                     {"price", 129.5},
+                     {"currency", "CNY"},
+                     {"category", "household/kitchen/appliances"},
+                     {"position", i % 40},
+                     {"search", "rice cooker 3L stainless steel inner pot"},
+                     {"email", "shopper@example.com"}}}};
+        auto r = http.Request("POST", base + "/v1/track", ev.dump());
+        if (r.status != 200 && failed++ < 10) {
+          std::fprintf(stderr, "answer %d at #%d: %s\n", r.status, i, r.body.substr(0, 200).c_str());
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  auto t1 = std::chrono::steady_clock::now();
+  double stored = 0;
+  while (Seconds(t1, std::chrono::steady_clock::now()) < 300) {
+    stored = StoredCount(*collector);
+    if (stored >= events - failed.load()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto t2 = std::chrono::steady_clock::now();
+  std::printf("ferry_bench_agent: %d events, %d local %s clients (keep-alive), agent -> collector over TLS\n", events,
+              threads, via_socket ? "Unix-socket" : "HTTP");
+  std::printf("  accepted by the agent : %8.0f events/s  (%.2f s, %d failed answers)\n", events / Seconds(t0, t1),
+              Seconds(t0, t1), failed.load());
+  std::printf("  delivered to collector: %8.0f events/s  (%.2f s from the first post to %0.f stored)\n",
+              stored / Seconds(t0, t2), Seconds(t0, t2), stored);
+  std::printf("  agent RSS after run   : see /proc; collector RSS %ld KiB\n", collector->RssKb());
+  return failed.load() == 0 && stored >= events ? 0 : 1;
+}
