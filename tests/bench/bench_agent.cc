@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,6 +101,14 @@ int main(int argc, char** argv) {
               Seconds(t0, t1), failed.load());
   std::printf("  delivered to collector: %8.0f events/s  (%.2f s from the first post to %0.f stored)\n",
               stored / Seconds(t0, t2), Seconds(t0, t2), stored);
-  std::printf("  agent RSS after run   : see /proc; collector RSS %ld KiB\n", collector->RssKb());
+  long agent_rss = -1;
+  {
+    std::ifstream st("/proc/" + std::to_string(agent->pid()) + "/status");
+    std::string line;
+    while (std::getline(st, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) agent_rss = std::atol(line.c_str() + 6);
+    }
+  }
+  std::printf("  RSS after the run     : agent %ld KiB, collector %ld KiB\n", agent_rss, collector->RssKb());
   return failed.load() == 0 && stored >= events ? 0 : 1;
 }
