@@ -105,8 +105,11 @@ class RowidMerger {
   };
   Status Fill(base::Db& db, Source& s) {
     if (!s.buf.empty() || s.done) return Status::Ok();
-    auto st = db.Prepare("SELECT id FROM " + table_ + " WHERE project_id = ?1 AND " + s.column +
-                         " = ?2 AND id > ?3 ORDER BY id LIMIT ?4;");
+    // The index is named: with `id > ?` and ORDER BY id the planner would otherwise walk the whole table by rowid.
+    std::string index = (table_ == "events" ? std::string("events_by_") : std::string("consent_by_")) +
+                        (std::string(s.column) == "user_id" ? "user" : "anon");
+    auto st = db.Prepare("SELECT id FROM " + table_ + " INDEXED BY " + index + " WHERE project_id = ?1 AND " +
+                         s.column + " = ?2 AND " + s.column + " IS NOT NULL AND id > ?3 ORDER BY id LIMIT ?4;");
     if (!st.ok()) return st.status();
     st->Bind(1, project_id_).Bind(2, s.id).Bind(3, std::max(s.after, last_)).Bind(4, kPage);
     int64_t got = 0;
@@ -261,10 +264,12 @@ Result<std::optional<SqliteStore::Resolved>> SqliteStore::ResolveLocked(int64_t 
       "ORDER BY first_seen_ms, id;");
   if (!links.ok()) return links.status();
   auto ev_anon = db_.Prepare(
-      "SELECT DISTINCT anonymous_id FROM events WHERE project_id = ?1 AND user_id = ?2 AND anonymous_id IS NOT NULL;");
+      "SELECT DISTINCT anonymous_id FROM events INDEXED BY events_by_user WHERE project_id = ?1 AND user_id = ?2 "
+      "AND anonymous_id IS NOT NULL;");
   if (!ev_anon.ok()) return ev_anon.status();
   auto cons_anon = db_.Prepare(
-      "SELECT DISTINCT anonymous_id FROM consent_ledger WHERE project_id = ?1 AND user_id = ?2 "
+      "SELECT DISTINCT anonymous_id FROM consent_ledger INDEXED BY consent_by_user WHERE project_id = ?1 "
+      "AND user_id = ?2 "
       "AND anonymous_id IS NOT NULL;");
   if (!cons_anon.ok()) return cons_anon.status();
   while (!users.empty() && seen.size() < kMaxSubjectIds) {
