@@ -1,7 +1,7 @@
 // PostgreSQL store figures (a throwaway cluster with durable defaults, started and stopped here):
 //  1. ingest events/s through one and through two ferry-collector processes on one database (HTTP, batches of 100
 //     events, N concurrent clients spread over the collectors);
-//  2. subject find/export/erase times on a table of 1,000,000 events (bulk-loaded with SQL; the subject holds 1,000).
+//  2. subject find/export/erase times on a table of 1,000,000 events (bulk-loaded with SQL; the subject holds 500).
 // Usage: ferry_bench_pg [seconds per ingest run, default 10] [clients, default 8] [events in the table, default 1e6]
 #include <atomic>
 #include <chrono>
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     if (!store->Insert(reqs).ok()) return 1;
   }
   auto t0 = std::chrono::steady_clock::now();
-  // Every event in the last 60 days; 1,000 users with their anonymousIds; user-42 holds 1,000 events.
+  // Every event in the last 60 days; half of them by 1,000 users (500 each, linked anonymousIds), half anonymous.
   std::string n = std::to_string(table_events);
   std::string load =
       "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
