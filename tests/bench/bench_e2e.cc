@@ -39,10 +39,14 @@ void Check(ferry_status s, const char* what) {
 
 double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-double Stored(const ts::CollectorProcess& c) {
+std::string Metrics(const ts::CollectorProcess& c) {
   ts::HttpResult r = ts::HttpRequest("GET", c.url() + "/metrics", "", {}, c.ca_file(), 10000);
-  if (r.status != 200) return -1;
-  return ts::CollectorProcess::MetricValue(r.body, "ferry_events_accepted_total");
+  return r.status == 200 ? r.body : "";
+}
+
+double Stored(const ts::CollectorProcess& c) {
+  std::string m = Metrics(c);
+  return m.empty() ? -1 : ts::CollectorProcess::MetricValue(m, "ferry_events_accepted_total");
 }
 
 struct Run {
@@ -97,6 +101,10 @@ Run OneRun(int64_t n, int batch, bool tls) {
   }
   auto t3 = Clock::now();
 
+  // Time the collector spent in its /v1/batch handler (decode, validate, group commit), per request.
+  std::string m = Metrics(*col);
+  double handler_s = ts::CollectorProcess::MetricValue(m, "ferry_request_duration_seconds_sum");
+  double requests = ts::CollectorProcess::MetricValue(m, "ferry_request_duration_seconds_count");
   char* stats = nullptr;
   Check(ferry_stats_json(c, &stats), "stats");
   nlohmann::json sj = nlohmann::json::parse(stats, nullptr, false);
@@ -104,6 +112,8 @@ Run OneRun(int64_t n, int batch, bool tls) {
   Check(ferry_close(c, 5000), "ferry_close");
   if (stored != static_cast<double>(n))
     Die("the collector stored " + std::to_string(stored) + " events, not " + std::to_string(n));
+  std::fprintf(stderr, "  collector: %.0f requests, %.1f ms in the handler per request (wall, whole run %.0f ms)\n",
+               requests, requests > 0 ? handler_s * 1000 / requests : -1, Ms(t0, t3));
   std::fprintf(stderr, "  sdk: sent=%lld batches=%lld retries=%lld duplicate=%lld; collector rss %ld KiB\n",
                static_cast<long long>(sj.value("sent", int64_t{-1})),
                static_cast<long long>(sj.value("batches", int64_t{-1})),

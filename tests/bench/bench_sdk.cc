@@ -172,6 +172,7 @@ void RunProducers(ferry_client* c, int threads, int64_t per_thread, double rate,
                   double* producer_cpu_us = nullptr) {
   std::atomic<int> ready{0};
   std::atomic<int64_t> cpu_ns{0};
+  std::atomic<int64_t> preempted{0};
   std::atomic<bool> go{false};
   std::atomic<int64_t> failures{0};
   std::mutex lat_mu;
@@ -184,6 +185,8 @@ void RunProducers(ferry_client* c, int threads, int64_t per_thread, double rate,
       while (!go.load(std::memory_order_acquire)) {
       }
       double cpu0 = ThreadCpuUs();
+      rusage ru0{};
+      getrusage(RUSAGE_THREAD, &ru0);
       auto next = Clock::now();
       auto step = rate > 0 ? std::chrono::nanoseconds(static_cast<int64_t>(1e9 / rate)) : std::chrono::nanoseconds(0);
       for (int64_t i = 0; i < per_thread; ++i) {
@@ -201,6 +204,9 @@ void RunProducers(ferry_client* c, int threads, int64_t per_thread, double rate,
               std::min<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count(), UINT32_MAX)));
       }
       cpu_ns.fetch_add(static_cast<int64_t>((ThreadCpuUs() - cpu0) * 1000));
+      rusage ru1{};
+      getrusage(RUSAGE_THREAD, &ru1);
+      preempted.fetch_add(ru1.ru_nivcsw - ru0.ru_nivcsw);
       if (lat) {
         std::lock_guard<std::mutex> l(lat_mu);
         lat->insert(lat->end(), mine.begin(), mine.end());
@@ -213,6 +219,8 @@ void RunProducers(ferry_client* c, int threads, int64_t per_thread, double rate,
   for (auto& t : ts) t.join();
   *end = Clock::now();
   if (producer_cpu_us) *producer_cpu_us = static_cast<double>(cpu_ns.load()) / 1000;
+  // Times the scheduler took a CPU away from a producer (the machine's other load), against calls_over_1ms.
+  if (lat) Emit("producer_preemptions", static_cast<double>(preempted.load()));
   if (failures.load() > 0) Die(std::to_string(failures.load()) + " ferry_track calls failed");
 }
 
@@ -318,10 +326,12 @@ int Fill(const Args& a) {
 int Open(const Args& a) {
   if (a.path.empty()) Die("open needs --path");
   Mem base = ReadMem();
+  double cpu0 = ThreadCpuUs();
   auto t0 = Clock::now();
   ferry_client* c = nullptr;
   Check(ferry_open(BaseOptions(a.path), &c), "ferry_open");
   auto t1 = Clock::now();
+  double open_cpu_us = ThreadCpuUs() - cpu0;
   Mem opened = ReadMem();
   int64_t n = Committed(c);
   auto t2 = Clock::now();
@@ -329,6 +339,7 @@ int Open(const Args& a) {
   auto t3 = Clock::now();
   Emit("events", static_cast<double>(n));
   Emit("open_ms", Seconds(t0, t1) * 1000);
+  Emit("open_cpu_ms", open_cpu_us / 1000);  // the calling thread's CPU time inside ferry_open
   Emit("close_ms", Seconds(t2, t3) * 1000);
   Emit("rss_after_open_mib", static_cast<double>(opened.rss_kb - base.rss_kb) / 1024);
   Emit("hwm_after_open_mib", static_cast<double>(opened.hwm_kb - base.hwm_kb) / 1024);
