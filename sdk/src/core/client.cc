@@ -22,8 +22,9 @@ namespace {
 constexpr size_t kMaxNameBytes = 200;
 constexpr size_t kMaxEventBytes = 32 << 10;
 constexpr size_t kMaxDepth = 32;
-constexpr size_t kQueueMaxEvents = 4000;  // back-pressure bound of the writer queue: keeps commits under 50 ms
-constexpr size_t kQueueMaxBytes = 2u << 20;
+constexpr size_t kQueueMaxEvents = 1000;  // back-pressure bound of the writer queue: keeps commits under 50 ms
+constexpr size_t kQueueMaxBytes = 1u << 20;
+constexpr size_t kMaxCommitEvents = 500;  // events per buffer transaction
 constexpr int64_t kBackPressureWaitMs = 2000;  // a producer waits this long for room, then gets kStorage
 constexpr int64_t kAgeSweepIntervalMs = 60000;
 
@@ -32,9 +33,33 @@ const char* const kMetaUser = "user_id";
 const char* const kMetaPrevAnon = "previous_anonymous_ids";
 const char* const kMetaHashKey = "pii_hash_key";
 
-std::string Quote(std::string_view s) {
-  return Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+// Appends s (valid UTF-8) as a JSON string literal.
+void AppendQuoted(std::string* out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out->push_back('"');
+  size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default: {
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+        out->append(esc, sizeof esc);
+      }
+    }
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
 }
+
+
 
 bool IsBuiltInNecessary(std::string_view p) { return p == "necessary"; }
 
@@ -194,9 +219,11 @@ std::set<std::string> Client::SendablePurposes() {
   return out;
 }
 
-void Client::RefreshContextLocked() { context_json_ = BuildContextJson(facts_, session_id_, consent_); }
+void Client::RefreshContextLocked() {
+  context_json_ = std::make_shared<const std::string>(BuildContextJson(facts_, session_id_, consent_));
+}
 
-std::string Client::TouchSessionLocked(int64_t now_ms) {
+std::shared_ptr<const std::string> Client::TouchSessionLocked(int64_t now_ms) {
   if (now_ms - last_activity_ms_ > static_cast<int64_t>(opts_.session_timeout_ms)) {
     session_id_ = base::NewUuidV4();
     RefreshContextLocked();
@@ -265,7 +292,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   NewEvent ev;
   ev.purpose = purpose;
   ev.created_ms = now;
-  std::string ctx;
+  std::shared_ptr<const std::string> ctx;
   {
     std::lock_guard<std::mutex> s(state_mu_);
     ctx = TouchSessionLocked(now);
@@ -274,9 +301,16 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     ev.anonymous_id = own_ids ? call->anonymous_id : anonymous_id_;
   }
   std::string& b = ev.body;
-  b.reserve(512);
+  std::string payload_text = payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  b.reserve(payload_text.size() + ctx->size() + name.size() + ev.user_id.size() + purpose.size() + 256);
   b += "{\"messageId\":";
-  b += call != nullptr && !call->message_id.empty() ? Quote(call->message_id) : "\"" + base::NewUuidV4() + "\"";
+  if (call != nullptr && !call->message_id.empty()) {
+    AppendQuoted(&b, call->message_id);
+  } else {
+    b += '"';
+    base::AppendUuidV4(&b);
+    b += '"';
+  }
   b += ",\"type\":\"";
   b += type;
   b += '"';
@@ -284,26 +318,26 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     b += ",\"";
     b += name_key;
     b += "\":";
-    b += Quote(type == "screen" ? std::string_view(masked_name) : name);
+    AppendQuoted(&b, type == "screen" ? std::string_view(masked_name) : name);
   }
   if (!ev.anonymous_id.empty()) {
     b += ",\"anonymousId\":";
-    b += Quote(ev.anonymous_id);
+    AppendQuoted(&b, ev.anonymous_id);
   }
   if (!ev.user_id.empty()) {
     b += ",\"userId\":";
-    b += Quote(ev.user_id);
+    AppendQuoted(&b, ev.user_id);
   }
   b += ",\"timestamp\":\"";
-  b += base::FormatIso8601(call != nullptr && call->timestamp_ms > 0 ? call->timestamp_ms : now);
+  base::AppendIso8601(&b, call != nullptr && call->timestamp_ms > 0 ? call->timestamp_ms : now);
   b += "\",\"purpose\":\"";
   b += purpose;
   b += "\",\"";
   b += payload_key;
   b += "\":";
-  b += payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  b += payload_text;
   b += ",\"context\":";
-  b += ctx;
+  b += *ctx;
   b += '}';
   if (b.size() > kMaxEventBytes) return Invalid("the event is larger than 32 KiB");
   return Enqueue(std::move(ev), state == Consent::kGranted || IsBuiltInNecessary(purpose));
@@ -363,10 +397,20 @@ void Client::WriterLoop() {
       if (writer_stop_) break;
     }
     if (!queue_.empty()) {
+      // At most kMaxCommitEvents per transaction, so the oldest queued event is durable soon even after a burst.
       std::deque<Pending> batch;
-      batch.swap(queue_);
-      size_t batch_bytes = queue_bytes_;
-      queue_bytes_ = 0;
+      size_t batch_bytes = 0;
+      if (queue_.size() <= kMaxCommitEvents) {
+        batch.swap(queue_);
+        batch_bytes = queue_bytes_;
+      } else {
+        for (size_t i = 0; i < kMaxCommitEvents; ++i) {
+          batch_bytes += queue_.front().ev.body.size();
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      queue_bytes_ -= batch_bytes;
       l.unlock();
       std::vector<NewEvent> evs;
       evs.reserve(batch.size());
@@ -571,7 +615,7 @@ Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
     Json ev = {{"messageId", base::NewUuidV4()},        {"type", "consent"},      {"anonymousId", anonymous_id_},
                {"timestamp", base::FormatIso8601(now)}, {"purpose", "necessary"}, {"properties", props}};
     if (!user_id_.empty()) ev["userId"] = user_id_;
-    ev["context"] = Json::parse(TouchSessionLocked(now), nullptr, false);
+    ev["context"] = Json::parse(*TouchSessionLocked(now), nullptr, false);
     record.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
   ConsentRow row{state, true, now};
