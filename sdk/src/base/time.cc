@@ -1,7 +1,9 @@
 #include "base/time.h"
 
 #include <chrono>
+#include <climits>
 #include <cstdio>
+#include <cstring>
 
 namespace ferry::base {
 
@@ -63,6 +65,28 @@ std::string FormatIso8601(int64_t epoch_ms) {
                 static_cast<int>(rem / 3600000), static_cast<int>(rem / 60000 % 60), static_cast<int>(rem / 1000 % 60),
                 static_cast<int>(rem % 1000));
   return buf;
+}
+
+void AppendIso8601(std::string* out, int64_t epoch_ms) {
+  thread_local int64_t cached_second = INT64_MIN;
+  thread_local char prefix[32];  // "YYYY-MM-DDTHH:MM:SS." (20 chars for 4-digit years)
+  thread_local size_t prefix_len = 0;
+  int64_t second = epoch_ms >= 0 ? epoch_ms / 1000 : -((-epoch_ms + 999) / 1000);
+  int ms = static_cast<int>(epoch_ms - second * 1000);
+  if (second != cached_second) {
+    std::string full = FormatIso8601(second * 1000);  // "...SS.000Z"
+    prefix_len = full.size() - 4;
+    if (prefix_len >= sizeof prefix) {
+      out->append(FormatIso8601(epoch_ms));
+      return;
+    }
+    std::memcpy(prefix, full.data(), prefix_len);
+    cached_second = second;
+  }
+  char tail[4] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                  static_cast<char>('0' + ms % 10), 'Z'};
+  out->append(prefix, prefix_len);
+  out->append(tail, sizeof tail);
 }
 
 std::optional<int64_t> ParseIso8601(std::string_view s) {

@@ -24,7 +24,7 @@ constexpr size_t kMaxEventBytes = 32 << 10;
 constexpr size_t kMaxDepth = 32;
 constexpr size_t kQueueMaxEvents = 1000;  // back-pressure bound of the writer queue: keeps commits under 50 ms
 constexpr size_t kQueueMaxBytes = 1u << 20;
-constexpr size_t kMaxCommitEvents = 500;  // events per buffer transaction
+constexpr size_t kMaxCommitEvents = 500;       // events per buffer transaction
 constexpr int64_t kBackPressureWaitMs = 2000;  // a producer waits this long for room, then gets kStorage
 constexpr int64_t kAgeSweepIntervalMs = 60000;
 
@@ -58,8 +58,6 @@ void AppendQuoted(std::string* out, std::string_view s) {
   out->append(s.data() + run, s.size() - run);
   out->push_back('"');
 }
-
-
 
 bool IsBuiltInNecessary(std::string_view p) { return p == "necessary"; }
 

@@ -118,8 +118,8 @@ class Client {
   Consent StateLocked(const std::string& purpose) const;  // consent_mu_ held
   std::set<std::string> SendablePurposes();
   std::map<std::string, Consent> ConsentSnapshotLocked() const;
-  void RefreshContextLocked();                     // state_mu_ held (and consent_mu_ at least shared)
-  std::string TouchSessionLocked(int64_t now_ms);  // state_mu_ held; returns the context JSON to use
+  void RefreshContextLocked();  // state_mu_ held (and consent_mu_ at least shared)
+  std::shared_ptr<const std::string> TouchSessionLocked(int64_t now_ms);  // state_mu_ held; the context to use
 
   ClientOptions opts_;
   base::Logger log_;
@@ -137,7 +137,7 @@ class Client {
   std::string anonymous_id_, user_id_, session_id_;  // guarded by state_mu_
   std::set<std::string> previous_anonymous_ids_;     // guarded by state_mu_
   int64_t last_activity_ms_ = 0;                     // guarded by state_mu_
-  std::string context_json_;                         // guarded by state_mu_
+  std::shared_ptr<const std::string> context_json_;  // guarded by state_mu_
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;   // writer wakes

@@ -15,7 +15,9 @@ std::string BuildContextJson(const ContextFacts& facts, const std::string& sessi
   if (!facts.device.locale.empty()) c["locale"] = facts.device.locale;
   if (!facts.device.timezone.empty()) c["timezone"] = facts.device.timezone;
   c["sessionId"] = session_id;
-  c["library"] = {{"name", "ferry"}, {"version", ferry_version()}};
+  c["library"] = {{"name", "ferry"},
+                  {"version", std::to_string(FERRY_VERSION_MAJOR) + "." + std::to_string(FERRY_VERSION_MINOR) + "." +
+                                  std::to_string(FERRY_VERSION_PATCH)}};
   nlohmann::json snap = nlohmann::json::object();
   for (const auto& [purpose, state] : consent) snap[purpose] = ConsentName(state);
   c["consent"] = std::move(snap);

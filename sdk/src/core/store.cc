@@ -90,6 +90,7 @@ Status Store::Migrate() {
     FERRY_RETURN_IF_ERROR(tx.Commit());
   }
   // Future migrations: if (v < 2) { ... SetUserVersion(2) } in one transaction each.
+
   auto ins =
       db_.Prepare("INSERT INTO events(purpose, created_ms, size, user_id, anonymous_id, body) VALUES(?,?,?,?,?,?)");
   if (!ins.ok()) return ins.status();
