@@ -53,8 +53,19 @@ ferry_status Guard(F&& f) noexcept {
   }
 }
 
-bool ValidConsent(ferry_consent s) {
-  return s == FERRY_CONSENT_PENDING || s == FERRY_CONSENT_GRANTED || s == FERRY_CONSENT_DENIED;
+// A C caller may pass any int where an enum is expected; loading an out-of-range enum value is undefined in C++, so
+// the raw bits are read with memcpy and checked as an int.
+template <typename Enum>
+int RawEnum(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int), "C enums are int-sized here");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
+bool ValidConsent(const ferry_consent& s) {
+  int v = RawEnum(s);
+  return v == FERRY_CONSENT_PENDING || v == FERRY_CONSENT_GRANTED || v == FERRY_CONSENT_DENIED;
 }
 
 char* CopyOut(const std::string& s) {
@@ -81,7 +92,7 @@ const char* ferry_version(void) {
 }
 
 const char* ferry_status_str(ferry_status s) {
-  switch (s) {
+  switch (RawEnum(s)) {
     case FERRY_OK: return "ok";
     case FERRY_ERR_INVALID_ARGUMENT: return "invalid argument";
     case FERRY_ERR_CONSENT_DENIED: return "consent denied for this purpose; the event was dropped";
@@ -222,10 +233,11 @@ ferry_status ferry_options_set_log_callback(ferry_options* o, void (*cb)(int lev
 }
 
 ferry_status ferry_options_set_durability(ferry_options* o, ferry_durability d) {
-  if (o == nullptr || (d != FERRY_DURABILITY_BATCHED && d != FERRY_DURABILITY_SYNC)) {
+  int v = RawEnum(d);
+  if (o == nullptr || (v != FERRY_DURABILITY_BATCHED && v != FERRY_DURABILITY_SYNC)) {
     return FERRY_ERR_INVALID_ARGUMENT;
   }
-  o->o.durability = d == FERRY_DURABILITY_SYNC ? ferry::sdk::Durability::kSync : ferry::sdk::Durability::kBatched;
+  o->o.durability = v == FERRY_DURABILITY_SYNC ? ferry::sdk::Durability::kSync : ferry::sdk::Durability::kBatched;
   return FERRY_OK;
 }
 
