@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   ferry::collector::ctl::Globals g;
   app.add_option("--data-dir", g.data_dir, "Collector data directory (offline commands)");
   app.add_option("--key-file", g.key_file, "Store key file (default DATA_DIR/collector.key)");
+  app.add_option("--storage", g.storage,
+                 "Store of the offline commands: sqlite (in --data-dir, default) or a postgresql:// URI");
   app.add_option("--url", g.url, "Collector admin URL, e.g. https://127.0.0.1:8443 (admin API commands)");
   app.add_option("--token", g.token, "Admin token (admin API commands)");
   app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)");

@@ -4,21 +4,25 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sqlite_store.h"
+#include "store_factory.h"
 
 namespace ferry::collector::ctl {
 
 namespace {
 
-std::unique_ptr<SqliteStore> OpenOrSay(const Globals& g) {
-  if (g.data_dir.empty()) {
-    std::fprintf(stderr, "ferryctl: --data-dir is required for this command\n");
+std::unique_ptr<Store> OpenOrSay(const Globals& g) {
+  StoreConfig cfg;
+  cfg.storage = g.storage;
+  cfg.data_dir = g.data_dir;
+  cfg.key_file = g.key_file;
+  if (!IsPostgresStorage(cfg.storage) && g.data_dir.empty()) {
+    std::fprintf(stderr, "ferryctl: --data-dir (or --storage postgresql://...) is required for this command\n");
     return nullptr;
   }
-  auto store = SqliteStore::Open(g.data_dir, g.key_file);
+  auto store = MakeStore(cfg);
   if (!store.ok()) {
-    std::fprintf(stderr, "ferryctl: cannot open the store in %s: %s\n", g.data_dir.c_str(),
-                 store.status().ToString().c_str());
+    std::string where = IsPostgresStorage(cfg.storage) ? RedactStorage(cfg.storage) : g.data_dir;
+    std::fprintf(stderr, "ferryctl: cannot open the store %s: %s\n", where.c_str(), store.status().ToString().c_str());
     return nullptr;
   }
   return std::move(store).value();

@@ -10,9 +10,10 @@ namespace ferry::collector::ctl {
 
 // Options shared by every subcommand (set on the top-level app).
 struct Globals {
-  std::string data_dir;  // offline commands
-  std::string key_file;  // store key (default DIR/collector.key)
-  std::string url;       // admin API commands (next: subject, requests, audit)
+  std::string data_dir;            // offline commands
+  std::string key_file;            // store key (default DIR/collector.key)
+  std::string storage = "sqlite";  // offline commands: "sqlite" (in data_dir) or a postgresql:// URI
+  std::string url;                 // admin API commands (next: subject, requests, audit)
   std::string token;
   std::string ca_file;
   bool json = false;
