@@ -22,7 +22,7 @@ TEST(KeyRaceTest, ThreadsCreatingTheSameKeyAgreeOnIt) {
   for (int round = 0; round < kRounds; ++round) {
     std::string path = t / ("k" + std::to_string(round) + "/buffer.key");
     std::vector<std::string> hex(kThreads);
-    std::vector<bool> ok(kThreads, false);
+    std::vector<char> ok(kThreads, 0);  // not vector<bool>: its bits share words across threads
     std::vector<std::thread> threads;
     for (int i = 0; i < kThreads; ++i) {
       threads.emplace_back([&, i] {
