@@ -182,8 +182,7 @@ void PrintSubject(const json& doc) {
     }
     PrintTable({"KIND", "ID", "LINKED TO", "SOURCE", "LINKED AT"}, rows);
     rows.clear();
-    for (const auto& c : Field(p, "consent"))
-      rows.push_back({Str(c, "purpose"), Str(c, "state"), Str(c, "at")});
+    for (const auto& c : Field(p, "consent")) rows.push_back({Str(c, "purpose"), Str(c, "state"), Str(c, "at")});
     if (!rows.empty()) PrintTable({"PURPOSE", "CONSENT", "SINCE"}, rows);
     json traits = Field(p, "traits", true);
     if (!traits.empty())

@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
       "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
       "received_ms, body) SELECT 1, 'm' || g, 'track', CASE WHEN g % 2 = 0 THEN 'user-' || (g / 2 % 1000) END, "
       "'anon-' || (g % 2000), 'Product Viewed', 'analytics', "
-      "(extract(epoch from now()) * 1000)::bigint - (g % 60)::bigint * 86400000, (extract(epoch from now()) * 1000)::bigint, "
+      "(extract(epoch from now()) * 1000)::bigint - (g % 60)::bigint * 86400000, (extract(epoch from now()) * "
+      "1000)::bigint, "
       "'{\"messageId\":\"m' || g || '\",\"type\":\"track\",\"properties\":{\"sku\":\"SKU-1\",\"price\":19.99}}' "
       "FROM generate_series(1, " +
       n +

@@ -165,7 +165,7 @@ FERRY_API ferry_status ferry_options_set_max_event_age_ms(ferry_options* o, uint
 
 /* A session ends after this long without events; the next event starts a new context.sessionId.
  * Default 30 minutes; 1 s to 24 h. */
-FERRY_API ferry_status ferry_options_set_session_timeout_ms(ferry_options *o, uint32_t ms);
+FERRY_API ferry_status ferry_options_set_session_timeout_ms(ferry_options* o, uint32_t ms);
 
 /* ----------------------------------------------------------------------------------------------------------------
  * Native transport (iOS NSURLSession, Android OkHttp, ...). Default: libcurl inside Ferry.
