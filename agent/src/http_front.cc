@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "base/time.h"
+#include "wire/auth.h"
 #include "wire/codec.h"
 
 namespace ferry::agent {
@@ -23,16 +24,7 @@ namespace {
 constexpr const char* kJson = "application/json";
 
 std::string BearerToken(const httplib::Request& req) {
-  std::string h = req.get_header_value("Authorization");
-  if (h.size() < 8) return {};
-  for (size_t i = 0; i < 7; ++i) {
-    if (std::tolower(static_cast<unsigned char>(h[i])) != "bearer "[i]) return {};
-  }
-  size_t b = 7;
-  while (b < h.size() && h[b] == ' ') ++b;
-  size_t e = h.size();
-  while (e > b && (h[e - 1] == ' ' || h[e - 1] == '\t')) --e;
-  return h.substr(b, e - b);
+  return wire::BearerToken(req.get_header_value("Authorization"));
 }
 
 bool SameSecret(const std::string& a, const std::string& b) {

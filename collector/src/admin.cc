@@ -8,6 +8,7 @@
 
 #include "base/time.h"
 #include "ingest.h"
+#include "wire/auth.h"
 
 namespace ferry::collector {
 
@@ -29,18 +30,7 @@ void Error(httplib::Response& res, int status, const std::string& reason) {
   res.set_content(ErrorAnswer(reason), kJson);
 }
 
-std::string Bearer(const httplib::Request& req) {
-  std::string h = req.get_header_value("Authorization");
-  if (h.size() < 8) return {};
-  for (size_t i = 0; i < 7; ++i) {
-    if (std::tolower(static_cast<unsigned char>(h[i])) != "bearer "[i]) return {};
-  }
-  size_t b = 7;
-  while (b < h.size() && h[b] == ' ') ++b;
-  size_t e = h.size();
-  while (e > b && (h[e - 1] == ' ' || h[e - 1] == '\t')) --e;
-  return h.substr(b, e - b);
-}
+std::string Bearer(const httplib::Request& req) { return wire::BearerToken(req.get_header_value("Authorization")); }
 
 std::string Iso(int64_t ms) { return ms > 0 ? base::FormatIso8601(ms) : std::string(); }
 

@@ -7,6 +7,7 @@
 
 #include "base/time.h"
 #include "ingest.h"
+#include "wire/auth.h"
 
 namespace ferry::collector {
 
@@ -16,16 +17,7 @@ constexpr const char* kJson = "application/json";
 
 // "Bearer <token>" -> token ("" when absent or malformed).
 std::string BearerToken(const httplib::Request& req) {
-  std::string h = req.get_header_value("Authorization");
-  if (h.size() < 8) return {};
-  for (size_t i = 0; i < 7; ++i) {
-    if (std::tolower(static_cast<unsigned char>(h[i])) != "bearer "[i]) return {};
-  }
-  size_t b = 7;
-  while (b < h.size() && h[b] == ' ') ++b;
-  size_t e = h.size();
-  while (e > b && (h[e - 1] == ' ' || h[e - 1] == '\t')) --e;
-  return h.substr(b, e - b);
+  return wire::BearerToken(req.get_header_value("Authorization"));
 }
 
 // Records the answer of one /v1/batch request when it goes out of scope.
