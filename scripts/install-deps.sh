@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Ferry needs to build and run every test (docs: /work/shared/design/ENVIRONMENT.md).
+# Installs the Debian 12 packages Ferry needs to build and run every test (the lists below are the whole environment).
 # Idempotent and fast when everything is there: it asks dpkg first and only runs apt-get for what is missing
 # (naming an installed package in `apt-get install` would upgrade it). Works as root, or via sudo otherwise.
-# Usage: scripts/install-deps.sh [--check]   (--check: list what is missing, exit 1 if anything is, install nothing)
+#
+# Usage: scripts/install-deps.sh [--check] [--group NAME]... [--list]
+#   --check       list what is missing, exit 1 if anything is, install nothing
+#   --group NAME  also the packages of an optional group (browser, clickhouse, cross, docs, web); repeatable
+#   --list        print the package names (with the groups asked for) and exit
+#
+# A package counts as installed when dpkg reports it "installed" for the native architecture or for "all". A machine
+# with foreign architectures enabled (dpkg --add-architecture arm64) may hold a package for several architectures:
+# dpkg-query then answers one line per architecture, and only the native (or "all") line counts.
 set -euo pipefail
 
-PACKAGES=(
-  g++ cmake ninja-build pkg-config curl zstd openssl
+BASE_PACKAGES=(
+  g++ cmake ninja-build pkg-config curl zstd openssl ccache
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libbrotli-dev
   libsqlcipher-dev libsodium-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
@@ -14,9 +22,63 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev clang-format
   default-jdk-headless python3 python3-pytest
 )
+declare -A GROUPS_PKGS=(
+  [browser]="chromium chromium-driver python3-selenium"
+  [clickhouse]="clickhouse-server"
+  [cross]="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static"
+  [docs]="doxygen"
+  [web]="esbuild"
+)
 
+CHECK=0
+LIST=0
+GROUPS_WANTED=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --check) CHECK=1 ;;
+    --list) LIST=1 ;;
+    --group)
+      shift
+      [[ -n "${GROUPS_PKGS[${1:-}]:-}" ]] || {
+        echo "install-deps: unknown group '${1:-}' (known: ${!GROUPS_PKGS[*]})" >&2
+        exit 2
+      }
+      GROUPS_WANTED+=("$1")
+      ;;
+    -h | --help)
+      sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "install-deps: unknown argument '$1' (try --help)" >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+
+PACKAGES=("${BASE_PACKAGES[@]}")
+for g in "${GROUPS_WANTED[@]}"; do
+  # shellcheck disable=SC2206  # the group lists are plain words
+  PACKAGES+=(${GROUPS_PKGS[$g]})
+done
+if [[ $LIST -eq 1 ]]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
+
+NATIVE_ARCH=$(dpkg --print-architecture)
+
+# installed NAME: dpkg holds NAME installed for the native architecture or for "all". One line per installed
+# architecture comes back ("arm64 installed", "amd64 installed"), so each line is checked on its own.
 installed() {
-  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == "installed" ]]
+  local arch status
+  while read -r arch status; do
+    if [[ "$status" == "installed" && ("$arch" == "$NATIVE_ARCH" || "$arch" == "all") ]]; then
+      return 0
+    fi
+  done < <(dpkg-query -W -f='${Architecture} ${db:Status-Status}\n' "$1" 2>/dev/null || true)
+  return 1
 }
 
 missing=()
@@ -29,22 +91,36 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
 echo "install-deps: missing: ${missing[*]}"
-if [[ "${1:-}" == "--check" ]]; then
+if [[ $CHECK -eq 1 ]]; then
   exit 1
 fi
 
 SUDO=()
 if [[ $(id -u) -ne 0 ]]; then
   if ! command -v sudo >/dev/null 2>&1; then
-    echo "install-deps: not root and no sudo; install the packages above by hand" >&2
+    echo "install-deps: not root and no sudo; install the packages above by hand:" >&2
+    echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
   SUDO=(sudo)
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+APT=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+# A stale or partly unreachable package list is refreshed; a failed refresh is reported but the install is still
+# tried (the packages may be in the lists already). Packages are named for the native architecture explicitly, so a
+# foreign-architecture copy is never what apt picks.
+if ! "${SUDO[@]}" "${APT[@]}" update; then
+  echo "install-deps: apt-get update failed; trying the install with the package lists as they are" >&2
+fi
+native=()
+for p in "${missing[@]}"; do
+  native+=("$p:$NATIVE_ARCH")
+done
+# An arch-qualified name fails for Architecture: all packages on some apt versions; fall back to plain names.
+if ! "${SUDO[@]}" "${APT[@]}" install -y --no-install-recommends "${native[@]}"; then
+  echo "install-deps: retrying with unqualified package names" >&2
+  "${SUDO[@]}" "${APT[@]}" install -y --no-install-recommends "${missing[@]}"
+fi
 
 still=()
 for p in "${missing[@]}"; do
@@ -52,6 +128,7 @@ for p in "${missing[@]}"; do
 done
 if [[ ${#still[@]} -ne 0 ]]; then
   echo "install-deps: still missing after apt-get: ${still[*]}" >&2
+  echo "  (dpkg-query -W -f='\${Architecture} \${db:Status-Status}\\n' NAME shows what dpkg holds)" >&2
   exit 1
 fi
 echo "install-deps: installed ${#missing[@]} package(s)"
