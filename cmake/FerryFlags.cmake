@@ -19,3 +19,28 @@ function(ferry_internal_library name)
   set_target_properties(${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   set_property(GLOBAL APPEND PROPERTY FERRY_INTERNAL_LIBS ${name})
 endfunction()
+
+# ferry_include_root(TARGET [DIR]): TARGET's headers are included by their path in the repository
+# (#include "lib/base/status.h") through an include root that belongs to TARGET alone and holds nothing but its
+# folder (DIR, default the current source folder): a symbolic link <build>/include_roots/TARGET/<path> -> the folder.
+# A target sees the roots of the targets it links and nothing else, so an #include that runs against the layers
+# (lib/wire including sdk/core, say) fails to compile. docs/ARCHITECTURE.md draws the layers.
+function(ferry_include_root target)
+  set(dir ${CMAKE_CURRENT_SOURCE_DIR})
+  if(ARGC GREATER 1)
+    get_filename_component(dir ${ARGV1} ABSOLUTE BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+  endif()
+  file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${dir})
+  set(root ${PROJECT_BINARY_DIR}/include_roots/${target})
+  get_filename_component(parent ${root}/${rel} DIRECTORY)
+  file(MAKE_DIRECTORY ${parent})
+  if(NOT IS_SYMLINK ${root}/${rel})
+    file(CREATE_LINK ${dir} ${root}/${rel} SYMBOLIC)
+  endif()
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "INTERFACE_LIBRARY")
+    target_include_directories(${target} INTERFACE ${root})
+  else()
+    target_include_directories(${target} PUBLIC ${root})
+  endif()
+endfunction()

@@ -1,6 +1,7 @@
 // The OS boundary: app data directory, device facts, the secret store for the buffer key, and HTTP transports.
-// Linux implementations live in platform/linux/ and platform/transport_curl.cc; Apple, Android and Windows files
-// compile only on those targets. Nothing outside platform/ talks to the OS for these concerns.
+// Linux implementations live in platform/linux/ and platform/transports/curl.cc (the only Linux files that exist
+// today). Nothing outside platform/ talks to the OS for these concerns. platform/ depends on lib/base only; the
+// adapter for the app's own HTTP stack (an ABI type) lives beside the ABI, in sdk/c_api/callback_transport.h.
 #ifndef FERRY_PLATFORM_PLATFORM_H_
 #define FERRY_PLATFORM_PLATFORM_H_
 
@@ -10,9 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "base/secret.h"
-#include "base/status.h"
-#include "ferry/ferry.h"
+#include "lib/base/secret.h"
+#include "lib/base/status.h"
 
 namespace ferry::platform {
 
@@ -90,13 +90,6 @@ std::unique_ptr<HttpTransport> NewCurlTransport(const CurlTransportOptions& opts
 // The endpoint policy: https:// to any host; http:// only to loopback hosts (127.0.0.0/8, [::1], localhost).
 // Returns false (and why, when `why` is not null) for anything else, including other schemes and empty hosts.
 bool IsAllowedEndpoint(const std::string& url, std::string* why);
-
-// The host's native HTTP stack behind ferry_options_set_transport(). The adapter hands each HttpRequest to
-// send() as a ferry_http_request (method "POST", headers as a NULL-terminated array), copies the body send()
-// malloc'd and frees it with free(). send() returning anything but FERRY_OK, or an HTTP status of 0, is a network
-// failure (kNetwork). free_user(user) (may be null) is called once, by the adapter's destructor.
-using SendFn = ferry_transport_send_fn;
-std::unique_ptr<HttpTransport> NewCallbackTransport(SendFn send, void* user, void (*free_user)(void*));
 
 // ---- Helpers exposed for tests ------------------------------------------------------------------------------------
 

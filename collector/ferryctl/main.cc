@@ -5,8 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "admin.h"
-#include "offline.h"
+#include "collector/ferryctl/offline.h"
+#include "collector/ferryctl/remote.h"
 
 int main(int argc, char** argv) {
   umask(077);  // the store and its key are for the owner only

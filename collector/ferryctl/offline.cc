@@ -1,10 +1,10 @@
-#include "offline.h"
+#include "collector/ferryctl/offline.h"
 
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
-#include "store_factory.h"
+#include "collector/engines/open_store.h"
 
 namespace ferry::collector::ctl {
 

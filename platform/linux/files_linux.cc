@@ -9,8 +9,8 @@
 #include <cstring>
 #include <string>
 
-#include "base/ids.h"
-#include "base/time.h"
+#include "lib/base/ids.h"
+#include "lib/base/time.h"
 #include "platform/platform.h"
 
 namespace ferry::platform {

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent_process.h"
-#include "collector_process.h"
+#include "tests/integration/agent_process.h"
+#include "tests/support/collector_process.h"
 
 using ferry::testsupport::AgentHttpClient;
 using ferry::testsupport::AgentProcess;

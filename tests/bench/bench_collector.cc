@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "collector_process.h"
-#include "wire/codec.h"
+#include "lib/wire/codec.h"
+#include "tests/support/collector_process.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "collector_process.h"
+#include "tests/support/collector_process.h"
 
 namespace {
 

@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "core/pii.h"
+#include "sdk/pii/pii.h"
 
 namespace {
 
-using ferry::sdk::PiiMasker;
+using ferry::core::PiiMasker;
 using nlohmann::json;
 
 std::shared_ptr<const PiiMasker> DefaultMasker(const char* rules = "") {

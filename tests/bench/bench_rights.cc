@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "collector_process.h"
-#include "sqlite_store.h"
+#include "collector/engines/sqlite/sqlite_store.h"
+#include "tests/support/collector_process.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "collector_process.h"
+#include "tests/support/collector_process.h"
 
 namespace {
 

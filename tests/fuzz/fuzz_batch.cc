@@ -1,5 +1,5 @@
 // libFuzzer target: request bodies through the collector's ingest path (decode -> JSON parse -> validation ->
-// preparation), exactly the code the POST /v1/batch handler runs (collector/src/ingest.h).
+// preparation), exactly the code the POST /v1/batch handler runs (collector/ingest/ingest.h).
 // Input: byte 0 picks the encoding (0 identity, 1 zstd as sent, 2 gzip as sent, 3 identity JSON compressed with zstd
 // first so that the fuzzer reaches the JSON layer through the zstd decoder); the rest is the body.
 #include <cstddef>
@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "ingest.h"
-#include "wire/codec.h"
+#include "collector/ingest/ingest.h"
+#include "lib/wire/codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

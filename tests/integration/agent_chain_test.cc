@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "agent_process.h"
-#include "collector_process.h"
+#include "tests/integration/agent_process.h"
+#include "tests/support/collector_process.h"
 
 namespace {
 

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent_process.h"
-#include "collector_process.h"
+#include "tests/integration/agent_process.h"
+#include "tests/support/collector_process.h"
 
 namespace {
 

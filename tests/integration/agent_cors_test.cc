@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "agent_process.h"
-#include "collector_process.h"
+#include "tests/integration/agent_process.h"
+#include "tests/support/collector_process.h"
 
 namespace {
 

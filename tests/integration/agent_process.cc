@@ -1,4 +1,4 @@
-#include "agent_process.h"
+#include "tests/integration/agent_process.h"
 
 #include <curl/curl.h>
 #include <signal.h>

@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/time.h"
-#include "collector_process.h"
-#include "pg_cluster.h"
-#include "pg_store.h"
+#include "collector/engines/postgres/pg_store.h"
+#include "lib/base/time.h"
+#include "tests/support/collector_process.h"
+#include "tests/support/pg_cluster.h"
 
 namespace ferry::testsupport {
 namespace {

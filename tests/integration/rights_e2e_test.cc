@@ -10,10 +10,10 @@
 #include <string>
 #include <thread>
 
-#include "collector_process.h"
+#include "collector/engines/sqlite/sqlite_store.h"
 #include "ferry/ferry.h"
-#include "sqlite_store.h"
-#include "test_util.h"
+#include "tests/support/collector_process.h"
+#include "tests/unit/core/test_util.h"
 
 namespace ferry::testing {
 namespace {

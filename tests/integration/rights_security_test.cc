@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "collector_process.h"
+#include "tests/support/collector_process.h"
 
 namespace ferry::testing {
 namespace {

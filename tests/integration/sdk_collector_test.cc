@@ -6,9 +6,9 @@
 
 #include <gtest/gtest.h>
 
-#include "collector_process.h"
 #include "ferry/ferry.h"
-#include "test_util.h"
+#include "tests/support/collector_process.h"
+#include "tests/unit/core/test_util.h"
 
 namespace ferry::testing {
 namespace {

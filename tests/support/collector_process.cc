@@ -1,4 +1,4 @@
-#include "collector_process.h"
+#include "tests/support/collector_process.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>

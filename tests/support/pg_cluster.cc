@@ -1,4 +1,4 @@
-#include "pg_cluster.h"
+#include "tests/support/pg_cluster.h"
 
 #include <glob.h>
 #include <netinet/in.h>
@@ -12,7 +12,7 @@
 #include <sstream>
 #include <vector>
 
-#include "collector_process.h"  // RunCommand
+#include "tests/support/collector_process.h"  // RunCommand
 
 namespace ferry::testsupport {
 

@@ -11,12 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent.h"
-#include "base/time.h"
-#include "config.h"
-#include "core/store.h"
-#include "http_front.h"
-#include "wire/codec.h"
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/http_front.h"
+#include "lib/base/time.h"
+#include "lib/wire/codec.h"
+#include "sdk/core/buffer.h"
 
 namespace {
 
@@ -50,7 +50,7 @@ class AgentApiTest : public ::testing::Test {
   std::vector<Json> Buffered(const AgentConfig& cfg) {
     auto key = ferry::agent::LoadBufferKey(cfg);
     EXPECT_TRUE(key.ok());
-    auto store = ferry::sdk::Store::Open(cfg.storage_path, key.value(), ferry::base::Logger());
+    auto store = ferry::core::Buffer::Open(cfg.storage_path, key.value(), ferry::base::Logger());
     EXPECT_TRUE(store.ok());
     std::vector<Json> out;
     auto batch = (*store)->NextBatch({"analytics", "marketing", "personalization", "necessary"}, 10000, 1u << 30);
@@ -228,7 +228,7 @@ TEST_F(AgentApiTest, ReloadAppliesPipelineSettingsAndKeepsTheBufferPath) {
   EXPECT_EQ(Json::parse(agent->Event("track", R"({"event": "p", "purpose": "personalization"})").body)["consent"],
             "pending");
   AgentConfig next = Config(R"(, "pii_rules": {"detectors": {"email": "mask"}})");
-  next.default_consent["personalization"] = ferry::sdk::Consent::kGranted;
+  next.default_consent["personalization"] = ferry::core::Consent::kGranted;
   next.storage_path = dir_ + "/elsewhere.db";
   ASSERT_TRUE(agent->Reload(next).ok());
   EXPECT_EQ(agent->config().storage_path, cfg.storage_path);

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "config.h"
+#include "agent/config.h"
 
 namespace {
 
@@ -48,7 +48,7 @@ TEST(AgentConfig, FullConfigIsRead) {
   EXPECT_EQ(r->unix_socket_mode, 0640u);
   EXPECT_EQ(r->upstream_url, "https://c.example:8443");
   EXPECT_EQ(r->max_event_age_ms, 7ull * 24 * 3600 * 1000);
-  EXPECT_EQ(r->default_consent.at("marketing"), ferry::sdk::Consent::kDenied);
+  EXPECT_EQ(r->default_consent.at("marketing"), ferry::core::Consent::kDenied);
   EXPECT_EQ(r->batch_size, 10u);
   EXPECT_EQ(r->cors_origins.size(), 1u);
   EXPECT_NE(r->pii_rules.find("mask"), std::string::npos);

@@ -6,9 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "base/time.h"
-#include "collector_process.h"
-#include "wire/codec.h"
+#include "lib/base/time.h"
+#include "lib/wire/codec.h"
+#include "tests/support/collector_process.h"
 
 namespace ferry::testsupport {
 namespace {

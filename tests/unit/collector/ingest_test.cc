@@ -1,4 +1,4 @@
-#include "ingest.h"
+#include "collector/ingest/ingest.h"
 
 #include <gtest/gtest.h>
 
@@ -6,11 +6,11 @@
 #include <string>
 #include <thread>
 
-#include "base/time.h"
-#include "faults.h"
-#include "group_commit.h"
-#include "metrics.h"
-#include "rate_limit.h"
+#include "collector/http/faults.h"
+#include "collector/http/metrics.h"
+#include "collector/http/rate_limit.h"
+#include "collector/ingest/group_commit.h"
+#include "lib/base/time.h"
 
 namespace ferry::collector {
 namespace {

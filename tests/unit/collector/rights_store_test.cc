@@ -10,9 +10,9 @@
 #include <sstream>
 #include <string>
 
-#include "audit.h"
-#include "base/sqlite.h"
-#include "sqlite_store.h"
+#include "collector/engines/sqlite/sqlite_store.h"
+#include "collector/store/audit.h"
+#include "lib/base/sqlite.h"
 
 namespace ferry::collector {
 namespace {

@@ -1,4 +1,4 @@
-#include "sqlite_store.h"
+#include "collector/engines/sqlite/sqlite_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "base/sqlite.h"
+#include "lib/base/sqlite.h"
 
 namespace ferry::collector {
 namespace {

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "ferry/ferry.h"
-#include "test_util.h"
+#include "tests/unit/core/test_util.h"
 
 namespace ferry::testing {
 namespace {

@@ -14,9 +14,9 @@
 
 #include <gtest/gtest.h>
 
-#include "base/time.h"
 #include "ferry/ferry.h"
-#include "test_util.h"
+#include "lib/base/time.h"
+#include "tests/unit/core/test_util.h"
 
 namespace ferry::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "test_util.h"
+#include "tests/unit/core/test_util.h"
 
 #include <stdlib.h>
 

@@ -11,10 +11,10 @@
 
 #include <gtest/gtest.h>
 
-#include "base/time.h"
 #include "ferry/ferry.h"
-#include "test_util.h"
-#include "wire/codec.h"
+#include "lib/base/time.h"
+#include "lib/wire/codec.h"
+#include "tests/unit/core/test_util.h"
 
 namespace ferry::testing {
 namespace {

@@ -11,9 +11,9 @@
 
 #include <gtest/gtest.h>
 
-#include "core/pii.h"
+#include "sdk/pii/pii.h"
 
-namespace ferry::sdk {
+namespace ferry::core {
 namespace {
 
 base::SecretBytes Key() {
@@ -333,4 +333,4 @@ TEST(PiiCorpus, EpochMillisPassingLuhnAreNotCards) {
 }
 
 }  // namespace
-}  // namespace ferry::sdk
+}  // namespace ferry::core

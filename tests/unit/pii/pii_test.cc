@@ -1,5 +1,5 @@
 // PiiMasker: each detector and action with exact outputs, path rules, the allow list, drop, invalid rules, hashing.
-#include "core/pii.h"
+#include "sdk/pii/pii.h"
 
 #include <sodium.h>
 
@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ferry::sdk {
+namespace ferry::core {
 namespace {
 
 using nlohmann::json;
@@ -479,4 +479,4 @@ TEST(PiiThreads, ConstMethodsFromManyThreads) {
 }
 
 }  // namespace
-}  // namespace ferry::sdk
+}  // namespace ferry::core

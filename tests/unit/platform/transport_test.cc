@@ -24,8 +24,9 @@
 
 #include <gtest/gtest.h>
 
-#include "base/time.h"
+#include "lib/base/time.h"
 #include "platform/platform.h"
+#include "sdk/c_api/callback_transport.h"
 
 namespace ferry::platform {
 namespace {

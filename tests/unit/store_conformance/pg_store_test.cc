@@ -7,10 +7,10 @@
 #include <mutex>
 #include <thread>
 
-#include "base/time.h"
-#include "store_env.h"
+#include "lib/base/time.h"
+#include "tests/unit/store_conformance/store_env.h"
 #ifdef FERRY_WITH_POSTGRES
-#include "pg_store.h"
+#include "collector/engines/postgres/pg_store.h"
 #endif
 
 namespace ferry::collector::conformance {

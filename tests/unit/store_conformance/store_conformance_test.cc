@@ -8,8 +8,8 @@
 #include <set>
 #include <thread>
 
-#include "base/time.h"
-#include "store_env.h"
+#include "lib/base/time.h"
+#include "tests/unit/store_conformance/store_env.h"
 
 namespace ferry::collector::conformance {
 namespace {

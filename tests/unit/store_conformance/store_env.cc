@@ -1,4 +1,4 @@
-#include "store_env.h"
+#include "tests/unit/store_conformance/store_env.h"
 
 #include <cstdlib>
 

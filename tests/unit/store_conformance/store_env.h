@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "pg_cluster.h"
-#include "store.h"
-#include "store_factory.h"
+#include "collector/engines/open_store.h"
+#include "collector/store/store.h"
+#include "tests/support/pg_cluster.h"
 
 namespace ferry::collector::conformance {
 

@@ -1,4 +1,4 @@
-#include "wire/codec.h"
+#include "lib/wire/codec.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

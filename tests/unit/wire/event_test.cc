@@ -1,4 +1,4 @@
-#include "wire/event.h"
+#include "lib/wire/event.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,472 @@
+#include "agent/agent.h"
+
+#include <cstdio>
+#include <shared_mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "ferry/ferry.h"
+#include "lib/base/ids.h"
+#include "lib/base/time.h"
+#include "lib/wire/event.h"
+
+namespace ferry::agent {
+
+using base::Result;
+using base::Status;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxRequestDepth = 40;
+
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+Answer Reply(int status, const Json& j, int retry_after_s = 0) { return Answer{status, Dump(j), retry_after_s}; }
+
+Answer Invalid(const std::string& why) { return Reply(400, {{"result", "invalid"}, {"reason", why}}); }
+
+Answer Unavailable(const std::string& why) { return Reply(503, {{"result", "error"}, {"reason", why}}, 1); }
+
+// Parses a request body as a JSON object, refusing hostile nesting before it is built in memory.
+bool ParseObject(std::string_view body, Json* out, std::string* why) {
+  if (wire::RawJsonDepth(body, kMaxRequestDepth) > kMaxRequestDepth) {
+    *why = "the body nests deeper than " + std::to_string(kMaxRequestDepth);
+    return false;
+  }
+  *out = Json::parse(body.begin(), body.end(), nullptr, false);
+  if (out->is_discarded()) {
+    *why = "the body is not valid JSON (or not UTF-8)";
+    return false;
+  }
+  if (!out->is_object()) {
+    *why = "the body must be a JSON object";
+    return false;
+  }
+  return true;
+}
+
+bool ConsentFromName(const std::string& s, core::Consent* c) {
+  if (s == "granted")
+    *c = core::Consent::kGranted;
+  else if (s == "denied")
+    *c = core::Consent::kDenied;
+  else if (s == "pending")
+    *c = core::Consent::kPending;
+  else
+    return false;
+  return true;
+}
+
+std::string PromEscape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '"') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig cfg, base::Logger log)
+    : log_(std::move(log)), cfg_(std::move(cfg)), started_ms_(base::NowMs()) {}
+
+Agent::~Agent() = default;
+
+Result<std::unique_ptr<core::Client>> Agent::OpenClient(const AgentConfig& cfg, const base::Logger& log) {
+  auto key = LoadBufferKey(cfg);
+  if (!key.ok()) return key.status();
+  core::ClientOptions o;
+  o.endpoint = cfg.upstream_url;
+  o.write_key = cfg.write_key;
+  o.storage_path = cfg.storage_path;
+  o.encryption_key = std::move(key).value();
+  o.ca_file = cfg.ca_file;
+  o.pinned_public_key = cfg.pinned_public_key;
+  o.app_name = cfg.app_name;
+  o.app_version = kAgentVersion;
+  o.default_consent = cfg.default_consent;
+  o.flush_interval_ms = cfg.flush_interval_ms;
+  o.batch_size = cfg.batch_size;
+  o.max_storage_bytes = cfg.max_storage_bytes;
+  o.max_event_age_ms = cfg.max_event_age_ms;
+  o.pii_rules = cfg.pii_rules;
+  // An answer to a local caller means the event is on disk: a crash right after loses nothing.
+  o.durability = core::Durability::kSync;
+  o.zstd_level = cfg.zstd_level;
+  o.request_timeout_ms = cfg.request_timeout_ms;
+  o.logger = log;
+  return core::Client::Open(std::move(o));
+}
+
+Result<std::unique_ptr<Agent>> Agent::Open(AgentConfig cfg, base::Logger log) {
+  auto client = OpenClient(cfg, log);
+  if (!client.ok()) return client.status();
+  std::unique_ptr<Agent> a(new Agent(std::move(cfg), std::move(log)));
+  a->client_ = std::move(client).value();
+  return a;
+}
+
+AgentConfig Agent::config() const {
+  std::shared_lock<base::SharedMutex> l(client_mu_);
+  return cfg_;
+}
+
+void Agent::CountRequest(const std::string& route, int status) {
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  requests_[route + '\x1f' + std::to_string(status)]++;
+}
+
+void Agent::CountEvent(const char* result, int64_t n) {
+  if (n == 0) return;
+  std::lock_guard<std::mutex> l(metrics_mu_);
+  events_[result] += n;
+}
+
+Answer Agent::FromStatus(const Status& s, const std::string& message_id, const std::string& purpose,
+                         core::Client* client) {
+  switch (s.code()) {
+    case base::Code::kOk: {
+      core::Consent c = purpose == "necessary" ? core::Consent::kGranted : client->GetConsent(purpose);
+      CountEvent(c == core::Consent::kGranted ? "accepted" : "accepted_pending");
+      return Reply(200, {{"result", "accepted"},
+                         {"messageId", message_id},
+                         {"purpose", purpose},
+                         {"consent", core::ConsentName(c)},
+                         {"note", c == core::Consent::kGranted ? "stored; it will be sent"
+                                                               : "stored encrypted; sent only once the purpose "
+                                                                 "is granted, purged if it is denied"}});
+    }
+    case base::Code::kConsentDenied:
+      CountEvent("dropped_consent");
+      return Reply(200, {{"result", "dropped"}, {"reason", s.message()}, {"purpose", purpose}});
+    case base::Code::kInvalidArgument: CountEvent("invalid"); return Invalid(s.message());
+    case base::Code::kStorage:
+      CountEvent("error");
+      return Unavailable("the buffer cannot take the event: " + s.message());
+    case base::Code::kClosed: CountEvent("error"); return Unavailable("the agent is reloading or stopping");
+    default: CountEvent("error"); return Reply(500, {{"result", "error"}, {"reason", s.message()}});
+  }
+}
+
+Answer Agent::Event(std::string_view type, std::string_view body) {
+  Json j;
+  std::string why;
+  if (!ParseObject(body, &j, &why)) {
+    CountEvent("invalid");
+    return Invalid(why);
+  }
+  const char* name_key = type == "track" ? "event" : type == "screen" ? "name" : nullptr;
+  const char* payload_key = type == "identify" ? "traits" : "properties";
+  core::Client::CallContext ctx;
+  std::string name, purpose = "analytics", payload;
+  bool has_payload = false, has_purpose = false;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    auto str = [&](std::string* out) {
+      if (!it->is_string()) {
+        why = k + " must be a string";
+        return;
+      }
+      *out = it->get<std::string>();
+    };
+    if (name_key != nullptr && k == name_key) {
+      str(&name);
+    } else if (k == payload_key) {
+      if (!it->is_object()) {
+        why = k + " must be a JSON object";
+      } else {
+        payload = Dump(*it);
+        has_payload = true;
+      }
+    } else if (k == "purpose" && type == "track") {
+      str(&purpose);
+      has_purpose = true;
+    } else if (k == "userId") {
+      str(&ctx.user_id);
+    } else if (k == "anonymousId") {
+      str(&ctx.anonymous_id);
+    } else if (k == "messageId") {
+      str(&ctx.message_id);
+      if (why.empty() && ctx.message_id.empty()) why = "messageId must be 1-64 chars";
+    } else if (k == "timestamp") {
+      std::string ts;
+      str(&ts);
+      if (why.empty()) {
+        auto ms = base::ParseIso8601(ts);
+        if (!ms) {
+          why = "timestamp is not ISO 8601 (e.g. 2026-01-02T03:04:05.678Z)";
+        } else {
+          ctx.timestamp_ms = *ms;
+        }
+      }
+    } else {
+      why = "unknown key '" + k + "' for " + std::string(type);
+    }
+    if (!why.empty()) break;
+  }
+  if (why.empty() && name_key != nullptr && !j.contains(name_key)) why = std::string(name_key) + " is required";
+  if (why.empty() && type == "identify" && ctx.user_id.empty()) why = "userId is required";
+  if (!why.empty()) {
+    CountEvent("invalid");
+    return Invalid(why);
+  }
+  if (ctx.message_id.empty()) ctx.message_id = base::NewUuidV4();
+  std::shared_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Unavailable("the agent is stopping");
+  Status s = client_->RecordAs(ctx, type, name, has_payload ? payload.c_str() : nullptr,
+                               has_purpose ? purpose.c_str() : nullptr);
+  return FromStatus(s, ctx.message_id, type == "track" ? purpose : "analytics", client_.get());
+}
+
+Answer Agent::Batch(std::string_view body, int64_t received_ms) {
+  wire::Limits limits;
+  Json j;
+  std::string why;
+  if (!ParseObject(body, &j, &why)) return Reply(400, {{"error", why}});
+  auto b = j.find("batch");
+  if (b == j.end() || !b->is_array()) return Reply(400, {{"error", "batch must be a list of events"}});
+  if (b->size() > limits.max_batch_events) {
+    return Reply(413, {{"error", "more than " + std::to_string(limits.max_batch_events) + " events"}});
+  }
+  int64_t skew = 0;
+  if (auto sa = j.find("sentAt"); sa != j.end() && sa->is_string()) {
+    if (auto sent = base::ParseIso8601(sa->get<std::string>())) skew = received_ms - *sent;
+  }
+  Json rejected = Json::array();
+  auto reject = [&](size_t i, const Json& ev, const std::string& reason) {
+    std::string mid = ev.is_object() && ev.contains("messageId") && ev["messageId"].is_string()
+                          ? ev["messageId"].get<std::string>()
+                          : "";
+    rejected.push_back({{"index", i}, {"messageId", mid}, {"reason", reason}});
+  };
+  std::vector<Json> events;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < b->size(); ++i) {
+    Json& ev = (*b)[i];
+    std::string reason = wire::ValidateEvent(ev, limits);
+    if (!reason.empty()) {
+      reject(i, ev, reason);
+      continue;
+    }
+    if (skew != 0) {
+      auto ts = base::ParseIso8601(ev["timestamp"].get<std::string>());
+      if (ts) ev["timestamp"] = base::FormatIso8601(*ts + skew);
+    }
+    events.push_back(std::move(ev));
+    index.push_back(i);
+  }
+  std::vector<Json> originals;  // for messageIds in rejections
+  originals.reserve(events.size());
+  for (const auto& e : events) originals.push_back({{"messageId", e.value("messageId", std::string())}});
+
+  std::shared_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Unavailable("the agent is stopping");
+  std::vector<Status> st = client_->RecordBuilt(std::move(events));
+  int64_t accepted = 0, denied = 0;
+  for (size_t k = 0; k < st.size(); ++k) {
+    switch (st[k].code()) {
+      case base::Code::kOk: ++accepted; break;
+      case base::Code::kConsentDenied:
+        ++denied;
+        reject(index[k], originals[k], "consent_denied: " + st[k].message());
+        break;
+      case base::Code::kInvalidArgument: reject(index[k], originals[k], st[k].message()); break;
+      default:
+        // Some events may be stored already: the sender resends the batch, the collector keeps one of each.
+        CountEvent("accepted", accepted);
+        CountEvent("error", static_cast<int64_t>(st.size()) - accepted);
+        return Unavailable("the buffer cannot take the batch: " + st[k].message());
+    }
+  }
+  if (auto d = j.find("dropped"); d != j.end() && d->is_object()) {
+    auto e = d->find("evicted");
+    if (e != d->end() && e->is_number_integer() && e->get<int64_t>() > 0) {
+      client_->AddUnreportedEvicted(e->get<int64_t>());
+    }
+  }
+  CountEvent("accepted", accepted);
+  CountEvent("dropped_consent", denied);
+  CountEvent("invalid", static_cast<int64_t>(rejected.size()) - denied);
+  return Reply(200, {{"accepted", accepted}, {"duplicate", 0}, {"suppressed", 0}, {"rejected", rejected}});
+}
+
+Answer Agent::GetConsent() {
+  std::shared_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Unavailable("the agent is stopping");
+  Json out = Json::object();
+  // The built-in purposes (C_API.md) are listed even when nothing was set for them: a purpose never set is pending.
+  for (const char* p : {"necessary", "analytics", "marketing", "personalization", "sensitive"}) out[p] = "pending";
+  for (const auto& [p, c] : client_->ConsentStates()) out[p] = core::ConsentName(c);
+  return Reply(200, {{"consent", out}});
+}
+
+Answer Agent::PutConsent(const std::string& purpose, std::string_view body) {
+  Json j;
+  std::string why;
+  if (!ParseObject(body, &j, &why)) return Invalid(why);
+  core::Consent state;
+  auto st = j.find("state");
+  if (j.size() != 1 || st == j.end() || !st->is_string() || !ConsentFromName(st->get<std::string>(), &state)) {
+    return Invalid("the body must be {\"state\": \"granted\" | \"denied\" | \"pending\"}");
+  }
+  std::shared_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Unavailable("the agent is stopping");
+  core::Consent previous = client_->GetConsent(purpose);
+  Status s = client_->SetConsent(purpose, state);
+  if (s.code() == base::Code::kInvalidArgument) return Invalid(s.message());
+  if (!s.ok()) return Unavailable(s.message());
+  log_.Info("device consent for '" + purpose + "': " + core::ConsentName(previous) + " -> " + core::ConsentName(state));
+  return Reply(200,
+               {{"purpose", purpose}, {"state", core::ConsentName(state)}, {"previous", core::ConsentName(previous)}});
+}
+
+Answer Agent::Health() {
+  std::shared_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Reply(503, {{"status", "stopping"}});
+  Json stats = Json::parse(client_->StatsJson(), nullptr, false);
+  if (!stats.is_object()) return Reply(503, {{"status", "stats unavailable"}});
+  if (stats.value("auth_failed", false)) {
+    return Reply(503, {{"status", "upstream refused the write key"}, {"queued", stats["queued"]}});
+  }
+  return Reply(200, {{"status", "ok"},
+                     {"queued", stats["queued"]},
+                     {"pending_consent", stats["pending_consent"]},
+                     {"last_error", stats["last_error"]}});
+}
+
+std::string Agent::Metrics() {
+  std::string out;
+  auto line = [&](const std::string& name, const std::string& labels, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    out += name;
+    if (!labels.empty()) out += "{" + labels + "}";
+    out += ' ';
+    out += buf;
+    out += '\n';
+  };
+  auto head = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  {
+    std::lock_guard<std::mutex> l(metrics_mu_);
+    head("ferry_agent_requests_total", "counter", "Local API answers by route and HTTP status.");
+    for (const auto& [k, n] : requests_) {
+      size_t sep = k.find('\x1f');
+      line("ferry_agent_requests_total",
+           "route=\"" + PromEscape(k.substr(0, sep)) + "\",code=\"" + k.substr(sep + 1) + "\"", double(n));
+    }
+    head("ferry_agent_events_total", "counter",
+         "Events from local callers by outcome (accepted, accepted_pending, dropped_consent, invalid, error).");
+    for (const char* r : {"accepted", "accepted_pending", "dropped_consent", "invalid", "error"}) {
+      auto it = events_.find(r);
+      line("ferry_agent_events_total", std::string("result=\"") + r + "\"",
+           it == events_.end() ? 0 : double(it->second));
+    }
+  }
+  head("ferry_agent_reloads_total", "counter", "Config reloads (SIGHUP) by result.");
+  line("ferry_agent_reloads_total", "result=\"ok\"", double(reloads_ok_.load()));
+  line("ferry_agent_reloads_total", "result=\"failed\"", double(reloads_failed_.load()));
+  head("ferry_agent_start_time_seconds", "gauge", "Start time of the agent (Unix seconds).");
+  line("ferry_agent_start_time_seconds", "", double(started_ms_) / 1000.0);
+
+  Json stats;
+  {
+    std::shared_lock<base::SharedMutex> l(client_mu_);
+    if (client_) stats = Json::parse(client_->StatsJson(), nullptr, false);
+  }
+  head("ferry_agent_up", "gauge", "1 while the buffer is open.");
+  line("ferry_agent_up", "", stats.is_object() ? 1 : 0);
+  if (!stats.is_object()) return out;
+  auto num = [&](const char* k) { return stats.contains(k) && stats[k].is_number() ? stats[k].get<double>() : 0.0; };
+  head("ferry_agent_buffer_events", "gauge", "Events in the encrypted buffer: queued (sendable) or pending consent.");
+  line("ferry_agent_buffer_events", "state=\"queued\"", num("queued"));
+  line("ferry_agent_buffer_events", "state=\"pending_consent\"", num("pending_consent"));
+  head("ferry_agent_buffer_bytes", "gauge", "Accounted bytes of the buffer.");
+  line("ferry_agent_buffer_bytes", "", num("storage_bytes"));
+  head("ferry_agent_buffer_file_bytes", "gauge", "Size of the buffer file and its WAL.");
+  line("ferry_agent_buffer_file_bytes", "", num("file_bytes"));
+  head("ferry_agent_upstream_auth_failed", "gauge", "1 when the upstream refused the write key (sending stopped).");
+  line("ferry_agent_upstream_auth_failed", "", stats.value("auth_failed", false) ? 1 : 0);
+  // Counters of the pipeline since the buffer was (re)opened.
+  const std::pair<const char*, const char*> counters[] = {
+      {"sent", "Events the upstream accepted or already had."},
+      {"duplicate", "Events the upstream already had."},
+      {"suppressed", "Events the upstream dropped for an erased subject."},
+      {"rejected", "Events the upstream rejected."},
+      {"dropped_consent", "Events refused because their purpose is denied."},
+      {"purged_consent", "Buffered events purged when their purpose was denied."},
+      {"evicted", "Events evicted by the buffer's size or age limit."},
+      {"retries", "Upload attempts that failed and will be retried."},
+      {"batches", "Batches the upstream answered with 200."},
+      {"storage_errors", "Failed commits to the buffer."},
+  };
+  for (const auto& [k, help] : counters) {
+    std::string name = std::string("ferry_agent_pipeline_") + k + "_total";
+    head(name.c_str(), "counter", help);
+    line(name, "", num(k));
+  }
+  return out;
+}
+
+Status Agent::Reload(AgentConfig next) {
+  AgentConfig cur = config();
+  // Settings bound to sockets, files and keys stay until a restart.
+  auto keep = [&](auto AgentConfig::*field, const char* key) {
+    if (next.*field != cur.*field) {
+      log_.Warn(std::string("reload: '") + key + "' changed; it takes effect after a restart");
+      next.*field = cur.*field;
+    }
+  };
+  keep(&AgentConfig::listen, "listen");
+  keep(&AgentConfig::listen_host, "listen");
+  keep(&AgentConfig::listen_port, "listen");
+  keep(&AgentConfig::unix_socket_path, "unix_socket.path");
+  keep(&AgentConfig::unix_socket_mode, "unix_socket.mode");
+  keep(&AgentConfig::tls_cert, "tls.cert");
+  keep(&AgentConfig::tls_key, "tls.key");
+  keep(&AgentConfig::port_file, "port_file");
+  keep(&AgentConfig::threads, "threads");
+  keep(&AgentConfig::max_body_bytes, "limits.max_body_bytes");
+  keep(&AgentConfig::max_decoded_bytes, "limits.max_decoded_bytes");
+  keep(&AgentConfig::storage_path, "storage.path");
+  keep(&AgentConfig::key_source, "buffer_key.source");
+  keep(&AgentConfig::key_path, "buffer_key.path");
+  keep(&AgentConfig::key_name, "buffer_key.name");
+
+  std::unique_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Status::Closed("the agent is stopping");
+  // The old client commits what it queued and stops its threads before the buffer is opened again.
+  client_.reset();
+  auto fresh = OpenClient(next, log_);
+  if (!fresh.ok()) {
+    reloads_failed_++;
+    auto back = OpenClient(cur, log_);
+    if (back.ok()) {
+      client_ = std::move(back).value();
+    } else {
+      log_.Error("reload: the previous config cannot be opened again either: " + back.status().ToString());
+    }
+    return fresh.status();
+  }
+  client_ = std::move(fresh).value();
+  cfg_ = std::move(next);
+  reloads_ok_++;
+  return Status::Ok();
+}
+
+Status Agent::Shutdown(uint32_t timeout_ms) {
+  std::unique_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Status::Ok();
+  Status s = client_->Close(timeout_ms);
+  client_.reset();
+  return s;
+}
+
+}  // namespace ferry::agent

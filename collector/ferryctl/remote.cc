@@ -1,0 +1,428 @@
+#include "collector/ferryctl/remote.h"
+
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ferry::collector::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+struct Reply {
+  int status = 0;
+  std::string body;   // when not streamed
+  std::string error;  // transport error ("" when the call went through)
+};
+
+using Sink = std::function<bool(const char*, size_t)>;
+
+struct WriteCtx {
+  Reply* reply;
+  const Sink* sink;  // streamed 200 bodies go here
+  CURL* curl;
+};
+
+size_t OnWrite(char* p, size_t size, size_t n, void* ud) {
+  auto* ctx = static_cast<WriteCtx*>(ud);
+  size_t len = size * n;
+  long code = 0;
+  curl_easy_getinfo(ctx->curl, CURLINFO_RESPONSE_CODE, &code);
+  if (ctx->sink != nullptr && code == 200) return (*ctx->sink)(p, len) ? len : 0;
+  if (ctx->reply->body.size() < (64u << 20)) ctx->reply->body.append(p, len);
+  return len;
+}
+
+std::string Escape(const std::string& s) {
+  std::unique_ptr<CURL, CurlDeleter> c(curl_easy_init());
+  char* e = curl_easy_escape(c.get(), s.data(), static_cast<int>(s.size()));
+  std::string out = e ? e : "";
+  curl_free(e);
+  return out;
+}
+
+// One admin API call. path starts with "/".
+Reply Call(const Globals& g, const std::string& method, const std::string& path, const std::string& body = "",
+           const Sink* sink = nullptr) {
+  static const bool kInit = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)kInit;
+  Reply r;
+  std::unique_ptr<CURL, CurlDeleter> c(curl_easy_init());
+  if (!c) {
+    r.error = "cannot start libcurl";
+    return r;
+  }
+  std::string url = g.url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += path;
+  std::unique_ptr<curl_slist, SlistDeleter> hdrs;
+  std::string auth = "Authorization: Bearer " + g.token;
+  hdrs.reset(curl_slist_append(hdrs.release(), auth.c_str()));
+  hdrs.reset(curl_slist_append(hdrs.release(), "Content-Type: application/json"));
+  hdrs.reset(curl_slist_append(hdrs.release(), "Expect:"));
+  curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, hdrs.get());
+  curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "https,http");
+  if (!g.ca_file.empty()) curl_easy_setopt(c.get(), CURLOPT_CAINFO, g.ca_file.c_str());
+  if (method == "POST" || method == "PATCH") {
+    curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  WriteCtx ctx{&r, sink, c.get()};
+  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, OnWrite);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &ctx);
+  CURLcode rc = curl_easy_perform(c.get());
+  long code = 0;
+  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &code);
+  r.status = static_cast<int>(code);
+  if (rc != CURLE_OK) r.error = curl_easy_strerror(rc);
+  return r;
+}
+
+bool NeedsServer(const Globals& g) {
+  if (g.url.empty() || g.token.empty()) {
+    std::fprintf(stderr, "ferryctl: --url and --token are required for admin commands\n");
+    return false;
+  }
+  return true;
+}
+
+// Prints a one-line reason for a failed call; true when the call answered `want`.
+bool Check(const Reply& r, int want = 200) {
+  if (!r.error.empty() && r.status == 0) {
+    std::fprintf(stderr, "ferryctl: cannot reach the collector: %s\n", r.error.c_str());
+    return false;
+  }
+  if (r.status != want && !(want == 200 && r.status == 201)) {
+    json e = json::parse(r.body, nullptr, false);
+    std::string why = e.is_object() && e.contains("error") && e["error"].is_string() ? e["error"].get<std::string>()
+                                                                                     : r.body.substr(0, 200);
+    std::fprintf(stderr, "ferryctl: the collector answered %d: %s\n", r.status, why.c_str());
+    return false;
+  }
+  if (!r.error.empty()) {
+    std::fprintf(stderr, "ferryctl: the answer was cut short: %s\n", r.error.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string Str(const json& j, const char* k) {
+  if (!j.is_object()) return {};
+  auto it = j.find(k);
+  if (it == j.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+// The array (or object) under key k, or an empty one.
+const json& Field(const json& j, const char* k, bool object = false) {
+  static const json kEmptyArray = json::array();
+  static const json kEmptyObject = json::object();
+  if (j.is_object()) {
+    auto it = j.find(k);
+    if (it != j.end() && (object ? it->is_object() : it->is_array())) return *it;
+  }
+  return object ? kEmptyObject : kEmptyArray;
+}
+
+void PrintJson(const json& j) { std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str()); }
+
+// A readable table: column widths from the content (capped).
+void PrintTable(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(head.size());
+  for (size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], std::min<size_t>(r[i].size(), 48));
+  }
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string out;
+    for (size_t i = 0; i < head.size(); ++i) {
+      std::string cell = i < r.size() ? r[i] : "";
+      if (cell.size() > 48) cell = cell.substr(0, 45) + "...";
+      out += cell;
+      if (i + 1 < head.size()) out += std::string(w[i] - std::min(w[i], cell.size()) + 2, ' ');
+    }
+    std::printf("%s\n", out.c_str());
+  };
+  line(head);
+  for (const auto& r : rows) line(r);
+}
+
+std::string SubjectPath(const std::string& id, const std::string& project, const std::string& action) {
+  std::string p = "/v1/subjects/" + Escape(id) + (action.empty() ? "" : "/" + action);
+  if (!project.empty()) p += "?project=" + Escape(project);
+  return p;
+}
+
+void PrintSubject(const json& doc) {
+  for (const auto& p : Field(doc, "projects")) {
+    std::printf("project %s  userId %s  events %s  first seen %s  last seen %s\n", Str(p, "project").c_str(),
+                Str(p, "userId").c_str(), Str(p, "eventCount").c_str(), Str(p, "firstSeen").c_str(),
+                Str(p, "lastSeen").c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& i : Field(p, "identities")) {
+      rows.push_back({Str(i, "kind"), Str(i, "id"), Str(i, "linkedTo"), Str(i, "source"), Str(i, "linkedAt")});
+    }
+    PrintTable({"KIND", "ID", "LINKED TO", "SOURCE", "LINKED AT"}, rows);
+    rows.clear();
+    for (const auto& c : Field(p, "consent")) rows.push_back({Str(c, "purpose"), Str(c, "state"), Str(c, "at")});
+    if (!rows.empty()) PrintTable({"PURPOSE", "CONSENT", "SINCE"}, rows);
+    json traits = Field(p, "traits", true);
+    if (!traits.empty())
+      std::printf("traits %s\n", traits.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+    std::printf("\n");
+  }
+}
+
+void PrintReceipt(const json& r) {
+  std::printf("erased (request %s, completed %s)\n", Str(r, "requestId").c_str(), Str(r, "completedAt").c_str());
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [table, n] : Field(r, "erased", true).items()) rows.push_back({table, n.dump()});
+  PrintTable({"TABLE", "ROWS"}, rows);
+  std::printf("ids added to the suppression list: %s\n", Str(r, "idsSuppressed").c_str());
+}
+
+void PrintRequests(const json& list) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : list) {
+    rows.push_back({Str(r, "id"), Str(r, "kind"), Str(r, "subject"), Str(r, "project"), Str(r, "state"),
+                    Str(r, "source"), Str(r, "receivedAt"), Str(r, "dueAt"), r.value("overdue", false) ? "OVERDUE" : "",
+                    Str(r, "actedBy"), Str(r, "actedAt")});
+  }
+  PrintTable({"ID", "KIND", "SUBJECT", "PROJECT", "STATE", "SOURCE", "RECEIVED", "DUE", "", "ACTED BY", "ACTED AT"},
+             rows);
+}
+
+}  // namespace
+
+void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
+  // ---- subject ----
+  CLI::App* subject = app.add_subcommand("subject", "Show, export, erase or correct a data subject (admin API)");
+  subject->require_subcommand(1);
+  auto id = std::make_shared<std::string>();
+  auto project = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  auto yes = std::make_shared<bool>(false);
+  auto sets = std::make_shared<std::vector<std::string>>();
+  auto unsets = std::make_shared<std::vector<std::string>>();
+
+  CLI::App* show = subject->add_subcommand("show", "Identities, event counts, first/last seen, consent, traits");
+  show->add_option("ID", *id, "Any id of the subject (userId or anonymousId)")->required();
+  show->add_option("--project", *project, "Only this project (default: every project)");
+  show->callback([&g, id, project, exit_code] {
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    Reply r = Call(g, "GET", SubjectPath(*id, *project, ""));
+    if (!Check(r)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    g.json ? PrintJson(doc) : PrintSubject(doc);
+    *exit_code = 0;
+  });
+
+  CLI::App* exp = subject->add_subcommand("export", "Everything held about the subject as one JSON document");
+  exp->add_option("ID", *id, "Any id of the subject")->required();
+  exp->add_option("--project", *project, "Only this project (default: every project)");
+  exp->add_option("--output,-o", *output, "Write the document to this file (default: stdout)");
+  exp->callback([&g, id, project, output, exit_code] {
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
+    FILE* out = stdout;
+    if (!output->empty()) {
+      file.reset(std::fopen(output->c_str(), "wb"));
+      if (!file) return (void)std::fprintf(stderr, "ferryctl: cannot write %s\n", output->c_str());
+      out = file.get();
+    }
+    Sink sink = [out](const char* p, size_t n) { return std::fwrite(p, 1, n, out) == n; };
+    Reply r = Call(g, "GET", SubjectPath(*id, *project, "export"), "", &sink);
+    if (!Check(r)) return;
+    if (std::fflush(out) != 0) return (void)std::fprintf(stderr, "ferryctl: cannot write the export\n");
+    if (!output->empty()) std::fprintf(stderr, "ferryctl: export written to %s\n", output->c_str());
+    *exit_code = 0;
+  });
+
+  CLI::App* erase = subject->add_subcommand("erase", "Erase the subject and every linked id (irreversible)");
+  erase->add_option("ID", *id, "Any id of the subject")->required();
+  erase->add_option("--project", *project, "Only this project (default: every project)");
+  erase->add_flag("--yes", *yes, "Confirm the erasure (required)");
+  erase->callback([&g, id, project, yes, exit_code] {
+    *exit_code = 1;
+    if (!*yes) return (void)std::fprintf(stderr, "ferryctl: erasure cannot be undone; add --yes to confirm\n");
+    if (!NeedsServer(g)) return;
+    Reply r = Call(g, "POST", SubjectPath(*id, *project, "erase"), "{}");
+    if (!Check(r)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    g.json ? PrintJson(doc) : PrintReceipt(doc);
+    *exit_code = 0;
+  });
+
+  CLI::App* traits = subject->add_subcommand("traits", "Correct profile traits (right to rectification)");
+  traits->add_option("ID", *id, "Any id of the subject")->required();
+  traits->add_option("--project", *project, "Only this project (default: every project)");
+  traits->add_option("--set", *sets, "KEY=VALUE (VALUE is JSON if it parses, else a string); repeatable");
+  traits->add_option("--unset", *unsets, "KEY to remove; repeatable");
+  traits->callback([&g, id, project, sets, unsets, exit_code] {
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    json patch = json::object();
+    for (const auto& kv : *sets) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return (void)std::fprintf(stderr, "ferryctl: --set wants KEY=VALUE, got '%s'\n", kv.c_str());
+      }
+      json v = json::parse(kv.substr(eq + 1), nullptr, false);
+      patch[kv.substr(0, eq)] = v.is_discarded() ? json(kv.substr(eq + 1)) : v;
+    }
+    for (const auto& k : *unsets) patch[k] = nullptr;
+    if (patch.empty()) return (void)std::fprintf(stderr, "ferryctl: nothing to change: give --set or --unset\n");
+    Reply r = Call(g, "PATCH", SubjectPath(*id, *project, "traits"), patch.dump());
+    if (!Check(r)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::printf("corrected (request %s)\n", Str(doc, "requestId").c_str());
+      PrintSubject(doc);
+    }
+    *exit_code = 0;
+  });
+
+  // ---- requests ----
+  CLI::App* requests = app.add_subcommand("requests", "The request register: list, add, approve, reject");
+  requests->require_subcommand(0, 1);
+  auto overdue = std::make_shared<bool>(false);
+  auto state = std::make_shared<std::string>();
+  requests->add_flag("--overdue", *overdue, "Only open requests past their due date");
+  requests->add_option("--state", *state, "Only requests in this state");
+  auto rid = std::make_shared<std::string>();
+  auto reason = std::make_shared<std::string>();
+  auto kind = std::make_shared<std::string>();
+  CLI::App* approve = requests->add_subcommand("approve", "Approve a request (an erasure is carried out now)");
+  approve->add_option("RID", *rid, "Request id (req_...)")->required();
+  CLI::App* reject = requests->add_subcommand("reject", "Reject a request");
+  reject->add_option("RID", *rid, "Request id (req_...)")->required();
+  reject->add_option("--reason", *reason, "Why (kept in the register)");
+  CLI::App* add = requests->add_subcommand("add", "Register a request received by other means (mail, phone)");
+  add->add_option("--kind", *kind, "access | erasure | correction")->required();
+  add->add_option("--subject", *id, "The subject's id")->required();
+  add->add_option("--project", *project, "Project (default: every project)");
+  auto act = [&g, rid, reason, exit_code](bool ok) {
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    json body = json::object();
+    if (!ok && !reason->empty()) body["reason"] = *reason;
+    Reply r = Call(g, "POST", "/v1/requests/" + Escape(*rid) + (ok ? "/approve" : "/reject"), body.dump());
+    if (!Check(r)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      PrintRequests(json::array({doc}));
+      if (doc.contains("result") && doc["result"].is_object() && doc["result"].contains("erased")) {
+        PrintReceipt(doc["result"]);
+      }
+    }
+    *exit_code = 0;
+  };
+  approve->callback([act] { act(true); });
+  reject->callback([act] { act(false); });
+  add->callback([&g, kind, id, project, exit_code] {
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    json body = {{"kind", *kind}, {"subject", *id}, {"project", *project}};
+    Reply r = Call(g, "POST", "/v1/requests", body.dump());
+    if (!Check(r, 201)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    g.json ? PrintJson(doc) : PrintRequests(json::array({doc}));
+    *exit_code = 0;
+  });
+  requests->callback([&g, requests, overdue, state, exit_code] {
+    if (!requests->get_subcommands().empty()) return;
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    std::string path = "/v1/requests?overdue=" + std::string(*overdue ? "1" : "0");
+    if (!state->empty()) path += "&state=" + Escape(*state);
+    Reply r = Call(g, "GET", path);
+    if (!Check(r)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    g.json ? PrintJson(doc) : PrintRequests(Field(doc, "requests"));
+    *exit_code = 0;
+  });
+
+  // ---- audit ----
+  CLI::App* audit = app.add_subcommand("audit", "The audit log of admin calls; `audit verify` checks its hash chain");
+  audit->require_subcommand(0, 1);
+  auto after = std::make_shared<int64_t>(0);
+  auto limit = std::make_shared<int64_t>(1000);
+  audit->add_option("--subject", *id, "Only entries about this subject id");
+  audit->add_option("--after", *after, "Only entries after this sequence number");
+  audit->add_option("--limit", *limit, "At most this many entries");
+  CLI::App* verify = audit->add_subcommand("verify", "Check the hash chain; names the first broken entry");
+  verify->callback([&g, exit_code] {
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    Reply r = Call(g, "GET", "/v1/audit/verify");
+    if (!Check(r)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    bool ok = doc.value("ok", false);
+    if (g.json) {
+      PrintJson(doc);
+    } else if (ok) {
+      std::printf("audit log OK: %s entries, hash chain intact\n", Str(doc, "entries").c_str());
+    }
+    if (!ok) {
+      std::fprintf(stderr, "ferryctl: audit log BROKEN at entry %s: %s\n", Str(doc, "firstBrokenSeq").c_str(),
+                   Str(doc, "reason").c_str());
+      *exit_code = 3;
+      return;
+    }
+    *exit_code = 0;
+  });
+  audit->callback([&g, audit, id, after, limit, exit_code] {
+    if (!audit->get_subcommands().empty()) return;
+    *exit_code = 1;
+    if (!NeedsServer(g)) return;
+    std::string path = "/v1/audit?after=" + std::to_string(*after) + "&limit=" + std::to_string(*limit);
+    if (!id->empty()) path += "&subject=" + Escape(*id);
+    Reply r = Call(g, "GET", path);
+    if (!Check(r)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& e : Field(doc, "entries")) {
+        std::string subj = Str(e, "subjectHash");
+        rows.push_back({Str(e, "seq"), Str(e, "time"), Str(e, "actor"), Str(e, "role"), Str(e, "action"),
+                        subj.empty() ? "" : subj.substr(0, 12), Str(e, "result"), Str(e, "detail")});
+      }
+      PrintTable({"SEQ", "TIME", "WHO", "ROLE", "ACTION", "SUBJECT#", "RESULT", "DETAIL"}, rows);
+    }
+    *exit_code = 0;
+  });
+}
+
+}  // namespace ferry::collector::ctl

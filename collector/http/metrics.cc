@@ -1,0 +1,59 @@
+#include "collector/http/metrics.h"
+
+#include <cstdio>
+
+namespace ferry::collector {
+
+void Metrics::AddEvents(int64_t accepted, int64_t duplicate, int64_t rejected, int64_t suppressed) {
+  accepted_ += accepted;
+  duplicate_ += duplicate;
+  rejected_ += rejected;
+  suppressed_ += suppressed;
+}
+
+void Metrics::ObserveBatch(int code, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++batches_[code];
+  size_t i = 0;
+  while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
+  ++hist_[i];
+  sum_ += seconds;
+  ++count_;
+}
+
+std::string Metrics::Render() const {
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, int64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  counter("ferry_events_accepted_total", "Events stored.", accepted_.load());
+  counter("ferry_events_duplicate_total", "Events already stored (same messageId).", duplicate_.load());
+  counter("ferry_events_rejected_total", "Events that failed validation.", rejected_.load());
+  counter("ferry_events_suppressed_total", "Events of erased subjects dropped on arrival.", suppressed_.load());
+  counter("ferry_events_purged_total", "Events deleted by the retention job (older than the maximum age).",
+          purged_.load());
+  std::lock_guard<std::mutex> lock(mu_);
+  out += "# HELP ferry_batches_total POST /v1/batch requests by HTTP status.\n# TYPE ferry_batches_total counter\n";
+  for (const auto& [code, n] : batches_) {
+    out += "ferry_batches_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";
+  }
+  out +=
+      "# HELP ferry_request_duration_seconds POST /v1/batch latency.\n"
+      "# TYPE ferry_request_duration_seconds histogram\n";
+  int64_t cum = 0;
+  char buf[64];
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    cum += hist_[i];
+    std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
+    out += std::string("ferry_request_duration_seconds_bucket{le=\"") + buf + "\"} " + std::to_string(cum) + "\n";
+  }
+  cum += hist_[kBuckets.size()];
+  out += "ferry_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(cum) + "\n";
+  std::snprintf(buf, sizeof buf, "%.6f", sum_);
+  out += std::string("ferry_request_duration_seconds_sum ") + buf + "\n";
+  out += "ferry_request_duration_seconds_count " + std::to_string(count_) + "\n";
+  return out;
+}
+
+}  // namespace ferry::collector

@@ -1,0 +1,38 @@
+// Prometheus counters and the request latency histogram of GET /metrics.
+#ifndef FERRY_COLLECTOR_HTTP_METRICS_H_
+#define FERRY_COLLECTOR_HTTP_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace ferry::collector {
+
+// Thread-safe.
+class Metrics {
+ public:
+  void AddEvents(int64_t accepted, int64_t duplicate, int64_t rejected, int64_t suppressed);
+  // Events deleted by the retention job.
+  void AddPurged(int64_t n) { purged_ += n; }
+  // One finished /v1/batch request: its HTTP status and duration.
+  void ObserveBatch(int code, double seconds);
+  // The text exposition format (version 0.0.4).
+  std::string Render() const;
+
+ private:
+  static constexpr std::array<double, 12> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                      0.1,   0.25,   0.5,   1,    2.5,   5};
+  std::atomic<int64_t> accepted_{0}, duplicate_{0}, rejected_{0}, suppressed_{0}, purged_{0};
+  mutable std::mutex mu_;
+  std::map<int, int64_t> batches_;                   // guarded by mu_
+  std::array<int64_t, kBuckets.size() + 1> hist_{};  // guarded by mu_; last = +Inf
+  double sum_ = 0;                                   // guarded by mu_
+  int64_t count_ = 0;                                // guarded by mu_
+};
+
+}  // namespace ferry::collector
+
+#endif  // FERRY_COLLECTOR_HTTP_METRICS_H_

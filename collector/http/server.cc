@@ -1,0 +1,244 @@
+#include "collector/http/server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <thread>
+
+#include "collector/ingest/ingest.h"
+#include "lib/base/time.h"
+#include "lib/wire/auth.h"
+
+namespace ferry::collector {
+
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+// "Bearer <token>" -> token ("" when absent or malformed).
+std::string BearerToken(const httplib::Request& req) {
+  return wire::BearerToken(req.get_header_value("Authorization"));
+}
+
+// Records the answer of one /v1/batch request when it goes out of scope.
+class BatchTimer {
+ public:
+  BatchTimer(Metrics& m, const httplib::Response& res) : m_(m), res_(res), start_(std::chrono::steady_clock::now()) {}
+  ~BatchTimer() {
+    std::chrono::duration<double> d = std::chrono::steady_clock::now() - start_;
+    m_.ObserveBatch(res_.status, d.count());
+  }
+
+ private:
+  Metrics& m_;
+  const httplib::Response& res_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+void Answer(httplib::Response& res, int status, const std::string& reason) {
+  res.status = status;
+  res.set_content(ErrorAnswer(reason), kJson);
+}
+
+// An answer given before the body was read: the client is told to close the connection, since the unread body
+// would otherwise be taken for the next request.
+void AnswerUnread(httplib::Response& res, int status, const std::string& reason) {
+  Answer(res, status, reason);
+  res.set_header("Connection", "close");
+}
+
+// Gives an injected fault as the answer.
+void ApplyFault(const Fault& f, httplib::Response& res) {
+  if (f.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.delay_ms));
+  if (f.reset) {
+    // The status line and headers go out, then the connection closes before the promised body: the client sees a
+    // transport error, as with a connection reset mid-answer.
+    res.status = 200;
+    res.set_content_provider(
+        1024, kJson, [](size_t, size_t, httplib::DataSink&) { return false; }, nullptr);
+    return;
+  }
+  AnswerUnread(res, f.status, "injected fault");
+  if (f.retry_after >= 0) res.set_header("Retry-After", std::to_string(f.retry_after));
+}
+
+}  // namespace
+
+CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger log)
+    : opts_(std::move(opts)),
+      store_(store),
+      log_(std::move(log)),
+      limiter_(opts_.rate_limit, opts_.rate_burst),
+      committer_(store),
+      admin_(store, &metrics_, log_, opts_.admin) {}
+
+CollectorServer::~CollectorServer() {
+  Stop();
+  committer_.Stop();
+  if (retention_.joinable()) retention_.join();
+}
+
+void CollectorServer::RetentionLoop() {
+  constexpr int64_t kChunk = 5000;  // rows a transaction, so ingest waits little
+  std::unique_lock<std::mutex> l(retention_mu_);
+  while (!retention_stop_) {
+    l.unlock();
+    int64_t total = 0;
+    for (;;) {
+      auto n = store_->PurgeExpired(base::NowMs(), opts_.retention_max_age_ms, kChunk);
+      if (!n.ok()) {
+        log_.Error("retention purge failed: " + n.status().ToString());
+        break;
+      }
+      total += *n;
+      if (*n < kChunk) break;
+      l.lock();
+      bool stop = retention_stop_;
+      l.unlock();
+      if (stop) break;
+    }
+    if (total > 0) {
+      log_.Info("retention: deleted " + std::to_string(total) + " expired events");
+      metrics_.AddPurged(total);
+    }
+    l.lock();
+    retention_cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(opts_.retention_interval_ms, 10)),
+                           [this] { return retention_stop_; });
+  }
+}
+
+base::Result<int> CollectorServer::Bind() {
+  if (tls()) {
+    auto s = std::make_unique<httplib::SSLServer>(opts_.tls_cert.c_str(), opts_.tls_key.c_str());
+    if (!s->is_valid()) return base::Status::InvalidArgument("cannot load the TLS certificate or key");
+    svr_ = std::move(s);
+  } else {
+    svr_ = std::make_unique<httplib::Server>();
+  }
+  int threads = opts_.threads > 0 ? opts_.threads : 64;
+  svr_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  svr_->set_tcp_nodelay(true);
+  svr_->set_keep_alive_max_count(1000000);
+  svr_->set_keep_alive_timeout(opts_.keep_alive_timeout_s);
+  svr_->set_read_timeout(opts_.read_timeout_s, 0);
+  svr_->set_write_timeout(opts_.read_timeout_s, 0);
+  // Bodies whose Content-Length is above the compressed limit are refused (413) without being kept in memory.
+  svr_->set_payload_max_length(opts_.limits.max_compressed_bytes);
+  Routes();
+  int port = opts_.port == 0 ? svr_->bind_to_any_port(opts_.host)
+                             : (svr_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1);
+  if (port <= 0) {
+    return base::Status::Network("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port));
+  }
+  return port;
+}
+
+base::Status CollectorServer::Serve() {
+  if (!svr_) return base::Status::Internal("Bind() first");
+  retention_ = std::thread([this] { RetentionLoop(); });
+  bool ok = svr_->listen_after_bind();
+  {
+    std::lock_guard<std::mutex> l(retention_mu_);
+    retention_stop_ = true;
+  }
+  retention_cv_.notify_all();
+  retention_.join();
+  committer_.Stop();  // in-flight handlers have returned: drain the writer
+  return ok ? base::Status::Ok() : base::Status::Network("the server stopped with an error");
+}
+
+void CollectorServer::Stop() {
+  if (svr_) svr_->stop();
+}
+
+void CollectorServer::Routes() {
+  svr_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    base::Status s = store_->Check();
+    res.status = s.ok() ? 200 : 503;
+    res.set_content(s.ok() ? "ok\n" : "store unavailable\n", "text/plain");
+  });
+  svr_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    // Open on loopback; elsewhere an operator token is needed.
+    const std::string& ip = req.remote_addr;
+    bool loopback = ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
+    if (!loopback && !admin_.HasRole(req, "operator")) return Answer(res, 401, "an operator token is required");
+    res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
+  });
+  admin_.Register(*svr_);
+
+  svr_->Post("/v1/batch", [this](const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& reader) {
+    BatchTimer timer(metrics_, res);
+    int64_t received_ms = base::NowMs();
+    std::optional<Fault> fault = faults_.Next();
+    if (fault && !fault->after_store) return ApplyFault(*fault, res);
+
+    std::string key = BearerToken(req);
+    if (key.empty()) return AnswerUnread(res, 401, "missing write key");
+    auto info = store_->LookupWriteKey(key);
+    if (!info.ok()) {
+      log_.Error("write key lookup failed: " + info.status().ToString());
+      return AnswerUnread(res, 503, "store unavailable");
+    }
+    if (!info->has_value()) return AnswerUnread(res, 401, "unknown write key");
+    const WriteKeyInfo& project = **info;
+
+    if (int64_t wait = limiter_.Take(key, base::MonotonicMs()); wait > 0) {
+      AnswerUnread(res, 429, "rate limit");
+      res.set_header("Retry-After", std::to_string(wait));
+      return;
+    }
+
+    std::string ce = req.get_header_value("Content-Encoding");
+    wire::Encoding enc = wire::ParseEncoding(ce);
+    if (enc == wire::Encoding::kUnknown) {
+      return AnswerUnread(res, 415, "unsupported content encoding: use zstd, gzip or identity");
+    }
+    // cpp-httplib inflates gzip bodies itself (bounded here by the decoded limit); zstd arrives as sent.
+    bool server_decoded = enc == wire::Encoding::kGzip;
+    size_t limit = server_decoded ? opts_.limits.max_decompressed_bytes : opts_.limits.max_compressed_bytes;
+    std::string body;
+    bool too_large = false;
+    bool read_ok = reader([&](const char* data, size_t len) {
+      if (len > limit - std::min(limit, body.size())) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, len);
+      return true;
+    });
+    if (!read_ok) {
+      if (too_large || res.status == 413) return AnswerUnread(res, 413, "body too large");
+      return AnswerUnread(res, 400, "body cannot be read or decoded");
+    }
+
+    ParsedBatch parsed = ParseBatch(server_decoded ? wire::Encoding::kIdentity : enc, body, opts_.limits, received_ms);
+    body.clear();
+    body.shrink_to_fit();
+    if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);
+
+    InsertRequest ins;
+    ins.project_id = project.project_id;
+    ins.events = std::move(parsed.events);
+    ins.dropped = std::move(parsed.dropped);
+    base::Status s = committer_.Submit(&ins);
+    if (!s.ok()) {
+      log_.Error("storing a batch failed: " + s.ToString());
+      Answer(res, 503, "store unavailable");
+      res.set_header("Retry-After", "1");
+      return;
+    }
+    int64_t accepted = 0, duplicate = 0, suppressed = 0;
+    for (InsertOutcome o : ins.outcomes) {
+      if (o == InsertOutcome::kAccepted) ++accepted;
+      if (o == InsertOutcome::kDuplicate) ++duplicate;
+      if (o == InsertOutcome::kSuppressed) ++suppressed;
+    }
+    metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
+    if (fault) return ApplyFault(*fault, res);  // after_store: the batch is kept, the answer is lost
+    res.status = 200;
+    res.set_content(BatchAnswer(accepted, duplicate, suppressed, parsed.rejected), kJson);
+  });
+}
+
+}  // namespace ferry::collector

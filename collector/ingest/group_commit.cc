@@ -1,0 +1,62 @@
+#include "collector/ingest/group_commit.h"
+
+#include <vector>
+
+namespace ferry::collector {
+
+GroupCommitter::GroupCommitter(Store* store, size_t max_events)
+    : store_(store), max_events_(max_events), writer_([this] { Run(); }) {}
+
+GroupCommitter::~GroupCommitter() { Stop(); }
+
+base::Status GroupCommitter::Submit(InsertRequest* req) {
+  Pending p{req, base::Status::Ok(), false};
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) return base::Status::Closed("the collector is stopping");
+  queue_.push_back(&p);
+  work_cv_.notify_one();
+  done_cv_.wait(lock, [&p] { return p.done; });
+  return p.status;
+}
+
+void GroupCommitter::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !writer_.joinable()) return;
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void GroupCommitter::Run() {
+  std::vector<Pending*> taken;
+  std::vector<InsertRequest*> reqs;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      size_t events = 0;
+      while (!queue_.empty() && (taken.empty() || events + queue_.front()->req->events.size() <= max_events_)) {
+        events += queue_.front()->req->events.size();
+        taken.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    reqs.clear();
+    for (Pending* p : taken) reqs.push_back(p->req);
+    base::Status s = store_->Insert(reqs);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (Pending* p : taken) {
+        p->status = s;
+        p->done = true;
+      }
+    }
+    done_cv_.notify_all();
+    taken.clear();
+  }
+}
+
+}  // namespace ferry::collector

@@ -1,0 +1,51 @@
+// Group commit: one writer thread takes the insert requests of all concurrent /v1/batch handlers and stores them
+// together in one transaction, so the per-transaction cost (fsync, index pages) is shared.
+#ifndef FERRY_COLLECTOR_INGEST_GROUP_COMMIT_H_
+#define FERRY_COLLECTOR_INGEST_GROUP_COMMIT_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "collector/store/store.h"
+
+namespace ferry::collector {
+
+// Thread-safe. Submit() may be called from any number of threads; Stop() drains the queue then joins the writer.
+class GroupCommitter {
+ public:
+  // `store` must outlive this object. A transaction takes queued requests until max_events is reached.
+  explicit GroupCommitter(Store* store, size_t max_events = 20000);
+  ~GroupCommitter();
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Stores `req` (fills req->outcomes); blocks until its transaction committed or failed.
+  base::Status Submit(InsertRequest* req);
+
+  // Finishes what is queued, then stops; later Submit calls fail with kClosed.
+  void Stop();
+
+ private:
+  struct Pending {
+    InsertRequest* req;
+    base::Status status;
+    bool done = false;
+  };
+  void Run();
+
+  Store* store_;
+  size_t max_events_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // the writer waits for requests
+  std::condition_variable done_cv_;  // submitters wait for their result
+  std::deque<Pending*> queue_;       // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  std::thread writer_;
+};
+
+}  // namespace ferry::collector
+
+#endif  // FERRY_COLLECTOR_INGEST_GROUP_COMMIT_H_

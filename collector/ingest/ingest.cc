@@ -1,0 +1,158 @@
+#include "collector/ingest/ingest.h"
+
+#include <utility>
+
+#include "lib/base/time.h"
+
+namespace ferry::collector {
+
+namespace {
+
+using wire::Json;
+
+std::string StringOr(const Json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+// Envelope nesting allowed above an event's own limit: body object, batch array, the event object.
+constexpr size_t kEnvelopeDepth = 3;
+
+}  // namespace
+
+ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms) {
+  ParsedBatch out;
+  auto fail = [&out](int status, std::string error) {
+    out.status = status;
+    out.error = std::move(error);
+    out.events.clear();
+    out.rejected.clear();
+    return out;
+  };
+
+  std::string text;
+  switch (wire::Decode(enc, body, limits.max_decompressed_bytes, &text)) {
+    case wire::DecodeResult::kOk: break;
+    case wire::DecodeResult::kTooLarge: return fail(413, "decoded body too large");
+    case wire::DecodeResult::kCorrupt: return fail(400, "body cannot be decoded");
+    case wire::DecodeResult::kUnknownEncoding: return fail(415, "unsupported content encoding");
+  }
+
+  // Refuse hostile nesting before building anything (events deeper than the limit are rejected one by one below).
+  if (wire::RawJsonDepth(text, limits.max_depth + kEnvelopeDepth + 8) > limits.max_depth + kEnvelopeDepth + 8) {
+    return fail(400, "JSON nested too deeply");
+  }
+  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  text.clear();
+  text.shrink_to_fit();
+  if (doc.is_discarded()) return fail(400, "body is not valid JSON");
+  if (!doc.is_object()) return fail(400, "body is not a JSON object");
+  auto batch_it = doc.find("batch");
+  if (batch_it == doc.end() || !batch_it->is_array()) return fail(400, "missing batch array");
+  Json& batch = *batch_it;
+  if (batch.size() > limits.max_batch_events) return fail(413, "too many events in the batch");
+
+  auto sent = doc.find("sentAt");
+  if (sent != doc.end() && sent->is_string()) {
+    if (auto sent_ms = base::ParseIso8601(sent->get_ref<const std::string&>())) {
+      out.skew_corrected = true;
+      out.skew_ms = received_ms - *sent_ms;
+    }
+  }
+
+  auto dropped = doc.find("dropped");
+  if (dropped != doc.end() && dropped->is_object()) {
+    for (const auto& [k, v] : dropped->items()) {
+      if (out.dropped.size() >= 32 || k.empty() || k.size() > 64) break;
+      if (v.is_number_unsigned() && v.get<uint64_t>() <= (uint64_t{1} << 53)) {
+        out.dropped[k] = static_cast<int64_t>(v.get<uint64_t>());
+      } else if (v.is_number_integer() && v.get<int64_t>() >= 0) {
+        out.dropped[k] = v.get<int64_t>();
+      }
+    }
+  }
+
+  const std::string received_iso = base::FormatIso8601(received_ms);
+  // The size limit is checked on the stored form (serialised once, below) rather than on the event as sent.
+  wire::Limits shape_limits = limits;
+  shape_limits.max_event_bytes = SIZE_MAX;
+  // Fields the collector adds (receivedAt, originalTimestamp) may take a stored event slightly over the limit.
+  constexpr size_t kAddedBytes = 96;
+  out.events.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Json& ev = batch[i];
+    std::string reason = wire::ValidateEvent(ev, shape_limits);
+    if (!reason.empty()) {
+      out.rejected.push_back({i, ev.is_object() ? StringOr(ev, "messageId") : std::string(), std::move(reason)});
+      continue;
+    }
+    StoredEvent se;
+    se.message_id = ev["messageId"].get<std::string>();
+    se.type = ev["type"].get<std::string>();
+    se.user_id = StringOr(ev, "userId");
+    se.anonymous_id = StringOr(ev, "anonymousId");
+    if (se.type == wire::kTrack) se.name = StringOr(ev, "event");
+    if (se.type == wire::kScreen) se.name = StringOr(ev, "name");
+    se.purpose = StringOr(ev, "purpose");
+    std::string ts = ev["timestamp"].get<std::string>();
+    int64_t ts_ms = base::ParseIso8601(ts).value_or(0);  // validated above
+    se.received_ms = received_ms;
+    se.timestamp_ms = ts_ms;
+    if (out.skew_corrected && out.skew_ms != 0) {
+      se.timestamp_ms = ts_ms + out.skew_ms;
+      ev["originalTimestamp"] = ts;
+      ev["timestamp"] = base::FormatIso8601(se.timestamp_ms);
+    }
+    ev["receivedAt"] = received_iso;
+    if (se.type == wire::kConsent) {
+      const Json& p = ev["properties"];
+      se.consent_purpose = StringOr(p, "purpose");
+      se.consent_state = StringOr(p, "state");
+      se.consent_previous = StringOr(p, "previous");
+    }
+    if (se.type == wire::kAlias) se.previous_id = StringOr(ev, "previousId");
+    if (se.type == wire::kIdentify) {
+      auto t = ev.find("traits");
+      if (t != ev.end() && t->is_object() && !t->empty()) {
+        se.traits = t->dump(-1, ' ', false, Json::error_handler_t::replace);
+      }
+    }
+    if (se.type == wire::kConsent) {
+      // Where the consent was given: the device's description from the event's context (the anonymousId, kept on
+      // the record, is the installation).
+      auto c = ev.find("context");
+      if (c != ev.end() && c->is_object()) {
+        Json origin = Json::object();
+        for (const char* k : {"device", "os", "app", "library", "sessionId"}) {
+          auto it = c->find(k);
+          if (it != c->end()) origin[k] = *it;
+        }
+        if (!origin.empty()) se.device = origin.dump(-1, ' ', false, Json::error_handler_t::replace);
+      }
+    }
+    se.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (se.body.size() > limits.max_event_bytes + kAddedBytes) {
+      out.rejected.push_back({i, se.message_id, "event too large"});
+      continue;
+    }
+    out.events.push_back(std::move(se));
+  }
+  return out;
+}
+
+std::string BatchAnswer(int64_t accepted, int64_t duplicate, int64_t suppressed,
+                        const std::vector<Rejection>& rejected) {
+  Json rej = Json::array();
+  for (const Rejection& r : rejected) {
+    rej.push_back({{"index", r.index}, {"messageId", r.message_id}, {"reason", r.reason}});
+  }
+  Json a = {{"accepted", accepted}, {"duplicate", duplicate}, {"suppressed", suppressed}, {"rejected", rej}};
+  return a.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string ErrorAnswer(const std::string& reason) {
+  return Json{{"error", reason}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace ferry::collector

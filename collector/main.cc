@@ -1,0 +1,194 @@
+// ferry-collector: the ingest server (see docs/COLLECTOR.md).
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "collector/engines/open_store.h"
+#include "collector/http/server.h"
+#include "lib/base/log.h"
+
+namespace {
+
+using ferry::collector::CollectorServer;
+using ferry::collector::ServerOptions;
+
+// "127.0.0.1:8443", "[::1]:8443", "localhost:0".
+bool SplitListen(const std::string& listen, std::string* host, int* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= listen.size()) return false;
+  *host = listen.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  char* end = nullptr;
+  long p = std::strtol(listen.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || p < 0 || p > 65535 || host->empty()) return false;
+  *port = static_cast<int>(p);
+  return true;
+}
+
+bool IsLoopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  umask(077);  // the store, its key and the port file are for the owner only
+  CLI::App app{"ferry-collector: receives event batches (POST /v1/batch) and stores them encrypted."};
+  std::string listen = "127.0.0.1:8443";
+  std::string data_dir, tls_cert, tls_key, storage = "sqlite", key_file, fault_plan;
+  ServerOptions opts;
+  double max_compressed_kib = static_cast<double>(opts.limits.max_compressed_bytes) / 1024;
+  double max_decompressed_kib = static_cast<double>(opts.limits.max_decompressed_bytes) / 1024;
+  double max_event_kib = static_cast<double>(opts.limits.max_event_bytes) / 1024;
+  size_t max_batch_events = opts.limits.max_batch_events;
+  app.set_config("--config", "", "Read options from an INI/TOML file (keys are the long option names)");
+  app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "Directory of the embedded store (created if missing)")->required();
+  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain) for HTTPS");
+  app.add_option("--tls-key", tls_key, "PEM private key for HTTPS");
+  app.add_option("--storage", storage,
+                 "Storage backend: sqlite (embedded, encrypted) or postgresql://... (docs/POSTGRES.md)")
+      ->capture_default_str();
+  ferry::collector::StoreConfig store_config;
+  app.add_option("--pg-pool-size", store_config.pg_pool_size, "PostgreSQL: most connections")->capture_default_str();
+  app.add_option("--pg-acquire-timeout-ms", store_config.pg_acquire_timeout_ms,
+                 "PostgreSQL: longest wait for a free connection before answering 503")
+      ->capture_default_str();
+  app.add_option("--pg-statement-timeout-ms", store_config.pg_statement_timeout_ms,
+                 "PostgreSQL: statement_timeout of each connection (0 = none)")
+      ->capture_default_str();
+  app.add_option("--pg-lock-timeout-ms", store_config.pg_lock_timeout_ms,
+                 "PostgreSQL: lock_timeout of each connection (0 = none)")
+      ->capture_default_str();
+  app.add_option("--key-file", key_file, "Store encryption key file (64 hex chars); default DIR/collector.key");
+  app.add_option("--threads", opts.threads, "HTTP worker threads")->capture_default_str();
+  app.add_option("--rate-limit", opts.rate_limit, "Requests per second per write key (0 = unlimited)")
+      ->capture_default_str();
+  app.add_option("--rate-burst", opts.rate_burst, "Token bucket size per write key (default = --rate-limit)");
+  app.add_option("--max-body-kib", max_compressed_kib, "Largest request body as sent (KiB)")->capture_default_str();
+  app.add_option("--max-decoded-kib", max_decompressed_kib, "Largest decoded body (KiB)")->capture_default_str();
+  app.add_option("--max-event-kib", max_event_kib, "Largest serialised event (KiB)")->capture_default_str();
+  app.add_option("--max-batch-events", max_batch_events, "Most events in one batch")->capture_default_str();
+  double due_days = 15, retention_days = 395, retention_interval_s = 3600;
+  app.add_option("--request-due-days", due_days, "Days to answer a data-subject request (due date in the register)")
+      ->capture_default_str();
+  app.add_option("--retention-days", retention_days,
+                 "Default maximum event age in days (fractions allowed; 0 keeps events forever)")
+      ->capture_default_str();
+  app.add_option("--retention-interval-s", retention_interval_s, "Seconds between retention purges")
+      ->capture_default_str();
+  app.add_option("--fault-plan", fault_plan,
+                 "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
+                 "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");
+  CLI11_PARSE(app, argc, argv);
+
+  ferry::base::Logger log = ferry::base::Logger::Stderr("collector");
+  if (!SplitListen(listen, &opts.host, &opts.port)) {
+    std::fprintf(stderr, "ferry-collector: bad --listen %s (want host:port)\n", listen.c_str());
+    return 2;
+  }
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::fprintf(stderr, "ferry-collector: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  opts.tls_cert = tls_cert;
+  opts.tls_key = tls_key;
+  if (tls_cert.empty()) {
+    if (!IsLoopback(opts.host)) {
+      std::fprintf(stderr, "ferry-collector: refusing plain HTTP on non-loopback %s; give --tls-cert/--tls-key\n",
+                   opts.host.c_str());
+      return 2;
+    }
+    log.Warn("no TLS certificate given: serving plain HTTP on loopback only");
+  }
+  if (storage != "sqlite" && !(ferry::collector::IsPostgresStorage(storage) && ferry::collector::PostgresAvailable())) {
+    std::fprintf(stderr, "ferry-collector: storage '%s' is not available in this build (use sqlite%s)\n",
+                 ferry::collector::RedactStorage(storage).c_str(),
+                 ferry::collector::PostgresAvailable() ? " or postgresql://..." : "");
+    return 2;
+  }
+  opts.limits.max_compressed_bytes = static_cast<size_t>(max_compressed_kib * 1024);
+  opts.limits.max_decompressed_bytes = static_cast<size_t>(max_decompressed_kib * 1024);
+  opts.limits.max_event_bytes = static_cast<size_t>(max_event_kib * 1024);
+  opts.limits.max_batch_events = max_batch_events;
+  if (due_days <= 0 || retention_days < 0 || retention_interval_s <= 0) {
+    std::fprintf(stderr,
+                 "ferry-collector: --request-due-days and --retention-interval-s must be > 0, "
+                 "--retention-days >= 0\n");
+    return 2;
+  }
+  constexpr double kDayMs = 24.0 * 3600 * 1000;
+  opts.admin.request_due_ms = static_cast<int64_t>(due_days * kDayMs);
+  opts.retention_max_age_ms = static_cast<int64_t>(retention_days * kDayMs);
+  opts.retention_interval_ms = static_cast<int64_t>(retention_interval_s * 1000);
+
+  // SIGTERM/SIGINT are taken by a dedicated thread (sigwait); every other thread inherits the blocked mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  store_config.storage = storage;
+  store_config.data_dir = data_dir;
+  store_config.key_file = key_file;
+  auto store = ferry::collector::MakeStore(store_config);
+  if (!store.ok()) {
+    std::fprintf(stderr, "ferry-collector: cannot open the store (%s): %s\n",
+                 storage == "sqlite" ? data_dir.c_str() : ferry::collector::RedactStorage(storage).c_str(),
+                 store.status().ToString().c_str());
+    return 1;
+  }
+
+  CollectorServer server(opts, store->get(), log);
+  if (const char* env = std::getenv("FERRY_COLLECTOR_FAULT_PLAN"); env != nullptr && fault_plan.empty()) {
+    fault_plan = env;
+  }
+  if (!fault_plan.empty()) {
+    ferry::base::Status s = server.faults().LoadFile(fault_plan);
+    if (!s.ok()) {
+      std::fprintf(stderr, "ferry-collector: %s\n", s.ToString().c_str());
+      return 2;
+    }
+    log.Warn("fault injection is ON (test only): " + std::to_string(server.faults().Remaining()) + " answers queued");
+  }
+  auto port = server.Bind();
+  if (!port.ok()) {
+    std::fprintf(stderr, "ferry-collector: %s\n", port.status().ToString().c_str());
+    return 1;
+  }
+  {
+    std::string tmp = data_dir + "/collector.port.tmp";
+    std::ofstream(tmp) << *port << "\n";
+    std::rename(tmp.c_str(), (data_dir + "/collector.port").c_str());
+  }
+  std::string shown_host = opts.host.find(':') != std::string::npos ? "[" + opts.host + "]" : opts.host;
+  std::fprintf(stderr, "listening on %s://%s:%d\n", server.tls() ? "https" : "http", shown_host.c_str(), *port);
+  std::fflush(stderr);
+
+  std::thread signals([&server, &sigs, &log] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log.Info(std::string("signal ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
+    server.Stop();
+  });
+  ferry::base::Status served = server.Serve();
+  // Wake the signal thread if the server stopped by itself.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  store->reset();  // closes the database cleanly after the writer drained
+  std::remove((data_dir + "/collector.port").c_str());
+  if (!served.ok()) {
+    log.Error(served.ToString());
+    return 1;
+  }
+  log.Info("stopped");
+  return 0;
+}

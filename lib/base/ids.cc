@@ -1,0 +1,76 @@
+#include "lib/base/ids.h"
+
+#include <pthread.h>
+#include <sodium.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+#include "lib/base/secret.h"
+
+namespace ferry::base {
+
+namespace {
+
+// Bumped in the child of every fork(): a thread's pool from before the fork is then discarded.
+std::atomic<uint64_t> g_fork_generation{1};
+
+void OnForkChild() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+struct RandomPool {
+  unsigned char bytes[4096];
+  size_t pos = sizeof(bytes);
+  uint64_t generation = 0;
+  ~RandomPool() { sodium_memzero(bytes, sizeof bytes); }
+
+  void Take(unsigned char* out, size_t n) {
+    uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
+    if (generation != gen || pos + n > sizeof(bytes)) {
+      randombytes_buf(bytes, sizeof bytes);
+      pos = 0;
+      generation = gen;
+    }
+    std::memcpy(out, bytes + pos, n);
+    sodium_memzero(bytes + pos, n);
+    pos += n;
+  }
+};
+
+}  // namespace
+
+void AppendUuidV4(std::string* out) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    EnsureSodium();
+    pthread_atfork(nullptr, nullptr, &OnForkChild);
+  });
+  thread_local RandomPool pool;
+  unsigned char b[16];
+  pool.Take(b, sizeof b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  static const char* hex = "0123456789abcdef";
+  char buf[36];
+  size_t j = 0;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) buf[j++] = '-';
+    buf[j++] = hex[b[i] >> 4];
+    buf[j++] = hex[b[i] & 0xf];
+  }
+  out->append(buf, sizeof buf);
+}
+
+std::string NewUuidV4() {
+  std::string out;
+  out.reserve(36);
+  AppendUuidV4(&out);
+  return out;
+}
+
+std::string RandomHex(size_t n) {
+  SecretBytes b = SecretBytes::Random(n);
+  return b.ToHex();
+}
+
+}  // namespace ferry::base

@@ -1,0 +1,20 @@
+// Random identifiers (libsodium CSPRNG).
+#ifndef FERRY_LIB_BASE_IDS_H_
+#define FERRY_LIB_BASE_IDS_H_
+
+#include <string>
+
+namespace ferry::base {
+
+// A random RFC 4122 version 4 UUID, lowercase: "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b".
+// Drawn from a per-thread pool of CSPRNG bytes (libsodium, refilled 4 KiB at a time, so not one syscall per id);
+// the pool is discarded in a child after fork(), so parent and child never hand out the same id.
+std::string NewUuidV4();
+// Appends a new UUIDv4 (36 characters) to *out.
+void AppendUuidV4(std::string* out);
+// n random bytes as lowercase hex (2n characters).
+std::string RandomHex(size_t n);
+
+}  // namespace ferry::base
+
+#endif  // FERRY_LIB_BASE_IDS_H_

@@ -1,0 +1,98 @@
+// A thin RAII layer over SQLCipher's sqlite3 API, shared by the device buffer and the collector's embedded store.
+// SQLCipher 3.4.1 (SQLite 3.15.2): no UPSERT, no RETURNING, no JSON functions. Never link libsqlite3 as well.
+#ifndef FERRY_LIB_BASE_SQLITE_H_
+#define FERRY_LIB_BASE_SQLITE_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "lib/base/secret.h"
+#include "lib/base/status.h"
+
+namespace ferry::base {
+
+struct SqliteCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct SqliteStmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+
+// A prepared statement. Bind indexes start at 1, column indexes at 0. Not thread-safe.
+class Stmt {
+ public:
+  Stmt() = default;
+  explicit Stmt(sqlite3_stmt* s) : stmt_(s) {}
+
+  Stmt& Bind(int i, int64_t v);
+  Stmt& Bind(int i, std::string_view v);  // copied by SQLite (SQLITE_TRANSIENT)
+  Stmt& BindBlob(int i, const void* p, size_t n);
+  Stmt& BindNull(int i);
+
+  // Steps once. true with a row, false when done; a failure is kept in status() (and then false).
+  bool Step();
+  // Steps to completion (for statements that return no rows).
+  Status Run();
+  // Resets for reuse and clears bindings.
+  void Reset();
+  const Status& status() const { return status_; }
+
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+  std::string Text(int col) const;
+  std::string_view TextView(int col) const;  // valid until the next Step/Reset
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
+  sqlite3_stmt* get() const { return stmt_.get(); }
+  explicit operator bool() const { return stmt_ != nullptr; }
+
+ private:
+  std::unique_ptr<sqlite3_stmt, SqliteStmtFinalizer> stmt_;
+  Status status_;
+};
+
+// An open database connection. Not thread-safe: one owner thread or an external mutex.
+class Db {
+ public:
+  // Opens (creating) an SQLCipher file keyed with a raw 32-byte key (no key derivation), 4 KiB cipher pages, WAL,
+  // synchronous=NORMAL, and checks right away that the key opens it: a wrong key or a file that is not a database
+  // gives Status code kStorage with message starting "notadb:" (the caller may move the file aside).
+  static Result<Db> OpenEncrypted(const std::string& path, const SecretBytes& key);
+
+  Status Exec(const std::string& sql);
+  Result<Stmt> Prepare(std::string_view sql);
+  int64_t Changes() const { return sqlite3_changes(db_.get()); }
+  int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_.get()); }
+  std::string ErrMsg() const { return sqlite3_errmsg(db_.get()); }
+  sqlite3* get() const { return db_.get(); }
+  explicit operator bool() const { return db_ != nullptr; }
+
+  // PRAGMA user_version (the schema version).
+  int64_t UserVersion();
+  Status SetUserVersion(int64_t v);
+
+ private:
+  std::unique_ptr<sqlite3, SqliteCloser> db_;
+};
+
+// BEGIN IMMEDIATE on construction, ROLLBACK on destruction unless Commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(Db& db);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  const Status& begin_status() const { return begin_; }
+  Status Commit();
+
+ private:
+  Db& db_;
+  Status begin_;
+  bool done_ = false;
+};
+
+}  // namespace ferry::base
+
+#endif  // FERRY_LIB_BASE_SQLITE_H_

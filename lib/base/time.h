@@ -1,0 +1,26 @@
+// Wall-clock helpers and ISO 8601 (UTC, milliseconds) formatting and parsing.
+#ifndef FERRY_LIB_BASE_TIME_H_
+#define FERRY_LIB_BASE_TIME_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ferry::base {
+
+// Milliseconds since the Unix epoch (system clock).
+int64_t NowMs();
+// Milliseconds from a monotonic clock (for timeouts and intervals).
+int64_t MonotonicMs();
+
+// "2026-11-23T17:29:37.123Z".
+std::string FormatIso8601(int64_t epoch_ms);
+// Appends the same 24 characters to *out; caches the formatted second per thread (the hot path of every event).
+void AppendIso8601(std::string* out, int64_t epoch_ms);
+// Parses "YYYY-MM-DDTHH:MM:SS[.fff...]" followed by "Z" or "+HH:MM"/"-HH:MM". nullopt if malformed.
+std::optional<int64_t> ParseIso8601(std::string_view s);
+
+}  // namespace ferry::base
+
+#endif  // FERRY_LIB_BASE_TIME_H_

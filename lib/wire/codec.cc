@@ -1,0 +1,141 @@
+#include "lib/wire/codec.h"
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+
+namespace ferry::wire {
+
+namespace {
+
+struct ZstdDCtxFree {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+using ZstdDCtxPtr = std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree>;
+
+// A z_stream that is always inflateEnd-ed.
+class Inflater {
+ public:
+  Inflater() = default;
+  ~Inflater() {
+    if (ok_) inflateEnd(&zs_);
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+  bool Init() {
+    ok_ = inflateInit2(&zs_, 15 + 16) == Z_OK;  // gzip wrapper only
+    return ok_;
+  }
+  z_stream* get() { return &zs_; }
+
+ private:
+  z_stream zs_{};
+  bool ok_ = false;
+};
+
+// Largest window a frame may ask for: 8 MiB (larger than any batch we accept), so a frame header cannot make the
+// decoder allocate zstd's default 128 MiB.
+constexpr int kZstdWindowLogMax = 23;
+constexpr size_t kChunk = 64 * 1024;
+
+DecodeResult DecodeZstd(std::string_view in, size_t max_out, std::string* out) {
+  if (in.empty()) return DecodeResult::kCorrupt;
+  ZstdDCtxPtr dctx(ZSTD_createDCtx());
+  if (!dctx) return DecodeResult::kCorrupt;
+  if (ZSTD_isError(ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax))) {
+    return DecodeResult::kCorrupt;
+  }
+  ZSTD_inBuffer ib{in.data(), in.size(), 0};
+  char buf[kChunk];
+  size_t last = 1;  // 0 once a frame is complete
+  while (true) {
+    ZSTD_outBuffer ob{buf, sizeof buf, 0};
+    size_t ret = ZSTD_decompressStream(dctx.get(), &ob, &ib);
+    if (ZSTD_isError(ret)) return DecodeResult::kCorrupt;
+    if (ob.pos > max_out - std::min(max_out, out->size())) return DecodeResult::kTooLarge;
+    out->append(buf, ob.pos);
+    last = ret;
+    if (ib.pos == ib.size && ob.pos < ob.size) break;  // input consumed and the decoder has nothing buffered
+  }
+  return last == 0 ? DecodeResult::kOk : DecodeResult::kCorrupt;  // not 0: truncated frame
+}
+
+DecodeResult DecodeGzip(std::string_view in, size_t max_out, std::string* out) {
+  if (in.empty()) return DecodeResult::kCorrupt;
+  Inflater inf;
+  if (!inf.Init()) return DecodeResult::kCorrupt;
+  z_stream* zs = inf.get();
+  size_t pos = 0;
+  char buf[kChunk];
+  bool ended = false;
+  while (true) {
+    // zlib counts in uInt; feed at most 1 GiB at a time.
+    if (zs->avail_in == 0 && pos < in.size()) {
+      size_t n = std::min<size_t>(in.size() - pos, 1u << 30);
+      zs->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + pos));
+      zs->avail_in = static_cast<uInt>(n);
+      pos += n;
+    }
+    zs->next_out = reinterpret_cast<Bytef*>(buf);
+    zs->avail_out = sizeof buf;
+    int rc = inflate(zs, Z_NO_FLUSH);
+    size_t produced = sizeof buf - zs->avail_out;
+    if (produced > max_out - std::min(max_out, out->size())) return DecodeResult::kTooLarge;
+    out->append(buf, produced);
+    if (rc == Z_STREAM_END) {
+      ended = true;
+      if (zs->avail_in == 0 && pos == in.size()) break;
+      // Another gzip member follows (RFC 1952 allows concatenation).
+      if (inflateReset(zs) != Z_OK) return DecodeResult::kCorrupt;
+      ended = false;
+      continue;
+    }
+    if (rc == Z_BUF_ERROR) {
+      if (zs->avail_in == 0 && pos == in.size()) break;  // truncated: no more input, no progress
+      continue;
+    }
+    if (rc != Z_OK) return DecodeResult::kCorrupt;
+  }
+  return ended ? DecodeResult::kOk : DecodeResult::kCorrupt;
+}
+
+}  // namespace
+
+Encoding ParseEncoding(std::string_view header) {
+  // Trim spaces, compare case-insensitively.
+  while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) header.remove_prefix(1);
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) header.remove_suffix(1);
+  std::string h(header);
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (h.empty() || h == "identity") return Encoding::kIdentity;
+  if (h == "zstd") return Encoding::kZstd;
+  if (h == "gzip" || h == "x-gzip") return Encoding::kGzip;
+  return Encoding::kUnknown;
+}
+
+std::string ZstdCompress(std::string_view in, int level) {
+  std::string out(ZSTD_compressBound(in.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), level);
+  if (ZSTD_isError(n)) return {};
+  out.resize(n);
+  return out;
+}
+
+DecodeResult Decode(Encoding enc, std::string_view in, size_t max_out, std::string* out) {
+  out->clear();
+  switch (enc) {
+    case Encoding::kIdentity:
+      if (in.size() > max_out) return DecodeResult::kTooLarge;
+      out->assign(in.data(), in.size());
+      return DecodeResult::kOk;
+    case Encoding::kZstd: return DecodeZstd(in, max_out, out);
+    case Encoding::kGzip: return DecodeGzip(in, max_out, out);
+    case Encoding::kUnknown: break;
+  }
+  return DecodeResult::kUnknownEncoding;
+}
+
+}  // namespace ferry::wire

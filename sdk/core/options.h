@@ -1,0 +1,46 @@
+// ClientOptions: everything ferry_options_* sets, validated by the setters in c_api.cc.
+#ifndef FERRY_SDK_CORE_OPTIONS_H_
+#define FERRY_SDK_CORE_OPTIONS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "lib/base/log.h"
+#include "lib/base/secret.h"
+#include "platform/platform.h"
+
+namespace ferry::core {
+
+enum class Consent { kPending = 0, kGranted = 1, kDenied = 2 };
+enum class Durability { kBatched = 0, kSync = 1 };
+
+struct ClientOptions {
+  std::string endpoint;  // collector base URL; empty: never upload
+  std::string write_key;
+  std::string storage_path;          // empty: <DefaultDataDir>/ferry/buffer.db
+  base::SecretBytes encryption_key;  // empty: the platform secret store keeps one
+  std::string ca_file;
+  std::string pinned_public_key;
+  std::string app_name;  // empty: the process name
+  std::string app_version;
+  std::map<std::string, Consent> default_consent;
+  uint32_t flush_interval_ms = 10000;
+  uint32_t batch_size = 100;
+  uint64_t max_storage_bytes = 10ull << 20;
+  uint64_t max_event_age_ms = 30ull * 24 * 3600 * 1000;
+  std::string pii_rules;  // empty: defaults
+  Durability durability = Durability::kBatched;
+  int zstd_level = 3;
+  uint32_t request_timeout_ms = 30000;
+  uint32_t session_timeout_ms = 30 * 60 * 1000;
+  base::Logger logger;
+  std::unique_ptr<platform::HttpTransport> transport;  // null: libcurl
+};
+
+const char* ConsentName(Consent c);  // "pending" | "granted" | "denied"
+
+}  // namespace ferry::core
+
+#endif  // FERRY_SDK_CORE_OPTIONS_H_

@@ -1,0 +1,43 @@
+// Counters behind ferry_stats_json(). Lock-free except last_error.
+#ifndef FERRY_SDK_CORE_STATS_H_
+#define FERRY_SDK_CORE_STATS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace ferry::core {
+
+struct Stats {
+  std::atomic<int64_t> tracked{0};          // events accepted by track/screen/identify/consent calls
+  std::atomic<int64_t> sent{0};             // events the collector accepted (or already had)
+  std::atomic<int64_t> duplicate{0};        // of which the collector already had
+  std::atomic<int64_t> suppressed{0};       // events the collector dropped for an erased subject
+  std::atomic<int64_t> dropped_consent{0};  // calls refused because the purpose was denied
+  std::atomic<int64_t> purged_consent{0};   // buffered events purged when their purpose was denied
+  std::atomic<int64_t> evicted{0};          // events evicted by the size or age limit
+  std::atomic<int64_t> rejected{0};         // events the collector rejected (or a batch it could not decode)
+  std::atomic<int64_t> invalid{0};          // calls refused for bad input
+  std::atomic<int64_t> retries{0};          // upload attempts that failed and will be retried
+  std::atomic<int64_t> batches{0};          // batches the collector answered with 200
+  std::atomic<int64_t> storage_errors{0};   // failed commits to the buffer
+  std::atomic<int64_t> forgets_sent{0};     // erasure requests the collector confirmed
+
+  void SetLastError(const std::string& e) {
+    std::lock_guard<std::mutex> l(mu_);
+    last_error_ = e;
+  }
+  std::string LastError() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_error_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string last_error_;
+};
+
+}  // namespace ferry::core
+
+#endif  // FERRY_SDK_CORE_STATS_H_

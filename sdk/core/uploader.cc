@@ -1,0 +1,342 @@
+#include "sdk/core/uploader.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/base/time.h"
+#include "lib/wire/codec.h"
+
+namespace ferry::core {
+
+using base::Status;
+using Json = nlohmann::json;
+
+namespace {
+constexpr size_t kMaxBatchJsonBytes = 4u << 20;  // under the collector's 5 MiB decompressed limit
+const char* const kMetaUnreportedEvicted = "unreported_evicted";
+}  // namespace
+
+Uploader::Uploader(Config cfg, Buffer* store, Stats* stats, base::Logger log, PurposesFn sendable_purposes,
+                   std::unique_ptr<platform::HttpTransport> transport)
+    : cfg_(std::move(cfg)),
+      buffer_(store),
+      stats_(stats),
+      log_(std::move(log)),
+      sendable_purposes_(std::move(sendable_purposes)),
+      transport_(std::move(transport)),
+      batch_limit_(std::max<uint32_t>(1, cfg_.batch_size)) {
+  if (auto v = buffer_->GetMeta(kMetaUnreportedEvicted)) {
+    unreported_evicted_ = std::strtoll(v->c_str(), nullptr, 10);
+  }
+}
+
+Uploader::~Uploader() { Stop(); }
+
+void Uploader::Start() {
+  if (cfg_.endpoint.empty() || !transport_) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Uploader::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cancel_.store(true);
+  cv_.notify_all();
+  done_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Uploader::Notify(int64_t n) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pending_new_ += n;
+    wake = pending_new_ >= static_cast<int64_t>(cfg_.batch_size);
+  }
+  if (wake) cv_.notify_one();
+}
+
+bool Uploader::auth_failed() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return auth_failed_;
+}
+
+int64_t Uploader::unreported_evicted_add(int64_t n) {
+  int64_t v;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    unreported_evicted_ += n;
+    v = unreported_evicted_;
+  }
+  (void)buffer_->PutMeta(kMetaUnreportedEvicted, std::to_string(v));
+  return v;
+}
+
+void Uploader::SetBackoff(int64_t ms, bool hard) {
+  std::lock_guard<std::mutex> l(mu_);
+  backoff_until_ms_ = base::MonotonicMs() + ms;
+  hard_backoff_ = hard;
+}
+
+void Uploader::Run() {
+  std::unique_lock<std::mutex> l(mu_);
+  int64_t next_interval = base::MonotonicMs() + cfg_.flush_interval_ms;
+  while (!stop_) {
+    int64_t now = base::MonotonicMs();
+    bool in_backoff = now < backoff_until_ms_;
+    bool due =
+        !auth_failed_ && (kick_ || pending_new_ >= static_cast<int64_t>(cfg_.batch_size) || now >= next_interval);
+    // A new flush may cut an exponential backoff short once, never a Retry-After.
+    if (in_backoff && !(kick_ && cut_backoff_ && !hard_backoff_)) due = false;
+    if (!due) {
+      int64_t wake = in_backoff ? backoff_until_ms_ : next_interval;
+      cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(1, wake - now)));
+      continue;
+    }
+    kick_ = false;
+    cut_backoff_ = false;
+    pending_new_ = 0;
+    l.unlock();
+    Cycle();
+    l.lock();
+    passes_++;
+    next_interval = base::MonotonicMs() + cfg_.flush_interval_ms;
+    done_cv_.notify_all();
+  }
+  done_cv_.notify_all();
+}
+
+void Uploader::Cycle() {
+  if (!SendForgets()) return;
+  std::set<std::string> purposes = sendable_purposes_();
+  while (SendOneBatch(purposes)) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) return;
+  }
+}
+
+bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
+  uint32_t limit;
+  int64_t evicted;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    limit = batch_limit_;
+    evicted = unreported_evicted_;
+  }
+  auto batch = buffer_->NextBatch(purposes, limit, kMaxBatchJsonBytes);
+  if (!batch.ok()) {
+    stats_->SetLastError("reading the buffer failed: " + batch.status().message());
+    log_.Error("reading the buffer failed: " + batch.status().message());
+    SetBackoff(cfg_.backoff_base_ms, false);
+    return false;
+  }
+  if (batch->empty()) return false;
+  const std::vector<QueuedEvent>& evs = batch.value();
+
+  std::string body;
+  size_t raw = 64;
+  for (const auto& e : evs) raw += e.body.size() + 1;
+  body.reserve(raw);
+  body += "{\"sentAt\":\"";
+  body += base::FormatIso8601(base::NowMs());
+  body += "\",\"batch\":[";
+  for (size_t i = 0; i < evs.size(); ++i) {
+    if (i) body += ',';
+    body += evs[i].body;
+  }
+  body += "],\"dropped\":{\"evicted\":";
+  body += std::to_string(evicted);
+  body += "}}";
+
+  platform::HttpRequest req;
+  req.url = cfg_.endpoint + "/v1/batch";
+  req.headers = {"Content-Type: application/json", "Content-Encoding: zstd", "Authorization: Bearer " + cfg_.write_key};
+  req.body = wire::ZstdCompress(body, cfg_.zstd_level);
+  req.timeout_ms = cfg_.request_timeout_ms;
+  req.cancel = &cancel_;
+  platform::HttpResponse resp;
+  Status net = transport_->Post(req, &resp);
+  sodium_memzero(req.headers[2].data(), req.headers[2].size());
+  if (cancel_.load()) return false;  // closing: the batch stays in the buffer (resent next time, deduplicated)
+
+  if (net.ok() && resp.status == 200) {
+    Json ans = Json::parse(resp.body, nullptr, false);
+    int64_t rejected = 0;
+    if (ans.is_object()) {
+      stats_->sent += ans.value("accepted", int64_t{0}) + ans.value("duplicate", int64_t{0});
+      stats_->duplicate += ans.value("duplicate", int64_t{0});
+      stats_->suppressed += ans.value("suppressed", int64_t{0});
+      if (ans.contains("rejected") && ans["rejected"].is_array()) {
+        rejected = static_cast<int64_t>(ans["rejected"].size());
+        for (const auto& r : ans["rejected"]) {
+          std::string reason = r.is_object() ? r.value("reason", std::string("?")) : std::string("?");
+          std::string mid = r.is_object() ? r.value("messageId", std::string("?")) : std::string("?");
+          stats_->SetLastError("collector rejected " + mid + ": " + reason);
+          log_.Warn("the collector rejected event " + mid + ": " + reason);
+        }
+      }
+    } else {
+      stats_->sent += static_cast<int64_t>(evs.size());
+    }
+    stats_->rejected += rejected;
+    stats_->batches++;
+    Status del = buffer_->Delete(evs);
+    if (!del.ok()) {
+      stats_->SetLastError("deleting sent events failed: " + del.message());
+      log_.Error("deleting sent events failed (they will be resent; the collector dedups): " + del.message());
+      SetBackoff(cfg_.backoff_base_ms, false);
+      return false;
+    }
+    int64_t left;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      unreported_evicted_ -= evicted;
+      left = unreported_evicted_;
+      attempt_ = 0;
+      backoff_until_ms_ = 0;
+      hard_backoff_ = false;
+      batch_limit_ = std::min<uint32_t>(cfg_.batch_size, batch_limit_ * 2);
+    }
+    if (evicted > 0) (void)buffer_->PutMeta(kMetaUnreportedEvicted, std::to_string(left));
+    return true;
+  }
+
+  if (net.ok() && resp.status == 400) {
+    // The collector cannot decode this batch at all: resending cannot help.
+    stats_->rejected += static_cast<int64_t>(evs.size());
+    stats_->SetLastError("the collector could not decode a batch (400): " + resp.body.substr(0, 200));
+    log_.Error("the collector answered 400 to a batch of " + std::to_string(evs.size()) + " events; dropped them");
+    (void)buffer_->Delete(evs);
+    return true;
+  }
+  if (net.ok() && resp.status == 413) {
+    if (evs.size() == 1) {
+      stats_->rejected += 1;
+      stats_->SetLastError("the collector refused an event as too large (413)");
+      log_.Error("the collector answered 413 to a single event; dropped it");
+      (void)buffer_->Delete(evs);
+      return true;
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    batch_limit_ = std::max<uint32_t>(1, static_cast<uint32_t>(evs.size() / 2));
+    log_.Warn("the collector answered 413; splitting batches to " + std::to_string(batch_limit_) + " events");
+    return true;
+  }
+  std::string why = HandleFailure(resp, net);
+  stats_->retries++;
+  stats_->SetLastError(why);
+  log_.Warn(why);
+  return false;
+}
+
+std::string Uploader::HandleFailure(const platform::HttpResponse& resp, const Status& net) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (net.ok() && resp.status == 401) {
+    auth_failed_ = true;
+    return "the collector refused the write key (401); sending stops until the client is reopened";
+  }
+  attempt_ = std::min(attempt_ + 1, 30);
+  int64_t cap = std::min<int64_t>(cfg_.backoff_cap_ms, cfg_.backoff_base_ms << std::min(attempt_ - 1, 20));
+  // Full jitter: uniform in [0, cap].
+  int64_t delay = static_cast<int64_t>(randombytes_uniform(static_cast<uint32_t>(std::max<int64_t>(cap, 1)) + 1));
+  bool hard = false;
+  if (net.ok() && (resp.status == 429 || resp.status == 503) && resp.retry_after_s > 0) {
+    delay = std::max<int64_t>(delay, static_cast<int64_t>(resp.retry_after_s) * 1000);
+    hard = true;
+  }
+  backoff_until_ms_ = base::MonotonicMs() + delay;
+  hard_backoff_ = hard;
+  std::string what = net.ok() ? "the collector answered " + std::to_string(resp.status)
+                              : "the collector could not be reached: " + net.message();
+  return what + "; retrying in " + std::to_string(delay) + " ms";
+}
+
+bool Uploader::SendForgets() {
+  auto items = buffer_->Outbox("forget");
+  if (!items.ok() || items->empty()) return true;
+  for (const auto& [id, body] : items.value()) {
+    platform::HttpRequest req;
+    req.url = cfg_.endpoint + "/v1/forget";
+    req.headers = {"Content-Type: application/json", "Authorization: Bearer " + cfg_.write_key};
+    req.body = body;
+    req.timeout_ms = cfg_.request_timeout_ms;
+    req.cancel = &cancel_;
+    platform::HttpResponse resp;
+    Status net = transport_->Post(req, &resp);
+    sodium_memzero(req.headers[1].data(), req.headers[1].size());
+    if (cancel_.load()) return false;
+    if (net.ok() && resp.status == 200) {
+      (void)buffer_->DeleteOutbox(id);
+      stats_->forgets_sent++;
+      log_.Info("the collector confirmed an erasure request: " + resp.body.substr(0, 300));
+      continue;
+    }
+    if (net.ok() && resp.status == 400) {
+      (void)buffer_->DeleteOutbox(id);
+      stats_->SetLastError("the collector refused an erasure request (400): " + resp.body.substr(0, 200));
+      log_.Error("the collector refused an erasure request as malformed (400); dropped it");
+      continue;
+    }
+    std::string why = HandleFailure(resp, net);
+    stats_->retries++;
+    stats_->SetLastError("erasure request: " + why);
+    log_.Warn("erasure request: " + why);
+    return false;
+  }
+  return true;
+}
+
+Status Uploader::Flush(const std::set<std::string>& purposes, int64_t target_seq, int64_t deadline_ms) {
+  if (!thread_.joinable()) return Status::Network("no endpoint is configured");
+  bool first = true;
+  for (;;) {
+    auto any = buffer_->AnyUpTo(purposes, target_seq);
+    if (!any.ok()) return any.status();
+    if (!any.value()) return Status::Ok();
+    std::unique_lock<std::mutex> l(mu_);
+    if (auth_failed_) return Status::Network("the collector refused the write key (401)");
+    if (stop_) return Status::Closed("the client is closing");
+    int64_t now = base::MonotonicMs();
+    if (now >= deadline_ms) return Status::Timeout("events are still waiting to be sent");
+    kick_ = true;
+    if (first) cut_backoff_ = true;
+    first = false;
+    uint64_t seen = passes_;
+    cv_.notify_one();
+    done_cv_.wait_for(l, std::chrono::milliseconds(deadline_ms - now),
+                      [&] { return passes_ != seen || stop_ || auth_failed_; });
+  }
+}
+
+Status Uploader::DeliverForgets(int64_t deadline_ms) {
+  if (!thread_.joinable()) return Status::Network("no endpoint is configured");
+  bool first = true;
+  for (;;) {
+    auto items = buffer_->Outbox("forget");
+    if (!items.ok()) return items.status();
+    if (items->empty()) return Status::Ok();
+    std::unique_lock<std::mutex> l(mu_);
+    if (auth_failed_) return Status::Network("the collector refused the write key (401)");
+    if (stop_) return Status::Closed("the client is closing");
+    int64_t now = base::MonotonicMs();
+    if (now >= deadline_ms) {
+      return attempt_ > 0 ? Status::Network("the collector has not confirmed the erasure yet; it will be retried")
+                          : Status::Timeout("the erasure request is still waiting to be sent");
+    }
+    kick_ = true;
+    if (first) cut_backoff_ = true;
+    first = false;
+    uint64_t seen = passes_;
+    cv_.notify_one();
+    done_cv_.wait_for(l, std::chrono::milliseconds(deadline_ms - now),
+                      [&] { return passes_ != seen || stop_ || auth_failed_; });
+  }
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,101 @@
+// Uploader: one thread per client that sends sendable events to the collector in zstd batches (PROTOCOL.md v1)
+// and delivers queued erasure requests (/v1/forget).
+//
+// Triggers: batch_size sendable events (Notify), flush_interval_ms, Flush()/Forget() requests, close.
+// Answers: 200 deletes accepted/duplicate/suppressed/rejected events (rejected ones counted); 400 drops the batch
+// (counted); 401 stops sending until the client is reopened (data kept); 413 halves the batch; 429/503 wait at
+// least Retry-After; other 5xx and network errors back off exponentially with full jitter (1 s base, 10 min cap).
+#ifndef FERRY_SDK_CORE_UPLOADER_H_
+#define FERRY_SDK_CORE_UPLOADER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "lib/base/log.h"
+#include "lib/base/status.h"
+#include "platform/platform.h"
+#include "sdk/core/buffer.h"
+#include "sdk/core/options.h"
+#include "sdk/core/stats.h"
+
+namespace ferry::core {
+
+class Uploader {
+ public:
+  struct Config {
+    std::string endpoint;
+    std::string write_key;
+    uint32_t batch_size = 100;
+    uint32_t flush_interval_ms = 10000;
+    uint32_t request_timeout_ms = 30000;
+    int zstd_level = 3;
+    int64_t backoff_base_ms = 1000;
+    int64_t backoff_cap_ms = 600000;
+  };
+  using PurposesFn = std::function<std::set<std::string>()>;
+
+  // store and stats must outlive the uploader. transport may be null when no endpoint is configured.
+  Uploader(Config cfg, Buffer* store, Stats* stats, base::Logger log, PurposesFn sendable_purposes,
+           std::unique_ptr<platform::HttpTransport> transport);
+  ~Uploader();
+
+  void Start();
+  // Stops the thread after the request in flight (if any) finishes.
+  void Stop();
+
+  // n more sendable events were committed; wakes the thread once batch_size are waiting.
+  void Notify(int64_t n);
+  // Sends every event of `purposes` with seq <= target_seq, waiting until done or the deadline (monotonic ms).
+  base::Status Flush(const std::set<std::string>& purposes, int64_t target_seq, int64_t deadline_ms);
+  // Delivers every queued erasure request, waiting until done or the deadline.
+  base::Status DeliverForgets(int64_t deadline_ms);
+
+  bool auth_failed() const;
+  int64_t unreported_evicted_add(int64_t n);  // adds to the eviction count reported with the next batch
+
+ private:
+  void Run();
+  // One pass: forgets, then batches until nothing is sendable or an error sets a backoff. Called without mu_.
+  void Cycle();
+  // Sends one batch; returns false when the pass should stop (error, backoff, nothing left).
+  bool SendOneBatch(const std::set<std::string>& purposes);
+  bool SendForgets();
+  // Classifies an HTTP answer that is not 200 and sets the backoff. Returns a description for logs.
+  std::string HandleFailure(const platform::HttpResponse& resp, const base::Status& net);
+  void SetBackoff(int64_t ms, bool hard);
+
+  Config cfg_;
+  Buffer* buffer_;
+  Stats* stats_;
+  base::Logger log_;
+  PurposesFn sendable_purposes_;
+  std::unique_ptr<platform::HttpTransport> transport_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // wakes the thread
+  std::condition_variable done_cv_;  // wakes Flush/Forget waiters after each pass
+  bool stop_ = false;                // guarded by mu_
+  std::atomic<bool> cancel_{false};  // set by Stop(): the request in flight is abandoned
+  bool kick_ = false;                // a flush or forget asked for a pass now
+  bool cut_backoff_ = false;         // ... and may cut an exponential backoff short (once per call)
+  int64_t pending_new_ = 0;          // sendable events committed since the last pass
+  int64_t backoff_until_ms_ = 0;     // monotonic; no pass before it
+  bool hard_backoff_ = false;        // Retry-After: flushes wait for it too
+  int attempt_ = 0;                  // consecutive failures
+  bool auth_failed_ = false;
+  uint64_t passes_ = 0;             // completed passes
+  uint32_t batch_limit_;            // current events per request (413 halves it)
+  int64_t unreported_evicted_ = 0;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace ferry::core
+
+#endif  // FERRY_SDK_CORE_UPLOADER_H_

@@ -1,0 +1,20 @@
+# Builds one layering probe (tests/layering/CMakeLists.txt) and checks the outcome.
+#   -DBUILD_DIR=<build tree> -DPROBE=<target> -DHEADER=<the included path> -DEXPECT=ok|forbidden
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} --target ${PROBE}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(all "${out}${err}")
+if(EXPECT STREQUAL "ok")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "control probe failed: #include \"${HEADER}\" should compile here\n${all}")
+  endif()
+  message(STATUS "ok: #include \"${HEADER}\" compiles")
+else()
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "layering broken: #include \"${HEADER}\" compiled in a layer that must not see it")
+  endif()
+  string(FIND "${all}" "${HEADER}: No such file or directory" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "the probe failed, but not because the header is out of reach:\n${all}")
+  endif()
+  message(STATUS "ok: #include \"${HEADER}\" does not compile (out of reach)")
+endif()
