@@ -5,7 +5,8 @@ namespace ferry::base {
 namespace {
 Status SqlError(sqlite3* db, int rc, const char* what) {
   std::string msg = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  if (rc == SQLITE_NOTADB) return Status::Storage("notadb: " + msg);
+  if (rc == SQLITE_NOTADB) return Status::Corruption(msg + " (notadb)");
+  if (rc == SQLITE_CORRUPT) return Status::Corruption(msg + " (corrupt)");
   return Status::Storage(msg);
 }
 }  // namespace
@@ -86,7 +87,8 @@ Status Db::Exec(const std::string& sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    if (rc == SQLITE_NOTADB) return Status::Storage("notadb: " + msg);
+    if (rc == SQLITE_NOTADB) return Status::Corruption(msg + " (notadb)");
+    if (rc == SQLITE_CORRUPT) return Status::Corruption(msg + " (corrupt)");
     return Status::Storage(msg + " (" + sql.substr(0, 60) + ")");
   }
   return Status::Ok();

@@ -58,7 +58,7 @@ class Db {
  public:
   // Opens (creating) an SQLCipher file keyed with a raw 32-byte key (no key derivation), 4 KiB cipher pages, WAL,
   // synchronous=NORMAL, and checks right away that the key opens it: a wrong key or a file that is not a database
-  // gives Status code kStorage with message starting "notadb:" (the caller may move the file aside).
+  // gives Status code kCorruption (the caller may move the file aside).
   static Result<Db> OpenEncrypted(const std::string& path, const SecretBytes& key);
 
   Status Exec(const std::string& sql);

@@ -27,15 +27,27 @@ using ferry::base::Code;
 using ferry::base::Status;
 using ferry::core::Consent;
 
+// The one place internal codes become public ones. The ABI's codes are few and stable; the internal ones say more
+// (the message carries the detail to the log callback).
 ferry_status ToC(const Status& s) {
   switch (s.code()) {
     case Code::kOk: return FERRY_OK;
-    case Code::kInvalidArgument: return FERRY_ERR_INVALID_ARGUMENT;
-    case Code::kConsentDenied: return FERRY_ERR_CONSENT_DENIED;
-    case Code::kStorage: return FERRY_ERR_STORAGE;
-    case Code::kClosed: return FERRY_ERR_CLOSED;
+    case Code::kInvalidArgument:
+    case Code::kNotFound:
+    case Code::kAlreadyExists:
+    case Code::kFailedPrecondition: return FERRY_ERR_INVALID_ARGUMENT;
+    case Code::kConsentDenied:
+    case Code::kPermissionDenied: return FERRY_ERR_CONSENT_DENIED;
+    case Code::kStorage:
+    case Code::kCorruption:
+    case Code::kResourceExhausted: return FERRY_ERR_STORAGE;
+    case Code::kClosed:
+    case Code::kCancelled: return FERRY_ERR_CLOSED;
     case Code::kTimeout: return FERRY_ERR_TIMEOUT;
-    case Code::kNetwork: return FERRY_ERR_NETWORK;
+    case Code::kNetwork:
+    case Code::kUnavailable:
+    case Code::kUnauthenticated: return FERRY_ERR_NETWORK;
+    case Code::kConflict:
     case Code::kInternal: return FERRY_ERR_INTERNAL;
   }
   return FERRY_ERR_INTERNAL;

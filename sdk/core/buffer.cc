@@ -42,8 +42,6 @@ std::string Placeholders(size_t n) {
   return s;
 }
 
-bool IsNotADb(const Status& s) { return !s.ok() && s.message().rfind("notadb:", 0) == 0; }
-
 }  // namespace
 
 Buffer::Buffer(std::string path, base::Db db, base::Logger log)
@@ -66,7 +64,7 @@ Result<std::unique_ptr<Buffer>> Buffer::Open(const std::string& path, const base
       why = db.status();
     }
     // Anything but a plain I/O failure to create the file means the old file is unusable: move it aside.
-    bool unusable = IsNotADb(why) || why.message().find("schema") != std::string::npos ||
+    bool unusable = why.Is(base::Code::kCorruption) || why.message().find("schema") != std::string::npos ||
                     why.message().find("malformed") != std::string::npos;
     if (attempt == 1 || !unusable) return Status::Storage("cannot open the buffer " + path + ": " + why.message());
     auto moved = platform::MoveAside(path);
