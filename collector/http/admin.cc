@@ -9,6 +9,7 @@
 #include "collector/ingest/ingest.h"
 #include "lib/base/time.h"
 #include "lib/wire/auth.h"
+#include "lib/wire/http_status.h"
 
 namespace ferry::collector {
 
@@ -27,7 +28,7 @@ void Answer(httplib::Response& res, int status, const json& body) {
 }
 void Error(httplib::Response& res, int status, const std::string& reason) {
   res.status = status;
-  res.set_content(ErrorAnswer(reason), kJson);
+  res.set_content(wire::ErrorBody(wire::CodeForHttpStatus(status), reason), kJson);
 }
 
 std::string Bearer(const httplib::Request& req) { return wire::BearerToken(req.get_header_value("Authorization")); }

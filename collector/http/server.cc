@@ -8,6 +8,7 @@
 #include "collector/ingest/ingest.h"
 #include "lib/base/time.h"
 #include "lib/wire/auth.h"
+#include "lib/wire/http_status.h"
 
 namespace ferry::collector {
 
@@ -37,7 +38,7 @@ class BatchTimer {
 
 void Answer(httplib::Response& res, int status, const std::string& reason) {
   res.status = status;
-  res.set_content(ErrorAnswer(reason), kJson);
+  res.set_content(wire::ErrorBody(wire::CodeForHttpStatus(status), reason), kJson);
 }
 
 // An answer given before the body was read: the client is told to close the connection, since the unread body

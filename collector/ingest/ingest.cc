@@ -151,8 +151,4 @@ std::string BatchAnswer(int64_t accepted, int64_t duplicate, int64_t suppressed,
   return a.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::string ErrorAnswer(const std::string& reason) {
-  return Json{{"error", reason}}.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 }  // namespace ferry::collector

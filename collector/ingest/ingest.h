@@ -41,9 +41,6 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
 std::string BatchAnswer(int64_t accepted, int64_t duplicate, int64_t suppressed,
                         const std::vector<Rejection>& rejected);
 
-// {"error": reason} for non-200 answers.
-std::string ErrorAnswer(const std::string& reason);
-
 }  // namespace ferry::collector
 
 #endif  // FERRY_COLLECTOR_INGEST_INGEST_H_

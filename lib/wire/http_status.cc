@@ -1,5 +1,7 @@
 #include "lib/wire/http_status.h"
 
+#include <nlohmann/json.hpp>
+
 namespace ferry::wire {
 
 int HttpStatusFor(base::Code code) {
@@ -25,6 +27,31 @@ int HttpStatusFor(base::Code code) {
     case Code::kInternal: return 500;
   }
   return 500;
+}
+
+base::Code CodeForHttpStatus(int http_status) {
+  using base::Code;
+  switch (http_status) {
+    case 200: return Code::kOk;
+    case 400:
+    case 415: return Code::kInvalidArgument;
+    case 401: return Code::kUnauthenticated;
+    case 403: return Code::kPermissionDenied;
+    case 404: return Code::kNotFound;
+    case 409: return Code::kConflict;
+    case 413:
+    case 429:
+    case 431: return Code::kResourceExhausted;
+    case 499: return Code::kCancelled;
+    case 503: return Code::kUnavailable;
+    case 504: return Code::kTimeout;
+    default: return http_status >= 400 && http_status < 500 ? Code::kInvalidArgument : Code::kInternal;
+  }
+}
+
+std::string ErrorBody(base::Code code, std::string_view reason) {
+  nlohmann::json j{{"error", std::string(reason)}, {"code", base::CodeId(code)}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace ferry::wire

@@ -31,5 +31,12 @@ TEST(Status, OneHttpMapping) {
   EXPECT_EQ(wire::HttpStatusFor(Code::kCorruption), 500);
 }
 
+TEST(Status, OneErrorBody) {
+  EXPECT_EQ(wire::ErrorBody(Code::kNotFound, "subject not found"),
+            R"({"code":"not_found","error":"subject not found"})");
+  // Invalid UTF-8 is replaced, not thrown.
+  EXPECT_NE(wire::ErrorBody(Code::kInvalidArgument, "bad \xff byte").find("invalid_argument"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ferry::base
