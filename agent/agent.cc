@@ -300,7 +300,7 @@ Answer Agent::GetConsent() {
   std::shared_lock<base::SharedMutex> l(client_mu_);
   if (!client_) return Unavailable("the agent is stopping");
   Json out = Json::object();
-  // The built-in purposes (C_API.md) are listed even when nothing was set for them: a purpose never set is pending.
+  // The built-in purposes (docs/C_API.md) are listed even when nothing set them: a purpose never set is pending.
   for (const char* p : {"necessary", "analytics", "marketing", "personalization", "sensitive"}) out[p] = "pending";
   for (const auto& [p, c] : client_->ConsentStates()) out[p] = core::ConsentName(c);
   return Reply(200, {{"consent", out}});

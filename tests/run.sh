@@ -2,6 +2,9 @@
 # Ferry's one-command test run (what CI runs through .ci/run). On a fresh Debian 12 clone, as root:
 #   tests/run.sh
 # Stages, in order (pick some with FERRY_STAGES="release asan"):
+#   docs     tests/docs/check_docs.py: links between the Markdown files resolve (files and #anchors), documents
+#            named in the code exist, no tracked file names a path of one machine or a folder beside the checkout;
+#            then the checker's own test (it must catch a planted dead link and a planted path). Seconds, no build.
 #   release  build/release  RelWithDebInfo, -DFERRY_WERROR=ON; every ctest test (finding no test is a failure)
 #   asan     build/asan     ASan+UBSan (LeakSanitizer on: it works in this sandbox), no benchmarks; every ctest
 #                           test except those that run an uninstrumented host process over the instrumented
@@ -22,7 +25,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-STAGES=${FERRY_STAGES:-release asan tsan fuzz}
+STAGES=${FERRY_STAGES:-docs release asan tsan fuzz}
 JOBS=${FERRY_JOBS:-2}
 FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-60}
 FAIL_FAST=${FERRY_FAIL_FAST:-0}
@@ -45,6 +48,11 @@ preset_stage() {
   echo "$preset: tests took $((SECONDS - t0)) s"
 }
 
+stage_docs() {
+  log "docs: references and machine paths"
+  python3 tests/docs/check_docs.py
+  python3 tests/docs/check_docs_test.py
+}
 stage_release() { preset_stage release; }
 stage_asan() { preset_stage asan; }
 stage_tsan() { preset_stage tsan; }
@@ -69,7 +77,7 @@ ORDER=()
 failed=0
 for stage in $STAGES; do
   if ! declare -F "stage_$stage" >/dev/null; then
-    echo "unknown stage '$stage' (known: release asan tsan fuzz)" >&2
+    echo "unknown stage '$stage' (known: docs release asan tsan fuzz)" >&2
     RESULT[$stage]=unknown
     TIME[$stage]=0
     ORDER+=("$stage")

@@ -1,4 +1,4 @@
-// The admin API (PROTOCOL.md "Admin API"): subjects (show, export, erase, correct), the request register, the audit
+// The admin API (docs/PROTOCOL.md): subjects (show, export, erase, correct), the request register, the audit
 // log, and the device's POST /v1/forget. Every admin call is authorised by a bearer admin token with roles and
 // written to the hash-chained audit log.
 #ifndef FERRY_COLLECTOR_HTTP_ADMIN_H_

@@ -1,4 +1,4 @@
-// Bearer credentials as PROTOCOL.md uses them (write keys, admin tokens, the agent's local token).
+// Bearer credentials as docs/PROTOCOL.md uses them (write keys, admin tokens, the agent's local token).
 #ifndef FERRY_LIB_WIRE_AUTH_H_
 #define FERRY_LIB_WIRE_AUTH_H_
 

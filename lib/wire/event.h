@@ -1,4 +1,4 @@
-// The event schema of PROTOCOL.md v1: limits and validation shared by the SDK, the agent and the collector.
+// The event schema of docs/PROTOCOL.md (v1): limits and validation shared by the SDK, the agent and the collector.
 #ifndef FERRY_LIB_WIRE_EVENT_H_
 #define FERRY_LIB_WIRE_EVENT_H_
 
@@ -14,7 +14,7 @@ namespace ferry::wire {
 
 using Json = nlohmann::json;
 
-// PROTOCOL.md limits (the collector makes them configurable).
+// docs/PROTOCOL.md limits (the collector makes them configurable).
 struct Limits {
   size_t max_compressed_bytes = 1 << 20;    // 1 MiB
   size_t max_decompressed_bytes = 5 << 20;  // 5 MiB
@@ -31,7 +31,7 @@ inline constexpr std::string_view kScreen = "screen";
 inline constexpr std::string_view kAlias = "alias";
 inline constexpr std::string_view kConsent = "consent";
 
-// Checks one event against PROTOCOL.md: messageId (1-64 chars), type, event (track) / name (screen), userId and/or
+// Checks one event against docs/PROTOCOL.md: messageId (1-64 chars), type, event (track) / name (screen), userId and/or
 // anonymousId, timestamp (ISO 8601), purpose (lowercase [a-z0-9_-], 1-32), properties/traits/context objects,
 // a consent event's {"purpose","state","previous"}, nesting depth and serialised size.
 // Returns "" when valid, else a short machine-friendly reason such as "missing messageId" or "event too large".

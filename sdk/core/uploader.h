@@ -1,4 +1,4 @@
-// Uploader: one thread per client that sends sendable events to the collector in zstd batches (PROTOCOL.md v1)
+// Uploader: one thread per client that sends sendable events to the collector in zstd batches (docs/PROTOCOL.md)
 // and delivers queued erasure requests (/v1/forget).
 //
 // Triggers: batch_size sendable events (Notify), flush_interval_ms, Flush()/Forget() requests, close.

@@ -145,7 +145,7 @@ FERRY_API ferry_status ferry_options_set_batch_size(ferry_options* o, uint32_t e
  * Default 10 MiB; at least 64 KiB. */
 FERRY_API ferry_status ferry_options_set_max_storage_bytes(ferry_options* o, uint64_t bytes);
 
-/* PII masking rules as a JSON object (see C_API.md): detector actions, path rules, allow list, hash key.
+/* PII masking rules as a JSON object (see docs/PII.md): detector actions, path rules, allow list, hash key.
  * Invalid JSON or an unknown action returns FERRY_ERR_INVALID_ARGUMENT and leaves the rules unchanged. */
 FERRY_API ferry_status ferry_options_set_pii_rules(ferry_options* o, const char* rules_json);
 

@@ -199,7 +199,7 @@ class Options {
     return Note(ferry_options_set_max_storage_bytes(o_, bytes));
   }
   Options& SetMaxEventAgeMs(std::uint64_t ms) noexcept { return Note(ferry_options_set_max_event_age_ms(o_, ms)); }
-  // PII rules as a JSON object (see C_API.md).
+  // PII rules as a JSON object (see docs/PII.md).
   Options& SetPiiRules(std::string_view rules_json) noexcept {
     detail::CStr r(rules_json);
     return Note(r.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_pii_rules(o_, r.get()));

@@ -1,5 +1,5 @@
 // The uploader through the public native-transport hook: a scripted transport answers as a collector would, and
-// the tests check what the client sent and how it reacted (PROTOCOL.md's answers).
+// the tests check what the client sent and how it reacted (docs/PROTOCOL.md's answers).
 #include <chrono>
 #include <cstdlib>
 #include <cstring>

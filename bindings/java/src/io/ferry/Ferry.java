@@ -72,7 +72,7 @@ public final class Ferry implements AutoCloseable {
     public Options writeKey(String key) { strings.put(1, key); return this; }
     public Options storagePath(String path) { strings.put(2, path); return this; }
     public Options caFile(String pemPath) { strings.put(3, pemPath); return this; }
-    /** PII rules as JSON text (see C_API.md). */
+    /** PII rules as JSON text (see docs/PII.md). */
     public Options piiRules(String rulesJson) { strings.put(4, rulesJson); return this; }
     /** PII rules as a map, serialised to JSON. */
     public Options piiRules(Map<String, ?> rules) { strings.put(4, Json.object(rules)); return this; }
