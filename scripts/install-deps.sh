@@ -17,7 +17,7 @@ BASE_PACKAGES=(
   g++ cmake ninja-build pkg-config curl zstd openssl ccache
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libbrotli-dev
   libsqlcipher-dev libsodium-dev nlohmann-json3-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+  libgtest-dev libbenchmark-dev libcli11-dev
   libpq-dev postgresql-15
   clang-14 libclang-rt-14-dev clang-format
   default-jdk-headless python3 python3-pytest

@@ -5,20 +5,34 @@
 #   docs     tests/docs/check_docs.py: links between the Markdown files resolve (files and #anchors), documents
 #            named in the code exist, no tracked file names a path of one machine or a folder beside the checkout;
 #            then the checker's own test (it must catch a planted dead link and a planted path). Seconds, no build.
-#   release  build/release  RelWithDebInfo, -DFERRY_WERROR=ON; every ctest test (finding no test is a failure)
-#   asan     build/asan     ASan+UBSan (LeakSanitizer on: it works in this sandbox), no benchmarks; every ctest
-#                           test except those that run an uninstrumented host process over the instrumented
-#                           libferry (python.*, java.*, install.*, examples.python_*/java_*: "ASan runtime does not
-#                           come first" / unresolved __asan symbols); they run in the release stage. Label a test
-#                           "nosan" to keep it out of the sanitizer stages for the same reason.
-#   tsan     build/tsan     ThreadSanitizer; only the tests labelled "concurrency"
-#   fuzz     build/fuzz     tests/fuzz/run.sh (clang libFuzzer), FERRY_FUZZ_SECONDS per target (default 60)
+#   release  build/release  RelWithDebInfo (-O2, line-table debug info), -DFERRY_WERROR=ON; builds everything
+#                           (benchmarks and bindings too); every ctest test (finding no test is a failure)
+#   asan     build/asan     ASan+UBSan at -O1 (LeakSanitizer on: it works in this sandbox); builds only the programs
+#                           its tests run (target ferry_test_programs: no benchmarks, bindings, daemons no test
+#                           starts there, nor test binaries labelled "slow", which are not even registered); every
+#                           ctest test except the "slow" ones (real-process integration and fault tests: they run in
+#                           the release stage) and those that run an uninstrumented host process over the
+#                           instrumented libferry (python.*, java.*, install.*, examples.python_*/java_*: "ASan
+#                           runtime does not come first" / unresolved __asan symbols); they run in the release stage.
+#                           Label a test "nosan" to keep it out of the sanitizer stages for the same reason.
+#   tsan     build/tsan     ThreadSanitizer; builds and runs only the tests labelled "concurrency"
+#   fuzz     build/fuzz     tests/fuzz/run.sh (clang libFuzzer), FERRY_FUZZ_SECONDS per target (default 60), the
+#                           targets side by side (one core each)
 # The configure/build/test settings live in CMakePresets.json (presets release, asan, tsan); this script runs them.
 # Benchmarks are not run here (figures need a quiet machine): run them by hand with tests/bench/run.sh.
 # Every build uses ninja -j2 (FERRY_JOBS to change). A failing build or test fails its stage and the script; later
 # stages still run (FERRY_FAIL_FAST=1 stops at the first failure). A summary with times is printed at the end.
-# Measured on the 2-core machine with other builds running at the same time (load 5-10), cold build dirs:
-# release build 280 s + tests 134 s; asan build 774 s (+ tests ~4 min). A quiet machine takes roughly half.
+#
+# Measured on the 2-core machine from cold build directories, each stage with the shared CPU lock held (nothing else
+# building; load average 1-2 from the stage itself), with an empty ccache (what a fresh CI machine has):
+#   stage     before (commit cad6f48)          after                              what changed
+#   docs      -                                3 s                                new
+#   release   339 s (build 262 + tests 76)     244 s (build 170 + tests 73)       -g1, one test PCH
+#   asan      729 s (build 684 + tests 44)     292 s (build 247 + tests 44)       only the programs its tests run,
+#                                                                                 -O1 -g1, test PCH
+#   tsan      111 s (build 79 + tests 31)      88 s (build 59 + tests 28)         -g1, test PCH
+#   fuzz      77 s (build 16 + 61 s fuzzing)   76 s                               -g1; targets run side by side
+# The whole run on a clean clone (git clone; flock ... bash .ci/run): see docs/PERFORMANCE.md, "CI".
 # The summary prints each stage's time; `build took` / `tests took` lines give the split.
 set -euo pipefail
 
