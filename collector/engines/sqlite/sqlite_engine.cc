@@ -1,20 +1,10 @@
-#include "collector/engines/sqlite/sqlite_store.h"
-
-#include <fcntl.h>
-#include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+// The embedded engine: opening and migrating the database, transactions, ingest, retention, scans; and the
+// SqliteStore parts that need it.
+#include "collector/engines/sqlite/sqlite_engine.h"
 
 #include <nlohmann/json.hpp>
 
-#include "lib/base/digest.h"
-#include "lib/base/ids.h"
-#include "lib/base/time.h"
+#include "collector/engines/sqlite/sqlite_store.h"
 
 namespace ferry::collector {
 
@@ -22,12 +12,9 @@ using base::Result;
 using base::SecretBytes;
 using base::Status;
 
-namespace {
+namespace sqlite {
 
-Status MakeDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
-  return Status::Storage("cannot create " + dir + ": " + std::strerror(errno));
-}
+namespace {
 
 // Migrations: index i takes the schema from version i to i+1.
 const char* const kMigrations[] = {
@@ -91,55 +78,43 @@ static_assert(kMigrationCount == kSchemaVersion, "one migration per schema versi
 
 }  // namespace
 
-Result<SecretBytes> LoadOrCreateStoreKey(const std::string& data_dir, const std::string& key_file) {
-  if (!base::EnsureSodium()) return Status::Internal("libsodium failed to start");
-  std::string path = key_file.empty() ? data_dir + "/collector.key" : key_file;
-  if (key_file.empty()) {
-    FERRY_RETURN_IF_ERROR(MakeDir(data_dir));
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      SecretBytes key = SecretBytes::Random(32);
-      std::string hex = key.ToHex() + "\n";
-      bool ok = write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && fsync(fd) == 0;
-      base::WipeString(hex);
-      close(fd);
-      if (!ok) {
-        unlink(path.c_str());
-        return Status::Storage("cannot write " + path);
-      }
-      return key;
-    }
-    if (errno != EEXIST) return Status::Storage("cannot create " + path + ": " + std::strerror(errno));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::Storage("cannot read key file " + path);
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  SecretBytes key;
-  if (content.size() == 32) {
-    key = SecretBytes(reinterpret_cast<const uint8_t*>(content.data()), 32);
-  } else {
-    std::string hex = content;
-    while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) hex.pop_back();
-    if (hex.size() == 64) key = SecretBytes::FromHex(hex);
-    base::WipeString(hex);
-  }
-  base::WipeString(content);
-  if (key.size() != 32) return Status::InvalidArgument("key file " + path + " must hold 64 hex characters");
-  return key;
-}
+// One connection behind a mutex (the ingest path reaches it through the single group-commit writer).
+class SqliteEngine final : public Engine {
+ public:
+  // Opens the database at `path` with `key` and migrates its schema.
+  static base::Result<std::unique_ptr<SqliteEngine>> Open(const std::string& path, const base::SecretBytes& key);
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir, const std::string& key_file) {
-  FERRY_RETURN_IF_ERROR(MakeDir(data_dir));
-  auto key = LoadOrCreateStoreKey(data_dir, key_file);
-  if (!key.ok()) return key.status();
-  return OpenFile(data_dir + "/collector.db", *key);
-}
+  const IdHasher& id_hasher() const override { return hasher_; }
+  base::Status Check() override;
+  // kRead/kSnapshot hold the mutex; kWrite/kErase also run BEGIN IMMEDIATE ... COMMIT (other processes wait), and an
+  // erasure ends with a WAL checkpoint so the erased rows' old page images do not stay in the log.
+  base::Status Transact(TxnMode mode, const std::function<base::Status(EngineTxn&)>& fn) override;
+  // The subject is resolved under the mutex; pages are read under it and handed over without it.
+  base::Status Export(const std::function<base::Status(EngineTxn&, ExportCursor&)>& fn) override;
+  // Everything queued in one transaction; ids are looked up on the suppression list only when it is not empty.
+  base::Status Insert(std::vector<InsertRequest*>& requests) override;
+  base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) override;
+  base::Status ScanAllText(const TextScanFn& fn) override;
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenFile(const std::string& path, const SecretBytes& key) {
+  int64_t SchemaVersion();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit SqliteEngine(base::Db db) : db_(std::move(db)) {}
+  base::Status Migrate();
+  base::Status InsertLocked(std::vector<InsertRequest*>& requests);
+
+  std::string path_;
+  IdHasher hasher_;  // set once by Migrate
+  std::mutex mu_;
+  base::Db db_;  // guarded by mu_
+};
+
+Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path, const SecretBytes& key) {
   if (!base::EnsureSodium()) return Status::Internal("libsodium failed to start");
   auto db = base::Db::OpenEncrypted(path, key);
   if (!db.ok()) return db.status();
-  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db).value()));
+  std::unique_ptr<SqliteEngine> store(new SqliteEngine(std::move(db).value()));
   store->path_ = path;
   FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA cache_size = -65536;"));  // 64 MiB
   // Erased rows are overwritten, not just unlinked; temporary tables (subject id sets) never touch the disk.
@@ -148,7 +123,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenFile(const std::string& pa
   return store;
 }
 
-Status SqliteStore::Migrate() {
+Status SqliteEngine::Migrate() {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t v = db_.UserVersion();
   if (v < 0) return Status::Storage("cannot read the schema version: " + db_.ErrMsg());
@@ -169,25 +144,26 @@ Status SqliteStore::Migrate() {
   if (sel->Step()) {
     const void* p = sqlite3_column_blob(sel->get(), 0);
     int n = sqlite3_column_bytes(sel->get(), 0);
-    if (p == nullptr || n != 32) return Status::Storage("meta.id_hash_key is damaged");
-    id_key_ = SecretBytes(static_cast<const uint8_t*>(p), 32);
+    if (p == nullptr || n != 32) return Status::Corruption("meta.id_hash_key is damaged");
+    hasher_ = IdHasher(SecretBytes(static_cast<const uint8_t*>(p), 32));
   } else {
     FERRY_RETURN_IF_ERROR(sel->status());
-    id_key_ = SecretBytes::Random(32);
+    SecretBytes key = SecretBytes::Random(32);
     auto ins = db_.Prepare("INSERT INTO meta(k, v) VALUES('id_hash_key', ?1);");
     if (!ins.ok()) return ins.status();
-    ins->BindBlob(1, id_key_.data(), id_key_.size());
+    ins->BindBlob(1, key.data(), key.size());
     FERRY_RETURN_IF_ERROR(ins->Run());
+    hasher_ = IdHasher(std::move(key));
   }
   return Status::Ok();
 }
 
-int64_t SqliteStore::SchemaVersion() {
+int64_t SqliteEngine::SchemaVersion() {
   std::lock_guard<std::mutex> lock(mu_);
   return db_.UserVersion();
 }
 
-Status SqliteStore::Check() {
+Status SqliteEngine::Check() {
   std::lock_guard<std::mutex> lock(mu_);
   auto st = db_.Prepare("SELECT count(*) FROM sqlite_master;");
   if (!st.ok()) return st.status();
@@ -195,73 +171,7 @@ Status SqliteStore::Check() {
   return Status::Ok();
 }
 
-Result<std::string> SqliteStore::CreateWriteKey(const std::string& project) {
-  if (project.empty() || project.size() > 200) return Status::InvalidArgument("a project name is 1-200 bytes");
-  std::string key = "fw_" + base::RandomHex(32);
-  std::string hash = base::Blake2b256(key);
-  std::lock_guard<std::mutex> lock(mu_);
-  base::Transaction tx(db_);
-  FERRY_RETURN_IF_ERROR(tx.begin_status());
-  int64_t now = base::NowMs();
-  {
-    auto ins = db_.Prepare("INSERT OR IGNORE INTO projects(name, created_ms) VALUES(?1, ?2);");
-    if (!ins.ok()) return ins.status();
-    ins->Bind(1, project).Bind(2, now);
-    FERRY_RETURN_IF_ERROR(ins->Run());
-  }
-  auto ins = db_.Prepare(
-      "INSERT INTO write_keys(project_id, key_hash, prefix, created_ms) "
-      "SELECT id, ?2, ?3, ?4 FROM projects WHERE name = ?1;");
-  if (!ins.ok()) return ins.status();
-  ins->Bind(1, project).BindBlob(2, hash.data(), hash.size()).Bind(3, key.substr(0, 7)).Bind(4, now);
-  FERRY_RETURN_IF_ERROR(ins->Run());
-  FERRY_RETURN_IF_ERROR(tx.Commit());
-  return key;
-}
-
-Result<std::optional<WriteKeyInfo>> SqliteStore::LookupWriteKey(const std::string& key) {
-  std::string hash = base::Blake2b256(key);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = key_cache_.find(hash);
-  if (it != key_cache_.end()) return std::optional<WriteKeyInfo>(it->second);
-  auto st = db_.Prepare(
-      "SELECT p.id, p.name FROM write_keys k JOIN projects p ON p.id = k.project_id "
-      "WHERE k.key_hash = ?1 AND k.revoked_ms IS NULL;");
-  if (!st.ok()) return st.status();
-  st->BindBlob(1, hash.data(), hash.size());
-  if (!st->Step()) {
-    if (!st->status().ok()) return st->status();
-    return std::optional<WriteKeyInfo>();
-  }
-  WriteKeyInfo info{st->Int(0), st->Text(1)};
-  if (key_cache_.size() > 10000) key_cache_.clear();
-  key_cache_.emplace(hash, info);
-  return std::optional<WriteKeyInfo>(info);
-}
-
-std::string SqliteStore::IdHash(const std::string& id) {
-  return base::Blake2b256Hex(id, std::string_view(reinterpret_cast<const char*>(id_key_.data()), id_key_.size()));
-}
-
-Result<bool> SqliteStore::IsSuppressed(int64_t project_id, const std::string& id_hash) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto st = db_.Prepare("SELECT 1 FROM suppressions WHERE project_id = ?1 AND id_hash = ?2;");
-  if (!st.ok()) return st.status();
-  st->Bind(1, project_id).Bind(2, id_hash);
-  bool found = st->Step();
-  if (!st->status().ok()) return st->status();
-  return found;
-}
-
-Status SqliteStore::Suppress(int64_t project_id, const std::string& id_hash) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto st = db_.Prepare("INSERT OR IGNORE INTO suppressions(project_id, id_hash, created_ms) VALUES(?1, ?2, ?3);");
-  if (!st.ok()) return st.status();
-  st->Bind(1, project_id).Bind(2, id_hash).Bind(3, base::NowMs());
-  return st->Run();
-}
-
-Status SqliteStore::Insert(std::vector<InsertRequest*>& requests) {
+Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
   std::lock_guard<std::mutex> lock(mu_);
   Status s = InsertLocked(requests);
   if (!s.ok()) {
@@ -270,7 +180,7 @@ Status SqliteStore::Insert(std::vector<InsertRequest*>& requests) {
   return s;
 }
 
-Status SqliteStore::InsertLocked(std::vector<InsertRequest*>& requests) {
+Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   auto ev = db_.Prepare(
@@ -308,8 +218,8 @@ Status SqliteStore::InsertLocked(std::vector<InsertRequest*>& requests) {
         FERRY_RETURN_IF_ERROR(
             prepare(&sup, "SELECT 1 FROM suppressions WHERE project_id = ?1 AND id_hash IN (?2, ?3);"));
         sup.Bind(1, req->project_id)
-            .Bind(2, e.user_id.empty() ? std::string() : IdHash(e.user_id))
-            .Bind(3, e.anonymous_id.empty() ? std::string() : IdHash(e.anonymous_id));
+            .Bind(2, e.user_id.empty() ? std::string() : hasher_(e.user_id))
+            .Bind(3, e.anonymous_id.empty() ? std::string() : hasher_(e.anonymous_id));
         bool hit = sup.Step();
         FERRY_RETURN_IF_ERROR(sup.status());
         sup.Reset();
@@ -390,43 +300,132 @@ Status SqliteStore::InsertLocked(std::vector<InsertRequest*>& requests) {
   return tx.Commit();
 }
 
-Result<std::vector<EventRow>> SqliteStore::DumpEvents(const std::string& project) {
+Status SqliteEngine::Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = db_.Prepare(
-      "SELECT p.name, e.message_id, e.type, e.user_id, e.anonymous_id, e.name, e.purpose, e.timestamp_ms, "
-      "e.received_ms, e.body FROM events e JOIN projects p ON p.id = e.project_id "
-      "WHERE ?1 = '' OR p.name = ?1 ORDER BY e.id;");
-  if (!st.ok()) return st.status();
-  st->Bind(1, project);
-  std::vector<EventRow> rows;
-  while (st->Step()) {
-    EventRow r;
-    r.project = st->Text(0);
-    r.message_id = st->Text(1);
-    r.type = st->Text(2);
-    r.user_id = st->Text(3);
-    r.anonymous_id = st->Text(4);
-    r.name = st->Text(5);
-    r.purpose = st->Text(6);
-    r.timestamp_ms = st->Int(7);
-    r.received_ms = st->Int(8);
-    r.body = st->Text(9);
-    rows.push_back(std::move(r));
+  std::unique_ptr<EngineTxn> txn = NewTxn(db_);
+  if (mode == TxnMode::kRead || mode == TxnMode::kSnapshot) return fn(*txn);  // one connection, no other writer here
+  {
+    base::Transaction tx(db_);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(fn(*txn));
+    FERRY_RETURN_IF_ERROR(tx.Commit());
   }
-  FERRY_RETURN_IF_ERROR(st->status());
-  return rows;
+  if (mode == TxnMode::kErase) {
+    // Old page images of the erased rows stay in the WAL until a checkpoint: write them back now (secure_delete has
+    // zeroed the freed space) and empty the WAL. Best effort: a reader in another process may hold it back.
+    (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE);");
+  }
+  return Status::Ok();
 }
 
-Result<std::map<std::string, int64_t>> SqliteStore::DroppedCounters(const std::string& project) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto st = db_.Prepare(
-      "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = ?1;");
-  if (!st.ok()) return st.status();
-  st->Bind(1, project);
-  std::map<std::string, int64_t> out;
-  while (st->Step()) out[st->Text(0)] = st->Int(1);
-  FERRY_RETURN_IF_ERROR(st->status());
-  return out;
+namespace {
+
+class Cursor : public ExportCursor {
+ public:
+  Cursor(base::Db& db, std::unique_lock<std::mutex>& lock) : db_(db), lock_(lock) {}
+  bool Unlocked(const std::function<bool()>& fn) override {
+    lock_.unlock();
+    bool r = fn();
+    lock_.lock();
+    return r;
+  }
+  Status StreamRows(int64_t project_id, const std::string& project, const std::vector<std::string>& ids,
+                    RowSink& sink) override {
+    return StreamSubjectRows(db_, lock_, project_id, project, ids, sink);
+  }
+
+ private:
+  base::Db& db_;
+  std::unique_lock<std::mutex>& lock_;
+};
+
+}  // namespace
+
+Status SqliteEngine::Export(const std::function<Status(EngineTxn&, ExportCursor&)>& fn) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_ptr<EngineTxn> txn = NewTxn(db_);
+  Cursor cursor(db_, lock);
+  return fn(*txn, cursor);
 }
+
+Status SqliteEngine::ScanAllText(const TextScanFn& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> tables;
+  {
+    auto st = db_.Prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%';");
+    if (!st.ok()) return st.status();
+    while (st->Step()) tables.push_back(st->Text(0));
+    FERRY_RETURN_IF_ERROR(st->status());
+  }
+  for (const std::string& t : tables) {
+    std::vector<std::string> cols;
+    {
+      auto st = db_.Prepare("PRAGMA table_info(\"" + t + "\");");
+      if (!st.ok()) return st.status();
+      while (st->Step()) cols.push_back(st->Text(1));
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+    for (const std::string& c : cols) {
+      auto st = db_.Prepare("SELECT \"" + c + "\" FROM \"" + t + "\" WHERE typeof(\"" + c + "\") = 'text';");
+      if (!st.ok()) return st.status();
+      while (st->Step()) {
+        if (!fn(t, c, st->TextView(0))) return Status::Ok();
+      }
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> SqliteEngine::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<int64_t, int64_t>> cutoffs;  // project id -> oldest timestamp kept
+  {
+    auto st = db_.Prepare(
+        "SELECT p.id, ifnull(s.max_event_age_ms, ?1) FROM projects p "
+        "LEFT JOIN project_settings s ON s.project_id = p.id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, default_max_age_ms);
+    while (st->Step()) {
+      if (st->Int(1) > 0) cutoffs.emplace_back(st->Int(0), now_ms - st->Int(1));
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+  }
+  int64_t deleted = 0;
+  base::Transaction tx(db_);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
+  auto ev = db_.Prepare(
+      "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ?1 AND timestamp_ms < ?2 LIMIT ?3);");
+  if (!ev.ok()) return ev.status();
+  auto cons = db_.Prepare(
+      "DELETE FROM consent_ledger WHERE id IN (SELECT id FROM consent_ledger WHERE project_id = ?1 AND "
+      "timestamp_ms < ?2 LIMIT ?3);");
+  if (!cons.ok()) return cons.status();
+  for (const auto& [pid, cutoff] : cutoffs) {
+    if (deleted >= max_rows) break;
+    ev->Bind(1, pid).Bind(2, cutoff).Bind(3, max_rows - deleted);
+    FERRY_RETURN_IF_ERROR(ev->Run());
+    deleted += db_.Changes();
+    cons->Bind(1, pid).Bind(2, cutoff).Bind(3, max_rows);
+    FERRY_RETURN_IF_ERROR(cons->Run());
+  }
+  FERRY_RETURN_IF_ERROR(tx.Commit());
+  return deleted;
+}
+}  // namespace sqlite
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenFile(const std::string& path, const SecretBytes& key,
+                                                           base::Clock* clock) {
+  auto engine = sqlite::SqliteEngine::Open(path, key);
+  if (!engine.ok()) return engine.status();
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(engine).value(), clock));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<sqlite::SqliteEngine> engine, base::Clock* clock)
+    : Store(std::move(engine), clock), sqlite_(static_cast<sqlite::SqliteEngine*>(&this->engine())) {}
+
+int64_t SqliteStore::SchemaVersion() { return sqlite_->SchemaVersion(); }
+
+const std::string& SqliteStore::path() const { return sqlite_->path(); }
 
 }  // namespace ferry::collector

@@ -1,0 +1,160 @@
+// The PostgreSQL engine (its parts, pg_parts.h, put together: opening, transactions, the export session, scans) and
+// PgStore, the Store over it.
+#include "collector/engines/postgres/pg_store.h"
+
+#include "collector/engines/postgres/pg_parts.h"
+#include "lib/base/time.h"
+
+namespace ferry::collector {
+
+namespace pg {
+
+using base::Result;
+using base::Status;
+
+namespace {
+
+class Cursor : public ExportCursor {
+ public:
+  explicit Cursor(Lease& lease) : lease_(lease) {}
+  // No lock of this process is held; the connection stays leased and the snapshot open while fn runs.
+  bool Unlocked(const std::function<bool()>& fn) override { return fn(); }
+  Status StreamRows(int64_t project_id, const std::string& project, const std::vector<std::string>& ids,
+                    RowSink& sink) override {
+    return StreamSubjectRows(lease_, project_id, project, ids, sink);
+  }
+
+ private:
+  Lease& lease_;
+};
+
+}  // namespace
+
+// The engine: the parts of pg_parts.h put together.
+class PgEngine final : public Engine {
+ public:
+  explicit PgEngine(const PgOptions& options) : opts_(options) {
+    if (opts_.pool_size < 1) opts_.pool_size = 1;
+    if (opts_.clock == nullptr) opts_.clock = base::SystemClock();
+    pool_ = std::make_unique<Pool>(opts_);
+    partitions_ = std::make_unique<Partitions>(pool_.get(), opts_.clock);
+  }
+
+  Status Open() {
+    FERRY_RETURN_IF_ERROR(Migrate(*pool_, &hasher_));
+    // This month and the next have their partitions before the first event arrives.
+    int64_t now = opts_.clock->NowMs();
+    return partitions_->Ensure({now, base::MonthOf(now).end_ms});
+  }
+
+  const IdHasher& id_hasher() const override { return hasher_; }
+
+  // SELECT 1 on a pooled connection (Timeout when the pool is exhausted, Unavailable when the server is down).
+  Status Check() override {
+    return WithLease(pool_.get(), [&](Lease& tx) -> Status { return tx.Run("SELECT 1"); });
+  }
+
+  // kRead: statements in autocommit; kSnapshot: REPEATABLE READ READ ONLY; kWrite: BEGIN ... COMMIT; kErase: also
+  // the erase lock, exclusively (ingest holds it shared). Retried after a deadlock or serialisation failure.
+  Status Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) override {
+    return WithLease(pool_.get(), [&](Lease& tx) -> Status {
+      std::unique_ptr<EngineTxn> txn = NewTxn(tx);
+      if (mode == TxnMode::kRead) return fn(*txn);  // autocommit: each statement sees what committed before it
+      FERRY_RETURN_IF_ERROR(
+          tx.Run(mode == TxnMode::kSnapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN"));
+      // Waits for ingest transactions in flight (they hold the lock shared) and keeps new ones out until committed.
+      if (mode == TxnMode::kErase) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
+      FERRY_RETURN_IF_ERROR(fn(*txn));
+      return tx.Commit();
+    });
+  }
+
+  // One read-only snapshot for the whole export; events and consent records come through server-side cursors, a
+  // page at a time, so memory does not grow with the number of events. The connection stays leased while the
+  // visitor runs (it may block on a slow reader).
+  Status Export(const std::function<Status(EngineTxn&, ExportCursor&)>& fn) override {
+    auto c = pool_->Acquire();
+    if (!c.ok()) return c.status();
+    Lease tx(pool_.get(), std::move(c).value());
+    FERRY_RETURN_IF_ERROR(tx.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    std::unique_ptr<EngineTxn> txn = NewTxn(tx);
+    Cursor cursor(tx);
+    FERRY_RETURN_IF_ERROR(fn(*txn, cursor));
+    return tx.Commit();
+  }
+
+  Status Insert(std::vector<InsertRequest*>& requests) override {
+    return InsertBatch(*pool_, *partitions_, hasher_, requests);
+  }
+
+  Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) override {
+    return pg::PurgeExpired(*pool_, now_ms, default_max_age_ms, max_rows);
+  }
+
+  // Every table of the schema (a partitioned table once, through its parent) and its text columns, through cursors.
+  Status ScanAllText(const TextScanFn& fn) override {
+    auto c = pool_->Acquire();
+    if (!c.ok()) return c.status();
+    Lease tx(pool_.get(), std::move(c).value());
+    FERRY_RETURN_IF_ERROR(tx.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    // Every table of the schema (a partitioned table once, through its parent) and its text columns.
+    auto cols = tx.Exec(
+        "SELECT c.relname, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+        "AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid IN ('text'::regtype, 'varchar'::regtype) "
+        "ORDER BY c.relname, a.attnum");
+    if (!cols.ok()) return cols.status();
+    for (int i = 0; i < PQntuples(cols->get()); ++i) {
+      std::string table = Get(cols->get(), i, 0), column = Get(cols->get(), i, 1);
+      std::string sql = "DECLARE scan_cur NO SCROLL CURSOR FOR SELECT " + tx.Ident(column) + " FROM " +
+                        tx.Ident(table) + " WHERE " + tx.Ident(column) + " IS NOT NULL";
+      FERRY_RETURN_IF_ERROR(tx.Run(sql));
+      for (;;) {
+        auto page = tx.Exec("FETCH 2000 FROM scan_cur");
+        if (!page.ok()) return page.status();
+        int n = PQntuples(page->get());
+        for (int j = 0; j < n; ++j) {
+          std::string_view v(PQgetvalue(page->get(), j, 0), static_cast<size_t>(PQgetlength(page->get(), j, 0)));
+          if (!fn(table, column, v)) return tx.Commit();
+        }
+        if (n < 2000) break;
+      }
+      FERRY_RETURN_IF_ERROR(tx.Run("CLOSE scan_cur"));
+    }
+    return tx.Commit();
+  }
+
+  Pool& pool() { return *pool_; }
+  Partitions& partitions() { return *partitions_; }
+
+ private:
+  PgOptions opts_;
+  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Partitions> partitions_;
+  IdHasher hasher_;  // set once by Open
+};
+
+}  // namespace pg
+
+base::Result<std::unique_ptr<PgStore>> PgStore::Open(const PgOptions& options) {
+  if (!base::EnsureSodium()) return base::Status::Internal("libsodium failed to start");
+  if (options.conninfo.empty()) return base::Status::InvalidArgument("an empty PostgreSQL connection string");
+  auto engine = std::make_unique<pg::PgEngine>(options);
+  FERRY_RETURN_IF_ERROR(engine->Open());
+  return std::unique_ptr<PgStore>(new PgStore(std::move(engine), options.clock));
+}
+
+PgStore::PgStore(std::unique_ptr<pg::PgEngine> engine, base::Clock* clock)
+    : Store(std::move(engine), clock != nullptr ? clock : base::SystemClock()),
+      pg_(static_cast<pg::PgEngine*>(&this->engine())) {}
+
+base::Result<int64_t> PgStore::SchemaVersion() { return pg::SchemaVersion(pg_->pool()); }
+
+base::Result<std::vector<std::string>> PgStore::EventPartitions() { return pg_->partitions().List(); }
+
+int PgStore::PoolOpen() const { return pg_->pool().open(); }
+
+int PgStore::PoolLeased() const { return pg_->pool().leased(); }
+
+}  // namespace ferry::collector
