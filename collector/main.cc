@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   constexpr double kDayMs = 24.0 * 3600 * 1000;
-  opts.admin.request_due_ms = static_cast<int64_t>(due_days * kDayMs);
+  opts.rights.request_due_ms = static_cast<int64_t>(due_days * kDayMs);
   opts.retention_max_age_ms = static_cast<int64_t>(retention_days * kDayMs);
   opts.retention_interval_ms = static_cast<int64_t>(retention_interval_s * 1000);
 

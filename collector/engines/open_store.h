@@ -7,6 +7,7 @@
 #include <string>
 
 #include "collector/store/store.h"
+#include "lib/base/clock.h"
 #include "lib/base/status.h"
 
 namespace ferry::collector {
@@ -21,6 +22,7 @@ struct StoreConfig {
   int pg_acquire_timeout_ms = 2000;
   int pg_statement_timeout_ms = 30000;
   int pg_lock_timeout_ms = 10000;
+  base::Clock* clock = base::SystemClock();  // the store's time
 };
 
 // Whether `storage` names a PostgreSQL database.

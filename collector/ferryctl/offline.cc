@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/engines/open_store.h"
+#include "collector/rights/rights_service.h"
 
 namespace ferry::collector::ctl {
 
@@ -64,23 +65,12 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     *exit_code = 1;
     auto store = OpenOrSay(g);
     if (!store) return;
-    auto token = store->CreateAdminToken(token_name->empty() ? "admin" : *token_name, *roles);
+    // Through the rights service: the token and its audit entry are stored together or not at all.
+    rights::RightsService service(rights::StoresOf(store.get()), base::SystemClock(), rights::RightsOptions(),
+                                  base::Logger());
+    auto token = service.CreateAdminToken(rights::Actor::Offline(), *token_name, *roles);
     if (!token.ok()) {
       std::fprintf(stderr, "ferryctl: %s\n", token.status().message().c_str());
-      return;
-    }
-    AuditEntry e;
-    e.actor = "ferryctl-offline";
-    e.action = "keys.create-admin-token";
-    e.result = "ok";
-    std::string joined;
-    for (const auto& r : *roles) joined += (joined.empty() ? "" : ",") + r;
-    e.detail =
-        nlohmann::json{
-            {"name", token_name->empty() ? "admin" : *token_name}, {"roles", joined}, {"prefix", token->substr(0, 9)}}
-            .dump();
-    if (auto a = store->AppendAudit(e); !a.ok()) {
-      std::fprintf(stderr, "ferryctl: cannot write the audit log: %s\n", a.status().ToString().c_str());
       return;
     }
     if (g.json) {

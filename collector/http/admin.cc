@@ -6,7 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "collector/ingest/ingest.h"
+#include "collector/rights/documents.h"
 #include "lib/base/time.h"
 #include "lib/wire/auth.h"
 #include "lib/wire/http_status.h"
@@ -16,24 +16,25 @@ namespace ferry::collector {
 namespace {
 
 using nlohmann::json;
+using rights::Dump;
+using rights::Iso;
 constexpr const char* kJson = "application/json";
 constexpr size_t kMaxIdBytes = 4096;
 constexpr size_t kMaxForgetIds = 1000;
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 void Answer(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(Dump(body), kJson);
 }
-void Error(httplib::Response& res, int status, const std::string& reason) {
-  res.status = status;
-  res.set_content(wire::ErrorBody(wire::CodeForHttpStatus(status), reason), kJson);
+// A failure, by its code (the one mapping to HTTP, lib/wire/http_status.h) and its message for people.
+void Fail(httplib::Response& res, const base::Status& s) {
+  res.status = wire::HttpStatusFor(s.code());
+  res.set_content(wire::ErrorBody(s.code(), s.message()), kJson);
 }
+// A malformed request (400), before the rights service is asked anything.
+void BadRequest(httplib::Response& res, const std::string& reason) { Fail(res, base::Status::InvalidArgument(reason)); }
 
 std::string Bearer(const httplib::Request& req) { return wire::BearerToken(req.get_header_value("Authorization")); }
-
-std::string Iso(int64_t ms) { return ms > 0 ? base::FormatIso8601(ms) : std::string(); }
 
 json SummaryJson(const SubjectSummary& s) {
   json ids = json::array();
@@ -57,14 +58,6 @@ json SummaryJson(const SubjectSummary& s) {
               {"consent", consent},
               {"traits", traits.is_discarded() ? json::object() : traits}};
   return out;
-}
-
-json ReceiptJson(const EraseReceipt& r) {
-  return {{"requestId", r.request_id},
-          {"erased", r.erased},
-          {"idsSuppressed", r.ids_suppressed},
-          {"projects", r.projects},
-          {"completedAt", Iso(r.completed_ms)}};
 }
 
 json RequestJson(const RightsRequest& r, int64_t now) {
@@ -117,10 +110,9 @@ class ChunkWriter {
 // {"format","subject","exportedAt","projects":[{...summary, "consentHistory":[...], "events":[...]}]}
 class JsonExport : public ExportVisitor {
  public:
-  JsonExport(ChunkWriter& w, const std::string& subject) : w_(w) {
-    std::string head = Dump(json{{"format", "ferry-subject-export/1"},
-                                 {"subject", subject},
-                                 {"exportedAt", base::FormatIso8601(base::NowMs())}});
+  JsonExport(ChunkWriter& w, const std::string& subject, int64_t now_ms) : w_(w) {
+    std::string head = Dump(
+        json{{"format", "ferry-subject-export/1"}, {"subject", subject}, {"exportedAt", base::FormatIso8601(now_ms)}});
     head.pop_back();  // reopen the object
     w_.Put(head);
     w_.Put(",\"projects\":[");
@@ -194,71 +186,17 @@ std::optional<std::string> DecodePathSegment(const std::string& s) {
   return out;
 }
 
-AdminApi::AdminApi(Store* store, Metrics* metrics, base::Logger log, AdminOptions opts)
-    : store_(store), metrics_(metrics), log_(std::move(log)), opts_(opts) {}
+AdminApi::AdminApi(rights::RightsService* rights, base::Logger log) : rights_(rights), log_(std::move(log)) {}
 
 bool AdminApi::HasRole(const httplib::Request& req, const std::string& role) {
-  std::string token = Bearer(req);
-  if (token.empty()) return false;
-  auto info = store_->LookupAdminToken(token);
-  if (!info.ok() || !info->has_value()) return false;
-  const auto& roles = (**info).roles;
-  return std::find(roles.begin(), roles.end(), role) != roles.end();
+  return rights_->HasRole(Bearer(req), role);
 }
 
-bool AdminApi::Audit(const std::string& actor, const std::string& role, const std::string& action,
-                     const std::string& subject, const std::string& result, const std::string& detail,
-                     httplib::Response* res) {
-  AuditEntry e;
-  e.actor = actor;
-  e.role = role;
-  e.action = action;
-  e.subject_hash = subject.empty() ? std::string() : store_->IdHash(subject);
-  e.result = result;
-  e.detail = detail;
-  auto r = store_->AppendAudit(std::move(e));
-  if (r.ok()) return true;
-  log_.Error("cannot write the audit log: " + r.status().ToString());
-  if (res) Error(*res, 503, "the audit log cannot be written; the call was not recorded");
-  return false;
-}
-
-bool AdminApi::AuditCaller(const Caller& c, const std::string& action, const std::string& subject,
-                           const std::string& result, const std::string& detail, httplib::Response* res) {
-  return Audit(c.token.name + " (" + c.token.prefix + ")", c.role, action, subject, result, detail, res);
-}
-
-std::optional<AdminApi::Caller> AdminApi::Authorize(const httplib::Request& req, httplib::Response& res,
-                                                    const std::string& action, std::initializer_list<const char*> roles,
-                                                    const std::string& subject) {
-  std::string token = Bearer(req);
-  if (token.empty()) {
-    Audit("anonymous", "", action, subject, "unauthenticated", "", nullptr);
-    Error(res, 401, "an admin token is required");
-    return std::nullopt;
-  }
-  auto info = store_->LookupAdminToken(token);
-  if (!info.ok()) {
-    log_.Error("admin token lookup failed: " + info.status().ToString());
-    Error(res, 503, "store unavailable");
-    return std::nullopt;
-  }
-  if (!info->has_value()) {
-    Audit("unknown token", "", action, subject, "unauthenticated", "", nullptr);
-    Error(res, 401, "unknown or revoked admin token");
-    return std::nullopt;
-  }
-  Caller c{std::move(**info), ""};
-  for (const char* want : roles) {
-    if (std::find(c.token.roles.begin(), c.token.roles.end(), want) != c.token.roles.end()) {
-      c.role = want;
-      return c;
-    }
-  }
-  std::string need;
-  for (const char* want : roles) need += (need.empty() ? "" : " or ") + std::string(want);
-  AuditCaller(c, action, subject, "denied", Dump(json{{"needs", need}}), nullptr);
-  Error(res, 403, "this call needs the role " + need);
+std::optional<rights::Actor> AdminApi::Caller(const httplib::Request& req, httplib::Response& res,
+                                              rights::Action action, const std::string& subject) {
+  auto actor = rights_->Authorize(Bearer(req), action, subject);
+  if (actor.ok()) return std::move(actor).value();
+  Fail(res, actor.status());
   return std::nullopt;
 }
 
@@ -286,7 +224,7 @@ void AdminApi::Subject(const httplib::Request& req, httplib::Response& res) {
   // Raw target: /v1/subjects/<encoded id>[/export|/erase|/traits][?query]
   std::string target = req.target.substr(0, req.target.find('?'));
   static const std::string kPrefix = "/v1/subjects/";
-  if (target.rfind(kPrefix, 0) != 0) return Error(res, 404, "not found");
+  if (target.rfind(kPrefix, 0) != 0) return Fail(res, base::Status::NotFound("not found"));
   std::string rest = target.substr(kPrefix.size());
   std::string action;
   size_t slash = rest.find('/');
@@ -295,65 +233,38 @@ void AdminApi::Subject(const httplib::Request& req, httplib::Response& res) {
     rest = rest.substr(0, slash);
   }
   auto id = DecodePathSegment(rest);
-  if (!id || id->empty()) return Error(res, 400, "bad subject id in the path");
-  if (id->size() > kMaxIdBytes) return Error(res, 400, "subject id too long");
+  if (!id || id->empty()) return BadRequest(res, "bad subject id in the path");
+  if (id->size() > kMaxIdBytes) return BadRequest(res, "subject id too long");
   SubjectQuery q{req.has_param("project") ? req.get_param_value("project") : std::string(), *id};
   if (req.method == "GET" && action.empty()) return ShowSubject(req, res, q);
   if (req.method == "GET" && action == "export") return ExportSubject(req, res, q);
   if (req.method == "POST" && action == "erase") return EraseSubject(req, res, q);
   if (req.method == "PATCH" && action == "traits") return PatchTraits(req, res, q);
-  Error(res, 404, "not found");
+  Fail(res, base::Status::NotFound("not found"));
 }
 
 void AdminApi::ShowSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
-  auto c = Authorize(req, res, "subject.show", {"compliance", "analyst"}, q.id);
+  auto c = Caller(req, res, rights::Action::kSubjectShow, q.id);
   if (!c) return;
-  auto found = store_->FindSubject(q);
-  if (!found.ok()) {
-    AuditCaller(*c, "subject.show", q.id, "error", "", nullptr);
-    return Error(res, 503, "store unavailable");
-  }
-  if (found->empty()) {
-    if (AuditCaller(*c, "subject.show", q.id, "not_found", "", &res)) Error(res, 404, "subject not found");
-    return;
-  }
+  auto found = rights_->Show(*c, q);
+  if (!found.ok()) return Fail(res, found.status());
   json projects = json::array();
   for (const auto& s : *found) projects.push_back(SummaryJson(s));
-  if (!AuditCaller(*c, "subject.show", q.id, "ok", Dump(json{{"projects", found->size()}}), &res)) return;
   Answer(res, 200, json{{"subject", q.id}, {"projects", projects}});
 }
 
 void AdminApi::ExportSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
-  auto c = Authorize(req, res, "subject.export", {"compliance"}, q.id);
+  auto c = Caller(req, res, rights::Action::kSubjectExport, q.id);
   if (!c) return;
-  auto found = store_->FindSubject(q);
-  if (!found.ok()) return Error(res, 503, "store unavailable");
-  if (found->empty()) {
-    if (AuditCaller(*c, "subject.export", q.id, "not_found", "", &res)) Error(res, 404, "subject not found");
-    return;
-  }
-  int64_t now = base::NowMs();
-  RightsRequest r;
-  r.kind = "access";
-  r.project = q.project;
-  r.subject = q.id;
-  r.state = "completed";
-  r.source = "admin";
-  r.received_ms = now;
-  r.due_ms = now + opts_.request_due_ms;
-  r.acted_by = c->token.name;
-  r.acted_ms = now;
-  r.result = Dump(json{{"exported", true}});
-  auto stored = store_->CreateRequest(r);
-  if (!stored.ok()) return Error(res, 503, "store unavailable");
-  if (!AuditCaller(*c, "subject.export", q.id, "ok", Dump(json{{"requestId", stored->id}}), &res)) return;
-  res.set_header("X-Ferry-Request-Id", stored->id);
-  Store* store = store_;
+  auto registered = rights_->BeginExport(*c, q);
+  if (!registered.ok()) return Fail(res, registered.status());
+  res.set_header("X-Ferry-Request-Id", registered->id);
+  rights::RightsService* rights = rights_;
   base::Logger log = log_;
-  res.set_chunked_content_provider(kJson, [store, log, q](size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider(kJson, [rights, log, q](size_t, httplib::DataSink& sink) {
     ChunkWriter w(sink);
-    JsonExport doc(w, q.id);
-    auto r = store->ExportSubject(q, doc);
+    JsonExport doc(w, q.id, rights->NowMs());
+    auto r = rights->Export(q, doc);
     if (!r.ok()) {
       // The answer has started: end it unfinished, so the client sees a broken document rather than a short one.
       log.Warn("export stopped: " + r.status().ToString());
@@ -366,193 +277,74 @@ void AdminApi::ExportSubject(const httplib::Request& req, httplib::Response& res
 }
 
 void AdminApi::EraseSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
-  auto c = Authorize(req, res, "subject.erase", {"compliance"}, q.id);
+  auto c = Caller(req, res, rights::Action::kSubjectErase, q.id);
   if (!c) return;
-  int64_t now = base::NowMs();
-  RightsRequest r;
-  r.kind = "erasure";
-  r.project = q.project;
-  r.subject = q.id;
-  r.state = "processing";
-  r.source = "admin";
-  r.received_ms = now;
-  r.due_ms = now + opts_.request_due_ms;
-  auto stored = store_->CreateRequest(r);
-  if (!stored.ok()) return Error(res, 503, "store unavailable");
-  auto receipt = store_->EraseSubject(q, stored->id);
-  if (!receipt.ok()) {
-    log_.Error("erasure failed: " + receipt.status().ToString());
-    (void)store_->UpdateRequest(stored->id, "processing", "awaiting_verification", c->token.name, base::NowMs(),
-                                Dump(json{{"error", "the erasure failed; nothing was erased"}}));
-    AuditCaller(*c, "subject.erase", q.id, "error", Dump(json{{"requestId", stored->id}}), nullptr);
-    return Error(res, 503, "the erasure failed; nothing was erased");
-  }
-  json body = ReceiptJson(*receipt);
-  (void)store_->UpdateRequest(stored->id, "processing", "completed", c->token.name, receipt->completed_ms, Dump(body));
-  if (!AuditCaller(*c, "subject.erase", q.id, "ok", Dump(json{{"requestId", stored->id}, {"erased", receipt->erased}}),
-                   &res)) {
-    return;
-  }
-  Answer(res, 200, body);
+  auto receipt = rights_->Erase(*c, q);
+  if (!receipt.ok()) return Fail(res, receipt.status());
+  Answer(res, 200, rights::ReceiptDocument(*receipt));
 }
 
 void AdminApi::PatchTraits(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
-  auto c = Authorize(req, res, "subject.correct", {"compliance"}, q.id);
+  auto c = Caller(req, res, rights::Action::kSubjectCorrect, q.id);
   if (!c) return;
-  json patch = json::parse(req.body, nullptr, false);
-  if (patch.is_discarded() || !patch.is_object()) {
-    AuditCaller(*c, "subject.correct", q.id, "bad_request", "", nullptr);
-    return Error(res, 400, "the body must be a JSON object of traits (null removes one)");
-  }
-  auto out = store_->PatchTraits(q, req.body);
-  if (!out.ok()) {
-    AuditCaller(*c, "subject.correct", q.id, "error", "", nullptr);
-    return Error(res, out.status().code() == base::Code::kInvalidArgument ? 400 : 503, out.status().message());
-  }
-  if (out->empty()) {
-    if (AuditCaller(*c, "subject.correct", q.id, "not_found", "", &res)) Error(res, 404, "subject not found");
-    return;
-  }
-  int64_t now = base::NowMs();
-  json keys = json::array();
-  for (const auto& [k, v] : patch.items()) keys.push_back(k);
-  RightsRequest r;
-  r.kind = "correction";
-  r.project = q.project;
-  r.subject = q.id;
-  r.state = "completed";
-  r.source = "admin";
-  r.received_ms = now;
-  r.due_ms = now + opts_.request_due_ms;
-  r.acted_by = c->token.name;
-  r.acted_ms = now;
-  r.result = Dump(json{{"traitsChanged", keys}});
-  auto stored = store_->CreateRequest(r);
-  if (!stored.ok()) return Error(res, 503, "store unavailable");
-  if (!AuditCaller(*c, "subject.correct", q.id, "ok", Dump(json{{"requestId", stored->id}, {"traits", keys}}), &res)) {
-    return;
-  }
+  auto out = rights_->Correct(*c, q, req.body);
+  if (!out.ok()) return Fail(res, out.status());
   json projects = json::array();
-  for (const auto& s : *out) projects.push_back(SummaryJson(s));
-  Answer(res, 200, json{{"requestId", stored->id}, {"subject", q.id}, {"projects", projects}});
+  for (const auto& s : out->subjects) projects.push_back(SummaryJson(s));
+  Answer(res, 200, json{{"requestId", out->request_id}, {"subject", q.id}, {"projects", projects}});
 }
 
 void AdminApi::ListRequests(const httplib::Request& req, httplib::Response& res) {
-  auto c = Authorize(req, res, "requests.list", {"compliance"}, "");
+  auto c = Caller(req, res, rights::Action::kRequestsList, "");
   if (!c) return;
   RequestFilter f;
-  int64_t now = base::NowMs();
+  int64_t now = rights_->NowMs();
   if (req.has_param("state")) f.state = req.get_param_value("state");
   std::string overdue = req.has_param("overdue") ? req.get_param_value("overdue") : "";
   if (overdue == "1" || overdue == "true") f.overdue_at_ms = now;
-  auto list = store_->ListRequests(f);
-  if (!list.ok()) return Error(res, 503, "store unavailable");
+  auto list = rights_->ListRequests(*c, f);
+  if (!list.ok()) return Fail(res, list.status());
   json out = json::array();
   for (const auto& r : *list) out.push_back(RequestJson(r, now));
-  if (!AuditCaller(*c, "requests.list", "", "ok", Dump(json{{"count", list->size()}}), &res)) return;
   Answer(res, 200, json{{"requests", out}});
 }
 
 void AdminApi::AddRequest(const httplib::Request& req, httplib::Response& res) {
-  auto c = Authorize(req, res, "requests.add", {"compliance"}, "");
+  auto c = Caller(req, res, rights::Action::kRequestsAdd, "");
   if (!c) return;
   json b = json::parse(req.body, nullptr, false);
   auto str = [&](const char* k) {
     auto it = b.is_object() ? b.find(k) : b.end();
     return (b.is_object() && it != b.end() && it->is_string()) ? it->get<std::string>() : std::string();
   };
-  std::string kind = str("kind"), subject = str("subject"), project = str("project");
-  if (kind != "access" && kind != "erasure" && kind != "correction") {
-    return Error(res, 400, "kind must be access, erasure or correction");
-  }
-  if (subject.empty() || subject.size() > kMaxIdBytes) return Error(res, 400, "subject must be a non-empty id");
-  int64_t now = base::NowMs();
-  RightsRequest r;
-  r.kind = kind;
-  r.project = project;
-  r.subject = subject;
-  r.state = "awaiting_verification";
-  r.source = "admin";
-  r.received_ms = now;
-  if (b.is_object() && b.contains("receivedAt") && b["receivedAt"].is_string()) {
-    if (auto t = base::ParseIso8601(b["receivedAt"].get<std::string>())) r.received_ms = *t;
-  }
-  r.due_ms = r.received_ms + opts_.request_due_ms;
-  auto stored = store_->CreateRequest(r);
-  if (!stored.ok()) return Error(res, 503, "store unavailable");
-  if (!AuditCaller(*c, "requests.add", subject, "ok", Dump(json{{"requestId", stored->id}, {"kind", kind}}), &res)) {
-    return;
-  }
-  Answer(res, 201, RequestJson(*stored, now));
+  rights::NewRequest in{str("kind"), str("subject"), str("project"), 0};
+  if (auto t = base::ParseIso8601(str("receivedAt"))) in.received_ms = *t;
+  auto stored = rights_->AddRequest(*c, in);
+  if (!stored.ok()) return Fail(res, stored.status());
+  Answer(res, 201, RequestJson(*stored, rights_->NowMs()));
 }
 
 void AdminApi::ActOnRequest(const httplib::Request& req, httplib::Response& res, bool approve) {
-  std::string action = approve ? "requests.approve" : "requests.reject";
   std::string rid = req.matches.size() > 1 ? std::string(req.matches[1]) : std::string();
-  auto c = Authorize(req, res, action, {"compliance"}, "");
+  auto c = Caller(req, res, approve ? rights::Action::kRequestsApprove : rights::Action::kRequestsReject, "");
   if (!c) return;
-  auto got = store_->GetRequest(rid);
-  if (!got.ok()) return Error(res, 503, "store unavailable");
-  if (!got->has_value()) {
-    if (AuditCaller(*c, action, "", "not_found", Dump(json{{"requestId", rid}}), &res)) {
-      Error(res, 404, "no such request");
-    }
-    return;
-  }
-  RightsRequest r = std::move(**got);
-  const std::string from = r.state;
-  if (from != "awaiting_verification") {
-    AuditCaller(*c, action, "", "conflict", Dump(json{{"requestId", rid}, {"state", from}}), nullptr);
-    return Error(res, 409, "the request is " + from + ", not awaiting_verification");
-  }
-  // The subject as named: plain, or (already erased) only its hash.
-  bool redacted = r.subject.rfind("hash:", 0) == 0;
-  std::string subject = redacted ? std::string() : r.subject;
-  int64_t now = base::NowMs();
-  if (!approve) {
+  base::Result<RightsRequest> done = base::Status::Internal("unset");
+  if (approve) {
+    done = rights_->Approve(*c, rid);
+  } else {
     json b = json::parse(req.body, nullptr, false);
     std::string reason = b.is_object() && b.contains("reason") && b["reason"].is_string()
                              ? b["reason"].get<std::string>()
                              : std::string("rejected");
-    auto u = store_->UpdateRequest(rid, from, "rejected", c->token.name, now, Dump(json{{"reason", reason}}));
-    if (!u.ok()) return Error(res, 503, "store unavailable");
-    if (*u != RequestUpdate::kUpdated) return Error(res, 409, "the request changed meanwhile");
-    if (!AuditCaller(*c, action, subject, "ok", Dump(json{{"requestId", rid}}), &res)) return;
-    r.state = "rejected";
-    r.acted_by = c->token.name;
-    r.acted_ms = now;
-    r.result = Dump(json{{"reason", reason}});
-    return Answer(res, 200, RequestJson(r, now));
+    done = rights_->Reject(*c, rid, reason);
   }
-  auto u = store_->UpdateRequest(rid, from, "processing", c->token.name, now, "");
-  if (!u.ok()) return Error(res, 503, "store unavailable");
-  if (*u != RequestUpdate::kUpdated) return Error(res, 409, "the request changed meanwhile");
-  json result;
-  if (r.kind == "erasure" && !redacted) {
-    auto receipt = store_->EraseSubject({r.project, r.subject}, rid);
-    if (!receipt.ok()) {
-      (void)store_->UpdateRequest(rid, "processing", from, "", 0, "");
-      AuditCaller(*c, action, subject, "error", Dump(json{{"requestId", rid}}), nullptr);
-      return Error(res, 503, "the erasure failed; nothing was erased");
-    }
-    result = ReceiptJson(*receipt);
-  } else if (r.kind == "erasure") {
-    result = {{"note", "the subject had already been erased"}};
-  } else {
-    result = {{"note", "approved; the " + r.kind + " is carried out with ferryctl subject export/traits"}};
-  }
-  now = base::NowMs();
-  auto done = store_->UpdateRequest(rid, "processing", "completed", c->token.name, now, Dump(result));
-  if (!done.ok()) return Error(res, 503, "store unavailable");
-  if (!AuditCaller(*c, action, subject, "ok", Dump(json{{"requestId", rid}, {"kind", r.kind}}), &res)) return;
-  auto after = store_->GetRequest(rid);
-  if (!after.ok() || !after->has_value()) return Error(res, 503, "store unavailable");
-  Answer(res, 200, RequestJson(**after, now));
+  if (!done.ok()) return Fail(res, done.status());
+  Answer(res, 200, RequestJson(*done, rights_->NowMs()));
 }
 
 void AdminApi::ListAudit(const httplib::Request& req, httplib::Response& res) {
   std::string subject = req.has_param("subject") ? req.get_param_value("subject") : std::string();
-  auto c = Authorize(req, res, "audit.list", {"operator", "compliance"}, subject);
+  auto c = Caller(req, res, rights::Action::kAuditList, subject);
   if (!c) return;
   int64_t after = 0;
   size_t limit = 1000;
@@ -561,63 +353,46 @@ void AdminApi::ListAudit(const httplib::Request& req, httplib::Response& res) {
     long long l = std::strtoll(req.get_param_value("limit").c_str(), nullptr, 10);
     if (l > 0 && l <= 10000) limit = static_cast<size_t>(l);
   }
-  auto list = store_->ListAudit(after, limit, subject.empty() ? std::string() : store_->IdHash(subject));
-  if (!list.ok()) return Error(res, 503, "store unavailable");
+  auto list = rights_->ListAudit(*c, after, limit, subject);
+  if (!list.ok()) return Fail(res, list.status());
   json out = json::array();
   for (const auto& e : *list) out.push_back(AuditJson(e));
-  if (!AuditCaller(*c, "audit.list", subject, "ok", Dump(json{{"count", list->size()}}), &res)) return;
   Answer(res, 200, json{{"entries", out}});
 }
 
 void AdminApi::VerifyAudit(const httplib::Request& req, httplib::Response& res) {
-  auto c = Authorize(req, res, "audit.verify", {"operator", "compliance"}, "");
+  auto c = Caller(req, res, rights::Action::kAuditVerify, "");
   if (!c) return;
-  auto v = store_->VerifyAudit();
-  if (!v.ok()) return Error(res, 503, "store unavailable");
-  json out = {{"ok", v->ok}, {"entries", v->entries}};
-  if (!v->ok) {
-    out["firstBrokenSeq"] = v->first_broken_seq;
-    out["reason"] = v->reason;
-  }
-  // Recorded after the check, so the verification itself is not part of what it checked.
-  if (!AuditCaller(*c, "audit.verify", "", v->ok ? "ok" : "broken", Dump(out), &res)) return;
-  Answer(res, 200, out);
+  auto v = rights_->VerifyAudit(*c);
+  if (!v.ok()) return Fail(res, v.status());
+  Answer(res, 200, rights::VerifyDocument(*v));
 }
 
 void AdminApi::CreateWriteKey(const httplib::Request& req, httplib::Response& res) {
-  auto c = Authorize(req, res, "keys.create-write-key", {"operator"}, "");
+  auto c = Caller(req, res, rights::Action::kKeysCreateWriteKey, "");
   if (!c) return;
   json b = json::parse(req.body, nullptr, false);
   if (!b.is_object() || !b.contains("project") || !b["project"].is_string()) {
-    return Error(res, 400, "body: {\"project\": NAME}");
+    return BadRequest(res, "body: {\"project\": NAME}");
   }
   std::string project = b["project"].get<std::string>();
-  auto key = store_->CreateWriteKey(project);
-  if (!key.ok())
-    return Error(res, key.status().code() == base::Code::kInvalidArgument ? 400 : 503, key.status().message());
-  if (!AuditCaller(*c, "keys.create-write-key", "", "ok",
-                   Dump(json{{"project", project}, {"prefix", key->substr(0, 7)}}), &res)) {
-    return;
-  }
+  auto key = rights_->CreateWriteKey(*c, project);
+  if (!key.ok()) return Fail(res, key.status());
   Answer(res, 201, json{{"project", project}, {"writeKey", *key}});
 }
 
 void AdminApi::Forget(const httplib::Request& req, httplib::Response& res) {
-  std::string key = Bearer(req);
-  if (key.empty()) return Error(res, 401, "missing write key");
-  auto info = store_->LookupWriteKey(key);
-  if (!info.ok()) return Error(res, 503, "store unavailable");
-  if (!info->has_value()) return Error(res, 401, "unknown write key");
-  const WriteKeyInfo& project = **info;
+  auto project = rights_->AuthorizeDevice(Bearer(req));
+  if (!project.ok()) return Fail(res, project.status());
   json b = json::parse(req.body, nullptr, false);
-  if (!b.is_object()) return Error(res, 400, "body must be {\"anonymousIds\": [...], \"userId\": ...}");
+  if (!b.is_object()) return BadRequest(res, "body must be {\"anonymousIds\": [...], \"userId\": ...}");
   std::vector<std::string> anon;
   auto a = b.find("anonymousIds");
   if (a != b.end()) {
-    if (!a->is_array() || a->size() > kMaxForgetIds) return Error(res, 400, "anonymousIds must be an array of ids");
+    if (!a->is_array() || a->size() > kMaxForgetIds) return BadRequest(res, "anonymousIds must be an array of ids");
     for (const auto& v : *a) {
       if (!v.is_string() || v.get_ref<const std::string&>().empty() || v.get_ref<const std::string&>().size() > 200) {
-        return Error(res, 400, "each anonymousId is a string of 1-200 bytes");
+        return BadRequest(res, "each anonymousId is a string of 1-200 bytes");
       }
       anon.push_back(v.get<std::string>());
     }
@@ -626,50 +401,16 @@ void AdminApi::Forget(const httplib::Request& req, httplib::Response& res) {
   auto u = b.find("userId");
   if (u != b.end() && !u->is_null()) {
     if (!u->is_string() || u->get_ref<const std::string&>().empty() || u->get_ref<const std::string&>().size() > 200) {
-      return Error(res, 400, "userId is a string of 1-200 bytes");
+      return BadRequest(res, "userId is a string of 1-200 bytes");
     }
     user = u->get<std::string>();
   }
-  if (anon.empty() && user.empty()) return Error(res, 400, "nothing to forget: no anonymousIds and no userId");
-
-  int64_t now = base::NowMs();
-  RightsRequest r;
-  r.kind = "erasure";
-  r.project = project.project;
-  r.subject = anon.empty() ? user : anon.front();
-  r.state = "processing";
-  r.source = "device";
-  r.received_ms = now;
-  r.due_ms = now + opts_.request_due_ms;
-  auto stored = store_->CreateRequest(r);
-  if (!stored.ok()) return Error(res, 503, "store unavailable");
-  auto receipt = store_->EraseAnonymousIds(project.project_id, anon, stored->id);
-  if (!receipt.ok()) {
-    log_.Error("device erasure failed: " + receipt.status().ToString());
-    return Error(res, 503, "the erasure failed; nothing was erased");
-  }
-  json body = ReceiptJson(*receipt);
-  (void)store_->UpdateRequest(stored->id, "processing", "completed", "device", receipt->completed_ms, Dump(body));
-  if (!user.empty()) {
-    RightsRequest ur;
-    ur.kind = "erasure";
-    ur.project = project.project;
-    ur.subject = user;
-    ur.state = "awaiting_verification";
-    ur.source = "device";
-    ur.received_ms = now;
-    ur.due_ms = now + opts_.request_due_ms;
-    auto pending = store_->CreateRequest(ur);
-    if (!pending.ok()) return Error(res, 503, "store unavailable");
-    body["userRequest"] = {{"requestId", pending->id}, {"state", "awaiting_verification"}};
-  }
-  if (!Audit("device:" + project.project, "", "forget", anon.empty() ? user : anon.front(), "ok",
-             Dump(json{{"requestId", stored->id},
-                       {"anonymousIds", anon.size()},
-                       {"userIdPending", !user.empty()},
-                       {"erased", receipt->erased}}),
-             &res)) {
-    return;
+  if (anon.empty() && user.empty()) return BadRequest(res, "nothing to forget: no anonymousIds and no userId");
+  auto out = rights_->Forget(*project, anon, user);
+  if (!out.ok()) return Fail(res, out.status());
+  json body = rights::ReceiptDocument(out->receipt);
+  if (!out->user_request_id.empty()) {
+    body["userRequest"] = {{"requestId", out->user_request_id}, {"state", "awaiting_verification"}};
   }
   Answer(res, 200, body);
 }

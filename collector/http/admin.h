@@ -1,14 +1,14 @@
-// The admin API (docs/PROTOCOL.md): subjects (show, export, erase, correct), the request register, the audit
-// log, and the device's POST /v1/forget. Every admin call is authorised by a bearer admin token with roles and
-// written to the hash-chained audit log.
+// The admin API over HTTP (docs/PROTOCOL.md, docs/COLLECTOR.md): subjects (show, export, erase,
+// correct), the request register, the audit log, write keys, and the device's POST /v1/forget. This file only
+// speaks HTTP: it reads the request, calls the rights service (collector/rights/), which authorises, acts and audits,
+// and writes the answer; a failure's status code becomes the HTTP status once (lib/wire/http_status.h).
 #ifndef FERRY_COLLECTOR_HTTP_ADMIN_H_
 #define FERRY_COLLECTOR_HTTP_ADMIN_H_
 
 #include <optional>
 #include <string>
 
-#include "collector/http/metrics.h"
-#include "collector/store/store.h"
+#include "collector/rights/rights_service.h"
 #include "lib/base/log.h"
 
 namespace httplib {
@@ -19,34 +19,22 @@ struct Response;
 
 namespace ferry::collector {
 
-struct AdminOptions {
-  int64_t request_due_ms = 15LL * 24 * 3600 * 1000;  // due date of a new request (default 15 days)
-};
-
 // Percent-decodes a URL path segment ('+' stays '+'); nullopt for a malformed escape or an embedded NUL.
 std::optional<std::string> DecodePathSegment(const std::string& s);
 
 class AdminApi {
  public:
-  AdminApi(Store* store, Metrics* metrics, base::Logger log, AdminOptions opts);
+  // `rights` must outlive this object.
+  AdminApi(rights::RightsService* rights, base::Logger log);
   // Adds the admin and /v1/forget routes.
   void Register(httplib::Server& svr);
   // Whether the request carries an admin token with role `role` (used for /metrics away from loopback).
   bool HasRole(const httplib::Request& req, const std::string& role);
 
  private:
-  struct Caller {
-    AdminTokenInfo token;
-    std::string role;  // the role that allowed the call
-  };
-  // Checks the token and roles; on failure answers 401/403 (and audits the attempt) and returns nullopt.
-  std::optional<Caller> Authorize(const httplib::Request& req, httplib::Response& res, const std::string& action,
-                                  std::initializer_list<const char*> roles, const std::string& subject);
-  // Appends to the audit log; false (and a 503 answer) when that failed.
-  bool Audit(const std::string& actor, const std::string& role, const std::string& action, const std::string& subject,
-             const std::string& result, const std::string& detail, httplib::Response* res);
-  bool AuditCaller(const Caller& c, const std::string& action, const std::string& subject, const std::string& result,
-                   const std::string& detail, httplib::Response* res);
+  // The caller of an admin call; on failure the answer (401/403/5xx) is written and nullopt returned.
+  std::optional<rights::Actor> Caller(const httplib::Request& req, httplib::Response& res, rights::Action action,
+                                      const std::string& subject);
 
   void Subject(const httplib::Request& req, httplib::Response& res);
   void ShowSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q);
@@ -61,10 +49,8 @@ class AdminApi {
   void CreateWriteKey(const httplib::Request& req, httplib::Response& res);
   void Forget(const httplib::Request& req, httplib::Response& res);
 
-  Store* store_;
-  Metrics* metrics_;
+  rights::RightsService* rights_;
   base::Logger log_;
-  AdminOptions opts_;
 };
 
 }  // namespace ferry::collector

@@ -3,7 +3,6 @@
 #include <httplib.h>
 
 #include <chrono>
-#include <thread>
 
 #include "collector/ingest/ingest.h"
 #include "lib/base/time.h"
@@ -49,8 +48,8 @@ void AnswerUnread(httplib::Response& res, int status, const std::string& reason)
 }
 
 // Gives an injected fault as the answer.
-void ApplyFault(const Fault& f, httplib::Response& res) {
-  if (f.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.delay_ms));
+void ApplyFault(const Fault& f, httplib::Response& res, base::Clock* clock) {
+  if (f.delay_ms > 0) clock->SleepUntil(clock->MonotonicMs() + f.delay_ms);
   if (f.reset) {
     // The status line and headers go out, then the connection closes before the promised body: the client sees a
     // transport error, as with a connection reset mid-answer.
@@ -67,45 +66,21 @@ void ApplyFault(const Fault& f, httplib::Response& res) {
 
 CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger log)
     : opts_(std::move(opts)),
-      store_(store),
+      credentials_(store),
+      health_(store),
+      clock_(opts_.clock != nullptr ? opts_.clock : base::SystemClock()),
       log_(std::move(log)),
       limiter_(opts_.rate_limit, opts_.rate_burst),
       committer_(store),
-      admin_(store, &metrics_, log_, opts_.admin) {}
+      rights_(rights::StoresOf(store), clock_, opts_.rights, log_),
+      admin_(&rights_, log_),
+      retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
+                 log_, [this](int64_t n) { metrics_.AddPurged(n); }) {}
 
 CollectorServer::~CollectorServer() {
   Stop();
   committer_.Stop();
-  if (retention_.joinable()) retention_.join();
-}
-
-void CollectorServer::RetentionLoop() {
-  constexpr int64_t kChunk = 5000;  // rows a transaction, so ingest waits little
-  std::unique_lock<std::mutex> l(retention_mu_);
-  while (!retention_stop_) {
-    l.unlock();
-    int64_t total = 0;
-    for (;;) {
-      auto n = store_->PurgeExpired(base::NowMs(), opts_.retention_max_age_ms, kChunk);
-      if (!n.ok()) {
-        log_.Error("retention purge failed: " + n.status().ToString());
-        break;
-      }
-      total += *n;
-      if (*n < kChunk) break;
-      l.lock();
-      bool stop = retention_stop_;
-      l.unlock();
-      if (stop) break;
-    }
-    if (total > 0) {
-      log_.Info("retention: deleted " + std::to_string(total) + " expired events");
-      metrics_.AddPurged(total);
-    }
-    l.lock();
-    retention_cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(opts_.retention_interval_ms, 10)),
-                           [this] { return retention_stop_; });
-  }
+  retention_.Stop();
 }
 
 base::Result<int> CollectorServer::Bind() {
@@ -136,14 +111,9 @@ base::Result<int> CollectorServer::Bind() {
 
 base::Status CollectorServer::Serve() {
   if (!svr_) return base::Status::Internal("Bind() first");
-  retention_ = std::thread([this] { RetentionLoop(); });
+  retention_.Start();
   bool ok = svr_->listen_after_bind();
-  {
-    std::lock_guard<std::mutex> l(retention_mu_);
-    retention_stop_ = true;
-  }
-  retention_cv_.notify_all();
-  retention_.join();
+  retention_.Stop();
   committer_.Stop();  // in-flight handlers have returned: drain the writer
   return ok ? base::Status::Ok() : base::Status::Network("the server stopped with an error");
 }
@@ -154,7 +124,7 @@ void CollectorServer::Stop() {
 
 void CollectorServer::Routes() {
   svr_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    base::Status s = store_->Check();
+    base::Status s = health_->Check();
     res.status = s.ok() ? 200 : 503;
     res.set_content(s.ok() ? "ok\n" : "store unavailable\n", "text/plain");
   });
@@ -170,13 +140,13 @@ void CollectorServer::Routes() {
   svr_->Post("/v1/batch", [this](const httplib::Request& req, httplib::Response& res,
                                  const httplib::ContentReader& reader) {
     BatchTimer timer(metrics_, res);
-    int64_t received_ms = base::NowMs();
+    int64_t received_ms = clock_->NowMs();
     std::optional<Fault> fault = faults_.Next();
-    if (fault && !fault->after_store) return ApplyFault(*fault, res);
+    if (fault && !fault->after_store) return ApplyFault(*fault, res, clock_);
 
     std::string key = BearerToken(req);
     if (key.empty()) return AnswerUnread(res, 401, "missing write key");
-    auto info = store_->LookupWriteKey(key);
+    auto info = credentials_->LookupWriteKey(key);
     if (!info.ok()) {
       log_.Error("write key lookup failed: " + info.status().ToString());
       return AnswerUnread(res, 503, "store unavailable");
@@ -184,7 +154,7 @@ void CollectorServer::Routes() {
     if (!info->has_value()) return AnswerUnread(res, 401, "unknown write key");
     const WriteKeyInfo& project = **info;
 
-    if (int64_t wait = limiter_.Take(key, base::MonotonicMs()); wait > 0) {
+    if (int64_t wait = limiter_.Take(key, clock_->MonotonicMs()); wait > 0) {
       AnswerUnread(res, 429, "rate limit");
       res.set_header("Retry-After", std::to_string(wait));
       return;
@@ -236,7 +206,7 @@ void CollectorServer::Routes() {
       if (o == InsertOutcome::kSuppressed) ++suppressed;
     }
     metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
-    if (fault) return ApplyFault(*fault, res);  // after_store: the batch is kept, the answer is lost
+    if (fault) return ApplyFault(*fault, res, clock_);  // after_store: the batch is kept, the answer is lost
     res.status = 200;
     res.set_content(BatchAnswer(accepted, duplicate, suppressed, parsed.rejected), kJson);
   });

@@ -5,16 +5,15 @@
 #include <memory>
 #include <string>
 
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-
 #include "collector/http/admin.h"
 #include "collector/http/faults.h"
 #include "collector/http/metrics.h"
 #include "collector/http/rate_limit.h"
 #include "collector/ingest/group_commit.h"
+#include "collector/rights/retention_job.h"
+#include "collector/rights/rights_service.h"
 #include "collector/store/store.h"
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/status.h"
 #include "lib/wire/event.h"
@@ -35,14 +34,18 @@ struct ServerOptions {
   double rate_burst = 0;      // bucket size; 0 = rate_limit
   int keep_alive_timeout_s = 5;
   int read_timeout_s = 10;
-  AdminOptions admin;
+  rights::RightsOptions rights;
   int64_t retention_max_age_ms = 395LL * 24 * 3600 * 1000;  // default maximum event age; <= 0 keeps events forever
   int64_t retention_interval_ms = 3600LL * 1000;            // how often the retention job runs
+  // The time of ingest (receivedAt and the clock-skew correction), the rate limiter, the retention job, request due
+  // dates and audit entries. Tests that run the server in-process may hand in a base::ManualClock.
+  base::Clock* clock = base::SystemClock();
 };
 
 // Owns the HTTP server and the group-commit writer. Construct, Bind(), then Serve() on one thread; Stop() from any.
 class CollectorServer {
  public:
+  // `store` must outlive this object; each part takes the narrow interface it needs.
   CollectorServer(ServerOptions opts, Store* store, base::Logger log);
   ~CollectorServer();
   CollectorServer(const CollectorServer&) = delete;
@@ -61,21 +64,20 @@ class CollectorServer {
 
  private:
   void Routes();
-  void RetentionLoop();
 
   ServerOptions opts_;
-  Store* store_;
+  Credentials* credentials_;  // write keys of /v1/batch
+  StoreInspection* health_;   // GET /healthz
+  base::Clock* clock_;
   base::Logger log_;
   Metrics metrics_;
   FaultPlan faults_;
   RateLimiter limiter_;
   GroupCommitter committer_;
+  rights::RightsService rights_;
   AdminApi admin_;
+  rights::RetentionJob retention_;
   std::unique_ptr<httplib::Server> svr_;
-  std::mutex retention_mu_;
-  std::condition_variable retention_cv_;
-  bool retention_stop_ = false;  // guarded by retention_mu_
-  std::thread retention_;
 };
 
 }  // namespace ferry::collector

@@ -4,8 +4,8 @@
 
 namespace ferry::collector {
 
-GroupCommitter::GroupCommitter(Store* store, size_t max_events)
-    : store_(store), max_events_(max_events), writer_([this] { Run(); }) {}
+GroupCommitter::GroupCommitter(IngestSink* sink, size_t max_events)
+    : sink_(sink), max_events_(max_events), writer_([this] { Run(); }) {}
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
@@ -29,6 +29,11 @@ void GroupCommitter::Stop() {
   if (writer_.joinable()) writer_.join();
 }
 
+size_t GroupCommitter::Queued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
 void GroupCommitter::Run() {
   std::vector<Pending*> taken;
   std::vector<InsertRequest*> reqs;
@@ -46,7 +51,7 @@ void GroupCommitter::Run() {
     }
     reqs.clear();
     for (Pending* p : taken) reqs.push_back(p->req);
-    base::Status s = store_->Insert(reqs);
+    base::Status s = sink_->Insert(reqs);
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (Pending* p : taken) {

@@ -9,15 +9,15 @@
 #include <mutex>
 #include <thread>
 
-#include "collector/store/store.h"
+#include "collector/store/interfaces.h"
 
 namespace ferry::collector {
 
 // Thread-safe. Submit() may be called from any number of threads; Stop() drains the queue then joins the writer.
 class GroupCommitter {
  public:
-  // `store` must outlive this object. A transaction takes queued requests until max_events is reached.
-  explicit GroupCommitter(Store* store, size_t max_events = 20000);
+  // `sink` must outlive this object. A transaction takes queued requests until max_events is reached.
+  explicit GroupCommitter(IngestSink* sink, size_t max_events = 20000);
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -28,6 +28,10 @@ class GroupCommitter {
   // Finishes what is queued, then stops; later Submit calls fail with kClosed.
   void Stop();
 
+  // Requests waiting for the writer right now (not counting those in the transaction under way): what a test waits
+  // on to know that requests queued up, and what an operator would graph.
+  size_t Queued();
+
  private:
   struct Pending {
     InsertRequest* req;
@@ -36,7 +40,7 @@ class GroupCommitter {
   };
   void Run();
 
-  Store* store_;
+  IngestSink* sink_;
   size_t max_events_;
   std::mutex mu_;
   std::condition_variable work_cv_;  // the writer waits for requests

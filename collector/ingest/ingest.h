@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/store/store.h"
+#include "collector/store/records.h"
 #include "lib/wire/codec.h"
 #include "lib/wire/event.h"
 

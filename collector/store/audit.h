@@ -1,10 +1,10 @@
-// The audit log's hash chain, shared by every Store backend so that all of them write (and verify) the same chain.
+// The audit log's hash chain, written once above every engine so that all of them write (and verify) the same chain.
 #ifndef FERRY_COLLECTOR_STORE_AUDIT_H_
 #define FERRY_COLLECTOR_STORE_AUDIT_H_
 
 #include <string>
 
-#include "collector/store/store.h"
+#include "collector/store/records.h"
 
 namespace ferry::collector {
 

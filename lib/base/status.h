@@ -57,6 +57,8 @@ class [[nodiscard]] Status {
 
   // A status is immutable; Annotate gives a copy with context prepended to the message ("opening x: <msg>").
   Status Annotate(const std::string& context) const { return ok() ? *this : Status(code_, context + ": " + msg_); }
+  // A copy with the same code and another message (a message for people in place of a driver's).
+  Status WithMessage(std::string msg) const { return ok() ? *this : Status(code_, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

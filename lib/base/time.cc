@@ -17,7 +17,6 @@ int64_t MonotonicMs() {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-namespace {
 // Howard Hinnant's days_from_civil / civil_from_days.
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -38,6 +37,19 @@ void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *m = mp < 10 ? mp + 3 : mp - 9;
   *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
 }
+
+UtcMonth MonthOf(int64_t epoch_ms) {
+  constexpr int64_t kDayMs = 86400000;
+  int64_t days = epoch_ms >= 0 ? epoch_ms / kDayMs : -((-epoch_ms + kDayMs - 1) / kDayMs);
+  UtcMonth mo;
+  unsigned day = 1;
+  CivilFromDays(days, &mo.year, &mo.month, &day);
+  mo.start_ms = DaysFromCivil(mo.year, mo.month, 1) * kDayMs;
+  mo.end_ms = (mo.month == 12 ? DaysFromCivil(mo.year + 1, 1, 1) : DaysFromCivil(mo.year, mo.month + 1, 1)) * kDayMs;
+  return mo;
+}
+
+namespace {
 bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
   if (pos + n > s.size()) return false;
   int v = 0;

@@ -21,6 +21,18 @@ void AppendIso8601(std::string* out, int64_t epoch_ms);
 // Parses "YYYY-MM-DDTHH:MM:SS[.fff...]" followed by "Z" or "+HH:MM"/"-HH:MM". nullopt if malformed.
 std::optional<int64_t> ParseIso8601(std::string_view s);
 
+// Days since 1970-01-01 of a proleptic Gregorian (UTC) date, and back (H. Hinnant's algorithms; any year).
+int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day);
+void CivilFromDays(int64_t days, int64_t* year, unsigned* month, unsigned* day);
+
+// The UTC calendar month holding an instant: [start_ms, end_ms) in milliseconds since the epoch.
+struct UtcMonth {
+  int64_t year = 1970;
+  unsigned month = 1;  // 1-12
+  int64_t start_ms = 0, end_ms = 0;
+};
+UtcMonth MonthOf(int64_t epoch_ms);
+
 }  // namespace ferry::base
 
 #endif  // FERRY_LIB_BASE_TIME_H_

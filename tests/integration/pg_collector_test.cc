@@ -1,10 +1,15 @@
 // ferry-collector processes on one PostgreSQL database (a throwaway cluster started here and stopped at the end):
 // two collectors receiving the same and different batches concurrently, one killed mid-ingest with clients failing
-// over to the other, the database restarted under load, and an exhausted connection pool.
+// over to the other, the database restarted under load, and an exhausted connection pool. Each step waits for what
+// it depends on (an answer, a lock the server shows as waiting, the database back up), never for a guessed time.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -174,8 +179,7 @@ TEST_F(PgCollectorTest, OneCollectorKilledMidIngestClientsFailOverAndNothingIsLo
             done = true;
           } else {
             ++failovers;
-            target = 1 - target;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            target = 1 - target;  // at once, on the other collector
           }
         }
         if (!done) ++gave_up;
@@ -199,8 +203,16 @@ TEST_F(PgCollectorTest, DatabaseRestartedUnderLoadAnswers503WithRetryAfterAndRec
   auto c = StartCollector({"--pg-acquire-timeout-ms", "500"});
   ASSERT_TRUE(c);
   pid_t pid = c->pid();
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, unavailable{0}, with_retry_after{0}, other{0};
+  // What the clients saw, and whether the database is back; every change is announced on `cv`.
+  std::mutex mu;
+  std::condition_variable cv;
+  int ok = 0, unavailable = 0, with_retry_after = 0, other = 0;
+  bool down = false, back = false;
+  auto count = [&](int* n) {
+    std::lock_guard<std::mutex> l(mu);
+    ++*n;
+    cv.notify_all();
+  };
   std::vector<std::string> bodies;
   for (int b = 0; b < 400; ++b) bodies.push_back(Batch(Ids("r" + std::to_string(b), 0, 20)));
   std::atomic<size_t> next{0};
@@ -211,36 +223,57 @@ TEST_F(PgCollectorTest, DatabaseRestartedUnderLoadAnswers503WithRetryAfterAndRec
         for (;;) {
           HttpResult r = Post(*c, bodies[i], 10000);
           if (r.status == 200) {
-            ++ok;
+            count(&ok);
+            // After the first 50 batches the clients wait until the database is down, so the outage meets them.
+            std::unique_lock<std::mutex> l(mu);
+            cv.wait(l, [&] { return ok < 50 || down; });
             break;
           }
-          if (r.status == 503) {
-            ++unavailable;
-            if (!r.retry_after.empty()) ++with_retry_after;
-          } else {
-            ++other;
+          if (r.status != 503) {
+            count(&other);
+            continue;
           }
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          count(&unavailable);
+          if (!r.retry_after.empty()) count(&with_retry_after);
+          // The client retries once the database is back (the event it waits for), not after a guessed pause.
+          std::unique_lock<std::mutex> l(mu);
+          cv.wait(l, [&] { return back; });
         }
-        if (stop) break;
       }
     });
   }
-  while (ok < 50) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return ok >= 50; });
+  }
   std::string error;
   ASSERT_TRUE(cluster_->Stop("fast", &error)) << error;
   // While the database is down the collector stays up and says so.
   HttpResult health = HttpRequest("GET", c->url() + "/healthz", "", {}, c->ca_file(), 5000);
   EXPECT_EQ(health.status, 503);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    down = true;
+  }
+  cv.notify_all();
+  {
+    // Every client has met the outage (each one waits for the database now).
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return unavailable >= 3; });
+  }
   ASSERT_TRUE(cluster_->StartAgain(&error)) << error;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    back = true;
+  }
+  cv.notify_all();
   for (auto& th : threads) th.join();
   EXPECT_EQ(c->pid(), pid);
   EXPECT_TRUE(c->running());
-  EXPECT_EQ(ok.load(), 400);
-  EXPECT_GT(unavailable.load(), 0);
-  EXPECT_EQ(with_retry_after.load(), unavailable.load());
-  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok, 400);
+  EXPECT_GT(unavailable, 0);
+  EXPECT_EQ(with_retry_after, unavailable);
+  EXPECT_EQ(other, 0);
   health = HttpRequest("GET", c->url() + "/healthz", "", {}, c->ca_file(), 5000);
   EXPECT_EQ(health.status, 200);
   auto stored = Stored();
@@ -253,16 +286,26 @@ TEST_F(PgCollectorTest, AnExhaustedConnectionPoolAnswers503InsteadOfHanging) {
   auto c = StartCollector({"--pg-pool-size", "1", "--pg-acquire-timeout-ms", "300", "--pg-lock-timeout-ms", "2000"});
   ASSERT_TRUE(c);
   ASSERT_EQ(Post(*c, Batch({"warm-1"})).status, 200);
-  // Another session holds a lock the ingest transaction needs: the collector's only connection waits on it.
-  std::string db = uri_.substr(uri_.rfind('/') + 1);
-  std::thread locker([&] {
-    std::string out;
-    cluster_->Psql(db, "BEGIN; LOCK TABLE event_ids IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;", &out);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Another session holds a lock the ingest transaction needs, from here until the test lets it go.
+  std::unique_ptr<PGconn, decltype(&PQfinish)> locker(PQconnectdb(uri_.c_str()), &PQfinish);
+  ASSERT_EQ(PQstatus(locker.get()), CONNECTION_OK) << PQerrorMessage(locker.get());
+  auto exec = [&](const char* sql) {
+    std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(locker.get(), sql), &PQclear);
+    ExecStatusType st = PQresultStatus(r.get());
+    EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) << sql << ": " << PQerrorMessage(locker.get());
+    return st == PGRES_TUPLES_OK && PQntuples(r.get()) > 0 ? std::string(PQgetvalue(r.get(), 0, 0)) : std::string();
+  };
+  exec("BEGIN");
+  exec("LOCK TABLE event_ids IN ACCESS EXCLUSIVE MODE");
   HttpResult held;
   std::thread batch([&] { held = Post(*c, Batch({"held-1"}), 15000); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The collector's only connection now waits on that lock (the server shows the waiting lock request).
+  for (;;) {
+    std::string waiting = exec(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
+        "WHERE r.relname = 'event_ids' AND NOT l.granted");
+    if (waiting.empty() || waiting != "0") break;
+  }
   // The pool's one connection is busy: the health check waits at most 300 ms for it, then answers 503.
   HttpResult health = HttpRequest("GET", c->url() + "/healthz", "", {}, c->ca_file(), 3000);
   EXPECT_EQ(health.status, 503);
@@ -270,7 +313,7 @@ TEST_F(PgCollectorTest, AnExhaustedConnectionPoolAnswers503InsteadOfHanging) {
   // The held batch gave up at the lock timeout with a 503 the client retries.
   EXPECT_EQ(held.status, 503);
   EXPECT_FALSE(held.retry_after.empty());
-  locker.join();
+  exec("COMMIT");
   EXPECT_EQ(Post(*c, Batch({"held-1"})).status, 200);
   EXPECT_EQ(HttpRequest("GET", c->url() + "/healthz", "", {}, c->ca_file(), 3000).status, 200);
   auto stored = Stored();

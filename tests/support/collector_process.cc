@@ -2,10 +2,13 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <strings.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +17,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
-#include <thread>
 
 namespace ferry::testsupport {
 
@@ -42,6 +45,41 @@ std::string Quote(const std::string& s) {
 
 void SetError(std::string* error, const std::string& msg) {
   if (error) *error = msg;
+}
+
+// A file descriptor closed when it goes out of scope.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+enum class Waited { kReady, kExited, kTimeout };
+
+// Waits until ready() holds, the process `pid` ends (kExited; it is left for waitpid), or timeout_ms of real time
+// passed (a safety net, not part of what is tested). Wakes when `path` is written (inotify) or when the process ends
+// (a pidfd), never on a timer, so it takes as long as the event takes and no longer.
+Waited WaitForEvent(const std::string& path, pid_t pid, const std::function<bool()>& ready, int timeout_ms) {
+  Fd watch(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (watch.fd >= 0 && !path.empty()) inotify_add_watch(watch.fd, path.c_str(), IN_MODIFY | IN_CLOSE_WRITE);
+  Fd exit_fd(pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, pid, 0)) : -1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (ready()) return Waited::kReady;  // checked after the watches are armed: no write is missed
+    pollfd fds[2] = {{watch.fd, POLLIN, 0}, {exit_fd.fd, POLLIN, 0}};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Waited::kTimeout;
+    if (poll(fds, 2, static_cast<int>(left.count())) > 0) {
+      if (fds[1].revents != 0) return ready() ? Waited::kReady : Waited::kExited;
+      char buf[4096];
+      while (read(watch.fd, buf, sizeof buf) > 0) {
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -120,7 +158,13 @@ bool CollectorProcess::Spawn(const std::string& listen, std::string* error) {
   if (!fault_file_.empty()) args.insert(args.end(), {"--fault-plan", fault_file_});
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
   std::remove((data_dir_ + "/collector.port").c_str());
+  {
+    // The log exists before the child starts, so that it can be watched from the first line on.
+    int fd = open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+  }
   size_t log_offset = ReadFile(log_file_).size();
+  log_offset_ = log_offset;
 
   pid_t parent = getpid();
   pid_t pid = fork();
@@ -145,26 +189,28 @@ bool CollectorProcess::Spawn(const std::string& listen, std::string* error) {
   }
   pid_ = pid;
 
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.start_timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::string log = ReadFile(log_file_);
+  std::string log;
+  auto listening = [&] {
+    log = ReadFile(log_file_);
     size_t at = log.find("listening on ", log_offset);
-    if (at != std::string::npos) {
-      size_t eol = log.find('\n', at);
-      if (eol != std::string::npos) {
-        url_ = log.substr(at + 13, eol - at - 13);
-        size_t colon = url_.rfind(':');
-        port_ = std::atoi(url_.c_str() + colon + 1);
-        return true;
-      }
-    }
-    int st = 0;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+    if (at == std::string::npos) return false;
+    size_t eol = log.find('\n', at);
+    if (eol == std::string::npos) return false;
+    url_ = log.substr(at + 13, eol - at - 13);
+    size_t colon = url_.rfind(':');
+    port_ = std::atoi(url_.c_str() + colon + 1);
+    return true;
+  };
+  switch (WaitForEvent(log_file_, pid_, listening, opts_.start_timeout_ms)) {
+    case Waited::kReady: return true;
+    case Waited::kExited: {
+      int st = 0;
+      waitpid(pid_, &st, 0);
       pid_ = -1;
-      SetError(error, "ferry-collector exited at start: " + log.substr(log_offset));
+      SetError(error, "ferry-collector exited at start: " + ReadFile(log_file_).substr(log_offset));
       return false;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    case Waited::kTimeout: break;
   }
   Kill();
   SetError(error, "ferry-collector did not start: " + ReadFile(log_file_).substr(log_offset));
@@ -174,16 +220,15 @@ bool CollectorProcess::Spawn(const std::string& listen, std::string* error) {
 int CollectorProcess::Stop(int timeout_ms) {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int st = 0;
-    pid_t r = waitpid(pid_, &st, WNOHANG);
-    if (r == pid_) {
-      pid_ = -1;
-      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    }
-    if (r < 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  int st = 0;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == 0 && WaitForEvent(
+                    "", pid_, [] { return false; }, timeout_ms) == Waited::kExited) {
+    r = waitpid(pid_, &st, 0);
+  }
+  if (r == pid_) {
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
   Kill();
   return -1;
@@ -199,14 +244,19 @@ void CollectorProcess::Kill() {
 
 bool CollectorProcess::Restart(std::string* error) {
   if (pid_ > 0) Stop();
-  // The port was just released; retry a little in case the kernel still holds it.
-  for (int attempt = 0; attempt < 50; ++attempt) {
+  // The port was just released (the collector binds with SO_REUSEADDR); should the kernel still hold it, a start
+  // that fails to bind exits at once and the next attempt follows (each attempt is a whole process start).
+  for (int attempt = 0; attempt < 20; ++attempt) {
     std::string err;
     if (Spawn("127.0.0.1:" + std::to_string(port_), &err)) return true;
     SetError(error, err);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
+}
+
+bool CollectorProcess::WaitForLog(const std::string& text, int timeout_ms) const {
+  auto found = [&] { return ReadFile(log_file_).find(text, log_offset_) != std::string::npos; };
+  return WaitForEvent(log_file_, pid_, found, timeout_ms) == Waited::kReady;
 }
 
 std::string CollectorProcess::CreateWriteKey(const std::string& project) const {

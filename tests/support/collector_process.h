@@ -60,6 +60,10 @@ class CollectorProcess {
   std::vector<nlohmann::json> DumpEvents(const std::string& project = "") const;
   // The collector's stderr so far.
   std::string Log() const;
+  // Blocks until the collector's log since its last start holds `text` (true), or it exits or timeout_ms of real time
+  // passed (false; a safety net, not a timing assumption). Wakes on every write to the log, never on a timer: tests
+  // wait on what the collector says it did (e.g. "retention: deleted 1 expired events") instead of sleeping.
+  bool WaitForLog(const std::string& text, int timeout_ms = 60000) const;
   // Resident set size of the process in KiB (from /proc), -1 if unknown.
   long RssKb() const;
   // GET /metrics value of a sample line such as "ferry_events_accepted_total" (-1 when absent).
@@ -74,6 +78,7 @@ class CollectorProcess {
   bool owns_dir_ = false;
   int port_ = 0;
   pid_t pid_ = -1;
+  size_t log_offset_ = 0;  // where the log of the last start begins
 };
 
 // A minimal libcurl client for tests (TLS verified against ca_file when given).

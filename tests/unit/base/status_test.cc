@@ -17,6 +17,10 @@ TEST(Status, CodesAreToldApartByCodeNotText) {
   EXPECT_TRUE(a.Is(Code::kNotFound));
   EXPECT_EQ(a.message(), "show: no subject");
   EXPECT_TRUE(Status::Ok().Annotate("x").ok());
+  Status w = Status::Timeout("postgres: canceling statement due to lock timeout").WithMessage("store unavailable");
+  EXPECT_TRUE(w.Is(Code::kTimeout));
+  EXPECT_EQ(w.message(), "store unavailable");
+  EXPECT_TRUE(Status::Ok().WithMessage("x").ok());
 }
 
 TEST(Status, OneHttpMapping) {

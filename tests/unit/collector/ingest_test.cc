@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -133,68 +135,45 @@ TEST(ParseBatch, DroppedCountersAndTypedFields) {
   EXPECT_EQ(p.events[1].user_id, "u-1");
 }
 
-// A store that records what it is given (a fake for the group-commit unit test only).
-class RecordingStore : public Store {
+// An ingest sink that records what it is given (a fake for the group-commit unit test only). Its first transaction
+// waits until the test opens the gate: a slow disk, while the other requests queue up behind it.
+class RecordingSink : public IngestSink {
  public:
-  base::Status Check() override { return base::Status::Ok(); }
-  base::Result<std::string> CreateWriteKey(const std::string&) override { return std::string("k"); }
-  base::Result<std::optional<WriteKeyInfo>> LookupWriteKey(const std::string&) override {
-    return std::optional<WriteKeyInfo>();
-  }
   base::Status Insert(std::vector<InsertRequest*>& reqs) override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a slow disk: requests queue up meanwhile
-    std::lock_guard<std::mutex> lock(mu);
-    transactions.push_back(reqs.size());
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      if (transactions.empty()) {
+        in_first = true;
+        first_size = reqs.size();
+        cv.notify_all();
+        cv.wait(lock, [this] { return gate_open; });
+      }
+      transactions.push_back(reqs.size());
+    }
     for (InsertRequest* r : reqs) r->outcomes.assign(r->events.size(), InsertOutcome::kAccepted);
     return base::Status::Ok();
   }
-  std::string IdHash(const std::string& id) override { return id; }
-  base::Result<bool> IsSuppressed(int64_t, const std::string&) override { return false; }
-  base::Status Suppress(int64_t, const std::string&) override { return base::Status::Ok(); }
-  base::Result<std::vector<EventRow>> DumpEvents(const std::string&) override { return std::vector<EventRow>(); }
-  base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string&) override {
-    return std::map<std::string, int64_t>();
+  // Waits until the writer is inside its first transaction; how many requests that one holds.
+  size_t WaitInFirst() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return in_first; });
+    return first_size;
   }
-  // Subject rights are not used by the group committer.
-  static base::Status Unused() { return base::Status::Internal("not used by this test"); }
-  base::Result<std::vector<SubjectSummary>> FindSubject(const SubjectQuery&) override { return Unused(); }
-  base::Result<bool> ExportSubject(const SubjectQuery&, ExportVisitor&) override { return Unused(); }
-  base::Result<EraseReceipt> EraseSubject(const SubjectQuery&, const std::string&) override { return Unused(); }
-  base::Result<EraseReceipt> EraseAnonymousIds(int64_t, const std::vector<std::string>&, const std::string&) override {
-    return Unused();
+  void OpenGate() {
+    std::lock_guard<std::mutex> lock(mu);
+    gate_open = true;
+    cv.notify_all();
   }
-  base::Result<std::vector<SubjectSummary>> PatchTraits(const SubjectQuery&, const std::string&) override {
-    return Unused();
-  }
-  base::Status ScanAllText(const std::function<bool(std::string_view, std::string_view, std::string_view)>&) override {
-    return Unused();
-  }
-  base::Result<RightsRequest> CreateRequest(RightsRequest) override { return Unused(); }
-  base::Result<std::optional<RightsRequest>> GetRequest(const std::string&) override { return Unused(); }
-  base::Result<RequestUpdate> UpdateRequest(const std::string&, const std::string&, const std::string&,
-                                            const std::string&, int64_t, const std::string&) override {
-    return Unused();
-  }
-  base::Result<std::vector<RightsRequest>> ListRequests(const RequestFilter&) override { return Unused(); }
-  base::Result<AuditEntry> AppendAudit(AuditEntry) override { return Unused(); }
-  base::Result<std::vector<AuditEntry>> ListAudit(int64_t, size_t, const std::string&) override { return Unused(); }
-  base::Result<AuditVerifyResult> VerifyAudit() override { return Unused(); }
-  base::Result<std::string> CreateAdminToken(const std::string&, const std::vector<std::string>&) override {
-    return Unused();
-  }
-  base::Result<std::optional<AdminTokenInfo>> LookupAdminToken(const std::string&) override { return Unused(); }
-  base::Result<std::vector<AdminTokenInfo>> ListAdminTokens() override { return Unused(); }
-  base::Result<bool> RevokeAdminToken(int64_t) override { return Unused(); }
-  base::Result<bool> SetRetention(const std::string&, int64_t) override { return Unused(); }
-  base::Result<std::map<std::string, int64_t>> Retention() override { return Unused(); }
-  base::Result<int64_t> PurgeExpired(int64_t, int64_t, int64_t) override { return Unused(); }
 
   std::mutex mu;
+  std::condition_variable cv;
+  bool in_first = false, gate_open = false;
+  size_t first_size = 0;
   std::vector<size_t> transactions;
 };
 
 TEST(GroupCommitter, BatchesConcurrentRequestsIntoFewTransactions) {
-  RecordingStore store;
+  RecordingSink store;
   GroupCommitter gc(&store);
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
@@ -205,6 +184,11 @@ TEST(GroupCommitter, BatchesConcurrentRequestsIntoFewTransactions) {
       if (gc.Submit(&r).ok() && r.outcomes.size() == 10) ++ok;
     });
   }
+  // The writer is inside its first transaction; the other requests queue up behind it (the observable event),
+  // then the slow disk finishes.
+  size_t in_first = store.WaitInFirst();
+  while (gc.Queued() < 16 - in_first) std::this_thread::yield();
+  store.OpenGate();
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 16);
   size_t total = 0;

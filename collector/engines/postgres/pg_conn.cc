@@ -1,0 +1,230 @@
+// The PostgreSQL engine's connection layer: the pool, leased connections, statements and error codes.
+#include "collector/engines/postgres/pg_conn.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+namespace ferry::collector::pg {
+
+using base::Result;
+using base::Status;
+
+namespace {
+
+void AppendElement(std::string* out, const std::string& s) {
+  *out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') *out += '\\';
+    *out += c;
+  }
+  *out += '"';
+}
+
+std::string Trimmed(std::string msg) {
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg;
+}
+
+// The status code of a server error (SQLSTATE, https://www.postgresql.org/docs/15/errcodes-appendix.html).
+Status StatusForSqlState(const std::string& state, const std::string& msg, bool connection_lost) {
+  auto is = [&](const char* prefix) { return state.rfind(prefix, 0) == 0; };
+  if (connection_lost || is("08") || state == "57P01" || state == "57P02" || state == "57P03" || state == "53300") {
+    return Status::Unavailable(msg);  // the server went away, is shutting down or starting, or has no room for us
+  }
+  if (state == "57014" || state == "55P03") return Status::Timeout(msg);      // statement_timeout, lock_timeout
+  if (state == "40001" || state == "40P01") return Status::Unavailable(msg);  // still failing after the retries
+  if (state == "23505") return Status::AlreadyExists(msg);                    // unique_violation
+  if (is("53")) return Status::ResourceExhausted(msg);                        // disk full, out of memory
+  if (is("XX")) return Status::Corruption(msg);                               // data_corrupted, index_corrupted
+  return Status::Storage(msg);
+}
+
+}  // namespace
+
+std::string TextArray(const std::vector<std::string>& v, bool empty_is_null) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) out += ',';
+    if (empty_is_null && v[i].empty()) {
+      out += "NULL";
+    } else {
+      AppendElement(&out, v[i]);
+    }
+  }
+  return out + "}";
+}
+
+std::string IntArray(const std::vector<int64_t>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(v[i]);
+  }
+  return out + "}";
+}
+
+std::string Get(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return std::string();
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+
+int64_t GetInt(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return 0;
+  return std::strtoll(PQgetvalue(r, row, col), nullptr, 10);
+}
+
+bool GetBool(const PGresult* r, int row, int col) {
+  return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+// ---- Pool ----
+
+Result<ConnPtr> Pool::Acquire() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(o_.acquire_timeout_ms, 0));
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    while (!idle_.empty()) {
+      ConnPtr c = std::move(idle_.back());
+      idle_.pop_back();
+      if (PQstatus(c.get()) == CONNECTION_OK) {
+        ++leased_;
+        return c;
+      }
+      --open_;
+      l.unlock();
+      c.reset();
+      l.lock();
+    }
+    if (open_ < o_.pool_size) {
+      ++open_;
+      ++leased_;
+      l.unlock();
+      auto c = Connect();
+      if (c.ok()) return c;
+      l.lock();
+      --open_;
+      --leased_;
+      cv_.notify_one();
+      return c.status();
+    }
+    if (cv_.wait_until(l, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= o_.pool_size) {
+      return Status::Timeout("database connection pool exhausted: all " + std::to_string(o_.pool_size) +
+                             " connections busy for " + std::to_string(o_.acquire_timeout_ms) + " ms");
+    }
+  }
+}
+
+void Pool::Release(ConnPtr c, bool broken) {
+  std::vector<ConnPtr> drop;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    --leased_;
+    bool bad = broken || PQstatus(c.get()) != CONNECTION_OK || PQtransactionStatus(c.get()) != PQTRANS_IDLE;
+    if (bad) {
+      --open_;
+      drop.push_back(std::move(c));
+      if (broken) {
+        open_ -= static_cast<int>(idle_.size());
+        for (auto& i : idle_) drop.push_back(std::move(i));
+        idle_.clear();
+      }
+    } else {
+      idle_.push_back(std::move(c));
+    }
+  }
+  cv_.notify_all();
+  drop.clear();  // PQfinish outside the lock
+}
+
+int Pool::open() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return open_;
+}
+
+int Pool::leased() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return leased_;
+}
+
+Result<ConnPtr> Pool::Connect() {
+  // Defaults first: the keywords of the conninfo (expanded from dbname, processed last) override them.
+  std::string timeout = std::to_string(std::max(o_.connect_timeout_s, 1));
+  const char* keys[] = {"application_name", "connect_timeout", "dbname", nullptr};
+  const char* vals[] = {"ferry-collector", timeout.c_str(), o_.conninfo.c_str(), nullptr};
+  ConnPtr c(PQconnectdbParams(keys, vals, 1));
+  if (!c) return Status::ResourceExhausted("postgres: out of memory");
+  if (PQstatus(c.get()) != CONNECTION_OK) {
+    return Status::Unavailable("postgres: cannot connect: " + Trimmed(PQerrorMessage(c.get())));
+  }
+  std::string st = std::to_string(std::max(o_.statement_timeout_ms, 0));
+  std::string lt = std::to_string(std::max(o_.lock_timeout_ms, 0));
+  const char* params[] = {st.c_str(), lt.c_str()};
+  ResultPtr r(PQexecParams(c.get(),
+                           "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false), "
+                           "set_config('client_min_messages', 'warning', false)",
+                           2, nullptr, params, nullptr, nullptr, 0));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+    return Status::Unavailable(std::string("postgres: session setup failed: ") + PQerrorMessage(c.get()));
+  }
+  return c;
+}
+
+// ---- Lease ----
+
+Lease::~Lease() {
+  if (c_ && PQstatus(c_.get()) == CONNECTION_OK && PQtransactionStatus(c_.get()) != PQTRANS_IDLE) {
+    ResultPtr r(PQexecParams(c_.get(), "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0));
+  }
+  if (c_ && PQstatus(c_.get()) != CONNECTION_OK) broken_ = true;
+  pool_->Release(std::move(c_), broken_);
+}
+
+Result<ResultPtr> Lease::Exec(const char* sql, const std::vector<Param>& params) {
+  std::vector<const char*> values(params.size());
+  for (size_t i = 0; i < params.size(); ++i) values[i] = params[i].null ? nullptr : params[i].v.c_str();
+  ResultPtr r(
+      PQexecParams(c_.get(), sql, static_cast<int>(params.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    ++ok_statements_;
+    return r;
+  }
+  const char* code = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+  sqlstate_ = code != nullptr ? code : "";
+  bool lost = PQstatus(c_.get()) != CONNECTION_OK;
+  if (lost || sqlstate_.rfind("08", 0) == 0 || sqlstate_ == "57P01" || sqlstate_ == "57P02" || sqlstate_ == "57P03") {
+    broken_ = true;
+  }
+  std::string msg = Trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c_.get()));
+  if (msg.empty()) msg = Trimmed(PQerrorMessage(c_.get()));
+  return StatusForSqlState(sqlstate_, "postgres: " + msg + (sqlstate_.empty() ? "" : " (SQLSTATE " + sqlstate_ + ")"),
+                           lost);
+}
+
+Status Lease::Run(const std::string& sql, const std::vector<Param>& params) {
+  auto r = Exec(sql, params);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<int64_t> Lease::Count(const std::string& sql, const std::vector<Param>& params) {
+  auto r = Exec(sql, params);
+  if (!r.ok()) return r.status();
+  return static_cast<int64_t>(std::strtoll(PQcmdTuples(r->get()), nullptr, 10));
+}
+
+Result<bool> Lease::Exists(const std::string& sql, const std::vector<Param>& params) {
+  auto r = Exec(sql, params);
+  if (!r.ok()) return r.status();
+  return PQntuples(r->get()) > 0;
+}
+
+std::string Lease::Ident(const std::string& name) {
+  char* q = PQescapeIdentifier(c_.get(), name.data(), name.size());
+  if (q == nullptr) return "\"\"";
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
+}  // namespace ferry::collector::pg

@@ -1,0 +1,162 @@
+// The PostgreSQL engine's connection layer (internal to collector/engines/postgres/): RAII for PGconn/PGresult,
+// parameters and array literals, the connection pool, a leased connection (Lease) with its statements, the retry
+// loop, and the mapping of server errors to Ferry's status codes. Only parameterised queries (PQexecParams).
+#ifndef FERRY_COLLECTOR_ENGINES_POSTGRES_PG_CONN_H_
+#define FERRY_COLLECTOR_ENGINES_POSTGRES_PG_CONN_H_
+
+#include <libpq-fe.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "collector/engines/postgres/pg_store.h"
+#include "lib/base/status.h"
+
+namespace ferry::collector::pg {
+
+struct ConnDeleter {
+  void operator()(PGconn* c) const {
+    if (c != nullptr) PQfinish(c);
+  }
+};
+struct ResultDeleter {
+  void operator()(PGresult* r) const {
+    if (r != nullptr) PQclear(r);
+  }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+// Advisory lock keys (pg_advisory_xact_lock): one namespace per purpose.
+constexpr int64_t kLockMigrate = 0x4665727279000001;     // schema migrations
+constexpr int64_t kLockPartitions = 0x4665727279000002;  // creating/dropping event partitions
+constexpr int64_t kLockAudit = 0x4665727279000003;       // appending to the audit hash chain
+constexpr int64_t kLockErase = 0x4665727279000004;       // erasure (exclusive) vs. ingest (shared)
+
+constexpr int64_t kDayMs = 86400000;
+
+// A text parameter; null = SQL NULL.
+struct Param {
+  std::string v;
+  bool null = false;
+};
+inline Param T(std::string s) { return Param{std::move(s), false}; }
+inline Param I(int64_t v) { return Param{std::to_string(v), false}; }
+inline Param Opt(const std::string& s) { return s.empty() ? Param{std::string(), true} : Param{s, false}; }
+
+// Array literals for ANY($n::text[]) / unnest: every element quoted, '\' and '"' escaped; empty_is_null: "" is NULL.
+std::string TextArray(const std::vector<std::string>& v, bool empty_is_null = false);
+std::string IntArray(const std::vector<int64_t>& v);
+
+// Values of a result (NULL reads as "" or 0).
+std::string Get(const PGresult* r, int row, int col);
+int64_t GetInt(const PGresult* r, int row, int col);
+bool GetBool(const PGresult* r, int row, int col);
+
+// One row of a result, as the record builders of collector/store/columns.h read it.
+struct RowView {
+  const PGresult* r;
+  int row;
+  std::string Text(int col) const { return Get(r, row, col); }
+  int64_t Int(int col) const { return GetInt(r, row, col); }
+};
+
+// A small connection pool. Acquiring waits at most acquire_timeout_ms, then fails with Timeout; a broken connection
+// is dropped and replaced on the next acquire. Thread-safe.
+class Pool {
+ public:
+  explicit Pool(const PgOptions& o) : o_(o) {}
+  base::Result<ConnPtr> Acquire();
+  // Returns a connection. A broken one (or one left inside a transaction) is closed; a broken one also closes the
+  // idle ones, which most likely lost their server too (a database restart).
+  void Release(ConnPtr c, bool broken);
+  int open() const;
+  int leased() const;
+
+ private:
+  base::Result<ConnPtr> Connect();
+
+  const PgOptions& o_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<ConnPtr> idle_;  // guarded by mu_
+  int open_ = 0;               // idle + leased (+ connecting); guarded by mu_
+  int leased_ = 0;             // guarded by mu_
+};
+
+// A leased connection. Rolls back an unfinished transaction and returns the connection to the pool when destroyed.
+class Lease {
+ public:
+  Lease(Pool* pool, ConnPtr c) : pool_(pool), c_(std::move(c)) {}
+  ~Lease();
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  // Runs one parameterised statement; fails unless it succeeded (command or rows). The failure's code says what
+  // went wrong (see StatusForSqlState in pg_conn.cc).
+  base::Result<ResultPtr> Exec(const char* sql, const std::vector<Param>& params = {});
+  base::Result<ResultPtr> Exec(const std::string& sql, const std::vector<Param>& params = {}) {
+    return Exec(sql.c_str(), params);
+  }
+  base::Status Run(const std::string& sql, const std::vector<Param>& params = {});
+  // Rows changed by a command.
+  base::Result<int64_t> Count(const std::string& sql, const std::vector<Param>& params = {});
+  // Whether the query gave a row.
+  base::Result<bool> Exists(const std::string& sql, const std::vector<Param>& params = {});
+  base::Status Begin() { return Run("BEGIN"); }
+  base::Status Commit() { return Run("COMMIT"); }
+  // Takes a transaction-level advisory lock (released by COMMIT or ROLLBACK).
+  base::Status Lock(int64_t key) { return Run("SELECT pg_advisory_xact_lock($1)", {I(key)}); }
+
+  // A quoted identifier (names from the catalog or made by the store).
+  std::string Ident(const std::string& name);
+
+  bool broken() const { return broken_; }
+  // Failed on a serialisation failure or a deadlock: the transaction may be run again.
+  bool retryable() const { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
+  // Nothing succeeded on the connection yet (a stale pooled connection: running again on a new one is safe).
+  bool fresh_failure() const { return ok_statements_ == 0; }
+
+ private:
+  Pool* pool_;
+  ConnPtr c_;
+  bool broken_ = false;
+  int ok_statements_ = 0;
+  std::string sqlstate_;
+};
+
+inline const base::Status& StatusOf(const base::Status& s) { return s; }
+template <typename T>
+const base::Status& StatusOf(const base::Result<T>& r) {
+  return r.status();
+}
+
+// Runs fn(lease) on a leased connection; again (on a new lease) after a deadlock or serialisation failure, or when
+// a stale pooled connection failed before anything ran on it. fn must start from scratch each time.
+template <typename Fn>
+auto WithLease(Pool* pool, Fn&& fn) -> decltype(fn(std::declval<Lease&>())) {
+  using R = decltype(fn(std::declval<Lease&>()));
+  for (int attempt = 0;; ++attempt) {
+    auto c = pool->Acquire();
+    if (!c.ok()) return R(c.status());
+    Lease lease(pool, std::move(c).value());
+    R r = fn(lease);
+    if (StatusOf(r).ok()) return r;
+    bool again = (lease.retryable() && attempt < 8) || (lease.broken() && lease.fresh_failure() && attempt < 2);
+    if (!again) return r;
+  }
+}
+
+// The primitives of one transaction on `lease` (pg_txn.cc).
+std::unique_ptr<EngineTxn> NewTxn(Lease& lease);
+// Streams a subject's rows through server-side cursors inside the lease's open transaction (pg_txn.cc).
+base::Status StreamSubjectRows(Lease& lease, int64_t project_id, const std::string& project,
+                               const std::vector<std::string>& ids, RowSink& sink);
+
+}  // namespace ferry::collector::pg
+
+#endif  // FERRY_COLLECTOR_ENGINES_POSTGRES_PG_CONN_H_

@@ -1,0 +1,186 @@
+// The PostgreSQL engine's ingest: a group-commit batch in one transaction (suppression, dedup through event_ids,
+// events in one statement, consent records, traits, identity links, drop counters).
+#include <map>
+#include <set>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "collector/engines/postgres/pg_parts.h"
+
+namespace ferry::collector::pg {
+
+using base::Status;
+using nlohmann::json;
+
+namespace {
+
+Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*>& requests) {
+  for (InsertRequest* req : requests) req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+  FERRY_RETURN_IF_ERROR(tx.Begin());
+  // Shared against an erasure's exclusive lock: an erasure waits for ingest transactions in flight, and a batch that
+  // starts after an erasure committed sees its suppressions (each statement reads what committed before it began).
+  FERRY_RETURN_IF_ERROR(tx.Run("SELECT pg_advisory_xact_lock_shared($1)", {I(kLockErase)}));
+
+  // Suppressed subjects: one query for the hashes of every id in the batch.
+  std::set<std::pair<int64_t, std::string>> suppressed;
+  {
+    std::vector<int64_t> pids;
+    std::vector<std::string> hashes;
+    for (InsertRequest* req : requests) {
+      for (const StoredEvent& e : req->events) {
+        for (const std::string* id : {&e.user_id, &e.anonymous_id}) {
+          if (id->empty()) continue;
+          pids.push_back(req->project_id);
+          hashes.push_back(id_hash(*id));
+        }
+      }
+    }
+    if (!pids.empty()) {
+      auto r = tx.Exec(
+          "SELECT s.project_id, s.id_hash FROM suppressions s "
+          "JOIN unnest($1::bigint[], $2::text[]) AS u(p, h) ON s.project_id = u.p AND s.id_hash = u.h",
+          {T(IntArray(pids)), T(TextArray(hashes))});
+      if (!r.ok()) return r.status();
+      for (int i = 0; i < PQntuples(r->get()); ++i) suppressed.emplace(GetInt(r->get(), i, 0), Get(r->get(), i, 1));
+    }
+  }
+  auto is_suppressed = [&](int64_t pid, const StoredEvent& e) {
+    if (suppressed.empty()) return false;
+    return (!e.user_id.empty() && suppressed.count({pid, id_hash(e.user_id)})) ||
+           (!e.anonymous_id.empty() && suppressed.count({pid, id_hash(e.anonymous_id)}));
+  };
+
+  // Dedup: claim (project, messageId) in event_ids, in key order so that two collectors inserting overlapping
+  // batches take the unique-index entries in the same order (no deadlock); a claim another transaction holds is
+  // waited for, then skipped once that one commits.
+  std::set<std::pair<int64_t, std::string>> claimed;
+  {
+    std::vector<int64_t> pids, stamps;
+    std::vector<std::string> mids;
+    for (InsertRequest* req : requests) {
+      for (size_t i = 0; i < req->events.size(); ++i) {
+        const StoredEvent& e = req->events[i];
+        if (is_suppressed(req->project_id, e)) {
+          req->outcomes[i] = InsertOutcome::kSuppressed;
+          continue;
+        }
+        pids.push_back(req->project_id);
+        mids.push_back(e.message_id);
+        stamps.push_back(e.timestamp_ms);
+      }
+    }
+    if (!pids.empty()) {
+      auto r = tx.Exec(
+          "INSERT INTO event_ids(project_id, message_id, timestamp_ms) "
+          "SELECT p, m, t FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(p, m, t) ORDER BY p, m "
+          "ON CONFLICT DO NOTHING RETURNING project_id, message_id",
+          {T(IntArray(pids)), T(TextArray(mids)), T(IntArray(stamps))});
+      if (!r.ok()) return r.status();
+      for (int i = 0; i < PQntuples(r->get()); ++i) claimed.emplace(GetInt(r->get(), i, 0), Get(r->get(), i, 1));
+    }
+  }
+
+  // The accepted events, in batch order, in one statement.
+  std::vector<int64_t> pids, stamps, received;
+  std::vector<std::string> mids, types, users, anons, names, purposes, bodies;
+  std::vector<std::pair<InsertRequest*, const StoredEvent*>> accepted;
+  for (InsertRequest* req : requests) {
+    for (size_t i = 0; i < req->events.size(); ++i) {
+      if (req->outcomes[i] == InsertOutcome::kSuppressed) continue;
+      const StoredEvent& e = req->events[i];
+      if (claimed.erase({req->project_id, e.message_id}) == 0) {
+        req->outcomes[i] = InsertOutcome::kDuplicate;
+        continue;
+      }
+      accepted.emplace_back(req, &e);
+      pids.push_back(req->project_id);
+      mids.push_back(e.message_id);
+      types.push_back(e.type);
+      users.push_back(e.user_id);
+      anons.push_back(e.anonymous_id);
+      names.push_back(e.name);
+      purposes.push_back(e.purpose);
+      stamps.push_back(e.timestamp_ms);
+      received.push_back(e.received_ms);
+      bodies.push_back(e.body);
+    }
+  }
+  if (!accepted.empty()) {
+    FERRY_RETURN_IF_ERROR(
+        tx.Run("INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
+               "received_ms, body) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
+               "$6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])",
+               {T(IntArray(pids)), T(TextArray(mids)), T(TextArray(types)), T(TextArray(users, true)),
+                T(TextArray(anons, true)), T(TextArray(names, true)), T(TextArray(purposes, true)), T(IntArray(stamps)),
+                T(IntArray(received)), T(TextArray(bodies))}));
+  }
+  // Consent records, traits and identity links (rare events: one statement each).
+  for (const auto& [req, ev] : accepted) {
+    const StoredEvent& e = *ev;
+    if (e.type == "consent") {
+      FERRY_RETURN_IF_ERROR(
+          tx.Run("INSERT INTO consent_ledger(project_id, message_id, user_id, anonymous_id, purpose, state, previous, "
+                 "timestamp_ms, received_ms, device) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 {I(req->project_id), T(e.message_id), Opt(e.user_id), Opt(e.anonymous_id), T(e.consent_purpose),
+                  T(e.consent_state), Opt(e.consent_previous), I(e.timestamp_ms), I(e.received_ms), Opt(e.device)}));
+    }
+    if (e.type == "identify" && !e.traits.empty()) {
+      json t = json::parse(e.traits, nullptr, false);
+      if (t.is_object()) {
+        const std::string& subject = e.user_id.empty() ? e.anonymous_id : e.user_id;
+        for (const auto& [k, v] : t.items()) {
+          FERRY_RETURN_IF_ERROR(
+              tx.Run("INSERT INTO traits(project_id, subject_id, k, v, updated_ms) VALUES($1, $2, $3, $4, $5) "
+                     "ON CONFLICT (project_id, subject_id, k) DO UPDATE SET v = EXCLUDED.v, updated_ms = "
+                     "EXCLUDED.updated_ms",
+                     {I(req->project_id), T(subject), T(k), T(v.dump(-1, ' ', false, json::error_handler_t::replace)),
+                      I(e.received_ms)}));
+        }
+      }
+    }
+    auto add_link = [&](const char* kind, const std::string& from) -> Status {
+      return tx.Run(
+          "INSERT INTO identity_links(project_id, from_kind, from_id, user_id, source, first_seen_ms) "
+          "VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+          {I(req->project_id), T(kind), T(from), T(e.user_id), T(e.type), I(e.timestamp_ms)});
+    };
+    if (!e.user_id.empty()) {
+      if ((e.type == "identify" || e.type == "alias") && !e.anonymous_id.empty()) {
+        FERRY_RETURN_IF_ERROR(add_link("anonymousId", e.anonymous_id));
+      }
+      if (e.type == "alias" && !e.previous_id.empty() && e.previous_id != e.user_id) {
+        FERRY_RETURN_IF_ERROR(add_link("previousId", e.previous_id));
+      }
+    }
+  }
+  // Drop counters, summed per (project, reason) and updated in key order.
+  std::map<std::pair<int64_t, std::string>, int64_t> drops;
+  for (InsertRequest* req : requests) {
+    for (const auto& [reason, count] : req->dropped) drops[{req->project_id, reason}] += count;
+  }
+  for (const auto& [k, count] : drops) {
+    FERRY_RETURN_IF_ERROR(
+        tx.Run("INSERT INTO dropped_counters(project_id, reason, count) VALUES($1, $2, $3) "
+               "ON CONFLICT (project_id, reason) DO UPDATE SET count = dropped_counters.count + EXCLUDED.count",
+               {I(k.first), T(k.second), I(count)}));
+  }
+  return tx.Commit();
+}
+
+}  // namespace
+
+Status InsertBatch(Pool& pool, Partitions& partitions, const IdHasher& id_hash, std::vector<InsertRequest*>& requests) {
+  std::vector<int64_t> stamps;
+  for (InsertRequest* req : requests) {
+    for (const StoredEvent& e : req->events) stamps.push_back(e.timestamp_ms);
+  }
+  Status s = partitions.Ensure(stamps);
+  if (s.ok()) s = WithLease(&pool, [&](Lease& tx) { return InsertOnce(tx, id_hash, requests); });
+  if (!s.ok()) {
+    for (InsertRequest* r : requests) r->outcomes.clear();
+  }
+  return s;
+}
+
+}  // namespace ferry::collector::pg

@@ -1,0 +1,93 @@
+// The PostgreSQL engine's retention: whole monthly partitions dropped once every project's cutoff passed them, the
+// rest deleted row by row in bounded chunks, and the dedup keys of expired events with them.
+#include <algorithm>
+
+#include "collector/engines/postgres/pg_parts.h"
+
+namespace ferry::collector::pg {
+
+using base::Result;
+using base::Status;
+
+Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) {
+  // Cutoffs per project (projects kept forever have none).
+  std::vector<std::pair<int64_t, int64_t>> cutoffs;
+  bool every_project_expires = true;
+  {
+    auto r = WithLease(&pool, [&](Lease& tx) -> Result<ResultPtr> {
+      return tx.Exec(
+          "SELECT p.id, coalesce(s.max_event_age_ms, $1) FROM projects p "
+          "LEFT JOIN project_settings s ON s.project_id = p.id ORDER BY p.id",
+          {I(default_max_age_ms)});
+    });
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      int64_t age = GetInt(r->get(), i, 1);
+      if (age > 0) {
+        cutoffs.emplace_back(GetInt(r->get(), i, 0), now_ms - age);
+      } else {
+        every_project_expires = false;
+      }
+    }
+  }
+  if (cutoffs.empty()) return int64_t{0};
+  int64_t deleted = 0;
+  // Whole partitions below every project's cutoff are dropped (no row-by-row delete, no bloat).
+  if (every_project_expires) {
+    int64_t min_cut = cutoffs.front().second;
+    for (const auto& c : cutoffs) min_cut = std::min(min_cut, c.second);
+    auto dropped = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
+      int64_t n = 0;
+      FERRY_RETURN_IF_ERROR(tx.Begin());
+      FERRY_RETURN_IF_ERROR(tx.Lock(kLockPartitions));
+      auto parts = tx.Exec("SELECT name FROM event_partitions WHERE hi_ms <= $1 ORDER BY lo_ms", {I(min_cut)});
+      if (!parts.ok()) return parts.status();
+      for (int i = 0; i < PQntuples(parts->get()); ++i) {
+        std::string name = Get(parts->get(), i, 0);
+        std::string count_sql = "SELECT count(*) FROM " + tx.Ident(name);
+        auto c = tx.Exec(count_sql);
+        if (!c.ok()) return c.status();
+        n += GetInt(c->get(), 0, 0);
+        std::string drop = "DROP TABLE " + tx.Ident(name);
+        FERRY_RETURN_IF_ERROR(tx.Run(drop));
+        FERRY_RETURN_IF_ERROR(tx.Run("DELETE FROM event_partitions WHERE name = $1", {T(name)}));
+      }
+      FERRY_RETURN_IF_ERROR(tx.Commit());
+      return n;
+    });
+    if (!dropped.ok()) return dropped.status();
+    deleted += *dropped;
+  }
+  // The rest row by row, bounded per call.
+  auto rows = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
+    int64_t n = 0;
+    FERRY_RETURN_IF_ERROR(tx.Begin());
+    for (const auto& [pid, cutoff] : cutoffs) {
+      if (deleted + n < max_rows) {
+        auto ev = tx.Count(
+            "DELETE FROM events WHERE project_id = $1 AND timestamp_ms < $2 AND id IN (SELECT id FROM events WHERE "
+            "project_id = $1 AND timestamp_ms < $2 LIMIT $3)",
+            {I(pid), I(cutoff), I(max_rows - deleted - n)});
+        if (!ev.ok()) return ev.status();
+        n += *ev;
+      }
+      FERRY_RETURN_IF_ERROR(
+          tx.Run("DELETE FROM consent_ledger WHERE id IN (SELECT id FROM consent_ledger WHERE project_id = $1 AND "
+                 "timestamp_ms < $2 LIMIT $3)",
+                 {I(pid), I(cutoff), I(max_rows)}));
+      // Dedup keys of expired events (a resend older than the retention would be purged again anyway). They are
+      // rows of a non-partitioned table: deleted with a larger budget than events, since a dropped partition leaves
+      // all of its keys behind.
+      FERRY_RETURN_IF_ERROR(
+          tx.Run("DELETE FROM event_ids WHERE (project_id, message_id) IN (SELECT project_id, message_id FROM "
+                 "event_ids WHERE project_id = $1 AND timestamp_ms < $2 LIMIT $3)",
+                 {I(pid), I(cutoff), I(std::max<int64_t>(max_rows * 20, 10000))}));
+    }
+    FERRY_RETURN_IF_ERROR(tx.Commit());
+    return n;
+  });
+  if (!rows.ok()) return rows.status();
+  return deleted + *rows;
+}
+
+}  // namespace ferry::collector::pg

@@ -1,0 +1,402 @@
+// The PostgreSQL engine's primitive reads and writes inside one transaction (EngineTxn), and the export's cursors.
+// Sets of ids travel as one array parameter (ANY($n::text[]), unnest), so a subject costs a statement, not one per id.
+#include "collector/engines/postgres/pg_conn.h"
+#include "collector/store/columns.h"
+#include "lib/base/digest.h"
+
+namespace ferry::collector::pg {
+
+using base::Result;
+using base::Status;
+
+namespace {
+
+constexpr int kPage = 512;  // rows fetched per cursor round trip while exporting
+constexpr const char* kTokenColumns = "id, name, prefix, roles, created_ms, coalesce(revoked_ms, 0)";
+
+class PgTxn final : public EngineTxn {
+ public:
+  explicit PgTxn(Lease& lease) : tx_(lease) {}
+
+  // ---- Projects and credentials ----
+
+  Result<std::vector<ProjectRef>> Projects(const std::string& name) override {
+    auto r = tx_.Exec("SELECT id, name FROM projects WHERE $1 = '' OR name = $1 ORDER BY id", {T(name)});
+    if (!r.ok()) return r.status();
+    std::vector<ProjectRef> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back({GetInt(r->get(), i, 0), Get(r->get(), i, 1)});
+    return out;
+  }
+
+  Result<std::string> ProjectName(int64_t project_id) override {
+    return FirstText("SELECT name FROM projects WHERE id = $1", {I(project_id)});
+  }
+
+  Status EnsureProject(const std::string& name, int64_t now_ms) override {
+    return tx_.Run("INSERT INTO projects(name, created_ms) VALUES($1, $2) ON CONFLICT (name) DO NOTHING",
+                   {T(name), I(now_ms)});
+  }
+
+  Status InsertWriteKey(const std::string& project, const std::string& key_hash, const std::string& prefix,
+                        int64_t now_ms) override {
+    return tx_.Run(
+        "INSERT INTO write_keys(project_id, key_hash, prefix, created_ms) "
+        "SELECT id, $2, $3, $4 FROM projects WHERE name = $1",
+        {T(project), T(base::Hex(key_hash)), T(prefix), I(now_ms)});
+  }
+
+  Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) override {
+    auto r = tx_.Exec(
+        "SELECT p.id, p.name FROM write_keys k JOIN projects p ON p.id = k.project_id "
+        "WHERE k.key_hash = $1 AND k.revoked_ms IS NULL",
+        {T(base::Hex(key_hash))});
+    if (!r.ok()) return r.status();
+    if (PQntuples(r->get()) == 0) return std::optional<WriteKeyInfo>();
+    return std::optional<WriteKeyInfo>(WriteKeyInfo{GetInt(r->get(), 0, 0), Get(r->get(), 0, 1)});
+  }
+
+  Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) override {
+    return tx_.Run("INSERT INTO admin_tokens(name, token_hash, prefix, roles, created_ms) VALUES($1, $2, $3, $4, $5)",
+                   {T(row.name), T(base::Hex(token_hash)), T(row.prefix), T(row.roles), I(row.created_ms)});
+  }
+
+  Result<std::optional<AdminTokenRow>> FindAdminToken(const std::string& token_hash) override {
+    auto r = tx_.Exec(
+        std::string("SELECT ") + kTokenColumns + " FROM admin_tokens WHERE token_hash = $1 AND revoked_ms IS NULL",
+        {T(base::Hex(token_hash))});
+    if (!r.ok()) return r.status();
+    if (PQntuples(r->get()) == 0) return std::optional<AdminTokenRow>();
+    return std::optional<AdminTokenRow>(TokenFromRow(RowView{r->get(), 0}));
+  }
+
+  Result<std::vector<AdminTokenRow>> AdminTokens() override {
+    auto r = tx_.Exec(std::string("SELECT ") + kTokenColumns + " FROM admin_tokens ORDER BY id");
+    if (!r.ok()) return r.status();
+    std::vector<AdminTokenRow> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(TokenFromRow(RowView{r->get(), i}));
+    return out;
+  }
+
+  Result<bool> RevokeAdminToken(int64_t id, int64_t now_ms) override {
+    auto n =
+        tx_.Count("UPDATE admin_tokens SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL", {I(id), I(now_ms)});
+    if (!n.ok()) return n.status();
+    return *n == 1;
+  }
+
+  // ---- The identity graph ----
+
+  Result<std::string> FirstLinkedUser(int64_t project_id, const std::string& from_id) override {
+    return FirstText(
+        "SELECT user_id FROM identity_links WHERE project_id = $1 AND from_id = $2 ORDER BY first_seen_ms, id LIMIT 1",
+        {I(project_id), T(from_id)});
+  }
+
+  Result<bool> HeldAsUserId(int64_t project_id, const std::string& id, bool consent_too) override {
+    return HeldIn(kUserIdHolders, consent_too ? 3 : 2, project_id, id);
+  }
+
+  Result<std::string> UserSeenWithAnonymousId(int64_t project_id, const std::string& anonymous_id) override {
+    return FirstText(
+        "SELECT user_id FROM events WHERE project_id = $1 AND anonymous_id = $2 AND user_id IS NOT NULL LIMIT 1",
+        {I(project_id), T(anonymous_id)});
+  }
+
+  Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id) override {
+    return HeldIn(kAnonymousIdHolders, 3, project_id, id);
+  }
+
+  Result<std::vector<LinkRow>> LinksTo(int64_t project_id, const std::string& user_id) override {
+    auto r = tx_.Exec(
+        "SELECT from_kind, from_id, source, first_seen_ms FROM identity_links WHERE project_id = $1 AND user_id = $2 "
+        "ORDER BY first_seen_ms, id",
+        {I(project_id), T(user_id)});
+    if (!r.ok()) return r.status();
+    std::vector<LinkRow> out;
+    const PGresult* p = r->get();
+    for (int i = 0; i < PQntuples(p); ++i) out.push_back({Get(p, i, 0), Get(p, i, 1), Get(p, i, 2), GetInt(p, i, 3)});
+    return out;
+  }
+
+  Result<std::vector<std::string>> AnonymousIdsSeenWith(int64_t project_id, const std::string& user_id) override {
+    std::vector<std::string> out;
+    for (const char* sql : {"SELECT DISTINCT anonymous_id FROM events WHERE project_id = $1 AND user_id = $2 "
+                            "AND anonymous_id IS NOT NULL",
+                            "SELECT DISTINCT anonymous_id FROM consent_ledger WHERE project_id = $1 AND user_id = $2 "
+                            "AND anonymous_id IS NOT NULL"}) {
+      auto r = tx_.Exec(sql, {I(project_id), T(user_id)});
+      if (!r.ok()) return r.status();
+      for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(Get(r->get(), i, 0));
+    }
+    return out;
+  }
+
+  // ---- A subject's rows ----
+
+  Status ReadSubject(int64_t project_id, const std::vector<std::string>& ids, const std::string& user_id,
+                     SubjectRows* out) override {
+    std::string arr = TextArray(ids);
+    for (const char* sql : {"SELECT type, count(*), min(timestamp_ms), max(timestamp_ms) FROM events "
+                            "WHERE project_id = $1 AND user_id = ANY($2::text[]) GROUP BY type",
+                            "SELECT type, count(*), min(timestamp_ms), max(timestamp_ms) FROM events "
+                            "WHERE project_id = $1 AND anonymous_id = ANY($2::text[]) "
+                            "AND (user_id IS NULL OR NOT (user_id = ANY($2::text[]))) GROUP BY type"}) {
+      auto c = tx_.Exec(sql, {I(project_id), T(arr)});
+      if (!c.ok()) return c.status();
+      const PGresult* p = c->get();
+      for (int i = 0; i < PQntuples(p); ++i) {
+        out->counts.push_back({Get(p, i, 0), GetInt(p, i, 1), GetInt(p, i, 2), GetInt(p, i, 3)});
+      }
+    }
+    auto c = tx_.Exec(
+        "SELECT purpose, state, timestamp_ms FROM consent_ledger WHERE project_id = $1 AND "
+        "(user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) ORDER BY timestamp_ms, id",
+        {I(project_id), T(arr)});
+    if (!c.ok()) return c.status();
+    for (int i = 0; i < PQntuples(c->get()); ++i) {
+      out->consent.push_back({Get(c->get(), i, 0), Get(c->get(), i, 1), GetInt(c->get(), i, 2)});
+    }
+    auto t = tx_.Exec(
+        "SELECT k, v FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[]) "
+        "ORDER BY subject_id = $3, updated_ms",
+        {I(project_id), T(arr), T(user_id)});
+    if (!t.ok()) return t.status();
+    for (int i = 0; i < PQntuples(t->get()); ++i) out->traits.emplace_back(Get(t->get(), i, 0), Get(t->get(), i, 1));
+    return Status::Ok();
+  }
+
+  Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+                           std::map<std::string, int64_t>* erased) override {
+    struct Step {
+      const char* table;
+      const char* full;  // following links: userIds and anonymousIds
+      const char* anon;  // a device's own anonymousIds only
+    };
+    static const Step kSteps[] = {
+        {"events",
+         "DELETE FROM events WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR "
+         "anonymous_id = ANY($2::text[]))",
+         "DELETE FROM events WHERE project_id = $1 AND anonymous_id = ANY($2::text[])"},
+        {"consent_ledger",
+         "DELETE FROM consent_ledger WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR "
+         "anonymous_id = ANY($2::text[]))",
+         "DELETE FROM consent_ledger WHERE project_id = $1 AND anonymous_id = ANY($2::text[])"},
+        {"identity_links",
+         "DELETE FROM identity_links WHERE project_id = $1 AND (from_id = ANY($2::text[]) OR "
+         "user_id = ANY($2::text[]))",
+         "DELETE FROM identity_links WHERE project_id = $1 AND from_id = ANY($2::text[])"},
+        {"traits", "DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[])",
+         "DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[])"},
+    };
+    std::string arr = TextArray(ids);
+    for (const Step& s : kSteps) {
+      auto n = tx_.Count(anonymous_only ? s.anon : s.full, {I(project_id), T(arr)});
+      if (!n.ok()) return n.status();
+      (*erased)[s.table] += *n;
+    }
+    return Status::Ok();
+  }
+
+  Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) override {
+    return tx_.Run("DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[]) AND k = $3",
+                   {I(project_id), T(TextArray(ids)), T(key)});
+  }
+
+  Status PutTrait(int64_t project_id, const std::string& holder, const std::string& key, const std::string& value_json,
+                  int64_t now_ms) override {
+    return tx_.Run(
+        "INSERT INTO traits(project_id, subject_id, k, v, updated_ms) VALUES($1, $2, $3, $4, $5) "
+        "ON CONFLICT (project_id, subject_id, k) DO UPDATE SET v = EXCLUDED.v, updated_ms = EXCLUDED.updated_ms",
+        {I(project_id), T(holder), T(key), T(value_json), I(now_ms)});
+  }
+
+  // ---- The suppression list ----
+
+  Result<int64_t> Suppress(int64_t project_id, const std::vector<std::string>& id_hashes, int64_t now_ms) override {
+    return tx_.Count(
+        "INSERT INTO suppressions(project_id, id_hash, created_ms) SELECT $1, h, $3 FROM unnest($2::text[]) AS h "
+        "ON CONFLICT DO NOTHING",
+        {I(project_id), T(TextArray(id_hashes)), I(now_ms)});
+  }
+
+  Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) override {
+    return tx_.Exists("SELECT 1 FROM suppressions WHERE project_id = $1 AND id_hash = $2", {I(project_id), T(id_hash)});
+  }
+
+  // ---- The request register ----
+
+  Status InsertRequest(const RightsRequest& r) override {
+    return tx_.Run(std::string("INSERT INTO requests(") + kRequestColumns +
+                       ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                   {T(r.id), T(r.kind), T(r.project), T(r.subject), T(r.subject_hash), T(r.state), T(r.source),
+                    I(r.received_ms), I(r.due_ms), T(r.acted_by), I(r.acted_ms), T(r.result)});
+  }
+
+  Result<std::optional<RightsRequest>> GetRequest(const std::string& id) override {
+    auto r = tx_.Exec(std::string("SELECT ") + kRequestColumns + " FROM requests WHERE id = $1", {T(id)});
+    if (!r.ok()) return r.status();
+    if (PQntuples(r->get()) == 0) return std::optional<RightsRequest>();
+    return std::optional<RightsRequest>(RequestFromRow(RowView{r->get(), 0}));
+  }
+
+  Result<bool> UpdateRequestIf(const std::string& id, const std::string& expected_state, const std::string& new_state,
+                               const std::string& acted_by, int64_t acted_ms, const std::string& result) override {
+    auto n = tx_.Count(
+        "UPDATE requests SET state = $3, acted_by = $4, acted_ms = $5, result = $6 WHERE id = $1 AND state = $2",
+        {T(id), T(expected_state), T(new_state), T(acted_by), I(acted_ms), T(result)});
+    if (!n.ok()) return n.status();
+    return *n == 1;
+  }
+
+  Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& f) override {
+    // $2 is cast: compared with the literal 0 alone it would be typed integer, too small for a time in ms.
+    auto r =
+        tx_.Exec(std::string("SELECT ") + kRequestColumns +
+                     " FROM requests WHERE ($1 = '' OR state = $1) AND ($2::bigint = 0 OR (state NOT IN ('completed', "
+                     "'rejected') AND due_ms < $2::bigint)) ORDER BY received_ms, id LIMIT $3",
+                 {T(f.state), I(f.overdue_at_ms), I(static_cast<int64_t>(f.limit))});
+    if (!r.ok()) return r.status();
+    std::vector<RightsRequest> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(RequestFromRow(RowView{r->get(), i}));
+    return out;
+  }
+
+  Result<int64_t> RedactRequests(const std::vector<std::string>& ids, const std::vector<std::string>& hashes) override {
+    return tx_.Count(
+        "UPDATE requests r SET subject = 'hash:' || r.subject_hash FROM unnest($1::text[], $2::text[]) AS u(h, i) "
+        "WHERE r.subject_hash = u.h AND r.subject = u.i",
+        {T(TextArray(hashes)), T(TextArray(ids))});
+  }
+
+  // ---- The audit log ----
+
+  Result<std::optional<AuditTip>> LockAuditTip() override {
+    // One appender at a time across every collector on the database: the chain's tip is read and extended under
+    // the lock, which the transaction's end releases.
+    FERRY_RETURN_IF_ERROR(tx_.Lock(kLockAudit));
+    auto last = tx_.Exec("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    if (!last.ok()) return last.status();
+    if (PQntuples(last->get()) == 0) return std::optional<AuditTip>();
+    return std::optional<AuditTip>(AuditTip{GetInt(last->get(), 0, 0), Get(last->get(), 0, 1)});
+  }
+
+  Status InsertAudit(const AuditEntry& e) override {
+    return tx_.Run(
+        std::string("INSERT INTO audit_log(") + kAuditColumns + ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        {I(e.seq), I(e.time_ms), T(e.actor), T(e.role), T(e.action), T(e.subject_hash), T(e.result), T(e.detail),
+         T(e.prev_hash), T(e.hash)});
+  }
+
+  Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, size_t limit, const std::string& subject_hash) override {
+    auto r = tx_.Exec(std::string("SELECT ") + kAuditColumns +
+                          " FROM audit_log WHERE seq > $1 AND ($2 = '' OR subject_hash = $2) ORDER BY seq LIMIT $3",
+                      {I(after_seq), T(subject_hash), I(static_cast<int64_t>(limit))});
+    if (!r.ok()) return r.status();
+    std::vector<AuditEntry> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(AuditFromRow(RowView{r->get(), i}));
+    return out;
+  }
+
+  // ---- Settings and inspection ----
+
+  Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) override {
+    if (max_age_ms <= 0) return tx_.Run("DELETE FROM project_settings WHERE project_id = $1", {I(project_id)});
+    return tx_.Run(
+        "INSERT INTO project_settings(project_id, max_event_age_ms) VALUES($1, $2) "
+        "ON CONFLICT (project_id) DO UPDATE SET max_event_age_ms = EXCLUDED.max_event_age_ms",
+        {I(project_id), I(max_age_ms)});
+  }
+
+  Result<std::map<std::string, int64_t>> MaxEventAges() override {
+    return NamedCounts(
+        "SELECT p.name, s.max_event_age_ms FROM project_settings s JOIN projects p ON p.id = s.project_id", {});
+  }
+
+  Result<std::vector<EventRow>> DumpEvents(const std::string& project) override {
+    auto r = tx_.Exec(
+        "SELECT p.name, e.message_id, e.type, e.user_id, e.anonymous_id, e.name, e.purpose, e.timestamp_ms, "
+        "e.received_ms, e.body FROM events e JOIN projects p ON p.id = e.project_id "
+        "WHERE $1 = '' OR p.name = $1 ORDER BY e.id",
+        {T(project)});
+    if (!r.ok()) return r.status();
+    std::vector<EventRow> rows;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      RowView row{r->get(), i};
+      rows.push_back(EventFromRow(row, row.Text(0), 1));
+    }
+    return rows;
+  }
+
+  Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
+    return NamedCounts(
+        "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = $1",
+        {T(project)});
+  }
+
+ private:
+  // Whether a row of project_id holds `id` in one of the first n (table, column) places.
+  Result<bool> HeldIn(const IdHolder* holders, size_t n, int64_t project_id, const std::string& id) {
+    for (size_t i = 0; i < n; ++i) {
+      auto found = tx_.Exists(std::string("SELECT 1 FROM ") + holders[i].table + " WHERE project_id = $1 AND " +
+                                  holders[i].column + " = $2 LIMIT 1",
+                              {I(project_id), T(id)});
+      if (!found.ok() || *found) return found;
+    }
+    return false;
+  }
+
+  // The first column of the first row, "" when none.
+  Result<std::string> FirstText(const char* sql, const std::vector<Param>& params) {
+    auto r = tx_.Exec(sql, params);
+    if (!r.ok()) return r.status();
+    return PQntuples(r->get()) > 0 ? Get(r->get(), 0, 0) : std::string();
+  }
+
+  // (text, integer) rows as a map.
+  Result<std::map<std::string, int64_t>> NamedCounts(const char* sql, const std::vector<Param>& params) {
+    auto r = tx_.Exec(sql, params);
+    if (!r.ok()) return r.status();
+    std::map<std::string, int64_t> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out[Get(r->get(), i, 0)] = GetInt(r->get(), i, 1);
+    return out;
+  }
+
+  Lease& tx_;
+};
+
+// Declares a cursor over `select` and hands each fetched row to give(row); false from give stops with Closed.
+template <typename Give>
+Status Fetch(Lease& tx, const std::string& cursor, const std::string& select, const std::vector<Param>& params,
+             Give give) {
+  FERRY_RETURN_IF_ERROR(tx.Run("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + select, params));
+  const std::string fetch = "FETCH " + std::to_string(kPage) + " FROM " + cursor;
+  for (;;) {
+    auto page = tx.Exec(fetch);
+    if (!page.ok()) return page.status();
+    int n = PQntuples(page->get());
+    for (int j = 0; j < n; ++j) {
+      if (!give(RowView{page->get(), j})) return Status::Closed("the reader stopped");
+    }
+    if (n < kPage) break;
+  }
+  return tx.Run("CLOSE " + cursor);
+}
+
+}  // namespace
+
+std::unique_ptr<EngineTxn> NewTxn(Lease& lease) { return std::make_unique<PgTxn>(lease); }
+
+Status StreamSubjectRows(Lease& lease, int64_t project_id, const std::string& project,
+                         const std::vector<std::string>& ids, RowSink& sink) {
+  const std::vector<Param> params = {I(project_id), T(TextArray(ids))};
+  const char* of_ids =
+      " WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) "
+      "ORDER BY id";
+  FERRY_RETURN_IF_ERROR(Fetch(lease, "consent_cur",
+                              std::string("SELECT ") + kConsentColumns + " FROM consent_ledger" + of_ids, params,
+                              [&](const RowView& row) { return sink.Consent(ConsentFromRow(row)); }));
+  return Fetch(lease, "events_cur", std::string("SELECT ") + kEventColumns + " FROM events" + of_ids, params,
+               [&](const RowView& row) { return sink.Event(EventFromRow(row, project)); });
+}
+
+}  // namespace ferry::collector::pg

@@ -1,0 +1,431 @@
+// The embedded engine: opening and migrating the database, transactions, ingest, retention, scans; and the
+// SqliteStore parts that need it.
+#include "collector/engines/sqlite/sqlite_engine.h"
+
+#include <nlohmann/json.hpp>
+
+#include "collector/engines/sqlite/sqlite_store.h"
+
+namespace ferry::collector {
+
+using base::Result;
+using base::SecretBytes;
+using base::Status;
+
+namespace sqlite {
+
+namespace {
+
+// Migrations: index i takes the schema from version i to i+1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE projects(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL);
+CREATE TABLE write_keys(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), key_hash BLOB NOT NULL UNIQUE,
+  prefix TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, message_id TEXT NOT NULL, type TEXT NOT NULL,
+  user_id TEXT, anonymous_id TEXT, name TEXT, purpose TEXT, timestamp_ms INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL, body TEXT NOT NULL, UNIQUE(project_id, message_id));
+CREATE INDEX events_by_user ON events(project_id, user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX events_by_anon ON events(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
+CREATE TABLE consent_ledger(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, message_id TEXT NOT NULL, user_id TEXT, anonymous_id TEXT,
+  purpose TEXT NOT NULL, state TEXT NOT NULL, previous TEXT, timestamp_ms INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL);
+CREATE INDEX consent_by_user ON consent_ledger(project_id, user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX consent_by_anon ON consent_ledger(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
+CREATE TABLE identity_links(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, from_kind TEXT NOT NULL, from_id TEXT NOT NULL,
+  user_id TEXT NOT NULL, source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL,
+  UNIQUE(project_id, from_kind, from_id, user_id));
+CREATE INDEX identity_by_user ON identity_links(project_id, user_id);
+CREATE TABLE suppressions(
+  project_id INTEGER NOT NULL, id_hash TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  PRIMARY KEY(project_id, id_hash)) WITHOUT ROWID;
+CREATE TABLE dropped_counters(
+  project_id INTEGER NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(project_id, reason))
+  WITHOUT ROWID;
+)sql",
+    // 2: data-subject rights.
+    R"sql(
+ALTER TABLE consent_ledger ADD COLUMN device TEXT;
+CREATE INDEX identity_by_from ON identity_links(project_id, from_id);
+CREATE INDEX events_by_time ON events(project_id, timestamp_ms);
+CREATE TABLE traits(
+  project_id INTEGER NOT NULL, subject_id TEXT NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL, PRIMARY KEY(project_id, subject_id, k)) WITHOUT ROWID;
+CREATE TABLE requests(
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, project TEXT NOT NULL, subject TEXT NOT NULL,
+  subject_hash TEXT NOT NULL, state TEXT NOT NULL, source TEXT NOT NULL, received_ms INTEGER NOT NULL,
+  due_ms INTEGER NOT NULL, acted_by TEXT NOT NULL, acted_ms INTEGER NOT NULL, result TEXT NOT NULL);
+CREATE INDEX requests_by_subject ON requests(subject_hash);
+CREATE INDEX requests_by_due ON requests(state, due_ms);
+CREATE TABLE audit_log(
+  seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+  action TEXT NOT NULL, subject_hash TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL,
+  prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX audit_by_subject ON audit_log(subject_hash, seq);
+CREATE TABLE admin_tokens(
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,
+  roles TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
+CREATE TABLE project_settings(project_id INTEGER PRIMARY KEY, max_event_age_ms INTEGER NOT NULL);
+)sql",
+};
+constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
+static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
+
+}  // namespace
+
+// One connection behind a mutex (the ingest path reaches it through the single group-commit writer).
+class SqliteEngine final : public Engine {
+ public:
+  // Opens the database at `path` with `key` and migrates its schema.
+  static base::Result<std::unique_ptr<SqliteEngine>> Open(const std::string& path, const base::SecretBytes& key);
+
+  const IdHasher& id_hasher() const override { return hasher_; }
+  base::Status Check() override;
+  // kRead/kSnapshot hold the mutex; kWrite/kErase also run BEGIN IMMEDIATE ... COMMIT (other processes wait), and an
+  // erasure ends with a WAL checkpoint so the erased rows' old page images do not stay in the log.
+  base::Status Transact(TxnMode mode, const std::function<base::Status(EngineTxn&)>& fn) override;
+  // The subject is resolved under the mutex; pages are read under it and handed over without it.
+  base::Status Export(const std::function<base::Status(EngineTxn&, ExportCursor&)>& fn) override;
+  // Everything queued in one transaction; ids are looked up on the suppression list only when it is not empty.
+  base::Status Insert(std::vector<InsertRequest*>& requests) override;
+  base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) override;
+  base::Status ScanAllText(const TextScanFn& fn) override;
+
+  int64_t SchemaVersion();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit SqliteEngine(base::Db db) : db_(std::move(db)) {}
+  base::Status Migrate();
+  base::Status InsertLocked(std::vector<InsertRequest*>& requests);
+
+  std::string path_;
+  IdHasher hasher_;  // set once by Migrate
+  std::mutex mu_;
+  base::Db db_;  // guarded by mu_
+};
+
+Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path, const SecretBytes& key) {
+  if (!base::EnsureSodium()) return Status::Internal("libsodium failed to start");
+  auto db = base::Db::OpenEncrypted(path, key);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<SqliteEngine> store(new SqliteEngine(std::move(db).value()));
+  store->path_ = path;
+  FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA cache_size = -65536;"));  // 64 MiB
+  // Erased rows are overwritten, not just unlinked; temporary tables (subject id sets) never touch the disk.
+  FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;"));
+  FERRY_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+Status SqliteEngine::Migrate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t v = db_.UserVersion();
+  if (v < 0) return Status::Storage("cannot read the schema version: " + db_.ErrMsg());
+  if (v > kSchemaVersion) {
+    return Status::Storage("the store has schema version " + std::to_string(v) + ", newer than this build (" +
+                           std::to_string(kSchemaVersion) + ")");
+  }
+  for (; v < kSchemaVersion; ++v) {
+    base::Transaction tx(db_);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(db_.Exec(kMigrations[v]));
+    FERRY_RETURN_IF_ERROR(db_.SetUserVersion(v + 1));
+    FERRY_RETURN_IF_ERROR(tx.Commit());
+  }
+  // The key of the suppression list's id hashes: made once, kept in the (encrypted) store.
+  auto sel = db_.Prepare("SELECT v FROM meta WHERE k = 'id_hash_key';");
+  if (!sel.ok()) return sel.status();
+  if (sel->Step()) {
+    const void* p = sqlite3_column_blob(sel->get(), 0);
+    int n = sqlite3_column_bytes(sel->get(), 0);
+    if (p == nullptr || n != 32) return Status::Corruption("meta.id_hash_key is damaged");
+    hasher_ = IdHasher(SecretBytes(static_cast<const uint8_t*>(p), 32));
+  } else {
+    FERRY_RETURN_IF_ERROR(sel->status());
+    SecretBytes key = SecretBytes::Random(32);
+    auto ins = db_.Prepare("INSERT INTO meta(k, v) VALUES('id_hash_key', ?1);");
+    if (!ins.ok()) return ins.status();
+    ins->BindBlob(1, key.data(), key.size());
+    FERRY_RETURN_IF_ERROR(ins->Run());
+    hasher_ = IdHasher(std::move(key));
+  }
+  return Status::Ok();
+}
+
+int64_t SqliteEngine::SchemaVersion() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return db_.UserVersion();
+}
+
+Status SqliteEngine::Check() {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto st = db_.Prepare("SELECT count(*) FROM sqlite_master;");
+  if (!st.ok()) return st.status();
+  if (!st->Step()) return st->status().ok() ? Status::Storage("no row") : st->status();
+  return Status::Ok();
+}
+
+Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status s = InsertLocked(requests);
+  if (!s.ok()) {
+    for (InsertRequest* r : requests) r->outcomes.clear();
+  }
+  return s;
+}
+
+Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
+  base::Transaction tx(db_);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
+  auto ev = db_.Prepare(
+      "INSERT OR IGNORE INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, "
+      "timestamp_ms, received_ms, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);");
+  if (!ev.ok()) return ev.status();
+  // The suppression list is usually empty: look ids up only when it is not.
+  bool any_suppressed = false;
+  {
+    auto any = db_.Prepare("SELECT 1 FROM suppressions LIMIT 1;");
+    if (!any.ok()) return any.status();
+    any_suppressed = any->Step();
+    FERRY_RETURN_IF_ERROR(any->status());
+  }
+  base::Stmt sup, consent, link, drop_ins, drop_upd, trait;
+  auto prepare = [&](base::Stmt* out, std::string_view sql) -> Status {
+    if (*out) return Status::Ok();
+    auto st = db_.Prepare(sql);
+    if (!st.ok()) return st.status();
+    *out = std::move(st).value();
+    return Status::Ok();
+  };
+  auto bind_opt = [](base::Stmt& st, int i, const std::string& v) {
+    if (v.empty()) {
+      st.BindNull(i);
+    } else {
+      st.Bind(i, v);
+    }
+  };
+  for (InsertRequest* req : requests) {
+    req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+    for (size_t i = 0; i < req->events.size(); ++i) {
+      const StoredEvent& e = req->events[i];
+      if (any_suppressed) {
+        FERRY_RETURN_IF_ERROR(
+            prepare(&sup, "SELECT 1 FROM suppressions WHERE project_id = ?1 AND id_hash IN (?2, ?3);"));
+        sup.Bind(1, req->project_id)
+            .Bind(2, e.user_id.empty() ? std::string() : hasher_(e.user_id))
+            .Bind(3, e.anonymous_id.empty() ? std::string() : hasher_(e.anonymous_id));
+        bool hit = sup.Step();
+        FERRY_RETURN_IF_ERROR(sup.status());
+        sup.Reset();
+        if (hit) {
+          req->outcomes[i] = InsertOutcome::kSuppressed;
+          continue;
+        }
+      }
+      ev->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.type);
+      bind_opt(*ev, 4, e.user_id);
+      bind_opt(*ev, 5, e.anonymous_id);
+      bind_opt(*ev, 6, e.name);
+      bind_opt(*ev, 7, e.purpose);
+      ev->Bind(8, e.timestamp_ms).Bind(9, e.received_ms).Bind(10, e.body);
+      FERRY_RETURN_IF_ERROR(ev->Run());
+      if (db_.Changes() == 0) {
+        req->outcomes[i] = InsertOutcome::kDuplicate;
+        continue;
+      }
+      if (e.type == "consent") {
+        FERRY_RETURN_IF_ERROR(prepare(&consent,
+                                      "INSERT INTO consent_ledger(project_id, message_id, user_id, anonymous_id, "
+                                      "purpose, state, previous, timestamp_ms, received_ms, device) "
+                                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);"));
+        consent.Bind(1, req->project_id).Bind(2, e.message_id);
+        bind_opt(consent, 3, e.user_id);
+        bind_opt(consent, 4, e.anonymous_id);
+        consent.Bind(5, e.consent_purpose).Bind(6, e.consent_state);
+        bind_opt(consent, 7, e.consent_previous);
+        consent.Bind(8, e.timestamp_ms).Bind(9, e.received_ms);
+        bind_opt(consent, 10, e.device);
+        FERRY_RETURN_IF_ERROR(consent.Run());
+      }
+      if (e.type == "identify" && !e.traits.empty()) {
+        FERRY_RETURN_IF_ERROR(prepare(&trait,
+                                      "INSERT OR REPLACE INTO traits(project_id, subject_id, k, v, updated_ms) "
+                                      "VALUES(?1, ?2, ?3, ?4, ?5);"));
+        nlohmann::json t = nlohmann::json::parse(e.traits, nullptr, false);
+        if (t.is_object()) {
+          const std::string& subject = e.user_id.empty() ? e.anonymous_id : e.user_id;
+          for (const auto& [k, v] : t.items()) {
+            trait.Bind(1, req->project_id).Bind(2, subject).Bind(3, k);
+            trait.Bind(4, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).Bind(5, e.received_ms);
+            FERRY_RETURN_IF_ERROR(trait.Run());
+          }
+        }
+      }
+      auto add_link = [&](const char* kind, const std::string& from, const std::string& source) -> Status {
+        FERRY_RETURN_IF_ERROR(prepare(&link,
+                                      "INSERT OR IGNORE INTO identity_links(project_id, from_kind, from_id, user_id, "
+                                      "source, first_seen_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6);"));
+        link.Bind(1, req->project_id).Bind(2, std::string_view(kind)).Bind(3, from).Bind(4, e.user_id);
+        link.Bind(5, source).Bind(6, e.timestamp_ms);
+        return link.Run();
+      };
+      if (!e.user_id.empty()) {
+        if ((e.type == "identify" || e.type == "alias") && !e.anonymous_id.empty()) {
+          FERRY_RETURN_IF_ERROR(add_link("anonymousId", e.anonymous_id, e.type));
+        }
+        if (e.type == "alias" && !e.previous_id.empty() && e.previous_id != e.user_id) {
+          FERRY_RETURN_IF_ERROR(add_link("previousId", e.previous_id, e.type));
+        }
+      }
+    }
+    for (const auto& [reason, count] : req->dropped) {
+      FERRY_RETURN_IF_ERROR(prepare(&drop_ins,
+                                    "INSERT OR IGNORE INTO dropped_counters(project_id, reason, count) "
+                                    "VALUES(?1, ?2, 0);"));
+      FERRY_RETURN_IF_ERROR(prepare(&drop_upd,
+                                    "UPDATE dropped_counters SET count = count + ?3 "
+                                    "WHERE project_id = ?1 AND reason = ?2;"));
+      drop_ins.Bind(1, req->project_id).Bind(2, reason);
+      FERRY_RETURN_IF_ERROR(drop_ins.Run());
+      drop_upd.Bind(1, req->project_id).Bind(2, reason).Bind(3, count);
+      FERRY_RETURN_IF_ERROR(drop_upd.Run());
+    }
+  }
+  return tx.Commit();
+}
+
+Status SqliteEngine::Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_ptr<EngineTxn> txn = NewTxn(db_);
+  if (mode == TxnMode::kRead || mode == TxnMode::kSnapshot) return fn(*txn);  // one connection, no other writer here
+  {
+    base::Transaction tx(db_);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(fn(*txn));
+    FERRY_RETURN_IF_ERROR(tx.Commit());
+  }
+  if (mode == TxnMode::kErase) {
+    // Old page images of the erased rows stay in the WAL until a checkpoint: write them back now (secure_delete has
+    // zeroed the freed space) and empty the WAL. Best effort: a reader in another process may hold it back.
+    (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE);");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+class Cursor : public ExportCursor {
+ public:
+  Cursor(base::Db& db, std::unique_lock<std::mutex>& lock) : db_(db), lock_(lock) {}
+  bool Unlocked(const std::function<bool()>& fn) override {
+    lock_.unlock();
+    bool r = fn();
+    lock_.lock();
+    return r;
+  }
+  Status StreamRows(int64_t project_id, const std::string& project, const std::vector<std::string>& ids,
+                    RowSink& sink) override {
+    return StreamSubjectRows(db_, lock_, project_id, project, ids, sink);
+  }
+
+ private:
+  base::Db& db_;
+  std::unique_lock<std::mutex>& lock_;
+};
+
+}  // namespace
+
+Status SqliteEngine::Export(const std::function<Status(EngineTxn&, ExportCursor&)>& fn) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_ptr<EngineTxn> txn = NewTxn(db_);
+  Cursor cursor(db_, lock);
+  return fn(*txn, cursor);
+}
+
+Status SqliteEngine::ScanAllText(const TextScanFn& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> tables;
+  {
+    auto st = db_.Prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%';");
+    if (!st.ok()) return st.status();
+    while (st->Step()) tables.push_back(st->Text(0));
+    FERRY_RETURN_IF_ERROR(st->status());
+  }
+  for (const std::string& t : tables) {
+    std::vector<std::string> cols;
+    {
+      auto st = db_.Prepare("PRAGMA table_info(\"" + t + "\");");
+      if (!st.ok()) return st.status();
+      while (st->Step()) cols.push_back(st->Text(1));
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+    for (const std::string& c : cols) {
+      auto st = db_.Prepare("SELECT \"" + c + "\" FROM \"" + t + "\" WHERE typeof(\"" + c + "\") = 'text';");
+      if (!st.ok()) return st.status();
+      while (st->Step()) {
+        if (!fn(t, c, st->TextView(0))) return Status::Ok();
+      }
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> SqliteEngine::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<int64_t, int64_t>> cutoffs;  // project id -> oldest timestamp kept
+  {
+    auto st = db_.Prepare(
+        "SELECT p.id, ifnull(s.max_event_age_ms, ?1) FROM projects p "
+        "LEFT JOIN project_settings s ON s.project_id = p.id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, default_max_age_ms);
+    while (st->Step()) {
+      if (st->Int(1) > 0) cutoffs.emplace_back(st->Int(0), now_ms - st->Int(1));
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+  }
+  int64_t deleted = 0;
+  base::Transaction tx(db_);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
+  auto ev = db_.Prepare(
+      "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ?1 AND timestamp_ms < ?2 LIMIT ?3);");
+  if (!ev.ok()) return ev.status();
+  auto cons = db_.Prepare(
+      "DELETE FROM consent_ledger WHERE id IN (SELECT id FROM consent_ledger WHERE project_id = ?1 AND "
+      "timestamp_ms < ?2 LIMIT ?3);");
+  if (!cons.ok()) return cons.status();
+  for (const auto& [pid, cutoff] : cutoffs) {
+    if (deleted >= max_rows) break;
+    ev->Bind(1, pid).Bind(2, cutoff).Bind(3, max_rows - deleted);
+    FERRY_RETURN_IF_ERROR(ev->Run());
+    deleted += db_.Changes();
+    cons->Bind(1, pid).Bind(2, cutoff).Bind(3, max_rows);
+    FERRY_RETURN_IF_ERROR(cons->Run());
+  }
+  FERRY_RETURN_IF_ERROR(tx.Commit());
+  return deleted;
+}
+}  // namespace sqlite
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenFile(const std::string& path, const SecretBytes& key,
+                                                           base::Clock* clock) {
+  auto engine = sqlite::SqliteEngine::Open(path, key);
+  if (!engine.ok()) return engine.status();
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(engine).value(), clock));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<sqlite::SqliteEngine> engine, base::Clock* clock)
+    : Store(std::move(engine), clock), sqlite_(static_cast<sqlite::SqliteEngine*>(&this->engine())) {}
+
+int64_t SqliteStore::SchemaVersion() { return sqlite_->SchemaVersion(); }
+
+const std::string& SqliteStore::path() const { return sqlite_->path(); }
+
+}  // namespace ferry::collector

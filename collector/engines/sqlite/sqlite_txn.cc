@@ -1,0 +1,457 @@
+// The embedded engine's primitive reads and writes inside one transaction (EngineTxn). Each runs with the engine's
+// mutex held by the caller (SqliteEngine::Transact/Export); the algorithms built on them are in collector/store/.
+#include <string_view>
+
+#include "collector/engines/sqlite/sqlite_engine.h"
+#include "collector/store/columns.h"
+
+namespace ferry::collector::sqlite {
+
+using base::Result;
+using base::Status;
+
+namespace {
+
+constexpr const char* kTokenCols = "id, name, prefix, roles, created_ms, ifnull(revoked_ms, 0)";
+
+class SqliteTxn final : public EngineTxn {
+ public:
+  explicit SqliteTxn(base::Db& db) : db_(db) {}
+
+  // ---- Projects and credentials ----
+
+  Result<std::vector<ProjectRef>> Projects(const std::string& name) override {
+    auto st = db_.Prepare("SELECT id, name FROM projects WHERE ?1 = '' OR name = ?1 ORDER BY id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, name);
+    std::vector<ProjectRef> out;
+    while (st->Step()) out.push_back({st->Int(0), st->Text(1)});
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<std::string> ProjectName(int64_t project_id) override {
+    auto st = db_.Prepare("SELECT name FROM projects WHERE id = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id);
+    std::string name;
+    if (st->Step()) name = st->Text(0);
+    FERRY_RETURN_IF_ERROR(st->status());
+    return name;
+  }
+
+  Status EnsureProject(const std::string& name, int64_t now_ms) override {
+    auto st = db_.Prepare("INSERT OR IGNORE INTO projects(name, created_ms) VALUES(?1, ?2);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, name).Bind(2, now_ms);
+    return st->Run();
+  }
+
+  Status InsertWriteKey(const std::string& project, const std::string& key_hash, const std::string& prefix,
+                        int64_t now_ms) override {
+    auto st = db_.Prepare(
+        "INSERT INTO write_keys(project_id, key_hash, prefix, created_ms) "
+        "SELECT id, ?2, ?3, ?4 FROM projects WHERE name = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project).BindBlob(2, key_hash.data(), key_hash.size()).Bind(3, prefix).Bind(4, now_ms);
+    return st->Run();
+  }
+
+  Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) override {
+    return FindByHash<WriteKeyInfo>(
+        "SELECT p.id, p.name FROM write_keys k JOIN projects p ON p.id = k.project_id "
+        "WHERE k.key_hash = ?1 AND k.revoked_ms IS NULL;",
+        key_hash, [](const base::Stmt& st) {
+          return WriteKeyInfo{st.Int(0), st.Text(1)};
+        });
+  }
+
+  Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) override {
+    auto st = db_.Prepare(
+        "INSERT INTO admin_tokens(name, token_hash, prefix, roles, created_ms) VALUES(?1, ?2, ?3, ?4, ?5);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, row.name).BindBlob(2, token_hash.data(), token_hash.size()).Bind(3, row.prefix).Bind(4, row.roles);
+    st->Bind(5, row.created_ms);
+    return st->Run();
+  }
+
+  Result<std::optional<AdminTokenRow>> FindAdminToken(const std::string& token_hash) override {
+    return FindByHash<AdminTokenRow>(
+        std::string("SELECT ") + kTokenCols + " FROM admin_tokens WHERE token_hash = ?1 AND revoked_ms IS NULL;",
+        token_hash, [](const base::Stmt& st) { return TokenFromRow(st); });
+  }
+
+  Result<std::vector<AdminTokenRow>> AdminTokens() override {
+    auto st = db_.Prepare(std::string("SELECT ") + kTokenCols + " FROM admin_tokens ORDER BY id;");
+    if (!st.ok()) return st.status();
+    std::vector<AdminTokenRow> out;
+    while (st->Step()) out.push_back(TokenFromRow(*st));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<bool> RevokeAdminToken(int64_t id, int64_t now_ms) override {
+    auto st = db_.Prepare("UPDATE admin_tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, id).Bind(2, now_ms);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return db_.Changes() == 1;
+  }
+
+  // ---- The identity graph ----
+
+  Result<std::string> FirstLinkedUser(int64_t project_id, const std::string& from_id) override {
+    return FirstText(
+        "SELECT user_id FROM identity_links WHERE project_id = ?1 AND from_id = ?2 ORDER BY first_seen_ms, id LIMIT 1;",
+        project_id, from_id);
+  }
+
+  Result<bool> HeldAsUserId(int64_t project_id, const std::string& id, bool consent_too) override {
+    return HeldIn(kUserIdHolders, consent_too ? 3 : 2, project_id, id);
+  }
+
+  Result<std::string> UserSeenWithAnonymousId(int64_t project_id, const std::string& anonymous_id) override {
+    return FirstText(
+        "SELECT user_id FROM events WHERE project_id = ?1 AND anonymous_id = ?2 AND user_id IS NOT NULL LIMIT 1;",
+        project_id, anonymous_id);
+  }
+
+  Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id) override {
+    return HeldIn(kAnonymousIdHolders, 3, project_id, id);
+  }
+
+  Result<std::vector<LinkRow>> LinksTo(int64_t project_id, const std::string& user_id) override {
+    auto st = db_.Prepare(
+        "SELECT from_kind, from_id, source, first_seen_ms FROM identity_links WHERE project_id = ?1 AND user_id = ?2 "
+        "ORDER BY first_seen_ms, id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, user_id);
+    std::vector<LinkRow> out;
+    while (st->Step()) out.push_back({st->Text(0), st->Text(1), st->Text(2), st->Int(3)});
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<std::vector<std::string>> AnonymousIdsSeenWith(int64_t project_id, const std::string& user_id) override {
+    std::vector<std::string> out;
+    for (const char* sql :
+         {"SELECT DISTINCT anonymous_id FROM events INDEXED BY events_by_user WHERE project_id = ?1 AND user_id = ?2 "
+          "AND anonymous_id IS NOT NULL;",
+          "SELECT DISTINCT anonymous_id FROM consent_ledger INDEXED BY consent_by_user WHERE project_id = ?1 "
+          "AND user_id = ?2 AND anonymous_id IS NOT NULL;"}) {
+      auto st = db_.Prepare(sql);
+      if (!st.ok()) return st.status();
+      st->Bind(1, project_id).Bind(2, user_id);
+      while (st->Step()) out.push_back(st->Text(0));
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+    return out;
+  }
+
+  // ---- A subject's rows ----
+
+  Status ReadSubject(int64_t project_id, const std::vector<std::string>& ids, const std::string& user_id,
+                     SubjectRows* out) override {
+    // The subject's ids in a temporary (in-memory) table, for set queries.
+    FERRY_RETURN_IF_ERROR(
+        db_.Exec("CREATE TEMP TABLE IF NOT EXISTS subject_ids(id TEXT PRIMARY KEY); "
+                 "DELETE FROM temp.subject_ids;"));
+    {
+      auto ins = db_.Prepare("INSERT OR IGNORE INTO temp.subject_ids(id) VALUES(?1);");
+      if (!ins.ok()) return ins.status();
+      for (const auto& id : ids) {
+        ins->Bind(1, id);
+        FERRY_RETURN_IF_ERROR(ins->Run());
+      }
+    }
+    // Per id through the per-id indexes: events by userId, then by anonymousId unless their userId was counted.
+    for (const char* sql :
+         {"SELECT type, count(*), min(timestamp_ms), max(timestamp_ms) FROM events "
+          "WHERE project_id = ?1 AND user_id = ?2 GROUP BY type;",
+          "SELECT type, count(*), min(timestamp_ms), max(timestamp_ms) FROM events "
+          "WHERE project_id = ?1 AND anonymous_id = ?2 "
+          "AND (user_id IS NULL OR user_id NOT IN (SELECT id FROM temp.subject_ids)) GROUP BY type;"}) {
+      auto st = db_.Prepare(sql);
+      if (!st.ok()) return st.status();
+      for (const auto& id : ids) {
+        st->Bind(1, project_id).Bind(2, id);
+        while (st->Step()) out->counts.push_back({st->Text(0), st->Int(1), st->Int(2), st->Int(3)});
+        FERRY_RETURN_IF_ERROR(st->status());
+        st->Reset();
+      }
+    }
+    {
+      auto st = db_.Prepare(
+          "SELECT purpose, state, timestamp_ms FROM consent_ledger WHERE project_id = ?1 AND "
+          "(user_id IN (SELECT id FROM temp.subject_ids) OR anonymous_id IN (SELECT id FROM temp.subject_ids)) "
+          "ORDER BY timestamp_ms, id;");
+      if (!st.ok()) return st.status();
+      st->Bind(1, project_id);
+      while (st->Step()) out->consent.push_back({st->Text(0), st->Text(1), st->Int(2)});
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+    auto st = db_.Prepare(
+        "SELECT k, v FROM traits WHERE project_id = ?1 AND subject_id IN (SELECT id FROM temp.subject_ids) "
+        "ORDER BY subject_id = ?2, updated_ms;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, user_id);
+    while (st->Step()) out->traits.emplace_back(st->Text(0), st->Text(1));
+    return st->status();
+  }
+
+  Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+                           std::map<std::string, int64_t>* erased) override {
+    struct Step {
+      const char* table;
+      const char* sql;
+      bool all_ids;  // false: only when the erasure follows links (not a device's anonymousIds)
+    };
+    static const Step kSteps[] = {
+        {"events", "DELETE FROM events WHERE project_id = ?1 AND user_id = ?2;", false},
+        {"events", "DELETE FROM events WHERE project_id = ?1 AND anonymous_id = ?2;", true},
+        {"consent_ledger", "DELETE FROM consent_ledger WHERE project_id = ?1 AND user_id = ?2;", false},
+        {"consent_ledger", "DELETE FROM consent_ledger WHERE project_id = ?1 AND anonymous_id = ?2;", true},
+        {"identity_links", "DELETE FROM identity_links WHERE project_id = ?1 AND from_id = ?2;", true},
+        {"identity_links", "DELETE FROM identity_links WHERE project_id = ?1 AND user_id = ?2;", false},
+        {"traits", "DELETE FROM traits WHERE project_id = ?1 AND subject_id = ?2;", true},
+    };
+    for (const Step& step : kSteps) {
+      if (anonymous_only && !step.all_ids) continue;
+      auto st = db_.Prepare(step.sql);
+      if (!st.ok()) return st.status();
+      for (const std::string& id : ids) {
+        st->Bind(1, project_id).Bind(2, id);
+        FERRY_RETURN_IF_ERROR(st->Run());
+        (*erased)[step.table] += db_.Changes();
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) override {
+    auto st = db_.Prepare("DELETE FROM traits WHERE project_id = ?1 AND subject_id = ?2 AND k = ?3;");
+    if (!st.ok()) return st.status();
+    for (const std::string& id : ids) {
+      st->Bind(1, project_id).Bind(2, id).Bind(3, key);
+      FERRY_RETURN_IF_ERROR(st->Run());
+    }
+    return Status::Ok();
+  }
+
+  Status PutTrait(int64_t project_id, const std::string& holder, const std::string& key, const std::string& value_json,
+                  int64_t now_ms) override {
+    auto st = db_.Prepare(
+        "INSERT OR REPLACE INTO traits(project_id, subject_id, k, v, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, holder).Bind(3, key).Bind(4, value_json).Bind(5, now_ms);
+    return st->Run();
+  }
+
+  // ---- The suppression list ----
+
+  Result<int64_t> Suppress(int64_t project_id, const std::vector<std::string>& id_hashes, int64_t now_ms) override {
+    auto st = db_.Prepare("INSERT OR IGNORE INTO suppressions(project_id, id_hash, created_ms) VALUES(?1, ?2, ?3);");
+    if (!st.ok()) return st.status();
+    int64_t added = 0;
+    for (const std::string& h : id_hashes) {
+      st->Bind(1, project_id).Bind(2, h).Bind(3, now_ms);
+      FERRY_RETURN_IF_ERROR(st->Run());
+      added += db_.Changes();
+    }
+    return added;
+  }
+
+  Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) override {
+    static const IdHolder kList[] = {{"suppressions", "id_hash"}};
+    return HeldIn(kList, 1, project_id, id_hash);
+  }
+
+  // ---- The request register ----
+
+  Status InsertRequest(const RightsRequest& r) override {
+    auto st = db_.Prepare(std::string("INSERT INTO requests(") + kRequestColumns +
+                          ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, r.id).Bind(2, r.kind).Bind(3, r.project).Bind(4, r.subject).Bind(5, r.subject_hash).Bind(6, r.state);
+    st->Bind(7, r.source).Bind(8, r.received_ms).Bind(9, r.due_ms).Bind(10, r.acted_by).Bind(11, r.acted_ms);
+    st->Bind(12, r.result);
+    Status s = st->Run();
+    if (!s.ok() && sqlite3_errcode(db_.get()) == SQLITE_CONSTRAINT) {
+      return Status::AlreadyExists("a request with the id " + r.id + " exists");
+    }
+    return s;
+  }
+
+  Result<std::optional<RightsRequest>> GetRequest(const std::string& id) override {
+    auto st = db_.Prepare(std::string("SELECT ") + kRequestColumns + " FROM requests WHERE id = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, id);
+    if (!st->Step()) {
+      FERRY_RETURN_IF_ERROR(st->status());
+      return std::optional<RightsRequest>();
+    }
+    return std::optional<RightsRequest>(RequestFromRow(*st));
+  }
+
+  Result<bool> UpdateRequestIf(const std::string& id, const std::string& expected_state, const std::string& new_state,
+                               const std::string& acted_by, int64_t acted_ms, const std::string& result) override {
+    auto st = db_.Prepare(
+        "UPDATE requests SET state = ?3, acted_by = ?4, acted_ms = ?5, result = ?6 WHERE id = ?1 AND state = ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, id).Bind(2, expected_state).Bind(3, new_state).Bind(4, acted_by).Bind(5, acted_ms).Bind(6, result);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return db_.Changes() == 1;
+  }
+
+  Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& f) override {
+    auto st = db_.Prepare(std::string("SELECT ") + kRequestColumns +
+                          " FROM requests WHERE (?1 = '' OR state = ?1) AND (?2 = 0 OR (state NOT IN ('completed', "
+                          "'rejected') AND due_ms < ?2)) ORDER BY received_ms, id LIMIT ?3;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, f.state).Bind(2, f.overdue_at_ms).Bind(3, static_cast<int64_t>(f.limit));
+    std::vector<RightsRequest> out;
+    while (st->Step()) out.push_back(RequestFromRow(*st));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<int64_t> RedactRequests(const std::vector<std::string>& ids, const std::vector<std::string>& hashes) override {
+    auto st =
+        db_.Prepare("UPDATE requests SET subject = 'hash:' || subject_hash WHERE subject_hash = ?1 AND subject = ?2;");
+    if (!st.ok()) return st.status();
+    int64_t n = 0;
+    for (size_t i = 0; i < ids.size() && i < hashes.size(); ++i) {
+      st->Bind(1, hashes[i]).Bind(2, ids[i]);
+      FERRY_RETURN_IF_ERROR(st->Run());
+      n += db_.Changes();
+    }
+    return n;
+  }
+
+  // ---- The audit log ----
+
+  Result<std::optional<AuditTip>> LockAuditTip() override {
+    // The transaction began with BEGIN IMMEDIATE: the database's write lock keeps every other appender out.
+    auto st = db_.Prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1;");
+    if (!st.ok()) return st.status();
+    if (!st->Step()) {
+      FERRY_RETURN_IF_ERROR(st->status());
+      return std::optional<AuditTip>();
+    }
+    return std::optional<AuditTip>(AuditTip{st->Int(0), st->Text(1)});
+  }
+
+  Status InsertAudit(const AuditEntry& e) override {
+    auto st = db_.Prepare(std::string("INSERT INTO audit_log(") + kAuditColumns +
+                          ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, e.seq).Bind(2, e.time_ms).Bind(3, e.actor).Bind(4, e.role).Bind(5, e.action).Bind(6, e.subject_hash);
+    st->Bind(7, e.result).Bind(8, e.detail).Bind(9, e.prev_hash).Bind(10, e.hash);
+    return st->Run();
+  }
+
+  Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, size_t limit, const std::string& subject_hash) override {
+    auto st = db_.Prepare(std::string("SELECT ") + kAuditColumns +
+                          " FROM audit_log WHERE seq > ?1 AND (?2 = '' OR subject_hash = ?2) ORDER BY seq LIMIT ?3;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, after_seq).Bind(2, subject_hash).Bind(3, static_cast<int64_t>(limit));
+    std::vector<AuditEntry> out;
+    while (st->Step()) out.push_back(AuditFromRow(*st));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  // ---- Settings and inspection ----
+
+  Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) override {
+    auto st = max_age_ms > 0
+                  ? db_.Prepare("INSERT OR REPLACE INTO project_settings(project_id, max_event_age_ms) VALUES(?1, ?2);")
+                  : db_.Prepare("DELETE FROM project_settings WHERE project_id = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id);
+    if (max_age_ms > 0) st->Bind(2, max_age_ms);
+    return st->Run();
+  }
+
+  Result<std::map<std::string, int64_t>> MaxEventAges() override {
+    auto st = db_.Prepare(
+        "SELECT p.name, s.max_event_age_ms FROM project_settings s JOIN projects p ON p.id = s.project_id;");
+    return NamedCounts(st);
+  }
+
+  Result<std::vector<EventRow>> DumpEvents(const std::string& project) override {
+    auto st = db_.Prepare(
+        "SELECT p.name, e.message_id, e.type, e.user_id, e.anonymous_id, e.name, e.purpose, e.timestamp_ms, "
+        "e.received_ms, e.body FROM events e JOIN projects p ON p.id = e.project_id "
+        "WHERE ?1 = '' OR p.name = ?1 ORDER BY e.id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project);
+    std::vector<EventRow> rows;
+    while (st->Step()) rows.push_back(EventFromRow(*st, st->Text(0), 1));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return rows;
+  }
+
+  Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
+    auto st = db_.Prepare(
+        "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = ?1;");
+    if (st.ok()) st->Bind(1, project);
+    return NamedCounts(st);
+  }
+
+ private:
+  // (text, integer) rows as a map.
+  static Result<std::map<std::string, int64_t>> NamedCounts(Result<base::Stmt>& st) {
+    if (!st.ok()) return st.status();
+    std::map<std::string, int64_t> out;
+    while (st->Step()) out[st->Text(0)] = st->Int(1);
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  // The row a raw hash (bound as ?1) selects, made by make(stmt); nullopt when none.
+  template <typename T, typename Make>
+  Result<std::optional<T>> FindByHash(const std::string& sql, const std::string& hash, Make make) {
+    auto st = db_.Prepare(sql);
+    if (!st.ok()) return st.status();
+    st->BindBlob(1, hash.data(), hash.size());
+    if (!st->Step()) {
+      FERRY_RETURN_IF_ERROR(st->status());
+      return std::optional<T>();
+    }
+    return std::optional<T>(make(*st));
+  }
+
+  // Whether a row of project_id holds `id` in one of the first n (table, column) places.
+  Result<bool> HeldIn(const IdHolder* holders, size_t n, int64_t project_id, const std::string& id) {
+    for (size_t i = 0; i < n; ++i) {
+      auto st = db_.Prepare(std::string("SELECT 1 FROM ") + holders[i].table + " WHERE project_id = ?1 AND " +
+                            holders[i].column + " = ?2 LIMIT 1;");
+      if (!st.ok()) return st.status();
+      st->Bind(1, project_id).Bind(2, id);
+      bool found = st->Step();
+      FERRY_RETURN_IF_ERROR(st->status());
+      if (found) return true;
+    }
+    return false;
+  }
+
+  // First text column of the first row (binding ?1 = project_id, ?2 = text), "" when none.
+  Result<std::string> FirstText(std::string_view sql, int64_t project_id, const std::string& text) {
+    auto st = db_.Prepare(sql);
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, text);
+    std::string out;
+    if (st->Step()) out = st->Text(0);
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  base::Db& db_;
+};
+
+}  // namespace
+
+std::unique_ptr<EngineTxn> NewTxn(base::Db& db) { return std::make_unique<SqliteTxn>(db); }
+
+}  // namespace ferry::collector::sqlite

@@ -1,0 +1,56 @@
+#include "collector/rights/authorize.h"
+
+#include <algorithm>
+
+#include "collector/store/roles.h"
+
+namespace ferry::collector::rights {
+
+namespace {
+
+struct Rule {
+  const char* name;
+  std::vector<const char*> roles;
+};
+
+const Rule& RuleOf(Action action) {
+  static const Rule kRules[] = {
+      {"subject.show", {kRoleCompliance, kRoleAnalyst}},
+      {"subject.export", {kRoleCompliance}},
+      {"subject.erase", {kRoleCompliance}},
+      {"subject.correct", {kRoleCompliance}},
+      {"requests.list", {kRoleCompliance}},
+      {"requests.add", {kRoleCompliance}},
+      {"requests.approve", {kRoleCompliance}},
+      {"requests.reject", {kRoleCompliance}},
+      {"audit.list", {kRoleOperator, kRoleCompliance}},
+      {"audit.verify", {kRoleOperator, kRoleCompliance}},
+      {"keys.create-write-key", {kRoleOperator}},
+  };
+  return kRules[static_cast<size_t>(action)];
+}
+
+}  // namespace
+
+const char* ActionName(Action action) { return RuleOf(action).name; }
+
+const std::vector<const char*>& RolesFor(Action action) { return RuleOf(action).roles; }
+
+std::string RolesNeeded(Action action) {
+  std::string need;
+  for (const char* r : RolesFor(action)) need += (need.empty() ? "" : " or ") + std::string(r);
+  return need;
+}
+
+std::string AllowingRole(const std::vector<std::string>& roles, Action action) {
+  for (const char* want : RolesFor(action)) {
+    if (HoldsRole(roles, want)) return want;
+  }
+  return std::string();
+}
+
+bool HoldsRole(const std::vector<std::string>& roles, std::string_view role) {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+}  // namespace ferry::collector::rights

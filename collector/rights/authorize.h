@@ -1,0 +1,44 @@
+// The admin calls and the roles that allow each one: the collector's role checks, written once. The HTTP front and
+// ferryctl name an Action; the rights service (rights_service.h) checks the caller's token against this table and
+// records the outcome in the audit log.
+#ifndef FERRY_COLLECTOR_RIGHTS_AUTHORIZE_H_
+#define FERRY_COLLECTOR_RIGHTS_AUTHORIZE_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ferry::collector::rights {
+
+enum class Action {
+  kSubjectShow,         // GET /v1/subjects/{id}
+  kSubjectExport,       // GET /v1/subjects/{id}/export
+  kSubjectErase,        // POST /v1/subjects/{id}/erase
+  kSubjectCorrect,      // PATCH /v1/subjects/{id}/traits
+  kRequestsList,        // GET /v1/requests
+  kRequestsAdd,         // POST /v1/requests
+  kRequestsApprove,     // POST /v1/requests/{rid}/approve
+  kRequestsReject,      // POST /v1/requests/{rid}/reject
+  kAuditList,           // GET /v1/audit
+  kAuditVerify,         // GET /v1/audit/verify
+  kKeysCreateWriteKey,  // POST /v1/keys/write-keys
+};
+
+// The action's name in the audit log ("subject.show", ...).
+const char* ActionName(Action action);
+
+// The roles that allow the action, in the order they are tried: the first one a token holds is the role recorded.
+const std::vector<const char*>& RolesFor(Action action);
+
+// "compliance or analyst": the roles an action needs, for people.
+std::string RolesNeeded(Action action);
+
+// The first role of RolesFor(action) among `roles`, "" when none allows it.
+std::string AllowingRole(const std::vector<std::string>& roles, Action action);
+
+// Whether `roles` holds `role`.
+bool HoldsRole(const std::vector<std::string>& roles, std::string_view role);
+
+}  // namespace ferry::collector::rights
+
+#endif  // FERRY_COLLECTOR_RIGHTS_AUTHORIZE_H_

@@ -1,0 +1,428 @@
+#include "collector/rights/rights_service.h"
+
+#include "collector/rights/documents.h"
+#include "lib/base/ids.h"
+
+namespace ferry::collector::rights {
+
+using base::Result;
+using base::Status;
+
+namespace {
+
+constexpr const char* kStoreUnavailable = "store unavailable";
+constexpr const char* kAuditFailed = "the audit log cannot be written; the call was not recorded";
+constexpr const char* kEraseFailed = "the erasure failed; nothing was erased";
+constexpr size_t kMaxIdBytes = 4096;
+
+constexpr const char* kAwaiting = "awaiting_verification";
+constexpr const char* kCompleted = "completed";
+constexpr const char* kRejected = "rejected";
+
+std::string NewRequestId() { return "req_" + base::RandomHex(12); }
+
+// Which step of a transaction failed: the caller's message depends on it.
+enum class Step { kNone, kAction, kRegister, kAudit };
+
+}  // namespace
+
+RightsService::RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log)
+    : stores_(stores), clock_(clock), opts_(options), log_(std::move(log)) {}
+
+AuditEntry RightsService::Entry(const Actor& actor, const std::string& action, const std::string& subject,
+                                const std::string& result, const std::string& detail) {
+  AuditEntry e;
+  e.time_ms = clock_->NowMs();
+  e.actor = actor.audit_name;
+  e.role = actor.role;
+  e.action = action;
+  e.subject_hash = subject.empty() ? std::string() : stores_.subjects->IdHash(subject);
+  e.result = result;
+  e.detail = detail;
+  return e;
+}
+
+Status RightsService::Audit(const Actor& actor, const std::string& action, const std::string& subject,
+                            const std::string& result, const std::string& detail) {
+  auto r = stores_.audit->AppendAudit(Entry(actor, action, subject, result, detail));
+  if (r.ok()) return Status::Ok();
+  log_.Error("cannot write the audit log: " + r.status().ToString());
+  return r.status().WithMessage(kAuditFailed);
+}
+
+RightsRequest RightsService::NewRegisterEntry(const std::string& kind, const std::string& project,
+                                              const std::string& subject, const std::string& state,
+                                              const std::string& source) {
+  RightsRequest r;
+  r.id = NewRequestId();
+  r.kind = kind;
+  r.project = project;
+  r.subject = subject;
+  r.state = state;
+  r.source = source;
+  r.received_ms = clock_->NowMs();
+  r.due_ms = r.received_ms + opts_.request_due_ms;
+  return r;
+}
+
+// ---- Who calls ----
+
+Result<Actor> RightsService::Authorize(const std::string& token, Action action, const std::string& subject) {
+  const std::string name = ActionName(action);
+  if (token.empty()) {
+    (void)Audit(Actor{"anonymous", "", ""}, name, subject, "unauthenticated", "");  // the refusal stands regardless
+    return Status::Unauthenticated("an admin token is required");
+  }
+  auto info = stores_.credentials->LookupAdminToken(token);
+  if (!info.ok()) {
+    log_.Error("admin token lookup failed: " + info.status().ToString());
+    return info.status().WithMessage(kStoreUnavailable);
+  }
+  if (!info->has_value()) {
+    (void)Audit(Actor{"unknown token", "", ""}, name, subject, "unauthenticated", "");
+    return Status::Unauthenticated("unknown or revoked admin token");
+  }
+  const AdminTokenInfo& t = **info;
+  Actor actor{t.name + " (" + t.prefix + ")", AllowingRole(t.roles, action), t.name};
+  if (actor.role.empty()) {
+    (void)Audit(actor, name, subject, "denied", Dump(Json{{"needs", RolesNeeded(action)}}));
+    return Status::PermissionDenied("this call needs the role " + RolesNeeded(action));
+  }
+  return actor;
+}
+
+bool RightsService::HasRole(const std::string& token, const std::string& role) {
+  if (token.empty()) return false;
+  auto info = stores_.credentials->LookupAdminToken(token);
+  return info.ok() && info->has_value() && HoldsRole((**info).roles, role);
+}
+
+Result<WriteKeyInfo> RightsService::AuthorizeDevice(const std::string& write_key) {
+  if (write_key.empty()) return Status::Unauthenticated("missing write key");
+  auto info = stores_.credentials->LookupWriteKey(write_key);
+  if (!info.ok()) return info.status().WithMessage(kStoreUnavailable);
+  if (!info->has_value()) return Status::Unauthenticated("unknown write key");
+  return **info;
+}
+
+// ---- Subjects ----
+
+Result<std::vector<SubjectSummary>> RightsService::Show(const Actor& actor, const SubjectQuery& q) {
+  const char* action = ActionName(Action::kSubjectShow);
+  auto found = stores_.subjects->FindSubject(q);
+  if (!found.ok()) {
+    (void)Audit(actor, action, q.id, "error", "");
+    return found.status().WithMessage(kStoreUnavailable);
+  }
+  if (found->empty()) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", ""));
+    return Status::NotFound("subject not found");
+  }
+  FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "ok", Dump(Json{{"projects", found->size()}})));
+  return found;
+}
+
+Result<RightsRequest> RightsService::BeginExport(const Actor& actor, const SubjectQuery& q) {
+  const char* action = ActionName(Action::kSubjectExport);
+  auto found = stores_.subjects->FindSubject(q);
+  if (!found.ok()) return found.status().WithMessage(kStoreUnavailable);
+  if (found->empty()) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", ""));
+    return Status::NotFound("subject not found");
+  }
+  RightsRequest r = NewRegisterEntry("access", q.project, q.id, kCompleted, "admin");
+  r.acted_by = actor.name;
+  r.acted_ms = r.received_ms;
+  r.result = Dump(Json{{"exported", true}});
+  return stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+    auto stored = tx.CreateRequest(r);
+    if (!stored.ok()) return stored.status().WithMessage(kStoreUnavailable);
+    auto audited = tx.AppendAudit(Entry(actor, action, q.id, "ok", Dump(Json{{"requestId", stored->id}})));
+    if (!audited.ok()) return audited.status().WithMessage(kAuditFailed);
+    return stored;
+  });
+}
+
+Result<bool> RightsService::Export(const SubjectQuery& q, ExportVisitor& visitor) {
+  return stores_.subjects->ExportSubject(q, visitor);
+}
+
+Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery& q) {
+  const char* action = ActionName(Action::kSubjectErase);
+  RightsRequest r = NewRegisterEntry("erasure", q.project, q.id, kCompleted, "admin");
+  r.acted_by = actor.name;
+  r.acted_ms = r.received_ms;
+  // The request row goes in first so that the erasure redacts it like any other row naming the subject.
+  auto done =
+      stores_.transactions->TransactFor<EraseReceipt>(TxnMode::kErase, [&](StoreTxn& tx) -> Result<EraseReceipt> {
+        FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
+        auto receipt = tx.EraseSubject(q, r.id);
+        if (!receipt.ok()) return receipt.status();
+        auto u = tx.UpdateRequest(r.id, kCompleted, kCompleted, actor.name, receipt->completed_ms,
+                                  Dump(ReceiptDocument(*receipt)));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, q.id, "ok",
+                                                   Dump(Json{{"requestId", r.id}, {"erased", receipt->erased}})))
+                                  .status());
+        return receipt;
+      });
+  if (done.ok()) return done;
+  log_.Error("erasure failed: " + done.status().ToString());
+  // Nothing was erased. The request stays in the register, awaiting an officer, with the error; best effort (the
+  // store may be down).
+  RightsRequest failed = r;
+  failed.state = kAwaiting;
+  failed.result = Dump(Json{{"error", kEraseFailed}});
+  Status recorded = stores_.transactions->Transact(TxnMode::kWrite, [&](StoreTxn& tx) -> Status {
+    FERRY_RETURN_IF_ERROR(tx.CreateRequest(failed).status());
+    return tx.AppendAudit(Entry(actor, action, q.id, "error", Dump(Json{{"requestId", r.id}}))).status();
+  });
+  if (!recorded.ok()) log_.Error("cannot record the failed erasure: " + recorded.ToString());
+  return done.status().WithMessage(kEraseFailed);
+}
+
+Result<Correction> RightsService::Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json) {
+  const char* action = ActionName(Action::kSubjectCorrect);
+  Json patch = Json::parse(patch_json, nullptr, false);
+  if (patch.is_discarded() || !patch.is_object()) {
+    (void)Audit(actor, action, q.id, "bad_request", "");
+    return Status::InvalidArgument("the body must be a JSON object of traits (null removes one)");
+  }
+  Json keys = Json::array();
+  for (const auto& [k, v] : patch.items()) keys.push_back(k);
+  RightsRequest r = NewRegisterEntry("correction", q.project, q.id, kCompleted, "admin");
+  r.acted_by = actor.name;
+  r.acted_ms = r.received_ms;
+  r.result = Dump(Json{{"traitsChanged", keys}});
+  Step failed_at = Step::kNone;
+  auto out = stores_.transactions->TransactFor<Correction>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<Correction> {
+    failed_at = Step::kAction;
+    auto subjects = tx.PatchTraits(q, patch_json);
+    if (!subjects.ok()) return subjects.status();
+    Correction c;
+    if (subjects->empty()) {
+      failed_at = Step::kAudit;
+      FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, q.id, "not_found", "")).status());
+      return c;  // committed: the refusal is on record
+    }
+    failed_at = Step::kRegister;
+    auto stored = tx.CreateRequest(r);
+    if (!stored.ok()) return stored.status();
+    failed_at = Step::kAudit;
+    FERRY_RETURN_IF_ERROR(
+        tx.AppendAudit(Entry(actor, action, q.id, "ok", Dump(Json{{"requestId", stored->id}, {"traits", keys}})))
+            .status());
+    c.request_id = stored->id;
+    c.subjects = std::move(subjects).value();
+    return c;
+  });
+  if (!out.ok()) {
+    switch (failed_at) {
+      case Step::kAction:
+        (void)Audit(actor, action, q.id, "error", "");
+        return out.status().code() == base::Code::kInvalidArgument ? out.status()
+                                                                   : out.status().WithMessage(kStoreUnavailable);
+      case Step::kAudit: return out.status().WithMessage(kAuditFailed);
+      default: return out.status().WithMessage(kStoreUnavailable);
+    }
+  }
+  if (out->request_id.empty()) return Status::NotFound("subject not found");
+  return out;
+}
+
+Result<ForgetOutcome> RightsService::Forget(const WriteKeyInfo& project, const std::vector<std::string>& anonymous_ids,
+                                            const std::string& user_id) {
+  const std::string named = anonymous_ids.empty() ? user_id : anonymous_ids.front();
+  RightsRequest r = NewRegisterEntry("erasure", project.project, named, kCompleted, "device");
+  r.acted_by = "device";
+  r.acted_ms = r.received_ms;
+  RightsRequest pending = NewRegisterEntry("erasure", project.project, user_id, kAwaiting, "device");
+  const Actor device{"device:" + project.project, "", "device"};
+  auto out =
+      stores_.transactions->TransactFor<ForgetOutcome>(TxnMode::kErase, [&](StoreTxn& tx) -> Result<ForgetOutcome> {
+        ForgetOutcome o;
+        FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
+        auto receipt = tx.EraseAnonymousIds(project.project_id, anonymous_ids, r.id);
+        if (!receipt.ok()) return receipt.status();
+        auto u = tx.UpdateRequest(r.id, kCompleted, kCompleted, "device", receipt->completed_ms,
+                                  Dump(ReceiptDocument(*receipt)));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+        if (!user_id.empty()) {
+          // A device's word covers only its own random ids: its userId is erased once an officer verified it.
+          FERRY_RETURN_IF_ERROR(tx.CreateRequest(pending).status());
+          o.user_request_id = pending.id;
+        }
+        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(device, "forget", named, "ok",
+                                                   Dump(Json{{"requestId", r.id},
+                                                             {"anonymousIds", anonymous_ids.size()},
+                                                             {"userIdPending", !user_id.empty()},
+                                                             {"erased", receipt->erased}})))
+                                  .status());
+        o.receipt = std::move(receipt).value();
+        return o;
+      });
+  if (!out.ok()) {
+    log_.Error("device erasure failed: " + out.status().ToString());
+    return out.status().WithMessage(kEraseFailed);
+  }
+  return out;
+}
+
+// ---- The request register ----
+
+Result<std::vector<RightsRequest>> RightsService::ListRequests(const Actor& actor, const RequestFilter& filter) {
+  auto list = stores_.requests->ListRequests(filter);
+  if (!list.ok()) return list.status().WithMessage(kStoreUnavailable);
+  FERRY_RETURN_IF_ERROR(Audit(actor, ActionName(Action::kRequestsList), "", "ok", Dump(Json{{"count", list->size()}})));
+  return list;
+}
+
+Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewRequest& in) {
+  if (in.kind != "access" && in.kind != "erasure" && in.kind != "correction") {
+    return Status::InvalidArgument("kind must be access, erasure or correction");
+  }
+  if (in.subject.empty() || in.subject.size() > kMaxIdBytes) {
+    return Status::InvalidArgument("subject must be a non-empty id");
+  }
+  RightsRequest r = NewRegisterEntry(in.kind, in.project, in.subject, kAwaiting, "admin");
+  if (in.received_ms > 0) r.received_ms = in.received_ms;
+  r.due_ms = r.received_ms + opts_.request_due_ms;
+  return stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+    auto stored = tx.CreateRequest(r);
+    if (!stored.ok()) return stored.status().WithMessage(kStoreUnavailable);
+    auto audited = tx.AppendAudit(Entry(actor, ActionName(Action::kRequestsAdd), in.subject, "ok",
+                                        Dump(Json{{"requestId", stored->id}, {"kind", in.kind}})));
+    if (!audited.ok()) return audited.status().WithMessage(kAuditFailed);
+    return stored;
+  });
+}
+
+Result<RightsRequest> RightsService::Approve(const Actor& actor, const std::string& request_id) {
+  return Act(actor, request_id, /*approve=*/true, "");
+}
+
+Result<RightsRequest> RightsService::Reject(const Actor& actor, const std::string& request_id,
+                                            const std::string& reason) {
+  return Act(actor, request_id, /*approve=*/false, reason);
+}
+
+Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& request_id, bool approve,
+                                         const std::string& reason) {
+  const char* action = ActionName(approve ? Action::kRequestsApprove : Action::kRequestsReject);
+  auto got = stores_.requests->GetRequest(request_id);
+  if (!got.ok()) return got.status().WithMessage(kStoreUnavailable);
+  if (!got->has_value()) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, "", "not_found", Dump(Json{{"requestId", request_id}})));
+    return Status::NotFound("no such request");
+  }
+  const RightsRequest r = std::move(**got);
+  if (r.state != kAwaiting) {
+    (void)Audit(actor, action, "", "conflict", Dump(Json{{"requestId", request_id}, {"state", r.state}}));
+    return Status::FailedPrecondition("the request is " + r.state + ", not awaiting_verification");
+  }
+  // The subject as named: plain, or (already erased) only its hash.
+  const bool redacted = r.subject.rfind("hash:", 0) == 0;
+  const std::string subject = redacted ? std::string() : r.subject;
+  const bool erases = approve && r.kind == "erasure" && !redacted;
+  Step failed_at = Step::kNone;
+  auto out = stores_.transactions->TransactFor<RightsRequest>(
+      erases ? TxnMode::kErase : TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+        Json result;
+        if (!approve) {
+          result = {{"reason", reason}};
+        } else if (erases) {
+          failed_at = Step::kAction;
+          auto receipt = tx.EraseSubject({r.project, r.subject}, request_id);
+          if (!receipt.ok()) return receipt.status();
+          result = ReceiptDocument(*receipt);
+        } else if (r.kind == "erasure") {
+          result = {{"note", "the subject had already been erased"}};
+        } else {
+          result = {{"note", "approved; the " + r.kind + " is carried out with ferryctl subject export/traits"}};
+        }
+        failed_at = Step::kRegister;
+        // Only from awaiting_verification: a second officer (or a concurrent reject) finds it changed.
+        auto u = tx.UpdateRequest(request_id, kAwaiting, approve ? kCompleted : kRejected, actor.name, tx.NowMs(),
+                                  Dump(result));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
+        failed_at = Step::kAudit;
+        Json detail = {{"requestId", request_id}};
+        if (approve) detail["kind"] = r.kind;
+        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(detail))).status());
+        failed_at = Step::kRegister;
+        auto after = tx.GetRequest(request_id);
+        if (!after.ok()) return after.status();
+        if (!after->has_value()) return Status::Internal("the request went missing");
+        return std::move(**after);
+      });
+  if (out.ok()) return out;
+  if (out.status().code() == base::Code::kConflict) return out;
+  switch (failed_at) {
+    case Step::kAction:
+      log_.Error("erasure failed: " + out.status().ToString());
+      (void)Audit(actor, action, subject, "error", Dump(Json{{"requestId", request_id}}));
+      return out.status().WithMessage(kEraseFailed);
+    case Step::kAudit: return out.status().WithMessage(kAuditFailed);
+    default: return out.status().WithMessage(kStoreUnavailable);
+  }
+}
+
+// ---- The audit log ----
+
+Result<std::vector<AuditEntry>> RightsService::ListAudit(const Actor& actor, int64_t after_seq, size_t limit,
+                                                         const std::string& subject) {
+  auto list =
+      stores_.audit->ListAudit(after_seq, limit, subject.empty() ? std::string() : stores_.subjects->IdHash(subject));
+  if (!list.ok()) return list.status().WithMessage(kStoreUnavailable);
+  FERRY_RETURN_IF_ERROR(
+      Audit(actor, ActionName(Action::kAuditList), subject, "ok", Dump(Json{{"count", list->size()}})));
+  return list;
+}
+
+Result<AuditVerifyResult> RightsService::VerifyAudit(const Actor& actor) {
+  auto v = stores_.audit->VerifyAudit();
+  if (!v.ok()) return v.status().WithMessage(kStoreUnavailable);
+  FERRY_RETURN_IF_ERROR(
+      Audit(actor, ActionName(Action::kAuditVerify), "", v->ok ? "ok" : "broken", Dump(VerifyDocument(*v))));
+  return v;
+}
+
+// ---- Credentials ----
+
+Result<std::string> RightsService::CreateWriteKey(const Actor& actor, const std::string& project) {
+  Step failed_at = Step::kNone;
+  auto key = stores_.transactions->TransactFor<std::string>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<std::string> {
+    failed_at = Step::kAction;
+    auto made = tx.CreateWriteKey(project);
+    if (!made.ok()) return made.status();
+    failed_at = Step::kAudit;
+    FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, ActionName(Action::kKeysCreateWriteKey), "", "ok",
+                                               Dump(Json{{"project", project}, {"prefix", made->substr(0, 7)}})))
+                              .status());
+    return made;
+  });
+  if (key.ok() || key.status().code() == base::Code::kInvalidArgument) return key;
+  return key.status().WithMessage(failed_at == Step::kAudit ? kAuditFailed : kStoreUnavailable);
+}
+
+Result<std::string> RightsService::CreateAdminToken(const Actor& actor, const std::string& name,
+                                                    const std::vector<std::string>& roles) {
+  const std::string holder = name.empty() ? std::string("admin") : name;
+  return stores_.transactions->TransactFor<std::string>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<std::string> {
+    auto token = tx.CreateAdminToken(holder, roles);
+    if (!token.ok()) return token.status();
+    std::string joined;
+    for (const auto& r : roles) joined += (joined.empty() ? "" : ",") + r;
+    auto audited =
+        tx.AppendAudit(Entry(actor, "keys.create-admin-token", "", "ok",
+                             Dump(Json{{"name", holder}, {"roles", joined}, {"prefix", token->substr(0, 9)}})));
+    if (!audited.ok())
+      return audited.status().WithMessage(std::string(kAuditFailed) + ": " + audited.status().message());
+    return token;
+  });
+}
+
+}  // namespace ferry::collector::rights

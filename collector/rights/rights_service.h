@@ -1,0 +1,161 @@
+// The rights service: the collector's data-subject workflow with no HTTP in it. The admin API (collector/http/admin.cc)
+// and ferryctl's offline commands (collector/ferryctl/offline.cc) both call it.
+//
+// Every call follows one shape: authorise (role checks, authorize.h) -> register the request -> act -> finish the
+// request -> audit. An action that changes the store (an erasure, a correction, an approval, a device's forget, a new
+// key or token, an access request's registration) commits together with its register row and its audit entry, in one
+// store transaction, or does not happen at all; a read (show, list) is answered only once its audit entry is written.
+// Refused calls (no token, unknown token, missing role, unknown subject or request, a request in the wrong state) are
+// audited too.
+//
+// The request register's states (records.h, docs/COMPLIANCE.md): a request is "awaiting_verification" until an
+// officer approves it ("completed") or rejects it ("rejected"); calls that act at once (erase, export, correct, a
+// device's forget) register their request "completed" in the transaction that carries them out. There is no state in
+// between. An erasure that fails leaves nothing erased and its request "awaiting_verification" (with the error), so
+// an officer can approve it again.
+//
+// Errors come back as base::Status codes with a message for people (the admin API maps the code to an HTTP status
+// once, through lib/wire/http_status.h): Unauthenticated, PermissionDenied, NotFound, InvalidArgument,
+// FailedPrecondition (a request that is not awaiting verification), Conflict (changed meanwhile), and the store's own
+// codes (Unavailable, Timeout, Storage, ...) for a store that failed. Thread-safe.
+#ifndef FERRY_COLLECTOR_RIGHTS_RIGHTS_SERVICE_H_
+#define FERRY_COLLECTOR_RIGHTS_RIGHTS_SERVICE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collector/rights/authorize.h"
+#include "collector/store/interfaces.h"
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/base/status.h"
+
+namespace ferry::collector::rights {
+
+// Who acts.
+struct Actor {
+  std::string audit_name;  // the audit log's actor: "NAME (PREFIX)" of an admin token, "device:PROJECT", ...
+  std::string role;        // the role that allowed the call ("" for a device or ferryctl offline)
+  std::string name;        // who acted, as the request register shows it: the token's name, "device", ...
+  // ferryctl working offline on the store (bootstrap: the first admin token).
+  static Actor Offline() { return Actor{"ferryctl-offline", "", "ferryctl-offline"}; }
+};
+
+// The storage the service works on: narrow interfaces, usually all one Store (StoresOf).
+struct RightsStores {
+  Credentials* credentials = nullptr;
+  IdentityGraph* subjects = nullptr;
+  RequestRegister* requests = nullptr;
+  AuditLog* audit = nullptr;
+  RightsTransactions* transactions = nullptr;
+};
+template <typename S>
+RightsStores StoresOf(S* store) {
+  return RightsStores{store, store, store, store, store};
+}
+
+struct RightsOptions {
+  int64_t request_due_ms = 15LL * 24 * 3600 * 1000;  // due date of a new request: received + this (default 15 days)
+};
+
+// A request received by mail or phone (POST /v1/requests).
+struct NewRequest {
+  std::string kind;         // access | erasure | correction
+  std::string subject;      // the id as named
+  std::string project;      // "" = every project
+  int64_t received_ms = 0;  // 0 = now
+};
+
+// A correction's outcome: the register's request and the subjects with their new traits.
+struct Correction {
+  std::string request_id;
+  std::vector<SubjectSummary> subjects;
+};
+
+// A device's forget: the receipt of its anonymousIds' erasure and, when it named its userId, the request opened to
+// verify that erasure ("" otherwise).
+struct ForgetOutcome {
+  EraseReceipt receipt;
+  std::string user_request_id;
+};
+
+class RightsService {
+ public:
+  RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log);
+
+  // The service's time (due dates, audit times, export stamps).
+  int64_t NowMs() const { return clock_->NowMs(); }
+
+  // ---- Who calls ----
+  // The caller of an admin call by its bearer token ("" when absent): Unauthenticated for none, an unknown or a
+  // revoked token (audited as "unauthenticated"), PermissionDenied without a role for `action` (audited as
+  // "denied"). `subject`: the id the call names ("" when none; the log keeps its hash).
+  base::Result<Actor> Authorize(const std::string& token, Action action, const std::string& subject);
+  // Whether `token` is a valid admin token holding `role` (GET /metrics away from loopback). Not audited.
+  bool HasRole(const std::string& token, const std::string& role);
+  // The project of a device's write key: Unauthenticated for none or an unknown one.
+  base::Result<WriteKeyInfo> AuthorizeDevice(const std::string& write_key);
+
+  // ---- Subjects ----
+  // The subject in each project it is found in; NotFound when unknown everywhere.
+  base::Result<std::vector<SubjectSummary>> Show(const Actor& actor, const SubjectQuery& q);
+  // Registers a completed access request (and audits it) for an export that Export then streams. NotFound when the
+  // subject is unknown.
+  base::Result<RightsRequest> BeginExport(const Actor& actor, const SubjectQuery& q);
+  // Streams the subject (IdentityGraph::ExportSubject).
+  base::Result<bool> Export(const SubjectQuery& q, ExportVisitor& visitor);
+  // Erases the subject (IdentityGraph::EraseSubject) with a completed erasure request.
+  base::Result<EraseReceipt> Erase(const Actor& actor, const SubjectQuery& q);
+  // Merges traits (IdentityGraph::PatchTraits) with a completed correction request; NotFound when unknown,
+  // InvalidArgument for a patch that is not a JSON object of traits.
+  base::Result<Correction> Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json);
+  // A device's self-service erasure (POST /v1/forget) of its own anonymousIds; a userId it names opens an
+  // awaiting_verification erasure request instead.
+  base::Result<ForgetOutcome> Forget(const WriteKeyInfo& project, const std::vector<std::string>& anonymous_ids,
+                                     const std::string& user_id);
+
+  // ---- The request register ----
+  base::Result<std::vector<RightsRequest>> ListRequests(const Actor& actor, const RequestFilter& filter);
+  // InvalidArgument for an unknown kind or an empty or too long subject.
+  base::Result<RightsRequest> AddRequest(const Actor& actor, const NewRequest& request);
+  // Carries an awaiting_verification request out (an erasure erases the subject) and completes it. NotFound,
+  // FailedPrecondition when it is not awaiting verification, Conflict when it changed meanwhile.
+  base::Result<RightsRequest> Approve(const Actor& actor, const std::string& request_id);
+  base::Result<RightsRequest> Reject(const Actor& actor, const std::string& request_id, const std::string& reason);
+
+  // ---- The audit log ----
+  base::Result<std::vector<AuditEntry>> ListAudit(const Actor& actor, int64_t after_seq, size_t limit,
+                                                  const std::string& subject);
+  // Verifies the chain; the verification is recorded after the check, so it is not part of what it checked.
+  base::Result<AuditVerifyResult> VerifyAudit(const Actor& actor);
+
+  // ---- Credentials ----
+  base::Result<std::string> CreateWriteKey(const Actor& actor, const std::string& project);
+  base::Result<std::string> CreateAdminToken(const Actor& actor, const std::string& name,
+                                             const std::vector<std::string>& roles);
+
+ private:
+  // Approve or Reject.
+  base::Result<RightsRequest> Act(const Actor& actor, const std::string& request_id, bool approve,
+                                  const std::string& reason);
+  // An audit entry of `actor` (subject: a plain id or "", stored as its hash).
+  AuditEntry Entry(const Actor& actor, const std::string& action, const std::string& subject, const std::string& result,
+                   const std::string& detail);
+  // Appends on its own; the failure is logged and returned.
+  base::Status Audit(const Actor& actor, const std::string& action, const std::string& subject,
+                     const std::string& result, const std::string& detail);
+  // A new request of `kind` received now, due after the due period.
+  RightsRequest NewRegisterEntry(const std::string& kind, const std::string& project, const std::string& subject,
+                                 const std::string& state, const std::string& source);
+
+  RightsStores stores_;
+  base::Clock* clock_;
+  RightsOptions opts_;
+  base::Logger log_;
+};
+
+}  // namespace ferry::collector::rights
+
+#endif  // FERRY_COLLECTOR_RIGHTS_RIGHTS_SERVICE_H_

@@ -1,0 +1,222 @@
+// What a storage engine implements: primitive reads and writes, nothing more. Every algorithm on top of them (the
+// identity-graph walk, subject summaries, erasure, corrections, the request register's rules, the audit hash chain
+// and its verification, tokens and roles, the keyed id hash) is written once above the engines, in store_txn.cc and
+// store.cc. A new engine lives in collector/engines/<name>/, implements Engine and EngineTxn, is named in
+// collector/engines/open_store.cc, and passes the conformance suite (tests/unit/store_conformance/).
+//
+// Engines are thread-safe: Engine methods may be called from any thread. An EngineTxn is used by one thread, inside
+// the Transact or Export call that made it.
+#ifndef FERRY_COLLECTOR_STORE_ENGINE_H_
+#define FERRY_COLLECTOR_STORE_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "collector/store/id_hash.h"
+#include "collector/store/records.h"
+#include "lib/base/status.h"
+
+namespace ferry::collector {
+
+struct ProjectRef {
+  int64_t id = 0;
+  std::string name;
+};
+
+// One row of identity_links pointing at a userId: kind "anonymousId" or "previousId".
+struct LinkRow {
+  std::string kind, from_id, source;
+  int64_t first_seen_ms = 0;
+};
+
+// Events of one type among a subject's ids. An engine may give several rows for one type (one per id, say); the
+// caller adds them up.
+struct TypeCountRow {
+  std::string type;
+  int64_t count = 0, first_ms = 0, last_ms = 0;
+};
+
+// What a subject summary is made of (EngineTxn::ReadSubject).
+struct SubjectRows {
+  std::vector<TypeCountRow> counts;   // events by userId in ids, and by anonymousId in ids not already counted
+  std::vector<ConsentState> consent;  // every consent record of the ids, by timestamp then insertion order
+  // (key, JSON value) of every trait held under one of the ids: the userId's last, otherwise oldest first, so that
+  // applying them in order gives the subject's traits.
+  std::vector<std::pair<std::string, std::string>> traits;
+};
+
+// An admin token as stored (roles in their stored form, see roles.h).
+struct AdminTokenRow {
+  int64_t id = 0;
+  std::string name, prefix, roles;
+  int64_t created_ms = 0, revoked_ms = 0;
+};
+
+// The last entry of the audit hash chain.
+struct AuditTip {
+  int64_t seq = 0;
+  std::string hash;
+};
+
+enum class TxnMode {
+  kRead,      // reads; each may see the latest committed data
+  kSnapshot,  // reads that see one consistent state of the store
+  kWrite,     // reads and writes, committed together or not at all
+  kErase,     // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
+              // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
+              // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
+};
+
+// Primitive reads and writes inside one transaction. Hashes (key_hash, token_hash) are raw 32-byte digests; the
+// engine stores them as it likes. "ids" are subject ids (userIds, anonymousIds, previousIds) of one project.
+class EngineTxn {
+ public:
+  virtual ~EngineTxn() = default;
+
+  // ---- Projects and credentials ----
+  // Projects named `name` ("" = all), by id.
+  virtual base::Result<std::vector<ProjectRef>> Projects(const std::string& name) = 0;
+  // The project's name, "" for an unknown id.
+  virtual base::Result<std::string> ProjectName(int64_t project_id) = 0;
+  // Creates the project unless it exists.
+  virtual base::Status EnsureProject(const std::string& name, int64_t now_ms) = 0;
+  virtual base::Status InsertWriteKey(const std::string& project, const std::string& key_hash,
+                                      const std::string& prefix, int64_t now_ms) = 0;
+  // The project of a write key that is not revoked.
+  virtual base::Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) = 0;
+  virtual base::Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) = 0;
+  // A token that is not revoked.
+  virtual base::Result<std::optional<AdminTokenRow>> FindAdminToken(const std::string& token_hash) = 0;
+  virtual base::Result<std::vector<AdminTokenRow>> AdminTokens() = 0;
+  // Revokes a valid token; false when no valid token has that id.
+  virtual base::Result<bool> RevokeAdminToken(int64_t id, int64_t now_ms) = 0;
+
+  // ---- The identity graph ----
+  // The userId the earliest link from `from_id` points at ("" when none).
+  virtual base::Result<std::string> FirstLinkedUser(int64_t project_id, const std::string& from_id) = 0;
+  // Whether `id` is held as a userId: on an event or as a link's target, or (consent_too) on a consent record.
+  virtual base::Result<bool> HeldAsUserId(int64_t project_id, const std::string& id, bool consent_too) = 0;
+  // A userId seen on an event together with this anonymousId ("" when none).
+  virtual base::Result<std::string> UserSeenWithAnonymousId(int64_t project_id, const std::string& anonymous_id) = 0;
+  // Whether anything is held under `id` as an anonymousId: events, consent records or traits.
+  virtual base::Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id) = 0;
+  // The links into a userId, oldest first (first_seen_ms, then insertion order).
+  virtual base::Result<std::vector<LinkRow>> LinksTo(int64_t project_id, const std::string& user_id) = 0;
+  // The distinct anonymousIds on the userId's events, then those on its consent records (repeats allowed).
+  virtual base::Result<std::vector<std::string>> AnonymousIdsSeenWith(int64_t project_id,
+                                                                      const std::string& user_id) = 0;
+
+  // ---- A subject's rows ----
+  virtual base::Status ReadSubject(int64_t project_id, const std::vector<std::string>& ids, const std::string& user_id,
+                                   SubjectRows* out) = 0;
+  // Deletes the rows of `ids`, adding the counts to (*erased)["events"], ["consent_ledger"], ["identity_links"] and
+  // ["traits"]. Following links (anonymous_only false): events and consent records by userId or anonymousId, links
+  // from or to the ids, traits. A device's own anonymousIds (anonymous_only): events and consent records by
+  // anonymousId, links from the ids, traits.
+  virtual base::Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+                                         std::map<std::string, int64_t>* erased) = 0;
+  // Removes trait `key` from every id in `ids`.
+  virtual base::Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) = 0;
+  // Sets trait `key` (value as JSON text) of `holder`.
+  virtual base::Status PutTrait(int64_t project_id, const std::string& holder, const std::string& key,
+                                const std::string& value_json, int64_t now_ms) = 0;
+
+  // ---- The suppression list ----
+  // Adds the hashes; returns how many were not there yet.
+  virtual base::Result<int64_t> Suppress(int64_t project_id, const std::vector<std::string>& id_hashes,
+                                         int64_t now_ms) = 0;
+  virtual base::Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) = 0;
+
+  // ---- The request register ----
+  virtual base::Status InsertRequest(const RightsRequest& r) = 0;  // AlreadyExists when the id is taken
+  virtual base::Result<std::optional<RightsRequest>> GetRequest(const std::string& id) = 0;
+  // Sets state, acted_by, acted_ms and result if the request is in `expected_state`; whether it was.
+  virtual base::Result<bool> UpdateRequestIf(const std::string& id, const std::string& expected_state,
+                                             const std::string& new_state, const std::string& acted_by,
+                                             int64_t acted_ms, const std::string& result) = 0;
+  // Matching requests, oldest first (received_ms, then id).
+  virtual base::Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& filter) = 0;
+  // Rows whose subject is ids[i] and subject_hash hashes[i] get subject "hash:" + subject_hash; returns the count.
+  virtual base::Result<int64_t> RedactRequests(const std::vector<std::string>& ids,
+                                               const std::vector<std::string>& hashes) = 0;
+
+  // ---- The audit log ----
+  // The chain's last entry (nullopt when empty). Keeps every other appender, in any process, out until this
+  // transaction ends, so that two appends never extend the same tip.
+  virtual base::Result<std::optional<AuditTip>> LockAuditTip() = 0;
+  virtual base::Status InsertAudit(const AuditEntry& e) = 0;
+  // Entries with seq > after_seq ("" subject_hash: any), oldest first, at most `limit`.
+  virtual base::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, size_t limit,
+                                                          const std::string& subject_hash) = 0;
+
+  // ---- Settings and inspection ----
+  // Sets (max_age_ms > 0) or clears (0) a project's maximum event age.
+  virtual base::Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) = 0;
+  // project name -> its own maximum event age.
+  virtual base::Result<std::map<std::string, int64_t>> MaxEventAges() = 0;
+  // Stored events in insertion order (project "" = all).
+  virtual base::Result<std::vector<EventRow>> DumpEvents(const std::string& project) = 0;
+  virtual base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) = 0;
+};
+
+// Receives the rows of a subject during an export (ExportCursor::StreamRows). false stops the stream.
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual bool Consent(const ConsentRecord& record) = 0;
+  virtual bool Event(const EventRow& event) = 0;
+};
+
+// Given by Engine::Export to its callback.
+class ExportCursor {
+ public:
+  virtual ~ExportCursor() = default;
+  // Runs fn (which calls a visitor, which may block) with no engine lock held. The transaction's EngineTxn must not
+  // be used inside fn.
+  virtual bool Unlocked(const std::function<bool()>& fn) = 0;
+  // Streams the consent records (insertion order) and then the events (insertion order) held under `ids` in one
+  // project, a page at a time, calling `sink` with no engine lock held; memory does not grow with the number of
+  // rows. Each row once. Closed when the sink stopped.
+  virtual base::Status StreamRows(int64_t project_id, const std::string& project, const std::vector<std::string>& ids,
+                                  RowSink& sink) = 0;
+};
+
+using TextScanFn = std::function<bool(std::string_view table, std::string_view column, std::string_view text)>;
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // The keyed id hash of this database (its key is made once per database and kept in it).
+  virtual const IdHasher& id_hasher() const = 0;
+
+  // A cheap liveness check (GET /healthz). Unavailable when the database cannot be reached.
+  virtual base::Status Check() = 0;
+
+  // Runs fn in one transaction of the given mode and commits if fn succeeded, else rolls back. fn may be run more
+  // than once (after a deadlock or a serialisation failure, or on a fresh connection when a pooled one was stale):
+  // it must start from scratch each time and touch nothing outside the transaction.
+  virtual base::Status Transact(TxnMode mode, const std::function<base::Status(EngineTxn&)>& fn) = 0;
+
+  // Runs fn once in a kSnapshot transaction that can also stream a subject's rows (an export). fn is not run again.
+  virtual base::Status Export(const std::function<base::Status(EngineTxn&, ExportCursor&)>& fn) = 0;
+
+  // Ingest (group commit): see IngestSink::Insert (interfaces.h).
+  virtual base::Status Insert(std::vector<InsertRequest*>& requests) = 0;
+
+  // Retention: see RetentionStore::PurgeExpired (interfaces.h).
+  virtual base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) = 0;
+
+  // Calls fn(table, column, text) for every non-NULL text value of every column of every table.
+  virtual base::Status ScanAllText(const TextScanFn& fn) = 0;
+};
+
+}  // namespace ferry::collector
+
+#endif  // FERRY_COLLECTOR_STORE_ENGINE_H_

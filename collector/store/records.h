@@ -1,0 +1,210 @@
+// The records the collector stores and reads back, shared by every storage interface (interfaces.h), the engines
+// (engine.h) and the layers above. Plain data: no behaviour.
+//
+// Vocabulary (data-subject rights, see docs/COMPLIANCE.md):
+// - A *subject* lives in one project. It is a userId together with every anonymousId (and alias previousId) linked
+//   to it by identify/alias events, followed transitively; an id that is linked to no userId is an anonymous-only
+//   subject of its own. Looking a subject up by any of its ids gives the same subject.
+// - A SubjectQuery names a subject by any one of its ids, in one project or ("") in every project: admin calls act on
+//   every project where the id is known, and answer per project. Across projects a userId is one person: with
+//   project "", an anonymousId that resolves to userId U in one project also names U's subject in the others.
+// - Ids never appear in the audit log: it holds IdHash(id) (a keyed BLAKE2b-256, the same hash the suppression list
+//   holds), so an erasure leaves no id behind anywhere in the store.
+#ifndef FERRY_COLLECTOR_STORE_RECORDS_H_
+#define FERRY_COLLECTOR_STORE_RECORDS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ferry::collector {
+
+// One validated event ready to be stored (made by ingest.h's ParseBatch).
+struct StoredEvent {
+  std::string message_id;
+  std::string type;
+  std::string user_id;       // "" when absent
+  std::string anonymous_id;  // "" when absent
+  std::string name;          // track: event; screen: name; else ""
+  std::string purpose;
+  int64_t timestamp_ms = 0;  // corrected by the client's clock skew
+  int64_t received_ms = 0;
+  std::string body;  // the event as JSON text (with receivedAt and the corrected timestamp)
+  // consent events: properties.purpose/state/previous; alias: previousId.
+  std::string consent_purpose, consent_state, consent_previous;
+  std::string previous_id;
+  // identify events: the traits object as JSON text ("" when absent); merged into the subject's profile traits.
+  std::string traits;
+  // consent events: where the consent was given, {device, os, app, library, sessionId} from the event's context as
+  // JSON text ("" when absent); kept with the consent record as proof of origin (with its anonymousId).
+  std::string device;
+};
+
+enum class InsertOutcome { kAccepted, kDuplicate, kSuppressed };
+
+// A batch of one project's events to insert. The store fills `outcomes` (one per event, same order).
+struct InsertRequest {
+  int64_t project_id = 0;
+  std::vector<StoredEvent> events;
+  std::map<std::string, int64_t> dropped;  // device-side drop counters to add to the project's totals
+  std::vector<InsertOutcome> outcomes;
+};
+
+// A stored event as read back.
+struct EventRow {
+  std::string project;
+  std::string message_id, type, user_id, anonymous_id, name, purpose;
+  int64_t timestamp_ms = 0, received_ms = 0;
+  std::string body;
+};
+
+struct WriteKeyInfo {
+  int64_t project_id = 0;
+  std::string project;
+};
+
+// ---- Subjects and the identity graph ----
+
+// Names a subject by any of its ids. project "" = every project where the id is known.
+struct SubjectQuery {
+  std::string project;
+  std::string id;
+};
+
+// One id of a subject. kind: "userId" (the subject's userId), "anonymousId" or "previousId" (an alias' old id).
+// linked_to: the userId it is linked to ("" for the userId itself or an anonymous-only subject); source: "identify",
+// "alias", or "event" (only seen on events); first_seen_ms: when the link was made (0 when unknown).
+struct SubjectIdentity {
+  std::string kind;
+  std::string id;
+  std::string linked_to;
+  std::string source;
+  int64_t first_seen_ms = 0;
+};
+
+// The latest recorded consent state of one purpose.
+struct ConsentState {
+  std::string purpose, state;
+  int64_t timestamp_ms = 0;
+};
+
+// A subject as found in one project (GET /v1/subjects/{id}).
+struct SubjectSummary {
+  std::string project;
+  int64_t project_id = 0;
+  std::string user_id;  // "" for an anonymous-only subject
+  std::vector<SubjectIdentity> identities;
+  int64_t event_count = 0;
+  std::map<std::string, int64_t> events_by_type;
+  int64_t first_seen_ms = 0, last_seen_ms = 0;  // event timestamps; 0 without events
+  std::vector<ConsentState> consent;            // latest state per purpose
+  std::string traits;                           // the profile traits as a JSON object text ("{}" when none)
+};
+
+// One row of the consent history: proof of when, which purpose, which state, from which device.
+struct ConsentRecord {
+  std::string message_id, user_id, anonymous_id, purpose, state, previous;
+  int64_t timestamp_ms = 0, received_ms = 0;
+  std::string device;  // StoredEvent::device: {device, os, app, library, sessionId} of the consent event ("" if none)
+};
+
+// Receives an export piece by piece (GET /v1/subjects/{id}/export). The store calls the methods in this order for
+// each project the subject is found in: BeginProject, Consent* (oldest first), Event* (insertion order), EndProject.
+// Events and consent records are read in pages and handed over one by one; the store holds no lock while a visitor
+// method runs, so a visitor may block (e.g. on a slow network). A visitor method returning false stops the export
+// (ExportSubject then fails with kClosed). Pages are read one after the other, so events stored during an export may or
+// may not be included; events never appear twice.
+class ExportVisitor {
+ public:
+  virtual ~ExportVisitor() = default;
+  virtual bool BeginProject(const SubjectSummary& subject) = 0;
+  virtual bool Consent(const ConsentRecord& record) = 0;
+  virtual bool Event(const EventRow& event) = 0;
+  virtual bool EndProject() = 0;
+};
+
+// What an erasure removed. `erased` counts rows per table: "events", "consent_ledger", "identity_links", "traits",
+// and "requests_redacted" (request-register rows whose subject id was replaced by its hash).
+struct EraseReceipt {
+  std::string request_id;
+  std::map<std::string, int64_t> erased;
+  int64_t ids_suppressed = 0;  // ids added to the suppression list
+  std::vector<std::string> projects;
+  int64_t completed_ms = 0;
+};
+
+// ---- Request register ----
+
+// One data-subject request. kind: "access" | "erasure" | "correction". state, one of exactly three (the rights
+// service, collector/rights/, moves requests between them; docs/COMPLIANCE.md):
+// - "awaiting_verification": received, the person's identity not yet checked (registered by POST /v1/requests, by a
+//   device asking to erase its userId, or left behind by an erasure that failed and changed nothing); the only state
+//   from which a request is approved or rejected;
+// - "completed": carried out (the action, this row and its audit entry were committed in one transaction);
+// - "rejected": refused by an officer (result holds the reason).
+// subject: the id as named (plain while the request is open; replaced by "hash:<IdHash>" once the subject was
+// erased); subject_hash: IdHash(subject id), always kept. source: "admin" (an admin API call) or "device"
+// (POST /v1/forget). result: JSON text (receipt, note or reason).
+struct RightsRequest {
+  std::string id;  // "req_..." (made by CreateRequest when empty)
+  std::string kind;
+  std::string project;  // "" = every project
+  std::string subject;
+  std::string subject_hash;
+  std::string state;
+  std::string source;
+  int64_t received_ms = 0;
+  int64_t due_ms = 0;
+  std::string acted_by;  // admin token name ("" while open)
+  int64_t acted_ms = 0;
+  std::string result;
+};
+
+enum class RequestUpdate { kUpdated, kNotFound, kWrongState };
+
+struct RequestFilter {
+  std::string state;          // "" = any
+  int64_t overdue_at_ms = 0;  // > 0: only requests not completed/rejected whose due_ms < overdue_at_ms
+  size_t limit = 1000;
+};
+
+// ---- Audit log ----
+
+// One admin call. The store sets seq, prev_hash and hash when appending: hash = BLAKE2b-256(prev_hash ||
+// AuditCanonical(entry)) (hex), prev_hash of the first entry is 64 zeros. See audit.h for the canonical form.
+struct AuditEntry {
+  int64_t seq = 0;
+  int64_t time_ms = 0;
+  std::string actor;         // admin token name and prefix, "device:<project>" or "ferryctl-offline"
+  std::string role;          // the role that allowed (or would have allowed) the call; "" when none
+  std::string action;        // e.g. "subject.show", "subject.erase", "requests.approve", "forget"
+  std::string subject_hash;  // IdHash of the subject id ("" when the call names no subject)
+  std::string result;        // "ok", "denied", "not_found", "error: ..."
+  std::string detail;        // a short JSON text (request id, counts); never personal data
+  std::string prev_hash, hash;
+};
+
+// What VerifyAudit found. first_broken_seq is 0 when ok.
+struct AuditVerifyResult {
+  bool ok = true;
+  int64_t entries = 0;
+  int64_t first_broken_seq = 0;
+  std::string reason;
+};
+
+// ---- Admin tokens ----
+
+struct AdminTokenInfo {
+  int64_t id = 0;
+  std::string name;                // free text label; "who" in the audit log
+  std::string prefix;              // the first characters of the token, for display
+  std::vector<std::string> roles;  // "compliance", "operator", "analyst"
+  int64_t created_ms = 0;
+  int64_t revoked_ms = 0;  // 0 while valid
+};
+
+}  // namespace ferry::collector
+
+#endif  // FERRY_COLLECTOR_STORE_RECORDS_H_

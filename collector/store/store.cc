@@ -1,0 +1,239 @@
+#include "collector/store/store.h"
+
+#include "collector/store/audit.h"
+#include "lib/base/digest.h"
+
+namespace ferry::collector {
+
+using base::Result;
+using base::Status;
+
+namespace {
+
+// Hands a subject's rows to an export visitor.
+class VisitorSink : public RowSink {
+ public:
+  explicit VisitorSink(ExportVisitor& v) : v_(v) {}
+  bool Consent(const ConsentRecord& record) override { return v_.Consent(record); }
+  bool Event(const EventRow& event) override { return v_.Event(event); }
+
+ private:
+  ExportVisitor& v_;
+};
+
+constexpr size_t kAuditPage = 2000;  // entries read at a time while verifying
+
+}  // namespace
+
+Store::Store(std::unique_ptr<Engine> engine, base::Clock* clock) : engine_(std::move(engine)), clock_(clock) {}
+
+Store::~Store() = default;
+
+Status Store::Transact(TxnMode mode, const std::function<Status(StoreTxn& tx)>& fn) {
+  return engine_->Transact(mode, [&](EngineTxn& t) {
+    StoreTxn tx(t, engine_->id_hasher(), clock_);
+    return fn(tx);
+  });
+}
+
+// ---- IngestSink ----
+
+Status Store::Insert(std::vector<InsertRequest*>& requests) { return engine_->Insert(requests); }
+
+// ---- Credentials ----
+
+Result<std::string> Store::CreateWriteKey(const std::string& project) {
+  return TransactFor<std::string>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.CreateWriteKey(project); });
+}
+
+Result<std::optional<WriteKeyInfo>> Store::LookupWriteKey(const std::string& key) {
+  using Opt = std::optional<WriteKeyInfo>;
+  std::string hash = base::Blake2b256(key);
+  {
+    std::lock_guard<std::mutex> l(key_mu_);
+    auto it = key_cache_.find(hash);
+    if (it != key_cache_.end()) return Opt(it->second);
+  }
+  auto found = TransactFor<Opt>(TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().FindWriteKey(hash); });
+  if (found.ok() && found->has_value()) {
+    std::lock_guard<std::mutex> l(key_mu_);
+    if (key_cache_.size() > 10000) key_cache_.clear();
+    key_cache_.emplace(hash, **found);
+  }
+  return found;
+}
+
+Result<std::string> Store::CreateAdminToken(const std::string& name, const std::vector<std::string>& roles) {
+  return TransactFor<std::string>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.CreateAdminToken(name, roles); });
+}
+
+Result<std::optional<AdminTokenInfo>> Store::LookupAdminToken(const std::string& token) {
+  return TransactFor<std::optional<AdminTokenInfo>>(TxnMode::kRead,
+                                                    [&](StoreTxn& tx) { return tx.LookupAdminToken(token); });
+}
+
+Result<std::vector<AdminTokenInfo>> Store::ListAdminTokens() {
+  return TransactFor<std::vector<AdminTokenInfo>>(TxnMode::kRead,
+                                                  [&](StoreTxn& tx) -> Result<std::vector<AdminTokenInfo>> {
+                                                    auto rows = tx.primitives().AdminTokens();
+                                                    if (!rows.ok()) return rows.status();
+                                                    std::vector<AdminTokenInfo> out;
+                                                    for (const AdminTokenRow& r : *rows)
+                                                      out.push_back(TokenInfoFromRow(r));
+                                                    return out;
+                                                  });
+}
+
+Result<bool> Store::RevokeAdminToken(int64_t id) {
+  return TransactFor<bool>(TxnMode::kWrite,
+                           [&](StoreTxn& tx) { return tx.primitives().RevokeAdminToken(id, tx.NowMs()); });
+}
+
+// ---- IdentityGraph ----
+
+std::string Store::IdHash(const std::string& id) { return engine_->id_hasher()(id); }
+
+Result<std::vector<SubjectSummary>> Store::FindSubject(const SubjectQuery& q) {
+  return TransactFor<std::vector<SubjectSummary>>(TxnMode::kSnapshot, [&](StoreTxn& tx) { return tx.FindSubject(q); });
+}
+
+Result<bool> Store::ExportSubject(const SubjectQuery& q, ExportVisitor& visitor) {
+  const Status stopped = Status::Closed("the export was stopped by its reader");
+  bool found = false;
+  Status s = engine_->Export([&](EngineTxn& t, ExportCursor& cursor) -> Status {
+    StoreTxn tx(t, engine_->id_hasher(), clock_);
+    auto subjects = tx.ResolveAll(q);
+    if (!subjects.ok()) return subjects.status();
+    std::vector<SubjectSummary> summaries;
+    for (const SubjectIds& r : *subjects) {
+      auto summary = tx.Summary(r);
+      if (!summary.ok()) return summary.status();
+      summaries.push_back(std::move(summary).value());
+    }
+    found = !subjects->empty();
+    VisitorSink sink(visitor);
+    for (size_t i = 0; i < subjects->size(); ++i) {
+      const SubjectIds& r = (*subjects)[i];
+      if (!cursor.Unlocked([&] { return visitor.BeginProject(summaries[i]); })) return stopped;
+      Status streamed = cursor.StreamRows(r.project_id, r.project, r.ids, sink);
+      if (streamed.code() == base::Code::kClosed) return stopped;
+      FERRY_RETURN_IF_ERROR(streamed);
+      if (!cursor.Unlocked([&] { return visitor.EndProject(); })) return stopped;
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
+Result<EraseReceipt> Store::EraseSubject(const SubjectQuery& q, const std::string& request_id) {
+  return TransactFor<EraseReceipt>(TxnMode::kErase, [&](StoreTxn& tx) { return tx.EraseSubject(q, request_id); });
+}
+
+Result<EraseReceipt> Store::EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
+                                              const std::string& request_id) {
+  return TransactFor<EraseReceipt>(TxnMode::kErase,
+                                   [&](StoreTxn& tx) { return tx.EraseAnonymousIds(project_id, ids, request_id); });
+}
+
+Result<std::vector<SubjectSummary>> Store::PatchTraits(const SubjectQuery& q, const std::string& patch_json) {
+  return TransactFor<std::vector<SubjectSummary>>(TxnMode::kWrite,
+                                                  [&](StoreTxn& tx) { return tx.PatchTraits(q, patch_json); });
+}
+
+// ---- RequestRegister ----
+
+Result<RightsRequest> Store::CreateRequest(RightsRequest r) {
+  return TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.CreateRequest(r); });
+}
+
+Result<std::optional<RightsRequest>> Store::GetRequest(const std::string& id) {
+  return TransactFor<std::optional<RightsRequest>>(TxnMode::kRead, [&](StoreTxn& tx) { return tx.GetRequest(id); });
+}
+
+Result<RequestUpdate> Store::UpdateRequest(const std::string& id, const std::string& expected_state,
+                                           const std::string& new_state, const std::string& acted_by, int64_t acted_ms,
+                                           const std::string& result) {
+  return TransactFor<RequestUpdate>(TxnMode::kWrite, [&](StoreTxn& tx) {
+    return tx.UpdateRequest(id, expected_state, new_state, acted_by, acted_ms, result);
+  });
+}
+
+Result<std::vector<RightsRequest>> Store::ListRequests(const RequestFilter& filter) {
+  return TransactFor<std::vector<RightsRequest>>(TxnMode::kRead,
+                                                 [&](StoreTxn& tx) { return tx.primitives().ListRequests(filter); });
+}
+
+// ---- AuditLog ----
+
+Result<AuditEntry> Store::AppendAudit(AuditEntry e) {
+  return TransactFor<AuditEntry>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.AppendAudit(e); });
+}
+
+Result<std::vector<AuditEntry>> Store::ListAudit(int64_t after_seq, size_t limit, const std::string& subject_hash) {
+  return TransactFor<std::vector<AuditEntry>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().ListAudit(after_seq, limit, subject_hash); });
+}
+
+Result<AuditVerifyResult> Store::VerifyAudit() {
+  // Page by page, each page its own read: a long chain does not hold the store.
+  AuditChainChecker checker;
+  int64_t after = 0;
+  for (;;) {
+    auto page = ListAudit(after, kAuditPage, "");
+    if (!page.ok()) return page.status();
+    for (const AuditEntry& e : *page) {
+      if (!checker.Add(e)) return checker.Result();
+      after = e.seq;
+    }
+    if (page->size() < kAuditPage) break;
+  }
+  return checker.Result();
+}
+
+// ---- RetentionStore ----
+
+Result<bool> Store::SetRetention(const std::string& project, int64_t max_age_ms) {
+  return TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.SetRetention(project, max_age_ms); });
+}
+
+Result<std::map<std::string, int64_t>> Store::Retention() {
+  return TransactFor<std::map<std::string, int64_t>>(TxnMode::kRead,
+                                                     [&](StoreTxn& tx) { return tx.primitives().MaxEventAges(); });
+}
+
+Result<int64_t> Store::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) {
+  return engine_->PurgeExpired(now_ms, default_max_age_ms, max_rows);
+}
+
+// ---- Suppressions ----
+
+Result<bool> Store::IsSuppressed(int64_t project_id, const std::string& id_hash) {
+  return TransactFor<bool>(TxnMode::kRead,
+                           [&](StoreTxn& tx) { return tx.primitives().IsSuppressed(project_id, id_hash); });
+}
+
+Status Store::Suppress(int64_t project_id, const std::string& id_hash) {
+  return Transact(TxnMode::kWrite, [&](StoreTxn& tx) -> Status {
+    auto n = tx.primitives().Suppress(project_id, {id_hash}, tx.NowMs());
+    return n.ok() ? Status::Ok() : n.status();
+  });
+}
+
+// ---- StoreInspection ----
+
+Status Store::Check() { return engine_->Check(); }
+
+Result<std::vector<EventRow>> Store::DumpEvents(const std::string& project) {
+  return TransactFor<std::vector<EventRow>>(TxnMode::kRead,
+                                            [&](StoreTxn& tx) { return tx.primitives().DumpEvents(project); });
+}
+
+Result<std::map<std::string, int64_t>> Store::DroppedCounters(const std::string& project) {
+  return TransactFor<std::map<std::string, int64_t>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().DroppedCounters(project); });
+}
+
+Status Store::ScanAllText(const TextScanFn& fn) { return engine_->ScanAllText(fn); }
+
+}  // namespace ferry::collector

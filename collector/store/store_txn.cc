@@ -1,0 +1,195 @@
+// StoreTxn: erasure, correction, the request register, the audit chain and credentials, written once for every
+// engine. The identity graph is in identity.cc.
+#include "collector/store/store_txn.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "collector/store/audit.h"
+#include "collector/store/roles.h"
+#include "lib/base/digest.h"
+#include "lib/base/ids.h"
+
+namespace ferry::collector {
+
+using base::Result;
+using base::Status;
+
+// ---- Erasure and correction ----
+
+Status StoreTxn::EraseIds(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+                          EraseReceipt* receipt) {
+  for (const char* t : {"events", "consent_ledger", "identity_links", "traits", "requests_redacted"}) {
+    receipt->erased.emplace(t, 0);
+  }
+  if (ids.empty()) return Status::Ok();
+  FERRY_RETURN_IF_ERROR(txn_.DeleteSubjectRows(project_id, ids, anonymous_only, &receipt->erased));
+  std::vector<std::string> hashes;
+  hashes.reserve(ids.size());
+  for (const std::string& id : ids) hashes.push_back(IdHash(id));
+  auto redacted = txn_.RedactRequests(ids, hashes);
+  if (!redacted.ok()) return redacted.status();
+  receipt->erased["requests_redacted"] += *redacted;
+  auto suppressed = txn_.Suppress(project_id, hashes, NowMs());
+  if (!suppressed.ok()) return suppressed.status();
+  receipt->ids_suppressed += *suppressed;
+  return Status::Ok();
+}
+
+Result<EraseReceipt> StoreTxn::EraseSubject(const SubjectQuery& q, const std::string& request_id) {
+  EraseReceipt receipt;
+  receipt.request_id = request_id;
+  auto all = ResolveAll(q);
+  if (!all.ok()) return all.status();
+  if (all->empty()) {
+    // Unknown: nothing to erase, but the id is suppressed so that what devices still hold never lands.
+    auto projects = txn_.Projects(q.project);
+    if (!projects.ok()) return projects.status();
+    for (const ProjectRef& p : *projects) FERRY_RETURN_IF_ERROR(EraseIds(p.id, {q.id}, false, &receipt));
+  }
+  for (const SubjectIds& r : *all) {
+    receipt.projects.push_back(r.project);
+    FERRY_RETURN_IF_ERROR(EraseIds(r.project_id, r.ids, false, &receipt));
+  }
+  receipt.completed_ms = NowMs();
+  return receipt;
+}
+
+Result<EraseReceipt> StoreTxn::EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
+                                                 const std::string& request_id) {
+  EraseReceipt receipt;
+  receipt.request_id = request_id;
+  std::vector<std::string> anon;
+  for (const std::string& id : ids) {
+    if (id.empty() || std::find(anon.begin(), anon.end(), id) != anon.end()) continue;
+    // A device may not suppress someone's userId by naming it as one of "its" anonymousIds.
+    auto is_user = txn_.HeldAsUserId(project_id, id, /*consent_too=*/false);
+    if (!is_user.ok()) return is_user.status();
+    if (!*is_user) anon.push_back(id);
+  }
+  FERRY_RETURN_IF_ERROR(EraseIds(project_id, anon, true, &receipt));
+  auto name = txn_.ProjectName(project_id);
+  if (!name.ok()) return name.status();
+  if (!name->empty()) receipt.projects.push_back(*name);
+  receipt.completed_ms = NowMs();
+  return receipt;
+}
+
+Result<std::vector<SubjectSummary>> StoreTxn::PatchTraits(const SubjectQuery& q, const std::string& patch_json) {
+  using nlohmann::json;
+  json patch = json::parse(patch_json, nullptr, false);
+  if (patch.is_discarded() || !patch.is_object()) return Status::InvalidArgument("traits must be a JSON object");
+  for (const auto& [k, v] : patch.items()) {
+    if (k.empty() || k.size() > 200) return Status::InvalidArgument("a trait name is 1-200 bytes");
+  }
+  auto all = ResolveAll(q);
+  if (!all.ok()) return all.status();
+  std::vector<SubjectSummary> out;
+  int64_t now = NowMs();
+  for (const SubjectIds& r : *all) {
+    const std::string& holder = r.user_id.empty() ? r.ids.front() : r.user_id;
+    for (const auto& [k, v] : patch.items()) {
+      // A corrected value replaces what any linked id held for that trait.
+      FERRY_RETURN_IF_ERROR(txn_.DeleteTrait(r.project_id, r.ids, k));
+      if (v.is_null()) continue;
+      FERRY_RETURN_IF_ERROR(
+          txn_.PutTrait(r.project_id, holder, k, v.dump(-1, ' ', false, json::error_handler_t::replace), now));
+    }
+    auto s = Summary(r);
+    if (!s.ok()) return s.status();
+    out.push_back(std::move(s).value());
+  }
+  return out;
+}
+
+// ---- The request register ----
+
+Result<RightsRequest> StoreTxn::CreateRequest(RightsRequest r) {
+  if (r.id.empty()) r.id = "req_" + base::RandomHex(12);
+  if (r.subject_hash.empty() && !r.subject.empty()) r.subject_hash = IdHash(r.subject);
+  FERRY_RETURN_IF_ERROR(txn_.InsertRequest(r));
+  return r;
+}
+
+Result<std::optional<RightsRequest>> StoreTxn::GetRequest(const std::string& id) { return txn_.GetRequest(id); }
+
+Result<RequestUpdate> StoreTxn::UpdateRequest(const std::string& id, const std::string& expected_state,
+                                              const std::string& new_state, const std::string& acted_by,
+                                              int64_t acted_ms, const std::string& result) {
+  auto changed = txn_.UpdateRequestIf(id, expected_state, new_state, acted_by, acted_ms, result);
+  if (!changed.ok()) return changed.status();
+  if (*changed) return RequestUpdate::kUpdated;
+  auto got = txn_.GetRequest(id);
+  if (!got.ok()) return got.status();
+  return got->has_value() ? RequestUpdate::kWrongState : RequestUpdate::kNotFound;
+}
+
+// ---- The audit log ----
+
+Result<AuditEntry> StoreTxn::AppendAudit(AuditEntry e) {
+  if (e.time_ms <= 0) e.time_ms = NowMs();
+  auto tip = txn_.LockAuditTip();
+  if (!tip.ok()) return tip.status();
+  if (tip->has_value()) {
+    e.seq = (*tip)->seq + 1;
+    e.prev_hash = (*tip)->hash;
+  } else {
+    e.seq = 1;
+    e.prev_hash = kAuditGenesis;
+  }
+  e.hash = AuditChainHash(e.prev_hash, AuditCanonical(e));
+  FERRY_RETURN_IF_ERROR(txn_.InsertAudit(e));
+  return e;
+}
+
+// ---- Credentials ----
+
+Result<std::string> StoreTxn::CreateWriteKey(const std::string& project) {
+  if (project.empty() || project.size() > 200) return Status::InvalidArgument("a project name is 1-200 bytes");
+  std::string key = "fw_" + base::RandomHex(32);
+  int64_t now = NowMs();
+  FERRY_RETURN_IF_ERROR(txn_.EnsureProject(project, now));
+  FERRY_RETURN_IF_ERROR(txn_.InsertWriteKey(project, base::Blake2b256(key), key.substr(0, 7), now));
+  return key;
+}
+
+Result<std::string> StoreTxn::CreateAdminToken(const std::string& name, const std::vector<std::string>& roles) {
+  auto canonical = CanonicalRoles(roles);
+  if (!canonical.ok()) return canonical.status();
+  if (name.size() > 200) return Status::InvalidArgument("a token name is at most 200 bytes");
+  std::string token = "fa_" + base::RandomHex(32);
+  AdminTokenRow row;
+  row.name = name.empty() ? std::string("admin") : name;
+  row.prefix = token.substr(0, 9);
+  row.roles = JoinRoles(*canonical);
+  row.created_ms = NowMs();
+  FERRY_RETURN_IF_ERROR(txn_.InsertAdminToken(row, base::Blake2b256(token)));
+  return token;
+}
+
+Result<std::optional<AdminTokenInfo>> StoreTxn::LookupAdminToken(const std::string& token) {
+  using Opt = std::optional<AdminTokenInfo>;
+  if (token.rfind("fa_", 0) != 0) return Opt();  // write keys are never admin tokens
+  auto row = txn_.FindAdminToken(base::Blake2b256(token));
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return Opt();
+  return Opt(TokenInfoFromRow(**row));
+}
+
+AdminTokenInfo TokenInfoFromRow(const AdminTokenRow& row) {
+  return AdminTokenInfo{row.id, row.name, row.prefix, SplitRoles(row.roles), row.created_ms, row.revoked_ms};
+}
+
+// ---- Retention ----
+
+Result<bool> StoreTxn::SetRetention(const std::string& project, int64_t max_age_ms) {
+  if (project.empty()) return false;
+  auto p = txn_.Projects(project);
+  if (!p.ok()) return p.status();
+  if (p->empty()) return false;
+  FERRY_RETURN_IF_ERROR(txn_.SetMaxEventAge(p->front().id, std::max<int64_t>(max_age_ms, 0)));
+  return true;
+}
+
+}  // namespace ferry::collector

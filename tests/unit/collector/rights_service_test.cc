@@ -1,0 +1,241 @@
+// The rights service (collector/rights/) on every backend, on a manual clock: an action commits with its register
+// row and its audit entry or not at all, the register holds only its documented states, roles are checked and
+// refusals audited, due dates and audit times come from the clock; and the retention job driven by the clock.
+#include "collector/rights/rights_service.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "collector/rights/retention_job.h"
+#include "tests/unit/store_conformance/store_env.h"
+
+namespace ferry::collector::conformance {
+namespace {
+
+using nlohmann::json;
+using rights::Action;
+using rights::Actor;
+
+constexpr int64_t kDayMs = 86400000;
+
+class RightsServiceTest : public BackendTest {
+ protected:
+  base::Clock* StoreClock() override { return &clock_; }
+  void SetUp() override {
+    BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    blog_ = Project("blog");
+    rights::RightsOptions o;
+    o.request_due_ms = 15 * kDayMs;
+    service_ = std::make_unique<rights::RightsService>(rights::StoresOf(store_.get()), &clock_, o, base::Logger());
+    auto token = store_->CreateAdminToken("ann", {"compliance"});
+    ASSERT_TRUE(token.ok());
+    auto actor = service_->Authorize(*token, Action::kSubjectErase, "");
+    ASSERT_TRUE(actor.ok()) << actor.status().ToString();
+    officer_ = *actor;
+  }
+  void Populate() { PopulateZebra(*store_, shop_, blog_); }
+  int64_t EventsOf(const std::string& id) {
+    auto found = store_->FindSubject({"shop", id});
+    EXPECT_TRUE(found.ok());
+    return found.ok() && !found->empty() ? found->front().event_count : 0;
+  }
+  std::vector<AuditEntry> Audit() {
+    auto list = store_->ListAudit(0, 10000, "");
+    EXPECT_TRUE(list.ok());
+    return list.ok() ? *list : std::vector<AuditEntry>();
+  }
+  std::vector<RightsRequest> Register() {
+    auto list = store_->ListRequests({});
+    EXPECT_TRUE(list.ok());
+    return list.ok() ? *list : std::vector<RightsRequest>();
+  }
+
+  base::ManualClock clock_;
+  int64_t blog_ = 0;
+  std::unique_ptr<rights::RightsService> service_;
+  Actor officer_;
+};
+
+TEST_P(RightsServiceTest, AnActionCommitsWithItsAuditEntryOrNotAtAll) {
+  Populate();
+  size_t audited = Audit().size();
+  // The audit log cannot be written (its table is gone behind the store's back): nothing may happen.
+  ASSERT_EQ(backend_->Exec("ALTER TABLE audit_log RENAME TO audit_log_away;"), "");
+  auto erased = service_->Erase(officer_, {"", "zebra-user-7781"});
+  ASSERT_FALSE(erased.ok());
+  EXPECT_EQ(erased.status().message(), "the erasure failed; nothing was erased");
+  EXPECT_EQ(EventsOf("zebra-user-7781"), 6);
+  auto corrected = service_->Correct(officer_, {"shop", "anon-quokka-1"}, R"({"plan":"free"})");
+  ASSERT_FALSE(corrected.ok());
+  EXPECT_EQ(json::parse((*store_->FindSubject({"shop", "zebra-user-7781"}))[0].traits)["plan"], "pro");
+  auto forgot = service_->Forget(WriteKeyInfo{shop_, "shop"}, {"anon-visitor"}, "");
+  ASSERT_FALSE(forgot.ok());
+  EXPECT_EQ(EventsOf("anon-visitor"), 1);
+  auto key = service_->CreateWriteKey(officer_, "third");
+  ASSERT_FALSE(key.ok());
+  EXPECT_TRUE((*store_->Retention()).empty());
+  EXPECT_FALSE(*store_->SetRetention("third", kDayMs));  // no project was made
+  auto added = service_->AddRequest(officer_, {"access", "zebra-user-7781", "", 0});
+  ASSERT_FALSE(added.ok());
+  EXPECT_TRUE(Register().empty());  // no register row without its audit entry
+
+  ASSERT_EQ(backend_->Exec("ALTER TABLE audit_log_away RENAME TO audit_log;"), "");
+  EXPECT_EQ(Audit().size(), audited);
+  erased = service_->Erase(officer_, {"", "zebra-user-7781"});
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  EXPECT_EQ(EventsOf("zebra-user-7781"), 0);
+  auto reqs = Register();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].id, erased->request_id);
+  EXPECT_EQ(reqs[0].state, "completed");
+  EXPECT_EQ(reqs[0].subject, "hash:" + store_->IdHash("zebra-user-7781"));  // the erasure redacted its own row
+  EXPECT_EQ(json::parse(reqs[0].result)["requestId"], erased->request_id);
+  auto entries = Audit();
+  ASSERT_EQ(entries.size(), audited + 1);
+  EXPECT_EQ(entries.back().action, "subject.erase");
+  EXPECT_EQ(entries.back().result, "ok");
+  EXPECT_EQ(json::parse(entries.back().detail)["requestId"], erased->request_id);
+  EXPECT_TRUE(store_->VerifyAudit()->ok);
+}
+
+TEST_P(RightsServiceTest, AFailedErasureChangesNothingAndWaitsForAnOfficer) {
+  Populate();
+  // Erasure itself fails (a table it deletes from is gone); the audit log works.
+  ASSERT_EQ(backend_->Exec("ALTER TABLE traits RENAME TO traits_away;"), "");
+  auto erased = service_->Erase(officer_, {"", "anon-quokka-2"});
+  ASSERT_FALSE(erased.ok());
+  ASSERT_EQ(backend_->Exec("ALTER TABLE traits_away RENAME TO traits;"), "");
+  EXPECT_EQ(EventsOf("zebra-user-7781"), 6);
+  auto reqs = Register();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].state, "awaiting_verification");
+  EXPECT_EQ(json::parse(reqs[0].result)["error"], "the erasure failed; nothing was erased");
+  EXPECT_EQ(Audit().back().result, "error");
+  // An officer approves it once the store works again: it is carried out and completed.
+  auto approved = service_->Approve(officer_, reqs[0].id);
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  EXPECT_EQ(approved->state, "completed");
+  EXPECT_EQ(EventsOf("zebra-user-7781"), 0);
+  EXPECT_EQ(json::parse(approved->result)["erased"]["events"], 7);  // 6 in shop, 1 in blog
+}
+
+TEST_P(RightsServiceTest, TheRegisterHoldsOnlyItsDocumentedStates) {
+  Populate();
+  ASSERT_TRUE(service_->Show(officer_, {"shop", "anon-visitor"}).ok());
+  ASSERT_TRUE(service_->BeginExport(officer_, {"shop", "other-user"}).ok());
+  ASSERT_TRUE(service_->Correct(officer_, {"shop", "other-user"}, R"({"plan":"basic"})").ok());
+  auto forgot = service_->Forget(WriteKeyInfo{shop_, "shop"}, {"anon-visitor"}, "zebra-user-7781");
+  ASSERT_TRUE(forgot.ok()) << forgot.status().ToString();
+  EXPECT_FALSE(forgot->user_request_id.empty());
+  auto add = service_->AddRequest(officer_, {"access", "someone", "", 0});
+  ASSERT_TRUE(add.ok());
+  ASSERT_TRUE(service_->Reject(officer_, add->id, "identity could not be verified").ok());
+  auto approved = service_->Approve(officer_, forgot->user_request_id);
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  ASSERT_TRUE(service_->Erase(officer_, {"", "other-user"}).ok());
+  auto reqs = Register();
+  ASSERT_EQ(reqs.size(), 6u);  // export, correction, the device's erasure, its userId's, the added one, erase
+  std::multiset<std::string> states;
+  for (const auto& r : reqs) states.insert(r.state);
+  EXPECT_EQ(states.count("completed"), 5u);
+  EXPECT_EQ(states.count("rejected"), 1u);
+  for (const auto& r : reqs) {
+    EXPECT_TRUE(r.state == "awaiting_verification" || r.state == "completed" || r.state == "rejected") << r.state;
+  }
+  // Acting twice on one request is refused, and says why.
+  auto again = service_->Approve(officer_, forgot->user_request_id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), base::Code::kFailedPrecondition);
+  EXPECT_EQ(again.status().message(), "the request is completed, not awaiting_verification");
+  auto missing = service_->Reject(officer_, "req_nope", "");
+  EXPECT_EQ(missing.status().code(), base::Code::kNotFound);
+  auto rejected = store_->GetRequest(add->id);
+  EXPECT_EQ(json::parse((*rejected)->result)["reason"], "identity could not be verified");
+}
+
+TEST_P(RightsServiceTest, RolesAreCheckedAndRefusalsAudited) {
+  auto analyst = store_->CreateAdminToken("al", {"analyst"});
+  auto ops = store_->CreateAdminToken("oz", {"operator", "compliance"});
+  ASSERT_TRUE(analyst.ok() && ops.ok());
+  auto none = service_->Authorize("", Action::kSubjectShow, "victim");
+  EXPECT_EQ(none.status().code(), base::Code::kUnauthenticated);
+  auto unknown = service_->Authorize("fa_" + std::string(64, '0'), Action::kSubjectShow, "victim");
+  EXPECT_EQ(unknown.status().code(), base::Code::kUnauthenticated);
+  auto denied = service_->Authorize(*analyst, Action::kSubjectErase, "victim");
+  EXPECT_EQ(denied.status().code(), base::Code::kPermissionDenied);
+  EXPECT_EQ(denied.status().message(), "this call needs the role compliance");
+  auto shows = service_->Authorize(*analyst, Action::kSubjectShow, "victim");
+  ASSERT_TRUE(shows.ok());
+  EXPECT_EQ(shows->role, "analyst");
+  EXPECT_EQ(shows->name, "al");
+  EXPECT_EQ(shows->audit_name, "al (" + analyst->substr(0, 9) + ")");
+  // The first role of the action's list that the token holds is the one recorded.
+  EXPECT_EQ(service_->Authorize(*ops, Action::kAuditList, "")->role, "operator");
+  EXPECT_TRUE(service_->HasRole(*ops, "operator"));
+  EXPECT_FALSE(service_->HasRole(*analyst, "operator"));
+  EXPECT_FALSE(service_->HasRole("", "operator"));
+  auto entries = Audit();
+  ASSERT_GE(entries.size(), 3u);
+  EXPECT_EQ(entries[entries.size() - 3].actor, "anonymous");
+  EXPECT_EQ(entries[entries.size() - 3].result, "unauthenticated");
+  EXPECT_EQ(entries[entries.size() - 3].subject_hash, store_->IdHash("victim"));
+  EXPECT_EQ(entries[entries.size() - 2].actor, "unknown token");
+  EXPECT_EQ(entries.back().result, "denied");
+  EXPECT_EQ(entries.back().role, "");
+  EXPECT_EQ(json::parse(entries.back().detail)["needs"], "compliance");
+  EXPECT_EQ(service_->AuthorizeDevice("").status().code(), base::Code::kUnauthenticated);
+  EXPECT_EQ(service_->AuthorizeDevice("fw_nope").status().code(), base::Code::kUnauthenticated);
+}
+
+TEST_P(RightsServiceTest, DueDatesAndAuditTimesComeFromTheClock) {
+  int64_t t0 = clock_.NowMs();
+  auto added = service_->AddRequest(officer_, {"erasure", "carol", "shop", 0});
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->received_ms, t0);
+  EXPECT_EQ(added->due_ms, t0 + 15 * kDayMs);
+  EXPECT_EQ(added->state, "awaiting_verification");
+  EXPECT_EQ(Audit().back().time_ms, t0);
+  RequestFilter overdue;
+  overdue.overdue_at_ms = service_->NowMs();
+  auto early = service_->ListRequests(officer_, overdue);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  EXPECT_TRUE(early->empty());
+  clock_.Advance(16 * kDayMs);
+  overdue.overdue_at_ms = service_->NowMs();
+  auto late = service_->ListRequests(officer_, overdue);
+  ASSERT_TRUE(late.ok()) << late.status().ToString();
+  ASSERT_EQ(late->size(), 1u);
+  EXPECT_EQ(late->front().id, added->id);
+  EXPECT_EQ(Audit().back().time_ms, t0 + 16 * kDayMs);
+  auto given = service_->AddRequest(officer_, {"access", "dave", "", t0 - kDayMs});  // received by mail yesterday
+  ASSERT_TRUE(given.ok());
+  EXPECT_EQ(given->due_ms, t0 + 14 * kDayMs);
+  EXPECT_EQ(service_->AddRequest(officer_, {"poke", "dave", "", 0}).status().code(), base::Code::kInvalidArgument);
+}
+
+TEST_P(RightsServiceTest, TheRetentionJobPurgesAtStartAndThenEveryIntervalOfTheClock) {
+  int64_t now = clock_.NowMs();
+  Put(shop_, {RightsEvent("old-1", "track", "", "a", now - 40 * kDayMs), RightsEvent("new-1", "track", "", "a", now)});
+  int64_t purged = 0;
+  rights::RetentionJob job(store_.get(), &clock_, rights::RetentionOptions{30 * kDayMs, 3600 * 1000, 5000},
+                           base::Logger(), [&](int64_t n) { purged += n; });
+  job.Start();
+  ASSERT_TRUE(job.WaitForPasses(1, 60000));
+  EXPECT_EQ(MessageIds("shop"), std::vector<std::string>{"new-1"});
+  EXPECT_EQ(purged, 1);
+  // Time passes: new-1 is now 31 days old; the next pass comes once an interval of the clock went by.
+  clock_.Advance(31 * kDayMs);
+  ASSERT_TRUE(job.WaitForPasses(2, 60000));
+  EXPECT_TRUE(MessageIds("shop").empty());
+  EXPECT_EQ(purged, 2);
+  job.Stop();
+  EXPECT_EQ(job.passes(), 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RightsServiceTest, ::testing::ValuesIn(Backends()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace ferry::collector::conformance

@@ -1,0 +1,169 @@
+// What only the embedded engine has, beyond the shared conformance suite: its key file, the encrypted file and its
+// pages, its schema version, and the write-ahead log after an erasure (proved on the decrypted database pages).
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "collector/engines/sqlite/sqlite_store.h"
+#include "lib/base/sqlite.h"
+#include "tests/unit/store_conformance/store_env.h"
+
+namespace ferry::collector::conformance {
+namespace {
+
+// A fresh data directory (removed at the end).
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    bool skip = false;
+    ASSERT_TRUE(backend_.Setup(&error, &skip)) << error;
+  }
+  const std::string& dir() const { return backend_.dir(); }
+  Backend backend_{"sqlite"};
+};
+
+TEST_F(SqliteStoreTest, CreatesKeyFileWithMode0600AndSchema) {
+  auto store = SqliteStore::Open(dir());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  struct stat st {};
+  ASSERT_EQ(stat((dir() + "/collector.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ((*store)->SchemaVersion(), kSchemaVersion);
+  EXPECT_TRUE((*store)->Check().ok());
+}
+
+TEST_F(SqliteStoreTest, FileIsEncryptedAndNeedsTheKey) {
+  {
+    auto store = SqliteStore::Open(dir());
+    ASSERT_TRUE(store.ok());
+    auto key = (*store)->CreateWriteKey("shop");
+    ASSERT_TRUE(key.ok());
+  }
+  std::ifstream f(dir() + "/collector.db", std::ios::binary);
+  std::string head(16, '\0');
+  f.read(head.data(), 16);
+  EXPECT_NE(head, std::string("SQLite format 3\0", 16));
+  // The wrong key does not open it.
+  auto wrong = SqliteStore::OpenFile(dir() + "/collector.db", base::SecretBytes::Random(32));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("notadb"), std::string::npos);
+  // The right key (from the key file) does, and the data survived.
+  auto again = SqliteStore::Open(dir());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+}
+
+// The conformance suite's WriteKeysAreStoredHashedAndLookedUp, and the key's absence from the raw table.
+TEST_F(SqliteStoreTest, WriteKeysAreStoredWithoutTheirPlainText) {
+  auto store = SqliteStore::Open(dir());
+  ASSERT_TRUE(store.ok());
+  auto k1 = (*store)->CreateWriteKey("shop");
+  ASSERT_TRUE(k1.ok());
+  auto key = LoadOrCreateStoreKey(dir(), "");
+  ASSERT_TRUE(key.ok());
+  auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *key);
+  ASSERT_TRUE(db.ok());
+  auto st = db->Prepare("SELECT count(*) FROM write_keys WHERE CAST(key_hash AS TEXT) = ?1 OR prefix = ?1;");
+  ASSERT_TRUE(st.ok());
+  st->Bind(1, *k1);
+  ASSERT_TRUE(st->Step());
+  EXPECT_EQ(st->Int(0), 0);
+}
+
+TEST_F(SqliteStoreTest, RefusesNewerSchema) {
+  {
+    auto store = SqliteStore::Open(dir());
+    ASSERT_TRUE(store.ok());
+  }
+  auto k = LoadOrCreateStoreKey(dir(), "");
+  {
+    auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *k);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->SetUserVersion(kSchemaVersion + 1).ok());
+  }
+  auto store = SqliteStore::Open(dir());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, ExplicitKeyFile) {
+  std::string kf = dir() + "/my.key";
+  { std::ofstream(kf) << base::SecretBytes::Random(32).ToHex() << "\n"; }
+  auto store = SqliteStore::Open(dir() + "/data", kf);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_NE(access((dir() + "/data/collector.db").c_str(), F_OK), -1);
+  EXPECT_EQ(access((dir() + "/data/collector.key").c_str(), F_OK), -1);
+  { std::ofstream(kf) << "short"; }
+  EXPECT_FALSE(SqliteStore::Open(dir() + "/data2", kf).ok());
+}
+
+// SQLCipher 3 page decryption (raw key, 4 KiB pages, 48-byte reserve holding the IV first): AES-256-CBC.
+std::string DecryptPages(const std::string& file, const base::SecretBytes& key) {
+  std::ifstream in(file, std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  constexpr size_t kPage = 4096, kReserve = 48;
+  std::string plain;
+  for (size_t off = 0; off + kPage <= raw.size(); off += kPage) {
+    size_t skip = off == 0 ? 16 : 0;  // page 1 starts with the salt
+    const auto* iv = reinterpret_cast<const unsigned char*>(raw.data() + off + kPage - kReserve);
+    std::unique_ptr<EVP_CIPHER_CTX, void (*)(EVP_CIPHER_CTX*)> ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+    EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, key.data(), iv);
+    EVP_CIPHER_CTX_set_padding(ctx.get(), 0);
+    std::string out(kPage, '\0');
+    int n = 0;
+    EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n,
+                      reinterpret_cast<const unsigned char*>(raw.data() + off + skip),
+                      static_cast<int>(kPage - kReserve - skip));
+    out.resize(static_cast<size_t>(n));
+    plain += out;
+  }
+  return plain;
+}
+
+// The conformance suite's EraseLeavesNoIdOrValueInAnyColumn proves the erasure through the store; this proves it on
+// the file: no value is left in the decrypted pages, and the write-ahead log is empty.
+TEST_F(SqliteStoreTest, EraseLeavesNothingInTheDecryptedPagesNorTheWal) {
+  auto opened = SqliteStore::Open(dir());
+  ASSERT_TRUE(opened.ok());
+  std::unique_ptr<Store> store = std::move(opened).value();
+  int64_t shop = 0, blog = 0;
+  for (auto [name, id] : {std::pair<const char*, int64_t*>{"shop", &shop}, {"blog", &blog}}) {
+    auto k = store->CreateWriteKey(name);
+    ASSERT_TRUE(k.ok());
+    *id = (*store->LookupWriteKey(*k))->project_id;
+  }
+  PopulateZebra(*store, shop, blog);
+  auto req = store->CreateRequest({"", "access", "", "zebra-user-7781", "", "completed", "admin", 1, 2, "x", 1, ""});
+  ASSERT_TRUE(req.ok());
+  const std::vector<std::string> secrets = {"zebra-user-7781",       "anon-quokka-1",  "anon-quokka-2",
+                                            "zebra7781@example.org", "device-zebra-B", "anon-blog-9"};
+  auto key = LoadOrCreateStoreKey(dir(), "");
+  ASSERT_TRUE(key.ok());
+  // Positive control: before the erasure the decrypted pages do show the values (so the decryption is right).
+  store.reset();
+  {
+    std::string plain = DecryptPages(dir() + "/collector.db", *key);
+    EXPECT_NE(plain.find("zebra7781@example.org"), std::string::npos);
+    EXPECT_NE(plain.find("anon-quokka-2"), std::string::npos);
+  }
+  store = std::move(SqliteStore::Open(dir())).value();
+  auto receipt = store->EraseSubject({"", "anon-quokka-1"}, "req_test");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+
+  store.reset();  // closes and checkpoints
+  std::string plain = DecryptPages(dir() + "/collector.db", *key);
+  ASSERT_GT(plain.size(), 4096u);
+  EXPECT_EQ(static_cast<unsigned char>(plain[0]), 0x10);  // header byte 16-17: page size 4096 (page 1 after salt)
+  for (const auto& s : secrets) EXPECT_EQ(plain.find(s), std::string::npos) << s << " left in the database pages";
+  std::ifstream wal(dir() + "/collector.db-wal", std::ios::binary);
+  std::string walraw((std::istreambuf_iterator<char>(wal)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(walraw.empty());
+}
+
+}  // namespace
+}  // namespace ferry::collector::conformance
