@@ -221,6 +221,7 @@ TEST(SqliteStore, ExplicitKeyFile) {
   TempDir dir;
   std::string kf = dir.path() + "/my.key";
   { std::ofstream(kf) << base::SecretBytes::Random(32).ToHex() << "\n"; }
+  ASSERT_EQ(chmod(kf.c_str(), 0600), 0);  // a key file with group/other permissions is refused
   auto store = SqliteStore::Open(dir.path() + "/data", kf);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_NE(access((dir.path() + "/data/collector.db").c_str(), F_OK), -1);
