@@ -9,6 +9,7 @@
 #include "lib/base/ids.h"
 #include "lib/base/time.h"
 #include "lib/wire/event.h"
+#include "lib/wire/http_status.h"
 
 namespace ferry::agent {
 
@@ -24,9 +25,20 @@ std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_hand
 
 Answer Reply(int status, const Json& j, int retry_after_s = 0) { return Answer{status, Dump(j), retry_after_s}; }
 
-Answer Invalid(const std::string& why) { return Reply(400, {{"result", "invalid"}, {"reason", why}}); }
+// The one error body ({"error", "code"}, wire::ErrorBody) with the members in `extra` added.
+Answer WithError(base::Code code, const std::string& reason, Json extra, int http_status = 0) {
+  Json j = Json::parse(wire::ErrorBody(code, reason), nullptr, false);
+  if (!j.is_object()) j = Json::object();
+  for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = std::move(it.value());
+  int status = http_status != 0 ? http_status : wire::HttpStatusFor(code);
+  return Reply(status, j, status == 503 ? 1 : 0);
+}
 
-Answer Unavailable(const std::string& why) { return Reply(503, {{"result", "error"}, {"reason", why}}, 1); }
+Answer Invalid(const std::string& why) { return ErrorAnswer(base::Code::kInvalidArgument, "invalid", why); }
+
+Answer Unavailable(const std::string& why, base::Code code = base::Code::kUnavailable) {
+  return ErrorAnswer(code, "error", why, 503);
+}
 
 // Parses a request body as a JSON object, refusing hostile nesting before it is built in memory.
 bool ParseObject(std::string_view body, Json* out, std::string* why) {
@@ -73,8 +85,12 @@ std::string PromEscape(const std::string& s) {
 
 }  // namespace
 
-Agent::Agent(AgentConfig cfg, base::Logger log)
-    : log_(std::move(log)), cfg_(std::move(cfg)), started_ms_(base::NowMs()) {}
+Answer ErrorAnswer(base::Code code, const std::string& result, const std::string& reason, int http_status) {
+  return WithError(code, reason, {{"result", result}, {"reason", reason}}, http_status);
+}
+
+Agent::Agent(AgentConfig cfg, base::Logger log, base::Clock* clock)
+    : log_(std::move(log)), clock_(clock), cfg_(std::move(cfg)), started_ms_(clock->NowMs()) {}
 
 Agent::~Agent() = default;
 
@@ -104,10 +120,11 @@ Result<std::unique_ptr<core::Client>> Agent::OpenClient(const AgentConfig& cfg, 
   return core::Client::Open(std::move(o));
 }
 
-Result<std::unique_ptr<Agent>> Agent::Open(AgentConfig cfg, base::Logger log) {
+Result<std::unique_ptr<Agent>> Agent::Open(AgentConfig cfg, base::Logger log, base::Clock* clock) {
+  if (clock == nullptr) return Status::InvalidArgument("no clock");
   auto client = OpenClient(cfg, log);
   if (!client.ok()) return client.status();
-  std::unique_ptr<Agent> a(new Agent(std::move(cfg), std::move(log)));
+  std::unique_ptr<Agent> a(new Agent(std::move(cfg), std::move(log), clock));
   a->client_ = std::move(client).value();
   return a;
 }
@@ -148,9 +165,11 @@ Answer Agent::FromStatus(const Status& s, const std::string& message_id, const s
     case base::Code::kInvalidArgument: CountEvent("invalid"); return Invalid(s.message());
     case base::Code::kStorage:
       CountEvent("error");
-      return Unavailable("the buffer cannot take the event: " + s.message());
-    case base::Code::kClosed: CountEvent("error"); return Unavailable("the agent is reloading or stopping");
-    default: CountEvent("error"); return Reply(500, {{"result", "error"}, {"reason", s.message()}});
+      return Unavailable("the buffer cannot take the event: " + s.message(), base::Code::kStorage);
+    case base::Code::kClosed:
+      CountEvent("error");
+      return Unavailable("the agent is reloading or stopping", base::Code::kClosed);
+    default: CountEvent("error"); return ErrorAnswer(s.code(), "error", s.message());
   }
 }
 
@@ -228,11 +247,15 @@ Answer Agent::Batch(std::string_view body, int64_t received_ms) {
   wire::Limits limits;
   Json j;
   std::string why;
-  if (!ParseObject(body, &j, &why)) return Reply(400, {{"error", why}});
+  // Answered like the collector's /v1/batch: the error body alone.
+  if (!ParseObject(body, &j, &why)) return WithError(base::Code::kInvalidArgument, why, Json::object());
   auto b = j.find("batch");
-  if (b == j.end() || !b->is_array()) return Reply(400, {{"error", "batch must be a list of events"}});
+  if (b == j.end() || !b->is_array()) {
+    return WithError(base::Code::kInvalidArgument, "batch must be a list of events", Json::object());
+  }
   if (b->size() > limits.max_batch_events) {
-    return Reply(413, {{"error", "more than " + std::to_string(limits.max_batch_events) + " events"}});
+    return WithError(base::Code::kResourceExhausted, "more than " + std::to_string(limits.max_batch_events) + " events",
+                     Json::object(), 413);
   }
   int64_t skew = 0;
   if (auto sa = j.find("sentAt"); sa != j.end() && sa->is_string()) {
@@ -328,11 +351,14 @@ Answer Agent::PutConsent(const std::string& purpose, std::string_view body) {
 
 Answer Agent::Health() {
   std::shared_lock<base::SharedMutex> l(client_mu_);
-  if (!client_) return Reply(503, {{"status", "stopping"}});
+  if (!client_) return WithError(base::Code::kClosed, "stopping", {{"status", "stopping"}});
   Json stats = Json::parse(client_->StatsJson(), nullptr, false);
-  if (!stats.is_object()) return Reply(503, {{"status", "stats unavailable"}});
+  if (!stats.is_object()) {
+    return WithError(base::Code::kUnavailable, "stats unavailable", {{"status", "stats unavailable"}});
+  }
   if (stats.value("auth_failed", false)) {
-    return Reply(503, {{"status", "upstream refused the write key"}, {"queued", stats["queued"]}});
+    const char* why = "upstream refused the write key";
+    return WithError(base::Code::kUnavailable, why, {{"status", why}, {"queued", stats["queued"]}});
   }
   return Reply(200, {{"status", "ok"},
                      {"queued", stats["queued"]},

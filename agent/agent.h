@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "agent/config.h"
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/rwlock.h"
 #include "lib/base/status.h"
@@ -29,10 +30,18 @@ struct Answer {
   int retry_after_s = 0;  // > 0: sent as Retry-After
 };
 
+// An error answer. The body is the one error body of the collector and the agent (lib/wire/http_status.h,
+// docs/PROTOCOL.md): {"error": reason, "code": "<machine name of code>"}, plus the members the agent's local API
+// has always given, {"result": result, "reason": reason}. The HTTP status is wire::HttpStatusFor(code), or
+// http_status when one is given (413 and 415 have no code of their own). A 503 says Retry-After: 1.
+Answer ErrorAnswer(base::Code code, const std::string& result, const std::string& reason, int http_status = 0);
+
 class Agent {
  public:
-  // Opens the buffer and starts the uploader. Fails with the reason (kStorage, kInvalidArgument...).
-  static base::Result<std::unique_ptr<Agent>> Open(AgentConfig cfg, base::Logger log);
+  // Opens the buffer and starts the uploader. Fails with the reason (kStorage, kInvalidArgument...). `clock` (not
+  // owned, outlives the agent) gives the agent's times: its start time and the receive time of forwarded batches.
+  static base::Result<std::unique_ptr<Agent>> Open(AgentConfig cfg, base::Logger log,
+                                                   base::Clock* clock = base::SystemClock());
   ~Agent();
 
   // POST /v1/track | /v1/screen | /v1/identify: one event ({"event"|"name"|"userId", "properties"|"traits",
@@ -57,17 +66,20 @@ class Agent {
   base::Status Shutdown(uint32_t timeout_ms);
 
   AgentConfig config() const;
+  // The agent's clock (HttpFront takes receive times from it).
+  base::Clock* clock() const { return clock_; }
   // Counts one HTTP answer for /metrics.
   void CountRequest(const std::string& route, int status);
 
  private:
-  Agent(AgentConfig cfg, base::Logger log);
+  Agent(AgentConfig cfg, base::Logger log, base::Clock* clock);
   static base::Result<std::unique_ptr<core::Client>> OpenClient(const AgentConfig& cfg, const base::Logger& log);
   Answer FromStatus(const base::Status& s, const std::string& message_id, const std::string& purpose,
                     core::Client* client);
   void CountEvent(const char* result, int64_t n = 1);
 
   base::Logger log_;
+  base::Clock* clock_;
   mutable base::SharedMutex client_mu_;
   std::unique_ptr<core::Client> client_;  // guarded by client_mu_; null after Shutdown
   AgentConfig cfg_;                       // guarded by client_mu_

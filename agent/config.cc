@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/net/address.h"
 #include "lib/wire/event.h"
 #include "platform/platform.h"
 #include "sdk/pii/pii.h"
@@ -91,23 +92,7 @@ std::string Resolve(const std::string& base_dir, const std::string& p) {
   return base_dir + "/" + p;
 }
 
-bool SplitListen(const std::string& listen, std::string* host, int* port) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= listen.size()) return false;
-  *host = listen.substr(0, colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
-  char* end = nullptr;
-  long p = std::strtol(listen.c_str() + colon + 1, &end, 10);
-  if (*end != '\0' || p < 0 || p > 65535 || host->empty()) return false;
-  *port = static_cast<int>(p);
-  return true;
-}
-
 }  // namespace
-
-bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
 
 Result<AgentConfig> LoadConfig(const std::string& path) {
   bool ok = false;
@@ -132,7 +117,7 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
 
   // Listeners.
   c.String(j, "", "listen", &cfg.listen);
-  if (!cfg.listen.empty() && !SplitListen(cfg.listen, &cfg.listen_host, &cfg.listen_port)) {
+  if (!cfg.listen.empty() && !net::SplitHostPort(cfg.listen, &cfg.listen_host, &cfg.listen_port)) {
     c.Fail("listen", "want host:port (e.g. 127.0.0.1:8787), or \"\" for no TCP listener");
   }
   if (const Json* u = c.Object(j, "", "unix_socket")) {
@@ -311,7 +296,7 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
   if (cfg.listen.empty() && cfg.unix_socket_path.empty()) {
     c.Fail("listen", "no listener: give listen, unix_socket, or both");
   }
-  if (!cfg.listen.empty() && !IsLoopbackHost(cfg.listen_host)) {
+  if (!cfg.listen.empty() && !net::IsLoopbackHost(cfg.listen_host)) {
     if (cfg.tls_cert.empty()) {
       c.Fail("listen", "a non-loopback address (" + cfg.listen_host + ") needs tls.cert and tls.key");
     } else if (cfg.local_token.empty()) {
@@ -339,14 +324,7 @@ Result<base::SecretBytes> LoadBufferKey(const AgentConfig& cfg) {
     bool ok = false;
     std::string raw = ReadSmallFile(std::string(dir) + "/" + cfg.key_name, &ok);
     if (!ok) return Status::InvalidArgument("buffer_key: cannot read credential " + cfg.key_name);
-    base::SecretBytes k;
-    if (raw.size() == 32) {
-      k = base::SecretBytes(reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
-    } else {
-      std::string hex = Trim(raw);
-      k = base::SecretBytes::FromHex(hex);
-      base::WipeString(hex);
-    }
+    base::SecretBytes k = platform::KeyFromBytes(raw, 32);
     base::WipeString(raw);
     if (k.size() != 32) return Status::InvalidArgument("buffer_key: credential must be 32 bytes or 64 hex chars");
     return k;

@@ -73,9 +73,6 @@ base::Result<AgentConfig> ParseConfig(const std::string& text, const std::string
 // env: 64 hex chars; credential: a file of 32 raw bytes or 64 hex chars in $CREDENTIALS_DIRECTORY.
 base::Result<base::SecretBytes> LoadBufferKey(const AgentConfig& cfg);
 
-// Whether a host is a loopback name or address (localhost, 127.0.0.0/8, ::1).
-bool IsLoopbackHost(const std::string& host);
-
 }  // namespace ferry::agent
 
 #endif  // FERRY_AGENT_CONFIG_H_

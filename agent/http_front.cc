@@ -13,9 +13,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "lib/base/time.h"
+#include "lib/httpd/body.h"
+#include "lib/net/address.h"
 #include "lib/wire/auth.h"
-#include "lib/wire/codec.h"
+#include "lib/wire/http_status.h"
 
 namespace ferry::agent {
 
@@ -31,10 +32,7 @@ bool SameSecret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-bool LoopbackPeer(const httplib::Request& req) {
-  const std::string& a = req.remote_addr;
-  return a.rfind("127.", 0) == 0 || a == "::1" || a == "::ffff:127.0.0.1";
-}
+bool LoopbackPeer(const httplib::Request& req) { return net::IsLoopbackPeer(req.remote_addr); }
 
 void Send(httplib::Response& res, const Answer& a) {
   res.status = a.status;
@@ -42,12 +40,11 @@ void Send(httplib::Response& res, const Answer& a) {
   if (a.retry_after_s > 0) res.set_header("Retry-After", std::to_string(a.retry_after_s));
 }
 
-void SendError(httplib::Response& res, int status, const std::string& result, const std::string& reason,
-               bool close = false) {
-  nlohmann::json j = {{"result", result}, {"reason", reason}};
-  res.status = status;
-  res.set_content(j.dump(), kJson);
-  // An answer given before the body was read: the unread body would be taken for the next request.
+// An error answer (ErrorAnswer: the one error body plus "result" and "reason"). close: given before the body was
+// read, so the client is told to close the connection (the unread body would be taken for the next request).
+void SendError(httplib::Response& res, base::Code code, const std::string& result, const std::string& reason,
+               bool close = false, int http_status = 0) {
+  Send(res, ErrorAnswer(code, result, reason, http_status));
   if (close) res.set_header("Connection", "close");
 }
 
@@ -175,7 +172,8 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
     if (req.has_header("Origin")) {
       std::string origin = req.get_header_value("Origin");
       if (std::find(p.origins.begin(), p.origins.end(), origin) == p.origins.end()) {
-        SendError(res, 403, "forbidden", "origin " + origin + " is not in cors.origins", true);
+        SendError(res, base::Code::kPermissionDenied, "forbidden", "origin " + origin + " is not in cors.origins",
+                  true);
         return false;
       }
       res.set_header("Access-Control-Allow-Origin", origin);
@@ -183,7 +181,8 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
     }
     if (!unix_listener && !p.token.empty() && !(open_to_loopback && LoopbackPeer(req))) {
       if (!SameSecret(BearerToken(req), p.token)) {
-        SendError(res, 401, "unauthorized", "missing or wrong local token (Authorization: Bearer ...)", true);
+        SendError(res, base::Code::kUnauthenticated, "unauthorized",
+                  "missing or wrong local token (Authorization: Bearer ...)", true);
         return false;
       }
     }
@@ -192,41 +191,9 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
   // Reads a request body, decoding zstd/gzip within the limits. Returns false when the answer is already set.
   auto read_body = [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
                       const Policy& p, std::string* out) {
-    wire::Encoding enc = wire::ParseEncoding(req.get_header_value("Content-Encoding"));
-    if (enc == wire::Encoding::kUnknown) {
-      SendError(res, 415, "invalid", "unsupported Content-Encoding: use zstd, gzip or none", true);
-      return false;
-    }
-    // cpp-httplib inflates gzip itself (bounded here by the decoded limit); zstd arrives as sent.
-    bool server_decoded = enc == wire::Encoding::kGzip;
-    size_t limit = server_decoded ? p.max_decoded_bytes : p.max_body_bytes;
-    std::string raw;
-    bool too_large = false;
-    bool ok = reader([&](const char* data, size_t len) {
-      if (len > limit - std::min(limit, raw.size())) {
-        too_large = true;
-        return false;
-      }
-      raw.append(data, len);
-      return true;
-    });
-    if (!ok) {
-      if (too_large || res.status == 413) {
-        SendError(res, 413, "invalid", "body too large", true);
-      } else {
-        SendError(res, 400, "invalid", "the body cannot be read or decoded", true);
-      }
-      return false;
-    }
-    if (server_decoded || enc == wire::Encoding::kIdentity) {
-      *out = std::move(raw);
-      return true;
-    }
-    switch (wire::Decode(enc, raw, p.max_decoded_bytes, out)) {
-      case wire::DecodeResult::kOk: return true;
-      case wire::DecodeResult::kTooLarge: SendError(res, 413, "invalid", "decoded body too large"); return false;
-      default: SendError(res, 400, "invalid", "the body cannot be decoded"); return false;
-    }
+    httpd::BodyRead r = httpd::ReadEncodedBody(req, res, reader, {p.max_body_bytes, p.max_decoded_bytes}, out);
+    if (!r.ok()) SendError(res, wire::CodeForHttpStatus(r.status), "invalid", r.reason, r.unread, r.status);
+    return r.ok();
   };
 
   for (const char* type : {"track", "screen", "identify"}) {
@@ -243,7 +210,7 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
   }
   svr.Post("/v1/batch", [this, admit, read_body](const httplib::Request& req, httplib::Response& res,
                                                  const httplib::ContentReader& reader) {
-    int64_t received = base::NowMs();
+    int64_t received = agent_->clock()->NowMs();
     auto p = policy();
     std::string body;
     if (admit(req, res, *p, false) && read_body(req, res, reader, *p, &body)) {
@@ -256,20 +223,21 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
     if (admit(req, res, *p, false)) Send(res, agent_->GetConsent());
     agent_->CountRequest("consent", res.status);
   });
-  svr.Put(R"(/v1/consent/([^/]+))", [this, admit, read_body, unix_listener](const httplib::Request& req,
-                                                                            httplib::Response& res,
-                                                                            const httplib::ContentReader& reader) {
-    auto p = policy();
-    std::string body;
-    if (admit(req, res, *p, false)) {
-      if (!unix_listener && !LoopbackPeer(req)) {
-        SendError(res, 403, "forbidden", "device consent is changed from this device only (loopback or socket)", true);
-      } else if (read_body(req, res, reader, *p, &body)) {
-        Send(res, agent_->PutConsent(req.matches[1].str(), body));
-      }
-    }
-    agent_->CountRequest("consent_put", res.status);
-  });
+  svr.Put(R"(/v1/consent/([^/]+))",
+          [this, admit, read_body, unix_listener](const httplib::Request& req, httplib::Response& res,
+                                                  const httplib::ContentReader& reader) {
+            auto p = policy();
+            std::string body;
+            if (admit(req, res, *p, false)) {
+              if (!unix_listener && !LoopbackPeer(req)) {
+                SendError(res, base::Code::kPermissionDenied, "forbidden",
+                          "device consent is changed from this device only (loopback or socket)", true);
+              } else if (read_body(req, res, reader, *p, &body)) {
+                Send(res, agent_->PutConsent(req.matches[1].str(), body));
+              }
+            }
+            agent_->CountRequest("consent_put", res.status);
+          });
   svr.Get("/healthz", [this, admit](const httplib::Request& req, httplib::Response& res) {
     auto p = policy();
     if (admit(req, res, *p, true)) Send(res, agent_->Health());
@@ -283,7 +251,7 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
     auto p = policy();
     std::string origin = req.get_header_value("Origin");
     if (origin.empty() || std::find(p->origins.begin(), p->origins.end(), origin) == p->origins.end()) {
-      SendError(res, 403, "forbidden", "origin '" + origin + "' is not in cors.origins");
+      SendError(res, base::Code::kPermissionDenied, "forbidden", "origin '" + origin + "' is not in cors.origins");
       agent_->CountRequest("preflight", res.status);
       return;
     }

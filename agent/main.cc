@@ -14,6 +14,7 @@
 #include "agent/http_front.h"
 #include "ferry/ferry.h"
 #include "lib/base/log.h"
+#include "lib/net/address.h"
 
 namespace {
 
@@ -82,9 +83,9 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), cfg.port_file.c_str());
   }
   if (!cfg.listen.empty()) {
-    std::string host = cfg.listen_host.find(':') != std::string::npos ? "[" + cfg.listen_host + "]" : cfg.listen_host;
-    log.Info(std::string("listening on ") + (cfg.tls_cert.empty() ? "http" : "https") + "://" + host + ":" +
-             std::to_string(front.tcp_port()) + (cfg.local_token.empty() ? "" : " (local token required)"));
+    log.Info(std::string("listening on ") + (cfg.tls_cert.empty() ? "http" : "https") + "://" +
+             ferry::net::JoinHostPort(cfg.listen_host, front.tcp_port()) +
+             (cfg.local_token.empty() ? "" : " (local token required)"));
   }
   if (!cfg.unix_socket_path.empty()) log.Info("listening on unix:" + cfg.unix_socket_path);
   log.Info(cfg.upstream_url.empty() ? std::string("no upstream: events stay in the buffer")

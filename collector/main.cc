@@ -14,26 +14,12 @@
 #include "collector/engines/open_store.h"
 #include "collector/http/server.h"
 #include "lib/base/log.h"
+#include "lib/net/address.h"
 
 namespace {
 
 using ferry::collector::CollectorServer;
 using ferry::collector::ServerOptions;
-
-// "127.0.0.1:8443", "[::1]:8443", "localhost:0".
-bool SplitListen(const std::string& listen, std::string* host, int* port) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= listen.size()) return false;
-  *host = listen.substr(0, colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
-  char* end = nullptr;
-  long p = std::strtol(listen.c_str() + colon + 1, &end, 10);
-  if (*end != '\0' || p < 0 || p > 65535 || host->empty()) return false;
-  *port = static_cast<int>(p);
-  return true;
-}
-
-bool IsLoopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 }  // namespace
 
@@ -89,7 +75,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   ferry::base::Logger log = ferry::base::Logger::Stderr("collector");
-  if (!SplitListen(listen, &opts.host, &opts.port)) {
+  if (!ferry::net::SplitHostPort(listen, &opts.host, &opts.port)) {
     std::fprintf(stderr, "ferry-collector: bad --listen %s (want host:port)\n", listen.c_str());
     return 2;
   }
@@ -100,7 +86,7 @@ int main(int argc, char** argv) {
   opts.tls_cert = tls_cert;
   opts.tls_key = tls_key;
   if (tls_cert.empty()) {
-    if (!IsLoopback(opts.host)) {
+    if (!ferry::net::IsLoopbackHost(opts.host)) {
       std::fprintf(stderr, "ferry-collector: refusing plain HTTP on non-loopback %s; give --tls-cert/--tls-key\n",
                    opts.host.c_str());
       return 2;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/base/secret.h"
@@ -38,9 +39,25 @@ base::Status EnsureDir(const std::string& dir);
 // The directory part of a path ("." if none).
 std::string DirName(const std::string& path);
 
-// The secret store for the buffer key. Linux: a file holding `len` raw bytes, mode 0600, created atomically with
-// libsodium's CSPRNG if absent. A file of the wrong size or with group/other permissions is refused (kStorage).
+// Key files: the one place that reads and writes a key file, for the SDK's and the agent's buffer key and the
+// collector's store key. Linux: a regular file with no group/other permissions (mode 0600 or 0400); a symbolic link,
+// a directory, a file of the wrong size or one with group/other permissions is refused (kStorage, the reason in the
+// message) and left untouched. A missing file is created atomically (written to a temporary file beside it, fsync'd,
+// then moved into place without replacing a file another process put there first) with libsodium's CSPRNG, mode
+// 0600, its directory created (0700) when missing.
+struct KeyFileOptions {
+  size_t len = 32;     // the key's length in bytes
+  bool hex = false;    // the file may hold the key as 2*len hex characters (surrounding whitespace ignored) as well
+                       // as len raw bytes; a file this creates holds hex and a newline. false: len raw bytes only
+  bool create = true;  // false: a missing file is refused (kNotFound) instead of created
+};
+base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, const KeyFileOptions& options);
+// The buffer key: `len` raw bytes, created when missing.
 base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, size_t len = 32);
+
+// A key read from elsewhere (a systemd credential): `len` raw bytes, or 2*len hex characters with surrounding
+// whitespace. Empty when `content` is neither.
+base::SecretBytes KeyFromBytes(std::string_view content, size_t len);
 
 // Moves a (corrupt) file aside to "<path>.corrupt-<epoch ms>", with its -wal and -shm companions. Returns the new name.
 base::Result<std::string> MoveAside(const std::string& path);
@@ -87,7 +104,8 @@ struct CurlTransportOptions {
 // Post() refuses URLs that IsAllowedEndpoint() rejects. Never returns null.
 std::unique_ptr<HttpTransport> NewCurlTransport(const CurlTransportOptions& opts);
 
-// The endpoint policy: https:// to any host; http:// only to loopback hosts (127.0.0.0/8, [::1], localhost).
+// The endpoint policy: https:// to any host; http:// only to loopback hosts (net::IsLoopbackHost: localhost,
+// 127.0.0.0/8, [::1]; names are never resolved, so http://127.example.com is refused).
 // Returns false (and why, when `why` is not null) for anything else, including other schemes and empty hosts.
 bool IsAllowedEndpoint(const std::string& url, std::string* why);
 

@@ -6,6 +6,8 @@
 
 #include "collector/ingest/ingest.h"
 #include "lib/base/time.h"
+#include "lib/httpd/body.h"
+#include "lib/net/address.h"
 #include "lib/wire/auth.h"
 #include "lib/wire/http_status.h"
 
@@ -130,8 +132,7 @@ void CollectorServer::Routes() {
   });
   svr_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
     // Open on loopback; elsewhere an operator token is needed.
-    const std::string& ip = req.remote_addr;
-    bool loopback = ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0;
+    bool loopback = net::IsLoopbackPeer(req.remote_addr);
     if (!loopback && !admin_.HasRole(req, "operator")) return Answer(res, 401, "an operator token is required");
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
@@ -160,30 +161,16 @@ void CollectorServer::Routes() {
       return;
     }
 
-    std::string ce = req.get_header_value("Content-Encoding");
-    wire::Encoding enc = wire::ParseEncoding(ce);
-    if (enc == wire::Encoding::kUnknown) {
-      return AnswerUnread(res, 415, "unsupported content encoding: use zstd, gzip or identity");
-    }
-    // cpp-httplib inflates gzip bodies itself (bounded here by the decoded limit); zstd arrives as sent.
-    bool server_decoded = enc == wire::Encoding::kGzip;
-    size_t limit = server_decoded ? opts_.limits.max_decompressed_bytes : opts_.limits.max_compressed_bytes;
+    // Bounded as sent and once decoded (zstd, gzip or identity).
+    httpd::BodyLimits limits;
+    limits.max_body_bytes = opts_.limits.max_compressed_bytes;
+    limits.max_decoded_bytes = opts_.limits.max_decompressed_bytes;
     std::string body;
-    bool too_large = false;
-    bool read_ok = reader([&](const char* data, size_t len) {
-      if (len > limit - std::min(limit, body.size())) {
-        too_large = true;
-        return false;
-      }
-      body.append(data, len);
-      return true;
-    });
-    if (!read_ok) {
-      if (too_large || res.status == 413) return AnswerUnread(res, 413, "body too large");
-      return AnswerUnread(res, 400, "body cannot be read or decoded");
-    }
+    httpd::BodyRead read = httpd::ReadEncodedBody(req, res, reader, limits, &body);
+    if (!read.ok() && read.unread) return AnswerUnread(res, read.status, read.reason);
+    if (!read.ok()) return Answer(res, read.status, read.reason);
 
-    ParsedBatch parsed = ParseBatch(server_decoded ? wire::Encoding::kIdentity : enc, body, opts_.limits, received_ms);
+    ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, body, opts_.limits, received_ms);
     body.clear();
     body.shrink_to_fit();
     if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);

@@ -1,4 +1,4 @@
-// Linux files: directories, the buffer key file (the Linux secret store), moving corrupt files aside.
+// Linux files: directories, key files (the Linux secret store), moving corrupt files aside.
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -72,15 +72,18 @@ void SyncDirOf(const std::string& path) {
   }
 }
 
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 // Reads an existing key file. ENOENT is passed back through *missing so the caller can create one.
-base::Result<base::SecretBytes> ReadKeyFile(const std::string& path, size_t len, bool* missing) {
+base::Result<base::SecretBytes> ReadKeyFile(const std::string& path, const KeyFileOptions& o, bool* missing) {
   *missing = false;
   int raw = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (raw < 0) {
     if (errno == ENOENT) {
       *missing = true;
-      return base::Status::Storage("key file absent: " + path);
+      return base::Status::NotFound("key file absent: " + path);
     }
+    if (errno == ELOOP) return base::Status::Storage("key file is a symbolic link, refused: " + path);
     return base::Status::Storage(Errno("cannot open key file", path, errno));
   }
   Fd fd(raw);
@@ -93,29 +96,47 @@ base::Result<base::SecretBytes> ReadKeyFile(const std::string& path, size_t len,
     return base::Status::Storage("key file " + path + " has mode " + mode +
                                  "; group/other permissions are refused (chmod 600)");
   }
-  if (static_cast<uint64_t>(st.st_size) != len) {
+  // Hex: 2*len characters and a little whitespace (a newline, an editor's CRLF).
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  bool fits = size == o.len || (o.hex && size >= 2 * o.len && size <= 2 * o.len + 8);
+  if (!fits) {
     return base::Status::Storage("key file " + path + " holds " + std::to_string(st.st_size) + " bytes, expected " +
-                                 std::to_string(len));
+                                 std::to_string(o.len) +
+                                 (o.hex ? " raw bytes or " + std::to_string(2 * o.len) + " hex characters" : ""));
   }
-  base::SecretBytes key(len);
-  if (!ReadFull(fd.get(), key.data(), len)) {
-    return base::Status::Storage(Errno("cannot read key file", path, errno));
+  std::string content(static_cast<size_t>(size), '\0');
+  if (!ReadFull(fd.get(), reinterpret_cast<uint8_t*>(content.data()), content.size())) {
+    int err = errno;
+    base::WipeString(content);
+    return base::Status::Storage(Errno("cannot read key file", path, err));
+  }
+  base::SecretBytes key = size == o.len ? base::SecretBytes(reinterpret_cast<const uint8_t*>(content.data()), o.len)
+                                        : KeyFromBytes(content, o.len);
+  base::WipeString(content);
+  if (key.size() != o.len) {
+    return base::Status::Storage("key file " + path + " must hold " + std::to_string(o.len) + " raw bytes or " +
+                                 std::to_string(2 * o.len) + " hex characters");
   }
   return key;
 }
 
 // Writes a fresh random key to a temp file beside `path` (O_EXCL, 0600, fsync'd) and moves it into place without
 // replacing a key another process put there first. A crash leaves at most a stray temp file, never a half key.
-base::Status CreateKeyFile(const std::string& path, size_t len) {
+base::Status CreateKeyFile(const std::string& path, const KeyFileOptions& o) {
   std::string tmp = path + ".tmp-" + base::RandomHex(8);
   int raw = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw < 0) return base::Status::Storage(Errno("cannot create key file", tmp, errno));
   Fd fd(raw);
-  base::SecretBytes key(len);
-  randombytes_buf(key.data(), len);
-  bool ok = fchmod(fd.get(), 0600) == 0 && WriteFull(fd.get(), key.data(), len) && fsync(fd.get()) == 0;
+  base::SecretBytes key(o.len);
+  randombytes_buf(key.data(), o.len);
+  std::string hex;
+  if (o.hex) hex = key.ToHex() + "\n";
+  const uint8_t* bytes = o.hex ? reinterpret_cast<const uint8_t*>(hex.data()) : key.data();
+  size_t n = o.hex ? hex.size() : o.len;
+  bool ok = fchmod(fd.get(), 0600) == 0 && WriteFull(fd.get(), bytes, n) && fsync(fd.get()) == 0;
   int err = errno;
   key.Wipe();
+  base::WipeString(hex);
   if (fd.Close() != 0 && ok) {
     ok = false;
     err = errno;
@@ -176,17 +197,36 @@ base::Status EnsureDir(const std::string& dir) {
   return base::Status::Ok();
 }
 
-base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, size_t len) {
-  if (key_path.empty() || len == 0) return base::Status::InvalidArgument("empty key path or zero key length");
+base::SecretBytes KeyFromBytes(std::string_view content, size_t len) {
+  if (content.size() == len) return base::SecretBytes(reinterpret_cast<const uint8_t*>(content.data()), len);
+  while (!content.empty() && IsSpace(content.back())) content.remove_suffix(1);
+  while (!content.empty() && IsSpace(content.front())) content.remove_prefix(1);
+  if (content.size() != 2 * len) return base::SecretBytes();
+  std::string hex(content);
+  base::SecretBytes key = base::SecretBytes::FromHex(hex);
+  base::WipeString(hex);
+  return key;
+}
+
+base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, const KeyFileOptions& options) {
+  if (key_path.empty() || options.len == 0) {
+    return base::Status::InvalidArgument("empty key path or zero key length");
+  }
   if (!base::EnsureSodium()) return base::Status::Internal("libsodium failed to start");
   bool missing = false;
-  auto existing = ReadKeyFile(key_path, len, &missing);
-  if (!missing) return existing;
+  auto existing = ReadKeyFile(key_path, options, &missing);
+  if (!missing || !options.create) return existing;
   FERRY_RETURN_IF_ERROR(EnsureDir(DirName(key_path)));
-  FERRY_RETURN_IF_ERROR(CreateKeyFile(key_path, len));
-  auto created = ReadKeyFile(key_path, len, &missing);
+  FERRY_RETURN_IF_ERROR(CreateKeyFile(key_path, options));
+  auto created = ReadKeyFile(key_path, options, &missing);
   if (missing) return base::Status::Storage("key file vanished after creation: " + key_path);
   return created;
+}
+
+base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, size_t len) {
+  KeyFileOptions o;
+  o.len = len;
+  return LoadOrCreateKey(key_path, o);
 }
 
 base::Result<std::string> MoveAside(const std::string& path) {

@@ -1,5 +1,4 @@
 // The default HTTP transport: libcurl with one reused easy handle, and the endpoint policy.
-#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include <cctype>
@@ -10,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "lib/net/address.h"
 #include "platform/platform.h"
 
 namespace ferry::platform {
@@ -262,18 +262,7 @@ bool IsAllowedEndpoint(const std::string& url, std::string* why) {
   if (host.empty()) return Refuse(why, "no host in URL");
   if (tls) return true;
 
-  std::string h = Lower(host);
-  if (!h.empty() && h.back() == '.') h.pop_back();
-  if (h == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) {
-    if ((ntohl(v4.s_addr) >> 24) == 127) return true;
-    return Refuse(why, "http:// is allowed only to loopback hosts; use https:// for " + host);
-  }
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, h.c_str(), &v6) == 1) {
-    if (std::memcmp(&v6, &in6addr_loopback, sizeof(v6)) == 0) return true;
-  }
+  if (net::IsLoopbackHost(host)) return true;
   return Refuse(why, "http:// is allowed only to loopback hosts; use https:// for " + host);
 }
 

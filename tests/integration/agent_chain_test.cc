@@ -3,14 +3,13 @@
 // over TLS. Every event arrives exactly once.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <map>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "tests/integration/agent_process.h"
 #include "tests/support/collector_process.h"
+#include "tests/support/wait.h"
 
 namespace {
 
@@ -18,6 +17,8 @@ using ferry::testsupport::AgentHttp;
 using ferry::testsupport::AgentHttpClient;
 using ferry::testsupport::AgentProcess;
 using ferry::testsupport::CollectorProcess;
+using ferry::testsupport::WaitFor;
+using ferry::testsupport::Watch;
 using Json = nlohmann::json;
 
 TEST(AgentChain, AgentToAgentToCollectorDeliversExactlyOnceUnderTheUpstreamConsent) {
@@ -62,16 +63,19 @@ TEST(AgentChain, AgentToAgentToCollectorDeliversExactlyOnceUnderTheUpstreamConse
     (mk ? marketing : analytics).insert(id);
   }
 
+  // Checked whenever the collector's store changes.
   std::map<std::string, int> got;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    got.clear();
-    for (const auto& e : collector->DumpEvents()) got[e.value("messageId", std::string())]++;
-    size_t have = 0;
-    for (const auto& id : analytics) have += got.count(id);
-    if (have == analytics.size() || std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
+  Watch store;
+  store.Path(collector->data_dir());
+  WaitFor(
+      [&] {
+        got.clear();
+        for (const auto& e : collector->DumpEvents()) got[e.value("messageId", std::string())]++;
+        size_t have = 0;
+        for (const auto& id : analytics) have += got.count(id);
+        return have == analytics.size();
+      },
+      &store, {120000, 1000, 250});
   for (const auto& id : analytics) EXPECT_EQ(got[id], 1) << id;
   for (const auto& id : marketing) EXPECT_EQ(got.count(id), 0u) << "denied at the site agent: " << id;
   EXPECT_EQ(got.size(), analytics.size());
@@ -81,12 +85,18 @@ TEST(AgentChain, AgentToAgentToCollectorDeliversExactlyOnceUnderTheUpstreamConse
     EXPECT_NE(body.find("w***@example.com"), std::string::npos) << body;  // masked once, on the device
   }
   // The device learns that the site agent refused the marketing events (rejected), and keeps nothing.
+  // Checked whenever the device agent's buffer (or log) changes: sent events are deleted from it.
   std::string dm;
-  for (int i = 0; i < 100; ++i) {
-    dm = AgentHttp("GET", device->url() + "/metrics").body;
-    if (CollectorProcess::MetricValue(dm, "ferry_agent_buffer_events{state=\"queued\"}") == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  Watch buffer;
+  buffer.Path(device->dir());
+  WaitFor(
+      [&] {
+        dm = AgentHttp("GET", device->url() + "/metrics").body;
+        return CollectorProcess::MetricValue(dm, "ferry_agent_buffer_events{state=\"queued\"}") == 0 &&
+               CollectorProcess::MetricValue(dm, "ferry_agent_pipeline_rejected_total") ==
+                   static_cast<double>(marketing.size());
+      },
+      &buffer);
   EXPECT_EQ(CollectorProcess::MetricValue(dm, "ferry_agent_pipeline_rejected_total"),
             static_cast<double>(marketing.size()))
       << dm;

@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -16,6 +18,7 @@
 
 #include "tests/integration/agent_process.h"
 #include "tests/support/collector_process.h"
+#include "tests/support/wait.h"
 
 namespace {
 
@@ -23,6 +26,8 @@ using ferry::testsupport::AgentHttp;
 using ferry::testsupport::AgentHttpClient;
 using ferry::testsupport::AgentProcess;
 using ferry::testsupport::CollectorProcess;
+using ferry::testsupport::WaitFor;
+using ferry::testsupport::Watch;
 using Json = nlohmann::json;
 
 Json AgentConfigFor(const CollectorProcess& c) {
@@ -40,18 +45,29 @@ std::map<std::string, int> StoredIds(const CollectorProcess& c) {
   return out;
 }
 
-// Polls until the collector holds every id in `want` (or the time is up). Returns the last view.
+// Waits until the collector holds every id in `want`, checking whenever its store changes (or the time is up).
+// Returns the last view.
 std::map<std::string, int> WaitForIds(const CollectorProcess& c, const std::set<std::string>& want,
-                                      int timeout_s = 90) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+                                      int timeout_s = 120) {
   std::map<std::string, int> got;
-  for (;;) {
-    got = StoredIds(c);
-    size_t have = 0;
-    for (const auto& id : want) have += got.count(id);
-    if (have == want.size() || std::chrono::steady_clock::now() > deadline) return got;
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
+  Watch store;
+  store.Path(c.data_dir());
+  WaitFor(
+      [&] {
+        got = StoredIds(c);
+        size_t have = 0;
+        for (const auto& id : want) have += got.count(id);
+        return have == want.size();
+      },
+      &store, {timeout_s * 1000, 1000, 250});
+  return got;
+}
+
+// Waits until the agent's log holds `text` (woken by each write to it).
+bool WaitForLog(const AgentProcess& a, const std::string& text) {
+  Watch log;
+  log.Path(a.dir() + "/agent.log");
+  return WaitFor([&] { return a.Log().find(text) != std::string::npos; }, &log);
 }
 
 std::string Body(const CollectorProcess& c, const std::string& message_id) {
@@ -175,9 +191,17 @@ TEST(AgentCollector, CollectorDownForAWhileThenBackLosesNothing) {
     ASSERT_EQ(r.status, 200) << r.body;
     ids.insert(id);
   }
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // the agent retries against a closed port meanwhile
-  auto metrics = AgentHttp("GET", agent->url() + "/metrics");
-  EXPECT_GT(CollectorProcess::MetricValue(metrics.body, "ferry_agent_pipeline_retries_total"), 0) << metrics.body;
+  // The agent retries against the closed port meanwhile: each failed attempt is logged, then counted.
+  Watch log;
+  log.Path(agent->dir() + "/agent.log");
+  std::string metrics;
+  WaitFor(
+      [&] {
+        metrics = AgentHttp("GET", agent->url() + "/metrics").body;
+        return CollectorProcess::MetricValue(metrics, "ferry_agent_pipeline_retries_total") > 0;
+      },
+      &log);
+  EXPECT_GT(CollectorProcess::MetricValue(metrics, "ferry_agent_pipeline_retries_total"), 0) << metrics;
   ASSERT_TRUE(collector->Restart(&err)) << err;
   auto got = WaitForIds(*collector, ids, 120);
   for (const auto& id : ids) EXPECT_EQ(got[id], 1) << id;
@@ -193,7 +217,11 @@ TEST(AgentCollector, KilledWithSigkillAndRestartedLosesNothingAndDoublesNothing)
   const std::string url = agent->url();
 
   constexpr int kThreads = 3, kPerThread = 300;
-  std::atomic<int> accepted{0}, retried{0};
+  // What the callers saw, for the test to wait on: answers, refused attempts, and the agent's generation (a caller
+  // refused by a dead agent waits for the next one instead of spinning).
+  std::mutex mu;
+  std::condition_variable changed;
+  int accepted = 0, retried = 0, generation = 0;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -205,21 +233,38 @@ TEST(AgentCollector, KilledWithSigkillAndRestartedLosesNothingAndDoublesNothing)
                                .dump();
         // A caller that keeps its messageId and retries until the agent answers 200.
         for (int attempt = 0; attempt < 600; ++attempt) {
+          std::unique_lock<std::mutex> l(mu);
+          int seen = generation;
+          l.unlock();
           auto r = http.Request("POST", url + "/v1/track", body);
           if (r.status == 200) break;
+          l.lock();
           retried++;
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          changed.notify_all();
+          changed.wait_for(l, std::chrono::seconds(1), [&] { return generation != seen; });
         }
+        std::lock_guard<std::mutex> l(mu);
         accepted++;
+        changed.notify_all();
       }
     });
   }
-  while (accepted.load() < kThreads * kPerThread / 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto until = [&](const std::function<bool()>& done) {
+    std::unique_lock<std::mutex> l(mu);
+    return changed.wait_for(l, std::chrono::minutes(2), done);
+  };
+  EXPECT_TRUE(until([&] { return accepted >= kThreads * kPerThread / 3; }));
   agent->Kill();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Restarted once a caller has been refused by the dead agent.
+  EXPECT_TRUE(until([&] { return retried > 0; })) << "the kill should have interrupted some callers";
   ASSERT_TRUE(agent->Restart(&err)) << err;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    generation++;
+    changed.notify_all();
+  }
   for (auto& th : threads) th.join();
-  EXPECT_GT(retried.load(), 0) << "the kill should have interrupted some callers";
+  EXPECT_GT(retried, 0) << "the kill should have interrupted some callers";
 
   std::set<std::string> ids;
   for (int t = 0; t < kThreads; ++t) {
@@ -248,9 +293,7 @@ TEST(AgentCollector, SighupReloadsAGoodConfigKeepsTheOldOnABadOneAndSigtermExits
 
   agent->WriteConfig("{\"storage\": ");  // broken
   agent->Signal(SIGHUP);
-  for (int i = 0; i < 100 && agent->Log().find("reload refused") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForLog(*agent, "reload refused");
   EXPECT_NE(agent->Log().find("reload refused"), std::string::npos) << agent->Log();
   EXPECT_NE(agent->Log().find("agent.json: not valid JSON"), std::string::npos) << agent->Log();
   EXPECT_EQ(track("marketing"), "dropped") << "the running config must stay";
@@ -261,9 +304,7 @@ TEST(AgentCollector, SighupReloadsAGoodConfigKeepsTheOldOnABadOneAndSigtermExits
   cfg["storage"] = {{"path", agent->dir() + "/buffer.db"}};
   agent->WriteConfig(cfg.dump());
   agent->Signal(SIGHUP);
-  for (int i = 0; i < 100 && agent->Log().find("config reloaded") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForLog(*agent, "config reloaded");
   ASSERT_NE(agent->Log().find("config reloaded"), std::string::npos) << agent->Log();
   EXPECT_EQ(track("marketing"), "accepted");
   auto metrics = AgentHttp("GET", agent->url() + "/metrics");

@@ -1,18 +1,21 @@
 #include "tests/integration/agent_process.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/wait.h"
 
 namespace ferry::testsupport {
 
@@ -23,6 +26,24 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// Whether a listener could bind 127.0.0.1:port now, as the agent does (cpp-httplib sets SO_REUSEADDR and
+// SO_REUSEPORT, so the previous run's connections in TIME_WAIT do not hold the port; a client's connection that got
+// the port as its own local port does).
+bool PortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
 }
 
 size_t OnBody(char* p, size_t size, size_t n, void* user) {
@@ -164,20 +185,27 @@ bool AgentProcess::Spawn(std::string* error) {
     _exit(127);
   }
   pid_ = pid;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::string p = ReadFile(port_file);
-    if (!p.empty() && p.back() == '\n') {
-      port_ = std::atoi(p.c_str());
-      return true;
-    }
-    int st = 0;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      if (error) *error = "ferry-agent exited at start: " + Log();
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Listening once the port file is moved into place; woken by the file appearing or the process exiting.
+  bool exited = false;
+  Watch watch;
+  watch.Path(dir_).Process(pid_);
+  bool up = WaitFor(
+      [&] {
+        std::string p = ReadFile(port_file);
+        if (!p.empty() && p.back() == '\n') {
+          port_ = std::atoi(p.c_str());
+          return true;
+        }
+        int st = 0;
+        exited = waitpid(pid_, &st, WNOHANG) == pid_;
+        return exited;
+      },
+      &watch, {60000});
+  if (up && !exited) return true;
+  if (exited) {
+    pid_ = -1;
+    if (error) *error = "ferry-agent exited at start: " + Log();
+    return false;
   }
   if (error) *error = "ferry-agent did not start: " + Log();
   Kill();
@@ -191,14 +219,12 @@ void AgentProcess::Signal(int sig) const {
 int AgentProcess::Stop(int timeout_ms) {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int st = 0;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  int st = 0;
+  Watch watch;
+  watch.Process(pid_);
+  if (WaitFor([&] { return waitpid(pid_, &st, WNOHANG) == pid_; }, &watch, {timeout_ms})) {
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   }
   Kill();
   return -1;
@@ -220,11 +246,14 @@ bool AgentProcess::Restart(std::string* error) {
     cfg["listen"] = "127.0.0.1:" + std::to_string(port_);
     WriteConfig(cfg.dump(2));
   }
-  for (int i = 0; i < 50; ++i) {
-    std::string err;
-    if (Spawn(&err)) return true;
-    if (error) *error = err;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The previous run's port may still be held (or taken by a client's outgoing connection for a moment): wait until
+  // it can be bound, then start; if the agent still found it taken, wait again.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    if (port_ > 0 && !WaitFor([this] { return PortFree(port_); }, nullptr, {60000, 100})) {
+      if (error) *error = "port " + std::to_string(port_) + " stays in use";
+      return false;
+    }
+    if (Spawn(error)) return true;
   }
   return false;
 }

@@ -20,7 +20,8 @@ class SqliteEngine;
 inline constexpr int64_t kSchemaVersion = 2;
 
 // Loads the store key from key_file, or (key_file empty) from DIR/collector.key, creating that file with 32 random
-// bytes (64 hex characters, mode 0600) on first use. A key file holds 64 hex characters or 32 raw bytes.
+// bytes (64 hex characters, mode 0600) on first use. A key file holds 64 hex characters or 32 raw bytes, and is
+// refused when it is a symbolic link or has group/other permissions (platform::LoadOrCreateKey).
 base::Result<base::SecretBytes> LoadOrCreateStoreKey(const std::string& data_dir, const std::string& key_file);
 
 // Thread-safe: one connection behind a mutex (the ingest path reaches it through the single group-commit writer).

@@ -14,6 +14,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/http_front.h"
+#include "lib/base/clock.h"
 #include "lib/base/time.h"
 #include "lib/wire/codec.h"
 #include "sdk/core/buffer.h"
@@ -23,6 +24,16 @@ namespace {
 using ferry::agent::Agent;
 using ferry::agent::AgentConfig;
 using Json = nlohmann::json;
+
+// The one error body ({"error", "code"}) and the local API's own members ("result", "reason" = "error").
+void ExpectErrorBody(const std::string& body, const std::string& code, const std::string& result) {
+  Json j = Json::parse(body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << body;
+  EXPECT_EQ(j.value("code", ""), code) << body;
+  EXPECT_EQ(j.value("result", ""), result) << body;
+  EXPECT_FALSE(j.value("error", "").empty()) << body;
+  EXPECT_EQ(j.value("error", ""), j.value("reason", "?")) << body;
+}
 
 class AgentApiTest : public ::testing::Test {
  protected:
@@ -253,6 +264,7 @@ TEST_F(AgentApiTest, HttpFrontTokenUnixSocketEncodingsAndLimits) {
   auto r = tcp.Post("/v1/track", R"({"event": "x"})", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
+  ExpectErrorBody(r->body, "unauthenticated", "unauthorized");
   httplib::Headers auth = {{"Authorization", "Bearer tok-0123456789abcdef"}};
   r = tcp.Post("/v1/track", auth, R"({"event": "x"})", "application/json");
   ASSERT_TRUE(r);
@@ -276,6 +288,13 @@ TEST_F(AgentApiTest, HttpFrontTokenUnixSocketEncodingsAndLimits) {
   r = tcp.Post("/v1/track", br, "xx", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 415);
+  ExpectErrorBody(r->body, "invalid_argument", "invalid");
+  httplib::Headers page = auth;
+  page.emplace("Origin", "https://ads.example");
+  r = tcp.Post("/v1/track", page, R"({"event": "x"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  ExpectErrorBody(r->body, "permission_denied", "forbidden");
   httplib::Client tcp2("127.0.0.1", front.tcp_port());
   r = tcp2.Post("/v1/track", auth, "{\"event\": \"" + std::string(8000, 'a') + "\"}", "application/json");
   ASSERT_TRUE(r);
@@ -298,6 +317,88 @@ TEST_F(AgentApiTest, HttpFrontTokenUnixSocketEncodingsAndLimits) {
   EXPECT_NE(r->body.find("ferry_agent_requests_total{route=\"track\",code=\"401\"} 1"), std::string::npos) << r->body;
   front.Stop();
   EXPECT_TRUE(agent->Shutdown(1000).ok());
+}
+
+// Every error answer carries the one error body of the collector and the agent ({"error", "code"}, docs/PROTOCOL.md)
+// next to the members the local API always had ("result", "reason"; "status" on /healthz).
+TEST_F(AgentApiTest, ErrorAnswersCarryTheOneErrorBody) {
+  AgentConfig cfg = Config();
+  auto agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  auto body = [](const ferry::agent::Answer& a) { return Json::parse(a.body, nullptr, false); };
+
+  auto a = agent->Event("track", R"({"evnt": "x"})");
+  EXPECT_EQ(a.status, 400);
+  ExpectErrorBody(a.body, "invalid_argument", "invalid");
+  EXPECT_NE(body(a)["error"].get<std::string>().find("unknown key 'evnt'"), std::string::npos) << a.body;
+
+  a = agent->Batch(R"({"batch": 5})", 0);
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(body(a)["code"], "invalid_argument");
+  EXPECT_EQ(body(a)["error"], "batch must be a list of events");
+  Json big = {{"batch", Json::array()}};
+  for (int i = 0; i < 1001; ++i) big["batch"].push_back(Json::object());
+  a = agent->Batch(big.dump(), 0);
+  EXPECT_EQ(a.status, 413);
+  EXPECT_EQ(body(a)["code"], "resource_exhausted");
+
+  a = agent->PutConsent("marketing", R"({"state": "maybe"})");
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(body(a)["code"], "invalid_argument");
+
+  // Stopped: 503 with Retry-After, the code says why.
+  ASSERT_TRUE(agent->Shutdown(1000).ok());
+  a = agent->Event("track", R"({"event": "late"})");
+  EXPECT_EQ(a.status, 503);
+  EXPECT_EQ(a.retry_after_s, 1);
+  EXPECT_EQ(body(a)["code"], "unavailable");
+  EXPECT_EQ(body(a)["result"], "error");
+  a = agent->Health();
+  EXPECT_EQ(a.status, 503);
+  EXPECT_EQ(body(a)["status"], "stopping");
+  EXPECT_EQ(body(a)["code"], "closed");
+}
+
+// The agent's times come from its clock: the start time in /metrics, and the receive time that corrects a forwarded
+// batch for the sender's clock (taken by the HTTP front when the request arrives).
+TEST_F(AgentApiTest, TimesComeFromTheInjectedClock) {
+  AgentConfig cfg = Config();
+  // Today on a manual clock (events far in the past would meet the buffer's age limit).
+  ferry::base::ManualClock clock((ferry::base::NowMs() / 1000) * 1000);
+  auto opened = Agent::Open(cfg, ferry::base::Logger(), &clock);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto agent = std::move(opened).value();
+  const int64_t start = clock.NowMs();
+  EXPECT_NE(agent->Metrics().find("ferry_agent_start_time_seconds " + std::to_string(start / 1000) + "\n"),
+            std::string::npos)
+      << agent->Metrics();
+
+  ferry::agent::HttpFront front(agent.get(), ferry::base::Logger());
+  ASSERT_TRUE(front.Bind(cfg).ok());
+  front.Start();
+  httplib::Client tcp("127.0.0.1", front.tcp_port());
+  // The sender's clock is 1 h behind; its event happened 5 s before it sent.
+  auto forward = [&](const std::string& id) {
+    int64_t sender_now = clock.NowMs() - 3600 * 1000;
+    Json b = {{"sentAt", ferry::base::FormatIso8601(sender_now)},
+              {"batch",
+               {{{"messageId", id},
+                 {"type", "track"},
+                 {"event", "e"},
+                 {"anonymousId", "dev-1"},
+                 {"purpose", "analytics"},
+                 {"timestamp", ferry::base::FormatIso8601(sender_now - 5000)}}}}};
+    auto r = tcp.Post("/v1/batch", b.dump(), "application/json");
+    return r ? r->status : 0;
+  };
+  ASSERT_EQ(forward("t-1"), 200);
+  clock.Advance(90 * 1000);
+  ASSERT_EQ(forward("t-2"), 200);
+  front.Stop();
+  ASSERT_TRUE(agent->Shutdown(1000).ok());
+  auto evs = Buffered(cfg);
+  EXPECT_EQ(Find(evs, "t-1")["timestamp"], ferry::base::FormatIso8601(start - 5000));
+  EXPECT_EQ(Find(evs, "t-2")["timestamp"], ferry::base::FormatIso8601(start + 90 * 1000 - 5000));
 }
 
 }  // namespace

@@ -97,6 +97,19 @@ TEST(AgentConfig, RefusalsNameFileKeyAndReason) {
             f + "buffer_key.name: is required for source env");
 }
 
+// Plain HTTP without a token only on loopback (lib/net): real loopback names and addresses, not names that merely
+// start like one.
+TEST(AgentConfig, PlainListenOnlyOnLoopback) {
+  for (const char* listen : {"127.0.0.1:0", "127.3.2.1:8787", "localhost:8787", "[::1]:8787"}) {
+    EXPECT_EQ(Err(std::string(R"({"storage": {"path": "b"}, "listen": ")") + listen + "\"}"), "ok") << listen;
+  }
+  const std::string f = "/etc/ferry/agent.json: ";
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "listen": "127.example.com:80"})"),
+            f + "listen: a non-loopback address (127.example.com) needs tls.cert and tls.key");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "listen": "[::ffff:127.0.0.1]:80"})"),
+            f + "listen: a non-loopback address (::ffff:127.0.0.1) needs tls.cert and tls.key");
+}
+
 TEST(AgentConfig, SecretsFromFilesAndBufferKeySources) {
   char tmpl[] = "/tmp/ferry-agent-cfg-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

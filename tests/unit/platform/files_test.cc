@@ -1,4 +1,4 @@
-// Files: directories, the buffer key file, moving corrupt databases aside, sizes on disk.
+// Files: directories, key files (raw and hex), moving corrupt databases aside, sizes on disk.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,6 +160,96 @@ TEST(KeyFileTest, FailsWhenTheDirectoryCannotBeCreated) {
   WriteFile(t / "blocker", "x");
   auto key = LoadOrCreateKey(t / "blocker/buffer.key");
   EXPECT_EQ(key.status().code(), base::Code::kStorage);
+}
+
+// The collector's store key: 64 hex characters and a newline, or 32 raw bytes; an operator's file is never created.
+KeyFileOptions HexKey(bool create = true) {
+  KeyFileOptions o;
+  o.hex = true;
+  o.create = create;
+  return o;
+}
+
+TEST(KeyFileTest, HexKeyFilesAreCreatedAsHexWithMode0600) {
+  TempDir t;
+  std::string path = t / "data/collector.key";
+  auto key = LoadOrCreateKey(path, HexKey());
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(key->size(), 32u);
+  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(ReadFile(path), key->ToHex() + "\n");
+  EXPECT_EQ(Listing(t / "data"), std::set<std::string>{"collector.key"});
+  auto again = LoadOrCreateKey(path, HexKey());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->ToHex(), key->ToHex());
+}
+
+TEST(KeyFileTest, HexKeyFilesReadHexAndRawFilesWrittenBefore) {
+  TempDir t;
+  std::string hex(64, 'a');
+  for (const std::string& content : {hex, hex + "\n", hex + "\r\n", "  " + hex + " \n", std::string(32, '\xaa')}) {
+    std::string path = t / "k";
+    WriteFile(path, content);
+    ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+    auto key = LoadOrCreateKey(path, HexKey(false));
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    EXPECT_EQ(key->ToHex(), hex);
+  }
+  // A raw-only key file does not take hex.
+  EXPECT_EQ(LoadOrCreateKey(t / "k", 32).ok(), true);  // 32 raw bytes, as last written
+  WriteFile(t / "k", hex);
+  EXPECT_EQ(LoadOrCreateKey(t / "k", 32).status().code(), base::Code::kStorage);
+}
+
+TEST(KeyFileTest, HexKeyFilesRefuseWhatIsNotAKey) {
+  TempDir t;
+  std::string path = t / "k";
+  for (const std::string& content :
+       {std::string("short"), std::string(63, 'a'), std::string(65, 'a'), std::string(64, 'g'),
+        std::string(62, 'a') + " a", std::string(64, 'a') + std::string(20, '\n'), std::string()}) {
+    WriteFile(path, content);
+    ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+    auto key = LoadOrCreateKey(path, HexKey());
+    EXPECT_EQ(key.status().code(), base::Code::kStorage) << content;
+    EXPECT_EQ(ReadFile(path), content) << "a refused key file is left as it is";
+  }
+}
+
+TEST(KeyFileTest, HexKeyFilesRefuseModesAndSymlinksLikeRawOnes) {
+  TempDir t;
+  std::string path = t / "collector.key";
+  WriteFile(path, std::string(64, 'b') + "\n");
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  auto key = LoadOrCreateKey(path, HexKey(false));
+  EXPECT_EQ(key.status().code(), base::Code::kStorage);
+  EXPECT_NE(key.status().message().find("mode 0644"), std::string::npos) << key.status().message();
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  ASSERT_TRUE(LoadOrCreateKey(path, HexKey(false)).ok());
+  ASSERT_EQ(symlink(path.c_str(), (t / "link.key").c_str()), 0);
+  key = LoadOrCreateKey(t / "link.key", HexKey(false));
+  EXPECT_EQ(key.status().code(), base::Code::kStorage);
+  EXPECT_NE(key.status().message().find("symbolic link"), std::string::npos) << key.status().message();
+  // A dangling link is not "missing": nothing is created through it.
+  ASSERT_EQ(symlink((t / "nowhere.key").c_str(), (t / "dangling.key").c_str()), 0);
+  EXPECT_EQ(LoadOrCreateKey(t / "dangling.key", HexKey(true)).status().code(), base::Code::kStorage);
+  EXPECT_FALSE(std::filesystem::exists(t / "nowhere.key"));
+}
+
+TEST(KeyFileTest, AMissingFileIsNotCreatedWhenCreateIsOff) {
+  TempDir t;
+  auto key = LoadOrCreateKey(t / "operator.key", HexKey(false));
+  EXPECT_EQ(key.status().code(), base::Code::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(t / "operator.key"));
+}
+
+TEST(KeyFromBytesTest, RawOrHexWithWhitespace) {
+  std::string hex(64, 'c');
+  EXPECT_EQ(KeyFromBytes(hex, 32).ToHex(), hex);
+  EXPECT_EQ(KeyFromBytes("\t" + hex + "\r\n", 32).ToHex(), hex);
+  EXPECT_EQ(KeyFromBytes(std::string(32, '\xcc'), 32).ToHex(), hex);
+  EXPECT_TRUE(KeyFromBytes(std::string(63, 'c'), 32).empty());
+  EXPECT_TRUE(KeyFromBytes(std::string(64, 'z'), 32).empty());
+  EXPECT_TRUE(KeyFromBytes("", 32).empty());
 }
 
 TEST(MoveAsideTest, MovesTheDatabaseAndItsCompanions) {

@@ -94,6 +94,7 @@ TEST_F(SqliteStoreTest, RefusesNewerSchema) {
 TEST_F(SqliteStoreTest, ExplicitKeyFile) {
   std::string kf = dir() + "/my.key";
   { std::ofstream(kf) << base::SecretBytes::Random(32).ToHex() << "\n"; }
+  ASSERT_EQ(chmod(kf.c_str(), 0600), 0);  // a key file with group/other permissions is refused
   auto store = SqliteStore::Open(dir() + "/data", kf);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_NE(access((dir() + "/data/collector.db").c_str(), F_OK), -1);
