@@ -220,7 +220,7 @@ ferry_status ferry_options_set_pii_rules(ferry_options* o, const char* rules_jso
   if (o == nullptr || rules_json == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   return Guard([&] {
     // Validate now (with a throwaway key) so a bad rule set is reported where it is set.
-    auto m = ferry::core::PiiMasker::Create(rules_json, ferry::base::SecretBytes::Random(32));
+    auto m = ferry::pii::PiiMasker::Create(rules_json, ferry::base::SecretBytes::Random(32));
     if (!m.ok()) {
       o->o.logger.Warn("PII rules refused: " + m.status().message());
       return FERRY_ERR_INVALID_ARGUMENT;

@@ -118,7 +118,7 @@ Status Client::Init() {
     base::WipeString(hex);
     FERRY_RETURN_IF_ERROR(ps);
   }
-  auto masker = PiiMasker::Create(opts_.pii_rules, hash_key);
+  auto masker = pii::PiiMasker::Create(opts_.pii_rules, hash_key);
   if (!masker.ok()) return masker.status();
   masker_ = std::move(masker).value();
 

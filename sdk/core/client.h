@@ -125,7 +125,7 @@ class Client {
   base::Logger log_;
   Stats stats_;
   std::unique_ptr<Buffer> buffer_;
-  std::shared_ptr<const PiiMasker> masker_;
+  std::shared_ptr<const pii::PiiMasker> masker_;
   std::unique_ptr<Uploader> uploader_;
   std::atomic<bool> closed_{false};
 
