@@ -559,7 +559,7 @@ void Scan(std::string_view s, bool has_colon, const DetectorActions& actions, Ma
         while (r < n && IsDigit(s[r])) ++r;
         at.run = r - i;
       }
-      Match mt;
+      Match mt{};
       if (TryRows(std::make_index_sequence<kNumDetectors>(), at, starts, actions, m, &mt)) {
         m->push_back(mt);
         i = mt.end;

@@ -17,13 +17,13 @@
 
 namespace ferry::pii {
 
-// One match of a detector in a scanned string.
+// One match of a detector in a scanned string. (No member initializers: MatchList keeps 8 uninitialised in place.)
 struct Match {
-  uint32_t begin = 0;
-  uint32_t end = 0;
-  uint8_t det = 0;   // the detector's row in the table
-  uint8_t sub = 0;   // the detector's own (phone: 0 = China mobile, 1 = other E.164; ip: 4 or 6)
-  uint32_t aux = 0;  // the detector's own (email: offset of '@'; China mobile: of the national number; IPv6: groups)
+  uint32_t begin;
+  uint32_t end;
+  uint8_t det;   // the detector's row in the table
+  uint8_t sub;   // the detector's own (phone: 0 = China mobile, 1 = other E.164; ip: 4 or 6)
+  uint32_t aux;  // the detector's own (email: offset of '@'; China mobile: of the national number; IPv6: groups)
 };
 
 // The matches of one string, in order. No allocation for up to 8 matches.
