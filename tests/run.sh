@@ -9,7 +9,8 @@
 #                           come first" / unresolved __asan symbols); they run in the release stage. Label a test
 #                           "nosan" to keep it out of the sanitizer stages for the same reason.
 #   tsan     build/tsan     ThreadSanitizer; only the tests labelled "concurrency"
-#   fuzz     build/fuzz     tests/fuzz/run.sh (clang libFuzzer), FERRY_FUZZ_SECONDS per target (default 60)
+#   fuzz     build/fuzz     tests/fuzz/run.sh (clang libFuzzer), FERRY_FUZZ_SECONDS per target (default 45; two
+#                           targets, so the stage stays near 2 minutes)
 # The configure/build/test settings live in CMakePresets.json (presets release, asan, tsan); this script runs them.
 # Benchmarks are not run here (figures need a quiet machine): run them by hand with tests/bench/run.sh.
 # Every build uses ninja -j2 (FERRY_JOBS to change). A failing build or test fails its stage and the script; later
@@ -24,7 +25,7 @@ cd "$ROOT"
 
 STAGES=${FERRY_STAGES:-release asan tsan fuzz}
 JOBS=${FERRY_JOBS:-2}
-FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-45}
 FAIL_FAST=${FERRY_FAIL_FAST:-0}
 
 log() { printf '\n==== %s ====\n' "$*"; }
