@@ -58,18 +58,6 @@ bool ParseObject(std::string_view body, Json* out, std::string* why) {
   return true;
 }
 
-bool ConsentFromName(const std::string& s, core::Consent* c) {
-  if (s == "granted")
-    *c = core::Consent::kGranted;
-  else if (s == "denied")
-    *c = core::Consent::kDenied;
-  else if (s == "pending")
-    *c = core::Consent::kPending;
-  else
-    return false;
-  return true;
-}
-
 std::string PromEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -335,7 +323,7 @@ Answer Agent::PutConsent(const std::string& purpose, std::string_view body) {
   if (!ParseObject(body, &j, &why)) return Invalid(why);
   core::Consent state;
   auto st = j.find("state");
-  if (j.size() != 1 || st == j.end() || !st->is_string() || !ConsentFromName(st->get<std::string>(), &state)) {
+  if (j.size() != 1 || st == j.end() || !st->is_string() || !core::ConsentFromName(st->get<std::string>(), &state)) {
     return Invalid("the body must be {\"state\": \"granted\" | \"denied\" | \"pending\"}");
   }
   std::shared_lock<base::SharedMutex> l(client_mu_);

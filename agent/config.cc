@@ -274,7 +274,7 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
       c.Fail("pii_rules", "must be an object (docs/PII.md)");
     } else {
       cfg.pii_rules = it->dump();
-      auto m = core::PiiMasker::Create(cfg.pii_rules, base::SecretBytes::Random(32));
+      auto m = pii::PiiMasker::Create(cfg.pii_rules, base::SecretBytes::Random(32));
       if (!m.ok()) c.Fail("pii_rules", m.status().message());
     }
   }

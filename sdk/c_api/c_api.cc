@@ -25,6 +25,7 @@ namespace {
 
 using ferry::base::Code;
 using ferry::base::Status;
+using ferry::core::ClientOptions;
 using ferry::core::Consent;
 
 // The one place internal codes become public ones. The ABI's codes are few and stable; the internal ones say more
@@ -86,6 +87,15 @@ char* CopyOut(const std::string& s) {
   std::memcpy(p, s.data(), s.size());
   p[s.size()] = '\0';
   return p;
+}
+
+// The setters of a file path: a non-empty string.
+ferry_status SetPath(ferry_options* o, const char* path, std::string ClientOptions::*field) {
+  if (o == nullptr || path == nullptr || path[0] == '\0') return FERRY_ERR_INVALID_ARGUMENT;
+  return Guard([&] {
+    o->o.*field = path;
+    return FERRY_OK;
+  });
 }
 
 ferry_status Bad(ferry_client* c, const char* why) {
@@ -152,11 +162,7 @@ ferry_status ferry_options_set_write_key(ferry_options* o, const char* key) {
 }
 
 ferry_status ferry_options_set_storage_path(ferry_options* o, const char* path) {
-  if (o == nullptr || path == nullptr || path[0] == '\0') return FERRY_ERR_INVALID_ARGUMENT;
-  return Guard([&] {
-    o->o.storage_path = path;
-    return FERRY_OK;
-  });
+  return SetPath(o, path, &ClientOptions::storage_path);
 }
 
 ferry_status ferry_options_set_encryption_key(ferry_options* o, const uint8_t* key, size_t len) {
@@ -168,11 +174,7 @@ ferry_status ferry_options_set_encryption_key(ferry_options* o, const uint8_t* k
 }
 
 ferry_status ferry_options_set_ca_file(ferry_options* o, const char* pem_path) {
-  if (o == nullptr || pem_path == nullptr || pem_path[0] == '\0') return FERRY_ERR_INVALID_ARGUMENT;
-  return Guard([&] {
-    o->o.ca_file = pem_path;
-    return FERRY_OK;
-  });
+  return SetPath(o, pem_path, &ClientOptions::ca_file);
 }
 
 ferry_status ferry_options_set_default_consent(ferry_options* o, const char* purpose, ferry_consent state) {
@@ -220,7 +222,7 @@ ferry_status ferry_options_set_pii_rules(ferry_options* o, const char* rules_jso
   if (o == nullptr || rules_json == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   return Guard([&] {
     // Validate now (with a throwaway key) so a bad rule set is reported where it is set.
-    auto m = ferry::core::PiiMasker::Create(rules_json, ferry::base::SecretBytes::Random(32));
+    auto m = ferry::pii::PiiMasker::Create(rules_json, ferry::base::SecretBytes::Random(32));
     if (!m.ok()) {
       o->o.logger.Warn("PII rules refused: " + m.status().message());
       return FERRY_ERR_INVALID_ARGUMENT;

@@ -63,9 +63,9 @@ Result<std::unique_ptr<Buffer>> Buffer::Open(const std::string& path, const base
     } else {
       why = db.status();
     }
-    // Anything but a plain I/O failure to create the file means the old file is unusable: move it aside.
-    bool unusable = why.Is(base::Code::kCorruption) || why.message().find("schema") != std::string::npos ||
-                    why.message().find("malformed") != std::string::npos;
+    // A file that cannot be read as a buffer (kCorruption: not a database, a wrong key, damaged, an unreadable or
+    // newer schema) is moved aside; anything else (a plain I/O failure) is reported.
+    bool unusable = why.Is(base::Code::kCorruption);
     if (attempt == 1 || !unusable) return Status::Storage("cannot open the buffer " + path + ": " + why.message());
     auto moved = platform::MoveAside(path);
     if (!moved.ok())
@@ -78,8 +78,11 @@ Result<std::unique_ptr<Buffer>> Buffer::Open(const std::string& path, const base
 
 Status Buffer::Migrate() {
   int64_t v = db_.UserVersion();
-  if (v < 0) return Status::Storage("cannot read the schema version: " + db_.ErrMsg());
-  if (v > kSchemaVersion) return Status::Storage("schema version " + std::to_string(v) + " is newer than this library");
+  // To this library, a file whose schema it cannot read is as unreadable as a damaged one (kCorruption).
+  if (v < 0) return Status::Corruption("cannot read the schema version: " + db_.ErrMsg());
+  if (v > kSchemaVersion) {
+    return Status::Corruption("schema version " + std::to_string(v) + " is newer than this library");
+  }
   if (v < 1) {
     base::Transaction tx(db_);
     FERRY_RETURN_IF_ERROR(tx.begin_status());

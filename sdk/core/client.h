@@ -1,38 +1,40 @@
-// Client: the SDK's pipeline for one buffer. consent gate -> PII masking -> serialised event -> writer queue ->
-// encrypted buffer -> uploader. Every public method is thread-safe.
+// Client: the SDK's pipeline for one buffer. consent gate (consent.h) -> PII masking (sdk/pii) -> serialised event ->
+// writer (writer.h: queue, commits) -> encrypted buffer (buffer.h) -> uploader (uploader.h). Every public method is
+// thread-safe.
 //
-// NOTE on locks (acquire in this order, never the reverse):
-//   consent_mu_ (shared by event calls, exclusive by consent changes and reset/forget)
+// NOTE on locks (acquire in this order, never the reverse; the one statement of the order, the other files refer
+// here):
+//   consent_ (the consent gate: shared by event calls, exclusive by consent changes, Reset and Forget)
 //   -> state_mu_ (ids, session, context cache)
-//   -> queue_mu_ (writer queue)
+//   -> the writer's mutex (its queue)
 //   -> Buffer's internal mutex, Uploader's internal mutex (leaf locks).
+// No thread takes the gate twice: the lock prefers writers, so a second shared hold behind a waiting consent change
+// would deadlock.
 #ifndef FERRY_SDK_CORE_CLIENT_H_
 #define FERRY_SDK_CORE_CLIENT_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
-#include "lib/base/rwlock.h"
 #include "lib/base/status.h"
 #include "sdk/core/buffer.h"
+#include "sdk/core/consent.h"
 #include "sdk/core/context.h"
 #include "sdk/core/options.h"
 #include "sdk/core/stats.h"
 #include "sdk/core/uploader.h"
+#include "sdk/core/writer.h"
 #include "sdk/pii/pii.h"
 
 namespace ferry::core {
@@ -93,44 +95,39 @@ class Client {
  private:
   explicit Client(ClientOptions opts);
   base::Status Init();
-
-  struct Pending {
-    NewEvent ev;
-    uint64_t ticket;
-    bool sendable;
-  };
+  // Opens the buffer: the key from the options or the platform's key store.
+  base::Status OpenBuffer();
+  // The PII masker, with the hash key kept in the buffer unless the rules carry one.
+  base::Status OpenMasker();
+  // Consent defaults and recorded states; ids; session; context.
+  base::Status LoadState();
 
   // Builds, checks and queues one event. kind: wire type; name_key: "event" or "name"; payload_key: "properties" or
-  // "traits". Caller holds consent_mu_ shared.
-  // call: per-call fields (RecordAs), nullptr for the client's own.
+  // "traits". Caller holds the consent gate shared. call: per-call fields (RecordAs), nullptr for the client's own.
   base::Status Record(std::string_view type, std::string_view name_key, std::string_view name,
                       std::string_view payload_key, const char* payload_json, const std::string& purpose, Consent state,
                       const CallContext* call = nullptr);
-  // Queues a serialised event; waits for the commit in SYNC mode unless ticket_out is given (then the caller waits
-  // with WaitCommitted).
-  base::Status Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out = nullptr);
-  base::Status WaitCommitted(uint64_t ticket);
-  // Waits until everything queued so far is committed (or the buffer is failing).
-  base::Status Drain(int64_t deadline_ms);
-  void WriterLoop();
-  void MaybeEvict(bool force_age);
+  // RecordBuilt's checks and masking for one event; queues it (ticket for the SYNC wait). Gate held shared.
+  base::Status RecordOneBuilt(nlohmann::json* ev, uint64_t* ticket);
+  // The consent record event of a change (state_mu_ held).
+  NewEvent ConsentRecordLocked(const std::string& purpose, Consent state, Consent previous, int64_t now);
+  // Counts a storage failure of a call.
+  base::Status StorageError(const base::Status& s);
 
-  Consent StateLocked(const std::string& purpose) const;  // consent_mu_ held
-  std::set<std::string> SendablePurposes();
-  std::map<std::string, Consent> ConsentSnapshotLocked() const;
-  void RefreshContextLocked();  // state_mu_ held (and consent_mu_ at least shared)
+  void RefreshContextLocked();  // state_mu_ held (and the gate at least shared)
   std::shared_ptr<const std::string> TouchSessionLocked(int64_t now_ms);  // state_mu_ held; the context to use
 
   ClientOptions opts_;
+  base::Clock* clock_;
   base::Logger log_;
   Stats stats_;
   std::unique_ptr<Buffer> buffer_;
-  std::shared_ptr<const PiiMasker> masker_;
+  std::shared_ptr<const pii::PiiMasker> masker_;
   std::unique_ptr<Uploader> uploader_;
+  std::unique_ptr<Writer> writer_;  // after uploader_: stopped (destroyed) first
   std::atomic<bool> closed_{false};
 
-  mutable base::SharedMutex consent_mu_;
-  std::map<std::string, Consent> consent_;  // guarded by consent_mu_
+  ConsentGate consent_;
 
   std::mutex state_mu_;
   ContextFacts facts_;
@@ -138,18 +135,6 @@ class Client {
   std::set<std::string> previous_anonymous_ids_;     // guarded by state_mu_
   int64_t last_activity_ms_ = 0;                     // guarded by state_mu_
   std::shared_ptr<const std::string> context_json_;  // guarded by state_mu_
-
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;   // writer wakes
-  std::condition_variable commit_cv_;  // producers wait (SYNC, back-pressure, Drain)
-  std::deque<Pending> queue_;          // guarded by queue_mu_
-  uint64_t next_ticket_ = 1;           // guarded by queue_mu_
-  uint64_t committed_ticket_ = 0;      // highest ticket committed or failed (SYNC)
-  uint64_t failed_ticket_ = 0;         // highest ticket whose commit failed (SYNC)
-  bool storage_failing_ = false;       // BATCHED: the last commit failed; new events refused until one succeeds
-  bool writer_stop_ = false;
-  size_t queue_bytes_ = 0;
-  std::thread writer_;
 };
 
 }  // namespace ferry::core

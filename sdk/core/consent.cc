@@ -1,4 +1,6 @@
-#include "sdk/core/options.h"
+#include "sdk/core/consent.h"
+
+#include <utility>
 
 namespace ferry::core {
 
@@ -9,6 +11,46 @@ const char* ConsentName(Consent c) {
     case Consent::kDenied: return "denied";
   }
   return "pending";
+}
+
+bool ConsentFromName(std::string_view name, Consent* out) {
+  for (Consent c : {Consent::kPending, Consent::kGranted, Consent::kDenied}) {
+    if (name == ConsentName(c)) {
+      *out = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+Consent ConsentGate::StateLocked(const std::string& purpose) const {
+  auto it = states_.find(purpose);
+  return it == states_.end() ? Consent::kPending : it->second;
+}
+
+void ConsentGate::LoadLocked(std::map<std::string, Consent> states) {
+  states_ = std::move(states);
+  states_[kNecessary] = Consent::kGranted;
+}
+
+Consent ConsentGate::State(const std::string& purpose) const {
+  SharedHold hold = Shared();
+  return StateLocked(purpose);
+}
+
+std::map<std::string, Consent> ConsentGate::States() const {
+  SharedHold hold = Shared();
+  return states_;
+}
+
+std::set<std::string> ConsentGate::SendablePurposes() const {
+  SharedHold hold = Shared();
+  std::set<std::string> out;
+  for (const auto& [purpose, state] : states_) {
+    if (state == Consent::kGranted) out.insert(purpose);
+  }
+  out.insert(kNecessary);
+  return out;
 }
 
 }  // namespace ferry::core

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ferry/ferry.h"
+#include "sdk/core/consent.h"
 
 namespace ferry::core {
 

@@ -1,4 +1,4 @@
-// ClientOptions: everything ferry_options_* sets, validated by the setters in c_api.cc.
+// ClientOptions: everything ferry_options_* sets, validated by the setters in c_api.cc (and the clock, for tests).
 #ifndef FERRY_SDK_CORE_OPTIONS_H_
 #define FERRY_SDK_CORE_OPTIONS_H_
 
@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/secret.h"
 #include "platform/platform.h"
@@ -37,9 +38,11 @@ struct ClientOptions {
   uint32_t session_timeout_ms = 30 * 60 * 1000;
   base::Logger logger;
   std::unique_ptr<platform::HttpTransport> transport;  // null: libcurl
-};
 
-const char* ConsentName(Consent c);  // "pending" | "granted" | "denied"
+  // Internal, not in the C ABI: the clock behind timestamps, the session timeout, waits, flush intervals, backoff and
+  // deadlines. Tests hand in a base::ManualClock (which must outlive the client) to drive time instead of sleeping.
+  base::Clock* clock = base::SystemClock();
+};
 
 }  // namespace ferry::core
 

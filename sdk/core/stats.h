@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace ferry::core {
 
@@ -23,6 +24,27 @@ struct Stats {
   std::atomic<int64_t> batches{0};          // batches the collector answered with 200
   std::atomic<int64_t> storage_errors{0};   // failed commits to the buffer
   std::atomic<int64_t> forgets_sent{0};     // erasure requests the collector confirmed
+
+  // Calls f(name, value) for every counter above, named as ferry_stats_json() reports it. A new counter: declare it
+  // above and add it here.
+  template <typename F>
+  void ForEachCounter(F&& f) const {
+    using Counter = std::atomic<int64_t> Stats::*;
+    static constexpr std::pair<const char*, Counter> kCounters[] = {{"tracked", &Stats::tracked},
+                                                                    {"sent", &Stats::sent},
+                                                                    {"duplicate", &Stats::duplicate},
+                                                                    {"suppressed", &Stats::suppressed},
+                                                                    {"dropped_consent", &Stats::dropped_consent},
+                                                                    {"purged_consent", &Stats::purged_consent},
+                                                                    {"evicted", &Stats::evicted},
+                                                                    {"rejected", &Stats::rejected},
+                                                                    {"invalid", &Stats::invalid},
+                                                                    {"retries", &Stats::retries},
+                                                                    {"batches", &Stats::batches},
+                                                                    {"storage_errors", &Stats::storage_errors},
+                                                                    {"forgets_sent", &Stats::forgets_sent}};
+    for (const auto& [name, counter] : kCounters) f(name, (this->*counter).load());
+  }
 
   void SetLastError(const std::string& e) {
     std::lock_guard<std::mutex> l(mu_);

@@ -3,7 +3,6 @@
 #include <sodium.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include <nlohmann/json.hpp>
 
@@ -17,18 +16,21 @@ using Json = nlohmann::json;
 
 namespace {
 constexpr size_t kMaxBatchJsonBytes = 4u << 20;  // under the collector's 5 MiB decompressed limit
+constexpr int64_t kBackoffBaseMs = 1000;
+constexpr int64_t kBackoffCapMs = 600000;
 const char* const kMetaUnreportedEvicted = "unreported_evicted";
 }  // namespace
 
-Uploader::Uploader(Config cfg, Buffer* store, Stats* stats, base::Logger log, PurposesFn sendable_purposes,
-                   std::unique_ptr<platform::HttpTransport> transport)
-    : cfg_(std::move(cfg)),
+Uploader::Uploader(const ClientOptions& opts, Buffer* store, Stats* stats, base::Logger log,
+                   PurposesFn sendable_purposes, std::unique_ptr<platform::HttpTransport> transport)
+    : opts_(opts),
+      clock_(opts.clock),
       buffer_(store),
       stats_(stats),
       log_(std::move(log)),
       sendable_purposes_(std::move(sendable_purposes)),
       transport_(std::move(transport)),
-      batch_limit_(std::max<uint32_t>(1, cfg_.batch_size)) {
+      batch_limit_(std::max<uint32_t>(1, opts.batch_size)) {
   if (auto v = buffer_->GetMeta(kMetaUnreportedEvicted)) {
     unreported_evicted_ = std::strtoll(v->c_str(), nullptr, 10);
   }
@@ -37,7 +39,11 @@ Uploader::Uploader(Config cfg, Buffer* store, Stats* stats, base::Logger log, Pu
 Uploader::~Uploader() { Stop(); }
 
 void Uploader::Start() {
-  if (cfg_.endpoint.empty() || !transport_) return;
+  if (opts_.endpoint.empty() || !transport_) return;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    next_interval_ms_ = clock_->MonotonicMs() + opts_.flush_interval_ms;
+  }
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -45,6 +51,7 @@ void Uploader::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
+    ++wakes_;
   }
   cancel_.store(true);
   cv_.notify_all();
@@ -53,13 +60,14 @@ void Uploader::Stop() {
 }
 
 void Uploader::Notify(int64_t n) {
-  bool wake;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    pending_new_ += n;
-    wake = pending_new_ >= static_cast<int64_t>(cfg_.batch_size);
-  }
-  if (wake) cv_.notify_one();
+  std::lock_guard<std::mutex> l(mu_);
+  pending_new_ += n;
+  if (pending_new_ >= static_cast<int64_t>(opts_.batch_size)) WakeLocked();
+}
+
+void Uploader::WakeLocked() {
+  ++wakes_;
+  cv_.notify_one();
 }
 
 bool Uploader::auth_failed() const {
@@ -80,23 +88,24 @@ int64_t Uploader::unreported_evicted_add(int64_t n) {
 
 void Uploader::SetBackoff(int64_t ms, bool hard) {
   std::lock_guard<std::mutex> l(mu_);
-  backoff_until_ms_ = base::MonotonicMs() + ms;
+  backoff_until_ms_ = clock_->MonotonicMs() + ms;
   hard_backoff_ = hard;
 }
 
 void Uploader::Run() {
   std::unique_lock<std::mutex> l(mu_);
-  int64_t next_interval = base::MonotonicMs() + cfg_.flush_interval_ms;
   while (!stop_) {
-    int64_t now = base::MonotonicMs();
+    int64_t now = clock_->MonotonicMs();
     bool in_backoff = now < backoff_until_ms_;
     bool due =
-        !auth_failed_ && (kick_ || pending_new_ >= static_cast<int64_t>(cfg_.batch_size) || now >= next_interval);
+        !auth_failed_ && (kick_ || pending_new_ >= static_cast<int64_t>(opts_.batch_size) || now >= next_interval_ms_);
     // A new flush may cut an exponential backoff short once, never a Retry-After.
     if (in_backoff && !(kick_ && cut_backoff_ && !hard_backoff_)) due = false;
     if (!due) {
-      int64_t wake = in_backoff ? backoff_until_ms_ : next_interval;
-      cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(1, wake - now)));
+      // Until the backoff or the interval ends, or something wakes the thread (then it looks again).
+      int64_t wake = in_backoff ? backoff_until_ms_ : next_interval_ms_;
+      uint64_t seen = wakes_;
+      clock_->WaitUntil(l, cv_, std::max(wake, now + 1), [&] { return wakes_ != seen; });
       continue;
     }
     kick_ = false;
@@ -106,7 +115,7 @@ void Uploader::Run() {
     Cycle();
     l.lock();
     passes_++;
-    next_interval = base::MonotonicMs() + cfg_.flush_interval_ms;
+    next_interval_ms_ = clock_->MonotonicMs() + opts_.flush_interval_ms;
     done_cv_.notify_all();
   }
   done_cv_.notify_all();
@@ -133,7 +142,7 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   if (!batch.ok()) {
     stats_->SetLastError("reading the buffer failed: " + batch.status().message());
     log_.Error("reading the buffer failed: " + batch.status().message());
-    SetBackoff(cfg_.backoff_base_ms, false);
+    SetBackoff(kBackoffBaseMs, false);
     return false;
   }
   if (batch->empty()) return false;
@@ -144,7 +153,7 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   for (const auto& e : evs) raw += e.body.size() + 1;
   body.reserve(raw);
   body += "{\"sentAt\":\"";
-  body += base::FormatIso8601(base::NowMs());
+  body += base::FormatIso8601(clock_->NowMs());
   body += "\",\"batch\":[";
   for (size_t i = 0; i < evs.size(); ++i) {
     if (i) body += ',';
@@ -155,10 +164,11 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   body += "}}";
 
   platform::HttpRequest req;
-  req.url = cfg_.endpoint + "/v1/batch";
-  req.headers = {"Content-Type: application/json", "Content-Encoding: zstd", "Authorization: Bearer " + cfg_.write_key};
-  req.body = wire::ZstdCompress(body, cfg_.zstd_level);
-  req.timeout_ms = cfg_.request_timeout_ms;
+  req.url = opts_.endpoint + "/v1/batch";
+  req.headers = {"Content-Type: application/json", "Content-Encoding: zstd",
+                 "Authorization: Bearer " + opts_.write_key};
+  req.body = wire::ZstdCompress(body, opts_.zstd_level);
+  req.timeout_ms = opts_.request_timeout_ms;
   req.cancel = &cancel_;
   platform::HttpResponse resp;
   Status net = transport_->Post(req, &resp);
@@ -190,7 +200,7 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
     if (!del.ok()) {
       stats_->SetLastError("deleting sent events failed: " + del.message());
       log_.Error("deleting sent events failed (they will be resent; the collector dedups): " + del.message());
-      SetBackoff(cfg_.backoff_base_ms, false);
+      SetBackoff(kBackoffBaseMs, false);
       return false;
     }
     int64_t left;
@@ -201,7 +211,7 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
       attempt_ = 0;
       backoff_until_ms_ = 0;
       hard_backoff_ = false;
-      batch_limit_ = std::min<uint32_t>(cfg_.batch_size, batch_limit_ * 2);
+      batch_limit_ = std::min<uint32_t>(opts_.batch_size, batch_limit_ * 2);
     }
     if (evicted > 0) (void)buffer_->PutMeta(kMetaUnreportedEvicted, std::to_string(left));
     return true;
@@ -242,7 +252,7 @@ std::string Uploader::HandleFailure(const platform::HttpResponse& resp, const St
     return "the collector refused the write key (401); sending stops until the client is reopened";
   }
   attempt_ = std::min(attempt_ + 1, 30);
-  int64_t cap = std::min<int64_t>(cfg_.backoff_cap_ms, cfg_.backoff_base_ms << std::min(attempt_ - 1, 20));
+  int64_t cap = std::min<int64_t>(kBackoffCapMs, kBackoffBaseMs << std::min(attempt_ - 1, 20));
   // Full jitter: uniform in [0, cap].
   int64_t delay = static_cast<int64_t>(randombytes_uniform(static_cast<uint32_t>(std::max<int64_t>(cap, 1)) + 1));
   bool hard = false;
@@ -250,7 +260,7 @@ std::string Uploader::HandleFailure(const platform::HttpResponse& resp, const St
     delay = std::max<int64_t>(delay, static_cast<int64_t>(resp.retry_after_s) * 1000);
     hard = true;
   }
-  backoff_until_ms_ = base::MonotonicMs() + delay;
+  backoff_until_ms_ = clock_->MonotonicMs() + delay;
   hard_backoff_ = hard;
   std::string what = net.ok() ? "the collector answered " + std::to_string(resp.status)
                               : "the collector could not be reached: " + net.message();
@@ -262,10 +272,10 @@ bool Uploader::SendForgets() {
   if (!items.ok() || items->empty()) return true;
   for (const auto& [id, body] : items.value()) {
     platform::HttpRequest req;
-    req.url = cfg_.endpoint + "/v1/forget";
-    req.headers = {"Content-Type: application/json", "Authorization: Bearer " + cfg_.write_key};
+    req.url = opts_.endpoint + "/v1/forget";
+    req.headers = {"Content-Type: application/json", "Authorization: Bearer " + opts_.write_key};
     req.body = body;
-    req.timeout_ms = cfg_.request_timeout_ms;
+    req.timeout_ms = opts_.request_timeout_ms;
     req.cancel = &cancel_;
     platform::HttpResponse resp;
     Status net = transport_->Post(req, &resp);
@@ -292,51 +302,45 @@ bool Uploader::SendForgets() {
   return true;
 }
 
-Status Uploader::Flush(const std::set<std::string>& purposes, int64_t target_seq, int64_t deadline_ms) {
+Status Uploader::PassesUntil(int64_t deadline_ms, const std::function<base::Result<bool>()>& pending,
+                             const std::function<Status()>& late) {
   if (!thread_.joinable()) return Status::Network("no endpoint is configured");
   bool first = true;
   for (;;) {
-    auto any = buffer_->AnyUpTo(purposes, target_seq);
-    if (!any.ok()) return any.status();
-    if (!any.value()) return Status::Ok();
+    auto left = pending();
+    if (!left.ok()) return left.status();
+    if (!left.value()) return Status::Ok();
     std::unique_lock<std::mutex> l(mu_);
     if (auth_failed_) return Status::Network("the collector refused the write key (401)");
     if (stop_) return Status::Closed("the client is closing");
-    int64_t now = base::MonotonicMs();
-    if (now >= deadline_ms) return Status::Timeout("events are still waiting to be sent");
+    if (clock_->MonotonicMs() >= deadline_ms) return late();
     kick_ = true;
     if (first) cut_backoff_ = true;
     first = false;
     uint64_t seen = passes_;
-    cv_.notify_one();
-    done_cv_.wait_for(l, std::chrono::milliseconds(deadline_ms - now),
-                      [&] { return passes_ != seen || stop_ || auth_failed_; });
+    WakeLocked();
+    clock_->WaitUntil(l, done_cv_, deadline_ms, [&] { return passes_ != seen || stop_ || auth_failed_; });
   }
 }
 
+Status Uploader::Flush(const std::set<std::string>& purposes, int64_t target_seq, int64_t deadline_ms) {
+  return PassesUntil(
+      deadline_ms, [&] { return buffer_->AnyUpTo(purposes, target_seq); },
+      [] { return Status::Timeout("events are still waiting to be sent"); });
+}
+
 Status Uploader::DeliverForgets(int64_t deadline_ms) {
-  if (!thread_.joinable()) return Status::Network("no endpoint is configured");
-  bool first = true;
-  for (;;) {
-    auto items = buffer_->Outbox("forget");
-    if (!items.ok()) return items.status();
-    if (items->empty()) return Status::Ok();
-    std::unique_lock<std::mutex> l(mu_);
-    if (auth_failed_) return Status::Network("the collector refused the write key (401)");
-    if (stop_) return Status::Closed("the client is closing");
-    int64_t now = base::MonotonicMs();
-    if (now >= deadline_ms) {
-      return attempt_ > 0 ? Status::Network("the collector has not confirmed the erasure yet; it will be retried")
-                          : Status::Timeout("the erasure request is still waiting to be sent");
-    }
-    kick_ = true;
-    if (first) cut_backoff_ = true;
-    first = false;
-    uint64_t seen = passes_;
-    cv_.notify_one();
-    done_cv_.wait_for(l, std::chrono::milliseconds(deadline_ms - now),
-                      [&] { return passes_ != seen || stop_ || auth_failed_; });
-  }
+  return PassesUntil(
+      deadline_ms,
+      [&]() -> base::Result<bool> {
+        auto items = buffer_->Outbox("forget");
+        if (!items.ok()) return items.status();
+        return !items->empty();
+      },
+      [&] {
+        return attempt_ > 0 ? Status::Network("the collector has not confirmed the erasure yet; it will be retried")
+                            : Status::Timeout("the erasure request is still waiting to be sent");
+      });
 }
 
 }  // namespace ferry::core

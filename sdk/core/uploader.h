@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/status.h"
 #include "platform/platform.h"
@@ -29,20 +30,11 @@ namespace ferry::core {
 
 class Uploader {
  public:
-  struct Config {
-    std::string endpoint;
-    std::string write_key;
-    uint32_t batch_size = 100;
-    uint32_t flush_interval_ms = 10000;
-    uint32_t request_timeout_ms = 30000;
-    int zstd_level = 3;
-    int64_t backoff_base_ms = 1000;
-    int64_t backoff_cap_ms = 600000;
-  };
   using PurposesFn = std::function<std::set<std::string>()>;
 
-  // store and stats must outlive the uploader. transport may be null when no endpoint is configured.
-  Uploader(Config cfg, Buffer* store, Stats* stats, base::Logger log, PurposesFn sendable_purposes,
+  // opts (endpoint, write key, batching, timeouts, zstd level, clock), store and stats must outlive the uploader.
+  // transport may be null when no endpoint is configured.
+  Uploader(const ClientOptions& opts, Buffer* store, Stats* stats, base::Logger log, PurposesFn sendable_purposes,
            std::unique_ptr<platform::HttpTransport> transport);
   ~Uploader();
 
@@ -52,7 +44,8 @@ class Uploader {
 
   // n more sendable events were committed; wakes the thread once batch_size are waiting.
   void Notify(int64_t n);
-  // Sends every event of `purposes` with seq <= target_seq, waiting until done or the deadline (monotonic ms).
+  // Sends every event of `purposes` with seq <= target_seq, waiting until done or the deadline (the clock's
+  // monotonic ms).
   base::Status Flush(const std::set<std::string>& purposes, int64_t target_seq, int64_t deadline_ms);
   // Delivers every queued erasure request, waiting until done or the deadline.
   base::Status DeliverForgets(int64_t deadline_ms);
@@ -70,8 +63,15 @@ class Uploader {
   // Classifies an HTTP answer that is not 200 and sets the backoff. Returns a description for logs.
   std::string HandleFailure(const platform::HttpResponse& resp, const base::Status& net);
   void SetBackoff(int64_t ms, bool hard);
+  // Wakes the thread (mu_ held).
+  void WakeLocked();
+  // Asks the thread for passes until pending() says nothing is left (OK) or the deadline passes (late(), called with
+  // mu_ held, says how that ends). The first pass may cut an exponential backoff short.
+  base::Status PassesUntil(int64_t deadline_ms, const std::function<base::Result<bool>()>& pending,
+                           const std::function<base::Status()>& late);
 
-  Config cfg_;
+  const ClientOptions& opts_;
+  base::Clock* clock_;
   Buffer* buffer_;
   Stats* stats_;
   base::Logger log_;
@@ -82,10 +82,12 @@ class Uploader {
   std::condition_variable cv_;       // wakes the thread
   std::condition_variable done_cv_;  // wakes Flush/Forget waiters after each pass
   bool stop_ = false;                // guarded by mu_
+  uint64_t wakes_ = 0;               // counts wake-ups of the thread (it waits for a change)
   std::atomic<bool> cancel_{false};  // set by Stop(): the request in flight is abandoned
   bool kick_ = false;                // a flush or forget asked for a pass now
   bool cut_backoff_ = false;         // ... and may cut an exponential backoff short (once per call)
   int64_t pending_new_ = 0;          // sendable events committed since the last pass
+  int64_t next_interval_ms_ = 0;     // monotonic; the next pass by flush_interval_ms
   int64_t backoff_until_ms_ = 0;     // monotonic; no pass before it
   bool hard_backoff_ = false;        // Retry-After: flushes wait for it too
   int attempt_ = 0;                  // consecutive failures

@@ -1,5 +1,9 @@
-// On-device PII masking (C_API.md "PII rules"): built-in detectors scan every string value, path rules act on
-// property paths, an allow list keeps only named properties. Hand-written scanners, no std::regex.
+// On-device PII masking (docs/PII.md): built-in detectors scan every string value, path rules act on property paths,
+// an allow list keeps only named properties. Hand-written scanners, no std::regex.
+//
+// The engine, by concern: detectors.{h,cc} (the detector table and the scanner: a new detector goes there),
+// rules.{h,cc} (the rules parser and path patterns), walker.{h,cc} (the JSON walker), text.h (byte classes), and this
+// file, the entry points.
 //
 // NOTE on the rules JSON (the full reference, with examples, is docs/PII.md):
 //
@@ -47,7 +51,7 @@
 #include "lib/base/secret.h"
 #include "lib/base/status.h"
 
-namespace ferry::core {
+namespace ferry::pii {
 
 enum class PiiAction { kOff, kRedact, kMask, kHash, kDrop };
 
@@ -76,13 +80,13 @@ class PiiMasker {
   std::string MaskString(std::string_view s, PiiReport* report = nullptr) const;
 
   ~PiiMasker();
-  struct Impl;
 
  private:
+  struct Impl;
   explicit PiiMasker(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace ferry::core
+}  // namespace ferry::pii
 
 #endif  // FERRY_SDK_PII_PII_H_

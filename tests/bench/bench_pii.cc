@@ -10,7 +10,7 @@
 
 namespace {
 
-using ferry::core::PiiMasker;
+using ferry::pii::PiiMasker;
 using nlohmann::json;
 
 std::shared_ptr<const PiiMasker> DefaultMasker(const char* rules = "") {

@@ -1,11 +1,13 @@
 // Fault tests: each ends with every acknowledged event stored exactly once at a real collector.
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -74,6 +76,55 @@ void ExpectExactlyOnce(const std::map<int, int>& stored, int n) {
   }
 }
 
+// Tracks events on its own thread, as many as the test has allowed so far (so the test decides how much is tracked
+// in each phase instead of sleeping while a paced loop runs).
+class Producer {
+ public:
+  explicit Producer(ferry_client* c) : c_(c), thread_([this] { Run(); }) {}
+  ~Producer() { Stop(); }
+  // n more events may be tracked.
+  void Allow(int n) {
+    std::lock_guard<std::mutex> l(mu_);
+    allowed_ += n;
+    cv_.notify_all();
+  }
+  // Waits until every allowed event is tracked, then ends the thread. Returns how many were tracked.
+  int Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    return next_;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      cv_.wait(l, [&] { return stop_ || next_ < allowed_; });
+      if (next_ >= allowed_) return;
+      int i = next_;
+      l.unlock();
+      ferry_status s = ferry_track(c_, "Tick", ("{\"seq\":" + std::to_string(i) + "}").c_str(), nullptr);
+      l.lock();
+      EXPECT_EQ(s, FERRY_OK);
+      next_ = i + 1;
+    }
+  }
+
+  ferry_client* c_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int allowed_ = 0;  // guarded by mu_
+  int next_ = 0;     // guarded by mu_
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+int64_t Stat(ferry_client* c, const char* name) { return Stats(c)[name].get<int64_t>(); }
+
 TEST(SdkFaults, CollectorKilledAndRestartedMidStream) {
   TempDir dir;
   auto col = Start();
@@ -83,30 +134,31 @@ TEST(SdkFaults, CollectorKilledAndRestartedMidStream) {
   ferry_options_set_flush_interval_ms(o, 200);
   ferry_client* c = nullptr;
   ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
-  std::atomic<int> next{0};
-  std::atomic<bool> stop{false};
-  std::thread producer([&] {
-    while (!stop.load()) {
-      int i = next.load();
-      ASSERT_EQ(ferry_track(c, "Tick", ("{\"seq\":" + std::to_string(i) + "}").c_str(), nullptr), FERRY_OK);
-      next.store(i + 1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  int tracked = 0;
+  {
+    Producer producer(c);
+    for (int round = 0; round < 3; ++round) {
+      // Up: events reach the collector.
+      int64_t sent = Stat(c, "sent");
+      producer.Allow(100);
+      ASSERT_TRUE(Eventually([&] { return Stat(c, "sent") > sent; })) << "round " << round << ": nothing was sent";
+      col->Kill();
+      // Down: the uploader tries and fails while events keep coming.
+      int64_t retries = Stat(c, "retries");
+      producer.Allow(100);
+      ASSERT_TRUE(Eventually([&] { return Stat(c, "retries") > retries; })) << "round " << round << ": no retry";
+      std::string err;
+      ASSERT_TRUE(col->Restart(&err)) << err;
     }
-  });
-  for (int round = 0; round < 3; ++round) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
-    col->Kill();
-    std::this_thread::sleep_for(std::chrono::milliseconds(700));
-    std::string err;
-    ASSERT_TRUE(col->Restart(&err)) << err;
+    int64_t sent = Stat(c, "sent");
+    producer.Allow(100);
+    ASSERT_TRUE(Eventually([&] { return Stat(c, "sent") > sent; })) << "nothing was sent after the last restart";
+    tracked = producer.Stop();
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  stop = true;
-  producer.join();
   ASSERT_EQ(FlushHard(c, 60), FERRY_OK);
   EXPECT_GT(Stats(c)["retries"].get<int>(), 0);
   ferry_close(c, 0);
-  ExpectExactlyOnce(StoredSeqs(*col), next.load());
+  ExpectExactlyOnce(StoredSeqs(*col), tracked);
 }
 
 TEST(SdkFaults, ErrorAnswersResetsAndLostAnswersEndExactlyOnce) {
@@ -183,13 +235,25 @@ TEST(SdkFaults, AppKilledWhileUploadingLosesAndDoublesNothing) {
       }
     }
     close(fds[1]);
-    std::thread killer([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 700));
-      kill(pid, SIGKILL);
-    });
+    // Kill the child when it has reported a random number of accepted events (it flushes every 50, so uploads are
+    // under way), not after a time: how fast the child runs does not matter.
+    int32_t kill_at_seq = 50 + static_cast<int32_t>(rng() % 400);
     int32_t v, last = -1;
-    while (read(fds[0], &v, sizeof v) == sizeof v) last = v;
-    killer.join();
+    bool killed = false;
+    for (;;) {
+      pollfd pfd{fds[0], POLLIN, 0};
+      if (!killed && poll(&pfd, 1, 60000) == 0) {
+        ADD_FAILURE() << "round " << round << ": the child reported nothing for 60 s";
+        kill(pid, SIGKILL);
+        break;
+      }
+      if (read(fds[0], &v, sizeof v) != sizeof v) break;
+      last = v;
+      if (!killed && v >= kill_at_seq) {
+        kill(pid, SIGKILL);
+        killed = true;
+      }
+    }
     close(fds[0]);
     int status = 0;
     waitpid(pid, &status, 0);

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -291,20 +290,6 @@ TEST_F(ClientTest, IdentityPersistsAndResetRotates) {
   EXPECT_EQ(after.back()["anonymousId"], e["anonymousId"]);
 }
 
-TEST_F(ClientTest, SessionsRotateAfterIdleTime) {
-  ferry_options* o = BaseOptions(path_);
-  ASSERT_EQ(ferry_options_set_session_timeout_ms(o, 1000), FERRY_OK);
-  Open(o);
-  ASSERT_EQ(ferry_track(c_, "A", nullptr, nullptr), FERRY_OK);
-  ASSERT_EQ(ferry_track(c_, "B", nullptr, nullptr), FERRY_OK);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  ASSERT_EQ(ferry_track(c_, "C", nullptr, nullptr), FERRY_OK);
-  auto t = Events("track");
-  ASSERT_EQ(t.size(), 3u);
-  EXPECT_EQ(t[0]["context"]["sessionId"], t[1]["context"]["sessionId"]);
-  EXPECT_NE(t[1]["context"]["sessionId"], t[2]["context"]["sessionId"]);
-}
-
 TEST_F(ClientTest, SizeLimitEvictsOldestNonNecessaryFirst) {
   ferry_options* o = BaseOptions(path_);
   ASSERT_EQ(ferry_options_set_max_storage_bytes(o, 64 * 1024), FERRY_OK);
@@ -330,19 +315,7 @@ TEST_F(ClientTest, SizeLimitEvictsOldestNonNecessaryFirst) {
   EXPECT_EQ(Events("consent").size(), 1u);
 }
 
-TEST_F(ClientTest, AgeLimitEvictsOldEvents) {
-  ferry_options* o = BaseOptions(path_);
-  ASSERT_EQ(ferry_options_set_max_event_age_ms(o, 1000), FERRY_OK);
-  Open(o);
-  ASSERT_EQ(ferry_track(c_, "Old", nullptr, nullptr), FERRY_OK);
-  EXPECT_EQ(Events("track").size(), 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
-  o = BaseOptions(path_);
-  ASSERT_EQ(ferry_options_set_max_event_age_ms(o, 1000), FERRY_OK);
-  Open(o);
-  EXPECT_TRUE(Events("track").empty());
-  EXPECT_EQ(Stats(c_)["evicted"], 1);
-}
+// The session timeout and the age limit are checked on a manual clock: clock_test.cc.
 
 TEST_F(ClientTest, DiskFullGivesStorageErrorAndRecovers) {
   ferry_options* o = BaseOptions(path_);

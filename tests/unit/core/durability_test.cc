@@ -2,15 +2,15 @@
 // random point, reopens the buffer and checks what survived.
 //   SYNC: every event whose track returned OK is on disk.
 //   BATCHED: every event that returned OK more than 100 ms before the kill is on disk.
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <random>
 #include <set>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -34,6 +34,9 @@ constexpr int64_t kBatchedWindowMs = 100;
 #else
 constexpr int64_t kBatchedWindowMs = 100;
 #endif
+
+// A child that reports nothing for this long is stuck (the test fails rather than hangs).
+constexpr int kSilentChildMs = 60000;
 
 struct Report {
   int32_t seq;
@@ -67,25 +70,31 @@ void KillRound(ferry_durability d, std::mt19937& rng, int round) {
     Child(path, d, fds[1]);
   }
   close(fds[1]);
-  // Read reports in this thread until the kill time.
+  // Read reports until the child has been tracking for kill_after_ms (measured from its first acknowledged event, so
+  // how long the child takes to start does not matter), then kill it where it stands and read what is left.
   int kill_after_ms = 150 + static_cast<int>(rng() % 400);
   std::vector<Report> reports;
-  int64_t start = base::MonotonicMs();
   int64_t kill_at = 0;
-  std::thread killer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
-    kill_at = base::MonotonicMs();
-    kill(pid, SIGKILL);
-  });
   Report r;
-  while (read(fds[0], &r, sizeof r) == static_cast<ssize_t>(sizeof r)) reports.push_back(r);
-  killer.join();
+  for (;;) {
+    pollfd pfd{fds[0], POLLIN, 0};
+    if (kill_at == 0 && poll(&pfd, 1, kSilentChildMs) == 0) {
+      kill(pid, SIGKILL);  // the child reported nothing for 60 s: fail below instead of hanging
+      ADD_FAILURE() << "round " << round << ": the child stopped reporting";
+      break;
+    }
+    if (read(fds[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) break;
+    reports.push_back(r);
+    if (kill_at == 0 && r.ms - reports.front().ms >= kill_after_ms) {
+      kill_at = base::MonotonicMs();
+      kill(pid, SIGKILL);
+    }
+  }
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
   ASSERT_GT(reports.size(), 0u) << "round " << round << " child never tracked (" << kill_after_ms << " ms)";
-  (void)start;
 
   ferry_options* o = BaseOptions(path);
   ferry_options_set_max_storage_bytes(o, 1ull << 30);

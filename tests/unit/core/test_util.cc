@@ -2,10 +2,12 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace ferry::testing {
 
@@ -76,6 +78,15 @@ std::string ReadAll(const std::string& path) {
 std::vector<std::string> LogLines() {
   std::lock_guard<std::mutex> l(g_log_mu);
   return g_log;
+}
+
+bool Eventually(const std::function<bool()>& pred, int timeout_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= until) return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 }  // namespace ferry::testing

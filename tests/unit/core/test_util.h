@@ -3,6 +3,7 @@
 #define FERRY_TESTS_UNIT_CORE_TEST_UTIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,10 @@ std::string ReadAll(const std::string& path);
 
 // Log lines collected by BaseOptions' callback.
 std::vector<std::string> LogLines();
+
+// Waits until pred() holds, for at most timeout_ms, and returns its last value. For an event that gives no signal of
+// its own (a counter in ferry_stats_json): it looks every few milliseconds. Not for letting time pass.
+bool Eventually(const std::function<bool()>& pred, int timeout_ms = 60000);
 
 }  // namespace ferry::testing
 

@@ -13,7 +13,7 @@
 
 #include "sdk/pii/pii.h"
 
-namespace ferry::core {
+namespace ferry::pii {
 namespace {
 
 base::SecretBytes Key() {
@@ -333,4 +333,4 @@ TEST(PiiCorpus, EpochMillisPassingLuhnAreNotCards) {
 }
 
 }  // namespace
-}  // namespace ferry::core
+}  // namespace ferry::pii

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ferry::core {
+namespace ferry::pii {
 namespace {
 
 using nlohmann::json;
@@ -479,4 +479,4 @@ TEST(PiiThreads, ConstMethodsFromManyThreads) {
 }
 
 }  // namespace
-}  // namespace ferry::core
+}  // namespace ferry::pii

@@ -1,0 +1,70 @@
+// The consent gate: the consent state of every purpose, and the lock that orders event calls against consent
+// changes.
+//
+// Event calls (Track, Screen, Identify, RecordAs, RecordBuilt) hold the gate shared from the consent check until their
+// event is queued; consent changes, Reset and Forget hold it exclusively. So a consent change finds every event
+// accepted before it in the writer queue (it drains the queue before it purges the buffer) and no event is accepted
+// under the old state after it. The lock prefers writers (base::SharedMutex): a steady stream of events does not
+// starve a consent change. The gate is the first lock in the client's lock order (client.h).
+#ifndef FERRY_SDK_CORE_CONSENT_H_
+#define FERRY_SDK_CORE_CONSENT_H_
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include "lib/base/rwlock.h"
+#include "sdk/core/options.h"
+
+namespace ferry::core {
+
+// "pending" | "granted" | "denied".
+const char* ConsentName(Consent c);
+// The state a name stands for (ConsentName's inverse); false for any other text.
+bool ConsentFromName(std::string_view name, Consent* out);
+
+// "necessary": the built-in purpose, always granted.
+inline constexpr const char* kNecessary = "necessary";
+
+// Events of a purpose in this state may be sent: granted, or the built-in "necessary".
+inline bool IsSendable(std::string_view purpose, Consent state) {
+  return state == Consent::kGranted || purpose == kNecessary;
+}
+
+class ConsentGate {
+ public:
+  using SharedHold = std::shared_lock<base::SharedMutex>;
+  using ExclusiveHold = std::unique_lock<base::SharedMutex>;
+
+  // Event calls hold the gate shared; consent changes, Reset and Forget exclusively.
+  SharedHold Shared() const { return SharedHold(mu_); }
+  ExclusiveHold Exclusive() { return ExclusiveHold(mu_); }
+
+  // ---- With a hold (shared or exclusive) ----
+  // The purpose's state; kPending for a purpose never set.
+  Consent StateLocked(const std::string& purpose) const;
+  // Every purpose with a recorded or default state ("necessary" included).
+  const std::map<std::string, Consent>& StatesLocked() const { return states_; }
+
+  // ---- With the exclusive hold ----
+  // Sets the state of one purpose; Load replaces them all ("necessary" stays granted).
+  void SetLocked(const std::string& purpose, Consent state) { states_[purpose] = state; }
+  void LoadLocked(std::map<std::string, Consent> states);
+
+  // ---- These take the gate shared themselves ----
+  Consent State(const std::string& purpose) const;
+  std::map<std::string, Consent> States() const;
+  // The purposes whose events may be sent: the granted ones and "necessary".
+  std::set<std::string> SendablePurposes() const;
+
+ private:
+  mutable base::SharedMutex mu_;
+  std::map<std::string, Consent> states_;  // guarded by mu_
+};
+
+}  // namespace ferry::core
+
+#endif  // FERRY_SDK_CORE_CONSENT_H_

@@ -1,0 +1,89 @@
+// Writer: the queue between the calling threads and the encrypted buffer, and the one thread that commits it.
+//
+// Callers queue serialised events (Enqueue). The thread commits up to 500 queued events per buffer transaction, then
+// applies the buffer's size limit (and, once a minute, its age limit) and tells the uploader how many sendable events
+// arrived.
+// - BATCHED durability: a caller returns once its event is queued. A failed commit keeps the events queued, refuses
+//   new ones (kStorage) and is retried every 200 ms until one succeeds (the callers were told OK).
+// - SYNC durability: a caller returns once its event is committed; kStorage if that commit failed.
+// - Back-pressure: with 1,000 events or 1 MiB queued, a caller waits up to 2 s for room, then gets kStorage.
+// Every method is thread-safe. The writer's mutex comes after the client's locks and before the buffer's and the
+// uploader's (the lock order in client.h).
+#ifndef FERRY_SDK_CORE_WRITER_H_
+#define FERRY_SDK_CORE_WRITER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "lib/base/clock.h"
+#include "lib/base/log.h"
+#include "lib/base/status.h"
+#include "sdk/core/buffer.h"
+#include "sdk/core/options.h"
+#include "sdk/core/stats.h"
+#include "sdk/core/uploader.h"
+
+namespace ferry::core {
+
+class Writer {
+ public:
+  // opts (durability, storage limits, clock), buffer, uploader and stats must outlive the writer.
+  Writer(const ClientOptions& opts, Buffer* buffer, Uploader* uploader, Stats* stats, base::Logger log);
+  ~Writer();  // Stop()
+
+  void Start();
+  // Commits what is queued (one attempt) and stops the thread. Callers still waiting for a commit get kClosed.
+  void Stop();
+
+  // Queues an event (counted as tracked); sendable: its purpose may be sent now. SYNC: waits for the commit unless
+  // ticket_out is given (then the caller waits with WaitCommitted, after queueing more).
+  base::Status Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out = nullptr);
+  // SYNC: waits until the event with this ticket is committed. BATCHED: returns OK at once.
+  base::Status WaitCommitted(uint64_t ticket);
+  // Waits until everything queued so far is committed (or the buffer is failing), until deadline_ms (the clock's
+  // monotonic time).
+  base::Status Drain(int64_t deadline_ms);
+  // Evicts the oldest events over the size limit, and (sweep_age) those older than the age limit.
+  void Evict(bool sweep_age);
+  // Events queued and not yet committed.
+  size_t Queued();
+
+ private:
+  struct Pending {
+    NewEvent ev;
+    uint64_t ticket;
+    bool sendable;
+  };
+
+  void Run();
+  // Takes up to 500 events off the queue (mu_ held), commits them (mu_ released meanwhile) and records the outcome.
+  void CommitBatch(std::unique_lock<std::mutex>& l, int64_t* last_age_sweep);
+
+  const ClientOptions& opts_;
+  Buffer* buffer_;
+  Uploader* uploader_;
+  Stats* stats_;
+  base::Logger log_;
+  base::Clock* clock_;
+
+  std::mutex mu_;
+  std::condition_variable queue_cv_;   // the thread wakes
+  std::condition_variable commit_cv_;  // callers wait (SYNC, back-pressure, Drain)
+  std::deque<Pending> queue_;          // guarded by mu_
+  size_t queue_bytes_ = 0;             // guarded by mu_
+  uint64_t next_ticket_ = 1;           // guarded by mu_
+  uint64_t committed_ticket_ = 0;      // highest ticket committed or failed (SYNC)
+  uint64_t failed_ticket_ = 0;         // highest ticket whose commit failed (SYNC)
+  bool storage_failing_ = false;       // BATCHED: the last commit failed; new events refused until one succeeds
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace ferry::core
+
+#endif  // FERRY_SDK_CORE_WRITER_H_

@@ -1,0 +1,217 @@
+// The client on a manual clock (the internal ClientOptions::clock, not in the C ABI): time moves only when the test
+// advances it, so the session timeout, the age limit, the flush interval and a Retry-After are checked without
+// sleeping and whatever the speed of the machine.
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "lib/base/clock.h"
+#include "platform/platform.h"
+#include "sdk/core/client.h"
+#include "tests/unit/core/test_util.h"
+
+namespace ferry::testing {
+namespace {
+
+using nlohmann::json;
+
+// A collector stand-in behind the platform transport interface: answers from a script (then 200 with every event
+// accepted) and records when each request came, by the manual clock.
+class ScriptedTransport : public platform::HttpTransport {
+ public:
+  struct Sent {
+    std::string url;
+    int64_t at_ms;  // the clock's monotonic time
+  };
+
+  ScriptedTransport(base::Clock* clock, std::vector<platform::HttpResponse> script)
+      : clock_(clock), script_(std::move(script)) {}
+
+  base::Status Post(const platform::HttpRequest& req, platform::HttpResponse* resp) override {
+    std::lock_guard<std::mutex> l(mu_);
+    sent_.push_back({req.url, clock_->MonotonicMs()});
+    if (next_ < script_.size()) {
+      *resp = script_[next_++];
+    } else {
+      resp->status = 200;
+      resp->body = R"({"accepted":0,"duplicate":0,"suppressed":0,"rejected":[]})";
+    }
+    cv_.notify_all();
+    return base::Status::Ok();
+  }
+
+  // Waits (in real time, for the uploader thread) until n requests came; false after 30 s.
+  bool WaitForRequests(size_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return sent_.size() >= n; });
+  }
+  std::vector<Sent> Requests() {
+    std::lock_guard<std::mutex> l(mu_);
+    return sent_;
+  }
+
+ private:
+  base::Clock* clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<platform::HttpResponse> script_;
+  size_t next_ = 0;
+  std::vector<Sent> sent_;
+};
+
+class ClockTest : public ::testing::Test {
+ protected:
+  void TearDown() override { client_.reset(); }
+
+  using Setter = std::function<void(core::ClientOptions*)>;
+
+  // Opens a client on the manual clock (closing the one open before); set adjusts the options.
+  core::Client* Open(const Setter& set = nullptr) {
+    client_.reset();
+    core::ClientOptions o;
+    o.storage_path = dir_.File("buffer.db");
+    auto k = TestKey();
+    o.encryption_key = base::SecretBytes(k.data(), k.size());
+    o.app_name = "ferry-tests";
+    o.clock = &clock_;
+    if (set) set(&o);
+    auto c = core::Client::Open(std::move(o));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    client_ = c.ok() ? std::move(c).value() : nullptr;
+    return client_.get();
+  }
+  // Opens with an endpoint and the scripted transport (kept in transport_).
+  core::Client* OpenUploading(std::vector<platform::HttpResponse> script, const Setter& set) {
+    auto t = std::make_unique<ScriptedTransport>(&clock_, std::move(script));
+    transport_ = t.get();
+    return Open([&](core::ClientOptions* o) {
+      o->endpoint = "https://collector.test";
+      o->write_key = "wk_test";
+      o->default_consent["analytics"] = core::Consent::kGranted;
+      o->transport = std::move(t);
+      set(o);
+    });
+  }
+  std::vector<json> Events(const std::string& type) {
+    std::vector<json> out;
+    auto e = client_->ExportLocal();  // waits for the writer's commits
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    if (!e.ok()) return out;
+    json exported = json::parse(e.value());
+    for (auto& ev : exported["events"]) {
+      if (ev["type"] == type) out.push_back(ev);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  base::ManualClock clock_;
+  std::unique_ptr<core::Client> client_;
+  ScriptedTransport* transport_ = nullptr;  // owned by the client
+};
+
+// (Was ClientTest.SessionsRotateAfterIdleTime, which slept 1.2 s of real time.)
+TEST_F(ClockTest, SessionsRotateAfterIdleTime) {
+  core::Client* c = Open([](core::ClientOptions* o) { o->session_timeout_ms = 1000; });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("A", nullptr, nullptr).ok());
+  ASSERT_TRUE(c->Track("B", nullptr, nullptr).ok());
+  clock_.Advance(1200);
+  ASSERT_TRUE(c->Track("C", nullptr, nullptr).ok());
+  auto t = Events("track");
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0]["context"]["sessionId"], t[1]["context"]["sessionId"]);
+  EXPECT_NE(t[1]["context"]["sessionId"], t[2]["context"]["sessionId"]);
+}
+
+TEST_F(ClockTest, SessionStaysWithinTheTimeout) {
+  core::Client* c = Open([](core::ClientOptions* o) { o->session_timeout_ms = 1000; });
+  ASSERT_NE(c, nullptr);
+  for (const char* name : {"A", "B", "C"}) {
+    ASSERT_TRUE(c->Track(name, nullptr, nullptr).ok());
+    clock_.Advance(1000);  // idle exactly the timeout: not over it
+  }
+  auto t = Events("track");
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0]["context"]["sessionId"], t[2]["context"]["sessionId"]);
+}
+
+// (Was ClientTest.AgeLimitEvictsOldEvents, which slept 1.3 s of real time.)
+TEST_F(ClockTest, AgeLimitEvictsOldEvents) {
+  Setter max_age = [](core::ClientOptions* o) { o->max_event_age_ms = 1000; };
+  core::Client* c = Open(max_age);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("Old", nullptr, nullptr).ok());
+  EXPECT_EQ(Events("track").size(), 1u);
+  clock_.Advance(1300);
+  c = Open(max_age);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(Events("track").empty());
+  EXPECT_EQ(json::parse(c->StatsJson())["evicted"], 1);
+}
+
+TEST_F(ClockTest, EventsCarryTheClocksTime) {
+  core::Client* c = Open();
+  ASSERT_NE(c, nullptr);
+  clock_.SetNowMs(1767225600123);  // 2026-01-01T00:00:00.123Z
+  ASSERT_TRUE(c->Track("A", nullptr, nullptr).ok());
+  auto t = Events("track");
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0]["timestamp"], "2026-01-01T00:00:00.123Z");
+}
+
+TEST_F(ClockTest, FlushIntervalFollowsTheClock) {
+  core::Client* c = OpenUploading({}, [](core::ClientOptions* o) {
+    o->batch_size = 100;
+    o->flush_interval_ms = 60000;
+    o->durability = core::Durability::kSync;  // committed (and so sendable) when Track returns
+  });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("Tick", nullptr, nullptr).ok());
+  EXPECT_TRUE(transport_->Requests().empty());  // one event of a batch of 100, and no time has passed
+  clock_.Advance(60000);
+  ASSERT_TRUE(transport_->WaitForRequests(1));
+  auto sent = transport_->Requests();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].url, "https://collector.test/v1/batch");
+}
+
+TEST_F(ClockTest, RetryAfterHoldsEvenAFlushUntilTheClockPassesIt) {
+  platform::HttpResponse busy;
+  busy.status = 503;
+  busy.retry_after_s = 30;
+  core::Client* c = OpenUploading({busy}, [](core::ClientOptions* o) {
+    o->batch_size = 1;  // the first event is sent at once
+    o->flush_interval_ms = 3600000;
+  });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("Tick", nullptr, nullptr).ok());
+  ASSERT_TRUE(transport_->WaitForRequests(1));  // answered 503, Retry-After: 30
+  // The retry is counted once the uploader has set its backoff from the clock: only then may the clock move.
+  ASSERT_TRUE(Eventually([&] { return json::parse(c->StatsJson())["retries"] == 1; }));
+  auto flushed = std::async(std::launch::async, [c] { return c->Flush(120000); });
+  clock_.Advance(29999);
+  EXPECT_EQ(transport_->Requests().size(), 1u);
+  clock_.Advance(1);
+  EXPECT_TRUE(transport_->WaitForRequests(2));
+  if (flushed.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    ADD_FAILURE() << "the flush did not end";
+    clock_.Advance(120000);  // ends it (past its deadline) rather than hang the test
+  }
+  EXPECT_TRUE(flushed.get().ok());
+  auto sent = transport_->Requests();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_GE(sent[1].at_ms - sent[0].at_ms, 30000);
+  EXPECT_EQ(json::parse(c->StatsJson())["retries"], 1);
+}
+
+}  // namespace
+}  // namespace ferry::testing
