@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "collector/ferryctl/exit_codes.h"
 #include "collector/ferryctl/offline.h"
 #include "collector/ferryctl/remote.h"
 
@@ -21,10 +22,16 @@ int main(int argc, char** argv) {
   app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)");
   app.add_flag("--json", g.json, "Machine-readable output");
   app.require_subcommand(1);
+  app.set_version_flag("--version", "ferryctl " FERRY_PROJECT_VERSION);
   app.fallthrough();  // global options are accepted after the subcommand too (ferryctl keys ... --json)
   int exit_code = 0;
   ferry::collector::ctl::AddOfflineCommands(app, g, &exit_code);
   ferry::collector::ctl::AddAdminCommands(app, g, &exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every command-line mistake exits kExitUsage (CLI11's own codes are 100-114).
+    return app.exit(e) == 0 ? ferry::collector::ctl::kExitOk : ferry::collector::ctl::kExitUsage;
+  }
   return exit_code;
 }
