@@ -73,7 +73,11 @@ int main(int argc, char** argv) {
   app.add_option("--fault-plan", fault_plan,
                  "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
                  "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a bad command line: 2 (not CLI11's 100-114)
+  }
 
   ferry::base::Logger log = ferry::base::Logger::Stderr("collector");
   if (!ferry::net::SplitHostPort(listen, &opts.host, &opts.port)) {

@@ -17,9 +17,13 @@ int main(int argc, char** argv) {
   app.add_option("--key-file", g.key_file, "Store key file (default DATA_DIR/collector.key)");
   app.add_option("--storage", g.storage,
                  "Store of the offline commands: sqlite (in --data-dir, default) or a postgresql:// URI");
-  app.add_option("--url", g.url, "Collector admin URL, e.g. https://127.0.0.1:8443 (admin API commands)");
-  app.add_option("--token", g.token, "Admin token (admin API commands)");
-  app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)");
+  // The connection options can come from the environment, so a session sets them once (and the token stays out of
+  // the process list).
+  app.add_option("--url", g.url, "Collector admin URL, e.g. https://127.0.0.1:8443 (admin API commands)")
+      ->envname("FERRY_URL");
+  app.add_option("--token", g.token, "Admin token (admin API commands)")->envname("FERRY_TOKEN");
+  app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)")
+      ->envname("FERRY_CA_FILE");
   app.add_flag("--json", g.json, "Machine-readable output");
   app.require_subcommand(1);
   app.set_version_flag("--version", "ferryctl " FERRY_PROJECT_VERSION);

@@ -115,5 +115,15 @@ TEST_F(FerryctlExitTest, EveryBinaryPrintsItsVersion) {
 #endif
 }
 
+TEST_F(FerryctlExitTest, DaemonsExitTwoOnABadCommandLine) {
+  std::string out;
+  EXPECT_EQ(RunBin(testsupport::CollectorBinary(), "--no-such-flag 1", &out), 2) << out;
+  EXPECT_EQ(RunBin(testsupport::CollectorBinary(), "--listen 127.0.0.1:0", &out), 2) << out;  // --data-dir required
+#if FERRY_TEST_HAS_AGENT
+  EXPECT_EQ(RunBin(testsupport::AgentBinary(), "", &out), 2) << out;  // --config required
+  EXPECT_EQ(RunBin(testsupport::AgentBinary(), "--config", &out), 2) << out;
+#endif
+}
+
 }  // namespace
 }  // namespace ferry::testing
