@@ -173,9 +173,32 @@ class DocCommandsTest(unittest.TestCase):
                     want = 4 if "req_1a2b..." in command else 0
                     self.assertEqual(r.returncode, want, "%s\n%s" % (command, out))
                     ran += 1
+                    if " -o user-4711.json" in command:
+                        self.check_export_as_documented(os.path.join(work, "user-4711.json"))
             finally:
                 col.stop()
         self.assertGreaterEqual(ran, 12)
+
+    def check_export_as_documented(self, path):
+        """The export file has the keys COMPLIANCE.md names, at the level it names them."""
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        with open(os.path.join(ROOT, "docs/COMPLIANCE.md"), encoding="utf-8") as f:
+            guide = f.read()
+        para = guide.split("The export is one JSON object:", 1)[1].split("\n\n", 1)[0]
+        top, per_project = para.split("Each entry has", 1)
+        per_project = per_project.split("(every stored event as received)", 1)[0]
+        for key in re.findall(r"`([a-zA-Z]+)`", top):
+            if key != "ferry":
+                self.assertIn(key, doc, "COMPLIANCE.md names %s at the top of the export" % key)
+        self.assertEqual(doc["format"], "ferry-subject-export/1")
+        self.assertEqual(len(doc["projects"]), 1)
+        entry = doc["projects"][0]
+        for key in re.findall(r"`([a-zA-Z]+)`", per_project):
+            if key not in ("at", "purpose", "state", "previous"):  # members of consentHistory's items
+                self.assertIn(key, entry, "COMPLIANCE.md names %s in each projects[] entry" % key)
+        self.assertEqual(entry["userId"], "user-4711")
+        self.assertEqual(len(entry["events"]), 2)
 
     def help_options(self, program):
         out = subprocess.run([program, "--help"], stdout=subprocess.PIPE, check=True).stdout.decode()
