@@ -1,5 +1,7 @@
 # FerryDocs.cmake — the API reference: `cmake --build <build> --target docs` runs Doxygen over the public headers
-# (docs/api/Doxyfile.in) into <build>/docs/html/. Not part of `all`; without doxygen the target is absent.
+# (docs/api/Doxyfile.in) into <build>/docs/html/, and Javadoc over the Java binding into <build>/docs/java/ when
+# the binding is built. Not part of `all`; without doxygen the target is absent. The Python reference is the
+# package's docstrings (`python3 -m pydoc ferry` with PYTHONPATH=bindings/python).
 find_package(Doxygen QUIET)
 find_program(FERRY_PYTHON3 NAMES python3)
 if(DOXYGEN_FOUND AND FERRY_PYTHON3)
@@ -12,6 +14,15 @@ if(DOXYGEN_FOUND AND FERRY_PYTHON3)
                     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
                     COMMENT "Doxygen: the API reference of ferry.h and ferry.hpp"
                     VERBATIM)
+  # The Java binding's reference (Javadoc) beside it, when the binding is built: <build>/docs/java/.
+  if(TARGET ferry_java AND Java_JAVADOC_EXECUTABLE)
+    add_custom_target(docs_java
+                      COMMAND ${Java_JAVADOC_EXECUTABLE} -quiet -Xdoclint:none -d ${FERRY_DOCS_OUTPUT}/java
+                              -sourcepath ${PROJECT_SOURCE_DIR}/bindings/java/src io.ferry
+                      COMMENT "Javadoc: the Java binding (io.ferry)"
+                      VERBATIM)
+    add_dependencies(docs docs_java)
+  endif()
 else()
   message(STATUS "API reference (target docs) skipped: doxygen or python3 not found")
 endif()

@@ -10,9 +10,10 @@
   FERRY_TOKEN and FERRY_CA_FILE set as the guide tells the officer to. Each ferryctl line must succeed (exit 0); a
   line naming a placeholder request id (req_1a2b...) must reach the collector and get "not found" (exit 4).
 - test_flags_match_help: every option `ferry-collector --help` prints is in the command-line table of
-  docs/COLLECTOR.md and every option of that table is in --help; the same for ferryctl's global options.
+  docs/COLLECTOR.md and every option of that table is in --help; the same for ferryctl's global options, and for
+  ferry-agent's options in the "Running" section of docs/AGENT.md.
 
-Environment: FERRY_COLLECTOR_BIN, FERRY_CTL_BIN (the built programs). Python 3 standard library, bash, openssl, curl.
+Environment: FERRY_COLLECTOR_BIN, FERRY_CTL_BIN, FERRY_AGENT_BIN (the built programs; the agent's is optional). Python 3 standard library, bash, openssl, curl.
 """
 
 import json
@@ -35,6 +36,7 @@ import check_docs  # noqa: E402  (the block parser and --extract)
 
 COLLECTOR = os.environ.get("FERRY_COLLECTOR_BIN", "")
 FERRYCTL = os.environ.get("FERRY_CTL_BIN", "")
+AGENT = os.environ.get("FERRY_AGENT_BIN", "")  # optional: a build without the agent has no ferry-agent
 
 
 def free_port():
@@ -221,6 +223,13 @@ class DocCommandsTest(unittest.TestCase):
         documented = set(re.findall(r"--[a-z][a-z0-9-]*", globals_line)) | {"--help", "--version"}
         helped = self.help_options(FERRYCTL)
         self.assertEqual(sorted(helped ^ documented), [], "ferryctl's global options differ from COLLECTOR.md")
+
+        if AGENT:
+            with open(os.path.join(ROOT, "docs/AGENT.md"), encoding="utf-8") as f:
+                running = f.read().split("## Running", 1)[1].split("\n## ", 1)[0]
+            documented = set(re.findall(r"--[a-z][a-z0-9-]*", running))
+            helped = self.help_options(AGENT)
+            self.assertEqual(sorted(helped ^ documented), [], "ferry-agent's options differ from AGENT.md's Running")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,8 @@ class Durability(enum.IntEnum):
 
 
 class LogLevel(enum.IntEnum):
+    """The level of a line passed to the ``log`` option's callable (FERRY_LOG_* of ferry.h)."""
+
     DEBUG = 0
     INFO = 1
     WARN = 2
@@ -106,35 +108,36 @@ class FerryError(Exception):
 
     @property
     def status_name(self) -> str:
+        """The status's name, e.g. "CONSENT_DENIED"."""
         return self.status.name
 
 
 class InvalidArgumentError(FerryError):
-    pass
+    """INVALID_ARGUMENT: a value the library refused (bad JSON, a name too long, an option out of range)."""
 
 
 class ConsentDeniedError(FerryError):
-    pass
+    """CONSENT_DENIED: the event's purpose is denied on this device; nothing was stored."""
 
 
 class StorageError(FerryError):
-    pass
+    """STORAGE: the encrypted buffer cannot be created or written (directory, permissions, disk full)."""
 
 
 class ClientClosedError(FerryError):
-    pass
+    """CLOSED: the client is closed."""
 
 
 class FerryTimeoutError(FerryError):
-    pass
+    """TIMEOUT: flush, forget or close did not finish in time; the work goes on (nothing is lost)."""
 
 
 class NetworkError(FerryError):
-    pass
+    """NETWORK: no endpoint is set, the collector cannot be reached, or it refused the write key (401)."""
 
 
 class InternalError(FerryError):
-    pass
+    """INTERNAL: a bug in the library, or out of memory."""
 
 
 _ERROR_CLASSES = {
@@ -527,6 +530,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once close() was called."""
         return self._handle is None
 
     def close(self, timeout_ms: int = DEFAULT_CLOSE_TIMEOUT_MS) -> None:
@@ -602,6 +606,8 @@ class Client:
     # -- consent --
 
     def set_consent(self, purpose: str, state: Consent) -> None:
+        """Records the user's choice for a purpose (persisted). GRANTED makes its pending events sendable, DENIED
+        purges them; "necessary" cannot be denied (InvalidArgumentError)."""
         lib = self._lib
         s = _consent(state)
         try:

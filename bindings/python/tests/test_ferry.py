@@ -274,3 +274,21 @@ def test_session_timeout_option(tmp_path):
         c.track("in_session")
         events = [e for e in c.export_local()["events"] if e.get("event") == "in_session"]
     assert events and events[0]["context"]["sessionId"]
+
+
+def test_every_public_name_and_option_is_documented():
+    import inspect
+    undocumented = []
+    for name in ferry.__all__:
+        obj = getattr(ferry, name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+            undocumented.append(name)
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                fn = member.fget if isinstance(member, property) else member
+                if not attr.startswith("_") and inspect.isfunction(fn) and not inspect.getdoc(fn):
+                    undocumented.append(f"{name}.{attr}")
+    assert undocumented == []
+    doc = inspect.getdoc(ferry.Client)
+    for option in ferry._OPTION_NAMES:
+        assert option in doc, f"option {option} is missing from Client's docstring"
