@@ -42,7 +42,11 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "The agent.json file (docs/AGENT.md)")->required();
   app.add_flag("--check-config", check_only, "Check the config file and exit (0 = valid)");
   app.set_version_flag("--version", std::string("ferry-agent ") + ferry::agent::kAgentVersion);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a bad command line: 2 (not CLI11's 100-114)
+  }
 
   auto loaded = ferry::agent::LoadConfig(config_path);
   if (!loaded.ok()) {

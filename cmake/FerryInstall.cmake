@@ -5,6 +5,7 @@
 #   <prefix>/<libdir>/libferry.so.MAJOR.MINOR.PATCH, libferry.so.MAJOR, libferry.so, libferry.a
 #   <prefix>/<libdir>/cmake/Ferry/FerryConfig.cmake, FerryConfigVersion.cmake, FerryTargets*.cmake
 #   <prefix>/<libdir>/pkgconfig/ferry.pc
+#   <prefix>/share/doc/ferry/{LICENSE,CHANGELOG.md}
 #   <prefix>/bin/ferry-collector, ferryctl, ferry-agent  (when those targets are part of the build)
 #
 # find_package(Ferry) gives Ferry::ferry (the shared library) and, when its dependencies are found on the consumer's
@@ -36,6 +37,10 @@ file(RELATIVE_PATH _ferry_pc_to_prefix /__prefix__/${FERRY_INSTALL_PKGCONFIGDIR}
 string(REGEX REPLACE "/$" "" FERRY_PC_PREFIX "\${pcfiledir}/${_ferry_pc_to_prefix}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/ferry.pc.in ${PROJECT_BINARY_DIR}/ferry.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ferry.pc DESTINATION ${FERRY_INSTALL_PKGCONFIGDIR} COMPONENT development)
+
+# The licence (Apache-2.0) and the changes, beside the agent's example config.
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/CHANGELOG.md
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/ferry COMPONENT runtime)
 
 # The daemons and the admin tool, when this build has them. OPTIONAL: a tree where they were not built still installs
 # the SDK.

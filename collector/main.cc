@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   double max_decompressed_kib = static_cast<double>(opts.limits.max_decompressed_bytes) / 1024;
   double max_event_kib = static_cast<double>(opts.limits.max_event_bytes) / 1024;
   size_t max_batch_events = opts.limits.max_batch_events;
+  app.set_version_flag("--version", "ferry-collector " FERRY_PROJECT_VERSION);
   app.set_config("--config", "", "Read options from an INI/TOML file (keys are the long option names)");
   app.add_option("--listen", listen, "host:port to listen on; port 0 picks a free port")->capture_default_str();
   app.add_option("--data-dir", data_dir, "Directory of the embedded store (created if missing)")->required();
@@ -72,7 +73,11 @@ int main(int argc, char** argv) {
   app.add_option("--fault-plan", fault_plan,
                  "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
                  "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a bad command line: 2 (not CLI11's 100-114)
+  }
 
   ferry::base::Logger log = ferry::base::Logger::Stderr("collector");
   if (!ferry::net::SplitHostPort(listen, &opts.host, &opts.port)) {

@@ -3,8 +3,10 @@
 #   tests/run.sh
 # Stages, in order (pick some with FERRY_STAGES="release asan"):
 #   docs     tests/docs/check_docs.py: links between the Markdown files resolve (files and #anchors), documents
-#            named in the code exist, no tracked file names a path of one machine or a folder beside the checkout;
-#            then the checker's own test (it must catch a planted dead link and a planted path). Seconds, no build.
+#            named in the code exist, no tracked file names a path of one machine or a folder beside the checkout,
+#            every command or program block of README.md and docs/ is run by a test (<!-- test: ID -->; the release
+#            stage runs those tests: docs.*) or marked <!-- illustrative -->; then the checker's own test (it must
+#            catch a planted dead link, path and unmarked block). Seconds, no build.
 #   release  build/release  RelWithDebInfo (-O2, line-table debug info), -DFERRY_WERROR=ON; builds everything
 #                           (benchmarks and bindings too); every ctest test (finding no test is a failure)
 #   asan     build/asan     ASan+UBSan at -O1 (LeakSanitizer on: it works in this sandbox); builds only the programs

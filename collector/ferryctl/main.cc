@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "collector/ferryctl/exit_codes.h"
 #include "collector/ferryctl/offline.h"
 #include "collector/ferryctl/remote.h"
 
@@ -16,15 +17,25 @@ int main(int argc, char** argv) {
   app.add_option("--key-file", g.key_file, "Store key file (default DATA_DIR/collector.key)");
   app.add_option("--storage", g.storage,
                  "Store of the offline commands: sqlite (in --data-dir, default) or a postgresql:// URI");
-  app.add_option("--url", g.url, "Collector admin URL, e.g. https://127.0.0.1:8443 (admin API commands)");
-  app.add_option("--token", g.token, "Admin token (admin API commands)");
-  app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)");
+  // The connection options can come from the environment, so a session sets them once (and the token stays out of
+  // the process list).
+  app.add_option("--url", g.url, "Collector admin URL, e.g. https://127.0.0.1:8443 (admin API commands)")
+      ->envname("FERRY_URL");
+  app.add_option("--token", g.token, "Admin token (admin API commands)")->envname("FERRY_TOKEN");
+  app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)")
+      ->envname("FERRY_CA_FILE");
   app.add_flag("--json", g.json, "Machine-readable output");
   app.require_subcommand(1);
+  app.set_version_flag("--version", "ferryctl " FERRY_PROJECT_VERSION);
   app.fallthrough();  // global options are accepted after the subcommand too (ferryctl keys ... --json)
   int exit_code = 0;
   ferry::collector::ctl::AddOfflineCommands(app, g, &exit_code);
   ferry::collector::ctl::AddAdminCommands(app, g, &exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every command-line mistake exits kExitUsage (CLI11's own codes are 100-114).
+    return app.exit(e) == 0 ? ferry::collector::ctl::kExitOk : ferry::collector::ctl::kExitUsage;
+  }
   return exit_code;
 }

@@ -5,25 +5,29 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/engines/open_store.h"
+#include "collector/ferryctl/exit_codes.h"
 #include "collector/rights/rights_service.h"
 
 namespace ferry::collector::ctl {
 
 namespace {
 
-std::unique_ptr<Store> OpenOrSay(const Globals& g) {
+// The store, or null after one line on stderr and *exit_code set for the reason.
+std::unique_ptr<Store> OpenOrSay(const Globals& g, int* exit_code) {
   StoreConfig cfg;
   cfg.storage = g.storage;
   cfg.data_dir = g.data_dir;
   cfg.key_file = g.key_file;
   if (!IsPostgresStorage(cfg.storage) && g.data_dir.empty()) {
     std::fprintf(stderr, "ferryctl: --data-dir (or --storage postgresql://...) is required for this command\n");
+    *exit_code = kExitUsage;
     return nullptr;
   }
   auto store = MakeStore(cfg);
   if (!store.ok()) {
     std::string where = IsPostgresStorage(cfg.storage) ? RedactStorage(cfg.storage) : g.data_dir;
     std::fprintf(stderr, "ferryctl: cannot open the store %s: %s\n", where.c_str(), store.status().ToString().c_str());
+    *exit_code = ExitForCode(store.status().code());
     return nullptr;
   }
   return std::move(store).value();
@@ -38,12 +42,13 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   CLI::App* cwk = keys->add_subcommand("create-write-key", "Create a write key for a project; prints it once");
   cwk->add_option("--project", *project, "Project name (created if new)")->required();
   cwk->callback([&g, project, exit_code] {
-    *exit_code = 1;
-    auto store = OpenOrSay(g);
+    *exit_code = kExitFailure;
+    auto store = OpenOrSay(g, exit_code);
     if (!store) return;
     auto key = store->CreateWriteKey(*project);
     if (!key.ok()) {
       std::fprintf(stderr, "ferryctl: %s\n", key.status().ToString().c_str());
+      *exit_code = ExitForCode(key.status().code());
       return;
     }
     if (g.json) {
@@ -51,7 +56,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     } else {
       std::printf("%s\n", key->c_str());
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   auto roles = std::make_shared<std::vector<std::string>>();
@@ -62,8 +67,8 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
       ->delimiter(',');
   cat->add_option("--name", *token_name, "Who holds it (shown in the audit log)");
   cat->callback([&g, roles, token_name, exit_code] {
-    *exit_code = 1;
-    auto store = OpenOrSay(g);
+    *exit_code = kExitFailure;
+    auto store = OpenOrSay(g, exit_code);
     if (!store) return;
     // Through the rights service: the token and its audit entry are stored together or not at all.
     rights::RightsService service(rights::StoresOf(store.get()), base::SystemClock(), rights::RightsOptions(),
@@ -71,6 +76,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     auto token = service.CreateAdminToken(rights::Actor::Offline(), *token_name, *roles);
     if (!token.ok()) {
       std::fprintf(stderr, "ferryctl: %s\n", token.status().message().c_str());
+      *exit_code = ExitForCode(token.status().code());
       return;
     }
     if (g.json) {
@@ -78,7 +84,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     } else {
       std::printf("%s\n", token->c_str());
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   CLI::App* projects = app.add_subcommand("projects", "Project settings (offline, on --data-dir)");
@@ -89,16 +95,17 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   ret->add_option("--project", *rproject, "Project name")->required();
   ret->add_option("--days", *days, "Days (fractions allowed); 0 = the collector's --retention-days")->required();
   ret->callback([&g, rproject, days, exit_code] {
-    *exit_code = 1;
-    auto store = OpenOrSay(g);
+    *exit_code = kExitFailure;
+    auto store = OpenOrSay(g, exit_code);
     if (!store) return;
     auto ok = store->SetRetention(*rproject, static_cast<int64_t>(*days * 24 * 3600 * 1000));
     if (!ok.ok() || !*ok) {
       std::fprintf(stderr, "ferryctl: %s\n",
                    ok.ok() ? ("no project named " + *rproject).c_str() : ok.status().ToString().c_str());
+      *exit_code = ok.ok() ? kExitNotFound : ExitForCode(ok.status().code());
       return;
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   CLI::App* debug = app.add_subcommand("debug", "Inspect the store (offline, on --data-dir)");
@@ -107,12 +114,13 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   CLI::App* dump = debug->add_subcommand("dump-events", "Print stored events, one JSON object a line");
   dump->add_option("--project", *dump_project, "Only this project");
   dump->callback([&g, dump_project, exit_code] {
-    *exit_code = 1;
-    auto store = OpenOrSay(g);
+    *exit_code = kExitFailure;
+    auto store = OpenOrSay(g, exit_code);
     if (!store) return;
     auto rows = store->DumpEvents(*dump_project);
     if (!rows.ok()) {
       std::fprintf(stderr, "ferryctl: %s\n", rows.status().ToString().c_str());
+      *exit_code = ExitForCode(rows.status().code());
       return;
     }
     for (const EventRow& r : *rows) {
@@ -133,7 +141,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
         std::printf("%s\t%s\t%s\t%s\n", r.project.c_str(), r.message_id.c_str(), r.type.c_str(), r.body.c_str());
       }
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 }
 

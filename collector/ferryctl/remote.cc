@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "collector/ferryctl/exit_codes.h"
+
 namespace ferry::collector::ctl {
 
 namespace {
@@ -95,18 +97,20 @@ Reply Call(const Globals& g, const std::string& method, const std::string& path,
   return r;
 }
 
-bool NeedsServer(const Globals& g) {
+bool NeedsServer(const Globals& g, int* exit_code) {
   if (g.url.empty() || g.token.empty()) {
     std::fprintf(stderr, "ferryctl: --url and --token are required for admin commands\n");
+    *exit_code = kExitUsage;
     return false;
   }
   return true;
 }
 
-// Prints a one-line reason for a failed call; true when the call answered `want`.
-bool Check(const Reply& r, int want = 200) {
+// Prints a one-line reason for a failed call and sets *exit_code for it; true when the call answered `want`.
+bool Check(const Reply& r, int* exit_code, int want = 200) {
   if (!r.error.empty() && r.status == 0) {
     std::fprintf(stderr, "ferryctl: cannot reach the collector: %s\n", r.error.c_str());
+    *exit_code = kExitUnavailable;
     return false;
   }
   if (r.status != want && !(want == 200 && r.status == 201)) {
@@ -114,10 +118,12 @@ bool Check(const Reply& r, int want = 200) {
     std::string why = e.is_object() && e.contains("error") && e["error"].is_string() ? e["error"].get<std::string>()
                                                                                      : r.body.substr(0, 200);
     std::fprintf(stderr, "ferryctl: the collector answered %d: %s\n", r.status, why.c_str());
+    *exit_code = ExitForHttpStatus(r.status);
     return false;
   }
   if (!r.error.empty()) {
     std::fprintf(stderr, "ferryctl: the answer was cut short: %s\n", r.error.c_str());
+    *exit_code = kExitUnavailable;
     return false;
   }
   return true;
@@ -227,14 +233,14 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   show->add_option("ID", *id, "Any id of the subject (userId or anonymousId)")->required();
   show->add_option("--project", *project, "Only this project (default: every project)");
   show->callback([&g, id, project, exit_code] {
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     Reply r = Call(g, "GET", SubjectPath(*id, *project, ""));
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     g.json ? PrintJson(doc) : PrintSubject(doc);
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   CLI::App* exp = subject->add_subcommand("export", "Everything held about the subject as one JSON document");
@@ -242,8 +248,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   exp->add_option("--project", *project, "Only this project (default: every project)");
   exp->add_option("--output,-o", *output, "Write the document to this file (default: stdout)");
   exp->callback([&g, id, project, output, exit_code] {
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
     FILE* out = stdout;
     if (!output->empty()) {
@@ -253,10 +259,10 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     }
     Sink sink = [out](const char* p, size_t n) { return std::fwrite(p, 1, n, out) == n; };
     Reply r = Call(g, "GET", SubjectPath(*id, *project, "export"), "", &sink);
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     if (std::fflush(out) != 0) return (void)std::fprintf(stderr, "ferryctl: cannot write the export\n");
     if (!output->empty()) std::fprintf(stderr, "ferryctl: export written to %s\n", output->c_str());
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   CLI::App* erase = subject->add_subcommand("erase", "Erase the subject and every linked id (irreversible)");
@@ -264,15 +270,18 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   erase->add_option("--project", *project, "Only this project (default: every project)");
   erase->add_flag("--yes", *yes, "Confirm the erasure (required)");
   erase->callback([&g, id, project, yes, exit_code] {
-    *exit_code = 1;
-    if (!*yes) return (void)std::fprintf(stderr, "ferryctl: erasure cannot be undone; add --yes to confirm\n");
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!*yes) {
+      *exit_code = kExitUsage;
+      return (void)std::fprintf(stderr, "ferryctl: erasure cannot be undone; add --yes to confirm\n");
+    }
+    if (!NeedsServer(g, exit_code)) return;
     Reply r = Call(g, "POST", SubjectPath(*id, *project, "erase"), "{}");
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     g.json ? PrintJson(doc) : PrintReceipt(doc);
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   CLI::App* traits = subject->add_subcommand("traits", "Correct profile traits (right to rectification)");
@@ -281,21 +290,25 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   traits->add_option("--set", *sets, "KEY=VALUE (VALUE is JSON if it parses, else a string); repeatable");
   traits->add_option("--unset", *unsets, "KEY to remove; repeatable");
   traits->callback([&g, id, project, sets, unsets, exit_code] {
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     json patch = json::object();
     for (const auto& kv : *sets) {
       size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) {
+        *exit_code = kExitUsage;
         return (void)std::fprintf(stderr, "ferryctl: --set wants KEY=VALUE, got '%s'\n", kv.c_str());
       }
       json v = json::parse(kv.substr(eq + 1), nullptr, false);
       patch[kv.substr(0, eq)] = v.is_discarded() ? json(kv.substr(eq + 1)) : v;
     }
     for (const auto& k : *unsets) patch[k] = nullptr;
-    if (patch.empty()) return (void)std::fprintf(stderr, "ferryctl: nothing to change: give --set or --unset\n");
+    if (patch.empty()) {
+      *exit_code = kExitUsage;
+      return (void)std::fprintf(stderr, "ferryctl: nothing to change: give --set or --unset\n");
+    }
     Reply r = Call(g, "PATCH", SubjectPath(*id, *project, "traits"), patch.dump());
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     if (g.json) {
@@ -304,7 +317,7 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
       std::printf("corrected (request %s)\n", Str(doc, "requestId").c_str());
       PrintSubject(doc);
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   // ---- requests ----
@@ -327,12 +340,12 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   add->add_option("--subject", *id, "The subject's id")->required();
   add->add_option("--project", *project, "Project (default: every project)");
   auto act = [&g, rid, reason, exit_code](bool ok) {
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     json body = json::object();
     if (!ok && !reason->empty()) body["reason"] = *reason;
     Reply r = Call(g, "POST", "/v1/requests/" + Escape(*rid) + (ok ? "/approve" : "/reject"), body.dump());
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (g.json) {
       PrintJson(doc);
@@ -342,32 +355,32 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
         PrintReceipt(doc["result"]);
       }
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   };
   approve->callback([act] { act(true); });
   reject->callback([act] { act(false); });
   add->callback([&g, kind, id, project, exit_code] {
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     json body = {{"kind", *kind}, {"subject", *id}, {"project", *project}};
     Reply r = Call(g, "POST", "/v1/requests", body.dump());
-    if (!Check(r, 201)) return;
+    if (!Check(r, exit_code, 201)) return;
     json doc = json::parse(r.body, nullptr, false);
     g.json ? PrintJson(doc) : PrintRequests(json::array({doc}));
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
   requests->callback([&g, requests, overdue, state, exit_code] {
     if (!requests->get_subcommands().empty()) return;
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     std::string path = "/v1/requests?overdue=" + std::string(*overdue ? "1" : "0");
     if (!state->empty()) path += "&state=" + Escape(*state);
     Reply r = Call(g, "GET", path);
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     g.json ? PrintJson(doc) : PrintRequests(Field(doc, "requests"));
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 
   // ---- audit ----
@@ -380,10 +393,10 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   audit->add_option("--limit", *limit, "At most this many entries");
   CLI::App* verify = audit->add_subcommand("verify", "Check the hash chain; names the first broken entry");
   verify->callback([&g, exit_code] {
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     Reply r = Call(g, "GET", "/v1/audit/verify");
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     bool ok = doc.value("ok", false);
@@ -395,19 +408,19 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     if (!ok) {
       std::fprintf(stderr, "ferryctl: audit log BROKEN at entry %s: %s\n", Str(doc, "firstBrokenSeq").c_str(),
                    Str(doc, "reason").c_str());
-      *exit_code = 3;
+      *exit_code = kExitAuditBroken;
       return;
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
   audit->callback([&g, audit, id, after, limit, exit_code] {
     if (!audit->get_subcommands().empty()) return;
-    *exit_code = 1;
-    if (!NeedsServer(g)) return;
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
     std::string path = "/v1/audit?after=" + std::to_string(*after) + "&limit=" + std::to_string(*limit);
     if (!id->empty()) path += "&subject=" + Escape(*id);
     Reply r = Call(g, "GET", path);
-    if (!Check(r)) return;
+    if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     if (g.json) {
@@ -421,7 +434,7 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
       }
       PrintTable({"SEQ", "TIME", "WHO", "ROLE", "ACTION", "SUBJECT#", "RESULT", "DETAIL"}, rows);
     }
-    *exit_code = 0;
+    *exit_code = kExitOk;
   });
 }
 

@@ -8,8 +8,8 @@
 
 namespace ferry::collector::ctl {
 
-// Adds `subject ...`, `requests ...` and `audit ...`. Each command sets *exit_code when it ran: 0 success, 1 the
-// call failed (one line on stderr), 3 `audit verify` found a broken chain.
+// Adds `subject ...`, `requests ...` and `audit ...`. Each command sets *exit_code when it ran: kExitOk, or the
+// ExitCode of its failure (exit_codes.h) with one line on stderr.
 void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code);
 
 }  // namespace ferry::collector::ctl

@@ -2,8 +2,9 @@
 """Checks that the repository refers only to itself.
 
 Usage: check_docs.py [REPO_ROOT]   (default: the repository this script is in)
+       check_docs.py --extract FILE.md ID   prints the code blocks of FILE.md marked <!-- test: ID -->, in order
 
-Three checks over the tracked files (`git ls-files`; without git, every file outside .git/ and build*/):
+Four checks over the tracked files (`git ls-files`; without git, every file outside .git/ and build*/):
 
 1. Links between Markdown files: every relative link or image in a *.md file ([text](path), [text](path#anchor),
    [id]: path) names a file or folder of the repository, and an #anchor names a heading of the target file (GitHub's
@@ -14,6 +15,13 @@ Three checks over the tracked files (`git ls-files`; without git, every file out
 3. Paths of a particular machine or checkout: /work/..., /home/<user>, /root/, /Users/<user>, and ../shared (a folder
    beside the checkout). They work on one machine only. Deployment paths (/etc, /var/lib, /usr) and mkdtemp
    templates under /tmp are fine.
+
+4. Code blocks that a reader would paste or compile: every fenced block of README.md and of the Markdown files under
+   docs/ whose language is a command (sh, console, bash, shell) or a program (c, cpp, c++) has, on the line before
+   its fence, either `<!-- illustrative -->` (a sketch, an example with placeholders, a command for another machine)
+   or `<!-- test: ID -->` (ID: lower case, digits and '-'), and then a tracked file under tests/ other than this
+   checker names ID: that test extracts the blocks (--extract) and runs or compiles them. A block with neither, or an
+   ID that no test names, is a problem.
 
 Prints one line per problem (file:line: what) and exits 1 if there is any, 0 otherwise. Python 3 standard library
 only. Tested by check_docs_test.py.
@@ -55,6 +63,59 @@ INLINE_LINK = re.compile(r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(\s*(<[^>]*>|[^\s)]
 REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)")
 HTML_ANCHOR = re.compile(r"<a\s+[^>]*\b(?:name|id)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+# Code blocks (check 4).
+RUNNABLE_LANGUAGES = {"sh", "console", "bash", "shell", "c", "cpp", "c++"}
+ILLUSTRATIVE = re.compile(r"^\s*<!--\s*illustrative\s*-->\s*$")
+TESTED = re.compile(r"^\s*<!--\s*test:\s*([a-z0-9][a-z0-9-]*)\s*-->\s*$")
+
+
+def code_blocks(text):
+    """(line number of the opening fence, language, marker line before it, body) of each fenced block."""
+    lines = text.split("\n")
+    out = []
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        mark = m.group(1)
+        lang = lines[i].strip()[len(mark):].strip().split(" ")[0].lower() if lines[i].strip() != mark else ""
+        prev = ""
+        j = i - 1
+        while j >= 0 and not lines[j].strip():
+            j -= 1
+        if j >= 0:
+            prev = lines[j]
+        body = []
+        k = i + 1
+        while k < len(lines):
+            line = lines[k]
+            if line.strip() == mark[0] * max(len(mark), len(line.strip())) and line.strip().startswith(mark):
+                break
+            body.append(line)
+            k += 1
+        out.append((i + 1, lang, prev, "\n".join(body)))
+        i = k + 1
+    return out
+
+
+def is_user_doc(rel):
+    """README.md and the Markdown files under docs/: the documents whose blocks a reader runs."""
+    return rel == "README.md" or (rel.startswith("docs/") and rel.lower().endswith(".md"))
+
+
+def extract(path, block_id):
+    """The bodies of the blocks of a Markdown file marked <!-- test: block_id -->, joined by newlines."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    bodies = []
+    for _, _, prev, body in code_blocks(text):
+        m = TESTED.match(prev)
+        if m and m.group(1) == block_id:
+            bodies.append(body)
+    return "\n".join(bodies) + ("\n" if bodies else "")
 
 
 def tracked_files(root):
@@ -232,6 +293,28 @@ class Checker:
                         continue
                     self.problem(rel, no, "%s: %s" % (what, m.group(0)))
 
+    def check_blocks(self, rel, text):
+        for no, lang, prev, _ in code_blocks(text):
+            if lang not in RUNNABLE_LANGUAGES or ILLUSTRATIVE.match(prev):
+                continue
+            m = TESTED.match(prev)
+            if not m:
+                self.problem(rel, no, "a ```%s block that no test runs: mark it <!-- test: ID --> and run it in a test, "
+                                      "or mark it <!-- illustrative -->" % lang)
+                continue
+            if m.group(1) not in self.test_text():
+                self.problem(rel, no, "<!-- test: %s --> but no file under tests/ names %s" % (m.group(1), m.group(1)))
+
+    def test_text(self):
+        """The text of every tracked file under tests/ but this checker and its test, for looking up block ids."""
+        if not hasattr(self, "_test_text"):
+            parts = []
+            for f in self.files:
+                if f.startswith("tests/") and f not in SELF:
+                    parts.append(read_text(self.root, f) or "")
+            self._test_text = "\n".join(parts)
+        return self._test_text
+
     def run(self):
         for rel in self.files:
             text = read_text(self.root, rel)
@@ -239,6 +322,8 @@ class Checker:
                 continue
             if rel.lower().endswith(".md"):
                 self.check_links(rel, text)
+            if is_user_doc(rel):
+                self.check_blocks(rel, text)
             if rel not in SELF:
                 self.check_mentions(rel, text)
             self.check_paths(rel, text)
@@ -246,6 +331,9 @@ class Checker:
 
 
 def main(argv):
+    if len(argv) == 4 and argv[1] == "--extract":
+        sys.stdout.write(extract(argv[2], argv[3]))
+        return 0
     root = argv[1] if len(argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     checker = Checker(root)
     problems = checker.run()
@@ -254,7 +342,8 @@ def main(argv):
     if problems:
         print("check_docs: %d problem(s) in %d tracked files" % (len(problems), len(checker.files)))
         return 1
-    print("check_docs: %d tracked files, links and references resolve, no machine paths" % len(checker.files))
+    print("check_docs: %d tracked files, links and references resolve, no machine paths, every command and program "
+          "block is tested or illustrative" % len(checker.files))
     return 0
 
 

@@ -118,6 +118,35 @@ class CheckDocsTest(unittest.TestCase):
         subprocess.run(git + ["add", "notes.txt"], check=True)
         self.assert_reported("notes.txt:1: an absolute path of a build machine")
 
+    def test_an_unmarked_command_or_program_block_is_caught(self):
+        self.write({"docs/GUIDE.md": "# Guide\n\n```sh\nmake install\n```\n\nText.\n\n```c\nint main(void);\n```\n"})
+        self.assert_reported("docs/GUIDE.md:3: a ```sh block that no test runs",
+                             "docs/GUIDE.md:9: a ```c block that no test runs")
+        self.write({"README.md": "# Demo\n\n```console\n$ ferryctl --version\n```\n"})
+        self.assert_reported("README.md:3: a ```console block that no test runs")
+
+    def test_illustrative_blocks_and_other_languages_pass(self):
+        self.write({"docs/GUIDE.md": "# Guide\n\n<!-- illustrative -->\n```sh\nmake install\n```\n\n"
+                                     "```json\n{}\n```\n\n```\nplain\n```\n\n1. Step:\n   <!-- illustrative -->\n"
+                                     "   ```cpp\n   int x;\n   ```\n",
+                    # Blocks outside README.md and docs/ are not checked.
+                    "examples/NOTES.md": "# Notes\n\n```sh\nmake\n```\n"})
+        self.assert_clean()
+
+    def test_a_tested_block_needs_a_test_that_names_it(self):
+        self.write({"docs/GUIDE.md": "# Guide\n\n<!-- test: guide-setup -->\n```sh\necho set up\n```\n"})
+        self.assert_reported("docs/GUIDE.md:4: <!-- test: guide-setup --> but no file under tests/ names guide-setup")
+        self.write({"tests/docs/CMakeLists.txt": "add_test(NAME guide COMMAND run guide-setup)\n"})
+        self.assert_clean()
+
+    def test_extract_prints_the_marked_blocks_in_order(self):
+        self.write({"docs/GUIDE.md": "# Guide\n\n<!-- test: two -->\n```sh\necho one\n```\n\n"
+                                     "<!-- test: other -->\n```sh\necho other\n```\n\n"
+                                     "<!-- test: two -->\n```sh\necho two\n```\n"})
+        r = subprocess.run([sys.executable, CHECKER, "--extract", os.path.join(self.root, "docs/GUIDE.md"), "two"],
+                           stdout=subprocess.PIPE, check=True)
+        self.assertEqual(r.stdout.decode(), "echo one\necho two\n")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

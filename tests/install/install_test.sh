@@ -39,6 +39,10 @@ for f in include/ferry/ferry.h include/ferry/ferry.hpp \
   [ -e "$prefix/$f" ] || fail "missing $f"
 done
 [ -L "$prefix/$libdir/libferry.so" ] || fail "libferry.so is not the namelink symlink"
+# The licence and the changes travel with the package, and the package files declare the licence.
+[ -s "$prefix/share/doc/ferry/LICENSE" ] || fail "missing share/doc/ferry/LICENSE"
+[ -s "$prefix/share/doc/ferry/CHANGELOG."md ] || fail "missing the changelog in share/doc/ferry"
+grep -q "^License: Apache-2.0$" "$prefix/$libdir/pkgconfig/ferry.pc" || fail "ferry.pc does not declare the licence"
 for p in $programs; do
   [ -x "$prefix/bin/$p" ] || fail "missing program bin/$p"
 done

@@ -82,6 +82,8 @@ class Durability(enum.IntEnum):
 
 
 class LogLevel(enum.IntEnum):
+    """The level of a line passed to the ``log`` option's callable (FERRY_LOG_* of ferry.h)."""
+
     DEBUG = 0
     INFO = 1
     WARN = 2
@@ -106,35 +108,36 @@ class FerryError(Exception):
 
     @property
     def status_name(self) -> str:
+        """The status's name, e.g. "CONSENT_DENIED"."""
         return self.status.name
 
 
 class InvalidArgumentError(FerryError):
-    pass
+    """INVALID_ARGUMENT: a value the library refused (bad JSON, a name too long, an option out of range)."""
 
 
 class ConsentDeniedError(FerryError):
-    pass
+    """CONSENT_DENIED: the event's purpose is denied on this device; nothing was stored."""
 
 
 class StorageError(FerryError):
-    pass
+    """STORAGE: the encrypted buffer cannot be created or written (directory, permissions, disk full)."""
 
 
 class ClientClosedError(FerryError):
-    pass
+    """CLOSED: the client is closed."""
 
 
 class FerryTimeoutError(FerryError):
-    pass
+    """TIMEOUT: flush, forget or close did not finish in time; the work goes on (nothing is lost)."""
 
 
 class NetworkError(FerryError):
-    pass
+    """NETWORK: no endpoint is set, the collector cannot be reached, or it refused the write key (401)."""
 
 
 class InternalError(FerryError):
-    pass
+    """INTERNAL: a bug in the library, or out of memory."""
 
 
 _ERROR_CLASSES = {
@@ -203,6 +206,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "ferry_options_set_durability": (c_int, [c_void_p, c_int]),
         "ferry_options_set_app": (c_int, [c_void_p, c_char_p, c_char_p]),
         "ferry_options_set_pinned_public_key": (c_int, [c_void_p, c_char_p]),
+        "ferry_options_set_session_timeout_ms": (c_int, [c_void_p, u32]),
         "ferry_open": (c_int, [c_void_p, pp]),
         "ferry_close": (c_int, [c_void_p, u32]),
         "ferry_track": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p]),
@@ -319,19 +323,40 @@ def _take_string(lib: ctypes.CDLL, ptr: ctypes.c_void_p) -> str:
 _OPTION_NAMES = (
     "storage_path", "encryption_key", "endpoint", "write_key", "ca_file", "default_consent", "flush_interval_ms",
     "batch_size", "max_storage_bytes", "max_event_age_ms", "pii_rules", "durability", "app_name", "app_version",
-    "pinned_public_key", "log",
+    "pinned_public_key", "session_timeout_ms", "log",
 )
 
 
 class Client:
     """An open Ferry client (one encrypted buffer). Use as a context manager, or call close().
 
-    Keyword options (all optional; see ferry.h for meaning and limits):
-      storage_path (str), encryption_key (32 bytes), endpoint (str), write_key (str), ca_file (str),
-      default_consent ({purpose: Consent}), flush_interval_ms, batch_size, max_storage_bytes, max_event_age_ms (int),
-      pii_rules (dict or JSON str), durability (Durability), app_name / app_version (str), pinned_public_key (str),
-      log (callable(level: LogLevel, message: str), called from Ferry's threads; must not call the client).
-    A value the library refuses raises FerryError naming the option; an unknown option raises TypeError.
+    Every option is a keyword argument and optional. An option left out, or given as None, is not set: the
+    library's default applies (``endpoint=None`` means "no collector": events are buffered, never uploaded).
+    The options and their C counterparts (sdk/include/ferry/ferry.h has the limits):
+
+      storage_path (str)          the buffer's database file (ferry_options_set_storage_path); default: the
+                                  platform's app data directory
+      encryption_key (bytes)      the buffer's 32-byte key; default: a random key kept beside the buffer
+      endpoint (str)              the collector's base URL, https:// (http:// only for loopback); default: none
+      write_key (str)             the project's write key (``fw_...``, from ``ferryctl keys create-write-key``)
+      ca_file (str)               a PEM file of extra trust anchors for the collector's certificate
+      pinned_public_key (str)     ``sha256//<base64>`` pins of the collector's key, joined with ';'
+      default_consent (dict)      {purpose: Consent}: the state a purpose starts with on a new device; a purpose
+                                  never given a state stays PENDING (its events are stored, never sent)
+      flush_interval_ms (int)     how often the uploader sends; default 10000 (100 ms to 24 h)
+      batch_size (int)            events per upload; default 100 (1 to 1000)
+      max_storage_bytes (int)     the buffer's size limit; default 10 MiB (at least 64 KiB)
+      max_event_age_ms (int)      the oldest a buffered event may get; default 30 days (at least 1 s)
+      session_timeout_ms (int)    idle time after which the next event starts a new session; default 30 minutes
+                                  (1 s to 24 h)
+      pii_rules (dict or str)     PII masking rules (docs/PII.md)
+      durability (Durability)     BATCHED (default) or SYNC
+      app_name, app_version (str) sent in context.app; default: the executable's name, version ""
+      log (callable)              log(level: LogLevel, message: str), called from Ferry's threads; must not call
+                                  the client. Default: none (Ferry is silent: give one while you integrate)
+
+    A value the library refuses raises a FerryError (InvalidArgumentError) naming the option; an unknown option
+    name raises TypeError; opening a buffer that cannot be created raises StorageError.
     """
 
     DEFAULT_CLOSE_TIMEOUT_MS = 2000
@@ -363,6 +388,7 @@ class Client:
     # -- configuration --
 
     def _configure(self, lib: ctypes.CDLL, o: int, options: Mapping) -> None:
+        options = {k: v for k, v in options.items() if v is not None}  # None: not set, the default applies
         def check(name: str, st: int) -> None:
             if st != Status.OK:
                 raise _error(st, f"option {name!r} refused: {status_message(st)}")
@@ -397,6 +423,7 @@ class Client:
             "batch_size": (lib.ferry_options_set_batch_size, 2**32 - 1),
             "max_storage_bytes": (lib.ferry_options_set_max_storage_bytes, 2**64 - 1),
             "max_event_age_ms": (lib.ferry_options_set_max_event_age_ms, 2**64 - 1),
+            "session_timeout_ms": (lib.ferry_options_set_session_timeout_ms, 2**32 - 1),
         }
         for name, (fn, top) in int_setters.items():
             if name in options:
@@ -503,6 +530,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once close() was called."""
         return self._handle is None
 
     def close(self, timeout_ms: int = DEFAULT_CLOSE_TIMEOUT_MS) -> None:
@@ -578,6 +606,8 @@ class Client:
     # -- consent --
 
     def set_consent(self, purpose: str, state: Consent) -> None:
+        """Records the user's choice for a purpose (persisted). GRANTED makes its pending events sendable, DENIED
+        purges them; "necessary" cannot be denied (InvalidArgumentError)."""
         lib = self._lib
         s = _consent(state)
         try:

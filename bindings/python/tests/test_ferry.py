@@ -253,3 +253,42 @@ def test_close_waits_for_calls_in_progress(tmp_path):
         t.join()
     assert outcomes["other"] == []
     assert outcomes["closed"] == 3
+
+
+def test_none_means_unset(tmp_path):
+    # endpoint=None is "no collector", exactly as leaving the option out: the client opens, buffers and cannot flush.
+    with open_client(tmp_path, endpoint=None, write_key=None, ca_file=None, pii_rules=None, log=None,
+                     app_name=None, session_timeout_ms=None) as c:
+        c.track("buffered")
+        with pytest.raises(ferry.NetworkError):
+            c.flush(200)
+        assert any(e.get("event") == "buffered" for e in c.export_local()["events"])
+        assert c.stats()["sent"] == 0
+
+
+def test_session_timeout_option(tmp_path):
+    with pytest.raises(ferry.InvalidArgumentError) as ei:
+        open_client(tmp_path, session_timeout_ms=10)  # below the 1 s minimum
+    assert "session_timeout_ms" in ei.value.message
+    with open_client(tmp_path, session_timeout_ms=60000) as c:
+        c.track("in_session")
+        events = [e for e in c.export_local()["events"] if e.get("event") == "in_session"]
+    assert events and events[0]["context"]["sessionId"]
+
+
+def test_every_public_name_and_option_is_documented():
+    import inspect
+    undocumented = []
+    for name in ferry.__all__:
+        obj = getattr(ferry, name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+            undocumented.append(name)
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                fn = member.fget if isinstance(member, property) else member
+                if not attr.startswith("_") and inspect.isfunction(fn) and not inspect.getdoc(fn):
+                    undocumented.append(f"{name}.{attr}")
+    assert undocumented == []
+    doc = inspect.getdoc(ferry.Client)
+    for option in ferry._OPTION_NAMES:
+        assert option in doc, f"option {option} is missing from Client's docstring"
