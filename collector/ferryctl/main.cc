@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   ferry::collector::ctl::AddOfflineCommands(app, g, &exit_code);
   ferry::collector::ctl::AddAdminCommands(app, g, &exit_code);
+  ferry::collector::ctl::AddInsightCommands(app, g, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
