@@ -103,7 +103,20 @@ step_collector() {
   echo "write key:   ${WRITE_KEY:0:12}... (printed once by ferryctl; stored only hashed)"
   echo "admin token: ${ADMIN_TOKEN:0:12}... (roles compliance,operator); analyst token ${ANALYST_TOKEN:0:12}..."
   # The operations insight (docs/INSIGHT.md), embedded, with the tags and rules meant for the generated users.
-  "$BUILD/tools/insight_gen/ferry-insight-gen" --config >"$DATA/insight-config.json"
+  "$BUILD/tools/insight_gen/ferry-insight-gen" --config | /usr/bin/python3 -c '
+import json, sys
+config = json.load(sys.stdin)
+config["tags"] = [
+    {"name": "digital_browser_no_order", "description": "browses digital often, no order lately, responds to promotions",
+     "rule": {"all": [
+         {"count": {"event": "product_viewed", "where": [{"prop": "category", "op": "eq", "value": "digital"}],
+                    "within_days": 30}, "op": "gte", "value": 3},
+         {"not": {"count": {"event": "order_completed", "within_days": 30}, "op": "gte", "value": 1}},
+         {"count": {"event": "promotion_clicked", "within_days": 90}, "op": "gte", "value": 1}]}},
+    {"name": "lapsing_buyer", "description": "bought before, not seen for two weeks",
+     "rule": {"all": [{"count": {"event": "order_completed"}, "op": "gte", "value": 1},
+                      {"recency": {}, "op": "gte", "value": 14}]}}]
+json.dump(config, sys.stdout, indent=1)' >"$DATA/insight-config.json"
   start_bg ferry-collector "$DATA/collector.log" "$BUILD/collector/ferry-collector" --listen 127.0.0.1:0 \
     --data-dir "$DATA/collector" --tls-cert "$DATA/tls.crt" --tls-key "$DATA/tls.key" \
     --insight embedded --insight-config "$DATA/insight-config.json"
@@ -191,14 +204,26 @@ print("  %d events posted, %d accepted" % (len(events), accepted))
 PY
   local actl=("$BUILD/collector/ferryctl" --url "$URL" --token "$ANALYST_TOKEN" --ca-file "$DATA/tls.crt")
   echo
-  echo "\$ ferryctl insight retention --project demo --periods 8    (analyst token)"
-  "${actl[@]}" insight retention --project demo --periods 8
+  # As of yesterday: the generated activity ends there.
+  local asof
+  asof=$(date -u -d yesterday +%F)
+  echo "\$ ferryctl insight retention --project demo --periods 8 --as-of $asof    (analyst token)"
+  "${actl[@]}" insight retention --project demo --periods 8 --as-of "$asof"
   echo
   local person
-  person=$("${actl[@]}" insight tags --project demo --json |
-    /usr/bin/python3 -c 'import json, sys; print(next(p["person"] for p in json.load(sys.stdin)["persons"] if p["tags"]))')
-  echo "\$ ferryctl insight profile $person --project demo"
-  "${actl[@]}" insight profile "$person" --project demo
+  person=$("${actl[@]}" insight tags --project demo --as-of "$asof" --json |
+    /usr/bin/python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+tagged = [p for p in doc["persons"] if any(t["tag"] == "digital_browser_no_order" for t in p["tags"])]
+tagged = tagged or [p for p in doc["persons"] if p["tags"]]
+print(tagged[0]["person"] if tagged else "")')
+  if [[ -z "$person" ]]; then
+    echo "no person holds a tag today (the generated stream is random)"
+    return 0
+  fi
+  echo "\$ ferryctl insight profile $person --project demo --as-of $asof"
+  "${actl[@]}" insight profile "$person" --project demo --as-of "$asof"
 }
 
 main() {
