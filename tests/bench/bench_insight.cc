@@ -186,6 +186,16 @@ std::unique_ptr<Insight> OpenInsight(const InsightConfig& config, PrivacyView* v
   return std::move(in).value();
 }
 
+// A signed-up person with activity as of `as_of` (the erasure's subject): one with rows to erase.
+std::string SignedUpPerson(Insight& in, int32_t as_of) {
+  auto lc = in.Lifecycle("bench", as_of);
+  Check(lc.status(), "lifecycle");
+  for (const auto& [person, stage] : lc.value().persons) {
+    if (!person.empty() && person[0] == 'u') return person;
+  }
+  return "u000000042";
+}
+
 void Questions(const char* name, Insight& in, int32_t start_day, int32_t as_of) {
   RetentionQuery rq;
   rq.project = "bench";
@@ -371,9 +381,10 @@ void RunClickHouse(const Options& o) {
   const int32_t as_of = start + o.days - 1;
   Questions("clickhouse", *in, start, as_of);
   // Erasure: excluded at once; gone when the mutations complete.
-  auto before = in->GetProfile("bench", "u000000042", as_of);
-  double s = Time([&] { Check(in->Erase("bench", {"u000000042"}), "erase"); });
-  auto after = in->GetProfile("bench", "u000000042", as_of);
+  const std::string victim = SignedUpPerson(*in, as_of);
+  auto before = in->GetProfile("bench", victim, as_of);
+  double s = Time([&] { Check(in->Erase("bench", {victim}), "erase"); });
+  auto after = in->GetProfile("bench", victim, as_of);
   Figure("clickhouse",
          std::string("erase one person: exclusion in force (profile ") + (before.ok() ? "found" : "absent") + " -> " +
              (after.ok() ? "found" : "absent") + ")",
@@ -409,7 +420,8 @@ void RunEmbedded(const Options& o) {
   PerEventCosts("embedded", ing.sample, config);
   const int32_t start = ferry::insightgen::Options().start_day;
   Questions("embedded", *in, start, start + o.days - 1);
-  double s = Time([&] { Check(in->Erase("bench", {"u000000042"}), "erase"); });
+  const std::string victim = SignedUpPerson(*in, start + o.days - 1);
+  double s = Time([&] { Check(in->Erase("bench", {victim}), "erase"); });
   Figure("embedded", "erase one person (one transaction)", Fmt("%.3f s", s));
   in.reset();
   std::string cmd = "rm -rf '" + dir + "'";
