@@ -5,12 +5,18 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include "collector/analysis/insight_api.h"
+#include "collector/analysis/wiring.h"
 #include "collector/engines/open_store.h"
 #include "collector/http/server.h"
 #include "lib/base/log.h"
@@ -73,6 +79,12 @@ int main(int argc, char** argv) {
   app.add_option("--fault-plan", fault_plan,
                  "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
                  "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");
+  std::string insight_spec = "off", insight_config;
+  app.add_option("--insight", insight_spec,
+                 "Operations insight (docs/INSIGHT.md): off, embedded (DATA_DIR/insight.db) or "
+                 "clickhouse://HOST:PORT[,HOST:PORT...][?cluster=NAME&database=DB&user=U]")
+      ->capture_default_str();
+  app.add_option("--insight-config", insight_config, "JSON configuration of the insight (tags, lifecycle rules, ...)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -138,6 +150,64 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // The operations insight: fed by ingest after each commit, erased with every erasure, asked by the admin API.
+  std::unique_ptr<ferry::collector::analysis::StorePrivacyView> privacy;
+  std::unique_ptr<ferry::insight::Insight> insight;
+  std::unique_ptr<ferry::collector::analysis::InsightFeed> feed;
+  if (ferry::collector::analysis::InsightEnabled(insight_spec)) {
+    privacy = std::make_unique<ferry::collector::analysis::StorePrivacyView>(store->get());
+    ferry::collector::analysis::InsightSetup setup;
+    setup.spec = insight_spec;
+    setup.data_dir = data_dir;
+    setup.config_file = insight_config;
+    setup.privacy = privacy.get();
+    setup.audit = ferry::collector::analysis::ApiAuditHook();
+    setup.log = ferry::base::Logger::Stderr("insight");
+    auto opened = ferry::collector::analysis::OpenInsight(setup);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "ferry-collector: cannot open the insight: %s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    insight = std::move(opened).value();
+    feed = std::make_unique<ferry::collector::analysis::InsightFeed>(store->get(), insight.get(), privacy.get(), log);
+    opts.insight = insight.get();
+    opts.ingest_sink = feed.get();
+    ferry::insight::Insight* in = insight.get();
+    opts.rights.on_erased = [in, log](const std::string& project, const std::vector<std::string>& ids) {
+      ferry::base::Status s = in->Erase(project, ids);
+      if (!s.ok()) log.Error("insight: erasure failed: " + s.ToString());
+    };
+    log.Info(std::string("insight on: ") + in->engine().name());
+  }
+  // Housekeeping of the insight (ClickHouse: ends the exclusions of completed erasures).
+  std::mutex maintain_mu;
+  std::condition_variable maintain_cv;
+  bool maintain_stop = false;
+  std::thread maintainer([&] {
+    if (!insight) return;
+    std::unique_lock<std::mutex> lock(maintain_mu);
+    while (!maintain_cv.wait_for(lock, std::chrono::seconds(10), [&] { return maintain_stop; })) {
+      lock.unlock();
+      ferry::base::Status s = insight->Maintain();
+      if (!s.ok()) log.Warn("insight: maintenance: " + s.ToString());
+      lock.lock();
+    }
+  });
+  struct StopMaintainer {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    std::thread& t;
+    ~StopMaintainer() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      t.join();
+    }
+  } stop_maintainer{maintain_mu, maintain_cv, maintain_stop, maintainer};
+
   CollectorServer server(opts, store->get(), log);
   if (const char* env = std::getenv("FERRY_COLLECTOR_FAULT_PLAN"); env != nullptr && fault_plan.empty()) {
     fault_plan = env;
@@ -174,6 +244,10 @@ int main(int argc, char** argv) {
   // Wake the signal thread if the server stopped by itself.
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
+  if (insight) {
+    ferry::base::Status flushed = insight->Flush(10000);
+    if (!flushed.ok()) log.Warn("insight: not everything reached the engine: " + flushed.ToString());
+  }
   store->reset();  // closes the database cleanly after the writer drained
   std::remove((data_dir + "/collector.port").c_str());
   if (!served.ok()) {

@@ -9,6 +9,8 @@
 #   quickstart the C quickstart (examples/c/quickstart.c) tracks with consent and masking and uploads
 #   arrived    what the collector stored (masked; nothing of the pending or denied purposes)
 #   rights     a compliance officer shows, exports and erases the subject with ferryctl, then verifies the audit log
+#   insight    synthetic users (ferry-insight-gen) posted to the collector; an analyst asks ferryctl insight for a
+#              weekly retention table and for a person's tags with the reason each applies
 # Background processes started with start_bg (a collector, say) are stopped when the script exits, however it exits.
 # Environment: FERRY_DEMO_DATA (default <repo>/demo-data), FERRY_JOBS (default 2).
 set -euo pipefail
@@ -81,7 +83,7 @@ step_build() {
     echo "this tree has no ferry_quickstart target (examples/CMakeLists.txt)" >&2
     return 1
   fi
-  local targets=(ferry_quickstart ferry-collector ferryctl)
+  local targets=(ferry_quickstart ferry-collector ferryctl ferry-insight-gen)
   echo "building: ${targets[*]}"
   cmake --build "$BUILD" --parallel "$JOBS" --target "${targets[@]}"
 }
@@ -96,10 +98,28 @@ step_collector() {
   WRITE_KEY=$("$BUILD/collector/ferryctl" --data-dir "$DATA/collector" keys create-write-key --project demo)
   ADMIN_TOKEN=$("$BUILD/collector/ferryctl" --data-dir "$DATA/collector" keys create-admin-token \
     --roles compliance,operator)
+  ANALYST_TOKEN=$("$BUILD/collector/ferryctl" --data-dir "$DATA/collector" keys create-admin-token \
+    --roles analyst --name analyst)
   echo "write key:   ${WRITE_KEY:0:12}... (printed once by ferryctl; stored only hashed)"
-  echo "admin token: ${ADMIN_TOKEN:0:12}... (roles compliance,operator)"
+  echo "admin token: ${ADMIN_TOKEN:0:12}... (roles compliance,operator); analyst token ${ANALYST_TOKEN:0:12}..."
+  # The operations insight (docs/INSIGHT.md), embedded, with the tags and rules meant for the generated users.
+  "$BUILD/tools/insight_gen/ferry-insight-gen" --config | /usr/bin/python3 -c '
+import json, sys
+config = json.load(sys.stdin)
+config["tags"] = [
+    {"name": "digital_browser_no_order", "description": "browses digital often, no order lately, responds to promotions",
+     "rule": {"all": [
+         {"count": {"event": "product_viewed", "where": [{"prop": "category", "op": "eq", "value": "digital"}],
+                    "within_days": 30}, "op": "gte", "value": 3},
+         {"not": {"count": {"event": "order_completed", "within_days": 30}, "op": "gte", "value": 1}},
+         {"count": {"event": "promotion_clicked", "within_days": 90}, "op": "gte", "value": 1}]}},
+    {"name": "lapsing_buyer", "description": "bought before, not seen for two weeks",
+     "rule": {"all": [{"count": {"event": "order_completed"}, "op": "gte", "value": 1},
+                      {"recency": {}, "op": "gte", "value": 14}]}}]
+json.dump(config, sys.stdout, indent=1)' >"$DATA/insight-config.json"
   start_bg ferry-collector "$DATA/collector.log" "$BUILD/collector/ferry-collector" --listen 127.0.0.1:0 \
-    --data-dir "$DATA/collector" --tls-cert "$DATA/tls.crt" --tls-key "$DATA/tls.key"
+    --data-dir "$DATA/collector" --tls-cert "$DATA/tls.crt" --tls-key "$DATA/tls.key" \
+    --insight embedded --insight-config "$DATA/insight-config.json"
   local port_file="$DATA/collector/collector.port"
   for _ in $(seq 100); do
     [[ -s "$port_file" ]] && break
@@ -164,6 +184,48 @@ for p in doc["projects"]:
   ctl audit verify
 }
 
+step_insight() {
+  local start
+  start=$(date -u -d '63 days ago' +%F)
+  echo "\$ ferry-insight-gen --users 400 --days 63 --start $start --project demo   (posted to /v1/batch)"
+  "$BUILD/tools/insight_gen/ferry-insight-gen" --users 400 --days 63 --start "$start" --project demo \
+    >"$DATA/insight-events.ndjson"
+  /usr/bin/python3 - "$URL/v1/batch" "$WRITE_KEY" "$DATA/tls.crt" "$DATA/insight-events.ndjson" <<'PY'
+import json, ssl, sys, urllib.request
+url, key, ca, path = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=ca)
+events = [json.loads(line) for line in open(path)]
+accepted = 0
+for i in range(0, len(events), 500):
+    body = json.dumps({"batch": events[i:i + 500]}).encode()
+    req = urllib.request.Request(url, body, {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    accepted += json.load(urllib.request.urlopen(req, context=ctx))["accepted"]
+print("  %d events posted, %d accepted" % (len(events), accepted))
+PY
+  local actl=("$BUILD/collector/ferryctl" --url "$URL" --token "$ANALYST_TOKEN" --ca-file "$DATA/tls.crt")
+  echo
+  # As of yesterday: the generated activity ends there.
+  local asof
+  asof=$(date -u -d yesterday +%F)
+  echo "\$ ferryctl insight retention --project demo --periods 8 --as-of $asof    (analyst token)"
+  "${actl[@]}" insight retention --project demo --periods 8 --as-of "$asof"
+  echo
+  local person
+  person=$("${actl[@]}" insight tags --project demo --as-of "$asof" --json |
+    /usr/bin/python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+tagged = [p for p in doc["persons"] if any(t["tag"] == "digital_browser_no_order" for t in p["tags"])]
+tagged = tagged or [p for p in doc["persons"] if p["tags"]]
+print(tagged[0]["person"] if tagged else "")')
+  if [[ -z "$person" ]]; then
+    echo "no person holds a tag today (the generated stream is random)"
+    return 0
+  fi
+  echo "\$ ferryctl insight profile $person --project demo --as-of $asof"
+  "${actl[@]}" insight profile "$person" --project demo --as-of "$asof"
+}
+
 main() {
   step deps
   step configure
@@ -172,6 +234,7 @@ main() {
   step quickstart
   step arrived
   step rights
+  step insight
   printf '\ndemo finished: data under %s (removed at the next run)\n' "$DATA"
 }
 

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   ferry::collector::ctl::AddOfflineCommands(app, g, &exit_code);
   ferry::collector::ctl::AddAdminCommands(app, g, &exit_code);
+  ferry::collector::ctl::AddInsightCommands(app, g, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

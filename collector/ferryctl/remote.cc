@@ -218,6 +218,17 @@ void PrintRequests(const json& list) {
 
 }  // namespace
 
+bool AdminCall(const Globals& g, const std::string& method, const std::string& path, const std::string& body,
+               std::string* answer, int* exit_code) {
+  if (!NeedsServer(g, exit_code)) return false;
+  Reply r = Call(g, method, path, body);
+  if (!Check(r, exit_code)) return false;
+  *answer = std::move(r.body);
+  return true;
+}
+
+std::string UrlEscape(const std::string& s) { return Escape(s); }
+
 void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   // ---- subject ----
   CLI::App* subject = app.add_subcommand("subject", "Show, export, erase or correct a data subject (admin API)");

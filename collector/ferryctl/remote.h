@@ -3,6 +3,7 @@
 #define FERRY_COLLECTOR_FERRYCTL_REMOTE_H_
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "collector/ferryctl/offline.h"
 
@@ -11,6 +12,17 @@ namespace ferry::collector::ctl {
 // Adds `subject ...`, `requests ...` and `audit ...`. Each command sets *exit_code when it ran: kExitOk, or the
 // ExitCode of its failure (exit_codes.h) with one line on stderr.
 void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code);
+
+// Adds `insight ...` (insight.cc): the operations insight's questions over the admin API (analyst role).
+void AddInsightCommands(CLI::App& app, Globals& g, int* exit_code);
+
+// One admin API call that must answer 200 (or 201): its body in *answer; false after one line on stderr saying why
+// not (no --url/--token, unreachable, or the collector's error), with *exit_code set to the failure's kind
+// (exit_codes.h).
+bool AdminCall(const Globals& g, const std::string& method, const std::string& path, const std::string& body,
+               std::string* answer, int* exit_code);
+// Percent-encodes a URL parameter or path segment.
+std::string UrlEscape(const std::string& s);
 
 }  // namespace ferry::collector::ctl
 

@@ -73,7 +73,7 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       clock_(opts_.clock != nullptr ? opts_.clock : base::SystemClock()),
       log_(std::move(log)),
       limiter_(opts_.rate_limit, opts_.rate_burst),
-      committer_(store),
+      committer_(opts_.ingest_sink != nullptr ? opts_.ingest_sink : store),
       rights_(rights::StoresOf(store), clock_, opts_.rights, log_),
       admin_(&rights_, log_),
       retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
@@ -137,6 +137,7 @@ void CollectorServer::Routes() {
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
   admin_.Register(*svr_);
+  RegisterInsightRoutes(*svr_, opts_.insight, &rights_, log_);
 
   svr_->Post("/v1/batch",
              [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
@@ -177,6 +178,7 @@ void CollectorServer::Routes() {
 
                InsertRequest ins;
                ins.project_id = project.project_id;
+               ins.project = project.project;
                ins.events = std::move(parsed.events);
                ins.dropped = std::move(parsed.dropped);
                base::Status s = committer_.Submit(&ins);

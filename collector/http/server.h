@@ -7,6 +7,7 @@
 
 #include "collector/http/admin.h"
 #include "collector/http/faults.h"
+#include "collector/http/insight_routes.h"
 #include "collector/http/metrics.h"
 #include "collector/http/rate_limit.h"
 #include "collector/ingest/group_commit.h"
@@ -40,6 +41,10 @@ struct ServerOptions {
   // The time of ingest (receivedAt and the clock-skew correction), the rate limiter, the retention job, request due
   // dates and audit entries. Tests that run the server in-process may hand in a base::ManualClock.
   base::Clock* clock = base::SystemClock();
+  // The operations insight (docs/INSIGHT.md), when the collector runs with --insight: its admin routes are added, and
+  // ingest stores through `ingest_sink` (the insight's feed in front of the store) instead of the store itself.
+  insight::Insight* insight = nullptr;
+  IngestSink* ingest_sink = nullptr;
 };
 
 // Owns the HTTP server and the group-commit writer. Construct, Bind(), then Serve() on one thread; Stop() from any.

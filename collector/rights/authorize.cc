@@ -26,6 +26,8 @@ const Rule& RuleOf(Action action) {
       {"audit.list", {kRoleOperator, kRoleCompliance}},
       {"audit.verify", {kRoleOperator, kRoleCompliance}},
       {"keys.create-write-key", {kRoleOperator}},
+      {"insight.read", {kRoleAnalyst}},
+      {"insight.audience", {kRoleAnalyst}},
   };
   return kRules[static_cast<size_t>(action)];
 }

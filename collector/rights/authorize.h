@@ -22,6 +22,8 @@ enum class Action {
   kAuditList,           // GET /v1/audit
   kAuditVerify,         // GET /v1/audit/verify
   kKeysCreateWriteKey,  // POST /v1/keys/write-keys
+  kInsightRead,         // GET /v1/insight/{profile,retention,funnel,rfm,lifecycle,tags,churn} (docs/INSIGHT.md)
+  kInsightAudience,     // POST /v1/insight/audiences: an audience exported for outreach
 };
 
 // The action's name in the audit log ("subject.show", ...).

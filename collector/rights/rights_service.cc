@@ -1,5 +1,7 @@
 #include "collector/rights/rights_service.h"
 
+#include <algorithm>
+
 #include "collector/rights/documents.h"
 #include "lib/base/ids.h"
 
@@ -48,6 +50,36 @@ Status RightsService::Audit(const Actor& actor, const std::string& action, const
   if (r.ok()) return Status::Ok();
   log_.Error("cannot write the audit log: " + r.status().ToString());
   return r.status().WithMessage(kAuditFailed);
+}
+
+Status RightsService::RecordAudit(const Actor& actor, const std::string& action, const std::string& subject,
+                                  const std::string& result, const std::string& detail) {
+  return Audit(actor, action, subject, result, detail);
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> RightsService::IdsOf(const SubjectQuery& q) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  if (!opts_.on_erased) return out;
+  auto found = stores_.subjects->FindSubject(q);
+  if (!found.ok()) {
+    log_.Warn("erasure listener: cannot list the subject's ids: " + found.status().ToString());
+    return out;
+  }
+  for (const SubjectSummary& s : *found) {
+    std::vector<std::string> ids;
+    if (!s.user_id.empty()) ids.push_back(s.user_id);
+    for (const SubjectIdentity& i : s.identities) {
+      if (std::find(ids.begin(), ids.end(), i.id) == ids.end()) ids.push_back(i.id);
+    }
+    if (std::find(ids.begin(), ids.end(), q.id) == ids.end()) ids.push_back(q.id);
+    out.emplace_back(s.project, std::move(ids));
+  }
+  return out;
+}
+
+void RightsService::TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects) {
+  if (!opts_.on_erased) return;
+  for (const auto& [project, ids] : subjects) opts_.on_erased(project, ids);
 }
 
 RightsRequest RightsService::NewRegisterEntry(const std::string& kind, const std::string& project,
@@ -152,6 +184,7 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   RightsRequest r = NewRegisterEntry("erasure", q.project, q.id, kCompleted, "admin");
   r.acted_by = actor.name;
   r.acted_ms = r.received_ms;
+  const auto subjects = IdsOf(q);
   // The request row goes in first so that the erasure redacts it like any other row naming the subject.
   auto done =
       stores_.transactions->TransactFor<EraseReceipt>(TxnMode::kErase, [&](StoreTxn& tx) -> Result<EraseReceipt> {
@@ -167,7 +200,10 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
                                   .status());
         return receipt;
       });
-  if (done.ok()) return done;
+  if (done.ok()) {
+    TellErased(subjects);
+    return done;
+  }
   log_.Error("erasure failed: " + done.status().ToString());
   // Nothing was erased. The request stays in the register, awaiting an officer, with the error; best effort (the
   // store may be down).
@@ -267,6 +303,7 @@ Result<ForgetOutcome> RightsService::Forget(const WriteKeyInfo& project, const s
     log_.Error("device erasure failed: " + out.status().ToString());
     return out.status().WithMessage(kEraseFailed);
   }
+  if (opts_.on_erased && !anonymous_ids.empty()) opts_.on_erased(project.project, anonymous_ids);
   return out;
 }
 
@@ -326,6 +363,7 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
   const bool redacted = r.subject.rfind("hash:", 0) == 0;
   const std::string subject = redacted ? std::string() : r.subject;
   const bool erases = approve && r.kind == "erasure" && !redacted;
+  const auto subjects = erases ? IdsOf({r.project, r.subject}) : decltype(IdsOf({})){};
   Step failed_at = Step::kNone;
   auto out = stores_.transactions->TransactFor<RightsRequest>(
       erases ? TxnMode::kErase : TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
@@ -358,7 +396,10 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
         if (!after->has_value()) return Status::Internal("the request went missing");
         return std::move(**after);
       });
-  if (out.ok()) return out;
+  if (out.ok()) {
+    TellErased(subjects);
+    return out;
+  }
   if (out.status().code() == base::Code::kConflict) return out;
   switch (failed_at) {
     case Step::kAction:

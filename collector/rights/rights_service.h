@@ -22,8 +22,10 @@
 #define FERRY_COLLECTOR_RIGHTS_RIGHTS_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "collector/rights/authorize.h"
@@ -56,8 +58,14 @@ RightsStores StoresOf(S* store) {
   return RightsStores{store, store, store, store, store};
 }
 
+// Told of every committed erasure: the project and every id of the subject that was erased (userId, anonymousIds,
+// previousIds), so derived data kept elsewhere (the operations insight, docs/INSIGHT.md) is erased with it. Called
+// after the store committed, on the erasing thread; a failure is the listener's to log.
+using ErasureListener = std::function<void(const std::string& project, const std::vector<std::string>& ids)>;
+
 struct RightsOptions {
   int64_t request_due_ms = 15LL * 24 * 3600 * 1000;  // due date of a new request: received + this (default 15 days)
+  ErasureListener on_erased;                         // none when empty
 };
 
 // A request received by mail or phone (POST /v1/requests).
@@ -136,7 +144,17 @@ class RightsService {
   base::Result<std::string> CreateAdminToken(const Actor& actor, const std::string& name,
                                              const std::vector<std::string>& roles);
 
+  // ---- Other domain actions ----
+  // Records an action carried out elsewhere (the operations insight's reads and audience exports) in the audit log,
+  // as the other calls do: `subject` a plain id or "" (stored as its hash), `detail` JSON without personal data.
+  base::Status RecordAudit(const Actor& actor, const std::string& action, const std::string& subject,
+                           const std::string& result, const std::string& detail);
+
  private:
+  // The ids of the subject `q` names, by project (for the erasure listener); empty without a listener.
+  std::vector<std::pair<std::string, std::vector<std::string>>> IdsOf(const SubjectQuery& q);
+  void TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects);
+
   // Approve or Reject.
   base::Result<RightsRequest> Act(const Actor& actor, const std::string& request_id, bool approve,
                                   const std::string& reason);

@@ -47,6 +47,7 @@ enum class InsertOutcome { kAccepted, kDuplicate, kSuppressed };
 // A batch of one project's events to insert. The store fills `outcomes` (one per event, same order).
 struct InsertRequest {
   int64_t project_id = 0;
+  std::string project;  // the project's name (for what observes accepted events: the insight feed)
   std::vector<StoredEvent> events;
   std::map<std::string, int64_t> dropped;  // device-side drop counters to add to the project's totals
   std::vector<InsertOutcome> outcomes;

@@ -14,7 +14,7 @@ namespace ferry::collector {
 
 inline constexpr const char* kRoleCompliance = "compliance";  // subjects, the request register, the audit log
 inline constexpr const char* kRoleOperator = "operator";      // write keys, metrics, the audit log
-inline constexpr const char* kRoleAnalyst = "analyst";        // a subject's summary only
+inline constexpr const char* kRoleAnalyst = "analyst";        // a subject's summary, the operations insight
 
 bool ValidRole(std::string_view role);
 

@@ -2,6 +2,9 @@
 // keep-alive clients POST pre-built zstd batches of 100 unique events to /v1/batch for a fixed time.
 // Prints events/s accepted, requests/s and latency percentiles.
 // Usage: ferry_bench_collector [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T]
+//                              [--insight off|embedded|clickhouse]
+// --insight runs the collector with the operations insight (docs/INSIGHT.md): embedded, or streaming to a throwaway
+// ClickHouse server the benchmark starts (tests/support/clickhouse_server.h) on the same machine.
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "lib/wire/codec.h"
+#include "tests/support/clickhouse_server.h"
 #include "tests/support/collector_process.h"
 
 namespace {
@@ -56,6 +60,7 @@ std::string MakeBatch(int batch_no, int n) {
 int main(int argc, char** argv) {
   int clients = 32, seconds = 10, per_batch = 100, threads = 0;
   bool tls = true;
+  std::string insight = "off";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -69,8 +74,12 @@ int main(int argc, char** argv) {
       threads = next();
     else if (a == "--plain")
       tls = false;
+    else if (a == "--insight" && i + 1 < argc)
+      insight = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T] "
+                   "[--insight off|embedded|clickhouse]\n",
                    argv[0]);
       return 2;
     }
@@ -82,6 +91,20 @@ int main(int argc, char** argv) {
   o.tls = tls;
   o.extra_args = {"--threads", std::to_string(threads), "--rate-limit", "0"};
   std::string err;
+  std::unique_ptr<ferry::testsupport::ClickHouseServer> ch;
+  if (insight == "clickhouse") {
+    ch = ferry::testsupport::ClickHouseServer::Start(&err);
+    if (!ch) {
+      std::fprintf(stderr, "cannot start ClickHouse: %s\n", err.c_str());
+      return 1;
+    }
+    o.extra_args.insert(o.extra_args.end(), {"--insight", "clickhouse://127.0.0.1:" + std::to_string(ch->http_port())});
+  } else if (insight == "embedded") {
+    o.extra_args.insert(o.extra_args.end(), {"--insight", "embedded"});
+  } else if (insight != "off") {
+    std::fprintf(stderr, "--insight: off, embedded or clickhouse\n");
+    return 2;
+  }
   auto c = ferry::testsupport::CollectorProcess::Start(o, &err);
   if (!c) {
     std::fprintf(stderr, "cannot start the collector: %s\n", err.c_str());
@@ -153,8 +176,12 @@ int main(int argc, char** argv) {
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, size_t(p * all.size()))]; };
   long stored = static_cast<long>(c->DumpEvents().size());
-  std::printf("collector ingest (%s, %d clients, %d server threads, %d events/batch, %.1f s):\n",
-              tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed);
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) < 1) load[0] = -1;
+  std::printf(
+      "collector ingest (%s, %d clients, %d server threads, %d events/batch, %.1f s, insight %s; load "
+      "average %.2f):\n",
+      tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed, insight.c_str(), load[0]);
   std::printf("  accepted events/s: %.0f   (accepted %ld, duplicate %ld, stored rows %ld)\n", accepted / elapsed,
               accepted.load(), duplicate.load(), stored);
   std::printf("  requests/s: %.0f   failed requests: %ld\n", ok_requests / elapsed, failed_requests.load());
@@ -162,6 +189,11 @@ int main(int argc, char** argv) {
               pct(0.99) * 1e3, all.empty() ? 0.0 : all.back() * 1e3);
   int rc = c->Stop();
   std::printf("  collector exit status after SIGTERM: %d\n", rc);
+  if (ch) {
+    std::string rows;
+    ch->Query("SELECT count() FROM ferry_insight.events", &rows);
+    std::printf("  rows in ClickHouse after the collector stopped: %s", rows.c_str());
+  }
   curl_global_cleanup();
   return failed_requests > 0 ? 1 : 0;
 }
