@@ -297,7 +297,15 @@ PreparedBatch PrepareBatch(std::string_view body, int64_t received_ms,
     }
     if (skew != 0) {
       auto ts = base::ParseIso8601(ev["timestamp"].get<std::string>());
-      if (ts) ev["timestamp"] = base::FormatIso8601(*ts + skew);
+      std::string corrected = ts ? base::FormatIso8601(*ts + skew) : "";
+      // A sender's clock far off can move a time out of what ISO 8601 here can say (before year 0, after 9999).
+      if (!base::ParseIso8601(corrected)) {
+        out.rejected.push_back({{"index", i},
+                                {"messageId", ev["messageId"]},
+                                {"reason", "invalid timestamp (out of range once corrected by the sender's clock)"}});
+        continue;
+      }
+      ev["timestamp"] = corrected;
     }
     out.events.push_back(std::move(ev));
     out.index.push_back(i);

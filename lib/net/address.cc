@@ -84,18 +84,21 @@ bool IsPort(std::string_view p) {
 }  // namespace
 
 std::string NormalizeHostName(std::string_view name) {
-  bool bracketed = name.size() >= 2 && name.front() == '[' && name.back() == ']';
-  if (bracketed) name = name.substr(1, name.size() - 2);
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
   bool ipv6 = name.find(':') != std::string_view::npos;
   if (!IsHostChars(name, ipv6)) return "";
   if (ipv6) {
     char buf[INET6_ADDRSTRLEN + 1];
     in6_addr v6{};
     if (!ToBuffer(name, buf) || inet_pton(AF_INET6, buf, &v6) != 1) return "";  // "host:80" is no name
+    return Lower(name);
   }
-  std::string_view h = WithoutTrailingDot(name);
-  if (h.empty()) return "";
-  return Lower(h);
+  name = WithoutTrailingDot(name);
+  // No empty label: "", ".", "a..b", ".a", "a.." (one trailing dot is the absolute form, already removed).
+  if (name.empty() || name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos) {
+    return "";
+  }
+  return Lower(name);
 }
 
 bool IsAllowedHost(std::string_view host_header, const std::vector<std::string>& names) {
@@ -118,7 +121,7 @@ bool IsAllowedHost(std::string_view host_header, const std::vector<std::string>&
   }
   if (!IsHostChars(h, ipv6)) return false;
   if (IsLoopbackHost(h)) return true;
-  std::string want = Lower(WithoutTrailingDot(h));
+  std::string want = NormalizeHostName(h);
   if (want.empty()) return false;
   for (const auto& n : names) {
     if (NormalizeHostName(n) == want) return true;
