@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <string_view>
 
 #include "lib/httpd/body.h"
 #include "lib/net/address.h"
@@ -82,7 +83,8 @@ std::vector<PeerCred> PeerCredentials(const std::string& path, int64_t pid) {
     sockaddr_un addr{};
     socklen_t al = sizeof addr;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &al) != 0 || addr.sun_family != AF_UNIX) return;
-    if (al <= offsetof(sockaddr_un, sun_path) || path != addr.sun_path) return;
+    if (al <= offsetof(sockaddr_un, sun_path)) return;
+    if (std::string_view(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path)) != path) return;
     ucred cred{};
     socklen_t cl = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid != pid) return;
