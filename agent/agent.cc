@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/api.h"
 #include "ferry/ferry.h"
 #include "lib/base/ids.h"
 #include "lib/base/time.h"
@@ -18,8 +19,6 @@ using base::Status;
 using Json = nlohmann::json;
 
 namespace {
-
-constexpr size_t kMaxRequestDepth = 40;
 
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
@@ -38,24 +37,6 @@ Answer Invalid(const std::string& why) { return ErrorAnswer(base::Code::kInvalid
 
 Answer Unavailable(const std::string& why, base::Code code = base::Code::kUnavailable) {
   return ErrorAnswer(code, "error", why, 503);
-}
-
-// Parses a request body as a JSON object, refusing hostile nesting before it is built in memory.
-bool ParseObject(std::string_view body, Json* out, std::string* why) {
-  if (wire::RawJsonDepth(body, kMaxRequestDepth) > kMaxRequestDepth) {
-    *why = "the body nests deeper than " + std::to_string(kMaxRequestDepth);
-    return false;
-  }
-  *out = Json::parse(body.begin(), body.end(), nullptr, false);
-  if (out->is_discarded()) {
-    *why = "the body is not valid JSON (or not UTF-8)";
-    return false;
-  }
-  if (!out->is_object()) {
-    *why = "the body must be a JSON object";
-    return false;
-  }
-  return true;
 }
 
 std::string PromEscape(const std::string& s) {
@@ -162,132 +143,54 @@ Answer Agent::FromStatus(const Status& s, const std::string& message_id, const s
 }
 
 Answer Agent::Event(std::string_view type, std::string_view body) {
-  Json j;
-  std::string why;
-  if (!ParseObject(body, &j, &why)) {
-    CountEvent("invalid");
-    return Invalid(why);
-  }
-  const char* name_key = type == "track" ? "event" : type == "screen" ? "name" : nullptr;
-  const char* payload_key = type == "identify" ? "traits" : "properties";
-  core::Client::CallContext ctx;
-  std::string name, purpose = "analytics", payload;
-  bool has_payload = false, has_purpose = false;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& k = it.key();
-    auto str = [&](std::string* out) {
-      if (!it->is_string()) {
-        why = k + " must be a string";
-        return;
-      }
-      *out = it->get<std::string>();
-    };
-    if (name_key != nullptr && k == name_key) {
-      str(&name);
-    } else if (k == payload_key) {
-      if (!it->is_object()) {
-        why = k + " must be a JSON object";
-      } else {
-        payload = Dump(*it);
-        has_payload = true;
-      }
-    } else if (k == "purpose" && type == "track") {
-      str(&purpose);
-      has_purpose = true;
-    } else if (k == "userId") {
-      str(&ctx.user_id);
-    } else if (k == "anonymousId") {
-      str(&ctx.anonymous_id);
-    } else if (k == "messageId") {
-      str(&ctx.message_id);
-      if (why.empty() && ctx.message_id.empty()) why = "messageId must be 1-64 chars";
-    } else if (k == "timestamp") {
-      std::string ts;
-      str(&ts);
-      if (why.empty()) {
-        auto ms = base::ParseIso8601(ts);
-        if (!ms) {
-          why = "timestamp is not ISO 8601 (e.g. 2026-01-02T03:04:05.678Z)";
-        } else {
-          ctx.timestamp_ms = *ms;
-        }
-      }
-    } else {
-      why = "unknown key '" + k + "' for " + std::string(type);
-    }
-    if (!why.empty()) break;
-  }
-  if (why.empty() && name_key != nullptr && !j.contains(name_key)) why = std::string(name_key) + " is required";
-  if (why.empty() && type == "identify" && ctx.user_id.empty()) why = "userId is required";
+  EventRequest req;
+  std::string why = ParseEventRequest(type, body, &req);
   if (!why.empty()) {
     CountEvent("invalid");
     return Invalid(why);
   }
-  if (ctx.message_id.empty()) ctx.message_id = base::NewUuidV4();
+  core::Client::CallContext ctx;
+  ctx.user_id = std::move(req.user_id);
+  ctx.anonymous_id = std::move(req.anonymous_id);
+  ctx.message_id = req.message_id.empty() ? base::NewUuidV4() : std::move(req.message_id);
+  ctx.timestamp_ms = req.timestamp_ms;
   std::shared_lock<base::SharedMutex> l(client_mu_);
   if (!client_) return Unavailable("the agent is stopping");
-  Status s = client_->RecordAs(ctx, type, name, has_payload ? payload.c_str() : nullptr,
-                               has_purpose ? purpose.c_str() : nullptr);
-  return FromStatus(s, ctx.message_id, type == "track" ? purpose : "analytics", client_.get());
+  why = NecessaryProblem(type, req.purpose, req.name, cfg_.necessary_events);
+  if (!why.empty()) {
+    CountEvent("invalid");
+    return ErrorAnswer(base::Code::kPermissionDenied, "forbidden", why);
+  }
+  Status s = client_->RecordAs(ctx, type, req.name, req.has_payload ? req.payload.c_str() : nullptr,
+                               req.has_purpose ? req.purpose.c_str() : nullptr);
+  return FromStatus(s, ctx.message_id, type == "track" ? req.purpose : "analytics", client_.get());
 }
 
 Answer Agent::Batch(std::string_view body, int64_t received_ms) {
-  wire::Limits limits;
-  Json j;
-  std::string why;
+  std::vector<std::string> necessary = config().necessary_events;
+  PreparedBatch b = PrepareBatch(body, received_ms, necessary);
   // Answered like the collector's /v1/batch: the error body alone.
-  if (!ParseObject(body, &j, &why)) return WithError(base::Code::kInvalidArgument, why, Json::object());
-  auto b = j.find("batch");
-  if (b == j.end() || !b->is_array()) {
-    return WithError(base::Code::kInvalidArgument, "batch must be a list of events", Json::object());
-  }
-  if (b->size() > limits.max_batch_events) {
-    return WithError(base::Code::kResourceExhausted, "more than " + std::to_string(limits.max_batch_events) + " events",
-                     Json::object(), 413);
-  }
-  int64_t skew = 0;
-  if (auto sa = j.find("sentAt"); sa != j.end() && sa->is_string()) {
-    if (auto sent = base::ParseIso8601(sa->get<std::string>())) skew = received_ms - *sent;
-  }
-  Json rejected = Json::array();
-  auto reject = [&](size_t i, const Json& ev, const std::string& reason) {
-    std::string mid = ev.is_object() && ev.contains("messageId") && ev["messageId"].is_string()
-                          ? ev["messageId"].get<std::string>()
-                          : "";
-    rejected.push_back({{"index", i}, {"messageId", mid}, {"reason", reason}});
+  if (b.http_status != 0) return WithError(b.code, b.error, Json::object(), b.http_status);
+  Json rejected = std::move(b.rejected);
+  auto reject = [&](size_t i, const std::string& message_id, const std::string& reason) {
+    rejected.push_back({{"index", i}, {"messageId", message_id}, {"reason", reason}});
   };
-  std::vector<Json> events;
-  std::vector<size_t> index;
-  for (size_t i = 0; i < b->size(); ++i) {
-    Json& ev = (*b)[i];
-    std::string reason = wire::ValidateEvent(ev, limits);
-    if (!reason.empty()) {
-      reject(i, ev, reason);
-      continue;
-    }
-    if (skew != 0) {
-      auto ts = base::ParseIso8601(ev["timestamp"].get<std::string>());
-      if (ts) ev["timestamp"] = base::FormatIso8601(*ts + skew);
-    }
-    events.push_back(std::move(ev));
-    index.push_back(i);
-  }
-  std::vector<Json> originals;  // for messageIds in rejections
-  originals.reserve(events.size());
-  for (const auto& e : events) originals.push_back({{"messageId", e.value("messageId", std::string())}});
+  std::vector<std::string> ids;  // for messageIds in rejections
+  ids.reserve(b.events.size());
+  for (const auto& e : b.events) ids.push_back(e.value("messageId", std::string()));
 
   std::shared_lock<base::SharedMutex> l(client_mu_);
   if (!client_) return Unavailable("the agent is stopping");
-  std::vector<Status> st = client_->RecordBuilt(std::move(events));
+  std::vector<Status> st = client_->RecordBuilt(std::move(b.events));
   int64_t accepted = 0, denied = 0;
   for (size_t k = 0; k < st.size(); ++k) {
     switch (st[k].code()) {
       case base::Code::kOk: ++accepted; break;
       case base::Code::kConsentDenied:
         ++denied;
-        reject(index[k], originals[k], "consent_denied: " + st[k].message());
+        reject(b.index[k], ids[k], "consent_denied: " + st[k].message());
         break;
-      case base::Code::kInvalidArgument: reject(index[k], originals[k], st[k].message()); break;
+      case base::Code::kInvalidArgument: reject(b.index[k], ids[k], st[k].message()); break;
       default:
         // Some events may be stored already: the sender resends the batch, the collector keeps one of each.
         CountEvent("accepted", accepted);
@@ -295,12 +198,7 @@ Answer Agent::Batch(std::string_view body, int64_t received_ms) {
         return Unavailable("the buffer cannot take the batch: " + st[k].message());
     }
   }
-  if (auto d = j.find("dropped"); d != j.end() && d->is_object()) {
-    auto e = d->find("evicted");
-    if (e != d->end() && e->is_number_integer() && e->get<int64_t>() > 0) {
-      client_->AddUnreportedEvicted(e->get<int64_t>());
-    }
-  }
+  if (b.evicted > 0) client_->AddUnreportedEvicted(b.evicted);
   CountEvent("accepted", accepted);
   CountEvent("dropped_consent", denied);
   CountEvent("invalid", static_cast<int64_t>(rejected.size()) - denied);
@@ -318,14 +216,11 @@ Answer Agent::GetConsent() {
 }
 
 Answer Agent::PutConsent(const std::string& purpose, std::string_view body) {
-  Json j;
-  std::string why;
-  if (!ParseObject(body, &j, &why)) return Invalid(why);
+  std::string name;
+  std::string why = ParseConsentBody(body, &name);
+  if (!why.empty()) return Invalid(why);
   core::Consent state;
-  auto st = j.find("state");
-  if (j.size() != 1 || st == j.end() || !st->is_string() || !core::ConsentFromName(st->get<std::string>(), &state)) {
-    return Invalid("the body must be {\"state\": \"granted\" | \"denied\" | \"pending\"}");
-  }
+  if (!core::ConsentFromName(name, &state)) return Invalid("unknown consent state '" + name + "'");
   std::shared_lock<base::SharedMutex> l(client_mu_);
   if (!client_) return Unavailable("the agent is stopping");
   core::Consent previous = client_->GetConsent(purpose);

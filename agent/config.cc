@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/api.h"
 #include "lib/net/address.h"
 #include "lib/wire/event.h"
 #include "platform/platform.h"
@@ -53,6 +54,32 @@ class Checker {
     if (it == obj.end()) return;
     if (!it->is_string()) return Fail(prefix + key, "must be a string");
     *out = it->get<std::string>();
+  }
+  // A list of strings, each checked by `check` ("" = fine, else the reason).
+  template <typename Check>
+  void Strings(const Json& obj, const std::string& prefix, const char* key, std::vector<std::string>* out,
+               Check check) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return;
+    if (!it->is_array()) return Fail(prefix + key, "must be a list of strings");
+    for (const auto& v : *it) {
+      if (!v.is_string()) return Fail(prefix + key, "must be a list of strings (got " + v.dump() + ")");
+      std::string why = check(v.get<std::string>());
+      if (!why.empty()) return Fail(prefix + key, why);
+      out->push_back(v.get<std::string>());
+    }
+  }
+  void Ids(const Json& obj, const std::string& prefix, const char* key, std::vector<uint32_t>* out) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return;
+    if (!it->is_array()) return Fail(prefix + key, "must be a list of numeric ids");
+    for (const auto& v : *it) {
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > 0xFFFFFFFEu) {
+        return Fail(prefix + key,
+                    "must be a list of numeric ids (as `id -u` / `id -g` print them; got " + v.dump() + ")");
+      }
+      out->push_back(static_cast<uint32_t>(v.get<uint64_t>()));
+    }
   }
   template <typename T>
   void Number(const Json& obj, const std::string& prefix, const char* key, T* out, uint64_t lo, uint64_t hi) {
@@ -111,9 +138,28 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
   AgentConfig cfg;
   cfg.source_file = path;
   c.OnlyKeys(j, "",
-             {"listen", "unix_socket", "tls", "local_token", "local_token_file", "port_file", "cors", "threads",
-              "limits", "upstream", "storage", "buffer_key", "consent", "pii_rules", "batch", "shutdown_timeout_ms",
-              "app_name", "log_level"});
+             {"listen",
+              "unix_socket",
+              "tls",
+              "local_token",
+              "local_token_file",
+              "forward_token",
+              "forward_token_file",
+              "allowed_hosts",
+              "port_file",
+              "cors",
+              "threads",
+              "limits",
+              "upstream",
+              "storage",
+              "buffer_key",
+              "consent",
+              "necessary_events",
+              "pii_rules",
+              "batch",
+              "shutdown_timeout_ms",
+              "app_name",
+              "log_level"});
 
   // Listeners.
   c.String(j, "", "listen", &cfg.listen);
@@ -121,7 +167,9 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
     c.Fail("listen", "want host:port (e.g. 127.0.0.1:8787), or \"\" for no TCP listener");
   }
   if (const Json* u = c.Object(j, "", "unix_socket")) {
-    c.OnlyKeys(*u, "unix_socket.", {"path", "mode"});
+    c.OnlyKeys(*u, "unix_socket.", {"path", "mode", "consent_uids", "consent_gids"});
+    c.Ids(*u, "unix_socket.", "consent_uids", &cfg.consent_uids);
+    c.Ids(*u, "unix_socket.", "consent_gids", &cfg.consent_gids);
     c.String(*u, "unix_socket.", "path", &cfg.unix_socket_path);
     if (cfg.unix_socket_path.empty()) c.Fail("unix_socket.path", "is required");
     if (cfg.unix_socket_path.size() > 100) c.Fail("unix_socket.path", "longer than a Unix socket path can be");
@@ -146,19 +194,33 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
     cfg.tls_cert = Resolve(base_dir, cfg.tls_cert);
     cfg.tls_key = Resolve(base_dir, cfg.tls_key);
   }
-  c.String(j, "", "local_token", &cfg.local_token);
-  std::string token_file;
-  c.String(j, "", "local_token_file", &token_file);
-  if (!token_file.empty()) {
-    if (!cfg.local_token.empty()) c.Fail("local_token_file", "give local_token or local_token_file, not both");
-    bool ok = false;
-    cfg.local_token = Trim(ReadSmallFile(Resolve(base_dir, token_file), &ok));
-    if (!ok) c.Fail("local_token_file", "cannot read " + token_file);
+  // A token given inline (<key>) or in a file (<key>_file); at least 16 characters. Returns the key it came from
+  // ("" when neither was given).
+  auto token = [&](const std::string& key, const char* what, std::string* out) -> std::string {
+    c.String(j, "", key.c_str(), out);
+    std::string file;
+    c.String(j, "", (key + "_file").c_str(), &file);
+    if (!file.empty()) {
+      if (!out->empty()) c.Fail(key + "_file", "give " + key + " or " + key + "_file, not both");
+      bool ok = false;
+      *out = Trim(ReadSmallFile(Resolve(base_dir, file), &ok));
+      if (!ok) c.Fail(key + "_file", "cannot read " + file);
+    }
+    std::string from = !file.empty() ? key + "_file" : j.contains(key) ? key : "";
+    if (!from.empty() && out->size() < 16) c.Fail(from, std::string("a ") + what + " must be at least 16 characters");
+    return from;
+  };
+  token("local_token", "local token", &cfg.local_token);
+  std::string forward_key = token("forward_token", "forward token", &cfg.forward_token);
+  if (!forward_key.empty() && cfg.forward_token == cfg.local_token) {
+    c.Fail(forward_key, "must differ from the local token (POST /v1/batch has its own credential)");
   }
-  if (j.contains("local_token") || !token_file.empty()) {
-    if (cfg.local_token.size() < 16)
-      c.Fail(token_file.empty() ? "local_token" : "local_token_file", "a local token must be at least 16 characters");
-  }
+  c.Strings(j, "", "allowed_hosts", &cfg.allowed_hosts, [](const std::string& h) {
+    return net::NormalizeHostName(h).empty()
+               ? "each entry is a host name or an address literal, without scheme, port or path (got \"" + h + "\")"
+               : std::string();
+  });
+  for (auto& h : cfg.allowed_hosts) h = net::NormalizeHostName(h);
   c.String(j, "", "port_file", &cfg.port_file);
   cfg.port_file = Resolve(base_dir, cfg.port_file);
   if (const Json* cors = c.Object(j, "", "cors")) {
@@ -269,6 +331,10 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
       if (it.key() == "necessary" && v != "granted") c.Fail(key, "'necessary' is always granted");
     }
   }
+  c.Strings(j, "", "necessary_events", &cfg.necessary_events, [](const std::string& name) {
+    if (name.empty() || name.size() > 200) return std::string("each event name is 1-200 bytes");
+    return ControlCharProblem("an event name", name);
+  });
   if (auto it = j.find("pii_rules"); it != j.end()) {
     if (!it->is_object()) {
       c.Fail("pii_rules", "must be an object (docs/PII.md)");

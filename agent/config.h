@@ -28,9 +28,12 @@ struct AgentConfig {
   int listen_port = 8787;
   std::string unix_socket_path;  // "" = no Unix socket
   uint32_t unix_socket_mode = 0660;
-  std::string tls_cert, tls_key;          // both or neither; serve HTTPS on the TCP listener
-  std::string local_token;                // when set, TCP callers must send "Authorization: Bearer <token>"
-  std::string port_file;                  // when set, the bound TCP port is written there (for port 0)
+  std::string tls_cert, tls_key;           // both or neither; serve HTTPS on the TCP listener
+  std::string local_token;                 // when set, TCP callers must send "Authorization: Bearer <token>"
+  std::string forward_token;               // POST /v1/batch's own credential ("" = agent-to-agent forwarding is off)
+  std::vector<std::string> allowed_hosts;  // Host header names besides loopback (normalised, net::NormalizeHostName)
+  std::vector<uint32_t> consent_uids, consent_gids;  // Unix-socket peers that may change consent without a token
+  std::string port_file;                             // when set, the bound TCP port is written there (for port 0)
   std::vector<std::string> cors_origins;  // exact origins ("http://localhost:3000") allowed to call from a page
   int threads = 16;
   size_t max_body_bytes = 1u << 20;     // as sent
@@ -52,7 +55,8 @@ struct AgentConfig {
 
   // Pipeline.
   std::map<std::string, core::Consent> default_consent;
-  std::string pii_rules;  // serialised JSON object ("" = defaults)
+  std::vector<std::string> necessary_events;  // track events that may use the purpose "necessary" (default none)
+  std::string pii_rules;                      // serialised JSON object ("" = defaults)
   uint32_t batch_size = 100;
   uint32_t flush_interval_ms = 5000;
   int zstd_level = 3;

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <httplib.h>
 #include <netinet/in.h>
-#include <sodium.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,7 +10,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <string_view>
 
 #include "lib/httpd/body.h"
 #include "lib/net/address.h"
@@ -28,11 +29,19 @@ std::string BearerToken(const httplib::Request& req) {
   return wire::BearerToken(req.get_header_value("Authorization"));
 }
 
-bool SameSecret(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 bool LoopbackPeer(const httplib::Request& req) { return net::IsLoopbackPeer(req.remote_addr); }
+
+// The facts of a request that Admit (agent/api.h) decides on.
+Caller CallerOf(const httplib::Request& req, bool unix_listener) {
+  Caller c;
+  c.unix_socket = unix_listener;
+  c.loopback_peer = !unix_listener && LoopbackPeer(req);
+  c.has_origin = req.has_header("Origin");
+  c.origin = req.get_header_value("Origin");
+  c.browser_fetch = req.has_header("Sec-Fetch-Site") || req.has_header("Sec-Fetch-Mode");
+  c.bearer = BearerToken(req);
+  return c;
+}
 
 void Send(httplib::Response& res, const Answer& a) {
   res.status = a.status;
@@ -48,22 +57,54 @@ void SendError(httplib::Response& res, base::Code code, const std::string& resul
   if (close) res.set_header("Connection", "close");
 }
 
-// cpp-httplib 0.11 listens with a backlog of 5. On a Unix socket a full backlog makes connect() fail at once
-// (EAGAIN) instead of being retried like a TCP SYN, so a burst of local clients sees "cannot connect". httplib does
-// not expose its listening socket: find it among this process's descriptors (listening, bound to our address) and
-// call listen() again, which on Linux only raises the backlog.
-void RaiseBacklog(const std::string& unix_path, int tcp_port) {
+// Calls fn(fd) for each descriptor of this process (0-2 and the directory's own excepted).
+template <typename Fn>
+void ForEachFd(Fn fn) {
   DIR* d = opendir("/proc/self/fd");
   if (d == nullptr) return;
   while (dirent* e = readdir(d)) {
     int fd = std::atoi(e->d_name);
     if (fd <= 2 || fd == dirfd(d)) continue;
+    fn(fd);
+  }
+  closedir(d);
+}
+
+// The uid/gid (SO_PEERCRED) of every connection accepted on the Unix socket at `path` whose peer process is `pid`
+// (cpp-httplib gives a handler the peer's pid only, see http_front.h). Accepted sockets report the listener's path
+// as their own address; the listener itself is skipped.
+std::vector<PeerCred> PeerCredentials(const std::string& path, int64_t pid) {
+  std::vector<PeerCred> out;
+  if (pid <= 0 || path.empty()) return out;
+  ForEachFd([&](int fd) {
     int listening = 0;
     socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return;
+    sockaddr_un addr{};
+    socklen_t al = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &al) != 0 || addr.sun_family != AF_UNIX) return;
+    if (al <= offsetof(sockaddr_un, sun_path)) return;
+    if (std::string_view(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path)) != path) return;
+    ucred cred{};
+    socklen_t cl = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid != pid) return;
+    out.push_back({cred.pid, cred.uid, cred.gid});
+  });
+  return out;
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5. On a Unix socket a full backlog makes connect() fail at once
+// (EAGAIN) instead of being retried like a TCP SYN, so a burst of local clients sees "cannot connect". httplib does
+// not expose its listening socket: find it among this process's descriptors (listening, bound to our address) and
+// call listen() again, which on Linux only raises the backlog.
+void RaiseBacklog(const std::string& unix_path, int tcp_port) {
+  ForEachFd([&](int fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) return;
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return;
     bool ours = false;
     if (ss.ss_family == AF_UNIX && !unix_path.empty()) {
       ours = unix_path == reinterpret_cast<sockaddr_un*>(&ss)->sun_path;
@@ -73,8 +114,7 @@ void RaiseBacklog(const std::string& unix_path, int tcp_port) {
       ours = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port) == tcp_port;
     }
     if (ours) listen(fd, SOMAXCONN);
-  }
-  closedir(d);
+  });
 }
 
 }  // namespace
@@ -85,8 +125,15 @@ HttpFront::~HttpFront() { Stop(); }
 
 void HttpFront::SetPolicy(const AgentConfig& cfg) {
   auto p = std::make_shared<Policy>();
-  p->token = cfg.local_token;
-  p->origins = cfg.cors_origins;
+  p->access.local_token = cfg.local_token;
+  p->access.forward_token = cfg.forward_token;
+  p->access.origins = cfg.cors_origins;
+  p->access.consent_uids = cfg.consent_uids;
+  p->access.consent_gids = cfg.consent_gids;
+  p->hosts = cfg.allowed_hosts;
+  // Clients that reach a non-loopback listener by its address name it in Host ("0.0.0.0" and "::" are no name).
+  std::string listen_host = net::NormalizeHostName(cfg.listen_host);
+  if (!listen_host.empty() && listen_host != "0.0.0.0" && listen_host != "::") p->hosts.push_back(listen_host);
   p->max_body_bytes = cfg.max_body_bytes;
   p->max_decoded_bytes = cfg.max_decoded_bytes;
   std::lock_guard<std::mutex> l(policy_mu_);
@@ -109,7 +156,7 @@ base::Status HttpFront::Bind(const AgentConfig& cfg) {
     svr.set_read_timeout(10, 0);
     svr.set_write_timeout(10, 0);
     svr.set_payload_max_length(cfg.max_body_bytes);
-    Routes(svr, unix_listener);
+    Routes(svr, unix_listener, unix_listener ? cfg.unix_socket_path : std::string());
   };
   if (!cfg.listen.empty()) {
     if (!cfg.tls_cert.empty()) {
@@ -164,27 +211,33 @@ void HttpFront::Stop() {
   if (!socket_path_.empty()) unlink(socket_path_.c_str());
 }
 
-void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
-  // Origin and token checks shared by every route. Returns false when the answer is already set.
-  // open_to_loopback: health and metrics need no token from a loopback peer.
-  auto admit = [this, unix_listener](const httplib::Request& req, httplib::Response& res, const Policy& p,
-                                     bool open_to_loopback) {
-    if (req.has_header("Origin")) {
-      std::string origin = req.get_header_value("Origin");
-      if (std::find(p.origins.begin(), p.origins.end(), origin) == p.origins.end()) {
-        SendError(res, base::Code::kPermissionDenied, "forbidden", "origin " + origin + " is not in cors.origins",
-                  true);
-        return false;
+void HttpFront::Routes(httplib::Server& svr, bool unix_listener, const std::string& socket_path) {
+  // DNS rebinding: before any route, a TCP request must name this machine in its Host header.
+  if (!unix_listener) {
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      auto p = policy();
+      if (req.get_header_value_count("Host") == 1 && net::IsAllowedHost(req.get_header_value("Host"), p->hosts)) {
+        return httplib::Server::HandlerResponse::Unhandled;
       }
-      res.set_header("Access-Control-Allow-Origin", origin);
-      res.set_header("Vary", "Origin");
+      SendError(res, base::Code::kPermissionDenied, "forbidden",
+                "the Host header does not name this agent (localhost, 127.0.0.1, [::1] or allowed_hosts)", true, 421);
+      agent_->CountRequest("misdirected", res.status);
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
+  // Access (agent/api.h Admit). Returns false when the answer is already set.
+  auto admit = [unix_listener, socket_path](const httplib::Request& req, httplib::Response& res, const Policy& p,
+                                            Route route) {
+    Caller c = CallerOf(req, unix_listener);
+    if (NeedsPeerCredentials(route, c, p.access)) c.peers = PeerCredentials(socket_path, req.remote_port);
+    Verdict v = Admit(route, c, p.access);
+    if (!v.ok) {
+      SendError(res, v.code, v.result, v.reason, true, v.http_status);
+      return false;
     }
-    if (!unix_listener && !p.token.empty() && !(open_to_loopback && LoopbackPeer(req))) {
-      if (!SameSecret(BearerToken(req), p.token)) {
-        SendError(res, base::Code::kUnauthenticated, "unauthorized",
-                  "missing or wrong local token (Authorization: Bearer ...)", true);
-        return false;
-      }
+    if (!v.allow_origin.empty()) {
+      res.set_header("Access-Control-Allow-Origin", v.allow_origin);
+      res.set_header("Vary", "Origin");
     }
     return true;
   };
@@ -203,7 +256,7 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
                                              const httplib::ContentReader& reader) {
                auto p = policy();
                std::string body;
-               if (admit(req, res, *p, false) && read_body(req, res, reader, *p, &body))
+               if (admit(req, res, *p, Route::kEvent) && read_body(req, res, reader, *p, &body))
                  Send(res, agent_->Event(route, body));
                agent_->CountRequest(route, res.status);
              });
@@ -213,50 +266,44 @@ void HttpFront::Routes(httplib::Server& svr, bool unix_listener) {
     int64_t received = agent_->clock()->NowMs();
     auto p = policy();
     std::string body;
-    if (admit(req, res, *p, false) && read_body(req, res, reader, *p, &body)) {
+    if (admit(req, res, *p, Route::kBatch) && read_body(req, res, reader, *p, &body)) {
       Send(res, agent_->Batch(body, received));
     }
     agent_->CountRequest("batch", res.status);
   });
   svr.Get("/v1/consent", [this, admit](const httplib::Request& req, httplib::Response& res) {
     auto p = policy();
-    if (admit(req, res, *p, false)) Send(res, agent_->GetConsent());
+    if (admit(req, res, *p, Route::kConsentRead)) Send(res, agent_->GetConsent());
     agent_->CountRequest("consent", res.status);
   });
-  svr.Put(R"(/v1/consent/([^/]+))",
-          [this, admit, read_body, unix_listener](const httplib::Request& req, httplib::Response& res,
-                                                  const httplib::ContentReader& reader) {
-            auto p = policy();
-            std::string body;
-            if (admit(req, res, *p, false)) {
-              if (!unix_listener && !LoopbackPeer(req)) {
-                SendError(res, base::Code::kPermissionDenied, "forbidden",
-                          "device consent is changed from this device only (loopback or socket)", true);
-              } else if (read_body(req, res, reader, *p, &body)) {
-                Send(res, agent_->PutConsent(req.matches[1].str(), body));
-              }
-            }
-            agent_->CountRequest("consent_put", res.status);
-          });
+  svr.Put(R"(/v1/consent/([^/]+))", [this, admit, read_body](const httplib::Request& req, httplib::Response& res,
+                                                             const httplib::ContentReader& reader) {
+    auto p = policy();
+    std::string body;
+    if (admit(req, res, *p, Route::kConsentChange) && read_body(req, res, reader, *p, &body)) {
+      Send(res, agent_->PutConsent(req.matches[1].str(), body));
+    }
+    agent_->CountRequest("consent_put", res.status);
+  });
   svr.Get("/healthz", [this, admit](const httplib::Request& req, httplib::Response& res) {
     auto p = policy();
-    if (admit(req, res, *p, true)) Send(res, agent_->Health());
+    if (admit(req, res, *p, Route::kHealth)) Send(res, agent_->Health());
   });
   svr.Get("/metrics", [this, admit](const httplib::Request& req, httplib::Response& res) {
     auto p = policy();
-    if (admit(req, res, *p, true)) res.set_content(agent_->Metrics(), "text/plain; version=0.0.4");
+    if (admit(req, res, *p, Route::kMetrics)) res.set_content(agent_->Metrics(), "text/plain; version=0.0.4");
   });
-  // CORS preflight: what a page on an allowed origin may send.
-  svr.Options(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+  // CORS preflight: what a page on an allowed origin may send (never /v1/batch).
+  svr.Options(R"(/.*)", [this, unix_listener](const httplib::Request& req, httplib::Response& res) {
     auto p = policy();
-    std::string origin = req.get_header_value("Origin");
-    if (origin.empty() || std::find(p->origins.begin(), p->origins.end(), origin) == p->origins.end()) {
-      SendError(res, base::Code::kPermissionDenied, "forbidden", "origin '" + origin + "' is not in cors.origins");
+    Verdict v = AdmitPreflight(req.path, CallerOf(req, unix_listener), p->access);
+    if (!v.ok) {
+      SendError(res, v.code, v.result, v.reason, false, v.http_status);
       agent_->CountRequest("preflight", res.status);
       return;
     }
     res.status = 204;
-    res.set_header("Access-Control-Allow-Origin", origin);
+    res.set_header("Access-Control-Allow-Origin", v.allow_origin);
     res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS");
     res.set_header("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization");
     res.set_header("Access-Control-Max-Age", "600");

@@ -1,8 +1,13 @@
 // HttpFront: the local API over HTTP(S) on TCP and over HTTP on a Unix socket (cpp-httplib), in front of an Agent.
-// Access: Unix socket callers are trusted by the socket's file mode; TCP callers must send the local token when one
-// is configured (health and metrics are open to loopback peers). A request with an Origin header is served only
-// when the origin is configured under cors.origins (CORS), so an arbitrary web page cannot post to the agent.
-// Consent changes are accepted from the Unix socket and loopback peers only.
+// It gathers the facts of a request (agent/api.h Caller) and sends the answers; the rules are in agent/api.h:
+// Admit (tokens, origins, the forward token of /v1/batch, who may change consent) and the body parsers.
+// Before any route runs, a TCP request whose Host header does not name this machine (net::IsAllowedHost: loopback
+// names, allowed_hosts, the listen address) gets 421: a DNS-rebinding page cannot reach the agent. The Unix socket
+// has no such check (no browser reaches it).
+// Unix-socket peers: cpp-httplib 0.11 does not hand its connection socket to a handler, only the peer's pid (the
+// remote_port of a Request on a Unix socket, which it takes from SO_PEERCRED). For a consent change the front lists
+// this process's connections accepted on its socket whose SO_PEERCRED pid is that pid and reads each one's uid/gid
+// (PeerCredentials); Admit requires every one of them to be allowed, so the request's own connection is.
 #ifndef FERRY_AGENT_HTTP_FRONT_H_
 #define FERRY_AGENT_HTTP_FRONT_H_
 
@@ -13,6 +18,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/api.h"
 #include "agent/config.h"
 #include "lib/base/log.h"
 #include "lib/base/status.h"
@@ -44,14 +50,15 @@ class HttpFront {
   void SetPolicy(const AgentConfig& cfg);
 
   struct Policy {
-    std::string token;
-    std::vector<std::string> origins;
+    AccessPolicy access;
+    std::vector<std::string> hosts;  // Host header names besides loopback (allowed_hosts and the listen host)
     size_t max_body_bytes = 1u << 20;
     size_t max_decoded_bytes = 5u << 20;
   };
 
  private:
-  void Routes(httplib::Server& svr, bool unix_listener);
+  // socket_path: the Unix listener's path (for its peers' credentials), "" for TCP.
+  void Routes(httplib::Server& svr, bool unix_listener, const std::string& socket_path);
   std::shared_ptr<const Policy> policy() const;
 
   Agent* agent_;

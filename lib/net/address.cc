@@ -46,7 +46,88 @@ bool IsLoopbackLiteral(std::string_view s, bool mapped) {
   return false;
 }
 
+// A host name or address literal as a Host header or a config gives it (brackets already removed): letters, digits,
+// '-', '.', '_' and, for IPv6 literals, ':' and '%' (a zone id). Nothing that could smuggle a second name.
+bool IsHostChars(std::string_view h, bool ipv6) {
+  if (h.empty() || h.size() > 253) return false;
+  for (char c : h) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_' || (ipv6 && (c == ':' || c == '%'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string Lower(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return o;
+}
+
+std::string_view WithoutTrailingDot(std::string_view s) {
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  return s;
+}
+
+bool IsPort(std::string_view p) {
+  if (p.empty() || p.size() > 5) return false;
+  int v = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  return v <= 65535;
+}
+
 }  // namespace
+
+std::string NormalizeHostName(std::string_view name) {
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  bool ipv6 = name.find(':') != std::string_view::npos;
+  if (!IsHostChars(name, ipv6)) return "";
+  if (ipv6) {
+    char buf[INET6_ADDRSTRLEN + 1];
+    in6_addr v6{};
+    if (!ToBuffer(name, buf) || inet_pton(AF_INET6, buf, &v6) != 1) return "";  // "host:80" is no name
+    return Lower(name);
+  }
+  name = WithoutTrailingDot(name);
+  // No empty label: "", ".", "a..b", ".a", "a.." (one trailing dot is the absolute form, already removed).
+  if (name.empty() || name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos) {
+    return "";
+  }
+  return Lower(name);
+}
+
+bool IsAllowedHost(std::string_view host_header, const std::vector<std::string>& names) {
+  std::string_view h = host_header;
+  bool ipv6 = false;
+  if (!h.empty() && h.front() == '[') {
+    size_t close = h.find(']');
+    if (close == std::string_view::npos) return false;
+    std::string_view rest = h.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || !IsPort(rest.substr(1)))) return false;
+    h = h.substr(1, close - 1);
+    ipv6 = true;
+    if (h.find(':') == std::string_view::npos) return false;  // "[localhost]" is not an IPv6 literal
+  } else {
+    size_t colon = h.find(':');
+    if (colon != std::string_view::npos) {
+      if (!IsPort(h.substr(colon + 1))) return false;  // also refuses a second ':' (an unbracketed IPv6 literal)
+      h = h.substr(0, colon);
+    }
+  }
+  if (!IsHostChars(h, ipv6)) return false;
+  if (IsLoopbackHost(h)) return true;
+  std::string want = NormalizeHostName(h);
+  if (want.empty()) return false;
+  for (const auto& n : names) {
+    if (NormalizeHostName(n) == want) return true;
+  }
+  return false;
+}
 
 bool IsLoopbackHost(std::string_view host) {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);

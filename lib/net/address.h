@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ferry::net {
 
@@ -29,6 +30,19 @@ bool SplitHostPort(std::string_view hostport, std::string* host, int* port);
 
 // The inverse: "host:port", bracketing a host that holds a ':' (an IPv6 literal).
 std::string JoinHostPort(std::string_view host, int port);
+
+// Whether the Host header of a request to a local listener names this machine, the defence against DNS rebinding (a
+// page on evil.example whose name was made to resolve to 127.0.0.1 still sends "Host: evil.example:8787"). Allowed:
+// the loopback hosts of IsLoopbackHost (localhost, 127.0.0.0/8, ::1, which comes bracketed: "[::1]") and the names
+// in `names` (compared without case; one trailing dot ignored on either side; an IPv6 literal given with or without
+// brackets), each with or without ":port" (1-5 decimal digits, at most 65535). Refused: an empty header, an
+// unbracketed IPv6 literal, blanks, control characters, a user-info part ("a@b") and anything else malformed.
+// Pure: no lookups, no I/O; both HTTP servers (the agent's, lib/httpd) call it before any route runs.
+bool IsAllowedHost(std::string_view host_header, const std::vector<std::string>& names);
+
+// The form IsAllowedHost compares a configured name in: lowercase, without brackets and without one trailing dot;
+// "" when `name` is not a host name or address literal (empty, a port, a path, '*', blanks or control characters).
+std::string NormalizeHostName(std::string_view name);
 
 }  // namespace ferry::net
 

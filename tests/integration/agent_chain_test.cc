@@ -1,6 +1,6 @@
 // agent -> agent -> collector: the upstream agent takes the collector's batch format (POST /v1/batch) from a
-// downstream agent, authenticated by its local token, applies its own consent, and forwards to a real collector
-// over TLS. Every event arrives exactly once.
+// downstream agent, authenticated by its forward token (the route's own credential, not the local token), applies
+// its own consent, and forwards to a real collector over TLS. Every event arrives exactly once.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -26,16 +26,18 @@ TEST(AgentChain, AgentToAgentToCollectorDeliversExactlyOnceUnderTheUpstreamConse
   auto collector = CollectorProcess::Start({}, &err);
   ASSERT_NE(collector, nullptr) << err;
   const std::string token = "upstream-token-0123456789";
+  const std::string local_token = "site-local-token-0123456789";
   // The upstream (site) agent: denies marketing for the whole site.
   auto site = AgentProcess::Start(
       {{"upstream",
         {{"url", collector->url()}, {"write_key", collector->write_key()}, {"ca_file", collector->ca_file()}}},
-       {"local_token", token},
+       {"local_token", local_token},
+       {"forward_token", token},
        {"consent", {{"analytics", "granted"}, {"marketing", "denied"}}},
        {"batch", {{"size", 50}, {"flush_interval_ms", 200}}}},
       &err);
   ASSERT_NE(site, nullptr) << err;
-  // The downstream (device) agent: its write key is the site agent's local token.
+  // The downstream (device) agent: its write key is the site agent's forward token.
   auto device = AgentProcess::Start({{"upstream", {{"url", site->url()}, {"write_key", token}}},
                                      {"consent", {{"analytics", "granted"}, {"marketing", "granted"}}},
                                      {"pii_rules", {{"detectors", {{"email", "mask"}}}}},
@@ -46,6 +48,10 @@ TEST(AgentChain, AgentToAgentToCollectorDeliversExactlyOnceUnderTheUpstreamConse
   // Without the token the site agent refuses a batch.
   auto anon = AgentHttp("POST", site->url() + "/v1/batch", R"({"batch":[]})");
   EXPECT_EQ(anon.status, 401) << anon.body;
+  // Nor with the local token: /v1/batch takes the forward token only.
+  auto local =
+      AgentHttp("POST", site->url() + "/v1/batch", R"({"batch":[]})", {"Authorization: Bearer " + local_token});
+  EXPECT_EQ(local.status, 401) << local.body;
 
   std::set<std::string> analytics, marketing;
   AgentHttpClient http;

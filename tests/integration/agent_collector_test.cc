@@ -2,6 +2,7 @@
 // Unix socket, consent and masking, the collector down for a while, the agent killed with SIGKILL, signals.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,7 +33,8 @@ using Json = nlohmann::json;
 
 Json AgentConfigFor(const CollectorProcess& c) {
   return {{"upstream", {{"url", c.url()}, {"write_key", c.write_key()}, {"ca_file", c.ca_file()}}},
-          {"unix_socket", {{"path", "agent.sock"}, {"mode", "0600"}}},
+          // The test's own uid may change device consent over the socket (SO_PEERCRED).
+          {"unix_socket", {{"path", "agent.sock"}, {"mode", "0600"}, {"consent_uids", {getuid()}}}},
           {"consent", {{"analytics", "granted"}, {"marketing", "denied"}, {"personalization", "pending"}}},
           {"batch", {{"size", 50}, {"flush_interval_ms", 200}}},
           {"shutdown_timeout_ms", 5000}};

@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -252,8 +253,10 @@ TEST_F(AgentApiTest, ReloadAppliesPipelineSettingsAndKeepsTheBufferPath) {
 }
 
 TEST_F(AgentApiTest, HttpFrontTokenUnixSocketEncodingsAndLimits) {
-  AgentConfig cfg = Config(R"(, "local_token": "tok-0123456789abcdef", "unix_socket": {"path": "a.sock"},
-                             "limits": {"max_body_bytes": 4096})");
+  // The test's own uid may change consent over the socket (SO_PEERCRED).
+  AgentConfig cfg =
+      Config(R"(, "local_token": "tok-0123456789abcdef", "unix_socket": {"path": "a.sock", "consent_uids": [)" +
+             std::to_string(getuid()) + R"(]}, "limits": {"max_body_bytes": 4096})");
   auto agent = Open(cfg);
   ASSERT_NE(agent, nullptr);
   ferry::agent::HttpFront front(agent.get(), ferry::base::Logger());
@@ -300,7 +303,7 @@ TEST_F(AgentApiTest, HttpFrontTokenUnixSocketEncodingsAndLimits) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
 
-  // The socket: trusted by its file mode (no token), and consent may be changed from it.
+  // The socket: trusted by its file mode (no token), and consent may be changed from it by an allowed uid.
   httplib::Client sock(dir_ + "/a.sock");
   sock.set_address_family(AF_UNIX);
   r = sock.Post("/v1/screen", R"({"name": "Home"})", "application/json");
@@ -362,7 +365,7 @@ TEST_F(AgentApiTest, ErrorAnswersCarryTheOneErrorBody) {
 // The agent's times come from its clock: the start time in /metrics, and the receive time that corrects a forwarded
 // batch for the sender's clock (taken by the HTTP front when the request arrives).
 TEST_F(AgentApiTest, TimesComeFromTheInjectedClock) {
-  AgentConfig cfg = Config();
+  AgentConfig cfg = Config(R"(, "forward_token": "fwd-0123456789abcdef")");
   // Today on a manual clock (events far in the past would meet the buffer's age limit).
   ferry::base::ManualClock clock((ferry::base::NowMs() / 1000) * 1000);
   auto opened = Agent::Open(cfg, ferry::base::Logger(), &clock);
@@ -388,7 +391,7 @@ TEST_F(AgentApiTest, TimesComeFromTheInjectedClock) {
                  {"anonymousId", "dev-1"},
                  {"purpose", "analytics"},
                  {"timestamp", ferry::base::FormatIso8601(sender_now - 5000)}}}}};
-    auto r = tcp.Post("/v1/batch", b.dump(), "application/json");
+    auto r = tcp.Post("/v1/batch", {{"Authorization", "Bearer fwd-0123456789abcdef"}}, b.dump(), "application/json");
     return r ? r->status : 0;
   };
   ASSERT_EQ(forward("t-1"), 200);

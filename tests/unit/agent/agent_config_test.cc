@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "agent/config.h"
 
@@ -95,6 +96,52 @@ TEST(AgentConfig, RefusalsNameFileKeyAndReason) {
             f + "buffer_key.source: must be file, env or credential");
   EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "buffer_key": {"source": "env"}})"),
             f + "buffer_key.name: is required for source env");
+}
+
+// The keys of issue 11: necessary_events, forward_token, allowed_hosts and the socket peers that may change consent.
+TEST(AgentConfig, SecurityKeysAreReadAndChecked) {
+  auto r = ParseConfig(R"({"storage": {"path": "b"}, "necessary_events": ["payment_receipt", "crash"],
+      "local_token": "local-token-0123456789", "forward_token": "forward-token-0123456789",
+      "allowed_hosts": ["Kiosk.Local.", "[fe80::1]", "192.168.1.5"],
+      "unix_socket": {"path": "s", "consent_uids": [1000, 0], "consent_gids": [998]}})",
+                       "/etc/ferry/agent.json");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->necessary_events, (std::vector<std::string>{"payment_receipt", "crash"}));
+  EXPECT_EQ(r->forward_token, "forward-token-0123456789");
+  EXPECT_EQ(r->allowed_hosts, (std::vector<std::string>{"kiosk.local", "fe80::1", "192.168.1.5"}));
+  EXPECT_EQ(r->consent_uids, (std::vector<uint32_t>{1000, 0}));
+  EXPECT_EQ(r->consent_gids, (std::vector<uint32_t>{998}));
+  // Defaults: nothing may use "necessary", forwarding is off, no extra host, no socket peer changes consent.
+  auto d = ParseConfig(R"({"storage": {"path": "b"}})", "/etc/ferry/agent.json");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->necessary_events.empty());
+  EXPECT_TRUE(d->forward_token.empty());
+  EXPECT_TRUE(d->allowed_hosts.empty());
+  EXPECT_TRUE(d->consent_uids.empty() && d->consent_gids.empty());
+
+  const std::string f = "/etc/ferry/agent.json: ";
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "forward_token": "short"})"),
+            f + "forward_token: a forward token must be at least 16 characters");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "local_token": "same-token-0123456789",
+                    "forward_token": "same-token-0123456789"})"),
+            f + "forward_token: must differ from the local token (POST /v1/batch has its own credential)");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "necessary_events": "crash"})"),
+            f + "necessary_events: must be a list of strings");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "necessary_events": [""]})"),
+            f + "necessary_events: each event name is 1-200 bytes");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "necessary_events": ["a\u0000b"]})")
+                .rfind(f + "necessary_events: an event name holds a control character", 0),
+            0u);
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "allowed_hosts": ["kiosk.local:8787"]})")
+                .rfind(f + "allowed_hosts: each entry is a host name or an address literal", 0),
+            0u);
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "allowed_hosts": ["*.local"]})").rfind(f + "allowed_hosts: ", 0), 0u);
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "unix_socket": {"path": "s", "consent_uids": ["root"]}})")
+                .rfind(f + "unix_socket.consent_uids: must be a list of numeric ids", 0),
+            0u);
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "unix_socket": {"path": "s", "consent_gids": [-1]}})")
+                .rfind(f + "unix_socket.consent_gids: must be a list of numeric ids", 0),
+            0u);
 }
 
 // Plain HTTP without a token only on loopback (lib/net): real loopback names and addresses, not names that merely

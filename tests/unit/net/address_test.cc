@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace ferry::net {
 namespace {
@@ -99,6 +100,58 @@ TEST(SplitHostPort, RefusesWhatIsNotHostColonPort) {
     EXPECT_FALSE(SplitHostPort(in, &host, &port)) << in;
     EXPECT_EQ(host, "unchanged") << in;
     EXPECT_EQ(port, -1) << in;
+  }
+}
+
+// The Host header check against DNS rebinding: loopback names and configured names, with or without a port.
+TEST(IsAllowedHost, LoopbackAndConfiguredNamesWithOrWithoutPort) {
+  const std::vector<std::string> names = {"kiosk.local", "[fe80::1]", "Agent.Example."};
+  for (const char* h : {"localhost", "localhost:8787", "LOCALHOST:1", "localhost.:8787", "127.0.0.1", "127.0.0.1:8787",
+                        "127.0.0.2:80", "[::1]", "[::1]:8787", "[0::1]:65535", "kiosk.local", "KIOSK.local:8443",
+                        "kiosk.local.:8443", "[fe80::1]:80", "agent.example", "agent.example:1"}) {
+    EXPECT_TRUE(IsAllowedHost(h, names)) << h;
+  }
+}
+
+TEST(IsAllowedHost, EverythingElseIsRefused) {
+  const std::vector<std::string> names = {"kiosk.local"};
+  for (const char* h : {"",
+                        "evil.example",
+                        "evil.example:8787",
+                        "localhost.evil.example",
+                        "127.0.0.1.evil.example:80",
+                        "127.example.com",
+                        "kiosk.local.evil",
+                        "::1",
+                        "::1:8787",
+                        "[::1",
+                        "[::1]x",
+                        "[::1]:",
+                        "[::1]:99999",
+                        "[localhost]",
+                        "localhost:",
+                        "localhost:80:80",
+                        "localhost:8o",
+                        "localhost :80",
+                        " localhost",
+                        "localhost\t",
+                        "user@localhost",
+                        "localhost/evil",
+                        "0.0.0.0",
+                        "10.0.0.1:8787"}) {
+    EXPECT_FALSE(IsAllowedHost(h, names)) << h;
+  }
+  EXPECT_FALSE(IsAllowedHost(std::string("localhost\0.evil", 15), names));
+  EXPECT_FALSE(IsAllowedHost("kiosk.local", {}));
+  EXPECT_FALSE(IsAllowedHost("x", {""}));
+}
+
+TEST(NormalizeHostName, ConfiguredNames) {
+  EXPECT_EQ(NormalizeHostName("Kiosk.Local."), "kiosk.local");
+  EXPECT_EQ(NormalizeHostName("[FE80::1]"), "fe80::1");
+  EXPECT_EQ(NormalizeHostName("192.168.1.5"), "192.168.1.5");
+  for (const char* bad : {"", ".", "a b", "host:80", "http://host", "*.local", "host/x", "[]", "a@b"}) {
+    EXPECT_EQ(NormalizeHostName(bad), "") << bad;
   }
 }
 
