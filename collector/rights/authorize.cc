@@ -26,6 +26,8 @@ const Rule& RuleOf(Action action) {
       {"audit.list", {kRoleOperator, kRoleCompliance}},
       {"audit.verify", {kRoleOperator, kRoleCompliance}},
       {"keys.create-write-key", {kRoleOperator}},
+      {"keys.create-server-key", {kRoleOperator}},
+      {"links.confirm", {kRoleCompliance}},
   };
   return kRules[static_cast<size_t>(action)];
 }
