@@ -249,6 +249,27 @@ TEST_P(IdentityTrustTest, OnlyAServerKeyOrAnOfficerMergesUserIds) {
   // The confirmation is audited.
   HttpResult audit = Call("GET", "/v1/audit", compliance_);
   EXPECT_NE(audit.body.find("links.confirm"), std::string::npos);
+
+  // ferryctl shows the links and confirms one over HTTPS.
+  Send(key_, {Event("q-1", "identify", "user-4", "anon-4"), Event("q-2", "alias", "user-4", "anon-4", "user-2")});
+  std::string remote =
+      "--url " + Quote(col_->url()) + " --token " + Quote(compliance_) + " --ca-file " + Quote(col_->ca_file()) + " ";
+  std::string out;
+  ASSERT_EQ(testsupport::RunCommand(Quote(testsupport::FerryctlBinary()) + " " + remote + "subject show user-4", &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("pending"), std::string::npos) << out;
+  EXPECT_NE(out.find("q-2"), std::string::npos) << out;
+  json q = LinkFrom(Subject("user-4"), "user-2", "user-4");
+  ASSERT_TRUE(q.is_object());
+  ASSERT_EQ(testsupport::RunCommand(Quote(testsupport::FerryctlBinary()) + " " + remote + "links confirm " +
+                                        std::to_string(q["linkId"].get<int64_t>()),
+                                    &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("confirmed"), std::string::npos) << out;
+  EXPECT_EQ(LinkFrom(Subject("user-4"), "user-2", "user-4")["followed"], true);
+  EXPECT_EQ(Exported("user-4").count("p-2"), 1u);  // user-2's identify, through the confirmed link
 }
 
 TEST_P(IdentityTrustTest, ForgetActsOnlyOnItsOwnAnonymousIdsIsRateLimitedAndFolds) {

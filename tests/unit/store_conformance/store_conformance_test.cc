@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -1018,11 +1019,12 @@ class IdentityTrustConformance : public StoreConformance {
     for (const auto& i : s.identities) ids.insert(i.id);
     return ids;
   }
-  static const IdentityLink* Link(const SubjectSummary& s, const std::string& from, const std::string& to) {
+  // A copy of the link (the summary is often a temporary).
+  static std::optional<IdentityLink> Link(const SubjectSummary& s, const std::string& from, const std::string& to) {
     for (const auto& l : s.links) {
-      if (l.from_id == from && l.user_id == to) return &l;
+      if (l.from_id == from && l.user_id == to) return l;
     }
-    return nullptr;
+    return std::nullopt;
   }
   std::set<std::string> Exported(const std::string& id) {
     CollectingVisitor v;
@@ -1046,8 +1048,8 @@ TEST_P(IdentityTrustConformance, AWriteKeysAliasIsPendingAndNeverPullsAUserIdInt
   SubjectSummary m = One("mallory");
   EXPECT_EQ(m.user_id, "mallory");
   EXPECT_EQ(Ids(m), (std::set<std::string>{"mallory", "anon-m"}));
-  const IdentityLink* forged = Link(m, "victim", "mallory");
-  ASSERT_NE(forged, nullptr);
+  std::optional<IdentityLink> forged = Link(m, "victim", "mallory");
+  ASSERT_TRUE(forged.has_value());
   EXPECT_EQ(forged->kind, "previousId");
   EXPECT_EQ(forged->state, "pending");
   EXPECT_FALSE(forged->followed);
@@ -1058,12 +1060,12 @@ TEST_P(IdentityTrustConformance, AWriteKeysAliasIsPendingAndNeverPullsAUserIdInt
   EXPECT_EQ(forged->asserted_ms, 1001);  // received time (RightsEvent: a millisecond after its timestamp)
   EXPECT_EQ(forged->project_id, shop_);
   EXPECT_GT(forged->id, 0);
-  const IdentityLink* claimed = Link(m, "future", "mallory");
-  ASSERT_NE(claimed, nullptr);
+  std::optional<IdentityLink> claimed = Link(m, "future", "mallory");
+  ASSERT_TRUE(claimed.has_value());
   EXPECT_EQ(claimed->state, "active");
   EXPECT_FALSE(claimed->followed);  // "future" is a userId now
-  const IdentityLink* own = Link(m, "anon-m", "mallory");
-  ASSERT_NE(own, nullptr);
+  std::optional<IdentityLink> own = Link(m, "anon-m", "mallory");
+  ASSERT_TRUE(own.has_value());
   EXPECT_TRUE(own->followed);
 
   EXPECT_EQ(One("victim").user_id, "victim");
@@ -1094,8 +1096,8 @@ TEST_P(IdentityTrustConformance, AServerKeyOrAnOfficerMakesAUserIdLinkFollowed) 
   // The backend asserts the same merge: the link takes the server key's provenance and is followed.
   Send(kCredentialServerKey, {Alias("s-1", "u2", "", "u1")});
   SubjectSummary u2 = One("u2");
-  const IdentityLink* l = Link(u2, "u1", "u2");
-  ASSERT_NE(l, nullptr);
+  std::optional<IdentityLink> l = Link(u2, "u1", "u2");
+  ASSERT_TRUE(l.has_value());
   EXPECT_EQ(l->state, "active");
   EXPECT_EQ(l->credential, "server_key");
   EXPECT_EQ(l->key_id, "fs_test");
@@ -1108,8 +1110,8 @@ TEST_P(IdentityTrustConformance, AServerKeyOrAnOfficerMakesAUserIdLinkFollowed) 
   EXPECT_EQ(Link(One("u2"), "u1", "u2")->credential, "server_key");
 
   // An officer confirms the other pending link.
-  const IdentityLink* pending = Link(One("u3"), "u1", "u3");
-  ASSERT_NE(pending, nullptr);
+  std::optional<IdentityLink> pending = Link(One("u3"), "u1", "u3");
+  ASSERT_TRUE(pending.has_value());
   EXPECT_EQ(pending->state, "pending");
   auto confirmed = store_->ConfirmLink(pending->id, "officer-ann");
   ASSERT_TRUE(confirmed.ok()) << confirmed.status().ToString();
