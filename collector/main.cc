@@ -64,6 +64,11 @@ int main(int argc, char** argv) {
   app.add_option("--rate-limit", opts.rate_limit, "Requests per second per write key (0 = unlimited)")
       ->capture_default_str();
   app.add_option("--rate-burst", opts.rate_burst, "Token bucket size per write key (default = --rate-limit)");
+  app.add_option("--forget-rate-limit", opts.forget_rate_limit,
+                 "POST /v1/forget calls per second per write key (0 = unlimited)")
+      ->capture_default_str();
+  app.add_option("--forget-rate-burst", opts.forget_rate_burst, "Token bucket size of the forget limit")
+      ->capture_default_str();
   app.add_option("--max-body-kib", max_compressed_kib, "Largest request body as sent (KiB)")->capture_default_str();
   app.add_option("--max-decoded-kib", max_decompressed_kib, "Largest decoded body (KiB)")->capture_default_str();
   app.add_option("--max-event-kib", max_event_kib, "Largest serialised event (KiB)")->capture_default_str();

@@ -38,26 +38,33 @@ std::unique_ptr<Store> OpenOrSay(const Globals& g, int* exit_code) {
 void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   CLI::App* keys = app.add_subcommand("keys", "Create write keys (offline, on --data-dir)");
   keys->require_subcommand(1);
-  auto project = std::make_shared<std::string>();
-  CLI::App* cwk = keys->add_subcommand("create-write-key", "Create a write key for a project; prints it once");
-  cwk->add_option("--project", *project, "Project name (created if new)")->required();
-  cwk->callback([&g, project, exit_code] {
-    *exit_code = kExitFailure;
-    auto store = OpenOrSay(g, exit_code);
-    if (!store) return;
-    auto key = store->CreateWriteKey(*project);
-    if (!key.ok()) {
-      std::fprintf(stderr, "ferryctl: %s\n", key.status().ToString().c_str());
-      *exit_code = ExitForCode(key.status().code());
-      return;
-    }
-    if (g.json) {
-      std::printf("%s\n", nlohmann::json{{"project", *project}, {"writeKey", *key}}.dump().c_str());
-    } else {
-      std::printf("%s\n", key->c_str());
-    }
-    *exit_code = kExitOk;
-  });
+  // A write key ships in apps; a server key is for the app's backend (it may merge userIds: docs/SECURITY.md).
+  for (bool server : {false, true}) {
+    auto project = std::make_shared<std::string>();
+    CLI::App* cwk =
+        keys->add_subcommand(server ? "create-server-key" : "create-write-key",
+                             server ? "Create a server key (the app's backend) for a project; prints it once"
+                                    : "Create a write key for a project; prints it once");
+    cwk->add_option("--project", *project, "Project name (created if new)")->required();
+    cwk->callback([&g, project, exit_code, server] {
+      *exit_code = kExitFailure;
+      auto store = OpenOrSay(g, exit_code);
+      if (!store) return;
+      auto key = server ? store->CreateServerKey(*project) : store->CreateWriteKey(*project);
+      if (!key.ok()) {
+        std::fprintf(stderr, "ferryctl: %s\n", key.status().ToString().c_str());
+        *exit_code = ExitForCode(key.status().code());
+        return;
+      }
+      if (g.json) {
+        std::printf("%s\n",
+                    nlohmann::json{{"project", *project}, {server ? "serverKey" : "writeKey", *key}}.dump().c_str());
+      } else {
+        std::printf("%s\n", key->c_str());
+      }
+      *exit_code = kExitOk;
+    });
+  }
 
   auto roles = std::make_shared<std::vector<std::string>>();
   auto token_name = std::make_shared<std::string>();

@@ -188,6 +188,18 @@ void PrintSubject(const json& doc) {
     }
     PrintTable({"KIND", "ID", "LINKED TO", "SOURCE", "LINKED AT"}, rows);
     rows.clear();
+    // Every link into or out of the subject's userIds, with its provenance; a pending one waits for `links confirm`.
+    for (const auto& l : Field(p, "links")) {
+      rows.push_back({Str(l, "linkId"), Str(l, "kind"), Str(l, "from"), Str(l, "to"), Str(l, "state"),
+                      l.value("followed", false) ? "yes" : "no", Str(l, "credential"), Str(l, "keyId"),
+                      Str(l, "viaMessageId"), Str(l, "assertedAt"), Str(l, "confirmedBy")});
+    }
+    if (!rows.empty()) {
+      PrintTable({"LINK", "KIND", "FROM", "TO", "STATE", "FOLLOWED", "CREDENTIAL", "KEY", "VIA EVENT", "ASSERTED AT",
+                  "CONFIRMED BY"},
+                 rows);
+    }
+    rows.clear();
     for (const auto& c : Field(p, "consent")) rows.push_back({Str(c, "purpose"), Str(c, "state"), Str(c, "at")});
     if (!rows.empty()) PrintTable({"PURPOSE", "CONSENT", "SINCE"}, rows);
     json traits = Field(p, "traits", true);
@@ -391,6 +403,28 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     g.json ? PrintJson(doc) : PrintRequests(Field(doc, "requests"));
+    *exit_code = kExitOk;
+  });
+
+  // ---- identity links ----
+  CLI::App* links = app.add_subcommand("links", "Identity links: confirm a pending link (admin API)");
+  links->require_subcommand(1);
+  auto link_id = std::make_shared<std::string>();
+  CLI::App* confirm = links->add_subcommand("confirm", "Confirm an identity link so that it is followed (compliance)");
+  confirm->add_option("LINKID", *link_id, "The link's id (LINK in `subject show`)")->required();
+  confirm->callback([&g, link_id, exit_code] {
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
+    Reply r = Call(g, "POST", "/v1/links/" + Escape(*link_id) + "/confirm", "{}");
+    if (!Check(r, exit_code)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::printf("link %s confirmed: %s %s -> %s (by %s)\n", Str(doc, "linkId").c_str(), Str(doc, "kind").c_str(),
+                  Str(doc, "from").c_str(), Str(doc, "to").c_str(), Str(doc, "confirmedBy").c_str());
+    }
     *exit_code = kExitOk;
   });
 

@@ -44,6 +44,26 @@ json SummaryJson(const SubjectSummary& s) {
     if (i.first_seen_ms > 0) o["linkedAt"] = Iso(i.first_seen_ms);
     ids.push_back(std::move(o));
   }
+  // Every link into or out of the subject's userIds, with its provenance: whether the walk follows it, who asserted
+  // it through which credential and event, and its state (a pending link waits for an officer's confirmation).
+  json links = json::array();
+  for (const auto& l : s.links) {
+    links.push_back({{"linkId", l.id},
+                     {"kind", l.kind},
+                     {"from", l.from_id},
+                     {"to", l.user_id},
+                     {"source", l.source},
+                     {"state", l.state},
+                     {"followed", l.followed},
+                     {"credential", l.credential},
+                     {"keyId", l.key_id},
+                     {"viaMessageId", l.via_message_id},
+                     {"viaAnonymousId", l.via_anonymous_id.empty() ? json(nullptr) : json(l.via_anonymous_id)},
+                     {"assertedAt", l.asserted_ms > 0 ? json(Iso(l.asserted_ms)) : json(nullptr)},
+                     {"linkedAt", l.first_seen_ms > 0 ? json(Iso(l.first_seen_ms)) : json(nullptr)},
+                     {"confirmedBy", l.confirmed_by.empty() ? json(nullptr) : json(l.confirmed_by)},
+                     {"confirmedAt", l.confirmed_ms > 0 ? json(Iso(l.confirmed_ms)) : json(nullptr)}});
+  }
   json consent = json::array();
   for (const auto& c : s.consent)
     consent.push_back({{"purpose", c.purpose}, {"state", c.state}, {"at", Iso(c.timestamp_ms)}});
@@ -51,6 +71,7 @@ json SummaryJson(const SubjectSummary& s) {
   json out = {{"project", s.project},
               {"userId", s.user_id.empty() ? json(nullptr) : json(s.user_id)},
               {"identities", ids},
+              {"links", links},
               {"eventCount", s.event_count},
               {"eventsByType", s.events_by_type},
               {"firstSeen", s.first_seen_ms > 0 ? json(Iso(s.first_seen_ms)) : json(nullptr)},
@@ -216,7 +237,11 @@ void AdminApi::Register(httplib::Server& svr) {
   svr.Get("/v1/audit", [this](const httplib::Request& req, httplib::Response& res) { ListAudit(req, res); });
   svr.Get("/v1/audit/verify", [this](const httplib::Request& req, httplib::Response& res) { VerifyAudit(req, res); });
   svr.Post("/v1/keys/write-keys",
-           [this](const httplib::Request& req, httplib::Response& res) { CreateWriteKey(req, res); });
+           [this](const httplib::Request& req, httplib::Response& res) { CreateWriteKey(req, res, false); });
+  svr.Post("/v1/keys/server-keys",
+           [this](const httplib::Request& req, httplib::Response& res) { CreateWriteKey(req, res, true); });
+  svr.Post(R"(/v1/links/([0-9]{1,18})/confirm)",
+           [this](const httplib::Request& req, httplib::Response& res) { ConfirmLink(req, res); });
   svr.Post("/v1/forget", [this](const httplib::Request& req, httplib::Response& res) { Forget(req, res); });
 }
 
@@ -368,22 +393,49 @@ void AdminApi::VerifyAudit(const httplib::Request& req, httplib::Response& res) 
   Answer(res, 200, rights::VerifyDocument(*v));
 }
 
-void AdminApi::CreateWriteKey(const httplib::Request& req, httplib::Response& res) {
-  auto c = Caller(req, res, rights::Action::kKeysCreateWriteKey, "");
+void AdminApi::CreateWriteKey(const httplib::Request& req, httplib::Response& res, bool server) {
+  auto c = Caller(req, res, server ? rights::Action::kKeysCreateServerKey : rights::Action::kKeysCreateWriteKey, "");
   if (!c) return;
   json b = json::parse(req.body, nullptr, false);
   if (!b.is_object() || !b.contains("project") || !b["project"].is_string()) {
     return BadRequest(res, "body: {\"project\": NAME}");
   }
   std::string project = b["project"].get<std::string>();
-  auto key = rights_->CreateWriteKey(*c, project);
+  auto key = server ? rights_->CreateServerKey(*c, project) : rights_->CreateWriteKey(*c, project);
   if (!key.ok()) return Fail(res, key.status());
-  Answer(res, 201, json{{"project", project}, {"writeKey", *key}});
+  Answer(res, 201, json{{"project", project}, {server ? "serverKey" : "writeKey", *key}});
+}
+
+void AdminApi::ConfirmLink(const httplib::Request& req, httplib::Response& res) {
+  auto c = Caller(req, res, rights::Action::kLinksConfirm, "");
+  if (!c) return;
+  int64_t id = req.matches.size() > 1 ? std::strtoll(std::string(req.matches[1]).c_str(), nullptr, 10) : 0;
+  auto link = rights_->ConfirmLink(*c, id);
+  if (!link.ok()) return Fail(res, link.status());
+  Answer(res, 200,
+         json{{"linkId", link->id},
+              {"kind", link->kind},
+              {"from", link->from_id},
+              {"to", link->user_id},
+              {"state", link->state},
+              {"confirmedBy", link->confirmed_by},
+              {"confirmedAt", Iso(link->confirmed_ms)}});
+}
+
+void AdminApi::LimitForgets(double rate_per_s, double burst, base::Clock* clock) {
+  forget_limiter_ = std::make_unique<RateLimiter>(rate_per_s, burst);
+  clock_ = clock;
 }
 
 void AdminApi::Forget(const httplib::Request& req, httplib::Response& res) {
-  auto project = rights_->AuthorizeDevice(Bearer(req));
+  const std::string key = Bearer(req);
+  auto project = rights_->AuthorizeDevice(key);
   if (!project.ok()) return Fail(res, project.status());
+  if (int64_t wait = forget_limiter_->Take(key, clock_->MonotonicMs()); wait > 0) {
+    Fail(res, base::Status::ResourceExhausted("too many forget requests for this key"));
+    res.set_header("Retry-After", std::to_string(wait));
+    return;
+  }
   json b = json::parse(req.body, nullptr, false);
   if (!b.is_object()) return BadRequest(res, "body must be {\"anonymousIds\": [...], \"userId\": ...}");
   std::vector<std::string> anon;

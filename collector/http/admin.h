@@ -5,10 +5,13 @@
 #ifndef FERRY_COLLECTOR_HTTP_ADMIN_H_
 #define FERRY_COLLECTOR_HTTP_ADMIN_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "collector/http/rate_limit.h"
 #include "collector/rights/rights_service.h"
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 
 namespace httplib {
@@ -30,6 +33,9 @@ class AdminApi {
   void Register(httplib::Server& svr);
   // Whether the request carries an admin token with role `role` (used for /metrics away from loopback).
   bool HasRole(const httplib::Request& req, const std::string& role);
+  // POST /v1/forget calls allowed per write key: `rate_per_s` (<= 0: unlimited) with a bucket of `burst`
+  // (default: 1 a second, bursts of 20).
+  void LimitForgets(double rate_per_s, double burst, base::Clock* clock);
 
  private:
   // The caller of an admin call; on failure the answer (401/403/5xx) is written and nullopt returned.
@@ -46,11 +52,14 @@ class AdminApi {
   void ActOnRequest(const httplib::Request& req, httplib::Response& res, bool approve);
   void ListAudit(const httplib::Request& req, httplib::Response& res);
   void VerifyAudit(const httplib::Request& req, httplib::Response& res);
-  void CreateWriteKey(const httplib::Request& req, httplib::Response& res);
+  void CreateWriteKey(const httplib::Request& req, httplib::Response& res, bool server);
+  void ConfirmLink(const httplib::Request& req, httplib::Response& res);
   void Forget(const httplib::Request& req, httplib::Response& res);
 
   rights::RightsService* rights_;
   base::Logger log_;
+  std::unique_ptr<RateLimiter> forget_limiter_ = std::make_unique<RateLimiter>(1, 20);
+  base::Clock* clock_ = base::SystemClock();
 };
 
 }  // namespace ferry::collector

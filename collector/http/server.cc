@@ -77,7 +77,9 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       rights_(rights::StoresOf(store), clock_, opts_.rights, log_),
       admin_(&rights_, log_),
       retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
-                 log_, [this](int64_t n) { metrics_.AddPurged(n); }) {}
+                 log_, [this](int64_t n) { metrics_.AddPurged(n); }) {
+  admin_.LimitForgets(opts_.forget_rate_limit, opts_.forget_rate_burst, clock_);
+}
 
 CollectorServer::~CollectorServer() {
   Stop();
@@ -179,6 +181,8 @@ void CollectorServer::Routes() {
                InsertRequest ins;
                ins.project_id = project.project_id;
                ins.project = project.project;
+               ins.credential = project.credential();  // the provenance of the identity links it asserts
+               ins.key_id = project.prefix;
                ins.events = std::move(parsed.events);
                ins.dropped = std::move(parsed.dropped);
                base::Status s = committer_.Submit(&ins);
@@ -197,7 +201,9 @@ void CollectorServer::Routes() {
                metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
                if (fault) return ApplyFault(*fault, res, clock_);  // after_store: the batch is kept, the answer is lost
                res.status = 200;
-               res.set_content(BatchAnswer(accepted, duplicate, suppressed, parsed.rejected), kJson);
+               // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
+               // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
+               res.set_content(BatchAnswer(accepted + suppressed, duplicate, 0, parsed.rejected), kJson);
              });
 }
 

@@ -31,8 +31,10 @@ struct ServerOptions {
   std::string tls_cert, tls_key;  // both or neither
   int threads = 64;               // worker threads (each keep-alive connection holds one while it is open)
   wire::Limits limits;
-  double rate_limit = 10000;  // requests per second per write key; <= 0 disables
-  double rate_burst = 0;      // bucket size; 0 = rate_limit
+  double rate_limit = 10000;      // requests per second per write key; <= 0 disables
+  double rate_burst = 0;          // bucket size; 0 = rate_limit
+  double forget_rate_limit = 1;   // POST /v1/forget calls per second per write key; <= 0 disables
+  double forget_rate_burst = 20;  // bucket size of the forget limit
   int keep_alive_timeout_s = 5;
   int read_timeout_s = 10;
   rights::RightsOptions rights;

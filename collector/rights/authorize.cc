@@ -28,7 +28,11 @@ const Rule& RuleOf(Action action) {
       {"keys.create-write-key", {kRoleOperator}},
       {"insight.read", {kRoleAnalyst}},
       {"insight.audience", {kRoleAnalyst}},
+      {"keys.create-server-key", {kRoleOperator}},
+      {"links.confirm", {kRoleCompliance}},
   };
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kLinksConfirm) + 1,
+                "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }
 

@@ -11,19 +11,21 @@
 namespace ferry::collector::rights {
 
 enum class Action {
-  kSubjectShow,         // GET /v1/subjects/{id}
-  kSubjectExport,       // GET /v1/subjects/{id}/export
-  kSubjectErase,        // POST /v1/subjects/{id}/erase
-  kSubjectCorrect,      // PATCH /v1/subjects/{id}/traits
-  kRequestsList,        // GET /v1/requests
-  kRequestsAdd,         // POST /v1/requests
-  kRequestsApprove,     // POST /v1/requests/{rid}/approve
-  kRequestsReject,      // POST /v1/requests/{rid}/reject
-  kAuditList,           // GET /v1/audit
-  kAuditVerify,         // GET /v1/audit/verify
-  kKeysCreateWriteKey,  // POST /v1/keys/write-keys
-  kInsightRead,         // GET /v1/insight/{profile,retention,funnel,rfm,lifecycle,tags,churn} (docs/INSIGHT.md)
-  kInsightAudience,     // POST /v1/insight/audiences: an audience exported for outreach
+  kSubjectShow,          // GET /v1/subjects/{id}
+  kSubjectExport,        // GET /v1/subjects/{id}/export
+  kSubjectErase,         // POST /v1/subjects/{id}/erase
+  kSubjectCorrect,       // PATCH /v1/subjects/{id}/traits
+  kRequestsList,         // GET /v1/requests
+  kRequestsAdd,          // POST /v1/requests
+  kRequestsApprove,      // POST /v1/requests/{rid}/approve
+  kRequestsReject,       // POST /v1/requests/{rid}/reject
+  kAuditList,            // GET /v1/audit
+  kAuditVerify,          // GET /v1/audit/verify
+  kKeysCreateWriteKey,   // POST /v1/keys/write-keys
+  kInsightRead,          // GET /v1/insight/{profile,retention,funnel,rfm,lifecycle,tags,churn} (docs/INSIGHT.md)
+  kInsightAudience,      // POST /v1/insight/audiences: an audience exported for outreach
+  kKeysCreateServerKey,  // POST /v1/keys/server-keys
+  kLinksConfirm,         // POST /v1/links/{linkId}/confirm
 };
 
 // The action's name in the audit log ("subject.show", ...).

@@ -278,20 +278,47 @@ Result<ForgetOutcome> RightsService::Forget(const WriteKeyInfo& project, const s
   auto out =
       stores_.transactions->TransactFor<ForgetOutcome>(TxnMode::kErase, [&](StoreTxn& tx) -> Result<ForgetOutcome> {
         ForgetOutcome o;
-        FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
-        auto receipt = tx.EraseAnonymousIds(project.project_id, anonymous_ids, r.id);
+        // Repeated forgets of one id fold into the register entry of the first.
+        auto prior = tx.primitives().FindDeviceRequest("erasure", project.project, tx.IdHash(named), kCompleted);
+        if (!prior.ok()) return prior.status();
+        const std::string rid = prior->has_value() ? (*prior)->id : r.id;
+        if (!prior->has_value()) FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
+        auto receipt = tx.ForgetDeviceIds(project.project_id, anonymous_ids, rid);
         if (!receipt.ok()) return receipt.status();
-        auto u = tx.UpdateRequest(r.id, kCompleted, kCompleted, "device", receipt->completed_ms,
-                                  Dump(ReceiptDocument(*receipt)));
-        if (!u.ok()) return u.status();
-        if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+        Json doc = ReceiptDocument(*receipt);
+        bool changed = !prior->has_value() || receipt->ids_suppressed > 0;
+        for (const auto& [table, n] : receipt->erased) changed = changed || n != 0;
+        if (prior->has_value() && changed) {
+          // The folded entry keeps the sum of what its forgets erased.
+          Json before = Json::parse((*prior)->result, nullptr, false);
+          if (before.is_object() && before.contains("erased") && before["erased"].is_object()) {
+            for (auto& [table, n] : before["erased"].items()) {
+              if (n.is_number_integer()) doc["erased"][table] = n.get<int64_t>() + receipt->erased[table];
+            }
+          }
+          if (before.is_object() && before.contains("idsSuppressed") && before["idsSuppressed"].is_number_integer()) {
+            doc["idsSuppressed"] = before["idsSuppressed"].get<int64_t>() + receipt->ids_suppressed;
+          }
+        }
+        if (changed) {
+          auto u = tx.UpdateRequest(rid, kCompleted, kCompleted, "device", receipt->completed_ms, Dump(doc));
+          if (!u.ok()) return u.status();
+          if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+        }
         if (!user_id.empty()) {
           // A device's word covers only its own random ids: its userId is erased once an officer verified it.
-          FERRY_RETURN_IF_ERROR(tx.CreateRequest(pending).status());
-          o.user_request_id = pending.id;
+          auto open = tx.primitives().FindDeviceRequest("erasure", project.project, tx.IdHash(user_id), kAwaiting);
+          if (!open.ok()) return open.status();
+          if (open->has_value()) {
+            o.user_request_id = (*open)->id;
+          } else {
+            FERRY_RETURN_IF_ERROR(tx.CreateRequest(pending).status());
+            o.user_request_id = pending.id;
+          }
         }
         FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(device, "forget", named, "ok",
-                                                   Dump(Json{{"requestId", r.id},
+                                                   Dump(Json{{"requestId", rid},
+                                                             {"folded", prior->has_value()},
                                                              {"anonymousIds", anonymous_ids.size()},
                                                              {"userIdPending", !user_id.empty()},
                                                              {"erased", receipt->erased}})))
@@ -305,6 +332,30 @@ Result<ForgetOutcome> RightsService::Forget(const WriteKeyInfo& project, const s
   }
   if (opts_.on_erased && !anonymous_ids.empty()) opts_.on_erased(project.project, anonymous_ids);
   return out;
+}
+
+Result<IdentityLink> RightsService::ConfirmLink(const Actor& actor, int64_t link_id) {
+  const char* action = ActionName(Action::kLinksConfirm);
+  auto link = stores_.transactions->TransactFor<std::optional<IdentityLink>>(
+      TxnMode::kWrite, [&](StoreTxn& tx) -> Result<std::optional<IdentityLink>> {
+        auto confirmed = tx.ConfirmLink(link_id, actor.name);
+        if (!confirmed.ok() || !confirmed->has_value()) return confirmed;
+        const IdentityLink& l = **confirmed;
+        // The audit log names the userId the link joins (by its hash, as always) and the link, never the other id.
+        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, l.user_id, "ok",
+                                                   Dump(Json{{"linkId", l.id},
+                                                             {"kind", l.kind},
+                                                             {"fromHash", tx.IdHash(l.from_id)},
+                                                             {"credential", l.credential}})))
+                                  .status());
+        return confirmed;
+      });
+  if (!link.ok()) return link.status().WithMessage(kStoreUnavailable);
+  if (!link->has_value()) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, "", "not_found", Dump(Json{{"linkId", link_id}})));
+    return Status::NotFound("no unconfirmed identity link has this id");
+  }
+  return **link;
 }
 
 // ---- The request register ----
@@ -434,13 +485,21 @@ Result<AuditVerifyResult> RightsService::VerifyAudit(const Actor& actor) {
 // ---- Credentials ----
 
 Result<std::string> RightsService::CreateWriteKey(const Actor& actor, const std::string& project) {
+  return CreateKey(actor, project, Action::kKeysCreateWriteKey);
+}
+
+Result<std::string> RightsService::CreateServerKey(const Actor& actor, const std::string& project) {
+  return CreateKey(actor, project, Action::kKeysCreateServerKey);
+}
+
+Result<std::string> RightsService::CreateKey(const Actor& actor, const std::string& project, Action action) {
   Step failed_at = Step::kNone;
   auto key = stores_.transactions->TransactFor<std::string>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<std::string> {
     failed_at = Step::kAction;
-    auto made = tx.CreateWriteKey(project);
+    auto made = tx.CreateWriteKey(project, action == Action::kKeysCreateServerKey ? "server" : "write");
     if (!made.ok()) return made.status();
     failed_at = Step::kAudit;
-    FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, ActionName(Action::kKeysCreateWriteKey), "", "ok",
+    FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, ActionName(action), "", "ok",
                                                Dump(Json{{"project", project}, {"prefix", made->substr(0, 7)}})))
                               .status());
     return made;

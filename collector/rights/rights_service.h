@@ -121,8 +121,14 @@ class RightsService {
   base::Result<Correction> Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json);
   // A device's self-service erasure (POST /v1/forget) of its own anonymousIds; a userId it names opens an
   // awaiting_verification erasure request instead.
+  // Only ids seen as anonymousIds on the project's events are acted on, and never a row under a userId
+  // (IdentityGraph::ForgetDeviceIds); repeated forgets of one id fold into one register entry (and one open request
+  // for its userId).
   base::Result<ForgetOutcome> Forget(const WriteKeyInfo& project, const std::vector<std::string>& anonymous_ids,
                                      const std::string& user_id);
+  // An officer confirms a pending identity link (IdentityGraph::ConfirmLink): NotFound when no unconfirmed link has
+  // that id.
+  base::Result<IdentityLink> ConfirmLink(const Actor& actor, int64_t link_id);
 
   // ---- The request register ----
   base::Result<std::vector<RightsRequest>> ListRequests(const Actor& actor, const RequestFilter& filter);
@@ -141,6 +147,8 @@ class RightsService {
 
   // ---- Credentials ----
   base::Result<std::string> CreateWriteKey(const Actor& actor, const std::string& project);
+  // A server key for the project's backend (Credentials::CreateServerKey).
+  base::Result<std::string> CreateServerKey(const Actor& actor, const std::string& project);
   base::Result<std::string> CreateAdminToken(const Actor& actor, const std::string& name,
                                              const std::vector<std::string>& roles);
 
@@ -155,6 +163,8 @@ class RightsService {
   std::vector<std::pair<std::string, std::vector<std::string>>> IdsOf(const SubjectQuery& q);
   void TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects);
 
+  // A write or server key (by the action that asked for it).
+  base::Result<std::string> CreateKey(const Actor& actor, const std::string& project, Action action);
   // Approve or Reject.
   base::Result<RightsRequest> Act(const Actor& actor, const std::string& request_id, bool approve,
                                   const std::string& reason);

@@ -14,6 +14,9 @@ inline constexpr const char* kAuditColumns =
     "seq, time_ms, actor, role, action, subject_hash, result, detail, prev_hash, hash";
 inline constexpr const char* kEventColumns =
     "message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, received_ms, body";
+inline constexpr const char* kLinkColumns =
+    "id, project_id, from_kind, from_id, user_id, source, first_seen_ms, credential, key_id, via_message_id, "
+    "via_anonymous_id, asserted_ms, state, confirmed_by, confirmed_ms";
 inline constexpr const char* kConsentColumns =
     "message_id, user_id, anonymous_id, purpose, state, previous, timestamp_ms, received_ms, device";
 
@@ -28,6 +31,28 @@ inline constexpr IdHolder kUserIdHolders[] = {
     {"events", "user_id"}, {"identity_links", "user_id"}, {"consent_ledger", "user_id"}};
 inline constexpr IdHolder kAnonymousIdHolders[] = {
     {"events", "anonymous_id"}, {"consent_ledger", "anonymous_id"}, {"traits", "subject_id"}};
+
+// A row of kLinkColumns.
+template <typename Row>
+LinkRow LinkFromRow(const Row& row) {
+  LinkRow l;
+  l.id = row.Int(0);
+  l.project_id = row.Int(1);
+  l.kind = row.Text(2);
+  l.from_id = row.Text(3);
+  l.user_id = row.Text(4);
+  l.source = row.Text(5);
+  l.first_seen_ms = row.Int(6);
+  l.credential = row.Text(7);
+  l.key_id = row.Text(8);
+  l.via_message_id = row.Text(9);
+  l.via_anonymous_id = row.Text(10);
+  l.asserted_ms = row.Int(11);
+  l.state = row.Text(12);
+  l.confirmed_by = row.Text(13);
+  l.confirmed_ms = row.Int(14);
+  return l;
+}
 
 template <typename Row>
 RightsRequest RequestFromRow(const Row& row) {

@@ -29,10 +29,15 @@ struct ProjectRef {
   std::string name;
 };
 
-// One row of identity_links pointing at a userId: kind "anonymousId" or "previousId".
-struct LinkRow {
-  std::string kind, from_id, source;
-  int64_t first_seen_ms = 0;
+// One row of identity_links (records.h); `followed` is left false by the engine.
+using LinkRow = IdentityLink;
+
+// What an erasure deletes of a set of ids (EngineTxn::DeleteSubjectRows).
+enum class EraseScope {
+  kFollowingLinks,  // a subject: events and consent records by userId or anonymousId, links from or to the ids
+  kAnonymousIds,    // anonymousIds: events and consent records by anonymousId, links from the ids
+  kDeviceOwn,       // a device's own anonymousIds (POST /v1/forget): as kAnonymousIds, but never a row that also
+                    // carries a userId
 };
 
 // Events of one type among a subject's ids. An engine may give several rows for one type (one per id, say); the
@@ -86,9 +91,10 @@ class EngineTxn {
   virtual base::Result<std::string> ProjectName(int64_t project_id) = 0;
   // Creates the project unless it exists.
   virtual base::Status EnsureProject(const std::string& name, int64_t now_ms) = 0;
+  // kind: "write" or "server" (WriteKeyInfo).
   virtual base::Status InsertWriteKey(const std::string& project, const std::string& key_hash,
-                                      const std::string& prefix, int64_t now_ms) = 0;
-  // The project of a write key that is not revoked.
+                                      const std::string& prefix, const std::string& kind, int64_t now_ms) = 0;
+  // The project (and kind, prefix) of a write or server key that is not revoked.
   virtual base::Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) = 0;
   virtual base::Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) = 0;
   // A token that is not revoked.
@@ -98,28 +104,32 @@ class EngineTxn {
   virtual base::Result<bool> RevokeAdminToken(int64_t id, int64_t now_ms) = 0;
 
   // ---- The identity graph ----
-  // The userId the earliest link from `from_id` points at ("" when none).
-  virtual base::Result<std::string> FirstLinkedUser(int64_t project_id, const std::string& from_id) = 0;
+  // The links out of `from_id`, oldest first (first_seen_ms, then insertion order), whatever their state.
+  virtual base::Result<std::vector<LinkRow>> LinksFrom(int64_t project_id, const std::string& from_id) = 0;
   // Whether `id` is held as a userId: on an event or as a link's target, or (consent_too) on a consent record.
   virtual base::Result<bool> HeldAsUserId(int64_t project_id, const std::string& id, bool consent_too) = 0;
   // A userId seen on an event together with this anonymousId ("" when none).
   virtual base::Result<std::string> UserSeenWithAnonymousId(int64_t project_id, const std::string& anonymous_id) = 0;
-  // Whether anything is held under `id` as an anonymousId: events, consent records or traits.
-  virtual base::Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id) = 0;
-  // The links into a userId, oldest first (first_seen_ms, then insertion order).
+  // Whether anything is held under `id` as an anonymousId: events, consent records or traits (events_only: an
+  // event).
+  virtual base::Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id, bool events_only) = 0;
+  // The links into a userId, oldest first (first_seen_ms, then insertion order), whatever their state.
   virtual base::Result<std::vector<LinkRow>> LinksTo(int64_t project_id, const std::string& user_id) = 0;
   // The distinct anonymousIds on the userId's events, then those on its consent records (repeats allowed).
   virtual base::Result<std::vector<std::string>> AnonymousIdsSeenWith(int64_t project_id,
                                                                       const std::string& user_id) = 0;
+  // One link by its id (any project), nullopt when unknown.
+  virtual base::Result<std::optional<LinkRow>> GetLink(int64_t link_id) = 0;
+  // An officer's confirmation: state "active", confirmed_by, confirmed_ms; only for a link not confirmed yet.
+  // Whether it changed.
+  virtual base::Result<bool> ConfirmLink(int64_t link_id, const std::string& confirmed_by, int64_t now_ms) = 0;
 
   // ---- A subject's rows ----
   virtual base::Status ReadSubject(int64_t project_id, const std::vector<std::string>& ids, const std::string& user_id,
                                    SubjectRows* out) = 0;
-  // Deletes the rows of `ids`, adding the counts to (*erased)["events"], ["consent_ledger"], ["identity_links"] and
-  // ["traits"]. Following links (anonymous_only false): events and consent records by userId or anonymousId, links
-  // from or to the ids, traits. A device's own anonymousIds (anonymous_only): events and consent records by
-  // anonymousId, links from the ids, traits.
-  virtual base::Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+  // Deletes the rows of `ids` as `scope` says (EraseScope), and the traits kept under them, adding the counts to
+  // (*erased)["events"], ["consent_ledger"], ["identity_links"] and ["traits"].
+  virtual base::Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,
                                          std::map<std::string, int64_t>* erased) = 0;
   // Removes trait `key` from every id in `ids`.
   virtual base::Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) = 0;
@@ -140,6 +150,12 @@ class EngineTxn {
   virtual base::Result<bool> UpdateRequestIf(const std::string& id, const std::string& expected_state,
                                              const std::string& new_state, const std::string& acted_by,
                                              int64_t acted_ms, const std::string& result) = 0;
+  // The oldest request of a device (source "device") of this kind and state, for this project and subject hash:
+  // repeated forgets of one id fold into it.
+  virtual base::Result<std::optional<RightsRequest>> FindDeviceRequest(const std::string& kind,
+                                                                       const std::string& project,
+                                                                       const std::string& subject_hash,
+                                                                       const std::string& state) = 0;
   // Matching requests, oldest first (received_ms, then id).
   virtual base::Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& filter) = 0;
   // Rows whose subject is ids[i] and subject_hash hashes[i] get subject "hash:" + subject_hash; returns the count.

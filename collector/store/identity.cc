@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector/store/identity.h"
 #include "collector/store/store_txn.h"
 
 namespace ferry::collector {
@@ -12,22 +13,59 @@ namespace ferry::collector {
 using base::Result;
 using base::Status;
 
+bool TrustedCredential(std::string_view credential) {
+  return credential == kCredentialServerKey || credential == kCredentialInternal;
+}
+
+std::vector<LinkAssertion> LinksAsserted(const StoredEvent& e, std::string_view credential) {
+  std::vector<LinkAssertion> out;
+  if (e.user_id.empty()) return out;
+  if ((e.type == "identify" || e.type == "alias") && !e.anonymous_id.empty()) {
+    out.push_back({"anonymousId", e.anonymous_id, kLinkActive});
+  }
+  if (e.type == "alias" && !e.previous_id.empty() && e.previous_id != e.user_id) {
+    // A write key's alias speaks for the id it comes from, not for an id it names.
+    bool own = e.previous_id == e.anonymous_id;
+    out.push_back({"previousId", e.previous_id, TrustedCredential(credential) || own ? kLinkActive : kLinkPending});
+  }
+  return out;
+}
+
+Result<bool> StoreTxn::Followable(int64_t project_id, const LinkRow& link) {
+  if (link.state != kLinkActive) return false;
+  if (TrustedCredential(link.credential) || !link.confirmed_by.empty()) return true;
+  // A write key's link (or one of unknown provenance) links an anonymousId, never a userId: an id that is, or has
+  // since become, a userId is not taken into another userId's subject on a write key's word.
+  auto is_user = txn_.HeldAsUserId(project_id, link.from_id, /*consent_too=*/false);
+  if (!is_user.ok()) return is_user.status();
+  return !*is_user;
+}
+
 Result<std::optional<SubjectIds>> StoreTxn::Resolve(const ProjectRef& project, const std::string& id) {
   using Opt = std::optional<SubjectIds>;
   if (id.empty()) return Opt();
   const int64_t pid = project.id;
-  // Climb links from the id to the userId it belongs to (an anonymousId's or an old alias id's userId), then up
-  // alias chains (an old userId that became a previousId of a newer one).
+  // Climb followable links from the id to the userId it belongs to (an anonymousId's or an old alias id's userId),
+  // then up alias chains (an old userId that became a previousId of a newer one).
   std::string user;
   std::set<std::string> climbed;
   std::string at = id;
   for (int hops = 0; hops < 64; ++hops) {
     climbed.insert(at);
-    auto up = txn_.FirstLinkedUser(pid, at);
-    if (!up.ok()) return up.status();
-    if (up->empty() || climbed.count(*up)) break;
-    user = *up;
-    at = *up;
+    auto links = txn_.LinksFrom(pid, at);
+    if (!links.ok()) return links.status();
+    std::string up;
+    for (const LinkRow& l : *links) {
+      auto follow = Followable(pid, l);
+      if (!follow.ok()) return follow.status();
+      if (*follow) {
+        up = l.user_id;
+        break;
+      }
+    }
+    if (up.empty() || climbed.count(up)) break;
+    user = up;
+    at = up;
   }
   if (user.empty()) {
     auto is_user = txn_.HeldAsUserId(pid, id, /*consent_too=*/true);
@@ -52,10 +90,16 @@ Result<std::optional<SubjectIds>> StoreTxn::Resolve(const ProjectRef& project, c
     r.idents.push_back(std::move(ident));
     return true;
   };
+  std::unordered_set<int64_t> listed;
+  auto list = [&](LinkRow l, bool followed) {
+    if (r.links.size() >= kMaxSubjectIds || !listed.insert(l.id).second) return;
+    l.followed = followed;
+    r.links.push_back(std::move(l));
+  };
 
   if (user.empty()) {
     // Anonymous-only: known if anything is held under the id.
-    auto known = txn_.HeldAsAnonymousId(pid, id);
+    auto known = txn_.HeldAsAnonymousId(pid, id, /*events_only=*/false);
     if (!known.ok()) return known.status();
     if (!*known) return Opt();
     add({"anonymousId", id, "", "event", 0});
@@ -68,9 +112,21 @@ Result<std::optional<SubjectIds>> StoreTxn::Resolve(const ProjectRef& project, c
   while (!users.empty() && seen.size() < kMaxSubjectIds) {
     std::string u = users.front();
     users.pop_front();
+    // Links out of a userId of the subject are shown (an alias naming it from elsewhere, pending or followed).
+    auto out = txn_.LinksFrom(pid, u);
+    if (!out.ok()) return out.status();
+    for (LinkRow& l : *out) {
+      auto follow = Followable(pid, l);
+      if (!follow.ok()) return follow.status();
+      list(std::move(l), *follow);
+    }
     auto links = txn_.LinksTo(pid, u);
     if (!links.ok()) return links.status();
     for (LinkRow& l : *links) {
+      auto follow = Followable(pid, l);
+      if (!follow.ok()) return follow.status();
+      list(l, *follow);
+      if (!*follow) continue;  // pending, or a userId a write key named: shown, never followed
       // An old id named by alias may itself be a userId with devices of its own: walk it too.
       bool previous = l.kind == "previousId";
       std::string from = l.from_id;
@@ -78,7 +134,13 @@ Result<std::optional<SubjectIds>> StoreTxn::Resolve(const ProjectRef& project, c
     }
     auto anon = txn_.AnonymousIdsSeenWith(pid, u);
     if (!anon.ok()) return anon.status();
-    for (std::string& a : *anon) add({"anonymousId", std::move(a), u, "event", 0});
+    for (std::string& a : *anon) {
+      if (seen.count(a)) continue;
+      // An "anonymousId" that is someone's userId is not theirs to bring in.
+      auto is_user = txn_.HeldAsUserId(pid, a, /*consent_too=*/false);
+      if (!is_user.ok()) return is_user.status();
+      if (!*is_user) add({"anonymousId", std::move(a), u, "event", 0});
+    }
   }
   return Opt(std::move(r));
 }
@@ -117,6 +179,7 @@ Result<SubjectSummary> StoreTxn::Summary(const SubjectIds& r) {
   s.project_id = r.project_id;
   s.user_id = r.user_id;
   s.identities = r.idents;
+  s.links = r.links;
   SubjectRows rows;
   FERRY_RETURN_IF_ERROR(txn_.ReadSubject(r.project_id, r.ids, r.user_id, &rows));
   for (const TypeCountRow& c : rows.counts) {

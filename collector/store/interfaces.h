@@ -44,7 +44,10 @@ class Credentials {
   // Creates the project if needed and a new write key for it ("fw_" + 64 hex); returns the key (shown once, stored
   // only hashed). InvalidArgument for a project name that is not 1-200 bytes.
   virtual base::Result<std::string> CreateWriteKey(const std::string& project) = 0;
-  // The project a write key belongs to, or nullopt for an unknown or revoked key.
+  // A server key ("fs_" + 64 hex) for the project's backend, made and stored like a write key: it sends events like
+  // one, and its identify/alias events may also merge userIds (identity.h). Never shipped in apps.
+  virtual base::Result<std::string> CreateServerKey(const std::string& project) = 0;
+  // The project a write or server key belongs to (and its kind), or nullopt for an unknown or revoked key.
   virtual base::Result<std::optional<WriteKeyInfo>> LookupWriteKey(const std::string& key) = 0;
   // A new admin token ("fa_" + 64 hex) with these roles (each one of compliance, operator, analyst; at least one);
   // stored only as a hash. Returns the token (shown once).
@@ -76,12 +79,21 @@ class IdentityGraph {
   // One transaction for everything (all or nothing). The receipt carries request_id as given. An unknown subject
   // still gets q.id suppressed (in q.project, or every project when q.project is "") and an all-zero receipt.
   virtual base::Result<EraseReceipt> EraseSubject(const SubjectQuery& q, const std::string& request_id) = 0;
-  // Device self-service erasure (POST /v1/forget): erases exactly these anonymousIds in one project, without
-  // following links to a userId (a device's word covers only its own random ids): events whose anonymousId is one
-  // of them, links from them, traits and consent records kept under them; suppresses them. Ids that are known
-  // userIds are skipped. One transaction.
+  // Erases exactly these anonymousIds in one project, without following links to a userId: events whose
+  // anonymousId is one of them, links from them, traits and consent records kept under them; suppresses them. Ids
+  // that are known userIds are skipped. One transaction.
   virtual base::Result<EraseReceipt> EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
                                                        const std::string& request_id) = 0;
+  // Device self-service erasure (POST /v1/forget), a device's word covering only its own random ids: of these ids,
+  // only those seen as an anonymousId on the project's events and never held as a userId are acted on (an id never
+  // seen is not suppressed); their events and consent records that carry no userId, and traits kept under them,
+  // are erased; they are suppressed. Rows under a userId are never touched (that goes through an officer's
+  // verification). One transaction.
+  virtual base::Result<EraseReceipt> ForgetDeviceIds(int64_t project_id, const std::vector<std::string>& ids,
+                                                     const std::string& request_id) = 0;
+  // An officer's confirmation of a pending identity link (or of a write key's link that names a userId): from now
+  // on it is followed. nullopt when no unconfirmed link has that id.
+  virtual base::Result<std::optional<IdentityLink>> ConfirmLink(int64_t link_id, const std::string& confirmed_by) = 0;
   // Correction (PATCH /v1/subjects/{id}/traits): merges `patch_json` (a JSON object; a null value removes the key)
   // into the profile traits of the subject (kept under its userId, or its anonymousId when anonymous-only) in each
   // project it is found in. Returns the subjects with their new traits; empty when the subject is unknown.

@@ -3,8 +3,8 @@
 //
 // Vocabulary (data-subject rights, see docs/COMPLIANCE.md):
 // - A *subject* lives in one project. It is a userId together with every anonymousId (and alias previousId) linked
-//   to it by identify/alias events, followed transitively; an id that is linked to no userId is an anonymous-only
-//   subject of its own. Looking a subject up by any of its ids gives the same subject.
+//   to it by identify/alias events, followed transitively through the links a write key could not have forged into
+//   someone else's data (identity.h); an id that is linked to no userId is an anonymous-only subject of its own. Looking a subject up by any of its ids gives the same subject.
 // - A SubjectQuery names a subject by any one of its ids, in one project or ("") in every project: admin calls act on
 //   every project where the id is known, and answer per project. Across projects a userId is one person: with
 //   project "", an anonymousId that resolves to userId U in one project also names U's subject in the others.
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::collector {
@@ -44,10 +45,20 @@ struct StoredEvent {
 
 enum class InsertOutcome { kAccepted, kDuplicate, kSuppressed };
 
+// The credential a batch came with: what its identify/alias events may assert about identities (identity.h).
+inline constexpr const char* kCredentialWriteKey = "write_key";    // public: it ships inside every app
+inline constexpr const char* kCredentialServerKey = "server_key";  // the app's backend; never shipped in apps
+inline constexpr const char* kCredentialInternal = "internal";     // the store's own callers (tools, tests)
+
 // A batch of one project's events to insert. The store fills `outcomes` (one per event, same order).
 struct InsertRequest {
   int64_t project_id = 0;
   std::string project;  // the project's name (for what observes accepted events: the insight feed)
+  // Who sent the batch: its identity links carry this as their provenance. The HTTP front always sets it from the
+  // key the batch came with (kCredentialWriteKey or kCredentialServerKey, and the key's prefix as key_id); the
+  // default is for the store's own callers, which are trusted like a server key.
+  std::string credential = kCredentialInternal;
+  std::string key_id;
   std::vector<StoredEvent> events;
   std::map<std::string, int64_t> dropped;  // device-side drop counters to add to the project's totals
   std::vector<InsertOutcome> outcomes;
@@ -61,9 +72,18 @@ struct EventRow {
   std::string body;
 };
 
+// A key that may send events: a write key ("fw_", kind "write", shipped in apps) or a server key ("fs_", kind
+// "server", the app's backend; its identify/alias events may merge userIds).
 struct WriteKeyInfo {
+  WriteKeyInfo() = default;
+  WriteKeyInfo(int64_t project_id_, std::string project_, std::string kind_ = "write", std::string prefix_ = "")
+      : project_id(project_id_), project(std::move(project_)), kind(std::move(kind_)), prefix(std::move(prefix_)) {}
   int64_t project_id = 0;
   std::string project;
+  std::string kind = "write";
+  std::string prefix;  // the key's first characters (its id in link provenance)
+  // The credential its batches carry (InsertRequest::credential).
+  const char* credential() const { return kind == "server" ? kCredentialServerKey : kCredentialWriteKey; }
 };
 
 // ---- Subjects and the identity graph ----
@@ -85,6 +105,27 @@ struct SubjectIdentity {
   int64_t first_seen_ms = 0;
 };
 
+// One identity link as stored, with its provenance: which credential asserted it (credential: "write_key",
+// "server_key", "internal", or "unknown" for links stored before provenance was kept; key_id: the key's prefix),
+// through which event (via_message_id) sent from which anonymousId (via_anonymous_id), when it arrived
+// (asserted_ms, the collector's time); first_seen_ms is the asserting event's own time. state: "active" or
+// "pending" (stored, never followed, until an officer confirms it: confirmed_by, confirmed_ms). followed: whether
+// the identity-graph walk follows it (identity.cc: an active link that a write key could not have forged into
+// someone else's data).
+struct IdentityLink {
+  int64_t id = 0;
+  int64_t project_id = 0;
+  std::string kind;  // "anonymousId" or "previousId"
+  std::string from_id, user_id, source;
+  int64_t first_seen_ms = 0;
+  std::string credential, key_id, via_message_id, via_anonymous_id;
+  int64_t asserted_ms = 0;
+  std::string state;
+  std::string confirmed_by;
+  int64_t confirmed_ms = 0;
+  bool followed = false;
+};
+
 // The latest recorded consent state of one purpose.
 struct ConsentState {
   std::string purpose, state;
@@ -97,6 +138,8 @@ struct SubjectSummary {
   int64_t project_id = 0;
   std::string user_id;  // "" for an anonymous-only subject
   std::vector<SubjectIdentity> identities;
+  // Every identity link into or out of the subject's userIds, followed or not, with its provenance and state.
+  std::vector<IdentityLink> links;
   int64_t event_count = 0;
   std::map<std::string, int64_t> events_by_type;
   int64_t first_seen_ms = 0, last_seen_ms = 0;  // event timestamps; 0 without events

@@ -46,6 +46,10 @@ Result<std::string> Store::CreateWriteKey(const std::string& project) {
   return TransactFor<std::string>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.CreateWriteKey(project); });
 }
 
+Result<std::string> Store::CreateServerKey(const std::string& project) {
+  return TransactFor<std::string>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.CreateWriteKey(project, "server"); });
+}
+
 Result<std::optional<WriteKeyInfo>> Store::LookupWriteKey(const std::string& key) {
   using Opt = std::optional<WriteKeyInfo>;
   std::string hash = base::Blake2b256(key);
@@ -134,6 +138,17 @@ Result<EraseReceipt> Store::EraseAnonymousIds(int64_t project_id, const std::vec
                                               const std::string& request_id) {
   return TransactFor<EraseReceipt>(TxnMode::kErase,
                                    [&](StoreTxn& tx) { return tx.EraseAnonymousIds(project_id, ids, request_id); });
+}
+
+Result<EraseReceipt> Store::ForgetDeviceIds(int64_t project_id, const std::vector<std::string>& ids,
+                                            const std::string& request_id) {
+  return TransactFor<EraseReceipt>(TxnMode::kErase,
+                                   [&](StoreTxn& tx) { return tx.ForgetDeviceIds(project_id, ids, request_id); });
+}
+
+Result<std::optional<IdentityLink>> Store::ConfirmLink(int64_t link_id, const std::string& confirmed_by) {
+  return TransactFor<std::optional<IdentityLink>>(TxnMode::kWrite,
+                                                  [&](StoreTxn& tx) { return tx.ConfirmLink(link_id, confirmed_by); });
 }
 
 Result<std::vector<SubjectSummary>> Store::PatchTraits(const SubjectQuery& q, const std::string& patch_json) {

@@ -39,6 +39,7 @@ class Store : public IngestSink,
 
   // Credentials
   base::Result<std::string> CreateWriteKey(const std::string& project) override;
+  base::Result<std::string> CreateServerKey(const std::string& project) override;
   base::Result<std::optional<WriteKeyInfo>> LookupWriteKey(const std::string& key) override;
   base::Result<std::string> CreateAdminToken(const std::string& name, const std::vector<std::string>& roles) override;
   base::Result<std::optional<AdminTokenInfo>> LookupAdminToken(const std::string& token) override;
@@ -52,6 +53,9 @@ class Store : public IngestSink,
   base::Result<EraseReceipt> EraseSubject(const SubjectQuery& q, const std::string& request_id) override;
   base::Result<EraseReceipt> EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
                                                const std::string& request_id) override;
+  base::Result<EraseReceipt> ForgetDeviceIds(int64_t project_id, const std::vector<std::string>& ids,
+                                             const std::string& request_id) override;
+  base::Result<std::optional<IdentityLink>> ConfirmLink(int64_t link_id, const std::string& confirmed_by) override;
   base::Result<std::vector<SubjectSummary>> PatchTraits(const SubjectQuery& q, const std::string& patch_json) override;
 
   // RequestRegister

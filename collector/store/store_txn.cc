@@ -18,13 +18,13 @@ using base::Status;
 
 // ---- Erasure and correction ----
 
-Status StoreTxn::EraseIds(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+Status StoreTxn::EraseIds(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,
                           EraseReceipt* receipt) {
   for (const char* t : {"events", "consent_ledger", "identity_links", "traits", "requests_redacted"}) {
     receipt->erased.emplace(t, 0);
   }
   if (ids.empty()) return Status::Ok();
-  FERRY_RETURN_IF_ERROR(txn_.DeleteSubjectRows(project_id, ids, anonymous_only, &receipt->erased));
+  FERRY_RETURN_IF_ERROR(txn_.DeleteSubjectRows(project_id, ids, scope, &receipt->erased));
   std::vector<std::string> hashes;
   hashes.reserve(ids.size());
   for (const std::string& id : ids) hashes.push_back(IdHash(id));
@@ -46,11 +46,12 @@ Result<EraseReceipt> StoreTxn::EraseSubject(const SubjectQuery& q, const std::st
     // Unknown: nothing to erase, but the id is suppressed so that what devices still hold never lands.
     auto projects = txn_.Projects(q.project);
     if (!projects.ok()) return projects.status();
-    for (const ProjectRef& p : *projects) FERRY_RETURN_IF_ERROR(EraseIds(p.id, {q.id}, false, &receipt));
+    for (const ProjectRef& p : *projects)
+      FERRY_RETURN_IF_ERROR(EraseIds(p.id, {q.id}, EraseScope::kFollowingLinks, &receipt));
   }
   for (const SubjectIds& r : *all) {
     receipt.projects.push_back(r.project);
-    FERRY_RETURN_IF_ERROR(EraseIds(r.project_id, r.ids, false, &receipt));
+    FERRY_RETURN_IF_ERROR(EraseIds(r.project_id, r.ids, EraseScope::kFollowingLinks, &receipt));
   }
   receipt.completed_ms = NowMs();
   return receipt;
@@ -58,6 +59,16 @@ Result<EraseReceipt> StoreTxn::EraseSubject(const SubjectQuery& q, const std::st
 
 Result<EraseReceipt> StoreTxn::EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
                                                  const std::string& request_id) {
+  return EraseOwnIds(project_id, ids, request_id, /*device=*/false);
+}
+
+Result<EraseReceipt> StoreTxn::ForgetDeviceIds(int64_t project_id, const std::vector<std::string>& ids,
+                                               const std::string& request_id) {
+  return EraseOwnIds(project_id, ids, request_id, /*device=*/true);
+}
+
+Result<EraseReceipt> StoreTxn::EraseOwnIds(int64_t project_id, const std::vector<std::string>& ids,
+                                           const std::string& request_id, bool device) {
   EraseReceipt receipt;
   receipt.request_id = request_id;
   std::vector<std::string> anon;
@@ -66,14 +77,31 @@ Result<EraseReceipt> StoreTxn::EraseAnonymousIds(int64_t project_id, const std::
     // A device may not suppress someone's userId by naming it as one of "its" anonymousIds.
     auto is_user = txn_.HeldAsUserId(project_id, id, /*consent_too=*/false);
     if (!is_user.ok()) return is_user.status();
-    if (!*is_user) anon.push_back(id);
+    if (*is_user) continue;
+    if (device) {
+      // Nor an id it never used: only an id seen as an anonymousId on this project's events is the device's own
+      // (a userId not seen yet would otherwise be silenced before its first event).
+      auto seen = txn_.HeldAsAnonymousId(project_id, id, /*events_only=*/true);
+      if (!seen.ok()) return seen.status();
+      if (!*seen) continue;
+    }
+    anon.push_back(id);
   }
-  FERRY_RETURN_IF_ERROR(EraseIds(project_id, anon, true, &receipt));
+  FERRY_RETURN_IF_ERROR(
+      EraseIds(project_id, anon, device ? EraseScope::kDeviceOwn : EraseScope::kAnonymousIds, &receipt));
   auto name = txn_.ProjectName(project_id);
   if (!name.ok()) return name.status();
   if (!name->empty()) receipt.projects.push_back(*name);
   receipt.completed_ms = NowMs();
   return receipt;
+}
+
+Result<std::optional<IdentityLink>> StoreTxn::ConfirmLink(int64_t link_id, const std::string& confirmed_by) {
+  using Opt = std::optional<IdentityLink>;
+  auto changed = txn_.ConfirmLink(link_id, confirmed_by, NowMs());
+  if (!changed.ok()) return changed.status();
+  if (!*changed) return Opt();
+  return txn_.GetLink(link_id);
 }
 
 Result<std::vector<SubjectSummary>> StoreTxn::PatchTraits(const SubjectQuery& q, const std::string& patch_json) {
@@ -145,12 +173,13 @@ Result<AuditEntry> StoreTxn::AppendAudit(AuditEntry e) {
 
 // ---- Credentials ----
 
-Result<std::string> StoreTxn::CreateWriteKey(const std::string& project) {
+Result<std::string> StoreTxn::CreateWriteKey(const std::string& project, const std::string& kind) {
   if (project.empty() || project.size() > 200) return Status::InvalidArgument("a project name is 1-200 bytes");
-  std::string key = "fw_" + base::RandomHex(32);
+  if (kind != "write" && kind != "server") return Status::InvalidArgument("a key is a write key or a server key");
+  std::string key = (kind == "server" ? "fs_" : "fw_") + base::RandomHex(32);
   int64_t now = NowMs();
   FERRY_RETURN_IF_ERROR(txn_.EnsureProject(project, now));
-  FERRY_RETURN_IF_ERROR(txn_.InsertWriteKey(project, base::Blake2b256(key), key.substr(0, 7), now));
+  FERRY_RETURN_IF_ERROR(txn_.InsertWriteKey(project, base::Blake2b256(key), key.substr(0, 7), kind, now));
   return key;
 }
 

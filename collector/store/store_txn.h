@@ -23,6 +23,7 @@ struct SubjectIds {
   std::string user_id;                  // "" for an anonymous-only subject
   std::vector<SubjectIdentity> idents;  // the userId first
   std::vector<std::string> ids;         // every id (userIds, anonymousIds, previousIds), no repeats
+  std::vector<IdentityLink> links;      // every link into or out of its userIds, followed or not
 };
 
 // The most ids one subject may have (a bound on the identity-graph walk).
@@ -51,6 +52,10 @@ class StoreTxn {
   base::Result<EraseReceipt> EraseSubject(const SubjectQuery& q, const std::string& request_id);
   base::Result<EraseReceipt> EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
                                                const std::string& request_id);
+  base::Result<EraseReceipt> ForgetDeviceIds(int64_t project_id, const std::vector<std::string>& ids,
+                                             const std::string& request_id);
+  // An officer's confirmation of a link (IdentityGraph::ConfirmLink).
+  base::Result<std::optional<IdentityLink>> ConfirmLink(int64_t link_id, const std::string& confirmed_by);
   base::Result<std::vector<SubjectSummary>> PatchTraits(const SubjectQuery& q, const std::string& patch_json);
 
   // ---- The request register (RequestRegister) ----
@@ -64,7 +69,8 @@ class StoreTxn {
   base::Result<AuditEntry> AppendAudit(AuditEntry e);
 
   // ---- Credentials (Credentials) ----
-  base::Result<std::string> CreateWriteKey(const std::string& project);
+  // kind "write" ("fw_" keys) or "server" ("fs_" keys).
+  base::Result<std::string> CreateWriteKey(const std::string& project, const std::string& kind = "write");
   base::Result<std::string> CreateAdminToken(const std::string& name, const std::vector<std::string>& roles);
   base::Result<std::optional<AdminTokenInfo>> LookupAdminToken(const std::string& token);
 
@@ -72,8 +78,14 @@ class StoreTxn {
   base::Result<bool> SetRetention(const std::string& project, int64_t max_age_ms);
 
  private:
-  base::Status EraseIds(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+  base::Status EraseIds(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,
                         EraseReceipt* receipt);
+  // Erases the anonymousIds among `ids` (EraseAnonymousIds; with `device`, ForgetDeviceIds: only ids seen as
+  // anonymousIds on events, never rows under a userId).
+  base::Result<EraseReceipt> EraseOwnIds(int64_t project_id, const std::vector<std::string>& ids,
+                                         const std::string& request_id, bool device);
+  // Whether the walk follows a stored link (identity.h).
+  base::Result<bool> Followable(int64_t project_id, const LinkRow& link);
 
   EngineTxn& txn_;
   const IdHasher& id_hash_;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/engines/postgres/pg_parts.h"
+#include "collector/store/identity.h"
 
 namespace ferry::collector::pg {
 
@@ -139,19 +140,21 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
         }
       }
     }
-    auto add_link = [&](const char* kind, const std::string& from) -> Status {
-      return tx.Run(
-          "INSERT INTO identity_links(project_id, from_kind, from_id, user_id, source, first_seen_ms) "
-          "VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-          {I(req->project_id), T(kind), T(from), T(e.user_id), T(e.type), I(e.timestamp_ms)});
-    };
-    if (!e.user_id.empty()) {
-      if ((e.type == "identify" || e.type == "alias") && !e.anonymous_id.empty()) {
-        FERRY_RETURN_IF_ERROR(add_link("anonymousId", e.anonymous_id));
-      }
-      if (e.type == "alias" && !e.previous_id.empty() && e.previous_id != e.user_id) {
-        FERRY_RETURN_IF_ERROR(add_link("previousId", e.previous_id));
-      }
+    // A link asserted again with more weight (active where it was pending, or by a trusted credential where it was
+    // not) takes the new provenance.
+    for (const LinkAssertion& a : LinksAsserted(e, req->credential)) {
+      FERRY_RETURN_IF_ERROR(tx.Run(
+          "INSERT INTO identity_links(project_id, from_kind, from_id, user_id, source, first_seen_ms, credential, "
+          "key_id, via_message_id, via_anonymous_id, asserted_ms, state) "
+          "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+          "ON CONFLICT (project_id, from_kind, from_id, user_id) DO UPDATE SET source = EXCLUDED.source, "
+          "credential = EXCLUDED.credential, key_id = EXCLUDED.key_id, via_message_id = EXCLUDED.via_message_id, "
+          "via_anonymous_id = EXCLUDED.via_anonymous_id, asserted_ms = EXCLUDED.asserted_ms, state = EXCLUDED.state "
+          "WHERE identity_links.confirmed_by = '' AND ((identity_links.state = 'pending' AND EXCLUDED.state = "
+          "'active') OR (EXCLUDED.credential IN ('server_key', 'internal') AND identity_links.credential NOT IN "
+          "('server_key', 'internal')))",
+          {I(req->project_id), T(a.kind), T(a.from), T(e.user_id), T(e.type), I(e.timestamp_ms), T(req->credential),
+           T(req->key_id), T(e.message_id), T(e.anonymous_id), I(e.received_ms), T(a.state)}));
     }
   }
   // Drop counters, summed per (project, reason) and updated in key order.

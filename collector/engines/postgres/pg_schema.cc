@@ -76,6 +76,16 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "prefix text NOT NULL, roles text NOT NULL, created_ms bigint NOT NULL, revoked_ms bigint)",
           "CREATE TABLE project_settings(project_id bigint PRIMARY KEY, max_event_age_ms bigint NOT NULL)",
       },
+      // 2: identity links carry their provenance and a state (collector/store/identity.h); server keys. Links made
+      // before this are of unknown provenance: the walk treats them as a write key's.
+      {
+          "ALTER TABLE identity_links ADD COLUMN credential text NOT NULL DEFAULT 'unknown', "
+          "ADD COLUMN key_id text NOT NULL DEFAULT '', ADD COLUMN via_message_id text NOT NULL DEFAULT '', "
+          "ADD COLUMN via_anonymous_id text NOT NULL DEFAULT '', ADD COLUMN asserted_ms bigint NOT NULL DEFAULT 0, "
+          "ADD COLUMN state text NOT NULL DEFAULT 'active', ADD COLUMN confirmed_by text NOT NULL DEFAULT '', "
+          "ADD COLUMN confirmed_ms bigint NOT NULL DEFAULT 0",
+          "ALTER TABLE write_keys ADD COLUMN kind text NOT NULL DEFAULT 'write'",
+      },
   };
   return kMigrations;
 }
@@ -118,7 +128,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 1, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 2, "one migration per schema version");
   return s;
 }
 

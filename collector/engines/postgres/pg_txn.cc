@@ -38,21 +38,22 @@ class PgTxn final : public EngineTxn {
   }
 
   Status InsertWriteKey(const std::string& project, const std::string& key_hash, const std::string& prefix,
-                        int64_t now_ms) override {
+                        const std::string& kind, int64_t now_ms) override {
     return tx_.Run(
-        "INSERT INTO write_keys(project_id, key_hash, prefix, created_ms) "
-        "SELECT id, $2, $3, $4 FROM projects WHERE name = $1",
-        {T(project), T(base::Hex(key_hash)), T(prefix), I(now_ms)});
+        "INSERT INTO write_keys(project_id, key_hash, prefix, created_ms, kind) "
+        "SELECT id, $2, $3, $4, $5 FROM projects WHERE name = $1",
+        {T(project), T(base::Hex(key_hash)), T(prefix), I(now_ms), T(kind)});
   }
 
   Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) override {
     auto r = tx_.Exec(
-        "SELECT p.id, p.name FROM write_keys k JOIN projects p ON p.id = k.project_id "
+        "SELECT p.id, p.name, k.kind, k.prefix FROM write_keys k JOIN projects p ON p.id = k.project_id "
         "WHERE k.key_hash = $1 AND k.revoked_ms IS NULL",
         {T(base::Hex(key_hash))});
     if (!r.ok()) return r.status();
     if (PQntuples(r->get()) == 0) return std::optional<WriteKeyInfo>();
-    return std::optional<WriteKeyInfo>(WriteKeyInfo{GetInt(r->get(), 0, 0), Get(r->get(), 0, 1)});
+    const PGresult* p = r->get();
+    return std::optional<WriteKeyInfo>(WriteKeyInfo{GetInt(p, 0, 0), Get(p, 0, 1), Get(p, 0, 2), Get(p, 0, 3)});
   }
 
   Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) override {
@@ -86,10 +87,8 @@ class PgTxn final : public EngineTxn {
 
   // ---- The identity graph ----
 
-  Result<std::string> FirstLinkedUser(int64_t project_id, const std::string& from_id) override {
-    return FirstText(
-        "SELECT user_id FROM identity_links WHERE project_id = $1 AND from_id = $2 ORDER BY first_seen_ms, id LIMIT 1",
-        {I(project_id), T(from_id)});
+  Result<std::vector<LinkRow>> LinksFrom(int64_t project_id, const std::string& from_id) override {
+    return Links("from_id", project_id, from_id);
   }
 
   Result<bool> HeldAsUserId(int64_t project_id, const std::string& id, bool consent_too) override {
@@ -102,20 +101,28 @@ class PgTxn final : public EngineTxn {
         {I(project_id), T(anonymous_id)});
   }
 
-  Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id) override {
-    return HeldIn(kAnonymousIdHolders, 3, project_id, id);
+  Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id, bool events_only) override {
+    return HeldIn(kAnonymousIdHolders, events_only ? 1 : 3, project_id, id);
   }
 
   Result<std::vector<LinkRow>> LinksTo(int64_t project_id, const std::string& user_id) override {
-    auto r = tx_.Exec(
-        "SELECT from_kind, from_id, source, first_seen_ms FROM identity_links WHERE project_id = $1 AND user_id = $2 "
-        "ORDER BY first_seen_ms, id",
-        {I(project_id), T(user_id)});
+    return Links("user_id", project_id, user_id);
+  }
+
+  Result<std::optional<LinkRow>> GetLink(int64_t link_id) override {
+    auto r = tx_.Exec(std::string("SELECT ") + kLinkColumns + " FROM identity_links WHERE id = $1", {I(link_id)});
     if (!r.ok()) return r.status();
-    std::vector<LinkRow> out;
-    const PGresult* p = r->get();
-    for (int i = 0; i < PQntuples(p); ++i) out.push_back({Get(p, i, 0), Get(p, i, 1), Get(p, i, 2), GetInt(p, i, 3)});
-    return out;
+    if (PQntuples(r->get()) == 0) return std::optional<LinkRow>();
+    return std::optional<LinkRow>(LinkFromRow(RowView{r->get(), 0}));
+  }
+
+  Result<bool> ConfirmLink(int64_t link_id, const std::string& confirmed_by, int64_t now_ms) override {
+    auto n = tx_.Count(
+        "UPDATE identity_links SET state = 'active', confirmed_by = $2, confirmed_ms = $3 "
+        "WHERE id = $1 AND confirmed_by = ''",
+        {I(link_id), T(confirmed_by), I(now_ms)});
+    if (!n.ok()) return n.status();
+    return *n == 1;
   }
 
   Result<std::vector<std::string>> AnonymousIdsSeenWith(int64_t project_id, const std::string& user_id) override {
@@ -165,32 +172,40 @@ class PgTxn final : public EngineTxn {
     return Status::Ok();
   }
 
-  Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+  Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,
                            std::map<std::string, int64_t>* erased) override {
     struct Step {
       const char* table;
-      const char* full;  // following links: userIds and anonymousIds
-      const char* anon;  // a device's own anonymousIds only
+      const char* full;    // following links: userIds and anonymousIds
+      const char* anon;    // anonymousIds only
+      const char* device;  // a device's own anonymousIds: never a row that carries a userId (nullptr: nothing)
     };
     static const Step kSteps[] = {
         {"events",
          "DELETE FROM events WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR "
          "anonymous_id = ANY($2::text[]))",
-         "DELETE FROM events WHERE project_id = $1 AND anonymous_id = ANY($2::text[])"},
+         "DELETE FROM events WHERE project_id = $1 AND anonymous_id = ANY($2::text[])",
+         "DELETE FROM events WHERE project_id = $1 AND anonymous_id = ANY($2::text[]) AND user_id IS NULL"},
         {"consent_ledger",
          "DELETE FROM consent_ledger WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR "
          "anonymous_id = ANY($2::text[]))",
-         "DELETE FROM consent_ledger WHERE project_id = $1 AND anonymous_id = ANY($2::text[])"},
+         "DELETE FROM consent_ledger WHERE project_id = $1 AND anonymous_id = ANY($2::text[])",
+         "DELETE FROM consent_ledger WHERE project_id = $1 AND anonymous_id = ANY($2::text[]) AND user_id IS NULL"},
         {"identity_links",
          "DELETE FROM identity_links WHERE project_id = $1 AND (from_id = ANY($2::text[]) OR "
          "user_id = ANY($2::text[]))",
-         "DELETE FROM identity_links WHERE project_id = $1 AND from_id = ANY($2::text[])"},
+         "DELETE FROM identity_links WHERE project_id = $1 AND from_id = ANY($2::text[])", nullptr},
         {"traits", "DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[])",
+         "DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[])",
          "DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[])"},
     };
     std::string arr = TextArray(ids);
     for (const Step& s : kSteps) {
-      auto n = tx_.Count(anonymous_only ? s.anon : s.full, {I(project_id), T(arr)});
+      const char* sql = scope == EraseScope::kFollowingLinks ? s.full
+                        : scope == EraseScope::kAnonymousIds ? s.anon
+                                                             : s.device;
+      if (sql == nullptr) continue;
+      auto n = tx_.Count(sql, {I(project_id), T(arr)});
       if (!n.ok()) return n.status();
       (*erased)[s.table] += *n;
     }
@@ -246,6 +261,18 @@ class PgTxn final : public EngineTxn {
         {T(id), T(expected_state), T(new_state), T(acted_by), I(acted_ms), T(result)});
     if (!n.ok()) return n.status();
     return *n == 1;
+  }
+
+  Result<std::optional<RightsRequest>> FindDeviceRequest(const std::string& kind, const std::string& project,
+                                                         const std::string& subject_hash,
+                                                         const std::string& state) override {
+    auto r = tx_.Exec(std::string("SELECT ") + kRequestColumns +
+                          " FROM requests WHERE subject_hash = $1 AND kind = $2 AND project = $3 AND state = $4 "
+                          "AND source = 'device' ORDER BY received_ms, id LIMIT 1",
+                      {T(subject_hash), T(kind), T(project), T(state)});
+    if (!r.ok()) return r.status();
+    if (PQntuples(r->get()) == 0) return std::optional<RightsRequest>();
+    return std::optional<RightsRequest>(RequestFromRow(RowView{r->get(), 0}));
   }
 
   Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& f) override {
@@ -346,6 +373,17 @@ class PgTxn final : public EngineTxn {
   }
 
   // The first column of the first row, "" when none.
+  // The links whose `column` (from_id or user_id) is `id`, oldest first.
+  Result<std::vector<LinkRow>> Links(const char* column, int64_t project_id, const std::string& id) {
+    auto r = tx_.Exec(std::string("SELECT ") + kLinkColumns + " FROM identity_links WHERE project_id = $1 AND " +
+                          column + " = $2 ORDER BY first_seen_ms, id",
+                      {I(project_id), T(id)});
+    if (!r.ok()) return r.status();
+    std::vector<LinkRow> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(LinkFromRow(RowView{r->get(), i}));
+    return out;
+  }
+
   Result<std::string> FirstText(const char* sql, const std::vector<Param>& params) {
     auto r = tx_.Exec(sql, params);
     if (!r.ok()) return r.status();

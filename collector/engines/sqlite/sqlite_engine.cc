@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/engines/sqlite/sqlite_store.h"
+#include "collector/store/identity.h"
 
 namespace ferry::collector {
 
@@ -71,6 +72,19 @@ CREATE TABLE admin_tokens(
   id INTEGER PRIMARY KEY, name TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,
   roles TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
 CREATE TABLE project_settings(project_id INTEGER PRIMARY KEY, max_event_age_ms INTEGER NOT NULL);
+)sql",
+    // 3: identity links carry their provenance and a state (collector/store/identity.h); server keys. Links made
+    // before this are of unknown provenance: the walk treats them as a write key's.
+    R"sql(
+ALTER TABLE identity_links ADD COLUMN credential TEXT NOT NULL DEFAULT 'unknown';
+ALTER TABLE identity_links ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE identity_links ADD COLUMN via_message_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE identity_links ADD COLUMN via_anonymous_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE identity_links ADD COLUMN asserted_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE identity_links ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE identity_links ADD COLUMN confirmed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE identity_links ADD COLUMN confirmed_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE write_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'write';
 )sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -195,7 +209,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
     any_suppressed = any->Step();
     FERRY_RETURN_IF_ERROR(any->status());
   }
-  base::Stmt sup, consent, link, drop_ins, drop_upd, trait;
+  base::Stmt sup, consent, link, link_upd, drop_ins, drop_upd, trait;
   auto prepare = [&](base::Stmt* out, std::string_view sql) -> Status {
     if (*out) return Status::Ok();
     auto st = db_.Prepare(sql);
@@ -267,20 +281,29 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
           }
         }
       }
-      auto add_link = [&](const char* kind, const std::string& from, const std::string& source) -> Status {
-        FERRY_RETURN_IF_ERROR(prepare(&link,
-                                      "INSERT OR IGNORE INTO identity_links(project_id, from_kind, from_id, user_id, "
-                                      "source, first_seen_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6);"));
-        link.Bind(1, req->project_id).Bind(2, std::string_view(kind)).Bind(3, from).Bind(4, e.user_id);
-        link.Bind(5, source).Bind(6, e.timestamp_ms);
-        return link.Run();
-      };
-      if (!e.user_id.empty()) {
-        if ((e.type == "identify" || e.type == "alias") && !e.anonymous_id.empty()) {
-          FERRY_RETURN_IF_ERROR(add_link("anonymousId", e.anonymous_id, e.type));
-        }
-        if (e.type == "alias" && !e.previous_id.empty() && e.previous_id != e.user_id) {
-          FERRY_RETURN_IF_ERROR(add_link("previousId", e.previous_id, e.type));
+      for (const LinkAssertion& a : LinksAsserted(e, req->credential)) {
+        FERRY_RETURN_IF_ERROR(
+            prepare(&link,
+                    "INSERT OR IGNORE INTO identity_links(project_id, from_kind, from_id, user_id, "
+                    "source, first_seen_ms, credential, key_id, via_message_id, via_anonymous_id, "
+                    "asserted_ms, state) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);"));
+        // A link asserted again with more weight (active where it was pending, or by a trusted credential where it
+        // was not) takes the new provenance.
+        FERRY_RETURN_IF_ERROR(prepare(
+            &link_upd,
+            "UPDATE identity_links SET source = ?5, credential = ?7, key_id = ?8, via_message_id = ?9, "
+            "via_anonymous_id = ?10, asserted_ms = ?11, state = ?12 WHERE project_id = ?1 AND from_kind = ?2 AND "
+            "from_id = ?3 AND user_id = ?4 AND confirmed_by = '' AND ((state = 'pending' AND ?12 = 'active') OR "
+            "(?7 IN ('server_key', 'internal') AND credential NOT IN ('server_key', 'internal')));"));
+        for (base::Stmt* st : {&link, &link_upd}) {
+          st->Bind(1, req->project_id).Bind(2, std::string_view(a.kind)).Bind(3, a.from).Bind(4, e.user_id);
+          st->Bind(5, e.type).Bind(6, e.timestamp_ms).Bind(7, req->credential).Bind(8, req->key_id);
+          st->Bind(9, e.message_id)
+              .Bind(10, e.anonymous_id)
+              .Bind(11, e.received_ms)
+              .Bind(12, std::string_view(a.state));
+          FERRY_RETURN_IF_ERROR(st->Run());
+          if (db_.Changes() > 0) break;
         }
       }
     }

@@ -1,5 +1,6 @@
 // The embedded engine's primitive reads and writes inside one transaction (EngineTxn). Each runs with the engine's
 // mutex held by the caller (SqliteEngine::Transact/Export); the algorithms built on them are in collector/store/.
+#include <algorithm>
 #include <string_view>
 
 #include "collector/engines/sqlite/sqlite_engine.h"
@@ -48,21 +49,22 @@ class SqliteTxn final : public EngineTxn {
   }
 
   Status InsertWriteKey(const std::string& project, const std::string& key_hash, const std::string& prefix,
-                        int64_t now_ms) override {
+                        const std::string& kind, int64_t now_ms) override {
     auto st = db_.Prepare(
-        "INSERT INTO write_keys(project_id, key_hash, prefix, created_ms) "
-        "SELECT id, ?2, ?3, ?4 FROM projects WHERE name = ?1;");
+        "INSERT INTO write_keys(project_id, key_hash, prefix, created_ms, kind) "
+        "SELECT id, ?2, ?3, ?4, ?5 FROM projects WHERE name = ?1;");
     if (!st.ok()) return st.status();
     st->Bind(1, project).BindBlob(2, key_hash.data(), key_hash.size()).Bind(3, prefix).Bind(4, now_ms);
+    st->Bind(5, kind);
     return st->Run();
   }
 
   Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) override {
     return FindByHash<WriteKeyInfo>(
-        "SELECT p.id, p.name FROM write_keys k JOIN projects p ON p.id = k.project_id "
+        "SELECT p.id, p.name, k.kind, k.prefix FROM write_keys k JOIN projects p ON p.id = k.project_id "
         "WHERE k.key_hash = ?1 AND k.revoked_ms IS NULL;",
         key_hash, [](const base::Stmt& st) {
-          return WriteKeyInfo{st.Int(0), st.Text(1)};
+          return WriteKeyInfo{st.Int(0), st.Text(1), st.Text(2), st.Text(3)};
         });
   }
 
@@ -100,10 +102,8 @@ class SqliteTxn final : public EngineTxn {
 
   // ---- The identity graph ----
 
-  Result<std::string> FirstLinkedUser(int64_t project_id, const std::string& from_id) override {
-    return FirstText(
-        "SELECT user_id FROM identity_links WHERE project_id = ?1 AND from_id = ?2 ORDER BY first_seen_ms, id LIMIT 1;",
-        project_id, from_id);
+  Result<std::vector<LinkRow>> LinksFrom(int64_t project_id, const std::string& from_id) override {
+    return Links("from_id", project_id, from_id);
   }
 
   Result<bool> HeldAsUserId(int64_t project_id, const std::string& id, bool consent_too) override {
@@ -116,20 +116,31 @@ class SqliteTxn final : public EngineTxn {
         project_id, anonymous_id);
   }
 
-  Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id) override {
-    return HeldIn(kAnonymousIdHolders, 3, project_id, id);
+  Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id, bool events_only) override {
+    return HeldIn(kAnonymousIdHolders, events_only ? 1 : 3, project_id, id);
   }
 
   Result<std::vector<LinkRow>> LinksTo(int64_t project_id, const std::string& user_id) override {
-    auto st = db_.Prepare(
-        "SELECT from_kind, from_id, source, first_seen_ms FROM identity_links WHERE project_id = ?1 AND user_id = ?2 "
-        "ORDER BY first_seen_ms, id;");
+    return Links("user_id", project_id, user_id);
+  }
+
+  Result<std::optional<LinkRow>> GetLink(int64_t link_id) override {
+    auto st = db_.Prepare(std::string("SELECT ") + kLinkColumns + " FROM identity_links WHERE id = ?1;");
     if (!st.ok()) return st.status();
-    st->Bind(1, project_id).Bind(2, user_id);
-    std::vector<LinkRow> out;
-    while (st->Step()) out.push_back({st->Text(0), st->Text(1), st->Text(2), st->Int(3)});
+    st->Bind(1, link_id);
+    if (st->Step()) return std::optional<LinkRow>(LinkFromRow(*st));
     FERRY_RETURN_IF_ERROR(st->status());
-    return out;
+    return std::optional<LinkRow>();
+  }
+
+  Result<bool> ConfirmLink(int64_t link_id, const std::string& confirmed_by, int64_t now_ms) override {
+    auto st = db_.Prepare(
+        "UPDATE identity_links SET state = 'active', confirmed_by = ?2, confirmed_ms = ?3 "
+        "WHERE id = ?1 AND confirmed_by = '';");
+    if (!st.ok()) return st.status();
+    st->Bind(1, link_id).Bind(2, confirmed_by).Bind(3, now_ms);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return db_.Changes() == 1;
   }
 
   Result<std::vector<std::string>> AnonymousIdsSeenWith(int64_t project_id, const std::string& user_id) override {
@@ -199,24 +210,39 @@ class SqliteTxn final : public EngineTxn {
     return st->status();
   }
 
-  Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, bool anonymous_only,
+  Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,
                            std::map<std::string, int64_t>* erased) override {
+    using S = EraseScope;
     struct Step {
       const char* table;
       const char* sql;
-      bool all_ids;  // false: only when the erasure follows links (not a device's anonymousIds)
+      std::vector<S> scopes;  // the scopes this step belongs to
     };
     static const Step kSteps[] = {
-        {"events", "DELETE FROM events WHERE project_id = ?1 AND user_id = ?2;", false},
-        {"events", "DELETE FROM events WHERE project_id = ?1 AND anonymous_id = ?2;", true},
-        {"consent_ledger", "DELETE FROM consent_ledger WHERE project_id = ?1 AND user_id = ?2;", false},
-        {"consent_ledger", "DELETE FROM consent_ledger WHERE project_id = ?1 AND anonymous_id = ?2;", true},
-        {"identity_links", "DELETE FROM identity_links WHERE project_id = ?1 AND from_id = ?2;", true},
-        {"identity_links", "DELETE FROM identity_links WHERE project_id = ?1 AND user_id = ?2;", false},
-        {"traits", "DELETE FROM traits WHERE project_id = ?1 AND subject_id = ?2;", true},
+        {"events", "DELETE FROM events WHERE project_id = ?1 AND user_id = ?2;", {S::kFollowingLinks}},
+        {"events",
+         "DELETE FROM events WHERE project_id = ?1 AND anonymous_id = ?2;",
+         {S::kFollowingLinks, S::kAnonymousIds}},
+        {"events",
+         "DELETE FROM events WHERE project_id = ?1 AND anonymous_id = ?2 AND user_id IS NULL;",
+         {S::kDeviceOwn}},
+        {"consent_ledger", "DELETE FROM consent_ledger WHERE project_id = ?1 AND user_id = ?2;", {S::kFollowingLinks}},
+        {"consent_ledger",
+         "DELETE FROM consent_ledger WHERE project_id = ?1 AND anonymous_id = ?2;",
+         {S::kFollowingLinks, S::kAnonymousIds}},
+        {"consent_ledger",
+         "DELETE FROM consent_ledger WHERE project_id = ?1 AND anonymous_id = ?2 AND user_id IS NULL;",
+         {S::kDeviceOwn}},
+        {"identity_links",
+         "DELETE FROM identity_links WHERE project_id = ?1 AND from_id = ?2;",
+         {S::kFollowingLinks, S::kAnonymousIds}},
+        {"identity_links", "DELETE FROM identity_links WHERE project_id = ?1 AND user_id = ?2;", {S::kFollowingLinks}},
+        {"traits",
+         "DELETE FROM traits WHERE project_id = ?1 AND subject_id = ?2;",
+         {S::kFollowingLinks, S::kAnonymousIds, S::kDeviceOwn}},
     };
     for (const Step& step : kSteps) {
-      if (anonymous_only && !step.all_ids) continue;
+      if (std::find(step.scopes.begin(), step.scopes.end(), scope) == step.scopes.end()) continue;
       auto st = db_.Prepare(step.sql);
       if (!st.ok()) return st.status();
       for (const std::string& id : ids) {
@@ -301,6 +327,19 @@ class SqliteTxn final : public EngineTxn {
     st->Bind(1, id).Bind(2, expected_state).Bind(3, new_state).Bind(4, acted_by).Bind(5, acted_ms).Bind(6, result);
     FERRY_RETURN_IF_ERROR(st->Run());
     return db_.Changes() == 1;
+  }
+
+  Result<std::optional<RightsRequest>> FindDeviceRequest(const std::string& kind, const std::string& project,
+                                                         const std::string& subject_hash,
+                                                         const std::string& state) override {
+    auto st = db_.Prepare(std::string("SELECT ") + kRequestColumns +
+                          " FROM requests WHERE subject_hash = ?1 AND kind = ?2 AND project = ?3 AND state = ?4 "
+                          "AND source = 'device' ORDER BY received_ms, id LIMIT 1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, subject_hash).Bind(2, kind).Bind(3, project).Bind(4, state);
+    if (st->Step()) return std::optional<RightsRequest>(RequestFromRow(*st));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return std::optional<RightsRequest>();
   }
 
   Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& f) override {
@@ -437,6 +476,18 @@ class SqliteTxn final : public EngineTxn {
   }
 
   // First text column of the first row (binding ?1 = project_id, ?2 = text), "" when none.
+  // The links whose `column` (from_id or user_id) is `id`, oldest first.
+  Result<std::vector<LinkRow>> Links(const char* column, int64_t project_id, const std::string& id) {
+    auto st = db_.Prepare(std::string("SELECT ") + kLinkColumns + " FROM identity_links WHERE project_id = ?1 AND " +
+                          column + " = ?2 ORDER BY first_seen_ms, id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, id);
+    std::vector<LinkRow> out;
+    while (st->Step()) out.push_back(LinkFromRow(*st));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
   Result<std::string> FirstText(std::string_view sql, int64_t project_id, const std::string& text) {
     auto st = db_.Prepare(sql);
     if (!st.ok()) return st.status();

@@ -81,6 +81,31 @@ TEST_F(PgStoreTest, SchemaIsVersionedCreatedOnceByConcurrentOpensAndSharesTheIdK
   EXPECT_NE(newer.status().message().find("newer than this build"), std::string::npos);
 }
 
+// Schema 2 keeps each identity link's provenance and each key's kind: a database written by an older build keeps its
+// links and keys, of unknown provenance.
+TEST_F(PgStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
+  std::string key;
+  {
+    auto store = Open();
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    key = SeedLinksBeforeProvenance(**store);
+  }
+  std::string out;
+  ASSERT_EQ(
+      cluster_->Psql(db_,
+                     "ALTER TABLE identity_links DROP COLUMN credential, DROP COLUMN key_id, DROP COLUMN "
+                     "via_message_id, DROP COLUMN via_anonymous_id, DROP COLUMN asserted_ms, DROP COLUMN state, "
+                     "DROP COLUMN confirmed_by, DROP COLUMN confirmed_ms; ALTER TABLE write_keys DROP COLUMN kind; "
+                     "UPDATE ferry_schema SET version = 1",
+                     &out),
+      0)
+      << out;
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(*(*store)->SchemaVersion(), kPgSchemaVersion);
+  ExpectLinksOfUnknownProvenance(**store, key);
+}
+
 TEST_F(PgStoreTest, EventsArePartitionedByMonthAndRetentionDropsWholePartitions) {
   auto store = Open();
   ASSERT_TRUE(store.ok()) << store.status().ToString();

@@ -91,6 +91,47 @@ TEST_F(SqliteStoreTest, RefusesNewerSchema) {
   EXPECT_NE(store.status().message().find("newer"), std::string::npos);
 }
 
+// Schema 3 keeps each identity link's provenance and each key's kind: a store written by an older build keeps its
+// links and keys, of unknown provenance.
+TEST_F(SqliteStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
+  std::string key;
+  {
+    auto store = SqliteStore::Open(dir());
+    ASSERT_TRUE(store.ok());
+    key = SeedLinksBeforeProvenance(**store);
+  }
+  {
+    // Back to schema 2, as the older build left it: the same tables without the new columns.
+    auto k = LoadOrCreateStoreKey(dir(), "");
+    auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *k);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec(R"sql(
+ALTER TABLE identity_links RENAME TO links3;
+CREATE TABLE identity_links(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, from_kind TEXT NOT NULL, from_id TEXT NOT NULL,
+  user_id TEXT NOT NULL, source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL,
+  UNIQUE(project_id, from_kind, from_id, user_id));
+INSERT INTO identity_links SELECT id, project_id, from_kind, from_id, user_id, source, first_seen_ms FROM links3;
+DROP TABLE links3;
+CREATE INDEX identity_by_user ON identity_links(project_id, user_id);
+CREATE INDEX identity_by_from ON identity_links(project_id, from_id);
+ALTER TABLE write_keys RENAME TO keys3;
+CREATE TABLE write_keys(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), key_hash BLOB NOT NULL UNIQUE,
+  prefix TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
+INSERT INTO write_keys SELECT id, project_id, key_hash, prefix, created_ms, revoked_ms FROM keys3;
+DROP TABLE keys3;
+)sql")
+                    .ok())
+        << db->ErrMsg();
+    ASSERT_TRUE(db->SetUserVersion(2).ok());
+  }
+  auto store = SqliteStore::Open(dir());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->SchemaVersion(), kSchemaVersion);
+  ExpectLinksOfUnknownProvenance(**store, key);
+}
+
 TEST_F(SqliteStoreTest, ExplicitKeyFile) {
   std::string kf = dir() + "/my.key";
   { std::ofstream(kf) << base::SecretBytes::Random(32).ToHex() << "\n"; }

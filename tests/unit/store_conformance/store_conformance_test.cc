@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -983,6 +984,171 @@ TEST_P(RightsConformance, RetentionPurgesOldEventsPerProject) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RightsConformance, ::testing::ValuesIn(Backends()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// ---- Identity links under a public write key (issue 11): provenance, pending links, server keys, an officer's
+// confirmation, and a device's forget ----
+
+class IdentityTrustConformance : public StoreConformance {
+ protected:
+  // Inserts events as a batch sent with `credential` (and key id).
+  std::vector<InsertOutcome> Send(const std::string& credential, std::vector<StoredEvent> events) {
+    InsertRequest r;
+    r.project_id = shop_;
+    r.credential = credential;
+    r.key_id = credential == kCredentialServerKey ? "fs_test" : "fw_test";
+    r.events = std::move(events);
+    std::vector<InsertRequest*> reqs = {&r};
+    base::Status s = store_->Insert(reqs);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return r.outcomes;
+  }
+  static StoredEvent Alias(const std::string& id, const std::string& user, const std::string& anon,
+                           const std::string& previous) {
+    StoredEvent e = RightsEvent(id, "alias", user, anon);
+    e.previous_id = previous;
+    return e;
+  }
+  SubjectSummary One(const std::string& id) {
+    auto f = store_->FindSubject({"shop", id});
+    EXPECT_TRUE(f.ok() && f->size() == 1u) << id;
+    return f.ok() && !f->empty() ? f->front() : SubjectSummary();
+  }
+  static std::set<std::string> Ids(const SubjectSummary& s) {
+    std::set<std::string> ids;
+    for (const auto& i : s.identities) ids.insert(i.id);
+    return ids;
+  }
+  // A copy of the link (the summary is often a temporary).
+  static std::optional<IdentityLink> Link(const SubjectSummary& s, const std::string& from, const std::string& to) {
+    for (const auto& l : s.links) {
+      if (l.from_id == from && l.user_id == to) return l;
+    }
+    return std::nullopt;
+  }
+  std::set<std::string> Exported(const std::string& id) {
+    CollectingVisitor v;
+    auto r = store_->ExportSubject({"shop", id}, v);
+    EXPECT_TRUE(r.ok());
+    return std::set<std::string>(v.events.begin(), v.events.end());
+  }
+};
+
+TEST_P(IdentityTrustConformance, AWriteKeysAliasIsPendingAndNeverPullsAUserIdIntoAnotherSubject) {
+  Send(kCredentialWriteKey,
+       {RightsEvent("v-1", "identify", "victim", "anon-v"), RightsEvent("v-2", "track", "victim", "anon-v")});
+  Send(kCredentialWriteKey,
+       {RightsEvent("m-1", "identify", "mallory", "anon-m"), Alias("m-2", "mallory", "anon-m", "victim"),
+        RightsEvent("m-3", "track", "mallory", "victim"),
+        // An id claimed before its owner's first event: linked as the sender's own anonymousId...
+        Alias("m-4", "mallory", "future", "future")});
+  // ... until it turns out to be someone's userId.
+  Send(kCredentialWriteKey, {RightsEvent("f-1", "identify", "future", "anon-f")});
+
+  SubjectSummary m = One("mallory");
+  EXPECT_EQ(m.user_id, "mallory");
+  EXPECT_EQ(Ids(m), (std::set<std::string>{"mallory", "anon-m"}));
+  std::optional<IdentityLink> forged = Link(m, "victim", "mallory");
+  ASSERT_TRUE(forged.has_value());
+  EXPECT_EQ(forged->kind, "previousId");
+  EXPECT_EQ(forged->state, "pending");
+  EXPECT_FALSE(forged->followed);
+  EXPECT_EQ(forged->credential, "write_key");
+  EXPECT_EQ(forged->key_id, "fw_test");
+  EXPECT_EQ(forged->via_message_id, "m-2");
+  EXPECT_EQ(forged->via_anonymous_id, "anon-m");
+  EXPECT_EQ(forged->asserted_ms, 1001);  // received time (RightsEvent: a millisecond after its timestamp)
+  EXPECT_EQ(forged->project_id, shop_);
+  EXPECT_GT(forged->id, 0);
+  std::optional<IdentityLink> claimed = Link(m, "future", "mallory");
+  ASSERT_TRUE(claimed.has_value());
+  EXPECT_EQ(claimed->state, "active");
+  EXPECT_FALSE(claimed->followed);  // "future" is a userId now
+  std::optional<IdentityLink> own = Link(m, "anon-m", "mallory");
+  ASSERT_TRUE(own.has_value());
+  EXPECT_TRUE(own->followed);
+
+  EXPECT_EQ(One("victim").user_id, "victim");
+  EXPECT_EQ(One("future").user_id, "future");
+  EXPECT_EQ(Ids(One("victim")), (std::set<std::string>{"victim", "anon-v"}));
+  std::set<std::string> exported = Exported("mallory");
+  for (const char* id : {"v-1", "v-2", "f-1"}) EXPECT_EQ(exported.count(id), 0u) << id;
+  EXPECT_EQ(exported.count("m-1"), 1u);
+
+  auto receipt = store_->EraseSubject({"shop", "mallory"}, "req_m");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  for (const char* id : {"victim", "anon-v", "future", "anon-f"}) {
+    EXPECT_FALSE(*store_->IsSuppressed(shop_, store_->IdHash(id))) << id;
+  }
+  EXPECT_EQ(Exported("victim"), (std::set<std::string>{"v-1", "v-2"}));
+  EXPECT_EQ(Exported("future"), (std::set<std::string>{"f-1"}));
+  EXPECT_EQ(Send(kCredentialWriteKey, {RightsEvent("v-3", "track", "victim", "anon-v")})[0], InsertOutcome::kAccepted);
+}
+
+TEST_P(IdentityTrustConformance, AServerKeyOrAnOfficerMakesAUserIdLinkFollowed) {
+  Send(kCredentialWriteKey,
+       {RightsEvent("a-1", "identify", "u1", "anon-1"), RightsEvent("a-2", "identify", "u2", "anon-2"),
+        RightsEvent("a-3", "identify", "u3", "anon-3"), Alias("a-4", "u2", "anon-2", "u1"),
+        Alias("a-5", "u3", "anon-3", "u1")});
+  EXPECT_EQ(Link(One("u2"), "u1", "u2")->state, "pending");
+  EXPECT_EQ(Exported("u2").count("a-1"), 0u);
+
+  // The backend asserts the same merge: the link takes the server key's provenance and is followed.
+  Send(kCredentialServerKey, {Alias("s-1", "u2", "", "u1")});
+  SubjectSummary u2 = One("u2");
+  std::optional<IdentityLink> l = Link(u2, "u1", "u2");
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->state, "active");
+  EXPECT_EQ(l->credential, "server_key");
+  EXPECT_EQ(l->key_id, "fs_test");
+  EXPECT_EQ(l->via_message_id, "s-1");
+  EXPECT_TRUE(l->followed);
+  EXPECT_EQ(Ids(u2).count("u1"), 1u);
+  EXPECT_EQ(Exported("u2").count("a-1"), 1u);
+  // A write key saying it again takes nothing away.
+  Send(kCredentialWriteKey, {Alias("w-1", "u2", "anon-2", "u1")});
+  EXPECT_EQ(Link(One("u2"), "u1", "u2")->credential, "server_key");
+
+  // An officer confirms the other pending link.
+  std::optional<IdentityLink> pending = Link(One("u3"), "u1", "u3");
+  ASSERT_TRUE(pending.has_value());
+  EXPECT_EQ(pending->state, "pending");
+  auto confirmed = store_->ConfirmLink(pending->id, "officer-ann");
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status().ToString();
+  ASSERT_TRUE(confirmed->has_value());
+  EXPECT_EQ((*confirmed)->state, "active");
+  EXPECT_EQ((*confirmed)->confirmed_by, "officer-ann");
+  EXPECT_GT((*confirmed)->confirmed_ms, 0);
+  EXPECT_TRUE(Link(One("u3"), "u1", "u3")->followed);
+  EXPECT_EQ(Exported("u3").count("a-1"), 1u);
+  EXPECT_FALSE(store_->ConfirmLink(pending->id, "officer-ann")->has_value());  // once
+  EXPECT_FALSE(store_->ConfirmLink(987654321, "officer-ann")->has_value());
+}
+
+TEST_P(IdentityTrustConformance, ADevicesForgetActsOnlyOnIdsSeenAsItsAnonymousIdsAndNeverOnRowsUnderAUserId) {
+  StoredEvent anon_consent = RightsEvent("c-1", "consent", "", "anon-bob");
+  anon_consent.consent_purpose = "analytics";
+  anon_consent.consent_state = "granted";
+  StoredEvent user_consent = RightsEvent("c-2", "consent", "bob", "anon-bob");
+  user_consent.consent_purpose = "ads";
+  user_consent.consent_state = "granted";
+  Send(kCredentialWriteKey, {RightsEvent("b-1", "track", "", "anon-bob"),
+                             RightsEvent("b-2", "track", "bob", "anon-bob"), anon_consent, user_consent});
+  auto r = store_->ForgetDeviceIds(shop_, {"anon-bob", "bob", "never-seen", ""}, "req_dev");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->erased.at("events"), 2);          // b-1 and c-1: no userId on them
+  EXPECT_EQ(r->erased.at("consent_ledger"), 1);  // c-1's record
+  EXPECT_EQ(r->ids_suppressed, 1);
+  EXPECT_TRUE(*store_->IsSuppressed(shop_, store_->IdHash("anon-bob")));
+  EXPECT_FALSE(*store_->IsSuppressed(shop_, store_->IdHash("bob")));
+  EXPECT_FALSE(*store_->IsSuppressed(shop_, store_->IdHash("never-seen")));
+  std::vector<std::string> left = MessageIds("shop");
+  EXPECT_EQ(std::set<std::string>(left.begin(), left.end()), (std::set<std::string>{"b-2", "c-2"}));
+  EXPECT_EQ(Send(kCredentialWriteKey, {RightsEvent("n-1", "identify", "never-seen", "anon-n")})[0],
+            InsertOutcome::kAccepted);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, IdentityTrustConformance, ::testing::ValuesIn(Backends()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(Backends()),

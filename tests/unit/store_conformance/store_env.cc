@@ -210,4 +210,38 @@ void PopulateZebra(Store& store, int64_t shop, int64_t blog) {
   PutEvents(store, blog, {RightsEvent("b-1", "identify", "zebra-user-7781", "anon-blog-9")});
 }
 
+std::string SeedLinksBeforeProvenance(Store& store) {
+  auto key = store.CreateWriteKey("shop");
+  EXPECT_TRUE(key.ok());
+  int64_t shop = (*store.LookupWriteKey(*key))->project_id;
+  StoredEvent alias = RightsEvent("al-1", "alias", "new-user", "anon-n");
+  alias.previous_id = "old-user";
+  PutEvents(store, shop,
+            {RightsEvent("o-1", "identify", "old-user", "anon-o"), RightsEvent("n-1", "identify", "new-user", "anon-n"),
+             alias});
+  return key.ok() ? *key : std::string();
+}
+
+void ExpectLinksOfUnknownProvenance(Store& store, const std::string& write_key) {
+  auto info = store.LookupWriteKey(write_key);
+  ASSERT_TRUE(info.ok() && info->has_value());
+  EXPECT_EQ((*info)->kind, "write");
+  EXPECT_EQ((*info)->prefix, write_key.substr(0, 7));
+  auto found = store.FindSubject({"shop", "new-user"});
+  ASSERT_TRUE(found.ok() && found->size() == 1u);
+  const SubjectSummary& s = found->front();
+  int checked = 0;
+  for (const IdentityLink& l : s.links) {
+    EXPECT_EQ(l.credential, "unknown") << l.from_id;
+    EXPECT_EQ(l.state, "active") << l.from_id;
+    EXPECT_EQ(l.key_id, "") << l.from_id;
+    if (l.from_id == "anon-n" || l.from_id == "old-user") {
+      EXPECT_EQ(l.followed, l.from_id == "anon-n") << l.from_id;  // old-user is a userId: not on a write key's word
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 2);
+  for (const SubjectIdentity& i : s.identities) EXPECT_NE(i.id, "old-user");
+}
+
 }  // namespace ferry::collector::conformance

@@ -97,6 +97,13 @@ StoredEvent RightsEvent(const std::string& id, const std::string& type, const st
 // user; one anonymous-only visitor (in `shop`); and the same user in `blog` on a third device.
 void PopulateZebra(Store& store, int64_t shop, int64_t blog);
 
+// Before a migration test takes the database back to its old schema: a write key, two users, and a merge of the
+// two (an alias naming the old userId). Returns the write key.
+std::string SeedLinksBeforeProvenance(Store& store);
+// After the migration: the key is a write key, the old links are of unknown provenance, the anonymousId links are
+// followed and the userId merge is not (until a server key or an officer says so).
+void ExpectLinksOfUnknownProvenance(Store& store, const std::string& write_key);
+
 }  // namespace ferry::collector::conformance
 
 #endif  // FERRY_TESTS_UNIT_STORE_CONFORMANCE_STORE_ENV_H_
