@@ -97,10 +97,10 @@ class Buffer {
   // - Another holder of the lock: kStorage ("in use"), nothing touched.
   // - A file this key cannot read (the key check disagrees, or is absent and the file cannot be read): kCorruption
   //   and nothing touched, or with UnreadablePolicy::kReset the file is moved aside and a fresh buffer started.
-  // - A damaged file (the key check agrees, but the file or a page of it cannot be read, or its schema is newer):
+  // - A damaged file (the key is the buffer's, but the file or a page of it cannot be read):
   //   every readable event, consent row, id and queued request is copied into a fresh buffer, then the damaged file
   //   is moved aside ("<path>.corrupt-<ms>").
-  // - kStorage for I/O failures (the message says which).
+  // - kStorage for I/O failures and for a schema newer than this library (refused, never moved).
   // report (optional) says what happened.
   static base::Result<std::unique_ptr<Buffer>> Open(const std::string& path, const base::SecretBytes& key,
                                                     const base::Logger& log, const BufferOpenOptions& options = {},
