@@ -59,8 +59,36 @@ base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, siz
 // whitespace. Empty when `content` is neither.
 base::SecretBytes KeyFromBytes(std::string_view content, size_t len);
 
-// Moves a (corrupt) file aside to "<path>.corrupt-<epoch ms>", with its -wal and -shm companions. Returns the new name.
-base::Result<std::string> MoveAside(const std::string& path);
+// Moves a file aside to "<path>.<tag>-<epoch ms>" (tag "corrupt" for a damaged buffer, "unreadable" for one the key
+// cannot open), with its -wal and -shm companions. Returns the new name.
+base::Result<std::string> MoveAside(const std::string& path, const std::string& tag = "corrupt");
+
+// An advisory lock held on a lock file for as long as the object lives (Linux: flock(LOCK_EX) on an open file
+// description, so a second holder in the same process is refused as well; the kernel releases it when the process
+// dies, kill -9 included).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+// Takes the lock on `lock_path` without waiting, creating the file (mode 0600, no symbolic link) when missing.
+// kStorage when another holder has it ("in use": the message names the file) or the file cannot be made.
+base::Result<std::unique_ptr<FileLock>> LockFile(const std::string& lock_path);
+
+// Makes `path` a private regular file: creates it empty with mode 0600 when missing, narrows the mode of an existing
+// one to 0600 (owner read/write only). A symbolic link or a non-regular file is refused (kStorage).
+base::Status EnsurePrivateFile(const std::string& path);
+
+// A small file read whole (at most max_bytes; kStorage beyond); kNotFound when absent. No symbolic links.
+base::Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes);
+// Replaces `path` atomically with `content` (a temporary file beside it, mode 0600, fsync'd, renamed over it).
+base::Status WriteFileAtomic(const std::string& path, std::string_view content);
+
+// A reserve of disk space: a private (0600) file of `bytes` bytes, allocated when missing or short (failures are
+// returned and harmless). Releasing it (ReleaseReserve: the file is removed) gives the space back when the disk is
+// full, so that a buffer can still be drained.
+base::Status EnsureReserve(const std::string& path, uint64_t bytes);
+// Removes the reserve file; true when there was one.
+bool ReleaseReserve(const std::string& path);
 
 // Size in bytes of a file plus its -wal companion; 0 when absent.
 uint64_t DatabaseBytesOnDisk(const std::string& path);

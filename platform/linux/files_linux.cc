@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  // Hands the descriptor over; the object no longer closes it.
+  void Release() { fd_ = -1; }
   // Closes now and reports the error close() gave.
   int Close() {
     int rc = fd_ >= 0 ? close(fd_) : 0;
@@ -229,9 +232,9 @@ base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, siz
   return LoadOrCreateKey(key_path, o);
 }
 
-base::Result<std::string> MoveAside(const std::string& path) {
+base::Result<std::string> MoveAside(const std::string& path, const std::string& tag) {
   if (!Exists(path)) return base::Status::Storage("nothing to move aside: " + path + " does not exist");
-  std::string base_name = path + ".corrupt-" + std::to_string(base::NowMs());
+  std::string base_name = path + "." + tag + "-" + std::to_string(base::NowMs());
   std::string target = base_name;
   for (int i = 1; Exists(target) || Exists(target + "-wal") || Exists(target + "-shm"); ++i) {
     target = base_name + "-" + std::to_string(i);
@@ -249,6 +252,125 @@ base::Result<std::string> MoveAside(const std::string& path) {
   SyncDirOf(path);
   return target;
 }
+
+namespace {
+
+class FlockLock final : public FileLock {
+ public:
+  explicit FlockLock(int fd) : fd_(fd) {}
+  ~FlockLock() override { close(fd_); }  // closing the last descriptor releases the lock
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+// Opens (creating, 0600) a private regular file for reading and writing: no symbolic link, group/other permissions
+// narrowed away. The descriptor goes to *out.
+base::Status OpenPrivate(const std::string& path, int* out) {
+  int raw = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (raw < 0) {
+    if (errno == ELOOP) return base::Status::Storage("a symbolic link, refused: " + path);
+    return base::Status::Storage(Errno("cannot open", path, errno));
+  }
+  Fd fd(raw);
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return base::Status::Storage(Errno("cannot stat", path, errno));
+  if (!S_ISREG(st.st_mode)) return base::Status::Storage("not a regular file: " + path);
+  if ((st.st_mode & 077) != 0 && fchmod(fd.get(), 0600) != 0) {
+    return base::Status::Storage(Errno("cannot narrow the mode of", path, errno));
+  }
+  *out = fd.get();
+  fd.Release();
+  return base::Status::Ok();
+}
+
+base::Result<std::unique_ptr<FileLock>> LockFile(const std::string& lock_path) {
+  int raw = -1;
+  FERRY_RETURN_IF_ERROR(OpenPrivate(lock_path, &raw));
+  Fd fd(raw);
+  int rc;
+  do {
+    rc = flock(fd.get(), LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno == EWOULDBLOCK) {
+      return base::Status::Storage("in use: another process (or another client in this one) holds the lock " +
+                                   lock_path);
+    }
+    return base::Status::Storage(Errno("cannot lock", lock_path, errno));
+  }
+  std::unique_ptr<FileLock> lock = std::make_unique<FlockLock>(fd.get());
+  fd.Release();
+  return lock;
+}
+
+base::Status EnsurePrivateFile(const std::string& path) {
+  int raw = -1;
+  FERRY_RETURN_IF_ERROR(OpenPrivate(path, &raw));
+  close(raw);
+  return base::Status::Ok();
+}
+
+base::Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
+  int raw = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ENOENT) return base::Status::NotFound("absent: " + path);
+    return base::Status::Storage(Errno("cannot open", path, errno));
+  }
+  Fd fd(raw);
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return base::Status::Storage(Errno("cannot stat", path, errno));
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return base::Status::Storage("not a regular file of at most " + std::to_string(max_bytes) + " bytes: " + path);
+  }
+  std::string content(static_cast<size_t>(st.st_size), '\0');
+  if (!ReadFull(fd.get(), reinterpret_cast<uint8_t*>(content.data()), content.size())) {
+    return base::Status::Storage(Errno("cannot read", path, errno));
+  }
+  return content;
+}
+
+base::Status WriteFileAtomic(const std::string& path, std::string_view content) {
+  std::string tmp = path + ".tmp-" + base::RandomHex(8);
+  int raw = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (raw < 0) return base::Status::Storage(Errno("cannot create", tmp, errno));
+  Fd fd(raw);
+  bool ok =
+      WriteFull(fd.get(), reinterpret_cast<const uint8_t*>(content.data()), content.size()) && fsync(fd.get()) == 0;
+  int err = errno;
+  if (fd.Close() != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) err = errno;
+    unlink(tmp.c_str());
+    return base::Status::Storage(Errno("cannot write", path, err));
+  }
+  SyncDirOf(path);
+  return base::Status::Ok();
+}
+
+base::Status EnsureReserve(const std::string& path, uint64_t bytes) {
+  int raw = -1;
+  FERRY_RETURN_IF_ERROR(OpenPrivate(path, &raw));
+  Fd fd(raw);
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return base::Status::Storage(Errno("cannot stat", path, errno));
+  if (static_cast<uint64_t>(st.st_size) >= bytes && static_cast<uint64_t>(st.st_blocks) * 512 >= bytes) {
+    return base::Status::Ok();
+  }
+  int rc = posix_fallocate(fd.get(), 0, static_cast<off_t>(bytes));
+  if (rc != 0) {
+    (void)ftruncate(fd.get(), 0);  // a short reserve holds nothing back; leave none rather than a sparse one
+    return base::Status::Storage(Errno("cannot allocate reserve", path, rc));
+  }
+  return base::Status::Ok();
+}
+
+bool ReleaseReserve(const std::string& path) { return unlink(path.c_str()) == 0; }
 
 uint64_t DatabaseBytesOnDisk(const std::string& path) {
   uint64_t total = 0;

@@ -103,6 +103,14 @@ ferry_status Bad(ferry_client* c, const char* why) {
   return FERRY_ERR_INVALID_ARGUMENT;
 }
 
+// An id or a name holds a control character (C0, DEL, or C1 as UTF-8): refused, as it could not be named later.
+bool HasControl(const char* s) {
+  for (const auto* p = reinterpret_cast<const unsigned char*>(s); *p; ++p) {
+    if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" {
@@ -123,6 +131,7 @@ const char* ferry_status_str(ferry_status s) {
     case FERRY_ERR_TIMEOUT: return "timed out; the work goes on in the background";
     case FERRY_ERR_NETWORK: return "the collector could not be reached or refused the request";
     case FERRY_ERR_INTERNAL: return "internal error";
+    case FERRY_ERR_BUFFER_UNREADABLE: return "the buffer cannot be read with this key; nothing was changed";
   }
   return "unknown status";
 }
@@ -285,6 +294,12 @@ ferry_status ferry_options_set_pinned_public_key(ferry_options* o, const char* p
   });
 }
 
+ferry_status ferry_options_set_reset_unreadable_buffer(ferry_options* o, int reset) {
+  if (o == nullptr || (reset != 0 && reset != 1)) return FERRY_ERR_INVALID_ARGUMENT;
+  o->o.reset_unreadable_buffer = reset == 1;
+  return FERRY_OK;
+}
+
 ferry_status ferry_open(ferry_options* o, ferry_client** out) {
   if (out != nullptr) *out = nullptr;
   if (o == nullptr || out == nullptr) {
@@ -294,6 +309,8 @@ ferry_status ferry_open(ferry_options* o, ferry_client** out) {
   return Guard([&] {
     std::unique_ptr<ferry_options> owned(o);
     auto client = ferry::core::Client::Open(std::move(owned->o));
+    // At open, kCorruption means only this: the buffer cannot be read with the key (a damaged file is salvaged).
+    if (!client.ok() && client.status().Is(Code::kCorruption)) return FERRY_ERR_BUFFER_UNREADABLE;
     if (!client.ok()) return ToC(client.status());
     auto* h = new ferry_client();
     h->c = std::move(client).value();
@@ -315,18 +332,21 @@ ferry_status ferry_close(ferry_client* c, uint32_t flush_timeout_ms) {
 ferry_status ferry_track(ferry_client* c, const char* event, const char* properties_json, const char* purpose) {
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   if (event == nullptr) return Bad(c, "ferry_track: event is NULL");
+  if (HasControl(event)) return Bad(c, "ferry_track: the event name holds a control character");
   return Guard([&] { return ToC(c->c->Track(event, properties_json, purpose)); });
 }
 
 ferry_status ferry_screen(ferry_client* c, const char* name, const char* properties_json) {
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   if (name == nullptr) return Bad(c, "ferry_screen: name is NULL");
+  if (HasControl(name)) return Bad(c, "ferry_screen: the name holds a control character");
   return Guard([&] { return ToC(c->c->Screen(name, properties_json)); });
 }
 
 ferry_status ferry_identify(ferry_client* c, const char* user_id, const char* traits_json) {
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   if (user_id == nullptr) return Bad(c, "ferry_identify: user_id is NULL");
+  if (HasControl(user_id)) return Bad(c, "ferry_identify: the userId holds a control character");
   return Guard([&] { return ToC(c->c->Identify(user_id, traits_json)); });
 }
 

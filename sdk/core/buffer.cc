@@ -1,7 +1,13 @@
 #include "sdk/core/buffer.h"
 
-#include <string_view>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <string_view>
+#include <tuple>
+
+#include "lib/base/digest.h"
 #include "lib/base/time.h"
 #include "platform/platform.h"
 
@@ -49,39 +55,295 @@ Buffer::Buffer(std::string path, base::Db db, base::Logger log)
 
 Buffer::~Buffer() = default;
 
-Result<std::unique_ptr<Buffer>> Buffer::Open(const std::string& path, const base::SecretBytes& key,
-                                             const base::Logger& log) {
-  FERRY_RETURN_IF_ERROR(platform::EnsureDir(platform::DirName(path)));
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    Status why;
-    auto db = base::Db::OpenEncrypted(path, key);
-    if (db.ok()) {
-      std::unique_ptr<Buffer> store(new Buffer(path, std::move(db).value(), log));
-      why = store->Migrate();
-      if (why.ok()) why = store->LoadCounts();
-      if (why.ok()) return store;
-    } else {
-      why = db.status();
-    }
-    // A file that cannot be read as a buffer (kCorruption: not a database, a wrong key, damaged, an unreadable or
-    // newer schema) is moved aside; anything else (a plain I/O failure) is reported.
-    bool unusable = why.Is(base::Code::kCorruption);
-    if (attempt == 1 || !unusable) return Status::Storage("cannot open the buffer " + path + ": " + why.message());
-    auto moved = platform::MoveAside(path);
-    if (!moved.ok())
-      return Status::Storage("cannot move aside the unreadable buffer " + path + ": " + moved.status().message());
-    log.Warn("the buffer " + path + " could not be opened (" + why.message() + "); moved it to " + moved.value() +
-             " and started a fresh buffer");
+namespace {
+
+// Disk space kept beside the buffer ("<path>.reserve") and given back when the disk is full, so that sent events can
+// still be deleted.
+constexpr uint64_t kReserveBytes = 1u << 20;
+
+constexpr const char* kKeyCheckText = "ferry buffer key check v1";
+constexpr const char* kKeyCheckHeader = "ferry-keycheck-v1 ";
+
+// "ferry-keycheck-v1 <hex of BLAKE2b-256 keyed with the buffer key over a fixed text>\n".
+std::string KeyCheckLine(const base::SecretBytes& key) {
+  std::string_view k(reinterpret_cast<const char*>(key.data()), key.size());
+  return kKeyCheckHeader + base::Blake2b256Hex(kKeyCheckText, k) + "\n";
+}
+
+enum class KeyCheck { kAbsent, kMatch, kMismatch };
+
+KeyCheck ReadKeyCheck(const std::string& kcv_path, const base::SecretBytes& key) {
+  auto content = platform::ReadSmallFile(kcv_path, 256);
+  if (!content.ok()) return KeyCheck::kAbsent;
+  if (content->rfind(kKeyCheckHeader, 0) != 0) return KeyCheck::kAbsent;
+  return content.value() == KeyCheckLine(key) ? KeyCheck::kMatch : KeyCheck::kMismatch;
+}
+
+// Whether the key reads the file's first page (a read-only connection: it writes nothing to the database or its WAL,
+// and never checkpoints).
+bool KeyReads(const std::string& path, const base::SecretBytes& key) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, base::SqliteCloser> db(raw);
+  if (rc != SQLITE_OK) return false;
+  std::string pragma = "PRAGMA key = \"x'" + key.ToHex() + "'\";";
+  rc = sqlite3_exec(raw, pragma.c_str(), nullptr, nullptr, nullptr);
+  base::WipeString(pragma);
+  if (rc != SQLITE_OK) return false;
+  if (sqlite3_exec(raw, "PRAGMA cipher_page_size = 4096;", nullptr, nullptr, nullptr) != SQLITE_OK) return false;
+  return sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master;", nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0;
+}
+
+// What could be read out of a damaged buffer.
+struct Salvage {
+  std::vector<std::tuple<int64_t, std::string, int64_t, int64_t, std::optional<std::string>, std::string, std::string>>
+      events;  // seq, purpose, created_ms, size, user_id, anonymous_id, body
+  std::vector<std::tuple<std::string, int64_t, int64_t, int64_t>> consent;  // purpose, state, explicit, updated_ms
+  bool consent_read = false;
+  std::vector<std::pair<std::string, std::string>> meta;
+  std::vector<std::tuple<int64_t, std::string, std::string, int64_t>> outbox;
+};
+
+// Reads one row of events into out (the statement's columns: seq, purpose, created_ms, size, user_id,
+// anonymous_id, body).
+void TakeEvent(base::Stmt& st, Salvage* out) {
+  std::optional<std::string> uid;
+  if (!st.IsNull(4)) uid = st.Text(4);
+  out->events.emplace_back(st.Int(0), st.Text(1), st.Int(2), st.Int(3), std::move(uid), st.Text(5), st.Text(6));
+}
+
+void ReadDamagedDb(base::Db& db, Salvage* out);
+
+// Reads what it can, table by table; the events in ranges of seq, and one by one in a range that fails, so that a
+// damaged page costs only the rows on it.
+Salvage ReadDamaged(const std::string& path, const base::SecretBytes& key) {
+  Salvage out;
+  auto opened = base::Db::OpenEncrypted(path, key);
+  if (opened.ok()) {
+    ReadDamagedDb(opened.value(), &out);
+    return out;
   }
-  return Status::Internal("unreachable");
+  // A truncated file: SQLite refuses a file shorter than its header says. Extended (sparse, with zero pages, which
+  // read as damaged) it opens, and what is left can be read; then it is cut back to what it was.
+  std::error_code ec;
+  uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return out;
+  std::filesystem::resize_file(path, std::max<uintmax_t>(size * 2, uintmax_t{1} << 30), ec);
+  if (ec) return out;
+  {
+    auto padded = base::Db::OpenEncrypted(path, key);
+    if (padded.ok()) ReadDamagedDb(padded.value(), &out);
+  }
+  std::filesystem::resize_file(path, size, ec);
+  return out;
+}
+
+void ReadDamagedDb(base::Db& db, Salvage* salvage) {
+  Salvage& out = *salvage;
+  if (auto st = db.Prepare("SELECT k, v FROM meta"); st.ok()) {
+    while (st->Step()) out.meta.emplace_back(st->Text(0), st->Text(1));
+  }
+  if (auto st = db.Prepare("SELECT purpose, state, explicit, updated_ms FROM consent"); st.ok()) {
+    std::vector<std::tuple<std::string, int64_t, int64_t, int64_t>> rows;
+    while (st->Step()) rows.emplace_back(st->Text(0), st->Int(1), st->Int(2), st->Int(3));
+    if (st->status().ok()) {
+      out.consent = std::move(rows);
+      out.consent_read = true;
+    }
+  }
+  if (auto st = db.Prepare("SELECT id, kind, body, created_ms FROM outbox"); st.ok()) {
+    while (st->Step()) out.outbox.emplace_back(st->Int(0), st->Text(1), st->Text(2), st->Int(3));
+  }
+  int64_t max_seq = -1;
+  for (const char* q : {"SELECT seq FROM sqlite_sequence WHERE name = 'events'", "SELECT max(seq) FROM events"}) {
+    auto st = db.Prepare(q);
+    if (st.ok() && st->Step() && !st->IsNull(0)) max_seq = std::max(max_seq, st->Int(0));
+  }
+  const char* cols = "SELECT seq, purpose, created_ms, size, user_id, anonymous_id, body FROM events ";
+  if (max_seq < 0) {
+    // No bound known: read in order until the first failure.
+    if (auto st = db.Prepare(std::string(cols) + "ORDER BY seq"); st.ok()) {
+      while (st->Step()) TakeEvent(st.value(), &out);
+    }
+    return;
+  }
+  auto range = db.Prepare(std::string(cols) + "WHERE seq BETWEEN ? AND ? ORDER BY seq");
+  auto one = db.Prepare(std::string(cols) + "WHERE seq = ?");
+  if (!range.ok() || !one.ok()) return;
+  constexpr int64_t kChunk = 256;
+  for (int64_t lo = 1; lo <= max_seq; lo += kChunk) {
+    int64_t hi = std::min(max_seq, lo + kChunk - 1);
+    size_t before = out.events.size();
+    range->Bind(1, lo).Bind(2, hi);
+    while (range->Step()) TakeEvent(range.value(), &out);
+    bool failed = !range->status().ok();
+    range->Reset();
+    if (!failed) continue;
+    out.events.resize(before);
+    for (int64_t seq = lo; seq <= hi; ++seq) {
+      one->Bind(1, seq);
+      if (one->Step()) TakeEvent(one.value(), &out);
+      one->Reset();
+    }
+  }
+  return;
+}
+
+// Writes a salvage into a fresh buffer (one transaction).
+Status WriteSalvage(base::Db& db, const Salvage& s) {
+  base::Transaction tx(db);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
+  auto ev = db.Prepare(
+      "INSERT OR IGNORE INTO events(seq, purpose, created_ms, size, user_id, anonymous_id, body) "
+      "VALUES(?,?,?,?,?,?,?)");
+  auto co = db.Prepare("INSERT OR REPLACE INTO consent(purpose, state, explicit, updated_ms) VALUES(?,?,?,?)");
+  auto me = db.Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?,?)");
+  auto ob = db.Prepare("INSERT OR IGNORE INTO outbox(id, kind, body, created_ms) VALUES(?,?,?,?)");
+  for (auto* st : {&ev, &co, &me, &ob}) {
+    if (!st->ok()) return st->status();
+  }
+  for (const auto& [seq, purpose, created, size, uid, anon, body] : s.events) {
+    ev->Bind(1, seq).Bind(2, purpose).Bind(3, created).Bind(4, size);
+    if (uid) {
+      ev->Bind(5, *uid);
+    } else {
+      ev->BindNull(5);
+    }
+    ev->Bind(6, anon).Bind(7, body);
+    FERRY_RETURN_IF_ERROR(ev->Run());
+  }
+  for (const auto& [purpose, state, expl, updated] : s.consent) {
+    co->Bind(1, purpose).Bind(2, state).Bind(3, expl).Bind(4, updated);
+    FERRY_RETURN_IF_ERROR(co->Run());
+  }
+  for (const auto& [k, v] : s.meta) {
+    me->Bind(1, k).Bind(2, v);
+    FERRY_RETURN_IF_ERROR(me->Run());
+  }
+  for (const auto& [id, kind, body, created] : s.outbox) {
+    ob->Bind(1, id).Bind(2, kind).Bind(3, body).Bind(4, created);
+    FERRY_RETURN_IF_ERROR(ob->Run());
+  }
+  return tx.Commit();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Buffer>> Buffer::OpenChecked(const std::string& path, const base::SecretBytes& key,
+                                                    const base::Logger& log, const BufferOpenOptions& options) {
+  // The database file is made (or narrowed to) 0600 before SQLite sees it; SQLite gives its -wal and -shm files the
+  // database file's mode.
+  FERRY_RETURN_IF_ERROR(platform::EnsurePrivateFile(path));
+  for (const char* suffix : {"-wal", "-shm"}) {
+    if (Exists(path + suffix)) FERRY_RETURN_IF_ERROR(platform::EnsurePrivateFile(path + suffix));
+  }
+  auto db = base::Db::OpenEncrypted(path, key);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<Buffer> store(new Buffer(path, std::move(db).value(), log));
+  // Keep the -wal and -shm files (and the WAL's size) when the connection closes: reopening then needs no new disk
+  // space, so a full disk can still open the buffer and drain it.
+  int persist = 1;
+  sqlite3_file_control(store->db_.get(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  if (options.sync_commits) FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA synchronous = FULL;"));
+  FERRY_RETURN_IF_ERROR(store->Migrate());
+  FERRY_RETURN_IF_ERROR(store->QuickCheck());
+  // Copy what the WAL holds into the file now, so that the next commit rewrites the WAL from its start (in space the
+  // file already has) instead of growing it.
+  (void)store->db_.Exec("PRAGMA wal_checkpoint(PASSIVE);");
+  FERRY_RETURN_IF_ERROR(store->LoadCounts());
+  return store;
+}
+
+Result<std::unique_ptr<Buffer>> Buffer::Open(const std::string& path, const base::SecretBytes& key,
+                                             const base::Logger& log, const BufferOpenOptions& options,
+                                             BufferOpenReport* report) {
+  BufferOpenReport scratch;
+  BufferOpenReport& rep = report != nullptr ? *report : scratch;
+  rep = BufferOpenReport();
+  FERRY_RETURN_IF_ERROR(platform::EnsureDir(platform::DirName(path)));
+  auto lock = platform::LockFile(path + ".lock");
+  if (!lock.ok()) return Status::Storage("cannot open the buffer " + path + ": " + lock.status().message());
+  const std::string kcv_path = path + ".keycheck";
+  const std::string kcv = KeyCheckLine(key);
+  auto finish = [&](std::unique_ptr<Buffer> b) -> Result<std::unique_ptr<Buffer>> {
+    if (ReadKeyCheck(kcv_path, key) != KeyCheck::kMatch) {
+      Status w = platform::WriteFileAtomic(kcv_path, kcv);
+      if (!w.ok()) log.Warn("cannot write the buffer's key check: " + w.message());
+    }
+    if (rep.consent_lost) FERRY_RETURN_IF_ERROR(b->PutMeta(kMetaConsentLost, std::to_string(base::NowMs())));
+    b->lock_ = std::move(lock).value();
+    Status r = platform::EnsureReserve(path + ".reserve", kReserveBytes);
+    if (!r.ok()) log.Warn("no disk space reserve beside the buffer: " + r.message());
+    return b;
+  };
+
+  bool existed = Exists(path);
+  KeyCheck check = existed ? ReadKeyCheck(kcv_path, key) : KeyCheck::kAbsent;
+  // The key is known to be the buffer's when the key check agrees, or (no key check, or a stale one) when it reads the
+  // file's first page. Otherwise SQLite never opens the file for writing: a healthy file stays exactly as it is.
+  bool key_good = !existed || check == KeyCheck::kMatch || KeyReads(path, key);
+  Status why;
+  if (key_good) {
+    auto opened = OpenChecked(path, key, log, options);
+    if (opened.ok()) return finish(std::move(opened).value());
+    why = opened.status();
+    if (!why.Is(base::Code::kCorruption)) {
+      return Status::Storage("cannot open the buffer " + path + ": " + why.message());
+    }
+    if (!existed) return Status::Storage("cannot create the buffer " + path + ": " + why.message());
+    rep.reason = why.message();
+  }
+  if (!key_good) {
+    // A wrong or lost key (or a file whose key is unknown): the file may be healthy; it is never touched by default.
+    std::string what = check == KeyCheck::kMismatch ? "the key is not the buffer's key (its key check differs)"
+                                                    : "the file cannot be read with this key and has no key check";
+    if (options.unreadable == UnreadablePolicy::kFail) {
+      return Status::Corruption("the buffer " + path + " cannot be read: " + what + "; nothing was changed");
+    }
+    auto moved = platform::MoveAside(path, "unreadable");
+    if (!moved.ok()) return Status::Storage("cannot move aside the unreadable buffer: " + moved.status().message());
+    rep.reset = true;
+    rep.consent_lost = true;
+    rep.set_aside = moved.value();
+    rep.reason = what;
+    log.Error("the buffer " + path + " cannot be read: " + what + "; as the app chose, moved it to " + moved.value() +
+              " and started a fresh buffer (its events and consent are not available)");
+  } else {
+    // The key is right: the file is damaged. Keep what can be read, then set the file aside.
+    Salvage salvage = ReadDamaged(path, key);
+    auto moved = platform::MoveAside(path, "corrupt");
+    if (!moved.ok()) return Status::Storage("cannot move aside the damaged buffer: " + moved.status().message());
+    rep.salvaged = true;
+    rep.salvaged_events = static_cast<int64_t>(salvage.events.size());
+    rep.consent_lost = !salvage.consent_read;
+    rep.set_aside = moved.value();
+    auto fresh = OpenChecked(path, key, log, options);
+    if (!fresh.ok()) return Status::Storage("cannot create the buffer " + path + ": " + fresh.status().message());
+    Status w = WriteSalvage(fresh.value()->db_, salvage);
+    if (!w.ok()) return Status::Storage("cannot write what was salvaged into " + path + ": " + w.message());
+    FERRY_RETURN_IF_ERROR(fresh.value()->LoadCounts());
+    log.Error("the buffer " + path + " is damaged (" + rep.reason + "); salvaged " +
+              std::to_string(rep.salvaged_events) + " events" +
+              (rep.consent_lost ? " (its consent records could not be read)" : "") + " and moved it to " +
+              moved.value());
+    return finish(std::move(fresh).value());
+  }
+  auto fresh = OpenChecked(path, key, log, options);
+  if (!fresh.ok()) return Status::Storage("cannot create the buffer " + path + ": " + fresh.status().message());
+  return finish(std::move(fresh).value());
 }
 
 Status Buffer::Migrate() {
   int64_t v = db_.UserVersion();
-  // To this library, a file whose schema it cannot read is as unreadable as a damaged one (kCorruption).
   if (v < 0) return Status::Corruption("cannot read the schema version: " + db_.ErrMsg());
   if (v > kSchemaVersion) {
-    return Status::Corruption("schema version " + std::to_string(v) + " is newer than this library");
+    // A newer library wrote it (an app downgrade): refused, never moved or salvaged.
+    return Status::Storage("schema version " + std::to_string(v) + " is newer than this library");
   }
   if (v < 1) {
     base::Transaction tx(db_);
@@ -96,6 +358,17 @@ Status Buffer::Migrate() {
       db_.Prepare("INSERT INTO events(purpose, created_ms, size, user_id, anonymous_id, body) VALUES(?,?,?,?,?,?)");
   if (!ins.ok()) return ins.status();
   insert_ = std::move(ins).value();
+  return Status::Ok();
+}
+
+Status Buffer::QuickCheck() {
+  // Reads every page (and checks its HMAC): a truncated or damaged file is found at open, not mid-upload.
+  auto st = db_.Prepare("PRAGMA quick_check;");
+  if (!st.ok()) return st.status().Is(base::Code::kStorage) ? Status::Corruption(st.status().message()) : st.status();
+  std::string first;
+  if (st->Step()) first = st->Text(0);
+  if (!st->status().ok()) return Status::Corruption("quick_check: " + st->status().message());
+  if (first != "ok") return Status::Corruption("quick_check: " + first);
   return Status::Ok();
 }
 
@@ -192,17 +465,36 @@ Result<bool> Buffer::AnyUpTo(const std::set<std::string>& purposes, int64_t max_
 Status Buffer::Delete(const std::vector<QueuedEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
-  base::Transaction tx(db_);
-  FERRY_RETURN_IF_ERROR(tx.begin_status());
-  auto st = db_.Prepare("DELETE FROM events WHERE seq = ?");
-  if (!st.ok()) return st.status();
   std::vector<const QueuedEvent*> gone;
-  for (const QueuedEvent& e : events) {
-    st->Bind(1, e.seq);
-    FERRY_RETURN_IF_ERROR(st->Run());
-    if (db_.Changes() == 1) gone.push_back(&e);
+  bool full = false;  // the attempt failed for want of disk space (read before the rollback clears the error)
+  auto attempt = [&]() -> Status {
+    gone.clear();
+    base::Transaction tx(db_);
+    Status s = tx.begin_status();
+    auto st = db_.Prepare("DELETE FROM events WHERE seq = ?");
+    if (s.ok() && !st.ok()) s = st.status();
+    for (size_t i = 0; s.ok() && i < events.size(); ++i) {
+      st->Bind(1, events[i].seq);
+      s = st->Run();
+      if (s.ok() && db_.Changes() == 1) gone.push_back(&events[i]);
+    }
+    if (s.ok()) s = tx.Commit();
+    full = !s.ok() && (sqlite3_errcode(db_.get()) & 0xff) == SQLITE_FULL;
+    return s;
+  };
+  Status s = attempt();
+  if (full) {
+    // A full disk: the WAL cannot grow. Once its frames are copied into the file, the next commit rewrites the WAL
+    // from its start, in space it already has: sent events can still be deleted, so the buffer drains.
+    (void)db_.Exec("PRAGMA wal_checkpoint(PASSIVE);");
+    s = attempt();
+    // Still full: give back the reserve kept beside the buffer for this (made again at the next open).
+    if (full && platform::ReleaseReserve(path_ + ".reserve")) {
+      log_.Warn("the disk is full: released the buffer's reserve " + path_ + ".reserve to delete sent events");
+      s = attempt();
+    }
   }
-  FERRY_RETURN_IF_ERROR(tx.Commit());
+  FERRY_RETURN_IF_ERROR(s);
   for (const QueuedEvent* e : gone) Account(e->purpose, -1, -e->size);
   return Status::Ok();
 }
@@ -269,6 +561,26 @@ std::map<std::string, ConsentRow> Buffer::LoadConsent() {
 
 Status Buffer::ApplyDefaultConsent(const std::map<std::string, Consent>& defaults) {
   std::lock_guard<std::mutex> lock(mu_);
+  {
+    // Nothing to write when the rows are already these defaults (no write at open: a full disk can still open).
+    auto st = db_.Prepare("SELECT purpose, state, explicit FROM consent");
+    if (!st.ok()) return st.status();
+    std::map<std::string, int64_t> have;
+    std::set<std::string> chosen;
+    while (st->Step()) {
+      if (st->Int(2) != 0) {
+        chosen.insert(st->Text(0));
+      } else {
+        have[st->Text(0)] = st->Int(1);
+      }
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+    std::map<std::string, int64_t> want;
+    for (const auto& [purpose, state] : defaults) {
+      if (!chosen.count(purpose)) want[purpose] = static_cast<int64_t>(state);
+    }
+    if (want == have) return Status::Ok();
+  }
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   FERRY_RETURN_IF_ERROR(db_.Exec("DELETE FROM consent WHERE explicit = 0"));

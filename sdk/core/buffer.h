@@ -3,6 +3,11 @@
 // Tables: events (the queue, in insertion order), consent (per purpose: state, whether the user set it),
 // meta (ids, keys, unreported counters), outbox (erasure requests waiting for the collector).
 // Every method is thread-safe (one internal mutex around the one connection).
+//
+// Files beside "<path>" (all mode 0600): "<path>-wal" and "<path>-shm" (SQLite's; kept across closes, so that a full
+// disk can still open and drain the buffer), "<path>.lock" (held with an advisory lock while the buffer is open: a
+// second opener is refused and nothing is touched), "<path>.keycheck" (a key-check value: BLAKE2b-256 keyed with the
+// buffer key over a fixed text; it tells a wrong key from a damaged file and reveals nothing of the key).
 #ifndef FERRY_SDK_CORE_BUFFER_H_
 #define FERRY_SDK_CORE_BUFFER_H_
 
@@ -19,6 +24,7 @@
 #include "lib/base/secret.h"
 #include "lib/base/sqlite.h"
 #include "lib/base/status.h"
+#include "platform/platform.h"
 #include "sdk/core/options.h"
 
 namespace ferry::core {
@@ -57,16 +63,48 @@ struct Evicted {
   int64_t bytes = 0;
 };
 
+// What Open does with a buffer that this key cannot read (a wrong or lost key, or a file with no key check that
+// cannot be read).
+enum class UnreadablePolicy {
+  kFail,   // Open fails with kCorruption and touches nothing (the default)
+  kReset,  // the file is moved aside ("<path>.unreadable-<ms>") and a fresh buffer started; consent is marked lost
+};
+
+struct BufferOpenOptions {
+  UnreadablePolicy unreadable = UnreadablePolicy::kFail;
+  bool sync_commits = false;  // synchronous=FULL: every commit is fsync'd (SYNC durability); else NORMAL
+};
+
+// What Open found and did.
+struct BufferOpenReport {
+  bool reset = false;           // an unreadable buffer was moved aside and a fresh one started (kReset)
+  bool salvaged = false;        // a damaged buffer was salvaged into a fresh one and moved aside
+  int64_t salvaged_events = 0;  // events recovered from it
+  bool consent_lost = false;    // the recorded consent could not be read (reset, or not salvageable)
+  std::string set_aside;        // where the old file went
+  std::string reason;           // why it was unreadable or damaged
+};
+
 class Buffer {
  public:
   // Per-row overhead added to the body size when accounting for max_storage_bytes.
   static constexpr int64_t kRowOverhead = 64;
   static constexpr int kSchemaVersion = 1;
+  // Meta key set (to the time, in ms) when the buffer's recorded consent was lost (reset, or not salvageable).
+  static constexpr const char* kMetaConsentLost = "consent_lost_ms";
 
-  // Opens or creates the buffer. A file the key cannot open, a corrupt file, or one from a newer schema is moved aside
-  // (logged) and a fresh buffer started. kStorage only when no buffer can be created at all.
+  // Opens or creates the buffer, and holds its lock until destroyed.
+  // - Another holder of the lock: kStorage ("in use"), nothing touched.
+  // - A file this key cannot read (the key check disagrees, or is absent and the file cannot be read): kCorruption
+  //   and nothing touched, or with UnreadablePolicy::kReset the file is moved aside and a fresh buffer started.
+  // - A damaged file (the key is the buffer's, but the file or a page of it cannot be read):
+  //   every readable event, consent row, id and queued request is copied into a fresh buffer, then the damaged file
+  //   is moved aside ("<path>.corrupt-<ms>").
+  // - kStorage for I/O failures and for a schema newer than this library (refused, never moved).
+  // report (optional) says what happened.
   static base::Result<std::unique_ptr<Buffer>> Open(const std::string& path, const base::SecretBytes& key,
-                                                    const base::Logger& log);
+                                                    const base::Logger& log, const BufferOpenOptions& options = {},
+                                                    BufferOpenReport* report = nullptr);
   ~Buffer();
 
   // Appends events in one transaction (all or nothing).
@@ -115,11 +153,16 @@ class Buffer {
 
  private:
   Buffer(std::string path, base::Db db, base::Logger log);
+  // Opens the file at path_ as it is and checks it (schema, counts, every page): kCorruption when it cannot be read.
+  static base::Result<std::unique_ptr<Buffer>> OpenChecked(const std::string& path, const base::SecretBytes& key,
+                                                           const base::Logger& log, const BufferOpenOptions& options);
   base::Status Migrate();
+  base::Status QuickCheck();
   base::Status LoadCounts();
   void Account(const std::string& purpose, int64_t events, int64_t bytes);
   base::Result<Evicted> EvictLocked(int64_t max_bytes, int64_t min_created_ms);
 
+  std::unique_ptr<platform::FileLock> lock_;  // held for the buffer's lifetime (set by Open)
   std::mutex mu_;
   std::string path_;
   base::Db db_;

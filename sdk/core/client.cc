@@ -1,5 +1,7 @@
 #include "sdk/core/client.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
@@ -95,8 +97,35 @@ Status Client::Init() {
   return Status::Ok();
 }
 
+std::string Client::DefaultStoragePath(const std::string& app_name) {
+  std::string app = app_name.empty() ? platform::ReadDeviceInfo().process_name : app_name;
+  // A file name from the app's name: [A-Za-z0-9._-] kept, anything else '_', no leading dot, at most 64 bytes; when
+  // that changed the name, a short digest of the name keeps two such apps apart.
+  std::string safe;
+  for (char ch : app) {
+    bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                ch == '_' || ch == '-';
+    safe.push_back(keep ? ch : '_');
+  }
+  while (!safe.empty() && safe.front() == '.') safe.erase(safe.begin());
+  if (safe.size() > 64) safe.resize(64);
+  if (safe != app || safe.empty()) {
+    safe += (safe.empty() ? "app-" : "-") + base::Blake2b256Hex(app).substr(0, 8);
+  }
+  return platform::DefaultDataDir() + "/ferry/" + safe + "/buffer.db";
+}
+
 Status Client::OpenBuffer() {
-  if (opts_.storage_path.empty()) opts_.storage_path = platform::DefaultDataDir() + "/ferry/buffer.db";
+  if (opts_.storage_path.empty()) {
+    opts_.storage_path = DefaultStoragePath(opts_.app_name);
+    std::string old_shared = platform::DefaultDataDir() + "/ferry/buffer.db";
+    struct stat st {};
+    if (stat(old_shared.c_str(), &st) == 0) {
+      log_.Warn("a buffer at the former shared default path " + old_shared +
+                " is no longer used; this app's buffer is " + opts_.storage_path +
+                " (set the storage path to keep using the old file)");
+    }
+  }
   FERRY_RETURN_IF_ERROR(platform::EnsureDir(platform::DirName(opts_.storage_path)));
   base::SecretBytes key;
   if (!opts_.encryption_key.empty()) {
@@ -107,10 +136,24 @@ Status Client::OpenBuffer() {
     key = std::move(k).value();
   }
   opts_.encryption_key.Wipe();
-  auto buffer = Buffer::Open(opts_.storage_path, key, log_);
+  BufferOpenOptions bo;
+  bo.unreadable = opts_.reset_unreadable_buffer ? UnreadablePolicy::kReset : UnreadablePolicy::kFail;
+  bo.sync_commits = opts_.durability == Durability::kSync;
+  BufferOpenReport report;
+  auto buffer = Buffer::Open(opts_.storage_path, key, log_, bo, &report);
   key.Wipe();
   if (!buffer.ok()) return buffer.status();
   buffer_ = std::move(buffer).value();
+  if (report.reset) {
+    stats_.buffer_resets.fetch_add(1);
+    stats_.SetLastError("the buffer could not be read (" + report.reason + "); it was reset, the old file is " +
+                        report.set_aside);
+  }
+  if (report.salvaged) {
+    stats_.salvaged.fetch_add(report.salvaged_events);
+    stats_.SetLastError("the buffer was damaged (" + report.reason + "); " + std::to_string(report.salvaged_events) +
+                        " events were salvaged, the old file is " + report.set_aside);
+  }
   return Status::Ok();
 }
 
@@ -136,13 +179,24 @@ Status Client::OpenMasker() {
 Status Client::LoadState() {
   ConsentGate::ExclusiveHold cl = consent_.Exclusive();
   std::lock_guard<std::mutex> s(state_mu_);
-  // Consent: defaults for purposes the user never chose, then what is recorded.
-  std::map<std::string, Consent> defaults = opts_.default_consent;
-  defaults.erase(kNecessary);
-  FERRY_RETURN_IF_ERROR(buffer_->ApplyDefaultConsent(defaults));
+  // Consent: defaults for purposes the user never chose, then what is recorded. Once the recorded consent was lost
+  // (a reset or unsalvageable buffer), a purpose may have been denied: the defaults are not applied and every purpose
+  // the app has not set since stays denied.
+  consent_lost_ = buffer_->GetMeta(Buffer::kMetaConsentLost).has_value();
+  if (!consent_lost_) {
+    std::map<std::string, Consent> defaults = opts_.default_consent;
+    defaults.erase(kNecessary);
+    FERRY_RETURN_IF_ERROR(buffer_->ApplyDefaultConsent(defaults));
+  }
   std::map<std::string, Consent> states;
-  for (const auto& [purpose, row] : buffer_->LoadConsent()) states[purpose] = row.state;
+  for (const auto& [purpose, row] : buffer_->LoadConsent()) {
+    if (row.explicit_choice || !consent_lost_) states[purpose] = row.state;
+  }
   consent_.LoadLocked(std::move(states));
+  if (consent_lost_) {
+    consent_.SetFallbackLocked(Consent::kDenied);
+    log_.Warn("the buffer's recorded consent was lost; every purpose is denied until the app sets it again");
+  }
 
   // Identity.
   anonymous_id_ = buffer_->GetMeta(kMetaAnon).value_or("");
@@ -551,6 +605,8 @@ std::string Client::StatsJson() {
       {"file_bytes", platform::DatabaseBytesOnDisk(opts_.storage_path)},
       {"auth_failed", uploader_->auth_failed()},
       {"last_error", stats_.LastError()},
+      {"consent_reset", consent_lost_},
+      {"storage_path", opts_.storage_path},
   };
   stats_.ForEachCounter([&](const char* name, int64_t value) { j[name] = value; });
   return j.dump();

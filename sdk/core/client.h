@@ -61,6 +61,10 @@ class Client {
   base::Result<std::string> ExportLocal();
   std::string StatsJson();
 
+  // The buffer path used when none is set: "<DefaultDataDir>/ferry/<app>/buffer.db", <app> from the app name (or,
+  // when empty, the executable's name) made a safe file name.
+  static std::string DefaultStoragePath(const std::string& app_name);
+
   // Counts a call refused for bad input and logs why (also used by the C layer for NULL arguments).
   base::Status Invalid(const std::string& why);
 
@@ -126,6 +130,7 @@ class Client {
   std::unique_ptr<Uploader> uploader_;
   std::unique_ptr<Writer> writer_;  // after uploader_: stopped (destroyed) first
   std::atomic<bool> closed_{false};
+  bool consent_lost_ = false;  // set once at open: the buffer's recorded consent was lost (see LoadState)
 
   ConsentGate consent_;
 

@@ -25,7 +25,7 @@ bool ConsentFromName(std::string_view name, Consent* out) {
 
 Consent ConsentGate::StateLocked(const std::string& purpose) const {
   auto it = states_.find(purpose);
-  return it == states_.end() ? Consent::kPending : it->second;
+  return it == states_.end() ? fallback_ : it->second;
 }
 
 void ConsentGate::LoadLocked(std::map<std::string, Consent> states) {

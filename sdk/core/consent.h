@@ -44,7 +44,7 @@ class ConsentGate {
   ExclusiveHold Exclusive() { return ExclusiveHold(mu_); }
 
   // ---- With a hold (shared or exclusive) ----
-  // The purpose's state; kPending for a purpose never set.
+  // The purpose's state; the fallback (kPending, or kDenied once consent was lost) for a purpose never set.
   Consent StateLocked(const std::string& purpose) const;
   // Every purpose with a recorded or default state ("necessary" included).
   const std::map<std::string, Consent>& StatesLocked() const { return states_; }
@@ -53,6 +53,8 @@ class ConsentGate {
   // Sets the state of one purpose; Load replaces them all ("necessary" stays granted).
   void SetLocked(const std::string& purpose, Consent state) { states_[purpose] = state; }
   void LoadLocked(std::map<std::string, Consent> states);
+  // The state of a purpose never set: kPending, or kDenied after the recorded consent was lost (a reset buffer).
+  void SetFallbackLocked(Consent fallback) { fallback_ = fallback; }
 
   // ---- These take the gate shared themselves ----
   Consent State(const std::string& purpose) const;
@@ -63,6 +65,7 @@ class ConsentGate {
  private:
   mutable base::SharedMutex mu_;
   std::map<std::string, Consent> states_;  // guarded by mu_
+  Consent fallback_ = Consent::kPending;   // guarded by mu_
 };
 
 }  // namespace ferry::core

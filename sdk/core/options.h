@@ -20,7 +20,7 @@ enum class Durability { kBatched = 0, kSync = 1 };
 struct ClientOptions {
   std::string endpoint;  // collector base URL; empty: never upload
   std::string write_key;
-  std::string storage_path;          // empty: <DefaultDataDir>/ferry/buffer.db
+  std::string storage_path;          // empty: DefaultBufferPath(app_name or the executable's name)
   base::SecretBytes encryption_key;  // empty: the platform secret store keeps one
   std::string ca_file;
   std::string pinned_public_key;
@@ -38,6 +38,7 @@ struct ClientOptions {
   uint32_t session_timeout_ms = 30 * 60 * 1000;
   base::Logger logger;
   std::unique_ptr<platform::HttpTransport> transport;  // null: libcurl
+  bool reset_unreadable_buffer = false;  // a buffer the key cannot read: false = ferry_open fails, true = reset
 
   // Internal, not in the C ABI: the clock behind timestamps, the session timeout, waits, flush intervals, backoff and
   // deadlines. Tests hand in a base::ManualClock (which must outlive the client) to drive time instead of sleeping.

@@ -24,6 +24,8 @@ struct Stats {
   std::atomic<int64_t> batches{0};          // batches the collector answered with 200
   std::atomic<int64_t> storage_errors{0};   // failed commits to the buffer
   std::atomic<int64_t> forgets_sent{0};     // erasure requests the collector confirmed
+  std::atomic<int64_t> buffer_resets{0};    // unreadable buffers set aside at open (reset option), this process
+  std::atomic<int64_t> salvaged{0};         // events recovered at open from a damaged buffer, this process
 
   // Calls f(name, value) for every counter above, named as ferry_stats_json() reports it. A new counter: declare it
   // above and add it here.
@@ -42,7 +44,9 @@ struct Stats {
                                                                     {"retries", &Stats::retries},
                                                                     {"batches", &Stats::batches},
                                                                     {"storage_errors", &Stats::storage_errors},
-                                                                    {"forgets_sent", &Stats::forgets_sent}};
+                                                                    {"forgets_sent", &Stats::forgets_sent},
+                                                                    {"buffer_resets", &Stats::buffer_resets},
+                                                                    {"salvaged", &Stats::salvaged}};
     for (const auto& [name, counter] : kCounters) f(name, (this->*counter).load());
   }
 

@@ -7,7 +7,8 @@
 //
 // Usage: ferry_bench_sdk all [--runs K] [--events N]
 //        ferry_bench_sdk latency [--events N] [--threads T] [--rate R]   per-call ferry_track latency
-//        ferry_bench_sdk throughput [--events N] [--threads T]          events/s committed to the buffer
+//        ferry_bench_sdk throughput [--events N] [--threads T] [--durability sync|batched]
+//                                                                        events/s committed to the buffer
 //        ferry_bench_sdk fill --path P [--events N]                      a buffer with N events; bytes on disk
 //        ferry_bench_sdk open --path P                                   ferry_open time and RSS on a full buffer
 //        ferry_bench_sdk rss [--events N]                                RSS with N queued events (new buffer)
@@ -56,6 +57,7 @@ struct Args {
   int runs = 5;
   int batch = 100;
   std::string path;
+  bool sync = false;  // --durability sync: FERRY_DURABILITY_SYNC (throughput, latency)
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -151,6 +153,12 @@ int64_t FileSize(const std::string& p) {
 }
 
 void Emit(const char* key, double v) { std::printf("%s=%.6g\n", key, v); }
+
+// The machine's 1-minute load average (the machine is shared: a figure means little without it).
+void EmitLoad(const char* key) {
+  double load[1] = {-1};
+  if (getloadavg(load, 1) == 1) Emit(key, load[0]);
+}
 
 // CPU time (user + system) of the whole process, and of the calling thread, in µs.
 double ProcessCpuUs() {
@@ -276,9 +284,12 @@ int Throughput(const Args& a) {
   auto pool = PropertyPool(4096);
   std::string dir = MakeTempDir();
   ferry_client* c = nullptr;
-  Check(ferry_open(BaseOptions(dir + "/buffer.db"), &c), "ferry_open");
+  ferry_options* o = BaseOptions(dir + "/buffer.db");
+  if (a.sync) Check(ferry_options_set_durability(o, FERRY_DURABILITY_SYNC), "durability");
+  Check(ferry_open(o, &c), "ferry_open");
   Clock::time_point s, e;
   double producer_cpu = 0;
+  EmitLoad("loadavg_1m_before");
   double cpu0 = ProcessCpuUs();
   RunProducers(c, a.threads, per, 0, pool, nullptr, &s, &e, &producer_cpu);
   Clock::time_point done = WaitCommitted(c, n);
@@ -293,6 +304,7 @@ int Throughput(const Args& a) {
   Emit("producer_cpu_us_per_event", producer_cpu / static_cast<double>(n));
   Emit("writer_cpu_us_per_event", (cpu - producer_cpu) / static_cast<double>(n));
   Emit("cpu_us_per_event", cpu / static_cast<double>(n));
+  EmitLoad("loadavg_1m_after");
   Check(ferry_close(c, 0), "ferry_close");
   fs::remove_all(dir);
   return 0;
@@ -499,6 +511,10 @@ int All(const Args& a) {
   Repeat("ferry_track latency, 4 producers, flat out", "latency --events 200000 --threads 4", runs);
   Repeat("committed to the buffer, 1 producer", "throughput --events 200000 --threads 1", runs);
   Repeat("committed to the buffer, 4 producers", "throughput --events 200000 --threads 4", runs);
+  Repeat("committed to the buffer, SYNC (fsync'd commits), 1 producer",
+         "throughput --events 3000 --threads 1 --durability sync", runs);
+  Repeat("committed to the buffer, SYNC (fsync'd commits), 4 producers",
+         "throughput --events 12000 --threads 4 --durability sync", runs);
   Repeat("RSS with queued events (new buffer)", "rss --events " + n, runs);
   std::string dir = MakeTempDir();
   std::string db = dir + "/full.db";
@@ -516,7 +532,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s all|latency|throughput|fill|open|rss|wire [--events N] [--threads T] [--rate R] "
-                 "[--runs K] [--batch B] [--path P]\n",
+                 "[--runs K] [--batch B] [--path P] [--durability sync|batched]\n",
                  argv[0]);
     return 2;
   }
@@ -537,6 +553,9 @@ int main(int argc, char** argv) {
       a.batch = std::max(1, std::atoi(v));
     } else if (k == "--path") {
       a.path = v;
+    } else if (k == "--durability") {
+      if (std::strcmp(v, "sync") != 0 && std::strcmp(v, "batched") != 0) Die("--durability: sync or batched");
+      a.sync = std::strcmp(v, "sync") == 0;
     } else {
       Die("unknown option " + k);
     }

@@ -459,18 +459,37 @@ static void TestClient(const char* dir) {
     CHECK(st == FERRY_OK || st == FERRY_ERR_TIMEOUT);
   }
 
-  /* A wrong key: the unreadable buffer is moved aside and a fresh one starts. */
+  /* A wrong key: ferry_open reports it and changes nothing; with the reset option the unreadable buffer is moved
+   * aside, a fresh one starts, and every purpose is denied until set again (the recorded consent is lost). */
   memcpy(wrong_key, kKey, sizeof wrong_key);
   wrong_key[0] ^= 0xff;
-  c = OpenClient(db, wrong_key, &tag);
-  if (c == NULL) return;
   {
+    ferry_options* o = ferry_options_new();
+    ferry_client* refused = NULL;
     char sub[4096];
+    CHECK_STATUS(ferry_options_set_storage_path(o, db), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_encryption_key(o, wrong_key, 32), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_reset_unreadable_buffer(o, 2), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_open(o, &refused), FERRY_ERR_BUFFER_UNREADABLE);
+    CHECK(refused == NULL);
+    CHECK(strcmp(ferry_status_str(FERRY_ERR_BUFFER_UNREADABLE), "unknown status") != 0);
     snprintf(sub, sizeof sub, "%s/sub", dir);
-    CHECK(HasFileWithPrefix(sub, "buffer.db.corrupt-"));
+    CHECK(!HasFileWithPrefix(sub, "buffer.db.unreadable-"));
+    CHECK(!HasFileWithPrefix(sub, "buffer.db.corrupt-"));
+    o = ferry_options_new();
+    CHECK_STATUS(ferry_options_set_storage_path(o, db), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_encryption_key(o, wrong_key, 32), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_reset_unreadable_buffer(o, 1), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_log_callback(o, LogCb, &tag), FERRY_OK);
+    CHECK_STATUS(ferry_open(o, &c), FERRY_OK);
+    if (c == NULL) return;
+    CHECK(HasFileWithPrefix(sub, "buffer.db.unreadable-"));
   }
   CHECK(Stat(c, "queued") == 0);
-  CHECK(ferry_get_consent(c, "marketing") == FERRY_CONSENT_PENDING);
+  CHECK(Stat(c, "buffer_resets") == 1);
+  CHECK(ferry_get_consent(c, "marketing") == FERRY_CONSENT_DENIED);
+  CHECK_STATUS(ferry_track(c, "refused_after_rekey", NULL, NULL), FERRY_ERR_CONSENT_DENIED);
+  CHECK_STATUS(ferry_set_consent(c, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
   CHECK_STATUS(ferry_track(c, "after_rekey", NULL, NULL), FERRY_OK);
   {
     ferry_status st = ferry_close(c, 100);

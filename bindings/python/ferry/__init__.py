@@ -64,6 +64,7 @@ class Status(enum.IntEnum):
     TIMEOUT = 5
     NETWORK = 6
     INTERNAL = 99
+    BUFFER_UNREADABLE = 7
 
 
 class Consent(enum.IntEnum):

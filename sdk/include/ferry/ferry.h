@@ -56,7 +56,10 @@ typedef enum ferry_status {
   FERRY_ERR_CLOSED = 4,           /* the client is closed */
   FERRY_ERR_TIMEOUT = 5,          /* flush/close/forget did not finish in time (work goes on in the background) */
   FERRY_ERR_NETWORK = 6,          /* the collector could not be reached or refused the request */
-  FERRY_ERR_INTERNAL = 99
+  FERRY_ERR_INTERNAL = 99,
+  /* ferry_open only: the buffer exists but cannot be read with this key (a wrong or lost key). Nothing was changed;
+   * open again with the right key, or choose a reset with ferry_options_set_reset_unreadable_buffer(). */
+  FERRY_ERR_BUFFER_UNREADABLE = 7
 } ferry_status;
 
 typedef enum ferry_consent {
@@ -68,10 +71,12 @@ typedef enum ferry_consent {
 /* How soon an event accepted by ferry_track() is committed to the encrypted buffer. */
 typedef enum ferry_durability {
   /* Default. Events are committed by a background writer in small transactions, at most 50 ms after the call
-   * returned. A crash (even kill -9) loses at most the events of the last 100 ms. ferry_track() costs a few µs. */
+   * returned. A process crash (even kill -9) loses at most the events of the last 100 ms; a power cut or an OS crash
+   * may lose the last commits (up to about a second) as the commits are not fsync'd one by one. ferry_track() costs
+   * a few µs. */
   FERRY_DURABILITY_BATCHED = 0,
-  /* ferry_track() returns only after the event is committed to disk: nothing that returned FERRY_OK is ever lost.
-   * Each call costs one transaction (hundreds of µs; concurrent callers share a commit). */
+  /* ferry_track() returns only after the event is committed and fsync'd to disk: nothing that returned FERRY_OK is
+   * lost, also on power loss. Each call waits for one fsync'd commit (milliseconds; concurrent callers share one). */
   FERRY_DURABILITY_SYNC = 1
 } ferry_durability;
 
@@ -121,7 +126,9 @@ FERRY_API ferry_status ferry_options_set_endpoint(ferry_options* o, const char* 
 /* The project's write key, sent as "Authorization: Bearer <key>". 1-256 printable ASCII bytes. */
 FERRY_API ferry_status ferry_options_set_write_key(ferry_options* o, const char* key);
 
-/* The buffer's database file. Default: "<platform app data dir>/ferry/buffer.db". Its directory is created. */
+/* The buffer's database file. Default: one per app, "<platform app data dir>/ferry/<app>/buffer.db", <app> being the
+ * name given to ferry_options_set_app() or else the executable's name (see docs/SDK.md). Its directory is created.
+ * One client at a time may hold a buffer: a second ferry_open() on it gets FERRY_ERR_STORAGE. */
 FERRY_API ferry_status ferry_options_set_storage_path(ferry_options* o, const char* path);
 
 /* The buffer's 32-byte encryption key (copied, then wiped from Ferry's memory on close).
@@ -206,8 +213,11 @@ FERRY_API ferry_status ferry_options_set_pinned_public_key(ferry_options* o, con
  * -------------------------------------------------------------------------------------------------------------- */
 
 /* Opens the buffer and starts the writer and uploader threads. Takes ownership of o, also on failure.
- * A wrong key or a corrupt buffer file is moved aside ("<path>.corrupt-<time>") and a fresh one started (logged).
- * FERRY_ERR_STORAGE when no buffer can be created at all. */
+ * FERRY_ERR_STORAGE when another client (in this or another process) has the buffer open, or no buffer can be
+ * opened or created (the reason goes to the log callback). FERRY_ERR_BUFFER_UNREADABLE when the buffer cannot be read
+ * with this key (nothing is changed) unless ferry_options_set_reset_unreadable_buffer() chose a reset. A damaged
+ * buffer is salvaged: every readable event is kept (and sent), then the damaged file is moved aside
+ * ("<path>.corrupt-<time>"); ferry_stats_json() counts what was salvaged. */
 FERRY_API ferry_status ferry_open(ferry_options* o, ferry_client** out);
 
 /* Flushes what it can within flush_timeout_ms, commits everything accepted so far, stops the threads and frees c.
@@ -268,6 +278,18 @@ FERRY_API ferry_status ferry_export_local(ferry_client* c, char** json_out);
 /* Counters as a JSON object: queued, pending_consent, sent, dropped_consent, evicted, rejected, invalid, retries,
  * storage_bytes, last_error, and more. *json_out is released with ferry_free(). */
 FERRY_API ferry_status ferry_stats_json(ferry_client* c, char** json_out);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: what ferry_open does with a buffer it cannot read
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* What ferry_open() does with a buffer that the key cannot read (a wrong or lost key). reset = 0 (default): it fails
+ * with FERRY_ERR_BUFFER_UNREADABLE and changes nothing. reset = 1: the file is moved aside
+ * ("<path>.unreadable-<time>", kept so that it can be read if the key turns up) and a fresh buffer is started; the
+ * old buffer's events are not sent, ferry_stats_json() reports "buffer_resets": 1 and "consent_reset": true, and
+ * as the recorded consent (denials included) is lost, every purpose but "necessary" is DENIED until the app sets it
+ * again with ferry_set_consent(). */
+FERRY_API ferry_status ferry_options_set_reset_unreadable_buffer(ferry_options* o, int reset);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -226,6 +226,11 @@ class Options {
     return Note(p.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_pinned_public_key(o_, p.get()));
   }
 
+  // A buffer the key cannot read: false (default) = Open fails with FERRY_ERR_BUFFER_UNREADABLE, true = reset.
+  Options& SetResetUnreadableBuffer(bool reset) noexcept {
+    return Note(ferry_options_set_reset_unreadable_buffer(o_, reset ? 1 : 0));
+  }
+
   // FERRY_OK, or the status of the first setter that failed.
   Status status() const noexcept { return first_error_; }
 

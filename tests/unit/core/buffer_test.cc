@@ -2,8 +2,11 @@
 #include "sdk/core/buffer.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -120,20 +123,184 @@ TEST_F(BufferTest, OutboxAndMetaSurviveReopen) {
   EXPECT_TRUE(s->Outbox("forget")->empty());
 }
 
-TEST_F(BufferTest, WrongKeyMovesTheFileAside) {
+// Files in the test directory whose name starts with prefix.
+int CountPrefixed(const std::string& dir, const std::string& prefix) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    n += e.path().filename().string().rfind(prefix, 0) == 0;
+  return n;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+TEST_F(BufferTest, WrongKeyIsRefusedAndNothingMoves) {
   {
     auto s = Open();
     ASSERT_TRUE(s->Append({Ev("analytics", 1)}).ok());
   }
+  std::string before = ReadFile(path_);
   auto other = base::SecretBytes::Random(32);
   auto s = Buffer::Open(path_, other, base::Logger());
-  ASSERT_TRUE(s.ok());
-  EXPECT_EQ(s.value()->TotalBytes(), 0);
-  int aside = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
-    aside += e.path().filename().string().rfind("b.db.corrupt-", 0) == 0;
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.status().Is(base::Code::kCorruption)) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("key check"), std::string::npos) << s.status().message();
+  EXPECT_EQ(CountPrefixed(dir_, "b.db.corrupt-") + CountPrefixed(dir_, "b.db.unreadable-"), 0);
+  EXPECT_EQ(ReadFile(path_), before);
+  // The right key still has everything.
+  auto again = Open();
+  EXPECT_EQ(again->Counts()["analytics"].events, 1);
+}
+
+TEST_F(BufferTest, WrongKeyWithResetSetsTheFileAsideAndMarksConsentLost) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Append({Ev("analytics", 1)}).ok());
+    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1}, true, nullptr).ok());
   }
-  EXPECT_EQ(aside, 1);
+  auto other = base::SecretBytes::Random(32);
+  BufferOpenOptions o;
+  o.unreadable = UnreadablePolicy::kReset;
+  BufferOpenReport report;
+  auto s = Buffer::Open(path_, other, base::Logger(), o, &report);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(report.reset);
+  EXPECT_TRUE(report.consent_lost);
+  EXPECT_EQ(s.value()->TotalBytes(), 0);
+  EXPECT_TRUE(s.value()->GetMeta(Buffer::kMetaConsentLost).has_value());
+  EXPECT_EQ(CountPrefixed(dir_, "b.db.unreadable-"), 3);  // the file, its -wal and -shm
+  s.value().reset();
+  // The set-aside file still opens with the old key.
+  std::string aside;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("b.db.unreadable-", 0) == 0 && name.find_first_of("-.", 16) == std::string::npos) {
+      aside = e.path().string();
+    }
+  }
+  ASSERT_FALSE(aside.empty());
+  auto old = Buffer::Open(aside, key_, base::Logger());
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old.value()->Counts()["analytics"].events, 1);
+  EXPECT_EQ(old.value()->LoadConsent()["marketing"].state, Consent::kDenied);
+}
+
+TEST_F(BufferTest, AFileWithoutKeyCheckThatCannotBeReadIsNotTouched) {
+  {
+    std::ofstream f(path_, std::ios::binary);
+    f << std::string(8192, '\x5a');
+  }
+  auto s = Buffer::Open(path_, key_, base::Logger());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.status().Is(base::Code::kCorruption)) << s.status().ToString();
+  EXPECT_EQ(ReadFile(path_), std::string(8192, '\x5a'));
+}
+
+TEST_F(BufferTest, ASecondOpenerIsRefusedAndNothingMoves) {
+  auto first = Open();
+  ASSERT_TRUE(first->Append({Ev("analytics", 1)}).ok());
+  for (const base::SecretBytes& key : {key_, base::SecretBytes::Random(32)}) {
+    BufferOpenOptions o;
+    o.unreadable = UnreadablePolicy::kReset;  // even a reset never touches a buffer in use
+    auto second = Buffer::Open(path_, key, base::Logger(), o);
+    ASSERT_FALSE(second.ok());
+    EXPECT_TRUE(second.status().Is(base::Code::kStorage));
+    EXPECT_NE(second.status().message().find("in use"), std::string::npos) << second.status().message();
+  }
+  EXPECT_EQ(CountPrefixed(dir_, "b.db.corrupt-") + CountPrefixed(dir_, "b.db.unreadable-"), 0);
+  ASSERT_TRUE(first->Append({Ev("analytics", 2)}).ok());
+  first.reset();  // the lock goes with the buffer
+  EXPECT_EQ(Open()->Counts()["analytics"].events, 2);
+}
+
+TEST_F(BufferTest, FilesAreOwnerOnly) {
+  mode_t old = umask(022);
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Append({Ev("analytics", 1)}).ok());
+    for (const char* suffix : {"", "-wal", "-shm", ".lock", ".keycheck", ".reserve"}) {
+      struct stat st {};
+      ASSERT_EQ(stat((path_ + suffix).c_str(), &st), 0) << suffix;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << suffix;
+    }
+  }
+  // A file someone widened is narrowed at the next open.
+  ASSERT_EQ(chmod(path_.c_str(), 0644), 0);
+  Open();
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  umask(old);
+}
+
+// Fills a buffer with n events (bodies "event-<i>" padded), a denied purpose and some meta, then closes it.
+void Fill(BufferTest* t, Buffer* s, int n) {
+  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1}, true, nullptr).ok());
+  ASSERT_TRUE(s->PutMeta("anonymous_id", "anon-kept").ok());
+  std::vector<NewEvent> evs;
+  for (int i = 0; i < n; ++i) {
+    std::string body = "{\"i\":" + std::to_string(i) + ",\"pad\":\"" + std::string(300, 'p') + "\"}";
+    evs.push_back(NewEvent{"analytics", i, "", "anon-1", body});
+  }
+  ASSERT_TRUE(s->Append(evs).ok());
+  (void)t;
+}
+
+// The file as a copy without its WAL would be (the WAL keeps a copy of recent pages; damage must reach the file).
+void DropWal(const std::string& path) {
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+}
+
+TEST_F(BufferTest, ATruncatedFileIsSalvaged) {
+  {
+    auto s = Open();
+    Fill(this, s.get(), 2000);
+  }
+  DropWal(path_);
+  auto size = std::filesystem::file_size(path_);
+  ASSERT_GT(size, 200u * 4096);
+  std::filesystem::resize_file(path_, (size / 4096) * 4096 * 6 / 10 / 4096 * 4096);
+  BufferOpenReport report;
+  auto s = Buffer::Open(path_, key_, base::Logger(), {}, &report);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(report.salvaged) << report.reason;
+  ASSERT_GT(report.salvaged_events, 0) << report.reason;
+  EXPECT_LT(report.salvaged_events, 2000);
+  EXPECT_EQ(s.value()->Counts()["analytics"].events, report.salvaged_events);
+  auto batch = s.value()->NextBatch({"analytics"}, 5000, 1u << 30);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(static_cast<int64_t>(batch->size()), report.salvaged_events);
+  EXPECT_NE(batch->front().body.find("\"i\":0,"), std::string::npos);  // the oldest came through
+  EXPECT_EQ(s.value()->LoadConsent()["marketing"].state, Consent::kDenied);
+  EXPECT_EQ(s.value()->GetMeta("anonymous_id").value_or(""), "anon-kept");
+  EXPECT_FALSE(report.consent_lost);
+  EXPECT_EQ(CountPrefixed(dir_, "b.db.corrupt-"), 1);
+}
+
+TEST_F(BufferTest, ADamagedPageCostsOnlyItsRows) {
+  {
+    auto s = Open();
+    Fill(this, s.get(), 2000);
+  }
+  DropWal(path_);
+  auto size = std::filesystem::file_size(path_);
+  {
+    // Overwrite one page in the middle of the events.
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>((size / 4096 / 2) * 4096));
+    f << std::string(4096, '\x33');
+  }
+  BufferOpenReport report;
+  auto s = Buffer::Open(path_, key_, base::Logger(), {}, &report);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(report.salvaged) << report.reason;
+  // About 10 events of ~400 bytes live on a 4 KiB page; an interior page would cost more, never most of them.
+  EXPECT_GE(report.salvaged_events, 1900);
+  EXPECT_LT(report.salvaged_events, 2000);
+  EXPECT_EQ(s.value()->LoadConsent()["marketing"].state, Consent::kDenied);
 }
 
 }  // namespace

@@ -216,30 +216,177 @@ TEST_F(ClientTest, BufferHoldsNoPlaintextAndNeedsTheKey) {
   EXPECT_EQ(bytes.find("SQLite format 3"), std::string::npos);
   EXPECT_EQ(bytes.find("analytics"), std::string::npos);
 
-  // The wrong key: the file is moved aside, a fresh buffer starts, the log says so, nothing crashes.
-  ferry_options* o = BaseOptions(path_, /*key_seed=*/99);
-  Open(o);
-  EXPECT_TRUE(Events("track").empty());
-  bool moved = false;
-  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
-    if (e.path().filename().string().find("buffer.db.corrupt-") == 0) moved = true;
-  }
-  EXPECT_TRUE(moved);
+  // The wrong key: ferry_open says so, the file is left as it is, the log says why, nothing crashes.
+  std::string before = ReadAll(path_);
+  ferry_client* wrong = nullptr;
+  EXPECT_EQ(ferry_open(BaseOptions(path_, /*key_seed=*/99), &wrong), FERRY_ERR_BUFFER_UNREADABLE);
+  EXPECT_EQ(wrong, nullptr);
+  EXPECT_EQ(ReadAll(path_), before);
   bool logged = false;
-  for (const auto& l : LogLines()) logged |= l.find("moved it to") != std::string::npos;
+  for (const auto& l : LogLines()) logged |= l.find("nothing was changed") != std::string::npos;
   EXPECT_TRUE(logged);
-  EXPECT_EQ(ferry_track(c_, "after", nullptr, nullptr), FERRY_OK);
+  // The right key still reads everything.
+  Open();
+  EXPECT_EQ(Events("track").size(), 50u);
 }
 
-TEST_F(ClientTest, CorruptFileIsMovedAside) {
+TEST_F(ClientTest, WrongKeyResetsOnlyWhenTheAppChoseItAndConsentStaysDenied) {
+  ferry_options* o = BaseOptions(path_);
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  Open(o);
+  ASSERT_EQ(ferry_set_consent(c_, "marketing", FERRY_CONSENT_DENIED), FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "before", nullptr, nullptr), FERRY_OK);
+  EXPECT_EQ(Stats(c_)["buffer_resets"], 0);
+  EXPECT_EQ(Stats(c_)["consent_reset"], false);
+  Close();
+
+  o = BaseOptions(path_, /*key_seed=*/99);
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  ferry_options_set_default_consent(o, "marketing", FERRY_CONSENT_GRANTED);
+  EXPECT_EQ(ferry_options_set_reset_unreadable_buffer(o, 2), FERRY_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(ferry_options_set_reset_unreadable_buffer(o, 1), FERRY_OK);
+  Open(o);
+  json st = Stats(c_);
+  EXPECT_EQ(st["buffer_resets"], 1);
+  EXPECT_EQ(st["consent_reset"], true);
+  EXPECT_NE(st["last_error"].get<std::string>().find("reset"), std::string::npos);
+  EXPECT_TRUE(Events("track").empty());
+  bool aside = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    aside |= e.path().filename().string().rfind("buffer.db.unreadable-", 0) == 0;
+  }
+  EXPECT_TRUE(aside);
+  // The denial is unknown now: no purpose turns pending or takes its default; each is denied until the app sets it.
+  EXPECT_EQ(ferry_get_consent(c_, "marketing"), FERRY_CONSENT_DENIED);
+  EXPECT_EQ(ferry_get_consent(c_, "analytics"), FERRY_CONSENT_DENIED);
+  EXPECT_EQ(ferry_get_consent(c_, "necessary"), FERRY_CONSENT_GRANTED);
+  EXPECT_EQ(ferry_track(c_, "refused", nullptr, nullptr), FERRY_ERR_CONSENT_DENIED);
+  ASSERT_EQ(ferry_set_consent(c_, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+  EXPECT_EQ(ferry_track(c_, "after", nullptr, nullptr), FERRY_OK);
+  Close();
+  // It holds across restarts; the app's choice is kept.
+  o = BaseOptions(path_, /*key_seed=*/99);
+  ferry_options_set_default_consent(o, "marketing", FERRY_CONSENT_GRANTED);
+  Open(o);
+  EXPECT_EQ(ferry_get_consent(c_, "marketing"), FERRY_CONSENT_DENIED);
+  EXPECT_EQ(ferry_get_consent(c_, "analytics"), FERRY_CONSENT_GRANTED);
+  EXPECT_EQ(Stats(c_)["consent_reset"], true);
+  EXPECT_EQ(Stats(c_)["buffer_resets"], 0);  // counted by the open that reset
+}
+
+TEST_F(ClientTest, AJunkFileIsReportedAndResetOnlyOnRequest) {
   {
     std::ofstream f(path_, std::ios::binary);
     std::string junk(8192, '\x5a');
     f << junk;
   }
-  Open();
+  ferry_client* c = nullptr;
+  EXPECT_EQ(ferry_open(BaseOptions(path_), &c), FERRY_ERR_BUFFER_UNREADABLE);
+  EXPECT_EQ(ReadAll(path_), std::string(8192, '\x5a'));
+  ferry_options* o = BaseOptions(path_);
+  ferry_options_set_reset_unreadable_buffer(o, 1);
+  Open(o);
+  ASSERT_EQ(ferry_set_consent(c_, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
   EXPECT_EQ(ferry_track(c_, "after corruption", nullptr, nullptr), FERRY_OK);
   EXPECT_EQ(Events("track").size(), 1u);
+}
+
+TEST_F(ClientTest, ASecondClientOnTheBufferIsRefusedAndNothingMoves) {
+  Open();
+  ASSERT_EQ(ferry_track(c_, "first", nullptr, nullptr), FERRY_OK);
+  for (uint8_t seed : {uint8_t{7}, uint8_t{99}}) {
+    ferry_options* o = BaseOptions(path_, seed);
+    ferry_options_set_reset_unreadable_buffer(o, 1);
+    ferry_client* second = nullptr;
+    EXPECT_EQ(ferry_open(o, &second), FERRY_ERR_STORAGE);
+    EXPECT_EQ(second, nullptr);
+  }
+  bool logged = false;
+  for (const auto& l : LogLines()) logged |= l.find("in use") != std::string::npos;
+  EXPECT_TRUE(logged);
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    std::string name = e.path().filename().string();
+    EXPECT_EQ(name.find(".corrupt-"), std::string::npos) << name;
+    EXPECT_EQ(name.find(".unreadable-"), std::string::npos) << name;
+  }
+  ASSERT_EQ(ferry_track(c_, "second", nullptr, nullptr), FERRY_OK);
+  EXPECT_EQ(Events("track").size(), 2u);
+}
+
+TEST_F(ClientTest, TwoAppsGetTwoBuffers) {
+  std::string old_xdg = getenv("XDG_DATA_HOME") ? getenv("XDG_DATA_HOME") : "";
+  setenv("XDG_DATA_HOME", dir_.path().c_str(), 1);
+  auto open_app = [](const char* app, ferry_client** c) {
+    ferry_options* o = ferry_options_new();
+    ferry_options_set_app(o, app, "1.0");
+    ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+    return ferry_open(o, c);
+  };
+  ferry_client* a = nullptr;
+  ferry_client* b = nullptr;
+  ferry_client* odd = nullptr;
+  ASSERT_EQ(open_app("shop", &a), FERRY_OK);
+  ASSERT_EQ(open_app("news", &b), FERRY_OK);  // at the same time: no lock refusal, no shared file
+  ASSERT_EQ(open_app("News App/β", &odd), FERRY_OK);
+  ASSERT_EQ(ferry_track(a, "shop event", nullptr, nullptr), FERRY_OK);
+  json sa = Stats(a), sb = Stats(b), so = Stats(odd);
+  EXPECT_EQ(sa["storage_path"], dir_.path() + "/ferry/shop/buffer.db");
+  EXPECT_EQ(sb["storage_path"], dir_.path() + "/ferry/news/buffer.db");
+  std::string odd_path = so["storage_path"];
+  EXPECT_EQ(odd_path.rfind(dir_.path() + "/ferry/News_App___-", 0), 0u) << odd_path;
+  for (const std::string& p :
+       {sa["storage_path"].get<std::string>(), sb["storage_path"].get<std::string>(), odd_path}) {
+    EXPECT_TRUE(std::filesystem::exists(p)) << p;
+    EXPECT_TRUE(std::filesystem::exists(p + ".key")) << p;
+  }
+  // Separate ids too.
+  EXPECT_NE(Export(a)["anonymousId"], Export(b)["anonymousId"]);
+  EXPECT_EQ(Export(a)["events"].size(), 1u);
+  EXPECT_EQ(Export(b)["events"].size(), 0u);
+  ferry_close(a, 0);
+  ferry_close(b, 0);
+  ferry_close(odd, 0);
+  if (old_xdg.empty()) {
+    unsetenv("XDG_DATA_HOME");
+  } else {
+    setenv("XDG_DATA_HOME", old_xdg.c_str(), 1);
+  }
+}
+
+TEST_F(ClientTest, ControlCharactersInIdsAndNamesAreRefused) {
+  Open();
+  json before = Stats(c_);
+  EXPECT_EQ(ferry_track(c_, "bad\x01name", nullptr, nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_track(c_, "tab\tname", nullptr, nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_track(c_, "del\x7f", nullptr, nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_track(c_, "c1 \xc2\x85 next line", nullptr, nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_screen(c_, "screen\n", nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_identify(c_, "carol\x1fx", nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Stats(c_)["invalid"], before["invalid"].get<int64_t>() + 6);
+  EXPECT_TRUE(Events().empty());
+  EXPECT_EQ(ferry_identify(c_, "carol-ü", nullptr), FERRY_OK);  // non-ASCII text is fine
+  EXPECT_EQ(ferry_track(c_, "Café ordered", nullptr, nullptr), FERRY_OK);
+}
+
+TEST_F(ClientTest, ADamagedBufferIsSalvagedAtOpen) {
+  Open();
+  for (int i = 0; i < 1500; ++i) {
+    std::string props = "{\"i\":" + std::to_string(i) + ",\"pad\":\"" + std::string(200, 'x') + "\"}";
+    ASSERT_EQ(ferry_track(c_, "kept", props.c_str(), nullptr), FERRY_OK);
+  }
+  ASSERT_TRUE(Eventually([&] {
+    json st = Stats(c_);
+    return st["pending_consent"].get<int64_t>() + st["queued"].get<int64_t>() == 1500;
+  }));
+  Close();
+  DamageMiddlePage(path_);
+  Open();
+  json st = Stats(c_);
+  EXPECT_GE(st["salvaged"].get<int64_t>(), 1400);
+  EXPECT_LT(st["salvaged"].get<int64_t>(), 1500);
+  EXPECT_EQ(st["pending_consent"], st["salvaged"]);
+  EXPECT_EQ(static_cast<int64_t>(Events("track").size()), st["salvaged"].get<int64_t>());
+  EXPECT_EQ(st["buffer_resets"], 0);
 }
 
 TEST_F(ClientTest, PlatformKeyStoreKeepsTheKey) {

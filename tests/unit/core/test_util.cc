@@ -48,6 +48,15 @@ ferry_options* BaseOptions(const std::string& storage_path, uint8_t key_seed) {
   return o;
 }
 
+void DamageMiddlePage(const std::string& path) {
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+  auto size = std::filesystem::file_size(path);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>((size / 4096 / 2) * 4096));
+  f << std::string(4096, '\x33');
+}
+
 nlohmann::json Stats(ferry_client* c) {
   char* s = nullptr;
   if (ferry_stats_json(c, &s) != FERRY_OK) return nullptr;

@@ -39,6 +39,10 @@ nlohmann::json Export(ferry_client* c);
 // Every byte of a file (and its -wal companion appended).
 std::string ReadAll(const std::string& path);
 
+// Damages a closed buffer: removes its -wal and -shm (the WAL holds copies of recent pages) and overwrites one 4 KiB
+// page in the middle of the file.
+void DamageMiddlePage(const std::string& path);
+
 // Log lines collected by BaseOptions' callback.
 std::vector<std::string> LogLines();
 

@@ -1,10 +1,15 @@
 // The uploader through the public native-transport hook: a scripted transport answers as a collector would, and
 // the tests check what the client sent and how it reacted (docs/PROTOCOL.md's answers).
+#include <sys/mount.h>
+
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <string>
@@ -331,6 +336,92 @@ TEST_F(UploadTest, TransportUserIsFreedOnceAtClose) {
   ferry_close(c_, 0);
   c_ = nullptr;
   EXPECT_EQ(fake_.frees, 1);
+}
+
+// Tracks n events into the buffer at path without an endpoint (nothing leaves), then closes.
+void Prefill(const std::string& path, int n) {
+  ferry_options* o = BaseOptions(path);
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  ferry_client* c = nullptr;
+  ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
+  for (int i = 0; i < n; ++i) {
+    std::string p = "{\"i\":" + std::to_string(i) + ",\"pad\":\"" + std::string(200, 'x') + "\"}";
+    ferry_status st = ferry_track(c, "Tick", p.c_str(), nullptr);
+    if (st != FERRY_OK) {
+      ADD_FAILURE() << "track " << i << ": " << ferry_status_str(st) << " " << Stats(c)["last_error"];
+      break;
+    }
+  }
+  ferry_close(c, 0);
+}
+
+TEST_F(UploadTest, SalvagedEventsOfADamagedBufferAreSent) {
+  Prefill(dir_.File("b.db"), 1500);
+  DamageMiddlePage(dir_.File("b.db"));
+  Open(/*batch=*/100);
+  json st = Stats(c_);
+  int64_t salvaged = st["salvaged"];
+  EXPECT_GE(salvaged, 1400);
+  EXPECT_LT(salvaged, 1500);
+  ASSERT_EQ(ferry_flush(c_, 30000), FERRY_OK);
+  st = Stats(c_);
+  EXPECT_EQ(st["sent"], salvaged);
+  EXPECT_EQ(st["queued"], 0);
+  std::lock_guard<std::mutex> l(fake_.mu);
+  EXPECT_EQ(static_cast<int64_t>(fake_.stored.size()), salvaged);
+}
+
+// A full disk: a small tmpfs (needs CAP_SYS_ADMIN, e.g. root; skipped otherwise), the buffer on it, the rest of it
+// filled (16 MiB: room for the WAL, which grows up to 4 MiB before a checkpoint while the buffer fills). The app still
+// opens the buffer and drains it.
+TEST_F(UploadTest, AFullDiskStillOpensAndDrains) {
+  std::string mnt = dir_.File("small-disk");
+  std::filesystem::create_directory(mnt);
+  if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=16m,mode=0700") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << "); the full-disk test needs root";
+  }
+  struct Unmount {
+    std::string at;
+    ~Unmount() { umount2(at.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  std::string path = mnt + "/b.db";
+  Prefill(path, 1000);
+  {
+    // Fill what is left of the disk.
+    std::ofstream filler(mnt + "/filler", std::ios::binary);
+    std::string chunk(64 << 10, 'f');
+    while (filler.write(chunk.data(), static_cast<std::streamsize>(chunk.size()))) {
+    }
+  }
+  std::ofstream probe(mnt + "/probe", std::ios::binary);
+  probe << std::string(8192, 'p');
+  probe.flush();
+  ASSERT_FALSE(probe.good()) << "the disk is not full";
+  // Opens on the full disk.
+  ferry_options* o = BaseOptions(path);
+  ferry_options_set_endpoint(o, "https://collector.test");
+  ferry_options_set_write_key(o, "wk_test");
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  ferry_options_set_transport(o, FakeCollector::Send, &fake_, FakeCollector::Free);
+  ASSERT_EQ(ferry_open(o, &c_), FERRY_OK);
+  EXPECT_EQ(Stats(c_)["queued"], 1000);
+  // And drains.
+  ASSERT_EQ(ferry_flush(c_, 30000), FERRY_OK) << Stats(c_).dump();
+  json st = Stats(c_);
+  EXPECT_EQ(st["sent"], 1000);
+  EXPECT_EQ(st["queued"], 0);
+  ferry_close(c_, 0);
+  c_ = nullptr;
+  {
+    std::lock_guard<std::mutex> l(fake_.mu);
+    EXPECT_EQ(fake_.stored.size(), 1000u);
+  }
+  // What was sent is gone from the buffer for good (deleted, not resent at the next open).
+  ferry_options* again = BaseOptions(path);
+  ferry_client* c = nullptr;
+  ASSERT_EQ(ferry_open(again, &c), FERRY_OK);
+  EXPECT_EQ(Stats(c)["queued"].get<int64_t>() + Stats(c)["pending_consent"].get<int64_t>(), 0);
+  ferry_close(c, 0);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ public struct FerryError: Error, CustomStringConvertible {
   public enum Status: Int32 {
     case ok = 0, invalidArgument = 1, consentDenied = 2, storage = 3, closed = 4, timeout = 5, network = 6
     case `internal` = 99
+    case bufferUnreadable = 7
   }
   public let status: Status
   public let message: String
