@@ -4,7 +4,8 @@
 // Vocabulary (data-subject rights, see docs/COMPLIANCE.md):
 // - A *subject* lives in one project. It is a userId together with every anonymousId (and alias previousId) linked
 //   to it by identify/alias events, followed transitively through the links a write key could not have forged into
-//   someone else's data (identity.h); an id that is linked to no userId is an anonymous-only subject of its own. Looking a subject up by any of its ids gives the same subject.
+//   someone else's data (identity.h); an id that is linked to no userId is an anonymous-only subject of its own.
+//   Looking a subject up by any of its ids gives the same subject.
 // - A SubjectQuery names a subject by any one of its ids, in one project or ("") in every project: admin calls act on
 //   every project where the id is known, and answer per project. Across projects a userId is one person: with
 //   project "", an anonymousId that resolves to userId U in one project also names U's subject in the others.
