@@ -47,8 +47,7 @@ base::Result<std::unique_ptr<Store>> MakeStore(const StoreConfig& c) {
   }
   if (IsPostgresStorage(c.storage)) {
 #ifdef FERRY_WITH_POSTGRES
-    PgOptions o{c.storage, c.pg_pool_size, c.pg_acquire_timeout_ms, c.pg_statement_timeout_ms,
-                c.pg_lock_timeout_ms};
+    PgOptions o{c.storage, c.pg_pool_size, c.pg_acquire_timeout_ms, c.pg_statement_timeout_ms, c.pg_lock_timeout_ms};
     o.clock = c.clock;
     auto s = PgStore::Open(o);
     if (!s.ok()) return s.status();
