@@ -12,9 +12,9 @@ Four checks over the tracked files (`git ls-files`; without git, every file outs
 2. Markdown files named in any text file (a comment that says "see docs/PROTOCOL.md"): the name resolves to a file of
    the repository (from the root or from the naming file's folder; a bare name such as PII.md matches any tracked
    Markdown file of that name). A citation of a document that is not in the repository is a dead reference.
-3. Paths of a particular machine or checkout: /work/..., /home/<user>, /root/, /Users/<user>, and ../shared (a folder
-   beside the checkout). They work on one machine only. Deployment paths (/etc, /var/lib, /usr) and mkdtemp
-   templates under /tmp are fine.
+3. Paths of a particular machine or checkout: the build machine's top-level work folder, /home/<user>, /root/,
+   /Users/<user>, and the design folder beside the checkout (see the patterns below). They work on one machine
+   only. Deployment paths (/etc, /var/lib, /usr) and mkdtemp templates under /tmp are fine.
 
 4. Code blocks that a reader would paste or compile: every fenced block of README.md and of the Markdown files under
    docs/ whose language is a command (sh, console, bash, shell) or a program (c, cpp, c++) has, on the line before

