@@ -11,9 +11,11 @@
 // Checks, all made on the I/O thread before any handler (and so before any authentication) sees the request, in this
 // order:
 //   - over `max_connections` open connections, or `max_connections_per_source` from one address: 503 with
-//     Retry-After, then close (nothing of the request is read). Inside the last `reserved_connections` slots the
-//     server closes the connections that have been idle longest (keep-alive idle or nothing sent yet) to keep room for
-//     new clients; connections in the middle of a request are never reclaimed (their deadline bounds them);
+//     Retry-After, then close (nothing of the request is read; on a TLS listener after the handshake; at most 64
+//     such refusals at a time, beyond that the connection is closed at once). Inside the last
+//     `reserved_connections` slots the server closes the connections that have been idle longest (keep-alive idle or
+//     nothing sent yet) to keep room for new clients; connections in the middle of a request are never reclaimed
+//     (their deadline bounds them). When accept() fails (out of file descriptors) it is retried every 50 ms;
 //   - a TLS handshake must finish within `tls_handshake_timeout_ms`; a connection that sends nothing is closed after
 //     `idle_timeout_ms` (also between keep-alive requests);
 //   - from its first byte, the whole request (headers and body) must arrive within `request_timeout_ms`; trickling
@@ -29,7 +31,14 @@
 //   - an Expect other than "100-continue": 417;
 //   - a body over the route's (else the server's) `max_body_bytes`: 413, known from Content-Length before the body is
 //     read, or counted as a chunked body arrives. "Expect: 100-continue" is answered only when the body is welcome.
-// Answers the server gives itself use the error body of lib/wire/http_status.h.
+// Answers the server gives itself use the error body of lib/wire/http_status.h. After a refusal that closes the
+// connection, the server drains what the client still sends for up to 1 s (256 KiB) so the answer is not lost to a
+// reset.
+//
+// Memory: a connection holds at most max_header_bytes + 16 KiB of input while a request arrives, the body it is
+// allowed, and nothing between requests (buffers are freed while idle); a TLS stream (about 70 KiB with OpenSSL's and
+// Asio's buffers) is made only once the client sends its first byte. The heap is given back to the system (glibc
+// malloc_trim) after bursts of closed connections.
 //
 // Keep-alive follows HTTP/1.0 and 1.1 (1.0 needs "Connection: keep-alive"; 1.1 stays open unless "close"). HEAD is
 // served by the GET route with the body left off. A response is written only after the request was read whole, so
@@ -43,6 +52,8 @@
 // Stop(timeout) stops accepting, closes idle connections, lets requests that are being handled finish and their
 // answers go out (with "Connection: close") for up to the timeout, then closes what is left and waits for the
 // handlers to return (a streaming handler sees BodyWriter::Write return false once its connection is gone).
+//
+// A server runs once: Start() after Stop() is refused.
 //
 // Thread-safety: Router and options are configured before Start() and not touched after. Start, Stop, ReloadTls,
 // stats and the port accessors may be called from any thread (not from a signal handler).

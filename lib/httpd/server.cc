@@ -4,6 +4,8 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,8 +22,6 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -44,12 +44,11 @@
 namespace ferry::httpd {
 
 namespace net = boost::asio;
-namespace ssl = boost::asio::ssl;
 namespace http = boost::beast::http;
 using error_code = boost::system::error_code;
 using Socket = net::generic::stream_protocol::socket;
 using Acceptor = net::basic_socket_acceptor<net::generic::stream_protocol>;
-using TlsStream = ssl::stream<Socket>;
+using TlsContext = std::shared_ptr<SSL_CTX>;
 using Executor = net::any_io_executor;
 
 namespace {
@@ -61,7 +60,7 @@ constexpr int64_t kRefusalWriteMs = 2000;        // the server's own short answe
 constexpr int64_t kMaxRefusing = 64;             // connections being refused (503) at one time; beyond: plain close
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kIdleReadChunk = 1024;  // TLS connections read this much while idle
-constexpr int64_t kTrimEveryMs = 2000;
+constexpr int64_t kTrimEveryMs = 1000;
 constexpr int64_t kTrimAfterClosed = 256;  // connections closed since the last malloc_trim
 
 // TLS 1.2: forward-secret AEAD suites only. TLS 1.3 keeps OpenSSL's defaults (all AEAD, all forward secret).
@@ -84,21 +83,41 @@ bool AllDigits(std::string_view s) {
 
 bool StatusHasBody(int status) { return status >= 200 && status != 204 && status != 304; }
 
-base::Result<std::shared_ptr<ssl::context>> MakeTlsContext(const std::string& cert, const std::string& key) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
-  SSL_CTX* c = ctx->native_handle();
-  if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 || SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1) {
-    return base::Status::Internal("cannot configure TLS");
+// The OpenSSL error queue of this thread as text (and cleared).
+std::string OpenSslErrors() {
+  std::string out;
+  char buf[256];
+  unsigned long e;
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    out += out.empty() ? "" : "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown error" : out;
+}
+
+base::Result<TlsContext> MakeTlsContext(const std::string& cert, const std::string& key) {
+  ERR_clear_error();
+  TlsContext ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  SSL_CTX* c = ctx.get();
+  if (c == nullptr || SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1) {
+    return base::Status::Internal("cannot configure TLS: " + OpenSslErrors());
   }
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
                              SSL_OP_IGNORE_UNEXPECTED_EOF);
-  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
-  error_code ec;
-  ctx->use_certificate_chain_file(cert, ec);
-  if (ec) return base::Status::InvalidArgument("cannot load the TLS certificate " + cert + ": " + ec.message());
-  ctx->use_private_key_file(key, ssl::context::pem, ec);
-  if (ec) return base::Status::InvalidArgument("cannot load the TLS key " + key + ": " + ec.message());
+  // Idle connections give their record buffers back; writes may be partial and resumed from a moved buffer.
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // No server-side session cache (it grew by a session per TLS 1.2 handshake); resumption uses tickets.
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  if (SSL_CTX_use_certificate_chain_file(c, cert.c_str()) != 1) {
+    return base::Status::InvalidArgument("cannot load the TLS certificate " + cert + ": " + OpenSslErrors());
+  }
+  if (SSL_CTX_use_PrivateKey_file(c, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return base::Status::InvalidArgument("cannot load the TLS key " + key + ": " + OpenSslErrors());
+  }
   if (SSL_CTX_check_private_key(c) != 1) {
+    ERR_clear_error();
     return base::Status::InvalidArgument("the TLS key " + key + " does not match the certificate " + cert);
   }
   return ctx;
@@ -269,7 +288,7 @@ struct Listener {
   ListenerOptions opts;
   std::shared_ptr<const Router> router;
   bool tls = false;
-  std::shared_ptr<ssl::context> tls_ctx;  // guarded by ServerCore::tls_mu_
+  TlsContext tls_ctx;  // guarded by ServerCore::tls_mu_
   std::unique_ptr<Acceptor> acceptor;
   std::unique_ptr<net::steady_timer> retry;  // accept backoff (out of descriptors)
   int port = 0;
@@ -306,6 +325,7 @@ class ServerCore {
   std::atomic<int64_t> reclaim_pending{0};
   std::atomic<int64_t> idle_seq{0};  // orders connections by when they became idle
   std::atomic<int64_t> closed_since_trim{0};
+  int64_t closed_at_last_tick = 0;  // housekeeping only
   std::atomic<int64_t> last_accept_error_log_ms{0};
 
   struct Counters {
@@ -379,8 +399,8 @@ PeerInfo DescribePeer(int fd) {
 // StreamWriter (worker threads), which only post to the strand and touch the StreamState.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(ServerCore* srv, Listener* lis, Socket sock, PeerInfo peer, std::shared_ptr<ssl::context> tls_ctx,
-             bool refuse, int refuse_status)
+  Connection(ServerCore* srv, Listener* lis, Socket sock, PeerInfo peer, TlsContext tls_ctx, bool refuse,
+             int refuse_status)
       : srv_(*srv),
         lis_(*lis),
         ex_(sock.get_executor()),
@@ -392,7 +412,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         refuse_(refuse),
         refuse_status_(refuse_status) {}
 
-  ~Connection() { Unregister(); }
+  ~Connection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    Unregister();
+  }
 
   bool refusing() const { return refuse_; }
   const std::string& source() const { return peer_.source; }
@@ -439,8 +462,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class TimerKind { kHandshake, kIdle, kRequest, kWrite, kLinger };
   enum class After { kKeepAlive, kClose, kContinue, kStreamPiece };
 
-  Socket& Lowest() { return tls_ ? tls_->next_layer() : sock_; }
-
   void Unregister() {
     if (registered_) {
       registered_ = false;
@@ -464,9 +485,112 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     reclaimable_ = false;
     if (ec) return Close();
-    tls_ = std::make_unique<TlsStream>(std::move(sock_), *tls_ctx_);
-    tls_->async_handshake(ssl::stream_base::server,
-                          [self = shared_from_this()](const error_code& e) { self->OnHandshake(e); });
+    // OpenSSL works on the non-blocking socket itself; the connection waits for readiness when it asks to (no
+    // buffers of Asio's or BIO pairs in between: an idle TLS connection keeps only OpenSSL's session state).
+    ERR_clear_error();
+    error_code e;
+    sock_.native_non_blocking(true, e);
+    ssl_ = SSL_new(tls_ctx_.get());
+    if (e || ssl_ == nullptr || SSL_set_fd(ssl_, sock_.native_handle()) != 1) {
+      tls_broken_ = true;
+      return OnHandshake(net::error::no_memory);
+    }
+    tls_ctx_.reset();  // the SSL object holds its own reference
+    TlsHandshake();
+  }
+
+  // ---- TLS on the socket (OpenSSL directly) ----
+
+  // What an OpenSSL call that did not finish wants; false (and *ec set) when the connection is broken.
+  bool TlsWait(int rc, error_code* ec, Socket::wait_type* wait) {
+    int err = SSL_get_error(ssl_, rc);
+    if (err == SSL_ERROR_WANT_READ) {
+      *wait = Socket::wait_read;
+      return true;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+      *wait = Socket::wait_write;
+      return true;
+    }
+    ERR_clear_error();
+    if (err != SSL_ERROR_ZERO_RETURN) tls_broken_ = true;  // no SSL_shutdown after a fatal error
+    *ec = err == SSL_ERROR_ZERO_RETURN ? error_code(net::error::eof) : error_code(net::error::connection_reset);
+    return false;
+  }
+
+  // Runs the completion of a TLS operation that finished at once: directly, unless completions are already nested
+  // a few deep on this stack (a fast peer and a streaming producer could otherwise recurse without end).
+  template <typename F>
+  void Complete(F f) {
+    if (nested_ < 4) {
+      ++nested_;
+      f();
+      --nested_;
+      return;
+    }
+    net::post(ex_, [self = shared_from_this(), f] { f(); });
+  }
+
+  void TlsHandshake() {
+    ERR_clear_error();
+    int rc = SSL_accept(ssl_);
+    if (rc == 1) return OnHandshake(error_code());
+    error_code ec;
+    Socket::wait_type wait;
+    if (!TlsWait(rc, &ec, &wait)) return OnHandshake(ec);
+    sock_.async_wait(wait, [self = shared_from_this()](const error_code& e) {
+      if (self->closed_) return;
+      if (e) return self->OnHandshake(e);
+      self->TlsHandshake();
+    });
+  }
+
+  void TlsRead(net::mutable_buffer mb) {
+    ERR_clear_error();
+    size_t n = 0;
+    int rc = SSL_read_ex(ssl_, mb.data(), mb.size(), &n);
+    if (rc == 1) {
+      return Complete([this, n] { OnRead(error_code(), n); });
+    }
+    error_code ec;
+    Socket::wait_type wait;
+    if (!TlsWait(rc, &ec, &wait)) {
+      return Complete([this, ec] { OnRead(ec, 0); });
+    }
+    sock_.async_wait(wait, [self = shared_from_this(), mb](const error_code& e) {
+      if (self->closed_) return;
+      if (e) return self->OnRead(e, 0);
+      self->TlsRead(mb);
+    });
+  }
+
+  // Writes tls_out_ from tls_out_at_ on.
+  void TlsWrite() {
+    while (tls_out_at_ < tls_out_.size()) {
+      net::const_buffer& b = tls_out_[tls_out_at_];
+      if (b.size() == 0) {
+        ++tls_out_at_;
+        continue;
+      }
+      ERR_clear_error();
+      size_t n = 0;
+      int rc = SSL_write_ex(ssl_, b.data(), b.size(), &n);
+      if (rc == 1) {
+        b += n;
+        continue;
+      }
+      error_code ec;
+      Socket::wait_type wait;
+      if (!TlsWait(rc, &ec, &wait)) {
+        return Complete([this, ec] { OnWritten(ec); });
+      }
+      return sock_.async_wait(wait, [self = shared_from_this()](const error_code& e) {
+        if (self->closed_) return;
+        if (e) return self->OnWritten(e);
+        self->TlsWrite();
+      });
+    }
+    Complete([this] { OnWritten(error_code()); });
   }
 
   void OnHandshake(const error_code& ec) {
@@ -500,7 +624,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     reclaimable_ = true;
     idle_since_ = srv_.idle_seq.fetch_add(1, std::memory_order_relaxed);
     ArmTimer(srv_.opts.limits.idle_timeout_ms, TimerKind::kIdle);
-    if (tls_) return ReadSome();  // decrypted bytes may wait inside the TLS layers: read, do not poll the socket
+    if (ssl_) return ReadSome();  // decrypted bytes may wait inside OpenSSL: read, do not poll the socket
     sock_.async_wait(Socket::wait_read, [self = shared_from_this()](const error_code& ec) {
       if (self->closed_) return;
       if (ec) return self->Close();
@@ -529,11 +653,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t want = std::min(room, state_ == State::kWaiting ? kIdleReadChunk : kReadChunk);
     auto mb = buf_.prepare(want);
     auto h = [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); };
-    if (tls_) {
-      tls_->async_read_some(mb, std::move(h));
-    } else {
-      sock_.async_read_some(mb, std::move(h));
-    }
+    if (ssl_) return TlsRead(mb);
+    sock_.async_read_some(mb, std::move(h));
   }
 
   void OnRead(const error_code& ec, size_t n) {
@@ -768,11 +889,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_ = true;
     ArmTimer(timeout_ms, TimerKind::kWrite);
     auto h = [self = shared_from_this()](const error_code& ec, size_t) { self->OnWritten(ec); };
-    if (tls_) {
-      net::async_write(*tls_, b, std::move(h));
-    } else {
-      net::async_write(sock_, b, std::move(h));
+    if (ssl_) {
+      // Small pieces (a status line and headers, a short body) go out as one TLS record and one send().
+      size_t total = 0;
+      for (const auto& x : b) total += x.size();
+      if (b.size() > 1 && total <= 16384) {
+        tls_joined_.clear();
+        for (const auto& x : b) tls_joined_.append(static_cast<const char*>(x.data()), x.size());
+        b.assign(1, net::buffer(tls_joined_));
+      }
+      tls_out_ = std::move(b);
+      tls_out_at_ = 0;
+      return TlsWrite();
     }
+    net::async_write(sock_, b, std::move(h));
   }
 
   void OnWritten(const error_code& ec) {
@@ -814,22 +944,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     req_.reset();
     parser_.reset();
     ArmTimer(kLingerMs, TimerKind::kLinger);
-    if (tls_) {
-      tls_->async_shutdown([self = shared_from_this()](const error_code&) {
-        if (!self->closed_) self->Drain();
-      });
-      return;
+    if (ssl_ && !tls_broken_) {
+      // close_notify, sent once; the peer's is not waited for (the drain below reads whatever comes).
+      ERR_clear_error();
+      SSL_shutdown(ssl_);
+      ERR_clear_error();
     }
     Drain();
   }
 
   void Drain() {
     error_code ignored;
-    Lowest().shutdown(net::socket_base::shutdown_send, ignored);
+    sock_.shutdown(net::socket_base::shutdown_send, ignored);
     buf_.consume(buf_.size());
     if (drained_ >= kLingerBytes) return Close();
     auto mb = buf_.prepare(std::min<size_t>(kReadChunk, buf_.max_size()));
-    Lowest().async_read_some(mb, [self = shared_from_this()](const error_code& ec, size_t n) {
+    sock_.async_read_some(mb, [self = shared_from_this()](const error_code& ec, size_t n) {
       if (self->closed_) return;
       self->drained_ += n;
       if (ec) return self->Close();
@@ -860,7 +990,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         // Stop the pending read; OnRead answers 408.
         timed_out_ = true;
         error_code ignored;
-        Lowest().cancel(ignored);
+        sock_.cancel(ignored);
         return;
       }
       case TimerKind::kWrite:
@@ -875,7 +1005,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     reclaimable_ = false;
     CancelTimer();
     error_code ignored;
-    Lowest().close(ignored);
+    sock_.close(ignored);
     if (stream_) {
       std::lock_guard<std::mutex> l(stream_->mu);
       stream_->failed = true;
@@ -888,8 +1018,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Listener& lis_;
   Executor ex_;
   Socket sock_;
-  std::unique_ptr<TlsStream> tls_;
-  std::shared_ptr<ssl::context> tls_ctx_;
+  TlsContext tls_ctx_;  // until the SSL object is made
+  SSL* ssl_ = nullptr;
+  bool tls_broken_ = false;
+  int nested_ = 0;  // completions running directly on this stack (Complete)
+  std::vector<net::const_buffer> tls_out_;
+  size_t tls_out_at_ = 0;
+  std::string tls_joined_;  // tls_out_'s pieces copied together
   net::steady_timer timer_;
   boost::beast::flat_buffer buf_;
   PeerInfo peer_;
@@ -1075,7 +1210,7 @@ void ServerCore::OnAccept(Listener* l, const error_code& ec, Socket sock) {
   }
   int64_t now_open = open.load();
   bool over_cap = now_open >= static_cast<int64_t>(lim.max_connections);
-  std::shared_ptr<ssl::context> ctx;
+  TlsContext ctx;
   if (l->tls) {
     std::lock_guard<std::mutex> g(tls_mu);
     ctx = l->tls_ctx;
@@ -1153,15 +1288,20 @@ void ServerCore::Reclaim(int64_t want) {
   for (size_t i = 0; i < n; ++i) idle[i].second->PostReclaim();
 }
 
-// After a burst of connections closed, give the freed heap back to the system (glibc keeps it otherwise).
+// After a burst of connections closed, give the freed heap back to the system (glibc keeps it otherwise): once at
+// least kTrimAfterClosed connections closed since the last trim and a tick went by without more closing (the burst is
+// over, so the trim is not repeated while an attack goes on).
 void ServerCore::Housekeeping() {
   housekeeping->expires_after(std::chrono::milliseconds(kTrimEveryMs));
   housekeeping->async_wait([this](const error_code& ec) {
     if (ec || stopping) return;
-    if (closed_since_trim.load(std::memory_order_relaxed) >= kTrimAfterClosed) {
-      closed_since_trim.store(0, std::memory_order_relaxed);
+    int64_t closed = closed_since_trim.load(std::memory_order_relaxed);
+    if (closed >= kTrimAfterClosed && closed == closed_at_last_tick) {
+      closed_since_trim.fetch_sub(closed, std::memory_order_relaxed);
+      closed = 0;
       malloc_trim(0);
     }
+    closed_at_last_tick = closed;
     Housekeeping();
   });
 }
@@ -1353,7 +1493,7 @@ void Server::Stop(int64_t timeout_ms) {
 
 base::Status Server::ReloadTls() {
   Impl& s = *impl_;
-  std::vector<std::pair<Listener*, std::shared_ptr<ssl::context>>> fresh;
+  std::vector<std::pair<Listener*, TlsContext>> fresh;
   for (auto& l : s.listeners) {
     if (!l->tls) continue;
     auto ctx = MakeTlsContext(l->opts.tls_cert_file, l->opts.tls_key_file);
