@@ -60,7 +60,23 @@ int main(int argc, char** argv) {
                  "PostgreSQL: lock_timeout of each connection (0 = none)")
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Store encryption key file (64 hex chars); default DIR/collector.key");
-  app.add_option("--threads", opts.threads, "HTTP worker threads")->capture_default_str();
+  app.add_option("--threads", opts.threads, "HTTP handler threads")->capture_default_str();
+  app.add_option("--max-connections", opts.max_connections,
+                 "Most open connections; more are refused with 503 (lowered to fit the file descriptor limit)")
+      ->capture_default_str();
+  app.add_option("--max-connections-per-source", opts.max_connections_per_source,
+                 "Most open connections from one client address (0 = no cap)")
+      ->capture_default_str();
+  app.add_option("--request-timeout-s", opts.read_timeout_s,
+                 "A request must arrive whole (headers and body) within this many seconds, else 408")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-s", opts.keep_alive_timeout_s,
+                 "Seconds a connection may stay open without sending a request")
+      ->capture_default_str();
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port (loopback only) of a listener of its own for /metrics and /healthz without a token; "
+                 "the main listener's /metrics then always needs an operator token");
   app.add_option("--rate-limit", opts.rate_limit, "Requests per second per write key (0 = unlimited)")
       ->capture_default_str();
   app.add_option("--rate-burst", opts.rate_burst, "Token bucket size per write key (default = --rate-limit)");
@@ -99,6 +115,18 @@ int main(int argc, char** argv) {
   ferry::base::Logger log = ferry::base::Logger::Stderr("collector");
   if (!ferry::net::SplitHostPort(listen, &opts.host, &opts.port)) {
     std::fprintf(stderr, "ferry-collector: bad --listen %s (want host:port)\n", listen.c_str());
+    return 2;
+  }
+  if (!metrics_listen.empty()) {
+    if (!ferry::net::SplitHostPort(metrics_listen, &opts.metrics_host, &opts.metrics_port) ||
+        !ferry::net::IsLoopbackHost(opts.metrics_host)) {
+      std::fprintf(stderr, "ferry-collector: bad --metrics-listen %s (want a loopback host:port)\n",
+                   metrics_listen.c_str());
+      return 2;
+    }
+  }
+  if (opts.read_timeout_s <= 0 || opts.keep_alive_timeout_s <= 0 || opts.max_connections == 0) {
+    std::fprintf(stderr, "ferry-collector: --request-timeout-s, --idle-timeout-s and --max-connections must be > 0\n");
     return 2;
   }
   if (tls_cert.empty() != tls_key.empty()) {
@@ -236,6 +264,14 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), (data_dir + "/collector.port").c_str());
   }
   std::string shown_host = opts.host.find(':') != std::string::npos ? "[" + opts.host + "]" : opts.host;
+  if (server.metrics_port() > 0) {
+    std::string tmp = data_dir + "/collector.metrics-port.tmp";
+    std::ofstream(tmp) << server.metrics_port() << "\n";
+    std::rename(tmp.c_str(), (data_dir + "/collector.metrics-port").c_str());
+    std::string mhost =
+        opts.metrics_host.find(':') != std::string::npos ? "[" + opts.metrics_host + "]" : opts.metrics_host;
+    std::fprintf(stderr, "metrics on http://%s:%d/metrics\n", mhost.c_str(), server.metrics_port());
+  }
   std::fprintf(stderr, "listening on %s://%s:%d\n", server.tls() ? "https" : "http", shown_host.c_str(), *port);
   std::fflush(stderr);
 
@@ -255,6 +291,7 @@ int main(int argc, char** argv) {
   }
   store->reset();  // closes the database cleanly after the writer drained
   std::remove((data_dir + "/collector.port").c_str());
+  std::remove((data_dir + "/collector.metrics-port").c_str());
   if (!served.ok()) {
     log.Error(served.ToString());
     return 1;

@@ -1,7 +1,5 @@
 #include "collector/http/admin.h"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,19 +20,19 @@ constexpr const char* kJson = "application/json";
 constexpr size_t kMaxIdBytes = 4096;
 constexpr size_t kMaxForgetIds = 1000;
 
-void Answer(httplib::Response& res, int status, const json& body) {
+void Answer(HttpResponse& res, int status, const json& body) {
   res.status = status;
   res.set_content(Dump(body), kJson);
 }
 // A failure, by its code (the one mapping to HTTP, lib/wire/http_status.h) and its message for people.
-void Fail(httplib::Response& res, const base::Status& s) {
+void Fail(HttpResponse& res, const base::Status& s) {
   res.status = wire::HttpStatusFor(s.code());
   res.set_content(wire::ErrorBody(s.code(), s.message()), kJson);
 }
 // A malformed request (400), before the rights service is asked anything.
-void BadRequest(httplib::Response& res, const std::string& reason) { Fail(res, base::Status::InvalidArgument(reason)); }
+void BadRequest(HttpResponse& res, const std::string& reason) { Fail(res, base::Status::InvalidArgument(reason)); }
 
-std::string Bearer(const httplib::Request& req) { return wire::BearerToken(req.get_header_value("Authorization")); }
+std::string Bearer(const HttpRequest& req) { return wire::BearerToken(req.get_header_value("Authorization")); }
 
 json SummaryJson(const SubjectSummary& s) {
   json ids = json::array();
@@ -109,20 +107,20 @@ json AuditJson(const AuditEntry& e) {
 // Writes JSON text to a chunked answer in blocks of about 64 KiB.
 class ChunkWriter {
  public:
-  explicit ChunkWriter(httplib::DataSink& sink) : sink_(sink) {}
+  explicit ChunkWriter(httpd::BodyWriter& sink) : sink_(sink) {}
   bool Put(std::string_view s) {
     buf_.append(s);
     return buf_.size() < 65536 || Flush();
   }
   bool Flush() {
     if (buf_.empty()) return ok_;
-    ok_ = ok_ && sink_.write(buf_.data(), buf_.size());
+    ok_ = ok_ && sink_.Write(buf_);
     buf_.clear();
     return ok_;
   }
 
  private:
-  httplib::DataSink& sink_;
+  httpd::BodyWriter& sink_;
   std::string buf_;
   bool ok_ = true;
 };
@@ -209,43 +207,41 @@ std::optional<std::string> DecodePathSegment(const std::string& s) {
 
 AdminApi::AdminApi(rights::RightsService* rights, base::Logger log) : rights_(rights), log_(std::move(log)) {}
 
-bool AdminApi::HasRole(const httplib::Request& req, const std::string& role) {
-  return rights_->HasRole(Bearer(req), role);
-}
+bool AdminApi::HasRole(const HttpRequest& req, const std::string& role) { return rights_->HasRole(Bearer(req), role); }
 
-std::optional<rights::Actor> AdminApi::Caller(const httplib::Request& req, httplib::Response& res,
-                                              rights::Action action, const std::string& subject) {
+std::optional<rights::Actor> AdminApi::Caller(const HttpRequest& req, HttpResponse& res, rights::Action action,
+                                              const std::string& subject) {
   auto actor = rights_->Authorize(Bearer(req), action, subject);
   if (actor.ok()) return std::move(actor).value();
   Fail(res, actor.status());
   return std::nullopt;
 }
 
-void AdminApi::Register(httplib::Server& svr) {
+void AdminApi::Register(httpd::Router& svr) {
   // Subject routes are matched on the decoded path, but the id is taken from the raw target so an id may hold an
   // encoded '/'.
-  auto subject = [this](const httplib::Request& req, httplib::Response& res) { Subject(req, res); };
-  svr.Get(R"(/v1/subjects/.+)", subject);
-  svr.Post(R"(/v1/subjects/.+)", subject);
-  svr.Patch(R"(/v1/subjects/.+)", subject);
-  svr.Get("/v1/requests", [this](const httplib::Request& req, httplib::Response& res) { ListRequests(req, res); });
-  svr.Post("/v1/requests", [this](const httplib::Request& req, httplib::Response& res) { AddRequest(req, res); });
-  svr.Post(R"(/v1/requests/([A-Za-z0-9_]+)/approve)",
-           [this](const httplib::Request& req, httplib::Response& res) { ActOnRequest(req, res, true); });
-  svr.Post(R"(/v1/requests/([A-Za-z0-9_]+)/reject)",
-           [this](const httplib::Request& req, httplib::Response& res) { ActOnRequest(req, res, false); });
-  svr.Get("/v1/audit", [this](const httplib::Request& req, httplib::Response& res) { ListAudit(req, res); });
-  svr.Get("/v1/audit/verify", [this](const httplib::Request& req, httplib::Response& res) { VerifyAudit(req, res); });
+  auto subject = Adapt([this](const HttpRequest& req, HttpResponse& res) { Subject(req, res); });
+  svr.Get("/v1/subjects/{rest*}", subject);
+  svr.Post("/v1/subjects/{rest*}", subject);
+  svr.Patch("/v1/subjects/{rest*}", subject);
+  svr.Get("/v1/requests", Adapt([this](const HttpRequest& req, HttpResponse& res) { ListRequests(req, res); }));
+  svr.Post("/v1/requests", Adapt([this](const HttpRequest& req, HttpResponse& res) { AddRequest(req, res); }));
+  svr.Post("/v1/requests/{id}/approve",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { ActOnRequest(req, res, true); }));
+  svr.Post("/v1/requests/{id}/reject",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { ActOnRequest(req, res, false); }));
+  svr.Get("/v1/audit", Adapt([this](const HttpRequest& req, HttpResponse& res) { ListAudit(req, res); }));
+  svr.Get("/v1/audit/verify", Adapt([this](const HttpRequest& req, HttpResponse& res) { VerifyAudit(req, res); }));
   svr.Post("/v1/keys/write-keys",
-           [this](const httplib::Request& req, httplib::Response& res) { CreateWriteKey(req, res, false); });
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { CreateWriteKey(req, res, false); }));
   svr.Post("/v1/keys/server-keys",
-           [this](const httplib::Request& req, httplib::Response& res) { CreateWriteKey(req, res, true); });
-  svr.Post(R"(/v1/links/([0-9]{1,18})/confirm)",
-           [this](const httplib::Request& req, httplib::Response& res) { ConfirmLink(req, res); });
-  svr.Post("/v1/forget", [this](const httplib::Request& req, httplib::Response& res) { Forget(req, res); });
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { CreateWriteKey(req, res, true); }));
+  svr.Post("/v1/links/{id}/confirm",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { ConfirmLink(req, res); }));
+  svr.Post("/v1/forget", Adapt([this](const HttpRequest& req, HttpResponse& res) { Forget(req, res); }));
 }
 
-void AdminApi::Subject(const httplib::Request& req, httplib::Response& res) {
+void AdminApi::Subject(const HttpRequest& req, HttpResponse& res) {
   // Raw target: /v1/subjects/<encoded id>[/export|/erase|/traits][?query]
   std::string target = req.target.substr(0, req.target.find('?'));
   static const std::string kPrefix = "/v1/subjects/";
@@ -268,7 +264,7 @@ void AdminApi::Subject(const httplib::Request& req, httplib::Response& res) {
   Fail(res, base::Status::NotFound("not found"));
 }
 
-void AdminApi::ShowSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
+void AdminApi::ShowSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectShow, q.id);
   if (!c) return;
   auto found = rights_->Show(*c, q);
@@ -278,7 +274,7 @@ void AdminApi::ShowSubject(const httplib::Request& req, httplib::Response& res, 
   Answer(res, 200, json{{"subject", q.id}, {"projects", projects}});
 }
 
-void AdminApi::ExportSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
+void AdminApi::ExportSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectExport, q.id);
   if (!c) return;
   auto registered = rights_->BeginExport(*c, q);
@@ -286,7 +282,7 @@ void AdminApi::ExportSubject(const httplib::Request& req, httplib::Response& res
   res.set_header("X-Ferry-Request-Id", registered->id);
   rights::RightsService* rights = rights_;
   base::Logger log = log_;
-  res.set_chunked_content_provider(kJson, [rights, log, q](size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider(kJson, [rights, log, q](httpd::BodyWriter& sink) {
     ChunkWriter w(sink);
     JsonExport doc(w, q.id, rights->NowMs());
     auto r = rights->Export(q, doc);
@@ -295,13 +291,11 @@ void AdminApi::ExportSubject(const httplib::Request& req, httplib::Response& res
       log.Warn("export stopped: " + r.status().ToString());
       return false;
     }
-    if (!doc.Finish()) return false;
-    sink.done();
-    return true;
+    return doc.Finish();
   });
 }
 
-void AdminApi::EraseSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
+void AdminApi::EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectErase, q.id);
   if (!c) return;
   auto receipt = rights_->Erase(*c, q);
@@ -309,7 +303,7 @@ void AdminApi::EraseSubject(const httplib::Request& req, httplib::Response& res,
   Answer(res, 200, rights::ReceiptDocument(*receipt));
 }
 
-void AdminApi::PatchTraits(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
+void AdminApi::PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectCorrect, q.id);
   if (!c) return;
   auto out = rights_->Correct(*c, q, req.body);
@@ -319,7 +313,7 @@ void AdminApi::PatchTraits(const httplib::Request& req, httplib::Response& res, 
   Answer(res, 200, json{{"requestId", out->request_id}, {"subject", q.id}, {"projects", projects}});
 }
 
-void AdminApi::ListRequests(const httplib::Request& req, httplib::Response& res) {
+void AdminApi::ListRequests(const HttpRequest& req, HttpResponse& res) {
   auto c = Caller(req, res, rights::Action::kRequestsList, "");
   if (!c) return;
   RequestFilter f;
@@ -334,7 +328,7 @@ void AdminApi::ListRequests(const httplib::Request& req, httplib::Response& res)
   Answer(res, 200, json{{"requests", out}});
 }
 
-void AdminApi::AddRequest(const httplib::Request& req, httplib::Response& res) {
+void AdminApi::AddRequest(const HttpRequest& req, HttpResponse& res) {
   auto c = Caller(req, res, rights::Action::kRequestsAdd, "");
   if (!c) return;
   json b = json::parse(req.body, nullptr, false);
@@ -349,8 +343,8 @@ void AdminApi::AddRequest(const httplib::Request& req, httplib::Response& res) {
   Answer(res, 201, RequestJson(*stored, rights_->NowMs()));
 }
 
-void AdminApi::ActOnRequest(const httplib::Request& req, httplib::Response& res, bool approve) {
-  std::string rid = req.matches.size() > 1 ? std::string(req.matches[1]) : std::string();
+void AdminApi::ActOnRequest(const HttpRequest& req, HttpResponse& res, bool approve) {
+  std::string rid = req.path_param("id");
   auto c = Caller(req, res, approve ? rights::Action::kRequestsApprove : rights::Action::kRequestsReject, "");
   if (!c) return;
   base::Result<RightsRequest> done = base::Status::Internal("unset");
@@ -367,7 +361,7 @@ void AdminApi::ActOnRequest(const httplib::Request& req, httplib::Response& res,
   Answer(res, 200, RequestJson(*done, rights_->NowMs()));
 }
 
-void AdminApi::ListAudit(const httplib::Request& req, httplib::Response& res) {
+void AdminApi::ListAudit(const HttpRequest& req, HttpResponse& res) {
   std::string subject = req.has_param("subject") ? req.get_param_value("subject") : std::string();
   auto c = Caller(req, res, rights::Action::kAuditList, subject);
   if (!c) return;
@@ -385,7 +379,7 @@ void AdminApi::ListAudit(const httplib::Request& req, httplib::Response& res) {
   Answer(res, 200, json{{"entries", out}});
 }
 
-void AdminApi::VerifyAudit(const httplib::Request& req, httplib::Response& res) {
+void AdminApi::VerifyAudit(const HttpRequest& req, HttpResponse& res) {
   auto c = Caller(req, res, rights::Action::kAuditVerify, "");
   if (!c) return;
   auto v = rights_->VerifyAudit(*c);
@@ -393,7 +387,7 @@ void AdminApi::VerifyAudit(const httplib::Request& req, httplib::Response& res) 
   Answer(res, 200, rights::VerifyDocument(*v));
 }
 
-void AdminApi::CreateWriteKey(const httplib::Request& req, httplib::Response& res, bool server) {
+void AdminApi::CreateWriteKey(const HttpRequest& req, HttpResponse& res, bool server) {
   auto c = Caller(req, res, server ? rights::Action::kKeysCreateServerKey : rights::Action::kKeysCreateWriteKey, "");
   if (!c) return;
   json b = json::parse(req.body, nullptr, false);
@@ -406,10 +400,15 @@ void AdminApi::CreateWriteKey(const httplib::Request& req, httplib::Response& re
   Answer(res, 201, json{{"project", project}, {server ? "serverKey" : "writeKey", *key}});
 }
 
-void AdminApi::ConfirmLink(const httplib::Request& req, httplib::Response& res) {
+void AdminApi::ConfirmLink(const HttpRequest& req, HttpResponse& res) {
   auto c = Caller(req, res, rights::Action::kLinksConfirm, "");
   if (!c) return;
-  int64_t id = req.matches.size() > 1 ? std::strtoll(std::string(req.matches[1]).c_str(), nullptr, 10) : 0;
+  // Link ids are positive 64-bit row ids: 1 to 18 digits; anything else names no link.
+  const std::string raw = req.path_param("id");
+  if (raw.empty() || raw.size() > 18 || raw.find_first_not_of("0123456789") != std::string::npos) {
+    return Fail(res, base::Status::NotFound("no such link"));
+  }
+  int64_t id = std::strtoll(raw.c_str(), nullptr, 10);
   auto link = rights_->ConfirmLink(*c, id);
   if (!link.ok()) return Fail(res, link.status());
   Answer(res, 200,
@@ -427,7 +426,7 @@ void AdminApi::LimitForgets(double rate_per_s, double burst, base::Clock* clock)
   clock_ = clock;
 }
 
-void AdminApi::Forget(const httplib::Request& req, httplib::Response& res) {
+void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
   const std::string key = Bearer(req);
   auto project = rights_->AuthorizeDevice(key);
   if (!project.ok()) return Fail(res, project.status());

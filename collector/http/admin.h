@@ -9,16 +9,12 @@
 #include <optional>
 #include <string>
 
+#include "collector/http/exchange.h"
 #include "collector/http/rate_limit.h"
 #include "collector/rights/rights_service.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
+#include "lib/httpd/httpd.h"
 
 namespace ferry::collector {
 
@@ -30,31 +26,31 @@ class AdminApi {
   // `rights` must outlive this object.
   AdminApi(rights::RightsService* rights, base::Logger log);
   // Adds the admin and /v1/forget routes.
-  void Register(httplib::Server& svr);
+  void Register(httpd::Router& svr);
   // Whether the request carries an admin token with role `role` (used for /metrics away from loopback).
-  bool HasRole(const httplib::Request& req, const std::string& role);
+  bool HasRole(const HttpRequest& req, const std::string& role);
   // POST /v1/forget calls allowed per write key: `rate_per_s` (<= 0: unlimited) with a bucket of `burst`
   // (default: 1 a second, bursts of 20).
   void LimitForgets(double rate_per_s, double burst, base::Clock* clock);
 
  private:
   // The caller of an admin call; on failure the answer (401/403/5xx) is written and nullopt returned.
-  std::optional<rights::Actor> Caller(const httplib::Request& req, httplib::Response& res, rights::Action action,
+  std::optional<rights::Actor> Caller(const HttpRequest& req, HttpResponse& res, rights::Action action,
                                       const std::string& subject);
 
-  void Subject(const httplib::Request& req, httplib::Response& res);
-  void ShowSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q);
-  void ExportSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q);
-  void EraseSubject(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q);
-  void PatchTraits(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q);
-  void ListRequests(const httplib::Request& req, httplib::Response& res);
-  void AddRequest(const httplib::Request& req, httplib::Response& res);
-  void ActOnRequest(const httplib::Request& req, httplib::Response& res, bool approve);
-  void ListAudit(const httplib::Request& req, httplib::Response& res);
-  void VerifyAudit(const httplib::Request& req, httplib::Response& res);
-  void CreateWriteKey(const httplib::Request& req, httplib::Response& res, bool server);
-  void ConfirmLink(const httplib::Request& req, httplib::Response& res);
-  void Forget(const httplib::Request& req, httplib::Response& res);
+  void Subject(const HttpRequest& req, HttpResponse& res);
+  void ShowSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void ExportSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void ListRequests(const HttpRequest& req, HttpResponse& res);
+  void AddRequest(const HttpRequest& req, HttpResponse& res);
+  void ActOnRequest(const HttpRequest& req, HttpResponse& res, bool approve);
+  void ListAudit(const HttpRequest& req, HttpResponse& res);
+  void VerifyAudit(const HttpRequest& req, HttpResponse& res);
+  void CreateWriteKey(const HttpRequest& req, HttpResponse& res, bool server);
+  void ConfirmLink(const HttpRequest& req, HttpResponse& res);
+  void Forget(const HttpRequest& req, HttpResponse& res);
 
   rights::RightsService* rights_;
   base::Logger log_;

@@ -1,12 +1,14 @@
 #include "collector/http/server.h"
 
-#include <httplib.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 
+#include "collector/http/exchange.h"
 #include "collector/ingest/ingest.h"
 #include "lib/base/time.h"
-#include "lib/httpd/body.h"
+#include "lib/httpd/decode.h"
 #include "lib/net/address.h"
 #include "lib/wire/auth.h"
 #include "lib/wire/http_status.h"
@@ -18,14 +20,12 @@ namespace {
 constexpr const char* kJson = "application/json";
 
 // "Bearer <token>" -> token ("" when absent or malformed).
-std::string BearerToken(const httplib::Request& req) {
-  return wire::BearerToken(req.get_header_value("Authorization"));
-}
+std::string BearerToken(const HttpRequest& req) { return wire::BearerToken(req.get_header_value("Authorization")); }
 
 // Records the answer of one /v1/batch request when it goes out of scope.
 class BatchTimer {
  public:
-  BatchTimer(Metrics& m, const httplib::Response& res) : m_(m), res_(res), start_(std::chrono::steady_clock::now()) {}
+  BatchTimer(Metrics& m, const HttpResponse& res) : m_(m), res_(res), start_(std::chrono::steady_clock::now()) {}
   ~BatchTimer() {
     std::chrono::duration<double> d = std::chrono::steady_clock::now() - start_;
     m_.ObserveBatch(res_.status, d.count());
@@ -33,35 +33,42 @@ class BatchTimer {
 
  private:
   Metrics& m_;
-  const httplib::Response& res_;
+  const HttpResponse& res_;
   std::chrono::steady_clock::time_point start_;
 };
 
-void Answer(httplib::Response& res, int status, const std::string& reason) {
+void Answer(HttpResponse& res, int status, const std::string& reason) {
   res.status = status;
   res.set_content(wire::ErrorBody(wire::CodeForHttpStatus(status), reason), kJson);
 }
 
-// An answer given before the body was read: the client is told to close the connection, since the unread body
-// would otherwise be taken for the next request.
-void AnswerUnread(httplib::Response& res, int status, const std::string& reason) {
-  Answer(res, status, reason);
-  res.set_header("Connection", "close");
-}
-
 // Gives an injected fault as the answer.
-void ApplyFault(const Fault& f, httplib::Response& res, base::Clock* clock) {
+void ApplyFault(const Fault& f, HttpResponse& res, base::Clock* clock) {
   if (f.delay_ms > 0) clock->SleepUntil(clock->MonotonicMs() + f.delay_ms);
   if (f.reset) {
-    // The status line and headers go out, then the connection closes before the promised body: the client sees a
+    // The status line and headers go out, then the connection closes before the body ends: the client sees a
     // transport error, as with a connection reset mid-answer.
     res.status = 200;
-    res.set_content_provider(
-        1024, kJson, [](size_t, size_t, httplib::DataSink&) { return false; }, nullptr);
+    res.set_chunked_content_provider(kJson, [](httpd::BodyWriter&) { return false; });
     return;
   }
-  AnswerUnread(res, f.status, "injected fault");
+  Answer(res, f.status, "injected fault");
   if (f.retry_after >= 0) res.set_header("Retry-After", std::to_string(f.retry_after));
+}
+
+// The most connections the process's file descriptors allow (the soft limit raised to the hard one), keeping 64 for
+// the store, logs and the listeners.
+size_t ConnectionsThatFit(size_t wanted) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return wanted;
+  size_t fit = rl.rlim_cur > 128 ? static_cast<size_t>(rl.rlim_cur) - 64 : 64;
+  return std::min(wanted, fit);
 }
 
 }  // namespace
@@ -83,128 +90,178 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
 
 CollectorServer::~CollectorServer() {
   Stop();
+  if (svr_) svr_->Stop(1000);  // handlers return before the writer they submit to stops
   committer_.Stop();
   retention_.Stop();
 }
 
 base::Result<int> CollectorServer::Bind() {
-  if (tls()) {
-    auto s = std::make_unique<httplib::SSLServer>(opts_.tls_cert.c_str(), opts_.tls_key.c_str());
-    if (!s->is_valid()) return base::Status::InvalidArgument("cannot load the TLS certificate or key");
-    svr_ = std::move(s);
-  } else {
-    svr_ = std::make_unique<httplib::Server>();
+  if (svr_) return base::Status::Internal("Bind() once");
+  httpd::ServerOptions o;
+  o.io_threads = 1;
+  o.worker_threads = opts_.threads > 0 ? opts_.threads : 64;
+  o.max_queued_requests = 1024;
+  o.log = log_;
+  // Bodies as sent are bounded by the compressed limit on every route (413 before they are kept in memory).
+  o.limits.max_body_bytes = opts_.limits.max_compressed_bytes;
+  o.limits.max_header_bytes = opts_.max_header_bytes;
+  o.limits.max_header_count = opts_.max_header_count;
+  o.limits.idle_timeout_ms = int64_t{opts_.keep_alive_timeout_s} * 1000;
+  o.limits.request_timeout_ms = int64_t{opts_.read_timeout_s} * 1000;
+  o.limits.write_timeout_ms = int64_t{opts_.read_timeout_s} * 1000;
+  o.limits.max_connections = ConnectionsThatFit(opts_.max_connections);
+  o.limits.reserved_connections = std::min<size_t>(256, o.limits.max_connections / 8);
+  o.limits.max_connections_per_source = opts_.max_connections_per_source;
+  if (o.limits.max_connections < opts_.max_connections) {
+    log_.Warn("at most " + std::to_string(o.limits.max_connections) +
+              " connections: the file descriptor limit allows no more");
   }
-  int threads = opts_.threads > 0 ? opts_.threads : 64;
-  svr_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  svr_->set_tcp_nodelay(true);
-  svr_->set_keep_alive_max_count(1000000);
-  svr_->set_keep_alive_timeout(opts_.keep_alive_timeout_s);
-  svr_->set_read_timeout(opts_.read_timeout_s, 0);
-  svr_->set_write_timeout(opts_.read_timeout_s, 0);
-  // Bodies whose Content-Length is above the compressed limit are refused (413) without being kept in memory.
-  svr_->set_payload_max_length(opts_.limits.max_compressed_bytes);
-  Routes();
-  int port = opts_.port == 0 ? svr_->bind_to_any_port(opts_.host)
-                             : (svr_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1);
-  if (port <= 0) {
-    return base::Status::Network("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port));
+  svr_ = std::make_unique<httpd::Server>(std::move(o));
+  Routes(svr_->router());
+  httpd::ListenerOptions main = httpd::ListenerOptions::Tcp(opts_.host, opts_.port);
+  main.tls_cert_file = opts_.tls_cert;
+  main.tls_key_file = opts_.tls_key;
+  main.tag = "main";
+  svr_->AddListener(std::move(main));
+  if (!opts_.metrics_host.empty()) {
+    if (!net::IsLoopbackHost(opts_.metrics_host)) {
+      return base::Status::InvalidArgument("the metrics listener must be on a loopback address, not " +
+                                           opts_.metrics_host);
+    }
+    auto metrics_router = std::make_shared<httpd::Router>();
+    MetricsRoutes(*metrics_router);
+    httpd::ListenerOptions m = httpd::ListenerOptions::Tcp(opts_.metrics_host, opts_.metrics_port);
+    m.tag = "metrics";
+    m.router = std::move(metrics_router);
+    metrics_listener_ = svr_->AddListener(std::move(m));
   }
-  return port;
+  base::Status started = svr_->Start();
+  if (!started.ok()) {
+    std::string what = tls() ? " (or the TLS certificate or key cannot be loaded)" : "";
+    return base::Status::Network("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + what + ": " +
+                                 started.message());
+  }
+  return svr_->port(0);
 }
+
+int CollectorServer::metrics_port() const {
+  return svr_ && !opts_.metrics_host.empty() ? svr_->port(metrics_listener_) : 0;
+}
+
+httpd::Stats CollectorServer::http_stats() const { return svr_ ? svr_->stats() : httpd::Stats(); }
 
 base::Status CollectorServer::Serve() {
   if (!svr_) return base::Status::Internal("Bind() first");
   retention_.Start();
-  bool ok = svr_->listen_after_bind();
+  {
+    std::unique_lock<std::mutex> l(stop_mu_);
+    stop_cv_.wait(l, [this] { return stop_; });
+  }
+  svr_->Stop(5000);  // in-flight requests finish and their answers go out
   retention_.Stop();
   committer_.Stop();  // in-flight handlers have returned: drain the writer
-  return ok ? base::Status::Ok() : base::Status::Network("the server stopped with an error");
+  return base::Status::Ok();
 }
 
 void CollectorServer::Stop() {
-  if (svr_) svr_->stop();
+  std::lock_guard<std::mutex> l(stop_mu_);
+  stop_ = true;
+  stop_cv_.notify_all();
 }
 
-void CollectorServer::Routes() {
-  svr_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    base::Status s = health_->Check();
-    res.status = s.ok() ? 200 : 503;
-    res.set_content(s.ok() ? "ok\n" : "store unavailable\n", "text/plain");
-  });
-  svr_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
-    // Open on loopback; elsewhere an operator token is needed.
-    bool loopback = net::IsLoopbackPeer(req.remote_addr);
-    if (!loopback && !admin_.HasRole(req, "operator")) return Answer(res, 401, "an operator token is required");
-    res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
-  });
-  admin_.Register(*svr_);
-  RegisterInsightRoutes(*svr_, opts_.insight, &rights_, log_);
+std::string CollectorServer::RenderMetrics() const {
+  return metrics_.Render() + httpd::RenderStats(http_stats(), "ferry_collector_http");
+}
 
-  svr_->Post("/v1/batch",
-             [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-               BatchTimer timer(metrics_, res);
-               int64_t received_ms = clock_->NowMs();
-               std::optional<Fault> fault = faults_.Next();
-               if (fault && !fault->after_store) return ApplyFault(*fault, res, clock_);
+void CollectorServer::Health(HttpResponse& res) {
+  base::Status s = health_->Check();
+  res.status = s.ok() ? 200 : 503;
+  res.set_content(s.ok() ? "ok\n" : "store unavailable\n", "text/plain");
+}
 
-               std::string key = BearerToken(req);
-               if (key.empty()) return AnswerUnread(res, 401, "missing write key");
-               auto info = credentials_->LookupWriteKey(key);
-               if (!info.ok()) {
-                 log_.Error("write key lookup failed: " + info.status().ToString());
-                 return AnswerUnread(res, 503, "store unavailable");
-               }
-               if (!info->has_value()) return AnswerUnread(res, 401, "unknown write key");
-               const WriteKeyInfo& project = **info;
+void CollectorServer::MetricsRoutes(httpd::Router& r) {
+  r.Get("/healthz", Adapt([this](const HttpRequest&, HttpResponse& res) { Health(res); }));
+  r.Get("/metrics", Adapt([this](const HttpRequest&, HttpResponse& res) {
+          res.set_content(RenderMetrics(), "text/plain; version=0.0.4");
+        }));
+}
 
-               if (int64_t wait = limiter_.Take(key, clock_->MonotonicMs()); wait > 0) {
-                 AnswerUnread(res, 429, "rate limit");
-                 res.set_header("Retry-After", std::to_string(wait));
-                 return;
-               }
+void CollectorServer::Routes(httpd::Router& svr) {
+  svr.Get("/healthz", Adapt([this](const HttpRequest&, HttpResponse& res) { Health(res); }));
+  // Without a token only from loopback, and only when the main listener itself is on loopback (a proxy on the same
+  // host would otherwise open it to everyone) and there is no metrics listener; elsewhere an operator token.
+  bool open_on_loopback = opts_.metrics_host.empty() && net::IsLoopbackHost(opts_.host);
+  svr.Get("/metrics", Adapt([this, open_on_loopback](const HttpRequest& req, HttpResponse& res) {
+            bool loopback = open_on_loopback && net::IsLoopbackPeer(req.remote_addr);
+            if (!loopback && !admin_.HasRole(req, "operator")) return Answer(res, 401, "an operator token is required");
+            res.set_content(RenderMetrics(), "text/plain; version=0.0.4");
+          }));
+  admin_.Register(svr);
+  RegisterInsightRoutes(svr, opts_.insight, &rights_, log_);
 
-               // Bounded as sent and once decoded (zstd, gzip or identity).
-               httpd::BodyLimits limits;
-               limits.max_body_bytes = opts_.limits.max_compressed_bytes;
-               limits.max_decoded_bytes = opts_.limits.max_decompressed_bytes;
-               std::string body;
-               httpd::BodyRead read = httpd::ReadEncodedBody(req, res, reader, limits, &body);
-               if (!read.ok() && read.unread) return AnswerUnread(res, read.status, read.reason);
-               if (!read.ok()) return Answer(res, read.status, read.reason);
+  svr.Post("/v1/batch", Adapt([this](const HttpRequest& req, HttpResponse& res) {
+             BatchTimer timer(metrics_, res);
+             int64_t received_ms = clock_->NowMs();
+             std::optional<Fault> fault = faults_.Next();
+             if (fault && !fault->after_store) return ApplyFault(*fault, res, clock_);
 
-               ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, body, opts_.limits, received_ms);
-               body.clear();
-               body.shrink_to_fit();
-               if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);
+             std::string key = BearerToken(req);
+             if (key.empty()) return Answer(res, 401, "missing write key");
+             auto info = credentials_->LookupWriteKey(key);
+             if (!info.ok()) {
+               log_.Error("write key lookup failed: " + info.status().ToString());
+               return Answer(res, 503, "store unavailable");
+             }
+             if (!info->has_value()) return Answer(res, 401, "unknown write key");
+             const WriteKeyInfo& project = **info;
 
-               InsertRequest ins;
-               ins.project_id = project.project_id;
-               ins.project = project.project;
-               ins.credential = project.credential();  // the provenance of the identity links it asserts
-               ins.key_id = project.prefix;
-               ins.events = std::move(parsed.events);
-               ins.dropped = std::move(parsed.dropped);
-               base::Status s = committer_.Submit(&ins);
-               if (!s.ok()) {
-                 log_.Error("storing a batch failed: " + s.ToString());
-                 Answer(res, 503, "store unavailable");
-                 res.set_header("Retry-After", "1");
-                 return;
-               }
-               int64_t accepted = 0, duplicate = 0, suppressed = 0;
-               for (InsertOutcome o : ins.outcomes) {
-                 if (o == InsertOutcome::kAccepted) ++accepted;
-                 if (o == InsertOutcome::kDuplicate) ++duplicate;
-                 if (o == InsertOutcome::kSuppressed) ++suppressed;
-               }
-               metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
-               if (fault) return ApplyFault(*fault, res, clock_);  // after_store: the batch is kept, the answer is lost
-               res.status = 200;
-               // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
-               // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
-               res.set_content(BatchAnswer(accepted + suppressed, duplicate, 0, parsed.rejected), kJson);
-             });
+             if (int64_t wait = limiter_.Take(key, clock_->MonotonicMs()); wait > 0) {
+               Answer(res, 429, "rate limit");
+               res.set_header("Retry-After", std::to_string(wait));
+               return;
+             }
+
+             // Bounded as sent (the route's body limit) and once decoded (zstd, gzip or identity).
+             httpd::BodyLimits limits;
+             limits.max_body_bytes = opts_.limits.max_compressed_bytes;
+             limits.max_decoded_bytes = opts_.limits.max_decompressed_bytes;
+             std::string body;
+             httpd::BodyRead read =
+                 httpd::DecodeBody(req.get_header_value("Content-Encoding"), req.body, limits, &body);
+             if (!read.ok()) return Answer(res, read.status, read.reason);
+
+             ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, body, opts_.limits, received_ms);
+             body.clear();
+             body.shrink_to_fit();
+             if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);
+
+             InsertRequest ins;
+             ins.project_id = project.project_id;
+             ins.project = project.project;
+             ins.credential = project.credential();  // the provenance of the identity links it asserts
+             ins.key_id = project.prefix;
+             ins.events = std::move(parsed.events);
+             ins.dropped = std::move(parsed.dropped);
+             base::Status s = committer_.Submit(&ins);
+             if (!s.ok()) {
+               log_.Error("storing a batch failed: " + s.ToString());
+               Answer(res, 503, "store unavailable");
+               res.set_header("Retry-After", "1");
+               return;
+             }
+             int64_t accepted = 0, duplicate = 0, suppressed = 0;
+             for (InsertOutcome o : ins.outcomes) {
+               if (o == InsertOutcome::kAccepted) ++accepted;
+               if (o == InsertOutcome::kDuplicate) ++duplicate;
+               if (o == InsertOutcome::kSuppressed) ++suppressed;
+             }
+             metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
+             if (fault) return ApplyFault(*fault, res, clock_);  // after_store: the batch is kept, the answer is lost
+             res.status = 200;
+             // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
+             // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
+             res.set_content(BatchAnswer(accepted + suppressed, duplicate, 0, parsed.rejected), kJson);
+           }));
 }
 
 }  // namespace ferry::collector

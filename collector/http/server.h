@@ -1,11 +1,16 @@
-// The collector's HTTP(S) front: POST /v1/batch, GET /healthz, GET /metrics (cpp-httplib).
+// The collector's HTTP(S) front: POST /v1/batch, GET /healthz, GET /metrics and the admin API, served by lib/httpd
+// (event-driven: idle, trickling and flooding connections cost bounded memory and no worker; every limit of
+// lib/httpd/httpd.h is checked before a handler, and so before authentication, runs).
 #ifndef FERRY_COLLECTOR_HTTP_SERVER_H_
 #define FERRY_COLLECTOR_HTTP_SERVER_H_
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "collector/http/admin.h"
+#include "collector/http/exchange.h"
 #include "collector/http/faults.h"
 #include "collector/http/insight_routes.h"
 #include "collector/http/metrics.h"
@@ -17,11 +22,8 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/status.h"
+#include "lib/httpd/httpd.h"
 #include "lib/wire/event.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace ferry::collector {
 
@@ -29,14 +31,24 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8443;                // 0 picks a free port
   std::string tls_cert, tls_key;  // both or neither
-  int threads = 64;               // worker threads (each keep-alive connection holds one while it is open)
+  int threads = 64;               // handler threads (a connection holds none while it is idle or arriving)
   wire::Limits limits;
   double rate_limit = 10000;      // requests per second per write key; <= 0 disables
   double rate_burst = 0;          // bucket size; 0 = rate_limit
   double forget_rate_limit = 1;   // POST /v1/forget calls per second per write key; <= 0 disables
   double forget_rate_burst = 20;  // bucket size of the forget limit
-  int keep_alive_timeout_s = 5;
-  int read_timeout_s = 10;
+  int keep_alive_timeout_s = 5;  // a new connection that sends nothing, or an idle keep-alive one, is closed after this
+  int read_timeout_s = 10;       // a request must arrive whole (headers and body) within this, else 408
+  // Open connections over all listeners; more are refused (503 with Retry-After, then close). Lowered to fit the
+  // process's file descriptor limit.
+  size_t max_connections = 4096;
+  size_t max_connections_per_source = 0;  // per client address; 0 = no cap
+  size_t max_header_bytes = 64 * 1024;    // request line and header fields; more: 431, before authentication
+  size_t max_header_count = 100;          // header fields; more: 431
+  // A listener of its own for GET /metrics and GET /healthz, without a token: loopback addresses only ("" = none).
+  // On the main listener /metrics then always needs an operator token.
+  std::string metrics_host;
+  int metrics_port = 0;
   rights::RightsOptions rights;
   int64_t retention_max_age_ms = 395LL * 24 * 3600 * 1000;  // default maximum event age; <= 0 keeps events forever
   int64_t retention_interval_ms = 3600LL * 1000;            // how often the retention job runs
@@ -58,19 +70,27 @@ class CollectorServer {
   CollectorServer(const CollectorServer&) = delete;
   CollectorServer& operator=(const CollectorServer&) = delete;
 
-  // Binds and listens on host:port (or TLS setup fails). Returns the bound port.
+  // Binds and listens on host:port (and the metrics listener, if any), or TLS setup fails. Returns the bound port.
+  // Requests are served from here on.
   base::Result<int> Bind();
+  // The bound port of the metrics listener (0 when there is none).
+  int metrics_port() const;
   // Serves until Stop(); returns once in-flight requests finished and the writer drained.
   base::Status Serve();
-  // Stops accepting; safe from any thread (not from a signal handler).
+  // Makes Serve() stop; safe from any thread (not from a signal handler).
   void Stop();
+  // The server's connection and refusal counters.
+  httpd::Stats http_stats() const;
 
   bool tls() const { return !opts_.tls_cert.empty(); }
   Metrics& metrics() { return metrics_; }
   FaultPlan& faults() { return faults_; }
 
  private:
-  void Routes();
+  void Routes(httpd::Router& r);
+  void MetricsRoutes(httpd::Router& r);
+  std::string RenderMetrics() const;
+  void Health(HttpResponse& res);
 
   ServerOptions opts_;
   Credentials* credentials_;  // write keys of /v1/batch
@@ -84,7 +104,11 @@ class CollectorServer {
   rights::RightsService rights_;
   AdminApi admin_;
   rights::RetentionJob retention_;
-  std::unique_ptr<httplib::Server> svr_;
+  std::unique_ptr<httpd::Server> svr_;
+  size_t metrics_listener_ = 0;  // index in svr_, when metrics_host is set
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;  // guarded by stop_mu_
 };
 
 }  // namespace ferry::collector

@@ -46,15 +46,11 @@ BodyRead ReadEncodedBody(const httplib::Request& req, const httplib::Response& r
     if (too_large || res.status == 413) return Refuse(413, "body too large", true);
     return Refuse(400, "body cannot be read or decoded", true);
   }
-  if (inflated || enc == wire::Encoding::kIdentity) {
+  if (inflated) {
     *out = std::move(raw);
     return BodyRead();
   }
-  switch (wire::Decode(enc, raw, limits.max_decoded_bytes, out)) {
-    case wire::DecodeResult::kOk: return BodyRead();
-    case wire::DecodeResult::kTooLarge: out->clear(); return Refuse(413, "decoded body too large", false);
-    default: out->clear(); return Refuse(400, "body cannot be decoded", false);
-  }
+  return DecodeBody(header, std::move(raw), limits, out);
 }
 
 }  // namespace ferry::httpd

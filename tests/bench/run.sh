@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the benchmark targets (RelWithDebInfo, build/release unless FERRY_BENCH_BUILD_DIR is set) and runs every
 # benchmark, printing its figures. FERRY_BENCH_RUNS (default 5) repeats each SDK/end-to-end measurement.
-# Usage: tests/bench/run.sh [sdk|e2e|pii|collector|agent|pg|rights|insight ...]   (no argument: sdk e2e pii collector)
-# agent, pg, rights and insight run their programs with their own defaults.
+# Usage: tests/bench/run.sh [sdk|e2e|pii|collector|agent|pg|rights|insight|httpd|attack ...]
+# (no argument: sdk e2e pii collector); agent, pg, rights, insight, httpd and attack run their programs with their
+# own defaults.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${FERRY_BENCH_BUILD_DIR:-$root/build/release}"
@@ -24,7 +25,9 @@ for w in "${wanted[@]}"; do
     pg) targets+=(ferry_bench_pg) ;;
     rights) targets+=(ferry_bench_rights) ;;
     insight) targets+=(ferry_bench_insight) ;;
-    *) echo "unknown benchmark: $w (sdk, e2e, pii, collector, agent, pg, rights, insight)" >&2; exit 2 ;;
+    httpd) targets+=(ferry_bench_httpd) ;;
+    attack) targets+=(ferry_bench_attack) ;;
+    *) echo "unknown benchmark: $w (sdk, e2e, pii, collector, agent, pg, rights, insight, httpd, attack)" >&2; exit 2 ;;
   esac
 done
 ninja -C "$build" -j2 "${targets[@]}"
@@ -36,6 +39,6 @@ for w in "${wanted[@]}"; do
     e2e) "$build/tests/bench/ferry_bench_e2e" --events 100000 --batch 500 --runs "$runs" ;;
     pii) "$build/tests/bench/ferry_bench_pii" ;;
     collector) "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 ;;
-    agent | pg | rights | insight) "$build/tests/bench/ferry_bench_$w" ;;
+    agent | pg | rights | insight | httpd | attack) "$build/tests/bench/ferry_bench_$w" ;;
   esac
 done

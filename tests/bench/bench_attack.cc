@@ -1,0 +1,127 @@
+// The collector under the attacks of issue 11 (items 3 and 4), a real ferry-collector process on loopback:
+//   - a legitimate batch's latency (new connection, TLS handshake when TLS, request, answer) with 2,000 idle and 200
+//     trickling connections open, plain and TLS;
+//   - the collector's RSS before, during (peak) and after a flood of header lines from 16 connections (120 MB each).
+// The attack is written once with the attack test (tests/unit/collector/attack.h). The load average is printed beside
+// each figure (the machine is shared).
+// Usage: ferry_bench_attack [--idle N] [--trickling N] [--batches N] [--flood-mb MB]
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tests/unit/collector/attack.h"
+
+namespace {
+
+using ferry::testsupport::CollectorOptions;
+using ferry::testsupport::CollectorProcess;
+namespace attack = ferry::testsupport::attack;
+
+int Siege(bool tls, int idle, int trickling, int batches) {
+  CollectorOptions o;
+  o.tls = tls;
+  // Deadlines stretched so that no attack connection goes away while batches are measured: the worst case.
+  o.extra_args = {"--idle-timeout-s", "600", "--request-timeout-s", "600"};
+  std::string err;
+  auto c = CollectorProcess::Start(o, &err);
+  if (!c) {
+    std::fprintf(stderr, "collector: %s\n", err.c_str());
+    return 1;
+  }
+  SSL_CTX* ctx = tls ? attack::TlsContext(*c) : nullptr;
+  const char* label = tls ? "tls" : "plain";
+  // Without the attack, for comparison.
+  std::vector<double> quiet, loaded;
+  for (int i = 0; i < batches; ++i) {
+    auto b = attack::SendBatch(c->port(), ctx, c->write_key(), std::string(label) + "-quiet-" + std::to_string(i));
+    if (b.status == 200) quiet.push_back(b.ms);
+  }
+  int failed = 0;
+  double load = 0;
+  {
+    attack::Siege siege(c->port(), ctx, idle, trickling);
+    if (!siege.ok()) {
+      std::fprintf(stderr, "%s\n", siege.error().c_str());
+      return 1;
+    }
+    double open = attack::OpenConnections(*c);
+    for (int i = 0; i < batches; ++i) {
+      auto b = attack::SendBatch(c->port(), ctx, c->write_key(), std::string(label) + "-siege-" + std::to_string(i));
+      if (b.status == 200) {
+        loaded.push_back(b.ms);
+      } else {
+        ++failed;
+      }
+    }
+    load = attack::LoadAverage();
+    std::printf("[%s] %d idle + %d trickling connections open (collector reports %.0f)\n", label, idle, trickling,
+                open);
+  }
+  auto show = [&](const char* what, std::vector<double> v, double la) {
+    if (v.empty()) return;
+    std::sort(v.begin(), v.end());
+    std::printf(
+        "[%s] batch latency %s: median %.2f ms, p95 %.2f ms, max %.2f ms over %zu batches (load average %.2f)\n", label,
+        what, v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 95 / 100)], v.back(), v.size(), la);
+  };
+  show("without attack", quiet, attack::LoadAverage());
+  show("under attack", loaded, load);
+  if (failed > 0) std::printf("[%s] %d batches NOT answered 200 under attack\n", label, failed);
+  if (ctx) SSL_CTX_free(ctx);
+  c->Stop();
+  return failed > 0 ? 1 : 0;
+}
+
+int Flood(int64_t mb_each) {
+  std::string err;
+  CollectorOptions o;
+  o.tls = false;
+  auto c = CollectorProcess::Start(o, &err);
+  if (!c) {
+    std::fprintf(stderr, "collector: %s\n", err.c_str());
+    return 1;
+  }
+  for (int i = 0; i < 20; ++i) attack::SendBatch(c->port(), nullptr, c->write_key(), "warm-" + std::to_string(i));
+  attack::FloodResult f = attack::HeaderFlood(*c, 16, mb_each * 1000 * 1000);
+  double load = attack::LoadAverage();
+  std::printf(
+      "[flood] 16 connections sent %.0f MB of header lines in %.1f s over %lld connections; %lld answers 431, "
+      "%lld other (load average %.2f)\n",
+      f.sent_bytes / 1e6, f.seconds, static_cast<long long>(f.connections), static_cast<long long>(f.answers_431),
+      static_cast<long long>(f.other_answers), load);
+  std::printf(
+      "[flood] collector RSS: baseline %.1f MB, peak during %.1f MB (+%.1f MB), at its end %.1f MB, after "
+      "%.1f MB (+%.1f MB) (load average %.2f)\n",
+      f.baseline_kb / 1024.0, f.peak_kb / 1024.0, (f.peak_kb - f.baseline_kb) / 1024.0, f.end_kb / 1024.0,
+      f.after_kb / 1024.0, (f.after_kb - f.baseline_kb) / 1024.0, attack::LoadAverage());
+  c->Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int idle = 2000, trickling = 200, batches = 20;
+  int64_t flood_mb = 120;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--idle"))
+      idle = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--trickling"))
+      trickling = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--batches"))
+      batches = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--flood-mb"))
+      flood_mb = std::atoll(argv[i + 1]);
+  }
+  if (ferry::httpd::testing::RaiseFileLimit() < 2 * (idle + trickling) + 500) {
+    std::fprintf(stderr, "the file descriptor limit is too low\n");
+    return 1;
+  }
+  int rc = Siege(false, idle, trickling, batches);
+  rc |= Siege(true, idle, trickling, batches);
+  rc |= Flood(flood_mb);
+  return rc;
+}
