@@ -9,7 +9,9 @@
 #include "collector/rights/documents.h"
 #include "lib/base/time.h"
 #include "lib/wire/auth.h"
+#include "lib/wire/event.h"
 #include "lib/wire/http_status.h"
+#include "lib/wire/json_body.h"
 
 namespace ferry::collector {
 
@@ -33,6 +35,19 @@ void Fail(httplib::Response& res, const base::Status& s) {
 }
 // A malformed request (400), before the rights service is asked anything.
 void BadRequest(httplib::Response& res, const std::string& reason) { Fail(res, base::Status::InvalidArgument(reason)); }
+
+// The body of an admin call as JSON, within the same size and depth limits as ingest (wire::ParseJson); on failure
+// the answer (400 or 413) is written and nullopt returned. An empty body is an empty object.
+std::optional<json> ParseBody(const httplib::Request& req, httplib::Response& res) {
+  if (req.body.empty()) return json::object();
+  auto parsed = wire::ParseJson(req.body, wire::BodyLimits());
+  if (!parsed.ok()) {
+    Fail(res, parsed.status());
+    if (parsed.status().code() == base::Code::kResourceExhausted) res.status = 413;
+    return std::nullopt;
+  }
+  return std::move(parsed).value();
+}
 
 std::string Bearer(const httplib::Request& req) { return wire::BearerToken(req.get_header_value("Authorization")); }
 
@@ -186,7 +201,11 @@ std::optional<std::string> DecodePathSegment(const std::string& s) {
   return out;
 }
 
-AdminApi::AdminApi(rights::RightsService* rights, base::Logger log) : rights_(rights), log_(std::move(log)) {}
+AdminApi::AdminApi(rights::RightsService* rights, base::Logger log, AdminOptions options, base::Clock* clock)
+    : rights_(rights),
+      log_(std::move(log)),
+      clock_(clock != nullptr ? clock : base::SystemClock()),
+      refusals_(options.refusal_rate, options.refusal_burst) {}
 
 bool AdminApi::HasRole(const httplib::Request& req, const std::string& role) {
   return rights_->HasRole(Bearer(req), role);
@@ -194,8 +213,19 @@ bool AdminApi::HasRole(const httplib::Request& req, const std::string& role) {
 
 std::optional<rights::Actor> AdminApi::Caller(const httplib::Request& req, httplib::Response& res,
                                               rights::Action action, const std::string& subject) {
-  auto actor = rights_->Authorize(Bearer(req), action, subject);
+  // Refusals are counted per source address (and audited in aggregate by the rights service); a source that keeps
+  // being refused is slowed down.
+  auto actor = rights_->Authorize(Bearer(req), action, subject, req.remote_addr.empty() ? "?" : req.remote_addr);
   if (actor.ok()) return std::move(actor).value();
+  base::Code code = actor.status().code();
+  if (code == base::Code::kUnauthenticated || code == base::Code::kPermissionDenied) {
+    if (int64_t wait = refusals_.Take(req.remote_addr, clock_->MonotonicMs()); wait > 0) {
+      Fail(res, base::Status::ResourceExhausted("too many refused admin calls from this address; retry later"));
+      res.status = 429;
+      res.set_header("Retry-After", std::to_string(wait));
+      return std::nullopt;
+    }
+  }
   Fail(res, actor.status());
   return std::nullopt;
 }
@@ -235,6 +265,9 @@ void AdminApi::Subject(const httplib::Request& req, httplib::Response& res) {
   auto id = DecodePathSegment(rest);
   if (!id || id->empty()) return BadRequest(res, "bad subject id in the path");
   if (id->size() > kMaxIdBytes) return BadRequest(res, "subject id too long");
+  if (wire::CheckIdText(*id, kMaxIdBytes) == "control character") {
+    return BadRequest(res, "invalid subject id: control character");
+  }
   SubjectQuery q{req.has_param("project") ? req.get_param_value("project") : std::string(), *id};
   if (req.method == "GET" && action.empty()) return ShowSubject(req, res, q);
   if (req.method == "GET" && action == "export") return ExportSubject(req, res, q);
@@ -287,7 +320,9 @@ void AdminApi::EraseSubject(const httplib::Request& req, httplib::Response& res,
 void AdminApi::PatchTraits(const httplib::Request& req, httplib::Response& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectCorrect, q.id);
   if (!c) return;
-  auto out = rights_->Correct(*c, q, req.body);
+  auto patch = ParseBody(req, res);
+  if (!patch) return;
+  auto out = rights_->Correct(*c, q, req.body);  // within the limits: checked above
   if (!out.ok()) return Fail(res, out.status());
   json projects = json::array();
   for (const auto& s : out->subjects) projects.push_back(SummaryJson(s));
@@ -312,7 +347,9 @@ void AdminApi::ListRequests(const httplib::Request& req, httplib::Response& res)
 void AdminApi::AddRequest(const httplib::Request& req, httplib::Response& res) {
   auto c = Caller(req, res, rights::Action::kRequestsAdd, "");
   if (!c) return;
-  json b = json::parse(req.body, nullptr, false);
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return;
+  const json& b = *parsed;
   auto str = [&](const char* k) {
     auto it = b.is_object() ? b.find(k) : b.end();
     return (b.is_object() && it != b.end() && it->is_string()) ? it->get<std::string>() : std::string();
@@ -332,7 +369,9 @@ void AdminApi::ActOnRequest(const httplib::Request& req, httplib::Response& res,
   if (approve) {
     done = rights_->Approve(*c, rid);
   } else {
-    json b = json::parse(req.body, nullptr, false);
+    auto parsed = ParseBody(req, res);
+    if (!parsed) return;
+    const json& b = *parsed;
     std::string reason = b.is_object() && b.contains("reason") && b["reason"].is_string()
                              ? b["reason"].get<std::string>()
                              : std::string("rejected");
@@ -371,7 +410,9 @@ void AdminApi::VerifyAudit(const httplib::Request& req, httplib::Response& res) 
 void AdminApi::CreateWriteKey(const httplib::Request& req, httplib::Response& res) {
   auto c = Caller(req, res, rights::Action::kKeysCreateWriteKey, "");
   if (!c) return;
-  json b = json::parse(req.body, nullptr, false);
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return;
+  const json& b = *parsed;
   if (!b.is_object() || !b.contains("project") || !b["project"].is_string()) {
     return BadRequest(res, "body: {\"project\": NAME}");
   }

@@ -8,7 +8,9 @@
 #include <optional>
 #include <string>
 
+#include "collector/http/rate_limit.h"
 #include "collector/rights/rights_service.h"
+#include "lib/base/clock.h"
 #include "lib/base/log.h"
 
 namespace httplib {
@@ -22,10 +24,18 @@ namespace ferry::collector {
 // Percent-decodes a URL path segment ('+' stays '+'); nullopt for a malformed escape or an embedded NUL.
 std::optional<std::string> DecodePathSegment(const std::string& s);
 
+struct AdminOptions {
+  // Refused admin calls (401/403) a source address may make: a token bucket of this rate (per second) and size;
+  // beyond it the source gets 429 with Retry-After. <= 0 turns the limit off.
+  double refusal_rate = 5;
+  double refusal_burst = 100;
+};
+
 class AdminApi {
  public:
-  // `rights` must outlive this object.
-  AdminApi(rights::RightsService* rights, base::Logger log);
+  // `rights` and `clock` must outlive this object.
+  AdminApi(rights::RightsService* rights, base::Logger log, AdminOptions options = AdminOptions(),
+           base::Clock* clock = base::SystemClock());
   // Adds the admin and /v1/forget routes.
   void Register(httplib::Server& svr);
   // Whether the request carries an admin token with role `role` (used for /metrics away from loopback).
@@ -51,6 +61,8 @@ class AdminApi {
 
   rights::RightsService* rights_;
   base::Logger log_;
+  base::Clock* clock_;
+  RateLimiter refusals_;  // refused calls by source address
 };
 
 }  // namespace ferry::collector

@@ -17,6 +17,9 @@ std::string StringOr(const Json& obj, const char* key) {
   return it->get<std::string>();
 }
 
+constexpr int64_t kFirstStorableMs = -62167219200000LL;  // 0000-01-01T00:00:00.000Z
+constexpr int64_t kLastStorableMs = 253402300799999LL;   // 9999-12-31T23:59:59.999Z
+
 }  // namespace
 
 ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
@@ -107,6 +110,14 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
       clamped = "past";
     } else if (window.max_future_ms > 0 && se.timestamp_ms > received_ms + window.max_future_ms) {
       se.timestamp_ms = received_ms + window.max_future_ms;
+      clamped = "future";
+    }
+    // Whatever the window, a stored time is one Ferry's parser reads back (years 0000-9999).
+    if (se.timestamp_ms < kFirstStorableMs) {
+      se.timestamp_ms = kFirstStorableMs;
+      clamped = "past";
+    } else if (se.timestamp_ms > kLastStorableMs) {
+      se.timestamp_ms = kLastStorableMs;
       clamped = "future";
     }
     if (se.timestamp_ms != ts_ms) {

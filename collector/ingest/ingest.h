@@ -22,8 +22,8 @@ namespace ferry::collector {
 // the event time can lag its cut on the received time by max_future_ms at most, and no device clock decides how long
 // an event is kept. <= 0 turns that side's bound off.
 struct TimeWindow {
-  int64_t max_past_ms = 30LL * 24 * 3600 * 1000;  // 30 days
-  int64_t max_future_ms = 24LL * 3600 * 1000;     // 1 day
+  int64_t max_past_ms = 400LL * 24 * 3600 * 1000;  // 400 days: longer than the default retention (395 days)
+  int64_t max_future_ms = 10LL * 60 * 1000;        // 10 minutes
 };
 
 struct Rejection {

@@ -2,6 +2,7 @@
 
 #include "collector/rights/documents.h"
 #include "lib/base/ids.h"
+#include "lib/wire/event.h"
 
 namespace ferry::collector::rights {
 
@@ -27,7 +28,27 @@ enum class Step { kNone, kAction, kRegister, kAudit };
 }  // namespace
 
 RightsService::RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log)
-    : stores_(stores), clock_(clock), opts_(options), log_(std::move(log)) {}
+    : stores_(stores), clock_(clock), opts_(options), log_(std::move(log)), refusals_(options.refusals) {}
+
+RightsService::~RightsService() { FlushRefusals(true); }
+
+void RightsService::Refused(const std::string& source, const Actor& actor, const std::string& action,
+                            const std::string& subject, const std::string& result, const std::string& detail) {
+  if (source.empty()) {
+    (void)Audit(actor, action, subject, result, detail);  // the refusal stands regardless
+    return;
+  }
+  refusals_.Count(source, result, action, actor.audit_name, clock_->NowMs());
+  FlushRefusals(false);
+}
+
+void RightsService::FlushRefusals(bool all) {
+  for (const RefusalTally& t : refusals_.TakeDue(clock_->NowMs(), all)) {
+    Json detail = {{"source", t.source},   {"count", t.count},     {"from", Iso(t.first_ms)}, {"to", Iso(t.last_ms)},
+                   {"results", t.results}, {"actions", t.actions}, {"callers", t.callers}};
+    (void)Audit(Actor{"refused calls from " + t.source, "", ""}, "admin.refused", "", "refused", Dump(detail));
+  }
+}
 
 AuditEntry RightsService::Entry(const Actor& actor, const std::string& action, const std::string& subject,
                                 const std::string& result, const std::string& detail) {
@@ -67,10 +88,11 @@ RightsRequest RightsService::NewRegisterEntry(const std::string& kind, const std
 
 // ---- Who calls ----
 
-Result<Actor> RightsService::Authorize(const std::string& token, Action action, const std::string& subject) {
+Result<Actor> RightsService::Authorize(const std::string& token, Action action, const std::string& subject,
+                                       const std::string& source) {
   const std::string name = ActionName(action);
   if (token.empty()) {
-    (void)Audit(Actor{"anonymous", "", ""}, name, subject, "unauthenticated", "");  // the refusal stands regardless
+    Refused(source, Actor{"anonymous", "", ""}, name, subject, "unauthenticated", "");
     return Status::Unauthenticated("an admin token is required");
   }
   auto info = stores_.credentials->LookupAdminToken(token);
@@ -79,15 +101,16 @@ Result<Actor> RightsService::Authorize(const std::string& token, Action action, 
     return info.status().WithMessage(kStoreUnavailable);
   }
   if (!info->has_value()) {
-    (void)Audit(Actor{"unknown token", "", ""}, name, subject, "unauthenticated", "");
-    return Status::Unauthenticated("unknown or revoked admin token");
+    Refused(source, Actor{"unknown token", "", ""}, name, subject, "unauthenticated", "");
+    return Status::Unauthenticated("unknown, revoked or expired admin token");
   }
   const AdminTokenInfo& t = **info;
   Actor actor{t.name + " (" + t.prefix + ")", AllowingRole(t.roles, action), t.name};
   if (actor.role.empty()) {
-    (void)Audit(actor, name, subject, "denied", Dump(Json{{"needs", RolesNeeded(action)}}));
+    Refused(source, actor, name, subject, "denied", Dump(Json{{"needs", RolesNeeded(action)}}));
     return Status::PermissionDenied("this call needs the role " + RolesNeeded(action));
   }
+  if (!source.empty()) FlushRefusals(false);
   return actor;
 }
 
@@ -286,6 +309,9 @@ Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewReq
   if (in.subject.empty() || in.subject.size() > kMaxIdBytes) {
     return Status::InvalidArgument("subject must be a non-empty id");
   }
+  if (std::string_view why = wire::CheckIdText(in.subject, kMaxIdBytes); !why.empty()) {
+    return Status::InvalidArgument("invalid subject: " + std::string(why));
+  }
   RightsRequest r = NewRegisterEntry(in.kind, in.project, in.subject, kAwaiting, "admin");
   if (in.received_ms > 0) r.received_ms = in.received_ms;
   r.due_ms = r.received_ms + opts_.request_due_ms;
@@ -374,6 +400,7 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
 
 Result<std::vector<AuditEntry>> RightsService::ListAudit(const Actor& actor, int64_t after_seq, size_t limit,
                                                          const std::string& subject) {
+  FlushRefusals(true);  // the log as read holds every refusal counted so far
   auto list =
       stores_.audit->ListAudit(after_seq, limit, subject.empty() ? std::string() : stores_.subjects->IdHash(subject));
   if (!list.ok()) return list.status().WithMessage(kStoreUnavailable);
@@ -383,6 +410,7 @@ Result<std::vector<AuditEntry>> RightsService::ListAudit(const Actor& actor, int
 }
 
 Result<AuditVerifyResult> RightsService::VerifyAudit(const Actor& actor) {
+  FlushRefusals(true);
   auto v = stores_.audit->VerifyAudit();
   if (!v.ok()) return v.status().WithMessage(kStoreUnavailable);
   FERRY_RETURN_IF_ERROR(

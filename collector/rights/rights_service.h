@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "collector/rights/authorize.h"
+#include "collector/rights/refusals.h"
 #include "collector/store/interfaces.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -58,6 +59,7 @@ RightsStores StoresOf(S* store) {
 
 struct RightsOptions {
   int64_t request_due_ms = 15LL * 24 * 3600 * 1000;  // due date of a new request: received + this (default 15 days)
+  RefusalOptions refusals;                           // how refused calls from a named source are audited in aggregate
 };
 
 // A request received by mail or phone (POST /v1/requests).
@@ -84,6 +86,10 @@ struct ForgetOutcome {
 class RightsService {
  public:
   RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log);
+  // Writes the refusals still counted (FlushRefusals(true)); the stores must still be there.
+  ~RightsService();
+  RightsService(const RightsService&) = delete;
+  RightsService& operator=(const RightsService&) = delete;
 
   // The service's time (due dates, audit times, export stamps).
   int64_t NowMs() const { return clock_->NowMs(); }
@@ -92,7 +98,13 @@ class RightsService {
   // The caller of an admin call by its bearer token ("" when absent): Unauthenticated for none, an unknown or a
   // revoked token (audited as "unauthenticated"), PermissionDenied without a role for `action` (audited as
   // "denied"). `subject`: the id the call names ("" when none; the log keeps its hash).
-  base::Result<Actor> Authorize(const std::string& token, Action action, const std::string& subject);
+  // With a `source` (the caller's network address, the admin API), a refusal is not audited on its own: it is
+  // counted for its source (refusals.h) and written as one "admin.refused" entry per source and interval (at the
+  // first call after the interval ended, before the audit log is read, and at the end).
+  base::Result<Actor> Authorize(const std::string& token, Action action, const std::string& subject,
+                                const std::string& source = std::string());
+  // Writes the counted refusals whose interval ended (all of them when `all`) as audit entries.
+  void FlushRefusals(bool all);
   // Whether `token` is a valid admin token holding `role` (GET /metrics away from loopback). Not audited.
   bool HasRole(const std::string& token, const std::string& role);
   // The project of a device's write key: Unauthenticated for none or an unknown one.
@@ -146,6 +158,9 @@ class RightsService {
   // Appends on its own; the failure is logged and returned.
   base::Status Audit(const Actor& actor, const std::string& action, const std::string& subject,
                      const std::string& result, const std::string& detail);
+  // A refused call: audited at once without a source, counted for its source otherwise.
+  void Refused(const std::string& source, const Actor& actor, const std::string& action, const std::string& subject,
+               const std::string& result, const std::string& detail);
   // A new request of `kind` received now, due after the due period.
   RightsRequest NewRegisterEntry(const std::string& kind, const std::string& project, const std::string& subject,
                                  const std::string& state, const std::string& source);
@@ -154,6 +169,7 @@ class RightsService {
   base::Clock* clock_;
   RightsOptions opts_;
   base::Logger log_;
+  RefusalLedger refusals_;
 };
 
 }  // namespace ferry::collector::rights

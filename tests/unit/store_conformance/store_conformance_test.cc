@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "collector/ingest/ingest.h"
 #include "collector/store/audit.h"
 #include "lib/base/time.h"
 #include "tests/unit/store_conformance/store_env.h"
@@ -557,6 +558,38 @@ TEST_P(StoreConformance, AdminTokens) {
   int revoked = 0;
   for (const auto& t : *list) revoked += t.revoked_ms > 0;
   EXPECT_EQ(revoked, 1);
+}
+
+// Issue 11: a device's clock never keeps an event past the retention policy. An event dated 2999 goes through ingest
+// (clamped into the window around its received time) into the store, and the retention pass after the policy's age
+// (plus the window's future bound) deletes it.
+TEST_P(StoreConformance, AnEventDated2999DoesNotSurviveRetention) {
+  constexpr int64_t kDay = 86400000;
+  const int64_t received = base::NowMs();
+  json batch = {{"batch", json::array({json{{"messageId", "from-2999"},
+                                            {"type", "track"},
+                                            {"event", "Clicked"},
+                                            {"anonymousId", "anon-2999"},
+                                            {"timestamp", "2999-01-01T00:00:00.000Z"},
+                                            {"purpose", "analytics"}}})}};
+  ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, batch.dump(), wire::Limits(), received);
+  ASSERT_EQ(parsed.status, 200) << parsed.error;
+  ASSERT_EQ(parsed.events.size(), 1u);
+  EXPECT_EQ(parsed.clamped, 1u);
+  EXPECT_EQ(Put(shop_, std::move(parsed.events)), (std::vector<InsertOutcome>{InsertOutcome::kAccepted}));
+  auto rows = store_->DumpEvents("shop");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_LE((*rows)[0].timestamp_ms, received + TimeWindow().max_future_ms);
+  EXPECT_EQ(json::parse((*rows)[0].body)["originalTimestamp"], "2999-01-01T00:00:00.000Z");
+  // Kept while younger than the policy (30 days)...
+  ASSERT_EQ(*store_->PurgeExpired(received + 29 * kDay, 30 * kDay, 100), 0);
+  EXPECT_EQ(MessageIds("shop").size(), 1u);
+  // ...and gone once the policy's age has passed since it arrived (plus the window's future bound).
+  auto purged = store_->PurgeExpired(received + 30 * kDay + TimeWindow().max_future_ms + 1, 30 * kDay, 100);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 1);
+  EXPECT_TRUE(MessageIds("shop").empty());
 }
 
 TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
