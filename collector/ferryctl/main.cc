@@ -17,7 +17,12 @@ int main(int argc, char** argv) {
   app.add_option("--storage", g.storage,
                  "Store of the offline commands: sqlite (in --data-dir, default) or a postgresql:// URI");
   app.add_option("--url", g.url, "Collector admin URL, e.g. https://127.0.0.1:8443 (admin API commands)");
-  app.add_option("--token", g.token, "Admin token (admin API commands)");
+  app.add_option("--token", g.token,
+                 "Admin token (admin API commands); prefer --token-file or FERRY_ADMIN_TOKEN: argv is visible to "
+                 "other users");
+  app.add_option("--token-file", g.token_file,
+                 "File holding the admin token (mode 0600 or 0400; default: the FERRY_ADMIN_TOKEN environment "
+                 "variable)");
   app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)");
   app.add_flag("--json", g.json, "Machine-readable output");
   app.require_subcommand(1);

@@ -187,6 +187,7 @@ std::optional<std::string> DecodePathSegment(const std::string& s) {
   };
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '%') {
+      if (s[i] == '\0') return std::nullopt;  // raw as well as encoded (found by fuzz_admin_body)
       out += s[i];
       continue;
     }
@@ -247,6 +248,9 @@ void AdminApi::Register(httplib::Server& svr) {
   svr.Get("/v1/audit/verify", [this](const httplib::Request& req, httplib::Response& res) { VerifyAudit(req, res); });
   svr.Post("/v1/keys/write-keys",
            [this](const httplib::Request& req, httplib::Response& res) { CreateWriteKey(req, res); });
+  svr.Get("/v1/keys", [this](const httplib::Request& req, httplib::Response& res) { ListKeys(req, res); });
+  svr.Post(R"(/v1/keys/(write-keys|admin-tokens)/([0-9]{1,18})/(revoke|expiry))",
+           [this](const httplib::Request& req, httplib::Response& res) { ChangeKey(req, res); });
   svr.Post("/v1/forget", [this](const httplib::Request& req, httplib::Response& res) { Forget(req, res); });
 }
 
@@ -420,6 +424,69 @@ void AdminApi::CreateWriteKey(const httplib::Request& req, httplib::Response& re
   auto key = rights_->CreateWriteKey(*c, project);
   if (!key.ok()) return Fail(res, key.status());
   Answer(res, 201, json{{"project", project}, {"writeKey", *key}});
+}
+
+void AdminApi::ListKeys(const httplib::Request& req, httplib::Response& res) {
+  auto c = Caller(req, res, rights::Action::kKeysList, "");
+  if (!c) return;
+  auto list = rights_->ListCredentials(*c);
+  if (!list.ok()) return Fail(res, list.status());
+  auto opt_time = [](int64_t ms) { return ms > 0 ? json(Iso(ms)) : json(nullptr); };
+  json keys = json::array(), tokens = json::array();
+  for (const WriteKeyRecord& k : list->write_keys) {
+    keys.push_back({{"id", k.id},
+                    {"project", k.project},
+                    {"prefix", k.prefix},
+                    {"createdAt", Iso(k.created_ms)},
+                    {"revokedAt", opt_time(k.revoked_ms)},
+                    {"expiresAt", opt_time(k.expires_ms)}});
+  }
+  for (const AdminTokenInfo& t : list->admin_tokens) {
+    tokens.push_back({{"id", t.id},
+                      {"name", t.name},
+                      {"prefix", t.prefix},
+                      {"roles", t.roles},
+                      {"createdAt", Iso(t.created_ms)},
+                      {"revokedAt", opt_time(t.revoked_ms)},
+                      {"expiresAt", opt_time(t.expires_ms)}});
+  }
+  Answer(res, 200, json{{"writeKeys", keys}, {"adminTokens", tokens}});
+}
+
+void AdminApi::ChangeKey(const httplib::Request& req, httplib::Response& res) {
+  const bool revoke = req.matches[3] == "revoke";
+  auto c = Caller(req, res, revoke ? rights::Action::kKeysRevoke : rights::Action::kKeysExpire, "");
+  if (!c) return;
+  const auto kind =
+      req.matches[1] == "write-keys" ? rights::CredentialKind::kWriteKey : rights::CredentialKind::kAdminToken;
+  const int64_t id = std::strtoll(std::string(req.matches[2]).c_str(), nullptr, 10);
+  base::Result<bool> done = true;
+  int64_t expires_ms = 0;
+  if (revoke) {
+    done = rights_->RevokeCredential(*c, kind, id);
+  } else {
+    auto parsed = ParseBody(req, res);
+    if (!parsed) return;
+    const json& b = *parsed;
+    auto at = b.is_object() ? b.find("expiresAt") : b.end();
+    if (!b.is_object() || at == b.end() || !(at->is_null() || at->is_string())) {
+      return BadRequest(res, "body: {\"expiresAt\": ISO-8601 time or null}");
+    }
+    if (at->is_string()) {
+      auto t = base::ParseIso8601(at->get<std::string>());
+      if (!t || *t <= 0) return BadRequest(res, "expiresAt is not an ISO-8601 time after 1970");
+      expires_ms = *t;
+    }
+    done = rights_->ExpireCredential(*c, kind, id, expires_ms);
+  }
+  if (!done.ok()) return Fail(res, done.status());
+  json out = {{"kind", req.matches[1] == "write-keys" ? "write-key" : "admin-token"}, {"id", id}};
+  if (revoke) {
+    out["revoked"] = true;
+  } else {
+    out["expiresAt"] = expires_ms > 0 ? json(Iso(expires_ms)) : json(nullptr);
+  }
+  Answer(res, 200, out);
 }
 
 void AdminApi::Forget(const httplib::Request& req, httplib::Response& res) {

@@ -57,6 +57,8 @@ class AdminApi {
   void ListAudit(const httplib::Request& req, httplib::Response& res);
   void VerifyAudit(const httplib::Request& req, httplib::Response& res);
   void CreateWriteKey(const httplib::Request& req, httplib::Response& res);
+  void ListKeys(const httplib::Request& req, httplib::Response& res);
+  void ChangeKey(const httplib::Request& req, httplib::Response& res);
   void Forget(const httplib::Request& req, httplib::Response& res);
 
   rights::RightsService* rights_;

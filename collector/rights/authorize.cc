@@ -26,6 +26,9 @@ const Rule& RuleOf(Action action) {
       {"audit.list", {kRoleOperator, kRoleCompliance}},
       {"audit.verify", {kRoleOperator, kRoleCompliance}},
       {"keys.create-write-key", {kRoleOperator}},
+      {"keys.list", {kRoleOperator}},
+      {"keys.revoke", {kRoleOperator}},
+      {"keys.expire", {kRoleOperator}},
   };
   return kRules[static_cast<size_t>(action)];
 }

@@ -22,6 +22,9 @@ enum class Action {
   kAuditList,           // GET /v1/audit
   kAuditVerify,         // GET /v1/audit/verify
   kKeysCreateWriteKey,  // POST /v1/keys/write-keys
+  kKeysList,            // GET /v1/keys
+  kKeysRevoke,          // POST /v1/keys/{write-keys|admin-tokens}/{id}/revoke
+  kKeysExpire,          // POST /v1/keys/{write-keys|admin-tokens}/{id}/expiry
 };
 
 // The action's name in the audit log ("subject.show", ...).

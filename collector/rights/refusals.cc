@@ -47,8 +47,8 @@ std::vector<RefusalTally> RefusalLedger::TakeDue(int64_t now_ms, bool all) {
       ++it;
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const RefusalTally& a, const RefusalTally& b) { return a.first_ms < b.first_ms; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const RefusalTally& a, const RefusalTally& b) { return a.first_ms < b.first_ms; });
   return out;
 }
 

@@ -436,6 +436,52 @@ Result<std::string> RightsService::CreateWriteKey(const Actor& actor, const std:
   return key.status().WithMessage(failed_at == Step::kAudit ? kAuditFailed : kStoreUnavailable);
 }
 
+Result<CredentialList> RightsService::ListCredentials(const Actor& actor) {
+  CredentialList out;
+  auto keys = stores_.credentials->ListWriteKeys();
+  if (!keys.ok()) return keys.status().WithMessage(kStoreUnavailable);
+  auto tokens = stores_.credentials->ListAdminTokens();
+  if (!tokens.ok()) return tokens.status().WithMessage(kStoreUnavailable);
+  out.write_keys = std::move(keys).value();
+  out.admin_tokens = std::move(tokens).value();
+  FERRY_RETURN_IF_ERROR(
+      Audit(actor, ActionName(Action::kKeysList), "", "ok",
+            Dump(Json{{"writeKeys", out.write_keys.size()}, {"adminTokens", out.admin_tokens.size()}})));
+  return out;
+}
+
+namespace {
+const char* KindName(CredentialKind kind) { return kind == CredentialKind::kWriteKey ? "write-key" : "admin-token"; }
+}  // namespace
+
+Result<bool> RightsService::RevokeCredential(const Actor& actor, CredentialKind kind, int64_t id) {
+  const char* action = ActionName(Action::kKeysRevoke);
+  Json detail = {{"kind", KindName(kind)}, {"id", id}};
+  auto done = kind == CredentialKind::kWriteKey ? stores_.credentials->RevokeWriteKey(id)
+                                                : stores_.credentials->RevokeAdminToken(id);
+  if (!done.ok()) {
+    (void)Audit(actor, action, "", "error", Dump(detail));
+    return done.status().WithMessage(kStoreUnavailable);
+  }
+  FERRY_RETURN_IF_ERROR(Audit(actor, action, "", *done ? "ok" : "not_found", Dump(detail)));
+  if (!*done) return Status::NotFound(std::string("no valid ") + KindName(kind) + " has that id");
+  return true;
+}
+
+Result<bool> RightsService::ExpireCredential(const Actor& actor, CredentialKind kind, int64_t id, int64_t expires_ms) {
+  const char* action = ActionName(Action::kKeysExpire);
+  Json detail = {{"kind", KindName(kind)}, {"id", id}, {"expiresAt", expires_ms > 0 ? Json(Iso(expires_ms)) : Json()}};
+  auto done = kind == CredentialKind::kWriteKey ? stores_.credentials->SetWriteKeyExpiry(id, expires_ms)
+                                                : stores_.credentials->SetAdminTokenExpiry(id, expires_ms);
+  if (!done.ok()) {
+    (void)Audit(actor, action, "", "error", Dump(detail));
+    return done.status().WithMessage(kStoreUnavailable);
+  }
+  FERRY_RETURN_IF_ERROR(Audit(actor, action, "", *done ? "ok" : "not_found", Dump(detail)));
+  if (!*done) return Status::NotFound(std::string("no valid ") + KindName(kind) + " has that id");
+  return true;
+}
+
 Result<std::string> RightsService::CreateAdminToken(const Actor& actor, const std::string& name,
                                                     const std::vector<std::string>& roles) {
   const std::string holder = name.empty() ? std::string("admin") : name;

@@ -76,6 +76,13 @@ struct Correction {
   std::vector<SubjectSummary> subjects;
 };
 
+// The credentials of a store, as ListCredentials shows them.
+enum class CredentialKind { kWriteKey, kAdminToken };
+struct CredentialList {
+  std::vector<WriteKeyRecord> write_keys;
+  std::vector<AdminTokenInfo> admin_tokens;
+};
+
 // A device's forget: the receipt of its anonymousIds' erasure and, when it named its userId, the request opened to
 // verify that erasure ("" otherwise).
 struct ForgetOutcome {
@@ -147,6 +154,14 @@ class RightsService {
   base::Result<std::string> CreateWriteKey(const Actor& actor, const std::string& project);
   base::Result<std::string> CreateAdminToken(const Actor& actor, const std::string& name,
                                              const std::vector<std::string>& roles);
+  // Every write key and admin token (prefixes only, never a secret), audited.
+  base::Result<CredentialList> ListCredentials(const Actor& actor);
+  // Revokes a write key or admin token by id: refused from then on (write keys: at once on this process, within
+  // kWriteKeyCacheMs on every other one sharing the store; admin tokens: at once everywhere). NotFound when no
+  // valid credential of that kind has the id. Audited.
+  base::Result<bool> RevokeCredential(const Actor& actor, CredentialKind kind, int64_t id);
+  // Sets when a write key or admin token stops being accepted (epoch ms; 0: never). NotFound as above. Audited.
+  base::Result<bool> ExpireCredential(const Actor& actor, CredentialKind kind, int64_t id, int64_t expires_ms);
 
  private:
   // Approve or Reject.

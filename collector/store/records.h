@@ -63,6 +63,17 @@ struct EventRow {
 struct WriteKeyInfo {
   int64_t project_id = 0;
   std::string project;
+  int64_t expires_ms = 0;  // 0: no expiry (LookupWriteKey never returns an expired key)
+};
+
+// A write key as listed (never the key itself: only its prefix).
+struct WriteKeyRecord {
+  int64_t id = 0;
+  std::string project;
+  std::string prefix;  // "fw_" and the first hex characters
+  int64_t created_ms = 0;
+  int64_t revoked_ms = 0;  // 0 while not revoked
+  int64_t expires_ms = 0;  // 0: no expiry
 };
 
 // ---- Subjects and the identity graph ----
@@ -203,6 +214,7 @@ struct AdminTokenInfo {
   std::vector<std::string> roles;  // "compliance", "operator", "analyst"
   int64_t created_ms = 0;
   int64_t revoked_ms = 0;  // 0 while valid
+  int64_t expires_ms = 0;  // 0: no expiry; from then on the token is refused
 };
 
 }  // namespace ferry::collector

@@ -2,6 +2,9 @@
 // cannot crash the collector, make it write per request, name ids the admin API cannot name, or keep data past the
 // retention policy by lying about the time.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
 
 #include <string>
 #include <vector>
@@ -175,6 +178,76 @@ TEST_F(UntrustedInputTest, AnEventDated2999IsClampedAndDoesNotSurviveRetention) 
       << "the event dated 2999 survived retention";
   HttpResult m = Call("GET", "/metrics", "");
   EXPECT_GE(CollectorProcess::MetricValue(m.body, "ferry_events_purged_total"), 1.0) << m.body;
+}
+
+// Issue 11, item 12 through ferryctl: the token comes from a file or the environment, never argv; credentials are
+// listed, revoked and expired, and a revoked or expired one is refused by the collector at once.
+TEST_F(UntrustedInputTest, FerryctlListsRevokesAndExpiresCredentialsWithATokenFromAFileOrTheEnvironment) {
+  Start();
+  ASSERT_EQ(Ingest(json::array({Event("m-1", "alice")})).status, 200);
+  const std::string token_file = col_->data_dir() + "/ops.token";
+  {
+    std::ofstream f(token_file);
+    f << operator_ << "\n";
+  }
+  ASSERT_EQ(::chmod(token_file.c_str(), 0644), 0);
+  auto ctl = [&](const std::string& auth, const std::string& args, std::string* out) {
+    return testsupport::RunCommand(auth + " " + testsupport::FerryctlBinary() + " --url " + col_->url() +
+                                       " --ca-file " + col_->ca_file() + " " + args + " 2>&1",
+                                   out);
+  };
+  std::string out;
+  const std::string by_file = "env -u FERRY_ADMIN_TOKEN";
+  // A token file others may read is refused.
+  EXPECT_NE(ctl(by_file, "--token-file " + token_file + " credentials list", &out), 0);
+  EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
+  ASSERT_EQ(::chmod(token_file.c_str(), 0600), 0);
+  ASSERT_EQ(ctl(by_file, "--token-file " + token_file + " --json credentials list", &out), 0) << out;
+  json doc = json::parse(out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << out;
+  int64_t key_id = 0, officer_id = 0;
+  for (const json& k : doc["writeKeys"]) {
+    if (k["prefix"] == col_->write_key().substr(0, 7)) key_id = k["id"].get<int64_t>();
+  }
+  for (const json& t : doc["adminTokens"]) {
+    if (t["name"] == "officer") officer_id = t["id"].get<int64_t>();
+  }
+  ASSERT_GT(key_id, 0);
+  ASSERT_GT(officer_id, 0);
+  EXPECT_EQ(out.find(col_->write_key()), std::string::npos);
+  EXPECT_EQ(out.find(compliance_), std::string::npos);
+  // Without any token: a clear refusal, no call made.
+  EXPECT_NE(ctl(by_file, "credentials list", &out), 0);
+  EXPECT_NE(out.find("FERRY_ADMIN_TOKEN"), std::string::npos) << out;
+
+  // The officer's token expires (a time already past): refused at once.
+  ASSERT_EQ(Call("GET", "/v1/requests", compliance_).status, 200);
+  const std::string by_env = "env FERRY_ADMIN_TOKEN=" + operator_;
+  ASSERT_EQ(
+      ctl(by_env, "credentials expire admin-token " + std::to_string(officer_id) + " --at 2001-01-01T00:00:00Z", &out),
+      0)
+      << out;
+  EXPECT_EQ(Call("GET", "/v1/requests", compliance_).status, 401);
+  ASSERT_EQ(ctl(by_env, "credentials expire admin-token " + std::to_string(officer_id) + " --at never", &out), 0)
+      << out;
+  EXPECT_EQ(Call("GET", "/v1/requests", compliance_).status, 200);
+
+  // The write key is revoked: the next batch is refused at once.
+  ASSERT_EQ(ctl(by_env, "credentials revoke write-key " + std::to_string(key_id), &out), 0) << out;
+  HttpResult refused = Ingest(json::array({Event("m-2", "alice")}));
+  EXPECT_EQ(refused.status, 401) << refused.body;
+  EXPECT_NE(ctl(by_env, "credentials revoke write-key " + std::to_string(key_id), &out), 0);  // already revoked
+  EXPECT_NE(out.find("404"), std::string::npos) << out;
+  // Only an operator may do this; the officer is refused.
+  EXPECT_EQ(Call("POST", "/v1/keys/admin-tokens/" + std::to_string(officer_id) + "/revoke", compliance_, "{}").status,
+            403);
+  ASSERT_EQ(ctl(by_env, "--json credentials list", &out), 0) << out;
+  doc = json::parse(out, nullptr, false);
+  for (const json& k : doc["writeKeys"]) {
+    if (k["id"] == key_id) {
+      EXPECT_TRUE(k["revokedAt"].is_string()) << k;
+    }
+  }
 }
 
 }  // namespace

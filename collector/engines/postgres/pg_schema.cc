@@ -76,6 +76,11 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "prefix text NOT NULL, roles text NOT NULL, created_ms bigint NOT NULL, revoked_ms bigint)",
           "CREATE TABLE project_settings(project_id bigint PRIMARY KEY, max_event_age_ms bigint NOT NULL)",
       },
+      // 2: credential expiry (write keys and admin tokens; NULL: none).
+      {
+          "ALTER TABLE write_keys ADD COLUMN expires_ms bigint",
+          "ALTER TABLE admin_tokens ADD COLUMN expires_ms bigint",
+      },
   };
   return kMigrations;
 }
@@ -118,7 +123,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 1, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 2, "one migration per schema version");
   return s;
 }
 

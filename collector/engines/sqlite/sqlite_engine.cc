@@ -72,6 +72,11 @@ CREATE TABLE admin_tokens(
   roles TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
 CREATE TABLE project_settings(project_id INTEGER PRIMARY KEY, max_event_age_ms INTEGER NOT NULL);
 )sql",
+    // 3: credential expiry (write keys and admin tokens; NULL: none).
+    R"sql(
+ALTER TABLE write_keys ADD COLUMN expires_ms INTEGER;
+ALTER TABLE admin_tokens ADD COLUMN expires_ms INTEGER;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
