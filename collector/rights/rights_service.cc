@@ -455,30 +455,27 @@ const char* KindName(CredentialKind kind) { return kind == CredentialKind::kWrit
 }  // namespace
 
 Result<bool> RightsService::RevokeCredential(const Actor& actor, CredentialKind kind, int64_t id) {
-  const char* action = ActionName(Action::kKeysRevoke);
-  Json detail = {{"kind", KindName(kind)}, {"id", id}};
   auto done = kind == CredentialKind::kWriteKey ? stores_.credentials->RevokeWriteKey(id)
                                                 : stores_.credentials->RevokeAdminToken(id);
-  if (!done.ok()) {
-    (void)Audit(actor, action, "", "error", Dump(detail));
-    return done.status().WithMessage(kStoreUnavailable);
-  }
-  FERRY_RETURN_IF_ERROR(Audit(actor, action, "", *done ? "ok" : "not_found", Dump(detail)));
-  if (!*done) return Status::NotFound(std::string("no valid ") + KindName(kind) + " has that id");
-  return true;
+  return CredentialChanged(actor, Action::kKeysRevoke, kind, Json{{"kind", KindName(kind)}, {"id", id}}, done);
 }
 
 Result<bool> RightsService::ExpireCredential(const Actor& actor, CredentialKind kind, int64_t id, int64_t expires_ms) {
-  const char* action = ActionName(Action::kKeysExpire);
-  Json detail = {{"kind", KindName(kind)}, {"id", id}, {"expiresAt", expires_ms > 0 ? Json(Iso(expires_ms)) : Json()}};
   auto done = kind == CredentialKind::kWriteKey ? stores_.credentials->SetWriteKeyExpiry(id, expires_ms)
                                                 : stores_.credentials->SetAdminTokenExpiry(id, expires_ms);
+  Json detail = {{"kind", KindName(kind)}, {"id", id}, {"expiresAt", expires_ms > 0 ? Json(Iso(expires_ms)) : Json()}};
+  return CredentialChanged(actor, Action::kKeysExpire, kind, detail, done);
+}
+
+Result<bool> RightsService::CredentialChanged(const Actor& actor, Action action, CredentialKind kind,
+                                              const Json& detail, const Result<bool>& done) {
   if (!done.ok()) {
-    (void)Audit(actor, action, "", "error", Dump(detail));
+    (void)Audit(actor, ActionName(action), "", "error", Dump(detail));
     return done.status().WithMessage(kStoreUnavailable);
   }
-  FERRY_RETURN_IF_ERROR(Audit(actor, action, "", *done ? "ok" : "not_found", Dump(detail)));
-  if (!*done) return Status::NotFound(std::string("no valid ") + KindName(kind) + " has that id");
+  const bool changed = done.value();
+  FERRY_RETURN_IF_ERROR(Audit(actor, ActionName(action), "", changed ? "ok" : "not_found", Dump(detail)));
+  if (!changed) return Status::NotFound(std::string("no valid ") + KindName(kind) + " has that id");
   return true;
 }
 

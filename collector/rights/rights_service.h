@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "collector/rights/authorize.h"
+#include "collector/rights/documents.h"
 #include "collector/rights/refusals.h"
 #include "collector/store/interfaces.h"
 #include "lib/base/clock.h"
@@ -173,6 +174,9 @@ class RightsService {
   // Appends on its own; the failure is logged and returned.
   base::Status Audit(const Actor& actor, const std::string& action, const std::string& subject,
                      const std::string& result, const std::string& detail);
+  // Audits a revocation or expiry change (`done`: whether a credential changed) and gives the call's answer.
+  base::Result<bool> CredentialChanged(const Actor& actor, Action action, CredentialKind kind, const Json& detail,
+                                       const base::Result<bool>& done);
   // A refused call: audited at once without a source, counted for its source otherwise.
   void Refused(const std::string& source, const Actor& actor, const std::string& action, const std::string& subject,
                const std::string& result, const std::string& detail);
