@@ -26,6 +26,9 @@ enum class Action {
   kInsightAudience,      // POST /v1/insight/audiences: an audience exported for outreach
   kKeysCreateServerKey,  // POST /v1/keys/server-keys
   kLinksConfirm,         // POST /v1/links/{linkId}/confirm
+  kKeysList,             // GET /v1/keys
+  kKeysRevoke,           // POST /v1/keys/{write-keys|admin-tokens}/{id}/revoke
+  kKeysExpire,           // POST /v1/keys/{write-keys|admin-tokens}/{id}/expiry
 };
 
 // The action's name in the audit log ("subject.show", ...).
