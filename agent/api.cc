@@ -6,6 +6,7 @@
 
 #include "lib/base/time.h"
 #include "lib/wire/event.h"
+#include "lib/wire/json_body.h"
 
 namespace ferry::agent {
 
@@ -131,14 +132,16 @@ Verdict AdmitPreflight(std::string_view path, const Caller& c, const AccessPolic
   return ok;
 }
 
-std::string ParseObject(std::string_view body, Json* out) {
-  if (wire::RawJsonDepth(body, kMaxRequestDepth) > kMaxRequestDepth) {
-    return "the body nests deeper than " + std::to_string(kMaxRequestDepth);
+base::Status ParseObject(std::string_view body, Json* out) {
+  const wire::JsonLimits limits = wire::BodyLimits();
+  auto parsed = wire::ParseJson(body, limits);
+  if (!parsed.ok()) {
+    if (parsed.status().message() != "JSON nested too deeply") return parsed.status();
+    return base::Status::InvalidArgument("the body nests deeper than " + std::to_string(limits.max_depth));
   }
-  *out = Json::parse(body.begin(), body.end(), nullptr, false);
-  if (out->is_discarded()) return "the body is not valid JSON (or not UTF-8)";
-  if (!out->is_object()) return "the body must be a JSON object";
-  return "";
+  *out = std::move(parsed).value();
+  if (!out->is_object()) return base::Status::InvalidArgument("the body must be a JSON object");
+  return base::Status::Ok();
 }
 
 std::string ControlCharProblem(std::string_view key, std::string_view value) {
@@ -167,8 +170,8 @@ std::string EventIdsProblem(const Json& ev) {
 
 std::string ParseEventRequest(std::string_view type, std::string_view body, EventRequest* out) {
   Json j;
-  std::string why = ParseObject(body, &j);
-  if (!why.empty()) return why;
+  if (base::Status parsed = ParseObject(body, &j); !parsed.ok()) return parsed.message();
+  std::string why;
   const char* name_key = type == "track" ? "event" : type == "screen" ? "name" : nullptr;
   const char* payload_key = type == "identify" ? "traits" : "properties";
   if (name_key == nullptr && type != "identify") return "unknown event type '" + std::string(type) + "'";
@@ -238,8 +241,7 @@ std::string NecessaryProblem(std::string_view type, std::string_view purpose, st
 
 std::string ParseConsentBody(std::string_view body, std::string* state) {
   Json j;
-  std::string why = ParseObject(body, &j);
-  if (!why.empty()) return why;
+  if (base::Status parsed = ParseObject(body, &j); !parsed.ok()) return parsed.message();
   auto st = j.find("state");
   if (j.size() == 1 && st != j.end() && st->is_string()) {
     const std::string& s = st->get_ref<const std::string&>();
@@ -262,8 +264,11 @@ PreparedBatch PrepareBatch(std::string_view body, int64_t received_ms,
     return std::move(out);
   };
   Json j;
-  std::string why = ParseObject(body, &j);
-  if (!why.empty()) return fail(400, base::Code::kInvalidArgument, why);
+  if (base::Status parsed = ParseObject(body, &j); !parsed.ok()) {
+    // Too large for the parser: 413 like the collector's /v1/batch; else 400.
+    bool large = parsed.code() == base::Code::kResourceExhausted;
+    return fail(large ? 413 : 400, parsed.code(), parsed.message());
+  }
   auto b = j.find("batch");
   if (b == j.end() || !b->is_array()) return fail(400, base::Code::kInvalidArgument, "batch must be a list of events");
   if (b->size() > limits.max_batch_events) {

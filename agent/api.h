@@ -1,6 +1,6 @@
 // The local API's rules, apart from any HTTP server and from the pipeline: who may call which route (tokens, origins,
 // Unix-socket peers), and what a request body must hold (events, forwarded batches, consent changes). Pure functions
-// on plain types, so that the HTTP front (cpp-httplib today, lib/httpd later) only gathers the facts of a request and
+// on plain types, so that the HTTP front (agent/http_front.h, on lib/httpd) only gathers the facts of a request and
 // sends the answer, and so that the fuzz target (tests/fuzz/fuzz_agent_api.cc) reaches every body parser.
 #ifndef FERRY_AGENT_API_H_
 #define FERRY_AGENT_API_H_
@@ -43,8 +43,8 @@ struct Caller {
   std::string origin;
   bool browser_fetch = false;  // Sec-Fetch-Site or Sec-Fetch-Mode was sent (only browsers send them)
   std::string bearer;          // the token of "Authorization: Bearer ...", "" when none
-  // Unix socket, consent changes: the credentials of the caller's connection. When more than one connection of the
-  // same peer process is open, every one of them is listed and every one must be allowed. Empty = unknown (refused).
+  // Unix socket: the credentials of the caller's connection (SO_PEERCRED, taken when it connected). Every one listed
+  // must be allowed to change consent. Empty = unknown (refused).
   std::vector<PeerCred> peers;
 };
 
@@ -93,11 +93,10 @@ bool SameSecret(std::string_view a, std::string_view b);
 
 // ---- Bodies ----------------------------------------------------------------------------------------------------
 
-// Nesting allowed in a request body before it is parsed (docs/PROTOCOL.md: 32 inside properties, plus the envelope).
-inline constexpr size_t kMaxRequestDepth = 40;
-
-// Parses a request body as a JSON object, refusing hostile nesting before it is built in memory. "" or the reason.
-std::string ParseObject(std::string_view body, nlohmann::json* out);
+// Parses a request body as a JSON object with the one parser for outside bodies (wire::ParseJson with
+// wire::BodyLimits(): at most 5 MiB and 43 deep, checked on the text before anything is built). InvalidArgument (not
+// JSON, too deep, not an object) or ResourceExhausted (too large) with the reason.
+base::Status ParseObject(std::string_view body, nlohmann::json* out);
 
 // "" when an id or a name holds no control character, else the reason ("userId holds a control character ...").
 // Control characters: U+0000-U+001F, U+007F and U+0080-U+009F; `value` is valid UTF-8 (the JSON parser checked).

@@ -241,9 +241,17 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
   }
   c.Number(j, "", "threads", &cfg.threads, 2, 1024);
   if (const Json* l = c.Object(j, "", "limits")) {
-    c.OnlyKeys(*l, "limits.", {"max_body_bytes", "max_decoded_bytes"});
+    c.OnlyKeys(*l, "limits.",
+               {"max_body_bytes", "max_decoded_bytes", "max_connections", "max_connections_per_source",
+                "request_timeout_s", "idle_timeout_s", "max_header_bytes", "max_header_count"});
     c.Number(*l, "limits.", "max_body_bytes", &cfg.max_body_bytes, 1024, 64u << 20);
     c.Number(*l, "limits.", "max_decoded_bytes", &cfg.max_decoded_bytes, 1024, 256u << 20);
+    c.Number(*l, "limits.", "max_connections", &cfg.max_connections, 8, 1u << 20);
+    c.Number(*l, "limits.", "max_connections_per_source", &cfg.max_connections_per_source, 0, 1u << 20);
+    c.Number(*l, "limits.", "request_timeout_s", &cfg.http_request_timeout_s, 1, 3600);
+    c.Number(*l, "limits.", "idle_timeout_s", &cfg.http_idle_timeout_s, 1, 3600);
+    c.Number(*l, "limits.", "max_header_bytes", &cfg.max_header_bytes, 1024, 1u << 20);
+    c.Number(*l, "limits.", "max_header_count", &cfg.max_header_count, 8, 10000);
   }
 
   // Upstream.

@@ -35,9 +35,16 @@ struct AgentConfig {
   std::vector<uint32_t> consent_uids, consent_gids;  // Unix-socket peers that may change consent without a token
   std::string port_file;                             // when set, the bound TCP port is written there (for port 0)
   std::vector<std::string> cors_origins;  // exact origins ("http://localhost:3000") allowed to call from a page
-  int threads = 16;
-  size_t max_body_bytes = 1u << 20;     // as sent
-  size_t max_decoded_bytes = 5u << 20;  // after zstd/gzip
+  int threads = 16;                       // handler threads (requests are read and refused on one I/O thread)
+  size_t max_body_bytes = 1u << 20;       // as sent
+  size_t max_decoded_bytes = 5u << 20;    // after zstd/gzip
+  // Connections and requests (lib/httpd/httpd.h Limits), over both listeners.
+  size_t max_connections = 4096;          // open connections; more: 503 (lowered to fit the file descriptor limit)
+  size_t max_connections_per_source = 0;  // per TCP client address; 0 = no cap
+  uint32_t http_request_timeout_s = 10;   // a request must arrive whole within this, else 408
+  uint32_t http_idle_timeout_s = 5;       // a connection that sends nothing (or idles between requests) is closed
+  size_t max_header_bytes = 64 * 1024;    // request line and header fields; more: 431
+  size_t max_header_count = 100;          // header fields; more: 431
 
   // Upstream (a collector or another agent).
   std::string upstream_url;  // "" = keep events in the buffer only

@@ -1,20 +1,12 @@
 #include "agent/http_front.h"
 
-#include <dirent.h>
-#include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstddef>
-#include <cstring>
+#include <functional>
 #include <string_view>
+#include <utility>
 
-#include "lib/httpd/body.h"
+#include "lib/httpd/decode.h"
+#include "lib/httpd/httpd.h"
 #include "lib/net/address.h"
 #include "lib/wire/auth.h"
 #include "lib/wire/http_status.h"
@@ -23,98 +15,56 @@ namespace ferry::agent {
 
 namespace {
 
-constexpr const char* kJson = "application/json";
+constexpr const char* kTcp = "tcp";
+constexpr const char* kUnix = "unix";
 
-std::string BearerToken(const httplib::Request& req) {
-  return wire::BearerToken(req.get_header_value("Authorization"));
+httpd::Response Send(const Answer& a) {
+  httpd::Response r = httpd::Response::Json(a.status, a.body);
+  if (a.retry_after_s > 0) r.headers.Set("Retry-After", std::to_string(a.retry_after_s));
+  return r;
 }
 
-bool LoopbackPeer(const httplib::Request& req) { return net::IsLoopbackPeer(req.remote_addr); }
+// An error answer (ErrorAnswer: the one error body plus "result" and "reason").
+httpd::Response SendError(base::Code code, const std::string& result, const std::string& reason, int http_status = 0) {
+  return Send(ErrorAnswer(code, result, reason, http_status));
+}
 
 // The facts of a request that Admit (agent/api.h) decides on.
-Caller CallerOf(const httplib::Request& req, bool unix_listener) {
+Caller CallerOf(const httpd::Request& req) {
   Caller c;
-  c.unix_socket = unix_listener;
-  c.loopback_peer = !unix_listener && LoopbackPeer(req);
-  c.has_origin = req.has_header("Origin");
-  c.origin = req.get_header_value("Origin");
-  c.browser_fetch = req.has_header("Sec-Fetch-Site") || req.has_header("Sec-Fetch-Mode");
-  c.bearer = BearerToken(req);
+  c.unix_socket = req.listener_tag == kUnix;
+  c.loopback_peer = !c.unix_socket && req.loopback;
+  c.has_origin = req.headers.Has("Origin");
+  c.origin = req.headers.Get("Origin");
+  c.browser_fetch = req.headers.Has("Sec-Fetch-Site") || req.headers.Has("Sec-Fetch-Mode");
+  c.bearer = wire::BearerToken(req.headers.Get("Authorization"));
+  // The credentials the kernel took when this connection was made (SO_PEERCRED).
+  if (c.unix_socket && req.peer) c.peers.push_back({req.peer->pid, req.peer->uid, req.peer->gid});
   return c;
 }
 
-void Send(httplib::Response& res, const Answer& a) {
-  res.status = a.status;
-  res.set_content(a.body, kJson);
-  if (a.retry_after_s > 0) res.set_header("Retry-After", std::to_string(a.retry_after_s));
+void AllowOrigin(httpd::Response& res, const std::string& origin) {
+  if (origin.empty()) return;
+  res.headers.Set("Access-Control-Allow-Origin", origin);
+  res.headers.Set("Vary", "Origin");
 }
 
-// An error answer (ErrorAnswer: the one error body plus "result" and "reason"). close: given before the body was
-// read, so the client is told to close the connection (the unread body would be taken for the next request).
-void SendError(httplib::Response& res, base::Code code, const std::string& result, const std::string& reason,
-               bool close = false, int http_status = 0) {
-  Send(res, ErrorAnswer(code, result, reason, http_status));
-  if (close) res.set_header("Connection", "close");
-}
-
-// Calls fn(fd) for each descriptor of this process (0-2 and the directory's own excepted).
-template <typename Fn>
-void ForEachFd(Fn fn) {
-  DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return;
-  while (dirent* e = readdir(d)) {
-    int fd = std::atoi(e->d_name);
-    if (fd <= 2 || fd == dirfd(d)) continue;
-    fn(fd);
+// A route's answer: Admit, then (with_body) the body decoded within the policy's limits, then `answer`.
+httpd::Response Admitted(httpd::Request& req, const HttpFront::Policy& p, Route route, bool with_body,
+                         const std::function<httpd::Response(std::string)>& answer) {
+  Verdict v = Admit(route, CallerOf(req), p.access);
+  if (!v.ok) return SendError(v.code, v.result, v.reason, v.http_status);
+  std::string body;
+  httpd::Response res;
+  httpd::BodyRead read;
+  if (with_body) {
+    read = httpd::DecodeBody(req.headers.Get("Content-Encoding"), std::move(req.body),
+                             {p.max_body_bytes, p.max_decoded_bytes}, &body);
   }
-  closedir(d);
-}
-
-// The uid/gid (SO_PEERCRED) of every connection accepted on the Unix socket at `path` whose peer process is `pid`
-// (cpp-httplib gives a handler the peer's pid only, see http_front.h). Accepted sockets report the listener's path
-// as their own address; the listener itself is skipped.
-std::vector<PeerCred> PeerCredentials(const std::string& path, int64_t pid) {
-  std::vector<PeerCred> out;
-  if (pid <= 0 || path.empty()) return out;
-  ForEachFd([&](int fd) {
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) return;
-    sockaddr_un addr{};
-    socklen_t al = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &al) != 0 || addr.sun_family != AF_UNIX) return;
-    if (al <= offsetof(sockaddr_un, sun_path)) return;
-    if (std::string_view(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path)) != path) return;
-    ucred cred{};
-    socklen_t cl = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid != pid) return;
-    out.push_back({cred.pid, cred.uid, cred.gid});
-  });
-  return out;
-}
-
-// cpp-httplib 0.11 listens with a backlog of 5. On a Unix socket a full backlog makes connect() fail at once
-// (EAGAIN) instead of being retried like a TCP SYN, so a burst of local clients sees "cannot connect". httplib does
-// not expose its listening socket: find it among this process's descriptors (listening, bound to our address) and
-// call listen() again, which on Linux only raises the backlog.
-void RaiseBacklog(const std::string& unix_path, int tcp_port) {
-  ForEachFd([&](int fd) {
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) return;
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return;
-    bool ours = false;
-    if (ss.ss_family == AF_UNIX && !unix_path.empty()) {
-      ours = unix_path == reinterpret_cast<sockaddr_un*>(&ss)->sun_path;
-    } else if (ss.ss_family == AF_INET && tcp_port > 0) {
-      ours = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port) == tcp_port;
-    } else if (ss.ss_family == AF_INET6 && tcp_port > 0) {
-      ours = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port) == tcp_port;
-    }
-    if (ours) listen(fd, SOMAXCONN);
-  });
+  res = read.ok() ? answer(std::move(body))
+                  : SendError(wire::CodeForHttpStatus(read.status), "invalid", read.reason, read.status);
+  AllowOrigin(res, v.allow_origin);
+  return res;
 }
 
 }  // namespace
@@ -146,174 +96,129 @@ std::shared_ptr<const HttpFront::Policy> HttpFront::policy() const {
 }
 
 base::Status HttpFront::Bind(const AgentConfig& cfg) {
+  if (svr_) return base::Status::Internal("Bind() once");
   SetPolicy(cfg);
-  auto setup = [&](httplib::Server& svr, bool unix_listener) {
-    int threads = cfg.threads;
-    svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-    if (!unix_listener) svr.set_tcp_nodelay(true);
-    svr.set_keep_alive_max_count(1000000);
-    svr.set_keep_alive_timeout(5);
-    svr.set_read_timeout(10, 0);
-    svr.set_write_timeout(10, 0);
-    svr.set_payload_max_length(cfg.max_body_bytes);
-    Routes(svr, unix_listener, unix_listener ? cfg.unix_socket_path : std::string());
-  };
+  httpd::ServerOptions o;
+  o.io_threads = 1;
+  o.worker_threads = cfg.threads;
+  o.log = log_;
+  o.limits.max_body_bytes = cfg.max_body_bytes;
+  o.limits.max_header_bytes = cfg.max_header_bytes;
+  o.limits.max_header_count = cfg.max_header_count;
+  o.limits.request_timeout_ms = int64_t{cfg.http_request_timeout_s} * 1000;
+  o.limits.write_timeout_ms = int64_t{cfg.http_request_timeout_s} * 1000;
+  o.limits.idle_timeout_ms = int64_t{cfg.http_idle_timeout_s} * 1000;
+  o.limits.tls_handshake_timeout_ms = o.limits.idle_timeout_ms;
+  o.limits.max_connections = httpd::ConnectionsThatFit(cfg.max_connections);
+  o.limits.reserved_connections = std::min<size_t>(256, o.limits.max_connections / 8);
+  o.limits.max_connections_per_source = cfg.max_connections_per_source;
+  if (o.limits.max_connections < cfg.max_connections) {
+    log_.Warn("at most " + std::to_string(o.limits.max_connections) +
+              " connections: the file descriptor limit allows no more");
+  }
+  svr_ = std::make_unique<httpd::Server>(std::move(o));
+  Routes(svr_->router());
+  size_t tcp = 0;
   if (!cfg.listen.empty()) {
-    if (!cfg.tls_cert.empty()) {
-      auto s = std::make_unique<httplib::SSLServer>(cfg.tls_cert.c_str(), cfg.tls_key.c_str());
-      if (!s->is_valid()) return base::Status::InvalidArgument("cannot load tls.cert / tls.key");
-      tcp_ = std::move(s);
-    } else {
-      tcp_ = std::make_unique<httplib::Server>();
-    }
-    setup(*tcp_, false);
-    tcp_port_ = cfg.listen_port == 0 ? tcp_->bind_to_any_port(cfg.listen_host)
-                                     : (tcp_->bind_to_port(cfg.listen_host, cfg.listen_port) ? cfg.listen_port : -1);
-    if (tcp_port_ <= 0) return base::Status::Network("cannot listen on " + cfg.listen);
+    httpd::ListenerOptions l = httpd::ListenerOptions::Tcp(cfg.listen_host, cfg.listen_port);
+    l.tls_cert_file = cfg.tls_cert;
+    l.tls_key_file = cfg.tls_key;
+    l.tag = kTcp;
+    tcp = svr_->AddListener(std::move(l));
   }
   if (!cfg.unix_socket_path.empty()) {
-    const std::string& path = cfg.unix_socket_path;
-    struct stat st;
-    if (lstat(path.c_str(), &st) == 0) {
-      if (!S_ISSOCK(st.st_mode)) {
-        return base::Status::InvalidArgument(path + " exists and is not a socket; refusing to replace it");
-      }
-      unlink(path.c_str());  // a socket left by a previous run
-    }
-    unix_ = std::make_unique<httplib::Server>();
-    unix_->set_address_family(AF_UNIX);
-    setup(*unix_, true);
-    if (!unix_->bind_to_port(path, 80)) {
-      return base::Status::Network("cannot listen on the Unix socket " + path + ": " + std::strerror(errno));
-    }
-    socket_path_ = path;
-    if (chmod(path.c_str(), cfg.unix_socket_mode) != 0) {
-      return base::Status::Network("cannot set the mode of " + path + ": " + std::strerror(errno));
-    }
+    httpd::ListenerOptions l = httpd::ListenerOptions::Unix(cfg.unix_socket_path, cfg.unix_socket_mode);
+    l.tag = kUnix;
+    svr_->AddListener(std::move(l));
   }
-  RaiseBacklog(socket_path_, tcp_port_ > 0 ? tcp_port_ : 0);
+  base::Status started = svr_->Start();
+  if (!started.ok()) {
+    std::string what = cfg.tls_cert.empty() ? "" : " (or tls.cert / tls.key cannot be loaded)";
+    std::string why = "cannot listen" + what + ": " + started.message();
+    return started.code() == base::Code::kInvalidArgument ? base::Status::InvalidArgument(why)
+                                                          : base::Status::Network(why);
+  }
+  if (!cfg.listen.empty()) tcp_port_ = svr_->port(tcp);
   return base::Status::Ok();
 }
 
-void HttpFront::Start() {
-  for (httplib::Server* s : {tcp_.get(), unix_.get()}) {
-    if (s != nullptr) threads_.emplace_back([s] { s->listen_after_bind(); });
-  }
-}
-
 void HttpFront::Stop() {
-  if (stopped_) return;
-  stopped_ = true;
-  if (tcp_) tcp_->stop();
-  if (unix_) unix_->stop();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  if (!socket_path_.empty()) unlink(socket_path_.c_str());
+  if (svr_) svr_->Stop(5000);  // requests in flight finish; the socket file is removed
 }
 
-void HttpFront::Routes(httplib::Server& svr, bool unix_listener, const std::string& socket_path) {
-  // DNS rebinding: before any route, a TCP request must name this machine in its Host header.
-  if (!unix_listener) {
-    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+std::string HttpFront::HttpMetrics() const {
+  return svr_ ? httpd::RenderStats(svr_->stats(), "ferry_agent_http") : std::string();
+}
+
+void HttpFront::Routes(httpd::Router& r) {
+  using Serve = std::function<httpd::Response(httpd::Request&, const Policy&)>;
+  // Every route: on TCP the Host header must name this machine (DNS rebinding), then `serve`; the answer is counted
+  // under `metric` ("" = not counted).
+  auto guarded = [this](std::string metric, Serve serve) -> httpd::Handler {
+    return [this, metric = std::move(metric), serve = std::move(serve)](httpd::Request& req) {
       auto p = policy();
-      if (req.get_header_value_count("Host") == 1 && net::IsAllowedHost(req.get_header_value("Host"), p->hosts)) {
-        return httplib::Server::HandlerResponse::Unhandled;
+      httpd::Response res;
+      if (req.listener_tag == kTcp &&
+          !(req.headers.Count("Host") == 1 && net::IsAllowedHost(req.headers.Get("Host"), p->hosts))) {
+        res = SendError(base::Code::kPermissionDenied, "forbidden",
+                        "the Host header does not name this agent (localhost, 127.0.0.1, [::1] or allowed_hosts)", 421);
+        res.close = true;
+        agent_->CountRequest("misdirected", res.status);
+        return res;
       }
-      SendError(res, base::Code::kPermissionDenied, "forbidden",
-                "the Host header does not name this agent (localhost, 127.0.0.1, [::1] or allowed_hosts)", true, 421);
-      agent_->CountRequest("misdirected", res.status);
-      return httplib::Server::HandlerResponse::Handled;
-    });
-  }
-  // Access (agent/api.h Admit). Returns false when the answer is already set.
-  auto admit = [unix_listener, socket_path](const httplib::Request& req, httplib::Response& res, const Policy& p,
-                                            Route route) {
-    Caller c = CallerOf(req, unix_listener);
-    if (NeedsPeerCredentials(route, c, p.access)) c.peers = PeerCredentials(socket_path, req.remote_port);
-    Verdict v = Admit(route, c, p.access);
-    if (!v.ok) {
-      SendError(res, v.code, v.result, v.reason, true, v.http_status);
-      return false;
-    }
-    if (!v.allow_origin.empty()) {
-      res.set_header("Access-Control-Allow-Origin", v.allow_origin);
-      res.set_header("Vary", "Origin");
-    }
-    return true;
-  };
-  // Reads a request body, decoding zstd/gzip within the limits. Returns false when the answer is already set.
-  auto read_body = [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
-                      const Policy& p, std::string* out) {
-    httpd::BodyRead r = httpd::ReadEncodedBody(req, res, reader, {p.max_body_bytes, p.max_decoded_bytes}, out);
-    if (!r.ok()) SendError(res, wire::CodeForHttpStatus(r.status), "invalid", r.reason, r.unread, r.status);
-    return r.ok();
+      res = serve(req, *p);
+      if (!metric.empty()) agent_->CountRequest(metric, res.status);
+      return res;
+    };
   };
 
-  for (const char* type : {"track", "screen", "identify"}) {
-    std::string route = type;
-    svr.Post(std::string("/v1/") + type,
-             [this, admit, read_body, route](const httplib::Request& req, httplib::Response& res,
-                                             const httplib::ContentReader& reader) {
-               auto p = policy();
-               std::string body;
-               if (admit(req, res, *p, Route::kEvent) && read_body(req, res, reader, *p, &body))
-                 Send(res, agent_->Event(route, body));
-               agent_->CountRequest(route, res.status);
-             });
+  for (std::string type : {"track", "screen", "identify"}) {
+    r.Post("/v1/" + type, guarded(type, [this, type](httpd::Request& req, const Policy& p) {
+             return Admitted(req, p, Route::kEvent, true,
+                             [&](std::string body) { return Send(agent_->Event(type, body)); });
+           }));
   }
-  svr.Post("/v1/batch", [this, admit, read_body](const httplib::Request& req, httplib::Response& res,
-                                                 const httplib::ContentReader& reader) {
-    int64_t received = agent_->clock()->NowMs();
-    auto p = policy();
-    std::string body;
-    if (admit(req, res, *p, Route::kBatch) && read_body(req, res, reader, *p, &body)) {
-      Send(res, agent_->Batch(body, received));
-    }
-    agent_->CountRequest("batch", res.status);
-  });
-  svr.Get("/v1/consent", [this, admit](const httplib::Request& req, httplib::Response& res) {
-    auto p = policy();
-    if (admit(req, res, *p, Route::kConsentRead)) Send(res, agent_->GetConsent());
-    agent_->CountRequest("consent", res.status);
-  });
-  svr.Put(R"(/v1/consent/([^/]+))", [this, admit, read_body](const httplib::Request& req, httplib::Response& res,
-                                                             const httplib::ContentReader& reader) {
-    auto p = policy();
-    std::string body;
-    if (admit(req, res, *p, Route::kConsentChange) && read_body(req, res, reader, *p, &body)) {
-      Send(res, agent_->PutConsent(req.matches[1].str(), body));
-    }
-    agent_->CountRequest("consent_put", res.status);
-  });
-  svr.Get("/healthz", [this, admit](const httplib::Request& req, httplib::Response& res) {
-    auto p = policy();
-    if (admit(req, res, *p, Route::kHealth)) Send(res, agent_->Health());
-  });
-  svr.Get("/metrics", [this, admit](const httplib::Request& req, httplib::Response& res) {
-    auto p = policy();
-    if (admit(req, res, *p, Route::kMetrics)) res.set_content(agent_->Metrics(), "text/plain; version=0.0.4");
-  });
-  // CORS preflight: what a page on an allowed origin may send (never /v1/batch).
-  svr.Options(R"(/.*)", [this, unix_listener](const httplib::Request& req, httplib::Response& res) {
-    auto p = policy();
-    Verdict v = AdmitPreflight(req.path, CallerOf(req, unix_listener), p->access);
-    if (!v.ok) {
-      SendError(res, v.code, v.result, v.reason, false, v.http_status);
-      agent_->CountRequest("preflight", res.status);
-      return;
-    }
+  r.Post("/v1/batch", guarded("batch", [this](httpd::Request& req, const Policy& p) {
+           int64_t received = agent_->clock()->NowMs();
+           return Admitted(req, p, Route::kBatch, true,
+                           [&](std::string body) { return Send(agent_->Batch(body, received)); });
+         }));
+  r.Get("/v1/consent", guarded("consent", [this](httpd::Request& req, const Policy& p) {
+          return Admitted(req, p, Route::kConsentRead, false, [&](std::string) { return Send(agent_->GetConsent()); });
+        }));
+  r.Put("/v1/consent/{purpose}", guarded("consent_put", [this](httpd::Request& req, const Policy& p) {
+          std::string purpose = req.Param("purpose");
+          return Admitted(req, p, Route::kConsentChange, true,
+                          [&](std::string body) { return Send(agent_->PutConsent(purpose, body)); });
+        }));
+  r.Get("/healthz", guarded("", [this](httpd::Request& req, const Policy& p) {
+          return Admitted(req, p, Route::kHealth, false, [&](std::string) { return Send(agent_->Health()); });
+        }));
+  r.Get("/metrics", guarded("", [this](httpd::Request& req, const Policy& p) {
+          return Admitted(req, p, Route::kMetrics, false, [&](std::string) {
+            return httpd::Response::Text(200, agent_->Metrics() + HttpMetrics(), "text/plain; version=0.0.4");
+          });
+        }));
+  // CORS preflight on every route: what a page on an allowed origin may send (never /v1/batch).
+  auto preflight = guarded("preflight", [](httpd::Request& req, const Policy& p) {
+    Verdict v = AdmitPreflight(req.path, CallerOf(req), p.access);
+    if (!v.ok) return SendError(v.code, v.result, v.reason, v.http_status);
+    httpd::Response res;
     res.status = 204;
-    res.set_header("Access-Control-Allow-Origin", v.allow_origin);
-    res.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS");
-    res.set_header("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization");
-    res.set_header("Access-Control-Max-Age", "600");
-    res.set_header("Vary", "Origin");
+    AllowOrigin(res, v.allow_origin);
+    res.headers.Set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS");
+    res.headers.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization");
+    res.headers.Set("Access-Control-Max-Age", "600");
     // Private Network Access: a public page may not reach the device, an allowed local origin may.
-    if (req.get_header_value("Access-Control-Request-Private-Network") == "true") {
-      res.set_header("Access-Control-Allow-Private-Network", "true");
+    if (req.headers.Get("Access-Control-Request-Private-Network") == "true") {
+      res.headers.Set("Access-Control-Allow-Private-Network", "true");
     }
-    agent_->CountRequest("preflight", res.status);
+    return res;
   });
+  for (const char* path : {"/v1/track", "/v1/screen", "/v1/identify", "/v1/batch", "/v1/consent",
+                           "/v1/consent/{purpose}", "/healthz", "/metrics"}) {
+    r.Options(path, preflight);
+  }
 }
 
 }  // namespace ferry::agent

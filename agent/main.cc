@@ -94,7 +94,6 @@ int main(int argc, char** argv) {
   if (!cfg.unix_socket_path.empty()) log.Info("listening on unix:" + cfg.unix_socket_path);
   log.Info(cfg.upstream_url.empty() ? std::string("no upstream: events stay in the buffer")
                                     : "upstream " + cfg.upstream_url);
-  front.Start();
 
   for (;;) {
     int sig = 0;

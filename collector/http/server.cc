@@ -1,7 +1,5 @@
 #include "collector/http/server.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -56,21 +54,6 @@ void ApplyFault(const Fault& f, HttpResponse& res, base::Clock* clock) {
   if (f.retry_after >= 0) res.set_header("Retry-After", std::to_string(f.retry_after));
 }
 
-// The most connections the process's file descriptors allow (the soft limit raised to the hard one), keeping 64 for
-// the store, logs and the listeners.
-size_t ConnectionsThatFit(size_t wanted) {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rlimit raised = rl;
-    raised.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
-  }
-  if (rl.rlim_cur == RLIM_INFINITY) return wanted;
-  size_t fit = rl.rlim_cur > 128 ? static_cast<size_t>(rl.rlim_cur) - 64 : 64;
-  return std::min(wanted, fit);
-}
-
 }  // namespace
 
 CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger log)
@@ -109,7 +92,7 @@ base::Result<int> CollectorServer::Bind() {
   o.limits.idle_timeout_ms = int64_t{opts_.keep_alive_timeout_s} * 1000;
   o.limits.request_timeout_ms = int64_t{opts_.read_timeout_s} * 1000;
   o.limits.write_timeout_ms = int64_t{opts_.read_timeout_s} * 1000;
-  o.limits.max_connections = ConnectionsThatFit(opts_.max_connections);
+  o.limits.max_connections = httpd::ConnectionsThatFit(opts_.max_connections);
   o.limits.reserved_connections = std::min<size_t>(256, o.limits.max_connections / 8);
   o.limits.max_connections_per_source = opts_.max_connections_per_source;
   if (o.limits.max_connections < opts_.max_connections) {

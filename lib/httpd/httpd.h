@@ -291,6 +291,11 @@ struct Stats {
   int64_t queued_requests = 0;           // now
 };
 
+// The most connections (Limits::max_connections) that the process's file descriptors allow, at most `wanted`: raises
+// the soft limit of open files to the hard one, then keeps 64 descriptors for everything else (files, logs, the
+// listeners). A daemon sets its cap with this and logs when it is lower than configured.
+size_t ConnectionsThatFit(size_t wanted);
+
 // Prometheus text lines for `s`, every name starting with `prefix` ("ferry_collector_http").
 std::string RenderStats(const Stats& s, std::string_view prefix);
 

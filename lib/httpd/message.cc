@@ -1,7 +1,9 @@
 // Headers, requests, responses and the text of answers: everything of ferry_httpd that needs no Boost.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "lib/httpd/detail.h"
@@ -332,5 +334,18 @@ std::string CannedAnswer(int status, std::string_view reason, bool close, int re
 }
 
 }  // namespace detail
+
+size_t ConnectionsThatFit(size_t wanted) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return wanted;
+  size_t fit = rl.rlim_cur > 128 ? static_cast<size_t>(rl.rlim_cur) - 64 : 64;
+  return std::min(wanted, fit);
+}
 
 }  // namespace ferry::httpd

@@ -261,7 +261,6 @@ TEST_F(AgentApiTest, HttpFrontTokenUnixSocketEncodingsAndLimits) {
   ASSERT_NE(agent, nullptr);
   ferry::agent::HttpFront front(agent.get(), ferry::base::Logger());
   ASSERT_TRUE(front.Bind(cfg).ok());
-  front.Start();
 
   httplib::Client tcp("127.0.0.1", front.tcp_port());
   auto r = tcp.Post("/v1/track", R"({"event": "x"})", "application/json");
@@ -378,7 +377,6 @@ TEST_F(AgentApiTest, TimesComeFromTheInjectedClock) {
 
   ferry::agent::HttpFront front(agent.get(), ferry::base::Logger());
   ASSERT_TRUE(front.Bind(cfg).ok());
-  front.Start();
   httplib::Client tcp("127.0.0.1", front.tcp_port());
   // The sender's clock is 1 h behind; its event happened 5 s before it sent.
   auto forward = [&](const std::string& id) {
