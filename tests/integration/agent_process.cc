@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/spawn.h"
 #include "tests/support/wait.h"
 
 namespace ferry::testsupport {
@@ -179,6 +180,7 @@ bool AgentProcess::Spawn(std::string* error) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     FILE* f = std::freopen(log.c_str(), "a", stderr);
     (void)f;
+    CloseInheritedDescriptors();
     std::string bin = AgentBinary();
     std::string cfg = config_path();
     execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), static_cast<char*>(nullptr));

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/spawn.h"
+
 namespace ferry::testsupport {
 
 namespace {
@@ -216,6 +218,7 @@ bool ClickHouseServer::Launch(const std::string& remote_servers_xml, std::string
       dup2(fd, 2);
       close(fd);
     }
+    CloseInheritedDescriptors();
     std::string arg = "--config-file=" + config;
     char* argv[] = {const_cast<char*>(bin.c_str()), arg.data(), nullptr};
     execv(bin.c_str(), argv);

@@ -20,6 +20,8 @@
 #include <functional>
 #include <sstream>
 
+#include "tests/support/spawn.h"
+
 namespace ferry::testsupport {
 
 namespace {
@@ -87,17 +89,7 @@ Waited WaitForEvent(const std::string& path, pid_t pid, const std::function<bool
 std::string CollectorBinary() { return FERRY_COLLECTOR_BIN; }
 std::string FerryctlBinary() { return FERRY_CTL_BIN; }
 
-int RunCommand(const std::string& cmd, std::string* out) {
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int st = pclose(p);
-  if (out) *out = std::move(text);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+int RunCommand(const std::string& cmd, std::string* out) { return RunShell(cmd, out); }
 
 std::unique_ptr<CollectorProcess> CollectorProcess::Start(const CollectorOptions& options, std::string* error) {
   std::unique_ptr<CollectorProcess> cp(new CollectorProcess());
@@ -181,6 +173,7 @@ bool CollectorProcess::Spawn(const std::string& listen, std::string* error) {
       dup2(fd, 2);
       close(fd);
     }
+    CloseInheritedDescriptors();
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
