@@ -287,9 +287,11 @@ std::vector<nlohmann::json> CollectorProcess::DumpEvents(const std::string& proj
 
 std::string CollectorProcess::Log() const { return ReadFile(log_file_); }
 
-long CollectorProcess::RssKb() const {
-  if (pid_ <= 0) return -1;
-  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+long CollectorProcess::RssKb() const { return ProcessRssKb(pid_); }
+
+long ProcessRssKb(pid_t pid) {
+  if (pid <= 0) return -1;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);

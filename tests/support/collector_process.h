@@ -93,6 +93,9 @@ HttpResult HttpRequest(const std::string& method, const std::string& url, const 
                        const std::vector<std::string>& headers = {}, const std::string& ca_file = "",
                        long timeout_ms = 30000);
 
+// The resident set size of process `pid` in KiB (/proc/<pid>/status VmRSS), -1 when unknown.
+long ProcessRssKb(pid_t pid);
+
 // Runs a command line through /bin/sh; returns its exit status and puts stdout in *out.
 int RunCommand(const std::string& cmd, std::string* out);
 

@@ -99,9 +99,13 @@ TimedBatch SendBatch(int port, SSL_CTX* tls, const std::string& write_key, const
 }
 
 FloodResult HeaderFlood(const CollectorProcess& c, int flooders, int64_t bytes_each, int settle_ms) {
+  return HeaderFlood(c.port(), c.pid(), flooders, bytes_each, settle_ms);
+}
+
+FloodResult HeaderFlood(int port, pid_t pid, int flooders, int64_t bytes_each, int settle_ms) {
   FloodResult out;
-  const int port = c.port();
-  out.baseline_kb = c.RssKb();
+  auto rss_kb = [pid] { return ProcessRssKb(pid); };
+  out.baseline_kb = rss_kb();
   std::string lines;
   for (int i = 0; lines.size() < 64 * 1024; ++i) {
     lines += "X-Flood-" + std::to_string(i) + ": " + std::string(100, 'f') + "\r\n";
@@ -110,7 +114,7 @@ FloodResult HeaderFlood(const CollectorProcess& c, int flooders, int64_t bytes_e
   std::atomic<long> peak{out.baseline_kb};
   std::thread sampler([&] {
     while (!done) {
-      long r = c.RssKb();
+      long r = rss_kb();
       long p = peak.load();
       while (r > p && !peak.compare_exchange_weak(p, r)) {
       }
@@ -142,10 +146,10 @@ FloodResult HeaderFlood(const CollectorProcess& c, int flooders, int64_t bytes_e
   }
   for (auto& t : threads) t.join();
   out.seconds = MsSince(t0) / 1000;
-  out.end_kb = c.RssKb();
+  out.end_kb = rss_kb();
   // The heap is given back by the server's housekeeping after a burst of closed connections.
-  httpd::testing::WaitUntil([&] { return c.RssKb() < out.baseline_kb + 10 * 1024; }, settle_ms);
-  out.after_kb = c.RssKb();
+  httpd::testing::WaitUntil([&] { return rss_kb() < out.baseline_kb + 10 * 1024; }, settle_ms);
+  out.after_kb = rss_kb();
   done = true;
   sampler.join();
   out.peak_kb = peak.load();

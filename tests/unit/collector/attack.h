@@ -1,7 +1,7 @@
-// The attacks of issue 11 (items 3 and 4) on a real ferry-collector process, written once for the attack test
-// (tests/unit/collector/collector_attack_test.cc asserts what must hold) and the bench (tests/bench/bench_attack.cc
-// prints the figures): idle and trickling connections held open, a batch timed on a fresh connection, a header flood
-// with the collector's RSS sampled.
+// The attacks of issue 11 (items 3 and 4) on a real ferry-collector or ferry-agent process, written once for the
+// attack tests (tests/unit/collector/collector_attack_test.cc, tests/integration/agent_attack_test.cc assert what must
+// hold) and the bench (tests/bench/bench_attack.cc prints the figures): idle and trickling connections held open, a
+// batch timed on a fresh connection, a header flood with the collector's RSS sampled.
 #ifndef FERRY_TESTS_UNIT_COLLECTOR_ATTACK_H_
 #define FERRY_TESTS_UNIT_COLLECTOR_ATTACK_H_
 
@@ -68,6 +68,8 @@ struct FloodResult {
   double seconds = 0;
 };
 FloodResult HeaderFlood(const CollectorProcess& c, int flooders, int64_t bytes_each, int settle_ms = 15000);
+// The same against any server of this machine: its TCP port and its process (for the RSS), e.g. a ferry-agent.
+FloodResult HeaderFlood(int port, pid_t pid, int flooders, int64_t bytes_each, int settle_ms = 15000);
 
 }  // namespace ferry::testsupport::attack
 
