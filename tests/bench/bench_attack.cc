@@ -2,16 +2,21 @@
 //   - a legitimate batch's latency (new connection, TLS handshake when TLS, request, answer) with 2,000 idle and 200
 //     trickling connections open, plain and TLS;
 //   - the collector's RSS before, during (peak) and after a flood of header lines from 16 connections (120 MB each).
-// The attack is written once with the attack test (tests/unit/collector/attack.h). The load average is printed beside
+// With --agent, the same on a real ferry-agent: a legitimate track's latency (new connection, request, answer) over TCP
+// and over the Unix socket with 2,000 idle + 200 trickling TCP connections open, and the agent's RSS during and after
+// the header flood.
+// The attack is written once with the attack tests (tests/unit/collector/attack.h). The load average is printed beside
 // each figure (the machine is shared).
-// Usage: ferry_bench_attack [--idle N] [--trickling N] [--batches N] [--flood-mb MB]
+// Usage: ferry_bench_attack [--agent] [--idle N] [--trickling N] [--batches N] [--flood-mb MB]
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "tests/integration/agent_process.h"
 #include "tests/unit/collector/attack.h"
 
 namespace {
@@ -101,12 +106,118 @@ int Flood(int64_t mb_each) {
   return 0;
 }
 
+// One track on a fresh connection (TCP when unix_path is empty): the milliseconds from connect to the answer, or -1
+// when it was not answered 200.
+double TimedTrack(int port, const std::string& unix_path) {
+  const std::string body = R"({"event": "bench"})";
+  const std::string request =
+      "POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  auto t = std::chrono::steady_clock::now();
+  auto c = unix_path.empty() ? ferry::httpd::testing::Conn::Tcp(port, "127.0.0.1", 30000)
+                             : ferry::httpd::testing::Conn::Unix(unix_path, 30000);
+  if (!c || !c->Send(request)) return -1;
+  auto r = c->Read();
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  return r && r->status == 200 ? ms : -1;
+}
+
+void Show(const char* label, const char* what, std::vector<double> v, double load) {
+  if (v.empty()) return;
+  std::sort(v.begin(), v.end());
+  std::printf("[%s] track latency %s: median %.2f ms, p95 %.2f ms, max %.2f ms over %zu tracks (load average %.2f)\n",
+              label, what, v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 95 / 100)], v.back(), v.size(), load);
+}
+
+int AgentSiege(int idle, int trickling, int tracks) {
+  std::string err;
+  // Deadlines stretched so that no attack connection goes away while tracks are measured: the worst case.
+  auto a = ferry::testsupport::AgentProcess::Start({{"consent", {{"analytics", "granted"}}},
+                                                    {"unix_socket", {{"path", "agent.sock"}}},
+                                                    {"limits", {{"request_timeout_s", 600}, {"idle_timeout_s", 600}}}},
+                                                   &err);
+  if (!a) {
+    std::fprintf(stderr, "agent: %s\n", err.c_str());
+    return 1;
+  }
+  const std::string sock = a->dir() + "/agent.sock";
+  std::vector<double> quiet[2], loaded[2];
+  int failed = 0;
+  for (int i = 0; i < tracks; ++i) {
+    for (int v = 0; v < 2; ++v) {
+      double ms = TimedTrack(a->port(), v ? sock : "");
+      if (ms >= 0) quiet[v].push_back(ms);
+    }
+  }
+  double quiet_load = attack::LoadAverage(), load = 0;
+  {
+    attack::Siege siege(a->port(), nullptr, idle, trickling);
+    if (!siege.ok()) {
+      std::fprintf(stderr, "%s\n", siege.error().c_str());
+      return 1;
+    }
+    for (int i = 0; i < tracks; ++i) {
+      for (int v = 0; v < 2; ++v) {
+        double ms = TimedTrack(a->port(), v ? sock : "");
+        if (ms >= 0) {
+          loaded[v].push_back(ms);
+        } else {
+          ++failed;
+        }
+      }
+    }
+    load = attack::LoadAverage();
+    std::printf("[agent] %d idle + %d trickling TCP connections open\n", idle, trickling);
+  }
+  for (int v = 0; v < 2; ++v) {
+    const char* label = v ? "agent unix" : "agent tcp";
+    Show(label, "without attack", quiet[v], quiet_load);
+    Show(label, "under attack", loaded[v], load);
+  }
+  if (failed > 0) std::printf("[agent] %d tracks NOT answered 200 under attack\n", failed);
+  a->Stop();
+  return failed > 0 ? 1 : 0;
+}
+
+int AgentFlood(int64_t mb_each) {
+  std::string err;
+  auto a = ferry::testsupport::AgentProcess::Start({{"consent", {{"analytics", "granted"}}}}, &err);
+  if (!a) {
+    std::fprintf(stderr, "agent: %s\n", err.c_str());
+    return 1;
+  }
+  for (int i = 0; i < 20; ++i) TimedTrack(a->port(), "");
+  attack::FloodResult f = attack::HeaderFlood(a->port(), a->pid(), 16, mb_each * 1000 * 1000);
+  double load = attack::LoadAverage();
+  std::printf(
+      "[agent flood] 16 connections sent %.0f MB of header lines in %.1f s over %lld connections; %lld answers 431, "
+      "%lld other (load average %.2f)\n",
+      f.sent_bytes / 1e6, f.seconds, static_cast<long long>(f.connections), static_cast<long long>(f.answers_431),
+      static_cast<long long>(f.other_answers), load);
+  std::printf(
+      "[agent flood] agent RSS: baseline %.1f MB, peak during %.1f MB (+%.1f MB), at its end %.1f MB, after "
+      "%.1f MB (+%.1f MB) (load average %.2f)\n",
+      f.baseline_kb / 1024.0, f.peak_kb / 1024.0, (f.peak_kb - f.baseline_kb) / 1024.0, f.end_kb / 1024.0,
+      f.after_kb / 1024.0, (f.after_kb - f.baseline_kb) / 1024.0, attack::LoadAverage());
+  a->Stop();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int idle = 2000, trickling = 200, batches = 20;
   int64_t flood_mb = 120;
+  bool agent = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--agent")) agent = true;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--agent")) {
+      --i;
+      continue;
+    }
     if (!std::strcmp(argv[i], "--idle"))
       idle = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--trickling"))
@@ -120,6 +231,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "the file descriptor limit is too low\n");
     return 1;
   }
+  if (agent) return AgentSiege(idle, trickling, batches) | AgentFlood(flood_mb);
   int rc = Siege(false, idle, trickling, batches);
   rc |= Siege(true, idle, trickling, batches);
   rc |= Flood(flood_mb);
