@@ -55,6 +55,35 @@ TEST(AgentConfig, FullConfigIsRead) {
   EXPECT_NE(r->pii_rules.find("mask"), std::string::npos);
 }
 
+TEST(AgentConfig, ConnectionLimitsAreReadAndChecked) {
+  auto d = ParseConfig(R"({"storage": {"path": "b"}})", "/etc/ferry/agent.json");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->max_connections, 4096u);
+  EXPECT_EQ(d->max_connections_per_source, 0u);
+  EXPECT_EQ(d->http_request_timeout_s, 10u);
+  EXPECT_EQ(d->http_idle_timeout_s, 5u);
+  EXPECT_EQ(d->max_header_bytes, 64u * 1024);
+  EXPECT_EQ(d->max_header_count, 100u);
+  auto r = ParseConfig(R"({"storage": {"path": "b"}, "limits": {"max_connections": 100,
+      "max_connections_per_source": 10, "request_timeout_s": 3, "idle_timeout_s": 2, "max_header_bytes": 8192,
+      "max_header_count": 20}})",
+                       "/etc/ferry/agent.json");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->max_connections, 100u);
+  EXPECT_EQ(r->max_connections_per_source, 10u);
+  EXPECT_EQ(r->http_request_timeout_s, 3u);
+  EXPECT_EQ(r->http_idle_timeout_s, 2u);
+  EXPECT_EQ(r->max_header_bytes, 8192u);
+  EXPECT_EQ(r->max_header_count, 20u);
+  const std::string f = "/etc/ferry/agent.json: ";
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "limits": {"request_timeout_s": 0}})"),
+            f + "limits.request_timeout_s: must be between 1 and 3600");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "limits": {"max_connections": 1}})"),
+            f + "limits.max_connections: must be between 8 and 1048576");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "limits": {"max_conections": 10}})"),
+            f + "limits.max_conections: unknown key");
+}
+
 TEST(AgentConfig, RefusalsNameFileKeyAndReason) {
   const std::string f = "/etc/ferry/agent.json: ";
   EXPECT_EQ(Err("{"), f.substr(0, f.size() - 2) + ": not valid JSON");
