@@ -439,11 +439,9 @@ static void TestClient(const char* dir) {
   /* No endpoint: flush cannot succeed and says so. */
   CHECK_STATUS(ferry_flush(c, 200), FERRY_ERR_NETWORK);
 
-  /* Close; everything accepted so far is committed and survives a reopen with the same key. */
-  {
-    ferry_status st = ferry_close(c, 200);
-    CHECK(st == FERRY_OK || st == FERRY_ERR_TIMEOUT);
-  }
+  /* Close; everything accepted so far is committed and survives a reopen with the same key. Without an endpoint
+   * nothing is sent, and that is FERRY_OK (ferry.h), with the events kept in the buffer. */
+  CHECK_STATUS(ferry_close(c, 200), FERRY_OK);
   c = OpenClient(db, kKey, &tag);
   if (c == NULL) return;
   CHECK(ferry_get_consent(c, "marketing") == FERRY_CONSENT_DENIED); /* persisted */
