@@ -481,10 +481,9 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   CLI::App* list = creds->add_subcommand("list", "Every write key and admin token (prefixes only), revoked ones too");
   list->callback([&g, exit_code] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "GET", "/v1/keys");
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
+    std::string body;
+    if (!AdminCall(g, "GET", "/v1/keys", "", &body, exit_code)) return;
+    json doc = json::parse(body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     if (g.json) {
       PrintJson(doc);
@@ -516,11 +515,10 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   revoke->add_option("id", *cred_id, "Its id (credentials list)")->required();
   revoke->callback([&g, exit_code, path_of, cred_kind, cred_id] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "POST", path_of("revoke"), "{}");
-    if (!Check(r, exit_code)) return;
+    std::string body;
+    if (!AdminCall(g, "POST", path_of("revoke"), "{}", &body, exit_code)) return;
     if (g.json) {
-      PrintJson(json::parse(r.body, nullptr, false));
+      PrintJson(json::parse(body, nullptr, false));
     } else {
       std::printf("%s %lld revoked\n", cred_kind->c_str(), static_cast<long long>(*cred_id));
     }
@@ -534,11 +532,10 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   expire->add_option("--at", *at, "ISO-8601 time, e.g. 2027-01-01T00:00:00Z, or 'never'")->required();
   expire->callback([&g, exit_code, path_of, cred_kind, cred_id, at] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    json body = {{"expiresAt", *at == "never" ? json(nullptr) : json(*at)}};
-    Reply r = Call(g, "POST", path_of("expiry"), body.dump());
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
+    json request = {{"expiresAt", *at == "never" ? json(nullptr) : json(*at)}};
+    std::string body;
+    if (!AdminCall(g, "POST", path_of("expiry"), request.dump(), &body, exit_code)) return;
+    json doc = json::parse(body, nullptr, false);
     if (g.json) {
       PrintJson(doc);
     } else {
