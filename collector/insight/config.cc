@@ -25,8 +25,8 @@ Status Read(const json& j, const char* key, T* out, const std::string& where) {
 
 Status CheckKeys(const json& j, std::initializer_list<const char*> known, const std::string& where) {
   if (!j.is_object()) return Status::InvalidArgument(where + ": must be an object");
-  for (const auto& [k, v] : j.items()) {
-    (void)v;
+  for (const auto& item : j.items()) {
+    const std::string& k = item.key();
     if (std::none_of(known.begin(), known.end(), [&](const char* n) { return k == n; })) {
       return Status::InvalidArgument("unknown key '" + where + k + "'");
     }
