@@ -59,6 +59,7 @@ add_custom_target(ferry_install_deps)
 add_dependencies(ferry_install_deps ferry ferry_static ${FERRY_INSTALLED_PROGRAMS})
 
 # The install test (tests/install) lives with the install rules; tests/CMakeLists.txt does not know that folder.
-if(FERRY_BUILD_TESTS AND EXISTS ${PROJECT_SOURCE_DIR}/tests/install/CMakeLists.txt)
+# Not in a cross build: it compiles and runs consumers with the host's compiler.
+if(FERRY_BUILD_TESTS AND NOT CMAKE_CROSSCOMPILING AND EXISTS ${PROJECT_SOURCE_DIR}/tests/install/CMakeLists.txt)
   add_subdirectory(${PROJECT_SOURCE_DIR}/tests/install ${PROJECT_BINARY_DIR}/tests/install)
 endif()
