@@ -1,10 +1,10 @@
 // The OS boundary: app data directory, device facts, the secret store for the buffer key, and HTTP transports.
 // Implementations: platform/posix/ (files, key files, locks: Linux, Android and Apple), platform/common/ (shared by
 // all), and one device file per OS, chosen in platform/CMakeLists.txt: platform/linux/ (built and tested here),
-// platform/android/ and platform/apple/ (built only by those toolchains). platform/transports/curl.cc is the libcurl
-// transport (FERRY_TRANSPORT=curl), platform/transports/none.cc its absence (FERRY_TRANSPORT=none). Nothing outside
-// platform/ talks to the OS for these concerns. platform/ depends on lib/base only; the
-// adapter for the app's own HTTP stack (an ABI type) lives beside the ABI, in sdk/c_api/callback_transport.h.
+// platform/android/ and platform/apple/ (for those toolchains; not written yet). platform/transports/curl.cc is the
+// libcurl transport (FERRY_TRANSPORT=curl), platform/transports/none.cc its absence (FERRY_TRANSPORT=none). Nothing
+// outside platform/ talks to the OS for these concerns. platform/ depends on lib/base only; the adapter for the app's
+// own HTTP stack (an ABI type) lives beside the ABI, in sdk/c_api/callback_transport.h.
 #ifndef FERRY_PLATFORM_PLATFORM_H_
 #define FERRY_PLATFORM_PLATFORM_H_
 
