@@ -35,6 +35,11 @@ install(FILES ${PROJECT_BINARY_DIR}/FerryConfig.cmake ${PROJECT_BINARY_DIR}/Ferr
 # `cmake --install <build> --prefix <anywhere>` gives a working file.
 file(RELATIVE_PATH _ferry_pc_to_prefix /__prefix__/${FERRY_INSTALL_PKGCONFIGDIR} /__prefix__)
 string(REGEX REPLACE "/$" "" FERRY_PC_PREFIX "\${pcfiledir}/${_ferry_pc_to_prefix}")
+set(FERRY_PC_LIBS_PRIVATE "-lsqlcipher -lsodium -lzstd -lz")
+if(FERRY_TRANSPORT STREQUAL "curl")
+  string(APPEND FERRY_PC_LIBS_PRIVATE " -lcurl")
+endif()
+string(APPEND FERRY_PC_LIBS_PRIVATE " -lstdc++ -lm -pthread")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/ferry.pc.in ${PROJECT_BINARY_DIR}/ferry.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ferry.pc DESTINATION ${FERRY_INSTALL_PKGCONFIGDIR} COMPONENT development)
 
@@ -59,6 +64,7 @@ add_custom_target(ferry_install_deps)
 add_dependencies(ferry_install_deps ferry ferry_static ${FERRY_INSTALLED_PROGRAMS})
 
 # The install test (tests/install) lives with the install rules; tests/CMakeLists.txt does not know that folder.
-if(FERRY_BUILD_TESTS AND EXISTS ${PROJECT_SOURCE_DIR}/tests/install/CMakeLists.txt)
+# Not in a cross build: it compiles and runs consumers with the host's compiler.
+if(FERRY_BUILD_TESTS AND NOT CMAKE_CROSSCOMPILING AND EXISTS ${PROJECT_SOURCE_DIR}/tests/install/CMakeLists.txt)
   add_subdirectory(${PROJECT_SOURCE_DIR}/tests/install ${PROJECT_BINARY_DIR}/tests/install)
 endif()

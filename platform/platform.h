@@ -1,7 +1,10 @@
 // The OS boundary: app data directory, device facts, the secret store for the buffer key, and HTTP transports.
-// Linux implementations live in platform/linux/ and platform/transports/curl.cc (the only Linux files that exist
-// today). Nothing outside platform/ talks to the OS for these concerns. platform/ depends on lib/base only; the
-// adapter for the app's own HTTP stack (an ABI type) lives beside the ABI, in sdk/c_api/callback_transport.h.
+// Implementations: platform/posix/ (files, key files, locks: Linux, Android and Apple), platform/common/ (shared by
+// all), and one device file per OS, chosen in platform/CMakeLists.txt: platform/linux/ (built and tested here),
+// platform/android/ and platform/apple/ (for those toolchains; not written yet). platform/transports/curl.cc is the
+// libcurl transport (FERRY_TRANSPORT=curl), platform/transports/none.cc its absence (FERRY_TRANSPORT=none). Nothing
+// outside platform/ talks to the OS for these concerns. platform/ depends on lib/base only; the adapter for the app's
+// own HTTP stack (an ABI type) lives beside the ABI, in sdk/c_api/callback_transport.h.
 #ifndef FERRY_PLATFORM_PLATFORM_H_
 #define FERRY_PLATFORM_PLATFORM_H_
 
@@ -19,9 +22,11 @@ namespace ferry::platform {
 
 // Facts about the device for an event's context. No hardware identifiers (no MAC, serial or IMEI).
 struct DeviceInfo {
-  std::string os_name;       // "Linux"
-  std::string os_version;    // kernel release or distribution version, e.g. "Debian GNU/Linux 12 (bookworm)"
-  std::string device_model;  // DMI product name where readable, else ""
+  std::string os_name;       // "Linux", "Android", "iOS", "macOS" (and "tvOS", "watchOS", "visionOS")
+  std::string os_version;    // Linux: distribution or kernel release, e.g. "Debian GNU/Linux 12 (bookworm)";
+                             // Android: the release ("14"); Apple: the product version ("17.4")
+  std::string device_model;  // Linux: DMI product name where readable; Android: "<manufacturer> <model>"; Apple:
+                             // the machine identifier ("iPhone15,2", "MacBookPro18,1"); else ""
   std::string locale;        // BCP 47, e.g. "zh-CN", from LC_ALL/LC_MESSAGES/LANG; "" if unknown
   std::string timezone;      // IANA name, e.g. "Asia/Shanghai", from TZ or /etc/timezone or /etc/localtime; ""
   std::string process_name;  // the executable's name, the default app name
@@ -30,7 +35,9 @@ struct DeviceInfo {
 // Reads the device facts once (cheap enough to call at open).
 DeviceInfo ReadDeviceInfo();
 
-// The per-user application data directory: $XDG_DATA_HOME or $HOME/.local/share, else "/tmp".
+// The per-user application data directory. Linux: $XDG_DATA_HOME or $HOME/.local/share, else "/tmp". Android: the
+// app's no-backup directory, /data/user/<user>/<package>/no_backup (left out of Auto Backup). Apple:
+// $HOME/Library/Application Support (inside the app's container on iOS).
 std::string DefaultDataDir();
 
 // Creates a directory and its parents (mode 0700 for the ones it creates).
@@ -54,6 +61,30 @@ struct KeyFileOptions {
 base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, const KeyFileOptions& options);
 // The buffer key: `len` raw bytes, created when missing.
 base::Result<base::SecretBytes> LoadOrCreateKey(const std::string& key_path, size_t len = 32);
+
+// A secret store the app or its binding provides for the buffer key (Android Keystore, the Apple Keychain), instead
+// of a key file beside the buffer (which Android's Auto Backup or a device backup would copy with it). The C ABI's
+// ferry_options_set_key_provider() adapts the app's callbacks to it (sdk/c_api/key_provider.h).
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+  // Reads the key `name` (exactly `len` bytes) into *key, *found = true; *found = false when the store holds none.
+  // Any other status: the store could not be read.
+  virtual base::Status Load(const std::string& name, size_t len, base::SecretBytes* key, bool* found) = 0;
+  // Keeps `key` under `name`; OK only once it is kept.
+  virtual base::Status Store(const std::string& name, const base::SecretBytes& key) = 0;
+};
+
+// The name a buffer's key has in a KeyStore: "ferry-buffer-key:" and the storage path relative to DefaultDataDir()
+// when it lies below it (so the name survives an iOS app container that moves on update), else the path as given.
+std::string KeyStoreNameFor(const std::string& storage_path);
+
+// The buffer key from a KeyStore: the stored one; else, when `legacy_key_file` exists (a key file an earlier
+// version made), its key moved into the store (stored, read back and compared, then the file removed); else a new
+// random key (libsodium's CSPRNG) stored first. kStorage when the store fails to load or keep the key: nothing is
+// created then, and a legacy key file stays where it is.
+base::Result<base::SecretBytes> LoadOrCreateStoredKey(KeyStore& store, const std::string& name, size_t len,
+                                                      const std::string& legacy_key_file);
 
 // A key read from elsewhere (a systemd credential): `len` raw bytes, or 2*len hex characters with surrounding
 // whitespace. Empty when `content` is neither.
@@ -125,11 +156,16 @@ struct CurlTransportOptions {
   uint32_t connect_timeout_ms = 10000;
 };
 
-// libcurl: one reused easy handle (keep-alive), HTTP/2 where offered, peer and host verification always on.
-// A non-empty ca_file REPLACES the system CA bundle for this transport (CURLOPT_CAINFO): only servers whose chain
-// ends in that file are trusted. That suits tests and private PKI; a public collector leaves ca_file empty.
-// The response body is kept up to 1 MiB; the rest is dropped (resp->error says so) and the connection closed.
-// Post() refuses URLs that IsAllowedEndpoint() rejects. Never returns null.
+// The transport this build uses for an endpoint when the app gives none of its own. FERRY_TRANSPORT=curl (the
+// default): NewCurlTransport(opts). FERRY_TRANSPORT=none (libcurl is not linked): kFailedPrecondition, saying that
+// the app's transport (ferry_options_set_transport) is required.
+base::Result<std::unique_ptr<HttpTransport>> NewBuiltinTransport(const CurlTransportOptions& opts);
+
+// libcurl (FERRY_TRANSPORT=curl builds only): one reused easy handle (keep-alive), HTTP/2 where offered, peer and host
+// verification always on. A non-empty ca_file REPLACES the system CA bundle for this transport (CURLOPT_CAINFO): only
+// servers whose chain ends in that file are trusted. That suits tests and private PKI; a public collector leaves
+// ca_file empty. The response body is kept up to 1 MiB; the rest is dropped (resp->error says so) and the connection
+// closed. Post() refuses URLs that IsAllowedEndpoint() rejects. Never returns null.
 std::unique_ptr<HttpTransport> NewCurlTransport(const CurlTransportOptions& opts);
 
 // The endpoint policy: https:// to any host; http:// only to loopback hosts (net::IsLoopbackHost: localhost,
@@ -144,7 +180,7 @@ bool IsAllowedEndpoint(const std::string& url, std::string* why);
 std::string LocaleToBcp47(const std::string& posix_locale);
 
 // A Retry-After header value (delta-seconds or an HTTP-date) as seconds from now_s (Unix seconds); 0 when the
-// value is malformed or in the past. Capped at 2^32-1.
+// value is malformed or in the past. Capped at 2^32-1. Part of the libcurl transport (FERRY_TRANSPORT=curl).
 uint32_t ParseRetryAfter(const std::string& value, int64_t now_s);
 
 }  // namespace ferry::platform

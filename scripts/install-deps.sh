@@ -5,7 +5,12 @@
 #
 # Usage: scripts/install-deps.sh [--check] [--group NAME]... [--list]
 #   --check       list what is missing, exit 1 if anything is, install nothing
-#   --group NAME  also the packages of an optional group (browser, clickhouse, cross, docs, web); repeatable
+#   --group NAME  also the packages of an optional group (browser, clickhouse, cross, docs, web); repeatable.
+#                 cross: Debian's aarch64 cross toolchain, qemu-user and the arm64 libraries the SDK links, through
+#                 multi-arch ("NAME:arm64"; `dpkg --add-architecture arm64` is run first). Every foreign-architecture
+#                 install is simulated first (apt-get install -s) and refused if apt would remove any package: this
+#                 keeps e.g. libsqlcipher-dev:arm64 (not multi-arch: it would remove the native one) out; its arm64
+#                 files come from scripts/cross-sysroot.sh instead.
 #   --list        print the package names (with the groups asked for) and exit
 #
 # A package counts as installed when dpkg reports it "installed" for the native architecture or for "all". A machine
@@ -25,7 +30,7 @@ BASE_PACKAGES=(
 declare -A GROUPS_PKGS=(
   [browser]="chromium chromium-driver python3-selenium"
   [clickhouse]="clickhouse-server"
-  [cross]="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static"
+  [cross]="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static binfmt-support libstdc++6:arm64 libcurl4-openssl-dev:arm64 libzstd-dev:arm64 libsodium-dev:arm64 zlib1g-dev:arm64 libgtest-dev:arm64"
   [docs]="doxygen"
   [web]="esbuild"
 )
@@ -46,7 +51,7 @@ while [[ $# -gt 0 ]]; do
       GROUPS_WANTED+=("$1")
       ;;
     -h | --help)
-      sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -69,15 +74,16 @@ fi
 
 NATIVE_ARCH=$(dpkg --print-architecture)
 
-# installed NAME: dpkg holds NAME installed for the native architecture or for "all". One line per installed
-# architecture comes back ("arm64 installed", "amd64 installed"), so each line is checked on its own.
+# installed NAME: dpkg holds NAME installed for the native architecture or for "all"; NAME:ARCH: for ARCH. One line
+# per installed architecture comes back ("arm64 installed", "amd64 installed"), so each line is checked on its own.
 installed() {
-  local arch status
+  local arch status name=${1%%:*} want=$NATIVE_ARCH
+  [[ "$1" == *:* ]] && want=${1##*:}
   while read -r arch status; do
-    if [[ "$status" == "installed" && ("$arch" == "$NATIVE_ARCH" || "$arch" == "all") ]]; then
+    if [[ "$status" == "installed" && ("$arch" == "$want" || "$arch" == "all") ]]; then
       return 0
     fi
-  done < <(dpkg-query -W -f='${Architecture} ${db:Status-Status}\n' "$1" 2>/dev/null || true)
+  done < <(dpkg-query -W -f='${Architecture} ${db:Status-Status}\n' "$name" 2>/dev/null || true)
   return 1
 }
 
@@ -106,15 +112,44 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 APT=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+# Foreign architectures named in the list (NAME:ARCH) are enabled before the package lists are refreshed.
+foreign=()
+for p in "${missing[@]}"; do
+  if [[ "$p" == *:* ]]; then
+    foreign+=("$p")
+    a=${p##*:}
+    if [[ "$a" != "$NATIVE_ARCH" ]] && ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+      "${SUDO[@]}" dpkg --add-architecture "$a"
+    fi
+  fi
+done
 # A stale or partly unreachable package list is refreshed; a failed refresh is reported but the install is still
 # tried (the packages may be in the lists already). Packages are named for the native architecture explicitly, so a
 # foreign-architecture copy is never what apt picks.
 if ! "${SUDO[@]}" "${APT[@]}" update; then
   echo "install-deps: apt-get update failed; trying the install with the package lists as they are" >&2
 fi
+# A foreign-architecture install must not remove anything (a package that is not multi-arch, such as
+# libsqlcipher-dev, would replace the native one): simulated first, refused if apt plans a removal.
+if [[ ${#foreign[@]} -gt 0 ]]; then
+  sim=$("${SUDO[@]}" "${APT[@]}" install -s -y --no-install-recommends "${foreign[@]}" 2>&1) || {
+    echo "$sim" >&2
+    echo "install-deps: apt-get cannot install ${foreign[*]}" >&2
+    exit 1
+  }
+  if grep -q '^Remv ' <<<"$sim"; then
+    grep '^Remv ' <<<"$sim" >&2
+    echo "install-deps: installing ${foreign[*]} would remove the packages above; refused" >&2
+    exit 1
+  fi
+fi
 native=()
 for p in "${missing[@]}"; do
-  native+=("$p:$NATIVE_ARCH")
+  if [[ "$p" == *:* ]]; then
+    native+=("$p")
+  else
+    native+=("$p:$NATIVE_ARCH")
+  fi
 done
 # An arch-qualified name fails for Architecture: all packages on some apt versions; fall back to plain names.
 if ! "${SUDO[@]}" "${APT[@]}" install -y --no-install-recommends "${native[@]}"; then

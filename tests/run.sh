@@ -18,6 +18,17 @@
 #                           runtime does not come first" / unresolved __asan symbols); they run in the release stage.
 #                           Label a test "nosan" to keep it out of the sanitizer stages for the same reason.
 #   tsan     build/tsan     ThreadSanitizer; builds and runs only the tests labelled "concurrency"
+#   cross    build/cross    the SDK alone (no collector, agent, bindings or benchmarks) cross-built for aarch64 Linux
+#                           with Debian's cross toolchain (cmake/toolchains/aarch64-linux-gnu.cmake) twice:
+#                           FERRY_TRANSPORT=curl (build/cross/curl) and FERRY_TRANSPORT=none (build/cross/none);
+#                           each runs its C ABI tests, the ferry.hpp tests (also built -fno-exceptions) and the C and
+#                           C++ quickstarts under qemu-user (qemu-aarch64-static); the none build also checks that
+#                           libferry needs no libcurl and that uploads go through the app's transport. Installs what
+#                           it needs itself (scripts/install-deps.sh --group cross: the cross compilers, qemu-user,
+#                           the arm64 -dev libraries through multi-arch) and unpacks SQLCipher's arm64 files into
+#                           build/cross/sysroot (scripts/cross-sysroot.sh: never apt-get install
+#                           libsqlcipher-dev:arm64, which would remove the native one). Python and Java tests are
+#                           not built there (they need the host's interpreter and JVM).
 #   fuzz     build/fuzz     tests/fuzz/run.sh (clang libFuzzer), FERRY_FUZZ_SECONDS per target (default 30), the
 #                           targets side by side (one core each)
 # The configure/build/test settings live in CMakePresets.json (presets release, asan, tsan); this script runs them.
@@ -43,7 +54,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-STAGES=${FERRY_STAGES:-docs release asan tsan fuzz}
+STAGES=${FERRY_STAGES:-docs release cross asan tsan fuzz}
 JOBS=${FERRY_JOBS:-2}
 FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-30}
 FAIL_FAST=${FERRY_FAIL_FAST:-0}
@@ -74,6 +85,45 @@ stage_docs() {
 stage_release() { preset_stage release; }
 stage_asan() { preset_stage asan; }
 stage_tsan() { preset_stage tsan; }
+stage_cross() {
+  log "cross: dependencies (aarch64 cross toolchain, qemu-user, arm64 libraries, SQLCipher sysroot)"
+  scripts/install-deps.sh --group cross
+  local sysroot="$ROOT/build/cross/sysroot"
+  scripts/cross-sysroot.sh "$sysroot" arm64
+  local t0=$SECONDS transport
+  for transport in curl none; do
+    log "cross: configure and build (aarch64, FERRY_TRANSPORT=$transport, ninja -j$JOBS)"
+    cmake -S "$ROOT" -B "build/cross/$transport" -G Ninja \
+      -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchains/aarch64-linux-gnu.cmake" -DFERRY_CROSS_SYSROOT="$sysroot" \
+      -DCMAKE_BUILD_TYPE=Release -DFERRY_WERROR=ON -DFERRY_TRANSPORT="$transport" \
+      -DFERRY_BUILD_COLLECTOR=OFF -DFERRY_BUILD_AGENT=OFF -DFERRY_BUILD_BINDINGS=OFF -DFERRY_BUILD_BENCH=OFF \
+      -DFERRY_BUILD_EXAMPLES=ON -DFERRY_BUILD_TESTS=ON -DFERRY_ONLY_TESTS=c_api -DFERRY_TEST_PCH=OFF >/dev/null
+    # Only what the tests run: libferry (.so and the merged .a), the C ABI and ferry.hpp test programs, the
+    # quickstarts (gtest_discover_tests lists the GoogleTest cases by running them under qemu).
+    cmake --build "build/cross/$transport" --parallel "$JOBS" --target ferry_test_programs ferry_static
+  done
+  echo "cross: build took $((SECONDS - t0)) s"
+  t0=$SECONDS
+  local passed=0 total=0 rc=0 counts f n
+  for transport in curl none; do
+    log "cross: test (aarch64 under qemu-user, FERRY_TRANSPORT=$transport)"
+    ctest --test-dir "build/cross/$transport" --parallel "$JOBS" --output-on-failure 2>&1 |
+      tee "build/cross/$transport/ctest.log" || rc=1
+    counts=$(grep -Eo '[0-9]+ tests? failed out of [0-9]+' "build/cross/$transport/ctest.log" | tail -1 || true)
+    if [[ -z "$counts" ]]; then
+      rc=1
+      continue
+    fi
+    f=${counts%% test*}
+    n=${counts##* }
+    passed=$((passed + n - f))
+    total=$((total + n))
+  done
+  echo "cross: tests took $((SECONDS - t0)) s"
+  # One closing line for the summary (both builds' tests together).
+  echo "cross: $((total - passed)) tests failed out of $total" | tee "build/cross/ctest.log"
+  return "$rc"
+}
 stage_fuzz() {
   if [[ ! -f tests/fuzz/run.sh ]]; then
     echo "fuzz: tests/fuzz/run.sh absent, nothing to run"
@@ -95,7 +145,7 @@ ORDER=()
 failed=0
 for stage in $STAGES; do
   if ! declare -F "stage_$stage" >/dev/null; then
-    echo "unknown stage '$stage' (known: docs release asan tsan fuzz)" >&2
+    echo "unknown stage '$stage' (known: docs release cross asan tsan fuzz)" >&2
     RESULT[$stage]=unknown
     TIME[$stage]=0
     ORDER+=("$stage")

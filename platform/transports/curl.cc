@@ -1,4 +1,4 @@
-// The default HTTP transport: libcurl with one reused easy handle, and the endpoint policy.
+// The default HTTP transport (FERRY_TRANSPORT=curl): libcurl with one reused easy handle.
 #include <curl/curl.h>
 
 #include <cctype>
@@ -9,7 +9,6 @@
 #include <mutex>
 #include <string>
 
-#include "lib/net/address.h"
 #include "platform/platform.h"
 
 namespace ferry::platform {
@@ -203,11 +202,6 @@ class CurlTransport : public HttpTransport {
   char errbuf_[CURL_ERROR_SIZE];
 };
 
-bool Refuse(std::string* why, const std::string& msg) {
-  if (why != nullptr) *why = msg;
-  return false;
-}
-
 }  // namespace
 
 uint32_t ParseRetryAfter(const std::string& value, int64_t now_s) {
@@ -230,44 +224,12 @@ uint32_t ParseRetryAfter(const std::string& value, int64_t now_s) {
   return static_cast<uint32_t>(delta > kMax ? kMax : delta);
 }
 
-bool IsAllowedEndpoint(const std::string& url, std::string* why) {
-  for (char c : url) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return Refuse(why, "URL contains spaces or control bytes");
-  }
-  std::string lower = Lower(url);
-  bool tls = false;
-  size_t rest = 0;
-  if (lower.compare(0, 8, "https://") == 0) {
-    tls = true;
-    rest = 8;
-  } else if (lower.compare(0, 7, "http://") == 0) {
-    rest = 7;
-  } else {
-    return Refuse(why, "only https:// (or http:// to a loopback host) is allowed");
-  }
-  size_t end = url.find_first_of("/?#", rest);
-  std::string authority = url.substr(rest, end == std::string::npos ? std::string::npos : end - rest);
-  size_t at = authority.rfind('@');
-  if (at != std::string::npos) return Refuse(why, "credentials in the URL are not allowed");
-  std::string host;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string::npos) return Refuse(why, "unterminated IPv6 literal");
-    host = authority.substr(1, close - 1);
-    std::string after = authority.substr(close + 1);
-    if (!after.empty() && after.front() != ':') return Refuse(why, "malformed host");
-  } else {
-    host = authority.substr(0, authority.find(':'));
-  }
-  if (host.empty()) return Refuse(why, "no host in URL");
-  if (tls) return true;
-
-  if (net::IsLoopbackHost(host)) return true;
-  return Refuse(why, "http:// is allowed only to loopback hosts; use https:// for " + host);
-}
-
 std::unique_ptr<HttpTransport> NewCurlTransport(const CurlTransportOptions& opts) {
   return std::make_unique<CurlTransport>(opts);
+}
+
+base::Result<std::unique_ptr<HttpTransport>> NewBuiltinTransport(const CurlTransportOptions& opts) {
+  return NewCurlTransport(opts);
 }
 
 }  // namespace ferry::platform

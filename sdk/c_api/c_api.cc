@@ -9,6 +9,7 @@
 #include "lib/base/status.h"
 #include "lib/wire/event.h"
 #include "sdk/c_api/callback_transport.h"
+#include "sdk/c_api/key_provider.h"
 #include "sdk/core/client.h"
 #include "sdk/core/options.h"
 #include "sdk/pii/pii.h"
@@ -290,6 +291,15 @@ ferry_status ferry_options_set_reset_unreadable_buffer(ferry_options* o, int res
   if (o == nullptr || (reset != 0 && reset != 1)) return FERRY_ERR_INVALID_ARGUMENT;
   o->o.reset_unreadable_buffer = reset == 1;
   return FERRY_OK;
+}
+
+ferry_status ferry_options_set_key_provider(ferry_options* o, ferry_key_load_fn load, ferry_key_store_fn store,
+                                            void* user, void (*free_user)(void* user)) {
+  if (o == nullptr || load == nullptr || store == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  return Guard([&] {
+    o->o.key_store = ferry::platform::NewCallbackKeyStore(load, store, user, free_user);
+    return FERRY_OK;
+  });
 }
 
 ferry_status ferry_open(ferry_options* o, ferry_client** out) {

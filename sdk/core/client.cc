@@ -76,17 +76,21 @@ base::Result<std::unique_ptr<Client>> Client::Open(ClientOptions opts) {
 }
 
 Status Client::Init() {
-  FERRY_RETURN_IF_ERROR(OpenBuffer());
-  FERRY_RETURN_IF_ERROR(OpenMasker());
-  FERRY_RETURN_IF_ERROR(LoadState());
-
+  // The transport first: a build without one of its own (FERRY_TRANSPORT=none) refuses an endpoint that has no app
+  // transport before any file is touched.
   std::unique_ptr<platform::HttpTransport> transport = std::move(opts_.transport);
   if (!transport && !opts_.endpoint.empty()) {
     platform::CurlTransportOptions copts;
     copts.ca_file = opts_.ca_file;
     copts.pinned_public_key = opts_.pinned_public_key;
-    transport = platform::NewCurlTransport(copts);
+    auto builtin = platform::NewBuiltinTransport(copts);
+    if (!builtin.ok()) return builtin.status();
+    transport = std::move(builtin).value();
   }
+  FERRY_RETURN_IF_ERROR(OpenBuffer());
+  FERRY_RETURN_IF_ERROR(OpenMasker());
+  FERRY_RETURN_IF_ERROR(LoadState());
+
   uploader_ = std::make_unique<Uploader>(
       opts_, buffer_.get(), &stats_, log_, [this] { return consent_.SendablePurposes(); }, std::move(transport));
   writer_ = std::make_unique<Writer>(opts_, buffer_.get(), uploader_.get(), &stats_, log_);
@@ -130,11 +134,19 @@ Status Client::OpenBuffer() {
   base::SecretBytes key;
   if (!opts_.encryption_key.empty()) {
     key = opts_.encryption_key;
+  } else if (opts_.key_store) {
+    // The app's secret store (Keystore, Keychain): no key file beside the buffer; one left by an earlier version is
+    // moved into the store.
+    auto k = platform::LoadOrCreateStoredKey(*opts_.key_store, platform::KeyStoreNameFor(opts_.storage_path), 32,
+                                             opts_.storage_path + ".key");
+    if (!k.ok()) return k.status();
+    key = std::move(k).value();
   } else {
     auto k = platform::LoadOrCreateKey(opts_.storage_path + ".key", 32);
     if (!k.ok()) return k.status();
     key = std::move(k).value();
   }
+  opts_.key_store.reset();  // needed at open only: the app's free_user runs now
   opts_.encryption_key.Wipe();
   BufferOpenOptions bo;
   bo.unreadable = opts_.reset_unreadable_buffer ? UnreadablePolicy::kReset : UnreadablePolicy::kFail;

@@ -37,7 +37,8 @@ struct ClientOptions {
   uint32_t request_timeout_ms = 30000;
   uint32_t session_timeout_ms = 30 * 60 * 1000;
   base::Logger logger;
-  std::unique_ptr<platform::HttpTransport> transport;  // null: libcurl
+  std::unique_ptr<platform::HttpTransport> transport;  // null: the build's own (libcurl; none: endpoint refused)
+  std::unique_ptr<platform::KeyStore> key_store;       // null: the key file "<storage_path>.key"
   bool reset_unreadable_buffer = false;  // a buffer the key cannot read: false = ferry_open fails, true = reset
 
   // Internal, not in the C ABI: the clock behind timestamps, the session timeout, waits, flush intervals, backoff and

@@ -15,29 +15,7 @@
 #include <unistd.h>
 
 #include "ferry/ferry.h"
-
-static int g_checks = 0;
-static int g_failures = 0;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    ++g_checks;                                                                \
-    if (!(cond)) {                                                             \
-      ++g_failures;                                                            \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_STATUS(expr, want)                                                                          \
-  do {                                                                                                    \
-    ferry_status got_ = (expr);                                                                           \
-    ++g_checks;                                                                                           \
-    if (got_ != (want)) {                                                                                 \
-      ++g_failures;                                                                                       \
-      fprintf(stderr, "%s:%d: %s returned %d (%s), want %d (%s)\n", __FILE__, __LINE__, #expr, (int)got_, \
-              ferry_status_str(got_), (int)(want), ferry_status_str(want));                               \
-    }                                                                                                     \
-  } while (0)
+#include "tests/c_api/check.h"
 
 /* ---- small helpers ---------------------------------------------------------------------------------------- */
 
@@ -522,6 +500,176 @@ static void TestClient(const char* dir) {
   }
 }
 
+/* ---- the key provider: the buffer key in the app's secret store --------------------------------------------- */
+
+/* An in-memory secret store standing in for the Android Keystore or the Apple Keychain. */
+struct KeyVault {
+  uint8_t key[32];
+  int has;
+  int loads;
+  int stores;
+  int fail_load;
+  int fail_store;
+  int freed;
+  char name[4200];
+};
+
+static ferry_status VaultLoad(const char* name, uint8_t* key, size_t len, int* found, void* user) {
+  struct KeyVault* v = (struct KeyVault*)user;
+  ++v->loads;
+  snprintf(v->name, sizeof v->name, "%s", name);
+  if (v->fail_load) return FERRY_ERR_STORAGE;
+  if (len != sizeof v->key) return FERRY_ERR_INVALID_ARGUMENT;
+  *found = v->has;
+  if (v->has) memcpy(key, v->key, len);
+  return FERRY_OK;
+}
+
+static ferry_status VaultStore(const char* name, const uint8_t* key, size_t len, void* user) {
+  struct KeyVault* v = (struct KeyVault*)user;
+  ++v->stores;
+  snprintf(v->name, sizeof v->name, "%s", name);
+  if (v->fail_store || len != sizeof v->key) return FERRY_ERR_STORAGE;
+  memcpy(v->key, key, len);
+  v->has = 1;
+  return FERRY_OK;
+}
+
+static void VaultFree(void* user) { ++((struct KeyVault*)user)->freed; }
+
+/* Opens db with the vault as the key provider (no encryption key given); the status, the client in *out. */
+static ferry_status OpenWithVault(const char* db, struct KeyVault* v, ferry_client** out) {
+  ferry_options* o = ferry_options_new();
+  *out = NULL;
+  CHECK_STATUS(ferry_options_set_storage_path(o, db), FERRY_OK);
+  CHECK_STATUS(ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+  CHECK_STATUS(ferry_options_set_key_provider(o, VaultLoad, VaultStore, v, VaultFree), FERRY_OK);
+  return ferry_open(o, out);
+}
+
+static int Exists(const char* path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static int EndsWith(const char* s, const char* suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void CloseOk(ferry_client* c) {
+  ferry_status st = ferry_close(c, 100);
+  CHECK(st == FERRY_OK || st == FERRY_ERR_TIMEOUT);
+}
+
+static void TestKeyProvider(const char* dir) {
+  char kp[4096], db[4200], keyfile[4300], mig[4096], migdb[4200], migkey[4300], nodb[4200];
+  struct KeyVault v, wrong, broken;
+  ferry_client* c = NULL;
+  char* exp;
+
+  snprintf(kp, sizeof kp, "%s/kp", dir);
+  snprintf(db, sizeof db, "%s/buffer.db", kp);
+  snprintf(keyfile, sizeof keyfile, "%s.key", db);
+
+  /* Argument checks; options freed unopened release the provider's user data once. */
+  memset(&v, 0, sizeof v);
+  {
+    ferry_options* o = ferry_options_new();
+    CHECK_STATUS(ferry_options_set_key_provider(NULL, VaultLoad, VaultStore, &v, VaultFree),
+                 FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_options_set_key_provider(o, NULL, VaultStore, &v, VaultFree), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_options_set_key_provider(o, VaultLoad, NULL, &v, VaultFree), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_options_set_key_provider(o, VaultLoad, VaultStore, &v, VaultFree), FERRY_OK);
+    ferry_options_free(o);
+    CHECK(v.freed == 1);
+  }
+
+  /* First open: no key anywhere, so a new one is made and stored in the vault; no key file beside the buffer. */
+  memset(&v, 0, sizeof v);
+  CHECK_STATUS(OpenWithVault(db, &v, &c), FERRY_OK);
+  if (c == NULL) return;
+  CHECK(v.stores == 1);
+  CHECK(v.has == 1);
+  CHECK(v.freed == 1); /* needed at open only */
+  CHECK(strncmp(v.name, "ferry-buffer-key:", 17) == 0);
+  CHECK(EndsWith(v.name, "kp/buffer.db"));
+  CHECK(!Exists(keyfile));
+  CHECK(Exists(db));
+  CHECK_STATUS(ferry_track(c, "kept_by_the_vault", NULL, NULL), FERRY_OK);
+  CloseOk(c);
+
+  /* Reopen: the vault's key opens the buffer and the event is still there; nothing new stored. */
+  CHECK_STATUS(OpenWithVault(db, &v, &c), FERRY_OK);
+  if (c == NULL) return;
+  CHECK(v.stores == 1);
+  CHECK(v.loads >= 2);
+  exp = Export(c);
+  CHECK(strstr(exp, "kept_by_the_vault") != NULL);
+  free(exp);
+  CloseOk(c);
+  CHECK(!Exists(keyfile));
+
+  /* A vault holding another key: the buffer is not readable with it, and nothing is changed. */
+  memcpy(&wrong, &v, sizeof wrong);
+  wrong.key[0] ^= 0x5a;
+  wrong.freed = 0;
+  CHECK_STATUS(OpenWithVault(db, &wrong, &c), FERRY_ERR_BUFFER_UNREADABLE);
+  CHECK(c == NULL);
+  CHECK(wrong.freed == 1);
+  CHECK(!HasFileWithPrefix(kp, "buffer.db.unreadable-"));
+  CHECK_STATUS(OpenWithVault(db, &v, &c), FERRY_OK); /* the right key still opens it */
+  if (c == NULL) return;
+  CloseOk(c);
+
+  /* A store that cannot be read, or cannot keep a new key: FERRY_ERR_STORAGE and no buffer created. */
+  snprintf(nodb, sizeof nodb, "%s/never.db", kp);
+  memset(&broken, 0, sizeof broken);
+  broken.fail_load = 1;
+  CHECK_STATUS(OpenWithVault(nodb, &broken, &c), FERRY_ERR_STORAGE);
+  CHECK(c == NULL);
+  CHECK(!Exists(nodb));
+  memset(&broken, 0, sizeof broken);
+  broken.fail_store = 1;
+  CHECK_STATUS(OpenWithVault(nodb, &broken, &c), FERRY_ERR_STORAGE);
+  CHECK(c == NULL);
+  CHECK(broken.stores == 1);
+  CHECK(!Exists(nodb));
+  CHECK(broken.freed == 1);
+
+  /* A buffer made before the provider (key file beside it): its key moves into the vault, the file goes. */
+  snprintf(mig, sizeof mig, "%s/mig", dir);
+  snprintf(migdb, sizeof migdb, "%s/buffer.db", mig);
+  snprintf(migkey, sizeof migkey, "%s.key", migdb);
+  {
+    ferry_options* o = ferry_options_new();
+    CHECK_STATUS(ferry_options_set_storage_path(o, migdb), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+    CHECK_STATUS(ferry_open(o, &c), FERRY_OK);
+    if (c == NULL) return;
+    CHECK_STATUS(ferry_track(c, "before_the_vault", NULL, NULL), FERRY_OK);
+    CloseOk(c);
+  }
+  CHECK(Exists(migkey));
+  memset(&v, 0, sizeof v);
+  CHECK_STATUS(OpenWithVault(migdb, &v, &c), FERRY_OK);
+  if (c == NULL) return;
+  CHECK(v.stores == 1);
+  CHECK(v.has == 1);
+  CHECK(!Exists(migkey));
+  exp = Export(c);
+  CHECK(strstr(exp, "before_the_vault") != NULL);
+  free(exp);
+  CloseOk(c);
+  CHECK_STATUS(OpenWithVault(migdb, &v, &c), FERRY_OK); /* and from the vault alone next time */
+  if (c == NULL) return;
+  CHECK(v.stores == 1);
+  CloseOk(c);
+
+  RemoveTree(kp);
+  RemoveTree(mig);
+}
+
 int main(void) {
   char dir[] = "/tmp/ferry_c_api_test.XXXXXX";
   char sub[sizeof dir + 8];
@@ -533,6 +681,7 @@ int main(void) {
   TestOptionsSetters();
   TestNullClient();
   TestClient(dir);
+  TestKeyProvider(dir);
 
   snprintf(sub, sizeof sub, "%s/sub", dir);
   RemoveTree(sub);

@@ -5,14 +5,20 @@
 #    zstd, sodium and libstdc++ symbols inside);
 #  - the exported set is exactly the set of functions ferry.h declares with FERRY_API (nothing missing, nothing extra);
 #  - there are a plausible number of them (30-80);
-#  - no NEEDED entry names libsqlite3 (SQLCipher only: both export identical sqlite3_* symbols).
+#  - no NEEDED entry names libsqlite3 (SQLCipher only: both export identical sqlite3_* symbols);
+#  - -DTRANSPORT=none (a FERRY_TRANSPORT=none build): no NEEDED entry names libcurl; TRANSPORT=curl: one does.
+# -DNM= and -DREADELF= name the toolchain's tools (a cross build's); default: nm and readelf from PATH.
 foreach(v LIB HEADER)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "check_exports.cmake: -D${v}= is required")
   endif()
 endforeach()
-find_program(NM nm REQUIRED)
-find_program(READELF readelf REQUIRED)
+if(NOT NM)
+  find_program(NM nm REQUIRED)
+endif()
+if(NOT READELF)
+  find_program(READELF readelf REQUIRED)
+endif()
 
 execute_process(COMMAND ${NM} -D --defined-only ${LIB} OUTPUT_VARIABLE nm_out RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
@@ -90,5 +96,10 @@ foreach(lib IN LISTS needed_names)
 endforeach()
 if(NOT "${needed_names}" MATCHES "libsqlcipher")
   message(FATAL_ERROR "${LIB} does not need libsqlcipher (NEEDED: ${needed_names})")
+endif()
+if(TRANSPORT STREQUAL "none" AND "${needed_names}" MATCHES "libcurl")
+  message(FATAL_ERROR "${LIB} was built with FERRY_TRANSPORT=none but needs libcurl (NEEDED: ${needed_names})")
+elseif(TRANSPORT STREQUAL "curl" AND NOT "${needed_names}" MATCHES "libcurl")
+  message(FATAL_ERROR "${LIB} was built with FERRY_TRANSPORT=curl but does not need libcurl (NEEDED: ${needed_names})")
 endif()
 message(STATUS "${n} exported symbols, all ferry_* and all declared in ferry.h; NEEDED: ${needed_names}")

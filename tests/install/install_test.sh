@@ -74,6 +74,20 @@ grep -q "FerryConfigVersion\|version" "$work/consumer-bad.log" || { cat "$work/c
 
 step "pkg-config consumer"
 export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"
+# ferry.pc stands alone: no Requires/Requires.private (so no dependency's .pc file is needed, whatever pkg-config
+# implementation reads it), and with only the prefix on the search path both a shared and a static query work.
+if grep -q '^Requires' "$prefix/$libdir/pkgconfig/ferry.pc"; then fail "ferry.pc names other .pc files (Requires)"; fi
+alone_libs=$(PKG_CONFIG_LIBDIR="$prefix/$libdir/pkgconfig" pkg-config --libs ferry) ||
+  fail "pkg-config --libs ferry needs other .pc files"
+alone_static=$(PKG_CONFIG_LIBDIR="$prefix/$libdir/pkgconfig" pkg-config --static --libs ferry) ||
+  fail "pkg-config --static --libs ferry needs other .pc files"
+case "$alone_static" in *-lsqlcipher*) ;; *) fail "pkg-config --static --libs ferry lacks -lsqlcipher: $alone_static" ;; esac
+# A shared consumer built with only ferry.pc on the search path.
+# shellcheck disable=SC2086
+cc -std=c99 -Wall -Wextra -Werror -o "$work/pc_alone" "$consumer_src/consumer.c" \
+  $(PKG_CONFIG_LIBDIR="$prefix/$libdir/pkgconfig" pkg-config --cflags ferry) $alone_libs -Wl,-rpath,"$prefix/$libdir" ||
+  fail "cc with only ferry.pc (shared)"
+"$work/pc_alone" "$scratch" || fail "pc_alone did not run"
 [ "$(pkg-config --modversion ferry)" = "$version" ] || fail "pkg-config --modversion ferry"
 # shellcheck disable=SC2046
 cc -std=c99 -Wall -Wextra -Werror -o "$work/pc_shared" "$consumer_src/consumer.c" $(pkg-config --cflags --libs ferry) \

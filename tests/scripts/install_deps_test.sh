@@ -15,7 +15,7 @@ FAILS=0
 # $WORK/calls: every apt-get/sudo call, one line each. $WORK/uid: what `id -u` says. $WORK/apt_update_rc: update's rc.
 # $WORK/apt_qualified_rc: the rc of an install whose names carry ":arch". An install marks its packages installed.
 make_fakes() {
-  rm -rf "$WORK/bin" "$WORK/db" "$WORK/calls"
+  rm -rf "$WORK/bin" "$WORK/db" "$WORK/calls" "$WORK/foreign_archs" "$WORK/apt_sim_remove"
   mkdir -p "$WORK/bin" "$WORK/db"
   : >"$WORK/calls"
   echo 0 >"$WORK/uid"
@@ -24,6 +24,8 @@ make_fakes() {
   cat >"$WORK/bin/dpkg" <<EOF
 #!/usr/bin/env bash
 [[ "\$1" == "--print-architecture" ]] && { echo amd64; exit 0; }
+[[ "\$1" == "--print-foreign-architectures" ]] && { cat "$WORK/foreign_archs" 2>/dev/null; exit 0; }
+[[ "\$1" == "--add-architecture" ]] && { echo "dpkg \$*" >>"$WORK/calls"; echo "\$2" >>"$WORK/foreign_archs"; exit 0; }
 exit 1
 EOF
   cat >"$WORK/bin/dpkg-query" <<EOF
@@ -41,13 +43,23 @@ for a in "\$@"; do
     update) exit \$(cat "$WORK/apt_update_rc") ;;
   esac
 done
+# A simulation (-s) installs nothing; it plans a removal when $WORK/apt_sim_remove exists.
+for a in "\$@"; do
+  if [[ "\$a" == "-s" ]]; then
+    echo "Inst something"
+    [[ -f "$WORK/apt_sim_remove" ]] && echo "Remv libsqlcipher-dev [3.4.1-2+b1]"
+    exit 0
+  fi
+done
 qualified=0
 for a in "\$@"; do [[ "\$a" == *:amd64 ]] && qualified=1; done
 if [[ \$qualified -eq 1 && \$(cat "$WORK/apt_qualified_rc") -ne 0 ]]; then exit \$(cat "$WORK/apt_qualified_rc"); fi
 for a in "\$@"; do
   case "\$a" in -*|install|*=*) continue ;; esac
   n=\${a%%:*}
-  echo "amd64 installed" >>"$WORK/db/\$n"
+  arch=amd64
+  [[ "\$a" == *:* ]] && arch=\${a##*:}
+  echo "\$arch installed" >>"$WORK/db/\$n"
 done
 exit 0
 EOF
@@ -188,6 +200,30 @@ run_script --group browser
 check "group packages are checked and installed" calls_have "install .*chromium:amd64"
 run_script --group nosuch
 check "unknown group is exit 2" test "$RC" -eq 2
+
+# 10. The cross group: NAME:arm64 entries are checked for arm64, the architecture is enabled first, the foreign
+# packages are named as they are (not :amd64), after a simulation; a simulation that plans a removal is refused.
+make_fakes
+seed_all_installed
+run_script --group cross
+check "cross group succeeds" test "$RC" -eq 0
+check "cross group enables arm64" calls_have "^dpkg --add-architecture arm64"
+check "cross group simulates the foreign install" calls_have "install -s .*libzstd-dev:arm64"
+check "cross group installs libzstd-dev:arm64 as named" calls_have "install -y .*libzstd-dev:arm64"
+check "cross group never names an arm64 package :amd64" calls_lack "arm64:amd64"
+check "cross group never asks for libsqlcipher-dev:arm64" calls_lack "libsqlcipher-dev:arm64"
+make_fakes
+seed_all_installed
+printf 'amd64 installed\narm64 installed\n' >"$WORK/db/libzstd-dev"
+run_script --group cross
+check "an arm64 package installed for arm64 counts" calls_lack "install -y .*libzstd-dev:arm64"
+make_fakes
+seed_all_installed
+touch "$WORK/apt_sim_remove"
+run_script --group cross
+check "a foreign install that would remove a package is refused" test "$RC" -eq 1
+check "the refusal names the removal" out_has "would remove"
+check "nothing installed after a refused simulation" calls_lack "install -y .*:arm64"
 
 if [[ $FAILS -ne 0 ]]; then
   echo "install_deps_test: $FAILS check(s) failed"

@@ -297,6 +297,31 @@ FERRY_API ferry_status ferry_stats_json(ferry_client* c, char** json_out);
  * again with ferry_set_consent(). */
 FERRY_API ferry_status ferry_options_set_reset_unreadable_buffer(ferry_options* o, int reset);
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: the buffer key from the app's secret store (Android Keystore, Apple Keychain)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* Loads the key `name` into key[0..len): sets *found = 1 after writing all len bytes, *found = 0 when the store holds
+ * no such key. Returns FERRY_OK, or another status when the store cannot be read (ferry_open then fails with
+ * FERRY_ERR_STORAGE and creates nothing). The key buffer is Ferry's and is wiped after the call. */
+typedef ferry_status (*ferry_key_load_fn)(const char* name, uint8_t* key, size_t len, int* found, void* user);
+/* Keeps key[0..len) under `name` (copy it: the buffer is wiped after the call). FERRY_OK only once it is kept. */
+typedef ferry_status (*ferry_key_store_fn)(const char* name, const uint8_t* key, size_t len, void* user);
+
+/* The buffer's encryption key (32 bytes) lives in the app's secret store instead of a key file beside the buffer
+ * ("<path>.key", which Android's Auto Backup or a device backup would copy along with the buffer). Used by
+ * ferry_open() when no ferry_options_set_encryption_key() was given: load(name); if found, that key opens the buffer
+ * (a wrong one: FERRY_ERR_BUFFER_UNREADABLE, as for any wrong key); if not, a key file left by an earlier version is
+ * moved into the store (stored, loaded back and compared, then the file removed), else a new random key is made and
+ * store()d before the buffer is created with it. A failing load or store: FERRY_ERR_STORAGE, nothing created.
+ * name is "ferry-buffer-key:" followed by the storage path relative to the platform's data directory (the full path
+ * when it lies elsewhere). The callbacks run on the thread that calls ferry_open(), during that call only;
+ * free_user(user) (may be NULL) is called once, when ferry_open() has finished with them or the options are freed
+ * unopened. NULL load or store: FERRY_ERR_INVALID_ARGUMENT. */
+FERRY_API ferry_status ferry_options_set_key_provider(ferry_options* o, ferry_key_load_fn load,
+                                                      ferry_key_store_fn store, void* user,
+                                                      void (*free_user)(void* user));
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -13,7 +13,9 @@
 //
 // NOTE on errors: nothing here throws. Every call returns a ferry::Status (code() and str()); the only failure the
 // wrapper adds on its own is FERRY_ERR_INTERNAL when a temporary copy cannot be allocated, and FERRY_ERR_CLOSED for
-// a Client that is not open (default-constructed, moved from or closed).
+// a Client that is not open (default-constructed, moved from or closed). It builds with -fno-exceptions and
+// -fno-rtti too (tests/c_api: c_api.ferry_hpp_noexcept_* run its tests built so); there, the one copy that could
+// throw (a string Ferry hands out, in ExportLocal/StatsJson) ends the program on allocation failure instead.
 //
 // NOTE on threads: like ferry_client, every Client method may be called from any thread at the same time, except
 // Close(), moving and destruction, which must not race with other calls. Options is not thread-safe.
@@ -133,11 +135,16 @@ class OptCStr {
 inline Status TakeString(ferry_status s, char* p, std::string* out) noexcept {
   Status result(s);
   if (p != nullptr) {
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
     try {
       out->assign(p);
     } catch (...) {
       result = FERRY_ERR_INTERNAL;
     }
+#else
+    // Built with -fno-exceptions: an allocation failure here ends the program, as anywhere else in such code.
+    out->assign(p);
+#endif
     ferry_free(p);
   }
   return result;
@@ -229,6 +236,11 @@ class Options {
   // A buffer the key cannot read: false (default) = Open fails with FERRY_ERR_BUFFER_UNREADABLE, true = reset.
   Options& SetResetUnreadableBuffer(bool reset) noexcept {
     return Note(ferry_options_set_reset_unreadable_buffer(o_, reset ? 1 : 0));
+  }
+  // The buffer key from the app's secret store (Keystore, Keychain): ferry.h, ferry_options_set_key_provider().
+  Options& SetKeyProvider(ferry_key_load_fn load, ferry_key_store_fn store, void* user,
+                          void (*free_user)(void* user)) noexcept {
+    return Note(ferry_options_set_key_provider(o_, load, store, user, free_user));
   }
 
   // FERRY_OK, or the status of the first setter that failed.

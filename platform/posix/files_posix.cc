@@ -1,4 +1,6 @@
-// Linux files: directories, key files (the Linux secret store), moving corrupt files aside.
+// POSIX files, shared by Linux, Android and Apple: directories, key files (the file-based secret store), moving
+// corrupt files aside, locks and the disk reserve. Only POSIX.1-2008 calls plus flock() (Linux, bionic, Darwin);
+// nothing Linux-only: the atomic create of a key file is link() (see CreateKeyFile), not renameat2().
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -75,6 +77,15 @@ void SyncDirOf(const std::string& path) {
   }
 }
 
+// link() failed because the file system has no hard links (or refuses them to this process).
+bool NoHardLinks(int err) {
+  if (err == EPERM || err == ENOTSUP || err == EMLINK) return true;
+#if EOPNOTSUPP != ENOTSUP
+  if (err == EOPNOTSUPP) return true;
+#endif
+  return false;
+}
+
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Reads an existing key file. ENOENT is passed back through *missing so the caller can create one.
@@ -123,12 +134,16 @@ base::Result<base::SecretBytes> ReadKeyFile(const std::string& path, const KeyFi
   return key;
 }
 
-// Writes a fresh random key to a temp file beside `path` (O_EXCL, 0600, fsync'd) and moves it into place without
-// replacing a key another process put there first. A crash leaves at most a stray temp file, never a half key.
-base::Status CreateKeyFile(const std::string& path, const KeyFileOptions& o) {
-  std::string tmp = path + ".tmp-" + base::RandomHex(8);
-  int raw = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (raw < 0) return base::Status::Storage(Errno("cannot create key file", tmp, errno));
+// Creates `file` (O_EXCL, mode 0600, no symbolic link) holding a fresh random key (hex or raw, as `o` says), fsync'd.
+// *exists is set when the name was already taken (nothing written then). A failed write removes the file.
+base::Status WriteFreshKeyFile(const std::string& file, const KeyFileOptions& o, bool* exists) {
+  *exists = false;
+  int raw = open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (raw < 0 && errno == EEXIST) {
+    *exists = true;
+    return base::Status::Ok();
+  }
+  if (raw < 0) return base::Status::Storage(Errno("cannot create key file", file, errno));
   Fd fd(raw);
   base::SecretBytes key(o.len);
   randombytes_buf(key.data(), o.len);
@@ -145,23 +160,43 @@ base::Status CreateKeyFile(const std::string& path, const KeyFileOptions& o) {
     err = errno;
   }
   if (!ok) {
-    unlink(tmp.c_str());
-    return base::Status::Storage(Errno("cannot write key file", tmp, err));
+    unlink(file.c_str());
+    return base::Status::Storage(Errno("cannot write key file", file, err));
   }
-  // Atomic "create if absent": renameat2(RENAME_NOREPLACE) where the file system has it, else link() + unlink().
-  int rc = renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
-  if (rc != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
-    rc = link(tmp.c_str(), path.c_str());
-    int link_err = errno;
-    unlink(tmp.c_str());
-    errno = link_err;
+  return base::Status::Ok();
+}
+
+// Creates the key file under its own name with O_EXCL (for file systems without hard links).
+base::Status CreateKeyFileInPlace(const std::string& path, const KeyFileOptions& o) {
+  bool exists = false;
+  FERRY_RETURN_IF_ERROR(WriteFreshKeyFile(path, o, &exists));
+  if (!exists) SyncDirOf(path);
+  return base::Status::Ok();  // exists: another process won the race; its key is the one to use
+}
+
+// Writes a fresh random key to a temp file beside `path` (O_EXCL, 0600, fsync'd) and moves it into place without
+// replacing a key another process put there first. A crash leaves at most a stray temp file, never a half key.
+base::Status CreateKeyFile(const std::string& path, const KeyFileOptions& o) {
+  std::string tmp = path + ".tmp-" + base::RandomHex(8);
+  bool exists = false;
+  FERRY_RETURN_IF_ERROR(WriteFreshKeyFile(tmp, o, &exists));
+  if (exists) return base::Status::Storage("cannot create key file " + tmp + ": it exists");
+  // Atomic "create if absent": link() the complete temp file to the name, then drop the temp name. link() fails
+  // with EEXIST when the name exists, atomically, on every POSIX system (Linux, Android's bionic at every API level,
+  // Darwin) and file system with hard links, so a key another process put there first is never replaced, and the
+  // name never shows a half-written key (the content was fsync'd before the link). renameat2(RENAME_NOREPLACE)
+  // would do the same but is Linux-only (bionic has it from API 30; Darwin has renamex_np instead).
+  int rc = link(tmp.c_str(), path.c_str());
+  int err = errno;
+  unlink(tmp.c_str());
+  if (rc != 0 && err == EEXIST) return base::Status::Ok();  // another process won the race; its key is the one to use
+  if (rc != 0 && NoHardLinks(err)) {
+    // A file system without hard links (FAT on removable storage, some FUSE mounts): create the name itself with
+    // O_EXCL (still never replacing another process's key). A crash while writing leaves a file of the wrong size,
+    // which ReadKeyFile refuses (kStorage, named) rather than use a partial key.
+    return CreateKeyFileInPlace(path, o);
   }
-  if (rc != 0) {
-    err = errno;
-    unlink(tmp.c_str());
-    if (err == EEXIST) return base::Status::Ok();  // another process won the race; its key is the one to use
-    return base::Status::Storage(Errno("cannot move key file into place", path, err));
-  }
+  if (rc != 0) return base::Status::Storage(Errno("cannot move key file into place", path, err));
   SyncDirOf(path);
   return base::Status::Ok();
 }
@@ -353,6 +388,26 @@ base::Status WriteFileAtomic(const std::string& path, std::string_view content) 
   return base::Status::Ok();
 }
 
+namespace {
+
+// Allocates `bytes` bytes of disk for the file (not a sparse file): 0 or an errno value.
+int Preallocate(int fd, uint64_t bytes) {
+#if defined(__APPLE__)
+  // Darwin has no posix_fallocate: F_PREALLOCATE reserves the blocks, ftruncate sets the size.
+  fstore_t store{};
+  store.fst_flags = F_ALLOCATEALL;
+  store.fst_posmode = F_PEOFPOSMODE;
+  store.fst_offset = 0;
+  store.fst_length = static_cast<off_t>(bytes);
+  if (fcntl(fd, F_PREALLOCATE, &store) != 0) return errno;
+  return ftruncate(fd, static_cast<off_t>(bytes)) == 0 ? 0 : errno;
+#else
+  return posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+#endif
+}
+
+}  // namespace
+
 base::Status EnsureReserve(const std::string& path, uint64_t bytes) {
   int raw = -1;
   FERRY_RETURN_IF_ERROR(OpenPrivate(path, &raw));
@@ -362,7 +417,7 @@ base::Status EnsureReserve(const std::string& path, uint64_t bytes) {
   if (static_cast<uint64_t>(st.st_size) >= bytes && static_cast<uint64_t>(st.st_blocks) * 512 >= bytes) {
     return base::Status::Ok();
   }
-  int rc = posix_fallocate(fd.get(), 0, static_cast<off_t>(bytes));
+  int rc = Preallocate(fd.get(), bytes);
   if (rc != 0) {
     (void)ftruncate(fd.get(), 0);  // a short reserve holds nothing back; leave none rather than a sparse one
     return base::Status::Storage(Errno("cannot allocate reserve", path, rc));
