@@ -197,6 +197,13 @@ public final class FerryTest {
     expectStatus(FerryException.Status.CLOSED, "stats after close", f::statsJson);
     expectStatus(FerryException.Status.CLOSED, "consent after close", () -> f.getConsent("analytics"));
 
+    // The buffer with another key: refused with its own status, nothing changed.
+    expectStatus(FerryException.Status.BUFFER_UNREADABLE, "wrong key",
+        () -> Ferry.open(options(dir).encryptionKey(new byte[32])));
+    try (Ferry again = Ferry.open(options(dir))) {
+      check(again.exportLocal().contains("promo_seen"), "buffer intact after a wrong key");
+    }
+
     // Options refused by the library, named in the message.
     FerryException bad = expectStatus(FerryException.Status.INVALID_ARGUMENT, "batchSize 0",
         () -> Ferry.open(options(new File(root, "b")).batchSize(0)));
