@@ -142,10 +142,7 @@ public final class Ferry {
   /// close(timeoutMs:) on a background queue; completion runs on completionQueue.
   public func close(timeoutMs: UInt32 = 2000, completionQueue: DispatchQueue = .main,
                     completion: @escaping (Result<Void, Error>) -> Void) {
-    Ferry.background.async {
-      let result = Result { try self.close(timeoutMs: timeoutMs) }
-      completionQueue.async { completion(result) }
-    }
+    Ferry.inBackground(completionQueue, completion) { try self.close(timeoutMs: timeoutMs) }
   }
 
   /// close(timeoutMs:) without blocking the calling task's thread.
@@ -208,10 +205,7 @@ public final class Ferry {
   /// flush(timeoutMs:) on a background queue; completion runs on completionQueue.
   public func flush(timeoutMs: UInt32 = 5000, completionQueue: DispatchQueue = .main,
                     completion: @escaping (Result<Void, Error>) -> Void) {
-    Ferry.background.async {
-      let result = Result { try self.flush(timeoutMs: timeoutMs) }
-      completionQueue.async { completion(result) }
-    }
+    Ferry.inBackground(completionQueue, completion) { try self.flush(timeoutMs: timeoutMs) }
   }
 
   /// flush(timeoutMs:) without blocking the calling task's thread.
@@ -254,6 +248,16 @@ public final class Ferry {
     let st = body(c)
     leave()
     if st != FERRY_OK { throw FerryError(st, what) }
+  }
+
+  /// Runs work on the background queue, then completion with its result on completionQueue.
+  private static func inBackground(_ completionQueue: DispatchQueue,
+                                   _ completion: @escaping (Result<Void, Error>) -> Void,
+                                   _ work: @escaping () throws -> Void) {
+    background.async {
+      let result = Result { try work() }
+      completionQueue.async { completion(result) }
+    }
   }
 
   @available(macOS 10.15, iOS 13.0, tvOS 13.0, watchOS 6.0, *)
