@@ -6,8 +6,18 @@
  * counts it. Every native method returns the ferry_status as an int; Java turns it into a FerryException.
  * Handles are the C pointers stored in a Java long. Nothing here throws a Java exception except OutOfMemoryError
  * raised by the JVM itself; on allocation failure the call returns FERRY_ERR_INTERNAL.
+ *
+ * Callbacks (the app's Transport and LogHandler) run on Ferry's own threads. Such a thread is attached to the JVM
+ * once, as a daemon thread, the first time it calls into Java, and detached when it exits (a pthread key whose
+ * destructor calls DetachCurrentThread); a thread the JVM already knows is used as it is. The Java objects are held
+ * by global references. Each callback runs in its own local-reference frame (a long-lived attached thread would
+ * otherwise pile them up), and a Java exception never crosses back into C: the Java side catches everything, and a
+ * pending exception found here anyway is cleared and becomes FERRY_ERR_NETWORK (transport) or is dropped (log).
+ * The classes and methods are looked up once in JNI_OnLoad, where the app's class loader is in effect (FindClass
+ * on a native thread would see only the system class loader, as on Android).
  */
 #include <jni.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,4 +259,215 @@ JNIEXPORT jint JNICALL FJ(nativeJson)(JNIEnv* env, jclass cls, jlong h, jint whi
   }
   ferry_free(s);
   return st;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Callbacks: the app's Transport and LogHandler, called from Ferry's threads.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+static JavaVM* g_vm;
+static pthread_key_t g_detach_key;
+static int g_callbacks_ready; /* JNI_OnLoad found the classes and methods below */
+static jclass g_ferry_class;  /* global reference to io.ferry.Ferry */
+static jmethodID g_dispatch_send;
+static jmethodID g_dispatch_log;
+static jfieldID g_resp_status;
+static jfieldID g_resp_retry_after;
+static jfieldID g_resp_body;
+
+/* Runs when an attached Ferry thread exits (the value is only set on threads this file attached). */
+static void DetachAtExit(void* vm) { (*(JavaVM*)vm)->DetachCurrentThread((JavaVM*)vm); }
+
+#if defined(__ANDROID__)
+#define FERRY_ATTACH_ENV(env) (&(env)) /* Android's jni.h takes JNIEnv** */
+#else
+#define FERRY_ATTACH_ENV(env) ((void**)&(env))
+#endif
+
+/* The JNIEnv of the calling thread, attaching it (once, as a daemon) if the JVM does not know it; NULL if that is
+ * impossible (the JVM is shutting down). */
+static JNIEnv* CallbackEnv(void) {
+  JNIEnv* env = NULL;
+  JavaVMAttachArgs args;
+  jint r;
+  if (g_vm == NULL) return NULL;
+  r = (*g_vm)->GetEnv(g_vm, (void**)&env, JNI_VERSION_1_6);
+  if (r == JNI_OK) return env;
+  if (r != JNI_EDETACHED) return NULL;
+  args.version = JNI_VERSION_1_6;
+  args.name = (char*)"ferry-native";
+  args.group = NULL;
+  if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, FERRY_ATTACH_ENV(env), &args) != JNI_OK) return NULL;
+  if (pthread_setspecific(g_detach_key, g_vm) != 0) {
+    /* No way to detach at exit: detach now rather than leave a dead thread registered with the JVM. */
+    (*g_vm)->DetachCurrentThread(g_vm);
+    return NULL;
+  }
+  return env;
+}
+
+/* Clears a pending Java exception; returns 1 if there was one. */
+static int ClearException(JNIEnv* env) {
+  if (!(*env)->ExceptionCheck(env)) return 0;
+  (*env)->ExceptionClear(env);
+  return 1;
+}
+
+static jbyteArray NewBytes(JNIEnv* env, const void* p, size_t n) {
+  jbyteArray a;
+  if (n > (size_t)INT32_MAX) return NULL;
+  a = (*env)->NewByteArray(env, (jsize)n);
+  if (a != NULL && n > 0) (*env)->SetByteArrayRegion(env, a, 0, (jsize)n, (const jbyte*)p);
+  return a;
+}
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM* vm, void* reserved) {
+  JNIEnv* env = NULL;
+  jclass ferry;
+  jclass resp;
+  (void)reserved;
+  g_vm = vm;
+  if ((*vm)->GetEnv(vm, (void**)&env, JNI_VERSION_1_6) != JNI_OK) return JNI_ERR;
+  if (pthread_key_create(&g_detach_key, DetachAtExit) != 0) return JNI_VERSION_1_6; /* callbacks unavailable */
+  ferry = (*env)->FindClass(env, "io/ferry/Ferry");
+  resp = ferry == NULL ? NULL : (*env)->FindClass(env, "io/ferry/Transport$Response");
+  if (ferry == NULL || resp == NULL) {
+    ClearException(env);
+    return JNI_VERSION_1_6;
+  }
+  g_dispatch_send = (*env)->GetStaticMethodID(env, ferry, "dispatchSend",
+                                              "(Lio/ferry/Transport;[B[B[B[BI)Lio/ferry/Transport$Response;");
+  g_dispatch_log = (*env)->GetStaticMethodID(env, ferry, "dispatchLog", "(Lio/ferry/LogHandler;I[B)V");
+  g_resp_status = (*env)->GetFieldID(env, resp, "status", "I");
+  g_resp_retry_after = (*env)->GetFieldID(env, resp, "retryAfterSeconds", "J");
+  g_resp_body = (*env)->GetFieldID(env, resp, "body", "[B");
+  g_ferry_class = (jclass)(*env)->NewGlobalRef(env, ferry);
+  if (ClearException(env) || g_dispatch_send == NULL || g_dispatch_log == NULL || g_resp_status == NULL ||
+      g_resp_retry_after == NULL || g_resp_body == NULL || g_ferry_class == NULL) {
+    return JNI_VERSION_1_6;
+  }
+  g_callbacks_ready = 1;
+  return JNI_VERSION_1_6;
+}
+
+/* ferry_transport_send_fn over a global reference to an io.ferry.Transport. */
+static ferry_status SendThroughJava(const ferry_http_request* req, ferry_http_response* resp, void* user) {
+  JNIEnv* env = CallbackEnv();
+  ferry_status st = FERRY_ERR_NETWORK;
+  jbyteArray method, url, headers, body;
+  jobject answer;
+  size_t hlen = 0, i;
+  char* joined;
+  if (env == NULL || req == NULL || resp == NULL || (*env)->ExceptionCheck(env)) return FERRY_ERR_NETWORK;
+  if ((*env)->PushLocalFrame(env, 8) != 0) {
+    ClearException(env);
+    return FERRY_ERR_NETWORK;
+  }
+  /* The headers as one byte array, NUL between them (no header holds a NUL). */
+  for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) hlen += strlen(req->headers[i]) + 1;
+  joined = (char*)malloc(hlen + 1);
+  if (joined != NULL) {
+    char* w = joined;
+    for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
+      size_t n = strlen(req->headers[i]);
+      memcpy(w, req->headers[i], n);
+      w[n] = '\0';
+      w += n + 1;
+    }
+    method = NewBytes(env, req->method ? req->method : "POST", strlen(req->method ? req->method : "POST"));
+    url = req->url ? NewBytes(env, req->url, strlen(req->url)) : NULL;
+    headers = NewBytes(env, joined, hlen);
+    body = NewBytes(env, req->body, req->body ? req->body_len : 0);
+    free(joined);
+    if (method != NULL && url != NULL && headers != NULL && body != NULL) {
+      answer = (*env)->CallStaticObjectMethod(env, g_ferry_class, g_dispatch_send, (jobject)user, method, url, headers,
+                                              body, (jint)(req->timeout_ms > INT32_MAX ? INT32_MAX : req->timeout_ms));
+      if (!ClearException(env) && answer != NULL) {
+        jlong retry = (*env)->GetLongField(env, answer, g_resp_retry_after);
+        jbyteArray rbody = (jbyteArray)(*env)->GetObjectField(env, answer, g_resp_body);
+        resp->status = (int)(*env)->GetIntField(env, answer, g_resp_status);
+        resp->retry_after_s = retry < 0 ? 0u : (retry > (jlong)UINT32_MAX ? UINT32_MAX : (uint32_t)retry);
+        resp->body = NULL;
+        resp->body_len = 0;
+        st = FERRY_OK;
+        if (rbody != NULL) {
+          jsize n = (*env)->GetArrayLength(env, rbody);
+          resp->body = (uint8_t*)malloc(n > 0 ? (size_t)n : 1);
+          if (resp->body == NULL) {
+            st = FERRY_ERR_NETWORK; /* the answer cannot be handed over: retried later */
+          } else {
+            if (n > 0) (*env)->GetByteArrayRegion(env, rbody, 0, n, (jbyte*)resp->body);
+            resp->body_len = (size_t)n;
+          }
+        }
+      }
+    }
+  }
+  ClearException(env); /* an OutOfMemoryError from NewByteArray, say */
+  (*env)->PopLocalFrame(env, NULL);
+  return st;
+}
+
+/* Releases the transport's global reference; called once by libferry, from the thread that closes the client or
+ * frees the options (a Java thread in this binding). */
+static void ReleaseGlobal(void* ref) {
+  JNIEnv* env = CallbackEnv();
+  if (env != NULL && ref != NULL) (*env)->DeleteGlobalRef(env, (jobject)ref);
+}
+
+JNIEXPORT jint JNICALL FJ(nativeOptionsSetTransport)(JNIEnv* env, jclass cls, jlong o, jobject transport) {
+  jobject ref;
+  ferry_status st;
+  (void)cls;
+  if (O(o) == NULL || transport == NULL) return FERRY_ERR_INVALID_ARGUMENT;
+  if (!g_callbacks_ready) return FERRY_ERR_INTERNAL;
+  ref = (*env)->NewGlobalRef(env, transport);
+  if (ref == NULL) return FERRY_ERR_INTERNAL;
+  st = ferry_options_set_transport(O(o), SendThroughJava, ref, ReleaseGlobal);
+  if (st != FERRY_OK) (*env)->DeleteGlobalRef(env, ref); /* not taken by the options */
+  return st;
+}
+
+/* The log callback over a global reference to an io.ferry.LogHandler. */
+static void LogThroughJava(int level, const char* msg, void* user) {
+  JNIEnv* env = CallbackEnv();
+  jbyteArray text;
+  /* A Java thread with an exception pending (an OutOfMemoryError in a native method) may call no Java method. */
+  if (env == NULL || msg == NULL || (*env)->ExceptionCheck(env)) return;
+  if ((*env)->PushLocalFrame(env, 2) != 0) {
+    ClearException(env);
+    return;
+  }
+  text = NewBytes(env, msg, strlen(msg));
+  if (text != NULL) (*env)->CallStaticVoidMethod(env, g_ferry_class, g_dispatch_log, (jobject)user, (jint)level, text);
+  ClearException(env);
+  (*env)->PopLocalFrame(env, NULL);
+}
+
+/* ferry_options_set_log_callback has no release hook: the global reference goes back to Java (out[0]) and Java
+ * releases it with nativeLogRelease once no line can come any more. */
+JNIEXPORT jint JNICALL FJ(nativeOptionsSetLog)(JNIEnv* env, jclass cls, jlong o, jobject handler, jlongArray out) {
+  jobject ref;
+  jlong h;
+  ferry_status st;
+  (void)cls;
+  if (O(o) == NULL || handler == NULL || out == NULL || (*env)->GetArrayLength(env, out) < 1) {
+    return FERRY_ERR_INVALID_ARGUMENT;
+  }
+  if (!g_callbacks_ready) return FERRY_ERR_INTERNAL;
+  ref = (*env)->NewGlobalRef(env, handler);
+  if (ref == NULL) return FERRY_ERR_INTERNAL;
+  st = ferry_options_set_log_callback(O(o), LogThroughJava, ref);
+  if (st != FERRY_OK) {
+    (*env)->DeleteGlobalRef(env, ref);
+    return st;
+  }
+  h = (jlong)(intptr_t)ref;
+  (*env)->SetLongArrayRegion(env, out, 0, 1, &h);
+  return FERRY_OK;
+}
+
+JNIEXPORT void JNICALL FJ(nativeLogRelease)(JNIEnv* env, jclass cls, jlong h) {
+  (void)cls;
+  if (h != 0) (*env)->DeleteGlobalRef(env, (jobject)(intptr_t)h);
 }

@@ -7,8 +7,10 @@
         client.track("signup", {"plan": "pro", "email": "a@example.com"})   # the e-mail is masked on the device
         print(client.stats())
 
-The shared library is found, in this order: the FERRY_LIBRARY environment variable (a path), a libferry next to
-this package, then the system's library path. It is loaded on first use, so importing never fails.
+The shared library is found, in this order: the FERRY_LIBRARY environment variable (a path, for development), the
+libferry bundled in this package (the platform wheel carries it: ferry/libferry.so), then the system's library
+path (libferry from `cmake --install` or a distribution package). It is loaded on first use, so importing never
+fails; library_path() says which file was loaded.
 
 Errors: every failure of the library raises a FerryError (or one of its subclasses, one per status) whose
 ``status`` is a Status (``status.name`` e.g. "CONSENT_DENIED") and whose ``message`` says why. Arguments of the
@@ -29,7 +31,7 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 __all__ = [
     "Client",
@@ -46,6 +48,7 @@ __all__ = [
     "NetworkError",
     "InternalError",
     "LibraryNotFoundError",
+    "library_path",
     "library_version",
     "status_message",
 ]
@@ -165,16 +168,19 @@ def _error(status: int, message: str = "") -> FerryError:
 _LOG_CB = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 _lib_lock = threading.Lock()
 _lib: Optional[ctypes.CDLL] = None
+_lib_path: Optional[str] = None
+
+# The names of the bundled library inside the package directory, per platform.
+_BUNDLED_NAMES = ("libferry.so", "libferry.dylib", "ferry.dll")
 
 
-def _candidates() -> list:
+def _candidates() -> List[str]:
     env = os.environ.get("FERRY_LIBRARY")
     if env:
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
-    names = ("libferry.so", "libferry.so.0", "libferry.dylib", "ferry.dll")
-    found = [os.path.join(d, n) for d in (here, os.path.dirname(here)) for n in names
-             if os.path.exists(os.path.join(d, n))]
+    # The bundled copy first (an absolute path: the dynamic loader does not search for it), then the system's.
+    found = [os.path.join(here, n) for n in _BUNDLED_NAMES if os.path.exists(os.path.join(here, n))]
     system = ctypes.util.find_library("ferry")
     if system:
         found.append(system)
@@ -228,7 +234,7 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 def _library() -> ctypes.CDLL:
-    global _lib
+    global _lib, _lib_path
     if _lib is not None:
         return _lib
     with _lib_lock:
@@ -242,11 +248,34 @@ def _library() -> ctypes.CDLL:
                     errors.append(f"{path}: {e}")
                     continue
                 _lib = lib
+                _lib_path = _loaded_path(path)
                 break
             else:
                 raise LibraryNotFoundError(
                     "libferry not found (set FERRY_LIBRARY to the path of libferry.so): " + "; ".join(errors))
     return _lib
+
+
+def _loaded_path(name: str) -> str:
+    """The file the dynamic loader mapped for ``name`` (a bare name is resolved through /proc/self/maps on Linux)."""
+    if os.path.isabs(name):
+        return os.path.realpath(name)
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.split(maxsplit=5)[-1].strip()
+                if os.path.basename(path).startswith("libferry."):
+                    return path
+    except OSError:
+        pass
+    return name
+
+
+def library_path() -> str:
+    """The path of the libferry that was loaded (loading it if needed)."""
+    _library()
+    assert _lib_path is not None
+    return _lib_path
 
 
 def library_version() -> str:

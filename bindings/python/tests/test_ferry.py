@@ -18,8 +18,15 @@ def open_client(tmp_path, **kw):
     return ferry.Client(**opts)
 
 
-def test_library_loaded_from_env_and_version_matches():
-    assert os.environ.get("FERRY_LIBRARY"), "the ctest registration sets FERRY_LIBRARY"
+def test_library_loaded_from_env_or_wheel_and_version_matches():
+    path = ferry.library_path()
+    if os.environ.get("FERRY_TEST_BUNDLED") == "1":
+        # The wheel test (python.wheel): the library bundled in the installed package, nothing else.
+        assert not os.environ.get("FERRY_LIBRARY")
+        assert path == os.path.join(os.path.dirname(os.path.realpath(ferry.__file__)), "libferry.so")
+    else:
+        assert os.environ.get("FERRY_LIBRARY"), "the ctest registration sets FERRY_LIBRARY"
+        assert path == os.path.realpath(os.environ["FERRY_LIBRARY"])
     v = ferry.library_version()
     assert v.count(".") == 2 and all(p.isdigit() for p in v.split("."))
     assert v == ferry.__version__

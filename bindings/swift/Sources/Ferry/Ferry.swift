@@ -1,9 +1,11 @@
-// Ferry for Swift: a thin wrapper over libferry's C ABI (module CFerry). Not built in Ferry's Linux CI; see
-// bindings/swift/README.md.
+// Ferry for Swift: a thin wrapper over libferry's C ABI (module CFerry). Not compiled in Ferry's Linux CI (no Swift
+// toolchain there); written for Swift 5.7+. See bindings/swift/README.md.
 //
 // Every failure throws FerryError(status:message:). A string with an embedded NUL cannot cross the C ABI; it is
 // refused *through the ABI* (a NULL name goes to the C function, which counts it in stats "invalid").
-// A Ferry instance may be used from any thread; close() must not race with other calls (the deinit closes).
+// A Ferry instance may be used from any thread. close() waits for calls in progress; afterwards every call throws
+// .closed. flush and close block their caller for up to their timeout: from the main thread use the completion-
+// handler or async forms, which run them on a background queue. deinit closes in the background, never blocking.
 
 import CFerry
 import Foundation
@@ -45,11 +47,19 @@ public final class Ferry {
     public var maxStorageBytes: UInt64?
     public var appName: String?
     public var appVersion: String?
+    /// Uploads through the app's HTTP stack (e.g. URLSessionTransport()) instead of libferry's curl transport.
+    public var transport: FerryTransport?
+    /// Receives libferry's log lines, on any of Ferry's threads; keep it short, do not call back into the client.
+    public var log: ((FerryLogLevel, String) -> Void)?
     public init() {}
   }
 
-  private var handle: OpaquePointer?
-  private let lock = NSLock()
+  private var handle: OpaquePointer?  // guarded by state; nil once closed
+  private var inFlight = 0  // calls in progress, guarded by state
+  private let state = NSCondition()
+  private var logBox: LogBox?  // alive until ferry_close has returned
+  /// Where flush/close with a completion handler or async run (they block a thread for up to their timeout).
+  private static let background = DispatchQueue(label: "io.ferry.background", qos: .utility, attributes: .concurrent)
 
   public static var version: String { String(cString: ferry_version()) }
 
@@ -63,6 +73,19 @@ public final class Ferry {
     func set(_ v: String?, _ name: String, _ f: (OpaquePointer?, UnsafePointer<CChar>?) -> ferry_status) throws {
       guard let v = v else { return }
       try check(Ferry.withOptionalCString(v) { f(o, $0) }, name)
+    }
+    // The log handler first, so that the setters below can already say why they refuse a value.
+    var logBox: LogBox?
+    if let handler = options.log {
+      let box = LogBox(handler)
+      logBox = box
+      try check(ferry_options_set_log_callback(o, ferrySwiftLog, Unmanaged.passUnretained(box).toOpaque()), "log")
+    }
+    if let transport = options.transport {
+      let user = Unmanaged.passRetained(TransportBox(transport)).toOpaque()
+      let st = ferry_options_set_transport(o, ferrySwiftTransportSend, user, ferrySwiftTransportRelease)
+      if st != FERRY_OK { Unmanaged<TransportBox>.fromOpaque(user).release() }  // not taken by the options
+      try check(st, "transport")  // once taken, released by libferry (options freed, open failed, or close)
     }
     try set(options.storagePath, "storagePath", ferry_options_set_storage_path)
     try set(options.endpoint, "endpoint", ferry_options_set_endpoint)
@@ -88,79 +111,112 @@ public final class Ferry {
     }
     var out: OpaquePointer?
     owned = false  // ferry_open takes ownership, also on failure
-    let st = ferry_open(o, &out)
+    let st = withExtendedLifetime(logBox) { ferry_open(o, &out) }
     if st != FERRY_OK { throw FerryError(st, "open") }
     handle = out
+    self.logBox = logBox
   }
 
-  deinit { _ = try? close(timeoutMs: 500) }
+  deinit {
+    // Never blocks the releasing thread: the final flush runs on the background queue, which keeps the log
+    // handler alive until ferry_close has returned.
+    guard let c = handle else { return }
+    let box = logBox
+    Ferry.background.async { withExtendedLifetime(box) { _ = ferry_close(c, 500) } }
+  }
 
-  /// Flushes for at most timeoutMs, then frees the client. Closing twice is a no-op.
+  /// Waits for calls in progress, flushes for at most timeoutMs, then frees the client. Blocks the caller (see the
+  /// completion-handler and async forms). Closing twice is a no-op. Unsent events stay in the buffer.
   public func close(timeoutMs: UInt32 = 2000) throws {
-    lock.lock()
+    state.lock()
     let h = handle
-    handle = nil
-    lock.unlock()
+    handle = nil  // new calls throw .closed from here on
+    while inFlight > 0 { state.wait() }
+    state.unlock()
     guard let c = h else { return }
-    let st = ferry_close(c, timeoutMs)
+    let st = ferry_close(c, timeoutMs)  // Ferry's threads are stopped when it returns: no more log lines
+    logBox = nil
     if st != FERRY_OK && st != FERRY_ERR_TIMEOUT { throw FerryError(st, "close") }
   }
 
+  /// close(timeoutMs:) on a background queue; completion runs on completionQueue.
+  public func close(timeoutMs: UInt32 = 2000, completionQueue: DispatchQueue = .main,
+                    completion: @escaping (Result<Void, Error>) -> Void) {
+    Ferry.inBackground(completionQueue, completion) { try self.close(timeoutMs: timeoutMs) }
+  }
+
+  /// close(timeoutMs:) without blocking the calling task's thread.
+  @available(macOS 10.15, iOS 13.0, tvOS 13.0, watchOS 6.0, *)
+  public func close(timeoutMs: UInt32 = 2000) async throws {
+    try await Ferry.inBackground { try self.close(timeoutMs: timeoutMs) }
+  }
+
   public func track(_ event: String, properties: [String: Any]? = nil, purpose: String? = nil) throws {
-    let c = try client()
     let json = try Ferry.json(properties)
-    let st = Ferry.withOptionalCString(event) { e in
-      Ferry.withOptionalCString(json) { p in
-        Ferry.withOptionalCString(purpose) { u in
-          // A NUL inside props or purpose: send a NULL event so the library refuses and counts it.
-          ferry_track(c, (json?.utf8.contains(0) ?? false) || (purpose?.utf8.contains(0) ?? false) ? nil : e, p, u)
+    try call("track") { c in
+      Ferry.withOptionalCString(event) { e in
+        Ferry.withOptionalCString(json) { p in
+          Ferry.withOptionalCString(purpose) { u in
+            // A NUL inside props or purpose: send a NULL event so the library refuses and counts it.
+            ferry_track(c, (json?.utf8.contains(0) ?? false) || (purpose?.utf8.contains(0) ?? false) ? nil : e, p, u)
+          }
         }
       }
     }
-    if st != FERRY_OK { throw FerryError(st, "track") }
   }
 
   public func screen(_ name: String, properties: [String: Any]? = nil) throws {
-    let c = try client()
     let json = try Ferry.json(properties)
-    let st = Ferry.withOptionalCString(name) { n in Ferry.withOptionalCString(json) { p in ferry_screen(c, n, p) } }
-    if st != FERRY_OK { throw FerryError(st, "screen") }
+    try call("screen") { c in
+      Ferry.withOptionalCString(name) { n in Ferry.withOptionalCString(json) { p in ferry_screen(c, n, p) } }
+    }
   }
 
   public func identify(_ userId: String, traits: [String: Any]? = nil) throws {
-    let c = try client()
     let json = try Ferry.json(traits)
-    let st = Ferry.withOptionalCString(userId) { u in Ferry.withOptionalCString(json) { t in ferry_identify(c, u, t) } }
-    if st != FERRY_OK { throw FerryError(st, "identify") }
+    try call("identify") { c in
+      Ferry.withOptionalCString(userId) { u in Ferry.withOptionalCString(json) { t in ferry_identify(c, u, t) } }
+    }
   }
 
   public func reset() throws {
-    let st = ferry_reset(try client())
-    if st != FERRY_OK { throw FerryError(st, "reset") }
+    try call("reset") { ferry_reset($0) }
   }
 
   public func setConsent(_ purpose: String, _ state: Consent) throws {
-    let c = try client()
-    let st = Ferry.withOptionalCString(purpose) {
-      ferry_set_consent(c, $0, ferry_consent(rawValue: UInt32(state.rawValue)))
+    try call("setConsent") { c in
+      Ferry.withOptionalCString(purpose) { ferry_set_consent(c, $0, ferry_consent(rawValue: UInt32(state.rawValue))) }
     }
-    if st != FERRY_OK { throw FerryError(st, "setConsent") }
   }
 
   public func consent(for purpose: String) throws -> Consent {
-    let c = try client()
+    let c = try enter()
+    defer { leave() }
     let v = Ferry.withOptionalCString(purpose) { ferry_get_consent(c, $0) }
     return Consent(rawValue: Int32(v.rawValue)) ?? .pending
   }
 
+  /// Uploads now; throws .timeout or .network if not everything was accepted. Blocks the caller for up to
+  /// timeoutMs (see the completion-handler and async forms).
   public func flush(timeoutMs: UInt32 = 5000) throws {
-    let st = ferry_flush(try client(), timeoutMs)
-    if st != FERRY_OK { throw FerryError(st, "flush") }
+    try call("flush") { ferry_flush($0, timeoutMs) }
   }
 
+  /// flush(timeoutMs:) on a background queue; completion runs on completionQueue.
+  public func flush(timeoutMs: UInt32 = 5000, completionQueue: DispatchQueue = .main,
+                    completion: @escaping (Result<Void, Error>) -> Void) {
+    Ferry.inBackground(completionQueue, completion) { try self.flush(timeoutMs: timeoutMs) }
+  }
+
+  /// flush(timeoutMs:) without blocking the calling task's thread.
+  @available(macOS 10.15, iOS 13.0, tvOS 13.0, watchOS 6.0, *)
+  public func flush(timeoutMs: UInt32 = 5000) async throws {
+    try await Ferry.inBackground { try self.flush(timeoutMs: timeoutMs) }
+  }
+
+  /// Wipes local data and asks the collector to erase this device's ids. Blocks for up to timeoutMs.
   public func forget(timeoutMs: UInt32 = 5000) throws {
-    let st = ferry_forget(try client(), timeoutMs)
-    if st != FERRY_OK { throw FerryError(st, "forget") }
+    try call("forget") { ferry_forget($0, timeoutMs) }
   }
 
   /// Everything the buffer holds about the current user, as JSON text.
@@ -171,17 +227,52 @@ public final class Ferry {
 
   // MARK: - plumbing
 
-  private func client() throws -> OpaquePointer {
-    lock.lock()
-    defer { lock.unlock() }
+  /// The handle, counted as a call in progress until leave(); close() waits for those.
+  private func enter() throws -> OpaquePointer {
+    state.lock()
+    defer { state.unlock() }
     guard let h = handle else { throw FerryError(FERRY_ERR_CLOSED, "client") }
+    inFlight += 1
     return h
+  }
+
+  private func leave() {
+    state.lock()
+    inFlight -= 1
+    if inFlight == 0 { state.broadcast() }
+    state.unlock()
+  }
+
+  private func call(_ what: String, _ body: (OpaquePointer) -> ferry_status) throws {
+    let c = try enter()
+    let st = body(c)
+    leave()
+    if st != FERRY_OK { throw FerryError(st, what) }
+  }
+
+  /// Runs work on the background queue, then completion with its result on completionQueue.
+  private static func inBackground(_ completionQueue: DispatchQueue,
+                                   _ completion: @escaping (Result<Void, Error>) -> Void,
+                                   _ work: @escaping () throws -> Void) {
+    background.async {
+      let result = Result { try work() }
+      completionQueue.async { completion(result) }
+    }
+  }
+
+  @available(macOS 10.15, iOS 13.0, tvOS 13.0, watchOS 6.0, *)
+  private static func inBackground(_ work: @escaping () throws -> Void) async throws {
+    try await withCheckedThrowingContinuation { (k: CheckedContinuation<Void, Error>) in
+      background.async { k.resume(with: Result { try work() }) }
+    }
   }
 
   private func string(_ f: (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> ferry_status,
                       _ what: String) throws -> String {
     var out: UnsafeMutablePointer<CChar>?
-    let st = f(try client(), &out)
+    let c = try enter()
+    let st = f(c, &out)
+    leave()
     defer { ferry_free(out) }
     if st != FERRY_OK { throw FerryError(st, what) }
     return out.map { String(cString: $0) } ?? ""

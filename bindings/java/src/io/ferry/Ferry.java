@@ -67,6 +67,8 @@ public final class Ferry implements AutoCloseable {
     private byte[] key;
     private String appName;
     private String appVersion;
+    private Transport transport;
+    private LogHandler log;
 
     public Options endpoint(String url) { strings.put(0, url); return this; }
     public Options writeKey(String key) { strings.put(1, key); return this; }
@@ -86,6 +88,10 @@ public final class Ferry implements AutoCloseable {
     public Options encryptionKey(byte[] key32) { key = key32 == null ? null : key32.clone(); return this; }
     public Options defaultConsent(String purpose, Consent state) { consents.put(purpose, state); return this; }
     public Options app(String name, String version) { appName = name; appVersion = version; return this; }
+    /** Uploads through the app's HTTP stack instead of libferry's curl transport (see {@link Transport}). */
+    public Options transport(Transport t) { transport = t; return this; }
+    /** Receives libferry's log lines (see {@link LogHandler}); null: silent (the default). */
+    public Options log(LogHandler handler) { log = handler; return this; }
 
     private static final String[] STRING_NAMES = {
       "endpoint", "writeKey", "storagePath", "caFile", "piiRules", "pinnedPublicKey"
@@ -94,11 +100,19 @@ public final class Ferry implements AutoCloseable {
       "flushIntervalMs", "batchSize", "maxStorageBytes", "maxEventAgeMs", "durability"
     };
 
-    /** Builds the native options; frees them and throws if one is refused. */
-    long build() {
+    /**
+     * Builds the native options; frees them and throws if one is refused. logOut[0] receives the native handle of
+     * the log handler (0 for none), which the caller releases once no log line can come any more (after
+     * ferry_close, a failed ferry_open or ferry_options_free).
+     */
+    long build(long[] logOut) {
       long o = nativeOptionsNew();
       if (o == 0) throw new FerryException(FerryException.Status.INTERNAL, "out of memory");
+      logOut[0] = 0;
       try {
+        // The log handler first, so that the setters below can already report why they refuse a value.
+        if (log != null) check(nativeOptionsSetLog(o, log, logOut), "log");
+        if (transport != null) check(nativeOptionsSetTransport(o, transport), "transport");
         for (Map.Entry<Integer, String> e : strings.entrySet()) {
           check(nativeOptionsSetString(o, e.getKey(), utf8OrNull(e.getValue())), STRING_NAMES[e.getKey()]);
         }
@@ -117,7 +131,9 @@ public final class Ferry implements AutoCloseable {
           check(nativeOptionsSetApp(o, n, v), "app");
         }
       } catch (RuntimeException e) {
-        nativeOptionsFree(o);
+        nativeOptionsFree(o); // releases the transport too
+        nativeLogRelease(logOut[0]);
+        logOut[0] = 0;
         throw e;
       }
       return o;
@@ -135,19 +151,25 @@ public final class Ferry implements AutoCloseable {
 
   private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
   private long handle; // guarded by lock; 0 once closed
+  private final long logHandle; // the native log handler (0: none); released after ferry_close
 
-  private Ferry(long handle) {
+  private Ferry(long handle, long logHandle) {
     this.handle = handle;
+    this.logHandle = logHandle;
   }
 
   /** Opens a client. Throws FerryException for a refused option or an unusable buffer. */
   public static Ferry open(Options options) {
     if (options == null) throw new FerryException(FerryException.Status.INVALID_ARGUMENT, "options is null");
-    long o = options.build();
+    long[] log = new long[1];
+    long o = options.build(log);
     long[] out = new long[1];
-    int st = nativeOpen(o, out); // takes ownership of o
-    if (st != 0) throw new FerryException(FerryException.Status.of(st), "open: " + statusMessage(st));
-    return new Ferry(out[0]);
+    int st = nativeOpen(o, out); // takes ownership of o (and of the transport set in it)
+    if (st != 0) {
+      nativeLogRelease(log[0]); // no log line comes after a failed open
+      throw new FerryException(FerryException.Status.of(st), "open: " + statusMessage(st));
+    }
+    return new Ferry(out[0], log[0]);
   }
 
   /** The loaded library's version, "MAJOR.MINOR.PATCH". */
@@ -296,7 +318,8 @@ public final class Ferry implements AutoCloseable {
       lock.writeLock().unlock();
     }
     if (h == 0) return;
-    int st = nativeClose(h, timeoutMs);
+    int st = nativeClose(h, timeoutMs); // Ferry's threads are stopped when it returns
+    nativeLogRelease(logHandle);
     if (st != 0) throw new FerryException(FerryException.Status.of(st), "close: " + statusMessage(st));
   }
 
@@ -422,6 +445,28 @@ public final class Ferry implements AutoCloseable {
     }
   }
 
+  // ---- called from the native side (ferry_jni.c), on Ferry's threads; nothing may be thrown back ----
+
+  /** One request through the app's transport; null for a network failure (anything thrown included). */
+  static Transport.Response dispatchSend(Transport t, byte[] method, byte[] url, byte[] headers, byte[] body,
+      int timeoutMs) {
+    try {
+      Transport.Response r = t.send(Transport.Request.fromNative(method, url, headers, body, timeoutMs));
+      if (r == null || r.status < 100 || r.status > 999) return null;
+      return r;
+    } catch (Throwable e) { // nothing may cross back into C: Ferry counts a network failure and retries later
+      return null;
+    }
+  }
+
+  static void dispatchLog(LogHandler h, int level, byte[] message) {
+    try {
+      h.log(LogHandler.Level.of(level), new String(message, StandardCharsets.UTF_8));
+    } catch (Throwable e) { // a failing log handler must not disturb the library
+      // dropped
+    }
+  }
+
   private static native String nativeVersion();
   private static native String nativeStatusStr(int status);
   private static native long nativeOptionsNew();
@@ -431,6 +476,9 @@ public final class Ferry implements AutoCloseable {
   private static native int nativeOptionsSetKey(long o, byte[] key);
   private static native int nativeOptionsSetDefaultConsent(long o, byte[] purpose, int state);
   private static native int nativeOptionsSetApp(long o, byte[] name, byte[] version);
+  private static native int nativeOptionsSetTransport(long o, Transport t);
+  private static native int nativeOptionsSetLog(long o, LogHandler h, long[] logOut);
+  private static native void nativeLogRelease(long logHandle);
   private static native int nativeOpen(long o, long[] out);
   private static native int nativeClose(long h, long timeoutMs);
   private static native int nativeTrack(long h, byte[] event, byte[] properties, byte[] purpose);

@@ -13,6 +13,7 @@ public class FerryException extends RuntimeException {
     CLOSED(4),
     TIMEOUT(5),
     NETWORK(6),
+    BUFFER_UNREADABLE(7),
     INTERNAL(99);
 
     public final int code;

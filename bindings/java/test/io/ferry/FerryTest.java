@@ -1,9 +1,11 @@
 package io.ferry;
 
 import java.io.File;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -46,7 +48,11 @@ public final class FerryTest {
   }
 
   private static long stat(Ferry f, String key) {
-    String s = f.statsJson();
+    return stat(f.statsJson(), key);
+  }
+
+  /** A numeric counter of a stats JSON object (-1 when absent); TransportTest uses it too. */
+  static long stat(String s, String key) {
     String needle = "\"" + key + "\":";
     int i = s.indexOf(needle);
     if (i < 0) return -1;
@@ -191,6 +197,13 @@ public final class FerryTest {
     expectStatus(FerryException.Status.CLOSED, "stats after close", f::statsJson);
     expectStatus(FerryException.Status.CLOSED, "consent after close", () -> f.getConsent("analytics"));
 
+    // The buffer with another key: refused with its own status, nothing changed.
+    expectStatus(FerryException.Status.BUFFER_UNREADABLE, "wrong key",
+        () -> Ferry.open(options(dir).encryptionKey(new byte[32])));
+    try (Ferry again = Ferry.open(options(dir))) {
+      check(again.exportLocal().contains("promo_seen"), "buffer intact after a wrong key");
+    }
+
     // Options refused by the library, named in the message.
     FerryException bad = expectStatus(FerryException.Status.INVALID_ARGUMENT, "batchSize 0",
         () -> Ferry.open(options(new File(root, "b")).batchSize(0)));
@@ -211,6 +224,8 @@ public final class FerryTest {
     expectStatus(FerryException.Status.STORAGE, "unusable storage path",
         () -> Ferry.open(options(new File(plain, "sub"))));
 
+    callbacks(root);
+
     // PII rules as a map: masking instead of redaction.
     try (Ferry g = Ferry.open(options(new File(root, "c"))
              .piiRules(Map.of("detectors", Map.of("email", "mask")))
@@ -219,6 +234,76 @@ public final class FerryTest {
       String ex = g.exportLocal();
       check(ex.contains("***@example.com") && !ex.contains("heidi@"), "email masked by rules");
     }
+  }
+
+  /**
+   * The Java transport and log handler, without a collector: requests reach the transport on Ferry's uploader thread
+   * (a native thread attached to the JVM as a daemon, the same one for every request, detached when the client
+   * closes); a transport that throws or answers 503 makes Ferry retry (counted in stats "retries") and log why; a log
+   * handler that throws disturbs nothing. The transport against a real collector is TransportTest.
+   */
+  private static void callbacks(File root) throws Exception {
+    List<String> lines = Collections.synchronizedList(new ArrayList<>());
+    List<Thread> senders = Collections.synchronizedList(new ArrayList<>());
+    List<Transport.Request> requests = Collections.synchronizedList(new ArrayList<>());
+    AtomicInteger calls = new AtomicInteger();
+    Transport failing = req -> {
+      senders.add(Thread.currentThread());
+      requests.add(req);
+      if (calls.incrementAndGet() % 2 == 1) throw new java.io.IOException("no route to the collector (test)");
+      return new Transport.Response(503, 0, "{\"error\":\"busy\"}".getBytes(StandardCharsets.UTF_8));
+    };
+    LogHandler log = (level, message) -> {
+      lines.add(level + " " + message);
+      throw new IllegalStateException("a log handler that throws must not disturb the library");
+    };
+    Thread caller = Thread.currentThread();
+    Ferry f = Ferry.open(options(new File(root, "callbacks"))
+        .endpoint("https://collector.invalid")
+        .writeKey("wk_test")
+        .transport(failing)
+        .log(log)
+        .flushIntervalMs(100));
+    try {
+      f.track("through_java", Map.of("plan", "pro"));
+      // Each failed attempt is counted once the transport has returned; wait for two (one throw, one 503).
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (stat(f, "retries") < 2 && System.nanoTime() < deadline) {
+        try {
+          f.flush(500);
+        } catch (FerryException e) {
+          check(e.getStatus() == FerryException.Status.TIMEOUT || e.getStatus() == FerryException.Status.NETWORK,
+              "flush through a failing transport: " + e.getStatus());
+        }
+      }
+      check(stat(f, "retries") >= 2, "an exception and a 503 from the transport are retried");
+      check(stat(f, "sent") == 0, "nothing counted as sent");
+    } finally {
+      try {
+        f.close(0);
+      } catch (FerryException e) {
+        check(e.getStatus() == FerryException.Status.TIMEOUT, "close(0) with unsent events: " + e.getStatus());
+      }
+    }
+    check(calls.get() >= 2, "transport called, got " + calls.get());
+    Transport.Request first = requests.isEmpty() ? null : requests.get(0);
+    check(first != null && first.method().equals("POST"), "method POST");
+    check(first != null && first.url().startsWith("https://collector.invalid/"), "url under the endpoint");
+    check(first != null && "Bearer wk_test".equals(first.header("authorization")), "write key header");
+    check(first != null && first.body().length > 0 && first.timeoutMs() > 0, "body and timeout");
+    Thread sender = senders.isEmpty() ? null : senders.get(0);
+    check(sender != null && sender != caller && sender.isDaemon(), "sent on Ferry's thread, attached as a daemon");
+    boolean same = true;
+    for (Thread t : senders) same &= t == sender;
+    check(same, "one uploader thread, attached once");
+    if (sender != null) sender.join(10_000); // detached when the native thread exits (close joined it)
+    check(sender != null && !sender.isAlive(), "the uploader thread is detached from the JVM after close");
+    boolean failedLine = false;
+    for (String l : lines.toArray(new String[0])) failedLine |= l.contains("native transport failed");
+    check(failedLine, "log handler received the transport failure: " + lines);
+    boolean retryLine = false;
+    for (String l : lines.toArray(new String[0])) retryLine |= l.contains("503");
+    check(retryLine, "log handler received the 503: " + lines);
   }
 
   private static void deleteTree(File f) {
