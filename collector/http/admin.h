@@ -41,6 +41,7 @@ class AdminApi {
   void Subject(const HttpRequest& req, HttpResponse& res);
   void ShowSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void ExportSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void SubjectEvents(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void ListRequests(const HttpRequest& req, HttpResponse& res);

@@ -198,6 +198,8 @@ void CollectorServer::Routes(httpd::Router& svr) {
           }));
   admin_.Register(svr);
   RegisterInsightRoutes(svr, opts_.insight, &rights_, log_);
+  RegisterWhoAmI(svr, &rights_, opts_.insight != nullptr);
+  if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post("/v1/batch", Adapt([this](const HttpRequest& req, HttpResponse& res) {
              BatchTimer timer(metrics_, res);

@@ -30,8 +30,9 @@ const Rule& RuleOf(Action action) {
       {"insight.audience", {kRoleAnalyst}},
       {"keys.create-server-key", {kRoleOperator}},
       {"links.confirm", {kRoleCompliance}},
+      {"subject.events", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kLinksConfirm) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kSubjectEvents) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

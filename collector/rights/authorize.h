@@ -26,6 +26,7 @@ enum class Action {
   kInsightAudience,      // POST /v1/insight/audiences: an audience exported for outreach
   kKeysCreateServerKey,  // POST /v1/keys/server-keys
   kLinksConfirm,         // POST /v1/links/{linkId}/confirm
+  kSubjectEvents,        // GET /v1/subjects/{id}/events: a page of the subject's events (the console)
 };
 
 // The action's name in the audit log ("subject.show", ...).
