@@ -97,6 +97,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--retention-interval-s", retention_interval_s, "Seconds between retention purges")
       ->capture_default_str();
+  double past_days = 400, future_s = 600, refusal_interval_s = 60;
+  app.add_option("--event-past-days", past_days,
+                 "Event times further back than this before their arrival are clamped and flagged (0: no bound)")
+      ->capture_default_str();
+  app.add_option("--event-future-s", future_s,
+                 "Event times further ahead than this after their arrival are clamped and flagged (0: no bound)")
+      ->capture_default_str();
+  app.add_option("--admin-refusal-rate", opts.admin.refusal_rate,
+                 "Refused admin calls per second a source address may make before it gets 429 (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--admin-refusal-burst", opts.admin.refusal_burst, "Refused admin calls a source may make at once")
+      ->capture_default_str();
+  app.add_option("--audit-refusal-interval-s", refusal_interval_s,
+                 "Refused admin calls are audited as one entry per source and this interval")
+      ->capture_default_str();
   app.add_option("--fault-plan", fault_plan,
                  "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
                  "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");
@@ -168,6 +183,15 @@ int main(int argc, char** argv) {
   opts.rights.request_due_ms = static_cast<int64_t>(due_days * kDayMs);
   opts.retention_max_age_ms = static_cast<int64_t>(retention_days * kDayMs);
   opts.retention_interval_ms = static_cast<int64_t>(retention_interval_s * 1000);
+  if (past_days < 0 || future_s < 0 || refusal_interval_s <= 0) {
+    std::fprintf(stderr,
+                 "ferry-collector: --event-past-days and --event-future-s must be >= 0, "
+                 "--audit-refusal-interval-s > 0\n");
+    return 2;
+  }
+  opts.event_time.max_past_ms = static_cast<int64_t>(past_days * kDayMs);
+  opts.event_time.max_future_ms = static_cast<int64_t>(future_s * 1000);
+  opts.rights.refusals.interval_ms = static_cast<int64_t>(refusal_interval_s * 1000);
 
   // SIGTERM/SIGINT are taken by a dedicated thread (sigwait); every other thread inherits the blocked mask.
   sigset_t sigs;

@@ -18,7 +18,7 @@
 #                           runtime does not come first" / unresolved __asan symbols); they run in the release stage.
 #                           Label a test "nosan" to keep it out of the sanitizer stages for the same reason.
 #   tsan     build/tsan     ThreadSanitizer; builds and runs only the tests labelled "concurrency"
-#   fuzz     build/fuzz     tests/fuzz/run.sh (clang libFuzzer), FERRY_FUZZ_SECONDS per target (default 60), the
+#   fuzz     build/fuzz     tests/fuzz/run.sh (clang libFuzzer), FERRY_FUZZ_SECONDS per target (default 30), the
 #                           targets side by side (one core each)
 # The configure/build/test settings live in CMakePresets.json (presets release, asan, tsan); this script runs them.
 # Benchmarks are not run here (figures need a quiet machine): run them by hand with tests/bench/run.sh.
@@ -45,7 +45,7 @@ cd "$ROOT"
 
 STAGES=${FERRY_STAGES:-docs release asan tsan fuzz}
 JOBS=${FERRY_JOBS:-2}
-FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-30}
 FAIL_FAST=${FERRY_FAIL_FAST:-0}
 
 log() { printf '\n==== %s ====\n' "$*"; }

@@ -21,7 +21,12 @@ int main(int argc, char** argv) {
   // the process list).
   app.add_option("--url", g.url, "Collector admin URL, e.g. https://127.0.0.1:8443 (admin API commands)")
       ->envname("FERRY_URL");
-  app.add_option("--token", g.token, "Admin token (admin API commands)")->envname("FERRY_TOKEN");
+  app.add_option("--token", g.token,
+                 "Admin token (admin API commands); prefer --token-file or FERRY_TOKEN: argv is visible to other users")
+      ->envname("FERRY_TOKEN");
+  app.add_option("--token-file", g.token_file,
+                 "File holding the admin token (mode 0600 or 0400; default: the FERRY_TOKEN or FERRY_ADMIN_TOKEN "
+                 "environment variable)");
   app.add_option("--ca-file", g.ca_file, "CA certificate to verify the collector (admin API commands)")
       ->envname("FERRY_CA_FILE");
   app.add_flag("--json", g.json, "Machine-readable output");

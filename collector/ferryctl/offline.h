@@ -14,7 +14,8 @@ struct Globals {
   std::string key_file;            // store key (default DIR/collector.key)
   std::string storage = "sqlite";  // offline commands: "sqlite" (in data_dir) or a postgresql:// URI
   std::string url;                 // admin API commands (next: subject, requests, audit)
-  std::string token;
+  std::string token;               // --token (visible in the process list: prefer the next two)
+  std::string token_file;          // --token-file: a file holding the token (no group/other permissions)
   std::string ca_file;
   bool json = false;
 };

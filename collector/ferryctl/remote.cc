@@ -1,6 +1,14 @@
 #include "collector/ferryctl/remote.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include <cstdio>
 #include <functional>
@@ -97,9 +105,47 @@ Reply Call(const Globals& g, const std::string& method, const std::string& path,
   return r;
 }
 
-bool NeedsServer(const Globals& g, int* exit_code) {
+// Reads the admin token from `path`: a regular file (not a symbolic link) that only its owner may read, holding the
+// token and optional surrounding whitespace. "" and a reason on stderr otherwise.
+std::string ReadTokenFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    std::fprintf(stderr, "ferryctl: cannot open the token file %s: %s\n", path.c_str(), std::strerror(errno));
+    return {};
+  }
+  struct stat st {};
+  std::string out;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::fprintf(stderr, "ferryctl: the token file %s is not a regular file\n", path.c_str());
+  } else if ((st.st_mode & 077) != 0) {
+    std::fprintf(stderr, "ferryctl: the token file %s may be read by others (chmod 600 it)\n", path.c_str());
+  } else {
+    char buf[512];
+    ssize_t n = 0;
+    while (out.size() < 4096 && (n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    sodium_memzero(buf, sizeof buf);
+    size_t b = out.find_first_not_of(" \t\r\n"), e = out.find_last_not_of(" \t\r\n");
+    out = b == std::string::npos ? std::string() : out.substr(b, e - b + 1);
+    if (out.empty() || out.find_first_of(" \t\r\n") != std::string::npos) {
+      std::fprintf(stderr, "ferryctl: the token file %s does not hold one token\n", path.c_str());
+      out.clear();
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// The admin token: --token (or FERRY_TOKEN), else --token-file, else FERRY_ADMIN_TOKEN.
+bool NeedsServer(Globals& g, int* exit_code) {
+  if (g.token.empty() && !g.token_file.empty()) g.token = ReadTokenFile(g.token_file);
+  if (g.token.empty() && g.token_file.empty()) {
+    const char* env = std::getenv("FERRY_ADMIN_TOKEN");
+    if (env != nullptr) g.token = env;
+  }
   if (g.url.empty() || g.token.empty()) {
-    std::fprintf(stderr, "ferryctl: --url and --token are required for admin commands\n");
+    std::fprintf(stderr,
+                 "ferryctl: --url and --token are required for admin commands (the token may also come from "
+                 "--token-file, FERRY_TOKEN or FERRY_ADMIN_TOKEN)\n");
     *exit_code = kExitUsage;
     return false;
   }
@@ -230,7 +276,7 @@ void PrintRequests(const json& list) {
 
 }  // namespace
 
-bool AdminCall(const Globals& g, const std::string& method, const std::string& path, const std::string& body,
+bool AdminCall(Globals& g, const std::string& method, const std::string& path, const std::string& body,
                std::string* answer, int* exit_code) {
   if (!NeedsServer(g, exit_code)) return false;
   Reply r = Call(g, method, path, body);
@@ -424,6 +470,80 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     } else {
       std::printf("link %s confirmed: %s %s -> %s (by %s)\n", Str(doc, "linkId").c_str(), Str(doc, "kind").c_str(),
                   Str(doc, "from").c_str(), Str(doc, "to").c_str(), Str(doc, "confirmedBy").c_str());
+    }
+    *exit_code = kExitOk;
+  });
+
+  // ---- credentials ----
+  CLI::App* creds =
+      app.add_subcommand("credentials", "Write keys and admin tokens: list, revoke, expire (admin API, operator)");
+  creds->require_subcommand(1);
+  CLI::App* list = creds->add_subcommand("list", "Every write key and admin token (prefixes only), revoked ones too");
+  list->callback([&g, exit_code] {
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
+    Reply r = Call(g, "GET", "/v1/keys");
+    if (!Check(r, exit_code)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& k : Field(doc, "writeKeys")) {
+        rows.push_back({"write-key", Str(k, "id"), Str(k, "prefix"), Str(k, "project"), Str(k, "createdAt"),
+                        Str(k, "revokedAt"), Str(k, "expiresAt")});
+      }
+      for (const auto& t : Field(doc, "adminTokens")) {
+        rows.push_back({"admin-token", Str(t, "id"), Str(t, "prefix"), Str(t, "name") + " " + Str(t, "roles"),
+                        Str(t, "createdAt"), Str(t, "revokedAt"), Str(t, "expiresAt")});
+      }
+      PrintTable({"KIND", "ID", "PREFIX", "PROJECT / NAME ROLES", "CREATED", "REVOKED", "EXPIRES"}, rows);
+    }
+    *exit_code = kExitOk;
+  });
+  auto cred_kind = std::make_shared<std::string>();
+  auto cred_id = std::make_shared<int64_t>(0);
+  auto at = std::make_shared<std::string>();
+  auto path_of = [cred_kind, cred_id](const char* what) {
+    return std::string("/v1/keys/") + (*cred_kind == "write-key" ? "write-keys/" : "admin-tokens/") +
+           std::to_string(*cred_id) + "/" + what;
+  };
+  CLI::App* revoke = creds->add_subcommand("revoke", "Revoke a write key or admin token by id (takes effect at once)");
+  revoke->add_option("kind", *cred_kind, "write-key or admin-token")
+      ->required()
+      ->check(CLI::IsMember({"write-key", "admin-token"}));
+  revoke->add_option("id", *cred_id, "Its id (credentials list)")->required();
+  revoke->callback([&g, exit_code, path_of, cred_kind, cred_id] {
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
+    Reply r = Call(g, "POST", path_of("revoke"), "{}");
+    if (!Check(r, exit_code)) return;
+    if (g.json) {
+      PrintJson(json::parse(r.body, nullptr, false));
+    } else {
+      std::printf("%s %lld revoked\n", cred_kind->c_str(), static_cast<long long>(*cred_id));
+    }
+    *exit_code = kExitOk;
+  });
+  CLI::App* expire = creds->add_subcommand("expire", "Set when a write key or admin token stops being accepted");
+  expire->add_option("kind", *cred_kind, "write-key or admin-token")
+      ->required()
+      ->check(CLI::IsMember({"write-key", "admin-token"}));
+  expire->add_option("id", *cred_id, "Its id (credentials list)")->required();
+  expire->add_option("--at", *at, "ISO-8601 time, e.g. 2027-01-01T00:00:00Z, or 'never'")->required();
+  expire->callback([&g, exit_code, path_of, cred_kind, cred_id, at] {
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
+    json body = {{"expiresAt", *at == "never" ? json(nullptr) : json(*at)}};
+    Reply r = Call(g, "POST", path_of("expiry"), body.dump());
+    if (!Check(r, exit_code)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::printf("%s %lld expires %s\n", cred_kind->c_str(), static_cast<long long>(*cred_id),
+                  Str(doc, "expiresAt").c_str());
     }
     *exit_code = kExitOk;
   });

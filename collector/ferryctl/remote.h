@@ -19,7 +19,7 @@ void AddInsightCommands(CLI::App& app, Globals& g, int* exit_code);
 // One admin API call that must answer 200 (or 201): its body in *answer; false after one line on stderr saying why
 // not (no --url/--token, unreachable, or the collector's error), with *exit_code set to the failure's kind
 // (exit_codes.h).
-bool AdminCall(const Globals& g, const std::string& method, const std::string& path, const std::string& body,
+bool AdminCall(Globals& g, const std::string& method, const std::string& path, const std::string& body,
                std::string* answer, int* exit_code);
 // Percent-encodes a URL parameter or path segment.
 std::string UrlEscape(const std::string& s);

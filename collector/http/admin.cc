@@ -7,7 +7,9 @@
 #include "collector/rights/documents.h"
 #include "lib/base/time.h"
 #include "lib/wire/auth.h"
+#include "lib/wire/event.h"
 #include "lib/wire/http_status.h"
+#include "lib/wire/json_body.h"
 
 namespace ferry::collector {
 
@@ -31,6 +33,19 @@ void Fail(HttpResponse& res, const base::Status& s) {
 }
 // A malformed request (400), before the rights service is asked anything.
 void BadRequest(HttpResponse& res, const std::string& reason) { Fail(res, base::Status::InvalidArgument(reason)); }
+
+// The body of an admin call as JSON, within the same size and depth limits as ingest (wire::ParseJson); on failure
+// the answer (400 or 413) is written and nullopt returned. An empty body is an empty object.
+std::optional<json> ParseBody(const HttpRequest& req, HttpResponse& res) {
+  if (req.body.empty()) return json::object();
+  auto parsed = wire::ParseJson(req.body, wire::BodyLimits());
+  if (!parsed.ok()) {
+    Fail(res, parsed.status());
+    if (parsed.status().code() == base::Code::kResourceExhausted) res.status = 413;
+    return std::nullopt;
+  }
+  return std::move(parsed).value();
+}
 
 std::string Bearer(const HttpRequest& req) { return wire::BearerToken(req.get_header_value("Authorization")); }
 
@@ -191,6 +206,7 @@ std::optional<std::string> DecodePathSegment(const std::string& s) {
   };
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '%') {
+      if (s[i] == '\0') return std::nullopt;  // raw as well as encoded (found by fuzz_admin_body)
       out += s[i];
       continue;
     }
@@ -205,14 +221,30 @@ std::optional<std::string> DecodePathSegment(const std::string& s) {
   return out;
 }
 
-AdminApi::AdminApi(rights::RightsService* rights, base::Logger log) : rights_(rights), log_(std::move(log)) {}
+AdminApi::AdminApi(rights::RightsService* rights, base::Logger log, AdminOptions options, base::Clock* clock)
+    : rights_(rights),
+      log_(std::move(log)),
+      clock_(clock != nullptr ? clock : base::SystemClock()),
+      refusals_(options.refusal_rate, options.refusal_burst),
+      insight_(options.insight) {}
 
 bool AdminApi::HasRole(const HttpRequest& req, const std::string& role) { return rights_->HasRole(Bearer(req), role); }
 
 std::optional<rights::Actor> AdminApi::Caller(const HttpRequest& req, HttpResponse& res, rights::Action action,
                                               const std::string& subject) {
-  auto actor = rights_->Authorize(Bearer(req), action, subject);
+  // Refusals are counted per source address (and audited in aggregate by the rights service); a source that keeps
+  // being refused is slowed down.
+  auto actor = rights_->Authorize(Bearer(req), action, subject, req.remote_addr.empty() ? "?" : req.remote_addr);
   if (actor.ok()) return std::move(actor).value();
+  base::Code code = actor.status().code();
+  if (code == base::Code::kUnauthenticated || code == base::Code::kPermissionDenied) {
+    if (int64_t wait = refusals_.Take(req.remote_addr, clock_->MonotonicMs()); wait > 0) {
+      Fail(res, base::Status::ResourceExhausted("too many refused admin calls from this address; retry later"));
+      res.status = 429;
+      res.set_header("Retry-After", std::to_string(wait));
+      return std::nullopt;
+    }
+  }
   Fail(res, actor.status());
   return std::nullopt;
 }
@@ -238,7 +270,11 @@ void AdminApi::Register(httpd::Router& svr) {
            Adapt([this](const HttpRequest& req, HttpResponse& res) { CreateWriteKey(req, res, true); }));
   svr.Post("/v1/links/{id}/confirm",
            Adapt([this](const HttpRequest& req, HttpResponse& res) { ConfirmLink(req, res); }));
+  svr.Get("/v1/keys", Adapt([this](const HttpRequest& req, HttpResponse& res) { ListKeys(req, res); }));
+  svr.Post("/v1/keys/{kind}/{id}/{op}",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { ChangeKey(req, res); }));
   svr.Post("/v1/forget", Adapt([this](const HttpRequest& req, HttpResponse& res) { Forget(req, res); }));
+  svr.Get("/v1/whoami", Adapt([this](const HttpRequest& req, HttpResponse& res) { WhoAmI(req, res); }));
 }
 
 void AdminApi::Subject(const HttpRequest& req, HttpResponse& res) {
@@ -256,6 +292,9 @@ void AdminApi::Subject(const HttpRequest& req, HttpResponse& res) {
   auto id = DecodePathSegment(rest);
   if (!id || id->empty()) return BadRequest(res, "bad subject id in the path");
   if (id->size() > kMaxIdBytes) return BadRequest(res, "subject id too long");
+  if (wire::CheckIdText(*id, kMaxIdBytes) == "control character") {
+    return BadRequest(res, "invalid subject id: control character");
+  }
   SubjectQuery q{req.has_param("project") ? req.get_param_value("project") : std::string(), *id};
   if (req.method == "GET" && action.empty()) return ShowSubject(req, res, q);
   if (req.method == "GET" && action == "export") return ExportSubject(req, res, q);
@@ -339,7 +378,9 @@ void AdminApi::EraseSubject(const HttpRequest& req, HttpResponse& res, const Sub
 void AdminApi::PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectCorrect, q.id);
   if (!c) return;
-  auto out = rights_->Correct(*c, q, req.body);
+  auto patch = ParseBody(req, res);
+  if (!patch) return;
+  auto out = rights_->Correct(*c, q, req.body);  // within the limits: checked above
   if (!out.ok()) return Fail(res, out.status());
   json projects = json::array();
   for (const auto& s : out->subjects) projects.push_back(SummaryJson(s));
@@ -364,7 +405,9 @@ void AdminApi::ListRequests(const HttpRequest& req, HttpResponse& res) {
 void AdminApi::AddRequest(const HttpRequest& req, HttpResponse& res) {
   auto c = Caller(req, res, rights::Action::kRequestsAdd, "");
   if (!c) return;
-  json b = json::parse(req.body, nullptr, false);
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return;
+  const json& b = *parsed;
   auto str = [&](const char* k) {
     auto it = b.is_object() ? b.find(k) : b.end();
     return (b.is_object() && it != b.end() && it->is_string()) ? it->get<std::string>() : std::string();
@@ -384,7 +427,9 @@ void AdminApi::ActOnRequest(const HttpRequest& req, HttpResponse& res, bool appr
   if (approve) {
     done = rights_->Approve(*c, rid);
   } else {
-    json b = json::parse(req.body, nullptr, false);
+    auto parsed = ParseBody(req, res);
+    if (!parsed) return;
+    const json& b = *parsed;
     std::string reason = b.is_object() && b.contains("reason") && b["reason"].is_string()
                              ? b["reason"].get<std::string>()
                              : std::string("rejected");
@@ -423,7 +468,9 @@ void AdminApi::VerifyAudit(const HttpRequest& req, HttpResponse& res) {
 void AdminApi::CreateWriteKey(const HttpRequest& req, HttpResponse& res, bool server) {
   auto c = Caller(req, res, server ? rights::Action::kKeysCreateServerKey : rights::Action::kKeysCreateWriteKey, "");
   if (!c) return;
-  json b = json::parse(req.body, nullptr, false);
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return;
+  const json& b = *parsed;
   if (!b.is_object() || !b.contains("project") || !b["project"].is_string()) {
     return BadRequest(res, "body: {\"project\": NAME}");
   }
@@ -459,6 +506,75 @@ void AdminApi::LimitForgets(double rate_per_s, double burst, base::Clock* clock)
   clock_ = clock;
 }
 
+void AdminApi::ListKeys(const HttpRequest& req, HttpResponse& res) {
+  auto c = Caller(req, res, rights::Action::kKeysList, "");
+  if (!c) return;
+  auto list = rights_->ListCredentials(*c);
+  if (!list.ok()) return Fail(res, list.status());
+  auto opt_time = [](int64_t ms) { return ms > 0 ? json(Iso(ms)) : json(nullptr); };
+  json keys = json::array(), tokens = json::array();
+  for (const WriteKeyRecord& k : list->write_keys) {
+    keys.push_back({{"id", k.id},
+                    {"project", k.project},
+                    {"prefix", k.prefix},
+                    {"kind", k.kind},
+                    {"createdAt", Iso(k.created_ms)},
+                    {"revokedAt", opt_time(k.revoked_ms)},
+                    {"expiresAt", opt_time(k.expires_ms)}});
+  }
+  for (const AdminTokenInfo& t : list->admin_tokens) {
+    tokens.push_back({{"id", t.id},
+                      {"name", t.name},
+                      {"prefix", t.prefix},
+                      {"roles", t.roles},
+                      {"createdAt", Iso(t.created_ms)},
+                      {"revokedAt", opt_time(t.revoked_ms)},
+                      {"expiresAt", opt_time(t.expires_ms)}});
+  }
+  Answer(res, 200, json{{"writeKeys", keys}, {"adminTokens", tokens}});
+}
+
+void AdminApi::ChangeKey(const HttpRequest& req, HttpResponse& res) {
+  // /v1/keys/{write-keys|admin-tokens}/{id: 1-18 digits}/{revoke|expiry}; anything else names nothing (404).
+  const std::string kind_name = req.path_param("kind"), raw_id = req.path_param("id"), op = req.path_param("op");
+  if ((kind_name != "write-keys" && kind_name != "admin-tokens") || (op != "revoke" && op != "expiry") ||
+      raw_id.empty() || raw_id.size() > 18 || raw_id.find_first_not_of("0123456789") != std::string::npos) {
+    return Fail(res, base::Status::NotFound("no such route"));
+  }
+  const bool revoke = op == "revoke";
+  auto c = Caller(req, res, revoke ? rights::Action::kKeysRevoke : rights::Action::kKeysExpire, "");
+  if (!c) return;
+  const auto kind = kind_name == "write-keys" ? rights::CredentialKind::kWriteKey : rights::CredentialKind::kAdminToken;
+  const int64_t id = std::strtoll(raw_id.c_str(), nullptr, 10);
+  base::Result<bool> done = true;
+  int64_t expires_ms = 0;
+  if (revoke) {
+    done = rights_->RevokeCredential(*c, kind, id);
+  } else {
+    auto parsed = ParseBody(req, res);
+    if (!parsed) return;
+    const json& b = *parsed;
+    auto at = b.is_object() ? b.find("expiresAt") : b.end();
+    if (!b.is_object() || at == b.end() || !(at->is_null() || at->is_string())) {
+      return BadRequest(res, "body: {\"expiresAt\": ISO-8601 time or null}");
+    }
+    if (at->is_string()) {
+      auto t = base::ParseIso8601(at->get<std::string>());
+      if (!t || *t <= 0) return BadRequest(res, "expiresAt is not an ISO-8601 time after 1970");
+      expires_ms = *t;
+    }
+    done = rights_->ExpireCredential(*c, kind, id, expires_ms);
+  }
+  if (!done.ok()) return Fail(res, done.status());
+  json out = {{"kind", kind_name == "write-keys" ? "write-key" : "admin-token"}, {"id", id}};
+  if (revoke) {
+    out["revoked"] = true;
+  } else {
+    out["expiresAt"] = expires_ms > 0 ? json(Iso(expires_ms)) : json(nullptr);
+  }
+  Answer(res, 200, out);
+}
+
 void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
   const std::string key = Bearer(req);
   auto project = rights_->AuthorizeDevice(key);
@@ -468,15 +584,18 @@ void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
     res.set_header("Retry-After", std::to_string(wait));
     return;
   }
-  json b = json::parse(req.body, nullptr, false);
+  auto parsed = ParseBody(req, res);  // the same size and depth limits as every admin body
+  if (!parsed) return;
+  const json& b = *parsed;
   if (!b.is_object()) return BadRequest(res, "body must be {\"anonymousIds\": [...], \"userId\": ...}");
   std::vector<std::string> anon;
   auto a = b.find("anonymousIds");
   if (a != b.end()) {
     if (!a->is_array() || a->size() > kMaxForgetIds) return BadRequest(res, "anonymousIds must be an array of ids");
     for (const auto& v : *a) {
-      if (!v.is_string() || v.get_ref<const std::string&>().empty() || v.get_ref<const std::string&>().size() > 200) {
-        return BadRequest(res, "each anonymousId is a string of 1-200 bytes");
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+          !wire::IsValidIdText(v.get_ref<const std::string&>(), 200)) {
+        return BadRequest(res, "each anonymousId is a string of 1-200 bytes without control characters");
       }
       anon.push_back(v.get<std::string>());
     }
@@ -484,8 +603,9 @@ void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
   std::string user;
   auto u = b.find("userId");
   if (u != b.end() && !u->is_null()) {
-    if (!u->is_string() || u->get_ref<const std::string&>().empty() || u->get_ref<const std::string&>().size() > 200) {
-      return BadRequest(res, "userId is a string of 1-200 bytes");
+    if (!u->is_string() || u->get_ref<const std::string&>().empty() ||
+        !wire::IsValidIdText(u->get_ref<const std::string&>(), 200)) {
+      return BadRequest(res, "userId is a string of 1-200 bytes without control characters");
     }
     user = u->get<std::string>();
   }
@@ -497,6 +617,15 @@ void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
     body["userRequest"] = {{"requestId", out->user_request_id}, {"state", "awaiting_verification"}};
   }
   Answer(res, 200, body);
+}
+
+void AdminApi::WhoAmI(const HttpRequest& req, HttpResponse& res) {
+  auto c = Caller(req, res, rights::Action::kWhoAmI, "");
+  if (!c) return;
+  auto me = rights_->WhoAmI(Bearer(req));
+  if (!me.ok()) return Fail(res, me.status());
+  res.set_header("Cache-Control", "no-store");
+  Answer(res, 200, json{{"name", me->name}, {"prefix", me->prefix}, {"roles", me->roles}, {"insight", insight_}});
 }
 
 }  // namespace ferry::collector

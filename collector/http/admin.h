@@ -21,10 +21,20 @@ namespace ferry::collector {
 // Percent-decodes a URL path segment ('+' stays '+'); nullopt for a malformed escape or an embedded NUL.
 std::optional<std::string> DecodePathSegment(const std::string& s);
 
+struct AdminOptions {
+  // Refused admin calls (401/403) a source address may make: a token bucket of this rate (per second) and size;
+  // beyond it the source gets 429 with Retry-After. <= 0 turns the limit off.
+  double refusal_rate = 5;
+  double refusal_burst = 100;
+  // GET /v1/whoami tells the console whether the insight's routes are served (the collector runs with --insight).
+  bool insight = false;
+};
+
 class AdminApi {
  public:
-  // `rights` must outlive this object.
-  AdminApi(rights::RightsService* rights, base::Logger log);
+  // `rights` and `clock` must outlive this object.
+  AdminApi(rights::RightsService* rights, base::Logger log, AdminOptions options = AdminOptions(),
+           base::Clock* clock = base::SystemClock());
   // Adds the admin and /v1/forget routes.
   void Register(httpd::Router& svr);
   // Whether the request carries an admin token with role `role` (used for /metrics away from loopback).
@@ -51,12 +61,17 @@ class AdminApi {
   void VerifyAudit(const HttpRequest& req, HttpResponse& res);
   void CreateWriteKey(const HttpRequest& req, HttpResponse& res, bool server);
   void ConfirmLink(const HttpRequest& req, HttpResponse& res);
+  void WhoAmI(const HttpRequest& req, HttpResponse& res);
+  void ListKeys(const HttpRequest& req, HttpResponse& res);
+  void ChangeKey(const HttpRequest& req, HttpResponse& res);
   void Forget(const HttpRequest& req, HttpResponse& res);
 
   rights::RightsService* rights_;
   base::Logger log_;
+  base::Clock* clock_;
+  RateLimiter refusals_;  // refused calls by source address
+  bool insight_;          // AdminOptions::insight
   std::unique_ptr<RateLimiter> forget_limiter_ = std::make_unique<RateLimiter>(1, 20);
-  base::Clock* clock_ = base::SystemClock();
 };
 
 }  // namespace ferry::collector

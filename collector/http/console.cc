@@ -1,13 +1,9 @@
 #include "collector/http/console.h"
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "collector/http/console_assets.h"
-#include "collector/http/exchange.h"
-#include "lib/wire/auth.h"
-#include "lib/wire/http_status.h"
 
 namespace ferry::collector {
 
@@ -68,21 +64,6 @@ void RegisterConsoleRoutes(httpd::Router& svr, base::Logger log) {
     SecurityHeaders(r);
     return r;
   });
-}
-
-void RegisterWhoAmI(httpd::Router& svr, rights::RightsService* rights, bool insight) {
-  svr.Get(
-      "/v1/whoami", Adapt([rights, insight](const HttpRequest& req, HttpResponse& res) {
-        auto me = rights->WhoAmI(wire::BearerToken(req.get_header_value("Authorization")));
-        if (!me.ok()) {
-          res.status = wire::HttpStatusFor(me.status().code());
-          res.set_content(wire::ErrorBody(me.status().code(), me.status().message()), "application/json");
-          return;
-        }
-        nlohmann::json body = {{"name", me->name}, {"prefix", me->prefix}, {"roles", me->roles}, {"insight", insight}};
-        res.set_header("Cache-Control", "no-store");
-        res.set_content(body.dump(), "application/json");
-      }));
 }
 
 }  // namespace ferry::collector

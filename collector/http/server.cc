@@ -71,6 +71,11 @@ size_t ConnectionsThatFit(size_t wanted) {
   return std::min(wanted, fit);
 }
 
+AdminOptions WithInsight(AdminOptions o, bool insight) {
+  o.insight = insight;
+  return o;
+}
+
 }  // namespace
 
 CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger log)
@@ -82,7 +87,7 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       limiter_(opts_.rate_limit, opts_.rate_burst),
       committer_(opts_.ingest_sink != nullptr ? opts_.ingest_sink : store),
       rights_(rights::StoresOf(store), clock_, opts_.rights, log_),
-      admin_(&rights_, log_),
+      admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr), clock_),
       retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
                  log_, [this](int64_t n) { metrics_.AddPurged(n); }) {
   admin_.LimitForgets(opts_.forget_rate_limit, opts_.forget_rate_burst, clock_);
@@ -198,72 +203,71 @@ void CollectorServer::Routes(httpd::Router& svr) {
           }));
   admin_.Register(svr);
   RegisterInsightRoutes(svr, opts_.insight, &rights_, log_);
-  RegisterWhoAmI(svr, &rights_, opts_.insight != nullptr);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
-  svr.Post("/v1/batch", Adapt([this](const HttpRequest& req, HttpResponse& res) {
-             BatchTimer timer(metrics_, res);
-             int64_t received_ms = clock_->NowMs();
-             std::optional<Fault> fault = faults_.Next();
-             if (fault && !fault->after_store) return ApplyFault(*fault, res, clock_);
+  svr.Post(
+      "/v1/batch", Adapt([this](const HttpRequest& req, HttpResponse& res) {
+        BatchTimer timer(metrics_, res);
+        int64_t received_ms = clock_->NowMs();
+        std::optional<Fault> fault = faults_.Next();
+        if (fault && !fault->after_store) return ApplyFault(*fault, res, clock_);
 
-             std::string key = BearerToken(req);
-             if (key.empty()) return Answer(res, 401, "missing write key");
-             auto info = credentials_->LookupWriteKey(key);
-             if (!info.ok()) {
-               log_.Error("write key lookup failed: " + info.status().ToString());
-               return Answer(res, 503, "store unavailable");
-             }
-             if (!info->has_value()) return Answer(res, 401, "unknown write key");
-             const WriteKeyInfo& project = **info;
+        std::string key = BearerToken(req);
+        if (key.empty()) return Answer(res, 401, "missing write key");
+        auto info = credentials_->LookupWriteKey(key);
+        if (!info.ok()) {
+          log_.Error("write key lookup failed: " + info.status().ToString());
+          return Answer(res, 503, "store unavailable");
+        }
+        if (!info->has_value()) return Answer(res, 401, "unknown write key");
+        const WriteKeyInfo& project = **info;
 
-             if (int64_t wait = limiter_.Take(key, clock_->MonotonicMs()); wait > 0) {
-               Answer(res, 429, "rate limit");
-               res.set_header("Retry-After", std::to_string(wait));
-               return;
-             }
+        if (int64_t wait = limiter_.Take(key, clock_->MonotonicMs()); wait > 0) {
+          Answer(res, 429, "rate limit");
+          res.set_header("Retry-After", std::to_string(wait));
+          return;
+        }
 
-             // Bounded as sent (the route's body limit) and once decoded (zstd, gzip or identity).
-             httpd::BodyLimits limits;
-             limits.max_body_bytes = opts_.limits.max_compressed_bytes;
-             limits.max_decoded_bytes = opts_.limits.max_decompressed_bytes;
-             std::string body;
-             httpd::BodyRead read =
-                 httpd::DecodeBody(req.get_header_value("Content-Encoding"), req.body, limits, &body);
-             if (!read.ok()) return Answer(res, read.status, read.reason);
+        // Bounded as sent (the route's body limit) and once decoded (zstd, gzip or identity).
+        httpd::BodyLimits limits;
+        limits.max_body_bytes = opts_.limits.max_compressed_bytes;
+        limits.max_decoded_bytes = opts_.limits.max_decompressed_bytes;
+        std::string body;
+        httpd::BodyRead read = httpd::DecodeBody(req.get_header_value("Content-Encoding"), req.body, limits, &body);
+        if (!read.ok()) return Answer(res, read.status, read.reason);
 
-             ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, body, opts_.limits, received_ms);
-             body.clear();
-             body.shrink_to_fit();
-             if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);
+        ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, body, opts_.limits, received_ms, opts_.event_time);
+        body.clear();
+        body.shrink_to_fit();
+        if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);
 
-             InsertRequest ins;
-             ins.project_id = project.project_id;
-             ins.project = project.project;
-             ins.credential = project.credential();  // the provenance of the identity links it asserts
-             ins.key_id = project.prefix;
-             ins.events = std::move(parsed.events);
-             ins.dropped = std::move(parsed.dropped);
-             base::Status s = committer_.Submit(&ins);
-             if (!s.ok()) {
-               log_.Error("storing a batch failed: " + s.ToString());
-               Answer(res, 503, "store unavailable");
-               res.set_header("Retry-After", "1");
-               return;
-             }
-             int64_t accepted = 0, duplicate = 0, suppressed = 0;
-             for (InsertOutcome o : ins.outcomes) {
-               if (o == InsertOutcome::kAccepted) ++accepted;
-               if (o == InsertOutcome::kDuplicate) ++duplicate;
-               if (o == InsertOutcome::kSuppressed) ++suppressed;
-             }
-             metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
-             if (fault) return ApplyFault(*fault, res, clock_);  // after_store: the batch is kept, the answer is lost
-             res.status = 200;
-             // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
-             // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
-             res.set_content(BatchAnswer(accepted + suppressed, duplicate, 0, parsed.rejected), kJson);
-           }));
+        InsertRequest ins;
+        ins.project_id = project.project_id;
+        ins.project = project.project;
+        ins.credential = project.credential();  // the provenance of the identity links it asserts
+        ins.key_id = project.prefix;
+        ins.events = std::move(parsed.events);
+        ins.dropped = std::move(parsed.dropped);
+        base::Status s = committer_.Submit(&ins);
+        if (!s.ok()) {
+          log_.Error("storing a batch failed: " + s.ToString());
+          Answer(res, 503, "store unavailable");
+          res.set_header("Retry-After", "1");
+          return;
+        }
+        int64_t accepted = 0, duplicate = 0, suppressed = 0;
+        for (InsertOutcome o : ins.outcomes) {
+          if (o == InsertOutcome::kAccepted) ++accepted;
+          if (o == InsertOutcome::kDuplicate) ++duplicate;
+          if (o == InsertOutcome::kSuppressed) ++suppressed;
+        }
+        metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
+        if (fault) return ApplyFault(*fault, res, clock_);  // after_store: the batch is kept, the answer is lost
+        res.status = 200;
+        // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
+        // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
+        res.set_content(BatchAnswer(accepted + suppressed, duplicate, 0, parsed.rejected), kJson);
+      }));
 }
 
 }  // namespace ferry::collector

@@ -17,6 +17,7 @@
 #include "collector/http/metrics.h"
 #include "collector/http/rate_limit.h"
 #include "collector/ingest/group_commit.h"
+#include "collector/ingest/ingest.h"
 #include "collector/rights/retention_job.h"
 #include "collector/rights/rights_service.h"
 #include "collector/store/store.h"
@@ -51,6 +52,8 @@ struct ServerOptions {
   std::string metrics_host;
   int metrics_port = 0;
   rights::RightsOptions rights;
+  AdminOptions admin;     // the admin API: how refused calls are slowed down per source address
+  TimeWindow event_time;  // event times are kept within this window around the received time
   int64_t retention_max_age_ms = 395LL * 24 * 3600 * 1000;  // default maximum event age; <= 0 keeps events forever
   int64_t retention_interval_ms = 3600LL * 1000;            // how often the retention job runs
   // The time of ingest (receivedAt and the clock-skew correction), the rate limiter, the retention job, request due

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "lib/base/time.h"
+#include "lib/wire/json_body.h"
 
 namespace ferry::collector {
 
@@ -16,12 +17,13 @@ std::string StringOr(const Json& obj, const char* key) {
   return it->get<std::string>();
 }
 
-// Envelope nesting allowed above an event's own limit: body object, batch array, the event object.
-constexpr size_t kEnvelopeDepth = 3;
+constexpr int64_t kFirstStorableMs = -62167219200000LL;  // 0000-01-01T00:00:00.000Z
+constexpr int64_t kLastStorableMs = 253402300799999LL;   // 9999-12-31T23:59:59.999Z
 
 }  // namespace
 
-ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms) {
+ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
+                       const TimeWindow& window) {
   ParsedBatch out;
   auto fail = [&out](int status, std::string error) {
     out.status = status;
@@ -39,14 +41,15 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
     case wire::DecodeResult::kUnknownEncoding: return fail(415, "unsupported content encoding");
   }
 
-  // Refuse hostile nesting before building anything (events deeper than the limit are rejected one by one below).
-  if (wire::RawJsonDepth(text, limits.max_depth + kEnvelopeDepth + 8) > limits.max_depth + kEnvelopeDepth + 8) {
-    return fail(400, "JSON nested too deeply");
-  }
-  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // The one body parser: hostile nesting is refused before anything is built (events deeper than their own limit are
+  // rejected one by one below).
+  auto parsed = wire::ParseJson(text, wire::BodyLimits(limits));
   text.clear();
   text.shrink_to_fit();
-  if (doc.is_discarded()) return fail(400, "body is not valid JSON");
+  if (!parsed.ok()) {
+    return fail(parsed.status().code() == base::Code::kResourceExhausted ? 413 : 400, parsed.status().message());
+  }
+  Json doc = std::move(parsed).value();
   if (!doc.is_object()) return fail(400, "body is not a JSON object");
   auto batch_it = doc.find("batch");
   if (batch_it == doc.end() || !batch_it->is_array()) return fail(400, "missing batch array");
@@ -99,10 +102,31 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
     int64_t ts_ms = base::ParseIso8601(ts).value_or(0);  // validated above
     se.received_ms = received_ms;
     se.timestamp_ms = ts_ms;
-    if (out.skew_corrected && out.skew_ms != 0) {
-      se.timestamp_ms = ts_ms + out.skew_ms;
+    if (out.skew_corrected) se.timestamp_ms = ts_ms + out.skew_ms;
+    // The device's clock never decides where an event lands in time: outside the window it is clamped and flagged.
+    const char* clamped = nullptr;
+    if (window.max_past_ms > 0 && se.timestamp_ms < received_ms - window.max_past_ms) {
+      se.timestamp_ms = received_ms - window.max_past_ms;
+      clamped = "past";
+    } else if (window.max_future_ms > 0 && se.timestamp_ms > received_ms + window.max_future_ms) {
+      se.timestamp_ms = received_ms + window.max_future_ms;
+      clamped = "future";
+    }
+    // Whatever the window, a stored time is one Ferry's parser reads back (years 0000-9999).
+    if (se.timestamp_ms < kFirstStorableMs) {
+      se.timestamp_ms = kFirstStorableMs;
+      clamped = "past";
+    } else if (se.timestamp_ms > kLastStorableMs) {
+      se.timestamp_ms = kLastStorableMs;
+      clamped = "future";
+    }
+    if (se.timestamp_ms != ts_ms) {
       ev["originalTimestamp"] = ts;
       ev["timestamp"] = base::FormatIso8601(se.timestamp_ms);
+    }
+    if (clamped != nullptr) {
+      ev["timestampClamped"] = clamped;
+      ++out.clamped;
     }
     ev["receivedAt"] = received_iso;
     if (se.type == wire::kConsent) {

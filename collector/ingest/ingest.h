@@ -15,6 +15,17 @@
 
 namespace ferry::collector {
 
+// Event times are kept within a window around the time the collector received them (docs/PROTOCOL.md): an event
+// whose timestamp (after the clock-skew correction) lies further back than max_past_ms or further ahead than
+// max_future_ms is clamped to the window's edge and flagged ("timestampClamped": "past" or "future"), and the device's
+// own value is kept as originalTimestamp. So every stored time is one Ferry's parser reads back, retention's cut on
+// the event time can lag its cut on the received time by max_future_ms at most, and no device clock decides how long
+// an event is kept. <= 0 turns that side's bound off.
+struct TimeWindow {
+  int64_t max_past_ms = 400LL * 24 * 3600 * 1000;  // 400 days: longer than the default retention (395 days)
+  int64_t max_future_ms = 10LL * 60 * 1000;        // 10 minutes
+};
+
 struct Rejection {
   size_t index = 0;
   std::string message_id;  // "" when the event had no string messageId
@@ -30,12 +41,15 @@ struct ParsedBatch {
   std::map<std::string, int64_t> dropped;  // the batch's "dropped" counters (non-negative integers only)
   bool skew_corrected = false;             // sentAt parsed: timestamps were shifted by receivedAt - sentAt
   int64_t skew_ms = 0;
+  size_t clamped = 0;  // events whose timestamp was clamped into the TimeWindow
 };
 
-// Decodes `body` (max limits.max_decompressed_bytes out), parses the JSON envelope {"sentAt","batch","dropped"},
-// validates every event (wire::ValidateEvent) and prepares the valid ones: receivedAt set, timestamp corrected by
-// the client's clock skew (the original kept as originalTimestamp). Never throws; any input is safe.
-ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms);
+// Decodes `body` (max limits.max_decompressed_bytes out), parses the JSON envelope {"sentAt","batch","dropped"}
+// (wire::ParseJson, the body limits), validates every event (wire::ValidateEvent) and prepares the valid ones:
+// receivedAt set, timestamp corrected by the client's clock skew and kept within `window` (the original kept as
+// originalTimestamp). Never throws; any input is safe.
+ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
+                       const TimeWindow& window = TimeWindow());
 
 // The 200 answer: {"accepted","duplicate","suppressed","rejected":[{"index","messageId","reason"}]}.
 std::string BatchAnswer(int64_t accepted, int64_t duplicate, int64_t suppressed,

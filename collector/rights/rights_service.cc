@@ -4,6 +4,7 @@
 
 #include "collector/rights/documents.h"
 #include "lib/base/ids.h"
+#include "lib/wire/event.h"
 
 namespace ferry::collector::rights {
 
@@ -29,7 +30,27 @@ enum class Step { kNone, kAction, kRegister, kAudit };
 }  // namespace
 
 RightsService::RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log)
-    : stores_(stores), clock_(clock), opts_(options), log_(std::move(log)) {}
+    : stores_(stores), clock_(clock), opts_(options), log_(std::move(log)), refusals_(options.refusals) {}
+
+RightsService::~RightsService() { FlushRefusals(true); }
+
+void RightsService::Refused(const std::string& source, const Actor& actor, const std::string& action,
+                            const std::string& subject, const std::string& result, const std::string& detail) {
+  if (source.empty()) {
+    (void)Audit(actor, action, subject, result, detail);  // the refusal stands regardless
+    return;
+  }
+  refusals_.Count(source, result, action, actor.audit_name, clock_->NowMs());
+  FlushRefusals(false);
+}
+
+void RightsService::FlushRefusals(bool all) {
+  for (const RefusalTally& t : refusals_.TakeDue(clock_->NowMs(), all)) {
+    Json detail = {{"source", t.source},   {"count", t.count},     {"from", Iso(t.first_ms)}, {"to", Iso(t.last_ms)},
+                   {"results", t.results}, {"actions", t.actions}, {"callers", t.callers}};
+    (void)Audit(Actor{"refused calls from " + t.source, "", ""}, "admin.refused", "", "refused", Dump(detail));
+  }
+}
 
 AuditEntry RightsService::Entry(const Actor& actor, const std::string& action, const std::string& subject,
                                 const std::string& result, const std::string& detail) {
@@ -99,10 +120,11 @@ RightsRequest RightsService::NewRegisterEntry(const std::string& kind, const std
 
 // ---- Who calls ----
 
-Result<Actor> RightsService::Authorize(const std::string& token, Action action, const std::string& subject) {
+Result<Actor> RightsService::Authorize(const std::string& token, Action action, const std::string& subject,
+                                       const std::string& source) {
   const std::string name = ActionName(action);
   if (token.empty()) {
-    (void)Audit(Actor{"anonymous", "", ""}, name, subject, "unauthenticated", "");  // the refusal stands regardless
+    Refused(source, Actor{"anonymous", "", ""}, name, subject, "unauthenticated", "");
     return Status::Unauthenticated("an admin token is required");
   }
   auto info = stores_.credentials->LookupAdminToken(token);
@@ -111,15 +133,16 @@ Result<Actor> RightsService::Authorize(const std::string& token, Action action, 
     return info.status().WithMessage(kStoreUnavailable);
   }
   if (!info->has_value()) {
-    (void)Audit(Actor{"unknown token", "", ""}, name, subject, "unauthenticated", "");
-    return Status::Unauthenticated("unknown or revoked admin token");
+    Refused(source, Actor{"unknown token", "", ""}, name, subject, "unauthenticated", "");
+    return Status::Unauthenticated("unknown, revoked or expired admin token");
   }
   const AdminTokenInfo& t = **info;
   Actor actor{t.name + " (" + t.prefix + ")", AllowingRole(t.roles, action), t.name};
   if (actor.role.empty()) {
-    (void)Audit(actor, name, subject, "denied", Dump(Json{{"needs", RolesNeeded(action)}}));
+    Refused(source, actor, name, subject, "denied", Dump(Json{{"needs", RolesNeeded(action)}}));
     return Status::PermissionDenied("this call needs the role " + RolesNeeded(action));
   }
+  if (!source.empty()) FlushRefusals(false);
   return actor;
 }
 
@@ -130,19 +153,9 @@ bool RightsService::HasRole(const std::string& token, const std::string& role) {
 }
 
 Result<AdminTokenInfo> RightsService::WhoAmI(const std::string& token) {
-  if (token.empty()) {
-    (void)Audit(Actor{"anonymous", "", ""}, "whoami", "", "unauthenticated", "");
-    return Status::Unauthenticated("an admin token is required");
-  }
   auto info = stores_.credentials->LookupAdminToken(token);
-  if (!info.ok()) {
-    log_.Error("admin token lookup failed: " + info.status().ToString());
-    return info.status().WithMessage(kStoreUnavailable);
-  }
-  if (!info->has_value()) {
-    (void)Audit(Actor{"unknown token", "", ""}, "whoami", "", "unauthenticated", "");
-    return Status::Unauthenticated("unknown or revoked admin token");
-  }
+  if (!info.ok()) return info.status().WithMessage(kStoreUnavailable);
+  if (!info->has_value()) return Status::Unauthenticated("unknown, revoked or expired admin token");
   return **info;
 }
 
@@ -438,6 +451,9 @@ Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewReq
   if (in.subject.empty() || in.subject.size() > kMaxIdBytes) {
     return Status::InvalidArgument("subject must be a non-empty id");
   }
+  if (std::string_view why = wire::CheckIdText(in.subject, kMaxIdBytes); !why.empty()) {
+    return Status::InvalidArgument("invalid subject: " + std::string(why));
+  }
   RightsRequest r = NewRegisterEntry(in.kind, in.project, in.subject, kAwaiting, "admin");
   if (in.received_ms > 0) r.received_ms = in.received_ms;
   r.due_ms = r.received_ms + opts_.request_due_ms;
@@ -530,6 +546,7 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
 
 Result<std::vector<AuditEntry>> RightsService::ListAudit(const Actor& actor, int64_t after_seq, size_t limit,
                                                          const std::string& subject) {
+  FlushRefusals(true);  // the log as read holds every refusal counted so far
   auto list =
       stores_.audit->ListAudit(after_seq, limit, subject.empty() ? std::string() : stores_.subjects->IdHash(subject));
   if (!list.ok()) return list.status().WithMessage(kStoreUnavailable);
@@ -539,6 +556,7 @@ Result<std::vector<AuditEntry>> RightsService::ListAudit(const Actor& actor, int
 }
 
 Result<AuditVerifyResult> RightsService::VerifyAudit(const Actor& actor) {
+  FlushRefusals(true);
   auto v = stores_.audit->VerifyAudit();
   if (!v.ok()) return v.status().WithMessage(kStoreUnavailable);
   FERRY_RETURN_IF_ERROR(
@@ -570,6 +588,49 @@ Result<std::string> RightsService::CreateKey(const Actor& actor, const std::stri
   });
   if (key.ok() || key.status().code() == base::Code::kInvalidArgument) return key;
   return key.status().WithMessage(failed_at == Step::kAudit ? kAuditFailed : kStoreUnavailable);
+}
+
+Result<CredentialList> RightsService::ListCredentials(const Actor& actor) {
+  CredentialList out;
+  auto keys = stores_.credentials->ListWriteKeys();
+  if (!keys.ok()) return keys.status().WithMessage(kStoreUnavailable);
+  auto tokens = stores_.credentials->ListAdminTokens();
+  if (!tokens.ok()) return tokens.status().WithMessage(kStoreUnavailable);
+  out.write_keys = std::move(keys).value();
+  out.admin_tokens = std::move(tokens).value();
+  FERRY_RETURN_IF_ERROR(
+      Audit(actor, ActionName(Action::kKeysList), "", "ok",
+            Dump(Json{{"writeKeys", out.write_keys.size()}, {"adminTokens", out.admin_tokens.size()}})));
+  return out;
+}
+
+namespace {
+const char* KindName(CredentialKind kind) { return kind == CredentialKind::kWriteKey ? "write-key" : "admin-token"; }
+}  // namespace
+
+Result<bool> RightsService::RevokeCredential(const Actor& actor, CredentialKind kind, int64_t id) {
+  auto done = kind == CredentialKind::kWriteKey ? stores_.credentials->RevokeWriteKey(id)
+                                                : stores_.credentials->RevokeAdminToken(id);
+  return CredentialChanged(actor, Action::kKeysRevoke, kind, Json{{"kind", KindName(kind)}, {"id", id}}, done);
+}
+
+Result<bool> RightsService::ExpireCredential(const Actor& actor, CredentialKind kind, int64_t id, int64_t expires_ms) {
+  auto done = kind == CredentialKind::kWriteKey ? stores_.credentials->SetWriteKeyExpiry(id, expires_ms)
+                                                : stores_.credentials->SetAdminTokenExpiry(id, expires_ms);
+  Json detail = {{"kind", KindName(kind)}, {"id", id}, {"expiresAt", expires_ms > 0 ? Json(Iso(expires_ms)) : Json()}};
+  return CredentialChanged(actor, Action::kKeysExpire, kind, detail, done);
+}
+
+Result<bool> RightsService::CredentialChanged(const Actor& actor, Action action, CredentialKind kind,
+                                              const Json& detail, const Result<bool>& done) {
+  if (!done.ok()) {
+    (void)Audit(actor, ActionName(action), "", "error", Dump(detail));
+    return done.status().WithMessage(kStoreUnavailable);
+  }
+  const bool changed = done.value();
+  FERRY_RETURN_IF_ERROR(Audit(actor, ActionName(action), "", changed ? "ok" : "not_found", Dump(detail)));
+  if (!changed) return Status::NotFound(std::string("no valid ") + KindName(kind) + " has that id");
+  return true;
 }
 
 Result<std::string> RightsService::CreateAdminToken(const Actor& actor, const std::string& name,

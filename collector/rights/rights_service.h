@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "collector/rights/authorize.h"
+#include "collector/rights/documents.h"
+#include "collector/rights/refusals.h"
 #include "collector/store/interfaces.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -66,6 +68,7 @@ using ErasureListener = std::function<void(const std::string& project, const std
 struct RightsOptions {
   int64_t request_due_ms = 15LL * 24 * 3600 * 1000;  // due date of a new request: received + this (default 15 days)
   ErasureListener on_erased;                         // none when empty
+  RefusalOptions refusals;                           // how refused calls from a named source are audited in aggregate
 };
 
 // A request received by mail or phone (POST /v1/requests).
@@ -82,6 +85,13 @@ struct Correction {
   std::vector<SubjectSummary> subjects;
 };
 
+// The credentials of a store, as ListCredentials shows them.
+enum class CredentialKind { kWriteKey, kAdminToken };
+struct CredentialList {
+  std::vector<WriteKeyRecord> write_keys;
+  std::vector<AdminTokenInfo> admin_tokens;
+};
+
 // A device's forget: the receipt of its anonymousIds' erasure and, when it named its userId, the request opened to
 // verify that erasure ("" otherwise).
 struct ForgetOutcome {
@@ -92,6 +102,10 @@ struct ForgetOutcome {
 class RightsService {
  public:
   RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log);
+  // Writes the refusals still counted (FlushRefusals(true)); the stores must still be there.
+  ~RightsService();
+  RightsService(const RightsService&) = delete;
+  RightsService& operator=(const RightsService&) = delete;
 
   // The service's time (due dates, audit times, export stamps).
   int64_t NowMs() const { return clock_->NowMs(); }
@@ -100,12 +114,18 @@ class RightsService {
   // The caller of an admin call by its bearer token ("" when absent): Unauthenticated for none, an unknown or a
   // revoked token (audited as "unauthenticated"), PermissionDenied without a role for `action` (audited as
   // "denied"). `subject`: the id the call names ("" when none; the log keeps its hash).
-  base::Result<Actor> Authorize(const std::string& token, Action action, const std::string& subject);
+  // With a `source` (the caller's network address, the admin API), a refusal is not audited on its own: it is
+  // counted for its source (refusals.h) and written as one "admin.refused" entry per source and interval (at the
+  // first call after the interval ended, before the audit log is read, and at the end).
+  base::Result<Actor> Authorize(const std::string& token, Action action, const std::string& subject,
+                                const std::string& source = std::string());
+  // Writes the counted refusals whose interval ended (all of them when `all`) as audit entries.
+  void FlushRefusals(bool all);
   // Whether `token` is a valid admin token holding `role` (GET /metrics away from loopback). Not audited.
   bool HasRole(const std::string& token, const std::string& role);
-  // The caller's own admin token (GET /v1/whoami: its name, prefix and roles). Unauthenticated for none, an unknown
-  // or a revoked token, audited as "unauthenticated" like every admin call; a success is not audited (it tells the
-  // caller only what its own token is, and the console asks it on every load).
+  // The caller's own admin token (GET /v1/whoami: its name, prefix and roles), once Authorize(kWhoAmI) let the call
+  // in (so a refusal is counted, slowed and audited like any other). Not audited itself: it tells the caller only
+  // what its own token is, and the console asks it on every load.
   base::Result<AdminTokenInfo> WhoAmI(const std::string& token);
   // The project of a device's write key: Unauthenticated for none or an unknown one.
   base::Result<WriteKeyInfo> AuthorizeDevice(const std::string& write_key);
@@ -163,6 +183,14 @@ class RightsService {
   base::Result<std::string> CreateServerKey(const Actor& actor, const std::string& project);
   base::Result<std::string> CreateAdminToken(const Actor& actor, const std::string& name,
                                              const std::vector<std::string>& roles);
+  // Every write key and admin token (prefixes only, never a secret), audited.
+  base::Result<CredentialList> ListCredentials(const Actor& actor);
+  // Revokes a write key or admin token by id: refused from then on (write keys: at once on this process, within
+  // kWriteKeyCacheMs on every other one sharing the store; admin tokens: at once everywhere). NotFound when no
+  // valid credential of that kind has the id. Audited.
+  base::Result<bool> RevokeCredential(const Actor& actor, CredentialKind kind, int64_t id);
+  // Sets when a write key or admin token stops being accepted (epoch ms; 0: never). NotFound as above. Audited.
+  base::Result<bool> ExpireCredential(const Actor& actor, CredentialKind kind, int64_t id, int64_t expires_ms);
 
   // ---- Other domain actions ----
   // Records an action carried out elsewhere (the operations insight's reads and audience exports) in the audit log,
@@ -186,6 +214,12 @@ class RightsService {
   // Appends on its own; the failure is logged and returned.
   base::Status Audit(const Actor& actor, const std::string& action, const std::string& subject,
                      const std::string& result, const std::string& detail);
+  // Audits a revocation or expiry change (`done`: whether a credential changed) and gives the call's answer.
+  base::Result<bool> CredentialChanged(const Actor& actor, Action action, CredentialKind kind, const Json& detail,
+                                       const base::Result<bool>& done);
+  // A refused call: audited at once without a source, counted for its source otherwise.
+  void Refused(const std::string& source, const Actor& actor, const std::string& action, const std::string& subject,
+               const std::string& result, const std::string& detail);
   // A new request of `kind` received now, due after the due period.
   RightsRequest NewRegisterEntry(const std::string& kind, const std::string& project, const std::string& subject,
                                  const std::string& state, const std::string& source);
@@ -194,6 +228,7 @@ class RightsService {
   base::Clock* clock_;
   RightsOptions opts_;
   base::Logger log_;
+  RefusalLedger refusals_;
 };
 
 }  // namespace ferry::collector::rights

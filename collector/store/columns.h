@@ -87,10 +87,16 @@ ConsentRecord ConsentFromRow(const Row& row) {
                        row.Text(5), row.Int(6),  row.Int(7),  row.Text(8)};
 }
 
-// Columns id, name, prefix, roles, created_ms, revoked_ms (0 while valid).
+// Columns id, name, prefix, roles, created_ms, revoked_ms (0 while valid), expires_ms (0: none).
 template <typename Row>
 AdminTokenRow TokenFromRow(const Row& row) {
-  return AdminTokenRow{row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Int(4), row.Int(5)};
+  return AdminTokenRow{row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Int(4), row.Int(5), row.Int(6)};
+}
+
+// Columns id, project name, prefix, kind, created_ms, revoked_ms (0), expires_ms (0).
+template <typename Row>
+WriteKeyRecord WriteKeyFromRow(const Row& row) {
+  return WriteKeyRecord{row.Int(0), row.Text(1), row.Text(2), row.Text(3), row.Int(4), row.Int(5), row.Int(6)};
 }
 
 }  // namespace ferry::collector

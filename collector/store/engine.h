@@ -60,7 +60,7 @@ struct SubjectRows {
 struct AdminTokenRow {
   int64_t id = 0;
   std::string name, prefix, roles;
-  int64_t created_ms = 0, revoked_ms = 0;
+  int64_t created_ms = 0, revoked_ms = 0, expires_ms = 0;
 };
 
 // The last entry of the audit hash chain.
@@ -94,8 +94,16 @@ class EngineTxn {
   // kind: "write" or "server" (WriteKeyInfo).
   virtual base::Status InsertWriteKey(const std::string& project, const std::string& key_hash,
                                       const std::string& prefix, const std::string& kind, int64_t now_ms) = 0;
-  // The project (and kind, prefix) of a write or server key that is not revoked.
+  // The project (and kind, prefix, expiry) of a write or server key that is not revoked; the caller compares the
+  // expiry with its time.
   virtual base::Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) = 0;
+  // Every write key, revoked ones too, by id.
+  virtual base::Result<std::vector<WriteKeyRecord>> WriteKeys() = 0;
+  // Revokes a key that is not revoked; false when there is none with that id.
+  virtual base::Result<bool> RevokeWriteKey(int64_t id, int64_t now_ms) = 0;
+  // Sets (0: clears) the expiry of a write key or admin token that is not revoked; false when there is none.
+  virtual base::Result<bool> SetWriteKeyExpiry(int64_t id, int64_t expires_ms) = 0;
+  virtual base::Result<bool> SetAdminTokenExpiry(int64_t id, int64_t expires_ms) = 0;
   virtual base::Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) = 0;
   // A token that is not revoked.
   virtual base::Result<std::optional<AdminTokenRow>> FindAdminToken(const std::string& token_hash) = 0;

@@ -47,13 +47,23 @@ class Credentials {
   // A server key ("fs_" + 64 hex) for the project's backend, made and stored like a write key: it sends events like
   // one, and its identify/alias events may also merge userIds (identity.h). Never shipped in apps.
   virtual base::Result<std::string> CreateServerKey(const std::string& project) = 0;
-  // The project a write or server key belongs to (and its kind), or nullopt for an unknown or revoked key.
+  // The project a write or server key belongs to (and its kind), or nullopt for an unknown, revoked or expired key. A
+  // process may keep what it looked up for a short while (Store: kWriteKeyCacheMs), so a key revoked through another
+  // process sharing the database is refused here within that time; revoked through this one, at once.
   virtual base::Result<std::optional<WriteKeyInfo>> LookupWriteKey(const std::string& key) = 0;
+  // Every write key (prefix, project, created, revoked, expiry), by id.
+  virtual base::Result<std::vector<WriteKeyRecord>> ListWriteKeys() = 0;
+  // Revokes a write key by id; false when no key that is not revoked has that id.
+  virtual base::Result<bool> RevokeWriteKey(int64_t id) = 0;
+  // Sets the expiry of a write key or admin token (epoch ms; 0 clears it); false when no valid one has that id.
+  virtual base::Result<bool> SetWriteKeyExpiry(int64_t id, int64_t expires_ms) = 0;
+  virtual base::Result<bool> SetAdminTokenExpiry(int64_t id, int64_t expires_ms) = 0;
   // A new admin token ("fa_" + 64 hex) with these roles (each one of compliance, operator, analyst; at least one);
   // stored only as a hash. Returns the token (shown once).
   virtual base::Result<std::string> CreateAdminToken(const std::string& name,
                                                      const std::vector<std::string>& roles) = 0;
-  // The token's record, nullopt for an unknown or revoked token. Write keys are never admin tokens.
+  // The token's record, nullopt for an unknown, revoked or expired token (read from the store on every call: a
+  // revocation holds at once on every process). Write keys are never admin tokens.
   virtual base::Result<std::optional<AdminTokenInfo>> LookupAdminToken(const std::string& token) = 0;
   virtual base::Result<std::vector<AdminTokenInfo>> ListAdminTokens() = 0;
   // Revokes by id; false when no valid token has that id.

@@ -85,6 +85,18 @@ struct WriteKeyInfo {
   std::string prefix;  // the key's first characters (its id in link provenance)
   // The credential its batches carry (InsertRequest::credential).
   const char* credential() const { return kind == "server" ? kCredentialServerKey : kCredentialWriteKey; }
+  int64_t expires_ms = 0;  // 0: no expiry (LookupWriteKey never returns an expired key)
+};
+
+// A write or server key as listed (never the key itself: only its prefix).
+struct WriteKeyRecord {
+  int64_t id = 0;
+  std::string project;
+  std::string prefix;          // "fw_" or "fs_" and the first hex characters
+  std::string kind = "write";  // "write" or "server"
+  int64_t created_ms = 0;
+  int64_t revoked_ms = 0;  // 0 while not revoked
+  int64_t expires_ms = 0;  // 0: no expiry
 };
 
 // ---- Subjects and the identity graph ----
@@ -248,6 +260,7 @@ struct AdminTokenInfo {
   std::vector<std::string> roles;  // "compliance", "operator", "analyst"
   int64_t created_ms = 0;
   int64_t revoked_ms = 0;  // 0 while valid
+  int64_t expires_ms = 0;  // 0: no expiry; from then on the token is refused
 };
 
 }  // namespace ferry::collector

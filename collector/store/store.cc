@@ -1,5 +1,7 @@
 #include "collector/store/store.h"
 
+#include <algorithm>
+
 #include "collector/store/audit.h"
 #include "lib/base/digest.h"
 
@@ -53,18 +55,56 @@ Result<std::string> Store::CreateServerKey(const std::string& project) {
 Result<std::optional<WriteKeyInfo>> Store::LookupWriteKey(const std::string& key) {
   using Opt = std::optional<WriteKeyInfo>;
   std::string hash = base::Blake2b256(key);
+  const int64_t mono = clock_->MonotonicMs();
+  auto live = [this](const WriteKeyInfo& k) { return k.expires_ms <= 0 || clock_->NowMs() < k.expires_ms; };
   {
     std::lock_guard<std::mutex> l(key_mu_);
     auto it = key_cache_.find(hash);
-    if (it != key_cache_.end()) return Opt(it->second);
+    if (it != key_cache_.end() && mono - it->second.fetched_ms < kWriteKeyCacheMs) {
+      return live(it->second.info) ? Opt(it->second.info) : Opt();
+    }
   }
   auto found = TransactFor<Opt>(TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().FindWriteKey(hash); });
-  if (found.ok() && found->has_value()) {
-    std::lock_guard<std::mutex> l(key_mu_);
-    if (key_cache_.size() > 10000) key_cache_.clear();
-    key_cache_.emplace(hash, **found);
+  if (!found.ok()) return found;
+  std::lock_guard<std::mutex> l(key_mu_);
+  if (!found->has_value()) {
+    key_cache_.erase(hash);
+    return found;
   }
-  return found;
+  if (key_cache_.size() > 10000) key_cache_.clear();
+  key_cache_[hash] = CachedKey{**found, mono};
+  return live(**found) ? found : Result<Opt>(Opt());
+}
+
+Result<std::vector<WriteKeyRecord>> Store::ListWriteKeys() {
+  return TransactFor<std::vector<WriteKeyRecord>>(TxnMode::kRead,
+                                                  [&](StoreTxn& tx) { return tx.primitives().WriteKeys(); });
+}
+
+Result<bool> Store::RevokeWriteKey(int64_t id) {
+  auto done =
+      TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.primitives().RevokeWriteKey(id, tx.NowMs()); });
+  ForgetCachedKeys();
+  return done;
+}
+
+Result<bool> Store::SetWriteKeyExpiry(int64_t id, int64_t expires_ms) {
+  auto done = TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) {
+    return tx.primitives().SetWriteKeyExpiry(id, std::max<int64_t>(expires_ms, 0));
+  });
+  ForgetCachedKeys();
+  return done;
+}
+
+Result<bool> Store::SetAdminTokenExpiry(int64_t id, int64_t expires_ms) {
+  return TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) {
+    return tx.primitives().SetAdminTokenExpiry(id, std::max<int64_t>(expires_ms, 0));
+  });
+}
+
+void Store::ForgetCachedKeys() {
+  std::lock_guard<std::mutex> l(key_mu_);
+  key_cache_.clear();
 }
 
 Result<std::string> Store::CreateAdminToken(const std::string& name, const std::vector<std::string>& roles) {

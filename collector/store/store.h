@@ -18,6 +18,10 @@
 
 namespace ferry::collector {
 
+// How long a process keeps a write key it looked up (LookupWriteKey): a key revoked or expired through another
+// process sharing the database is refused within this time.
+inline constexpr int64_t kWriteKeyCacheMs = 2000;
+
 class Store : public IngestSink,
               public Credentials,
               public IdentityGraph,
@@ -41,6 +45,10 @@ class Store : public IngestSink,
   base::Result<std::string> CreateWriteKey(const std::string& project) override;
   base::Result<std::string> CreateServerKey(const std::string& project) override;
   base::Result<std::optional<WriteKeyInfo>> LookupWriteKey(const std::string& key) override;
+  base::Result<std::vector<WriteKeyRecord>> ListWriteKeys() override;
+  base::Result<bool> RevokeWriteKey(int64_t id) override;
+  base::Result<bool> SetWriteKeyExpiry(int64_t id, int64_t expires_ms) override;
+  base::Result<bool> SetAdminTokenExpiry(int64_t id, int64_t expires_ms) override;
   base::Result<std::string> CreateAdminToken(const std::string& name, const std::vector<std::string>& roles) override;
   base::Result<std::optional<AdminTokenInfo>> LookupAdminToken(const std::string& token) override;
   base::Result<std::vector<AdminTokenInfo>> ListAdminTokens() override;
@@ -98,8 +106,14 @@ class Store : public IngestSink,
  private:
   std::unique_ptr<Engine> engine_;
   base::Clock* clock_;
+  // Drops every cached write key (after a revocation or an expiry change through this process).
+  void ForgetCachedKeys();
   std::mutex key_mu_;
-  std::unordered_map<std::string, WriteKeyInfo> key_cache_;  // write-key hash -> project; guarded by key_mu_
+  struct CachedKey {
+    WriteKeyInfo info;
+    int64_t fetched_ms = 0;  // clock_->MonotonicMs() when read from the engine
+  };
+  std::unordered_map<std::string, CachedKey> key_cache_;  // write-key hash -> project; guarded by key_mu_
 };
 
 }  // namespace ferry::collector

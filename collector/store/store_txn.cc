@@ -203,11 +203,13 @@ Result<std::optional<AdminTokenInfo>> StoreTxn::LookupAdminToken(const std::stri
   auto row = txn_.FindAdminToken(base::Blake2b256(token));
   if (!row.ok()) return row.status();
   if (!row->has_value()) return Opt();
+  if ((*row)->expires_ms > 0 && NowMs() >= (*row)->expires_ms) return Opt();  // expired
   return Opt(TokenInfoFromRow(**row));
 }
 
 AdminTokenInfo TokenInfoFromRow(const AdminTokenRow& row) {
-  return AdminTokenInfo{row.id, row.name, row.prefix, SplitRoles(row.roles), row.created_ms, row.revoked_ms};
+  return AdminTokenInfo{row.id,         row.name,       row.prefix,    SplitRoles(row.roles),
+                        row.created_ms, row.revoked_ms, row.expires_ms};
 }
 
 // ---- Retention ----

@@ -9,14 +9,16 @@ namespace ferry::wire {
 
 namespace {
 
-// A string member that must be present: 1..max bytes of valid UTF-8. Returns "" or the reason.
+// An id or name member (CheckIdText), present when `required`. Returns "" or the reason: "missing K", "invalid K", or
+// "invalid K: control character" (told apart: a sender learns which of its strings the collector will never take).
 std::string CheckString(const Json& ev, const char* key, size_t max, bool required) {
   auto it = ev.find(key);
   if (it == ev.end() || it->is_null()) return required ? std::string("missing ") + key : std::string();
   if (!it->is_string()) return std::string("invalid ") + key;
-  const std::string& s = it->get_ref<const std::string&>();
-  if (s.empty() || s.size() > max || !IsValidUtf8(s)) return std::string("invalid ") + key;
-  return {};
+  std::string_view why = CheckIdText(it->get_ref<const std::string&>(), max);
+  if (why.empty()) return {};
+  if (why == "control character") return std::string("invalid ") + key + ": control character";
+  return std::string("invalid ") + key;
 }
 
 bool IsConsentState(const Json& j) {
@@ -40,6 +42,19 @@ bool IsValidPurpose(std::string_view p) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
   }
   return true;
+}
+
+std::string_view CheckIdText(std::string_view s, size_t max_bytes) {
+  if (s.empty()) return "empty";
+  if (s.size() > max_bytes) return "too long";
+  if (!IsValidUtf8(s)) return "not UTF-8";
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (p[i] < 0x20 || p[i] == 0x7F) return "control character";
+    // U+0080-U+009F are C2 80 - C2 9F in UTF-8 (the string is valid UTF-8, so C2 starts a 2-byte sequence).
+    if (p[i] == 0xC2 && i + 1 < s.size() && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) return "control character";
+  }
+  return {};
 }
 
 bool IsValidUtf8(std::string_view s) {
@@ -139,7 +154,9 @@ std::string ValidateEvent(const Json& ev, const Limits& limits) {
   if (!mid->is_string()) return "invalid messageId";
   {
     const std::string& s = mid->get_ref<const std::string&>();
-    if (s.empty() || !IsValidUtf8(s) || CodePoints(s) > 64) return "invalid messageId";
+    std::string_view why = CheckIdText(s, SIZE_MAX);
+    if (why == "control character") return "invalid messageId: control character";
+    if (!why.empty() || CodePoints(s) > 64) return "invalid messageId";
   }
 
   auto ty = ev.find("type");

@@ -32,15 +32,24 @@ inline constexpr std::string_view kAlias = "alias";
 inline constexpr std::string_view kConsent = "consent";
 
 // Checks one event against docs/PROTOCOL.md: messageId (1-64 chars), type, event (track) / name (screen), userId and/or
-// anonymousId, timestamp (ISO 8601), purpose (lowercase [a-z0-9_-], 1-32), properties/traits/context objects,
-// a consent event's {"purpose","state","previous"}, nesting depth and serialised size.
-// Returns "" when valid, else a short machine-friendly reason such as "missing messageId" or "event too large".
-// limits.max_event_bytes == SIZE_MAX skips the size check (and its serialisation): for callers that serialise the
-// event anyway and check the size of what they store.
+// anonymousId, previousId (ids and names follow CheckIdText: no control characters), timestamp (ISO 8601), purpose
+// (lowercase [a-z0-9_-], 1-32), properties/traits/context objects, a consent event's {"purpose","state","previous"},
+// nesting depth and serialised size. Returns "" when valid, else a short machine-friendly reason such as "missing
+// messageId", "event too large" or "invalid userId: control character". limits.max_event_bytes == SIZE_MAX skips the
+// size check (and its serialisation): for callers that serialise the event anyway and check the size of what they
+// store.
 std::string ValidateEvent(const Json& ev, const Limits& limits = Limits());
 
 // Valid purpose name: 1-32 bytes of [a-z0-9_-].
 bool IsValidPurpose(std::string_view p);
+
+// The one rule for ids (userId, anonymousId, previousId, messageId) and names (a track's event, a screen's name, a
+// purpose), the same at the SDK, the agent and the collector: 1 to max_bytes bytes of valid UTF-8 holding no control
+// character (U+0000-U+001F, U+007F-U+009F: NUL, line breaks, escape sequences). Returns "" when `s` passes, else why
+// not: "empty", "too long", "not UTF-8" or "control character". (A messageId is also at most 64 characters:
+// ValidateEvent checks that.)
+std::string_view CheckIdText(std::string_view s, size_t max_bytes);
+inline bool IsValidIdText(std::string_view s, size_t max_bytes) { return CheckIdText(s, max_bytes).empty(); }
 
 // Valid UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(std::string_view s);

@@ -103,14 +103,6 @@ ferry_status Bad(ferry_client* c, const char* why) {
   return FERRY_ERR_INVALID_ARGUMENT;
 }
 
-// An id or a name holds a control character (C0, DEL, or C1 as UTF-8): refused, as it could not be named later.
-bool HasControl(const char* s) {
-  for (const auto* p = reinterpret_cast<const unsigned char*>(s); *p; ++p) {
-    if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 extern "C" {
@@ -332,21 +324,18 @@ ferry_status ferry_close(ferry_client* c, uint32_t flush_timeout_ms) {
 ferry_status ferry_track(ferry_client* c, const char* event, const char* properties_json, const char* purpose) {
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   if (event == nullptr) return Bad(c, "ferry_track: event is NULL");
-  if (HasControl(event)) return Bad(c, "ferry_track: the event name holds a control character");
   return Guard([&] { return ToC(c->c->Track(event, properties_json, purpose)); });
 }
 
 ferry_status ferry_screen(ferry_client* c, const char* name, const char* properties_json) {
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   if (name == nullptr) return Bad(c, "ferry_screen: name is NULL");
-  if (HasControl(name)) return Bad(c, "ferry_screen: the name holds a control character");
   return Guard([&] { return ToC(c->c->Screen(name, properties_json)); });
 }
 
 ferry_status ferry_identify(ferry_client* c, const char* user_id, const char* traits_json) {
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
   if (user_id == nullptr) return Bad(c, "ferry_identify: user_id is NULL");
-  if (HasControl(user_id)) return Bad(c, "ferry_identify: the userId holds a control character");
   return Guard([&] { return ToC(c->c->Identify(user_id, traits_json)); });
 }
 

@@ -235,6 +235,14 @@ Status Client::Close(uint32_t timeout_ms) {
   return Status::Ok();
 }
 
+std::string Client::IdProblem(std::string_view key, std::string_view s) {
+  std::string_view why = wire::CheckIdText(s, kMaxNameBytes);
+  if (why.empty()) return {};
+  if (why == "not UTF-8") return std::string(key) + " is not valid UTF-8";
+  if (why == "control character") return std::string(key) + " holds a control character (U+0000-U+001F, U+007F-U+009F)";
+  return std::string(key) + " must be 1-200 bytes";
+}
+
 Status Client::Invalid(const std::string& why) {
   stats_.invalid.fetch_add(1, std::memory_order_relaxed);
   stats_.SetLastError(why);
@@ -277,8 +285,7 @@ Status Client::Screen(std::string_view name, const char* properties_json) {
 
 Status Client::Identify(std::string_view user_id, const char* traits_json) {
   if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
-  if (user_id.empty() || user_id.size() > kMaxNameBytes) return Invalid("userId must be 1-200 bytes");
-  if (!wire::IsValidUtf8(user_id)) return Invalid("userId is not valid UTF-8");
+  if (std::string why = IdProblem("userId", user_id); !why.empty()) return Invalid(why);
   ConsentGate::SharedHold hold = consent_.Shared();
   {
     std::lock_guard<std::mutex> s(state_mu_);
@@ -295,8 +302,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
                       std::string_view payload_key, const char* payload_json, const std::string& purpose, Consent state,
                       const CallContext* call) {
   if (!name_key.empty()) {
-    if (name.empty() || name.size() > kMaxNameBytes) return Invalid(std::string(name_key) + " must be 1-200 bytes");
-    if (!wire::IsValidUtf8(name)) return Invalid(std::string(name_key) + " is not valid UTF-8");
+    if (std::string why = IdProblem(name_key, name); !why.empty()) return Invalid(why);
   }
   if (state == Consent::kDenied) {
     stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
@@ -371,10 +377,11 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
 Status Client::RecordAs(const CallContext& ctx, std::string_view type, std::string_view name, const char* payload_json,
                         const char* purpose) {
   if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
-  auto id_ok = [](const std::string& id) { return id.size() <= kMaxNameBytes && wire::IsValidUtf8(id); };
+  auto id_ok = [](const std::string& id) { return id.empty() || wire::IsValidIdText(id, kMaxNameBytes); };
   if (!id_ok(ctx.user_id) || !id_ok(ctx.anonymous_id))
-    return Invalid("userId/anonymousId must be 0-200 bytes of UTF-8");
-  if (ctx.message_id.size() > 64 || !wire::IsValidUtf8(ctx.message_id)) return Invalid("messageId must be 1-64 chars");
+    return Invalid("userId/anonymousId must be 0-200 bytes of UTF-8 without control characters");
+  if (ctx.message_id.size() > 64 || !(ctx.message_id.empty() || wire::IsValidIdText(ctx.message_id, 64)))
+    return Invalid("messageId must be 1-64 chars");
   std::string p = type == "track" && purpose != nullptr ? purpose : "analytics";
   if (!wire::IsValidPurpose(p)) return Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
   if (type == "identify" && ctx.user_id.empty()) return Invalid("identify needs a userId");

@@ -67,6 +67,8 @@ class Client {
 
   // Counts a call refused for bad input and logs why (also used by the C layer for NULL arguments).
   base::Status Invalid(const std::string& why);
+  // Why `s` is not a valid id or name for `key` (wire::CheckIdText, at most 200 bytes), "" when it is.
+  static std::string IdProblem(std::string_view key, std::string_view s);
 
   // ---- Recording on behalf of other programs (ferry-agent) --------------------------------------------------------
 

@@ -78,6 +78,7 @@ class Collector:
         self.officer = self.ferryctl("keys", "create-admin-token", "--roles", "compliance,operator", "--name", "olivia")
         self.analyst = self.ferryctl("keys", "create-admin-token", "--roles", "analyst", "--name", "ann")
         self.operator = self.ferryctl("keys", "create-admin-token", "--roles", "operator", "--name", "otto")
+        self.temp = self.ferryctl("keys", "create-admin-token", "--roles", "analyst", "--name", "temp")
         insight_config = os.path.join(work, "insight.json")
         with open(insight_config, "w") as f:
             json.dump({"min_cohort_size": 1}, f)  # a handful of seeded people still make tables
@@ -347,6 +348,29 @@ def run(args, work):
         b.safe("audit")
         b.shot("audit")
 
+        # ---- credentials: revoke a token, give the write key an expiry ----
+        b.clickable("#nav-keys").click()
+        b.text_in("#admin-tokens", "temp")
+        b.safe("credentials")
+        b.shot("credentials")
+        temp_row = 'tr[data-credential^="admin-tokens-"]'
+        rows = [r for r in d.find_elements(By.CSS_SELECTOR, temp_row) if "temp" in r.text]
+        rows[0].find_element(By.CSS_SELECTOR, "button.revoke").click()
+        b.clickable('#admin-tokens button.confirm-revoke').click()
+        b.text_in("#keys-message", "Revoked")
+        status, _, _ = c.call("GET", "/v1/whoami", c.temp)
+        check(status == 401, "the revoked token is refused at once")
+        wk = b.el('#write-keys tr[data-credential^="write-keys-"]')
+        when = (datetime.datetime.now() + datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+        box = wk.find_element(By.CSS_SELECTOR, "input.expiry")
+        d.execute_script("arguments[0].value = arguments[1];"
+                         "arguments[0].dispatchEvent(new Event('input', {bubbles: true}))", box, when)
+        wk.find_element(By.CSS_SELECTOR, "button.set-expiry").click()
+        b.text_in("#keys-message", "set")
+        keys = c.api("GET", "/v1/keys", c.officer)
+        check(keys["writeKeys"][0]["expiresAt"] is not None, "the write key has the expiry set in the console")
+        check(any(t["name"] == "temp" and t["revokedAt"] for t in keys["adminTokens"]), "the API lists temp as revoked")
+
         # ---- keyboard: reach a page through the navigation with Tab and Enter ----
         b.go("#/requests")
         b.el("#requests-table")
@@ -414,7 +438,7 @@ def run(args, work):
         b.clickable("#signout").click()
         b.login(c.operator)
         navs = sorted(e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "nav.pages a"))
-        check(navs == ["nav-audit"], "the operator sees the audit log only (%s)" % navs)
+        check(navs == ["nav-audit", "nav-keys"], "the operator sees the audit log and credentials only (%s)" % navs)
         b.el("#audit-table")
         b.safe("audit (operator)")
     except Exception:

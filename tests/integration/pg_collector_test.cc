@@ -19,6 +19,7 @@
 #include "lib/base/time.h"
 #include "tests/support/collector_process.h"
 #include "tests/support/pg_cluster.h"
+#include "tests/support/wait.h"
 
 namespace ferry::testsupport {
 namespace {
@@ -320,6 +321,58 @@ TEST_F(PgCollectorTest, AnExhaustedConnectionPoolAnswers503InsteadOfHanging) {
   EXPECT_EQ(stored.size(), 2u);
   EXPECT_EQ(stored["held-1"], 1);
   EXPECT_EQ(c->Stop(), 0);
+}
+
+// Issue 11, item 12: a write key or admin token revoked through one collector is refused by that collector at once
+// and by every other collector on the same database within seconds (write keys are cached for kWriteKeyCacheMs;
+// admin tokens are read on every call).
+TEST_F(PgCollectorTest, ARevocationThroughOneCollectorHoldsOnEveryCollectorOfTheDatabase) {
+  auto a = StartCollector();
+  auto b = StartCollector();
+  ASSERT_TRUE(a && b);
+  auto ops = store_->CreateAdminToken("ops", {"operator"});
+  auto officer = store_->CreateAdminToken("officer", {"compliance"});
+  ASSERT_TRUE(ops.ok() && officer.ok());
+  auto admin = [&](const CollectorProcess& c, const std::string& method, const std::string& path,
+                   const std::string& token, const std::string& body = "") {
+    return HttpRequest(method, c.url() + path, body,
+                       {"Authorization: Bearer " + token, "Content-Type: application/json"}, c.ca_file());
+  };
+  ASSERT_EQ(Post(*a, Batch({"r-1"})).status, 200);
+  ASSERT_EQ(Post(*b, Batch({"r-2"})).status, 200);  // b holds the key in its cache now
+  ASSERT_EQ(admin(*b, "GET", "/v1/requests", *officer).status, 200);
+
+  HttpResult list = admin(*a, "GET", "/v1/keys", *ops);
+  ASSERT_EQ(list.status, 200) << list.body;
+  Json doc = Json::parse(list.body);
+  int64_t key_id = 0, officer_id = 0;
+  for (const Json& k : doc["writeKeys"]) {
+    if (k["prefix"] == key_.substr(0, 7)) key_id = k["id"].get<int64_t>();
+  }
+  for (const Json& t : doc["adminTokens"]) {
+    if (t["name"] == "officer") officer_id = t["id"].get<int64_t>();
+  }
+  ASSERT_GT(key_id, 0);
+  ASSERT_GT(officer_id, 0);
+  EXPECT_EQ(list.body.find(key_), std::string::npos);  // never a secret in the list
+
+  ASSERT_EQ(admin(*a, "POST", "/v1/keys/write-keys/" + std::to_string(key_id) + "/revoke", *ops, "{}").status, 200);
+  ASSERT_EQ(admin(*a, "POST", "/v1/keys/admin-tokens/" + std::to_string(officer_id) + "/revoke", *ops, "{}").status,
+            200);
+  // At once on a; the admin token at once on b too.
+  EXPECT_EQ(Post(*a, Batch({"r-3"})).status, 401);
+  EXPECT_EQ(admin(*b, "GET", "/v1/requests", *officer).status, 401);
+  EXPECT_EQ(admin(*a, "GET", "/v1/requests", *officer).status, 401);
+  // The write key on b once its short cache aged (the wait ends on the refusal; it only bounds a broken build).
+  EXPECT_TRUE(WaitFor([&] { return Post(*b, Batch({"r-4"})).status == 401; }, nullptr, {30000, 250, 0}));
+  EXPECT_EQ(Stored().count("r-3"), 0u);
+  // Both revocations are in the audit log.
+  HttpResult audit = admin(*b, "GET", "/v1/audit?limit=1000", *ops);
+  ASSERT_EQ(audit.status, 200);
+  int revocations = 0;
+  const Json entries = Json::parse(audit.body)["entries"];
+  for (const Json& e : entries) revocations += e["action"] == "keys.revoke";
+  EXPECT_EQ(revocations, 2);
 }
 
 }  // namespace

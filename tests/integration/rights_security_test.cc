@@ -120,11 +120,19 @@ TEST_F(RightsSecurityTest, EveryAdminEndpointNeedsATokenWithTheRightRole) {
   HttpResult audit = Call("GET", "/v1/audit?limit=10000", operator_);
   ASSERT_EQ(audit.status, 200);
   json entries = json::parse(audit.body, nullptr, false)["entries"];
-  int denied = 0, unauthenticated = 0;
+  // Refusals are audited in aggregate: one "admin.refused" entry per source address and interval, with the counts.
+  int denied = 0, unauthenticated = 0, refusal_rows = 0;
   for (const json& en : entries) {
-    denied += en["result"] == "denied";
-    unauthenticated += en["result"] == "unauthenticated";
+    EXPECT_NE(en["result"], "denied");  // never one entry per refused call
+    EXPECT_NE(en["result"], "unauthenticated");
+    if (en["action"] != "admin.refused") continue;
+    ++refusal_rows;
+    json d = json::parse(en["detail"].get<std::string>(), nullptr, false);
+    EXPECT_EQ(d["source"], "127.0.0.1");
+    denied += d["results"].value("denied", 0);
+    unauthenticated += d["results"].value("unauthenticated", 0);
   }
+  EXPECT_EQ(refusal_rows, 1);
   EXPECT_EQ(denied, 19);  // one per (endpoint, role not allowed)
   EXPECT_EQ(unauthenticated, 44);
   HttpResult verify = Call("GET", "/v1/audit/verify", compliance_);

@@ -7,6 +7,7 @@ import { getJson, getToken, setToken, WhoAmI } from "./api";
 import { AuditPage } from "./audit";
 import { currentLang, Lang, setLang, t } from "./i18n";
 import { InsightPage } from "./insight";
+import { KeysPage } from "./keys";
 import { RequestsPage } from "./requests";
 import { SubjectPage } from "./subject";
 import { errorText, hasAny } from "./ui";
@@ -144,6 +145,7 @@ function App() {
     { page: "subject", label: t("nav.subject"), show: hasAny(me, ["compliance", "analyst"]) },
     { page: "audit", label: t("nav.audit"), show: hasAny(me, ["compliance", "operator"]) },
     { page: "insight", label: t("nav.insight"), show: me.insight && hasAny(me, ["analyst"]) },
+    { page: "keys", label: t("nav.keys"), show: hasAny(me, ["operator"]) },
   ].filter((i) => i.show);
   const page = items.some((i) => i.page === route.page) ? route.page : items[0]?.page ?? "";
   const signOut = () => {
@@ -176,6 +178,7 @@ function App() {
         {page === "subject" && <SubjectPage me={me} params={route.params} />}
         {page === "audit" && <AuditPage me={me} />}
         {page === "insight" && <InsightPage me={me} />}
+        {page === "keys" && <KeysPage me={me} />}
       </main>
     </div>
   );

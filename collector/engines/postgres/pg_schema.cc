@@ -86,6 +86,11 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ADD COLUMN confirmed_ms bigint NOT NULL DEFAULT 0",
           "ALTER TABLE write_keys ADD COLUMN kind text NOT NULL DEFAULT 'write'",
       },
+      // 3: credential expiry (write keys and admin tokens; NULL: none).
+      {
+          "ALTER TABLE write_keys ADD COLUMN expires_ms bigint",
+          "ALTER TABLE admin_tokens ADD COLUMN expires_ms bigint",
+      },
   };
   return kMigrations;
 }
@@ -128,7 +133,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 2, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 3, "one migration per schema version");
   return s;
 }
 

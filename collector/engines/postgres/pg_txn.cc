@@ -12,7 +12,8 @@ using base::Status;
 namespace {
 
 constexpr int kPage = 512;  // rows fetched per cursor round trip while exporting
-constexpr const char* kTokenColumns = "id, name, prefix, roles, created_ms, coalesce(revoked_ms, 0)";
+constexpr const char* kTokenColumns =
+    "id, name, prefix, roles, created_ms, coalesce(revoked_ms, 0), coalesce(expires_ms, 0)";
 
 class PgTxn final : public EngineTxn {
  public:
@@ -47,13 +48,47 @@ class PgTxn final : public EngineTxn {
 
   Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) override {
     auto r = tx_.Exec(
-        "SELECT p.id, p.name, k.kind, k.prefix FROM write_keys k JOIN projects p ON p.id = k.project_id "
+        "SELECT p.id, p.name, k.kind, k.prefix, coalesce(k.expires_ms, 0) FROM write_keys k JOIN projects p ON p.id = "
+        "k.project_id "
         "WHERE k.key_hash = $1 AND k.revoked_ms IS NULL",
         {T(base::Hex(key_hash))});
     if (!r.ok()) return r.status();
     if (PQntuples(r->get()) == 0) return std::optional<WriteKeyInfo>();
     const PGresult* p = r->get();
-    return std::optional<WriteKeyInfo>(WriteKeyInfo{GetInt(p, 0, 0), Get(p, 0, 1), Get(p, 0, 2), Get(p, 0, 3)});
+    WriteKeyInfo info{GetInt(p, 0, 0), Get(p, 0, 1), Get(p, 0, 2), Get(p, 0, 3)};
+    info.expires_ms = GetInt(p, 0, 4);
+    return std::optional<WriteKeyInfo>(std::move(info));
+  }
+
+  Result<std::vector<WriteKeyRecord>> WriteKeys() override {
+    auto r = tx_.Exec(
+        "SELECT k.id, p.name, k.prefix, k.kind, k.created_ms, coalesce(k.revoked_ms, 0), coalesce(k.expires_ms, 0) "
+        "FROM write_keys k JOIN projects p ON p.id = k.project_id ORDER BY k.id");
+    if (!r.ok()) return r.status();
+    std::vector<WriteKeyRecord> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(WriteKeyFromRow(RowView{r->get(), i}));
+    return out;
+  }
+
+  Result<bool> RevokeWriteKey(int64_t id, int64_t now_ms) override {
+    return Update("UPDATE write_keys SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL", id, now_ms);
+  }
+
+  Result<bool> SetWriteKeyExpiry(int64_t id, int64_t expires_ms) override {
+    return Update("UPDATE write_keys SET expires_ms = nullif($2::bigint, 0) WHERE id = $1 AND revoked_ms IS NULL", id,
+                  expires_ms);
+  }
+
+  Result<bool> SetAdminTokenExpiry(int64_t id, int64_t expires_ms) override {
+    return Update("UPDATE admin_tokens SET expires_ms = nullif($2::bigint, 0) WHERE id = $1 AND revoked_ms IS NULL", id,
+                  expires_ms);
+  }
+
+  // An UPDATE of one row by id ($1) with one value ($2): whether it changed a row.
+  Result<bool> Update(const char* sql, int64_t id, int64_t value) {
+    auto n = tx_.Count(sql, {I(id), I(value)});
+    if (!n.ok()) return n.status();
+    return *n == 1;
   }
 
   Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) override {

@@ -86,6 +86,11 @@ ALTER TABLE identity_links ADD COLUMN confirmed_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE identity_links ADD COLUMN confirmed_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE write_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'write';
 )sql",
+    // 4: credential expiry (write keys and admin tokens; NULL: none).
+    R"sql(
+ALTER TABLE write_keys ADD COLUMN expires_ms INTEGER;
+ALTER TABLE admin_tokens ADD COLUMN expires_ms INTEGER;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

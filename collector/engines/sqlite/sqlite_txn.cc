@@ -13,7 +13,7 @@ using base::Status;
 
 namespace {
 
-constexpr const char* kTokenCols = "id, name, prefix, roles, created_ms, ifnull(revoked_ms, 0)";
+constexpr const char* kTokenCols = "id, name, prefix, roles, created_ms, ifnull(revoked_ms, 0), ifnull(expires_ms, 0)";
 
 class SqliteTxn final : public EngineTxn {
  public:
@@ -61,11 +61,38 @@ class SqliteTxn final : public EngineTxn {
 
   Result<std::optional<WriteKeyInfo>> FindWriteKey(const std::string& key_hash) override {
     return FindByHash<WriteKeyInfo>(
-        "SELECT p.id, p.name, k.kind, k.prefix FROM write_keys k JOIN projects p ON p.id = k.project_id "
-        "WHERE k.key_hash = ?1 AND k.revoked_ms IS NULL;",
+        "SELECT p.id, p.name, k.kind, k.prefix, ifnull(k.expires_ms, 0) FROM write_keys k JOIN projects p "
+        "ON p.id = k.project_id WHERE k.key_hash = ?1 AND k.revoked_ms IS NULL;",
         key_hash, [](const base::Stmt& st) {
-          return WriteKeyInfo{st.Int(0), st.Text(1), st.Text(2), st.Text(3)};
+          WriteKeyInfo info{st.Int(0), st.Text(1), st.Text(2), st.Text(3)};
+          info.expires_ms = st.Int(4);
+          return info;
         });
+  }
+
+  Result<std::vector<WriteKeyRecord>> WriteKeys() override {
+    auto st = db_.Prepare(
+        "SELECT k.id, p.name, k.prefix, k.kind, k.created_ms, ifnull(k.revoked_ms, 0), ifnull(k.expires_ms, 0) "
+        "FROM write_keys k JOIN projects p ON p.id = k.project_id ORDER BY k.id;");
+    if (!st.ok()) return st.status();
+    std::vector<WriteKeyRecord> out;
+    while (st->Step()) out.push_back(WriteKeyFromRow(*st));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<bool> RevokeWriteKey(int64_t id, int64_t now_ms) override {
+    return Update("UPDATE write_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL;", id, now_ms);
+  }
+
+  Result<bool> SetWriteKeyExpiry(int64_t id, int64_t expires_ms) override {
+    return Update("UPDATE write_keys SET expires_ms = nullif(?2, 0) WHERE id = ?1 AND revoked_ms IS NULL;", id,
+                  expires_ms);
+  }
+
+  Result<bool> SetAdminTokenExpiry(int64_t id, int64_t expires_ms) override {
+    return Update("UPDATE admin_tokens SET expires_ms = nullif(?2, 0) WHERE id = ?1 AND revoked_ms IS NULL;", id,
+                  expires_ms);
   }
 
   Status InsertAdminToken(const AdminTokenRow& row, const std::string& token_hash) override {
@@ -93,9 +120,14 @@ class SqliteTxn final : public EngineTxn {
   }
 
   Result<bool> RevokeAdminToken(int64_t id, int64_t now_ms) override {
-    auto st = db_.Prepare("UPDATE admin_tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL;");
+    return Update("UPDATE admin_tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL;", id, now_ms);
+  }
+
+  // An UPDATE of one row by id (?1) with one value (?2): whether it changed a row.
+  Result<bool> Update(const char* sql, int64_t id, int64_t value) {
+    auto st = db_.Prepare(sql);
     if (!st.ok()) return st.status();
-    st->Bind(1, id).Bind(2, now_ms);
+    st->Bind(1, id).Bind(2, value);
     FERRY_RETURN_IF_ERROR(st->Run());
     return db_.Changes() == 1;
   }

@@ -220,9 +220,15 @@ FERRY_API ferry_status ferry_options_set_pinned_public_key(ferry_options* o, con
  * ("<path>.corrupt-<time>"); ferry_stats_json() counts what was salvaged. */
 FERRY_API ferry_status ferry_open(ferry_options* o, ferry_client** out);
 
-/* Flushes what it can within flush_timeout_ms, commits everything accepted so far, stops the threads and frees c.
- * What was not sent stays in the buffer for next time. Returns FERRY_ERR_TIMEOUT if sendable events remain.
- * c is freed in every case (NULL: FERRY_ERR_INVALID_ARGUMENT). */
+/* Flushes what it can within flush_timeout_ms (only when an endpoint is set), commits everything accepted so far,
+ * stops the threads and frees c. What was not sent stays in the buffer for next time. c is freed in every case.
+ * Returns:
+ *   FERRY_OK                    everything accepted is committed, and (with an endpoint) no sendable event is left.
+ *                               Without an endpoint nothing is sent: FERRY_OK with the events kept in the buffer.
+ *                               Events of a PENDING purpose are not sendable and do not make it TIMEOUT.
+ *   FERRY_ERR_TIMEOUT           an endpoint is set and sendable events remain after flush_timeout_ms (kept).
+ *   FERRY_ERR_STORAGE           accepted events could not be committed to the buffer.
+ *   FERRY_ERR_INVALID_ARGUMENT  c is NULL. */
 FERRY_API ferry_status ferry_close(ferry_client* c, uint32_t flush_timeout_ms);
 
 /* ----------------------------------------------------------------------------------------------------------------

@@ -115,6 +115,61 @@ TEST(ParseBatch, EnvelopeErrors) {
   EXPECT_EQ(ParseBatch(wire::Encoding::kZstd, wire::ZstdCompress(Body(four)), lim, kReceived).status, 413);
 }
 
+TEST(ParseBatch, EventTimesStayInTheWindowAroundTheReceivedTime) {
+  // Dated 2999 (no sentAt): clamped to the window's edge and flagged, the device's value kept.
+  Json future = Event(1);
+  future["timestamp"] = "2999-01-01T00:00:00.000Z";
+  Json past = Event(2);
+  past["timestamp"] = "0001-01-01T00:00:00.000Z";
+  Json fine = Event(3);  // 15 s before the received time: inside the window, untouched
+  TimeWindow window;
+  window.max_past_ms = 3600 * 1000;
+  window.max_future_ms = 60 * 1000;
+  ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, Body(Json::array({future, past, fine}), nullptr),
+                             wire::Limits(), kReceived, window);
+  ASSERT_EQ(p.status, 200) << p.error;
+  ASSERT_EQ(p.events.size(), 3u);
+  EXPECT_EQ(p.clamped, 2u);
+  EXPECT_EQ(p.events[0].timestamp_ms, kReceived + 60 * 1000);
+  EXPECT_EQ(p.events[0].received_ms, kReceived);
+  Json body0 = Json::parse(p.events[0].body);
+  EXPECT_EQ(body0["timestampClamped"], "future");
+  EXPECT_EQ(body0["originalTimestamp"], "2999-01-01T00:00:00.000Z");
+  EXPECT_EQ(base::ParseIso8601(body0["timestamp"].get<std::string>()), kReceived + 60 * 1000);
+  EXPECT_EQ(p.events[1].timestamp_ms, kReceived - 3600 * 1000);
+  EXPECT_EQ(Json::parse(p.events[1].body)["timestampClamped"], "past");
+  EXPECT_EQ(p.events[2].timestamp_ms, kReceived - 15000);
+  EXPECT_FALSE(Json::parse(p.events[2].body).contains("timestampClamped"));
+  // The default window bounds the future too.
+  ParsedBatch d =
+      ParseBatch(wire::Encoding::kIdentity, Body(Json::array({future}), nullptr), wire::Limits(), kReceived);
+  ASSERT_EQ(d.events.size(), 1u);
+  EXPECT_EQ(d.events[0].timestamp_ms, kReceived + TimeWindow().max_future_ms);
+}
+
+TEST(ParseBatch, SkewCorrectionNeverStoresATimeTheParserRejects) {
+  // sentAt in year 1 and an event in year 9999: the correction would add ~2000 years (a 5-digit year). Even with the
+  // window switched off, the stored time stays within 0000-9999 and reads back.
+  Json e = Event(1);
+  e["timestamp"] = "9999-06-01T00:00:00.000Z";
+  Json early = Event(2);
+  early["timestamp"] = "0000-01-01T00:00:00.000Z";
+  for (TimeWindow window : {TimeWindow(), TimeWindow{0, 0}}) {
+    for (const char* sent_at : {"0001-01-01T00:00:00.000Z", "9999-12-31T00:00:00.000Z"}) {
+      ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, Body(Json::array({e, early}), sent_at), wire::Limits(),
+                                 kReceived, window);
+      ASSERT_EQ(p.status, 200) << p.error;
+      ASSERT_EQ(p.events.size(), 2u);
+      for (const StoredEvent& se : p.events) {
+        std::string ts = Json::parse(se.body)["timestamp"].get<std::string>();
+        auto back = base::ParseIso8601(ts);
+        ASSERT_TRUE(back.has_value()) << ts;
+        EXPECT_EQ(*back, se.timestamp_ms) << ts;
+      }
+    }
+  }
+}
+
 TEST(ParseBatch, DroppedCountersAndTypedFields) {
   Json consent = Event(1);
   consent["type"] = "consent";

@@ -155,6 +155,41 @@ TEST_P(RightsServiceTest, TheRegisterHoldsOnlyItsDocumentedStates) {
   EXPECT_EQ(json::parse((*rejected)->result)["reason"], "identity could not be verified");
 }
 
+// Refusals from a named source are counted, not audited one by one: one "admin.refused" entry per source and
+// interval (written at the first call after the interval, or when the log is read).
+TEST_P(RightsServiceTest, RefusalsFromASourceAreAuditedInAggregatePerInterval) {
+  auto analyst = store_->CreateAdminToken("al", {"analyst"});
+  ASSERT_TRUE(analyst.ok());
+  const size_t before = Audit().size();
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(service_->Authorize("", Action::kSubjectShow, "victim", "10.0.0.1").status().code(),
+              base::Code::kUnauthenticated);
+    EXPECT_EQ(service_->Authorize(*analyst, Action::kSubjectErase, "victim", "10.0.0.1").status().code(),
+              base::Code::kPermissionDenied);
+  }
+  (void)service_->Authorize("", Action::kAuditList, "", "10.0.0.2");
+  EXPECT_EQ(Audit().size(), before);  // nothing written per call
+  clock_.Advance(rights::RefusalOptions().interval_ms);
+  (void)service_->Authorize("", Action::kAuditList, "", "10.0.0.3");  // the interval ended: both tallies written
+  auto entries = Audit();
+  ASSERT_EQ(entries.size(), before + 2);
+  json first = json::parse(entries[before].detail);
+  EXPECT_EQ(entries[before].action, "admin.refused");
+  EXPECT_EQ(entries[before].result, "refused");
+  EXPECT_EQ(first["source"], "10.0.0.1");
+  EXPECT_EQ(first["count"], 100);
+  EXPECT_EQ(first["results"]["unauthenticated"], 50);
+  EXPECT_EQ(first["results"]["denied"], 50);
+  EXPECT_EQ(first["callers"]["al (" + analyst->substr(0, 9) + ")"], 50);
+  EXPECT_EQ(json::parse(entries[before + 1].detail)["source"], "10.0.0.2");
+  // The rest is written when the service ends (or the log is read).
+  service_.reset();
+  auto last = Audit();
+  ASSERT_EQ(last.size(), before + 3);
+  EXPECT_EQ(json::parse(last.back().detail)["source"], "10.0.0.3");
+  EXPECT_TRUE(store_->VerifyAudit()->ok);
+}
+
 TEST_P(RightsServiceTest, RolesAreCheckedAndRefusalsAudited) {
   auto analyst = store_->CreateAdminToken("al", {"analyst"});
   auto ops = store_->CreateAdminToken("oz", {"operator", "compliance"});

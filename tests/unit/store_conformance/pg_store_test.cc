@@ -81,8 +81,8 @@ TEST_F(PgStoreTest, SchemaIsVersionedCreatedOnceByConcurrentOpensAndSharesTheIdK
   EXPECT_NE(newer.status().message().find("newer than this build"), std::string::npos);
 }
 
-// Schema 2 keeps each identity link's provenance and each key's kind: a database written by an older build keeps its
-// links and keys, of unknown provenance.
+// Schema 2 keeps each identity link's provenance and each key's kind (and schema 3 each credential's expiry): a
+// database written by an older build keeps its links and keys, of unknown provenance.
 TEST_F(PgStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
   std::string key;
   {
@@ -95,7 +95,8 @@ TEST_F(PgStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
       cluster_->Psql(db_,
                      "ALTER TABLE identity_links DROP COLUMN credential, DROP COLUMN key_id, DROP COLUMN "
                      "via_message_id, DROP COLUMN via_anonymous_id, DROP COLUMN asserted_ms, DROP COLUMN state, "
-                     "DROP COLUMN confirmed_by, DROP COLUMN confirmed_ms; ALTER TABLE write_keys DROP COLUMN kind; "
+                     "DROP COLUMN confirmed_by, DROP COLUMN confirmed_ms; ALTER TABLE write_keys DROP COLUMN kind, "
+                     "DROP COLUMN expires_ms; ALTER TABLE admin_tokens DROP COLUMN expires_ms; "
                      "UPDATE ferry_schema SET version = 1",
                      &out),
       0)

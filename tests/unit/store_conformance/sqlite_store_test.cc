@@ -91,8 +91,8 @@ TEST_F(SqliteStoreTest, RefusesNewerSchema) {
   EXPECT_NE(store.status().message().find("newer"), std::string::npos);
 }
 
-// Schema 3 keeps each identity link's provenance and each key's kind: a store written by an older build keeps its
-// links and keys, of unknown provenance.
+// Schema 3 keeps each identity link's provenance and each key's kind (and schema 4 each credential's expiry): a store
+// written by an older build keeps its links and keys, of unknown provenance.
 TEST_F(SqliteStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
   std::string key;
   {
@@ -101,7 +101,7 @@ TEST_F(SqliteStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
     key = SeedLinksBeforeProvenance(**store);
   }
   {
-    // Back to schema 2, as the older build left it: the same tables without the new columns.
+    // Back to schema 2, as the older build left it: the same tables without the columns of schemas 3 and 4.
     auto k = LoadOrCreateStoreKey(dir(), "");
     auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *k);
     ASSERT_TRUE(db.ok());
@@ -121,6 +121,12 @@ CREATE TABLE write_keys(
   prefix TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
 INSERT INTO write_keys SELECT id, project_id, key_hash, prefix, created_ms, revoked_ms FROM keys3;
 DROP TABLE keys3;
+ALTER TABLE admin_tokens RENAME TO tokens3;
+CREATE TABLE admin_tokens(
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL,
+  roles TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
+INSERT INTO admin_tokens SELECT id, name, token_hash, prefix, roles, created_ms, revoked_ms FROM tokens3;
+DROP TABLE tokens3;
 )sql")
                     .ok())
         << db->ErrMsg();

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "collector/ingest/ingest.h"
 #include "collector/store/audit.h"
 #include "lib/base/time.h"
 #include "tests/unit/store_conformance/store_env.h"
@@ -560,6 +561,38 @@ TEST_P(StoreConformance, AdminTokens) {
   EXPECT_EQ(revoked, 1);
 }
 
+// Issue 11: a device's clock never keeps an event past the retention policy. An event dated 2999 goes through ingest
+// (clamped into the window around its received time) into the store, and the retention pass after the policy's age
+// (plus the window's future bound) deletes it.
+TEST_P(StoreConformance, AnEventDated2999DoesNotSurviveRetention) {
+  constexpr int64_t kDay = 86400000;
+  const int64_t received = base::NowMs();
+  json batch = {{"batch", json::array({json{{"messageId", "from-2999"},
+                                            {"type", "track"},
+                                            {"event", "Clicked"},
+                                            {"anonymousId", "anon-2999"},
+                                            {"timestamp", "2999-01-01T00:00:00.000Z"},
+                                            {"purpose", "analytics"}}})}};
+  ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, batch.dump(), wire::Limits(), received);
+  ASSERT_EQ(parsed.status, 200) << parsed.error;
+  ASSERT_EQ(parsed.events.size(), 1u);
+  EXPECT_EQ(parsed.clamped, 1u);
+  EXPECT_EQ(Put(shop_, std::move(parsed.events)), (std::vector<InsertOutcome>{InsertOutcome::kAccepted}));
+  auto rows = store_->DumpEvents("shop");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_LE((*rows)[0].timestamp_ms, received + TimeWindow().max_future_ms);
+  EXPECT_EQ(json::parse((*rows)[0].body)["originalTimestamp"], "2999-01-01T00:00:00.000Z");
+  // Kept while younger than the policy (30 days)...
+  ASSERT_EQ(*store_->PurgeExpired(received + 29 * kDay, 30 * kDay, 100), 0);
+  EXPECT_EQ(MessageIds("shop").size(), 1u);
+  // ...and gone once the policy's age has passed since it arrived (plus the window's future bound).
+  auto purged = store_->PurgeExpired(received + 30 * kDay + TimeWindow().max_future_ms + 1, 30 * kDay, 100);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 1);
+  EXPECT_TRUE(MessageIds("shop").empty());
+}
+
 TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
   auto blog_key = store_->CreateWriteKey("blog");
   int64_t blog = (*store_->LookupWriteKey(*blog_key))->project_id;
@@ -966,6 +999,87 @@ TEST_P(RightsConformance, AdminTokensAreHashedWithRolesAndRevocable) {
   EXPECT_FALSE(plain);
   EXPECT_TRUE(*store_->RevokeAdminToken((**info).id));
   EXPECT_FALSE(store_->LookupAdminToken(*t)->has_value());
+}
+
+// Issue 11, item 12: write keys and admin tokens can be listed, revoked and given an expiry. A revocation holds at
+// once in the store that made it, and in another store on the same data (another collector) once its short cache
+// of write keys has aged (kWriteKeyCacheMs); admin tokens are never cached.
+TEST_P(RightsConformance, CredentialsAreListedRevokedAndExpireInEveryStoreOnTheData) {
+  base::ManualClock clock(1767225600000);
+  auto a = backend_->Open(4, 2000, &clock);
+  auto b = backend_->Open(4, 2000, &clock);
+  ASSERT_TRUE(a.ok() && b.ok());
+  Store& sa = **a;
+  Store& sb = **b;
+  auto key = sa.CreateWriteKey("app");
+  auto key2 = sa.CreateWriteKey("app");
+  auto token = sa.CreateAdminToken("ops", {"operator"});
+  ASSERT_TRUE(key.ok() && key2.ok() && token.ok());
+  ASSERT_TRUE(sa.LookupWriteKey(*key)->has_value());
+  ASSERT_TRUE(sb.LookupWriteKey(*key)->has_value());  // b now holds it in its cache
+  auto keys = sa.ListWriteKeys();
+  ASSERT_TRUE(keys.ok());
+  const WriteKeyRecord* rec = nullptr;
+  for (const WriteKeyRecord& k : *keys) {
+    if (k.prefix == key->substr(0, 7) && k.project == "app") rec = &k;
+    EXPECT_EQ(k.prefix.size(), 7u);  // never the key
+  }
+  ASSERT_NE(rec, nullptr);
+  EXPECT_EQ(rec->revoked_ms, 0);
+  EXPECT_EQ(rec->expires_ms, 0);
+  const int64_t key_id = rec->id;
+
+  // Revoked through a: refused by a at once, by b once its cache entry aged.
+  EXPECT_TRUE(*sa.RevokeWriteKey(key_id));
+  EXPECT_FALSE(*sa.RevokeWriteKey(key_id));  // already revoked
+  EXPECT_FALSE(sa.LookupWriteKey(*key)->has_value());
+  clock.Advance(kWriteKeyCacheMs);
+  EXPECT_FALSE(sb.LookupWriteKey(*key)->has_value());
+  EXPECT_TRUE(sb.LookupWriteKey(*key2)->has_value());  // the other key of the project stays valid
+  auto after_revoke = sa.ListWriteKeys();
+  ASSERT_TRUE(after_revoke.ok());
+  for (const WriteKeyRecord& k : *after_revoke) {
+    if (k.id == key_id) {
+      EXPECT_EQ(k.revoked_ms, clock.NowMs() - kWriteKeyCacheMs);
+    }
+  }
+
+  // An expiry: valid until then, refused from then on, in both stores; clearing it makes the key valid again.
+  int64_t key2_id = 0;
+  auto all_keys = sa.ListWriteKeys();
+  ASSERT_TRUE(all_keys.ok());
+  for (const WriteKeyRecord& k : *all_keys) {
+    if (k.prefix == key2->substr(0, 7)) key2_id = k.id;
+  }
+  ASSERT_TRUE(*sb.SetWriteKeyExpiry(key2_id, clock.NowMs() + 60000));
+  EXPECT_TRUE(sb.LookupWriteKey(*key2)->has_value());
+  clock.Advance(60000);
+  EXPECT_FALSE(sb.LookupWriteKey(*key2)->has_value());
+  EXPECT_FALSE(sa.LookupWriteKey(*key2)->has_value());
+  ASSERT_TRUE(*sa.SetWriteKeyExpiry(key2_id, 0));
+  EXPECT_TRUE(sa.LookupWriteKey(*key2)->has_value());
+  EXPECT_FALSE(*sa.SetWriteKeyExpiry(key_id, clock.NowMs() + 1000));  // a revoked key gets no expiry
+
+  // Admin tokens: an expiry, then a revocation, each seen at once by the other store.
+  auto info = sb.LookupAdminToken(*token);
+  ASSERT_TRUE(info.ok() && info->has_value());
+  const int64_t token_id = (**info).id;
+  ASSERT_TRUE(*sa.SetAdminTokenExpiry(token_id, clock.NowMs() + 1000));
+  EXPECT_EQ((**sb.LookupAdminToken(*token)).expires_ms, clock.NowMs() + 1000);
+  clock.Advance(1000);
+  EXPECT_FALSE(sb.LookupAdminToken(*token)->has_value());
+  ASSERT_TRUE(*sa.SetAdminTokenExpiry(token_id, 0));
+  EXPECT_TRUE(sb.LookupAdminToken(*token)->has_value());
+  EXPECT_TRUE(*sb.RevokeAdminToken(token_id));
+  EXPECT_FALSE(sa.LookupAdminToken(*token)->has_value());
+  EXPECT_FALSE(*sa.SetAdminTokenExpiry(token_id, clock.NowMs() + 1000));
+  bool listed = false;
+  auto tokens = sa.ListAdminTokens();
+  ASSERT_TRUE(tokens.ok());
+  for (const AdminTokenInfo& t : *tokens) {
+    if (t.id == token_id) listed = t.revoked_ms > 0;
+  }
+  EXPECT_TRUE(listed);
 }
 
 TEST_P(RightsConformance, RetentionPurgesOldEventsPerProject) {
