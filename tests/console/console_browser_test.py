@@ -458,6 +458,9 @@ def main():
         p.add_argument(a, required=True)
     args = p.parse_args()
     os.makedirs(args.screenshots, exist_ok=True)
+    stale = os.path.join(args.screenshots, "failure.png")
+    if os.path.exists(stale):
+        os.remove(stale)
     work = tempfile.mkdtemp(prefix="ferry-console-test-")
     ok = False
     try:

@@ -255,6 +255,11 @@ export function SubjectPage({ me, params }: { me: WhoAmI; params: URLSearchParam
   const canAct = hasAny(me, ["compliance"]);
 
   useEffect(() => {
+    // Another subject: what was said about the last one goes.
+    setMessage("");
+    setReceipt(null);
+  }, [id, project]);
+  useEffect(() => {
     setIdInput(id);
     setProjectInput(project);
     setSubject(null);
