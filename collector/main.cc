@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
                  "clickhouse://HOST:PORT[,HOST:PORT...][?cluster=NAME&database=DB&user=U]")
       ->capture_default_str();
   app.add_option("--insight-config", insight_config, "JSON configuration of the insight (tags, lifecycle rules, ...)");
+  std::string console = "on";
+  app.add_option("--console", console, "The officer's console at /console/ on the main listener (docs/CONSOLE.md)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -148,6 +152,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ferry-collector: --tls-cert and --tls-key go together\n");
     return 2;
   }
+  opts.console = console == "on";
   opts.tls_cert = tls_cert;
   opts.tls_key = tls_key;
   if (tls_cert.empty()) {
@@ -297,6 +302,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "metrics on http://%s:%d/metrics\n", mhost.c_str(), server.metrics_port());
   }
   std::fprintf(stderr, "listening on %s://%s:%d\n", server.tls() ? "https" : "http", shown_host.c_str(), *port);
+  if (opts.console && ferry::collector::ConsoleBuiltIn()) {
+    std::fprintf(stderr, "console at %s://%s:%d/console/\n", server.tls() ? "https" : "http", shown_host.c_str(),
+                 *port);
+  }
   std::fflush(stderr);
 
   std::thread signals([&server, &sigs, &log] {

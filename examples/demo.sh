@@ -11,6 +11,8 @@
 #   rights     a compliance officer shows, exports and erases the subject with ferryctl, then verifies the audit log
 #   insight    synthetic users (ferry-insight-gen) posted to the collector; an analyst asks ferryctl insight for a
 #              weekly retention table and for a person's tags with the reason each applies
+#   console    the officer's console (docs/CONSOLE.md): its URL and a token to sign in with; on a terminal the
+#              collector keeps running until Enter is pressed
 # Background processes started with start_bg (a collector, say) are stopped when the script exits, however it exits.
 # Environment: FERRY_DEMO_DATA (default <repo>/demo-data), FERRY_JOBS (default 2).
 set -euo pipefail
@@ -226,6 +228,24 @@ print(tagged[0]["person"] if tagged else "")')
   "${actl[@]}" insight profile "$person" --project demo --as-of "$asof"
 }
 
+step_console() {
+  local status
+  status=$(curl --silent --cacert "$DATA/tls.crt" -o /dev/null -w '%{http_code}' "$URL/console/")
+  if [[ "$status" != 200 ]]; then
+    echo "the collector did not serve /console/ (HTTP $status)" >&2
+    return 1
+  fi
+  echo "Open the officer's console (the certificate is the demo's own, self-signed: accept it in the browser):"
+  echo "  $URL/console/"
+  echo "and sign in with this admin token (roles compliance,operator; the analyst's: $ANALYST_TOKEN):"
+  echo "  $ADMIN_TOKEN"
+  if [[ -t 0 && -t 1 ]]; then
+    read -r -p "Press Enter to stop the collector. " _
+  else
+    echo "(not a terminal: the collector stops now; run the demo in a terminal to keep it up while you look)"
+  fi
+}
+
 main() {
   step deps
   step configure
@@ -236,6 +256,7 @@ main() {
   step rights
   step insight
   printf '\ndemo finished: data under %s (removed at the next run)\n' "$DATA"
+  step console
 }
 
 main "$@"

@@ -5,13 +5,17 @@
 #
 # Usage: scripts/install-deps.sh [--check] [--group NAME]... [--list]
 #   --check       list what is missing, exit 1 if anything is, install nothing
-#   --group NAME  also the packages of an optional group (browser, clickhouse, cross, docs, web); repeatable.
+#   --group NAME  also the packages of an optional group (browser, clickhouse, cross, docs); repeatable.
 #                 cross: Debian's aarch64 cross toolchain, qemu-user and the arm64 libraries the SDK links, through
 #                 multi-arch ("NAME:arm64"; `dpkg --add-architecture arm64` is run first). Every foreign-architecture
 #                 install is simulated first (apt-get install -s) and refused if apt would remove any package: this
 #                 keeps e.g. libsqlcipher-dev:arm64 (not multi-arch: it would remove the native one) out; its arm64
 #                 files come from scripts/cross-sysroot.sh instead.
 #   --list        print the package names (with the groups asked for) and exit
+# The group "console" (nodejs, esbuild, and Debian's npm unless an npm is on PATH already, as with a nodejs that brings
+# its own: the officer's console, docs/CONSOLE.md) is always installed, and then
+# `npm ci` installs the console's npm packages as pinned in collector/console/package-lock.json (skipped when
+# node_modules was installed from this very lock file; FERRY_CONSOLE_DIR names another directory, for tests).
 #
 # A package counts as installed when dpkg reports it "installed" for the native architecture or for "all". A machine
 # with foreign architectures enabled (dpkg --add-architecture arm64) may hold a package for several architectures:
@@ -28,11 +32,11 @@ BASE_PACKAGES=(
   default-jdk-headless python3 python3-pytest python3-venv python3-setuptools python3-wheel
 )
 declare -A GROUPS_PKGS=(
-  [browser]="chromium chromium-driver python3-selenium"
+  [browser]="chromium chromium-driver python3-selenium fonts-wqy-microhei"
+  [console]="nodejs esbuild"
   [clickhouse]="clickhouse-server"
   [cross]="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static binfmt-support libstdc++6:arm64 libcurl4-openssl-dev:arm64 libzstd-dev:arm64 libsodium-dev:arm64 zlib1g-dev:arm64 libgtest-dev:arm64"
   [docs]="doxygen"
-  [web]="esbuild"
 )
 
 CHECK=0
@@ -51,7 +55,7 @@ while [[ $# -gt 0 ]]; do
       GROUPS_WANTED+=("$1")
       ;;
     -h | --help)
-      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -63,16 +67,39 @@ while [[ $# -gt 0 ]]; do
 done
 
 PACKAGES=("${BASE_PACKAGES[@]}")
-for g in "${GROUPS_WANTED[@]}"; do
+for g in console "${GROUPS_WANTED[@]}"; do
   # shellcheck disable=SC2206  # the group lists are plain words
   PACKAGES+=(${GROUPS_PKGS[$g]})
 done
+# Debian's nodejs comes without npm (package npm); another nodejs (NodeSource's) brings its own and conflicts with it.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 if [[ $LIST -eq 1 ]]; then
   printf '%s\n' "${PACKAGES[@]}"
   exit 0
 fi
 
 NATIVE_ARCH=$(dpkg --print-architecture)
+CONSOLE_DIR=${FERRY_CONSOLE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/collector/console}
+
+# console_npm check|install: the console's npm packages. node_modules/.ferry-lock.sha256 holds the SHA-256 of the
+# package-lock.json it was installed from; when it matches, nothing is fetched (offline-friendly).
+console_npm() {
+  [[ -f "$CONSOLE_DIR/package-lock.json" ]] || return 0
+  local want have=""
+  want=$(sha256sum "$CONSOLE_DIR/package-lock.json" | cut -d' ' -f1)
+  [[ -f "$CONSOLE_DIR/node_modules/.ferry-lock.sha256" ]] && have=$(cat "$CONSOLE_DIR/node_modules/.ferry-lock.sha256")
+  if [[ "$want" == "$have" ]]; then
+    echo "install-deps: console npm packages current"
+    return 0
+  fi
+  if [[ "$1" == check ]]; then
+    echo "install-deps: missing: the console's npm packages (npm ci in $CONSOLE_DIR)"
+    return 1
+  fi
+  echo "install-deps: npm ci in $CONSOLE_DIR"
+  (cd "$CONSOLE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline)
+  echo "$want" >"$CONSOLE_DIR/node_modules/.ferry-lock.sha256"
+}
 
 # installed NAME: dpkg holds NAME installed for the native architecture or for "all"; NAME:ARCH: for ARCH. One line
 # per installed architecture comes back ("arm64 installed", "amd64 installed"), so each line is checked on its own.
@@ -94,6 +121,11 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  if [[ $CHECK -eq 1 ]]; then
+    console_npm check
+    exit $?
+  fi
+  console_npm install
   exit 0
 fi
 echo "install-deps: missing: ${missing[*]}"
@@ -167,3 +199,4 @@ if [[ ${#still[@]} -ne 0 ]]; then
   exit 1
 fi
 echo "install-deps: installed ${#missing[@]} package(s)"
+console_npm install

@@ -134,7 +134,8 @@ stage_fuzz() {
 }
 
 log "dependencies"
-scripts/install-deps.sh
+# --group browser: chromium, chromium-driver and python3-selenium for the console's browser test (release stage).
+scripts/install-deps.sh --group browser
 
 declare -A RESULT=()
 declare -A TIME=()

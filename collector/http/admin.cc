@@ -225,7 +225,8 @@ AdminApi::AdminApi(rights::RightsService* rights, base::Logger log, AdminOptions
     : rights_(rights),
       log_(std::move(log)),
       clock_(clock != nullptr ? clock : base::SystemClock()),
-      refusals_(options.refusal_rate, options.refusal_burst) {}
+      refusals_(options.refusal_rate, options.refusal_burst),
+      insight_(options.insight) {}
 
 bool AdminApi::HasRole(const HttpRequest& req, const std::string& role) { return rights_->HasRole(Bearer(req), role); }
 
@@ -273,6 +274,7 @@ void AdminApi::Register(httpd::Router& svr) {
   svr.Post("/v1/keys/{kind}/{id}/{op}",
            Adapt([this](const HttpRequest& req, HttpResponse& res) { ChangeKey(req, res); }));
   svr.Post("/v1/forget", Adapt([this](const HttpRequest& req, HttpResponse& res) { Forget(req, res); }));
+  svr.Get("/v1/whoami", Adapt([this](const HttpRequest& req, HttpResponse& res) { WhoAmI(req, res); }));
 }
 
 void AdminApi::Subject(const HttpRequest& req, HttpResponse& res) {
@@ -296,6 +298,7 @@ void AdminApi::Subject(const HttpRequest& req, HttpResponse& res) {
   SubjectQuery q{req.has_param("project") ? req.get_param_value("project") : std::string(), *id};
   if (req.method == "GET" && action.empty()) return ShowSubject(req, res, q);
   if (req.method == "GET" && action == "export") return ExportSubject(req, res, q);
+  if (req.method == "GET" && action == "events") return SubjectEvents(req, res, q);
   if (req.method == "POST" && action == "erase") return EraseSubject(req, res, q);
   if (req.method == "PATCH" && action == "traits") return PatchTraits(req, res, q);
   Fail(res, base::Status::NotFound("not found"));
@@ -330,6 +333,38 @@ void AdminApi::ExportSubject(const HttpRequest& req, HttpResponse& res, const Su
     }
     return doc.Finish();
   });
+}
+
+void AdminApi::SubjectEvents(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
+  auto c = Caller(req, res, rights::Action::kSubjectEvents, q.id);
+  if (!c) return;
+  int64_t offset = 0;
+  size_t limit = 50;
+  if (req.has_param("offset"))
+    offset = std::max<int64_t>(0, std::strtoll(req.get_param_value("offset").c_str(), nullptr, 10));
+  if (req.has_param("limit")) {
+    long long l = std::strtoll(req.get_param_value("limit").c_str(), nullptr, 10);
+    if (l < 1 || l > 500) return BadRequest(res, "limit must be 1 to 500");
+    limit = static_cast<size_t>(l);
+  }
+  auto page = rights_->ListEvents(*c, q, offset, limit);
+  if (!page.ok()) return Fail(res, page.status());
+  json events = json::array();
+  for (const auto& e : page->events) {
+    json body = json::parse(e.body, nullptr, false);
+    events.push_back({{"project", e.project},
+                      {"messageId", e.message_id},
+                      {"type", e.type},
+                      {"name", e.name.empty() ? json(nullptr) : json(e.name)},
+                      {"userId", e.user_id.empty() ? json(nullptr) : json(e.user_id)},
+                      {"anonymousId", e.anonymous_id.empty() ? json(nullptr) : json(e.anonymous_id)},
+                      {"purpose", e.purpose},
+                      {"timestamp", Iso(e.timestamp_ms)},
+                      {"receivedAt", Iso(e.received_ms)},
+                      {"event", body.is_discarded() ? json(e.body) : body}});
+  }
+  Answer(res, 200,
+         json{{"subject", q.id}, {"offset", offset}, {"limit", limit}, {"events", events}, {"more", page->more}});
 }
 
 void AdminApi::EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
@@ -582,6 +617,15 @@ void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
     body["userRequest"] = {{"requestId", out->user_request_id}, {"state", "awaiting_verification"}};
   }
   Answer(res, 200, body);
+}
+
+void AdminApi::WhoAmI(const HttpRequest& req, HttpResponse& res) {
+  auto c = Caller(req, res, rights::Action::kWhoAmI, "");
+  if (!c) return;
+  auto me = rights_->WhoAmI(Bearer(req));
+  if (!me.ok()) return Fail(res, me.status());
+  res.set_header("Cache-Control", "no-store");
+  Answer(res, 200, json{{"name", me->name}, {"prefix", me->prefix}, {"roles", me->roles}, {"insight", insight_}});
 }
 
 }  // namespace ferry::collector

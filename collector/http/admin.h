@@ -26,6 +26,8 @@ struct AdminOptions {
   // beyond it the source gets 429 with Retry-After. <= 0 turns the limit off.
   double refusal_rate = 5;
   double refusal_burst = 100;
+  // GET /v1/whoami tells the console whether the insight's routes are served (the collector runs with --insight).
+  bool insight = false;
 };
 
 class AdminApi {
@@ -49,6 +51,7 @@ class AdminApi {
   void Subject(const HttpRequest& req, HttpResponse& res);
   void ShowSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void ExportSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void SubjectEvents(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void ListRequests(const HttpRequest& req, HttpResponse& res);
@@ -58,6 +61,7 @@ class AdminApi {
   void VerifyAudit(const HttpRequest& req, HttpResponse& res);
   void CreateWriteKey(const HttpRequest& req, HttpResponse& res, bool server);
   void ConfirmLink(const HttpRequest& req, HttpResponse& res);
+  void WhoAmI(const HttpRequest& req, HttpResponse& res);
   void ListKeys(const HttpRequest& req, HttpResponse& res);
   void ChangeKey(const HttpRequest& req, HttpResponse& res);
   void Forget(const HttpRequest& req, HttpResponse& res);
@@ -66,6 +70,7 @@ class AdminApi {
   base::Logger log_;
   base::Clock* clock_;
   RateLimiter refusals_;  // refused calls by source address
+  bool insight_;          // AdminOptions::insight
   std::unique_ptr<RateLimiter> forget_limiter_ = std::make_unique<RateLimiter>(1, 20);
 };
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "collector/http/admin.h"
+#include "collector/http/console.h"
 #include "collector/http/exchange.h"
 #include "collector/http/faults.h"
 #include "collector/http/insight_routes.h"
@@ -62,6 +63,8 @@ struct ServerOptions {
   // ingest stores through `ingest_sink` (the insight's feed in front of the store) instead of the store itself.
   insight::Insight* insight = nullptr;
   IngestSink* ingest_sink = nullptr;
+  // The officer's console at /console/ on the main listener (docs/CONSOLE.md); GET /v1/whoami is served either way.
+  bool console = true;
 };
 
 // Owns the HTTP server and the group-commit writer. Construct, Bind(), then Serve() on one thread; Stop() from any.

@@ -33,8 +33,10 @@ const Rule& RuleOf(Action action) {
       {"keys.list", {kRoleOperator}},
       {"keys.revoke", {kRoleOperator}},
       {"keys.expire", {kRoleOperator}},
+      {"subject.events", {kRoleCompliance}},
+      {"whoami", {kRoleCompliance, kRoleOperator, kRoleAnalyst}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kKeysExpire) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kWhoAmI) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

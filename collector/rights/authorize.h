@@ -29,6 +29,8 @@ enum class Action {
   kKeysList,             // GET /v1/keys
   kKeysRevoke,           // POST /v1/keys/{write-keys|admin-tokens}/{id}/revoke
   kKeysExpire,           // POST /v1/keys/{write-keys|admin-tokens}/{id}/expiry
+  kSubjectEvents,        // GET /v1/subjects/{id}/events: a page of the subject's events (the console)
+  kWhoAmI,               // GET /v1/whoami: the caller's own token (any role)
 };
 
 // The action's name in the audit log ("subject.show", ...).

@@ -152,6 +152,13 @@ bool RightsService::HasRole(const std::string& token, const std::string& role) {
   return info.ok() && info->has_value() && HoldsRole((**info).roles, role);
 }
 
+Result<AdminTokenInfo> RightsService::WhoAmI(const std::string& token) {
+  auto info = stores_.credentials->LookupAdminToken(token);
+  if (!info.ok()) return info.status().WithMessage(kStoreUnavailable);
+  if (!info->has_value()) return Status::Unauthenticated("unknown, revoked or expired admin token");
+  return **info;
+}
+
 Result<WriteKeyInfo> RightsService::AuthorizeDevice(const std::string& write_key) {
   if (write_key.empty()) return Status::Unauthenticated("missing write key");
   auto info = stores_.credentials->LookupWriteKey(write_key);
@@ -200,6 +207,53 @@ Result<RightsRequest> RightsService::BeginExport(const Actor& actor, const Subje
 
 Result<bool> RightsService::Export(const SubjectQuery& q, ExportVisitor& visitor) {
   return stores_.subjects->ExportSubject(q, visitor);
+}
+
+namespace {
+
+// Keeps the events from `offset` on, `limit` of them, and stops the stream at the one after.
+class EventPager : public ExportVisitor {
+ public:
+  EventPager(int64_t offset, size_t limit, RightsService::EventPage* page)
+      : offset_(offset), limit_(limit), page_(page) {}
+  bool BeginProject(const SubjectSummary&) override { return true; }
+  bool Consent(const ConsentRecord&) override { return true; }
+  bool Event(const EventRow& e) override {
+    if (seen_++ < offset_) return true;
+    if (page_->events.size() == limit_) {
+      page_->more = true;
+      return false;
+    }
+    page_->events.push_back(e);
+    return true;
+  }
+  bool EndProject() override { return true; }
+
+ private:
+  int64_t offset_, seen_ = 0;
+  size_t limit_;
+  RightsService::EventPage* page_;
+};
+
+}  // namespace
+
+Result<RightsService::EventPage> RightsService::ListEvents(const Actor& actor, const SubjectQuery& q, int64_t offset,
+                                                           size_t limit) {
+  const char* action = ActionName(Action::kSubjectEvents);
+  EventPage page;
+  EventPager pager(offset, limit, &page);
+  auto r = stores_.subjects->ExportSubject(q, pager);
+  if (!r.ok() && r.status().code() != base::Code::kClosed) {
+    (void)Audit(actor, action, q.id, "error", "");
+    return r.status().WithMessage(kStoreUnavailable);
+  }
+  if (r.ok() && !*r) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", ""));
+    return Status::NotFound("no such subject");
+  }
+  FERRY_RETURN_IF_ERROR(
+      Audit(actor, action, q.id, "ok", Dump(Json{{"offset", offset}, {"count", page.events.size()}})));
+  return page;
 }
 
 Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery& q) {

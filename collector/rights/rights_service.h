@@ -123,6 +123,10 @@ class RightsService {
   void FlushRefusals(bool all);
   // Whether `token` is a valid admin token holding `role` (GET /metrics away from loopback). Not audited.
   bool HasRole(const std::string& token, const std::string& role);
+  // The caller's own admin token (GET /v1/whoami: its name, prefix and roles), once Authorize(kWhoAmI) let the call
+  // in (so a refusal is counted, slowed and audited like any other). Not audited itself: it tells the caller only
+  // what its own token is, and the console asks it on every load.
+  base::Result<AdminTokenInfo> WhoAmI(const std::string& token);
   // The project of a device's write key: Unauthenticated for none or an unknown one.
   base::Result<WriteKeyInfo> AuthorizeDevice(const std::string& write_key);
 
@@ -134,6 +138,14 @@ class RightsService {
   base::Result<RightsRequest> BeginExport(const Actor& actor, const SubjectQuery& q);
   // Streams the subject (IdentityGraph::ExportSubject).
   base::Result<bool> Export(const SubjectQuery& q, ExportVisitor& visitor);
+  // A page of the subject's events, in the export's order (project by project, then as stored): `offset` events
+  // skipped, at most `limit` given, `more` when others follow. It reads through the export's stream, so a page costs
+  // offset + limit rows. Audited (subject.events, with offset and count). NotFound when the subject is unknown.
+  struct EventPage {
+    std::vector<EventRow> events;
+    bool more = false;
+  };
+  base::Result<EventPage> ListEvents(const Actor& actor, const SubjectQuery& q, int64_t offset, size_t limit);
   // Erases the subject (IdentityGraph::EraseSubject) with a completed erasure request.
   base::Result<EraseReceipt> Erase(const Actor& actor, const SubjectQuery& q);
   // Merges traits (IdentityGraph::PatchTraits) with a completed correction request; NotFound when unknown,

@@ -68,6 +68,16 @@ EOF
 [[ "\$1" == "-u" ]] && { cat "$WORK/uid"; exit 0; }
 exit 1
 EOF
+  # npm: logs its calls; `npm ci` makes node_modules. The console directory holds only a lock file.
+  cat >"$WORK/bin/npm" <<EOF
+#!/usr/bin/env bash
+echo "npm \$* (in \$PWD)" >>"$WORK/npm_calls"
+mkdir -p node_modules
+EOF
+  rm -rf "$WORK/console"
+  : >"$WORK/npm_calls"
+  mkdir -p "$WORK/console"
+  echo '{"lockfileVersion": 3}' >"$WORK/console/package-lock.json"
   chmod +x "$WORK/bin/"*
 }
 with_sudo() {
@@ -88,7 +98,7 @@ seed_all_installed() {
 run_script() {
   # Only the fakes and the basic tools (env, cat, mktemp...) are on PATH; sudo only when with_sudo made it.
   set +e
-  PATH="$WORK/bin:/usr/bin:/bin" bash "$SCRIPT" "$@" >"$WORK/out" 2>&1
+  FERRY_CONSOLE_DIR="$WORK/console" PATH="$WORK/bin:/usr/bin:/bin" bash "$SCRIPT" "$@" >"$WORK/out" 2>&1
   RC=$?
   set -e
 }
@@ -111,6 +121,23 @@ calls_lack() { ! grep -q -- "$1" "$WORK/calls"; }
 out_has() { grep -q -- "$1" "$WORK/out"; }
 
 # ---- cases ----------------------------------------------------------------------------------------------------------
+
+# 0. The console's npm packages: npm ci once, then never again for the same lock file; --check reports them.
+make_fakes
+seed_all_installed
+run_script --check
+check "check: stale console npm packages are missing" test "$RC" -eq 1
+check "check: names the console's npm packages" out_has "the console's npm packages"
+check "check: npm not run" test ! -s "$WORK/npm_calls"
+run_script
+check "npm ci runs in the console directory" grep -q "npm ci --ignore-scripts .*(in $WORK/console)" "$WORK/npm_calls"
+: >"$WORK/npm_calls"
+run_script
+check "a current node_modules is not installed again" test ! -s "$WORK/npm_calls"
+run_script --check
+check "check: current npm packages pass" test "$RC" -eq 0
+run_script --list
+check "the default list holds the console group" grep -qx esbuild "$WORK/out"
 
 # 1. Installed for amd64 and arm64 (dpkg-query prints two lines): installed, nothing to do.
 make_fakes

@@ -1,0 +1,27 @@
+# cmake -DESBUILD=PATH -DSRC=collector/console -DBUILT=<the build's console_assets.cc> -DWORK=DIR -P reproducible.cmake
+# Builds the console twice from its sources into two fresh directories (collector/console/embed.cmake) and requires
+# the same bytes both times, and the same bytes as the build's own: no timestamps, no machine paths, stable order.
+file(REMOVE_RECURSE ${WORK})
+foreach(n a b)
+  execute_process(COMMAND ${CMAKE_COMMAND} -DESBUILD=${ESBUILD} -DSRC=${SRC} -DOUT_DIR=${WORK}/${n}
+                          -P ${SRC}/embed.cmake RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "building the console into ${WORK}/${n} failed")
+  endif()
+  file(SHA256 ${WORK}/${n}/console_assets.cc h_${n})
+  message(STATUS "build ${n}: sha256 ${h_${n}}")
+endforeach()
+file(SHA256 ${BUILT} h_built)
+message(STATUS "the build's: sha256 ${h_built}")
+if(NOT h_a STREQUAL h_b)
+  message(FATAL_ERROR "two builds of the console differ")
+endif()
+if(NOT h_a STREQUAL h_built)
+  message(FATAL_ERROR "the console built from the sources differs from the build's (a stale build?)")
+endif()
+file(READ ${WORK}/a/app.js js)
+string(FIND "${js}" "${SRC}" at)
+if(NOT at EQUAL -1)
+  message(FATAL_ERROR "the bundle names the source directory")
+endif()
+file(REMOVE_RECURSE ${WORK})
