@@ -94,7 +94,7 @@ TEST_F(BufferTest, ConsentPurgeAndDefaults) {
   ASSERT_TRUE(s->Append({Ev("marketing", 1), Ev("marketing", 2), Ev("analytics", 3)}).ok());
   ASSERT_TRUE(s->ApplyDefaultConsent({{"analytics", Consent::kGranted}}).ok());
   NewEvent rec = Ev("necessary", 4);
-  auto purged = s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 5}, true, &rec);
+  auto purged = s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 5, ""}, true, &rec);
   ASSERT_TRUE(purged.ok());
   EXPECT_EQ(purged.value(), 2);
   auto rows = s->LoadConsent();
@@ -158,7 +158,7 @@ TEST_F(BufferTest, WrongKeyWithResetSetsTheFileAsideAndMarksConsentLost) {
   {
     auto s = Open();
     ASSERT_TRUE(s->Append({Ev("analytics", 1)}).ok());
-    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1}, true, nullptr).ok());
+    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, ""}, true, nullptr).ok());
   }
   auto other = base::SecretBytes::Random(32);
   BufferOpenOptions o;
@@ -237,7 +237,7 @@ TEST_F(BufferTest, FilesAreOwnerOnly) {
 
 // Fills a buffer with n events (bodies "event-<i>" padded), a denied purpose and some meta, then closes it.
 void Fill(BufferTest* t, Buffer* s, int n) {
-  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1}, true, nullptr).ok());
+  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, ""}, true, nullptr).ok());
   ASSERT_TRUE(s->PutMeta("anonymous_id", "anon-kept").ok());
   std::vector<NewEvent> evs;
   for (int i = 0; i < n; ++i) {
