@@ -170,6 +170,13 @@ class JsonExport : public ExportVisitor {
               {"userId", c.user_id.empty() ? json(nullptr) : json(c.user_id)},
               {"anonymousId", c.anonymous_id.empty() ? json(nullptr) : json(c.anonymous_id)},
               {"device", dev}};
+    auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+    o["method"] = opt(c.method);
+    o["noticeId"] = opt(c.notice_id);
+    o["noticeVersion"] = opt(c.notice_version);
+    o["language"] = opt(c.language);
+    o["seq"] = c.seq > 0 ? json(c.seq) : json(nullptr);
+    o["receiptId"] = opt(c.receipt_id);
     return w_.Put(consent_n_++ ? "," : "") && w_.Put(Dump(o));
   }
   bool Event(const EventRow& e) override {

@@ -134,6 +134,13 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
       se.consent_purpose = StringOr(p, "purpose");
       se.consent_state = StringOr(p, "state");
       se.consent_previous = StringOr(p, "previous");
+      se.consent_method = StringOr(p, "method");
+      se.notice_id = StringOr(p, "noticeId");
+      se.notice_version = StringOr(p, "noticeVersion");
+      se.language = StringOr(p, "language");
+      se.receipt_id = StringOr(p, "receiptId");
+      auto seq = p.find("seq");
+      if (seq != p.end() && seq->is_number_integer() && seq->get<int64_t>() > 0) se.consent_seq = seq->get<int64_t>();
     }
     if (se.type == wire::kAlias) se.previous_id = StringOr(ev, "previousId");
     if (se.type == wire::kIdentify) {

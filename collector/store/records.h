@@ -36,6 +36,10 @@ struct StoredEvent {
   std::string body;  // the event as JSON text (with receivedAt and the corrected timestamp)
   // consent events: properties.purpose/state/previous; alias: previousId.
   std::string consent_purpose, consent_state, consent_previous;
+  // consent events (issue 12): properties.method ("explicit", "default", ...), noticeId, noticeVersion, language,
+  // seq (the device's sequence number, 0 when absent) and receiptId ("" when absent).
+  std::string consent_method, notice_id, notice_version, language, receipt_id;
+  int64_t consent_seq = 0;
   std::string previous_id;
   // identify events: the traits object as JSON text ("" when absent); merged into the subject's profile traits.
   std::string traits;
@@ -165,6 +169,10 @@ struct ConsentRecord {
   std::string message_id, user_id, anonymous_id, purpose, state, previous;
   int64_t timestamp_ms = 0, received_ms = 0;
   std::string device;  // StoredEvent::device: {device, os, app, library, sessionId} of the consent event ("" if none)
+  // As sent by the device (StoredEvent); "" and 0 for records made before they were kept or sent without them.
+  std::string method, notice_id, notice_version, language;
+  int64_t seq = 0;
+  std::string receipt_id;
 };
 
 // Receives an export piece by piece (GET /v1/subjects/{id}/export). The store calls the methods in this order for

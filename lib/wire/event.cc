@@ -206,6 +206,20 @@ std::string ValidateEvent(const Json& ev, const Limits& limits) {
     if (st == props->end() || !IsConsentState(*st)) return "invalid consent state";
     auto prev = props->find("previous");
     if (prev != props->end() && !prev->is_null() && !IsConsentState(*prev)) return "invalid consent previous";
+    // Issue 12: how the record was collected and its receipt (optional; null = absent).
+    for (const char* key : {"method", "noticeId", "noticeVersion", "language", "receiptId"}) {
+      if (!(r = CheckString(*props, key, limits.max_name_bytes, false)).empty())
+        return "invalid consent " + r.substr(8);
+    }
+    auto seq = props->find("seq");
+    if (seq != props->end() && !seq->is_null() && !(seq->is_number_integer() && seq->get<int64_t>() > 0)) {
+      return "invalid consent seq";
+    }
+  }
+  // Issue 12: the device's sequence number and the receipt of the consent record that admitted the event.
+  if (!(r = CheckString(ev, "consentReceipt", limits.max_name_bytes, false)).empty()) return r;
+  if (auto ds = ev.find("deviceSeq"); ds != ev.end() && !ds->is_null()) {
+    if (!(ds->is_number_integer() && ds->get<int64_t>() > 0)) return "invalid deviceSeq";
   }
 
   if (type == kAlias) {

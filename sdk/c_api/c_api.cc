@@ -302,6 +302,27 @@ ferry_status ferry_options_set_key_provider(ferry_options* o, ferry_key_load_fn 
   });
 }
 
+ferry_status ferry_options_set_notice(ferry_options* o, const char* notice_id, const char* version) {
+  if (o == nullptr || notice_id == nullptr || version == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  return Guard([&] {
+    std::string id(notice_id), v(version);
+    if (!ferry::wire::IsValidIdText(id, 200) || !ferry::wire::IsValidIdText(v, 64)) return FERRY_ERR_INVALID_ARGUMENT;
+    o->o.notice_id = std::move(id);
+    o->o.notice_version = std::move(v);
+    return FERRY_OK;
+  });
+}
+
+ferry_status ferry_options_set_consent_language(ferry_options* o, const char* language) {
+  if (o == nullptr || language == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  return Guard([&] {
+    std::string l(language);
+    if (!ferry::wire::IsValidIdText(l, 35)) return FERRY_ERR_INVALID_ARGUMENT;
+    o->o.consent_language = std::move(l);
+    return FERRY_OK;
+  });
+}
+
 ferry_status ferry_open(ferry_options* o, ferry_client** out) {
   if (out != nullptr) *out = nullptr;
   if (o == nullptr || out == nullptr) {

@@ -352,7 +352,15 @@ Status Buffer::Migrate() {
     FERRY_RETURN_IF_ERROR(db_.SetUserVersion(1));
     FERRY_RETURN_IF_ERROR(tx.Commit());
   }
-  // Future migrations: if (v < 2) { ... SetUserVersion(2) } in one transaction each.
+  if (v < 2) {
+    // 2: the receipt id of the consent record behind each consent state.
+    base::Transaction tx(db_);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(db_.Exec("ALTER TABLE consent ADD COLUMN receipt TEXT NOT NULL DEFAULT '';"));
+    FERRY_RETURN_IF_ERROR(db_.SetUserVersion(2));
+    FERRY_RETURN_IF_ERROR(tx.Commit());
+  }
+  // Future migrations: if (v < 3) { ... SetUserVersion(3) } in one transaction each.
 
   auto ins =
       db_.Prepare("INSERT INTO events(purpose, created_ms, size, user_id, anonymous_id, body) VALUES(?,?,?,?,?,?)");
@@ -504,12 +512,14 @@ Result<int64_t> Buffer::SetConsent(const std::string& purpose, const ConsentRow&
   std::lock_guard<std::mutex> lock(mu_);
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
-  auto up = db_.Prepare("INSERT OR REPLACE INTO consent(purpose, state, explicit, updated_ms) VALUES(?,?,?,?)");
+  auto up =
+      db_.Prepare("INSERT OR REPLACE INTO consent(purpose, state, explicit, updated_ms, receipt) VALUES(?,?,?,?,?)");
   if (!up.ok()) return up.status();
   up->Bind(1, purpose)
       .Bind(2, static_cast<int64_t>(row.state))
       .Bind(3, int64_t{row.explicit_choice ? 1 : 0})
-      .Bind(4, row.updated_ms);
+      .Bind(4, row.updated_ms)
+      .Bind(5, row.receipt);
   FERRY_RETURN_IF_ERROR(up->Run());
   int64_t purged = 0, purged_bytes = 0;
   if (purge) {
@@ -546,7 +556,7 @@ Result<int64_t> Buffer::SetConsent(const std::string& purpose, const ConsentRow&
 std::map<std::string, ConsentRow> Buffer::LoadConsent() {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, ConsentRow> out;
-  auto st = db_.Prepare("SELECT purpose, state, explicit, updated_ms FROM consent");
+  auto st = db_.Prepare("SELECT purpose, state, explicit, updated_ms, receipt FROM consent");
   if (!st.ok()) return out;
   while (st->Step()) {
     int64_t s = st->Int(1);
@@ -554,6 +564,7 @@ std::map<std::string, ConsentRow> Buffer::LoadConsent() {
     r.state = s == 1 ? Consent::kGranted : s == 2 ? Consent::kDenied : Consent::kPending;
     r.explicit_choice = st->Int(2) != 0;
     r.updated_ms = st->Int(3);
+    r.receipt = st->Text(4);
     out[st->Text(0)] = r;
   }
   return out;

@@ -50,6 +50,7 @@ struct ConsentRow {
   Consent state = Consent::kPending;
   bool explicit_choice = false;  // set by the user (ferry_set_consent), not a default
   int64_t updated_ms = 0;
+  std::string receipt;  // receiptId of the consent record that set this state ("" in buffers older than schema 2)
 };
 
 struct PurposeCount {
@@ -89,7 +90,7 @@ class Buffer {
  public:
   // Per-row overhead added to the body size when accounting for max_storage_bytes.
   static constexpr int64_t kRowOverhead = 64;
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   // Meta key set (to the time, in ms) when the buffer's recorded consent was lost (reset, or not salvageable).
   static constexpr const char* kMetaConsentLost = "consent_lost_ms";
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,8 @@ const char* const kMetaAnon = "anonymous_id";
 const char* const kMetaUser = "user_id";
 const char* const kMetaPrevAnon = "previous_anonymous_ids";
 const char* const kMetaHashKey = "pii_hash_key";
+const char* const kMetaSeqReserved = "device_seq_reserved";
+constexpr int64_t kSeqBlock = 1024;  // sequence numbers reserved per write of kMetaSeqReserved
 
 // Appends s (valid UTF-8) as a JSON string literal.
 void AppendQuoted(std::string* out, std::string_view s) {
@@ -93,6 +96,7 @@ Status Client::Init() {
 
   uploader_ = std::make_unique<Uploader>(
       opts_, buffer_.get(), &stats_, log_, [this] { return consent_.SendablePurposes(); }, std::move(transport));
+  uploader_->SetGrantReceipts([this] { return consent_.GrantReceipts(); });
   writer_ = std::make_unique<Writer>(opts_, buffer_.get(), uploader_.get(), &stats_, log_);
   writer_->Start();
   uploader_->Start();
@@ -200,9 +204,13 @@ Status Client::LoadState() {
     defaults.erase(kNecessary);
     FERRY_RETURN_IF_ERROR(buffer_->ApplyDefaultConsent(defaults));
   }
+  std::map<std::string, ConsentRow> rows = buffer_->LoadConsent();
   std::map<std::string, Consent> states;
-  for (const auto& [purpose, row] : buffer_->LoadConsent()) {
-    if (row.explicit_choice || !consent_lost_) states[purpose] = row.state;
+  for (const auto& [purpose, row] : rows) {
+    if (row.explicit_choice || !consent_lost_) {
+      states[purpose] = row.state;
+      consent_.SetReceiptLocked(purpose, row.receipt);
+    }
   }
   consent_.LoadLocked(std::move(states));
   if (consent_lost_) {
@@ -231,6 +239,26 @@ Status Client::LoadState() {
   session_id_ = base::NewUuidV4();
   last_activity_ms_ = clock_->NowMs();
   RefreshContextLocked();
+
+  // The device's sequence: past every number reserved before (a crash skips the rest of a block, never repeats).
+  int64_t reserved = 0;
+  if (auto r = buffer_->GetMeta(kMetaSeqReserved)) {
+    auto [end, ec] = std::from_chars(r->data(), r->data() + r->size(), reserved);
+    if (ec != std::errc() || end != r->data() + r->size() || reserved < 0) reserved = 0;
+  }
+  next_seq_ = reserved + 1;
+  seq_reserved_ = reserved;
+  return Status::Ok();
+}
+
+Status Client::NextSeqLocked(int64_t* seq) {
+  if (next_seq_ > seq_reserved_) {
+    int64_t reserve = next_seq_ + kSeqBlock - 1;
+    Status ps = buffer_->PutMeta(kMetaSeqReserved, std::to_string(reserve));
+    if (!ps.ok()) return StorageError(ps);
+    seq_reserved_ = reserve;
+  }
+  *seq = next_seq_++;
   return Status::Ok();
 }
 
@@ -336,8 +364,10 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   ev.purpose = purpose;
   ev.created_ms = now;
   std::shared_ptr<const std::string> ctx;
+  int64_t seq = 0;
   {
     std::lock_guard<std::mutex> s(state_mu_);
+    FERRY_RETURN_IF_ERROR(NextSeqLocked(&seq));
     ctx = TouchSessionLocked(now);
     bool own_ids = call != nullptr && (!call->user_id.empty() || !call->anonymous_id.empty());
     ev.user_id = own_ids ? call->user_id : user_id_;
@@ -353,6 +383,17 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     b += '"';
     base::AppendUuidV4(&b);
     b += '"';
+  }
+  // The device's sequence number and the receipt of the consent record that admits the event (null while its purpose
+  // is pending: the uploader names the grant that releases it, AdmitPendingEvent; "necessary" needs none).
+  b += ",\"deviceSeq\":";
+  b += std::to_string(seq);
+  b += ",\"consentReceipt\":";
+  const std::string& receipt = consent_.ReceiptLocked(purpose);
+  if (state == Consent::kGranted && purpose != kNecessary && !receipt.empty()) {
+    AppendQuoted(&b, receipt);
+  } else {
+    b += "null";
   }
   b += ",\"type\":\"";
   b += type;
@@ -477,19 +518,39 @@ Status Client::Reset() {
   return st;
 }
 
-NewEvent Client::ConsentRecordLocked(const std::string& purpose, Consent state, Consent previous, int64_t now) {
-  NewEvent record;
-  record.purpose = kNecessary;
-  record.created_ms = now;
-  record.user_id = user_id_;
-  record.anonymous_id = anonymous_id_;
-  Json props = {{"purpose", purpose}, {"state", ConsentName(state)}, {"previous", ConsentName(previous)}};
-  Json ev = {{"messageId", base::NewUuidV4()},        {"type", "consent"},     {"anonymousId", anonymous_id_},
-             {"timestamp", base::FormatIso8601(now)}, {"purpose", kNecessary}, {"properties", props}};
+Status Client::ConsentRecordLocked(const std::string& purpose, Consent state, Consent previous, const char* method,
+                                   int64_t now, NewEvent* record, std::string* receipt) {
+  int64_t seq = 0;
+  FERRY_RETURN_IF_ERROR(NextSeqLocked(&seq));
+  *receipt = base::NewUuidV4();
+  record->purpose = kNecessary;
+  record->created_ms = now;
+  record->user_id = user_id_;
+  record->anonymous_id = anonymous_id_;
+  const std::string& language = opts_.consent_language.empty() ? facts_.device.locale : opts_.consent_language;
+  Json props = {{"purpose", purpose},
+                {"state", ConsentName(state)},
+                {"previous", ConsentName(previous)},
+                {"method", method},
+                {"seq", seq},
+                {"receiptId", *receipt},
+                {"noticeId", nullptr},
+                {"noticeVersion", nullptr},
+                {"language", nullptr}};
+  if (!opts_.notice_id.empty()) props["noticeId"] = opts_.notice_id;
+  if (!opts_.notice_version.empty()) props["noticeVersion"] = opts_.notice_version;
+  if (!language.empty()) props["language"] = language;
+  Json ev = {{"messageId", base::NewUuidV4()},
+             {"type", "consent"},
+             {"anonymousId", anonymous_id_},
+             {"timestamp", base::FormatIso8601(now)},
+             {"purpose", kNecessary},
+             {"properties", props},
+             {"deviceSeq", seq}};
   if (!user_id_.empty()) ev["userId"] = user_id_;
   ev["context"] = Json::parse(*TouchSessionLocked(now), nullptr, false);
-  record.body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
-  return record;
+  record->body = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return Status::Ok();
 }
 
 Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
@@ -504,19 +565,23 @@ Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
   int64_t now = clock_->NowMs();
   consent_.SetLocked(purpose, state);
   NewEvent record;
+  std::string receipt;
+  Status made;
   {
     std::lock_guard<std::mutex> s(state_mu_);
     RefreshContextLocked();
-    record = ConsentRecordLocked(purpose, state, previous, now);
+    made = ConsentRecordLocked(purpose, state, previous, "explicit", now, &record, &receipt);
   }
-  ConsentRow row{state, true, now};
-  auto purged = buffer_->SetConsent(purpose, row, state == Consent::kDenied, &record);
+  ConsentRow row{state, true, now, receipt};
+  base::Result<int64_t> purged =
+      made.ok() ? buffer_->SetConsent(purpose, row, state == Consent::kDenied, &record) : base::Result<int64_t>(made);
   if (!purged.ok()) {
     consent_.SetLocked(purpose, previous);
     std::lock_guard<std::mutex> s(state_mu_);
     RefreshContextLocked();
-    return StorageError(purged.status());
+    return made.ok() ? StorageError(purged.status()) : made;
   }
+  consent_.SetReceiptLocked(purpose, receipt);
   stats_.tracked++;
   if (purged.value() > 0) {
     stats_.purged_consent.fetch_add(purged.value());

@@ -115,8 +115,14 @@ class Client {
                       const CallContext* call = nullptr);
   // RecordBuilt's checks and masking for one event; queues it (ticket for the SYNC wait). Gate held shared.
   base::Status RecordOneBuilt(nlohmann::json* ev, uint64_t* ticket);
-  // The consent record event of a change (state_mu_ held).
-  NewEvent ConsentRecordLocked(const std::string& purpose, Consent state, Consent previous, int64_t now);
+  // The consent record event of a change (state_mu_ held): purpose, state, previous state, method ("explicit" for
+  // the user's choice, "default" for the app's default), the notice (id, version) and language, the device's
+  // sequence number and a new random receipt id (returned in *receipt).
+  base::Status ConsentRecordLocked(const std::string& purpose, Consent state, Consent previous, const char* method,
+                                   int64_t now, NewEvent* record, std::string* receipt);
+  // The device's next sequence number (state_mu_ held): one counter for consent records and events, never reused
+  // (numbers are reserved in blocks in the buffer's meta table, so a crash skips numbers instead of repeating them).
+  base::Status NextSeqLocked(int64_t* seq);
   // Counts a storage failure of a call.
   base::Status StorageError(const base::Status& s);
 
@@ -141,6 +147,7 @@ class Client {
   std::string anonymous_id_, user_id_, session_id_;  // guarded by state_mu_
   std::set<std::string> previous_anonymous_ids_;     // guarded by state_mu_
   int64_t last_activity_ms_ = 0;                     // guarded by state_mu_
+  int64_t next_seq_ = 1, seq_reserved_ = 0;          // guarded by state_mu_
   std::shared_ptr<const std::string> context_json_;  // guarded by state_mu_
 };
 

@@ -33,6 +33,23 @@ void ConsentGate::LoadLocked(std::map<std::string, Consent> states) {
   states_[kNecessary] = Consent::kGranted;
 }
 
+const std::string& ConsentGate::ReceiptLocked(const std::string& purpose) const {
+  static const std::string kNone;
+  auto it = receipts_.find(purpose);
+  return it == receipts_.end() ? kNone : it->second;
+}
+
+std::map<std::string, std::string> ConsentGate::GrantReceipts() const {
+  SharedHold hold = Shared();
+  std::map<std::string, std::string> out;
+  for (const auto& [purpose, state] : states_) {
+    if (state != Consent::kGranted) continue;
+    auto it = receipts_.find(purpose);
+    if (it != receipts_.end() && !it->second.empty()) out[purpose] = it->second;
+  }
+  return out;
+}
+
 Consent ConsentGate::State(const std::string& purpose) const {
   SharedHold hold = Shared();
   return StateLocked(purpose);

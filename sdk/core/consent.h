@@ -15,6 +15,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "lib/base/rwlock.h"
 #include "sdk/core/options.h"
@@ -55,17 +56,23 @@ class ConsentGate {
   void LoadLocked(std::map<std::string, Consent> states);
   // The state of a purpose never set: kPending, or kDenied after the recorded consent was lost (a reset buffer).
   void SetFallbackLocked(Consent fallback) { fallback_ = fallback; }
+  // The receipt id of the consent record that set the purpose's current state ("" when none was recorded).
+  void SetReceiptLocked(const std::string& purpose, std::string receipt) { receipts_[purpose] = std::move(receipt); }
+  const std::string& ReceiptLocked(const std::string& purpose) const;
 
   // ---- These take the gate shared themselves ----
   Consent State(const std::string& purpose) const;
   std::map<std::string, Consent> States() const;
   // The purposes whose events may be sent: the granted ones and "necessary".
   std::set<std::string> SendablePurposes() const;
+  // The receipt ids of the granted purposes' current consent records (the grants that admit their events).
+  std::map<std::string, std::string> GrantReceipts() const;
 
  private:
   mutable base::SharedMutex mu_;
-  std::map<std::string, Consent> states_;  // guarded by mu_
-  Consent fallback_ = Consent::kPending;   // guarded by mu_
+  std::map<std::string, Consent> states_;        // guarded by mu_
+  Consent fallback_ = Consent::kPending;         // guarded by mu_
+  std::map<std::string, std::string> receipts_;  // guarded by mu_
 };
 
 }  // namespace ferry::core

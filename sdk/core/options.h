@@ -27,6 +27,10 @@ struct ClientOptions {
   std::string app_name;  // empty: the process name
   std::string app_version;
   std::map<std::string, Consent> default_consent;
+  // The privacy notice the app shows (ferry_options_set_notice): carried by every consent record. "" = none set.
+  std::string notice_id, notice_version;
+  // The language the notice was shown in (ferry_options_set_consent_language); "" = the device's locale.
+  std::string consent_language;
   uint32_t flush_interval_ms = 10000;
   uint32_t batch_size = 100;
   uint64_t max_storage_bytes = 10ull << 20;

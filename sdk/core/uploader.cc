@@ -38,6 +38,26 @@ Uploader::Uploader(const ClientOptions& opts, Buffer* store, Stats* stats, base:
 
 Uploader::~Uploader() { Stop(); }
 
+bool Uploader::AdmitPendingEvent(std::string* body, const std::string& receipt) {
+  static constexpr std::string_view kStart = "{\"messageId\":\"";
+  static constexpr std::string_view kSeq = ",\"deviceSeq\":";
+  static constexpr std::string_view kPending = ",\"consentReceipt\":null";
+  const std::string& b = *body;
+  if (receipt.empty() || b.compare(0, kStart.size(), kStart) != 0) return false;
+  size_t i = kStart.size();
+  while (i < b.size() && b[i] != '"') i += b[i] == '\\' ? 2 : 1;  // the end of the messageId string
+  if (i >= b.size()) return false;
+  ++i;
+  if (b.compare(i, kSeq.size(), kSeq) != 0) return false;
+  i += kSeq.size();
+  size_t digits = i;
+  while (i < b.size() && b[i] >= '0' && b[i] <= '9') ++i;
+  if (i == digits || b.compare(i, kPending.size(), kPending) != 0) return false;
+  std::string quoted = "\"" + receipt + "\"";  // a UUID: nothing to escape
+  body->replace(i + kPending.size() - 4, 4, quoted);
+  return true;
+}
+
 void Uploader::Start() {
   if (opts_.endpoint.empty() || !transport_) return;
   {
@@ -155,9 +175,18 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   body += "{\"sentAt\":\"";
   body += base::FormatIso8601(clock_->NowMs());
   body += "\",\"batch\":[";
+  std::map<std::string, std::string> receipts;
+  if (grant_receipts_) receipts = grant_receipts_();
   for (size_t i = 0; i < evs.size(); ++i) {
     if (i) body += ',';
-    body += evs[i].body;
+    auto r = receipts.find(evs[i].purpose);
+    if (r != receipts.end() && evs[i].body.find(",\"consentReceipt\":null") != std::string::npos) {
+      std::string admitted = evs[i].body;
+      AdmitPendingEvent(&admitted, r->second);
+      body += admitted;
+    } else {
+      body += evs[i].body;
+    }
   }
   body += "],\"dropped\":{\"evicted\":";
   body += std::to_string(evicted);

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -31,12 +32,21 @@ namespace ferry::core {
 class Uploader {
  public:
   using PurposesFn = std::function<std::set<std::string>()>;
+  // purpose -> receipt id of the grant that admits its events now (ConsentGate::GrantReceipts).
+  using ReceiptsFn = std::function<std::map<std::string, std::string>()>;
 
   // opts (endpoint, write key, batching, timeouts, zstd level, clock), store and stats must outlive the uploader.
   // transport may be null when no endpoint is configured.
   Uploader(const ClientOptions& opts, Buffer* store, Stats* stats, base::Logger log, PurposesFn sendable_purposes,
            std::unique_ptr<platform::HttpTransport> transport);
   ~Uploader();
+  // Where events recorded while their purpose was pending get the receipt of the grant that releases them
+  // (AdmitPendingEvent). Set before Start().
+  void SetGrantReceipts(ReceiptsFn fn) { grant_receipts_ = std::move(fn); }
+  // An event the client recorded while its purpose was pending carries `"consentReceipt":null` right after its
+  // messageId and deviceSeq; this names `receipt` there instead. Other bodies (built elsewhere, or already naming a
+  // receipt) are left as they are. Whether it changed the body.
+  static bool AdmitPendingEvent(std::string* body, const std::string& receipt);
 
   void Start();
   // Stops the thread after the request in flight (if any) finishes.
@@ -76,6 +86,7 @@ class Uploader {
   Stats* stats_;
   base::Logger log_;
   PurposesFn sendable_purposes_;
+  ReceiptsFn grant_receipts_;
   std::unique_ptr<platform::HttpTransport> transport_;
 
   mutable std::mutex mu_;

@@ -91,6 +91,13 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ALTER TABLE write_keys ADD COLUMN expires_ms bigint",
           "ALTER TABLE admin_tokens ADD COLUMN expires_ms bigint",
       },
+      // 4: consent records carry how they were collected and their receipt (issue 12).
+      {
+          "ALTER TABLE consent_ledger ADD COLUMN method text, ADD COLUMN notice_id text, "
+          "ADD COLUMN notice_version text, ADD COLUMN language text, ADD COLUMN device_seq bigint, "
+          "ADD COLUMN receipt_id text",
+          "CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL",
+      },
   };
   return kMigrations;
 }
@@ -133,7 +140,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 3, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 4, "one migration per schema version");
   return s;
 }
 

@@ -91,6 +91,16 @@ ALTER TABLE write_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'write';
 ALTER TABLE write_keys ADD COLUMN expires_ms INTEGER;
 ALTER TABLE admin_tokens ADD COLUMN expires_ms INTEGER;
 )sql",
+    // 5: consent records carry how they were collected and their receipt (issue 12).
+    R"sql(
+ALTER TABLE consent_ledger ADD COLUMN method TEXT;
+ALTER TABLE consent_ledger ADD COLUMN notice_id TEXT;
+ALTER TABLE consent_ledger ADD COLUMN notice_version TEXT;
+ALTER TABLE consent_ledger ADD COLUMN language TEXT;
+ALTER TABLE consent_ledger ADD COLUMN device_seq INTEGER;
+ALTER TABLE consent_ledger ADD COLUMN receipt_id TEXT;
+CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -259,10 +269,12 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         continue;
       }
       if (e.type == "consent") {
-        FERRY_RETURN_IF_ERROR(prepare(&consent,
-                                      "INSERT INTO consent_ledger(project_id, message_id, user_id, anonymous_id, "
-                                      "purpose, state, previous, timestamp_ms, received_ms, device) "
-                                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);"));
+        FERRY_RETURN_IF_ERROR(
+            prepare(&consent,
+                    "INSERT INTO consent_ledger(project_id, message_id, user_id, anonymous_id, "
+                    "purpose, state, previous, timestamp_ms, received_ms, device, method, "
+                    "notice_id, notice_version, language, device_seq, receipt_id) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16);"));
         consent.Bind(1, req->project_id).Bind(2, e.message_id);
         bind_opt(consent, 3, e.user_id);
         bind_opt(consent, 4, e.anonymous_id);
@@ -270,6 +282,16 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         bind_opt(consent, 7, e.consent_previous);
         consent.Bind(8, e.timestamp_ms).Bind(9, e.received_ms);
         bind_opt(consent, 10, e.device);
+        bind_opt(consent, 11, e.consent_method);
+        bind_opt(consent, 12, e.notice_id);
+        bind_opt(consent, 13, e.notice_version);
+        bind_opt(consent, 14, e.language);
+        if (e.consent_seq > 0) {
+          consent.Bind(15, e.consent_seq);
+        } else {
+          consent.BindNull(15);
+        }
+        bind_opt(consent, 16, e.receipt_id);
         FERRY_RETURN_IF_ERROR(consent.Run());
       }
       if (e.type == "identify" && !e.traits.empty()) {

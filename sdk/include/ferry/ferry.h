@@ -322,6 +322,18 @@ FERRY_API ferry_status ferry_options_set_key_provider(ferry_options* o, ferry_ke
                                                       ferry_key_store_fn store, void* user,
                                                       void (*free_user)(void* user));
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: consent records (issue 12)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* The privacy notice the app shows: its id (1-200 bytes) and version (1-64 bytes), no control characters. Every
+ * consent record made from then on names them. Without it, records carry no notice (null). */
+FERRY_API ferry_status ferry_options_set_notice(ferry_options* o, const char* notice_id, const char* version);
+
+/* The language the notice was shown in (1-35 bytes, e.g. "de-CH"), carried by every consent record. Default: the
+ * device's locale. */
+FERRY_API ferry_status ferry_options_set_consent_language(ferry_options* o, const char* language);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -86,6 +86,44 @@ TEST(ParseBatch, RejectsBadEventsWithIndexAndReason) {
   EXPECT_EQ(a["rejected"][0]["reason"], "missing purpose");
 }
 
+// Issue 12: a consent record's method, notice, language, device sequence number and receipt are kept; malformed
+// ones, and a malformed deviceSeq or consentReceipt on any event, reject that event alone.
+TEST(ParseBatch, ConsentRecordFieldsAreKeptAndMalformedOnesRejected) {
+  Json rec = Event(1);
+  rec["type"] = "consent";
+  rec["purpose"] = "necessary";
+  rec["deviceSeq"] = 7;
+  rec["properties"] = {{"purpose", "marketing"}, {"state", "granted"},   {"previous", "pending"}, {"method", "default"},
+                       {"noticeId", "privacy"},  {"noticeVersion", "3"}, {"language", "fr-CA"},   {"seq", 7},
+                       {"receiptId", "r-1"}};
+  Json ev = Event(2);
+  ev["deviceSeq"] = 8;
+  ev["consentReceipt"] = "r-1";
+  Json bad_seq = Event(3);
+  bad_seq["deviceSeq"] = -1;
+  Json bad_receipt = Event(4);
+  bad_receipt["consentReceipt"] = 5;
+  Json bad_record = rec;
+  bad_record["messageId"] = "m-5";
+  bad_record["properties"]["seq"] = "7";
+  Json batch = Json::array({rec, ev, bad_seq, bad_receipt, bad_record});
+  ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, Body(batch), wire::Limits(), kReceived);
+  ASSERT_EQ(p.status, 200);
+  ASSERT_EQ(p.events.size(), 2u);
+  const StoredEvent& c = p.events[0];
+  EXPECT_EQ(c.consent_method, "default");
+  EXPECT_EQ(c.notice_id, "privacy");
+  EXPECT_EQ(c.notice_version, "3");
+  EXPECT_EQ(c.language, "fr-CA");
+  EXPECT_EQ(c.consent_seq, 7);
+  EXPECT_EQ(c.receipt_id, "r-1");
+  EXPECT_NE(p.events[1].body.find("\"consentReceipt\":\"r-1\""), std::string::npos);
+  ASSERT_EQ(p.rejected.size(), 3u);
+  EXPECT_EQ(p.rejected[0].reason, "invalid deviceSeq");
+  EXPECT_EQ(p.rejected[1].reason, "invalid consentReceipt");
+  EXPECT_EQ(p.rejected[2].reason, "invalid consent seq");
+}
+
 TEST(ParseBatch, OversizedEventIsRejectedAlone) {
   Json big = Event(2);
   big["properties"]["blob"] = std::string(40 * 1024, 'x');

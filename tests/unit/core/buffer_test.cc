@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "lib/base/sqlite.h"
+
 namespace ferry::core {
 namespace {
 
@@ -89,12 +91,44 @@ TEST_F(BufferTest, EvictionTakesOldestNonNecessaryThenAge) {
   EXPECT_EQ(s->TotalBytes(), 0);
 }
 
+// Schema 2 keeps the receipt of each consent state; a buffer written at schema 1 keeps its states (receipt "") and
+// takes receipts from then on.
+TEST_F(BufferTest, ConsentRowsOfASchemaOneBufferAreKeptAndTakeReceipts) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kGranted, true, 5, "r-1"}, false, nullptr).ok());
+    EXPECT_EQ(s->LoadConsent()["marketing"].receipt, "r-1");
+  }
+  {
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec(R"sql(
+ALTER TABLE consent RENAME TO consent2;
+CREATE TABLE consent(purpose TEXT PRIMARY KEY, state INTEGER NOT NULL, explicit INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL);
+INSERT INTO consent SELECT purpose, state, explicit, updated_ms FROM consent2;
+DROP TABLE consent2;
+)sql")
+                    .ok())
+        << db->ErrMsg();
+    ASSERT_TRUE(db->SetUserVersion(1).ok());
+  }
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
+  auto rows = s->LoadConsent();
+  EXPECT_EQ(rows["marketing"].state, Consent::kGranted);
+  EXPECT_TRUE(rows["marketing"].explicit_choice);
+  EXPECT_EQ(rows["marketing"].receipt, "");
+  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 6, "r-2"}, true, nullptr).ok());
+  EXPECT_EQ(s->LoadConsent()["marketing"].receipt, "r-2");
+}
+
 TEST_F(BufferTest, ConsentPurgeAndDefaults) {
   auto s = Open();
   ASSERT_TRUE(s->Append({Ev("marketing", 1), Ev("marketing", 2), Ev("analytics", 3)}).ok());
   ASSERT_TRUE(s->ApplyDefaultConsent({{"analytics", Consent::kGranted}}).ok());
   NewEvent rec = Ev("necessary", 4);
-  auto purged = s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 5}, true, &rec);
+  auto purged = s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 5, ""}, true, &rec);
   ASSERT_TRUE(purged.ok());
   EXPECT_EQ(purged.value(), 2);
   auto rows = s->LoadConsent();
@@ -158,7 +192,7 @@ TEST_F(BufferTest, WrongKeyWithResetSetsTheFileAsideAndMarksConsentLost) {
   {
     auto s = Open();
     ASSERT_TRUE(s->Append({Ev("analytics", 1)}).ok());
-    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1}, true, nullptr).ok());
+    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, ""}, true, nullptr).ok());
   }
   auto other = base::SecretBytes::Random(32);
   BufferOpenOptions o;
@@ -237,7 +271,7 @@ TEST_F(BufferTest, FilesAreOwnerOnly) {
 
 // Fills a buffer with n events (bodies "event-<i>" padded), a denied purpose and some meta, then closes it.
 void Fill(BufferTest* t, Buffer* s, int n) {
-  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1}, true, nullptr).ok());
+  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, ""}, true, nullptr).ok());
   ASSERT_TRUE(s->PutMeta("anonymous_id", "anon-kept").ok());
   std::vector<NewEvent> evs;
   for (int i = 0; i < n; ++i) {

@@ -92,13 +92,16 @@ TEST_F(PgStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
   }
   std::string out;
   ASSERT_EQ(
-      cluster_->Psql(db_,
-                     "ALTER TABLE identity_links DROP COLUMN credential, DROP COLUMN key_id, DROP COLUMN "
-                     "via_message_id, DROP COLUMN via_anonymous_id, DROP COLUMN asserted_ms, DROP COLUMN state, "
-                     "DROP COLUMN confirmed_by, DROP COLUMN confirmed_ms; ALTER TABLE write_keys DROP COLUMN kind, "
-                     "DROP COLUMN expires_ms; ALTER TABLE admin_tokens DROP COLUMN expires_ms; "
-                     "UPDATE ferry_schema SET version = 1",
-                     &out),
+      cluster_->Psql(
+          db_,
+          "ALTER TABLE identity_links DROP COLUMN credential, DROP COLUMN key_id, DROP COLUMN "
+          "via_message_id, DROP COLUMN via_anonymous_id, DROP COLUMN asserted_ms, DROP COLUMN state, "
+          "DROP COLUMN confirmed_by, DROP COLUMN confirmed_ms; ALTER TABLE write_keys DROP COLUMN kind, "
+          "DROP COLUMN expires_ms; ALTER TABLE admin_tokens DROP COLUMN expires_ms; DROP INDEX consent_by_receipt; "
+          "ALTER TABLE consent_ledger DROP COLUMN method, DROP COLUMN notice_id, DROP COLUMN "
+          "notice_version, DROP COLUMN language, DROP COLUMN device_seq, DROP COLUMN receipt_id; "
+          "UPDATE ferry_schema SET version = 1",
+          &out),
       0)
       << out;
   auto store = Open();

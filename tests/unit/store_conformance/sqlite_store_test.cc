@@ -91,7 +91,8 @@ TEST_F(SqliteStoreTest, RefusesNewerSchema) {
   EXPECT_NE(store.status().message().find("newer"), std::string::npos);
 }
 
-// Schema 3 keeps each identity link's provenance and each key's kind (and schema 4 each credential's expiry): a store
+// Schema 3 keeps each identity link's provenance and each key's kind (schema 4 each credential's expiry, schema 5 each
+// consent record's method, notice and receipt): a store
 // written by an older build keeps its links and keys, of unknown provenance.
 TEST_F(SqliteStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
   std::string key;
@@ -101,7 +102,7 @@ TEST_F(SqliteStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
     key = SeedLinksBeforeProvenance(**store);
   }
   {
-    // Back to schema 2, as the older build left it: the same tables without the columns of schemas 3 and 4.
+    // Back to schema 2, as the older build left it: the same tables without the columns of schemas 3, 4 and 5.
     auto k = LoadOrCreateStoreKey(dir(), "");
     auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *k);
     ASSERT_TRUE(db.ok());
@@ -127,6 +128,16 @@ CREATE TABLE admin_tokens(
   roles TEXT NOT NULL, created_ms INTEGER NOT NULL, revoked_ms INTEGER);
 INSERT INTO admin_tokens SELECT id, name, token_hash, prefix, roles, created_ms, revoked_ms FROM tokens3;
 DROP TABLE tokens3;
+ALTER TABLE consent_ledger RENAME TO consent5;
+CREATE TABLE consent_ledger(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, message_id TEXT NOT NULL, user_id TEXT, anonymous_id TEXT,
+  purpose TEXT NOT NULL, state TEXT NOT NULL, previous TEXT, timestamp_ms INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL, device TEXT);
+INSERT INTO consent_ledger SELECT id, project_id, message_id, user_id, anonymous_id, purpose, state, previous,
+  timestamp_ms, received_ms, device FROM consent5;
+DROP TABLE consent5;
+CREATE INDEX consent_by_user ON consent_ledger(project_id, user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX consent_by_anon ON consent_ledger(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
 )sql")
                     .ok())
         << db->ErrMsg();
