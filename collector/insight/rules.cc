@@ -75,8 +75,8 @@ Status Bad(const std::string& where, const std::string& what) {
 }
 
 Status CheckOnly(const json& j, std::initializer_list<const char*> keys, const std::string& where) {
-  for (const auto& [k, v] : j.items()) {
-    (void)v;
+  for (const auto& item : j.items()) {
+    const std::string& k = item.key();
     if (std::none_of(keys.begin(), keys.end(), [&](const char* n) { return k == n; })) {
       return Bad(where, "unknown key '" + k + "'");
     }
