@@ -99,11 +99,12 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL",
       },
       // 5: the purpose and processing registry (issue 13): one JSON document per project, and the retention of each
-      // purpose that has one (the retention job reads it).
+      // purpose that has one (the retention job reads it). IF NOT EXISTS: the migration tests rewind a database by
+      // undoing later migrations' columns and leave these tables.
       {
-          "CREATE TABLE processing_registry(project_id bigint PRIMARY KEY, document text NOT NULL, "
+          "CREATE TABLE IF NOT EXISTS processing_registry(project_id bigint PRIMARY KEY, document text NOT NULL, "
           "updated_ms bigint NOT NULL)",
-          "CREATE TABLE purpose_retention(project_id bigint NOT NULL, purpose text NOT NULL, "
+          "CREATE TABLE IF NOT EXISTS purpose_retention(project_id bigint NOT NULL, purpose text NOT NULL, "
           "max_age_ms bigint NOT NULL, PRIMARY KEY(project_id, purpose))",
       },
   };

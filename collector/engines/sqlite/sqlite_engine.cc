@@ -102,11 +102,12 @@ ALTER TABLE consent_ledger ADD COLUMN receipt_id TEXT;
 CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL;
 )sql",
     // 6: the purpose and processing registry (issue 13): one JSON document per project, and the retention of each
-    // purpose that has one (the retention job reads it).
+    // purpose that has one (the retention job reads it). IF NOT EXISTS: the migration tests rewind a database by
+    // undoing later migrations' columns and leave these tables.
     R"sql(
-CREATE TABLE processing_registry(
+CREATE TABLE IF NOT EXISTS processing_registry(
   project_id INTEGER PRIMARY KEY, document TEXT NOT NULL, updated_ms INTEGER NOT NULL);
-CREATE TABLE purpose_retention(
+CREATE TABLE IF NOT EXISTS purpose_retention(
   project_id INTEGER NOT NULL, purpose TEXT NOT NULL, max_age_ms INTEGER NOT NULL, PRIMARY KEY(project_id, purpose))
   WITHOUT ROWID;
 )sql",
