@@ -29,7 +29,7 @@ BASE_PACKAGES=(
   libgtest-dev libbenchmark-dev libcli11-dev
   libpq-dev postgresql-15
   clang-14 libclang-rt-14-dev clang-format
-  default-jdk-headless python3 python3-pytest python3-venv python3-setuptools python3-wheel
+  default-jdk-headless python3 python3-pytest python3-venv python3-setuptools python3-wheel python3-jsonschema
 )
 declare -A GROUPS_PKGS=(
   [browser]="chromium chromium-driver python3-selenium fonts-wqy-microhei"

@@ -89,7 +89,7 @@ Reply Call(const Globals& g, const std::string& method, const std::string& path,
   curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "https,http");
   if (!g.ca_file.empty()) curl_easy_setopt(c.get(), CURLOPT_CAINFO, g.ca_file.c_str());
-  if (method == "POST" || method == "PATCH") {
+  if (method == "POST" || method == "PATCH" || method == "PUT") {
     curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
@@ -312,11 +312,18 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     *exit_code = kExitOk;
   });
 
-  CLI::App* exp = subject->add_subcommand("export", "Everything held about the subject as one JSON document");
+  CLI::App* exp = subject->add_subcommand(
+      "export", "Everything held about the subject: one JSON document, a readable HTML copy or a CSV of events");
   exp->add_option("ID", *id, "Any id of the subject")->required();
   exp->add_option("--project", *project, "Only this project (default: every project)");
   exp->add_option("--output,-o", *output, "Write the document to this file (default: stdout)");
-  exp->callback([&g, id, project, output, exit_code] {
+  auto copy_format = std::make_shared<std::string>("json");
+  auto copy_lang = std::make_shared<std::string>("en");
+  exp->add_option("--format", *copy_format, "json (default), html (a copy for the person) or csv (the events)")
+      ->check(CLI::IsMember({"json", "html", "csv"}));
+  exp->add_option("--lang", *copy_lang, "Language of the HTML copy: en (default) or zh-CN")
+      ->check(CLI::IsMember({"en", "zh", "zh-CN"}));
+  exp->callback([&g, id, project, output, copy_format, copy_lang, exit_code] {
     *exit_code = kExitFailure;
     if (!NeedsServer(g, exit_code)) return;
     std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
@@ -327,7 +334,12 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
       out = file.get();
     }
     Sink sink = [out](const char* p, size_t n) { return std::fwrite(p, 1, n, out) == n; };
-    Reply r = Call(g, "GET", SubjectPath(*id, *project, "export"), "", &sink);
+    std::string path = SubjectPath(*id, *project, "export");
+    if (*copy_format != "json" || *copy_lang != "en") {
+      path +=
+          std::string(project->empty() ? "?" : "&") + "format=" + Escape(*copy_format) + "&lang=" + Escape(*copy_lang);
+    }
+    Reply r = Call(g, "GET", path, "", &sink);
     if (!Check(r, exit_code)) return;
     if (std::fflush(out) != 0) return (void)std::fprintf(stderr, "ferryctl: cannot write the export\n");
     if (!output->empty()) std::fprintf(stderr, "ferryctl: export written to %s\n", output->c_str());

@@ -16,6 +16,9 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code);
 // Adds `insight ...` (insight.cc): the operations insight's questions over the admin API (analyst role).
 void AddInsightCommands(CLI::App& app, Globals& g, int* exit_code);
 
+// Adds `registry ...` (registry.cc): the purpose and processing registry over the admin API.
+void AddRegistryCommands(CLI::App& app, Globals& g, int* exit_code);
+
 // One admin API call that must answer 200 (or 201): its body in *answer; false after one line on stderr saying why
 // not (no --url/--token, unreachable, or the collector's error), with *exit_code set to the failure's kind
 // (exit_codes.h).

@@ -4,6 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "collector/rights/copy.h"
 #include "collector/rights/documents.h"
 #include "lib/base/time.h"
 #include "lib/wire/auth.h"
@@ -233,7 +234,8 @@ AdminApi::AdminApi(rights::RightsService* rights, base::Logger log, AdminOptions
       log_(std::move(log)),
       clock_(clock != nullptr ? clock : base::SystemClock()),
       refusals_(options.refusal_rate, options.refusal_burst),
-      insight_(options.insight) {}
+      insight_(options.insight),
+      registry_(options.registry) {}
 
 bool AdminApi::HasRole(const HttpRequest& req, const std::string& role) { return rights_->HasRole(Bearer(req), role); }
 
@@ -324,11 +326,52 @@ void AdminApi::ShowSubject(const HttpRequest& req, HttpResponse& res, const Subj
 void AdminApi::ExportSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectExport, q.id);
   if (!c) return;
+  // The copy's form: JSON (default; docs/schema/export.schema.json), a readable HTML page or a CSV of events, in
+  // English or Simplified Chinese (rights/copy.h).
+  auto format = rights::ParseCopyFormat(req.has_param("format") ? req.get_param_value("format") : "json");
+  if (!format) return BadRequest(res, "format must be json, html or csv");
+  auto lang = rights::ParseLang(req.has_param("lang") ? req.get_param_value("lang") : "en");
+  if (!lang) return BadRequest(res, "lang must be en or zh-CN");
+  std::map<std::string, rights::RegistryContext> registries;
+  if (*format == rights::CopyFormat::kHtml && registry_ != nullptr) {
+    auto loaded = registry_->Contexts(q.project.empty() ? std::vector<std::string>() : std::vector{q.project});
+    if (!loaded.ok()) return Fail(res, loaded.status());
+    registries = std::move(loaded).value();
+  }
   auto registered = rights_->BeginExport(*c, q);
   if (!registered.ok()) return Fail(res, registered.status());
   res.set_header("X-Ferry-Request-Id", registered->id);
   rights::RightsService* rights = rights_;
   base::Logger log = log_;
+  if (*format != rights::CopyFormat::kJson) {
+    auto f = *format;
+    auto l = *lang;
+    auto regs = std::make_shared<std::map<std::string, rights::RegistryContext>>(std::move(registries));
+    res.set_chunked_content_provider(rights::CopyContentType(f), [rights, log, q, f, l, regs](httpd::BodyWriter& sink) {
+      ChunkWriter w(sink);
+      rights::TextSink put = [&w](std::string_view s) { return w.Put(s); };
+      bool ok = false;
+      if (f == rights::CopyFormat::kHtml) {
+        rights::HtmlCopy doc(put, q.id, rights->NowMs(), l, std::move(*regs));
+        auto r = rights->Export(q, doc);
+        if (!r.ok()) {
+          log.Warn("export stopped: " + r.status().ToString());
+          return false;
+        }
+        ok = doc.Finish();
+      } else {
+        rights::CsvCopy doc(put);
+        auto r = rights->Export(q, doc);
+        if (!r.ok()) {
+          log.Warn("export stopped: " + r.status().ToString());
+          return false;
+        }
+        ok = doc.Finish();
+      }
+      return ok && w.Flush();
+    });
+    return;
+  }
   res.set_chunked_content_provider(kJson, [rights, log, q](httpd::BodyWriter& sink) {
     ChunkWriter w(sink);
     JsonExport doc(w, q.id, rights->NowMs());

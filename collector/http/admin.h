@@ -11,6 +11,7 @@
 
 #include "collector/http/exchange.h"
 #include "collector/http/rate_limit.h"
+#include "collector/rights/registry.h"
 #include "collector/rights/rights_service.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -28,6 +29,9 @@ struct AdminOptions {
   double refusal_burst = 100;
   // GET /v1/whoami tells the console whether the insight's routes are served (the collector runs with --insight).
   bool insight = false;
+  // The purpose and processing registry, for the cover page of a readable copy (GET .../export?format=html); none:
+  // the cover says that no purposes are registered.
+  rights::RegistryService* registry = nullptr;
 };
 
 class AdminApi {
@@ -69,8 +73,9 @@ class AdminApi {
   rights::RightsService* rights_;
   base::Logger log_;
   base::Clock* clock_;
-  RateLimiter refusals_;  // refused calls by source address
-  bool insight_;          // AdminOptions::insight
+  RateLimiter refusals_;               // refused calls by source address
+  bool insight_;                       // AdminOptions::insight
+  rights::RegistryService* registry_;  // AdminOptions::registry
   std::unique_ptr<RateLimiter> forget_limiter_ = std::make_unique<RateLimiter>(1, 20);
 };
 

@@ -54,8 +54,9 @@ void ApplyFault(const Fault& f, HttpResponse& res, base::Clock* clock) {
   if (f.retry_after >= 0) res.set_header("Retry-After", std::to_string(f.retry_after));
 }
 
-AdminOptions WithInsight(AdminOptions o, bool insight) {
+AdminOptions WithInsight(AdminOptions o, bool insight, rights::RegistryService* registry) {
   o.insight = insight;
+  o.registry = registry;
   return o;
 }
 
@@ -70,7 +71,8 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       limiter_(opts_.rate_limit, opts_.rate_burst),
       committer_(opts_.ingest_sink != nullptr ? opts_.ingest_sink : store),
       rights_(rights::StoresOf(store), clock_, opts_.rights, log_),
-      admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr), clock_),
+      registry_(&rights_, store, opts_.retention_max_age_ms),
+      admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr, &registry_), clock_),
       retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
                  log_, [this](int64_t n) { metrics_.AddPurged(n); }) {
   admin_.LimitForgets(opts_.forget_rate_limit, opts_.forget_rate_burst, clock_);
@@ -186,6 +188,7 @@ void CollectorServer::Routes(httpd::Router& svr) {
           }));
   admin_.Register(svr);
   RegisterInsightRoutes(svr, opts_.insight, &rights_, log_);
+  RegisterRegistryRoutes(svr, &registry_, &rights_);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post(

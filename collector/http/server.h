@@ -16,8 +16,10 @@
 #include "collector/http/insight_routes.h"
 #include "collector/http/metrics.h"
 #include "collector/http/rate_limit.h"
+#include "collector/http/registry_routes.h"
 #include "collector/ingest/group_commit.h"
 #include "collector/ingest/ingest.h"
+#include "collector/rights/registry.h"
 #include "collector/rights/retention_job.h"
 #include "collector/rights/rights_service.h"
 #include "collector/store/store.h"
@@ -108,6 +110,7 @@ class CollectorServer {
   RateLimiter limiter_;
   GroupCommitter committer_;
   rights::RightsService rights_;
+  rights::RegistryService registry_;  // the purpose and processing registry
   AdminApi admin_;
   rights::RetentionJob retention_;
   std::unique_ptr<httpd::Server> svr_;

@@ -35,8 +35,10 @@ const Rule& RuleOf(Action action) {
       {"keys.expire", {kRoleOperator}},
       {"subject.events", {kRoleCompliance}},
       {"whoami", {kRoleCompliance, kRoleOperator, kRoleAnalyst}},
+      {"registry.read", {kRoleCompliance, kRoleOperator}},
+      {"registry.edit", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kWhoAmI) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRegistryEdit) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

@@ -31,6 +31,8 @@ enum class Action {
   kKeysExpire,           // POST /v1/keys/{write-keys|admin-tokens}/{id}/expiry
   kSubjectEvents,        // GET /v1/subjects/{id}/events: a page of the subject's events (the console)
   kWhoAmI,               // GET /v1/whoami: the caller's own token (any role)
+  kRegistryRead,         // GET /v1/projects/{project}/registry[/records|/impact]: the processing registry
+  kRegistryEdit,         // PUT /v1/projects/{project}/registry
 };
 
 // The action's name in the audit log ("subject.show", ...).

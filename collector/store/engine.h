@@ -187,6 +187,14 @@ class EngineTxn {
   // Stored events in insertion order (project "" = all).
   virtual base::Result<std::vector<EventRow>> DumpEvents(const std::string& project) = 0;
   virtual base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) = 0;
+
+  // ---- The purpose and processing registry ----
+  // The project's registry document (JSON text) and when it was last written; nullopt when it has none.
+  virtual base::Result<std::optional<std::pair<std::string, int64_t>>> GetRegistry(int64_t project_id) = 0;
+  // Replaces the project's registry document and the retention of its purposes (purpose -> maximum event age;
+  // purposes absent have none of their own).
+  virtual base::Status PutRegistry(int64_t project_id, const std::string& document,
+                                   const std::map<std::string, int64_t>& purpose_max_age_ms, int64_t now_ms) = 0;
 };
 
 // Receives the rows of a subject during an export (ExportCursor::StreamRows). false stops the stream.

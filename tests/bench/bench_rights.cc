@@ -1,6 +1,7 @@
 // Data-subject rights at scale: a store of 1,000,000 events (written through the Store API in big transactions)
 // holding two subjects of 10,000 events each, served by a real ferry-collector over TLS. Prints:
-//   - export time of one subject (GET /v1/subjects/{id}/export, whole document received) and its size,
+//   - export time of one subject (GET /v1/subjects/{id}/export, whole document received) and its size, as JSON and
+//     as the readable HTML copy in English and Chinese (?format=html), with the load average,
 //   - erase time of that subject (POST /v1/subjects/{id}/erase, receipt received),
 //   - ingest throughput (concurrent clients posting batches of 100) without and while the other subject is erased.
 // Usage: ferry_bench_rights [--events N] [--subject-events K] [--clients C] [--keep DIR]
@@ -170,6 +171,22 @@ int main(int argc, char** argv) {
   }
   std::printf("export subject A: HTTP %d, %zu events, %.1f MB, %.3f s\n", exp.status, events,
               static_cast<double>(exp.body.size()) / 1e6, export_s);
+  // The same subject as the readable HTML copy (a cover, then one table row per event; issue 13).
+  for (const char* lang : {"en", "zh-CN"}) {
+    t0 = Clock::now();
+    auto html = HttpRequest("GET", col->url() + "/v1/subjects/subject-A/export?format=html&lang=" + lang, "", auth,
+                            col->ca_file(), 120000);
+    double html_s = Secs(t0, Clock::now());
+    size_t rows = 0;
+    for (size_t at = html.body.find("<td class=\"props\">"); at != std::string::npos;
+         at = html.body.find("<td class=\"props\">", at + 1)) {
+      ++rows;
+    }
+    double load[3] = {0, 0, 0};
+    if (getloadavg(load, 3) < 1) load[0] = -1;
+    std::printf("export subject A as HTML (%s): HTTP %d, %zu event rows, %.1f MB, %.3f s (load average %.2f)\n", lang,
+                html.status, rows, static_cast<double>(html.body.size()) / 1e6, html_s, load[0]);
+  }
 
   t0 = Clock::now();
   auto er = HttpRequest("POST", col->url() + "/v1/subjects/subject-A/erase", "{}", auth, col->ca_file(), 120000);

@@ -452,7 +452,9 @@ def run(args, work):
         c.stop()
 
 
-def main():
+def main(run_test=None, prefix="ferry-console-test-"):
+    """Parses the command line, runs run_test(args, work) (default: this file's run) in a fresh work folder and
+    removes it; on a failure prints the ends of the logs. 0 when it passed, 1 otherwise."""
     p = argparse.ArgumentParser()
     for a in ("--collector", "--ferryctl", "--chromium", "--chromedriver", "--screenshots"):
         p.add_argument(a, required=True)
@@ -461,10 +463,10 @@ def main():
     stale = os.path.join(args.screenshots, "failure.png")
     if os.path.exists(stale):
         os.remove(stale)
-    work = tempfile.mkdtemp(prefix="ferry-console-test-")
+    work = tempfile.mkdtemp(prefix=prefix)
     ok = False
     try:
-        run(args, work)
+        (run_test or run)(args, work)
         ok = True
     except Failure as e:
         print("FAIL -", e, flush=True)

@@ -30,8 +30,20 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
       }
     }
   }
-  if (cutoffs.empty()) return int64_t{0};
   int64_t deleted = 0;
+  // Purposes with a retention of their own (the processing registry): their events go when older than it, whatever
+  // the project keeps (a purpose's retention longer than the project's changes nothing: those events are gone).
+  {
+    auto by_purpose = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
+      return tx.Count(
+          "DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN purpose_retention r ON "
+          "r.project_id = e.project_id AND r.purpose = e.purpose WHERE e.timestamp_ms < $1 - r.max_age_ms LIMIT $2)",
+          {I(now_ms), I(max_rows)});
+    });
+    if (!by_purpose.ok()) return by_purpose.status();
+    deleted += *by_purpose;
+  }
+  if (cutoffs.empty() || deleted >= max_rows) return deleted;
   // Whole partitions below every project's cutoff are dropped (no row-by-row delete, no bloat).
   if (every_project_expires) {
     int64_t min_cut = cutoffs.front().second;

@@ -98,6 +98,15 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ADD COLUMN receipt_id text",
           "CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL",
       },
+      // 5: the purpose and processing registry (issue 13): one JSON document per project, and the retention of each
+      // purpose that has one (the retention job reads it). IF NOT EXISTS: the migration tests rewind a database by
+      // undoing later migrations' columns and leave these tables.
+      {
+          "CREATE TABLE IF NOT EXISTS processing_registry(project_id bigint PRIMARY KEY, document text NOT NULL, "
+          "updated_ms bigint NOT NULL)",
+          "CREATE TABLE IF NOT EXISTS purpose_retention(project_id bigint NOT NULL, purpose text NOT NULL, "
+          "max_age_ms bigint NOT NULL, PRIMARY KEY(project_id, purpose))",
+      },
   };
   return kMigrations;
 }
@@ -140,7 +149,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 4, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 5, "one migration per schema version");
   return s;
 }
 

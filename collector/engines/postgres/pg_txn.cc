@@ -389,6 +389,28 @@ class PgTxn final : public EngineTxn {
     return rows;
   }
 
+  Result<std::optional<std::pair<std::string, int64_t>>> GetRegistry(int64_t project_id) override {
+    auto r = tx_.Exec("SELECT document, updated_ms FROM processing_registry WHERE project_id = $1", {I(project_id)});
+    if (!r.ok()) return r.status();
+    std::optional<std::pair<std::string, int64_t>> out;
+    if (PQntuples(r->get()) > 0) out.emplace(Get(r->get(), 0, 0), GetInt(r->get(), 0, 1));
+    return out;
+  }
+
+  Status PutRegistry(int64_t project_id, const std::string& document,
+                     const std::map<std::string, int64_t>& purpose_max_age_ms, int64_t now_ms) override {
+    FERRY_RETURN_IF_ERROR(
+        tx_.Run("INSERT INTO processing_registry(project_id, document, updated_ms) VALUES($1, $2, $3) "
+                "ON CONFLICT (project_id) DO UPDATE SET document = EXCLUDED.document, updated_ms = EXCLUDED.updated_ms",
+                {I(project_id), T(document), I(now_ms)}));
+    FERRY_RETURN_IF_ERROR(tx_.Run("DELETE FROM purpose_retention WHERE project_id = $1", {I(project_id)}));
+    for (const auto& [purpose, max_age_ms] : purpose_max_age_ms) {
+      FERRY_RETURN_IF_ERROR(tx_.Run("INSERT INTO purpose_retention(project_id, purpose, max_age_ms) VALUES($1, $2, $3)",
+                                    {I(project_id), T(purpose), I(max_age_ms)}));
+    }
+    return Status::Ok();
+  }
+
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
     return NamedCounts(
         "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = $1",

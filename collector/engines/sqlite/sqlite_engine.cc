@@ -101,6 +101,16 @@ ALTER TABLE consent_ledger ADD COLUMN device_seq INTEGER;
 ALTER TABLE consent_ledger ADD COLUMN receipt_id TEXT;
 CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL;
 )sql",
+    // 6: the purpose and processing registry (issue 13): one JSON document per project, and the retention of each
+    // purpose that has one (the retention job reads it). IF NOT EXISTS: the migration tests rewind a database by
+    // undoing later migrations' columns and leave these tables.
+    R"sql(
+CREATE TABLE IF NOT EXISTS processing_registry(
+  project_id INTEGER PRIMARY KEY, document TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS purpose_retention(
+  project_id INTEGER NOT NULL, purpose TEXT NOT NULL, max_age_ms INTEGER NOT NULL, PRIMARY KEY(project_id, purpose))
+  WITHOUT ROWID;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -458,6 +468,17 @@ Result<int64_t> SqliteEngine::PurgeExpired(int64_t now_ms, int64_t default_max_a
     deleted += db_.Changes();
     cons->Bind(1, pid).Bind(2, cutoff).Bind(3, max_rows);
     FERRY_RETURN_IF_ERROR(cons->Run());
+  }
+  // Purposes with a retention of their own (the processing registry): their events go when older than it, whatever
+  // the project keeps (a purpose's retention longer than the project's changes nothing: those events are gone).
+  if (deleted < max_rows) {
+    auto by_purpose = db_.Prepare(
+        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN purpose_retention r ON "
+        "r.project_id = e.project_id AND r.purpose = e.purpose WHERE e.timestamp_ms < ?1 - r.max_age_ms LIMIT ?2);");
+    if (!by_purpose.ok()) return by_purpose.status();
+    by_purpose->Bind(1, now_ms).Bind(2, max_rows - deleted);
+    FERRY_RETURN_IF_ERROR(by_purpose->Run());
+    deleted += db_.Changes();
   }
   FERRY_RETURN_IF_ERROR(tx.Commit());
   return deleted;

@@ -463,6 +463,36 @@ class SqliteTxn final : public EngineTxn {
     return rows;
   }
 
+  Result<std::optional<std::pair<std::string, int64_t>>> GetRegistry(int64_t project_id) override {
+    auto st = db_.Prepare("SELECT document, updated_ms FROM processing_registry WHERE project_id = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id);
+    std::optional<std::pair<std::string, int64_t>> out;
+    if (st->Step()) out.emplace(st->Text(0), st->Int(1));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Status PutRegistry(int64_t project_id, const std::string& document,
+                     const std::map<std::string, int64_t>& purpose_max_age_ms, int64_t now_ms) override {
+    auto put =
+        db_.Prepare("INSERT OR REPLACE INTO processing_registry(project_id, document, updated_ms) VALUES(?1, ?2, ?3);");
+    if (!put.ok()) return put.status();
+    put->Bind(1, project_id).Bind(2, document).Bind(3, now_ms);
+    FERRY_RETURN_IF_ERROR(put->Run());
+    auto clear = db_.Prepare("DELETE FROM purpose_retention WHERE project_id = ?1;");
+    if (!clear.ok()) return clear.status();
+    clear->Bind(1, project_id);
+    FERRY_RETURN_IF_ERROR(clear->Run());
+    auto age = db_.Prepare("INSERT INTO purpose_retention(project_id, purpose, max_age_ms) VALUES(?1, ?2, ?3);");
+    if (!age.ok()) return age.status();
+    for (const auto& [purpose, max_age_ms] : purpose_max_age_ms) {
+      age->Bind(1, project_id).Bind(2, purpose).Bind(3, max_age_ms);
+      FERRY_RETURN_IF_ERROR(age->Run());
+    }
+    return Status::Ok();
+  }
+
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
     auto st = db_.Prepare(
         "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = ?1;");

@@ -634,6 +634,50 @@ TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
   EXPECT_EQ(*store_->PurgeExpired(now, 30 * kDay, 100), 4);
 }
 
+// A purpose with a retention of its own (the processing registry, collector/rights/registry.h) loses its events when
+// they are older than it, whatever the project keeps; other purposes keep the project's retention.
+TEST_P(StoreConformance, RetentionHonoursAPurposesShorterRetention) {
+  int64_t now = base::NowMs();
+  constexpr int64_t kDay = 86400000;
+  auto with_purpose = [&](const std::string& id, const std::string& purpose, int64_t age_days) {
+    StoredEvent e = Ev(id, "track", "", "a", now - age_days * kDay);
+    e.purpose = purpose;
+    return e;
+  };
+  Put(shop_, {with_purpose("ads-old", "ads", 10), with_purpose("ads-new", "ads", 1),
+              with_purpose("analytics-old", "analytics", 10), with_purpose("none-old", "", 10)});
+  auto put_registry = [&](const std::string& doc, const std::map<std::string, int64_t>& ages) {
+    return store_->Transact(TxnMode::kWrite,
+                            [&](StoreTxn& tx) { return tx.primitives().PutRegistry(shop_, doc, ages, now); });
+  };
+  // No registry: the project's retention (395 days) keeps everything.
+  auto none = store_->TransactFor<std::optional<std::pair<std::string, int64_t>>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().GetRegistry(shop_); });
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(*store_->PurgeExpired(now, 395 * kDay, 100), 0);
+
+  ASSERT_TRUE(put_registry(R"({"purposes":["ads","analytics"]})", {{"ads", 7 * kDay}, {"analytics", 30 * kDay}}).ok());
+  auto got = store_->TransactFor<std::optional<std::pair<std::string, int64_t>>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().GetRegistry(shop_); });
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->first, R"({"purposes":["ads","analytics"]})");
+  EXPECT_EQ((*got)->second, now);
+
+  auto purged = store_->PurgeExpired(now, 395 * kDay, 100);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 1);
+  EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"ads-new", "analytics-old", "none-old"}));
+
+  // Replaced without the purposes' retention: nothing more goes. A project retention shorter than a purpose's wins.
+  ASSERT_TRUE(put_registry(R"({"purposes":[]})", {}).ok());
+  EXPECT_EQ(*store_->PurgeExpired(now, 395 * kDay, 100), 0);
+  ASSERT_TRUE(put_registry(R"({"purposes":["analytics"]})", {{"analytics", 30 * kDay}}).ok());
+  ASSERT_TRUE(*store_->SetRetention("shop", 5 * kDay));
+  EXPECT_EQ(*store_->PurgeExpired(now, 395 * kDay, 100), 2);
+  EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"ads-new"}));
+}
+
 // ---- Folded in from the embedded store's own tests (tests/unit/collector/store_test.cc): now every backend ----
 
 StoredEvent Plain(const std::string& id, const std::string& type = "track") {
