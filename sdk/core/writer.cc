@@ -41,6 +41,7 @@ void Writer::Stop() {
 Status Writer::Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out) {
   size_t bytes = ev.body.size();
   uint64_t ticket;
+  bool was_empty = false;
   {
     std::unique_lock<std::mutex> l(mu_);
     if (storage_failing_) {
@@ -58,9 +59,12 @@ Status Writer::Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out) {
     }
     ticket = next_ticket_++;
     queue_bytes_ += bytes;
+    was_empty = queue_.empty();
     queue_.push_back(Pending{std::move(ev), ticket, sendable});
   }
-  queue_cv_.notify_one();
+  // The thread sleeps only on an empty queue (it takes everything queued before it waits again): waking it for the
+  // first event is enough, and the calls after it skip the futex wake.
+  if (was_empty) queue_cv_.notify_one();
   stats_->tracked.fetch_add(1, std::memory_order_relaxed);
   if (ticket_out != nullptr) {
     *ticket_out = ticket;
