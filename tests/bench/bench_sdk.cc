@@ -554,7 +554,7 @@ void PrintTargets(const std::string& previous_file) {
       "\n== issue 16 targets: median [min .. max] of the runs, 1-minute load average of those runs, previous "
       "figure (%s)\n",
       previous_file.empty() ? "none given" : "docs/PERFORMANCE.md");
-  std::printf("  %-38s %-10s %-34s %-8s %-10s %s\n", "target", "bound", "measured", "load", "previous", "verdict");
+  std::printf("  %-38s %-13s %-36s %-6s %-10s %s\n", "target", "bound", "measured", "load", "previous", "verdict");
   for (const Target& t : kTargets) {
     auto run = figures.find(t.run);
     if (run == figures.end() || !run->second.count(t.figure)) continue;
@@ -572,13 +572,19 @@ void PrintTargets(const std::string& previous_file) {
       std::snprintf(b, sizeof b, "%.2f", l[l.size() / 2]);
       load = b;
     }
-    char bound[32], measured[64], before[32] = "-";
-    std::snprintf(bound, sizeof bound, "%s %.6g %s", t.at_most ? "<=" : ">=", t.bound, t.unit);
-    std::snprintf(measured, sizeof measured, "%.4g %s [%.4g .. %.4g]", med, t.unit, v.front(), v.back());
-    if (prev.count(t.id)) std::snprintf(before, sizeof before, "%.4g", prev.at(t.id));
+    // Rates as whole numbers, the rest with 3 significant digits.
+    const char* f = t.at_most ? "%.3g" : "%.0f";
+    auto num = [&](double x) {
+      char b[32];
+      std::snprintf(b, sizeof b, f, x);
+      return std::string(b);
+    };
+    std::string bound = std::string(t.at_most ? "<= " : ">= ") + num(t.bound) + " " + t.unit;
+    std::string measured = num(med) + " " + t.unit + " [" + num(v.front()) + " .. " + num(v.back()) + "]";
+    std::string before = prev.count(t.id) ? num(prev.at(t.id)) : "-";
     bool met = t.at_most ? med <= t.bound : med >= t.bound;
-    std::printf("  %-38s %-10s %-34s %-8s %-10s %s\n", t.label, bound, measured, load.c_str(), before,
-                met ? "met" : "MISSED");
+    std::printf("  %-38s %-13s %-36s %-6s %-10s %s\n", t.label, bound.c_str(), measured.c_str(), load.c_str(),
+                before.c_str(), met ? "met" : "MISSED");
   }
   std::fflush(stdout);
 }
