@@ -41,6 +41,32 @@ CREATE TABLE IF NOT EXISTS outbox(
   created_ms INTEGER NOT NULL);
 )sql";
 
+// The bytes of a column (TEXT or BLOB), valid until the next Step/Reset.
+std::string_view ColumnBytes(const base::Stmt& st, int col) {
+  const void* p = sqlite3_column_blob(st.get(), col);
+  int n = sqlite3_column_bytes(st.get(), col);
+  return p == nullptr || n <= 0 ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
+}
+
+// An event's JSON from its body column: TEXT as it is, a BLOB decompressed (event_codec.h).
+Result<std::string> BodyJson(const base::Stmt& st, int col, EventCodec* codec) {
+  if (sqlite3_column_type(st.get(), col) != SQLITE_BLOB) return st.Text(col);
+  return codec->Decompress(ColumnBytes(st, col));
+}
+
+// Loads the dicts table into codec (the newest one current). A buffer before schema 3 has none.
+Status LoadDictionaries(base::Db& db, EventCodec* codec) {
+  auto st = db.Prepare("SELECT id, bytes FROM dicts ORDER BY id");
+  if (!st.ok()) return st.status();
+  std::vector<std::pair<int64_t, std::string>> rows;
+  while (st->Step()) rows.emplace_back(st->Int(0), std::string(ColumnBytes(st.value(), 1)));
+  if (!st->status().ok()) return st->status();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    FERRY_RETURN_IF_ERROR(codec->AddDictionary(rows[i].first, rows[i].second, i + 1 == rows.size()));
+  }
+  return Status::Ok();
+}
+
 // "?,?,?" for n placeholders.
 std::string Placeholders(size_t n) {
   std::string s;
@@ -111,10 +137,14 @@ struct Salvage {
 
 // Reads one row of events into out (the statement's columns: seq, purpose, created_ms, size, user_id,
 // anonymous_id, body).
-void TakeEvent(base::Stmt& st, Salvage* out) {
+// A compressed body is decompressed (salvaged rows are written back as TEXT); one that cannot be is not taken.
+void TakeEvent(base::Stmt& st, Salvage* out, EventCodec* codec) {
   std::optional<std::string> uid;
   if (!st.IsNull(4)) uid = st.Text(4);
-  out->events.emplace_back(st.Int(0), st.Text(1), st.Int(2), st.Int(3), std::move(uid), st.Text(5), st.Text(6));
+  auto body = BodyJson(st, 6, codec);
+  if (!body.ok()) return;
+  out->events.emplace_back(st.Int(0), st.Text(1), st.Int(2), st.Int(3), std::move(uid), st.Text(5),
+                           std::move(body).value());
 }
 
 void ReadDamagedDb(base::Db& db, Salvage* out);
@@ -159,6 +189,8 @@ void ReadDamagedDb(base::Db& db, Salvage* salvage) {
   if (auto st = db.Prepare("SELECT id, kind, body, created_ms FROM outbox"); st.ok()) {
     while (st->Step()) out.outbox.emplace_back(st->Int(0), st->Text(1), st->Text(2), st->Int(3));
   }
+  EventCodec codec;
+  (void)LoadDictionaries(db, &codec);  // none, or unreadable: the compressed rows are lost, the text rows kept
   int64_t max_seq = -1;
   for (const char* q : {"SELECT seq FROM sqlite_sequence WHERE name = 'events'", "SELECT max(seq) FROM events"}) {
     auto st = db.Prepare(q);
@@ -168,7 +200,7 @@ void ReadDamagedDb(base::Db& db, Salvage* salvage) {
   if (max_seq < 0) {
     // No bound known: read in order until the first failure.
     if (auto st = db.Prepare(std::string(cols) + "ORDER BY seq"); st.ok()) {
-      while (st->Step()) TakeEvent(st.value(), &out);
+      while (st->Step()) TakeEvent(st.value(), &out, &codec);
     }
     return;
   }
@@ -180,14 +212,14 @@ void ReadDamagedDb(base::Db& db, Salvage* salvage) {
     int64_t hi = std::min(max_seq, lo + kChunk - 1);
     size_t before = out.events.size();
     range->Bind(1, lo).Bind(2, hi);
-    while (range->Step()) TakeEvent(range.value(), &out);
+    while (range->Step()) TakeEvent(range.value(), &out, &codec);
     bool failed = !range->status().ok();
     range->Reset();
     if (!failed) continue;
     out.events.resize(before);
     for (int64_t seq = lo; seq <= hi; ++seq) {
       one->Bind(1, seq);
-      if (one->Step()) TakeEvent(one.value(), &out);
+      if (one->Step()) TakeEvent(one.value(), &out, &codec);
       one->Reset();
     }
   }
@@ -360,7 +392,17 @@ Status Buffer::Migrate() {
     FERRY_RETURN_IF_ERROR(db_.SetUserVersion(2));
     FERRY_RETURN_IF_ERROR(tx.Commit());
   }
-  // Future migrations: if (v < 3) { ... SetUserVersion(3) } in one transaction each.
+  if (v < 3) {
+    // 3: events compressed with zstd against a dictionary of the buffer's own (event_codec.h); existing rows stay
+    // TEXT and are read as they are.
+    base::Transaction tx(db_);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    FERRY_RETURN_IF_ERROR(db_.Exec("CREATE TABLE IF NOT EXISTS dicts(id INTEGER PRIMARY KEY, bytes BLOB NOT NULL);"));
+    FERRY_RETURN_IF_ERROR(db_.SetUserVersion(3));
+    FERRY_RETURN_IF_ERROR(tx.Commit());
+  }
+  // Future migrations: if (v < 4) { ... SetUserVersion(4) } in one transaction each.
+  FERRY_RETURN_IF_ERROR(LoadDictionaries(db_, &codec_));
 
   auto ins =
       db_.Prepare("INSERT INTO events(purpose, created_ms, size, user_id, anonymous_id, body) VALUES(?,?,?,?,?,?)");
@@ -405,6 +447,7 @@ void Buffer::Account(const std::string& purpose, int64_t events, int64_t bytes) 
 Status Buffer::Append(const std::vector<NewEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
+  if (!codec_.has_current()) AddDictionaryLocked(events.front().body);
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   for (const NewEvent& e : events) {
@@ -415,12 +458,27 @@ Status Buffer::Append(const std::vector<NewEvent>& events) {
     } else {
       insert_.Bind(4, e.user_id);
     }
-    insert_.Bind(5, e.anonymous_id).Bind(6, e.body);
+    insert_.Bind(5, e.anonymous_id);
+    // Compressed, fewer pages to encrypt and write; the text when zstd fails (it is read either way).
+    if (codec_.Compress(e.body, &compressed_)) {
+      insert_.BindBlob(6, compressed_.data(), compressed_.size());
+    } else {
+      insert_.Bind(6, e.body);
+    }
     FERRY_RETURN_IF_ERROR(insert_.Run());
   }
   FERRY_RETURN_IF_ERROR(tx.Commit());
   for (const NewEvent& e : events) Account(e.purpose, 1, static_cast<int64_t>(e.body.size()) + kRowOverhead);
   return Status::Ok();
+}
+
+void Buffer::AddDictionaryLocked(std::string_view first_event) {
+  std::string bytes = EventCodec::DictionaryFrom(first_event);
+  auto st = db_.Prepare("INSERT INTO dicts(bytes) VALUES(?)");
+  Status s = st.status();
+  if (s.ok()) s = st->BindBlob(1, bytes.data(), bytes.size()).Run();
+  if (s.ok()) s = codec_.AddDictionary(db_.LastInsertRowid(), bytes, true);
+  if (!s.ok()) log_.Warn("the buffer stores events uncompressed: no dictionary (" + s.message() + ")");
 }
 
 Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& purposes, size_t max_events,
@@ -436,10 +494,15 @@ Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& 
   st->Bind(i, static_cast<int64_t>(max_events));
   size_t bytes = 0;
   while (st->Step()) {
-    std::string_view body = st->TextView(3);
-    if (!out.empty() && bytes + body.size() > max_bytes) break;
-    bytes += body.size();
-    out.push_back(QueuedEvent{st->Int(0), st->Text(1), st->Int(2), std::string(body)});
+    auto body = BodyJson(st.value(), 3, &codec_);
+    if (!body.ok()) {
+      // (SQLCipher's page HMAC makes this a dictionary lost with a damaged page, not a bit flip in the row.)
+      log_.Error("buffered event " + std::to_string(st->Int(0)) + " cannot be read: " + body.status().message());
+      continue;
+    }
+    if (!out.empty() && bytes + body->size() > max_bytes) break;
+    bytes += body->size();
+    out.push_back(QueuedEvent{st->Int(0), st->Text(1), st->Int(2), std::move(body).value()});
   }
   if (!st->status().ok()) return st->status();
   return out;
@@ -724,7 +787,11 @@ Result<std::vector<std::string>> Buffer::EventsFor(const std::string& user_id, c
   int i = 1;
   if (!user_id.empty()) st->Bind(i++, user_id);
   for (const auto& a : anon_ids) st->Bind(i++, a);
-  while (st->Step()) out.push_back(st->Text(0));
+  while (st->Step()) {
+    auto body = BodyJson(st.value(), 0, &codec_);
+    if (!body.ok()) return body.status();
+    out.push_back(std::move(body).value());
+  }
   if (!st->status().ok()) return st->status();
   return out;
 }

@@ -1,7 +1,9 @@
 // Buffer: the device's encrypted event buffer (one SQLCipher file, raw 256-bit key, WAL, 4 KiB pages).
 //
 // Tables: events (the queue, in insertion order), consent (per purpose: state, whether the user set it),
-// meta (ids, keys, unreported counters), outbox (erasure requests waiting for the collector).
+// meta (ids, keys, unreported counters), outbox (erasure requests waiting for the collector), dicts (schema 3: the
+// zstd dictionaries the events are compressed with, event_codec.h; an event's body is its JSON as TEXT or, written
+// by Append since schema 3, a compressed BLOB).
 // Every method is thread-safe (one internal mutex around the one connection).
 //
 // Files beside "<path>" (all mode 0600): "<path>-wal" and "<path>-shm" (SQLite's; kept across closes, so that a full
@@ -18,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/base/log.h"
@@ -25,6 +28,7 @@
 #include "lib/base/sqlite.h"
 #include "lib/base/status.h"
 #include "platform/platform.h"
+#include "sdk/core/event_codec.h"
 #include "sdk/core/options.h"
 
 namespace ferry::core {
@@ -90,7 +94,7 @@ class Buffer {
  public:
   // Per-row overhead added to the body size when accounting for max_storage_bytes.
   static constexpr int64_t kRowOverhead = 64;
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   // Meta key set (to the time, in ms) when the buffer's recorded consent was lost (reset, or not salvageable).
   static constexpr const char* kMetaConsentLost = "consent_lost_ms";
 
@@ -161,6 +165,8 @@ class Buffer {
   base::Status QuickCheck();
   base::Status LoadCounts();
   void Account(const std::string& purpose, int64_t events, int64_t bytes);
+  // Adds the dictionary made from a first event (event_codec.h) and makes it current; on failure events stay TEXT.
+  void AddDictionaryLocked(std::string_view first_event);
   base::Result<Evicted> EvictLocked(int64_t max_bytes, int64_t min_created_ms);
 
   std::unique_ptr<platform::FileLock> lock_;  // held for the buffer's lifetime (set by Open)
@@ -169,6 +175,8 @@ class Buffer {
   base::Db db_;
   base::Logger log_;
   base::Stmt insert_;
+  EventCodec codec_;                            // guarded by mu_
+  std::string compressed_;                      // guarded by mu_: Append's scratch
   std::map<std::string, PurposeCount> counts_;  // guarded by mu_
   int64_t total_bytes_ = 0;                     // guarded by mu_
 };

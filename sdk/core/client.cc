@@ -9,6 +9,7 @@
 
 #include "lib/base/digest.h"
 #include "lib/base/ids.h"
+#include "lib/base/json_text.h"
 #include "lib/base/secret.h"
 #include "lib/base/time.h"
 #include "lib/wire/event.h"
@@ -32,28 +33,6 @@ const char* const kMetaPrevAnon = "previous_anonymous_ids";
 const char* const kMetaHashKey = "pii_hash_key";
 const char* const kMetaSeqReserved = "device_seq_reserved";
 constexpr int64_t kSeqBlock = 1024;  // sequence numbers reserved per write of kMetaSeqReserved
-
-// Appends s (valid UTF-8) as a JSON string literal.
-void AppendQuoted(std::string* out, std::string_view s) {
-  out->push_back('"');
-  size_t run = 0;  // start of the pending run of bytes that need no escape
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default: out->append("\\u00"); base::AppendHex(&c, 1, out);
-    }
-  }
-  out->append(s.data() + run, s.size() - run);
-  out->push_back('"');
-}
 
 }  // namespace
 
@@ -348,14 +327,25 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
-  Json payload = Json::object();
-  if (payload_json != nullptr) {
-    payload = Json::parse(payload_json, nullptr, false);
-    if (payload.is_discarded()) return Invalid(std::string(payload_key) + " is not valid JSON (or not UTF-8)");
-    if (!payload.is_object()) return Invalid(std::string(payload_key) + " must be a JSON object");
-    if (wire::JsonDepth(payload) > kMaxDepth) return Invalid(std::string(payload_key) + " nests deeper than 32");
+  // The stored properties/traits: validated and masked in one pass over the app's text (no DOM). An object that
+  // repeats a key is parsed and walked instead, so the last of the repeated keys wins as it always did.
+  thread_local std::string payload_text;
+  payload_text.clear();
+  switch (masker_->MaskObjectText(payload_json != nullptr ? payload_json : "{}", kMaxDepth, &payload_text)) {
+    case pii::ObjectTextOutcome::kOk: break;
+    case pii::ObjectTextOutcome::kNotJson:
+      return Invalid(std::string(payload_key) + " is not valid JSON (or not UTF-8)");
+    case pii::ObjectTextOutcome::kNotObject: return Invalid(std::string(payload_key) + " must be a JSON object");
+    case pii::ObjectTextOutcome::kTooDeep: return Invalid(std::string(payload_key) + " nests deeper than 32");
+    case pii::ObjectTextOutcome::kRepeatedKey: {
+      Json payload = Json::parse(payload_json, nullptr, false);
+      if (payload.is_discarded()) return Invalid(std::string(payload_key) + " is not valid JSON (or not UTF-8)");
+      if (wire::JsonDepth(payload) > kMaxDepth) return Invalid(std::string(payload_key) + " nests deeper than 32");
+      masker_->ApplyToObject(&payload);
+      payload_text = payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+      break;
+    }
   }
-  masker_->ApplyToObject(&payload);
   std::string masked_name;
   if (type == "screen") masked_name = masker_->MaskString(name);
 
@@ -374,11 +364,10 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     ev.anonymous_id = own_ids ? call->anonymous_id : anonymous_id_;
   }
   std::string& b = ev.body;
-  std::string payload_text = payload.dump(-1, ' ', false, Json::error_handler_t::replace);
   b.reserve(payload_text.size() + ctx->size() + name.size() + ev.user_id.size() + purpose.size() + 256);
   b += "{\"messageId\":";
   if (call != nullptr && !call->message_id.empty()) {
-    AppendQuoted(&b, call->message_id);
+    base::AppendJsonString(&b, call->message_id);
   } else {
     b += '"';
     base::AppendUuidV4(&b);
@@ -391,7 +380,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   b += ",\"consentReceipt\":";
   const std::string& receipt = consent_.ReceiptLocked(purpose);
   if (state == Consent::kGranted && purpose != kNecessary && !receipt.empty()) {
-    AppendQuoted(&b, receipt);
+    base::AppendJsonString(&b, receipt);
   } else {
     b += "null";
   }
@@ -402,15 +391,15 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     b += ",\"";
     b += name_key;
     b += "\":";
-    AppendQuoted(&b, type == "screen" ? std::string_view(masked_name) : name);
+    base::AppendJsonString(&b, type == "screen" ? std::string_view(masked_name) : name);
   }
   if (!ev.anonymous_id.empty()) {
     b += ",\"anonymousId\":";
-    AppendQuoted(&b, ev.anonymous_id);
+    base::AppendJsonString(&b, ev.anonymous_id);
   }
   if (!ev.user_id.empty()) {
     b += ",\"userId\":";
-    AppendQuoted(&b, ev.user_id);
+    base::AppendJsonString(&b, ev.user_id);
   }
   b += ",\"timestamp\":\"";
   base::AppendIso8601(&b, call != nullptr && call->timestamp_ms > 0 ? call->timestamp_ms : now);

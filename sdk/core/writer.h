@@ -1,12 +1,14 @@
 // Writer: the queue between the calling threads and the encrypted buffer, and the one thread that commits it.
 //
-// Callers queue serialised events (Enqueue). The thread commits up to 500 queued events per buffer transaction, then
+// Callers queue serialised events (Enqueue). The thread commits everything queued (at most 750 events) in one buffer
+// transaction, so the deeper the queue the fewer commits per event; then it
 // applies the buffer's size limit (and, once a minute, its age limit) and tells the uploader how many sendable events
 // arrived.
 // - BATCHED durability: a caller returns once its event is queued. A failed commit keeps the events queued, refuses
 //   new ones (kStorage) and is retried every 200 ms until one succeeds (the callers were told OK).
 // - SYNC durability: a caller returns once its event is committed; kStorage if that commit failed.
-// - Back-pressure: with 1,000 events or 1 MiB queued, a caller waits up to 2 s for room, then gets kStorage.
+// - Back-pressure: with 750 events or 1 MiB queued, a caller waits up to 2 s for room, then gets kStorage. A kill
+//   loses at most the commit in flight and the queue behind it: 1,500 events (BATCHED).
 // Every method is thread-safe. The writer's mutex comes after the client's locks and before the buffer's and the
 // uploader's (the lock order in client.h).
 #ifndef FERRY_SDK_CORE_WRITER_H_
@@ -61,7 +63,7 @@ class Writer {
   };
 
   void Run();
-  // Takes up to 500 events off the queue (mu_ held), commits them (mu_ released meanwhile) and records the outcome.
+  // Takes up to 750 events off the queue (mu_ held), commits them (mu_ released meanwhile) and records the outcome.
   void CommitBatch(std::unique_lock<std::mutex>& l, int64_t* last_age_sweep);
 
   const ClientOptions& opts_;

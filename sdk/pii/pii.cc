@@ -32,6 +32,12 @@ PiiReport PiiMasker::ApplyToObject(nlohmann::json* obj) const {
   return WalkObject(impl_->rules, obj->get_ptr<nlohmann::json::object_t*>());
 }
 
+ObjectTextOutcome PiiMasker::MaskObjectText(std::string_view json, size_t max_depth, std::string* out,
+                                            PiiReport* report) const {
+  PiiReport local;
+  return pii::MaskObjectText(impl_->rules, json, max_depth, out, report != nullptr ? report : &local);
+}
+
 std::string PiiMasker::MaskString(std::string_view s, PiiReport* report) const {
   std::string out;
   bool drop = false;

@@ -61,6 +61,15 @@ struct PiiReport {
   uint32_t keys_dropped = 0;   // keys removed by "drop" or by the allow list
 };
 
+// What MaskObjectText found.
+enum class ObjectTextOutcome {
+  kOk,           // valid: the masked object was appended
+  kNotJson,      // not valid JSON (or not UTF-8)
+  kNotObject,    // valid JSON, not an object
+  kTooDeep,      // nests deeper than max_depth (an object is depth 1)
+  kRepeatedKey,  // an object repeats a key (or has more than 64 keys): nothing appended; parse it and ApplyToObject
+};
+
 // Immutable after Create(); Apply*/MaskString are const and safe from many threads at once.
 class PiiMasker {
  public:
@@ -74,6 +83,14 @@ class PiiMasker {
   // Masks an object (properties or traits) in place: allow list, then path rules, then detectors on every string
   // value that no path rule handled (nested objects and arrays too). Not an object: left alone.
   PiiReport ApplyToObject(nlohmann::json* obj) const;
+
+  // The single pass of the track path: validates json (the text of an object) and appends its masked form to *out,
+  // doing what ApplyToObject does to the parsed object without building it: nlohmann's SAX parser (the same
+  // acceptance as its parse) feeds a writer that applies the allow list, the path rules and the detectors as each key
+  // and value arrives. Keys keep their input order; numbers and strings are written as nlohmann's dump writes them.
+  // Anything but kOk: *out is left with unspecified appended text (kRepeatedKey: nothing appended).
+  ObjectTextOutcome MaskObjectText(std::string_view json, size_t max_depth, std::string* out,
+                                   PiiReport* report = nullptr) const;
 
   // Runs the detectors over one string (a screen name, an event name) and returns the masked text. There is no key
   // to drop here, so a detector whose action is "drop" redacts instead.

@@ -13,25 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-// The mask path action: the first and the last UTF-8 character kept, one star for each character between; 2
-// characters or fewer: all stars.
-std::string PathMask(std::string_view v) {
-  size_t chars = 0, first_len = 0, last_begin = 0;
-  for (size_t p = 0; p < v.size();) {
-    size_t len = std::min(Utf8Len(static_cast<unsigned char>(v[p])), v.size() - p);
-    if (chars == 0) first_len = len;
-    last_begin = p;
-    p += len;
-    ++chars;
-  }
-  std::string out;
-  if (chars <= 2) return std::string(chars, '*');
-  out.append(v.substr(0, first_len));
-  out.append(chars - 2, '*');
-  out.append(v.substr(last_begin));
-  return out;
-}
-
 class Walker {
  public:
   Walker(const Rules& rules, PiiReport* rep) : rules_(rules), rep_(rep) { path_.reserve(8); }
@@ -162,6 +143,23 @@ class Walker {
 };
 
 }  // namespace
+
+std::string PathMask(std::string_view v) {
+  size_t chars = 0, first_len = 0, last_begin = 0;
+  for (size_t p = 0; p < v.size();) {
+    size_t len = std::min(Utf8Len(static_cast<unsigned char>(v[p])), v.size() - p);
+    if (chars == 0) first_len = len;
+    last_begin = p;
+    p += len;
+    ++chars;
+  }
+  std::string out;
+  if (chars <= 2) return std::string(chars, '*');
+  out.append(v.substr(0, first_len));
+  out.append(chars - 2, '*');
+  out.append(v.substr(last_begin));
+  return out;
+}
 
 PiiReport WalkObject(const Rules& rules, json::object_t* obj) {
   PiiReport rep;

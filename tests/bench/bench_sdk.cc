@@ -5,7 +5,10 @@
 // and max of every figure; the other modes run one measurement and print `key=value` lines on stdout (human-readable
 // notes go to stderr).
 //
-// Usage: ferry_bench_sdk all [--runs K] [--events N]
+// Usage: ferry_bench_sdk all [--runs K] [--events N] [--previous FILE]
+//                                     ends with the issue-16 targets beside the measured medians, the load average
+//                                     and the previous figures (FILE: key=value lines, as run.sh extracts them from
+//                                     docs/PERFORMANCE.md)
 //        ferry_bench_sdk latency [--events N] [--threads T] [--rate R]   per-call ferry_track latency
 //        ferry_bench_sdk throughput [--events N] [--threads T] [--durability sync|batched]
 //                                                                        events/s committed to the buffer
@@ -57,7 +60,8 @@ struct Args {
   int runs = 5;
   int batch = 100;
   std::string path;
-  bool sync = false;  // --durability sync: FERRY_DURABILITY_SYNC (throughput, latency)
+  std::string previous;  // --previous FILE (all)
+  bool sync = false;     // --durability sync: FERRY_DURABILITY_SYNC (throughput, latency)
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -259,6 +263,7 @@ int Latency(const Args& a) {
   std::sort(lat.begin(), lat.end());
   double sum = 0;
   for (uint32_t v : lat) sum += v;
+  EmitLoad("loadavg_1m");
   Emit("calls", static_cast<double>(lat.size()));
   Emit("mean_us", sum / static_cast<double>(lat.size()) / 1000);
   Emit("p50_us", Percentile(lat, 0.50) / 1000);
@@ -326,6 +331,7 @@ int Fill(const Args& a) {
   int64_t closed_bytes = FileSize(a.path) + FileSize(a.path + "-wal") + FileSize(a.path + "-shm");
   // storage_bytes counts body + 64 bytes per row (Store::kRowOverhead).
   double json_bytes = static_cast<double>(accounted) / static_cast<double>(n) - 64;
+  EmitLoad("loadavg_1m");
   Emit("events", static_cast<double>(n));
   Emit("event_json_bytes", json_bytes);
   Emit("disk_bytes_per_event_open", static_cast<double>(open_bytes) / static_cast<double>(n));
@@ -349,6 +355,7 @@ int Open(const Args& a) {
   auto t2 = Clock::now();
   Check(ferry_close(c, 0), "ferry_close");
   auto t3 = Clock::now();
+  EmitLoad("loadavg_1m");
   Emit("events", static_cast<double>(n));
   Emit("open_ms", Seconds(t0, t1) * 1000);
   Emit("open_cpu_ms", open_cpu_us / 1000);  // the calling thread's CPU time inside ferry_open
@@ -372,6 +379,7 @@ int Rss(const Args& a) {
   Mem full = ReadMem();
   Check(ferry_close(c, 0), "ferry_close");
   Mem closed = ReadMem();
+  EmitLoad("loadavg_1m");
   Emit("events", static_cast<double>(n));
   Emit("baseline_rss_mib", static_cast<double>(base.rss_kb) / 1024);
   Emit("rss_open_empty_mib", static_cast<double>(opened.rss_kb - base.rss_kb) / 1024);
@@ -479,8 +487,12 @@ std::map<std::string, double> RunChild(const std::string& args) {
   return out;
 }
 
-// Runs `args` `runs` times and prints every figure as median [min .. max].
-void Repeat(const std::string& title, const std::string& args, int runs, const std::string& setup = "") {
+// Every figure of every Repeat in this run: figures[key][name] = the values of its runs, sorted.
+std::map<std::string, std::map<std::string, std::vector<double>>> figures;
+
+// Runs `args` `runs` times and prints every figure as median [min .. max]; key names them in `figures`.
+void Repeat(const std::string& key, const std::string& title, const std::string& args, int runs,
+            const std::string& setup = "") {
   std::map<std::string, std::vector<double>> all;
   std::vector<std::string> order;
   for (int r = 0; r < runs; ++r) {
@@ -496,6 +508,83 @@ void Repeat(const std::string& title, const std::string& args, int runs, const s
     std::sort(v.begin(), v.end());
     std::printf("  %-30s median %12.4g   [min %10.4g .. max %10.4g]\n", k.c_str(), v[v.size() / 2], v.front(),
                 v.back());
+    figures[key][k] = v;
+  }
+  std::fflush(stdout);
+}
+
+// The issue-16 targets: which figure each one reads, and the bound.
+struct Target {
+  const char* id;      // the key in the --previous file
+  const char* label;   // what is measured
+  const char* run;     // the Repeat key ...
+  const char* figure;  // ... and the figure
+  bool at_most;        // true: measured <= bound; false: measured >= bound
+  double bound;
+  const char* unit;
+};
+constexpr Target kTargets[] = {
+    {"track_p50_us", "ferry_track p50, 1 producer", "lat1", "p50_us", true, 1.5, "us"},
+    {"track_p99_us", "ferry_track p99, 1 producer", "lat1", "p99_us", true, 10, "us"},
+    {"track_p99_paced_us", "ferry_track p99, 20,000/s", "lat1paced", "p99_us", true, 10, "us"},
+    {"committed_1", "committed events/s, 1 producer", "thr1", "committed_per_s", false, 150000, "/s"},
+    {"committed_4", "committed events/s, 4 producers", "thr4", "committed_per_s", false, 200000, "/s"},
+    {"sync_4", "SYNC committed events/s, 4 producers", "sync4", "committed_per_s", false, 20000, "/s"},
+    {"disk_bytes", "bytes on disk per event", "fill", "disk_bytes_per_event_closed", true, 300, "B"},
+    {"open_ms", "ferry_open with 100,000 queued", "open", "open_ms", true, 20, "ms"},
+    {"rss_mib", "RSS with 100,000 queued (high water)", "rss", "hwm_queued_mib", true, 20, "MiB"},
+};
+
+std::map<std::string, double> ReadPrevious(const std::string& path) {
+  std::map<std::string, double> out;
+  if (path.empty()) return out;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || line[0] == '#') continue;
+    out[line.substr(0, eq)] = std::strtod(line.c_str() + eq + 1, nullptr);
+  }
+  return out;
+}
+
+void PrintTargets(const std::string& previous_file) {
+  std::map<std::string, double> prev = ReadPrevious(previous_file);
+  std::printf(
+      "\n== issue 16 targets: median [min .. max] of the runs, 1-minute load average of those runs, previous "
+      "figure (%s)\n",
+      previous_file.empty() ? "none given" : "docs/PERFORMANCE.md");
+  std::printf("  %-38s %-13s %-36s %-6s %-10s %s\n", "target", "bound", "measured", "load", "previous", "verdict");
+  for (const Target& t : kTargets) {
+    auto run = figures.find(t.run);
+    if (run == figures.end() || !run->second.count(t.figure)) continue;
+    const std::vector<double>& v = run->second.at(t.figure);
+    double med = v[v.size() / 2];
+    std::string load = "-";
+    if (run->second.count("loadavg_1m")) {
+      const auto& l = run->second.at("loadavg_1m");
+      char b[32];
+      std::snprintf(b, sizeof b, "%.2f", l[l.size() / 2]);
+      load = b;
+    } else if (run->second.count("loadavg_1m_before")) {
+      const auto& l = run->second.at("loadavg_1m_before");
+      char b[32];
+      std::snprintf(b, sizeof b, "%.2f", l[l.size() / 2]);
+      load = b;
+    }
+    // Rates as whole numbers, the rest with 3 significant digits.
+    const char* f = t.at_most ? "%.3g" : "%.0f";
+    auto num = [&](double x) {
+      char b[32];
+      std::snprintf(b, sizeof b, f, x);
+      return std::string(b);
+    };
+    std::string bound = std::string(t.at_most ? "<= " : ">= ") + num(t.bound) + " " + t.unit;
+    std::string measured = num(med) + " " + t.unit + " [" + num(v.front()) + " .. " + num(v.back()) + "]";
+    std::string before = prev.count(t.id) ? num(prev.at(t.id)) : "-";
+    bool met = t.at_most ? med <= t.bound : med >= t.bound;
+    std::printf("  %-38s %-13s %-36s %-6s %-10s %s\n", t.label, bound.c_str(), measured.c_str(), load.c_str(),
+                before.c_str(), met ? "met" : "MISSED");
   }
   std::fflush(stdout);
 }
@@ -505,23 +594,24 @@ int All(const Args& a) {
   std::string n = a.events > 0 ? std::to_string(a.events) : "100000";
   std::printf("ferry_bench_sdk: libferry %s, %u CPUs, median [min .. max] of %d fresh processes each\n",
               ferry_version(), std::thread::hardware_concurrency(), runs);
-  Repeat("ferry_track latency, 1 producer, flat out", "latency --events 200000 --threads 1", runs);
-  Repeat("ferry_track latency, 1 producer, paced at 20,000/s", "latency --events 100000 --threads 1 --rate 20000",
-         runs);
-  Repeat("ferry_track latency, 4 producers, flat out", "latency --events 200000 --threads 4", runs);
-  Repeat("committed to the buffer, 1 producer", "throughput --events 200000 --threads 1", runs);
-  Repeat("committed to the buffer, 4 producers", "throughput --events 200000 --threads 4", runs);
-  Repeat("committed to the buffer, SYNC (fsync'd commits), 1 producer",
+  Repeat("lat1", "ferry_track latency, 1 producer, flat out", "latency --events 200000 --threads 1", runs);
+  Repeat("lat1paced", "ferry_track latency, 1 producer, paced at 20,000/s",
+         "latency --events 100000 --threads 1 --rate 20000", runs);
+  Repeat("lat4", "ferry_track latency, 4 producers, flat out", "latency --events 200000 --threads 4", runs);
+  Repeat("thr1", "committed to the buffer, 1 producer", "throughput --events 200000 --threads 1", runs);
+  Repeat("thr4", "committed to the buffer, 4 producers", "throughput --events 200000 --threads 4", runs);
+  Repeat("sync1", "committed to the buffer, SYNC (fsync'd commits), 1 producer",
          "throughput --events 3000 --threads 1 --durability sync", runs);
-  Repeat("committed to the buffer, SYNC (fsync'd commits), 4 producers",
+  Repeat("sync4", "committed to the buffer, SYNC (fsync'd commits), 4 producers",
          "throughput --events 12000 --threads 4 --durability sync", runs);
-  Repeat("RSS with queued events (new buffer)", "rss --events " + n, runs);
+  Repeat("rss", "RSS with queued events (new buffer)", "rss --events " + n, runs);
   std::string dir = MakeTempDir();
   std::string db = dir + "/full.db";
-  Repeat("bytes on disk", "fill --path '" + db + "' --events " + n, 1);
-  Repeat("ferry_open on the full buffer", "open --path '" + db + "'", runs);
+  Repeat("fill", "bytes on disk", "fill --path '" + db + "' --events " + n, 1);
+  Repeat("open", "ferry_open on the full buffer", "open --path '" + db + "'", runs);
   fs::remove_all(dir);
-  Repeat("wire bytes, batches of 100, zstd level 3", "wire --events 10000 --batch 100", runs);
+  Repeat("wire", "wire bytes, batches of 100, zstd level 3", "wire --events 10000 --batch 100", runs);
+  PrintTargets(a.previous);
   return 0;
 }
 
@@ -532,7 +622,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s all|latency|throughput|fill|open|rss|wire [--events N] [--threads T] [--rate R] "
-                 "[--runs K] [--batch B] [--path P] [--durability sync|batched]\n",
+                 "[--runs K] [--batch B] [--path P] [--durability sync|batched] [--previous FILE]\n",
                  argv[0]);
     return 2;
   }
@@ -553,6 +643,8 @@ int main(int argc, char** argv) {
       a.batch = std::max(1, std::atoi(v));
     } else if (k == "--path") {
       a.path = v;
+    } else if (k == "--previous") {
+      a.previous = v;
     } else if (k == "--durability") {
       if (std::strcmp(v, "sync") != 0 && std::strcmp(v, "batched") != 0) Die("--durability: sync or batched");
       a.sync = std::strcmp(v, "sync") == 0;

@@ -32,11 +32,20 @@ for w in "${wanted[@]}"; do
 done
 ninja -C "$build" -j2 "${targets[@]}"
 
+# The previous figures: the key=value block between "<!-- bench-previous" and "-->" in docs/PERFORMANCE.md; the SDK
+# benchmark prints them beside the issue-16 targets and the new figures.
+previous="$(mktemp)"
+trap 'rm -f "$previous"' EXIT
+(cd "$root" && sed -n '/^<!-- bench-previous/,/^-->/p' docs/PERFORMANCE.md) | grep '=' >"$previous" || true
+
 echo "# $(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) on $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in "${wanted[@]}"; do
   case "$w" in
-    sdk) "$build/tests/bench/ferry_bench_sdk" all --runs "$runs" ;;
-    e2e) "$build/tests/bench/ferry_bench_e2e" --events 100000 --batch 500 --runs "$runs" ;;
+    sdk) "$build/tests/bench/ferry_bench_sdk" all --runs "$runs" --previous "$previous" ;;
+    e2e)
+      "$build/tests/bench/ferry_bench_e2e" --events 100000 --batch 500 --runs "$runs"
+      echo "   previous (docs/PERFORMANCE.md): $(grep '^e2e_tls=' "$previous" | cut -d= -f2) events/s"
+      ;;
     pii) "$build/tests/bench/ferry_bench_pii" ;;
     collector) "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 ;;
     agent | pg | rights | insight | httpd | attack) "$build/tests/bench/ferry_bench_$w" ;;

@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -269,13 +272,21 @@ TEST_F(BufferTest, FilesAreOwnerOnly) {
   umask(old);
 }
 
-// Fills a buffer with n events (bodies "event-<i>" padded), a denied purpose and some meta, then closes it.
+// Fills a buffer with n events (bodies "event-<i>" padded), a denied purpose and some meta, then closes it. The
+// padding is pseudo-random letters and digits, as little compressible as real values (the buffer stores events
+// compressed, schema 3), so that the events span hundreds of pages.
 void Fill(BufferTest* t, Buffer* s, int n) {
   ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, ""}, true, nullptr).ok());
   ASSERT_TRUE(s->PutMeta("anonymous_id", "anon-kept").ok());
   std::vector<NewEvent> evs;
+  uint32_t x = 16;
   for (int i = 0; i < n; ++i) {
-    std::string body = "{\"i\":" + std::to_string(i) + ",\"pad\":\"" + std::string(300, 'p') + "\"}";
+    std::string pad;
+    for (int k = 0; k < 600; ++k) {
+      x = x * 1664525u + 1013904223u;
+      pad.push_back("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(x >> 24) % 62]);
+    }
+    std::string body = "{\"i\":" + std::to_string(i) + ",\"pad\":\"" + pad + "\"}";
     evs.push_back(NewEvent{"analytics", i, "", "anon-1", body});
   }
   ASSERT_TRUE(s->Append(evs).ok());
@@ -356,5 +367,118 @@ TEST_F(BufferTest, RepeatedEvictionKeepsAccountingExact) {
   EXPECT_EQ(s->Counts()["analytics"].events, static_cast<int64_t>(left->size()));
   EXPECT_LE(s->TotalBytes(), 64 * 1024);
 }
+
+// Schema 3: events stored as zstd BLOBs against the buffer's dictionary, read back byte for byte; a schema-2 buffer of
+// TEXT rows migrated and read beside new rows; no user data in the dictionary. An event as the client writes it:
+std::string CodecBody(int i, const std::string& anon = "5d1f7a52-0c1b-4b53-9a51-1f0f5e0c2a11") {
+  return R"({"messageId":"0c6f2b8e-3a7d-4e55-8d2b-)" + std::to_string(100000000000 + i) + R"(","deviceSeq":)" +
+         std::to_string(i) + R"(,"consentReceipt":"r-1","type":"track","event":"Product Viewed","anonymousId":")" +
+         anon + R"(","timestamp":"2026-12-01T03:00:00.123Z","purpose":"analytics","properties":{"sku":"SKU-)" +
+         std::to_string(7919 * i % 100000) +
+         R"(","name":"Running Shoes","price":6.37,"quantity":2},"context":{"app":{"name":"bench","version":"1.0.0"},)"
+         R"("consent":{"analytics":"granted"},"library":{"name":"ferry","version":"0.9.0"},"locale":"en-US",)"
+         R"("os":{"name":"Linux","version":"6.1"},"sessionId":"9a8b7c6d-1111-4222-8333-444455556666",)"
+         R"("timezone":"UTC"}})";
+}
+NewEvent CodecEv(int i, const std::string& body) { return NewEvent{"analytics", i, "", "anon-1", body}; }
+
+TEST_F(BufferTest, EventsAreStoredCompressedAndReadBackExactly) {
+  std::vector<NewEvent> evs;
+  for (int i = 1; i <= 50; ++i) evs.push_back(CodecEv(i, CodecBody(i)));
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Append(evs).ok());
+    auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
+    ASSERT_TRUE(b.ok());
+    ASSERT_EQ(b->size(), 50u);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ((*b)[i].body, evs[i].body);
+    // Accounting is by the JSON's size, as before.
+    EXPECT_EQ(s->TotalBytes(), static_cast<int64_t>(50 * Buffer::kRowOverhead + [&] {
+                size_t n = 0;
+                for (const auto& e : evs) n += e.body.size();
+                return n;
+              }()));
+  }
+  auto db = base::Db::OpenEncrypted(path_, key_);
+  ASSERT_TRUE(db.ok());
+  auto st = db->Prepare("SELECT typeof(body), length(body), count(*) FROM events GROUP BY 1, 2 ORDER BY 2 DESC");
+  ASSERT_TRUE(st.ok());
+  size_t json_max = 0;
+  for (const auto& e : evs) json_max = std::max(json_max, e.body.size());
+  int64_t rows = 0;
+  while (st->Step()) {
+    EXPECT_EQ(st->Text(0), "blob");
+    EXPECT_LT(st->Int(1) * 2, static_cast<int64_t>(json_max)) << "not compressed to under half";
+    rows += st->Int(2);
+  }
+  EXPECT_EQ(rows, 50);
+  // Reopened: the dictionary is loaded from the file.
+  auto s = Open();
+  auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 50u);
+  EXPECT_EQ((*b)[49].body, evs[49].body);
+  auto mine = s->EventsFor("", {"anon-1"});
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->size(), 50u);
+  EXPECT_EQ((*mine)[7], evs[7].body);
+}
+
+TEST_F(BufferTest, ASchemaTwoBufferMigratesAndKeepsItsTextRows) {
+  // A buffer as schema 2 left it: no dicts table, every body TEXT.
+  { ASSERT_NE(Open(), nullptr); }
+  {
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec("DROP TABLE dicts;").ok()) << db->ErrMsg();
+    auto ins =
+        db->Prepare("INSERT INTO events(purpose, created_ms, size, user_id, anonymous_id, body) VALUES(?,?,?,?,?,?)");
+    ASSERT_TRUE(ins.ok());
+    for (int i = 1; i <= 3; ++i) {
+      std::string body = CodecBody(i);
+      ins->Bind(1, "analytics").Bind(2, i).Bind(3, static_cast<int64_t>(body.size()) + Buffer::kRowOverhead);
+      ins->BindNull(4).Bind(5, "anon-1").Bind(6, body);
+      ASSERT_TRUE(ins->Run().ok());
+    }
+    ASSERT_TRUE(db->SetUserVersion(2).ok());
+  }
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->Counts()["analytics"].events, 3);
+  ASSERT_TRUE(s->Append({CodecEv(4, CodecBody(4)), CodecEv(5, CodecBody(5))}).ok());
+  auto b = s->NextBatch({"analytics"}, 10, 1 << 20);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ((*b)[i].body, CodecBody(i + 1)) << i;
+  s.reset();
+  auto db = base::Db::OpenEncrypted(path_, key_);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db->UserVersion(), 3);
+  auto st = db->Prepare("SELECT typeof(body) FROM events ORDER BY seq");
+  ASSERT_TRUE(st.ok());
+  std::vector<std::string> types;
+  while (st->Step()) types.push_back(st->Text(0));
+  EXPECT_EQ(types, (std::vector<std::string>{"text", "text", "text", "blob", "blob"}));
+}
+
+TEST_F(BufferTest, TheDictionaryHoldsNoUserData) {
+  const std::string anon = "77777777-aaaa-4bbb-8ccc-dddddddddddd";
+  auto s = Open();
+  std::string body = CodecBody(1, anon);
+  ASSERT_TRUE(s->Append({CodecEv(1, body)}).ok());
+  ASSERT_TRUE(s->DeleteAllEvents().ok());
+  s.reset();
+  auto db = base::Db::OpenEncrypted(path_, key_);
+  ASSERT_TRUE(db.ok());
+  auto st = db->Prepare("SELECT bytes FROM dicts");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(st->Step());
+  std::string dict = st->Text(0);
+  EXPECT_NE(dict.find("\"app\":{\"name\":\"bench\""), std::string::npos) << dict;  // the device's context is there
+  for (const char* user : {"77777777", "SKU-", "Product Viewed", "Running Shoes", "9a8b7c6d", "0c6f2b8e", "r-1"}) {
+    EXPECT_EQ(dict.find(user), std::string::npos) << user << " in " << dict;
+  }
+}
+
 }  // namespace
 }  // namespace ferry::core

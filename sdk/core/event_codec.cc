@@ -1,0 +1,91 @@
+#include "sdk/core/event_codec.h"
+
+#include <nlohmann/json.hpp>
+
+namespace ferry::core {
+
+using base::Status;
+
+namespace {
+
+constexpr int kLevel = 1;
+constexpr size_t kIdBytes = 4;
+constexpr unsigned long long kMaxEventJson = 1ull << 20;  // far above the 32 KiB an event may have
+
+}  // namespace
+
+EventCodec::EventCodec() : cctx_(ZSTD_createCCtx()), dctx_(ZSTD_createDCtx()) {
+  if (cctx_) {
+    // Small frames: no checksum (SQLCipher's per-page HMAC guards the bytes), no stored dictionary id (ours leads).
+    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 0);
+    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_dictIDFlag, 0);
+    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_contentSizeFlag, 1);
+  }
+}
+
+EventCodec::~EventCodec() = default;
+
+Status EventCodec::AddDictionary(int64_t id, std::string_view bytes, bool current) {
+  if (id <= 0 || id > UINT32_MAX) return Status::InvalidArgument("dictionary id out of range");
+  std::unique_ptr<ZSTD_DDict, Free> dd(ZSTD_createDDict(bytes.data(), bytes.size()));
+  if (!dd) return Status::Internal("zstd could not load a dictionary");
+  ddicts_[id] = std::move(dd);
+  if (current) {
+    std::unique_ptr<ZSTD_CDict, Free> cd(ZSTD_createCDict(bytes.data(), bytes.size(), kLevel));
+    if (!cd) return Status::Internal("zstd could not load a dictionary");
+    cdict_ = std::move(cd);
+    current_id_ = id;
+  }
+  return Status::Ok();
+}
+
+bool EventCodec::Compress(std::string_view json, std::string* out) {
+  if (!cctx_ || !cdict_) return false;
+  out->resize(kIdBytes + ZSTD_compressBound(json.size()));
+  auto id = static_cast<uint32_t>(current_id_);
+  for (size_t i = 0; i < kIdBytes; ++i) (*out)[i] = static_cast<char>((id >> (8 * i)) & 0xff);
+  size_t n = ZSTD_compress_usingCDict(cctx_.get(), out->data() + kIdBytes, out->size() - kIdBytes, json.data(),
+                                      json.size(), cdict_.get());
+  if (ZSTD_isError(n)) return false;
+  out->resize(kIdBytes + n);
+  return true;
+}
+
+base::Result<std::string> EventCodec::Decompress(std::string_view blob) {
+  if (blob.size() <= kIdBytes || !dctx_) return Status::Corruption("a stored event is too short");
+  uint32_t id = 0;
+  for (size_t i = 0; i < kIdBytes; ++i) id |= static_cast<uint32_t>(static_cast<unsigned char>(blob[i])) << (8 * i);
+  auto dd = ddicts_.find(id);
+  if (dd == ddicts_.end()) return Status::Corruption("a stored event names an unknown dictionary");
+  blob.remove_prefix(kIdBytes);
+  unsigned long long size = ZSTD_getFrameContentSize(blob.data(), blob.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxEventJson) {
+    return Status::Corruption("a stored event is not a zstd frame");
+  }
+  std::string out(static_cast<size_t>(size), '\0');
+  size_t n =
+      ZSTD_decompress_usingDDict(dctx_.get(), out.data(), out.size(), blob.data(), blob.size(), dd->second.get());
+  if (ZSTD_isError(n) || n != out.size()) return Status::Corruption("a stored event could not be decompressed");
+  return out;
+}
+
+std::string EventCodec::DictionaryFrom(std::string_view event_json) {
+  // The envelope in the order the client writes it, the ids, names and time replaced by typical shapes, then the
+  // device's context (its session id blanked).
+  std::string out =
+      "{\"messageId\":\"00000000-0000-4000-8000-000000000000\",\"deviceSeq\":1,\"consentReceipt\":null,"
+      "\"type\":\"track\",\"event\":\"\",\"anonymousId\":\"00000000-0000-4000-8000-000000000000\","
+      "\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"purpose\":\"analytics\",\"properties\":{},\"context\":";
+  nlohmann::json ev = nlohmann::json::parse(event_json, nullptr, false);
+  if (ev.is_object() && ev.contains("context") && ev["context"].is_object()) {
+    nlohmann::json& ctx = ev["context"];
+    if (ctx.contains("sessionId")) ctx["sessionId"] = "00000000-0000-4000-8000-000000000000";
+    out += ctx.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    out += "{}";
+  }
+  out += "}";
+  return out;
+}
+
+}  // namespace ferry::core

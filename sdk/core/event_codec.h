@@ -1,0 +1,58 @@
+// EventCodec: how the buffer stores an event's JSON. Since schema 3 the writer stores each event as a BLOB: the 4-byte
+// little-endian id of a row of the buffer's `dicts` table, then a zstd frame (level 1) compressed against that row's
+// bytes (a raw-content dictionary: the JSON envelope every event shares, with the device's context and no user
+// data). Rows written as TEXT (older buffers, consent records, salvaged rows) are the JSON itself.
+//
+// Not thread-safe: the buffer calls it under its mutex.
+#ifndef FERRY_SDK_CORE_EVENT_CODEC_H_
+#define FERRY_SDK_CORE_EVENT_CODEC_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <zstd.h>
+
+#include "lib/base/status.h"
+
+namespace ferry::core {
+
+class EventCodec {
+ public:
+  EventCodec();
+  ~EventCodec();
+  EventCodec(const EventCodec&) = delete;
+  EventCodec& operator=(const EventCodec&) = delete;
+
+  // Makes dictionary `id` (its bytes) known for decoding; current: also used for compressing from now on.
+  base::Status AddDictionary(int64_t id, std::string_view bytes, bool current);
+  bool has_current() const { return current_id_ != 0; }
+
+  // The stored form of json (a dictionary must be current). False: zstd failed (store the text instead).
+  bool Compress(std::string_view json, std::string* out);
+  // The JSON of a stored BLOB. kCorruption when it cannot be decoded (an unknown dictionary, a damaged frame).
+  base::Result<std::string> Decompress(std::string_view blob);
+
+  // The dictionary's bytes for a buffer with none yet, from the JSON of a first event: its envelope keys and its
+  // "context" object (the device and app facts; the session id blanked), never its ids, names or properties' values.
+  static std::string DictionaryFrom(std::string_view event_json);
+
+ private:
+  struct Free {
+    void operator()(ZSTD_CCtx* p) const { ZSTD_freeCCtx(p); }
+    void operator()(ZSTD_DCtx* p) const { ZSTD_freeDCtx(p); }
+    void operator()(ZSTD_CDict* p) const { ZSTD_freeCDict(p); }
+    void operator()(ZSTD_DDict* p) const { ZSTD_freeDDict(p); }
+  };
+  std::unique_ptr<ZSTD_CCtx, Free> cctx_;
+  std::unique_ptr<ZSTD_DCtx, Free> dctx_;
+  std::unique_ptr<ZSTD_CDict, Free> cdict_;
+  std::map<int64_t, std::unique_ptr<ZSTD_DDict, Free>> ddicts_;
+  int64_t current_id_ = 0;
+};
+
+}  // namespace ferry::core
+
+#endif  // FERRY_SDK_CORE_EVENT_CODEC_H_

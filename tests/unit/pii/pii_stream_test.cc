@@ -1,0 +1,244 @@
+// PiiMasker::MaskObjectText (the single pass of the track path) against ApplyToObject (the walker on the parsed
+// object): the same masked object for every rule set, every corpus line and thousands of generated objects; the same
+// verdict as nlohmann's parse on bad input; numbers and strings written as nlohmann's dump writes them.
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sdk/pii/pii.h"
+
+namespace ferry::pii {
+namespace {
+
+using nlohmann::json;
+
+base::SecretBytes Key() {
+  uint8_t k[32];
+  for (int i = 0; i < 32; ++i) k[i] = static_cast<uint8_t>(i + 7);
+  return base::SecretBytes(k, 32);
+}
+
+std::shared_ptr<const PiiMasker> Masker(const std::string& rules) {
+  auto r = PiiMasker::Create(rules, Key());
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? r.value() : nullptr;
+}
+
+// The rule sets: defaults, every detector action, path rules of every action (anchored, any depth, "*"), allow lists.
+const std::vector<std::string>& RuleSets() {
+  static const std::vector<std::string> sets = {
+      "",
+      R"({"detectors": {"email": "mask", "phone": "hash", "ip": "off", "card": "drop", "cn_id": "redact"}})",
+      R"({"detectors": {"email": "drop", "phone": "drop"}})",
+      R"({"detectors": {"email": "off", "phone": "off", "cn_id": "off", "card": "off", "ip": "off"}})",
+      R"({"paths": {"user.phone": "hash", "address": "redact", "*.note": "mask", "items.sku": "hash",
+                    "user": "mask", "user.name": "off", "*.token": "off", "meta.*": "redact"}})",
+      R"({"paths": {"items": "drop", "*.email": "hash", "a.b": "mask"}, "detectors": {"phone": "drop"}})",
+      R"({"allow": ["plan", "price", "user.*", "items.sku", "a.b.c"]})",
+      R"({"allow": []})",
+      R"({"allow": ["*.email", "user", "items"], "paths": {"user.phone": "hash", "items": "redact"},
+          "detectors": {"email": "mask"}})",
+      R"({"allow": ["items.sku", "a"], "paths": {"a": "drop", "items": "mask"}})",
+  };
+  return sets;
+}
+
+// Masks text both ways and expects the same object.
+void ExpectSame(const PiiMasker& m, const std::string& rules, const std::string& text) {
+  json parsed = json::parse(text, nullptr, false);
+  ASSERT_TRUE(parsed.is_object()) << text;
+  json walked = parsed;
+  m.ApplyToObject(&walked);
+  std::string out = "prefix:";
+  ObjectTextOutcome o = m.MaskObjectText(text, 32, &out);
+  if (o == ObjectTextOutcome::kRepeatedKey) {
+    EXPECT_EQ(out, "prefix:");
+    return;
+  }
+  ASSERT_EQ(o, ObjectTextOutcome::kOk) << text;
+  ASSERT_EQ(out.rfind("prefix:", 0), 0u);
+  std::string mine = out.substr(7);
+  json streamed = json::parse(mine, nullptr, false);
+  ASSERT_FALSE(streamed.is_discarded()) << "not JSON: " << mine << "\nrules " << rules << "\ninput " << text;
+  EXPECT_EQ(streamed, walked) << "rules " << rules << "\ninput  " << text << "\nstream " << mine << "\nwalker "
+                              << walked.dump();
+  // Written as nlohmann writes it: the same bytes once the keys are in the same order.
+  EXPECT_EQ(streamed.dump(), walked.dump());
+}
+
+TEST(PiiStream, ExamplesUnderEveryRuleSet) {
+  const std::vector<std::string> inputs = {
+      R"({})",
+      R"({"sku":"SKU-07919","name":"Running Shoes 1","category":"shoes/running","currency":"EUR","list":"search results","price":6.37,"quantity":2})",
+      R"({"email":"a.b@example.com","phone":"+86 138 1234 5678","ip":"192.168.1.20","card":"4111 1111 1111 1111"})",
+      R"({"user":{"name":"Zhang San","phone":"13812345678","email":"z@example.cn","age":33,"vip":true,"x":null}})",
+      R"({"items":[{"sku":"a1","email":"x@y.com"},{"sku":7,"n":[1,2,"13812345678"]}],"plan":"pro","price":1e2})",
+      R"({"password":"p","token":"t","secret":"s","a":{"password":"p2","b":{"c":"c@d.com","token":[1]}}})",
+      R"({"note":"call 13812345678","meta":{"k":"v","l":[1,2]},"address":{"street":"x"},"list":[[["a@b.com"]]]})",
+      R"({"a":{"b":[1,"two",{"c":3}],"d":"e"},"plan":null,"price":-0.5,"big":18446744073709551615,"neg":-9})",
+      R"({"esc":"line\nbreak \"quoted\" back\\slash \u0001 \u00e9 \ud83d\ude00 / \/","k\"ey":"v","k\u00e9":"x"})",
+      R"({"float":1.0,"exp":1.5e-7,"huge":1e300,"int":12345678901234567890123,"zero":-0,"f":0.1})",
+      R"({"items":["13812345678","plain"],"x":[{"email":"q@w.io"}],"y":[[],{}],"z":[null,true,false]})",
+      R"({"a":{"b":{"c":"13812345678","d":"ok"}},"user":[{"phone":"13812345678"},{"name":"n"}]})",
+      " { \"spaced\" : [ 1 , 2 ] ,\n\t\"k\" : \"v\" } ",
+  };
+  for (const std::string& rules : RuleSets()) {
+    auto m = Masker(rules);
+    ASSERT_NE(m, nullptr);
+    for (const std::string& in : inputs) ExpectSame(*m, rules, in);
+  }
+}
+
+TEST(PiiStream, CorpusLinesUnderEveryRuleSet) {
+  std::ifstream f(std::string(FERRY_PII_DATA_DIR) + "/pii_corpus.txt");
+  ASSERT_TRUE(f.good());
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::string plain;
+    // The markers removed ("{{det:text}}" -> text).
+    for (size_t p = 0; p < line.size();) {
+      size_t open = line.find("{{", p);
+      if (open == std::string::npos) {
+        plain += line.substr(p);
+        break;
+      }
+      size_t colon = line.find(':', open), close = line.find("}}", open);
+      ASSERT_TRUE(colon != std::string::npos && close != std::string::npos);
+      plain += line.substr(p, open - p) + line.substr(colon + 1, close - colon - 1);
+      p = close + 2;
+    }
+    lines.push_back(plain);
+  }
+  ASSERT_GT(lines.size(), 50u);
+  for (const std::string& rules : RuleSets()) {
+    auto m = Masker(rules);
+    ASSERT_NE(m, nullptr);
+    for (const std::string& l : lines) {
+      json obj = {{"text", l}, {"user", {{"note", l}, {"phone", l}}}, {"items", {l, {{"sku", l}}}}};
+      ExpectSame(*m, rules, obj.dump());
+    }
+  }
+}
+
+// Random objects from a vocabulary of keys the rules name and values the detectors catch.
+json RandomValue(std::mt19937* rng, int depth) {
+  static const char* const kStrings[] = {
+      "plain", "a.b@example.com", "13812345678",      "192.168.0.1", "4111111111111111", "11010519491231002X",
+      "",      "x\ny\"z",         "+44 20 7946 0958", "2001:db8::1", "中文 13912345678", "é"};
+  int kind = static_cast<int>((*rng)() % (depth > 3 ? 6 : 8));
+  switch (kind) {
+    case 0: return nullptr;
+    case 1: return ((*rng)() & 1) != 0;
+    case 2: return static_cast<int64_t>((*rng)() % 2000) - 1000;
+    case 3: return static_cast<double>((*rng)() % 100000) / 100;
+    case 4:
+    case 5: return kStrings[(*rng)() % (sizeof kStrings / sizeof *kStrings)];
+    case 6: {
+      json a = json::array();
+      int n = static_cast<int>((*rng)() % 4);
+      for (int i = 0; i < n; ++i) a.push_back(RandomValue(rng, depth + 1));
+      return a;
+    }
+    default: {
+      static const char* const kKeys[] = {"user",  "phone", "email", "items",   "sku",      "password",
+                                          "token", "note",  "meta",  "a",       "b",        "c",
+                                          "plan",  "Price", "name",  "address", "PASSWORD", "k"};
+      json o = json::object();
+      int n = static_cast<int>((*rng)() % 5);
+      for (int i = 0; i < n; ++i) o[kKeys[(*rng)() % (sizeof kKeys / sizeof *kKeys)]] = RandomValue(rng, depth + 1);
+      return o;
+    }
+  }
+}
+
+TEST(PiiStream, GeneratedObjectsUnderEveryRuleSet) {
+  std::mt19937 rng(16);
+  for (const std::string& rules : RuleSets()) {
+    auto m = Masker(rules);
+    ASSERT_NE(m, nullptr);
+    for (int i = 0; i < 1500; ++i) {
+      json o = json::object();
+      int n = 1 + static_cast<int>(rng() % 6);
+      static const char* const kTop[] = {"user", "items", "note", "a", "plan", "email", "password", "meta", "x"};
+      for (int k = 0; k < n; ++k) o[kTop[rng() % 9]] = RandomValue(&rng, 1);
+      ExpectSame(*m, rules, o.dump());
+    }
+  }
+}
+
+TEST(PiiStream, RepeatedKeysAreLeftToTheWalker) {
+  auto m = Masker("");
+  std::string out = "x";
+  EXPECT_EQ(m->MaskObjectText(R"({"a":"13812345678","a":"plain"})", 32, &out), ObjectTextOutcome::kRepeatedKey);
+  EXPECT_EQ(out, "x");
+  EXPECT_EQ(m->MaskObjectText(R"({"o":{"k":1,"k":2}})", 32, &out), ObjectTextOutcome::kRepeatedKey);
+  // The same key in two objects is no repeat.
+  out.clear();
+  EXPECT_EQ(m->MaskObjectText(R"({"a":{"k":1},"b":{"k":"a@b.com"},"k":3})", 32, &out), ObjectTextOutcome::kOk);
+  EXPECT_EQ(out, R"({"a":{"k":1},"b":{"k":"[email]"},"k":3})");
+  // More keys than the single pass compares.
+  json big = json::object();
+  for (int i = 0; i < 65; ++i) big["k" + std::to_string(i)] = i;
+  out.clear();
+  EXPECT_EQ(m->MaskObjectText(big.dump(), 32, &out), ObjectTextOutcome::kRepeatedKey);
+}
+
+TEST(PiiStream, BadInputGetsTheParsersVerdict) {
+  auto m = Masker("");
+  struct Case {
+    std::string text;
+    ObjectTextOutcome want;
+  };
+  std::string deep33, deep32;
+  for (int i = 0; i < 32; ++i) deep33 += "{\"a\":";
+  deep33 += "[1]";
+  for (int i = 0; i < 32; ++i) deep33 += "}";
+  for (int i = 0; i < 31; ++i) deep32 += "{\"a\":";
+  deep32 += "[1]";
+  for (int i = 0; i < 31; ++i) deep32 += "}";
+  const std::vector<Case> cases = {
+      {"", ObjectTextOutcome::kNotJson},
+      {"{", ObjectTextOutcome::kNotJson},
+      {R"({"a":1,})", ObjectTextOutcome::kNotJson},
+      {R"({"a":"\ud800"})", ObjectTextOutcome::kNotJson},
+      {"{\"a\":\"\xff\"}", ObjectTextOutcome::kNotJson},
+      {"{\"a\":\"\xc0\xaf\"}", ObjectTextOutcome::kNotJson},
+      {R"({"a":1} x)", ObjectTextOutcome::kNotJson},
+      {R"([1,2)", ObjectTextOutcome::kNotJson},
+      {R"({"password":"x", "b": [1,})", ObjectTextOutcome::kNotJson},
+      {R"([1,2])", ObjectTextOutcome::kNotObject},
+      {R"("text")", ObjectTextOutcome::kNotObject},
+      {"5", ObjectTextOutcome::kNotObject},
+      {"null", ObjectTextOutcome::kNotObject},
+      {deep33, ObjectTextOutcome::kTooDeep},
+      {"{\"password\":" + deep33 + "}", ObjectTextOutcome::kTooDeep},
+      {deep32, ObjectTextOutcome::kOk},
+  };
+  for (const Case& c : cases) {
+    std::string out;
+    EXPECT_EQ(m->MaskObjectText(c.text, 32, &out), c.want) << c.text;
+    json parsed = json::parse(c.text, nullptr, false);
+    if (c.want == ObjectTextOutcome::kNotJson) {
+      EXPECT_TRUE(parsed.is_discarded()) << c.text;
+    }
+    if (c.want == ObjectTextOutcome::kNotObject) {
+      EXPECT_FALSE(parsed.is_discarded() || parsed.is_object()) << c.text;
+    }
+  }
+}
+
+TEST(PiiStream, KeepsTheInputOrderAndNlohmannsNumberText) {
+  auto m = Masker("");
+  std::string out;
+  ASSERT_EQ(m->MaskObjectText(R"({"z":1.50,"a":1E2,"m":"x@example.com","b":-0,"c":true})", 32, &out),
+            ObjectTextOutcome::kOk);
+  EXPECT_EQ(out, R"({"z":1.5,"a":100.0,"m":"[email]","b":0,"c":true})");
+}
+
+}  // namespace
+}  // namespace ferry::pii
