@@ -1,10 +1,12 @@
 // The OS boundary: app data directory, device facts, the secret store for the buffer key, and HTTP transports.
 // Implementations: platform/posix/ (files, key files, locks: Linux, Android and Apple), platform/common/ (shared by
-// all), and one device file per OS, chosen in platform/CMakeLists.txt: platform/linux/ (built and tested here),
-// platform/android/ and platform/apple/ (for those toolchains; not written yet). platform/transports/curl.cc is the
-// libcurl transport (FERRY_TRANSPORT=curl), platform/transports/none.cc its absence (FERRY_TRANSPORT=none). Nothing
-// outside platform/ talks to the OS for these concerns. platform/ depends on lib/base only; the adapter for the app's
-// own HTTP stack (an ABI type) lives beside the ABI, in sdk/c_api/callback_transport.h.
+// all, compiled and tested here: locale tags, zone names, Android's package and no-backup directory, the key store
+// logic), and one device file per OS, chosen in platform/CMakeLists.txt: platform/linux/ (built and tested here),
+// platform/android/ and platform/apple/ (built only with those toolchains; not compiled here: docs/PLATFORMS.md).
+// platform/transports/curl.cc is the libcurl transport (FERRY_TRANSPORT=curl), platform/transports/none.cc its
+// absence (FERRY_TRANSPORT=none). Nothing outside platform/ talks to the OS for these concerns. platform/ depends on
+// lib/base only; the adapter for the app's own HTTP stack (an ABI type) lives beside the ABI, in
+// sdk/c_api/callback_transport.h.
 #ifndef FERRY_PLATFORM_PLATFORM_H_
 #define FERRY_PLATFORM_PLATFORM_H_
 
@@ -27,17 +29,23 @@ struct DeviceInfo {
                              // Android: the release ("14"); Apple: the product version ("17.4")
   std::string device_model;  // Linux: DMI product name where readable; Android: "<manufacturer> <model>"; Apple:
                              // the machine identifier ("iPhone15,2", "MacBookPro18,1"); else ""
-  std::string locale;        // BCP 47, e.g. "zh-CN", from LC_ALL/LC_MESSAGES/LANG; "" if unknown
-  std::string timezone;      // IANA name, e.g. "Asia/Shanghai", from TZ or /etc/timezone or /etc/localtime; ""
-  std::string process_name;  // the executable's name, the default app name
+  std::string locale;        // BCP 47, e.g. "zh-CN"; "" if unknown. Linux: LC_ALL/LC_MESSAGES/LANG; Android: the
+                             // system locale (persist.sys.locale, else ro.product.locale); Apple: CFLocaleCopyCurrent
+  std::string timezone;      // IANA name, e.g. "Asia/Shanghai"; "" if unknown. Linux: TZ, /etc/timezone or
+                             // /etc/localtime; Android: persist.sys.timezone, else TZ; Apple: CFTimeZoneCopySystem
+  std::string process_name;  // the default app name. Linux: the executable's name (/proc/self/comm); Android: the
+                             // process name, the app's package for an app ("com.example.app"); Apple: getprogname()
 };
 
 // Reads the device facts once (cheap enough to call at open).
 DeviceInfo ReadDeviceInfo();
 
 // The per-user application data directory. Linux: $XDG_DATA_HOME or $HOME/.local/share, else "/tmp". Android: the
-// app's no-backup directory, /data/user/<user>/<package>/no_backup (left out of Auto Backup). Apple:
-// $HOME/Library/Application Support (inside the app's container on iOS).
+// app's no-backup directory, /data/user/<user>/<package>/no_backup (left out of Auto Backup), the package from the
+// process name; for a process that is not an app (no package name), $TMPDIR, else /data/local/tmp. An app moved to
+// adoptable storage has its data elsewhere: the binding then gives Context.getNoBackupFilesDir() as the storage path.
+// Apple: the user's Application Support directory (sysdir, the C form of NSSearchPathForDirectoriesInDomains), "~"
+// being $HOME (the app's container on iOS), else the home directory from the user database; else "/tmp".
 std::string DefaultDataDir();
 
 // Creates a directory and its parents (mode 0700 for the ones it creates).
@@ -75,9 +83,10 @@ class KeyStore {
   virtual base::Status Store(const std::string& name, const base::SecretBytes& key) = 0;
 };
 
-// The name a buffer's key has in a KeyStore: "ferry-buffer-key:" and the storage path relative to DefaultDataDir()
-// when it lies below it (so the name survives an iOS app container that moves on update), else the path as given.
-std::string KeyStoreNameFor(const std::string& storage_path);
+// The name a buffer's key has in a KeyStore: "ferry-buffer-key:" and the storage path relative to `data_dir` (the
+// app's data directory: DefaultDataDir() unless the app gave one) when it lies below it (so the name survives an iOS
+// app container that moves on update), else the path as given.
+std::string KeyStoreNameFor(const std::string& storage_path, const std::string& data_dir);
 
 // The buffer key from a KeyStore: the stored one; else, when `legacy_key_file` exists (a key file an earlier
 // version made), its key moved into the store (stored, read back and compared, then the file removed); else a new
@@ -175,9 +184,32 @@ bool IsAllowedEndpoint(const std::string& url, std::string* why);
 
 // ---- Helpers exposed for tests ------------------------------------------------------------------------------------
 
-// A POSIX locale name ("zh_CN.UTF-8", "sr_RS@latin", "de") as a BCP 47 tag ("zh-CN", "sr-Latn-RS", "de").
-// "C", "POSIX", "C.UTF-8" and malformed names give "".
-std::string LocaleToBcp47(const std::string& posix_locale);
+// A locale name as a BCP 47 tag: POSIX ("zh_CN.UTF-8", "sr_RS@latin", "de": "zh-CN", "sr-Latn-RS", "de"), ICU and
+// Apple ("zh-Hans_CN", "en_US_POSIX", "ja_JP@calendar=japanese": "zh-Hans-CN", "en-US", "ja-JP") and BCP 47 itself
+// ("pt-BR", "en-US-u-fw-mon": "pt-BR", "en-US"). Language, script and region are kept; variants, extensions and
+// keywords are left out. "C", "POSIX", "C.UTF-8" and malformed names give "".
+std::string LocaleToBcp47(const std::string& locale_name);
+
+// ---- Shared by the OS device files (platform/common/device_common.cc: compiled and tested on Linux) ---------------
+
+// An IANA zone name as an OS reports it: letters, digits and "/_+-", at most 64 bytes, not absolute, no "..".
+bool IsZoneName(const std::string& zone);
+
+// "<manufacturer> <model>" without saying the maker twice: ("Google", "Pixel 8") -> "Google Pixel 8", ("OnePlus",
+// "OnePlus 9") -> "OnePlus 9"; an empty part is left out.
+std::string JoinMakerModel(const std::string& manufacturer, const std::string& model);
+
+// An Android app's package from its process name ("com.example.app", or "com.example.app:sync" for a second
+// process); "" when the name is not a package name (a native executable run from a shell).
+std::string AndroidPackageFromProcessName(const std::string& process_name);
+
+// An Android app's no-backup directory (Context.getNoBackupFilesDir() on internal storage) for the process's uid:
+// "/data/user/<uid / 100000>/<package>/no_backup"; "" without a package.
+std::string AndroidNoBackupDir(uint32_t uid, const std::string& package);
+
+// A search path as Apple's sysdir gives it ("~/Library/Application Support") with "~" replaced by `home`; other
+// paths as given; "" when it starts with "~" and `home` is empty.
+std::string ExpandHome(const std::string& path, const std::string& home);
 
 // A Retry-After header value (delta-seconds or an HTTP-date) as seconds from now_s (Unix seconds); 0 when the
 // value is malformed or in the past. Capped at 2^32-1. Part of the libcurl transport (FERRY_TRANSPORT=curl).

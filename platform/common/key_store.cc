@@ -10,8 +10,8 @@
 
 namespace ferry::platform {
 
-std::string KeyStoreNameFor(const std::string& storage_path) {
-  std::string base = DefaultDataDir();
+std::string KeyStoreNameFor(const std::string& storage_path, const std::string& data_dir) {
+  std::string base = data_dir;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   std::string rel = storage_path;
   if (!base.empty() && storage_path.size() > base.size() + 1 && storage_path.compare(0, base.size(), base) == 0 &&

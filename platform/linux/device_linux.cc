@@ -68,15 +68,6 @@ std::string OsVersion() {
   return "";
 }
 
-// An IANA zone name: letters, digits and "/_+-", no "..", not absolute.
-bool LooksLikeZoneName(const std::string& z) {
-  if (z.empty() || z.size() > 64 || z.front() == '/' || z.find("..") != std::string::npos) return false;
-  for (char c : z) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '_' && c != '+' && c != '-') return false;
-  }
-  return true;
-}
-
 // "/usr/share/zoneinfo/posix/Asia/Shanghai" -> "Asia/Shanghai"; "" if there is no "zoneinfo/".
 std::string ZoneFromPath(const std::string& path) {
   size_t at = path.rfind("zoneinfo/");
@@ -86,7 +77,7 @@ std::string ZoneFromPath(const std::string& path) {
     std::string p(prefix);
     if (z.compare(0, p.size(), p) == 0) z = z.substr(p.size());
   }
-  return LooksLikeZoneName(z) ? z : "";
+  return IsZoneName(z) ? z : "";
 }
 
 std::string Timezone() {
@@ -96,12 +87,12 @@ std::string Timezone() {
     if (!tz.empty() && tz.front() == '/') {
       std::string z = ZoneFromPath(tz);
       if (!z.empty()) return z;
-    } else if (LooksLikeZoneName(tz)) {
+    } else if (IsZoneName(tz)) {
       return tz;
     }
   }
   std::string etc = ReadFirstLine("/etc/timezone");
-  if (LooksLikeZoneName(etc)) return etc;
+  if (IsZoneName(etc)) return etc;
   char buf[PATH_MAX];
   ssize_t n = readlink("/etc/localtime", buf, sizeof(buf) - 1);
   if (n > 0) {

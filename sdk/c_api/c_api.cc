@@ -323,6 +323,16 @@ ferry_status ferry_options_set_consent_language(ferry_options* o, const char* la
   });
 }
 
+ferry_status ferry_options_set_data_dir(ferry_options* o, const char* dir) {
+  if (o == nullptr || dir == nullptr || dir[0] != '/') return FERRY_ERR_INVALID_ARGUMENT;
+  return Guard([&] {
+    std::string d(dir);
+    while (d.size() > 1 && d.back() == '/') d.pop_back();
+    o->o.data_dir = std::move(d);
+    return FERRY_OK;
+  });
+}
+
 ferry_status ferry_open(ferry_options* o, ferry_client** out) {
   if (out != nullptr) *out = nullptr;
   if (o == nullptr || out == nullptr) {

@@ -84,7 +84,7 @@ Status Client::Init() {
   return Status::Ok();
 }
 
-std::string Client::DefaultStoragePath(const std::string& app_name) {
+std::string Client::DefaultStoragePath(const std::string& app_name, const std::string& data_dir) {
   std::string app = app_name.empty() ? platform::ReadDeviceInfo().process_name : app_name;
   // A file name from the app's name: [A-Za-z0-9._-] kept, anything else '_', no leading dot, at most 64 bytes; when
   // that changed the name, a short digest of the name keeps two such apps apart.
@@ -99,13 +99,14 @@ std::string Client::DefaultStoragePath(const std::string& app_name) {
   if (safe != app || safe.empty()) {
     safe += (safe.empty() ? "app-" : "-") + base::Blake2b256Hex(app).substr(0, 8);
   }
-  return platform::DefaultDataDir() + "/ferry/" + safe + "/buffer.db";
+  return data_dir + "/ferry/" + safe + "/buffer.db";
 }
 
 Status Client::OpenBuffer() {
+  if (opts_.data_dir.empty()) opts_.data_dir = platform::DefaultDataDir();
   if (opts_.storage_path.empty()) {
-    opts_.storage_path = DefaultStoragePath(opts_.app_name);
-    std::string old_shared = platform::DefaultDataDir() + "/ferry/buffer.db";
+    opts_.storage_path = DefaultStoragePath(opts_.app_name, opts_.data_dir);
+    std::string old_shared = opts_.data_dir + "/ferry/buffer.db";
     struct stat st {};
     if (stat(old_shared.c_str(), &st) == 0) {
       log_.Warn("a buffer at the former shared default path " + old_shared +
@@ -120,8 +121,9 @@ Status Client::OpenBuffer() {
   } else if (opts_.key_store) {
     // The app's secret store (Keystore, Keychain): no key file beside the buffer; one left by an earlier version is
     // moved into the store.
-    auto k = platform::LoadOrCreateStoredKey(*opts_.key_store, platform::KeyStoreNameFor(opts_.storage_path), 32,
-                                             opts_.storage_path + ".key");
+    auto k =
+        platform::LoadOrCreateStoredKey(*opts_.key_store, platform::KeyStoreNameFor(opts_.storage_path, opts_.data_dir),
+                                        32, opts_.storage_path + ".key");
     if (!k.ok()) return k.status();
     key = std::move(k).value();
   } else {

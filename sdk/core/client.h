@@ -63,7 +63,7 @@ class Client {
 
   // The buffer path used when none is set: "<DefaultDataDir>/ferry/<app>/buffer.db", <app> from the app name (or,
   // when empty, the executable's name) made a safe file name.
-  static std::string DefaultStoragePath(const std::string& app_name);
+  static std::string DefaultStoragePath(const std::string& app_name, const std::string& data_dir);
 
   // Counts a call refused for bad input and logs why (also used by the C layer for NULL arguments).
   base::Status Invalid(const std::string& why);

@@ -20,7 +20,10 @@ enum class Durability { kBatched = 0, kSync = 1 };
 struct ClientOptions {
   std::string endpoint;  // collector base URL; empty: never upload
   std::string write_key;
-  std::string storage_path;          // empty: DefaultBufferPath(app_name or the executable's name)
+  std::string storage_path;  // empty: DefaultBufferPath(app_name or the executable's name)
+  // The app's data directory (ferry_options_set_data_dir): the default storage path and the key provider's key names
+  // are relative to it. Empty: platform::DefaultDataDir().
+  std::string data_dir;
   base::SecretBytes encryption_key;  // empty: the platform secret store keeps one
   std::string ca_file;
   std::string pinned_public_key;

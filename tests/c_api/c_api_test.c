@@ -670,6 +670,57 @@ static void TestKeyProvider(const char* dir) {
   RemoveTree(mig);
 }
 
+/* ---- the app's data directory: the default buffer and the key provider's names below it ---------------------- */
+
+static void TestDataDir(const char* dir) {
+  char data[4096], slashed[4200], db[4300], keyfile[4400];
+  struct KeyVault v;
+  ferry_client* c = NULL;
+
+  {
+    ferry_options* o = ferry_options_new();
+    CHECK_STATUS(ferry_options_set_data_dir(NULL, "/tmp"), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_options_set_data_dir(o, NULL), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_options_set_data_dir(o, ""), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_options_set_data_dir(o, "relative/dir"), FERRY_ERR_INVALID_ARGUMENT);
+    ferry_options_free(o);
+  }
+
+  /* No storage path: the buffer is <data dir>/ferry/<app>/buffer.db, its key file beside it. A trailing '/' is
+   * dropped. */
+  snprintf(data, sizeof data, "%s/appdata", dir);
+  snprintf(slashed, sizeof slashed, "%s//", data);
+  snprintf(db, sizeof db, "%s/ferry/data-dir-app/buffer.db", data);
+  snprintf(keyfile, sizeof keyfile, "%s.key", db);
+  {
+    ferry_options* o = ferry_options_new();
+    CHECK_STATUS(ferry_options_set_data_dir(o, slashed), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_app(o, "data-dir-app", "1"), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+    CHECK_STATUS(ferry_open(o, &c), FERRY_OK);
+    if (c == NULL) return;
+    CHECK_STATUS(ferry_track(c, "in_the_data_dir", NULL, NULL), FERRY_OK);
+    CloseOk(c);
+  }
+  CHECK(Exists(db));
+  CHECK(Exists(keyfile));
+
+  /* With a key provider: the key's name is the storage path relative to the data directory. */
+  memset(&v, 0, sizeof v);
+  {
+    ferry_options* o = ferry_options_new();
+    CHECK_STATUS(ferry_options_set_data_dir(o, data), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_app(o, "vault-app", "1"), FERRY_OK);
+    CHECK_STATUS(ferry_options_set_key_provider(o, VaultLoad, VaultStore, &v, VaultFree), FERRY_OK);
+    CHECK_STATUS(ferry_open(o, &c), FERRY_OK);
+    if (c == NULL) return;
+    CloseOk(c);
+  }
+  CHECK(v.stores == 1);
+  CHECK(strcmp(v.name, "ferry-buffer-key:ferry/vault-app/buffer.db") == 0);
+  RemoveTree(data);
+}
+
 int main(void) {
   char dir[] = "/tmp/ferry_c_api_test.XXXXXX";
   char sub[sizeof dir + 8];
@@ -682,6 +733,7 @@ int main(void) {
   TestNullClient();
   TestClient(dir);
   TestKeyProvider(dir);
+  TestDataDir(dir);
 
   snprintf(sub, sizeof sub, "%s/sub", dir);
   RemoveTree(sub);

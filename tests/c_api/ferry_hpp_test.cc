@@ -105,6 +105,15 @@ TEST(FerryHppOptions, EmbeddedNulIsRefusedBySetters) {
   ferry::Options o3;
   o3.SetStoragePath("/tmp/a\0b"sv);
   EXPECT_EQ(o3.status().code(), FERRY_ERR_INVALID_ARGUMENT);
+  ferry::Options o4;
+  o4.SetDataDir("/tmp/a\0b"sv);
+  EXPECT_EQ(o4.status().code(), FERRY_ERR_INVALID_ARGUMENT);
+  ferry::Options o5;
+  o5.SetDataDir("relative/dir");
+  EXPECT_EQ(o5.status().code(), FERRY_ERR_INVALID_ARGUMENT);
+  ferry::Options o6;
+  o6.SetDataDir("/var/lib/app");
+  EXPECT_TRUE(o6.status().ok());
 }
 
 TEST_F(FerryHppTest, OpensTracksAndMasks) {

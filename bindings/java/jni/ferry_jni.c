@@ -74,7 +74,7 @@ JNIEXPORT void JNICALL FJ(nativeOptionsFree)(JNIEnv* env, jclass cls, jlong o) {
   ferry_options_free(O(o));
 }
 
-/* which: 0 endpoint, 1 write key, 2 storage path, 3 CA file, 4 PII rules, 5 pinned public key. */
+/* which: 0 endpoint, 1 write key, 2 storage path, 3 CA file, 4 PII rules, 5 pinned public key, 6 data dir. */
 JNIEXPORT jint JNICALL FJ(nativeOptionsSetString)(JNIEnv* env, jclass cls, jlong o, jint which, jbyteArray v) {
   int oom = 0;
   char* s = CopyBytes(env, v, &oom);
@@ -88,6 +88,7 @@ JNIEXPORT jint JNICALL FJ(nativeOptionsSetString)(JNIEnv* env, jclass cls, jlong
     case 3: st = ferry_options_set_ca_file(O(o), s); break;
     case 4: st = ferry_options_set_pii_rules(O(o), s); break;
     case 5: st = ferry_options_set_pinned_public_key(O(o), s); break;
+    case 6: st = ferry_options_set_data_dir(O(o), s); break;
     default: st = FERRY_ERR_INVALID_ARGUMENT; break;
   }
   free(s);

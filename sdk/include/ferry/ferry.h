@@ -334,6 +334,17 @@ FERRY_API ferry_status ferry_options_set_notice(ferry_options* o, const char* no
  * device's locale. */
 FERRY_API ferry_status ferry_options_set_consent_language(ferry_options* o, const char* language);
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: the app's data directory (issue 17)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* The app's data directory, an absolute path (trailing '/' removed), in place of the platform's (Linux:
+ * $XDG_DATA_HOME or ~/.local/share; Android: the app's no-backup directory on internal storage; Apple: Application
+ * Support). The default storage path is "<dir>/ferry/<app>/buffer.db", and a key provider's key names are relative
+ * to it. Android bindings give Context.getNoBackupFilesDir(), which is right for an app moved to adoptable storage
+ * too. NULL, "" or a relative path: FERRY_ERR_INVALID_ARGUMENT. */
+FERRY_API ferry_status ferry_options_set_data_dir(ferry_options* o, const char* dir);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

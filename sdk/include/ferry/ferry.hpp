@@ -242,6 +242,11 @@ class Options {
                           void (*free_user)(void* user)) noexcept {
     return Note(ferry_options_set_key_provider(o_, load, store, user, free_user));
   }
+  // The app's data directory (absolute), in place of the platform's: ferry.h, ferry_options_set_data_dir().
+  Options& SetDataDir(std::string_view dir) noexcept {
+    detail::CStr d(dir);
+    return Note(d.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_data_dir(o_, d.get()));
+  }
 
   // FERRY_OK, or the status of the first setter that failed.
   Status status() const noexcept { return first_error_; }

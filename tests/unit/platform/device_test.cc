@@ -77,6 +77,85 @@ TEST(LocaleToBcp47Test, PosixAndMalformedNamesGiveEmpty) {
   EXPECT_EQ(LocaleToBcp47("../../etc"), "");
 }
 
+TEST(LocaleToBcp47Test, ConvertsIcuAppleAndBcp47Names) {
+  // Apple's CFLocale identifiers and ICU names: script subtags, '-' or '_', keywords after '@'.
+  EXPECT_EQ(LocaleToBcp47("zh-Hans_CN"), "zh-Hans-CN");
+  EXPECT_EQ(LocaleToBcp47("zh_Hant_TW"), "zh-Hant-TW");
+  EXPECT_EQ(LocaleToBcp47("zh-Hans"), "zh-Hans");
+  EXPECT_EQ(LocaleToBcp47("en_US_POSIX"), "en-US");
+  EXPECT_EQ(LocaleToBcp47("ja_JP@calendar=japanese"), "ja-JP");
+  EXPECT_EQ(LocaleToBcp47("en_GB@rg=uszzzz"), "en-GB");
+  EXPECT_EQ(LocaleToBcp47("es_419"), "es-419");
+  // Android's persist.sys.locale and ro.product.locale: BCP 47 already, extensions left out.
+  EXPECT_EQ(LocaleToBcp47("pt-BR"), "pt-BR");
+  EXPECT_EQ(LocaleToBcp47("sr-Latn-RS"), "sr-Latn-RS");
+  EXPECT_EQ(LocaleToBcp47("en-US-u-fw-mon"), "en-US");
+  EXPECT_EQ(LocaleToBcp47("de-DE-1996"), "de-DE");
+  EXPECT_EQ(LocaleToBcp47("EN-latn-us"), "en-Latn-US");
+  // A script subtag wins over a POSIX modifier.
+  EXPECT_EQ(LocaleToBcp47("sr_Cyrl_RS@latin"), "sr-Cyrl-RS");
+}
+
+TEST(LocaleToBcp47Test, MalformedSubtagsGiveEmpty) {
+  EXPECT_EQ(LocaleToBcp47("en__US"), "");
+  EXPECT_EQ(LocaleToBcp47("en-"), "");
+  EXPECT_EQ(LocaleToBcp47("-US"), "");
+  EXPECT_EQ(LocaleToBcp47("en-US-US"), "");
+  EXPECT_EQ(LocaleToBcp47("en-U$"), "");
+  EXPECT_EQ(LocaleToBcp47("en/US"), "");
+}
+
+TEST(ZoneNameTest, AcceptsIanaNamesOnly) {
+  for (const char* z :
+       {"Asia/Shanghai", "America/Argentina/Buenos_Aires", "Etc/GMT+8", "UTC", "America/Port-au-Prince"}) {
+    EXPECT_TRUE(IsZoneName(z)) << z;
+  }
+  for (const char* z :
+       {"", "/etc/localtime", "../etc/passwd", "Asia/Sh anghai", "Europe/Paris\n", "Asia/..", "GMT+08:00"}) {
+    EXPECT_FALSE(IsZoneName(z)) << z;
+  }
+  EXPECT_FALSE(IsZoneName(std::string(65, 'A')));
+}
+
+TEST(MakerModelTest, NamesTheMakerOnce) {
+  EXPECT_EQ(JoinMakerModel("Google", "Pixel 8"), "Google Pixel 8");
+  EXPECT_EQ(JoinMakerModel("samsung", "SM-S911B"), "samsung SM-S911B");
+  EXPECT_EQ(JoinMakerModel("OnePlus", "OnePlus 9"), "OnePlus 9");
+  EXPECT_EQ(JoinMakerModel("Xiaomi", "xiaomi-13"), "xiaomi-13");
+  EXPECT_EQ(JoinMakerModel("HMD", "HMD"), "HMD");
+  EXPECT_EQ(JoinMakerModel("LG", "LGE-G8"), "LG LGE-G8");  // a longer word is not the maker's name
+  EXPECT_EQ(JoinMakerModel("", "Pixel 8"), "Pixel 8");
+  EXPECT_EQ(JoinMakerModel("Google", ""), "Google");
+  EXPECT_EQ(JoinMakerModel("", ""), "");
+}
+
+TEST(AndroidDataDirTest, PackageFromTheProcessName) {
+  EXPECT_EQ(AndroidPackageFromProcessName("com.example.app"), "com.example.app");
+  EXPECT_EQ(AndroidPackageFromProcessName("com.example.app:sync"), "com.example.app");
+  EXPECT_EQ(AndroidPackageFromProcessName("io.ferry.demo_2"), "io.ferry.demo_2");
+  // Not an app: a native executable, a path, a malformed name.
+  for (const char* name : {"", "mytool", "./mytool", "/data/local/tmp/mytool", "com..example", ".com.example",
+                           "com.example.", "com.1example", "com.exa mple", ":sync", "app_process64"}) {
+    EXPECT_EQ(AndroidPackageFromProcessName(name), "") << name;
+  }
+}
+
+TEST(AndroidDataDirTest, NoBackupDirectoryOfTheUser) {
+  EXPECT_EQ(AndroidNoBackupDir(10123, "com.example.app"), "/data/user/0/com.example.app/no_backup");
+  EXPECT_EQ(AndroidNoBackupDir(1010123, "com.example.app"), "/data/user/10/com.example.app/no_backup");
+  EXPECT_EQ(AndroidNoBackupDir(10123, ""), "");
+}
+
+TEST(AppleDataDirTest, TildeIsTheHomeDirectory) {
+  // On iOS $HOME is the app's container.
+  const std::string home = "/var/mobile/Containers/Data/Application/0C5E2A7E";
+  EXPECT_EQ(ExpandHome("~/Library/Application Support", home), home + "/Library/Application Support");
+  EXPECT_EQ(ExpandHome("~", home), home);
+  EXPECT_EQ(ExpandHome("/Library/Application Support", home), "/Library/Application Support");
+  EXPECT_EQ(ExpandHome("~/Library/Application Support", ""), "");
+  EXPECT_EQ(ExpandHome("~mobile/x", home), "~mobile/x");
+}
+
 TEST(DeviceInfoTest, LocaleFollowsPosixPrecedence) {
   ScopedEnv env;
   env.Set("LC_ALL", "zh_CN.UTF-8");

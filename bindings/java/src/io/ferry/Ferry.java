@@ -14,7 +14,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *
  * <pre>{@code
  * try (Ferry ferry = Ferry.open(new Ferry.Options()
- *         .storagePath(context.getFilesDir() + "/ferry/buffer.db")
+ *         .dataDir(context.getNoBackupFilesDir().getPath())
  *         .defaultConsent("analytics", Ferry.Consent.GRANTED))) {
  *   ferry.track("signup", Map.of("plan", "pro"));
  * }
@@ -79,6 +79,11 @@ public final class Ferry implements AutoCloseable {
     /** PII rules as a map, serialised to JSON. */
     public Options piiRules(Map<String, ?> rules) { strings.put(4, Json.object(rules)); return this; }
     public Options pinnedPublicKey(String pins) { strings.put(5, pins); return this; }
+    /**
+     * The app's data directory, an absolute path (on Android: {@code Context.getNoBackupFilesDir()}, left out of
+     * Auto Backup). The default storage path is {@code <dir>/ferry/<app>/buffer.db}. Unset: the platform's.
+     */
+    public Options dataDir(String dir) { strings.put(6, dir); return this; }
     public Options flushIntervalMs(long ms) { numbers.put(0, ms); return this; }
     public Options batchSize(long events) { numbers.put(1, events); return this; }
     public Options maxStorageBytes(long bytes) { numbers.put(2, bytes); return this; }
@@ -94,7 +99,7 @@ public final class Ferry implements AutoCloseable {
     public Options log(LogHandler handler) { log = handler; return this; }
 
     private static final String[] STRING_NAMES = {
-      "endpoint", "writeKey", "storagePath", "caFile", "piiRules", "pinnedPublicKey"
+      "endpoint", "writeKey", "storagePath", "caFile", "piiRules", "pinnedPublicKey", "dataDir"
     };
     private static final String[] NUMBER_NAMES = {
       "flushIntervalMs", "batchSize", "maxStorageBytes", "maxEventAgeMs", "durability"

@@ -224,6 +224,22 @@ public final class FerryTest {
     expectStatus(FerryException.Status.STORAGE, "unusable storage path",
         () -> Ferry.open(options(new File(plain, "sub"))));
 
+    // The app's data directory (Android: Context.getNoBackupFilesDir()): the default buffer and its key go below it.
+    File data = new File(root, "data");
+    try (Ferry d = Ferry.open(new Ferry.Options()
+             .dataDir(data.getPath())
+             .defaultConsent("analytics", Ferry.Consent.GRANTED)
+             .app("java-data-dir", "1.0"))) {
+      d.track("under_the_data_dir", Map.of("n", 1));
+      check(d.exportLocal().contains("under_the_data_dir"), "event in the data dir's buffer");
+    }
+    File dataBuffer = new File(data, "ferry/java-data-dir/buffer.db");
+    check(dataBuffer.isFile(), "buffer below the data dir: " + dataBuffer);
+    check(new File(dataBuffer.getPath() + ".key").isFile(), "its key file beside it");
+    FerryException relative = expectStatus(FerryException.Status.INVALID_ARGUMENT, "relative data dir",
+        () -> Ferry.open(options(new File(root, "b")).dataDir("relative/dir")));
+    check(relative != null && relative.getMessage().contains("dataDir"), "dataDir named");
+
     callbacks(root);
 
     // PII rules as a map: masking instead of redaction.
