@@ -35,8 +35,9 @@ const Rule& RuleOf(Action action) {
       {"keys.expire", {kRoleOperator}},
       {"subject.events", {kRoleCompliance}},
       {"whoami", {kRoleCompliance, kRoleOperator, kRoleAnalyst}},
+      {"subject.event-consent", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kWhoAmI) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kSubjectEventConsent) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

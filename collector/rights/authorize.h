@@ -31,6 +31,7 @@ enum class Action {
   kKeysExpire,           // POST /v1/keys/{write-keys|admin-tokens}/{id}/expiry
   kSubjectEvents,        // GET /v1/subjects/{id}/events: a page of the subject's events (the console)
   kWhoAmI,               // GET /v1/whoami: the caller's own token (any role)
+  kSubjectEventConsent,  // GET /v1/subjects/{id}/events/{messageId}/consent: which consent record covered an event
 };
 
 // The action's name in the audit log ("subject.show", ...).
