@@ -330,6 +330,11 @@ Status Client::Invalid(const std::string& why) {
   return Status::InvalidArgument(why);
 }
 
+Status Client::SensitiveRefused() {
+  stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
+  return Status::ConsentDenied("purpose 'sensitive' is not granted; a sensitive event is never held, it was dropped");
+}
+
 Status Client::StorageError(const Status& s) {
   stats_.storage_errors++;
   stats_.SetLastError(s.message());
@@ -388,6 +393,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
+  if (purpose == kSensitive && state != Consent::kGranted) return SensitiveRefused();
   Json payload = Json::object();
   if (payload_json != nullptr) {
     payload = Json::parse(payload_json, nullptr, false);
@@ -515,6 +521,7 @@ Status Client::RecordOneBuilt(Json* ev, uint64_t* ticket) {
     stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
+  if (purpose == kSensitive && state != Consent::kGranted && type != "consent") return SensitiveRefused();
   if (type != "consent") {
     for (const char* key : {"properties", "traits"}) {
       auto it = ev->find(key);

@@ -127,6 +127,8 @@ class Client {
   // The device's next sequence number (state_mu_ held): one counter for consent records and events, never reused
   // (numbers are reserved in blocks in the buffer's meta table, so a crash skips numbers instead of repeating them).
   base::Status NextSeqLocked(int64_t* seq);
+  // A sensitive event while "sensitive" is not granted: dropped and counted like a denied purpose's, never held.
+  base::Status SensitiveRefused();
   // Counts a storage failure of a call.
   base::Status StorageError(const base::Status& s);
 
