@@ -98,6 +98,13 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ADD COLUMN receipt_id text",
           "CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL",
       },
+      // 5: consent enforcement per project (issue 12); existing projects keep storing as before (report-only).
+      {
+          "CREATE TABLE IF NOT EXISTS consent_policy(project_id bigint PRIMARY KEY, mode text NOT NULL, "
+          "necessary text NOT NULL)",
+          "INSERT INTO consent_policy(project_id, mode, necessary) SELECT id, 'report-only', '[]' FROM projects "
+          "ON CONFLICT (project_id) DO NOTHING",
+      },
   };
   return kMigrations;
 }
@@ -140,7 +147,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 4, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 5, "one migration per schema version");
   return s;
 }
 

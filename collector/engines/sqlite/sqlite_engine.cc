@@ -101,6 +101,13 @@ ALTER TABLE consent_ledger ADD COLUMN device_seq INTEGER;
 ALTER TABLE consent_ledger ADD COLUMN receipt_id TEXT;
 CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL;
 )sql",
+    // 6: consent enforcement per project (issue 12): its mode and the event names allowed under "necessary". The
+    // projects that exist when it is added keep storing as before (report-only); a later one takes the collector's
+    // --consent-default.
+    R"sql(
+CREATE TABLE IF NOT EXISTS consent_policy(project_id INTEGER PRIMARY KEY, mode TEXT NOT NULL, necessary TEXT NOT NULL);
+INSERT OR IGNORE INTO consent_policy(project_id, mode, necessary) SELECT id, 'report-only', '[]' FROM projects;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
