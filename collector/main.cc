@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
   app.add_option("--event-past-days", past_days,
                  "Event times further back than this before their arrival are clamped and flagged (0: no bound)")
       ->capture_default_str();
+  app.add_option("--consent-default", opts.consent_default,
+                 "Consent enforcement at ingest for a project without its own policy: enforce or report-only "
+                 "(ferryctl projects set-consent)")
+      ->check(CLI::IsMember({"enforce", "report-only"}))
+      ->capture_default_str();
   app.add_option("--event-future-s", future_s,
                  "Event times further ahead than this after their arrival are clamped and flagged (0: no bound)")
       ->capture_default_str();

@@ -115,6 +115,31 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     *exit_code = kExitOk;
   });
 
+  auto mode = std::make_shared<std::string>();
+  auto necessary = std::make_shared<std::vector<std::string>>();
+  CLI::App* cons = projects->add_subcommand("set-consent", "Consent enforcement at ingest for a project");
+  cons->add_option("--project", *rproject, "Project name")->required();
+  cons->add_option("--mode", *mode, "enforce (refuse events without consent) or report-only (store and count them)")
+      ->required()
+      ->check(CLI::IsMember({"enforce", "report-only"}));
+  cons->add_option("--necessary", *necessary, "An event name allowed under purpose necessary; repeatable");
+  cons->callback([&g, rproject, mode, necessary, exit_code] {
+    *exit_code = kExitFailure;
+    auto store = OpenOrSay(g, exit_code);
+    if (!store) return;
+    ConsentPolicy policy;
+    policy.mode = *mode;
+    policy.necessary.insert(necessary->begin(), necessary->end());
+    auto ok = store->SetConsentPolicy(*rproject, policy);
+    if (!ok.ok() || !*ok) {
+      std::fprintf(stderr, "ferryctl: %s\n",
+                   ok.ok() ? ("no project named " + *rproject).c_str() : ok.status().ToString().c_str());
+      *exit_code = ok.ok() ? kExitNotFound : ExitForCode(ok.status().code());
+      return;
+    }
+    *exit_code = kExitOk;
+  });
+
   CLI::App* debug = app.add_subcommand("debug", "Inspect the store (offline, on --data-dir)");
   debug->require_subcommand(1);
   auto dump_project = std::make_shared<std::string>();

@@ -365,6 +365,38 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     *exit_code = kExitOk;
   });
 
+  auto message_id = std::make_shared<std::string>();
+  CLI::App* proof =
+      subject->add_subcommand("event-consent", "Which consent record covered one of the subject's stored events");
+  proof->add_option("ID", *id, "Any id of the subject")->required();
+  proof->add_option("MESSAGE_ID", *message_id, "The event's messageId")->required();
+  proof->add_option("--project", *project, "Only this project (default: every project)");
+  proof->callback([&g, id, project, message_id, exit_code] {
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
+    Reply r = Call(g, "GET", SubjectPath(*id, *project, "events/" + Escape(*message_id) + "/consent"));
+    if (!Check(r, exit_code)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      const json rec = doc.value("record", json(nullptr));
+      std::printf("event %s  project %s  purpose %s  deviceSeq %s\n", Str(doc, "messageId").c_str(),
+                  Str(doc, "project").c_str(), Str(doc, "purpose").c_str(), Str(doc, "deviceSeq").c_str());
+      std::printf("%s%s%s\n", Str(doc, "status").c_str(), doc["basis"].is_string() ? " by " : "",
+                  doc["basis"].is_string() ? Str(doc, "basis").c_str() : "");
+      if (doc["reason"].is_string()) std::printf("reason: %s\n", Str(doc, "reason").c_str());
+      if (rec.is_object()) {
+        std::printf("record %s  %s %s (was %s, %s)  seq %s  at %s  notice %s %s\n", Str(rec, "receiptId").c_str(),
+                    Str(rec, "purpose").c_str(), Str(rec, "state").c_str(), Str(rec, "previous").c_str(),
+                    Str(rec, "method").c_str(), Str(rec, "seq").c_str(), Str(rec, "at").c_str(),
+                    Str(rec, "noticeId").c_str(), Str(rec, "noticeVersion").c_str());
+      }
+    }
+    *exit_code = kExitOk;
+  });
+
   CLI::App* traits = subject->add_subcommand("traits", "Correct profile traits (right to rectification)");
   traits->add_option("ID", *id, "Any id of the subject")->required();
   traits->add_option("--project", *project, "Only this project (default: every project)");

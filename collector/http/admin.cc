@@ -157,36 +157,26 @@ class JsonExport : public ExportVisitor {
     p.pop_back();
     consent_n_ = events_n_ = 0;
     in_events_ = false;
+    coverage_.Clear();
     return w_.Put(projects_++ ? "," : "") && w_.Put(p) && w_.Put(",\"consentHistory\":[");
   }
   bool Consent(const ConsentRecord& c) override {
-    json dev = c.device.empty() ? json(nullptr) : json::parse(c.device, nullptr, false);
-    if (dev.is_discarded()) dev = c.device;
-    json o = {{"messageId", c.message_id},
-              {"purpose", c.purpose},
-              {"state", c.state},
-              {"previous", c.previous.empty() ? json(nullptr) : json(c.previous)},
-              {"at", Iso(c.timestamp_ms)},
-              {"receivedAt", Iso(c.received_ms)},
-              {"userId", c.user_id.empty() ? json(nullptr) : json(c.user_id)},
-              {"anonymousId", c.anonymous_id.empty() ? json(nullptr) : json(c.anonymous_id)},
-              {"device", dev}};
-    auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
-    o["method"] = opt(c.method);
-    o["noticeId"] = opt(c.notice_id);
-    o["noticeVersion"] = opt(c.notice_version);
-    o["language"] = opt(c.language);
-    o["seq"] = c.seq > 0 ? json(c.seq) : json(nullptr);
-    o["receiptId"] = opt(c.receipt_id);
-    return w_.Put(consent_n_++ ? "," : "") && w_.Put(Dump(o));
+    coverage_.Add(c);
+    return w_.Put(consent_n_++ ? "," : "") && w_.Put(Dump(rights::ConsentRecordDocument(c)));
   }
   bool Event(const EventRow& e) override {
     if (!in_events_) {
       in_events_ = true;
       if (!w_.Put("],\"events\":[")) return false;
     }
-    // The stored body is the event as received (JSON written by the collector at ingest).
-    return w_.Put(events_n_++ ? "," : "") && w_.Put(e.body);
+    // The stored body is the event as received (JSON written by the collector at ingest); the export adds
+    // "consentProof": which consent record covered it (store/consent_proof.h).
+    if (!w_.Put(events_n_++ ? "," : "")) return false;
+    std::string proof = Dump(rights::ConsentProofDocument(coverage_.For(e)));
+    if (e.body.size() < 2 || e.body.back() != '}') return w_.Put(e.body);
+    std::string_view head(e.body.data(), e.body.size() - 1);
+    return w_.Put(head) && w_.Put(head.size() > 1 ? ",\"consentProof\":" : "\"consentProof\":") && w_.Put(proof) &&
+           w_.Put("}");
   }
   bool EndProject() override {
     if (!in_events_ && !w_.Put("],\"events\":[")) return false;
@@ -199,6 +189,7 @@ class JsonExport : public ExportVisitor {
   int projects_ = 0;
   int64_t consent_n_ = 0, events_n_ = 0;
   bool in_events_ = false;
+  ConsentCoverage coverage_;  // the project's consent records, for each event's proof
 };
 
 }  // namespace
@@ -308,6 +299,16 @@ void AdminApi::Subject(const HttpRequest& req, HttpResponse& res) {
   if (req.method == "GET" && action.empty()) return ShowSubject(req, res, q);
   if (req.method == "GET" && action == "export") return ExportSubject(req, res, q);
   if (req.method == "GET" && action == "events") return SubjectEvents(req, res, q);
+  // events/{messageId}/consent: which consent record covered one of the subject's events.
+  static const std::string kEvents = "events/", kConsent = "/consent";
+  if (req.method == "GET" && action.size() > kEvents.size() + kConsent.size() && action.rfind(kEvents, 0) == 0 &&
+      action.compare(action.size() - kConsent.size(), kConsent.size(), kConsent) == 0) {
+    auto mid = DecodePathSegment(action.substr(kEvents.size(), action.size() - kEvents.size() - kConsent.size()));
+    if (!mid || mid->empty() || mid->size() > kMaxIdBytes) {
+      return BadRequest(res, "bad messageId in the path");
+    }
+    return EventConsent(req, res, q, *mid);
+  }
   if (req.method == "POST" && action == "erase") return EraseSubject(req, res, q);
   if (req.method == "PATCH" && action == "traits") return PatchTraits(req, res, q);
   Fail(res, base::Status::NotFound("not found"));
@@ -415,6 +416,22 @@ void AdminApi::SubjectEvents(const HttpRequest& req, HttpResponse& res, const Su
   }
   Answer(res, 200,
          json{{"subject", q.id}, {"offset", offset}, {"limit", limit}, {"events", events}, {"more", page->more}});
+}
+
+void AdminApi::EventConsent(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q,
+                            const std::string& message_id) {
+  auto c = Caller(req, res, rights::Action::kSubjectEventConsent, q.id);
+  if (!c) return;
+  auto found = rights_->EventConsentOf(*c, q, message_id);
+  if (!found.ok()) return Fail(res, found.status());
+  json out = rights::ConsentProofDocument(found->proof);
+  out["subject"] = q.id;
+  out["project"] = found->event.project;
+  out["messageId"] = found->event.message_id;
+  out["type"] = found->event.type;
+  out["purpose"] = found->event.purpose;
+  out["timestamp"] = Iso(found->event.timestamp_ms);
+  Answer(res, 200, out);
 }
 
 void AdminApi::EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {

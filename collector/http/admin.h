@@ -56,6 +56,7 @@ class AdminApi {
   void ShowSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void ExportSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void SubjectEvents(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void EventConsent(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q, const std::string& message_id);
   void EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void ListRequests(const HttpRequest& req, HttpResponse& res);

@@ -11,6 +11,12 @@ void Metrics::AddEvents(int64_t accepted, int64_t duplicate, int64_t rejected, i
   suppressed_ += suppressed;
 }
 
+void Metrics::AddConsentRefusals(const std::map<std::string, int64_t>& by_reason, bool enforced) {
+  if (by_reason.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& entry : by_reason) consent_refused_[{entry.first, enforced}] += entry.second;
+}
+
 void Metrics::ObserveBatch(int code, double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   ++batches_[code];
@@ -34,6 +40,14 @@ std::string Metrics::Render() const {
   counter("ferry_events_purged_total", "Events deleted by the retention job (older than the maximum age).",
           purged_.load());
   std::lock_guard<std::mutex> lock(mu_);
+  out +=
+      "# HELP ferry_events_consent_refused_total Events without the consent their purpose needs, by reason; "
+      "mode=\"enforce\": not stored, mode=\"report-only\": stored and reported.\n"
+      "# TYPE ferry_events_consent_refused_total counter\n";
+  for (const auto& entry : consent_refused_) {
+    out += "ferry_events_consent_refused_total{reason=\"" + entry.first.first + "\",mode=\"" +
+           (entry.first.second ? "enforce" : "report-only") + "\"} " + std::to_string(entry.second) + "\n";
+  }
   out += "# HELP ferry_batches_total POST /v1/batch requests by HTTP status.\n# TYPE ferry_batches_total counter\n";
   for (const auto& [code, n] : batches_) {
     out += "ferry_batches_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";

@@ -15,6 +15,8 @@ namespace ferry::collector {
 class Metrics {
  public:
   void AddEvents(int64_t accepted, int64_t duplicate, int64_t rejected, int64_t suppressed);
+  // Events the consent gate refused, per reason; enforced: not stored (else only reported, stored).
+  void AddConsentRefusals(const std::map<std::string, int64_t>& by_reason, bool enforced);
   // Events deleted by the retention job.
   void AddPurged(int64_t n) { purged_ += n; }
   // One finished /v1/batch request: its HTTP status and duration.
@@ -27,10 +29,11 @@ class Metrics {
                                                       0.1,   0.25,   0.5,   1,    2.5,   5};
   std::atomic<int64_t> accepted_{0}, duplicate_{0}, rejected_{0}, suppressed_{0}, purged_{0};
   mutable std::mutex mu_;
-  std::map<int, int64_t> batches_;                   // guarded by mu_
-  std::array<int64_t, kBuckets.size() + 1> hist_{};  // guarded by mu_; last = +Inf
-  double sum_ = 0;                                   // guarded by mu_
-  int64_t count_ = 0;                                // guarded by mu_
+  std::map<int, int64_t> batches_;                                   // guarded by mu_
+  std::map<std::pair<std::string, bool>, int64_t> consent_refused_;  // (reason, enforced) -> events; guarded by mu_
+  std::array<int64_t, kBuckets.size() + 1> hist_{};                  // guarded by mu_; last = +Inf
+  double sum_ = 0;                                                   // guarded by mu_
+  int64_t count_ = 0;                                                // guarded by mu_
 };
 
 }  // namespace ferry::collector

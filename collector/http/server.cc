@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "collector/http/exchange.h"
+#include "collector/ingest/consent_gate.h"
 #include "collector/ingest/ingest.h"
 #include "lib/base/time.h"
 #include "lib/httpd/decode.h"
@@ -65,6 +66,7 @@ AdminOptions WithInsight(AdminOptions o, bool insight, rights::RegistryService* 
 CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger log)
     : opts_(std::move(opts)),
       credentials_(store),
+      consent_(store),
       health_(store),
       clock_(opts_.clock != nullptr ? opts_.clock : base::SystemClock()),
       log_(std::move(log)),
@@ -227,6 +229,19 @@ void CollectorServer::Routes(httpd::Router& svr) {
         body.shrink_to_fit();
         if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);
 
+        // Consent (issue 12): refused events leave the batch in a project that enforces; the answer counts them as
+        // accepted (like events of erased subjects), so a write key's holder learns nothing of anyone's choices.
+        auto gate = ApplyConsentGate(*consent_, project.project_id, opts_.consent_default, &parsed.events);
+        if (!gate.ok()) {
+          log_.Error("reading consent for a batch failed: " + gate.status().ToString());
+          Answer(res, 503, "store unavailable");
+          res.set_header("Retry-After", "1");
+          return;
+        }
+        int64_t consent_refused = 0;
+        for (const auto& entry : gate->refused) consent_refused += gate->enforced ? entry.second : 0;
+        metrics_.AddConsentRefusals(gate->refused, gate->enforced);
+
         InsertRequest ins;
         ins.project_id = project.project_id;
         ins.project = project.project;
@@ -252,7 +267,7 @@ void CollectorServer::Routes(httpd::Router& svr) {
         res.status = 200;
         // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
         // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
-        res.set_content(BatchAnswer(accepted + suppressed, duplicate, 0, parsed.rejected), kJson);
+        res.set_content(BatchAnswer(accepted + suppressed + consent_refused, duplicate, 0, parsed.rejected), kJson);
       }));
 }
 

@@ -56,6 +56,9 @@ struct ServerOptions {
   rights::RightsOptions rights;
   AdminOptions admin;     // the admin API: how refused calls are slowed down per source address
   TimeWindow event_time;  // event times are kept within this window around the received time
+  // Consent enforcement at ingest (collector/ingest/consent_gate.h) for a project without a policy of its own:
+  // "enforce" or "report-only" (--consent-default).
+  std::string consent_default = "enforce";
   int64_t retention_max_age_ms = 395LL * 24 * 3600 * 1000;  // default maximum event age; <= 0 keeps events forever
   int64_t retention_interval_ms = 3600LL * 1000;            // how often the retention job runs
   // The time of ingest (receivedAt and the clock-skew correction), the rate limiter, the retention job, request due
@@ -102,6 +105,7 @@ class CollectorServer {
 
   ServerOptions opts_;
   Credentials* credentials_;  // write keys of /v1/batch
+  ConsentLedger* consent_;    // consent policies and records of /v1/batch
   StoreInspection* health_;   // GET /healthz
   base::Clock* clock_;
   base::Logger log_;

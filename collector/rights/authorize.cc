@@ -37,8 +37,9 @@ const Rule& RuleOf(Action action) {
       {"whoami", {kRoleCompliance, kRoleOperator, kRoleAnalyst}},
       {"registry.read", {kRoleCompliance, kRoleOperator}},
       {"registry.edit", {kRoleCompliance}},
+      {"subject.event-consent", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRegistryEdit) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kSubjectEventConsent) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

@@ -33,6 +33,7 @@ enum class Action {
   kWhoAmI,               // GET /v1/whoami: the caller's own token (any role)
   kRegistryRead,         // GET /v1/projects/{project}/registry[/records|/impact]: the processing registry
   kRegistryEdit,         // PUT /v1/projects/{project}/registry
+  kSubjectEventConsent,  // GET /v1/subjects/{id}/events/{messageId}/consent: which consent record covered an event
 };
 
 // The action's name in the audit log ("subject.show", ...).

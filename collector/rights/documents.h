@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector/store/consent_proof.h"
 #include "collector/store/records.h"
 
 namespace ferry::collector::rights {
@@ -25,6 +26,14 @@ Json ReceiptDocument(const EraseReceipt& r);
 
 // The outcome of an audit verification: {ok, entries[, firstBrokenSeq, reason]}.
 Json VerifyDocument(const AuditVerifyResult& v);
+
+// One consent record as the export's consentHistory and the per-event proof show it: {messageId, purpose, state,
+// previous, at, receivedAt, userId, anonymousId, device, method, noticeId, noticeVersion, language, seq, receiptId}.
+Json ConsentRecordDocument(const ConsentRecord& c);
+
+// Which consent record covered an event: {status, basis, reason, deviceSeq, consentReceipt, record} (consent_proof.h;
+// null for what does not apply).
+Json ConsentProofDocument(const ConsentProof& p);
 
 }  // namespace ferry::collector::rights
 

@@ -256,6 +256,55 @@ Result<RightsService::EventPage> RightsService::ListEvents(const Actor& actor, c
   return page;
 }
 
+namespace {
+
+// Collects a project's consent records, then stops at the event asked for with its proof.
+class EventConsentFinder : public ExportVisitor {
+ public:
+  EventConsentFinder(const std::string& message_id, std::optional<RightsService::EventConsent>* out)
+      : message_id_(message_id), out_(out) {}
+  bool BeginProject(const SubjectSummary&) override {
+    coverage_.Clear();
+    return true;
+  }
+  bool Consent(const ConsentRecord& c) override {
+    coverage_.Add(c);
+    return true;
+  }
+  bool Event(const EventRow& e) override {
+    if (e.message_id != message_id_) return true;
+    *out_ = RightsService::EventConsent{e, coverage_.For(e)};
+    return false;
+  }
+  bool EndProject() override { return true; }
+
+ private:
+  const std::string& message_id_;
+  std::optional<RightsService::EventConsent>* out_;
+  ConsentCoverage coverage_;
+};
+
+}  // namespace
+
+Result<RightsService::EventConsent> RightsService::EventConsentOf(const Actor& actor, const SubjectQuery& q,
+                                                                  const std::string& message_id) {
+  const char* action = ActionName(Action::kSubjectEventConsent);
+  std::optional<EventConsent> found;
+  EventConsentFinder finder(message_id, &found);
+  auto r = stores_.subjects->ExportSubject(q, finder);
+  if (!r.ok() && r.status().code() != base::Code::kClosed) {
+    (void)Audit(actor, action, q.id, "error", "");
+    return r.status().WithMessage(kStoreUnavailable);
+  }
+  if (!found) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", ""));
+    return Status::NotFound(r.ok() && !*r ? "no such subject" : "no such event of the subject");
+  }
+  FERRY_RETURN_IF_ERROR(
+      Audit(actor, action, q.id, "ok", Dump(Json{{"project", found->event.project}, {"status", found->proof.status}})));
+  return std::move(*found);
+}
+
 Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery& q) {
   const char* action = ActionName(Action::kSubjectErase);
   RightsRequest r = NewRegisterEntry("erasure", q.project, q.id, kCompleted, "admin");

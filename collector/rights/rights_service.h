@@ -31,6 +31,7 @@
 #include "collector/rights/authorize.h"
 #include "collector/rights/documents.h"
 #include "collector/rights/refusals.h"
+#include "collector/store/consent_proof.h"
 #include "collector/store/interfaces.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -146,6 +147,13 @@ class RightsService {
     bool more = false;
   };
   base::Result<EventPage> ListEvents(const Actor& actor, const SubjectQuery& q, int64_t offset, size_t limit);
+  // Which consent record covered the subject's stored event `message_id` (consent_proof.h), read through the export's
+  // stream; NotFound for an unknown subject or an event not among the subject's. Audited as subject.event-consent.
+  struct EventConsent {
+    EventRow event;
+    ConsentProof proof;
+  };
+  base::Result<EventConsent> EventConsentOf(const Actor& actor, const SubjectQuery& q, const std::string& message_id);
   // Erases the subject (IdentityGraph::EraseSubject) with a completed erasure request.
   base::Result<EraseReceipt> Erase(const Actor& actor, const SubjectQuery& q);
   // Merges traits (IdentityGraph::PatchTraits) with a completed correction request; NotFound when unknown,

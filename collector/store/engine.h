@@ -179,6 +179,15 @@ class EngineTxn {
   virtual base::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, size_t limit,
                                                           const std::string& subject_hash) = 0;
 
+  // ---- Consent (issue 12) ----
+  // Every consent record held under one of `ids` (as its userId or its anonymousId) in the project, each once.
+  virtual base::Result<std::vector<ConsentRecord>> ConsentRecordsOf(int64_t project_id,
+                                                                    const std::vector<std::string>& ids) = 0;
+  // The project's consent policy as stored: (mode, the necessary names as a JSON array text); nullopt when none.
+  virtual base::Result<std::optional<std::pair<std::string, std::string>>> ConsentPolicyRow(int64_t project_id) = 0;
+  virtual base::Status SetConsentPolicyRow(int64_t project_id, const std::string& mode,
+                                           const std::string& necessary_json) = 0;
+
   // ---- Settings and inspection ----
   // Sets (max_age_ms > 0) or clears (0) a project's maximum event age.
   virtual base::Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) = 0;

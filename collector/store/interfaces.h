@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/store/consent_policy.h"
 #include "collector/store/engine.h"
 #include "collector/store/records.h"
 #include "collector/store/store_txn.h"
@@ -165,6 +166,21 @@ class Suppressions {
   virtual base::Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) = 0;
   // Adds an id hash to the suppression list (erasure does it itself; tests).
   virtual base::Status Suppress(int64_t project_id, const std::string& id_hash) = 0;
+};
+
+// Consent enforcement at ingest (issue 12; consent_policy.h): the policies of projects and the records of a person.
+class ConsentLedger {
+ public:
+  virtual ~ConsentLedger() = default;
+  // The project's own policy (nullopt: none set, the collector's default applies).
+  virtual base::Result<std::optional<ConsentPolicy>> ConsentPolicyOf(int64_t project_id) = 0;
+  // Sets a project's policy; false for an unknown project. InvalidArgument for a mode other than "enforce" or
+  // "report-only" or a necessary name that is not 1-200 bytes.
+  virtual base::Result<bool> SetConsentPolicy(const std::string& project, const ConsentPolicy& policy) = 0;
+  // Every consent record of the person the ids name in the project: the identity-graph walk (trusted links only,
+  // identity.h) from user_id, else from anonymous_id; and the records under anonymous_id itself.
+  virtual base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,
+                                                                 const std::string& anonymous_id) = 0;
 };
 
 class StoreInspection {

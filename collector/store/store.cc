@@ -5,6 +5,8 @@
 #include "collector/store/audit.h"
 #include "lib/base/digest.h"
 
+#include <nlohmann/json.hpp>
+
 namespace ferry::collector {
 
 using base::Result;
@@ -273,6 +275,66 @@ Status Store::Suppress(int64_t project_id, const std::string& id_hash) {
     auto n = tx.primitives().Suppress(project_id, {id_hash}, tx.NowMs());
     return n.ok() ? Status::Ok() : n.status();
   });
+}
+
+// ---- ConsentLedger ----
+
+Result<std::optional<ConsentPolicy>> Store::ConsentPolicyOf(int64_t project_id) {
+  using Opt = std::optional<ConsentPolicy>;
+  return TransactFor<Opt>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<Opt> {
+    auto row = tx.primitives().ConsentPolicyRow(project_id);
+    if (!row.ok()) return row.status();
+    if (!row->has_value()) return Opt();
+    ConsentPolicy p;
+    p.mode = (*row)->first;
+    nlohmann::json names = nlohmann::json::parse((*row)->second, nullptr, false);
+    if (names.is_array()) {
+      for (const auto& n : names) {
+        if (n.is_string()) p.necessary.insert(n.get<std::string>());
+      }
+    }
+    return Opt(std::move(p));
+  });
+}
+
+Result<bool> Store::SetConsentPolicy(const std::string& project, const ConsentPolicy& policy) {
+  if (policy.mode != kConsentEnforce && policy.mode != kConsentReportOnly) {
+    return Status::InvalidArgument("the consent mode is enforce or report-only");
+  }
+  nlohmann::json names = nlohmann::json::array();
+  for (const std::string& n : policy.necessary) {
+    if (n.empty() || n.size() > 200) return Status::InvalidArgument("a necessary event name is 1-200 bytes");
+    names.push_back(n);
+  }
+  const std::string text = names.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<bool> {
+    auto p = tx.primitives().Projects(project);
+    if (!p.ok()) return p.status();
+    if (project.empty() || p->empty()) return false;
+    FERRY_RETURN_IF_ERROR(tx.primitives().SetConsentPolicyRow(p->front().id, policy.mode, text));
+    return true;
+  });
+}
+
+Result<std::vector<ConsentRecord>> Store::PersonConsent(int64_t project_id, const std::string& user_id,
+                                                        const std::string& anonymous_id) {
+  return TransactFor<std::vector<ConsentRecord>>(
+      TxnMode::kRead, [&](StoreTxn& tx) -> Result<std::vector<ConsentRecord>> {
+        std::vector<std::string> ids;
+        const std::string& start = user_id.empty() ? anonymous_id : user_id;
+        if (!start.empty()) {
+          auto name = tx.primitives().ProjectName(project_id);
+          if (!name.ok()) return name.status();
+          auto subject = tx.Resolve(ProjectRef{project_id, *name}, start);
+          if (!subject.ok()) return subject.status();
+          if (subject->has_value()) ids = (*subject)->ids;
+        }
+        for (const std::string* own : {&user_id, &anonymous_id}) {
+          if (!own->empty() && std::find(ids.begin(), ids.end(), *own) == ids.end()) ids.push_back(*own);
+        }
+        if (ids.empty()) return std::vector<ConsentRecord>();
+        return tx.primitives().ConsentRecordsOf(project_id, ids);
+      });
 }
 
 // ---- StoreInspection ----

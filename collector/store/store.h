@@ -30,7 +30,8 @@ class Store : public IngestSink,
               public RetentionStore,
               public Suppressions,
               public StoreInspection,
-              public RightsTransactions {
+              public RightsTransactions,
+              public ConsentLedger {
  public:
   // clock: the time of every record the store stamps (keys, tokens, suppressions, traits, audit entries, receipts).
   explicit Store(std::unique_ptr<Engine> engine, base::Clock* clock = base::SystemClock());
@@ -94,6 +95,12 @@ class Store : public IngestSink,
   base::Result<std::vector<EventRow>> DumpEvents(const std::string& project) override;
   base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override;
   base::Status ScanAllText(const TextScanFn& fn) override;
+
+  // ConsentLedger
+  base::Result<std::optional<ConsentPolicy>> ConsentPolicyOf(int64_t project_id) override;
+  base::Result<bool> SetConsentPolicy(const std::string& project, const ConsentPolicy& policy) override;
+  base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,
+                                                         const std::string& anonymous_id) override;
 
   // RightsTransactions
   base::Status Transact(TxnMode mode, const std::function<base::Status(StoreTxn& tx)>& fn) override;

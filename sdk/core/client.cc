@@ -176,15 +176,11 @@ Status Client::OpenMasker() {
 Status Client::LoadState() {
   ConsentGate::ExclusiveHold cl = consent_.Exclusive();
   std::lock_guard<std::mutex> s(state_mu_);
-  // Consent: defaults for purposes the user never chose, then what is recorded. Once the recorded consent was lost
-  // (a reset or unsalvageable buffer), a purpose may have been denied: the defaults are not applied and every purpose
-  // the app has not set since stays denied.
+  // Consent: what is recorded, then the app's defaults for purposes the user never chose (recorded as consent records
+  // of method "default" when they are first applied or change, RecordDefaultsLocked). Once the recorded consent was
+  // lost (a reset or unsalvageable buffer), a purpose may have been denied: the defaults are not applied and every
+  // purpose the app has not set since stays denied.
   consent_lost_ = buffer_->GetMeta(Buffer::kMetaConsentLost).has_value();
-  if (!consent_lost_) {
-    std::map<std::string, Consent> defaults = opts_.default_consent;
-    defaults.erase(kNecessary);
-    FERRY_RETURN_IF_ERROR(buffer_->ApplyDefaultConsent(defaults));
-  }
   std::map<std::string, ConsentRow> rows = buffer_->LoadConsent();
   std::map<std::string, Consent> states;
   for (const auto& [purpose, row] : rows) {
@@ -229,6 +225,7 @@ Status Client::LoadState() {
   }
   next_seq_ = reserved + 1;
   seq_reserved_ = reserved;
+  if (!consent_lost_) FERRY_RETURN_IF_ERROR(RecordDefaultsLocked(&rows));
   return Status::Ok();
 }
 
@@ -240,6 +237,49 @@ Status Client::NextSeqLocked(int64_t* seq) {
     seq_reserved_ = reserve;
   }
   *seq = next_seq_++;
+  return Status::Ok();
+}
+
+Status Client::RecordDefaultsLocked(std::map<std::string, ConsentRow>* rows) {
+  std::map<std::string, Consent> defaults = opts_.default_consent;
+  defaults.erase(kNecessary);
+  // purpose -> (state to record, method)
+  std::map<std::string, std::pair<Consent, const char*>> changes;
+  for (const auto& [purpose, row] : *rows) {
+    if (purpose == kNecessary) continue;
+    if (row.explicit_choice) {
+      if (row.receipt.empty()) changes[purpose] = {row.state, "explicit"};  // a buffer from before receipts
+    } else if (!defaults.count(purpose) && row.state != Consent::kPending) {
+      changes[purpose] = {Consent::kPending, "default"};  // the app no longer sets this default
+    }
+  }
+  for (const auto& [purpose, state] : defaults) {
+    auto it = rows->find(purpose);
+    if (it != rows->end() && it->second.explicit_choice) continue;
+    // A purpose with no state yet is pending: a pending default changes nothing and admits nothing, so it is not
+    // recorded (nor is a pending state kept without a receipt).
+    Consent current = it == rows->end() ? Consent::kPending : it->second.state;
+    bool unreceipted = it != rows->end() && it->second.receipt.empty() && state != Consent::kPending;
+    if (current != state || unreceipted) changes[purpose] = {state, "default"};
+  }
+  for (const auto& [purpose, change] : changes) {
+    const auto& [state, method] = change;
+    auto it = rows->find(purpose);
+    Consent previous = it == rows->end() ? Consent::kPending : it->second.state;
+    bool is_explicit = it != rows->end() && it->second.explicit_choice;
+    int64_t now = clock_->NowMs();
+    consent_.SetLocked(purpose, state);
+    RefreshContextLocked();
+    NewEvent record;
+    std::string receipt;
+    FERRY_RETURN_IF_ERROR(ConsentRecordLocked(purpose, state, previous, method, now, &record, &receipt));
+    ConsentRow row{state, is_explicit, now, receipt};
+    auto purged = buffer_->SetConsent(purpose, row, state == Consent::kDenied && previous != Consent::kDenied, &record);
+    if (!purged.ok()) return StorageError(purged.status());
+    consent_.SetReceiptLocked(purpose, receipt);
+    (*rows)[purpose] = row;
+    log_.Info("consent for '" + purpose + "' recorded as " + ConsentName(state) + " (" + method + ")");
+  }
   return Status::Ok();
 }
 
@@ -269,6 +309,11 @@ Status Client::Invalid(const std::string& why) {
   stats_.SetLastError(why);
   log_.Warn(why);
   return Status::InvalidArgument(why);
+}
+
+Status Client::SensitiveRefused() {
+  stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
+  return Status::ConsentDenied("purpose 'sensitive' is not granted; a sensitive event is never held, it was dropped");
 }
 
 Status Client::StorageError(const Status& s) {
@@ -329,6 +374,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
+  if (purpose == kSensitive && state != Consent::kGranted) return SensitiveRefused();
   // The stored properties/traits: validated and masked in one pass over the app's text (no DOM). An object that
   // repeats a key is parsed and walked instead, so the last of the repeated keys wins as it always did.
   thread_local std::string payload_text;
@@ -466,6 +512,7 @@ Status Client::RecordOneBuilt(Json* ev, uint64_t* ticket) {
     stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
+  if (purpose == kSensitive && state != Consent::kGranted && type != "consent") return SensitiveRefused();
   if (type != "consent") {
     for (const char* key : {"properties", "traits"}) {
       auto it = ev->find(key);

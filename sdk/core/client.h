@@ -120,9 +120,15 @@ class Client {
   // sequence number and a new random receipt id (returned in *receipt).
   base::Status ConsentRecordLocked(const std::string& purpose, Consent state, Consent previous, const char* method,
                                    int64_t now, NewEvent* record, std::string* receipt);
+  // Records the app's defaults for purposes the user never chose, once when applied and again when one changes (a
+  // default that is no longer set falls back to pending, recorded so); and states of a buffer from before receipts
+  // were kept, once. Gate held exclusively, state_mu_ held; after the ids and the context are known.
+  base::Status RecordDefaultsLocked(std::map<std::string, ConsentRow>* rows);
   // The device's next sequence number (state_mu_ held): one counter for consent records and events, never reused
   // (numbers are reserved in blocks in the buffer's meta table, so a crash skips numbers instead of repeating them).
   base::Status NextSeqLocked(int64_t* seq);
+  // A sensitive event while "sensitive" is not granted: dropped and counted like a denied purpose's, never held.
+  base::Status SensitiveRefused();
   // Counts a storage failure of a call.
   base::Status StorageError(const base::Status& s);
 

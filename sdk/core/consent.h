@@ -29,6 +29,9 @@ bool ConsentFromName(std::string_view name, Consent* out);
 
 // "necessary": the built-in purpose, always granted.
 inline constexpr const char* kNecessary = "necessary";
+// Special categories (health, biometrics, ...): needs its own explicit grant, and its events are never held while it
+// is not granted (refused like a denied purpose's; PIPL art. 29, GDPR art. 9: consent before processing).
+inline constexpr const char* kSensitive = "sensitive";
 
 // Events of a purpose in this state may be sent: granted, or the built-in "necessary".
 inline bool IsSendable(std::string_view purpose, Consent state) {

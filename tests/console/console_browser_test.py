@@ -83,8 +83,11 @@ class Collector:
         with open(insight_config, "w") as f:
             json.dump({"min_cohort_size": 1}, f)  # a handful of seeded people still make tables
         self.log = open(os.path.join(work, "collector.log"), "w")
+        # The seeded events carry no consent records (this tests the console, not consent): report-only, so that the
+        # collector stores them instead of refusing them (its default is to enforce consent, issue 12).
         self.proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", self.data, "--tls-cert",
-                                      self.cert, "--tls-key", self.key, "--insight", "embedded", "--insight-config", insight_config],
+                                      self.cert, "--tls-key", self.key, "--insight", "embedded", "--insight-config", insight_config,
+                                      "--consent-default", "report-only"],
                                      stderr=subprocess.PIPE, text=True)
         self.port = None
         for line in self.proc.stderr:  # blocks until the collector says where it listens (or exits)

@@ -144,9 +144,9 @@ class DocCommandsTest(unittest.TestCase):
                            stderr=subprocess.STDOUT, timeout=240)
         out = r.stdout.decode("utf-8", "replace")
         self.assertEqual(r.returncode, 0, out)
-        self.assertIn('"accepted":1', out)
+        self.assertIn('"accepted":2', out)  # the consent record and the event it admits
         self.assertRegex(out, r"write key for the app: fw_[0-9a-f]+")
-        self.assertIn("Quick Start Test", out.split('"accepted":1', 1)[1])  # found by ferryctl after the send
+        self.assertIn("Quick Start Test", out.split('"accepted":2', 1)[1])  # found by ferryctl after the send
 
     def test_compliance_commands(self):
         parts = blocks("docs/COMPLIANCE.md", "compliance-commands")
@@ -158,12 +158,17 @@ class DocCommandsTest(unittest.TestCase):
             col = Collector(work)
             try:
                 now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                # The person's consent on record first: the collector enforces it (issue 12).
                 ans = col.post([
+                    {"type": "consent", "userId": "user-4711", "anonymousId": "device-1", "messageId": "m0",
+                     "timestamp": now, "purpose": "necessary", "deviceSeq": 1,
+                     "properties": {"purpose": "analytics", "state": "granted", "method": "explicit", "seq": 1,
+                                    "receiptId": "r-4711"}},
                     {"type": "identify", "userId": "user-4711", "anonymousId": "device-1", "messageId": "m1",
                      "timestamp": now, "purpose": "analytics", "traits": {"phone": "masked", "plan": "pro"}},
                     {"type": "track", "event": "Order Completed", "userId": "user-4711", "anonymousId": "device-1",
                      "messageId": "m2", "timestamp": now, "purpose": "analytics"}])
-                self.assertEqual(ans["accepted"], 2, ans)
+                self.assertEqual(ans["accepted"], 3, ans)
                 env = env_with_programs({"FERRY_URL": col.url, "FERRY_TOKEN": col.token, "FERRY_CA_FILE": col.cert})
                 for line in block.split("\n"):
                     command = line.split("  #", 1)[0].strip()
@@ -200,7 +205,7 @@ class DocCommandsTest(unittest.TestCase):
             if key not in ("at", "purpose", "state", "previous"):  # members of consentHistory's items
                 self.assertIn(key, entry, "COMPLIANCE.md names %s in each projects[] entry" % key)
         self.assertEqual(entry["userId"], "user-4711")
-        self.assertEqual(len(entry["events"]), 2)
+        self.assertEqual(len(entry["events"]), 3)  # the consent record (stored as an event too), identify, track
 
     def help_options(self, program):
         out = subprocess.run([program, "--help"], stdout=subprocess.PIPE, check=True).stdout.decode()

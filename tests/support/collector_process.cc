@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <chrono>
 #include <cstdio>
@@ -149,6 +150,10 @@ bool CollectorProcess::Spawn(const std::string& listen, std::string* error) {
   }
   if (!fault_file_.empty()) args.insert(args.end(), {"--fault-plan", fault_file_});
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  if (std::find(opts_.extra_args.begin(), opts_.extra_args.end(), "--consent-default") == opts_.extra_args.end()) {
+    // Tests of other features send events without consent records: they run report-only unless they ask.
+    args.insert(args.end(), {"--consent-default", "report-only"});
+  }
   std::remove((data_dir_ + "/collector.port").c_str());
   {
     // The log exists before the child starts, so that it can be watched from the first line on.

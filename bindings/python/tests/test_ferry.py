@@ -120,7 +120,8 @@ def test_invalid_input_raises_with_reason_and_is_counted(tmp_path):
             c.flush("soon")
         assert c.stats()["invalid"] == 10
         assert c.get_consent("a\0b") is ferry.Consent.PENDING
-        assert c.export_local()["events"] == []
+        # Nothing but the consent record of the default (analytics granted), recorded at open (issue 12).
+        assert [e["type"] for e in c.export_local()["events"]] == ["consent"]
 
 
 def test_closed_client_raises_and_close_is_idempotent(tmp_path):

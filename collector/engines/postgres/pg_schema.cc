@@ -107,6 +107,13 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "CREATE TABLE IF NOT EXISTS purpose_retention(project_id bigint NOT NULL, purpose text NOT NULL, "
           "max_age_ms bigint NOT NULL, PRIMARY KEY(project_id, purpose))",
       },
+      // 6: consent enforcement per project (issue 12); existing projects keep storing as before (report-only).
+      {
+          "CREATE TABLE IF NOT EXISTS consent_policy(project_id bigint PRIMARY KEY, mode text NOT NULL, "
+          "necessary text NOT NULL)",
+          "INSERT INTO consent_policy(project_id, mode, necessary) SELECT id, 'report-only', '[]' FROM projects "
+          "ON CONFLICT (project_id) DO NOTHING",
+      },
   };
   return kMigrations;
 }
@@ -149,7 +156,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 5, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 6, "one migration per schema version");
   return s;
 }
 

@@ -361,6 +361,33 @@ class PgTxn final : public EngineTxn {
 
   // ---- Settings and inspection ----
 
+  Result<std::vector<ConsentRecord>> ConsentRecordsOf(int64_t project_id,
+                                                      const std::vector<std::string>& ids) override {
+    auto r = tx_.Exec(std::string("SELECT ") + kConsentColumns +
+                          " FROM consent_ledger WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR "
+                          "anonymous_id = ANY($2::text[])) ORDER BY id",
+                      {I(project_id), T(TextArray(ids))});
+    if (!r.ok()) return r.status();
+    std::vector<ConsentRecord> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(ConsentFromRow(RowView{r->get(), i}));
+    return out;
+  }
+
+  Result<std::optional<std::pair<std::string, std::string>>> ConsentPolicyRow(int64_t project_id) override {
+    auto r = tx_.Exec("SELECT mode, necessary FROM consent_policy WHERE project_id = $1", {I(project_id)});
+    if (!r.ok()) return r.status();
+    std::optional<std::pair<std::string, std::string>> out;
+    if (PQntuples(r->get()) > 0) out = std::make_pair(Get(r->get(), 0, 0), Get(r->get(), 0, 1));
+    return out;
+  }
+
+  Status SetConsentPolicyRow(int64_t project_id, const std::string& mode, const std::string& necessary_json) override {
+    return tx_.Run(
+        "INSERT INTO consent_policy(project_id, mode, necessary) VALUES($1, $2, $3) "
+        "ON CONFLICT (project_id) DO UPDATE SET mode = EXCLUDED.mode, necessary = EXCLUDED.necessary",
+        {I(project_id), T(mode), T(necessary_json)});
+  }
+
   Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) override {
     if (max_age_ms <= 0) return tx_.Run("DELETE FROM project_settings WHERE project_id = $1", {I(project_id)});
     return tx_.Run(

@@ -111,6 +111,13 @@ CREATE TABLE IF NOT EXISTS purpose_retention(
   project_id INTEGER NOT NULL, purpose TEXT NOT NULL, max_age_ms INTEGER NOT NULL, PRIMARY KEY(project_id, purpose))
   WITHOUT ROWID;
 )sql",
+    // 7: consent enforcement per project (issue 12): its mode and the event names allowed under "necessary". The
+    // projects that exist when it is added keep storing as before (report-only); a later one takes the collector's
+    // --consent-default.
+    R"sql(
+CREATE TABLE IF NOT EXISTS consent_policy(project_id INTEGER PRIMARY KEY, mode TEXT NOT NULL, necessary TEXT NOT NULL);
+INSERT OR IGNORE INTO consent_policy(project_id, mode, necessary) SELECT id, 'report-only', '[]' FROM projects;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

@@ -1,6 +1,7 @@
 // The embedded engine's primitive reads and writes inside one transaction (EngineTxn). Each runs with the engine's
 // mutex held by the caller (SqliteEngine::Transact/Export); the algorithms built on them are in collector/store/.
 #include <algorithm>
+#include <set>
 #include <string_view>
 
 #include "collector/engines/sqlite/sqlite_engine.h"
@@ -433,6 +434,45 @@ class SqliteTxn final : public EngineTxn {
   }
 
   // ---- Settings and inspection ----
+
+  Result<std::vector<ConsentRecord>> ConsentRecordsOf(int64_t project_id,
+                                                      const std::vector<std::string>& ids) override {
+    std::vector<ConsentRecord> out;
+    std::set<std::string> seen;
+    for (const char* where : {" FROM consent_ledger INDEXED BY consent_by_user WHERE project_id = ?1 AND user_id = ?2;",
+                              " FROM consent_ledger INDEXED BY consent_by_anon WHERE project_id = ?1 AND "
+                              "anonymous_id = ?2;"}) {
+      auto st = db_.Prepare(std::string("SELECT ") + kConsentColumns + where);
+      if (!st.ok()) return st.status();
+      for (const auto& id : ids) {
+        st->Bind(1, project_id).Bind(2, id);
+        while (st->Step()) {
+          ConsentRecord r = ConsentFromRow(*st);
+          if (seen.insert(r.message_id).second) out.push_back(std::move(r));
+        }
+        FERRY_RETURN_IF_ERROR(st->status());
+        st->Reset();
+      }
+    }
+    return out;
+  }
+
+  Result<std::optional<std::pair<std::string, std::string>>> ConsentPolicyRow(int64_t project_id) override {
+    auto st = db_.Prepare("SELECT mode, necessary FROM consent_policy WHERE project_id = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id);
+    std::optional<std::pair<std::string, std::string>> out;
+    if (st->Step()) out = std::make_pair(st->Text(0), st->Text(1));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Status SetConsentPolicyRow(int64_t project_id, const std::string& mode, const std::string& necessary_json) override {
+    auto st = db_.Prepare("INSERT OR REPLACE INTO consent_policy(project_id, mode, necessary) VALUES(?1, ?2, ?3);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, mode).Bind(3, necessary_json);
+    return st->Run();
+  }
 
   Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) override {
     auto st = max_age_ms > 0

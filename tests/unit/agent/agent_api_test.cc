@@ -45,6 +45,9 @@ class AgentApiTest : public ::testing::Test {
   }
   void TearDown() override { (void)std::system(("rm -rf " + dir_).c_str()); }
 
+  // Config() sets two defaults (analytics granted, marketing denied): the agent records each at its first start as a
+  // consent record (method "default", issue 12), kept in the buffer like any event.
+  static constexpr size_t kDefaultRecords = 2;
   AgentConfig Config(const std::string& extra = "") {
     std::string text = R"({"listen": "127.0.0.1:0", "storage": {"path": "buffer.db"},
         "consent": {"analytics": "granted", "marketing": "denied"}, "threads": 4)" +
@@ -129,7 +132,7 @@ TEST_F(AgentApiTest, EventAnswersSayWhatHappenedAndTheBufferHoldsMaskedEvents) {
 
   ASSERT_TRUE(agent->Shutdown(1000).ok());
   auto evs = Buffered(cfg);
-  EXPECT_EQ(evs.size(), 4u);  // signup, suggestion (pending), screen, identify
+  EXPECT_EQ(evs.size(), 4u + kDefaultRecords);  // signup, suggestion (pending), screen, identify
   Json signup = Find(evs, "m-1");
   ASSERT_TRUE(signup.is_object());
   EXPECT_EQ(signup["properties"]["email"], "[email]");
@@ -192,7 +195,7 @@ TEST_F(AgentApiTest, BatchForwardingKeepsIdsCorrectsClockAndReportsEachRejection
 
   ASSERT_TRUE(agent->Shutdown(1000).ok());
   auto evs = Buffered(cfg);
-  ASSERT_EQ(evs.size(), 2u);
+  ASSERT_EQ(evs.size(), 2u + kDefaultRecords);
   Json b0 = Find(evs, "b-0");
   EXPECT_EQ(b0["anonymousId"], "dev-1");
   EXPECT_EQ(b0["properties"]["mail"], "[email]");

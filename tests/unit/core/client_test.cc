@@ -89,7 +89,7 @@ TEST_F(ClientTest, DeniedPurposeIsNeverStored) {
             FERRY_ERR_CONSENT_DENIED);
   json s = Stats(c_);
   EXPECT_EQ(s["dropped_consent"], 1);
-  EXPECT_EQ(s["queued"], 0);
+  EXPECT_EQ(s["queued"], 1);  // only the consent record of the default (marketing denied, issue 12)
   EXPECT_EQ(s["pending_consent"], 0);
   EXPECT_TRUE(Events("track").empty());
 }
@@ -155,6 +155,27 @@ TEST_F(ClientTest, NecessaryAndSensitiveRules) {
   EXPECT_EQ(ferry_set_consent(c_, "necessary", FERRY_CONSENT_DENIED), FERRY_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ferry_set_consent(c_, "sensitive", FERRY_CONSENT_GRANTED), FERRY_OK);
   EXPECT_EQ(ferry_get_consent(c_, "sensitive"), FERRY_CONSENT_GRANTED);
+}
+
+// Issue 12: a sensitive event is refused while "sensitive" is not granted (pending included): never held on the device
+// to be sent once granted, since consent must come before the processing (PIPL art. 29, GDPR art. 9).
+TEST_F(ClientTest, SensitiveEventsAreRefusedWhileNotGrantedNeverHeld) {
+  Open(BaseOptions(path_));
+  ASSERT_EQ(ferry_get_consent(c_, "sensitive"), FERRY_CONSENT_PENDING);
+  EXPECT_EQ(ferry_track(c_, "Glucose Logged", R"({"mg_dl":140})", "sensitive"), FERRY_ERR_CONSENT_DENIED);
+  json s = Stats(c_);
+  EXPECT_EQ(s["dropped_consent"], 1);
+  EXPECT_EQ(s["pending_consent"], 0);
+  EXPECT_TRUE(Events("track").empty());
+  // Granting brings nothing back; what is tracked from then on is kept.
+  ASSERT_EQ(ferry_set_consent(c_, "sensitive", FERRY_CONSENT_GRANTED), FERRY_OK);
+  EXPECT_EQ(ferry_track(c_, "Glucose Logged", R"({"mg_dl":120})", "sensitive"), FERRY_OK);
+  auto tracks = Events("track");
+  ASSERT_EQ(tracks.size(), 1u);
+  EXPECT_EQ(tracks[0]["properties"]["mg_dl"], 120);
+  ASSERT_EQ(ferry_set_consent(c_, "sensitive", FERRY_CONSENT_DENIED), FERRY_OK);
+  EXPECT_EQ(ferry_track(c_, "Glucose Logged", nullptr, "sensitive"), FERRY_ERR_CONSENT_DENIED);
+  EXPECT_EQ(Stats(c_)["dropped_consent"], 2);
 }
 
 TEST_F(ClientTest, BadInputIsRefusedCountedAndStoresNothing) {
@@ -341,8 +362,9 @@ TEST_F(ClientTest, TwoAppsGetTwoBuffers) {
   }
   // Separate ids too.
   EXPECT_NE(Export(a)["anonymousId"], Export(b)["anonymousId"]);
-  EXPECT_EQ(Export(a)["events"].size(), 1u);
-  EXPECT_EQ(Export(b)["events"].size(), 0u);
+  // Each buffer holds the consent record of its own default (issue 12), and only a's holds the event.
+  EXPECT_EQ(Export(a)["events"].size(), 2u);
+  EXPECT_EQ(Export(b)["events"].size(), 1u);
   ferry_close(a, 0);
   ferry_close(b, 0);
   ferry_close(odd, 0);

@@ -95,7 +95,12 @@ void KillRound(ferry_durability d, std::mt19937& rng, int round) {
   ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
   nlohmann::json e = Export(c);
   std::set<int> stored;
-  for (const auto& ev : e["events"]) stored.insert(ev["properties"]["seq"].get<int>());
+  size_t tracked = 0;  // the buffer also holds the consent record of the default (issue 12): not a tracked event
+  for (const auto& ev : e["events"]) {
+    if (ev["type"] != "track") continue;
+    stored.insert(ev["properties"]["seq"].get<int>());
+    ++tracked;
+  }
   ferry_close(c, 0);
   // Position (in acknowledgement order) of the first acknowledged event that is not stored.
   size_t first_missing_at = reports.size();
@@ -119,7 +124,7 @@ void KillRound(ferry_durability d, std::mt19937& rng, int round) {
                 kill_after_ms, reports.size(), missing, static_cast<long long>(window_ms));
   }
   // Nothing is stored twice, and nothing that was never tracked appears.
-  EXPECT_EQ(stored.size(), e["events"].size());
+  EXPECT_EQ(stored.size(), tracked);
   if (!stored.empty()) {
     EXPECT_LE(*stored.rbegin(), reports.back().seq + 1);
   }

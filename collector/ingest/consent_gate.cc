@@ -1,0 +1,82 @@
+#include "collector/ingest/consent_gate.h"
+
+#include <utility>
+
+namespace ferry::collector {
+
+namespace {
+
+ConsentRecord RecordOf(const StoredEvent& e) {
+  ConsentRecord r;
+  r.message_id = e.message_id;
+  r.user_id = e.user_id;
+  r.anonymous_id = e.anonymous_id;
+  r.purpose = e.consent_purpose;
+  r.state = e.consent_state;
+  r.previous = e.consent_previous;
+  r.timestamp_ms = e.timestamp_ms;
+  r.received_ms = e.received_ms;
+  r.method = e.consent_method;
+  r.notice_id = e.notice_id;
+  r.notice_version = e.notice_version;
+  r.language = e.language;
+  r.seq = e.consent_seq;
+  r.receipt_id = e.receipt_id;
+  return r;
+}
+
+}  // namespace
+
+base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t project_id,
+                                                 const std::string& default_mode, std::vector<StoredEvent>* events) {
+  ConsentGateResult out;
+  bool any = false;
+  for (const StoredEvent& e : *events) any = any || e.type != "consent";
+  if (!any) return out;
+  auto stored_policy = ledger.ConsentPolicyOf(project_id);
+  if (!stored_policy.ok()) return stored_policy.status();
+  ConsentPolicy policy;
+  if (stored_policy->has_value()) {
+    policy = **stored_policy;
+  } else {
+    policy.mode = default_mode;
+  }
+  out.enforced = policy.mode == kConsentEnforce;
+  // One person per (userId, anonymousId) of the batch: usually one device, so
+  // one read.
+  std::map<std::pair<std::string, std::string>, PersonConsent> people;
+  for (const StoredEvent& e : *events) {
+    auto key = std::make_pair(e.user_id, e.anonymous_id);
+    if (e.type == "consent" || people.count(key)) continue;
+    auto records = ledger.PersonConsent(project_id, e.user_id, e.anonymous_id);
+    if (!records.ok()) return records.status();
+    PersonConsent& person = people[key];
+    for (const ConsentRecord& r : *records) person.Add(r);
+  }
+  // The batch's own records: each person of the batch whose ids it carries.
+  for (const StoredEvent& e : *events) {
+    if (e.type != "consent") continue;
+    for (auto& [key, person] : people) {
+      bool same =
+          (!e.anonymous_id.empty() && e.anonymous_id == key.second) || (!e.user_id.empty() && e.user_id == key.first);
+      if (same) person.Add(RecordOf(e));
+    }
+  }
+  std::vector<StoredEvent> kept;
+  kept.reserve(events->size());
+  for (StoredEvent& e : *events) {
+    std::string reason;
+    if (e.type != "consent") {
+      int64_t seq = 0;
+      std::string receipt;
+      EventSeqAndReceipt(e.body, &seq, &receipt);
+      reason = people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, seq, receipt);
+    }
+    if (!reason.empty()) ++out.refused[reason];
+    if (reason.empty() || !out.enforced) kept.push_back(std::move(e));
+  }
+  *events = std::move(kept);
+  return out;
+}
+
+}  // namespace ferry::collector

@@ -1,0 +1,75 @@
+#include "collector/store/consent_policy.h"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+namespace ferry::collector {
+
+namespace {
+
+std::string Installation(const std::string& anonymous_id, const std::string& user_id) {
+  return anonymous_id.empty() ? "u:" + user_id : "a:" + anonymous_id;
+}
+
+bool Explicit(const ConsentRecord& r) { return r.method == "explicit" || r.method == "guardian"; }
+
+}  // namespace
+
+void EventSeqAndReceipt(const std::string& body, int64_t* device_seq, std::string* receipt) {
+  *device_seq = 0;
+  receipt->clear();
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return;
+  auto s = j.find("deviceSeq");
+  if (s != j.end() && s->is_number_integer() && s->get<int64_t>() > 0) *device_seq = s->get<int64_t>();
+  auto r = j.find("consentReceipt");
+  if (r != j.end() && r->is_string()) *receipt = r->get<std::string>();
+}
+
+void PersonConsent::Add(const ConsentRecord& record) {
+  records_.push_back(record);
+  coverage_.Add(record);
+}
+
+std::string PersonConsent::Verdict(const ConsentPolicy& policy, const StoredEvent& event, int64_t device_seq,
+                                   const std::string& receipt) const {
+  if (event.type == "consent") return "";
+  const std::string& purpose = event.purpose;
+  if (purpose == "necessary") {
+    const std::string& name = event.name.empty() ? event.type : event.name;
+    return policy.necessary.count(name) ? "" : kRefusedNecessaryUnlisted;
+  }
+  const std::string own = Installation(event.anonymous_id, event.user_id);
+  ConsentProof proof = coverage_.For(purpose, event.anonymous_id, event.user_id, device_seq, receipt);
+  // Every other installation's state of the purpose at the event's time: its last record at or before it.
+  std::map<std::string, const ConsentRecord*> in_force;
+  for (const ConsentRecord& r : records_) {
+    if (r.purpose != purpose || r.timestamp_ms > event.timestamp_ms) continue;
+    std::string inst = Installation(r.anonymous_id, r.user_id);
+    // The event's own installation is judged by its sequence numbers, unless the event carries none (a sender other
+    // than the SDK): then by time, like the others.
+    if (inst == own && (device_seq > 0 || !receipt.empty())) continue;
+    const ConsentRecord*& cur = in_force[inst];
+    if (cur == nullptr || r.timestamp_ms > cur->timestamp_ms ||
+        (r.timestamp_ms == cur->timestamp_ms && r.seq > cur->seq)) {
+      cur = &r;
+    }
+  }
+  const ConsentRecord* other_grant = nullptr;
+  for (const auto& entry : in_force) {
+    if (entry.second->state == "denied") return kRefusedConsentDenied;
+    if (entry.second->state == "granted" && (other_grant == nullptr || Explicit(*entry.second))) {
+      other_grant = entry.second;
+    }
+  }
+  if (proof.denied) return kRefusedConsentDenied;
+  const ConsentRecord* grant = proof.status == "covered" && proof.record ? &*proof.record : other_grant;
+  if (grant == nullptr) return kRefusedConsentMissing;
+  if (purpose == "sensitive" && !Explicit(*grant) && !(other_grant != nullptr && Explicit(*other_grant))) {
+    return kRefusedSensitiveNotExplicit;
+  }
+  return "";
+}
+
+}  // namespace ferry::collector

@@ -1,0 +1,61 @@
+// Consent enforcement at ingest (issue 12): what a project asks of the events it stores, and the decision for one
+// event from the consent records of its person. Pure: the ingest path reads the records (every id of the person,
+// through identity links a write key could not have forged, identity.h) and the policy from the store, and calls
+// ConsentVerdict for each event of a batch.
+//
+// The rules, for an event of purpose P (the first that applies):
+//   - a consent record itself: stored (it is the proof).
+//   - P = "necessary": stored only if the event's name (a track's event, a screen's name, else its type) is in the
+//     project's necessary list; else refused `necessary_unlisted`.
+//   - the person denied P on any of their installations, and that denial was in force at the event's time (the
+//     installation's last record of P at or before the event's timestamp is a denial; the event's own installation
+//     is judged by its sequence numbers instead, or by time like the others when the event carries neither a
+//     deviceSeq nor a receipt): refused `consent_denied`.
+//   - the event's own installation covers it (consent_proof.h), or another installation of the person had granted P
+//     at the event's time: stored; for P = "sensitive" only if that grant was explicit (method "explicit" or
+//     "guardian", never "default"): else refused `sensitive_not_explicit`.
+//   - otherwise refused `consent_missing`.
+#ifndef FERRY_COLLECTOR_STORE_CONSENT_POLICY_H_
+#define FERRY_COLLECTOR_STORE_CONSENT_POLICY_H_
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "collector/store/consent_proof.h"
+#include "collector/store/records.h"
+
+namespace ferry::collector {
+
+inline constexpr const char* kConsentEnforce = "enforce";
+inline constexpr const char* kConsentReportOnly = "report-only";
+
+inline constexpr const char* kRefusedConsentMissing = "consent_missing";
+inline constexpr const char* kRefusedConsentDenied = "consent_denied";
+inline constexpr const char* kRefusedNecessaryUnlisted = "necessary_unlisted";
+inline constexpr const char* kRefusedSensitiveNotExplicit = "sensitive_not_explicit";
+
+struct ConsentPolicy {
+  std::string mode = kConsentEnforce;  // kConsentEnforce or kConsentReportOnly
+  std::set<std::string> necessary;     // event names that may be stored under purpose "necessary"
+};
+
+// The consent records of one person (every installation), and the verdict for their events.
+class PersonConsent {
+ public:
+  void Add(const ConsentRecord& record);
+  // "" when the event may be stored, else the refusal's reason (kRefused*).
+  std::string Verdict(const ConsentPolicy& policy, const StoredEvent& event, int64_t device_seq,
+                      const std::string& receipt) const;
+
+ private:
+  std::vector<ConsentRecord> records_;
+  ConsentCoverage coverage_;
+};
+
+// Reads deviceSeq and consentReceipt from an event's stored body (0 and "" when absent).
+void EventSeqAndReceipt(const std::string& body, int64_t* device_seq, std::string* receipt);
+
+}  // namespace ferry::collector
+
+#endif  // FERRY_COLLECTOR_STORE_CONSENT_POLICY_H_
