@@ -98,6 +98,10 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ADD COLUMN receipt_id text",
           "CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL",
       },
+      // 5: the insight feed replays events by insertion sequence (EventFeedSource::EventsAfter).
+      {
+          "CREATE INDEX events_by_id ON events(id)",
+      },
   };
   return kMigrations;
 }
@@ -140,7 +144,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 4, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 5, "one migration per schema version");
   return s;
 }
 
