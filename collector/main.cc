@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ferry::insight::Insight> insight;
   std::unique_ptr<ferry::collector::analysis::InsightFeed> feed;
   if (ferry::collector::analysis::InsightEnabled(insight_spec)) {
-    privacy = std::make_unique<ferry::collector::analysis::StorePrivacyView>(store->get());
+    privacy = std::make_unique<ferry::collector::analysis::StorePrivacyView>(store->get(), store->get());
     ferry::collector::analysis::InsightSetup setup;
     setup.spec = insight_spec;
     setup.data_dir = data_dir;
@@ -236,13 +236,36 @@ int main(int argc, char** argv) {
       return 1;
     }
     insight = std::move(opened).value();
-    feed = std::make_unique<ferry::collector::analysis::InsightFeed>(store->get(), insight.get(), privacy.get(), log);
+    ferry::collector::analysis::FeedOptions feed_options;
+    feed_options.position_file = data_dir + "/insight.position";
+    feed_options.engine_key = insight_spec;
+    feed = std::make_unique<ferry::collector::analysis::InsightFeed>(store->get(), store->get(), insight.get(), log,
+                                                                     feed_options);
+    if (ferry::base::Status started = feed->Start(); !started.ok()) {
+      std::fprintf(stderr, "ferry-collector: cannot start the insight feed: %s\n", started.ToString().c_str());
+      return 1;
+    }
     opts.insight = insight.get();
     opts.ingest_sink = feed.get();
     ferry::insight::Insight* in = insight.get();
-    opts.rights.on_erased = [in, log](const std::string& project, const std::vector<std::string>& ids) {
-      ferry::base::Status s = in->Erase(project, ids);
+    ferry::collector::analysis::InsightFeed* fd = feed.get();
+    // Questions wait (at most 5 s) until the events accepted before them reached the engine's input.
+    in->SetInputBarrier([fd] { fd->WaitHandedOver(5000); });
+    opts.rights.on_erased = [fd, log](const std::string& project, const std::vector<std::string>& ids) {
+      ferry::base::Status s = fd->Erase(project, ids);
       if (!s.ok()) log.Error("insight: erasure failed: " + s.ToString());
+    };
+    // A retention purge reaches the insight: the same maximum ages, whole days.
+    ferry::collector::Store* st = store->get();
+    const int64_t default_age = opts.retention_max_age_ms;
+    opts.on_retention_purged = [in, st, default_age, log](int64_t now_ms) {
+      auto ages = st->Retention();
+      ferry::base::Status s = ages.ok() ? in->PurgeExpired(now_ms, default_age, *ages) : ages.status();
+      if (s.ok()) {
+        log.Info("insight: retention purge done");
+      } else {
+        log.Error("insight: retention purge failed: " + s.ToString());
+      }
     };
     log.Info(std::string("insight on: ") + in->engine().name());
   }
@@ -323,8 +346,10 @@ int main(int argc, char** argv) {
   // Wake the signal thread if the server stopped by itself.
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
-  if (insight) {
-    ferry::base::Status flushed = insight->Flush(10000);
+  if (feed) {
+    // Hands over what is queued, waits for the engine and saves the feed's position (what is not delivered by then
+    // is replayed from the store at the next start).
+    ferry::base::Status flushed = feed->Stop(10000);
     if (!flushed.ok()) log.Warn("insight: not everything reached the engine: " + flushed.ToString());
   }
   store->reset();  // closes the database cleanly after the writer drained

@@ -190,6 +190,7 @@ InsightAnswer InsightApi::Handle(const rights::Actor& actor, const std::string& 
 Result<json> InsightApi::Answer(const rights::Actor& actor, const std::string& op, const json& q, std::string* subject,
                                 json* detail) {
   if (!q.is_object()) return Status::InvalidArgument("the query must be a JSON object");
+  insight_->WaitForInput();  // the events accepted before the question are in its answer
   auto project = Str(q, "project", "", true);
   if (!project.ok()) return project.status();
   (*detail)["project"] = *project;

@@ -76,7 +76,10 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       registry_(&rights_, store, opts_.retention_max_age_ms),
       admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr, &registry_), clock_),
       retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
-                 log_, [this](int64_t n) { metrics_.AddPurged(n); }) {
+                 log_, [this](int64_t n) {
+                   metrics_.AddPurged(n);
+                   if (opts_.on_retention_purged) opts_.on_retention_purged(clock_->NowMs());
+                 }) {
   admin_.LimitForgets(opts_.forget_rate_limit, opts_.forget_rate_burst, clock_);
 }
 

@@ -5,6 +5,7 @@
 #define FERRY_COLLECTOR_HTTP_SERVER_H_
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -67,6 +68,8 @@ struct ServerOptions {
   // The operations insight (docs/INSIGHT.md), when the collector runs with --insight: its admin routes are added, and
   // ingest stores through `ingest_sink` (the insight's feed in front of the store) instead of the store itself.
   insight::Insight* insight = nullptr;
+  // Called after a retention pass that deleted events (the insight's purge), with the pass's time.
+  std::function<void(int64_t now_ms)> on_retention_purged;
   IngestSink* ingest_sink = nullptr;
   // The officer's console at /console/ on the main listener (docs/CONSOLE.md); GET /v1/whoami is served either way.
   bool console = true;

@@ -484,6 +484,44 @@ Result<std::vector<std::pair<std::string, std::string>>> ClickHouseEngine::LoadR
   return out;
 }
 
+Status ClickHouseEngine::PurgeThrough(const std::string& project, int32_t last_day) {
+  {
+    // Rows still queued of those days leave the queue (the store no longer has them either).
+    std::lock_guard<std::mutex> send(send_mu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto old = [&](const auto& r) { return r.project == project && r.day <= last_day; };
+    auto drop = [&](WriteBatch& b) {
+      size_t before = b.rows();
+      b.events.erase(std::remove_if(b.events.begin(), b.events.end(), old), b.events.end());
+      b.hits.erase(std::remove_if(b.hits.begin(), b.hits.end(), old), b.hits.end());
+      b.traits.erase(std::remove_if(b.traits.begin(), b.traits.end(), old), b.traits.end());
+      return before - b.rows();
+    };
+    for (WriteBatch& b : queue_) queued_rows_ -= drop(b);
+    drop(inflight_);
+    stats_.queued_rows = static_cast<int64_t>(queued_rows_);
+  }
+  const std::string pred =
+      " DELETE WHERE project = " + SqlQuote(project) + " AND day <= " + std::to_string(static_cast<int64_t>(last_day));
+  for (auto& c : clients_) {
+    for (const char* t : {"events", "hits", "traits"}) {
+      FERRY_RETURN_IF_ERROR(c->Exec("ALTER TABLE " + LocalTable(t) + pred, QuerySettings()));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> ClickHouseEngine::Projects() {
+  std::vector<std::string> out;
+  Status st =
+      client().Select("SELECT DISTINCT project FROM " + Table("events"), [&](const std::vector<std::string>& f) {
+        out.push_back(f[0]);
+        return true;
+      });
+  if (!st.ok()) return st;
+  return out;
+}
+
 Result<std::set<std::string>> ClickHouseEngine::LoadLeaves() {
   std::set<std::string> out;
   Status st = client().Select("SELECT leaf FROM " + Table("leaves"), [&](const std::vector<std::string>& f) {

@@ -182,6 +182,31 @@ Result<std::vector<std::pair<std::string, std::string>>> EmbeddedEngine::LoadRes
   return out;
 }
 
+Status EmbeddedEngine::PurgeThrough(const std::string& project, int32_t last_day) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  base::Transaction tx(writer_);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
+  for (const char* sql :
+       {"DELETE FROM events WHERE project = ?1 AND day <= ?2", "DELETE FROM hits WHERE project = ?1 AND day <= ?2",
+        "DELETE FROM traits WHERE project = ?1 AND day <= ?2"}) {
+    auto st = writer_.Prepare(sql);
+    if (!st.ok()) return st.status();
+    st->Bind(1, project).Bind(2, static_cast<int64_t>(last_day));
+    FERRY_RETURN_IF_ERROR(st->Run());
+  }
+  return tx.Commit();
+}
+
+Result<std::vector<std::string>> EmbeddedEngine::Projects() {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  auto st = reader_.Prepare("SELECT DISTINCT project FROM events UNION SELECT DISTINCT project FROM traits");
+  if (!st.ok()) return st.status();
+  std::vector<std::string> out;
+  while (st->Step()) out.push_back(st->Text(0));
+  FERRY_RETURN_IF_ERROR(st->status());
+  return out;
+}
+
 Result<std::set<std::string>> EmbeddedEngine::LoadLeaves() {
   std::lock_guard<std::mutex> lock(read_mu_);
   auto st = reader_.Prepare("SELECT leaf FROM leaves");

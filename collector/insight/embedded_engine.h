@@ -27,6 +27,8 @@ class EmbeddedEngine : public Engine {
                                bool restricted) override;
   base::Result<std::vector<std::pair<std::string, std::string>>> LoadRestrictions() override;
   base::Result<std::set<std::string>> LoadLeaves() override;
+  base::Status PurgeThrough(const std::string& project, int32_t last_day) override;
+  base::Result<std::vector<std::string>> Projects() override;
   base::Status SaveLeaves(const std::vector<HitLeaf>& leaves) override;
   base::Status Maintain() override { return base::Status::Ok(); }
   std::vector<std::string> EngineExclusions(const std::string&) override { return {}; }

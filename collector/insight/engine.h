@@ -56,6 +56,10 @@ class Engine {
   // Leaves whose hits were backfilled (ids), and marking more.
   virtual base::Result<std::set<std::string>> LoadLeaves() = 0;
   virtual base::Status SaveLeaves(const std::vector<HitLeaf>& leaves) = 0;
+  // Retention: removes every event, hit and trait row of `project` whose day is `last_day` or earlier (ClickHouse:
+  // mutations on every shard, done when they complete). The projects with stored events.
+  virtual base::Status PurgeThrough(const std::string& project, int32_t last_day) = 0;
+  virtual base::Result<std::vector<std::string>> Projects() = 0;
   // Housekeeping (ClickHouse: ends exclusions of completed erasures; retries failed submissions).
   virtual base::Status Maintain() = 0;
   // Ids an engine itself still excludes in `project` (ClickHouse: erasures in progress).

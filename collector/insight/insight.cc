@@ -173,6 +173,21 @@ Status Insight::Accept(const std::vector<InsightEvent>& events) {
   return st;
 }
 
+Status Insight::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms,
+                             const std::map<std::string, int64_t>& max_age_ms) {
+  auto projects = engine_->Projects();
+  if (!projects.ok()) return projects.status();
+  for (const std::string& p : *projects) {
+    auto it = max_age_ms.find(p);
+    const int64_t age = it != max_age_ms.end() ? it->second : default_max_age_ms;
+    if (age <= 0) continue;
+    // The day of the newest expired millisecond: every event older than the cutoff is on it or before.
+    const int32_t last_day = DayOf(now_ms - age - 1, opts_.config.tz_offset_minutes);
+    FERRY_RETURN_IF_ERROR(engine_->PurgeThrough(p, last_day));
+  }
+  return Status::Ok();
+}
+
 Status Insight::Erase(const std::string& project, const std::vector<std::string>& ids) {
   FERRY_RETURN_IF_ERROR(engine_->Erase(project, ids));
   std::unique_lock<std::shared_mutex> lock(restrict_mu_);

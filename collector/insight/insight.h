@@ -7,6 +7,7 @@
 #define FERRY_COLLECTOR_INSIGHT_INSIGHT_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -56,11 +57,23 @@ class Insight {
   base::Status Accept(const std::vector<InsightEvent>& events);
   // Erases every event and derived row of the person's ids (userId and anonymousIds) in the project.
   base::Status Erase(const std::string& project, const std::vector<std::string>& ids);
+  // Retention (the collector, after its store's purge): removes from the engine every row of the days that hold
+  // events older than now_ms minus the project's maximum age (max_age_ms, else default_max_age_ms; <= 0 keeps them),
+  // whole days, so nothing the store deleted stays (up to a day of younger events may go with them).
+  base::Status PurgeExpired(int64_t now_ms, int64_t default_max_age_ms,
+                            const std::map<std::string, int64_t>& max_age_ms);
   // Restricts / lifts: excluded from every answer at once; no hits while restricted; lifting recomputes them.
   base::Status Restrict(const std::string& project, const std::vector<std::string>& ids);
   base::Status Lift(const std::string& project, const std::vector<std::string>& ids);
   base::Status Flush(int64_t timeout_ms);
   base::Status Maintain();
+  // A wait the collector installs before it serves questions (its feed: until the events accepted before the call
+  // were handed to Accept). InsightApi calls WaitForInput before every question, so an answer includes every event
+  // accepted before it was asked. No barrier: WaitForInput returns at once.
+  void SetInputBarrier(std::function<void()> barrier) { barrier_ = std::move(barrier); }
+  void WaitForInput() {
+    if (barrier_) barrier_();
+  }
 
   // ---- Questions (as_of_day <= 0: today) ----
 
@@ -108,6 +121,7 @@ class Insight {
                                                                             std::vector<PersonFeatures>* features);
 
   Options opts_;
+  std::function<void()> barrier_;
   std::unique_ptr<Engine> engine_;
   TagSet tags_;
   std::shared_mutex restrict_mu_;

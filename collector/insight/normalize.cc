@@ -129,8 +129,23 @@ Normalized Normalize(const InsightEvent& e, const InsightConfig& config) {
   }
   int32_t day = DayOf(e.timestamp_ms, config.tz_offset_minutes);
   bool ok = true;
+  json body;  // e.body parsed once (properties, traits and context are taken out of it)
+  if (!e.body.empty()) {
+    body = ParseObject(e.body, &ok);
+    if (!ok) {
+      n.skip_reason = "json";
+      return n;
+    }
+  }
+  auto part = [&](const char* key, const std::string& text, bool* part_ok) -> json {
+    if (e.body.empty()) return ParseObject(text, part_ok);
+    *part_ok = true;
+    auto it = body.find(key);
+    if (it == body.end() || !it->is_object()) return json::object();
+    return std::move(*it);
+  };
   if (!activity) {
-    json traits = ParseObject(e.traits, &ok);
+    json traits = part("traits", e.traits, &ok);
     if (!ok) {
       n.skip_reason = "json";
       return n;
@@ -155,9 +170,9 @@ Normalized Normalize(const InsightEvent& e, const InsightConfig& config) {
     n.skip_reason = "type";
     return n;
   }
-  json props = ParseObject(e.properties, &ok);
+  json props = part("properties", e.properties, &ok);
   bool ctx_ok = true;
-  json ctx = ParseObject(e.context, &ctx_ok);
+  json ctx = part("context", e.context, &ctx_ok);
   if (!ok || !ctx_ok) {
     n.skip_reason = "json";
     return n;

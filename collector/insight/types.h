@@ -21,6 +21,9 @@ struct InsightEvent {
   std::string purpose;
   int64_t timestamp_ms = 0, received_ms = 0;
   std::string properties, traits, context;  // JSON object texts, "" when absent
+  // The event's whole JSON text, as the collector stored it: when set, properties, traits and context are read from
+  // it (one parse) and the three fields above are not used.
+  std::string body;
 };
 
 // A normalised activity event (track/screen of a used purpose), as both engines store it.

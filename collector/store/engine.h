@@ -204,6 +204,15 @@ class EngineTxn {
   // purposes absent have none of their own).
   virtual base::Status PutRegistry(int64_t project_id, const std::string& document,
                                    const std::map<std::string, int64_t>& purpose_max_age_ms, int64_t now_ms) = 0;
+
+  // ---- The insight feed (EventFeedSource, interfaces.h) ----
+  // Stored events (every project) whose insertion sequence is above after_seq, in sequence order, at most limit;
+  // EventRow::seq set.
+  virtual base::Result<std::vector<EventRow>> EventsAfter(int64_t after_seq, size_t limit) = 0;
+  // The consent records of one purpose in a project (purpose, state, user_id, anonymous_id, timestamp_ms set), by
+  // timestamp then insertion order.
+  virtual base::Result<std::vector<ConsentRecord>> ConsentOfPurpose(const std::string& project,
+                                                                    const std::string& purpose) = 0;
 };
 
 // Receives the rows of a subject during an export (ExportCursor::StreamRows). false stops the stream.

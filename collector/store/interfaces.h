@@ -10,6 +10,7 @@
 //   RetentionStore      maximum event ages and the purge: the retention job, ferryctl
 //   Suppressions        the suppression list
 //   StoreInspection     health, debugging, erasure proofs
+//   EventFeedSource     stored events by insertion sequence and consent by purpose: the insight feed
 //   RightsTransactions  several of the calls above in one transaction (an action with its register row and audit
 //                       entry): the rights service
 #ifndef FERRY_COLLECTOR_STORE_INTERFACES_H_
@@ -195,6 +196,19 @@ class StoreInspection {
   // Calls fn(table, column, text) for every non-NULL text value of every column of every table (keys and hashes
   // included). fn returning false stops the scan. For erasure proofs (tests) and audits of what is held.
   virtual base::Status ScanAllText(const TextScanFn& fn) = 0;
+};
+
+class EventFeedSource {
+ public:
+  virtual ~EventFeedSource() = default;
+  // Stored events of every project whose insertion sequence (InsertRequest::seqs) is above after_seq, in sequence
+  // order, at most `limit`, with EventRow::seq set. The feed replays from its position with it.
+  virtual base::Result<std::vector<EventRow>> EventsAfter(int64_t after_seq, size_t limit) = 0;
+  // The ids (userIds and anonymousIds of consent records) of a project whose latest consent record of `purpose`
+  // (latest by timestamp, then insertion order) has state `state`.
+  virtual base::Result<std::vector<std::string>> IdsWithLatestConsent(const std::string& project,
+                                                                      const std::string& purpose,
+                                                                      const std::string& state) = 0;
 };
 
 class RightsTransactions {

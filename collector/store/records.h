@@ -67,6 +67,9 @@ struct InsertRequest {
   std::vector<StoredEvent> events;
   std::map<std::string, int64_t> dropped;  // device-side drop counters to add to the project's totals
   std::vector<InsertOutcome> outcomes;
+  // The store's insertion sequence of each accepted event (its events row id: increasing in commit order within one
+  // collector; 0 for events not accepted). What the insight feed keeps its position in (EventFeedSource).
+  std::vector<int64_t> seqs;
 };
 
 // A stored event as read back.
@@ -75,6 +78,7 @@ struct EventRow {
   std::string message_id, type, user_id, anonymous_id, name, purpose;
   int64_t timestamp_ms = 0, received_ms = 0;
   std::string body;
+  int64_t seq = 0;  // the store's insertion sequence (InsertRequest::seqs); set by EventsAfter
 };
 
 // A key that may send events: a write key ("fw_", kind "write", shipped in apps) or a server key ("fs_", kind

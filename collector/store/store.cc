@@ -353,4 +353,30 @@ Result<std::map<std::string, int64_t>> Store::DroppedCounters(const std::string&
 
 Status Store::ScanAllText(const TextScanFn& fn) { return engine_->ScanAllText(fn); }
 
+// ---- EventFeedSource ----
+
+Result<std::vector<EventRow>> Store::EventsAfter(int64_t after_seq, size_t limit) {
+  return TransactFor<std::vector<EventRow>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().EventsAfter(after_seq, limit); });
+}
+
+Result<std::vector<std::string>> Store::IdsWithLatestConsent(const std::string& project, const std::string& purpose,
+                                                             const std::string& state) {
+  auto records = TransactFor<std::vector<ConsentRecord>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().ConsentOfPurpose(project, purpose); });
+  if (!records.ok()) return records.status();
+  // Oldest first: the last record naming an id is its latest.
+  std::map<std::string, bool> latest;  // id -> whether its latest record has `state`
+  for (const ConsentRecord& r : *records) {
+    for (const std::string* id : {&r.user_id, &r.anonymous_id}) {
+      if (!id->empty()) latest[*id] = r.state == state;
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& [id, match] : latest) {
+    if (match) out.push_back(id);
+  }
+  return out;
+}
+
 }  // namespace ferry::collector

@@ -30,6 +30,7 @@ class Store : public IngestSink,
               public RetentionStore,
               public Suppressions,
               public StoreInspection,
+              public EventFeedSource,
               public RightsTransactions,
               public ConsentLedger {
  public:
@@ -94,6 +95,11 @@ class Store : public IngestSink,
   base::Status Check() override;
   base::Result<std::vector<EventRow>> DumpEvents(const std::string& project) override;
   base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override;
+
+  // EventFeedSource
+  base::Result<std::vector<EventRow>> EventsAfter(int64_t after_seq, size_t limit) override;
+  base::Result<std::vector<std::string>> IdsWithLatestConsent(const std::string& project, const std::string& purpose,
+                                                              const std::string& state) override;
   base::Status ScanAllText(const TextScanFn& fn) override;
 
   // ConsentLedger

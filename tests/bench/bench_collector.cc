@@ -180,8 +180,8 @@ int main(int argc, char** argv) {
   if (getloadavg(load, 3) < 1) load[0] = -1;
   std::printf(
       "collector ingest (%s, %d clients, %d server threads, %d events/batch, %.1f s, insight %s; load "
-      "average %.2f):\n",
-      tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed, insight.c_str(), load[0]);
+      "averages %.2f %.2f %.2f):\n",
+      tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed, insight.c_str(), load[0], load[1], load[2]);
   std::printf("  accepted events/s: %.0f   (accepted %ld, duplicate %ld, stored rows %ld)\n", accepted / elapsed,
               accepted.load(), duplicate.load(), stored);
   std::printf("  requests/s: %.0f   failed requests: %ld\n", ok_requests / elapsed, failed_requests.load());

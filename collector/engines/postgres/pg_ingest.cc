@@ -17,7 +17,10 @@ using nlohmann::json;
 namespace {
 
 Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*>& requests) {
-  for (InsertRequest* req : requests) req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+  for (InsertRequest* req : requests) {
+    req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+    req->seqs.assign(req->events.size(), 0);
+  }
   FERRY_RETURN_IF_ERROR(tx.Begin());
   // Shared against an erasure's exclusive lock: an erasure waits for ingest transactions in flight, and a batch that
   // starts after an erasure committed sees its suppressions (each statement reads what committed before it began).
@@ -86,6 +89,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
   std::vector<int64_t> pids, stamps, received;
   std::vector<std::string> mids, types, users, anons, names, purposes, bodies;
   std::vector<std::pair<InsertRequest*, const StoredEvent*>> accepted;
+  std::map<std::pair<int64_t, std::string>, int64_t*> seq_of;  // (project, messageId) -> where its id goes
   for (InsertRequest* req : requests) {
     for (size_t i = 0; i < req->events.size(); ++i) {
       if (req->outcomes[i] == InsertOutcome::kSuppressed) continue;
@@ -95,6 +99,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
         continue;
       }
       accepted.emplace_back(req, &e);
+      seq_of[{req->project_id, e.message_id}] = &req->seqs[i];
       pids.push_back(req->project_id);
       mids.push_back(e.message_id);
       types.push_back(e.type);
@@ -108,13 +113,18 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
     }
   }
   if (!accepted.empty()) {
-    FERRY_RETURN_IF_ERROR(
-        tx.Run("INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
-               "received_ms, body) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
-               "$6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])",
-               {T(IntArray(pids)), T(TextArray(mids)), T(TextArray(types)), T(TextArray(users, true)),
-                T(TextArray(anons, true)), T(TextArray(names, true)), T(TextArray(purposes, true)), T(IntArray(stamps)),
-                T(IntArray(received)), T(TextArray(bodies))}));
+    auto r = tx.Exec(
+        "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
+        "received_ms, body) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
+        "$6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[]) RETURNING project_id, message_id, id",
+        {T(IntArray(pids)), T(TextArray(mids)), T(TextArray(types)), T(TextArray(users, true)),
+         T(TextArray(anons, true)), T(TextArray(names, true)), T(TextArray(purposes, true)), T(IntArray(stamps)),
+         T(IntArray(received)), T(TextArray(bodies))});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      auto it = seq_of.find({GetInt(r->get(), i, 0), Get(r->get(), i, 1)});
+      if (it != seq_of.end()) *it->second = GetInt(r->get(), i, 2);
+    }
   }
   // Consent records, traits and identity links (rare events: one statement each).
   for (const auto& [req, ev] : accepted) {
@@ -184,7 +194,10 @@ Status InsertBatch(Pool& pool, Partitions& partitions, const IdHasher& id_hash, 
   Status s = partitions.Ensure(stamps);
   if (s.ok()) s = WithLease(&pool, [&](Lease& tx) { return InsertOnce(tx, id_hash, requests); });
   if (!s.ok()) {
-    for (InsertRequest* r : requests) r->outcomes.clear();
+    for (InsertRequest* r : requests) {
+      r->outcomes.clear();
+      r->seqs.clear();
+    }
   }
   return s;
 }

@@ -114,6 +114,10 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "INSERT INTO consent_policy(project_id, mode, necessary) SELECT id, 'report-only', '[]' FROM projects "
           "ON CONFLICT (project_id) DO NOTHING",
       },
+      // 7: the insight feed replays events by insertion sequence (EventFeedSource::EventsAfter).
+      {
+          "CREATE INDEX IF NOT EXISTS events_by_id ON events(id)",
+      },
   };
   return kMigrations;
 }
@@ -156,7 +160,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 6, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 7, "one migration per schema version");
   return s;
 }
 

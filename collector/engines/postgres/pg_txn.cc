@@ -438,6 +438,42 @@ class PgTxn final : public EngineTxn {
     return Status::Ok();
   }
 
+  Result<std::vector<EventRow>> EventsAfter(int64_t after_seq, size_t limit) override {
+    auto r = tx_.Exec(
+        "SELECT p.name, e.message_id, e.type, e.user_id, e.anonymous_id, e.name, e.purpose, e.timestamp_ms, "
+        "e.received_ms, e.body, e.id FROM events e JOIN projects p ON p.id = e.project_id "
+        "WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+        {I(after_seq), I(static_cast<int64_t>(limit))});
+    if (!r.ok()) return r.status();
+    std::vector<EventRow> rows;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      RowView row{r->get(), i};
+      rows.push_back(EventFromRow(row, row.Text(0), 1));
+      rows.back().seq = row.Int(10);
+    }
+    return rows;
+  }
+
+  Result<std::vector<ConsentRecord>> ConsentOfPurpose(const std::string& project, const std::string& purpose) override {
+    auto r = tx_.Exec(
+        "SELECT c.state, c.user_id, c.anonymous_id, c.timestamp_ms FROM consent_ledger c "
+        "JOIN projects p ON p.id = c.project_id WHERE p.name = $1 AND c.purpose = $2 ORDER BY c.timestamp_ms, c.id",
+        {T(project), T(purpose)});
+    if (!r.ok()) return r.status();
+    std::vector<ConsentRecord> rows;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      RowView row{r->get(), i};
+      ConsentRecord c;
+      c.purpose = purpose;
+      c.state = row.Text(0);
+      c.user_id = row.Text(1);
+      c.anonymous_id = row.Text(2);
+      c.timestamp_ms = row.Int(3);
+      rows.push_back(std::move(c));
+    }
+    return rows;
+  }
+
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
     return NamedCounts(
         "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = $1",

@@ -221,7 +221,10 @@ Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
   std::lock_guard<std::mutex> lock(mu_);
   Status s = InsertLocked(requests);
   if (!s.ok()) {
-    for (InsertRequest* r : requests) r->outcomes.clear();
+    for (InsertRequest* r : requests) {
+      r->outcomes.clear();
+      r->seqs.clear();
+    }
   }
   return s;
 }
@@ -258,6 +261,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
   };
   for (InsertRequest* req : requests) {
     req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+    req->seqs.assign(req->events.size(), 0);
     for (size_t i = 0; i < req->events.size(); ++i) {
       const StoredEvent& e = req->events[i];
       if (any_suppressed) {
@@ -285,6 +289,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         req->outcomes[i] = InsertOutcome::kDuplicate;
         continue;
       }
+      req->seqs[i] = db_.LastInsertRowid();
       if (e.type == "consent") {
         FERRY_RETURN_IF_ERROR(
             prepare(&consent,

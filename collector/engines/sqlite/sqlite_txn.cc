@@ -533,6 +533,42 @@ class SqliteTxn final : public EngineTxn {
     return Status::Ok();
   }
 
+  Result<std::vector<EventRow>> EventsAfter(int64_t after_seq, size_t limit) override {
+    auto st = db_.Prepare(
+        "SELECT p.name, e.message_id, e.type, e.user_id, e.anonymous_id, e.name, e.purpose, e.timestamp_ms, "
+        "e.received_ms, e.body, e.id FROM events e JOIN projects p ON p.id = e.project_id "
+        "WHERE e.id > ?1 ORDER BY e.id LIMIT ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, after_seq).Bind(2, static_cast<int64_t>(limit));
+    std::vector<EventRow> rows;
+    while (st->Step()) {
+      rows.push_back(EventFromRow(*st, st->Text(0), 1));
+      rows.back().seq = st->Int(10);
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+    return rows;
+  }
+
+  Result<std::vector<ConsentRecord>> ConsentOfPurpose(const std::string& project, const std::string& purpose) override {
+    auto st = db_.Prepare(
+        "SELECT c.state, c.user_id, c.anonymous_id, c.timestamp_ms FROM consent_ledger c "
+        "JOIN projects p ON p.id = c.project_id WHERE p.name = ?1 AND c.purpose = ?2 ORDER BY c.timestamp_ms, c.id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project).Bind(2, purpose);
+    std::vector<ConsentRecord> rows;
+    while (st->Step()) {
+      ConsentRecord r;
+      r.purpose = purpose;
+      r.state = st->Text(0);
+      r.user_id = st->Text(1);
+      r.anonymous_id = st->Text(2);
+      r.timestamp_ms = st->Int(3);
+      rows.push_back(std::move(r));
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+    return rows;
+  }
+
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
     auto st = db_.Prepare(
         "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = ?1;");

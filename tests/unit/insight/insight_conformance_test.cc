@@ -716,6 +716,48 @@ TEST_P(Conformance, ErasureReflectedAtOnceAndThenGone) {
   // collector's suppression list keeps them out for good.
 }
 
+TEST_P(Conformance, RetentionPurgeRemovesWholeExpiredDays) {
+  Made m = Make(TagConfig());
+  EventMaker mk;
+  std::vector<InsightEvent> ev = RetentionStream(mk);
+  ev.push_back(mk.Identify("a3", D0 + 2, H, R"({"plan": "pro"})"));
+  ev.push_back(mk.Track("a3", "order_completed", D0 + 2, H, R"({"revenue": 400})"));
+  FEED(m, ev);
+  const int32_t D = D0 + 20;
+  auto before = m.insight->GetProfile("p", "a1", D);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->events, 3);  // D0, D0+7, D0+14 (D0+30 is after as_of)
+  // A maximum age of 12 days as of D0+20, 05:00: the cutoff is on day D0+8, so days up to D0+8 go. Project "q" has
+  // no events; another project's own age does not apply to "p".
+  const int64_t now = (static_cast<int64_t>(D0) + 20) * 86400000 + 5 * H;
+  ASSERT_TRUE(m.insight->PurgeExpired(now, 12LL * 86400000, {{"other", 1}}).ok());
+  if (GetParam() != Kind::kEmbedded) {
+    auto* ch = static_cast<ClickHouseEngine*>(m.engine);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    int64_t pending = 1;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto p = ch->PendingMutations();
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      pending = p.value();
+      if (pending == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(pending, 0);
+  }
+  auto after = m.insight->GetProfile("p", "a1", D);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->events, 1);  // D0+14 only
+  EXPECT_EQ(after->first_seen_ms, (static_cast<int64_t>(D0) + 14) * 86400000 + 11 * H);
+  EXPECT_EQ(m.insight->GetProfile("p", "a3", D).status().code(), base::Code::kNotFound);  // all of a3 was expired
+  for (const char* table : {"events", "hits", "traits"}) {
+    if (GetParam() == Kind::kEmbedded && std::string(table) != "events") continue;
+    EXPECT_EQ(CountRows(GetParam(), m.engine, table, "a3"), 0) << table;
+  }
+  // A maximum age of zero or less keeps everything.
+  ASSERT_TRUE(m.insight->PurgeExpired(now + 30LL * 86400000, 0, {}).ok());
+  EXPECT_EQ(m.insight->GetProfile("p", "a1", D)->events, 1);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The generated data set
 // ---------------------------------------------------------------------------------------------------------------

@@ -145,6 +145,71 @@ TEST_P(StoreConformance, GroupCommitOfSeveralRequestsAndDropCounters) {
   EXPECT_EQ(*d, (std::map<std::string, int64_t>{{"buffer_full", 15}, {"too_large", 1}}));
 }
 
+TEST_P(StoreConformance, InsertGivesEachAcceptedEventItsSequenceAndEventsAfterReadsThemBack) {
+  auto blog_key = store_->CreateWriteKey("blog");
+  ASSERT_TRUE(blog_key.ok());
+  int64_t blog = (*store_->LookupWriteKey(*blog_key))->project_id;
+  InsertRequest a, b;
+  a.project_id = shop_;
+  a.project = "shop";
+  a.events = {Ev("q1"), Ev("q2"), Ev("q1")};
+  b.project_id = blog;
+  b.project = "blog";
+  b.events = {Ev("q3")};
+  std::vector<InsertRequest*> reqs = {&a, &b};
+  ASSERT_TRUE(store_->Insert(reqs).ok());
+  ASSERT_EQ(a.seqs.size(), 3u);
+  ASSERT_EQ(b.seqs.size(), 1u);
+  EXPECT_GT(a.seqs[0], 0);
+  EXPECT_GT(a.seqs[1], a.seqs[0]);  // increasing in insertion order
+  EXPECT_EQ(a.seqs[2], 0);          // a duplicate has none
+  EXPECT_GT(b.seqs[0], a.seqs[1]);
+  InsertRequest c;
+  c.project_id = shop_;
+  c.events = {Ev("q4"), Ev("q2")};
+  std::vector<InsertRequest*> later = {&c};
+  ASSERT_TRUE(store_->Insert(later).ok());
+  EXPECT_GT(c.seqs[0], b.seqs[0]);
+  EXPECT_EQ(c.seqs[1], 0);
+
+  // Every project, in sequence order, after a position, a page at a time.
+  auto all = store_->EventsAfter(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 4u);
+  std::vector<std::string> ids;
+  for (const EventRow& r : *all) ids.push_back(r.project + "/" + r.message_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"shop/q1", "shop/q2", "blog/q3", "shop/q4"}));
+  EXPECT_EQ((*all)[0].seq, a.seqs[0]);
+  EXPECT_EQ((*all)[3].seq, c.seqs[0]);
+  EXPECT_EQ((*all)[1].body, a.events[1].body);
+  auto page = store_->EventsAfter(a.seqs[1], 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].message_id, "q3");
+  auto none = store_->EventsAfter(c.seqs[0], 100);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(StoreConformance, IdsWithLatestConsentFollowTheLedgerByTimestamp) {
+  const int64_t t = base::NowMs() - 3600000;
+  // u1: denied, then granted (later timestamp, sent first): not denied. u2 and its device: denied. anon-3: granted
+  // then denied. A marketing denial does not count for analytics.
+  auto out = Put(
+      shop_,
+      {Consent("c1", "u1", "", "analytics", "granted", t + 2000),
+       Consent("c2", "u1", "", "analytics", "denied", t + 1000),
+       Consent("c3", "u2", "anon-2", "analytics", "denied", t), Consent("c4", "", "anon-3", "analytics", "granted", t),
+       Consent("c5", "", "anon-3", "analytics", "denied", t + 1), Consent("c6", "u4", "", "marketing", "denied", t)});
+  ASSERT_EQ(out.size(), 6u);
+  auto denied = store_->IdsWithLatestConsent("shop", "analytics", "denied");
+  ASSERT_TRUE(denied.ok()) << denied.status().ToString();
+  EXPECT_EQ(*denied, (std::vector<std::string>{"anon-2", "anon-3", "u2"}));
+  auto elsewhere = store_->IdsWithLatestConsent("blog", "analytics", "denied");
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_TRUE(elsewhere->empty());
+}
+
 TEST_P(StoreConformance, SuppressedSubjectsAreDropped) {
   std::string h = store_->IdHash("anon-x");
   EXPECT_EQ(h.size(), 64u);
