@@ -35,8 +35,11 @@ const Rule& RuleOf(Action action) {
       {"keys.expire", {kRoleOperator}},
       {"subject.events", {kRoleCompliance}},
       {"whoami", {kRoleCompliance, kRoleOperator, kRoleAnalyst}},
+      {"requests.complete", {kRoleCompliance}},
+      {"requests.deliver", {kRoleCompliance}},
+      {"requests.stats", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kWhoAmI) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRequestsStats) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

@@ -31,6 +31,9 @@ enum class Action {
   kKeysExpire,           // POST /v1/keys/{write-keys|admin-tokens}/{id}/expiry
   kSubjectEvents,        // GET /v1/subjects/{id}/events: a page of the subject's events (the console)
   kWhoAmI,               // GET /v1/whoami: the caller's own token (any role)
+  kRequestsComplete,     // POST /v1/requests/{rid}/complete: carried out by hand
+  kRequestsDeliver,      // GET /v1/requests/{rid}/copy: an access or portability request's copy, delivered
+  kRequestsStats,        // GET /v1/requests/stats
 };
 
 // The action's name in the audit log ("subject.show", ...).
