@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include <cstdio>
 #include <functional>
@@ -256,11 +257,16 @@ void PrintSubject(const json& doc) {
 }
 
 void PrintReceipt(const json& r) {
-  std::printf("erased (request %s, completed %s)\n", Str(r, "requestId").c_str(), Str(r, "completedAt").c_str());
+  if (r.value("dryRun", false)) {
+    std::printf("dry run: nothing was erased; an erasure now would remove\n");
+  } else {
+    std::printf("erased (request %s, completed %s)\n", Str(r, "requestId").c_str(), Str(r, "completedAt").c_str());
+  }
   std::vector<std::vector<std::string>> rows;
   for (const auto& [table, n] : Field(r, "erased", true).items()) rows.push_back({table, n.dump()});
   PrintTable({"TABLE", "ROWS"}, rows);
-  std::printf("ids added to the suppression list: %s\n", Str(r, "idsSuppressed").c_str());
+  std::printf("ids %s the suppression list: %s\n", r.value("dryRun", false) ? "it would add to" : "added to",
+              Str(r, "idsSuppressed").c_str());
 }
 
 void PrintRequests(const json& list) {
@@ -286,6 +292,35 @@ bool AdminCall(Globals& g, const std::string& method, const std::string& path, c
 }
 
 std::string UrlEscape(const std::string& s) { return Escape(s); }
+
+namespace {
+
+// GET `path` streamed to `output` (stdout when ""): true, with *exit_code kExitOk, when all of it was written.
+bool Download(Globals& g, const std::string& path, const std::string& output, int* exit_code) {
+  *exit_code = kExitFailure;
+  if (!NeedsServer(g, exit_code)) return false;
+  std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
+  FILE* out = stdout;
+  if (!output.empty()) {
+    file.reset(std::fopen(output.c_str(), "wb"));
+    if (!file) {
+      std::fprintf(stderr, "ferryctl: cannot write %s\n", output.c_str());
+      return false;
+    }
+    out = file.get();
+  }
+  Sink sink = [out](const char* p, size_t n) { return std::fwrite(p, 1, n, out) == n; };
+  Reply r = Call(g, "GET", path, "", &sink);
+  if (!Check(r, exit_code)) return false;
+  if (std::fflush(out) != 0) {
+    std::fprintf(stderr, "ferryctl: cannot write %s\n", output.empty() ? "to stdout" : output.c_str());
+    return false;
+  }
+  *exit_code = kExitOk;
+  return true;
+}
+
+}  // namespace
 
 void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   // ---- subject ----
@@ -324,40 +359,32 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   exp->add_option("--lang", *copy_lang, "Language of the HTML copy: en (default) or zh-CN")
       ->check(CLI::IsMember({"en", "zh", "zh-CN"}));
   exp->callback([&g, id, project, output, copy_format, copy_lang, exit_code] {
-    *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    std::unique_ptr<FILE, int (*)(FILE*)> file(nullptr, fclose);
-    FILE* out = stdout;
-    if (!output->empty()) {
-      file.reset(std::fopen(output->c_str(), "wb"));
-      if (!file) return (void)std::fprintf(stderr, "ferryctl: cannot write %s\n", output->c_str());
-      out = file.get();
-    }
-    Sink sink = [out](const char* p, size_t n) { return std::fwrite(p, 1, n, out) == n; };
     std::string path = SubjectPath(*id, *project, "export");
     if (*copy_format != "json" || *copy_lang != "en") {
       path +=
           std::string(project->empty() ? "?" : "&") + "format=" + Escape(*copy_format) + "&lang=" + Escape(*copy_lang);
     }
-    Reply r = Call(g, "GET", path, "", &sink);
-    if (!Check(r, exit_code)) return;
-    if (std::fflush(out) != 0) return (void)std::fprintf(stderr, "ferryctl: cannot write the export\n");
+    if (!Download(g, path, *output, exit_code)) return;
     if (!output->empty()) std::fprintf(stderr, "ferryctl: export written to %s\n", output->c_str());
-    *exit_code = kExitOk;
   });
 
   CLI::App* erase = subject->add_subcommand("erase", "Erase the subject and every linked id (irreversible)");
   erase->add_option("ID", *id, "Any id of the subject")->required();
   erase->add_option("--project", *project, "Only this project (default: every project)");
-  erase->add_flag("--yes", *yes, "Confirm the erasure (required)");
-  erase->callback([&g, id, project, yes, exit_code] {
+  erase->add_flag("--yes", *yes, "Confirm the erasure (required, except with --dry-run)");
+  auto dry_run = std::make_shared<bool>(false);
+  auto force = std::make_shared<bool>(false);
+  erase->add_flag("--dry-run", *dry_run, "Only count what would be erased; nothing changes");
+  erase->add_flag("--force", *force, "Erase and suppress the id even if no data is found under it");
+  erase->callback([&g, id, project, yes, dry_run, force, exit_code] {
     *exit_code = kExitFailure;
-    if (!*yes) {
+    if (!*yes && !*dry_run) {
       *exit_code = kExitUsage;
       return (void)std::fprintf(stderr, "ferryctl: erasure cannot be undone; add --yes to confirm\n");
     }
     if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "POST", SubjectPath(*id, *project, "erase"), "{}");
+    json body = {{"dryRun", *dry_run}, {"force", *force}};
+    Reply r = Call(g, "POST", SubjectPath(*id, *project, "erase"), body.dump());
     if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
@@ -434,7 +461,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   });
 
   // ---- requests ----
-  CLI::App* requests = app.add_subcommand("requests", "The request register: list, add, approve, reject");
+  CLI::App* requests = app.add_subcommand(
+      "requests", "The request register: list, add, approve, reject, complete, deliver a copy, stats");
   requests->require_subcommand(0, 1);
   auto overdue = std::make_shared<bool>(false);
   auto state = std::make_shared<std::string>();
@@ -443,21 +471,39 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   auto rid = std::make_shared<std::string>();
   auto reason = std::make_shared<std::string>();
   auto kind = std::make_shared<std::string>();
-  CLI::App* approve = requests->add_subcommand("approve", "Approve a request (an erasure is carried out now)");
+  auto method = std::make_shared<std::string>();
+  auto reference = std::make_shared<std::string>();
+  auto received = std::make_shared<std::string>();
+  CLI::App* approve = requests->add_subcommand(
+      "approve", "Approve a request with how the person's identity was verified (an erasure is carried out now)");
   approve->add_option("RID", *rid, "Request id (req_...)")->required();
+  approve->add_option("--method", *method, "How the identity was verified (id-document, account-login, ...)");
+  approve->add_option("--reference", *reference, "Where the evidence is kept (ticket, file number)");
   CLI::App* reject = requests->add_subcommand("reject", "Reject a request");
   reject->add_option("RID", *rid, "Request id (req_...)")->required();
-  reject->add_option("--reason", *reason, "Why (kept in the register)");
+  reject->add_option("--reason", *reason, "Why (kept in the register and shown with the request)");
+  CLI::App* complete = requests->add_subcommand("complete", "Record an approved request as carried out (not access)");
+  complete->add_option("RID", *rid, "Request id (req_...)")->required();
+  complete->add_option("--note", *reason, "What was done");
+  CLI::App* deliver = requests->add_subcommand(
+      "deliver", "Download an approved access request's copy; the request completes once it is written in full");
+  deliver->add_option("RID", *rid, "Request id (req_...)")->required();
+  deliver->add_option("--output,-o", *output, "Write the copy to this file (default: stdout)");
+  CLI::App* stats = requests->add_subcommand("stats", "The register in figures: by kind, by state, lateness");
   CLI::App* add = requests->add_subcommand("add", "Register a request received by other means (mail, phone)");
   add->add_option("--kind", *kind, "access | erasure | correction")->required();
   add->add_option("--subject", *id, "The subject's id")->required();
   add->add_option("--project", *project, "Project (default: every project)");
-  auto act = [&g, rid, reason, exit_code](bool ok) {
+  add->add_option("--received", *received, "When it was received (ISO-8601 date or time; default: now)");
+  add->add_option("--state", *state, "received (not yet triaged) or awaiting_verification (default)");
+  auto act = [&g, rid, reason, method, reference, exit_code](const std::string& op) {
     *exit_code = kExitFailure;
     if (!NeedsServer(g, exit_code)) return;
     json body = json::object();
-    if (!ok && !reason->empty()) body["reason"] = *reason;
-    Reply r = Call(g, "POST", "/v1/requests/" + Escape(*rid) + (ok ? "/approve" : "/reject"), body.dump());
+    if (op == "reject" && !reason->empty()) body["reason"] = *reason;
+    if (op == "complete") body["note"] = *reason;
+    if (op == "approve") body["verification"] = {{"method", *method}, {"reference", *reference}};
+    Reply r = Call(g, "POST", "/v1/requests/" + Escape(*rid) + "/" + op, body.dump());
     if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (g.json) {
@@ -467,15 +513,47 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
       if (doc.contains("result") && doc["result"].is_object() && doc["result"].contains("erased")) {
         PrintReceipt(doc["result"]);
       }
+      if (doc.value("state", "") == "rejected") std::printf("reason: %s\n", Str(doc, "refusalReason").c_str());
     }
     *exit_code = kExitOk;
   };
-  approve->callback([act] { act(true); });
-  reject->callback([act] { act(false); });
-  add->callback([&g, kind, id, project, exit_code] {
+  approve->callback([act] { act("approve"); });
+  reject->callback([act] { act("reject"); });
+  complete->callback([act] { act("complete"); });
+  deliver->callback([&g, rid, output, exit_code] {
+    if (!Download(g, "/v1/requests/" + Escape(*rid) + "/copy", *output, exit_code)) return;
+    std::fprintf(stderr, "ferryctl: copy of %s delivered%s%s\n", rid->c_str(), output->empty() ? "" : " to ",
+                 output->c_str());
+  });
+  stats->callback([&g, exit_code] {
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
+    Reply r = Call(g, "GET", "/v1/requests/stats");
+    if (!Check(r, exit_code)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::printf("requests: %s\n", Str(doc, "total").c_str());
+      for (const char* part : {"byKind", "byState"}) {
+        for (const auto& [k, v] : Field(doc, part, true).items())
+          std::printf("  %s %s: %s\n", part, k.c_str(), v.dump().c_str());
+      }
+      for (const auto& [k, v] : Field(doc, "lateness", true).items())
+        std::printf("  %s: %s\n", k.c_str(), v.dump().c_str());
+    }
+    *exit_code = kExitOk;
+  });
+  add->callback([&g, kind, id, project, received, state, exit_code] {
     *exit_code = kExitFailure;
     if (!NeedsServer(g, exit_code)) return;
     json body = {{"kind", *kind}, {"subject", *id}, {"project", *project}};
+    if (!received->empty()) {
+      // A date alone is midnight UTC of that day.
+      body["receivedAt"] = received->size() == 10 ? *received + "T00:00:00Z" : *received;
+    }
+    if (!state->empty()) body["state"] = *state;
     Reply r = Call(g, "POST", "/v1/requests", body.dump());
     if (!Check(r, exit_code, 201)) return;
     json doc = json::parse(r.body, nullptr, false);
@@ -597,19 +675,56 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   audit->add_option("--subject", *id, "Only entries about this subject id");
   audit->add_option("--after", *after, "Only entries after this sequence number");
   audit->add_option("--limit", *limit, "At most this many entries");
-  CLI::App* verify = audit->add_subcommand("verify", "Check the hash chain; names the first broken entry");
-  verify->callback([&g, exit_code] {
+  CLI::App* verify = audit->add_subcommand(
+      "verify", "Check the hash chain; names the first broken entry; prints the head hash; checks an anchor");
+  auto anchor = std::make_shared<std::string>();
+  verify->add_option("--anchor", *anchor, "An anchor file (`audit anchor`): the chain must still hold its entry");
+  verify->callback([&g, anchor, exit_code] {
     *exit_code = kExitFailure;
     if (!NeedsServer(g, exit_code)) return;
+    json kept;
+    if (!anchor->empty()) {
+      std::FILE* f = std::fopen(anchor->c_str(), "rb");
+      if (f == nullptr) return (void)std::fprintf(stderr, "ferryctl: cannot read %s\n", anchor->c_str());
+      std::string text;
+      char buf[4096];
+      for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+      std::fclose(f);
+      kept = json::parse(text, nullptr, false);
+      if (!kept.is_object() || !kept.contains("headSeq") || !kept["headSeq"].is_number_integer() ||
+          !kept.contains("headHash") || !kept["headHash"].is_string()) {
+        *exit_code = kExitUsage;
+        return (void)std::fprintf(stderr, "ferryctl: %s is not an audit anchor\n", anchor->c_str());
+      }
+    }
     Reply r = Call(g, "GET", "/v1/audit/verify");
     if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
     if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
     bool ok = doc.value("ok", false);
+    std::string anchor_problem;
+    if (ok && kept.is_object()) {
+      // The anchored entry must still be in the chain with the same hash: a chain rewritten from before it (by
+      // someone holding the store's key) verifies on its own, but not against the anchor kept elsewhere.
+      const int64_t seq = kept["headSeq"].get<int64_t>();
+      Reply e = Call(g, "GET", "/v1/audit?after=" + std::to_string(seq - 1) + "&limit=1");
+      if (!Check(e, exit_code)) return;
+      json entries = Field(json::parse(e.body, nullptr, false), "entries");
+      if (!entries.is_array() || entries.empty() || entries[0].value("seq", int64_t{0}) != seq) {
+        anchor_problem = "the anchored entry " + std::to_string(seq) + " is gone";
+      } else if (entries[0].value("hash", "") != kept["headHash"].get<std::string>()) {
+        anchor_problem = "entry " + std::to_string(seq) + " no longer has the anchored hash (the log was rewritten)";
+      }
+      doc["anchor"] = {{"seq", seq}, {"ok", anchor_problem.empty()}};
+    }
     if (g.json) {
       PrintJson(doc);
     } else if (ok) {
-      std::printf("audit log OK: %s entries, hash chain intact\n", Str(doc, "entries").c_str());
+      std::printf("audit log OK: %s entries, hash chain intact\nhead: entry %s, hash %s\n", Str(doc, "entries").c_str(),
+                  Str(doc, "headSeq").c_str(), Str(doc, "headHash").c_str());
+      if (kept.is_object() && anchor_problem.empty()) {
+        std::printf("anchor: entry %s still has the anchored hash\n", kept["headSeq"].dump().c_str());
+      }
     }
     if (!ok) {
       std::fprintf(stderr, "ferryctl: audit log BROKEN at entry %s: %s\n", Str(doc, "firstBrokenSeq").c_str(),
@@ -617,6 +732,45 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
       *exit_code = kExitAuditBroken;
       return;
     }
+    if (!anchor_problem.empty()) {
+      std::fprintf(stderr, "ferryctl: audit log does NOT match the anchor: %s\n", anchor_problem.c_str());
+      *exit_code = kExitAuditBroken;
+      return;
+    }
+    *exit_code = kExitOk;
+  });
+  CLI::App* anchor_cmd = audit->add_subcommand(
+      "anchor", "Verify the chain and write its head (seq, hash, time) to a file to keep elsewhere");
+  auto anchor_out = std::make_shared<std::string>();
+  anchor_cmd->add_option("--output,-o", *anchor_out, "The anchor file")->required();
+  anchor_cmd->callback([&g, anchor_out, exit_code] {
+    *exit_code = kExitFailure;
+    if (!NeedsServer(g, exit_code)) return;
+    Reply r = Call(g, "GET", "/v1/audit/verify");
+    if (!Check(r, exit_code)) return;
+    json doc = json::parse(r.body, nullptr, false);
+    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    if (!doc.value("ok", false)) {
+      *exit_code = kExitAuditBroken;
+      return (void)std::fprintf(stderr, "ferryctl: audit log BROKEN at entry %s; no anchor written\n",
+                                Str(doc, "firstBrokenSeq").c_str());
+    }
+    char when[32];
+    std::time_t now = std::time(nullptr);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    json a = {{"format", "ferry-audit-anchor/1"},
+              {"collector", g.url},
+              {"headSeq", doc["headSeq"]},
+              {"headHash", doc["headHash"]},
+              {"at", when}};
+    std::FILE* f = std::fopen(anchor_out->c_str(), "wb");
+    if (f == nullptr) return (void)std::fprintf(stderr, "ferryctl: cannot write %s\n", anchor_out->c_str());
+    const std::string text = a.dump(2) + "\n";
+    const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (std::fclose(f) != 0 || !written)
+      return (void)std::fprintf(stderr, "ferryctl: cannot write %s\n", anchor_out->c_str());
+    std::printf("anchor written to %s: entry %s, hash %s\n", anchor_out->c_str(), doc["headSeq"].dump().c_str(),
+                Str(doc, "headHash").c_str());
     *exit_code = kExitOk;
   });
   audit->callback([&g, audit, id, after, limit, exit_code] {

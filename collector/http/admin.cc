@@ -99,7 +99,13 @@ json RequestJson(const RightsRequest& r, int64_t now) {
   json result = r.result.empty() ? json(nullptr) : json::parse(r.result, nullptr, false);
   if (result.is_discarded()) result = r.result;
   bool open = r.state != "completed" && r.state != "rejected";
+  auto member = [&result](const char* k) {
+    return result.is_object() && result.contains(k) ? result[k] : json(nullptr);
+  };
   return {{"id", r.id},
+          {"refusalReason", r.state == "rejected" ? member("reason") : json(nullptr)},
+          {"verification", member("verification")},
+          {"delivered", member("delivered")},
           {"kind", r.kind},
           {"project", r.project},
           {"subject", r.subject},
@@ -165,6 +171,7 @@ class JsonExport : public ExportVisitor {
     return w_.Put(consent_n_++ ? "," : "") && w_.Put(Dump(rights::ConsentRecordDocument(c)));
   }
   bool Event(const EventRow& e) override {
+    ++total_events_;
     if (!in_events_) {
       in_events_ = true;
       if (!w_.Put("],\"events\":[")) return false;
@@ -183,9 +190,11 @@ class JsonExport : public ExportVisitor {
     return w_.Put("]}");
   }
   bool Finish() { return w_.Put("]}\n") && w_.Flush(); }
+  int64_t total_events() const { return total_events_; }
 
  private:
   ChunkWriter& w_;
+  int64_t total_events_ = 0;
   int projects_ = 0;
   int64_t consent_n_ = 0, events_n_ = 0;
   bool in_events_ = false;
@@ -262,6 +271,11 @@ void AdminApi::Register(httpd::Router& svr) {
            Adapt([this](const HttpRequest& req, HttpResponse& res) { ActOnRequest(req, res, true); }));
   svr.Post("/v1/requests/{id}/reject",
            Adapt([this](const HttpRequest& req, HttpResponse& res) { ActOnRequest(req, res, false); }));
+  svr.Post("/v1/requests/{id}/complete",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { CompleteRequest(req, res); }));
+  svr.Get("/v1/requests/{id}/copy",
+          Adapt([this](const HttpRequest& req, HttpResponse& res) { DeliverCopy(req, res); }));
+  svr.Get("/v1/requests/stats", Adapt([this](const HttpRequest& req, HttpResponse& res) { RequestStats(req, res); }));
   svr.Get("/v1/audit", Adapt([this](const HttpRequest& req, HttpResponse& res) { ListAudit(req, res); }));
   svr.Get("/v1/audit/verify", Adapt([this](const HttpRequest& req, HttpResponse& res) { VerifyAudit(req, res); }));
   svr.Post("/v1/keys/write-keys",
@@ -339,9 +353,8 @@ void AdminApi::ExportSubject(const HttpRequest& req, HttpResponse& res, const Su
     if (!loaded.ok()) return Fail(res, loaded.status());
     registries = std::move(loaded).value();
   }
-  auto registered = rights_->BeginExport(*c, q);
-  if (!registered.ok()) return Fail(res, registered.status());
-  res.set_header("X-Ferry-Request-Id", registered->id);
+  // An officer's lookup: audited, not a request (an access request's copy is GET /v1/requests/{id}/copy).
+  if (auto looked = rights_->BeginLookup(*c, q); !looked.ok()) return Fail(res, looked);
   rights::RightsService* rights = rights_;
   base::Logger log = log_;
   if (*format != rights::CopyFormat::kJson) {
@@ -437,9 +450,19 @@ void AdminApi::EventConsent(const HttpRequest& req, HttpResponse& res, const Sub
 void AdminApi::EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
   auto c = Caller(req, res, rights::Action::kSubjectErase, q.id);
   if (!c) return;
-  auto receipt = rights_->Erase(*c, q);
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return;
+  auto flag = [&parsed](const char* k) {
+    return parsed->is_object() && parsed->contains(k) && (*parsed)[k].is_boolean() && (*parsed)[k].get<bool>();
+  };
+  rights::EraseOptions o;
+  o.dry_run = flag("dryRun");
+  o.force = flag("force");
+  auto receipt = rights_->Erase(*c, q, o);
   if (!receipt.ok()) return Fail(res, receipt.status());
-  Answer(res, 200, rights::ReceiptDocument(*receipt));
+  json doc = rights::ReceiptDocument(*receipt);
+  if (o.dry_run) doc["dryRun"] = true;
+  Answer(res, 200, doc);
 }
 
 void AdminApi::PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q) {
@@ -479,8 +502,12 @@ void AdminApi::AddRequest(const HttpRequest& req, HttpResponse& res) {
     auto it = b.is_object() ? b.find(k) : b.end();
     return (b.is_object() && it != b.end() && it->is_string()) ? it->get<std::string>() : std::string();
   };
-  rights::NewRequest in{str("kind"), str("subject"), str("project"), 0};
-  if (auto t = base::ParseIso8601(str("receivedAt"))) in.received_ms = *t;
+  rights::NewRequest in{str("kind"), str("subject"), str("project"), 0, str("state")};
+  if (!str("receivedAt").empty()) {
+    auto t = base::ParseIso8601(str("receivedAt"));
+    if (!t || *t <= 0) return BadRequest(res, "receivedAt is not an ISO-8601 time after 1970");
+    in.received_ms = *t;
+  }
   auto stored = rights_->AddRequest(*c, in);
   if (!stored.ok()) return Fail(res, stored.status());
   Answer(res, 201, RequestJson(*stored, rights_->NowMs()));
@@ -492,7 +519,22 @@ void AdminApi::ActOnRequest(const HttpRequest& req, HttpResponse& res, bool appr
   if (!c) return;
   base::Result<RightsRequest> done = base::Status::Internal("unset");
   if (approve) {
-    done = rights_->Approve(*c, rid);
+    auto parsed = ParseBody(req, res);
+    if (!parsed) return;
+    const json& b = *parsed;
+    rights::Verification v;
+    auto it = b.is_object() ? b.find("verification") : b.end();
+    if (b.is_object() && it != b.end() && !it->is_null()) {
+      auto text = [&it](const char* k) {
+        auto f = it->find(k);
+        return f != it->end() && f->is_string() ? f->get<std::string>() : std::string();
+      };
+      if (!it->is_object()) return BadRequest(res, "verification: {\"method\": ..., \"reference\": ...}");
+      v.method = text("method");
+      v.reference = text("reference");
+      if (v.method.size() > 200 || v.reference.size() > 1000) return BadRequest(res, "verification too long");
+    }
+    done = rights_->Approve(*c, rid, v);
   } else {
     auto parsed = ParseBody(req, res);
     if (!parsed) return;
@@ -504,6 +546,60 @@ void AdminApi::ActOnRequest(const HttpRequest& req, HttpResponse& res, bool appr
   }
   if (!done.ok()) return Fail(res, done.status());
   Answer(res, 200, RequestJson(*done, rights_->NowMs()));
+}
+
+void AdminApi::CompleteRequest(const HttpRequest& req, HttpResponse& res) {
+  auto c = Caller(req, res, rights::Action::kRequestsComplete, "");
+  if (!c) return;
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return;
+  const json& b = *parsed;
+  std::string note = b.is_object() && b.contains("note") && b["note"].is_string() ? b["note"].get<std::string>() : "";
+  auto done = rights_->Complete(*c, req.path_param("id"), note);
+  if (!done.ok()) return Fail(res, done.status());
+  Answer(res, 200, RequestJson(*done, rights_->NowMs()));
+}
+
+void AdminApi::DeliverCopy(const HttpRequest& req, HttpResponse& res) {
+  auto c = Caller(req, res, rights::Action::kRequestsDeliver, "");
+  if (!c) return;
+  auto r = rights_->BeginDelivery(*c, req.path_param("id"));
+  if (!r.ok()) return Fail(res, r.status());
+  res.set_header("X-Ferry-Request-Id", r->id);
+  rights::RightsService* rights = rights_;
+  base::Logger log = log_;
+  const SubjectQuery q{r->project, r->subject};
+  const std::string rid = r->id;
+  const rights::Actor actor = *c;
+  res.set_chunked_content_provider(kJson, [rights, log, q, rid, actor](httpd::BodyWriter& sink) {
+    ChunkWriter w(sink);
+    JsonExport doc(w, q.id, rights->NowMs());
+    auto exported = rights->Export(q, doc);
+    if (!exported.ok() || !doc.Finish()) {
+      log.Warn("copy of " + rid + " not delivered in full; the request stays open");
+      return false;
+    }
+    // Written out in full: the request is delivered, so completed.
+    auto done = rights->Delivered(actor, rid, doc.total_events());
+    if (!done.ok()) log.Error("copy of " + rid + " delivered but not recorded: " + done.status().ToString());
+    return true;
+  });
+}
+
+void AdminApi::RequestStats(const HttpRequest& req, HttpResponse& res) {
+  auto c = Caller(req, res, rights::Action::kRequestsStats, "");
+  if (!c) return;
+  auto st = rights_->Stats(*c);
+  if (!st.ok()) return Fail(res, st.status());
+  Answer(res, 200,
+         json{{"total", st->total},
+              {"byKind", st->by_kind},
+              {"byState", st->by_state},
+              {"lateness",
+               {{"openOverdue", st->open_overdue},
+                {"openOnTime", st->open_on_time},
+                {"closedLate", st->closed_late},
+                {"closedOnTime", st->closed_on_time}}}});
 }
 
 void AdminApi::ListAudit(const HttpRequest& req, HttpResponse& res) {

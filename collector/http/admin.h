@@ -62,6 +62,9 @@ class AdminApi {
   void ListRequests(const HttpRequest& req, HttpResponse& res);
   void AddRequest(const HttpRequest& req, HttpResponse& res);
   void ActOnRequest(const HttpRequest& req, HttpResponse& res, bool approve);
+  void CompleteRequest(const HttpRequest& req, HttpResponse& res);
+  void DeliverCopy(const HttpRequest& req, HttpResponse& res);
+  void RequestStats(const HttpRequest& req, HttpResponse& res);
   void ListAudit(const HttpRequest& req, HttpResponse& res);
   void VerifyAudit(const HttpRequest& req, HttpResponse& res);
   void CreateWriteKey(const HttpRequest& req, HttpResponse& res, bool server);

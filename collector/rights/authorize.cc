@@ -38,8 +38,11 @@ const Rule& RuleOf(Action action) {
       {"registry.read", {kRoleCompliance, kRoleOperator}},
       {"registry.edit", {kRoleCompliance}},
       {"subject.event-consent", {kRoleCompliance}},
+      {"requests.complete", {kRoleCompliance}},
+      {"requests.deliver", {kRoleCompliance}},
+      {"requests.stats", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kSubjectEventConsent) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRequestsStats) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

@@ -34,6 +34,9 @@ enum class Action {
   kRegistryRead,         // GET /v1/projects/{project}/registry[/records|/impact]: the processing registry
   kRegistryEdit,         // PUT /v1/projects/{project}/registry
   kSubjectEventConsent,  // GET /v1/subjects/{id}/events/{messageId}/consent: which consent record covered an event
+  kRequestsComplete,     // POST /v1/requests/{rid}/complete: carried out by hand
+  kRequestsDeliver,      // GET /v1/requests/{rid}/copy: an access or portability request's copy, delivered
+  kRequestsStats,        // GET /v1/requests/stats
 };
 
 // The action's name in the audit log ("subject.show", ...).

@@ -17,7 +17,7 @@ Json ReceiptDocument(const EraseReceipt& r) {
 }
 
 Json VerifyDocument(const AuditVerifyResult& v) {
-  Json out = {{"ok", v.ok}, {"entries", v.entries}};
+  Json out = {{"ok", v.ok}, {"entries", v.entries}, {"headSeq", v.head_seq}, {"headHash", v.head_hash}};
   if (!v.ok) {
     out["firstBrokenSeq"] = v.first_broken_seq;
     out["reason"] = v.reason;

@@ -24,7 +24,8 @@ std::string Iso(int64_t ms);
 // An erasure's receipt: {requestId, erased, idsSuppressed, projects, completedAt}.
 Json ReceiptDocument(const EraseReceipt& r);
 
-// The outcome of an audit verification: {ok, entries[, firstBrokenSeq, reason]}.
+// The outcome of an audit verification: {ok, entries, headSeq, headHash[, firstBrokenSeq, reason]} (the head: the
+// last entry that verified).
 Json VerifyDocument(const AuditVerifyResult& v);
 
 // One consent record as the export's consentHistory and the per-event proof show it: {messageId, purpose, state,

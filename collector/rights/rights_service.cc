@@ -1,6 +1,7 @@
 #include "collector/rights/rights_service.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "collector/rights/documents.h"
 #include "lib/base/ids.h"
@@ -18,9 +19,23 @@ constexpr const char* kAuditFailed = "the audit log cannot be written; the call 
 constexpr const char* kEraseFailed = "the erasure failed; nothing was erased";
 constexpr size_t kMaxIdBytes = 4096;
 
+constexpr const char* kReceived = "received";
 constexpr const char* kAwaiting = "awaiting_verification";
+constexpr const char* kInProgress = "in_progress";
+constexpr const char* kExtended = "extended";
 constexpr const char* kCompleted = "completed";
 constexpr const char* kRejected = "rejected";
+
+bool IsOpen(const std::string& state) { return state != kCompleted && state != kRejected; }
+bool IsCopyKind(const std::string& kind) { return kind == "access" || kind == "portability"; }
+
+// A request's result document with `add`'s members put in (replacing those of the same name).
+std::string MergedResult(const std::string& before, const Json& add) {
+  Json doc = before.empty() ? Json::object() : Json::parse(before, nullptr, false);
+  if (!doc.is_object()) doc = Json::object();
+  for (const auto& [k, v] : add.items()) doc[k] = v;
+  return Dump(doc);
+}
 
 std::string NewRequestId() { return "req_" + base::RandomHex(12); }
 
@@ -28,6 +43,15 @@ std::string NewRequestId() { return "req_" + base::RandomHex(12); }
 enum class Step { kNone, kAction, kRegister, kAudit };
 
 }  // namespace
+
+bool RequestTransitionAllowed(const std::string& from, const std::string& to) {
+  if (to == kRejected) return IsOpen(from);
+  if (from == kReceived) return to == kAwaiting || to == kInProgress || to == kCompleted;
+  if (from == kAwaiting) return to == kInProgress || to == kCompleted;  // completed: an erasure carried out at once
+  if (from == kInProgress) return to == kExtended || to == kCompleted;
+  if (from == kExtended) return to == kCompleted;
+  return false;
+}
 
 RightsService::RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log)
     : stores_(stores), clock_(clock), opts_(options), log_(std::move(log)), refusals_(options.refusals) {}
@@ -184,7 +208,7 @@ Result<std::vector<SubjectSummary>> RightsService::Show(const Actor& actor, cons
   return found;
 }
 
-Result<RightsRequest> RightsService::BeginExport(const Actor& actor, const SubjectQuery& q) {
+Status RightsService::BeginLookup(const Actor& actor, const SubjectQuery& q) {
   const char* action = ActionName(Action::kSubjectExport);
   auto found = stores_.subjects->FindSubject(q);
   if (!found.ok()) return found.status().WithMessage(kStoreUnavailable);
@@ -192,17 +216,8 @@ Result<RightsRequest> RightsService::BeginExport(const Actor& actor, const Subje
     FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", ""));
     return Status::NotFound("subject not found");
   }
-  RightsRequest r = NewRegisterEntry("access", q.project, q.id, kCompleted, "admin");
-  r.acted_by = actor.name;
-  r.acted_ms = r.received_ms;
-  r.result = Dump(Json{{"exported", true}});
-  return stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
-    auto stored = tx.CreateRequest(r);
-    if (!stored.ok()) return stored.status().WithMessage(kStoreUnavailable);
-    auto audited = tx.AppendAudit(Entry(actor, action, q.id, "ok", Dump(Json{{"requestId", stored->id}})));
-    if (!audited.ok()) return audited.status().WithMessage(kAuditFailed);
-    return stored;
-  });
+  // An officer's look at the data is not the person's request: the audit log has it, the register does not.
+  return Audit(actor, action, q.id, "ok", Dump(Json{{"lookup", true}, {"projects", found->size()}}));
 }
 
 Result<bool> RightsService::Export(const SubjectQuery& q, ExportVisitor& visitor) {
@@ -305,8 +320,29 @@ Result<RightsService::EventConsent> RightsService::EventConsentOf(const Actor& a
   return std::move(*found);
 }
 
-Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery& q) {
+Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery& q, const EraseOptions& options) {
   const char* action = ActionName(Action::kSubjectErase);
+  if (!options.force) {
+    // A lookup that fails goes on to the erasure, which fails the same way and leaves its request for an officer.
+    auto found = stores_.subjects->FindSubject(q);
+    if (found.ok() && found->empty()) {
+      FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", Dump(Json{{"dryRun", options.dry_run}})));
+      return Status::NotFound("subject not found: nothing erased, suppressed or registered (force suppresses the id)");
+    }
+  }
+  if (options.dry_run) {
+    // The erasure itself, in a transaction rolled back: the exact counts, and nothing changed.
+    std::optional<EraseReceipt> would;
+    Status s = stores_.transactions->Transact(TxnMode::kWrite, [&](StoreTxn& tx) -> Status {
+      auto receipt = tx.EraseSubject(q, "");
+      if (!receipt.ok()) return receipt.status();
+      would = std::move(receipt).value();
+      return Status::Cancelled("dry run");
+    });
+    if (!would.has_value()) return s.WithMessage(kStoreUnavailable);
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "dry_run", Dump(Json{{"wouldErase", would->erased}})));
+    return *would;
+  }
   RightsRequest r = NewRegisterEntry("erasure", q.project, q.id, kCompleted, "admin");
   r.acted_by = actor.name;
   r.acted_ms = r.received_ms;
@@ -503,7 +539,10 @@ Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewReq
   if (std::string_view why = wire::CheckIdText(in.subject, kMaxIdBytes); !why.empty()) {
     return Status::InvalidArgument("invalid subject: " + std::string(why));
   }
-  RightsRequest r = NewRegisterEntry(in.kind, in.project, in.subject, kAwaiting, "admin");
+  if (!in.state.empty() && in.state != kReceived && in.state != kAwaiting) {
+    return Status::InvalidArgument("a new request is received or awaiting_verification");
+  }
+  RightsRequest r = NewRegisterEntry(in.kind, in.project, in.subject, in.state.empty() ? kAwaiting : in.state, "admin");
   if (in.received_ms > 0) r.received_ms = in.received_ms;
   r.due_ms = r.received_ms + opts_.request_due_ms;
   return stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
@@ -516,28 +555,27 @@ Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewReq
   });
 }
 
-Result<RightsRequest> RightsService::Approve(const Actor& actor, const std::string& request_id) {
-  return Act(actor, request_id, /*approve=*/true, "");
+Result<RightsRequest> RightsService::Approve(const Actor& actor, const std::string& request_id,
+                                             const Verification& verification) {
+  return Act(actor, request_id, /*approve=*/true, "", verification);
 }
 
 Result<RightsRequest> RightsService::Reject(const Actor& actor, const std::string& request_id,
                                             const std::string& reason) {
-  return Act(actor, request_id, /*approve=*/false, reason);
+  return Act(actor, request_id, /*approve=*/false, reason, Verification());
 }
 
 Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& request_id, bool approve,
-                                         const std::string& reason) {
+                                         const std::string& reason, const Verification& verification) {
   const char* action = ActionName(approve ? Action::kRequestsApprove : Action::kRequestsReject);
-  auto got = stores_.requests->GetRequest(request_id);
-  if (!got.ok()) return got.status().WithMessage(kStoreUnavailable);
-  if (!got->has_value()) {
-    FERRY_RETURN_IF_ERROR(Audit(actor, action, "", "not_found", Dump(Json{{"requestId", request_id}})));
-    return Status::NotFound("no such request");
-  }
-  const RightsRequest r = std::move(**got);
-  if (r.state != kAwaiting) {
+  auto got = FindRequest(actor, request_id, action);
+  if (!got.ok()) return got.status();
+  const RightsRequest r = std::move(got).value();
+  const bool may = approve ? (r.state == kAwaiting || r.state == kReceived) : IsOpen(r.state);
+  if (!may) {
     (void)Audit(actor, action, "", "conflict", Dump(Json{{"requestId", request_id}, {"state", r.state}}));
-    return Status::FailedPrecondition("the request is " + r.state + ", not awaiting_verification");
+    return Status::FailedPrecondition(approve ? "the request is " + r.state + ", not awaiting_verification"
+                                              : "the request is " + r.state + "; only an open request is rejected");
   }
   // The subject as named: plain, or (already erased) only its hash.
   const bool redacted = r.subject.rfind("hash:", 0) == 0;
@@ -548,27 +586,43 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
   auto out = stores_.transactions->TransactFor<RightsRequest>(
       erases ? TxnMode::kErase : TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
         Json result;
+        std::string to = kRejected;
         if (!approve) {
           result = {{"reason", reason}};
-        } else if (erases) {
-          failed_at = Step::kAction;
-          auto receipt = tx.EraseSubject({r.project, r.subject}, request_id);
-          if (!receipt.ok()) return receipt.status();
-          result = ReceiptDocument(*receipt);
-        } else if (r.kind == "erasure") {
-          result = {{"note", "the subject had already been erased"}};
         } else {
-          result = {{"note", "approved; the " + r.kind + " is carried out with ferryctl subject export/traits"}};
+          result = {{"verification",
+                     {{"method", verification.method.empty() ? Json(nullptr) : Json(verification.method)},
+                      {"reference", verification.reference.empty() ? Json(nullptr) : Json(verification.reference)},
+                      {"by", actor.name},
+                      {"at", Iso(tx.NowMs())}}}};
+          to = kInProgress;
+          if (erases) {
+            failed_at = Step::kAction;
+            auto receipt = tx.EraseSubject({r.project, r.subject}, request_id);
+            if (!receipt.ok()) return receipt.status();
+            const Json receipt_doc = ReceiptDocument(*receipt);
+            for (const auto& [k, v] : receipt_doc.items()) result[k] = v;
+            to = kCompleted;
+          } else if (r.kind == "erasure") {
+            result["note"] = "the subject had already been erased";
+            to = kCompleted;
+          } else if (IsCopyKind(r.kind)) {
+            result["note"] = "completes when the copy is delivered (GET /v1/requests/{id}/copy)";
+          } else {
+            result["note"] = "completes when an officer records it as carried out (POST /v1/requests/{id}/complete)";
+          }
         }
         failed_at = Step::kRegister;
-        // Only from awaiting_verification: a second officer (or a concurrent reject) finds it changed.
-        auto u = tx.UpdateRequest(request_id, kAwaiting, approve ? kCompleted : kRejected, actor.name, tx.NowMs(),
-                                  Dump(result));
+        // Only from the state read: a second officer (or a concurrent reject) finds it changed.
+        auto u = tx.UpdateRequest(request_id, r.state, to, actor.name, tx.NowMs(), MergedResult(r.result, result));
         if (!u.ok()) return u.status();
         if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
         failed_at = Step::kAudit;
-        Json detail = {{"requestId", request_id}};
-        if (approve) detail["kind"] = r.kind;
+        Json detail = {{"requestId", request_id}, {"state", to}};
+        if (approve) {
+          detail["kind"] = r.kind;
+          detail["verification"] = verification.method;  // how, never the evidence itself
+        }
         FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(detail))).status());
         failed_at = Step::kRegister;
         auto after = tx.GetRequest(request_id);
@@ -589,6 +643,111 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
     case Step::kAudit: return out.status().WithMessage(kAuditFailed);
     default: return out.status().WithMessage(kStoreUnavailable);
   }
+}
+
+Result<RightsRequest> RightsService::FindRequest(const Actor& actor, const std::string& request_id,
+                                                 const char* action) {
+  auto got = stores_.requests->GetRequest(request_id);
+  if (!got.ok()) return got.status().WithMessage(kStoreUnavailable);
+  if (!got->has_value()) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, "", "not_found", Dump(Json{{"requestId", request_id}})));
+    return Status::NotFound("no such request");
+  }
+  return std::move(**got);
+}
+
+Result<RightsRequest> RightsService::Move(const Actor& actor, const std::string& request_id, const char* action,
+                                          const std::string& to, const Json& add) {
+  auto got = FindRequest(actor, request_id, action);
+  if (!got.ok()) return got.status();
+  const RightsRequest r = std::move(got).value();
+  const std::string subject = r.subject.rfind("hash:", 0) == 0 ? std::string() : r.subject;
+  const bool by_delivery = IsCopyKind(r.kind);
+  const bool delivering = std::string(action) == ActionName(Action::kRequestsDeliver);
+  std::string why;
+  if (!RequestTransitionAllowed(r.state, to) || (to == kCompleted && r.state != kInProgress && r.state != kExtended)) {
+    why = "the request is " + r.state + "; it cannot become " + to;
+  } else if (to == kCompleted && by_delivery != delivering) {
+    why = by_delivery ? "an " + r.kind + " request completes when its copy is delivered (GET /v1/requests/" +
+                            request_id + "/copy)"
+                      : "only an access or portability request has a copy to deliver";
+  } else if (delivering && subject.empty()) {
+    why = "the subject was erased; there is nothing to deliver";
+  }
+  if (!why.empty()) {
+    (void)Audit(actor, action, subject, "conflict", Dump(Json{{"requestId", request_id}, {"state", r.state}}));
+    return Status::FailedPrecondition(why);
+  }
+  auto out =
+      stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+        auto u = tx.UpdateRequest(request_id, r.state, to, actor.name, tx.NowMs(), MergedResult(r.result, add));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
+        FERRY_RETURN_IF_ERROR(
+            tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(Json{{"requestId", request_id}, {"state", to}})))
+                .status());
+        auto after = tx.GetRequest(request_id);
+        if (!after.ok()) return after.status();
+        if (!after->has_value()) return Status::Internal("the request went missing");
+        return std::move(**after);
+      });
+  if (!out.ok() && out.status().code() != base::Code::kConflict) return out.status().WithMessage(kStoreUnavailable);
+  return out;
+}
+
+Result<RightsRequest> RightsService::Complete(const Actor& actor, const std::string& request_id,
+                                              const std::string& note) {
+  return Move(actor, request_id, ActionName(Action::kRequestsComplete), kCompleted,
+              Json{{"completion", {{"note", note}, {"by", actor.name}, {"at", Iso(clock_->NowMs())}}}});
+}
+
+Result<RightsRequest> RightsService::BeginDelivery(const Actor& actor, const std::string& request_id) {
+  const char* action = ActionName(Action::kRequestsDeliver);
+  auto got = FindRequest(actor, request_id, action);
+  if (!got.ok()) return got.status();
+  const RightsRequest r = std::move(got).value();
+  const bool redacted = r.subject.rfind("hash:", 0) == 0;
+  std::string why;
+  if (!IsCopyKind(r.kind)) {
+    why = "only an access or portability request has a copy to deliver";
+  } else if (r.state != kInProgress && r.state != kExtended) {
+    why = "the request is " + r.state + "; a copy is delivered once it was approved (in_progress or extended)";
+  } else if (redacted) {
+    why = "the subject was erased; there is nothing to deliver";
+  }
+  if (!why.empty()) {
+    (void)Audit(actor, action, redacted ? "" : r.subject, "conflict",
+                Dump(Json{{"requestId", request_id}, {"state", r.state}}));
+    return Status::FailedPrecondition(why);
+  }
+  FERRY_RETURN_IF_ERROR(Audit(actor, action, r.subject, "started", Dump(Json{{"requestId", request_id}})));
+  return r;
+}
+
+Result<RightsRequest> RightsService::Delivered(const Actor& actor, const std::string& request_id, int64_t events) {
+  return Move(actor, request_id, ActionName(Action::kRequestsDeliver), kCompleted,
+              Json{{"delivered", {{"at", Iso(clock_->NowMs())}, {"by", actor.name}, {"events", events}}}});
+}
+
+Result<RequestStats> RightsService::Stats(const Actor& actor) {
+  RequestFilter f;
+  f.limit = std::numeric_limits<size_t>::max() / 2;
+  auto list = stores_.requests->ListRequests(f);
+  if (!list.ok()) return list.status().WithMessage(kStoreUnavailable);
+  const int64_t now = clock_->NowMs();
+  RequestStats st;
+  for (const RightsRequest& r : *list) {
+    ++st.total;
+    ++st.by_kind[r.kind];
+    ++st.by_state[r.state];
+    if (IsOpen(r.state)) {
+      ++(r.due_ms < now ? st.open_overdue : st.open_on_time);
+    } else {
+      ++(r.acted_ms > r.due_ms ? st.closed_late : st.closed_on_time);
+    }
+  }
+  FERRY_RETURN_IF_ERROR(Audit(actor, ActionName(Action::kRequestsStats), "", "ok", Dump(Json{{"total", st.total}})));
+  return st;
 }
 
 // ---- The audit log ----

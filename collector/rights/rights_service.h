@@ -8,11 +8,16 @@
 // Refused calls (no token, unknown token, missing role, unknown subject or request, a request in the wrong state) are
 // audited too.
 //
-// The request register's states (records.h, docs/COMPLIANCE.md): a request is "awaiting_verification" until an
-// officer approves it ("completed") or rejects it ("rejected"); calls that act at once (erase, export, correct, a
-// device's forget) register their request "completed" in the transaction that carries them out. There is no state in
-// between. An erasure that fails leaves nothing erased and its request "awaiting_verification" (with the error), so
-// an officer can approve it again.
+// The request register's states (records.h, docs/COMPLIANCE.md "The request register"): received ->
+// awaiting_verification -> in_progress [-> extended] -> completed, or rejected from any open state. The allowed
+// moves are RequestTransitionAllowed's; every other one is refused (FailedPrecondition) and audited. An officer's
+// approval records the verification evidence (method, reference, who, when) and starts the work: an erasure is
+// carried out at once (completed), an access or portability request completes only when its copy was downloaded in
+// full (GET /v1/requests/{id}/copy), any other kind when the officer says it was carried out (Complete). Calls that
+// act at once (erase, correct, a device's forget) register their request "completed" in the transaction that
+// carries them out. An officer's export of a subject is a lookup: audited, never registered as a request. An erasure
+// that fails leaves nothing erased and its request "awaiting_verification" (with the error), so an officer can
+// approve it again.
 //
 // Errors come back as base::Status codes with a message for people (the admin API maps the code to an HTTP status
 // once, through lib/wire/http_status.h): Unauthenticated, PermissionDenied, NotFound, InvalidArgument,
@@ -23,6 +28,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -72,12 +78,39 @@ struct RightsOptions {
   RefusalOptions refusals;                           // how refused calls from a named source are audited in aggregate
 };
 
+// Whether the register may move a request from state `from` to state `to` (the documented lifecycle above).
+bool RequestTransitionAllowed(const std::string& from, const std::string& to);
+
+// Evidence of the person's identity, recorded with an approval: how it was checked ("id-document", "account-login",
+// ...; "" when the officer stated none) and a reference to the evidence kept elsewhere (a ticket, a file number).
+struct Verification {
+  std::string method;
+  std::string reference;
+};
+
+// The register in figures (GET /v1/requests/stats): counts by kind and by state, and lateness: open requests past
+// their due date and on time, closed ones (completed or rejected) acted on after their due date and on time.
+struct RequestStats {
+  int64_t total = 0;
+  std::map<std::string, int64_t> by_kind, by_state;
+  int64_t open_overdue = 0, open_on_time = 0, closed_late = 0, closed_on_time = 0;
+};
+
 // A request received by mail or phone (POST /v1/requests).
 struct NewRequest {
   std::string kind;         // access | erasure | correction
   std::string subject;      // the id as named
   std::string project;      // "" = every project
   int64_t received_ms = 0;  // 0 = now
+  std::string state;        // "" = awaiting_verification; or received (not yet triaged)
+};
+
+// How an erasure runs: `dry_run` computes what would be erased (the counts) in a transaction that is rolled back, so
+// nothing changes, nothing is suppressed or registered; without `force` an unknown subject is refused (NotFound) and
+// nothing is suppressed or registered, so a mistyped id is not put on the suppression list for ever.
+struct EraseOptions {
+  bool dry_run = false;
+  bool force = false;
 };
 
 // A correction's outcome: the register's request and the subjects with their new traits.
@@ -134,9 +167,9 @@ class RightsService {
   // ---- Subjects ----
   // The subject in each project it is found in; NotFound when unknown everywhere.
   base::Result<std::vector<SubjectSummary>> Show(const Actor& actor, const SubjectQuery& q);
-  // Registers a completed access request (and audits it) for an export that Export then streams. NotFound when the
-  // subject is unknown.
-  base::Result<RightsRequest> BeginExport(const Actor& actor, const SubjectQuery& q);
+  // An officer's lookup of everything held about the subject, which Export then streams: audited (subject.export,
+  // {"lookup": true}), never registered as a request. NotFound when the subject is unknown.
+  base::Status BeginLookup(const Actor& actor, const SubjectQuery& q);
   // Streams the subject (IdentityGraph::ExportSubject).
   base::Result<bool> Export(const SubjectQuery& q, ExportVisitor& visitor);
   // A page of the subject's events, in the export's order (project by project, then as stored): `offset` events
@@ -154,8 +187,10 @@ class RightsService {
     ConsentProof proof;
   };
   base::Result<EventConsent> EventConsentOf(const Actor& actor, const SubjectQuery& q, const std::string& message_id);
-  // Erases the subject (IdentityGraph::EraseSubject) with a completed erasure request.
-  base::Result<EraseReceipt> Erase(const Actor& actor, const SubjectQuery& q);
+  // Erases the subject (IdentityGraph::EraseSubject) with a completed erasure request (see EraseOptions; a dry run's
+  // receipt has no request id and is audited as "dry_run").
+  base::Result<EraseReceipt> Erase(const Actor& actor, const SubjectQuery& q,
+                                   const EraseOptions& options = EraseOptions());
   // Merges traits (IdentityGraph::PatchTraits) with a completed correction request; NotFound when unknown,
   // InvalidArgument for a patch that is not a JSON object of traits.
   base::Result<Correction> Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json);
@@ -174,10 +209,23 @@ class RightsService {
   base::Result<std::vector<RightsRequest>> ListRequests(const Actor& actor, const RequestFilter& filter);
   // InvalidArgument for an unknown kind or an empty or too long subject.
   base::Result<RightsRequest> AddRequest(const Actor& actor, const NewRequest& request);
-  // Carries an awaiting_verification request out (an erasure erases the subject) and completes it. NotFound,
-  // FailedPrecondition when it is not awaiting verification, Conflict when it changed meanwhile.
-  base::Result<RightsRequest> Approve(const Actor& actor, const std::string& request_id);
+  // Approves a received or awaiting_verification request with its verification evidence (kept in the result as
+  // {"verification": {method, reference, by, at}}): an erasure is carried out and completed; any other kind moves to
+  // in_progress. NotFound, FailedPrecondition when it is in another state, Conflict when it changed meanwhile.
+  base::Result<RightsRequest> Approve(const Actor& actor, const std::string& request_id,
+                                      const Verification& verification = Verification());
+  // Refuses an open request; the reason is kept (result.reason) and shown with the request.
   base::Result<RightsRequest> Reject(const Actor& actor, const std::string& request_id, const std::string& reason);
+  // The officer carried an in_progress or extended request out by hand (a correction, ...): completed, with `note`.
+  // FailedPrecondition for an access or portability request (they complete when the copy is delivered).
+  base::Result<RightsRequest> Complete(const Actor& actor, const std::string& request_id, const std::string& note);
+  // The delivery of an access or portability request's copy begins (GET /v1/requests/{id}/copy): the request as
+  // stored, once checked (in_progress or extended, of a subject not erased) and audited (requests.deliver, "started").
+  base::Result<RightsRequest> BeginDelivery(const Actor& actor, const std::string& request_id);
+  // The copy was written out in full: the request is completed with {"delivered": {at, by, events}}.
+  base::Result<RightsRequest> Delivered(const Actor& actor, const std::string& request_id, int64_t events);
+  // The register in figures (audited).
+  base::Result<RequestStats> Stats(const Actor& actor);
 
   // ---- The audit log ----
   base::Result<std::vector<AuditEntry>> ListAudit(const Actor& actor, int64_t after_seq, size_t limit,
@@ -213,9 +261,15 @@ class RightsService {
 
   // A write or server key (by the action that asked for it).
   base::Result<std::string> CreateKey(const Actor& actor, const std::string& project, Action action);
+  // The request `request_id` names; NotFound (audited as `action`) when there is none.
+  base::Result<RightsRequest> FindRequest(const Actor& actor, const std::string& request_id, const char* action);
   // Approve or Reject.
   base::Result<RightsRequest> Act(const Actor& actor, const std::string& request_id, bool approve,
-                                  const std::string& reason);
+                                  const std::string& reason, const Verification& verification);
+  // Moves a request of one of `kinds` ("" = any) to `to` from its current state (refused when the lifecycle does not
+  // allow it), merging `add` into its result; audited as `action`.
+  base::Result<RightsRequest> Move(const Actor& actor, const std::string& request_id, const char* action,
+                                   const std::string& to, const Json& add);
   // An audit entry of `actor` (subject: a plain id or "", stored as its hash).
   AuditEntry Entry(const Actor& actor, const std::string& action, const std::string& subject, const std::string& result,
                    const std::string& detail);

@@ -53,6 +53,8 @@ bool AuditChainChecker::Add(const AuditEntry& e) {
   }
   prev_ = e.hash;
   last_seq_ = e.seq;
+  r_.head_seq = e.seq;
+  r_.head_hash = e.hash;
   return true;
 }
 

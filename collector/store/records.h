@@ -206,16 +206,18 @@ struct EraseReceipt {
 
 // ---- Request register ----
 
-// One data-subject request. kind: "access" | "erasure" | "correction". state, one of exactly three (the rights
-// service, collector/rights/, moves requests between them; docs/COMPLIANCE.md):
-// - "awaiting_verification": received, the person's identity not yet checked (registered by POST /v1/requests, by a
-//   device asking to erase its userId, or left behind by an erasure that failed and changed nothing); the only state
-//   from which a request is approved or rejected;
-// - "completed": carried out (the action, this row and its audit entry were committed in one transaction);
-// - "rejected": refused by an officer (result holds the reason).
+// One data-subject request. kind: "access" | "erasure" | "correction". state, one of six (the rights service,
+// collector/rights/rights_service.h, moves requests between them and refuses every other move; docs/COMPLIANCE.md):
+// - "received": registered, not yet looked at;
+// - "awaiting_verification": the person's identity not yet checked (registered by POST /v1/requests, by a device
+//   asking to erase its userId, or left behind by an erasure that failed and changed nothing);
+// - "in_progress": approved (verification recorded in result.verification), being carried out;
+// - "extended": in progress with its due date extended;
+// - "completed": carried out (an access request: once its copy was delivered in full, result.delivered);
+// - "rejected": refused by an officer (result.reason holds the reason).
 // subject: the id as named (plain while the request is open; replaced by "hash:<IdHash>" once the subject was
 // erased); subject_hash: IdHash(subject id), always kept. source: "admin" (an admin API call) or "device"
-// (POST /v1/forget). result: JSON text (receipt, note or reason).
+// (POST /v1/forget). result: a JSON object text (receipt, verification, delivery, note or reason).
 struct RightsRequest {
   std::string id;  // "req_..." (made by CreateRequest when empty)
   std::string kind;
@@ -261,6 +263,9 @@ struct AuditVerifyResult {
   int64_t entries = 0;
   int64_t first_broken_seq = 0;
   std::string reason;
+  // The last entry that verified (the chain's head when ok): its seq and hash, for an anchor kept elsewhere.
+  int64_t head_seq = 0;
+  std::string head_hash;
 };
 
 // ---- Admin tokens ----

@@ -309,7 +309,7 @@ def run(args, work):
         b.clickable("button.confirm-link").click()
         b.text_in("#subject-message", "confirmed")
         b.clickable("#export-json").click()
-        b.text_in("#subject-message", "access request")
+        b.text_in("#subject-message", "lookup (not a request)")
         target = os.path.join(b.downloads, "ferry-export-u-alice.json")
         b.wait.until(lambda _: os.path.exists(target))
         with open(target) as f:

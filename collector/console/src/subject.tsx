@@ -273,7 +273,7 @@ export function SubjectPage({ me, params }: { me: WhoAmI; params: URLSearchParam
   const exportJson = async () => {
     setError(null);
     try {
-      const { blob, requestId } = await getBlob(`/v1/subjects/${seg(id)}/export` + query({ project }));
+      const { blob } = await getBlob(`/v1/subjects/${seg(id)}/export` + query({ project }));
       const url = URL.createObjectURL(blob);
       const a = document.createElement("a");
       a.href = url;
@@ -282,7 +282,7 @@ export function SubjectPage({ me, params }: { me: WhoAmI; params: URLSearchParam
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60000);
-      setMessage(t("subject.exported", { id: requestId }));
+      setMessage(t("subject.exported"));
     } catch (e) {
       setError(e);
     }

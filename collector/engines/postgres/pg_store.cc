@@ -55,7 +55,8 @@ class PgEngine final : public Engine {
   }
 
   // kRead: statements in autocommit; kSnapshot: REPEATABLE READ READ ONLY; kWrite: BEGIN ... COMMIT; kErase: also
-  // the erase lock, exclusively (ingest holds it shared). Retried after a deadlock or serialisation failure.
+  // the erase lock, exclusively (ingest holds it shared), and a VACUUM of the erased tables once committed. Retried
+  // after a deadlock or serialisation failure.
   Status Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) override {
     return WithLease(pool_.get(), [&](Lease& tx) -> Status {
       std::unique_ptr<EngineTxn> txn = NewTxn(tx);
@@ -65,7 +66,17 @@ class PgEngine final : public Engine {
       // Waits for ingest transactions in flight (they hold the lock shared) and keeps new ones out until committed.
       if (mode == TxnMode::kErase) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
       FERRY_RETURN_IF_ERROR(fn(*txn));
-      return tx.Commit();
+      FERRY_RETURN_IF_ERROR(tx.Commit());
+      if (mode == TxnMode::kErase) {
+        // A DELETE (and the UPDATE that redacts register rows) leaves the old row versions in the table files, dead
+        // but intact, until a VACUUM removes them: do it now, on the tables an erasure changes (every partition of
+        // events), after the commit and so without the erase lock (ingest goes on; VACUUM takes no lock that
+        // conflicts with inserts). Best effort: a transaction older than the erasure (a long export, say) still
+        // sees them and keeps them; the next VACUUM (autovacuum's) removes them then. docs/COMPLIANCE.md says what
+        // this does and does not guarantee.
+        (void)tx.Run("VACUUM events, consent_ledger, identity_links, traits, requests");
+      }
+      return Status::Ok();
     });
   }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "collector/rights/retention_job.h"
@@ -77,7 +78,7 @@ TEST_P(RightsServiceTest, AnActionCommitsWithItsAuditEntryOrNotAtAll) {
   ASSERT_FALSE(key.ok());
   EXPECT_TRUE((*store_->Retention()).empty());
   EXPECT_FALSE(*store_->SetRetention("third", kDayMs));  // no project was made
-  auto added = service_->AddRequest(officer_, {"access", "zebra-user-7781", "", 0});
+  auto added = service_->AddRequest(officer_, {"access", "zebra-user-7781", "", 0, ""});
   ASSERT_FALSE(added.ok());
   EXPECT_TRUE(Register().empty());  // no register row without its audit entry
 
@@ -124,26 +125,31 @@ TEST_P(RightsServiceTest, AFailedErasureChangesNothingAndWaitsForAnOfficer) {
 TEST_P(RightsServiceTest, TheRegisterHoldsOnlyItsDocumentedStates) {
   Populate();
   ASSERT_TRUE(service_->Show(officer_, {"shop", "anon-visitor"}).ok());
-  ASSERT_TRUE(service_->BeginExport(officer_, {"shop", "other-user"}).ok());
+  ASSERT_TRUE(service_->BeginLookup(officer_, {"shop", "other-user"}).ok());  // a lookup: audited, not registered
   ASSERT_TRUE(service_->Correct(officer_, {"shop", "other-user"}, R"({"plan":"basic"})").ok());
   auto forgot = service_->Forget(WriteKeyInfo{shop_, "shop"}, {"anon-visitor"}, "zebra-user-7781");
   ASSERT_TRUE(forgot.ok()) << forgot.status().ToString();
   EXPECT_FALSE(forgot->user_request_id.empty());
-  auto add = service_->AddRequest(officer_, {"access", "someone", "", 0});
+  auto add = service_->AddRequest(officer_, {"access", "someone", "", 0, ""});
   ASSERT_TRUE(add.ok());
   ASSERT_TRUE(service_->Reject(officer_, add->id, "identity could not be verified").ok());
   auto approved = service_->Approve(officer_, forgot->user_request_id);
   ASSERT_TRUE(approved.ok()) << approved.status().ToString();
   ASSERT_TRUE(service_->Erase(officer_, {"", "other-user"}).ok());
   auto reqs = Register();
-  ASSERT_EQ(reqs.size(), 6u);  // export, correction, the device's erasure, its userId's, the added one, erase
+  ASSERT_EQ(reqs.size(), 5u);  // correction, the device's erasure, its userId's, the added one, erase (no lookup)
   std::multiset<std::string> states;
   for (const auto& r : reqs) states.insert(r.state);
-  EXPECT_EQ(states.count("completed"), 5u);
+  EXPECT_EQ(states.count("completed"), 4u);
   EXPECT_EQ(states.count("rejected"), 1u);
   for (const auto& r : reqs) {
-    EXPECT_TRUE(r.state == "awaiting_verification" || r.state == "completed" || r.state == "rejected") << r.state;
+    EXPECT_TRUE(r.state == "received" || r.state == "awaiting_verification" || r.state == "in_progress" ||
+                r.state == "extended" || r.state == "completed" || r.state == "rejected")
+        << r.state;
   }
+  EXPECT_EQ(std::count_if(reqs.begin(), reqs.end(), [](const RightsRequest& r) { return r.kind == "access"; }),
+            1);  // the one added; the officer's lookup registered nothing
+  EXPECT_EQ(Audit().back().action, "subject.erase");
   // Acting twice on one request is refused, and says why.
   auto again = service_->Approve(officer_, forgot->user_request_id);
   ASSERT_FALSE(again.ok());
@@ -226,7 +232,7 @@ TEST_P(RightsServiceTest, RolesAreCheckedAndRefusalsAudited) {
 
 TEST_P(RightsServiceTest, DueDatesAndAuditTimesComeFromTheClock) {
   int64_t t0 = clock_.NowMs();
-  auto added = service_->AddRequest(officer_, {"erasure", "carol", "shop", 0});
+  auto added = service_->AddRequest(officer_, {"erasure", "carol", "shop", 0, ""});
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(added->received_ms, t0);
   EXPECT_EQ(added->due_ms, t0 + 15 * kDayMs);
@@ -244,10 +250,10 @@ TEST_P(RightsServiceTest, DueDatesAndAuditTimesComeFromTheClock) {
   ASSERT_EQ(late->size(), 1u);
   EXPECT_EQ(late->front().id, added->id);
   EXPECT_EQ(Audit().back().time_ms, t0 + 16 * kDayMs);
-  auto given = service_->AddRequest(officer_, {"access", "dave", "", t0 - kDayMs});  // received by mail yesterday
+  auto given = service_->AddRequest(officer_, {"access", "dave", "", t0 - kDayMs, ""});  // received by mail yesterday
   ASSERT_TRUE(given.ok());
   EXPECT_EQ(given->due_ms, t0 + 14 * kDayMs);
-  EXPECT_EQ(service_->AddRequest(officer_, {"poke", "dave", "", 0}).status().code(), base::Code::kInvalidArgument);
+  EXPECT_EQ(service_->AddRequest(officer_, {"poke", "dave", "", 0, ""}).status().code(), base::Code::kInvalidArgument);
 }
 
 TEST_P(RightsServiceTest, TheRetentionJobPurgesAtStartAndThenEveryIntervalOfTheClock) {

@@ -1,0 +1,357 @@
+// The request register tells the truth (issue 13 part A), through a real ferry-collector over TLS on both stores and
+// the real ferryctl over HTTPS: an officer's lookup is audited, not registered; an access request is approved with its
+// verification evidence and completes only when its copy was downloaded in full; the lifecycle's moves are enforced;
+// a refusal's reason is kept and shown; the register in figures (by kind, state and lateness).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "collector/engines/postgres/pg_store.h"
+#include "collector/engines/sqlite/sqlite_store.h"
+#include "lib/base/sqlite.h"
+#include "lib/base/time.h"
+#include "tests/support/collector_process.h"
+#include "tests/support/pg_cluster.h"
+#include "tests/unit/core/test_util.h"
+
+namespace ferry::testing {
+namespace {
+
+using nlohmann::json;
+using testsupport::CollectorProcess;
+using testsupport::RunCommand;
+
+constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+
+std::string Q(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+class RightsRegisterTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string err;
+    testsupport::CollectorOptions o;
+    o.project = "shop";
+    if (GetParam() == "postgres") {
+      if (!testsupport::PgCluster::Available()) GTEST_SKIP() << "*** SKIPPED: PostgreSQL binaries not found ***";
+      cluster_ = testsupport::PgCluster::Start(&err);
+      ASSERT_NE(cluster_, nullptr) << err;
+      std::string uri = cluster_->CreateDatabase("register", &err);
+      ASSERT_FALSE(uri.empty()) << err;
+      collector::PgOptions po;
+      po.conninfo = uri;
+      auto s = collector::PgStore::Open(po);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      auto k = (*s)->CreateWriteKey("shop");
+      auto t = (*s)->CreateAdminToken("officer-ann", {"compliance", "operator"});
+      ASSERT_TRUE(k.ok() && t.ok());
+      key_ = *k;
+      token_ = *t;
+      o.extra_args = {"--storage", uri};
+      pg_db_ = "register";
+    }
+    col_ = CollectorProcess::Start(o, &err);
+    ASSERT_NE(col_, nullptr) << err;
+    if (key_.empty()) {
+      key_ = col_->write_key();
+      token_ = col_->CreateAdminToken("compliance,operator", "officer-ann");
+    }
+    ASSERT_FALSE(token_.empty());
+  }
+
+  // Sends `n` track events and an identify of `user` through the ingest API.
+  void Ingest(const std::string& user, int n) {
+    json batch = json::array();
+    const std::string ts = base::FormatIso8601(base::NowMs());
+    batch.push_back({{"messageId", user + "-id"},
+                     {"type", "identify"},
+                     {"userId", user},
+                     {"anonymousId", "anon-" + user},
+                     {"timestamp", ts},
+                     {"purpose", "analytics"},
+                     {"traits", {{"plan", "pro"}}}});
+    for (int i = 0; i < n; ++i) {
+      batch.push_back({{"messageId", user + "-" + std::to_string(i)},
+                       {"type", "track"},
+                       {"event", "Viewed"},
+                       {"userId", user},
+                       {"timestamp", ts},
+                       {"purpose", "analytics"}});
+    }
+    auto r =
+        testsupport::HttpRequest("POST", col_->batch_url(), json{{"sentAt", ts}, {"batch", batch}}.dump(),
+                                 {"Authorization: Bearer " + key_, "Content-Type: application/json"}, col_->ca_file());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  std::string Ctl(const std::string& args, int* rc) {
+    std::string out;
+    *rc = RunCommand(Q(testsupport::FerryctlBinary()) + " --url " + Q(col_->url()) + " --token " + Q(token_) +
+                         " --ca-file " + Q(col_->ca_file()) + " " + args,
+                     &out);
+    return out;
+  }
+  json CtlJson(const std::string& args) {
+    int rc = 0;
+    std::string out = Ctl("--json " + args, &rc);
+    EXPECT_EQ(rc, 0) << args << ": " << out;
+    json doc = json::parse(out, nullptr, false);
+    EXPECT_FALSE(doc.is_discarded()) << args << ": " << out;
+    return doc;
+  }
+  json Requests() { return CtlJson("requests")["requests"]; }
+  json Request(const std::string& id) {
+    for (const json& r : Requests()) {
+      if (r["id"] == id) return r;
+    }
+    return json();
+  }
+  json Audit() { return CtlJson("audit --limit 10000")["entries"]; }
+
+  TempDir dir_;
+  std::unique_ptr<testsupport::PgCluster> cluster_;
+  std::unique_ptr<CollectorProcess> col_;
+  std::string key_, token_;
+  std::string pg_db_;  // the PostgreSQL database ("" on the embedded store)
+
+  // SQL on the collector's store behind its back (someone holding the store's key); "" when it ran.
+  std::string Exec(const std::string& sql) {
+    if (!pg_db_.empty()) {
+      std::string out;
+      return cluster_->Psql(pg_db_, sql, &out) == 0 ? std::string() : out;
+    }
+    auto key = collector::LoadOrCreateStoreKey(col_->data_dir(), "");
+    if (!key.ok()) return key.status().ToString();
+    auto db = base::Db::OpenEncrypted(col_->data_dir() + "/collector.db", *key);
+    if (!db.ok()) return db.status().ToString();
+    base::Status s = db->Exec(sql);
+    return s.ok() ? std::string() : s.ToString();
+  }
+};
+
+TEST_P(RightsRegisterTest, ALookupIsNotARequestAndAnAccessRequestCompletesWhenItsCopyIsDelivered) {
+  Ingest("u-reg-1", 5);
+  Ingest("u-reg-2", 2);
+  int rc = 0;
+
+  // The officer's lookup: the export is written, the audit log has it as a lookup, the register stays empty.
+  std::string looked = dir_.File("lookup.json");
+  Ctl("subject export u-reg-1 --output " + Q(looked), &rc);
+  ASSERT_EQ(rc, 0);
+  std::ifstream lf(looked);
+  json lookup = json::parse(lf, nullptr, false);
+  ASSERT_EQ(lookup["projects"][0]["events"].size(), 6u);
+  EXPECT_TRUE(Requests().empty());
+  bool lookup_audited = false;
+  for (const json& e : Audit()) {
+    if (e["action"] == "subject.export") lookup_audited = json::parse(e["detail"].get<std::string>())["lookup"] == true;
+  }
+  EXPECT_TRUE(lookup_audited);
+
+  // An access request received by mail two days ago.
+  const std::string two_days_ago = base::FormatIso8601(base::NowMs() - 2 * kDayMs).substr(0, 10);
+  json added = CtlJson("requests add --kind access --subject u-reg-1 --project shop --received " + two_days_ago);
+  const std::string rid = added["id"];
+  EXPECT_EQ(added["state"], "awaiting_verification");
+  EXPECT_EQ(added["receivedAt"].get<std::string>().substr(0, 10), two_days_ago);
+
+  // No copy before the person's identity was verified; no completion by hand for an access request.
+  Ctl("requests deliver " + rid + " --output " + Q(dir_.File("early.json")), &rc);
+  EXPECT_EQ(rc, 7);  // 409: the state does not allow it
+  json approved = CtlJson("requests approve " + rid + " --method id-document --reference ticket-4711");
+  EXPECT_EQ(approved["state"], "in_progress");
+  EXPECT_EQ(approved["verification"]["method"], "id-document");
+  EXPECT_EQ(approved["verification"]["reference"], "ticket-4711");
+  EXPECT_EQ(approved["verification"]["by"], "officer-ann");
+  EXPECT_FALSE(approved["verification"]["at"].get<std::string>().empty());
+  Ctl("requests complete " + rid, &rc);
+  EXPECT_EQ(rc, 7);
+  EXPECT_EQ(Request(rid)["state"], "in_progress");
+  Ctl("requests approve " + rid, &rc);
+  EXPECT_EQ(rc, 7);  // approved once
+
+  // The copy, downloaded in full: the request is completed, with the delivery on record.
+  std::string copy = dir_.File("copy.json");
+  Ctl("requests deliver " + rid + " --output " + Q(copy), &rc);
+  ASSERT_EQ(rc, 0);
+  std::ifstream cf(copy);
+  json doc = json::parse(cf, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(doc["subject"], "u-reg-1");
+  ASSERT_EQ(doc["projects"][0]["events"].size(), 6u);
+  json done = Request(rid);
+  EXPECT_EQ(done["state"], "completed");
+  EXPECT_EQ(done["delivered"]["events"], 6);
+  EXPECT_EQ(done["delivered"]["by"], "officer-ann");
+  EXPECT_EQ(done["verification"]["method"], "id-document");  // kept
+  Ctl("requests deliver " + rid + " --output " + Q(dir_.File("again.json")), &rc);
+  EXPECT_EQ(rc, 7);
+  int started = 0, delivered = 0;
+  for (const json& e : Audit()) {
+    if (e["action"] != "requests.deliver") continue;
+    started += e["result"] == "started";
+    delivered += e["result"] == "ok";
+  }
+  EXPECT_EQ(started, 1);
+  EXPECT_EQ(delivered, 1);
+
+  // A correction: approved (in progress), then carried out by hand (completed, with the note).
+  json corr = CtlJson("requests add --kind correction --subject u-reg-2 --project shop");
+  EXPECT_EQ(CtlJson("requests approve " + corr["id"].get<std::string>() + " --method account-login")["state"],
+            "in_progress");
+  json corrected = CtlJson("requests complete " + corr["id"].get<std::string>() + " --note 'plan set to free'");
+  EXPECT_EQ(corrected["state"], "completed");
+  EXPECT_EQ(corrected["result"]["completion"]["note"], "plan set to free");
+
+  // A refusal keeps its reason and shows it; a refused request cannot be approved afterwards.
+  json other = CtlJson("requests add --kind access --subject u-reg-2 --project shop --state received");
+  EXPECT_EQ(other["state"], "received");
+  json rejected =
+      CtlJson("requests reject " + other["id"].get<std::string>() + " --reason 'identity could not be verified'");
+  EXPECT_EQ(rejected["state"], "rejected");
+  EXPECT_EQ(rejected["refusalReason"], "identity could not be verified");
+  EXPECT_EQ(Request(other["id"])["refusalReason"], "identity could not be verified");
+  Ctl("requests approve " + other["id"].get<std::string>(), &rc);
+  EXPECT_EQ(rc, 7);
+
+  // An erasure received forty days ago and still open is overdue.
+  const std::string long_ago = base::FormatIso8601(base::NowMs() - 40 * kDayMs);
+  CtlJson("requests add --kind erasure --subject u-reg-2 --project shop --received " + long_ago);
+  Ctl("requests add --kind erasure --subject u-reg-2 --received not-a-date", &rc);
+  EXPECT_NE(rc, 0);
+
+  json st = CtlJson("requests stats");
+  EXPECT_EQ(st["total"], 4);
+  EXPECT_EQ(st["byKind"]["access"], 2);
+  EXPECT_EQ(st["byKind"]["correction"], 1);
+  EXPECT_EQ(st["byKind"]["erasure"], 1);
+  EXPECT_EQ(st["byState"]["completed"], 2);
+  EXPECT_EQ(st["byState"]["rejected"], 1);
+  EXPECT_EQ(st["byState"]["awaiting_verification"], 1);
+  EXPECT_EQ(st["lateness"]["openOverdue"], 1);
+  EXPECT_EQ(st["lateness"]["openOnTime"], 0);
+  EXPECT_EQ(st["lateness"]["closedOnTime"], 3);
+  EXPECT_EQ(st["lateness"]["closedLate"], 0);
+  std::string text = Ctl("requests stats", &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(text.find("openOverdue: 1"), std::string::npos) << text;
+
+  // Every step above is in an intact audit chain.
+  Ctl("audit verify", &rc);
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_P(RightsRegisterTest, ErasureDryRunNotFoundRefusalAndAnAuditAnchorThatCatchesARewrite) {
+  Ingest("u-del-1", 4);
+  Ingest("u-keep", 2);
+  int rc = 0;
+
+  // A dry run: the exact counts, and nothing changes (no erasure, no suppression, no register entry).
+  json dry = CtlJson("subject erase u-del-1 --dry-run");
+  EXPECT_EQ(dry["dryRun"], true);
+  EXPECT_EQ(dry["erased"]["events"], 5);
+  EXPECT_GE(dry["idsSuppressed"].get<int64_t>(), 1);
+  EXPECT_EQ(CtlJson("subject show u-del-1")["projects"][0]["eventCount"], 5);
+  EXPECT_TRUE(Requests().empty());
+  std::string text = Ctl("subject erase u-del-1 --dry-run", &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(text.find("dry run: nothing was erased"), std::string::npos) << text;
+
+  // A mistyped id: refused, nothing suppressed or registered; events of that id arriving later are stored.
+  Ctl("subject erase u-del-l --yes", &rc);
+  EXPECT_EQ(rc, 4);
+  EXPECT_TRUE(Requests().empty());
+  Ingest("u-del-l", 1);
+  EXPECT_EQ(CtlJson("subject show u-del-l")["projects"][0]["eventCount"], 2);
+  // With --force an id without data is suppressed and registered as erased.
+  json forced = CtlJson("subject erase nobody-at-all --force --yes");
+  EXPECT_EQ(forced["erased"]["events"], 0);
+  EXPECT_EQ(forced["idsSuppressed"], 1);
+  EXPECT_EQ(Requests().size(), 1u);
+  int not_found = 0, dry_runs = 0;
+  for (const json& e : Audit()) {
+    if (e["action"] != "subject.erase") continue;
+    not_found += e["result"] == "not_found";
+    dry_runs += e["result"] == "dry_run";
+  }
+  EXPECT_EQ(not_found, 1);
+  EXPECT_EQ(dry_runs, 2);
+
+  // The real erasure erases what the dry run counted.
+  json done = CtlJson("subject erase u-del-1 --yes");
+  for (const char* table : {"events", "consent_ledger", "identity_links", "traits"}) {
+    EXPECT_EQ(done["erased"][table], dry["erased"][table]) << table;
+  }
+  EXPECT_EQ(done["idsSuppressed"], dry["idsSuppressed"]);
+  EXPECT_EQ(done["erased"]["events"], 5);
+
+  // The head hash, and an anchor kept elsewhere.
+  text = Ctl("audit verify", &rc);
+  ASSERT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find("head: entry "), std::string::npos) << text;
+  std::string anchor = dir_.File("anchor.json");
+  text = Ctl("audit anchor -o " + Q(anchor), &rc);
+  ASSERT_EQ(rc, 0) << text;
+  std::ifstream af(anchor);
+  json a = json::parse(af, nullptr, false);
+  ASSERT_TRUE(a.is_object());
+  const int64_t head = a["headSeq"].get<int64_t>();
+  ASSERT_GT(head, 5);
+  EXPECT_EQ(a["headHash"].get<std::string>().size(), 64u);
+  text = Ctl("audit verify --anchor " + Q(anchor), &rc);
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find("still has the anchored hash"), std::string::npos) << text;
+
+  // Someone holding the store's key replaces the whole log with a history of their own: a chain that verifies.
+  ASSERT_EQ(Exec("DELETE FROM audit_log;"), "");
+  for (int64_t i = 0; i <= head + 2; ++i) CtlJson("requests");  // each call appends one entry from seq 1 on
+  text = Ctl("audit verify", &rc);
+  EXPECT_EQ(rc, 0) << text;  // intact on its own
+  text = Ctl("audit verify --anchor " + Q(anchor) + " 2>&1", &rc);
+  EXPECT_EQ(rc, 3) << text;  // but not against the anchor
+  EXPECT_NE(text.find("does NOT match the anchor"), std::string::npos) << text;
+}
+
+// PostgreSQL keeps a deleted row's old version, intact, in the table file until a VACUUM removes it: the erasure
+// runs one on the tables it changed, so no row version of the subject is left for pageinspect (or a raw read of the
+// pages' tuples) to find. The embedded store overwrites deleted rows itself (secure_delete) inside an encrypted file.
+TEST_P(RightsRegisterTest, OnPostgresAnErasureLeavesNoDeadRowVersionOfTheSubject) {
+  if (pg_db_.empty()) GTEST_SKIP() << "PostgreSQL only: the embedded store overwrites deleted rows (secure_delete)";
+  const std::string who = "u-vacuum-marker-7q";
+  Ingest(who, 20);
+  Ingest("u-stays", 5);
+  ASSERT_EQ(Exec("CREATE EXTENSION IF NOT EXISTS pageinspect;"), "");
+  // Tuples (live or dead) holding the id's bytes, in every partition of events and in traits.
+  const std::string count_sql =
+      "SELECT count(*) FROM (SELECT c.oid::regclass::text AS rel FROM pg_class c WHERE c.relkind = 'r' AND "
+      "(c.relname = 'traits' OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass))) t, "
+      "LATERAL generate_series(0, (pg_relation_size(t.rel::regclass) / 8192)::int - 1) AS blk, "
+      "LATERAL heap_page_items(get_raw_page(t.rel, blk)) h "
+      "WHERE h.t_data IS NOT NULL AND position(convert_to('" +
+      who + "', 'UTF8') IN h.t_data) > 0;";
+  auto tuples = [&]() {
+    std::string out;
+    EXPECT_EQ(cluster_->Psql(pg_db_, count_sql, &out), 0) << out;
+    return std::atoi(out.c_str());
+  };
+  ASSERT_GE(tuples(), 21);  // the query sees them: 21 events and the traits
+  int rc = 0;
+  Ctl("subject erase " + who + " --yes", &rc);
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(tuples(), 0);
+  EXPECT_EQ(CtlJson("subject show u-stays")["projects"][0]["eventCount"], 6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, RightsRegisterTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace ferry::testing
