@@ -152,8 +152,12 @@ import json, sys
 for line in sys.stdin:
     row = json.loads(line)
     body = row["body"] if isinstance(row["body"], dict) else json.loads(row["body"])
-    what = body.get("event") or body.get("name") or body.get("properties", {}).get("state", "")
-    payload = body.get("properties") or body.get("traits") or {}
+    props = body.get("properties") or {}
+    what = body.get("event") or body.get("name") or ""
+    payload = props or body.get("traits") or {}
+    if body["type"] == "consent":  # the record: which purpose it sets, to what, and how
+        what = "%s=%s" % (props.get("purpose"), props.get("state"))
+        payload = {k: props.get(k) for k in ("method", "receiptId") if props.get(k) is not None}
     print("  %-9s %-22s purpose=%-10s user=%-10s %s" % (body["type"], what, body["purpose"],
           body.get("userId", "-"), json.dumps(payload, ensure_ascii=False)[:70]))'
 }
