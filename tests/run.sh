@@ -9,6 +9,10 @@
 #            catch a planted dead link, path and unmarked block). Seconds, no build.
 #   release  build/release  RelWithDebInfo (-O2, line-table debug info), -DFERRY_WERROR=ON; builds everything
 #                           (benchmarks and bindings too); every ctest test (finding no test is a failure)
+#   demo     build/demo-data  examples/demo.sh end to end, as README.md's first command runs it (collector on loopback
+#                           with TLS, the C quickstart with consent and masking, a subject shown, exported and erased,
+#                           the audit log verified, the insight asked, the console's URL printed) on the release
+#                           build; passes when the demo exits 0 and prints its closing line. About a minute.
 #   asan     build/asan     ASan+UBSan at -O1 (LeakSanitizer on: it works in this sandbox); builds only the programs
 #                           its tests run (target ferry_test_programs: no benchmarks, bindings, daemons no test
 #                           starts there, nor test binaries labelled "slow", which are not even registered); every
@@ -54,7 +58,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-STAGES=${FERRY_STAGES:-docs release cross asan tsan fuzz}
+STAGES=${FERRY_STAGES:-docs release demo cross asan tsan fuzz}
 JOBS=${FERRY_JOBS:-2}
 FUZZ_SECONDS=${FERRY_FUZZ_SECONDS:-30}
 FAIL_FAST=${FERRY_FAIL_FAST:-0}
@@ -124,6 +128,15 @@ stage_cross() {
   echo "cross: $((total - passed)) tests failed out of $total" | tee "build/cross/ctest.log"
   return "$rc"
 }
+stage_demo() {
+  log "demo: examples/demo.sh (README.md's first command) on build/release"
+  local data="$ROOT/build/demo-data" out="$ROOT/build/demo.log"
+  FERRY_DEMO_DATA="$data" FERRY_JOBS="$JOBS" examples/demo.sh </dev/null 2>&1 | tee "$out"
+  grep -q '^demo finished' "$out" || {
+    echo "demo: the closing line 'demo finished' is missing" >&2
+    return 1
+  }
+}
 stage_fuzz() {
   if [[ ! -f tests/fuzz/run.sh ]]; then
     echo "fuzz: tests/fuzz/run.sh absent, nothing to run"
@@ -146,7 +159,7 @@ ORDER=()
 failed=0
 for stage in $STAGES; do
   if ! declare -F "stage_$stage" >/dev/null; then
-    echo "unknown stage '$stage' (known: docs release cross asan tsan fuzz)" >&2
+    echo "unknown stage '$stage' (known: docs release demo cross asan tsan fuzz)" >&2
     RESULT[$stage]=unknown
     TIME[$stage]=0
     ORDER+=("$stage")
