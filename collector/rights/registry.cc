@@ -67,7 +67,9 @@ Result<Json> TextObject(const Json& v, const std::string& where, const char* con
                         const char* required) {
   if (!v.is_object()) return Bad(where, "must be an object");
   Json out = Json::object();
-  for (const auto& [k, x] : v.items()) {
+  for (const auto& item : v.items()) {
+    const std::string& k = item.key();
+    const Json& x = item.value();
     if (std::find_if(keys, keys + n, [&](const char* c) { return k == c; }) == keys + n) {
       return Bad(where, "unknown key \"" + k + "\"");
     }
