@@ -295,6 +295,24 @@ std::string UrlEscape(const std::string& s) { return Escape(s); }
 
 namespace {
 
+// AdminCall whose answer must be a JSON document: parsed into *doc; false after one line on stderr otherwise.
+bool AdminJson(Globals& g, const std::string& method, const std::string& path, const std::string& body, json* doc,
+               int* exit_code) {
+  std::string answer;
+  if (!AdminCall(g, method, path, body, &answer, exit_code)) return false;
+  *doc = json::parse(answer, nullptr, false);
+  if (doc->is_discarded()) {
+    *exit_code = kExitFailure;
+    std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
 // GET `path` streamed to `output` (stdout when ""): true, with *exit_code kExitOk, when all of it was written.
 bool Download(Globals& g, const std::string& path, const std::string& output, int* exit_code) {
   *exit_code = kExitFailure;
@@ -338,11 +356,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   show->add_option("--project", *project, "Only this project (default: every project)");
   show->callback([&g, id, project, exit_code] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "GET", SubjectPath(*id, *project, ""));
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", SubjectPath(*id, *project, ""), "", &doc, exit_code)) return;
     g.json ? PrintJson(doc) : PrintSubject(doc);
     *exit_code = kExitOk;
   });
@@ -382,12 +397,9 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
       *exit_code = kExitUsage;
       return (void)std::fprintf(stderr, "ferryctl: erasure cannot be undone; add --yes to confirm\n");
     }
-    if (!NeedsServer(g, exit_code)) return;
     json body = {{"dryRun", *dry_run}, {"force", *force}};
-    Reply r = Call(g, "POST", SubjectPath(*id, *project, "erase"), body.dump());
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "POST", SubjectPath(*id, *project, "erase"), body.dump(), &doc, exit_code)) return;
     g.json ? PrintJson(doc) : PrintReceipt(doc);
     *exit_code = kExitOk;
   });
@@ -400,11 +412,10 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   proof->add_option("--project", *project, "Only this project (default: every project)");
   proof->callback([&g, id, project, message_id, exit_code] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "GET", SubjectPath(*id, *project, "events/" + Escape(*message_id) + "/consent"));
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", SubjectPath(*id, *project, "events/" + Escape(*message_id) + "/consent"), "", &doc,
+                   exit_code))
+      return;
     if (g.json) {
       PrintJson(doc);
     } else {
@@ -447,10 +458,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
       *exit_code = kExitUsage;
       return (void)std::fprintf(stderr, "ferryctl: nothing to change: give --set or --unset\n");
     }
-    Reply r = Call(g, "PATCH", SubjectPath(*id, *project, "traits"), patch.dump());
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "PATCH", SubjectPath(*id, *project, "traits"), patch.dump(), &doc, exit_code)) return;
     if (g.json) {
       PrintJson(doc);
     } else {
@@ -527,11 +536,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   });
   stats->callback([&g, exit_code] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "GET", "/v1/requests/stats");
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", "/v1/requests/stats", "", &doc, exit_code)) return;
     if (g.json) {
       PrintJson(doc);
     } else {
@@ -563,13 +569,10 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   requests->callback([&g, requests, overdue, state, exit_code] {
     if (!requests->get_subcommands().empty()) return;
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
     std::string path = "/v1/requests?overdue=" + std::string(*overdue ? "1" : "0");
     if (!state->empty()) path += "&state=" + Escape(*state);
-    Reply r = Call(g, "GET", path);
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", path, "", &doc, exit_code)) return;
     g.json ? PrintJson(doc) : PrintRequests(Field(doc, "requests"));
     *exit_code = kExitOk;
   });
@@ -582,11 +585,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   confirm->add_option("LINKID", *link_id, "The link's id (LINK in `subject show`)")->required();
   confirm->callback([&g, link_id, exit_code] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "POST", "/v1/links/" + Escape(*link_id) + "/confirm", "{}");
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "POST", "/v1/links/" + Escape(*link_id) + "/confirm", "{}", &doc, exit_code)) return;
     if (g.json) {
       PrintJson(doc);
     } else {
@@ -603,10 +603,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   CLI::App* list = creds->add_subcommand("list", "Every write key and admin token (prefixes only), revoked ones too");
   list->callback([&g, exit_code] {
     *exit_code = kExitFailure;
-    std::string body;
-    if (!AdminCall(g, "GET", "/v1/keys", "", &body, exit_code)) return;
-    json doc = json::parse(body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", "/v1/keys", "", &doc, exit_code)) return;
     if (g.json) {
       PrintJson(doc);
     } else {
@@ -697,10 +695,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
         return (void)std::fprintf(stderr, "ferryctl: %s is not an audit anchor\n", anchor->c_str());
       }
     }
-    Reply r = Call(g, "GET", "/v1/audit/verify");
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", "/v1/audit/verify", "", &doc, exit_code)) return;
     bool ok = doc.value("ok", false);
     std::string anchor_problem;
     if (ok && kept.is_object()) {
@@ -745,11 +741,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   anchor_cmd->add_option("--output,-o", *anchor_out, "The anchor file")->required();
   anchor_cmd->callback([&g, anchor_out, exit_code] {
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
-    Reply r = Call(g, "GET", "/v1/audit/verify");
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", "/v1/audit/verify", "", &doc, exit_code)) return;
     if (!doc.value("ok", false)) {
       *exit_code = kExitAuditBroken;
       return (void)std::fprintf(stderr, "ferryctl: audit log BROKEN at entry %s; no anchor written\n",
@@ -776,13 +769,10 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   audit->callback([&g, audit, id, after, limit, exit_code] {
     if (!audit->get_subcommands().empty()) return;
     *exit_code = kExitFailure;
-    if (!NeedsServer(g, exit_code)) return;
     std::string path = "/v1/audit?after=" + std::to_string(*after) + "&limit=" + std::to_string(*limit);
     if (!id->empty()) path += "&subject=" + Escape(*id);
-    Reply r = Call(g, "GET", path);
-    if (!Check(r, exit_code)) return;
-    json doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded()) return (void)std::fprintf(stderr, "ferryctl: the collector's answer is not JSON\n");
+    json doc;
+    if (!AdminJson(g, "GET", path, "", &doc, exit_code)) return;
     if (g.json) {
       PrintJson(doc);
     } else {
