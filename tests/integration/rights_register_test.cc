@@ -16,6 +16,7 @@
 #include "collector/engines/sqlite/sqlite_store.h"
 #include "lib/base/sqlite.h"
 #include "lib/base/time.h"
+#include "tests/integration/store_collector.h"
 #include "tests/support/collector_process.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/unit/core/test_util.h"
@@ -24,48 +25,19 @@ namespace ferry::testing {
 namespace {
 
 using nlohmann::json;
-using testsupport::CollectorProcess;
 using testsupport::RunCommand;
 
 constexpr int64_t kDayMs = 24LL * 3600 * 1000;
 
-std::string Q(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-class RightsRegisterTest : public ::testing::TestWithParam<std::string> {
+// The shared fixture (store_collector.h), with the officer's token holding compliance and operator.
+class RightsRegisterTest : public StoreCollectorTest {
  protected:
   void SetUp() override {
-    std::string err;
-    testsupport::CollectorOptions o;
-    o.project = "shop";
-    if (GetParam() == "postgres") {
-      if (!testsupport::PgCluster::Available()) GTEST_SKIP() << "*** SKIPPED: PostgreSQL binaries not found ***";
-      cluster_ = testsupport::PgCluster::Start(&err);
-      ASSERT_NE(cluster_, nullptr) << err;
-      std::string uri = cluster_->CreateDatabase("register", &err);
-      ASSERT_FALSE(uri.empty()) << err;
-      collector::PgOptions po;
-      po.conninfo = uri;
-      auto s = collector::PgStore::Open(po);
-      ASSERT_TRUE(s.ok()) << s.status().ToString();
-      auto k = (*s)->CreateWriteKey("shop");
-      auto t = (*s)->CreateAdminToken("officer-ann", {"compliance", "operator"});
-      ASSERT_TRUE(k.ok() && t.ok());
-      key_ = *k;
-      token_ = *t;
-      o.extra_args = {"--storage", uri};
-      pg_db_ = "register";
-    }
-    col_ = CollectorProcess::Start(o, &err);
-    ASSERT_NE(col_, nullptr) << err;
-    if (key_.empty()) {
-      key_ = col_->write_key();
-      token_ = col_->CreateAdminToken("compliance,operator", "officer-ann");
-    }
+    StoreCollectorTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    token_ = Token("compliance,operator", "officer-ann");
     ASSERT_FALSE(token_.empty());
+    if (GetParam() == "postgres") pg_db_ = "ferry";
   }
 
   // Sends `n` track events and an identify of `user` through the ingest API.
@@ -94,8 +66,8 @@ class RightsRegisterTest : public ::testing::TestWithParam<std::string> {
   }
   std::string Ctl(const std::string& args, int* rc) {
     std::string out;
-    *rc = RunCommand(Q(testsupport::FerryctlBinary()) + " --url " + Q(col_->url()) + " --token " + Q(token_) +
-                         " --ca-file " + Q(col_->ca_file()) + " " + args,
+    *rc = RunCommand(ShellQuote(testsupport::FerryctlBinary()) + " --url " + ShellQuote(col_->url()) + " --token " +
+                         ShellQuote(token_) + " --ca-file " + ShellQuote(col_->ca_file()) + " " + args,
                      &out);
     return out;
   }
@@ -117,9 +89,6 @@ class RightsRegisterTest : public ::testing::TestWithParam<std::string> {
   json Audit() { return CtlJson("audit --limit 10000")["entries"]; }
 
   TempDir dir_;
-  std::unique_ptr<testsupport::PgCluster> cluster_;
-  std::unique_ptr<CollectorProcess> col_;
-  std::string key_, token_;
   std::string pg_db_;  // the PostgreSQL database ("" on the embedded store)
 
   // SQL on the collector's store behind its back (someone holding the store's key); "" when it ran.
@@ -144,7 +113,7 @@ TEST_P(RightsRegisterTest, ALookupIsNotARequestAndAnAccessRequestCompletesWhenIt
 
   // The officer's lookup: the export is written, the audit log has it as a lookup, the register stays empty.
   std::string looked = dir_.File("lookup.json");
-  Ctl("subject export u-reg-1 --output " + Q(looked), &rc);
+  Ctl("subject export u-reg-1 --output " + ShellQuote(looked), &rc);
   ASSERT_EQ(rc, 0);
   std::ifstream lf(looked);
   json lookup = json::parse(lf, nullptr, false);
@@ -164,7 +133,7 @@ TEST_P(RightsRegisterTest, ALookupIsNotARequestAndAnAccessRequestCompletesWhenIt
   EXPECT_EQ(added["receivedAt"].get<std::string>().substr(0, 10), two_days_ago);
 
   // No copy before the person's identity was verified; no completion by hand for an access request.
-  Ctl("requests deliver " + rid + " --output " + Q(dir_.File("early.json")), &rc);
+  Ctl("requests deliver " + rid + " --output " + ShellQuote(dir_.File("early.json")), &rc);
   EXPECT_EQ(rc, 7);  // 409: the state does not allow it
   json approved = CtlJson("requests approve " + rid + " --method id-document --reference ticket-4711");
   EXPECT_EQ(approved["state"], "in_progress");
@@ -180,7 +149,7 @@ TEST_P(RightsRegisterTest, ALookupIsNotARequestAndAnAccessRequestCompletesWhenIt
 
   // The copy, downloaded in full: the request is completed, with the delivery on record.
   std::string copy = dir_.File("copy.json");
-  Ctl("requests deliver " + rid + " --output " + Q(copy), &rc);
+  Ctl("requests deliver " + rid + " --output " + ShellQuote(copy), &rc);
   ASSERT_EQ(rc, 0);
   std::ifstream cf(copy);
   json doc = json::parse(cf, nullptr, false);
@@ -192,7 +161,7 @@ TEST_P(RightsRegisterTest, ALookupIsNotARequestAndAnAccessRequestCompletesWhenIt
   EXPECT_EQ(done["delivered"]["events"], 6);
   EXPECT_EQ(done["delivered"]["by"], "officer-ann");
   EXPECT_EQ(done["verification"]["method"], "id-document");  // kept
-  Ctl("requests deliver " + rid + " --output " + Q(dir_.File("again.json")), &rc);
+  Ctl("requests deliver " + rid + " --output " + ShellQuote(dir_.File("again.json")), &rc);
   EXPECT_EQ(rc, 7);
   int started = 0, delivered = 0;
   for (const json& e : Audit()) {
@@ -298,7 +267,7 @@ TEST_P(RightsRegisterTest, ErasureDryRunNotFoundRefusalAndAnAuditAnchorThatCatch
   ASSERT_EQ(rc, 0) << text;
   EXPECT_NE(text.find("head: entry "), std::string::npos) << text;
   std::string anchor = dir_.File("anchor.json");
-  text = Ctl("audit anchor -o " + Q(anchor), &rc);
+  text = Ctl("audit anchor -o " + ShellQuote(anchor), &rc);
   ASSERT_EQ(rc, 0) << text;
   std::ifstream af(anchor);
   json a = json::parse(af, nullptr, false);
@@ -306,7 +275,7 @@ TEST_P(RightsRegisterTest, ErasureDryRunNotFoundRefusalAndAnAuditAnchorThatCatch
   const int64_t head = a["headSeq"].get<int64_t>();
   ASSERT_GT(head, 5);
   EXPECT_EQ(a["headHash"].get<std::string>().size(), 64u);
-  text = Ctl("audit verify --anchor " + Q(anchor), &rc);
+  text = Ctl("audit verify --anchor " + ShellQuote(anchor), &rc);
   EXPECT_EQ(rc, 0) << text;
   EXPECT_NE(text.find("still has the anchored hash"), std::string::npos) << text;
 
@@ -315,7 +284,7 @@ TEST_P(RightsRegisterTest, ErasureDryRunNotFoundRefusalAndAnAuditAnchorThatCatch
   for (int64_t i = 0; i <= head + 2; ++i) CtlJson("requests");  // each call appends one entry from seq 1 on
   text = Ctl("audit verify", &rc);
   EXPECT_EQ(rc, 0) << text;  // intact on its own
-  text = Ctl("audit verify --anchor " + Q(anchor) + " 2>&1", &rc);
+  text = Ctl("audit verify --anchor " + ShellQuote(anchor) + " 2>&1", &rc);
   EXPECT_EQ(rc, 3) << text;  // but not against the anchor
   EXPECT_NE(text.find("does NOT match the anchor"), std::string::npos) << text;
 }
