@@ -288,6 +288,7 @@ void AdminApi::Register(httpd::Router& svr) {
   svr.Post("/v1/keys/{kind}/{id}/{op}",
            Adapt([this](const HttpRequest& req, HttpResponse& res) { ChangeKey(req, res); }));
   svr.Post("/v1/forget", Adapt([this](const HttpRequest& req, HttpResponse& res) { Forget(req, res); }));
+  svr.Post("/v1/suppression", Adapt([this](const HttpRequest& req, HttpResponse& res) { Suppression(req, res); }));
   svr.Get("/v1/whoami", Adapt([this](const HttpRequest& req, HttpResponse& res) { WhoAmI(req, res); }));
 }
 
@@ -780,6 +781,38 @@ void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
     body["userRequest"] = {{"requestId", out->user_request_id}, {"state", "awaiting_verification"}};
   }
   Answer(res, 200, body);
+}
+
+// POST /v1/suppression (server key): {"ids": [...]} -> {"ids": [{"id", "suppressed", "since"}]}.
+void AdminApi::Suppression(const HttpRequest& req, HttpResponse& res) {
+  const std::string key = Bearer(req);
+  auto project = rights_->AuthorizeDevice(key);
+  if (!project.ok()) return Fail(res, project.status());
+  auto parsed = ParseBody(req, res);  // the same size and depth limits as every admin body
+  if (!parsed) return;
+  const json& b = *parsed;
+  auto ids = b.is_object() ? b.find("ids") : b.end();
+  if (!b.is_object() || ids == b.end() || !ids->is_array() || ids->empty() || ids->size() > kMaxForgetIds) {
+    return BadRequest(res, "body must be {\"ids\": [1-" + std::to_string(kMaxForgetIds) + " ids]}");
+  }
+  std::vector<std::string> list;
+  for (const auto& v : *ids) {
+    if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+        !wire::IsValidIdText(v.get_ref<const std::string&>(), 200)) {
+      return BadRequest(res, "each id is a string of 1-200 bytes without control characters");
+    }
+    list.push_back(v.get<std::string>());
+  }
+  auto out = rights_->SuppressionOf(*project, list);
+  if (!out.ok()) return Fail(res, out.status());
+  json answer = json::array();
+  for (const auto& s : *out) {
+    answer.push_back({{"id", s.id},
+                      {"suppressed", s.since_ms > 0},
+                      {"since", s.since_ms > 0 ? json(Iso(s.since_ms)) : json(nullptr)}});
+  }
+  res.set_header("Cache-Control", "no-store");
+  Answer(res, 200, json{{"ids", answer}});
 }
 
 void AdminApi::WhoAmI(const HttpRequest& req, HttpResponse& res) {

@@ -58,6 +58,7 @@ class AdminApi {
   void SubjectEvents(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void EventConsent(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q, const std::string& message_id);
   void EraseSubject(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
+  void Suppression(const HttpRequest& req, HttpResponse& res);
   void PatchTraits(const HttpRequest& req, HttpResponse& res, const SubjectQuery& q);
   void ListRequests(const HttpRequest& req, HttpResponse& res);
   void AddRequest(const HttpRequest& req, HttpResponse& res);

@@ -129,6 +129,10 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
       ++out.clamped;
     }
     ev["receivedAt"] = received_iso;
+    se.consent_receipt = StringOr(ev, "consentReceipt");
+    if (auto ds = ev.find("deviceSeq"); ds != ev.end() && ds->is_number_integer() && ds->get<int64_t>() > 0) {
+      se.device_seq = ds->get<int64_t>();
+    }
     if (se.type == wire::kConsent) {
       const Json& p = ev["properties"];
       se.consent_purpose = StringOr(p, "purpose");

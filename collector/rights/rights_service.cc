@@ -429,6 +429,25 @@ Result<Correction> RightsService::Correct(const Actor& actor, const SubjectQuery
   return out;
 }
 
+Result<std::vector<RightsService::Suppression>> RightsService::SuppressionOf(const WriteKeyInfo& project,
+                                                                             const std::vector<std::string>& ids) {
+  if (project.kind != "server") {
+    return Status::PermissionDenied("a server key is required: a write key ships in apps (docs/SECURITY.md)");
+  }
+  using Out = std::vector<Suppression>;
+  auto out = stores_.transactions->TransactFor<Out>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<Out> {
+    Out o;
+    for (const std::string& id : ids) {
+      auto since = tx.primitives().SuppressedSince(project.project_id, tx.IdHash(id));
+      if (!since.ok()) return since.status();
+      o.push_back({id, *since});
+    }
+    return o;
+  });
+  if (!out.ok()) return out.status().WithMessage(kStoreUnavailable);
+  return out;
+}
+
 Result<ForgetOutcome> RightsService::Forget(const WriteKeyInfo& project, const std::vector<std::string>& anonymous_ids,
                                             const std::string& user_id) {
   const std::string named = anonymous_ids.empty() ? user_id : anonymous_ids.front();

@@ -201,6 +201,16 @@ class RightsService {
   // for its userId).
   base::Result<ForgetOutcome> Forget(const WriteKeyInfo& project, const std::vector<std::string>& anonymous_ids,
                                      const std::string& user_id);
+  // Which of `ids` the project's suppression list holds, and since when (0: not held), for the app's backend: a
+  // server key only (PermissionDenied for a write key, which ships in apps and so would tell anyone who was erased).
+  // A suppressed id's events are dropped until the person makes a new choice (readmission.h). Not audited: it reads
+  // no personal data and changes nothing.
+  struct Suppression {
+    std::string id;
+    int64_t since_ms = 0;
+  };
+  base::Result<std::vector<Suppression>> SuppressionOf(const WriteKeyInfo& project,
+                                                       const std::vector<std::string>& ids);
   // An officer confirms a pending identity link (IdentityGraph::ConfirmLink): NotFound when no unconfirmed link has
   // that id.
   base::Result<IdentityLink> ConfirmLink(const Actor& actor, int64_t link_id);

@@ -146,10 +146,13 @@ class EngineTxn {
                                 const std::string& value_json, int64_t now_ms) = 0;
 
   // ---- The suppression list ----
-  // Adds the hashes; returns how many were not there yet.
+  // Adds the hashes, or moves the time of those already there to now_ms (a second erasure suppresses what was
+  // collected before it: readmission.h); returns how many were not there yet.
   virtual base::Result<int64_t> Suppress(int64_t project_id, const std::vector<std::string>& id_hashes,
                                          int64_t now_ms) = 0;
   virtual base::Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) = 0;
+  // When the hash was (last) put on the list; 0 when it is not on it.
+  virtual base::Result<int64_t> SuppressedSince(int64_t project_id, const std::string& id_hash) = 0;
 
   // ---- The request register ----
   virtual base::Status InsertRequest(const RightsRequest& r) = 0;  // AlreadyExists when the id is taken

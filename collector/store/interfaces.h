@@ -165,6 +165,8 @@ class Suppressions {
   virtual ~Suppressions() = default;
   // Whether a subject id hash is on the project's suppression list.
   virtual base::Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) = 0;
+  // When it was (last) put on the list (epoch ms); 0 when it is not on it.
+  virtual base::Result<int64_t> SuppressedSince(int64_t project_id, const std::string& id_hash) = 0;
   // Adds an id hash to the suppression list (erasure does it itself; tests).
   virtual base::Status Suppress(int64_t project_id, const std::string& id_hash) = 0;
 };

@@ -40,6 +40,10 @@ struct StoredEvent {
   // seq (the device's sequence number, 0 when absent) and receiptId ("" when absent).
   std::string consent_method, notice_id, notice_version, language, receipt_id;
   int64_t consent_seq = 0;
+  // Every event (issue 12): the device's sequence number (`deviceSeq`, 0 when absent) and the receipt of the consent
+  // record that admitted it (`consentReceipt`, "" when absent).
+  int64_t device_seq = 0;
+  std::string consent_receipt;
   std::string previous_id;
   // identify events: the traits object as JSON text ("" when absent); merged into the subject's profile traits.
   std::string traits;

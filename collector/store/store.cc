@@ -270,6 +270,11 @@ Result<bool> Store::IsSuppressed(int64_t project_id, const std::string& id_hash)
                            [&](StoreTxn& tx) { return tx.primitives().IsSuppressed(project_id, id_hash); });
 }
 
+Result<int64_t> Store::SuppressedSince(int64_t project_id, const std::string& id_hash) {
+  return TransactFor<int64_t>(TxnMode::kRead,
+                              [&](StoreTxn& tx) { return tx.primitives().SuppressedSince(project_id, id_hash); });
+}
+
 Status Store::Suppress(int64_t project_id, const std::string& id_hash) {
   return Transact(TxnMode::kWrite, [&](StoreTxn& tx) -> Status {
     auto n = tx.primitives().Suppress(project_id, {id_hash}, tx.NowMs());

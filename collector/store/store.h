@@ -89,6 +89,7 @@ class Store : public IngestSink,
 
   // Suppressions
   base::Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) override;
+  base::Result<int64_t> SuppressedSince(int64_t project_id, const std::string& id_hash) override;
   base::Status Suppress(int64_t project_id, const std::string& id_hash) override;
 
   // StoreInspection

@@ -1,5 +1,6 @@
 // The PostgreSQL engine's ingest: a group-commit batch in one transaction (suppression, dedup through event_ids,
 // events in one statement, consent records, traits, identity links, drop counters).
+#include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
@@ -8,6 +9,7 @@
 
 #include "collector/engines/postgres/pg_parts.h"
 #include "collector/store/identity.h"
+#include "collector/store/readmission.h"
 
 namespace ferry::collector::pg {
 
@@ -27,7 +29,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
   FERRY_RETURN_IF_ERROR(tx.Run("SELECT pg_advisory_xact_lock_shared($1)", {I(kLockErase)}));
 
   // Suppressed subjects: one query for the hashes of every id in the batch.
-  std::set<std::pair<int64_t, std::string>> suppressed;
+  std::map<std::pair<int64_t, std::string>, int64_t> suppressed;  // (project, id hash) -> since
   {
     std::vector<int64_t> pids;
     std::vector<std::string> hashes;
@@ -42,18 +44,40 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
     }
     if (!pids.empty()) {
       auto r = tx.Exec(
-          "SELECT s.project_id, s.id_hash FROM suppressions s "
+          "SELECT s.project_id, s.id_hash, s.created_ms FROM suppressions s "
           "JOIN unnest($1::bigint[], $2::text[]) AS u(p, h) ON s.project_id = u.p AND s.id_hash = u.h",
           {T(IntArray(pids)), T(TextArray(hashes))});
       if (!r.ok()) return r.status();
-      for (int i = 0; i < PQntuples(r->get()); ++i) suppressed.emplace(GetInt(r->get(), i, 0), Get(r->get(), i, 1));
+      for (int i = 0; i < PQntuples(r->get()); ++i) {
+        suppressed[{GetInt(r->get(), i, 0), Get(r->get(), i, 1)}] = GetInt(r->get(), i, 2);
+      }
     }
   }
-  auto is_suppressed = [&](int64_t pid, const StoredEvent& e) {
-    if (suppressed.empty()) return false;
-    return (!e.user_id.empty() && suppressed.count({pid, id_hash(e.user_id)})) ||
-           (!e.anonymous_id.empty() && suppressed.count({pid, id_hash(e.anonymous_id)}));
+  // The latest suppression of the event's ids (0: none).
+  auto suppressed_since = [&](int64_t pid, const StoredEvent& e) -> int64_t {
+    int64_t since = 0;
+    if (suppressed.empty()) return since;
+    for (const std::string* id : {&e.user_id, &e.anonymous_id}) {
+      if (id->empty()) continue;
+      auto it = suppressed.find({pid, id_hash(*id)});
+      if (it != suppressed.end()) since = std::max(since, it->second);
+    }
+    return since;
   };
+  // A suppressed id's new start (readmission.h): the choices its installation made after the suppression.
+  Readmission readmission(
+      [&](int64_t project_id, const std::string& anonymous_id) -> base::Result<std::vector<NewChoice>> {
+        auto r = tx.Exec(
+            "SELECT timestamp_ms, COALESCE(device_seq, 0), COALESCE(receipt_id, '') FROM consent_ledger WHERE "
+            "project_id = $1 AND anonymous_id = $2 AND method IN ('explicit', 'guardian')",
+            {I(project_id), T(anonymous_id)});
+        if (!r.ok()) return r.status();
+        std::vector<NewChoice> out;
+        for (int i = 0; i < PQntuples(r->get()); ++i) {
+          out.push_back({GetInt(r->get(), i, 0), GetInt(r->get(), i, 1), Get(r->get(), i, 2)});
+        }
+        return out;
+      });
 
   // Dedup: claim (project, messageId) in event_ids, in key order so that two collectors inserting overlapping
   // batches take the unique-index entries in the same order (no deadlock); a claim another transaction holds is
@@ -65,9 +89,13 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
     for (InsertRequest* req : requests) {
       for (size_t i = 0; i < req->events.size(); ++i) {
         const StoredEvent& e = req->events[i];
-        if (is_suppressed(req->project_id, e)) {
-          req->outcomes[i] = InsertOutcome::kSuppressed;
-          continue;
+        if (int64_t since = suppressed_since(req->project_id, e); since > 0) {
+          auto admit = readmission.Admit(req->project_id, e, since);
+          if (!admit.ok()) return admit.status();
+          if (!*admit) {
+            req->outcomes[i] = InsertOutcome::kSuppressed;
+            continue;
+          }
         }
         pids.push_back(req->project_id);
         mids.push_back(e.message_id);

@@ -263,10 +263,23 @@ class PgTxn final : public EngineTxn {
   // ---- The suppression list ----
 
   Result<int64_t> Suppress(int64_t project_id, const std::vector<std::string>& id_hashes, int64_t now_ms) override {
-    return tx_.Count(
+    // xmax = 0 on a row this statement inserted, not on one it updated.
+    auto r = tx_.Exec(
         "INSERT INTO suppressions(project_id, id_hash, created_ms) SELECT $1, h, $3 FROM unnest($2::text[]) AS h "
-        "ON CONFLICT DO NOTHING",
+        "ON CONFLICT (project_id, id_hash) DO UPDATE SET created_ms = GREATEST(suppressions.created_ms, "
+        "EXCLUDED.created_ms) RETURNING (xmax = 0)",
         {I(project_id), T(TextArray(id_hashes)), I(now_ms)});
+    if (!r.ok()) return r.status();
+    int64_t added = 0;
+    for (int i = 0; i < PQntuples(r->get()); ++i) added += Get(r->get(), i, 0) == "t" ? 1 : 0;
+    return added;
+  }
+
+  Result<int64_t> SuppressedSince(int64_t project_id, const std::string& id_hash) override {
+    auto r = tx_.Exec("SELECT created_ms FROM suppressions WHERE project_id = $1 AND id_hash = $2",
+                      {I(project_id), T(id_hash)});
+    if (!r.ok()) return r.status();
+    return PQntuples(r->get()) > 0 ? GetInt(r->get(), 0, 0) : int64_t{0};
   }
 
   Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) override {

@@ -6,6 +6,7 @@
 
 #include "collector/engines/sqlite/sqlite_store.h"
 #include "collector/store/identity.h"
+#include "collector/store/readmission.h"
 
 namespace ferry::collector {
 
@@ -259,6 +260,24 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       st.Bind(i, v);
     }
   };
+  base::Stmt choices;
+  // A suppressed id's new start (readmission.h): the choices its installation made after the suppression.
+  Readmission readmission(
+      [&](int64_t project_id, const std::string& anonymous_id) -> base::Result<std::vector<NewChoice>> {
+        FERRY_RETURN_IF_ERROR(
+            prepare(&choices,
+                    "SELECT timestamp_ms, device_seq, receipt_id FROM consent_ledger WHERE project_id = ?1 "
+                    "AND anonymous_id = ?2 AND method IN ('explicit', 'guardian');"));
+        choices.Bind(1, project_id).Bind(2, anonymous_id);
+        std::vector<NewChoice> out;
+        while (choices.Step()) {
+          out.push_back({choices.Int(0), choices.IsNull(1) ? 0 : choices.Int(1),
+                         choices.IsNull(2) ? std::string() : choices.Text(2)});
+        }
+        FERRY_RETURN_IF_ERROR(choices.status());
+        choices.Reset();
+        return out;
+      });
   for (InsertRequest* req : requests) {
     req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
     req->seqs.assign(req->events.size(), 0);
@@ -266,16 +285,21 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       const StoredEvent& e = req->events[i];
       if (any_suppressed) {
         FERRY_RETURN_IF_ERROR(
-            prepare(&sup, "SELECT 1 FROM suppressions WHERE project_id = ?1 AND id_hash IN (?2, ?3);"));
+            prepare(&sup, "SELECT MAX(created_ms) FROM suppressions WHERE project_id = ?1 AND id_hash IN (?2, ?3);"));
         sup.Bind(1, req->project_id)
             .Bind(2, e.user_id.empty() ? std::string() : hasher_(e.user_id))
             .Bind(3, e.anonymous_id.empty() ? std::string() : hasher_(e.anonymous_id));
-        bool hit = sup.Step();
+        bool hit = sup.Step() && !sup.IsNull(0);
+        int64_t since = hit ? sup.Int(0) : 0;
         FERRY_RETURN_IF_ERROR(sup.status());
         sup.Reset();
         if (hit) {
-          req->outcomes[i] = InsertOutcome::kSuppressed;
-          continue;
+          auto admit = readmission.Admit(req->project_id, e, since);
+          if (!admit.ok()) return admit.status();
+          if (!*admit) {
+            req->outcomes[i] = InsertOutcome::kSuppressed;
+            continue;
+          }
         }
       }
       ev->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.type);

@@ -311,13 +311,30 @@ class SqliteTxn final : public EngineTxn {
   Result<int64_t> Suppress(int64_t project_id, const std::vector<std::string>& id_hashes, int64_t now_ms) override {
     auto st = db_.Prepare("INSERT OR IGNORE INTO suppressions(project_id, id_hash, created_ms) VALUES(?1, ?2, ?3);");
     if (!st.ok()) return st.status();
+    auto again = db_.Prepare(
+        "UPDATE suppressions SET created_ms = ?3 WHERE project_id = ?1 AND id_hash = ?2 AND created_ms < ?3;");
+    if (!again.ok()) return again.status();
     int64_t added = 0;
     for (const std::string& h : id_hashes) {
       st->Bind(1, project_id).Bind(2, h).Bind(3, now_ms);
       FERRY_RETURN_IF_ERROR(st->Run());
-      added += db_.Changes();
+      if (db_.Changes() > 0) {
+        ++added;
+        continue;
+      }
+      again->Bind(1, project_id).Bind(2, h).Bind(3, now_ms);
+      FERRY_RETURN_IF_ERROR(again->Run());
     }
     return added;
+  }
+
+  Result<int64_t> SuppressedSince(int64_t project_id, const std::string& id_hash) override {
+    auto st = db_.Prepare("SELECT created_ms FROM suppressions WHERE project_id = ?1 AND id_hash = ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, id_hash);
+    int64_t since = st->Step() ? st->Int(0) : 0;
+    FERRY_RETURN_IF_ERROR(st->status());
+    return since;
   }
 
   Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) override {
