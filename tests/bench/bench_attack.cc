@@ -3,11 +3,10 @@
 //     trickling connections open, plain and TLS;
 //   - the collector's RSS before, during (peak) and after a flood of header lines from 16 connections (120 MB each).
 // With --agent, the same on a real ferry-agent: a legitimate track's latency (new connection, request, answer) over TCP
-// and over the Unix socket with 2,000 idle + 200 trickling TCP connections open, and the agent's RSS during and after
-// the header flood.
-// The attack is written once with the attack tests (tests/unit/collector/attack.h). The load average is printed beside
-// each figure (the machine is shared).
-// Usage: ferry_bench_attack [--agent] [--idle N] [--trickling N] [--batches N] [--flood-mb MB]
+// (plain, then TLS with the handshake) and over the Unix socket with 2,000 idle + 200 trickling TCP connections open,
+// and the agent's RSS during and after the header flood. The attack is written once with the attack tests
+// (tests/unit/collector/attack.h). The load average is printed beside each figure (the machine is shared). Usage:
+// ferry_bench_attack [--agent] [--idle N] [--trickling N] [--batches N] [--flood-mb MB]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,6 +14,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/agent_process.h"
 #include "tests/unit/collector/attack.h"
@@ -108,15 +109,18 @@ int Flood(int64_t mb_each) {
 
 // One track on a fresh connection (TCP when unix_path is empty): the milliseconds from connect to the answer, or -1
 // when it was not answered 200.
-double TimedTrack(int port, const std::string& unix_path) {
+// Over TLS (the handshake included) when `tls` is set.
+double TimedTrack(int port, const std::string& unix_path, SSL_CTX* tls = nullptr) {
   const std::string body = R"({"event": "bench"})";
   const std::string request =
       "POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
       "Content-Length: " +
       std::to_string(body.size()) + "\r\n\r\n" + body;
   auto t = std::chrono::steady_clock::now();
-  auto c = unix_path.empty() ? ferry::httpd::testing::Conn::Tcp(port, "127.0.0.1", 30000)
-                             : ferry::httpd::testing::Conn::Unix(unix_path, 30000);
+  std::string err;
+  auto c = !unix_path.empty() ? ferry::httpd::testing::Conn::Unix(unix_path, 30000)
+           : tls != nullptr   ? ferry::httpd::testing::Conn::Tls(port, tls, &err, 30000)
+                              : ferry::httpd::testing::Conn::Tcp(port, "127.0.0.1", 30000);
   if (!c || !c->Send(request)) return -1;
   auto r = c->Read();
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -130,36 +134,60 @@ void Show(const char* label, const char* what, std::vector<double> v, double loa
               label, what, v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 95 / 100)], v.back(), v.size(), load);
 }
 
-int AgentSiege(int idle, int trickling, int tracks) {
+// The agent's TCP listener plain or over TLS (a certificate made for the run), and its Unix socket.
+int AgentSiege(int idle, int trickling, int tracks, bool tls) {
   std::string err;
   // Deadlines stretched so that no attack connection goes away while tracks are measured: the worst case.
-  auto a = ferry::testsupport::AgentProcess::Start({{"consent", {{"analytics", "granted"}}},
-                                                    {"unix_socket", {{"path", "agent.sock"}}},
-                                                    {"limits", {{"request_timeout_s", 600}, {"idle_timeout_s", 600}}}},
-                                                   &err);
+  nlohmann::json config = {{"consent", {{"analytics", "granted"}}},
+                           {"unix_socket", {{"path", "agent.sock"}}},
+                           {"limits", {{"request_timeout_s", 600}, {"idle_timeout_s", 600}}}};
+  char tmpl[] = "/tmp/ferry-bench-tls-XXXXXX";
+  std::string tls_dir;
+  if (tls) {
+    if (mkdtemp(tmpl) == nullptr) return 1;
+    tls_dir = tmpl;
+    std::string out;
+    if (ferry::testsupport::RunCommand(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost "
+            "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+                tls_dir + "/key.pem -out " + tls_dir + "/cert.pem 2>&1",
+            &out) != 0) {
+      std::fprintf(stderr, "openssl: %s\n", out.c_str());
+      return 1;
+    }
+    config["tls"] = {{"cert", tls_dir + "/cert.pem"}, {"key", tls_dir + "/key.pem"}};
+  }
+  auto a = ferry::testsupport::AgentProcess::Start(config, &err);
   if (!a) {
     std::fprintf(stderr, "agent: %s\n", err.c_str());
     return 1;
+  }
+  SSL_CTX* ctx = nullptr;
+  if (tls) {
+    ferry::httpd::testing::TlsClientOptions o;
+    o.ca_file = tls_dir + "/cert.pem";
+    ctx = ferry::httpd::testing::Conn::ClientContext(o);
+    if (ctx == nullptr) return 1;
   }
   const std::string sock = a->dir() + "/agent.sock";
   std::vector<double> quiet[2], loaded[2];
   int failed = 0;
   for (int i = 0; i < tracks; ++i) {
     for (int v = 0; v < 2; ++v) {
-      double ms = TimedTrack(a->port(), v ? sock : "");
+      double ms = TimedTrack(a->port(), v ? sock : "", ctx);
       if (ms >= 0) quiet[v].push_back(ms);
     }
   }
   double quiet_load = attack::LoadAverage(), load = 0;
   {
-    attack::Siege siege(a->port(), nullptr, idle, trickling);
+    attack::Siege siege(a->port(), ctx, idle, trickling);
     if (!siege.ok()) {
       std::fprintf(stderr, "%s\n", siege.error().c_str());
       return 1;
     }
     for (int i = 0; i < tracks; ++i) {
       for (int v = 0; v < 2; ++v) {
-        double ms = TimedTrack(a->port(), v ? sock : "");
+        double ms = TimedTrack(a->port(), v ? sock : "", ctx);
         if (ms >= 0) {
           loaded[v].push_back(ms);
         } else {
@@ -168,14 +196,15 @@ int AgentSiege(int idle, int trickling, int tracks) {
       }
     }
     load = attack::LoadAverage();
-    std::printf("[agent] %d idle + %d trickling TCP connections open\n", idle, trickling);
+    std::printf("[agent] %d idle + %d trickling %s connections open\n", idle, trickling, tls ? "TLS" : "TCP");
   }
   for (int v = 0; v < 2; ++v) {
-    const char* label = v ? "agent unix" : "agent tcp";
+    const char* label = v ? "agent unix" : tls ? "agent tls" : "agent tcp";
     Show(label, "without attack", quiet[v], quiet_load);
     Show(label, "under attack", loaded[v], load);
   }
   if (failed > 0) std::printf("[agent] %d tracks NOT answered 200 under attack\n", failed);
+  if (ctx != nullptr) SSL_CTX_free(ctx);
   a->Stop();
   return failed > 0 ? 1 : 0;
 }
@@ -231,7 +260,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "the file descriptor limit is too low\n");
     return 1;
   }
-  if (agent) return AgentSiege(idle, trickling, batches) | AgentFlood(flood_mb);
+  if (agent)
+    return AgentSiege(idle, trickling, batches, false) | AgentSiege(idle, trickling, batches, true) |
+           AgentFlood(flood_mb);
   int rc = Siege(false, idle, trickling, batches);
   rc |= Siege(true, idle, trickling, batches);
   rc |= Flood(flood_mb);
