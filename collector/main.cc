@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ferry::insight::Insight> insight;
   std::unique_ptr<ferry::collector::analysis::InsightFeed> feed;
   if (ferry::collector::analysis::InsightEnabled(insight_spec)) {
-    privacy = std::make_unique<ferry::collector::analysis::StorePrivacyView>(store->get(), store->get());
+    privacy = std::make_unique<ferry::collector::analysis::StorePrivacyView>(store->get(), store->get(), store->get());
     ferry::collector::analysis::InsightSetup setup;
     setup.spec = insight_spec;
     setup.data_dir = data_dir;
@@ -254,6 +254,16 @@ int main(int argc, char** argv) {
     opts.rights.on_erased = [fd, log](const std::string& project, const std::vector<std::string>& ids) {
       ferry::base::Status s = fd->Erase(project, ids);
       if (!s.ok()) log.Error("insight: erasure failed: " + s.ToString());
+    };
+    // A restriction or objection put in force or lifted reaches the insight (issue 13).
+    ferry::collector::Restrictions* restrictions = store->get();
+    opts.rights.on_restricted = [in, restrictions, log](const std::string& project, const std::vector<std::string>& ids,
+                                                        const std::vector<std::string>& purposes, const std::string&,
+                                                        bool restricted) {
+      ferry::base::Status s =
+          ferry::collector::analysis::FollowRestriction(in, restrictions, project, ids, purposes, restricted);
+      if (!s.ok())
+        log.Error(std::string("insight: ") + (restricted ? "restriction" : "lift") + " failed: " + s.ToString());
     };
     // A retention purge reaches the insight: the same maximum ages, whole days.
     ferry::collector::Store* st = store->get();

@@ -21,6 +21,12 @@ using nlohmann::json;
 Result<std::vector<insight::PersonPrivacy>> StorePrivacyView::Lookup(const std::string& project,
                                                                      const std::vector<std::string>& persons) {
   std::vector<insight::PersonPrivacy> out(persons.size());
+  std::vector<RestrictionRecord> rows;
+  if (restrictions_ != nullptr) {
+    auto in_force = restrictions_->ActiveRestrictionsOf(project);
+    if (!in_force.ok()) return in_force.status();
+    rows = std::move(in_force).value();
+  }
   for (size_t i = 0; i < persons.size(); ++i) {
     auto found = graph_->FindSubject(SubjectQuery{project, persons[i]});
     if (!found.ok()) return found.status();
@@ -32,11 +38,52 @@ Result<std::vector<insight::PersonPrivacy>> StorePrivacyView::Lookup(const std::
       if (c.purpose == "analytics" && c.state == "denied") out[i].objects_analytics = true;
     }
   }
+  for (size_t i = 0; i < persons.size(); ++i) {
+    for (const RestrictionRecord& r : rows) {
+      if (r.subject_id != persons[i]) continue;
+      if (r.Covers("analytics")) out[i].restricted = true;
+      if (r.Covers("personalization")) out[i].objects_personalization = true;
+      if (r.Covers("marketing")) out[i].objects_marketing = true;
+    }
+  }
   return out;
 }
 
 Result<std::vector<std::string>> StorePrivacyView::ExcludedFromAnalytics(const std::string& project) {
-  return ledger_->IdsWithLatestConsent(project, "analytics", "denied");
+  auto ids = ledger_->IdsWithLatestConsent(project, "analytics", "denied");
+  if (!ids.ok() || restrictions_ == nullptr) return ids;
+  auto rows = restrictions_->ActiveRestrictionsOf(project);
+  if (!rows.ok()) return rows.status();
+  for (const RestrictionRecord& r : *rows) {
+    if (r.Covers("analytics")) ids->push_back(r.subject_id);
+  }
+  return ids;
+}
+
+Status FollowRestriction(insight::Insight* insight, Restrictions* restrictions, const std::string& project,
+                         const std::vector<std::string>& ids, const std::vector<std::string>& purposes,
+                         bool restricted) {
+  auto reaches = [insight](const std::vector<std::string>& covered) {
+    if (covered.empty()) return true;
+    for (const std::string& p : covered) {
+      if (insight->config().UsesPurpose(p)) return true;
+    }
+    return false;
+  };
+  if (!reaches(purposes)) return Status::Ok();
+  if (restricted) return insight->Restrict(project, ids);
+  // Lifted: only the ids no other restriction in force still keeps out of the insight.
+  auto rows = restrictions->ActiveRestrictionsOf(project);
+  if (!rows.ok()) return rows.status();
+  std::set<std::string> still;
+  for (const RestrictionRecord& r : *rows) {
+    if (reaches(r.purposes)) still.insert(r.subject_id);
+  }
+  std::vector<std::string> lift;
+  for (const std::string& id : ids) {
+    if (still.count(id) == 0) lift.push_back(id);
+  }
+  return lift.empty() ? Status::Ok() : insight->Lift(project, lift);
 }
 
 namespace {

@@ -24,11 +24,14 @@ namespace ferry::collector::analysis {
 // A person's privacy state from the collector's consent ledger (the latest state per purpose, as
 // GET /v1/subjects/{id} shows it): personalization and marketing granted; "denied" for analytics counts as an
 // objection to analytics. ExcludedFromAnalytics lists the ids whose latest analytics consent record in the store is
-// "denied" (asked at answer time, so it holds across restarts and after an erasure of the records). The collector
-// has no restriction of processing yet, so nobody is restricted through this view (Insight::Restrict still works).
+// "denied" (asked at answer time, so it holds across restarts and after an erasure of the records). With
+// `restrictions` (issue 13), the restrictions and objections in force count too: one covering every purpose or
+// "analytics" makes the person restricted (and excluded), one covering "personalization" or "marketing" an objection
+// to it (no per-person judgements, no audiences).
 class StorePrivacyView : public insight::PrivacyView {
  public:
-  StorePrivacyView(IdentityGraph* graph, EventFeedSource* ledger) : graph_(graph), ledger_(ledger) {}
+  StorePrivacyView(IdentityGraph* graph, EventFeedSource* ledger, Restrictions* restrictions = nullptr)
+      : graph_(graph), ledger_(ledger), restrictions_(restrictions) {}
   base::Result<std::vector<insight::PersonPrivacy>> Lookup(const std::string& project,
                                                            const std::vector<std::string>& persons) override;
   base::Result<std::vector<std::string>> ExcludedFromAnalytics(const std::string& project) override;
@@ -36,7 +39,16 @@ class StorePrivacyView : public insight::PrivacyView {
  private:
   IdentityGraph* graph_;
   EventFeedSource* ledger_;
+  Restrictions* restrictions_;
 };
+
+// A restriction or objection put in force (restricted) or lifted in the collector (RightsOptions::on_restricted),
+// followed in the insight: one covering every purpose or a purpose the insight uses restricts the ids there
+// (Insight::Restrict: excluded from every answer, no hits); a lift lifts those ids that no other restriction in force
+// still covers that way (Insight::Lift: their hits are computed again).
+base::Status FollowRestriction(insight::Insight* insight, Restrictions* restrictions, const std::string& project,
+                               const std::vector<std::string>& ids, const std::vector<std::string>& purposes,
+                               bool restricted);
 
 struct FeedOptions {
   // Where the feed keeps its position (the store sequence up to which every accepted event is in the engine);

@@ -471,7 +471,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
 
   // ---- requests ----
   CLI::App* requests = app.add_subcommand(
-      "requests", "The request register: list, add, approve, reject, complete, deliver a copy, stats");
+      "requests",
+      "The request register: list, add, approve, reject, complete, deliver a copy, stats, lift a restriction");
   requests->require_subcommand(0, 1);
   auto overdue = std::make_shared<bool>(false);
   auto state = std::make_shared<std::string>();
@@ -500,11 +501,25 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   deliver->add_option("--output,-o", *output, "Write the copy to this file (default: stdout)");
   CLI::App* stats = requests->add_subcommand("stats", "The register in figures: by kind, by state, lateness");
   CLI::App* add = requests->add_subcommand("add", "Register a request received by other means (mail, phone)");
-  add->add_option("--kind", *kind, "access | erasure | correction")->required();
+  auto purposes = std::make_shared<std::vector<std::string>>();
+  add->add_option("--kind", *kind,
+                  "access | erasure | correction (or rectification) | portability | restriction | objection")
+      ->required();
+  add->add_option("--purpose", *purposes,
+                  "restriction, objection: a purpose it covers (repeat; none: every purpose). An objection covering "
+                  "marketing is in force for it at once");
   add->add_option("--subject", *id, "The subject's id")->required();
   add->add_option("--project", *project, "Project (default: every project)");
   add->add_option("--received", *received, "When it was received (ISO-8601 date or time; default: now)");
   add->add_option("--state", *state, "received (not yet triaged) or awaiting_verification (default)");
+  CLI::App* lift = requests->add_subcommand("lift", "Lift the restriction or objection a request put in force");
+  lift->add_option("RID", *rid, "Request id (req_...)")->required();
+  lift->add_option("--reason", *reason, "Why (kept with the request)");
+  CLI::App* mode = requests->add_subcommand(
+      "restriction-mode", "A project's handling of new events of restricted purposes: quarantine (default) or refuse");
+  auto mode_set = std::make_shared<std::string>();
+  mode->add_option("--project", *project, "Project")->required();
+  mode->add_option("--set", *mode_set, "quarantine or refuse (without: show it)");
   auto act = [&g, rid, reason, method, reference, exit_code](const std::string& op) {
     *exit_code = kExitFailure;
     if (!NeedsServer(g, exit_code)) return;
@@ -512,6 +527,7 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     if (op == "reject" && !reason->empty()) body["reason"] = *reason;
     if (op == "complete") body["note"] = *reason;
     if (op == "approve") body["verification"] = {{"method", *method}, {"reference", *reference}};
+    if (op == "lift") body["reason"] = *reason;
     Reply r = Call(g, "POST", "/v1/requests/" + Escape(*rid) + "/" + op, body.dump());
     if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
@@ -529,6 +545,17 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   approve->callback([act] { act("approve"); });
   reject->callback([act] { act("reject"); });
   complete->callback([act] { act("complete"); });
+  lift->callback([act] { act("lift"); });
+  mode->callback([&g, project, mode_set, exit_code] {
+    *exit_code = kExitFailure;
+    json doc;
+    const std::string path = "/v1/projects/" + Escape(*project) + "/restriction-mode";
+    if (!AdminJson(g, mode_set->empty() ? "GET" : "PUT", path,
+                   mode_set->empty() ? "" : json{{"mode", *mode_set}}.dump(), &doc, exit_code))
+      return;
+    g.json ? PrintJson(doc) : (void)std::printf("%s: %s\n", Str(doc, "project").c_str(), Str(doc, "mode").c_str());
+    *exit_code = kExitOk;
+  });
   deliver->callback([&g, rid, output, exit_code] {
     if (!Download(g, "/v1/requests/" + Escape(*rid) + "/copy", *output, exit_code)) return;
     std::fprintf(stderr, "ferryctl: copy of %s delivered%s%s\n", rid->c_str(), output->empty() ? "" : " to ",
@@ -551,10 +578,11 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     }
     *exit_code = kExitOk;
   });
-  add->callback([&g, kind, id, project, received, state, exit_code] {
+  add->callback([&g, kind, id, project, received, state, purposes, exit_code] {
     *exit_code = kExitFailure;
     if (!NeedsServer(g, exit_code)) return;
     json body = {{"kind", *kind}, {"subject", *id}, {"project", *project}};
+    if (!purposes->empty()) body["purposes"] = *purposes;
     if (!received->empty()) {
       // A date alone is midnight UTC of that day.
       body["receivedAt"] = received->size() == 10 ? *received + "T00:00:00Z" : *received;

@@ -106,6 +106,9 @@ json RequestJson(const RightsRequest& r, int64_t now) {
           {"refusalReason", r.state == "rejected" ? member("reason") : json(nullptr)},
           {"verification", member("verification")},
           {"delivered", member("delivered")},
+          {"purposes", member("purposes")},
+          {"inForce", member("inForce")},
+          {"lifted", member("lifted")},
           {"kind", r.kind},
           {"project", r.project},
           {"subject", r.subject},
@@ -151,7 +154,11 @@ class ChunkWriter {
 // {"format","subject","exportedAt","projects":[{...summary, "consentHistory":[...], "events":[...]}]}
 class JsonExport : public ExportVisitor {
  public:
-  JsonExport(ChunkWriter& w, const std::string& subject, int64_t now_ms) : w_(w) {
+  // restrictions: those in force over the subject (RightsService::RestrictionsOfSubject): each project lists its
+  // own ("restrictions") and every event they cover is marked "restricted": true (the person's own copy keeps them).
+  JsonExport(ChunkWriter& w, const std::string& subject, int64_t now_ms,
+             std::vector<RestrictionRecord> restrictions = {})
+      : w_(w), restrictions_(std::move(restrictions)) {
     std::string head = Dump(
         json{{"format", "ferry-subject-export/1"}, {"subject", subject}, {"exportedAt", base::FormatIso8601(now_ms)}});
     head.pop_back();  // reopen the object
@@ -159,7 +166,21 @@ class JsonExport : public ExportVisitor {
     w_.Put(",\"projects\":[");
   }
   bool BeginProject(const SubjectSummary& s) override {
-    std::string p = Dump(SummaryJson(s));
+    json summary = SummaryJson(s);
+    project_ = s.project;
+    if (!restrictions_.empty()) {
+      json list = json::array();
+      for (const RestrictionRecord& r : restrictions_) {
+        if (r.project != s.project) continue;
+        json one = {{"kind", r.kind},
+                    {"purposes", r.purposes.empty() ? json("all") : json(r.purposes)},
+                    {"requestId", r.request_id},
+                    {"since", base::FormatIso8601(r.since_ms)}};
+        if (std::find(list.begin(), list.end(), one) == list.end()) list.push_back(one);
+      }
+      summary["restrictions"] = list;
+    }
+    std::string p = Dump(summary);
     p.pop_back();
     consent_n_ = events_n_ = 0;
     in_events_ = false;
@@ -183,7 +204,17 @@ class JsonExport : public ExportVisitor {
     if (e.body.size() < 2 || e.body.back() != '}') return w_.Put(e.body);
     std::string_view head(e.body.data(), e.body.size() - 1);
     return w_.Put(head) && w_.Put(head.size() > 1 ? ",\"consentProof\":" : "\"consentProof\":") && w_.Put(proof) &&
-           w_.Put("}");
+           w_.Put(Restricted(e) ? ",\"restricted\":true}" : "}");
+  }
+  // Whether a restriction in force covers the event (its ids and purpose).
+  bool Restricted(const EventRow& e) const {
+    for (const RestrictionRecord& r : restrictions_) {
+      if (r.project != project_ || !r.Covers(e.purpose)) continue;
+      if ((!e.user_id.empty() && r.subject_id == e.user_id) ||
+          (!e.anonymous_id.empty() && r.subject_id == e.anonymous_id))
+        return true;
+    }
+    return false;
   }
   bool EndProject() override {
     if (!in_events_ && !w_.Put("],\"events\":[")) return false;
@@ -199,6 +230,8 @@ class JsonExport : public ExportVisitor {
   int64_t consent_n_ = 0, events_n_ = 0;
   bool in_events_ = false;
   ConsentCoverage coverage_;  // the project's consent records, for each event's proof
+  std::vector<RestrictionRecord> restrictions_;
+  std::string project_;
 };
 
 }  // namespace
@@ -276,6 +309,12 @@ void AdminApi::Register(httpd::Router& svr) {
   svr.Get("/v1/requests/{id}/copy",
           Adapt([this](const HttpRequest& req, HttpResponse& res) { DeliverCopy(req, res); }));
   svr.Get("/v1/requests/stats", Adapt([this](const HttpRequest& req, HttpResponse& res) { RequestStats(req, res); }));
+  svr.Post("/v1/requests/{id}/lift",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { LiftRequest(req, res); }));
+  svr.Get("/v1/projects/{project}/restriction-mode",
+          Adapt([this](const HttpRequest& req, HttpResponse& res) { RestrictionModeRoute(req, res, false); }));
+  svr.Put("/v1/projects/{project}/restriction-mode",
+          Adapt([this](const HttpRequest& req, HttpResponse& res) { RestrictionModeRoute(req, res, true); }));
   svr.Get("/v1/audit", Adapt([this](const HttpRequest& req, HttpResponse& res) { ListAudit(req, res); }));
   svr.Get("/v1/audit/verify", Adapt([this](const HttpRequest& req, HttpResponse& res) { VerifyAudit(req, res); }));
   svr.Post("/v1/keys/write-keys",
@@ -387,9 +426,12 @@ void AdminApi::ExportSubject(const HttpRequest& req, HttpResponse& res, const Su
     });
     return;
   }
-  res.set_chunked_content_provider(kJson, [rights, log, q](httpd::BodyWriter& sink) {
+  auto restricted = rights_->RestrictionsOfSubject(q);
+  if (!restricted.ok()) return Fail(res, restricted.status());
+  std::vector<RestrictionRecord> in_force = std::move(restricted).value();
+  res.set_chunked_content_provider(kJson, [rights, log, q, in_force](httpd::BodyWriter& sink) {
     ChunkWriter w(sink);
-    JsonExport doc(w, q.id, rights->NowMs());
+    JsonExport doc(w, q.id, rights->NowMs(), in_force);
     auto r = rights->Export(q, doc);
     if (!r.ok()) {
       // The answer has started: end it unfinished, so the client sees a broken document rather than a short one.
@@ -475,7 +517,11 @@ void AdminApi::PatchTraits(const HttpRequest& req, HttpResponse& res, const Subj
   if (!out.ok()) return Fail(res, out.status());
   json projects = json::array();
   for (const auto& s : out->subjects) projects.push_back(SummaryJson(s));
-  Answer(res, 200, json{{"requestId", out->request_id}, {"subject", q.id}, {"projects", projects}});
+  Answer(res, 200,
+         json{{"requestId", out->request_id},
+              {"subject", q.id},
+              {"projects", projects},
+              {"eventsRewritten", out->events_rewritten}});
 }
 
 void AdminApi::ListRequests(const HttpRequest& req, HttpResponse& res) {
@@ -504,12 +550,23 @@ void AdminApi::AddRequest(const HttpRequest& req, HttpResponse& res) {
     return (b.is_object() && it != b.end() && it->is_string()) ? it->get<std::string>() : std::string();
   };
   rights::NewRequest in{str("kind"), str("subject"), str("project"), 0, str("state")};
+  std::vector<std::string> purposes;
+  if (b.is_object() && b.contains("purposes")) {
+    const json& p = b["purposes"];
+    bool ok = p.is_array() && p.size() <= 64;
+    for (const auto& one : ok ? p : json::array()) {
+      ok = ok && one.is_string();
+      if (ok) purposes.push_back(one.get<std::string>());
+    }
+    // Not an array of names: an empty name, which the service refuses (and audits) like any other bad purpose.
+    if (!ok) purposes = {std::string()};
+  }
   if (!str("receivedAt").empty()) {
     auto t = base::ParseIso8601(str("receivedAt"));
     if (!t || *t <= 0) return BadRequest(res, "receivedAt is not an ISO-8601 time after 1970");
     in.received_ms = *t;
   }
-  auto stored = rights_->AddRequest(*c, in);
+  auto stored = rights_->AddRequest(*c, in, purposes);
   if (!stored.ok()) return Fail(res, stored.status());
   Answer(res, 201, RequestJson(*stored, rights_->NowMs()));
 }
@@ -572,9 +629,13 @@ void AdminApi::DeliverCopy(const HttpRequest& req, HttpResponse& res) {
   const SubjectQuery q{r->project, r->subject};
   const std::string rid = r->id;
   const rights::Actor actor = *c;
-  res.set_chunked_content_provider(kJson, [rights, log, q, rid, actor](httpd::BodyWriter& sink) {
+  // The person's own copy keeps what is restricted, marked as such.
+  auto restricted = rights_->RestrictionsOfSubject(q);
+  if (!restricted.ok()) return Fail(res, restricted.status());
+  std::vector<RestrictionRecord> in_force = std::move(restricted).value();
+  res.set_chunked_content_provider(kJson, [rights, log, q, rid, actor, in_force](httpd::BodyWriter& sink) {
     ChunkWriter w(sink);
-    JsonExport doc(w, q.id, rights->NowMs());
+    JsonExport doc(w, q.id, rights->NowMs(), in_force);
     auto exported = rights->Export(q, doc);
     if (!exported.ok() || !doc.Finish()) {
       log.Warn("copy of " + rid + " not delivered in full; the request stays open");
@@ -585,6 +646,38 @@ void AdminApi::DeliverCopy(const HttpRequest& req, HttpResponse& res) {
     if (!done.ok()) log.Error("copy of " + rid + " delivered but not recorded: " + done.status().ToString());
     return true;
   });
+}
+
+void AdminApi::LiftRequest(const HttpRequest& req, HttpResponse& res) {
+  auto c = Caller(req, res, rights::Action::kRequestsLift, "");
+  if (!c) return;
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return;
+  const json& b = *parsed;
+  std::string reason =
+      b.is_object() && b.contains("reason") && b["reason"].is_string() ? b["reason"].get<std::string>() : std::string();
+  if (reason.size() > 1000) return BadRequest(res, "reason too long");
+  auto done = rights_->Lift(*c, req.path_param("id"), reason);
+  if (!done.ok()) return Fail(res, done.status());
+  Answer(res, 200, RequestJson(*done, rights_->NowMs()));
+}
+
+void AdminApi::RestrictionModeRoute(const HttpRequest& req, HttpResponse& res, bool set) {
+  auto c = Caller(req, res, rights::Action::kRestrictionMode, "");
+  if (!c) return;
+  const std::string project = req.path_param("project");
+  base::Result<std::string> mode = base::Status::Internal("unset");
+  if (set) {
+    auto parsed = ParseBody(req, res);
+    if (!parsed) return;
+    const json& b = *parsed;
+    mode = rights_->SetRestrictionMode(
+        *c, project, b.is_object() && b.contains("mode") && b["mode"].is_string() ? b["mode"].get<std::string>() : "");
+  } else {
+    mode = rights_->RestrictionMode(*c, project);
+  }
+  if (!mode.ok()) return Fail(res, mode.status());
+  Answer(res, 200, json{{"project", project}, {"mode", *mode}});
 }
 
 void AdminApi::RequestStats(const HttpRequest& req, HttpResponse& res) {

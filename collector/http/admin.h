@@ -66,6 +66,8 @@ class AdminApi {
   void CompleteRequest(const HttpRequest& req, HttpResponse& res);
   void DeliverCopy(const HttpRequest& req, HttpResponse& res);
   void RequestStats(const HttpRequest& req, HttpResponse& res);
+  void LiftRequest(const HttpRequest& req, HttpResponse& res);
+  void RestrictionModeRoute(const HttpRequest& req, HttpResponse& res, bool set);
   void ListAudit(const HttpRequest& req, HttpResponse& res);
   void VerifyAudit(const HttpRequest& req, HttpResponse& res);
   void CreateWriteKey(const HttpRequest& req, HttpResponse& res, bool server);

@@ -39,6 +39,13 @@ std::string Metrics::Render() const {
   counter("ferry_events_suppressed_total", "Events of erased subjects dropped on arrival.", suppressed_.load());
   counter("ferry_events_purged_total", "Events deleted by the retention job (older than the maximum age).",
           purged_.load());
+  out +=
+      "# HELP ferry_events_restricted_total New events of a subject whose processing is restricted (or who objected) "
+      "for their purpose; mode=\"quarantine\": stored and excluded, mode=\"refuse\": not stored.\n"
+      "# TYPE ferry_events_restricted_total counter\n"
+      "ferry_events_restricted_total{mode=\"quarantine\"} " +
+      std::to_string(restricted_quarantined_.load()) + "\nferry_events_restricted_total{mode=\"refuse\"} " +
+      std::to_string(restricted_refused_.load()) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
   out +=
       "# HELP ferry_events_consent_refused_total Events without the consent their purpose needs, by reason; "

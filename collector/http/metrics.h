@@ -17,6 +17,12 @@ class Metrics {
   void AddEvents(int64_t accepted, int64_t duplicate, int64_t rejected, int64_t suppressed);
   // Events the consent gate refused, per reason; enforced: not stored (else only reported, stored).
   void AddConsentRefusals(const std::map<std::string, int64_t>& by_reason, bool enforced);
+  // New events of restricted subjects for a restricted purpose (collector/ingest/restriction_gate.h): kept
+  // (quarantined) or not stored (refused).
+  void AddRestricted(int64_t quarantined, int64_t refused) {
+    restricted_quarantined_ += quarantined;
+    restricted_refused_ += refused;
+  }
   // Events deleted by the retention job.
   void AddPurged(int64_t n) { purged_ += n; }
   // One finished /v1/batch request: its HTTP status and duration.
@@ -28,6 +34,7 @@ class Metrics {
   static constexpr std::array<double, 12> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                       0.1,   0.25,   0.5,   1,    2.5,   5};
   std::atomic<int64_t> accepted_{0}, duplicate_{0}, rejected_{0}, suppressed_{0}, purged_{0};
+  std::atomic<int64_t> restricted_quarantined_{0}, restricted_refused_{0};
   mutable std::mutex mu_;
   std::map<int, int64_t> batches_;                                   // guarded by mu_
   std::map<std::pair<std::string, bool>, int64_t> consent_refused_;  // (reason, enforced) -> events; guarded by mu_

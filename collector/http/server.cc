@@ -6,6 +6,7 @@
 #include "collector/http/exchange.h"
 #include "collector/ingest/consent_gate.h"
 #include "collector/ingest/ingest.h"
+#include "collector/ingest/restriction_gate.h"
 #include "lib/base/time.h"
 #include "lib/httpd/decode.h"
 #include "lib/net/address.h"
@@ -67,6 +68,7 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
     : opts_(std::move(opts)),
       credentials_(store),
       consent_(store),
+      restrictions_(store),
       health_(store),
       clock_(opts_.clock != nullptr ? opts_.clock : base::SystemClock()),
       log_(std::move(log)),
@@ -244,6 +246,15 @@ void CollectorServer::Routes(httpd::Router& svr) {
         int64_t consent_refused = 0;
         for (const auto& entry : gate->refused) consent_refused += gate->enforced ? entry.second : 0;
         metrics_.AddConsentRefusals(gate->refused, gate->enforced);
+        // Restriction (issue 13): refused events leave the batch and are counted as accepted too.
+        auto restricted = ApplyRestrictionGate(*restrictions_, project.project_id, &parsed.events);
+        if (!restricted.ok()) {
+          log_.Error("reading restrictions for a batch failed: " + restricted.status().ToString());
+          Answer(res, 503, "store unavailable");
+          res.set_header("Retry-After", "1");
+          return;
+        }
+        metrics_.AddRestricted(restricted->quarantined, restricted->refused);
 
         InsertRequest ins;
         ins.project_id = project.project_id;
@@ -270,7 +281,9 @@ void CollectorServer::Routes(httpd::Router& svr) {
         res.status = 200;
         // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
         // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
-        res.set_content(BatchAnswer(accepted + suppressed + consent_refused, duplicate, 0, parsed.rejected), kJson);
+        res.set_content(
+            BatchAnswer(accepted + suppressed + consent_refused + restricted->refused, duplicate, 0, parsed.rejected),
+            kJson);
       }));
 }
 

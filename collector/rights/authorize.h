@@ -37,6 +37,8 @@ enum class Action {
   kRequestsComplete,     // POST /v1/requests/{rid}/complete: carried out by hand
   kRequestsDeliver,      // GET /v1/requests/{rid}/copy: an access or portability request's copy, delivered
   kRequestsStats,        // GET /v1/requests/stats
+  kRequestsLift,         // POST /v1/requests/{rid}/lift: a restriction or objection lifted
+  kRestrictionMode,      // GET|PUT /v1/projects/{project}/restriction-mode: quarantine or refuse
 };
 
 // The action's name in the audit log ("subject.show", ...).

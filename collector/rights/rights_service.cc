@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 
 #include "collector/rights/documents.h"
 #include "lib/base/ids.h"
@@ -43,6 +44,22 @@ std::string NewRequestId() { return "req_" + base::RandomHex(12); }
 enum class Step { kNone, kAction, kRegister, kAudit };
 
 }  // namespace
+
+const std::vector<std::string>& RequestKinds() {
+  static const std::vector<std::string> kKinds = {"access",      "erasure",     "correction",
+                                                  "portability", "restriction", "objection"};
+  return kKinds;
+}
+
+std::string CanonicalKind(const std::string& kind) {
+  if (kind == "rectification") return "correction";
+  for (const std::string& k : RequestKinds()) {
+    if (k == kind) return k;
+  }
+  return std::string();
+}
+
+bool KindHasPurposes(const std::string& kind) { return kind == "restriction" || kind == "objection"; }
 
 bool RequestTransitionAllowed(const std::string& from, const std::string& to) {
   if (to == kRejected) return IsOpen(from);
@@ -396,21 +413,26 @@ Result<Correction> RightsService::Correct(const Actor& actor, const SubjectQuery
   Step failed_at = Step::kNone;
   auto out = stores_.transactions->TransactFor<Correction>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<Correction> {
     failed_at = Step::kAction;
-    auto subjects = tx.PatchTraits(q, patch_json);
-    if (!subjects.ok()) return subjects.status();
     Correction c;
+    auto subjects = tx.PatchTraits(q, patch_json, &c.events_rewritten);
+    if (!subjects.ok()) return subjects.status();
     if (subjects->empty()) {
       failed_at = Step::kAudit;
       FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, q.id, "not_found", "")).status());
       return c;  // committed: the refusal is on record
     }
     failed_at = Step::kRegister;
-    auto stored = tx.CreateRequest(r);
+    RightsRequest entry = r;
+    entry.result = Dump(Json{{"traitsChanged", keys}, {"eventsRewritten", c.events_rewritten}});
+    auto stored = tx.CreateRequest(entry);
     if (!stored.ok()) return stored.status();
     failed_at = Step::kAudit;
     FERRY_RETURN_IF_ERROR(
-        tx.AppendAudit(Entry(actor, action, q.id, "ok", Dump(Json{{"requestId", stored->id}, {"traits", keys}})))
+        tx.AppendAudit(
+              Entry(actor, action, q.id, "ok",
+                    Dump(Json{{"requestId", stored->id}, {"traits", keys}, {"eventsRewritten", c.events_rewritten}})))
             .status());
+    FERRY_RETURN_IF_ERROR(RecordPropagation(tx, "rectification", *stored, Json{{"traits", keys}}));
     c.request_id = stored->id;
     c.subjects = std::move(subjects).value();
     return c;
@@ -548,30 +570,231 @@ Result<std::vector<RightsRequest>> RightsService::ListRequests(const Actor& acto
   return list;
 }
 
-Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewRequest& in) {
-  if (in.kind != "access" && in.kind != "erasure" && in.kind != "correction") {
-    return Status::InvalidArgument("kind must be access, erasure or correction");
+Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewRequest& in,
+                                                const std::vector<std::string>& purposes) {
+  const char* action = ActionName(Action::kRequestsAdd);
+  const std::string kind = CanonicalKind(in.kind);
+  std::string why;
+  if (kind.empty()) {
+    why = "kind must be one of access, erasure, correction (or rectification), portability, restriction, objection";
+  } else if (!purposes.empty() && !KindHasPurposes(kind)) {
+    why = "only a restriction or an objection names purposes";
+  } else if (in.subject.empty() || in.subject.size() > kMaxIdBytes) {
+    why = "subject must be a non-empty id";
+  } else if (std::string_view bad = wire::CheckIdText(in.subject, kMaxIdBytes); !bad.empty()) {
+    why = "invalid subject: " + std::string(bad);
+  } else if (!in.state.empty() && in.state != kReceived && in.state != kAwaiting) {
+    why = "a new request is received or awaiting_verification";
   }
-  if (in.subject.empty() || in.subject.size() > kMaxIdBytes) {
-    return Status::InvalidArgument("subject must be a non-empty id");
+  for (const std::string& p : purposes) {
+    if (why.empty() && !wire::IsValidPurpose(p)) why = "invalid purpose: " + p.substr(0, 64);
   }
-  if (std::string_view why = wire::CheckIdText(in.subject, kMaxIdBytes); !why.empty()) {
-    return Status::InvalidArgument("invalid subject: " + std::string(why));
+  if (!why.empty()) {
+    // Refused bodies are on record too (issue 13): what was asked, never the subject in the clear.
+    (void)Audit(actor, action, in.subject.size() <= kMaxIdBytes ? in.subject : std::string(), "bad_request",
+                Dump(Json{{"kind", in.kind.substr(0, 64)}, {"why", why}}));
+    return Status::InvalidArgument(why);
   }
-  if (!in.state.empty() && in.state != kReceived && in.state != kAwaiting) {
-    return Status::InvalidArgument("a new request is received or awaiting_verification");
-  }
-  RightsRequest r = NewRegisterEntry(in.kind, in.project, in.subject, in.state.empty() ? kAwaiting : in.state, "admin");
+  RightsRequest r = NewRegisterEntry(kind, in.project, in.subject, in.state.empty() ? kAwaiting : in.state, "admin");
   if (in.received_ms > 0) r.received_ms = in.received_ms;
   r.due_ms = r.received_ms + opts_.request_due_ms;
-  return stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
-    auto stored = tx.CreateRequest(r);
-    if (!stored.ok()) return stored.status().WithMessage(kStoreUnavailable);
-    auto audited = tx.AppendAudit(Entry(actor, ActionName(Action::kRequestsAdd), in.subject, "ok",
-                                        Dump(Json{{"requestId", stored->id}, {"kind", in.kind}})));
-    if (!audited.ok()) return audited.status().WithMessage(kAuditFailed);
-    return stored;
+  Json result = Json::object();
+  if (KindHasPurposes(kind)) result["purposes"] = purposes;
+  // An objection to direct marketing is absolute (GDPR art. 21(2)-(3)): in force for marketing on receipt.
+  const bool covers_marketing = kind == "objection" && (purposes.empty() || std::find(purposes.begin(), purposes.end(),
+                                                                                      "marketing") != purposes.end());
+  const bool only_marketing = covers_marketing && purposes.size() == 1;
+  std::vector<RestrictionRecord> rows;
+  auto out =
+      stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+        RightsRequest entry = r;
+        rows.clear();
+        Json doc = result;
+        if (covers_marketing) {
+          auto put = PutInForce(tx, entry, "objection", {"marketing"}, &doc);
+          if (!put.ok()) return put.status().WithMessage(kStoreUnavailable);
+          rows = std::move(put).value();
+          doc["directMarketing"] = "in force on receipt, without a balancing step (GDPR art. 21(3))";
+          if (only_marketing) {
+            entry.state = kCompleted;
+            entry.acted_by = actor.name;
+            entry.acted_ms = tx.NowMs();
+          }
+        }
+        if (!doc.empty()) entry.result = Dump(doc);
+        auto stored = tx.CreateRequest(entry);
+        if (!stored.ok()) return stored.status().WithMessage(kStoreUnavailable);
+        Json detail = {{"requestId", stored->id}, {"kind", kind}, {"state", stored->state}};
+        if (KindHasPurposes(kind)) detail["purposes"] = purposes;
+        auto audited = tx.AppendAudit(Entry(actor, action, in.subject, "ok", Dump(detail)));
+        if (!audited.ok()) return audited.status().WithMessage(kAuditFailed);
+        if (covers_marketing) {
+          FERRY_RETURN_IF_ERROR(
+              RecordPropagation(tx, "restriction", *stored, Json{{"kind", "objection"}, {"purposes", {"marketing"}}}));
+        }
+        return stored;
+      });
+  if (out.ok()) TellRestricted(rows, true);
+  return out;
+}
+
+Result<std::vector<RestrictionRecord>> RightsService::PutInForce(StoreTxn& tx, const RightsRequest& r,
+                                                                 const std::string& kind,
+                                                                 const std::vector<std::string>& purposes,
+                                                                 Json* result) {
+  auto rows = tx.Restrict({r.project, r.subject}, kind, purposes, r.id);
+  if (!rows.ok()) return rows.status();
+  Json projects = Json::array();
+  for (const RestrictionRecord& row : *rows) {
+    if (std::find(projects.begin(), projects.end(), row.project) == projects.end()) projects.push_back(row.project);
+  }
+  Json in_force = {{"kind", kind},
+                   {"purposes", purposes.empty() ? Json("all") : Json(purposes)},
+                   {"since", Iso(tx.NowMs())},
+                   {"projects", projects},
+                   {"ids", rows->size()}};
+  // An objection first in force for marketing on receipt, then for the rest on approval: both are kept.
+  if (result->contains("inForce") && (*result)["inForce"].is_array()) {
+    (*result)["inForce"].push_back(in_force);
+  } else {
+    (*result)["inForce"] = Json::array({in_force});
+  }
+  return rows;
+}
+
+void RightsService::TellRestricted(const std::vector<RestrictionRecord>& rows, bool restricted) {
+  if (!opts_.on_restricted || rows.empty()) return;
+  // One call per (project, request kind, purposes), with every id of the subject there.
+  std::map<std::tuple<std::string, std::string, std::vector<std::string>>, std::vector<std::string>> groups;
+  for (const RestrictionRecord& r : rows) groups[{r.project, r.kind, r.purposes}].push_back(r.subject_id);
+  for (const auto& [key, ids] : groups) {
+    const std::string& project = std::get<0>(key);
+    opts_.on_restricted(project, ids, std::get<2>(key), std::get<1>(key), restricted);
+  }
+}
+
+Status RightsService::RecordPropagation(StoreTxn& tx, const char* effect, const RightsRequest& r, const Json& detail) {
+  // OUTBOX CALL SITE (issue 13 item 7, branch h13-outbox): the outbox entry for `effect` of request r goes here, in
+  // the transaction that carries the effect out. Nothing downstream is told yet.
+  (void)tx;
+  (void)effect;
+  (void)r;
+  (void)detail;
+  return Status::Ok();
+}
+
+Result<std::vector<RestrictionRecord>> RightsService::RestrictionsOfSubject(const SubjectQuery& q) {
+  auto rows = stores_.restrictions->ActiveRestrictionsOf(q.project);
+  if (!rows.ok()) return rows.status().WithMessage(kStoreUnavailable);
+  auto found = stores_.subjects->FindSubject(q);
+  if (!found.ok()) return found.status().WithMessage(kStoreUnavailable);
+  std::vector<RestrictionRecord> out;
+  for (const RestrictionRecord& row : *rows) {
+    bool mine = row.subject_id == q.id;
+    for (const SubjectSummary& s : *found) {
+      if (s.project != row.project) continue;
+      mine = mine || row.subject_id == s.user_id;
+      for (const SubjectIdentity& i : s.identities) mine = mine || i.id == row.subject_id;
+    }
+    if (mine) out.push_back(row);
+  }
+  return out;
+}
+
+Result<RightsRequest> RightsService::Lift(const Actor& actor, const std::string& request_id,
+                                          const std::string& reason) {
+  const char* action = ActionName(Action::kRequestsLift);
+  auto got = FindRequest(actor, request_id, action);
+  if (!got.ok()) return got.status();
+  const RightsRequest r = std::move(got).value();
+  const std::string subject = r.subject.rfind("hash:", 0) == 0 ? std::string() : r.subject;
+  if (!KindHasPurposes(r.kind)) {
+    (void)Audit(actor, action, subject, "conflict", Dump(Json{{"requestId", request_id}, {"kind", r.kind}}));
+    return Status::FailedPrecondition("only a restriction or an objection is lifted");
+  }
+  std::vector<RestrictionRecord> lifted;
+  auto out =
+      stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+        auto all = tx.primitives().RestrictionsOf(0, /*active_only=*/true);
+        if (!all.ok()) return all.status();
+        lifted.clear();
+        for (const RestrictionRecord& row : *all) {
+          if (row.request_id == request_id) lifted.push_back(row);
+        }
+        if (lifted.empty()) return Status::FailedPrecondition("nothing of this request is in force");
+        auto n = tx.primitives().LiftRestrictions(request_id, tx.NowMs());
+        if (!n.ok()) return n.status();
+        Json add = {{"lifted", {{"at", Iso(tx.NowMs())}, {"by", actor.name}, {"reason", reason}, {"ids", *n}}}};
+        // The state stays: the request was carried out; lifting is a later event on it.
+        auto u = tx.UpdateRequest(request_id, r.state, r.state, r.acted_by.empty() ? actor.name : r.acted_by,
+                                  r.acted_ms > 0 ? r.acted_ms : tx.NowMs(), MergedResult(r.result, add));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
+        FERRY_RETURN_IF_ERROR(
+            tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(Json{{"requestId", request_id}, {"ids", *n}})))
+                .status());
+        FERRY_RETURN_IF_ERROR(RecordPropagation(tx, "lift", r, add["lifted"]));
+        auto after = tx.GetRequest(request_id);
+        if (!after.ok()) return after.status();
+        if (!after->has_value()) return Status::Internal("the request went missing");
+        return std::move(**after);
+      });
+  if (out.ok()) {
+    TellRestricted(lifted, false);
+    return out;
+  }
+  if (out.status().code() == base::Code::kFailedPrecondition) {
+    (void)Audit(actor, action, subject, "conflict", Dump(Json{{"requestId", request_id}, {"state", r.state}}));
+    return out;
+  }
+  if (out.status().code() == base::Code::kConflict) return out;
+  return out.status().WithMessage(kStoreUnavailable);
+}
+
+Result<std::string> RightsService::RestrictionMode(const Actor& actor, const std::string& project) {
+  const char* action = ActionName(Action::kRestrictionMode);
+  auto found = stores_.restrictions->ActiveRestrictionsOf(project);  // the project's existence is read below
+  if (!found.ok()) return found.status().WithMessage(kStoreUnavailable);
+  auto mode = stores_.transactions->TransactFor<std::string>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<std::string> {
+    auto p = tx.primitives().Projects(project);
+    if (!p.ok()) return p.status();
+    if (project.empty() || p->empty()) return std::string();
+    auto m = tx.primitives().RestrictionMode(p->front().id);
+    if (!m.ok()) return m.status();
+    return m->empty() ? std::string(kRestrictQuarantine) : *m;
   });
+  if (!mode.ok()) return mode.status().WithMessage(kStoreUnavailable);
+  if (mode->empty()) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, "", "not_found", Dump(Json{{"project", project}})));
+    return Status::NotFound("no such project");
+  }
+  FERRY_RETURN_IF_ERROR(Audit(actor, action, "", "ok", Dump(Json{{"project", project}, {"mode", *mode}})));
+  return mode;
+}
+
+Result<std::string> RightsService::SetRestrictionMode(const Actor& actor, const std::string& project,
+                                                      const std::string& mode) {
+  const char* action = ActionName(Action::kRestrictionMode);
+  if (mode != kRestrictQuarantine && mode != kRestrictRefuse) {
+    (void)Audit(actor, action, "", "bad_request", Dump(Json{{"project", project}, {"mode", mode.substr(0, 64)}}));
+    return Status::InvalidArgument("the restriction mode is quarantine or refuse");
+  }
+  auto set = stores_.transactions->TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<bool> {
+    auto p = tx.primitives().Projects(project);
+    if (!p.ok()) return p.status();
+    if (project.empty() || p->empty()) return false;
+    FERRY_RETURN_IF_ERROR(tx.primitives().SetRestrictionMode(p->front().id, mode));
+    FERRY_RETURN_IF_ERROR(
+        tx.AppendAudit(Entry(actor, action, "", "ok", Dump(Json{{"project", project}, {"mode", mode}, {"set", true}})))
+            .status());
+    return true;
+  });
+  if (!set.ok()) return set.status().WithMessage(kStoreUnavailable);
+  if (!*set) {
+    FERRY_RETURN_IF_ERROR(Audit(actor, action, "", "not_found", Dump(Json{{"project", project}})));
+    return Status::NotFound("no such project");
+  }
+  return mode;
 }
 
 Result<RightsRequest> RightsService::Approve(const Actor& actor, const std::string& request_id,
@@ -601,64 +824,86 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
   const std::string subject = redacted ? std::string() : r.subject;
   const bool erases = approve && r.kind == "erasure" && !redacted;
   const auto subjects = erases ? IdsOf({r.project, r.subject}) : decltype(IdsOf({})){};
+  std::vector<RestrictionRecord> restricted_rows;
   Step failed_at = Step::kNone;
-  auto out = stores_.transactions->TransactFor<RightsRequest>(
-      erases ? TxnMode::kErase : TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
-        Json result;
-        std::string to = kRejected;
-        if (!approve) {
-          result = {{"reason", reason}};
-        } else {
-          result = {{"verification",
-                     {{"method", verification.method.empty() ? Json(nullptr) : Json(verification.method)},
-                      {"reference", verification.reference.empty() ? Json(nullptr) : Json(verification.reference)},
-                      {"by", actor.name},
-                      {"at", Iso(tx.NowMs())}}}};
-          to = kInProgress;
-          if (erases) {
-            failed_at = Step::kAction;
-            auto receipt = tx.EraseSubject({r.project, r.subject}, request_id);
-            if (!receipt.ok()) return receipt.status();
-            const Json receipt_doc = ReceiptDocument(*receipt);
-            for (const auto& [k, v] : receipt_doc.items()) result[k] = v;
-            to = kCompleted;
-          } else if (r.kind == "erasure") {
-            result["note"] = "the subject had already been erased";
-            to = kCompleted;
-          } else if (IsCopyKind(r.kind)) {
-            result["note"] = "completes when the copy is delivered (GET /v1/requests/{id}/copy)";
-          } else {
-            result["note"] = "completes when an officer records it as carried out (POST /v1/requests/{id}/complete)";
+  auto out = stores_.transactions->TransactFor<
+      RightsRequest>(erases ? TxnMode::kErase : TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+    Json result;
+    std::string to = kRejected;
+    if (!approve) {
+      result = {{"reason", reason}};
+    } else {
+      result = {{"verification",
+                 {{"method", verification.method.empty() ? Json(nullptr) : Json(verification.method)},
+                  {"reference", verification.reference.empty() ? Json(nullptr) : Json(verification.reference)},
+                  {"by", actor.name},
+                  {"at", Iso(tx.NowMs())}}}};
+      to = kInProgress;
+      if (erases) {
+        failed_at = Step::kAction;
+        auto receipt = tx.EraseSubject({r.project, r.subject}, request_id);
+        if (!receipt.ok()) return receipt.status();
+        const Json receipt_doc = ReceiptDocument(*receipt);
+        for (const auto& [k, v] : receipt_doc.items()) result[k] = v;
+        to = kCompleted;
+      } else if (r.kind == "erasure") {
+        result["note"] = "the subject had already been erased";
+        to = kCompleted;
+      } else if (KindHasPurposes(r.kind) && !redacted) {
+        // In force at once: the request is carried out (completed); POST /v1/requests/{id}/lift lifts it.
+        failed_at = Step::kAction;
+        Json before = Json::parse(r.result.empty() ? "{}" : r.result, nullptr, false);
+        std::vector<std::string> purposes;
+        if (before.is_object() && before.contains("purposes") && before["purposes"].is_array()) {
+          for (const auto& p : before["purposes"]) {
+            if (p.is_string()) purposes.push_back(p.get<std::string>());
           }
         }
-        failed_at = Step::kRegister;
-        // Only from the state read: a second officer (or a concurrent reject) finds it changed.
-        auto u = tx.UpdateRequest(request_id, r.state, to, actor.name, tx.NowMs(), MergedResult(r.result, result));
-        if (!u.ok()) return u.status();
-        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
-        failed_at = Step::kAudit;
-        Json detail = {{"requestId", request_id}, {"state", to}};
-        if (approve) {
-          detail["kind"] = r.kind;
-          detail["verification"] = verification.method;  // how, never the evidence itself
-        }
-        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(detail))).status());
-        failed_at = Step::kRegister;
-        auto after = tx.GetRequest(request_id);
-        if (!after.ok()) return after.status();
-        if (!after->has_value()) return Status::Internal("the request went missing");
-        return std::move(**after);
-      });
+        // An objection's marketing part was in force on receipt.
+        if (r.kind == "objection")
+          purposes.erase(std::remove(purposes.begin(), purposes.end(), "marketing"), purposes.end());
+        Json merged = before.is_object() ? before : Json::object();
+        auto put = PutInForce(tx, r, r.kind, purposes, &merged);
+        if (!put.ok()) return put.status();
+        restricted_rows = std::move(put).value();
+        result["inForce"] = merged["inForce"];
+        FERRY_RETURN_IF_ERROR(RecordPropagation(tx, "restriction", r, Json{{"kind", r.kind}, {"purposes", purposes}}));
+        to = kCompleted;
+      } else if (IsCopyKind(r.kind)) {
+        result["note"] = "completes when the copy is delivered (GET /v1/requests/{id}/copy)";
+      } else {
+        result["note"] = "completes when an officer records it as carried out (POST /v1/requests/{id}/complete)";
+      }
+    }
+    failed_at = Step::kRegister;
+    // Only from the state read: a second officer (or a concurrent reject) finds it changed.
+    auto u = tx.UpdateRequest(request_id, r.state, to, actor.name, tx.NowMs(), MergedResult(r.result, result));
+    if (!u.ok()) return u.status();
+    if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
+    failed_at = Step::kAudit;
+    Json detail = {{"requestId", request_id}, {"state", to}};
+    if (approve) {
+      detail["kind"] = r.kind;
+      detail["verification"] = verification.method;  // how, never the evidence itself
+    }
+    FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(detail))).status());
+    failed_at = Step::kRegister;
+    auto after = tx.GetRequest(request_id);
+    if (!after.ok()) return after.status();
+    if (!after->has_value()) return Status::Internal("the request went missing");
+    return std::move(**after);
+  });
   if (out.ok()) {
     TellErased(subjects);
+    TellRestricted(restricted_rows, true);
     return out;
   }
   if (out.status().code() == base::Code::kConflict) return out;
   switch (failed_at) {
     case Step::kAction:
-      log_.Error("erasure failed: " + out.status().ToString());
+      log_.Error((erases ? "erasure failed: " : "restriction failed: ") + out.status().ToString());
       (void)Audit(actor, action, subject, "error", Dump(Json{{"requestId", request_id}}));
-      return out.status().WithMessage(kEraseFailed);
+      return out.status().WithMessage(erases ? kEraseFailed : "the restriction failed; nothing was put in force");
     case Step::kAudit: return out.status().WithMessage(kAuditFailed);
     default: return out.status().WithMessage(kStoreUnavailable);
   }

@@ -61,10 +61,11 @@ struct RightsStores {
   RequestRegister* requests = nullptr;
   AuditLog* audit = nullptr;
   RightsTransactions* transactions = nullptr;
+  Restrictions* restrictions = nullptr;
 };
 template <typename S>
 RightsStores StoresOf(S* store) {
-  return RightsStores{store, store, store, store, store};
+  return RightsStores{store, store, store, store, store, store};
 }
 
 // Told of every committed erasure: the project and every id of the subject that was erased (userId, anonymousIds,
@@ -72,9 +73,18 @@ RightsStores StoresOf(S* store) {
 // after the store committed, on the erasing thread; a failure is the listener's to log.
 using ErasureListener = std::function<void(const std::string& project, const std::vector<std::string>& ids)>;
 
+// Told of every restriction or objection put in force (restricted = true) or lifted (false): the project, every id
+// of the subject there, the purposes it covers (empty: all) and its kind ("restriction" or "objection"), so derived
+// data kept elsewhere (the operations insight: Insight::Restrict / Lift) follows it. Called after the store
+// committed; a failure is the listener's to log.
+using RestrictionListener =
+    std::function<void(const std::string& project, const std::vector<std::string>& ids,
+                       const std::vector<std::string>& purposes, const std::string& kind, bool restricted)>;
+
 struct RightsOptions {
   int64_t request_due_ms = 15LL * 24 * 3600 * 1000;  // due date of a new request: received + this (default 15 days)
   ErasureListener on_erased;                         // none when empty
+  RestrictionListener on_restricted;                 // none when empty
   RefusalOptions refusals;                           // how refused calls from a named source are audited in aggregate
 };
 
@@ -96,9 +106,18 @@ struct RequestStats {
   int64_t open_overdue = 0, open_on_time = 0, closed_late = 0, closed_on_time = 0;
 };
 
+// The request kinds, in one place: access, erasure, correction, portability, restriction, objection (appended at the
+// end). "rectification" (the and GDPR art. 16's word) is accepted for correction and stored as
+// "correction", the canonical name. docs/COMPLIANCE.md "Request kinds" says what each does.
+const std::vector<std::string>& RequestKinds();
+// The canonical kind of `kind` ("rectification" -> "correction"); "" for an unknown kind.
+std::string CanonicalKind(const std::string& kind);
+// Whether a kind is about some purposes (restriction, objection): it carries a purpose list (empty: all purposes).
+bool KindHasPurposes(const std::string& kind);
+
 // A request received by mail or phone (POST /v1/requests).
 struct NewRequest {
-  std::string kind;         // access | erasure | correction
+  std::string kind;         // RequestKinds() or "rectification"
   std::string subject;      // the id as named
   std::string project;      // "" = every project
   int64_t received_ms = 0;  // 0 = now
@@ -117,6 +136,7 @@ struct EraseOptions {
 struct Correction {
   std::string request_id;
   std::vector<SubjectSummary> subjects;
+  int64_t events_rewritten = 0;  // stored identify events whose traits were rewritten
 };
 
 // The credentials of a store, as ListCredentials shows them.
@@ -217,8 +237,14 @@ class RightsService {
 
   // ---- The request register ----
   base::Result<std::vector<RightsRequest>> ListRequests(const Actor& actor, const RequestFilter& filter);
-  // InvalidArgument for an unknown kind or an empty or too long subject.
-  base::Result<RightsRequest> AddRequest(const Actor& actor, const NewRequest& request);
+  // InvalidArgument (audited as requests.add "bad_request") for an unknown kind, purposes on a kind without them, a bad
+  // purpose name, or an empty or too long subject. An objection covering direct marketing (purposes empty or naming
+  // "marketing") is put in force for marketing on receipt, without verification (GDPR art. 21(3): absolute): when
+  // marketing was its only purpose the request is completed at once; otherwise it waits for approval for the rest.
+  // `purposes`: a restriction's or objection's (empty: every purpose); refused for other kinds. Kept in the request's
+  // result as {"purposes": [...]}.
+  base::Result<RightsRequest> AddRequest(const Actor& actor, const NewRequest& request,
+                                         const std::vector<std::string>& purposes = {});
   // Approves a received or awaiting_verification request with its verification evidence (kept in the result as
   // {"verification": {method, reference, by, at}}): an erasure is carried out and completed; any other kind moves to
   // in_progress. NotFound, FailedPrecondition when it is in another state, Conflict when it changed meanwhile.
@@ -236,6 +262,18 @@ class RightsService {
   base::Result<RightsRequest> Delivered(const Actor& actor, const std::string& request_id, int64_t events);
   // The register in figures (audited).
   base::Result<RequestStats> Stats(const Actor& actor);
+  // Lifts the restriction or objection a request put in force (its rows get lifted_ms; the request keeps its state and
+  // gains result.lifted {at, by, reason}); the subject's events are used again everywhere from then on. NotFound for
+  // an unknown request, FailedPrecondition for a request of another kind or with nothing in force. Audited
+  // (requests.lift).
+  base::Result<RightsRequest> Lift(const Actor& actor, const std::string& request_id, const std::string& reason);
+  // A project's restriction mode (quarantine or refuse; records.h), read (audited) and set (audited). NotFound for an
+  // unknown project; InvalidArgument for another mode.
+  base::Result<std::string> RestrictionMode(const Actor& actor, const std::string& project);
+  base::Result<std::string> SetRestrictionMode(const Actor& actor, const std::string& project, const std::string& mode);
+  // The restrictions and objections in force over the subject's ids in a project ("" = every project): what the
+  // person's own copy marks as restricted.
+  base::Result<std::vector<RestrictionRecord>> RestrictionsOfSubject(const SubjectQuery& q);
 
   // ---- The audit log ----
   base::Result<std::vector<AuditEntry>> ListAudit(const Actor& actor, int64_t after_seq, size_t limit,
@@ -292,6 +330,15 @@ class RightsService {
   // A refused call: audited at once without a source, counted for its source otherwise.
   void Refused(const std::string& source, const Actor& actor, const std::string& action, const std::string& subject,
                const std::string& result, const std::string& detail);
+  // Puts a restriction or objection of request `r` for `purposes` in force in `tx` and records it in *result.
+  base::Result<std::vector<RestrictionRecord>> PutInForce(StoreTxn& tx, const RightsRequest& r, const std::string& kind,
+                                                          const std::vector<std::string>& purposes, Json* result);
+  // Tells the restriction listener of rows put in force (or lifted), by project.
+  void TellRestricted(const std::vector<RestrictionRecord>& rows, bool restricted);
+  // OUTBOX CALL SITE: where a downstream propagation of `effect` ("restriction", "lift", "rectification") of request
+  // `r` is to be recorded, inside the transaction that carries the effect out (the outbox, branch h13-outbox, adds its
+  // entry here). Records nothing yet.
+  base::Status RecordPropagation(StoreTxn& tx, const char* effect, const RightsRequest& r, const Json& detail);
   // A new request of `kind` received now, due after the due period.
   RightsRequest NewRegisterEntry(const std::string& kind, const std::string& project, const std::string& subject,
                                  const std::string& state, const std::string& source);

@@ -142,6 +142,11 @@ class EngineTxn {
   // Removes trait `key` from every id in `ids`.
   virtual base::Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) = 0;
   // Sets trait `key` (value as JSON text) of `holder`.
+  // (row id, body) of the project's identify events held under one of `ids` (as userId or anonymousId), each once, by
+  // row id; and a row's body replaced (a rectification reaching the stored events).
+  virtual base::Result<std::vector<std::pair<int64_t, std::string>>> IdentifyBodies(
+      int64_t project_id, const std::vector<std::string>& ids) = 0;
+  virtual base::Status SetEventBody(int64_t project_id, int64_t row_id, const std::string& body) = 0;
   virtual base::Status PutTrait(int64_t project_id, const std::string& holder, const std::string& key,
                                 const std::string& value_json, int64_t now_ms) = 0;
 
@@ -190,6 +195,20 @@ class EngineTxn {
   virtual base::Result<std::optional<std::pair<std::string, std::string>>> ConsentPolicyRow(int64_t project_id) = 0;
   virtual base::Status SetConsentPolicyRow(int64_t project_id, const std::string& mode,
                                            const std::string& necessary_json) = 0;
+
+  // ---- Restrictions and objections (records.h RestrictionRecord) ----
+  // Stores one (id made by the engine).
+  virtual base::Status InsertRestriction(const RestrictionRecord& r) = 0;
+  // Sets lifted_ms on the rows of the request still in force; returns how many.
+  virtual base::Result<int64_t> LiftRestrictions(const std::string& request_id, int64_t lifted_ms) = 0;
+  // The rows of a project (project_id 0: every project), only those in force when `active_only`, by id; `project`
+  // filled in.
+  virtual base::Result<std::vector<RestrictionRecord>> RestrictionsOf(int64_t project_id, bool active_only) = 0;
+  // Deletes every row (in force or lifted) of the ids in the project (an erasure); returns how many.
+  virtual base::Result<int64_t> DeleteRestrictions(int64_t project_id, const std::vector<std::string>& ids) = 0;
+  // The project's restriction mode (kRestrictQuarantine, kRestrictRefuse); "" when none is set.
+  virtual base::Result<std::string> RestrictionMode(int64_t project_id) = 0;
+  virtual base::Status SetRestrictionMode(int64_t project_id, const std::string& mode) = 0;
 
   // ---- Settings and inspection ----
   // Sets (max_age_ms > 0) or clears (0) a project's maximum event age.

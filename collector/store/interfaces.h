@@ -186,6 +186,22 @@ class ConsentLedger {
                                                                  const std::string& anonymous_id) = 0;
 };
 
+// Restriction of processing and objection (issue 13; records.h RestrictionRecord): what ingest, the insight and the
+// copies read. The rights service writes them (in its transactions, through StoreTxn::primitives()).
+class Restrictions {
+ public:
+  virtual ~Restrictions() = default;
+  // The rows in force in a project (by id; 0: every project). Expected to be few.
+  virtual base::Result<std::vector<RestrictionRecord>> ActiveRestrictions(int64_t project_id) = 0;
+  // The same by project name ("" = every project; an unknown project has none).
+  virtual base::Result<std::vector<RestrictionRecord>> ActiveRestrictionsOf(const std::string& project) = 0;
+  // The project's mode for new events of a restricted purpose: kRestrictQuarantine (also when none is set) or
+  // kRestrictRefuse.
+  virtual base::Result<std::string> RestrictionModeOf(int64_t project_id) = 0;
+  // Sets it; false for an unknown project; InvalidArgument for another mode.
+  virtual base::Result<bool> SetRestrictionMode(const std::string& project, const std::string& mode) = 0;
+};
+
 class StoreInspection {
  public:
   virtual ~StoreInspection() = default;

@@ -245,6 +245,38 @@ struct RequestFilter {
   size_t limit = 1000;
 };
 
+// ---- Restriction of processing and objection (issue 13) ----
+
+// One id of a subject whose processing is restricted (GDPR art. 18) or objected to (art. 21) for some purposes, made
+// when the request was approved (or, for an objection to direct marketing, received) and kept after it is lifted
+// (lifted_ms > 0) as the record of what was in force when.
+struct RestrictionRecord {
+  int64_t id = 0;  // set by the store
+  int64_t project_id = 0;
+  std::string project;                // the project's name (filled in on reads)
+  std::string subject_id;             // one id of the subject (its userId or one of its anonymousIds), plain
+  std::string kind;                   // "restriction" | "objection"
+  std::vector<std::string> purposes;  // empty: every purpose
+  std::string request_id;
+  int64_t since_ms = 0;
+  int64_t lifted_ms = 0;  // 0 while in force
+
+  // Whether events of `purpose` are covered.
+  bool Covers(const std::string& purpose) const {
+    if (purposes.empty()) return true;
+    for (const std::string& p : purposes) {
+      if (p == purpose) return true;
+    }
+    return false;
+  }
+};
+
+// What a project does with new events of a restricted subject for a restricted purpose: "quarantine" (stored, counted,
+// excluded from every analytics and downstream path like the subject's older events) or "refuse" (not stored,
+// counted). An objection to direct marketing always refuses its marketing events.
+inline constexpr const char* kRestrictQuarantine = "quarantine";
+inline constexpr const char* kRestrictRefuse = "refuse";
+
 // ---- Audit log ----
 
 // One admin call. The store sets seq, prev_hash and hash when appending: hash = BLAKE2b-256(prev_hash ||

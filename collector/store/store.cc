@@ -321,6 +321,46 @@ Result<bool> Store::SetConsentPolicy(const std::string& project, const ConsentPo
   });
 }
 
+// ---- Restrictions ----
+
+Result<std::vector<RestrictionRecord>> Store::ActiveRestrictions(int64_t project_id) {
+  return TransactFor<std::vector<RestrictionRecord>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().RestrictionsOf(project_id, /*active_only=*/true); });
+}
+
+Result<std::vector<RestrictionRecord>> Store::ActiveRestrictionsOf(const std::string& project) {
+  return TransactFor<std::vector<RestrictionRecord>>(TxnMode::kRead,
+                                                     [&](StoreTxn& tx) -> Result<std::vector<RestrictionRecord>> {
+                                                       if (project.empty())
+                                                         return tx.primitives().RestrictionsOf(0, true);
+                                                       auto p = tx.primitives().Projects(project);
+                                                       if (!p.ok()) return p.status();
+                                                       if (p->empty()) return std::vector<RestrictionRecord>();
+                                                       return tx.primitives().RestrictionsOf(p->front().id, true);
+                                                     });
+}
+
+Result<std::string> Store::RestrictionModeOf(int64_t project_id) {
+  return TransactFor<std::string>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<std::string> {
+    auto mode = tx.primitives().RestrictionMode(project_id);
+    if (!mode.ok()) return mode.status();
+    return mode->empty() ? std::string(kRestrictQuarantine) : *mode;
+  });
+}
+
+Result<bool> Store::SetRestrictionMode(const std::string& project, const std::string& mode) {
+  if (mode != kRestrictQuarantine && mode != kRestrictRefuse) {
+    return Status::InvalidArgument("the restriction mode is quarantine or refuse");
+  }
+  return TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<bool> {
+    auto p = tx.primitives().Projects(project);
+    if (!p.ok()) return p.status();
+    if (project.empty() || p->empty()) return false;
+    FERRY_RETURN_IF_ERROR(tx.primitives().SetRestrictionMode(p->front().id, mode));
+    return true;
+  });
+}
+
 Result<std::vector<ConsentRecord>> Store::PersonConsent(int64_t project_id, const std::string& user_id,
                                                         const std::string& anonymous_id) {
   return TransactFor<std::vector<ConsentRecord>>(

@@ -32,7 +32,8 @@ class Store : public IngestSink,
               public StoreInspection,
               public EventFeedSource,
               public RightsTransactions,
-              public ConsentLedger {
+              public ConsentLedger,
+              public Restrictions {
  public:
   // clock: the time of every record the store stamps (keys, tokens, suppressions, traits, audit entries, receipts).
   explicit Store(std::unique_ptr<Engine> engine, base::Clock* clock = base::SystemClock());
@@ -108,6 +109,12 @@ class Store : public IngestSink,
   base::Result<bool> SetConsentPolicy(const std::string& project, const ConsentPolicy& policy) override;
   base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,
                                                          const std::string& anonymous_id) override;
+
+  // Restrictions
+  base::Result<std::vector<RestrictionRecord>> ActiveRestrictions(int64_t project_id) override;
+  base::Result<std::vector<RestrictionRecord>> ActiveRestrictionsOf(const std::string& project) override;
+  base::Result<std::string> RestrictionModeOf(int64_t project_id) override;
+  base::Result<bool> SetRestrictionMode(const std::string& project, const std::string& mode) override;
 
   // RightsTransactions
   base::Status Transact(TxnMode mode, const std::function<base::Status(StoreTxn& tx)>& fn) override;

@@ -31,6 +31,9 @@ Status StoreTxn::EraseIds(int64_t project_id, const std::vector<std::string>& id
   auto redacted = txn_.RedactRequests(ids, hashes);
   if (!redacted.ok()) return redacted.status();
   receipt->erased["requests_redacted"] += *redacted;
+  // A restriction names the ids it covers: they go with the subject (not counted in the receipt's tables).
+  auto restrictions = txn_.DeleteRestrictions(project_id, ids);
+  if (!restrictions.ok()) return restrictions.status();
   auto suppressed = txn_.Suppress(project_id, hashes, NowMs());
   if (!suppressed.ok()) return suppressed.status();
   receipt->ids_suppressed += *suppressed;
@@ -55,6 +58,36 @@ Result<EraseReceipt> StoreTxn::EraseSubject(const SubjectQuery& q, const std::st
   }
   receipt.completed_ms = NowMs();
   return receipt;
+}
+
+Result<std::vector<RestrictionRecord>> StoreTxn::Restrict(const SubjectQuery& q, const std::string& kind,
+                                                          const std::vector<std::string>& purposes,
+                                                          const std::string& request_id) {
+  auto all = ResolveAll(q);
+  if (!all.ok()) return all.status();
+  std::vector<std::pair<ProjectRef, std::vector<std::string>>> targets;
+  for (const SubjectIds& r : *all) targets.push_back({ProjectRef{r.project_id, r.project}, r.ids});
+  if (all->empty()) {
+    auto projects = txn_.Projects(q.project);
+    if (!projects.ok()) return projects.status();
+    for (const ProjectRef& p : *projects) targets.push_back({p, {q.id}});
+  }
+  std::vector<RestrictionRecord> out;
+  for (const auto& target : targets) {
+    for (const std::string& id : target.second) {
+      RestrictionRecord r;
+      r.project_id = target.first.id;
+      r.project = target.first.name;
+      r.subject_id = id;
+      r.kind = kind;
+      r.purposes = purposes;
+      r.request_id = request_id;
+      r.since_ms = NowMs();
+      FERRY_RETURN_IF_ERROR(txn_.InsertRestriction(r));
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
 }
 
 Result<EraseReceipt> StoreTxn::EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
@@ -104,7 +137,8 @@ Result<std::optional<IdentityLink>> StoreTxn::ConfirmLink(int64_t link_id, const
   return txn_.GetLink(link_id);
 }
 
-Result<std::vector<SubjectSummary>> StoreTxn::PatchTraits(const SubjectQuery& q, const std::string& patch_json) {
+Result<std::vector<SubjectSummary>> StoreTxn::PatchTraits(const SubjectQuery& q, const std::string& patch_json,
+                                                          int64_t* events_rewritten) {
   using nlohmann::json;
   json patch = json::parse(patch_json, nullptr, false);
   if (patch.is_discarded() || !patch.is_object()) return Status::InvalidArgument("traits must be a JSON object");
@@ -123,6 +157,29 @@ Result<std::vector<SubjectSummary>> StoreTxn::PatchTraits(const SubjectQuery& q,
       if (v.is_null()) continue;
       FERRY_RETURN_IF_ERROR(
           txn_.PutTrait(r.project_id, holder, k, v.dump(-1, ' ', false, json::error_handler_t::replace), now));
+    }
+    // Rectification reaches the stored events (issue 13): the identify events that carried a corrected trait carry
+    // the corrected value (or no longer the removed one), their other members and order kept.
+    auto bodies = txn_.IdentifyBodies(r.project_id, r.ids);
+    if (!bodies.ok()) return bodies.status();
+    for (const auto& [row, body] : *bodies) {
+      nlohmann::ordered_json ev = nlohmann::ordered_json::parse(body, nullptr, false);
+      if (!ev.is_object() || !ev.contains("traits") || !ev["traits"].is_object()) continue;
+      nlohmann::ordered_json& traits = ev["traits"];
+      bool changed = false;
+      for (const auto& [k, v] : patch.items()) {
+        if (!traits.contains(k)) continue;
+        if (v.is_null()) {
+          traits.erase(k);
+        } else {
+          traits[k] = nlohmann::ordered_json::parse(v.dump());
+        }
+        changed = true;
+      }
+      if (!changed) continue;
+      FERRY_RETURN_IF_ERROR(txn_.SetEventBody(
+          r.project_id, row, ev.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)));
+      if (events_rewritten != nullptr) ++*events_rewritten;
     }
     auto s = Summary(r);
     if (!s.ok()) return s.status();

@@ -56,7 +56,17 @@ class StoreTxn {
                                              const std::string& request_id);
   // An officer's confirmation of a link (IdentityGraph::ConfirmLink).
   base::Result<std::optional<IdentityLink>> ConfirmLink(int64_t link_id, const std::string& confirmed_by);
-  base::Result<std::vector<SubjectSummary>> PatchTraits(const SubjectQuery& q, const std::string& patch_json);
+  // With `events_rewritten`: how many stored identify events had a corrected trait rewritten (PatchTraits rewrites the
+  // top-level "traits" of the subject's identify events: a corrected key takes the new value, a removed one goes).
+  base::Result<std::vector<SubjectSummary>> PatchTraits(const SubjectQuery& q, const std::string& patch_json,
+                                                        int64_t* events_rewritten = nullptr);
+
+  // Restricts processing of the subject `q` names for `purposes` (empty: all) under `request_id` (kind "restriction"
+  // or "objection"): one RestrictionRecord per id in each project it is found in (an unknown subject: its id in each
+  // project of the query, so that its events are caught when they come). Returns the rows written.
+  base::Result<std::vector<RestrictionRecord>> Restrict(const SubjectQuery& q, const std::string& kind,
+                                                        const std::vector<std::string>& purposes,
+                                                        const std::string& request_id);
 
   // ---- The request register (RequestRegister) ----
   base::Result<RightsRequest> CreateRequest(RightsRequest r);

@@ -118,6 +118,16 @@ const std::vector<std::vector<const char*>>& Migrations() {
       {
           "CREATE INDEX IF NOT EXISTS events_by_id ON events(id)",
       },
+      // 8: restriction of processing and objection (issue 13): one row per id of a restricted subject and request
+      // (purposes: comma-separated, "" = every purpose; lifted_ms 0 while in force), and each project's mode.
+      {
+          "CREATE TABLE IF NOT EXISTS restrictions(id bigserial PRIMARY KEY, project_id bigint NOT NULL, "
+          "subject_id text NOT NULL, kind text NOT NULL, purposes text NOT NULL, request_id text NOT NULL, "
+          "since_ms bigint NOT NULL, lifted_ms bigint NOT NULL DEFAULT 0)",
+          "CREATE INDEX IF NOT EXISTS restrictions_by_project ON restrictions(project_id, lifted_ms)",
+          "CREATE INDEX IF NOT EXISTS restrictions_by_request ON restrictions(request_id)",
+          "CREATE TABLE IF NOT EXISTS restriction_mode(project_id bigint PRIMARY KEY, mode text NOT NULL)",
+      },
   };
   return kMigrations;
 }
@@ -160,7 +170,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 7, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 8, "one migration per schema version");
   return s;
 }
 

@@ -2,6 +2,7 @@
 // Sets of ids travel as one array parameter (ANY($n::text[]), unnest), so a subject costs a statement, not one per id.
 #include "collector/engines/postgres/pg_conn.h"
 #include "collector/store/columns.h"
+#include "collector/store/roles.h"
 #include "lib/base/digest.h"
 
 namespace ferry::collector::pg {
@@ -252,6 +253,23 @@ class PgTxn final : public EngineTxn {
                    {I(project_id), T(TextArray(ids)), T(key)});
   }
 
+  Result<std::vector<std::pair<int64_t, std::string>>> IdentifyBodies(int64_t project_id,
+                                                                      const std::vector<std::string>& ids) override {
+    auto r = tx_.Exec(
+        "SELECT id, body FROM events WHERE project_id = $1 AND type = 'identify' AND "
+        "(user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) ORDER BY id",
+        {I(project_id), T(TextArray(ids))});
+    if (!r.ok()) return r.status();
+    std::vector<std::pair<int64_t, std::string>> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.emplace_back(GetInt(r->get(), i, 0), Get(r->get(), i, 1));
+    return out;
+  }
+
+  Status SetEventBody(int64_t project_id, int64_t row_id, const std::string& body) override {
+    return tx_.Run("UPDATE events SET body = $3 WHERE project_id = $1 AND id = $2",
+                   {I(project_id), I(row_id), T(body)});
+  }
+
   Status PutTrait(int64_t project_id, const std::string& holder, const std::string& key, const std::string& value_json,
                   int64_t now_ms) override {
     return tx_.Run(
@@ -399,6 +417,67 @@ class PgTxn final : public EngineTxn {
         "INSERT INTO consent_policy(project_id, mode, necessary) VALUES($1, $2, $3) "
         "ON CONFLICT (project_id) DO UPDATE SET mode = EXCLUDED.mode, necessary = EXCLUDED.necessary",
         {I(project_id), T(mode), T(necessary_json)});
+  }
+
+  Status InsertRestriction(const RestrictionRecord& r) override {
+    return tx_.Run(
+        "INSERT INTO restrictions(project_id, subject_id, kind, purposes, request_id, since_ms, lifted_ms) "
+        "VALUES($1, $2, $3, $4, $5, $6, $7)",
+        {I(r.project_id), T(r.subject_id), T(r.kind), T(JoinRoles(r.purposes)), T(r.request_id), I(r.since_ms),
+         I(r.lifted_ms)});
+  }
+
+  Result<int64_t> LiftRestrictions(const std::string& request_id, int64_t lifted_ms) override {
+    return tx_.Count("UPDATE restrictions SET lifted_ms = $2 WHERE request_id = $1 AND lifted_ms = 0",
+                     {T(request_id), I(lifted_ms)});
+  }
+
+  Result<std::vector<RestrictionRecord>> RestrictionsOf(int64_t project_id, bool active_only) override {
+    auto r = tx_.Exec(
+        "SELECT r.id, r.project_id, p.name, r.subject_id, r.kind, r.purposes, r.request_id, r.since_ms, r.lifted_ms "
+        "FROM restrictions r JOIN projects p ON p.id = r.project_id "
+        "WHERE ($1::bigint = 0 OR r.project_id = $1::bigint) AND ($2::bigint = 0 OR r.lifted_ms = 0) ORDER BY r.id",
+        {I(project_id), I(active_only ? 1 : 0)});
+    if (!r.ok()) return r.status();
+    std::vector<RestrictionRecord> out;
+    PGresult* p = r->get();
+    for (int i = 0; i < PQntuples(p); ++i) {
+      RestrictionRecord x;
+      x.id = GetInt(p, i, 0);
+      x.project_id = GetInt(p, i, 1);
+      x.project = Get(p, i, 2);
+      x.subject_id = Get(p, i, 3);
+      x.kind = Get(p, i, 4);
+      x.purposes = SplitRoles(Get(p, i, 5));
+      x.request_id = Get(p, i, 6);
+      x.since_ms = GetInt(p, i, 7);
+      x.lifted_ms = GetInt(p, i, 8);
+      out.push_back(std::move(x));
+    }
+    return out;
+  }
+
+  Result<int64_t> DeleteRestrictions(int64_t project_id, const std::vector<std::string>& ids) override {
+    int64_t n = 0;
+    for (const std::string& id : ids) {
+      auto c = tx_.Count("DELETE FROM restrictions WHERE project_id = $1 AND subject_id = $2", {I(project_id), T(id)});
+      if (!c.ok()) return c.status();
+      n += *c;
+    }
+    return n;
+  }
+
+  Result<std::string> RestrictionMode(int64_t project_id) override {
+    auto r = tx_.Exec("SELECT mode FROM restriction_mode WHERE project_id = $1", {I(project_id)});
+    if (!r.ok()) return r.status();
+    return PQntuples(r->get()) > 0 ? Get(r->get(), 0, 0) : std::string();
+  }
+
+  Status SetRestrictionMode(int64_t project_id, const std::string& mode) override {
+    return tx_.Run(
+        "INSERT INTO restriction_mode(project_id, mode) VALUES($1, $2) "
+        "ON CONFLICT (project_id) DO UPDATE SET mode = EXCLUDED.mode",
+        {I(project_id), T(mode)});
   }
 
   Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) override {

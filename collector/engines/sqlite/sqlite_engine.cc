@@ -119,6 +119,17 @@ CREATE TABLE IF NOT EXISTS purpose_retention(
 CREATE TABLE IF NOT EXISTS consent_policy(project_id INTEGER PRIMARY KEY, mode TEXT NOT NULL, necessary TEXT NOT NULL);
 INSERT OR IGNORE INTO consent_policy(project_id, mode, necessary) SELECT id, 'report-only', '[]' FROM projects;
 )sql",
+    // 8: restriction of processing and objection (issue 13): one row per id of a restricted subject and request
+    // (purposes: a comma-separated list, "" = every purpose; lifted_ms 0 while in force), and each project's
+    // restriction mode (quarantine or refuse; none set: quarantine).
+    R"sql(
+CREATE TABLE IF NOT EXISTS restrictions(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, subject_id TEXT NOT NULL, kind TEXT NOT NULL,
+  purposes TEXT NOT NULL, request_id TEXT NOT NULL, since_ms INTEGER NOT NULL, lifted_ms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS restrictions_by_project ON restrictions(project_id, lifted_ms);
+CREATE INDEX IF NOT EXISTS restrictions_by_request ON restrictions(request_id);
+CREATE TABLE IF NOT EXISTS restriction_mode(project_id INTEGER PRIMARY KEY, mode TEXT NOT NULL);
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

@@ -6,6 +6,7 @@
 
 #include "collector/engines/sqlite/sqlite_engine.h"
 #include "collector/store/columns.h"
+#include "collector/store/roles.h"
 
 namespace ferry::collector::sqlite {
 
@@ -297,6 +298,30 @@ class SqliteTxn final : public EngineTxn {
     return Status::Ok();
   }
 
+  Result<std::vector<std::pair<int64_t, std::string>>> IdentifyBodies(int64_t project_id,
+                                                                      const std::vector<std::string>& ids) override {
+    auto st = db_.Prepare(
+        "SELECT id, body FROM events WHERE project_id = ?1 AND type = 'identify' AND (user_id = ?2 OR anonymous_id = "
+        "?2) "
+        "ORDER BY id;");
+    if (!st.ok()) return st.status();
+    std::map<int64_t, std::string> rows;
+    for (const std::string& id : ids) {
+      st->Reset();
+      st->Bind(1, project_id).Bind(2, id);
+      while (st->Step()) rows.emplace(st->Int(0), st->Text(1));
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+    return std::vector<std::pair<int64_t, std::string>>(rows.begin(), rows.end());
+  }
+
+  Status SetEventBody(int64_t project_id, int64_t row_id, const std::string& body) override {
+    auto st = db_.Prepare("UPDATE events SET body = ?3 WHERE project_id = ?1 AND id = ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, row_id).Bind(3, body);
+    return st->Run();
+  }
+
   Status PutTrait(int64_t project_id, const std::string& holder, const std::string& key, const std::string& value_json,
                   int64_t now_ms) override {
     auto st = db_.Prepare(
@@ -488,6 +513,84 @@ class SqliteTxn final : public EngineTxn {
     auto st = db_.Prepare("INSERT OR REPLACE INTO consent_policy(project_id, mode, necessary) VALUES(?1, ?2, ?3);");
     if (!st.ok()) return st.status();
     st->Bind(1, project_id).Bind(2, mode).Bind(3, necessary_json);
+    return st->Run();
+  }
+
+  Status InsertRestriction(const RestrictionRecord& r) override {
+    auto st = db_.Prepare(
+        "INSERT INTO restrictions(project_id, subject_id, kind, purposes, request_id, since_ms, lifted_ms) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, r.project_id)
+        .Bind(2, r.subject_id)
+        .Bind(3, r.kind)
+        .Bind(4, JoinRoles(r.purposes))
+        .Bind(5, r.request_id)
+        .Bind(6, r.since_ms)
+        .Bind(7, r.lifted_ms);
+    return st->Run();
+  }
+
+  Result<int64_t> LiftRestrictions(const std::string& request_id, int64_t lifted_ms) override {
+    auto st = db_.Prepare("UPDATE restrictions SET lifted_ms = ?2 WHERE request_id = ?1 AND lifted_ms = 0;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, request_id).Bind(2, lifted_ms);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return static_cast<int64_t>(db_.Changes());
+  }
+
+  Result<std::vector<RestrictionRecord>> RestrictionsOf(int64_t project_id, bool active_only) override {
+    auto st = db_.Prepare(
+        "SELECT r.id, r.project_id, p.name, r.subject_id, r.kind, r.purposes, r.request_id, r.since_ms, r.lifted_ms "
+        "FROM restrictions r JOIN projects p ON p.id = r.project_id "
+        "WHERE (?1 = 0 OR r.project_id = ?1) AND (?2 = 0 OR r.lifted_ms = 0) ORDER BY r.id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, static_cast<int64_t>(active_only ? 1 : 0));
+    std::vector<RestrictionRecord> out;
+    while (st->Step()) {
+      RestrictionRecord r;
+      r.id = st->Int(0);
+      r.project_id = st->Int(1);
+      r.project = st->Text(2);
+      r.subject_id = st->Text(3);
+      r.kind = st->Text(4);
+      r.purposes = SplitRoles(st->Text(5));
+      r.request_id = st->Text(6);
+      r.since_ms = st->Int(7);
+      r.lifted_ms = st->Int(8);
+      out.push_back(std::move(r));
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<int64_t> DeleteRestrictions(int64_t project_id, const std::vector<std::string>& ids) override {
+    auto st = db_.Prepare("DELETE FROM restrictions WHERE project_id = ?1 AND subject_id = ?2;");
+    if (!st.ok()) return st.status();
+    int64_t n = 0;
+    for (const std::string& id : ids) {
+      st->Reset();
+      st->Bind(1, project_id).Bind(2, id);
+      FERRY_RETURN_IF_ERROR(st->Run());
+      n += static_cast<int64_t>(db_.Changes());
+    }
+    return n;
+  }
+
+  Result<std::string> RestrictionMode(int64_t project_id) override {
+    auto st = db_.Prepare("SELECT mode FROM restriction_mode WHERE project_id = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id);
+    std::string mode;
+    if (st->Step()) mode = st->Text(0);
+    FERRY_RETURN_IF_ERROR(st->status());
+    return mode;
+  }
+
+  Status SetRestrictionMode(int64_t project_id, const std::string& mode) override {
+    auto st = db_.Prepare("INSERT OR REPLACE INTO restriction_mode(project_id, mode) VALUES(?1, ?2);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, mode);
     return st->Run();
   }
 
