@@ -18,6 +18,12 @@ void AddInsightCommands(CLI::App& app, Globals& g, int* exit_code);
 
 // Adds `registry ...` (registry.cc): the purpose and processing registry over the admin API.
 void AddRegistryCommands(CLI::App& app, Globals& g, int* exit_code);
+// Adds `outbox ...` (outbox.cc): the downstream outbox over the admin API.
+void AddOutboxCommands(CLI::App& app, Globals& g, int* exit_code);
+
+// `subject erase --from-file` (bulk.cc): the ids of `file` erased over POST /v1/erasures, a bounded number a call.
+void EraseFromFile(Globals& g, const std::string& file, const std::string& project, bool dry_run, bool force,
+                   int* exit_code);
 
 // One admin API call that must answer 200 (or 201): its body in *answer; false after one line on stderr saying why
 // not (no --url/--token, unreachable, or the collector's error), with *exit_code set to the failure's kind

@@ -41,8 +41,10 @@ const Rule& RuleOf(Action action) {
       {"requests.complete", {kRoleCompliance}},
       {"requests.deliver", {kRoleCompliance}},
       {"requests.stats", {kRoleCompliance}},
+      {"outbox.read", {kRoleCompliance, kRoleOperator}},
+      {"outbox.ack", {kRoleCompliance, kRoleOperator}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRequestsStats) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kOutboxAck) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

@@ -37,6 +37,8 @@ enum class Action {
   kRequestsComplete,     // POST /v1/requests/{rid}/complete: carried out by hand
   kRequestsDeliver,      // GET /v1/requests/{rid}/copy: an access or portability request's copy, delivered
   kRequestsStats,        // GET /v1/requests/stats
+  kOutboxRead,           // GET /v1/outbox, /v1/outbox/public-key, /v1/requests/{id}/deliveries
+  kOutboxAck,            // POST /v1/outbox/ack
 };
 
 // The action's name in the audit log ("subject.show", ...).

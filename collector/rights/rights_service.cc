@@ -42,6 +42,21 @@ std::string NewRequestId() { return "req_" + base::RandomHex(12); }
 // Which step of a transaction failed: the caller's message depends on it.
 enum class Step { kNone, kAction, kRegister, kAudit };
 
+// Every id of each subject (its userId, then its identities), by project.
+std::vector<std::pair<std::string, std::vector<std::string>>> IdsOfSummaries(
+    const std::vector<SubjectSummary>& subjects) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (const SubjectSummary& s : subjects) {
+    std::vector<std::string> ids;
+    if (!s.user_id.empty()) ids.push_back(s.user_id);
+    for (const SubjectIdentity& i : s.identities) {
+      if (std::find(ids.begin(), ids.end(), i.id) == ids.end()) ids.push_back(i.id);
+    }
+    out.emplace_back(s.project, std::move(ids));
+  }
+  return out;
+}
+
 }  // namespace
 
 bool RequestTransitionAllowed(const std::string& from, const std::string& to) {
@@ -104,22 +119,40 @@ Status RightsService::RecordAudit(const Actor& actor, const std::string& action,
 
 std::vector<std::pair<std::string, std::vector<std::string>>> RightsService::IdsOf(const SubjectQuery& q) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
-  if (!opts_.on_erased) return out;
+  if (!opts_.on_erased && opts_.outbox == nullptr) return out;
   auto found = stores_.subjects->FindSubject(q);
   if (!found.ok()) {
     log_.Warn("erasure listener: cannot list the subject's ids: " + found.status().ToString());
     return out;
   }
-  for (const SubjectSummary& s : *found) {
-    std::vector<std::string> ids;
-    if (!s.user_id.empty()) ids.push_back(s.user_id);
-    for (const SubjectIdentity& i : s.identities) {
-      if (std::find(ids.begin(), ids.end(), i.id) == ids.end()) ids.push_back(i.id);
-    }
+  out = IdsOfSummaries(*found);
+  for (auto& [project, ids] : out) {
     if (std::find(ids.begin(), ids.end(), q.id) == ids.end()) ids.push_back(q.id);
-    out.emplace_back(s.project, std::move(ids));
   }
   return out;
+}
+
+Status RightsService::Propagate(StoreTxn& tx, const std::string& kind, const std::string& project,
+                                const std::string& request_id,
+                                const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects,
+                                const std::string& fallback_id, Json change) {
+  if (opts_.outbox == nullptr) return Status::Ok();
+  Propagation p{kind, project, request_id, {}, std::move(change)};
+  for (const auto& s : subjects) {
+    for (const auto& id : s.second) {
+      if (std::find(p.ids.begin(), p.ids.end(), id) == p.ids.end()) p.ids.push_back(id);
+    }
+  }
+  if (p.ids.empty()) p.ids.push_back(fallback_id);
+  return opts_.outbox->Record(tx, p);
+}
+
+Status RightsService::RecordDownstream(StoreTxn& tx, const std::string& kind, const SubjectQuery& q,
+                                       const std::string& request_id, Json change) {
+  if (opts_.outbox == nullptr) return Status::Ok();
+  auto found = tx.FindSubject(q);
+  if (!found.ok()) return found.status();
+  return Propagate(tx, kind, q.project, request_id, IdsOfSummaries(*found), q.id, std::move(change));
 }
 
 void RightsService::TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects) {
@@ -357,6 +390,7 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
                                   Dump(ReceiptDocument(*receipt)));
         if (!u.ok()) return u.status();
         if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+        FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", q.project, r.id, subjects, q.id, Json::object()));
         FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, q.id, "ok",
                                                    Dump(Json{{"requestId", r.id}, {"erased", receipt->erased}})))
                                   .status());
@@ -407,6 +441,8 @@ Result<Correction> RightsService::Correct(const Actor& actor, const SubjectQuery
     failed_at = Step::kRegister;
     auto stored = tx.CreateRequest(r);
     if (!stored.ok()) return stored.status();
+    FERRY_RETURN_IF_ERROR(Propagate(tx, "rectification", q.project, stored->id, IdsOfSummaries(*subjects), q.id,
+                                    Json{{"traits", patch}}));
     failed_at = Step::kAudit;
     FERRY_RETURN_IF_ERROR(
         tx.AppendAudit(Entry(actor, action, q.id, "ok", Dump(Json{{"requestId", stored->id}, {"traits", keys}})))
@@ -466,6 +502,11 @@ Result<ForgetOutcome> RightsService::Forget(const WriteKeyInfo& project, const s
           auto u = tx.UpdateRequest(rid, kCompleted, kCompleted, "device", receipt->completed_ms, Dump(doc));
           if (!u.ok()) return u.status();
           if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+          // Downstream systems hear of the device's erasure too: its own ids, never the userId (not yet verified).
+          if (!anonymous_ids.empty()) {
+            FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", project.project, rid, {{project.project, anonymous_ids}},
+                                            named, Json{{"source", "device"}}));
+          }
         }
         if (!user_id.empty()) {
           // A device's word covers only its own random ids: its userId is erased once an officer verified it.
@@ -602,6 +643,7 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
             if (!receipt.ok()) return receipt.status();
             const Json receipt_doc = ReceiptDocument(*receipt);
             for (const auto& [k, v] : receipt_doc.items()) result[k] = v;
+            FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", r.project, request_id, subjects, r.subject, Json::object()));
             to = kCompleted;
           } else if (r.kind == "erasure") {
             result["note"] = "the subject had already been erased";

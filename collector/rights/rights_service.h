@@ -29,13 +29,16 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "collector/rights/authorize.h"
 #include "collector/rights/documents.h"
+#include "collector/rights/outbox.h"
 #include "collector/rights/refusals.h"
 #include "collector/store/consent_proof.h"
 #include "collector/store/interfaces.h"
@@ -76,6 +79,9 @@ struct RightsOptions {
   int64_t request_due_ms = 15LL * 24 * 3600 * 1000;  // due date of a new request: received + this (default 15 days)
   ErasureListener on_erased;                         // none when empty
   RefusalOptions refusals;                           // how refused calls from a named source are audited in aggregate
+  // The downstream outbox (outbox.h): every erasure and rectification is put on it in its own transaction. None when
+  // null.
+  const Outbox* outbox = nullptr;
 };
 
 // Whether the register may move a request from state `from` to state `to` (the documented lifecycle above).
@@ -254,9 +260,23 @@ class RightsService {
   base::Status RecordAudit(const Actor& actor, const std::string& action, const std::string& subject,
                            const std::string& result, const std::string& detail);
 
+  // ---- Downstream propagation (outbox.h; docs/COMPLIANCE.md "Telling downstream systems") ----
+  // Puts a change of the subject `q` on the downstream outbox inside the caller's transaction, so that the change and
+  // its outbox entry commit together or not at all; one call per change. `kind`: "erasure", "rectification",
+  // "restriction", "restriction_lifted", ... (the consumer's word for it); `change`: what changed, e.g.
+  // RestrictionChange({"marketing"}) or {"traits": {...}}. The entry names every id linked to q.id (read in `tx`;
+  // q.id alone when none is held). Nothing happens without an outbox (RightsOptions::outbox).
+  base::Status RecordDownstream(StoreTxn& tx, const std::string& kind, const SubjectQuery& q,
+                                const std::string& request_id, Json change = Json::object());
+
  private:
   // The ids of the subject `q` names, by project (for the erasure listener); empty without a listener.
   std::vector<std::pair<std::string, std::vector<std::string>>> IdsOf(const SubjectQuery& q);
+  // Puts a change on the outbox (when there is one) inside `tx`: the ids are those of `subjects` (IdsOf).
+  base::Status Propagate(StoreTxn& tx, const std::string& kind, const std::string& project,
+                         const std::string& request_id,
+                         const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects,
+                         const std::string& fallback_id, Json change);
   void TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects);
 
   // A write or server key (by the action that asked for it).
