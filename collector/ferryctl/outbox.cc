@@ -10,17 +10,7 @@
 
 namespace ferry::collector::ctl {
 
-namespace {
-
 using nlohmann::json;
-
-std::string Text(const json& j, const char* k) {
-  auto it = j.is_object() ? j.find(k) : j.end();
-  if (!j.is_object() || it == j.end() || it->is_null()) return "-";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
-}  // namespace
 
 void AddOutboxCommands(CLI::App& app, Globals& g, int* exit_code) {
   CLI::App* outbox = app.add_subcommand(

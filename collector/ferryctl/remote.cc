@@ -340,6 +340,12 @@ bool Download(Globals& g, const std::string& path, const std::string& output, in
 
 }  // namespace
 
+std::string Text(const nlohmann::json& j, const char* k) {
+  auto it = j.is_object() ? j.find(k) : j.end();
+  if (!j.is_object() || it == j.end() || it->is_null()) return "-";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
 void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   // ---- subject ----
   CLI::App* subject = app.add_subcommand("subject", "Show, export, erase or correct a data subject (admin API)");

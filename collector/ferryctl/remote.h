@@ -3,6 +3,7 @@
 #define FERRY_COLLECTOR_FERRYCTL_REMOTE_H_
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "collector/ferryctl/offline.h"
@@ -30,6 +31,8 @@ void EraseFromFile(Globals& g, const std::string& file, const std::string& proje
 // (exit_codes.h).
 bool AdminCall(Globals& g, const std::string& method, const std::string& path, const std::string& body,
                std::string* answer, int* exit_code);
+// Member `k` of a JSON object as text: a string as is, another value as JSON, "-" when absent or null.
+std::string Text(const nlohmann::json& j, const char* k);
 // Percent-encodes a URL parameter or path segment.
 std::string UrlEscape(const std::string& s);
 

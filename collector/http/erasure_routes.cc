@@ -53,6 +53,7 @@ void RegisterErasureRoutes(httpd::Router& svr, rights::RightsService* rights) {
              rights::EraseOptions o;
              o.dry_run = Flag(body, "dryRun");
              o.force = Flag(body, "force");
+             o.many = true;  // one scrub (VACUUM, WAL checkpoint) after the last, not one per id
              Json results = Json::array();
              int64_t erased = 0, not_found = 0, failed = 0;
              for (const std::string& id : ids) {
@@ -71,11 +72,11 @@ void RegisterErasureRoutes(httpd::Router& svr, rights::RightsService* rights) {
                  results.push_back({{"id", id}, {"status", "failed"}, {"error", receipt.status().message()}});
                }
              }
-             Json summary = {{"ids", ids.size()},
-                             {o.dry_run ? "wouldErase" : "erased", erased},
-                             {"notFound", not_found},
-                             {"failed", failed},
-                             {"dryRun", o.dry_run}};
+             // Best effort, as after a single erasure: the next scrub (autovacuum, a checkpoint) finishes it.
+             const bool scrubbed = o.dry_run || rights->ScrubAfterErasures().ok();
+             Json summary = {{"ids", ids.size()},     {o.dry_run ? "wouldErase" : "erased", erased},
+                             {"notFound", not_found}, {"failed", failed},
+                             {"dryRun", o.dry_run},   {"scrubbed", scrubbed}};
              auto audited = rights->RecordAudit(*c, "subject.erase-bulk", "", failed > 0 ? "partial" : "ok",
                                                 rights::Dump(summary));
              if (!audited.ok()) return FailJson(res, audited);

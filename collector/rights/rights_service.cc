@@ -381,8 +381,8 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   r.acted_ms = r.received_ms;
   const auto subjects = IdsOf(q);
   // The request row goes in first so that the erasure redacts it like any other row naming the subject.
-  auto done =
-      stores_.transactions->TransactFor<EraseReceipt>(TxnMode::kErase, [&](StoreTxn& tx) -> Result<EraseReceipt> {
+  auto done = stores_.transactions->TransactFor<EraseReceipt>(
+      options.many ? TxnMode::kEraseMany : TxnMode::kErase, [&](StoreTxn& tx) -> Result<EraseReceipt> {
         FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
         auto receipt = tx.EraseSubject(q, r.id);
         if (!receipt.ok()) return receipt.status();
@@ -412,6 +412,10 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   });
   if (!recorded.ok()) log_.Error("cannot record the failed erasure: " + recorded.ToString());
   return done.status().WithMessage(kEraseFailed);
+}
+
+Status RightsService::ScrubAfterErasures() {
+  return stores_.transactions->Transact(TxnMode::kErase, [](StoreTxn&) { return Status::Ok(); });
 }
 
 Result<Correction> RightsService::Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json) {

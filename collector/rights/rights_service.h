@@ -29,9 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -117,6 +115,9 @@ struct NewRequest {
 struct EraseOptions {
   bool dry_run = false;
   bool force = false;
+  // One of many erasures in a row (a bulk erasure): what the store scrubs after an erasure (PostgreSQL's VACUUM,
+  // SQLite's WAL checkpoint) is left to one RightsService::ScrubAfterErasures() after the last one.
+  bool many = false;
 };
 
 // A correction's outcome: the register's request and the subjects with their new traits.
@@ -197,6 +198,8 @@ class RightsService {
   // receipt has no request id and is audited as "dry_run").
   base::Result<EraseReceipt> Erase(const Actor& actor, const SubjectQuery& q,
                                    const EraseOptions& options = EraseOptions());
+  // Scrubs once what erasures made with EraseOptions::many left behind (TxnMode::kEraseMany).
+  base::Status ScrubAfterErasures();
   // Merges traits (IdentityGraph::PatchTraits) with a completed correction request; NotFound when unknown,
   // InvalidArgument for a patch that is not a JSON object of traits.
   base::Result<Correction> Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json);

@@ -70,12 +70,14 @@ struct AuditTip {
 };
 
 enum class TxnMode {
-  kRead,      // reads; each may see the latest committed data
-  kSnapshot,  // reads that see one consistent state of the store
-  kWrite,     // reads and writes, committed together or not at all
-  kErase,     // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
-              // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
-              // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
+  kRead,       // reads; each may see the latest committed data
+  kSnapshot,   // reads that see one consistent state of the store
+  kWrite,      // reads and writes, committed together or not at all
+  kErase,      // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
+               // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
+               // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
+  kEraseMany,  // kErase without the scrub, for one of many erasures in a row (a bulk erasure): the caller runs an
+               // empty kErase transaction after the last one, which scrubs once for all of them
 };
 
 // Primitive reads and writes inside one transaction. Hashes (key_hash, token_hash) are raw 32-byte digests; the

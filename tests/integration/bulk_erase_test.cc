@@ -119,6 +119,68 @@ TEST_P(BulkEraseTest, ThousandsOfIdsFromAFileEachWithItsRequestAndOutboxEntry) {
   EXPECT_EQ(rc, 0) << out;
 }
 
+// A subject of 1,600 events on three devices: the receipt counts everything once, and nothing of it is left or
+// accepted afterwards.
+TEST_P(BulkEraseTest, ALargeSubjectIsErasedWholeAndItsReceiptCountsEverything) {
+  if (IsSkipped()) return;
+  const int kEvents = 1600;
+  for (int first = 0; first < kEvents; first += 400) {
+    json batch = json::array();
+    for (int i = first; i < first + 400; ++i) {
+      batch.push_back({{"messageId", "big-" + std::to_string(i)},
+                       {"type", "track"},
+                       {"event", "Big"},
+                       {"userId", "big-user"},
+                       {"anonymousId", "big-dev-" + std::to_string(i % 3)},
+                       {"timestamp", base::FormatIso8601(base::NowMs() - 1000)},
+                       {"purpose", "analytics"}});
+    }
+    auto sent =
+        testsupport::HttpRequest("POST", col_->batch_url(), json{{"batch", batch}}.dump(),
+                                 {"Authorization: Bearer " + key_, "Content-Type: application/json"}, col_->ca_file());
+    ASSERT_EQ(sent.status, 200) << sent.body;
+  }
+  int rc = -1;
+  std::string out = Ctl("--json subject show big-user", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  ASSERT_EQ(json::parse(out)["projects"][0]["eventCount"], kEvents) << out;
+
+  out = Ctl("--json subject erase big-user --yes", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  json receipt = json::parse(out, nullptr, false);
+  ASSERT_TRUE(receipt.is_object()) << out;
+  EXPECT_EQ(receipt["erased"]["events"], kEvents) << out;
+  EXPECT_EQ(receipt["idsSuppressed"], 4) << out;  // the userId and its three devices, once each
+  for (const char* id : {"big-user", "big-dev-0", "big-dev-2"}) {
+    out = Ctl(std::string("subject show ") + id, &rc);
+    EXPECT_EQ(rc, 4) << out;
+  }
+  // What a device still holds does not land again.
+  json again = json::array({{{"messageId", "big-late"},
+                             {"type", "track"},
+                             {"event", "Big"},
+                             {"anonymousId", "big-dev-1"},
+                             {"timestamp", base::FormatIso8601(base::NowMs() - 500)},
+                             {"purpose", "analytics"}}});
+  auto sent =
+      testsupport::HttpRequest("POST", col_->batch_url(), json{{"batch", again}}.dump(),
+                               {"Authorization: Bearer " + key_, "Content-Type: application/json"}, col_->ca_file());
+  ASSERT_EQ(sent.status, 200) << sent.body;
+  out = Ctl("subject show big-dev-1", &rc);
+  EXPECT_EQ(rc, 4) << out;
+  // One register entry, completed with those counts; one outbox entry.
+  out = Ctl("--json requests stats", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(json::parse(out)["byKind"]["erasure"], 1) << out;
+  out = Ctl("--json outbox list", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  json page = json::parse(out, nullptr, false);
+  ASSERT_EQ(page["entries"].size(), 1u) << out;
+  EXPECT_EQ(page["entries"][0]["requestId"], receipt["requestId"]);
+  out = Ctl("audit verify", &rc);
+  EXPECT_EQ(rc, 0) << out;
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, BulkEraseTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
