@@ -120,6 +120,15 @@ int main(int argc, char** argv) {
   app.add_option("--fault-plan", fault_plan,
                  "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
                  "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");
+  std::vector<std::string> webhooks;
+  app.add_option("--webhook", webhooks,
+                 "NAME=URL: push every erasure, rectification and restriction there, signed (Ed25519) and retried "
+                 "(https://, or http:// to a loopback address); repeatable");
+  double webhook_retry_ms = 1000;
+  app.add_option("--webhook-retry-ms", webhook_retry_ms,
+                 "The wait before a failed webhook delivery's first retry "
+                 "(doubling after each, at most an hour)")
+      ->capture_default_str();
   std::string insight_spec = "off", insight_config;
   app.add_option("--insight", insight_spec,
                  "Operations insight (docs/INSIGHT.md): off, embedded (DATA_DIR/insight.db) or "
@@ -188,6 +197,20 @@ int main(int argc, char** argv) {
   opts.rights.request_due_ms = static_cast<int64_t>(due_days * kDayMs);
   opts.retention_max_age_ms = static_cast<int64_t>(retention_days * kDayMs);
   opts.retention_interval_ms = static_cast<int64_t>(retention_interval_s * 1000);
+  for (const auto& spec : webhooks) {
+    auto w = ferry::collector::ParseWebhook(spec);
+    if (!w.ok()) {
+      std::fprintf(stderr, "ferry-collector: %s\n", w.status().message().c_str());
+      return 2;
+    }
+    opts.webhooks.push_back(*w);
+  }
+  if (webhook_retry_ms <= 0) {
+    std::fprintf(stderr, "ferry-collector: --webhook-retry-ms must be > 0\n");
+    return 2;
+  }
+  opts.webhook.first_retry_ms = static_cast<int64_t>(webhook_retry_ms);
+  opts.webhook.poll_ms = std::min<int64_t>(1000, opts.webhook.first_retry_ms);
   if (past_days < 0 || future_s < 0 || refusal_interval_s <= 0) {
     std::fprintf(stderr,
                  "ferry-collector: --event-past-days and --event-future-s must be >= 0, "

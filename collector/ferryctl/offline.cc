@@ -1,6 +1,11 @@
 #include "collector/ferryctl/offline.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +38,43 @@ std::unique_ptr<Store> OpenOrSay(const Globals& g, int* exit_code) {
   return std::move(store).value();
 }
 
+// Who runs this ferryctl: the OS user of the effective uid (its name, else "uid N").
+rights::Actor OsActor() {
+  std::string user = "uid " + std::to_string(geteuid());
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (getpwuid_r(geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
+      found->pw_name != nullptr) {
+    user = found->pw_name;
+  }
+  return rights::Actor{"os:" + user + " (ferryctl offline)", "", user};
+}
+
+// The store for an offline command, once the command is in its audit log: one row (actor: the OS user; action
+// "offline.<command words joined by dots>"; detail {"command", "args"} — the command's own arguments, never the
+// store's address or key) appended before the command acts, so a direct read of the store (a full event dump) is
+// as visible to `audit list` as an admin call. Null (and nothing done) when the store cannot be opened or the row
+// cannot be written.
+std::unique_ptr<Store> OpenAudited(const Globals& g, int* exit_code, const std::string& command,
+                                   const nlohmann::json& args) {
+  auto store = OpenOrSay(g, exit_code);
+  if (!store) return nullptr;
+  rights::RightsService service(rights::StoresOf(store.get()), base::SystemClock(), rights::RightsOptions(),
+                                base::Logger());
+  std::string action = "offline." + command;
+  for (char& c : action) c = c == ' ' ? '.' : c;
+  nlohmann::json detail = {{"command", command}, {"args", args}};
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo != nullptr && *sudo != '\0') detail["sudoUser"] = sudo;
+  base::Status audited = service.RecordAudit(OsActor(), action, "", "started", detail.dump());
+  if (!audited.ok()) {
+    std::fprintf(stderr, "ferryctl: nothing done: %s\n", audited.ToString().c_str());
+    *exit_code = ExitForCode(audited.code());
+    return nullptr;
+  }
+  return store;
+}
+
 }  // namespace
 
 void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
@@ -48,7 +90,8 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     cwk->add_option("--project", *project, "Project name (created if new)")->required();
     cwk->callback([&g, project, exit_code, server] {
       *exit_code = kExitFailure;
-      auto store = OpenOrSay(g, exit_code);
+      auto store = OpenAudited(g, exit_code, server ? "keys create-server-key" : "keys create-write-key",
+                               {{"project", *project}});
       if (!store) return;
       auto key = server ? store->CreateServerKey(*project) : store->CreateWriteKey(*project);
       if (!key.ok()) {
@@ -75,12 +118,12 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   cat->add_option("--name", *token_name, "Who holds it (shown in the audit log)");
   cat->callback([&g, roles, token_name, exit_code] {
     *exit_code = kExitFailure;
-    auto store = OpenOrSay(g, exit_code);
+    auto store = OpenAudited(g, exit_code, "keys create-admin-token", {{"roles", *roles}, {"name", *token_name}});
     if (!store) return;
     // Through the rights service: the token and its audit entry are stored together or not at all.
     rights::RightsService service(rights::StoresOf(store.get()), base::SystemClock(), rights::RightsOptions(),
                                   base::Logger());
-    auto token = service.CreateAdminToken(rights::Actor::Offline(), *token_name, *roles);
+    auto token = service.CreateAdminToken(OsActor(), *token_name, *roles);
     if (!token.ok()) {
       std::fprintf(stderr, "ferryctl: %s\n", token.status().message().c_str());
       *exit_code = ExitForCode(token.status().code());
@@ -103,7 +146,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   ret->add_option("--days", *days, "Days (fractions allowed); 0 = the collector's --retention-days")->required();
   ret->callback([&g, rproject, days, exit_code] {
     *exit_code = kExitFailure;
-    auto store = OpenOrSay(g, exit_code);
+    auto store = OpenAudited(g, exit_code, "projects set-retention", {{"project", *rproject}, {"days", *days}});
     if (!store) return;
     auto ok = store->SetRetention(*rproject, static_cast<int64_t>(*days * 24 * 3600 * 1000));
     if (!ok.ok() || !*ok) {
@@ -125,7 +168,8 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   cons->add_option("--necessary", *necessary, "An event name allowed under purpose necessary; repeatable");
   cons->callback([&g, rproject, mode, necessary, exit_code] {
     *exit_code = kExitFailure;
-    auto store = OpenOrSay(g, exit_code);
+    auto store = OpenAudited(g, exit_code, "projects set-consent",
+                             {{"project", *rproject}, {"mode", *mode}, {"necessary", *necessary}});
     if (!store) return;
     ConsentPolicy policy;
     policy.mode = *mode;
@@ -147,7 +191,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
   dump->add_option("--project", *dump_project, "Only this project");
   dump->callback([&g, dump_project, exit_code] {
     *exit_code = kExitFailure;
-    auto store = OpenOrSay(g, exit_code);
+    auto store = OpenAudited(g, exit_code, "debug dump-events", {{"project", *dump_project}});
     if (!store) return;
     auto rows = store->DumpEvents(*dump_project);
     if (!rows.ok()) {

@@ -17,12 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Text(const json& j, const char* k) {
-  auto it = j.is_object() ? j.find(k) : j.end();
-  if (!j.is_object() || it == j.end() || it->is_null()) return "-";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
 void PrintRegistry(const json& doc) {
   const json& reg = doc.value("registry", json::object());
   std::printf("project %s  updated %s  purposes %zu\n", Text(doc, "project").c_str(), Text(doc, "updatedAt").c_str(),

@@ -340,6 +340,12 @@ bool Download(Globals& g, const std::string& path, const std::string& output, in
 
 }  // namespace
 
+std::string Text(const nlohmann::json& j, const char* k) {
+  auto it = j.is_object() ? j.find(k) : j.end();
+  if (!j.is_object() || it == j.end() || it->is_null()) return "-";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
 void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   // ---- subject ----
   CLI::App* subject = app.add_subcommand("subject", "Show, export, erase or correct a data subject (admin API)");
@@ -384,18 +390,29 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   });
 
   CLI::App* erase = subject->add_subcommand("erase", "Erase the subject and every linked id (irreversible)");
-  erase->add_option("ID", *id, "Any id of the subject")->required();
+  CLI::Option* erase_id = erase->add_option("ID", *id, "Any id of the subject");
+  auto from_file = std::make_shared<std::string>();
+  erase
+      ->add_option("--from-file", *from_file,
+                   "Erase every id of this file (one a line; blank and # lines skipped), 1,000 a call, with "
+                   "progress on stderr and a summary")
+      ->excludes(erase_id);
   erase->add_option("--project", *project, "Only this project (default: every project)");
   erase->add_flag("--yes", *yes, "Confirm the erasure (required, except with --dry-run)");
   auto dry_run = std::make_shared<bool>(false);
   auto force = std::make_shared<bool>(false);
   erase->add_flag("--dry-run", *dry_run, "Only count what would be erased; nothing changes");
   erase->add_flag("--force", *force, "Erase and suppress the id even if no data is found under it");
-  erase->callback([&g, id, project, yes, dry_run, force, exit_code] {
+  erase->callback([&g, id, from_file, project, yes, dry_run, force, exit_code] {
     *exit_code = kExitFailure;
     if (!*yes && !*dry_run) {
       *exit_code = kExitUsage;
       return (void)std::fprintf(stderr, "ferryctl: erasure cannot be undone; add --yes to confirm\n");
+    }
+    if (!from_file->empty()) return EraseFromFile(g, *from_file, *project, *dry_run, *force, exit_code);
+    if (id->empty()) {
+      *exit_code = kExitUsage;
+      return (void)std::fprintf(stderr, "ferryctl: subject erase wants an ID or --from-file FILE\n");
     }
     json body = {{"dryRun", *dry_run}, {"force", *force}};
     json doc;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "collector/http/erasure_routes.h"
 #include "collector/http/exchange.h"
 #include "collector/ingest/consent_gate.h"
 #include "collector/ingest/ingest.h"
@@ -56,6 +57,11 @@ void ApplyFault(const Fault& f, HttpResponse& res, base::Clock* clock) {
   if (f.retry_after >= 0) res.set_header("Retry-After", std::to_string(f.retry_after));
 }
 
+rights::RightsOptions WithOutbox(rights::RightsOptions o, const rights::Outbox* outbox) {
+  o.outbox = outbox;
+  return o;
+}
+
 AdminOptions WithInsight(AdminOptions o, bool insight, rights::RegistryService* registry) {
   o.insight = insight;
   o.registry = registry;
@@ -74,14 +80,18 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       log_(std::move(log)),
       limiter_(opts_.rate_limit, opts_.rate_burst),
       committer_(opts_.ingest_sink != nullptr ? opts_.ingest_sink : store),
-      rights_(rights::StoresOf(store), clock_, opts_.rights, log_),
+      outbox_(opts_.webhooks),
+      rights_(rights::StoresOf(store), clock_, WithOutbox(opts_.rights, &outbox_), log_),
       registry_(&rights_, store, opts_.retention_max_age_ms),
       admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr, &registry_), clock_),
       retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
-                 log_, [this](int64_t n) {
+                 log_,
+                 [this](int64_t n) {
                    metrics_.AddPurged(n);
                    if (opts_.on_retention_purged) opts_.on_retention_purged(clock_->NowMs());
-                 }) {
+                 }),
+      webhooks_(&outbox_, store, clock_, opts_.webhook, log_),
+      transactions_(store) {
   admin_.LimitForgets(opts_.forget_rate_limit, opts_.forget_rate_burst, clock_);
 }
 
@@ -90,6 +100,7 @@ CollectorServer::~CollectorServer() {
   if (svr_) svr_->Stop(1000);  // handlers return before the writer they submit to stops
   committer_.Stop();
   retention_.Stop();
+  webhooks_.Stop();
 }
 
 base::Result<int> CollectorServer::Bind() {
@@ -150,12 +161,14 @@ httpd::Stats CollectorServer::http_stats() const { return svr_ ? svr_->stats() :
 base::Status CollectorServer::Serve() {
   if (!svr_) return base::Status::Internal("Bind() first");
   retention_.Start();
+  webhooks_.Start();
   {
     std::unique_lock<std::mutex> l(stop_mu_);
     stop_cv_.wait(l, [this] { return stop_; });
   }
   svr_->Stop(5000);  // in-flight requests finish and their answers go out
   retention_.Stop();
+  webhooks_.Stop();
   committer_.Stop();  // in-flight handlers have returned: drain the writer
   return base::Status::Ok();
 }
@@ -196,6 +209,8 @@ void CollectorServer::Routes(httpd::Router& svr) {
   admin_.Register(svr);
   RegisterInsightRoutes(svr, opts_.insight, &rights_, log_);
   RegisterRegistryRoutes(svr, &registry_, &rights_);
+  RegisterOutboxRoutes(svr, transactions_, &rights_);
+  RegisterErasureRoutes(svr, &rights_);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post(

@@ -16,8 +16,10 @@
 #include "collector/http/faults.h"
 #include "collector/http/insight_routes.h"
 #include "collector/http/metrics.h"
+#include "collector/http/outbox_routes.h"
 #include "collector/http/rate_limit.h"
 #include "collector/http/registry_routes.h"
+#include "collector/http/webhooks.h"
 #include "collector/ingest/group_commit.h"
 #include "collector/ingest/ingest.h"
 #include "collector/rights/registry.h"
@@ -73,6 +75,10 @@ struct ServerOptions {
   IngestSink* ingest_sink = nullptr;
   // The officer's console at /console/ on the main listener (docs/CONSOLE.md); GET /v1/whoami is served either way.
   bool console = true;
+  // Where erasures, rectifications and restrictions are pushed (--webhook NAME=URL), and how
+  // (collector/http/webhooks.h).
+  std::vector<rights::WebhookDestination> webhooks;
+  WebhookOptions webhook;
 };
 
 // Owns the HTTP server and the group-commit writer. Construct, Bind(), then Serve() on one thread; Stop() from any.
@@ -117,10 +123,13 @@ class CollectorServer {
   FaultPlan faults_;
   RateLimiter limiter_;
   GroupCommitter committer_;
+  rights::Outbox outbox_;  // the downstream outbox (before rights_, which records on it)
   rights::RightsService rights_;
   rights::RegistryService registry_;  // the purpose and processing registry
   AdminApi admin_;
   rights::RetentionJob retention_;
+  WebhookDispatcher webhooks_;
+  RightsTransactions* transactions_;  // the outbox routes
   std::unique_ptr<httpd::Server> svr_;
   size_t metrics_listener_ = 0;  // index in svr_, when metrics_host is set
   std::mutex stop_mu_;

@@ -43,8 +43,10 @@ const Rule& RuleOf(Action action) {
       {"requests.stats", {kRoleCompliance}},
       {"requests.lift", {kRoleCompliance}},
       {"restriction.mode", {kRoleCompliance}},
+      {"outbox.read", {kRoleCompliance, kRoleOperator}},
+      {"outbox.ack", {kRoleCompliance, kRoleOperator}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRestrictionMode) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kOutboxAck) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

@@ -39,6 +39,8 @@ enum class Action {
   kRequestsStats,        // GET /v1/requests/stats
   kRequestsLift,         // POST /v1/requests/{rid}/lift: a restriction or objection lifted
   kRestrictionMode,      // GET|PUT /v1/projects/{project}/restriction-mode: quarantine or refuse
+  kOutboxRead,           // GET /v1/outbox, /v1/outbox/public-key, /v1/requests/{id}/deliveries
+  kOutboxAck,            // POST /v1/outbox/ack
 };
 
 // The action's name in the audit log ("subject.show", ...).

@@ -43,6 +43,21 @@ std::string NewRequestId() { return "req_" + base::RandomHex(12); }
 // Which step of a transaction failed: the caller's message depends on it.
 enum class Step { kNone, kAction, kRegister, kAudit };
 
+// Every id of each subject (its userId, then its identities), by project.
+std::vector<std::pair<std::string, std::vector<std::string>>> IdsOfSummaries(
+    const std::vector<SubjectSummary>& subjects) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (const SubjectSummary& s : subjects) {
+    std::vector<std::string> ids;
+    if (!s.user_id.empty()) ids.push_back(s.user_id);
+    for (const SubjectIdentity& i : s.identities) {
+      if (std::find(ids.begin(), ids.end(), i.id) == ids.end()) ids.push_back(i.id);
+    }
+    out.emplace_back(s.project, std::move(ids));
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& RequestKinds() {
@@ -121,22 +136,40 @@ Status RightsService::RecordAudit(const Actor& actor, const std::string& action,
 
 std::vector<std::pair<std::string, std::vector<std::string>>> RightsService::IdsOf(const SubjectQuery& q) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
-  if (!opts_.on_erased) return out;
+  if (!opts_.on_erased && opts_.outbox == nullptr) return out;
   auto found = stores_.subjects->FindSubject(q);
   if (!found.ok()) {
     log_.Warn("erasure listener: cannot list the subject's ids: " + found.status().ToString());
     return out;
   }
-  for (const SubjectSummary& s : *found) {
-    std::vector<std::string> ids;
-    if (!s.user_id.empty()) ids.push_back(s.user_id);
-    for (const SubjectIdentity& i : s.identities) {
-      if (std::find(ids.begin(), ids.end(), i.id) == ids.end()) ids.push_back(i.id);
-    }
+  out = IdsOfSummaries(*found);
+  for (auto& [project, ids] : out) {
     if (std::find(ids.begin(), ids.end(), q.id) == ids.end()) ids.push_back(q.id);
-    out.emplace_back(s.project, std::move(ids));
   }
   return out;
+}
+
+Status RightsService::Propagate(StoreTxn& tx, const std::string& kind, const std::string& project,
+                                const std::string& request_id,
+                                const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects,
+                                const std::string& fallback_id, Json change) {
+  if (opts_.outbox == nullptr) return Status::Ok();
+  Propagation p{kind, project, request_id, {}, std::move(change)};
+  for (const auto& s : subjects) {
+    for (const auto& id : s.second) {
+      if (std::find(p.ids.begin(), p.ids.end(), id) == p.ids.end()) p.ids.push_back(id);
+    }
+  }
+  if (p.ids.empty()) p.ids.push_back(fallback_id);
+  return opts_.outbox->Record(tx, p);
+}
+
+Status RightsService::RecordDownstream(StoreTxn& tx, const std::string& kind, const SubjectQuery& q,
+                                       const std::string& request_id, Json change) {
+  if (opts_.outbox == nullptr) return Status::Ok();
+  auto found = tx.FindSubject(q);
+  if (!found.ok()) return found.status();
+  return Propagate(tx, kind, q.project, request_id, IdsOfSummaries(*found), q.id, std::move(change));
 }
 
 void RightsService::TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects) {
@@ -365,8 +398,8 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   r.acted_ms = r.received_ms;
   const auto subjects = IdsOf(q);
   // The request row goes in first so that the erasure redacts it like any other row naming the subject.
-  auto done =
-      stores_.transactions->TransactFor<EraseReceipt>(TxnMode::kErase, [&](StoreTxn& tx) -> Result<EraseReceipt> {
+  auto done = stores_.transactions->TransactFor<EraseReceipt>(
+      options.many ? TxnMode::kEraseMany : TxnMode::kErase, [&](StoreTxn& tx) -> Result<EraseReceipt> {
         FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
         auto receipt = tx.EraseSubject(q, r.id);
         if (!receipt.ok()) return receipt.status();
@@ -374,6 +407,7 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
                                   Dump(ReceiptDocument(*receipt)));
         if (!u.ok()) return u.status();
         if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+        FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", q.project, r.id, subjects, q.id, Json::object()));
         FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, q.id, "ok",
                                                    Dump(Json{{"requestId", r.id}, {"erased", receipt->erased}})))
                                   .status());
@@ -395,6 +429,10 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   });
   if (!recorded.ok()) log_.Error("cannot record the failed erasure: " + recorded.ToString());
   return done.status().WithMessage(kEraseFailed);
+}
+
+Status RightsService::ScrubAfterErasures() {
+  return stores_.transactions->Transact(TxnMode::kErase, [](StoreTxn&) { return Status::Ok(); });
 }
 
 Result<Correction> RightsService::Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json) {
@@ -426,13 +464,14 @@ Result<Correction> RightsService::Correct(const Actor& actor, const SubjectQuery
     entry.result = Dump(Json{{"traitsChanged", keys}, {"eventsRewritten", c.events_rewritten}});
     auto stored = tx.CreateRequest(entry);
     if (!stored.ok()) return stored.status();
+    FERRY_RETURN_IF_ERROR(Propagate(tx, "rectification", q.project, stored->id, IdsOfSummaries(*subjects), q.id,
+                                    Json{{"traits", patch}}));
     failed_at = Step::kAudit;
     FERRY_RETURN_IF_ERROR(
         tx.AppendAudit(
               Entry(actor, action, q.id, "ok",
                     Dump(Json{{"requestId", stored->id}, {"traits", keys}, {"eventsRewritten", c.events_rewritten}})))
             .status());
-    FERRY_RETURN_IF_ERROR(RecordPropagation(tx, "rectification", *stored, Json{{"traits", keys}}));
     c.request_id = stored->id;
     c.subjects = std::move(subjects).value();
     return c;
@@ -507,6 +546,11 @@ Result<ForgetOutcome> RightsService::Forget(const WriteKeyInfo& project, const s
           auto u = tx.UpdateRequest(rid, kCompleted, kCompleted, "device", receipt->completed_ms, Dump(doc));
           if (!u.ok()) return u.status();
           if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
+          // Downstream systems hear of the device's erasure too: its own ids, never the userId (not yet verified).
+          if (!anonymous_ids.empty()) {
+            FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", project.project, rid, {{project.project, anonymous_ids}},
+                                            named, Json{{"source", "device"}}));
+          }
         }
         if (!user_id.empty()) {
           // A device's word covers only its own random ids: its userId is erased once an officer verified it.
@@ -674,13 +718,9 @@ void RightsService::TellRestricted(const std::vector<RestrictionRecord>& rows, b
 }
 
 Status RightsService::RecordPropagation(StoreTxn& tx, const char* effect, const RightsRequest& r, const Json& detail) {
-  // OUTBOX CALL SITE (issue 13 item 7, branch h13-outbox): the outbox entry for `effect` of request r goes here, in
-  // the transaction that carries the effect out. Nothing downstream is told yet.
-  (void)tx;
-  (void)effect;
-  (void)r;
-  (void)detail;
-  return Status::Ok();
+  // The outbox entry for `effect` of request r, in the transaction that carries the effect out (downstream systems
+  // learn of a restriction or its lifting like of an erasure).
+  return RecordDownstream(tx, effect, {r.project, r.subject}, r.id, detail);
 }
 
 Result<std::vector<RestrictionRecord>> RightsService::RestrictionsOfSubject(const SubjectQuery& q) {
@@ -845,6 +885,7 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
         if (!receipt.ok()) return receipt.status();
         const Json receipt_doc = ReceiptDocument(*receipt);
         for (const auto& [k, v] : receipt_doc.items()) result[k] = v;
+        FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", r.project, request_id, subjects, r.subject, Json::object()));
         to = kCompleted;
       } else if (r.kind == "erasure") {
         result["note"] = "the subject had already been erased";

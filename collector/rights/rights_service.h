@@ -36,6 +36,7 @@
 
 #include "collector/rights/authorize.h"
 #include "collector/rights/documents.h"
+#include "collector/rights/outbox.h"
 #include "collector/rights/refusals.h"
 #include "collector/store/consent_proof.h"
 #include "collector/store/interfaces.h"
@@ -86,6 +87,9 @@ struct RightsOptions {
   ErasureListener on_erased;                         // none when empty
   RestrictionListener on_restricted;                 // none when empty
   RefusalOptions refusals;                           // how refused calls from a named source are audited in aggregate
+  // The downstream outbox (outbox.h): every erasure and rectification is put on it in its own transaction. None when
+  // null.
+  const Outbox* outbox = nullptr;
 };
 
 // Whether the register may move a request from state `from` to state `to` (the documented lifecycle above).
@@ -130,6 +134,9 @@ struct NewRequest {
 struct EraseOptions {
   bool dry_run = false;
   bool force = false;
+  // One of many erasures in a row (a bulk erasure): what the store scrubs after an erasure (PostgreSQL's VACUUM,
+  // SQLite's WAL checkpoint) is left to one RightsService::ScrubAfterErasures() after the last one.
+  bool many = false;
 };
 
 // A correction's outcome: the register's request and the subjects with their new traits.
@@ -211,6 +218,8 @@ class RightsService {
   // receipt has no request id and is audited as "dry_run").
   base::Result<EraseReceipt> Erase(const Actor& actor, const SubjectQuery& q,
                                    const EraseOptions& options = EraseOptions());
+  // Scrubs once what erasures made with EraseOptions::many left behind (TxnMode::kEraseMany).
+  base::Status ScrubAfterErasures();
   // Merges traits (IdentityGraph::PatchTraits) with a completed correction request; NotFound when unknown,
   // InvalidArgument for a patch that is not a JSON object of traits.
   base::Result<Correction> Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json);
@@ -302,9 +311,23 @@ class RightsService {
   base::Status RecordAudit(const Actor& actor, const std::string& action, const std::string& subject,
                            const std::string& result, const std::string& detail);
 
+  // ---- Downstream propagation (outbox.h; docs/COMPLIANCE.md "Telling downstream systems") ----
+  // Puts a change of the subject `q` on the downstream outbox inside the caller's transaction, so that the change and
+  // its outbox entry commit together or not at all; one call per change. `kind`: "erasure", "rectification",
+  // "restriction", "restriction_lifted", ... (the consumer's word for it); `change`: what changed, e.g.
+  // RestrictionChange({"marketing"}) or {"traits": {...}}. The entry names every id linked to q.id (read in `tx`;
+  // q.id alone when none is held). Nothing happens without an outbox (RightsOptions::outbox).
+  base::Status RecordDownstream(StoreTxn& tx, const std::string& kind, const SubjectQuery& q,
+                                const std::string& request_id, Json change = Json::object());
+
  private:
   // The ids of the subject `q` names, by project (for the erasure listener); empty without a listener.
   std::vector<std::pair<std::string, std::vector<std::string>>> IdsOf(const SubjectQuery& q);
+  // Puts a change on the outbox (when there is one) inside `tx`: the ids are those of `subjects` (IdsOf).
+  base::Status Propagate(StoreTxn& tx, const std::string& kind, const std::string& project,
+                         const std::string& request_id,
+                         const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects,
+                         const std::string& fallback_id, Json change);
   void TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects);
 
   // A write or server key (by the action that asked for it).

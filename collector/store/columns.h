@@ -67,6 +67,28 @@ AuditEntry AuditFromRow(const Row& row) {
                     row.Text(5), row.Text(6), row.Text(7), row.Text(8), row.Text(9)};
 }
 
+// An outbox entry from (seq, project, kind, request_id, body, created_ms).
+template <typename Row>
+OutboxEntry OutboxFromRow(const Row& row, int first) {
+  return OutboxEntry{row.Int(first),      row.Text(first + 1), row.Text(first + 2),
+                     row.Text(first + 3), row.Text(first + 4), row.Int(first + 5)};
+}
+
+// An outbox delivery from (seq, destination, state, attempts, next_ms, last_status, last_error, delivered_ms).
+template <typename Row>
+OutboxDelivery DeliveryFromRow(const Row& row, int first) {
+  OutboxDelivery d;
+  d.seq = row.Int(first);
+  d.destination = row.Text(first + 1);
+  d.state = row.Text(first + 2);
+  d.attempts = row.Int(first + 3);
+  d.next_ms = row.Int(first + 4);
+  d.last_status = row.Int(first + 5);
+  d.last_error = row.Text(first + 6);
+  d.delivered_ms = row.Int(first + 7);
+  return d;
+}
+
 // kEventColumns from column `first` on.
 template <typename Row>
 EventRow EventFromRow(const Row& row, const std::string& project, int first = 0) {

@@ -70,12 +70,14 @@ struct AuditTip {
 };
 
 enum class TxnMode {
-  kRead,      // reads; each may see the latest committed data
-  kSnapshot,  // reads that see one consistent state of the store
-  kWrite,     // reads and writes, committed together or not at all
-  kErase,     // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
-              // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
-              // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
+  kRead,       // reads; each may see the latest committed data
+  kSnapshot,   // reads that see one consistent state of the store
+  kWrite,      // reads and writes, committed together or not at all
+  kErase,      // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
+               // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
+               // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
+  kEraseMany,  // kErase without the scrub, for one of many erasures in a row (a bulk erasure): the caller runs an
+               // empty kErase transaction after the last one, which scrubs once for all of them
 };
 
 // Primitive reads and writes inside one transaction. Hashes (key_hash, token_hash) are raw 32-byte digests; the
@@ -235,6 +237,24 @@ class EngineTxn {
   // timestamp then insertion order.
   virtual base::Result<std::vector<ConsentRecord>> ConsentOfPurpose(const std::string& project,
                                                                     const std::string& purpose) = 0;
+  // ---- The downstream outbox ----
+  // Appends an entry (its seq is made here and returned) with a pending delivery, due at once, per destination.
+  virtual base::Result<int64_t> InsertOutbox(const OutboxEntry& e, const std::vector<std::string>& destinations) = 0;
+  // Entries with seq > after_seq, by seq, at most `limit`.
+  virtual base::Result<std::vector<OutboxEntry>> ListOutbox(int64_t after_seq, size_t limit) = 0;
+  // Pending deliveries due at now_ms (next_ms <= now_ms), oldest first, with their entries.
+  virtual base::Result<std::vector<std::pair<OutboxEntry, OutboxDelivery>>> DueDeliveries(int64_t now_ms,
+                                                                                          size_t limit) = 0;
+  // Writes a delivery's state, attempts, next_ms, last_status, last_error and delivered_ms.
+  virtual base::Status UpdateDelivery(const OutboxDelivery& d) = 0;
+  // The deliveries of the entries of one request, by seq then destination.
+  virtual base::Result<std::vector<OutboxDelivery>> DeliveriesOf(const std::string& request_id) = 0;
+  // Records that `consumer` has read the feed up to `seq` (never moves back).
+  virtual base::Status AckOutbox(const std::string& consumer, int64_t seq, int64_t now_ms) = 0;
+  // consumer -> the last seq it acknowledged.
+  virtual base::Result<std::map<std::string, int64_t>> OutboxAcks() = 0;
+  // A 32-byte secret of this database named `name` (64 hex characters): made once, at random, and kept.
+  virtual base::Result<std::string> Secret(const std::string& name) = 0;
 };
 
 // Receives the rows of a subject during an export (ExportCursor::StreamRows). false stops the stream.

@@ -316,6 +316,27 @@ struct AdminTokenInfo {
   int64_t expires_ms = 0;  // 0: no expiry; from then on the token is refused
 };
 
+// ---- The downstream outbox ----
+
+// A change downstream systems must hear of (GDPR art. 19): an erasure, a rectification, a restriction (or its
+// lifting). seq orders the feed. body: the JSON the feed and the webhooks carry, kept sealed in the store
+// (collector/rights/outbox.h).
+struct OutboxEntry {
+  int64_t seq = 0;
+  std::string project, kind, request_id;
+  std::string body;
+  int64_t created_ms = 0;
+};
+
+// One entry's delivery to one webhook destination. state: "pending" (due at next_ms), "delivered", "failed" (gave
+// up after the last attempt).
+struct OutboxDelivery {
+  int64_t seq = 0;
+  std::string destination, state;
+  int64_t attempts = 0, next_ms = 0, last_status = 0, delivered_ms = 0;
+  std::string last_error;
+};
+
 }  // namespace ferry::collector
 
 #endif  // FERRY_COLLECTOR_STORE_RECORDS_H_

@@ -99,8 +99,7 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL",
       },
       // 5: the purpose and processing registry (issue 13): one JSON document per project, and the retention of each
-      // purpose that has one (the retention job reads it). IF NOT EXISTS: the migration tests rewind a database by
-      // undoing later migrations' columns and leave these tables.
+      // purpose that has one (the retention job reads it).
       {
           "CREATE TABLE IF NOT EXISTS processing_registry(project_id bigint PRIMARY KEY, document text NOT NULL, "
           "updated_ms bigint NOT NULL)",
@@ -127,6 +126,21 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "CREATE INDEX IF NOT EXISTS restrictions_by_project ON restrictions(project_id, lifted_ms)",
           "CREATE INDEX IF NOT EXISTS restrictions_by_request ON restrictions(request_id)",
           "CREATE TABLE IF NOT EXISTS restriction_mode(project_id bigint PRIMARY KEY, mode text NOT NULL)",
+      },
+      // 9: the downstream outbox (issue 13): changes for downstream systems, their webhook deliveries, the feed's
+      // consumers, and named secrets (the outbox's sealing and signing keys).
+      {
+          "CREATE TABLE IF NOT EXISTS outbox(seq bigserial PRIMARY KEY, project text NOT NULL, kind text NOT NULL, "
+          "request_id text NOT NULL, body text NOT NULL, created_ms bigint NOT NULL)",
+          "CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox(request_id)",
+          "CREATE TABLE IF NOT EXISTS outbox_deliveries(seq bigint NOT NULL, destination text NOT NULL, state text NOT "
+          "NULL, "
+          "attempts bigint NOT NULL, next_ms bigint NOT NULL, last_status bigint NOT NULL, last_error text NOT NULL, "
+          "delivered_ms bigint NOT NULL, PRIMARY KEY(seq, destination))",
+          "CREATE INDEX IF NOT EXISTS deliveries_due ON outbox_deliveries(state, next_ms)",
+          "CREATE TABLE IF NOT EXISTS outbox_consumers(consumer text PRIMARY KEY, acked_seq bigint NOT NULL, "
+          "updated_ms bigint NOT NULL)",
+          "CREATE TABLE IF NOT EXISTS secrets(name text PRIMARY KEY, v text NOT NULL)",
       },
   };
   return kMigrations;
@@ -170,7 +184,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 8, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 9, "one migration per schema version");
   return s;
 }
 

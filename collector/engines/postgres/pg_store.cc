@@ -55,7 +55,8 @@ class PgEngine final : public Engine {
   }
 
   // kRead: statements in autocommit; kSnapshot: REPEATABLE READ READ ONLY; kWrite: BEGIN ... COMMIT; kErase: also
-  // the erase lock, exclusively (ingest holds it shared), and a VACUUM of the erased tables once committed. Retried
+  // the erase lock, exclusively (ingest holds it shared), and a VACUUM of the erased tables once committed (kEraseMany:
+  // the lock, not the VACUUM). Retried
   // after a deadlock or serialisation failure.
   Status Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) override {
     return WithLease(pool_.get(), [&](Lease& tx) -> Status {
@@ -64,7 +65,7 @@ class PgEngine final : public Engine {
       FERRY_RETURN_IF_ERROR(
           tx.Run(mode == TxnMode::kSnapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN"));
       // Waits for ingest transactions in flight (they hold the lock shared) and keeps new ones out until committed.
-      if (mode == TxnMode::kErase) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
+      if (mode == TxnMode::kErase || mode == TxnMode::kEraseMany) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
       FERRY_RETURN_IF_ERROR(fn(*txn));
       FERRY_RETURN_IF_ERROR(tx.Commit());
       if (mode == TxnMode::kErase) {

@@ -4,6 +4,7 @@
 #include "collector/store/columns.h"
 #include "collector/store/roles.h"
 #include "lib/base/digest.h"
+#include "lib/base/secret.h"
 
 namespace ferry::collector::pg {
 
@@ -564,6 +565,86 @@ class PgTxn final : public EngineTxn {
       rows.push_back(std::move(c));
     }
     return rows;
+  }
+
+  Result<int64_t> InsertOutbox(const OutboxEntry& e, const std::vector<std::string>& destinations) override {
+    auto r = tx_.Exec(
+        "INSERT INTO outbox(project, kind, request_id, body, created_ms) VALUES($1, $2, $3, $4, $5) RETURNING seq",
+        {T(e.project), T(e.kind), T(e.request_id), T(e.body), I(e.created_ms)});
+    if (!r.ok()) return r.status();
+    int64_t seq = GetInt(r->get(), 0, 0);
+    for (const auto& dest : destinations) {
+      FERRY_RETURN_IF_ERROR(
+          tx_.Run("INSERT INTO outbox_deliveries(seq, destination, state, attempts, next_ms, last_status, last_error, "
+                  "delivered_ms) VALUES($1, $2, 'pending', 0, $3, 0, '', 0)",
+                  {I(seq), T(dest), I(e.created_ms)}));
+    }
+    return seq;
+  }
+
+  Result<std::vector<OutboxEntry>> ListOutbox(int64_t after_seq, size_t limit) override {
+    auto r = tx_.Exec(
+        "SELECT seq, project, kind, request_id, body, created_ms FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+        {I(after_seq), I(static_cast<int64_t>(limit))});
+    if (!r.ok()) return r.status();
+    std::vector<OutboxEntry> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(OutboxFromRow(RowView{r->get(), i}, 0));
+    return out;
+  }
+
+  Result<std::vector<std::pair<OutboxEntry, OutboxDelivery>>> DueDeliveries(int64_t now_ms, size_t limit) override {
+    auto r = tx_.Exec(
+        "SELECT o.seq, o.project, o.kind, o.request_id, o.body, o.created_ms, d.seq, d.destination, d.state, "
+        "d.attempts, d.next_ms, d.last_status, d.last_error, d.delivered_ms FROM outbox_deliveries d "
+        "JOIN outbox o ON o.seq = d.seq WHERE d.state = 'pending' AND d.next_ms <= $1 ORDER BY d.next_ms, d.seq "
+        "LIMIT $2",
+        {I(now_ms), I(static_cast<int64_t>(limit))});
+    if (!r.ok()) return r.status();
+    std::vector<std::pair<OutboxEntry, OutboxDelivery>> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      out.emplace_back(OutboxFromRow(RowView{r->get(), i}, 0), DeliveryFromRow(RowView{r->get(), i}, 6));
+    }
+    return out;
+  }
+
+  Status UpdateDelivery(const OutboxDelivery& d) override {
+    return tx_.Run(
+        "UPDATE outbox_deliveries SET state = $3, attempts = $4, next_ms = $5, last_status = $6, last_error = $7, "
+        "delivered_ms = $8 WHERE seq = $1 AND destination = $2",
+        {I(d.seq), T(d.destination), T(d.state), I(d.attempts), I(d.next_ms), I(d.last_status), T(d.last_error),
+         I(d.delivered_ms)});
+  }
+
+  Result<std::vector<OutboxDelivery>> DeliveriesOf(const std::string& request_id) override {
+    auto r = tx_.Exec(
+        "SELECT d.seq, d.destination, d.state, d.attempts, d.next_ms, d.last_status, d.last_error, d.delivered_ms "
+        "FROM outbox_deliveries d JOIN outbox o ON o.seq = d.seq WHERE o.request_id = $1 "
+        "ORDER BY d.seq, d.destination",
+        {T(request_id)});
+    if (!r.ok()) return r.status();
+    std::vector<OutboxDelivery> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(DeliveryFromRow(RowView{r->get(), i}, 0));
+    return out;
+  }
+
+  Status AckOutbox(const std::string& consumer, int64_t seq, int64_t now_ms) override {
+    return tx_.Run(
+        "INSERT INTO outbox_consumers(consumer, acked_seq, updated_ms) VALUES($1, $2, $3) ON CONFLICT (consumer) "
+        "DO UPDATE SET acked_seq = greatest(outbox_consumers.acked_seq, EXCLUDED.acked_seq), "
+        "updated_ms = EXCLUDED.updated_ms",
+        {T(consumer), I(seq), I(now_ms)});
+  }
+
+  Result<std::map<std::string, int64_t>> OutboxAcks() override {
+    return NamedCounts("SELECT consumer, acked_seq FROM outbox_consumers", {});
+  }
+
+  Result<std::string> Secret(const std::string& name) override {
+    FERRY_RETURN_IF_ERROR(tx_.Run("INSERT INTO secrets(name, v) VALUES($1, $2) ON CONFLICT (name) DO NOTHING",
+                                  {T(name), T(base::SecretBytes::Random(32).ToHex())}));
+    auto r = tx_.Exec("SELECT v FROM secrets WHERE name = $1", {T(name)});
+    if (!r.ok()) return r.status();
+    return PQntuples(r->get()) > 0 ? Get(r->get(), 0, 0) : std::string();
   }
 
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {

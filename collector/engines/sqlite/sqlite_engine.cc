@@ -103,8 +103,7 @@ ALTER TABLE consent_ledger ADD COLUMN receipt_id TEXT;
 CREATE INDEX consent_by_receipt ON consent_ledger(project_id, receipt_id) WHERE receipt_id IS NOT NULL;
 )sql",
     // 6: the purpose and processing registry (issue 13): one JSON document per project, and the retention of each
-    // purpose that has one (the retention job reads it). IF NOT EXISTS: the migration tests rewind a database by
-    // undoing later migrations' columns and leave these tables.
+    // purpose that has one (the retention job reads it).
     R"sql(
 CREATE TABLE IF NOT EXISTS processing_registry(
   project_id INTEGER PRIMARY KEY, document TEXT NOT NULL, updated_ms INTEGER NOT NULL);
@@ -129,6 +128,21 @@ CREATE TABLE IF NOT EXISTS restrictions(
 CREATE INDEX IF NOT EXISTS restrictions_by_project ON restrictions(project_id, lifted_ms);
 CREATE INDEX IF NOT EXISTS restrictions_by_request ON restrictions(request_id);
 CREATE TABLE IF NOT EXISTS restriction_mode(project_id INTEGER PRIMARY KEY, mode TEXT NOT NULL);
+)sql",
+    // 9: the downstream outbox (issue 13): changes for downstream systems, their webhook deliveries, the feed's
+    // consumers, and named secrets (the outbox's sealing and signing keys).
+    R"sql(
+CREATE TABLE IF NOT EXISTS outbox(
+  seq INTEGER PRIMARY KEY, project TEXT NOT NULL, kind TEXT NOT NULL, request_id TEXT NOT NULL, body TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_by_request ON outbox(request_id);
+CREATE TABLE IF NOT EXISTS outbox_deliveries(
+  seq INTEGER NOT NULL, destination TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+  next_ms INTEGER NOT NULL, last_status INTEGER NOT NULL, last_error TEXT NOT NULL, delivered_ms INTEGER NOT NULL,
+  PRIMARY KEY(seq, destination)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_due ON outbox_deliveries(state, next_ms);
+CREATE TABLE IF NOT EXISTS outbox_consumers(consumer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, v TEXT NOT NULL);
 )sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -7,6 +7,7 @@
 #include "collector/engines/sqlite/sqlite_engine.h"
 #include "collector/store/columns.h"
 #include "collector/store/roles.h"
+#include "lib/base/secret.h"
 
 namespace ferry::collector::sqlite {
 
@@ -687,6 +688,100 @@ class SqliteTxn final : public EngineTxn {
     }
     FERRY_RETURN_IF_ERROR(st->status());
     return rows;
+  }
+
+  Result<int64_t> InsertOutbox(const OutboxEntry& e, const std::vector<std::string>& destinations) override {
+    auto ins =
+        db_.Prepare("INSERT INTO outbox(project, kind, request_id, body, created_ms) VALUES(?1, ?2, ?3, ?4, ?5);");
+    if (!ins.ok()) return ins.status();
+    ins->Bind(1, e.project).Bind(2, e.kind).Bind(3, e.request_id).Bind(4, e.body).Bind(5, e.created_ms);
+    FERRY_RETURN_IF_ERROR(ins->Run());
+    int64_t seq = db_.LastInsertRowid();
+    auto d = db_.Prepare(
+        "INSERT INTO outbox_deliveries(seq, destination, state, attempts, next_ms, last_status, last_error, "
+        "delivered_ms) VALUES(?1, ?2, 'pending', 0, ?3, 0, '', 0);");
+    if (!d.ok()) return d.status();
+    for (const auto& dest : destinations) {
+      d->Bind(1, seq).Bind(2, dest).Bind(3, e.created_ms);
+      FERRY_RETURN_IF_ERROR(d->Run());
+    }
+    return seq;
+  }
+
+  Result<std::vector<OutboxEntry>> ListOutbox(int64_t after_seq, size_t limit) override {
+    auto st = db_.Prepare(
+        "SELECT seq, project, kind, request_id, body, created_ms FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, after_seq).Bind(2, static_cast<int64_t>(limit));
+    std::vector<OutboxEntry> out;
+    while (st->Step()) out.push_back(OutboxFromRow(*st, 0));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<std::vector<std::pair<OutboxEntry, OutboxDelivery>>> DueDeliveries(int64_t now_ms, size_t limit) override {
+    auto st = db_.Prepare(
+        "SELECT o.seq, o.project, o.kind, o.request_id, o.body, o.created_ms, d.seq, d.destination, d.state, "
+        "d.attempts, d.next_ms, d.last_status, d.last_error, d.delivered_ms FROM outbox_deliveries d "
+        "JOIN outbox o ON o.seq = d.seq WHERE d.state = 'pending' AND d.next_ms <= ?1 ORDER BY d.next_ms, d.seq "
+        "LIMIT ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, now_ms).Bind(2, static_cast<int64_t>(limit));
+    std::vector<std::pair<OutboxEntry, OutboxDelivery>> out;
+    while (st->Step()) out.emplace_back(OutboxFromRow(*st, 0), DeliveryFromRow(*st, 6));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Status UpdateDelivery(const OutboxDelivery& d) override {
+    auto st = db_.Prepare(
+        "UPDATE outbox_deliveries SET state = ?3, attempts = ?4, next_ms = ?5, last_status = ?6, last_error = ?7, "
+        "delivered_ms = ?8 WHERE seq = ?1 AND destination = ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, d.seq).Bind(2, d.destination).Bind(3, d.state).Bind(4, d.attempts).Bind(5, d.next_ms);
+    st->Bind(6, d.last_status).Bind(7, d.last_error).Bind(8, d.delivered_ms);
+    return st->Run();
+  }
+
+  Result<std::vector<OutboxDelivery>> DeliveriesOf(const std::string& request_id) override {
+    auto st = db_.Prepare(
+        "SELECT d.seq, d.destination, d.state, d.attempts, d.next_ms, d.last_status, d.last_error, d.delivered_ms "
+        "FROM outbox_deliveries d JOIN outbox o ON o.seq = d.seq WHERE o.request_id = ?1 "
+        "ORDER BY d.seq, d.destination;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, request_id);
+    std::vector<OutboxDelivery> out;
+    while (st->Step()) out.push_back(DeliveryFromRow(*st, 0));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Status AckOutbox(const std::string& consumer, int64_t seq, int64_t now_ms) override {
+    auto st = db_.Prepare(
+        "INSERT OR REPLACE INTO outbox_consumers(consumer, acked_seq, updated_ms) VALUES(?1, max(?2, ifnull("
+        "(SELECT acked_seq FROM outbox_consumers WHERE consumer = ?1), 0)), ?3);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, consumer).Bind(2, seq).Bind(3, now_ms);
+    return st->Run();
+  }
+
+  Result<std::map<std::string, int64_t>> OutboxAcks() override {
+    auto st = db_.Prepare("SELECT consumer, acked_seq FROM outbox_consumers;");
+    return NamedCounts(st);
+  }
+
+  Result<std::string> Secret(const std::string& name) override {
+    auto ins = db_.Prepare("INSERT OR IGNORE INTO secrets(name, v) VALUES(?1, ?2);");
+    if (!ins.ok()) return ins.status();
+    ins->Bind(1, name).Bind(2, base::SecretBytes::Random(32).ToHex());
+    FERRY_RETURN_IF_ERROR(ins->Run());
+    auto st = db_.Prepare("SELECT v FROM secrets WHERE name = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, name);
+    std::string v;
+    if (st->Step()) v = st->Text(0);
+    FERRY_RETURN_IF_ERROR(st->status());
+    return v;
   }
 
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {

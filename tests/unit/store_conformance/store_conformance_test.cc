@@ -743,6 +743,82 @@ TEST_P(StoreConformance, RetentionHonoursAPurposesShorterRetention) {
   EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"ads-new"}));
 }
 
+// The downstream outbox's primitives (collector/rights/outbox.h builds on them): entries in seq order with a pending
+// delivery per destination, due deliveries, their updates, a request's deliveries, consumers' acknowledgements that
+// never move back, and named secrets made once.
+TEST_P(StoreConformance, OutboxEntriesDeliveriesAcksAndSecrets) {
+  auto in_txn = [&](const std::function<base::Status(EngineTxn&)>& fn) {
+    return store_->Transact(TxnMode::kWrite, [&](StoreTxn& tx) { return fn(tx.primitives()); });
+  };
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        in_txn([&](EngineTxn& t) -> base::Status {
+          OutboxEntry e{0, "shop", "erasure", "req_" + std::to_string(i), "sealed:00", 1000 + i};
+          auto seq = t.InsertOutbox(e, i == 2 ? std::vector<std::string>{} : std::vector<std::string>{"a", "b"});
+          if (!seq.ok()) return seq.status();
+          seqs.push_back(*seq);
+          return base::Status::Ok();
+        }).ok());
+  }
+  ASSERT_EQ(seqs.size(), 3u);
+  EXPECT_LT(seqs[0], seqs[1]);
+  EXPECT_LT(seqs[1], seqs[2]);
+  auto page = store_->TransactFor<std::vector<OutboxEntry>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().ListOutbox(seqs[0], 10); });
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].request_id, "req_1");
+  EXPECT_EQ((*page)[0].body, "sealed:00");
+  EXPECT_EQ((*page)[1].created_ms, 1002);
+
+  using Due = std::vector<std::pair<OutboxEntry, OutboxDelivery>>;
+  auto due =
+      store_->TransactFor<Due>(TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().DueDeliveries(1000, 10); });
+  ASSERT_TRUE(due.ok()) << due.status().ToString();
+  ASSERT_EQ(due->size(), 2u);  // entry 0's two destinations; entry 1 falls due at 1001
+  OutboxDelivery d = (*due)[0].second;
+  EXPECT_EQ(d.state, "pending");
+  d.state = "delivered";
+  d.attempts = 2;
+  d.last_status = 200;
+  d.delivered_ms = 1500;
+  ASSERT_TRUE(in_txn([&](EngineTxn& t) { return t.UpdateDelivery(d); }).ok());
+  due = store_->TransactFor<Due>(TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().DueDeliveries(5000, 10); });
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(due->size(), 3u);
+  auto of = store_->TransactFor<std::vector<OutboxDelivery>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().DeliveriesOf("req_0"); });
+  ASSERT_TRUE(of.ok());
+  ASSERT_EQ(of->size(), 2u);
+  EXPECT_EQ((*of)[0].destination, d.destination);
+  EXPECT_EQ((*of)[0].state, "delivered");
+  EXPECT_EQ((*of)[0].attempts, 2);
+  EXPECT_EQ((*of)[0].delivered_ms, 1500);
+
+  ASSERT_TRUE(in_txn([&](EngineTxn& t) { return t.AckOutbox("sync", seqs[1], 10); }).ok());
+  ASSERT_TRUE(in_txn([&](EngineTxn& t) { return t.AckOutbox("sync", seqs[0], 11); }).ok());
+  auto acks = store_->TransactFor<std::map<std::string, int64_t>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().OutboxAcks(); });
+  ASSERT_TRUE(acks.ok());
+  EXPECT_EQ(*acks, (std::map<std::string, int64_t>{{"sync", seqs[1]}}));
+
+  std::string first, again, other;
+  ASSERT_TRUE(in_txn([&](EngineTxn& t) -> base::Status {
+                auto a = t.Secret("k1");
+                auto b = t.Secret("k1");
+                auto c = t.Secret("k2");
+                if (!a.ok() || !b.ok() || !c.ok()) return base::Status::Internal("secret");
+                first = *a;
+                again = *b;
+                other = *c;
+                return base::Status::Ok();
+              }).ok());
+  EXPECT_EQ(first.size(), 64u);
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, other);
+}
+
 // ---- Folded in from the embedded store's own tests (tests/unit/collector/store_test.cc): now every backend ----
 
 StoredEvent Plain(const std::string& id, const std::string& type = "track") {
