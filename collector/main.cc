@@ -89,13 +89,17 @@ int main(int argc, char** argv) {
   app.add_option("--max-decoded-kib", max_decompressed_kib, "Largest decoded body (KiB)")->capture_default_str();
   app.add_option("--max-event-kib", max_event_kib, "Largest serialised event (KiB)")->capture_default_str();
   app.add_option("--max-batch-events", max_batch_events, "Most events in one batch")->capture_default_str();
-  double due_days = 15, retention_days = 395, retention_interval_s = 3600;
+  double due_days = 15, retention_days = 395, retention_interval_s = 3600, consent_keep_days = 365;
   app.add_option("--request-due-days", due_days, "Days to answer a data-subject request (due date in the register)")
       ->capture_default_str();
   app.add_option("--retention-days", retention_days,
                  "Default maximum event age in days (fractions allowed; 0 keeps events forever)")
       ->capture_default_str();
   app.add_option("--retention-interval-s", retention_interval_s, "Seconds between retention purges")
+      ->capture_default_str();
+  app.add_option("--consent-keep-days", consent_keep_days,
+                 "Days a consent record is kept beyond the newest event it covered (it is kept while any stored event "
+                 "names it); per project: ferryctl projects set-consent-keep")
       ->capture_default_str();
   double past_days = 400, future_s = 600, refusal_interval_s = 60;
   app.add_option("--event-past-days", past_days,
@@ -187,10 +191,10 @@ int main(int argc, char** argv) {
   opts.limits.max_decompressed_bytes = static_cast<size_t>(max_decompressed_kib * 1024);
   opts.limits.max_event_bytes = static_cast<size_t>(max_event_kib * 1024);
   opts.limits.max_batch_events = max_batch_events;
-  if (due_days <= 0 || retention_days < 0 || retention_interval_s <= 0) {
+  if (due_days <= 0 || retention_days < 0 || retention_interval_s <= 0 || consent_keep_days < 0) {
     std::fprintf(stderr,
                  "ferry-collector: --request-due-days and --retention-interval-s must be > 0, "
-                 "--retention-days >= 0\n");
+                 "--retention-days and --consent-keep-days >= 0\n");
     return 2;
   }
   constexpr double kDayMs = 24.0 * 3600 * 1000;
@@ -211,6 +215,7 @@ int main(int argc, char** argv) {
   }
   opts.webhook.first_retry_ms = static_cast<int64_t>(webhook_retry_ms);
   opts.webhook.poll_ms = std::min<int64_t>(1000, opts.webhook.first_retry_ms);
+  opts.consent_keep_ms = static_cast<int64_t>(consent_keep_days * kDayMs);
   if (past_days < 0 || future_s < 0 || refusal_interval_s <= 0) {
     std::fprintf(stderr,
                  "ferry-collector: --event-past-days and --event-future-s must be >= 0, "

@@ -75,6 +75,14 @@ std::unique_ptr<Store> OpenAudited(const Globals& g, int* exit_code, const std::
   return store;
 }
 
+// The exit code of a project setting's change (an unknown project is said and gives kExitNotFound).
+int ProjectSettingExit(const base::Result<bool>& ok, const std::string& project) {
+  if (ok.ok() && ok.value()) return kExitOk;
+  std::fprintf(stderr, "ferryctl: %s\n",
+               ok.ok() ? ("no project named " + project).c_str() : ok.status().ToString().c_str());
+  return ok.ok() ? kExitNotFound : ExitForCode(ok.status().code());
+}
+
 }  // namespace
 
 void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
@@ -149,13 +157,24 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     auto store = OpenAudited(g, exit_code, "projects set-retention", {{"project", *rproject}, {"days", *days}});
     if (!store) return;
     auto ok = store->SetRetention(*rproject, static_cast<int64_t>(*days * 24 * 3600 * 1000));
-    if (!ok.ok() || !*ok) {
-      std::fprintf(stderr, "ferryctl: %s\n",
-                   ok.ok() ? ("no project named " + *rproject).c_str() : ok.status().ToString().c_str());
-      *exit_code = ok.ok() ? kExitNotFound : ExitForCode(ok.status().code());
-      return;
-    }
-    *exit_code = kExitOk;
+    *exit_code = ProjectSettingExit(ok, *rproject);
+  });
+
+  auto keep_days = std::make_shared<double>(-1);
+  CLI::App* keep = projects->add_subcommand(
+      "set-consent-keep", "Days a project keeps consent records beyond the newest event they covered");
+  keep->add_option("--project", *rproject, "Project name")->required();
+  keep->add_option("--days", *keep_days,
+                   "Days (fractions allowed; 0: as long as an event needs them); -1 = the "
+                   "collector's --consent-keep-days")
+      ->required();
+  keep->callback([&g, rproject, keep_days, exit_code] {
+    *exit_code = kExitFailure;
+    auto store = OpenOrSay(g, exit_code);
+    if (!store) return;
+    int64_t keep_ms = *keep_days < 0 ? -1 : static_cast<int64_t>(*keep_days * 24 * 3600 * 1000);
+    auto ok = store->SetConsentKeep(*rproject, keep_ms);
+    *exit_code = ProjectSettingExit(ok, *rproject);
   });
 
   auto mode = std::make_shared<std::string>();
@@ -175,13 +194,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     policy.mode = *mode;
     policy.necessary.insert(necessary->begin(), necessary->end());
     auto ok = store->SetConsentPolicy(*rproject, policy);
-    if (!ok.ok() || !*ok) {
-      std::fprintf(stderr, "ferryctl: %s\n",
-                   ok.ok() ? ("no project named " + *rproject).c_str() : ok.status().ToString().c_str());
-      *exit_code = ok.ok() ? kExitNotFound : ExitForCode(ok.status().code());
-      return;
-    }
-    *exit_code = kExitOk;
+    *exit_code = ProjectSettingExit(ok, *rproject);
   });
 
   CLI::App* debug = app.add_subcommand("debug", "Inspect the store (offline, on --data-dir)");
@@ -211,6 +224,7 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
                                {"purpose", r.purpose},
                                {"timestampMs", r.timestamp_ms},
                                {"receivedMs", r.received_ms},
+                               {"coveredBy", r.covered_by},
                                {"body", body.is_discarded() ? nlohmann::json(r.body) : body}};
         std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {

@@ -84,7 +84,9 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       rights_(rights::StoresOf(store), clock_, WithOutbox(opts_.rights, &outbox_), log_),
       registry_(&rights_, store, opts_.retention_max_age_ms),
       admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr, &registry_), clock_),
-      retention_(store, clock_, rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000},
+      retention_(store, clock_,
+                 rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000,
+                                          opts_.consent_keep_ms},
                  log_,
                  [this](int64_t n) {
                    metrics_.AddPurged(n);

@@ -64,6 +64,9 @@ struct ServerOptions {
   std::string consent_default = "enforce";
   int64_t retention_max_age_ms = 395LL * 24 * 3600 * 1000;  // default maximum event age; <= 0 keeps events forever
   int64_t retention_interval_ms = 3600LL * 1000;            // how often the retention job runs
+  // How long consent records are kept beyond the newest event they covered (--consent-keep-days), for projects
+  // without their own (ferryctl projects set-consent-keep).
+  int64_t consent_keep_ms = 365LL * 24 * 3600 * 1000;
   // The time of ingest (receivedAt and the clock-skew correction), the rate limiter, the retention job, request due
   // dates and audit entries. Tests that run the server in-process may hand in a base::ManualClock.
   base::Clock* clock = base::SystemClock();

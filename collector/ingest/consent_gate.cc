@@ -70,7 +70,7 @@ base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t 
       int64_t seq = 0;
       std::string receipt;
       EventSeqAndReceipt(e.body, &seq, &receipt);
-      reason = people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, seq, receipt);
+      reason = people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, seq, receipt, &e.covered_by);
     }
     if (!reason.empty()) ++out.refused[reason];
     if (reason.empty() || !out.enforced) kept.push_back(std::move(e));

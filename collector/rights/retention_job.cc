@@ -34,7 +34,7 @@ bool RetentionJob::stopping() {
 base::Result<int64_t> RetentionJob::RunOnce() {
   int64_t total = 0;
   for (;;) {
-    auto n = store_->PurgeExpired(clock_->NowMs(), opts_.default_max_age_ms, opts_.chunk_rows);
+    auto n = store_->PurgeExpired(clock_->NowMs(), opts_.default_max_age_ms, opts_.chunk_rows, opts_.consent_keep_ms);
     if (!n.ok()) return n.status();
     total += *n;
     if (*n < opts_.chunk_rows || stopping()) break;

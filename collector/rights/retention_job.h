@@ -1,6 +1,7 @@
-// The retention job (storage limitation, GDPR art. 5(1)(e)): deletes events and consent records older than each
-// project's maximum age, once at start and then every interval, in chunks so that ingest waits little. Its time comes
-// from a base::Clock, so tests drive it with a ManualClock instead of waiting.
+// The retention job (storage limitation, GDPR art. 5(1)(e)): deletes events older than each project's maximum age,
+// and consent records once no stored event needs them as proof and their keep period passed, once at start and then
+// every interval, in chunks so that ingest waits little. Its time comes from a base::Clock, so tests drive it with a
+// ManualClock instead of waiting.
 #ifndef FERRY_COLLECTOR_RIGHTS_RETENTION_JOB_H_
 #define FERRY_COLLECTOR_RIGHTS_RETENTION_JOB_H_
 
@@ -20,6 +21,9 @@ struct RetentionOptions {
   int64_t default_max_age_ms = 395LL * 24 * 3600 * 1000;  // for projects without their own; <= 0 keeps forever
   int64_t interval_ms = 3600LL * 1000;                    // between the end of one pass and the start of the next
   int64_t chunk_rows = 5000;                              // rows a transaction
+  // How long a consent record is kept beyond the newest event it covered, for projects without their own
+  // (RetentionStore::PurgeExpired).
+  int64_t consent_keep_ms = 0;
 };
 
 class RetentionJob {

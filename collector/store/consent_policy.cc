@@ -33,7 +33,8 @@ void PersonConsent::Add(const ConsentRecord& record) {
 }
 
 std::string PersonConsent::Verdict(const ConsentPolicy& policy, const StoredEvent& event, int64_t device_seq,
-                                   const std::string& receipt) const {
+                                   const std::string& receipt, std::string* covered_by) const {
+  if (covered_by != nullptr) covered_by->clear();
   if (event.type == "consent") return "";
   const std::string& purpose = event.purpose;
   if (purpose == "necessary") {
@@ -69,6 +70,7 @@ std::string PersonConsent::Verdict(const ConsentPolicy& policy, const StoredEven
   if (purpose == "sensitive" && !Explicit(*grant) && !(other_grant != nullptr && Explicit(*other_grant))) {
     return kRefusedSensitiveNotExplicit;
   }
+  if (covered_by != nullptr) *covered_by = grant->receipt_id;
   return "";
 }
 

@@ -44,9 +44,10 @@ struct ConsentPolicy {
 class PersonConsent {
  public:
   void Add(const ConsentRecord& record);
-  // "" when the event may be stored, else the refusal's reason (kRefused*).
+  // "" when the event may be stored, else the refusal's reason (kRefused*). *covered_by (when given) gets the
+  // receipt id of the consent record that admits the event ("" when none does, or the record has no receipt).
   std::string Verdict(const ConsentPolicy& policy, const StoredEvent& event, int64_t device_seq,
-                      const std::string& receipt) const;
+                      const std::string& receipt, std::string* covered_by = nullptr) const;
 
  private:
   std::vector<ConsentRecord> records_;

@@ -215,6 +215,9 @@ class EngineTxn {
   // ---- Settings and inspection ----
   // Sets (max_age_ms > 0) or clears (0) a project's maximum event age.
   virtual base::Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) = 0;
+  // Sets (keep_ms >= 0) or clears (< 0: the collector's default applies) how long a project keeps consent records
+  // beyond the events they cover.
+  virtual base::Status SetConsentKeep(int64_t project_id, int64_t keep_ms) = 0;
   // project name -> its own maximum event age.
   virtual base::Result<std::map<std::string, int64_t>> MaxEventAges() = 0;
   // Stored events in insertion order (project "" = all).
@@ -303,7 +306,8 @@ class Engine {
   virtual base::Status Insert(std::vector<InsertRequest*>& requests) = 0;
 
   // Retention: see RetentionStore::PurgeExpired (interfaces.h).
-  virtual base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) = 0;
+  virtual base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                                             int64_t default_consent_keep_ms) = 0;
 
   // Calls fn(table, column, text) for every non-NULL text value of every column of every table.
   virtual base::Status ScanAllText(const TextScanFn& fn) = 0;

@@ -153,11 +153,19 @@ class RetentionStore {
   virtual base::Result<bool> SetRetention(const std::string& project, int64_t max_age_ms) = 0;
   // project -> its own maximum event age (projects without one are absent).
   virtual base::Result<std::map<std::string, int64_t>> Retention() = 0;
-  // Deletes events (and consent records) whose timestamp is older than now_ms minus the project's maximum age
-  // (default_max_age_ms when it has none; <= 0 keeps them forever), at most about `max_rows` rows per call so
-  // ingest is not held up for long (an engine that drops whole partitions may report more). Returns the number of
-  // events deleted; call again while it returns max_rows or more.
-  virtual base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) = 0;
+  // Sets (keep_ms >= 0) or clears (< 0: the collector's default applies) how long a project keeps a consent record
+  // beyond the newest event it covered. false for an unknown project.
+  virtual base::Result<bool> SetConsentKeep(const std::string& project, int64_t keep_ms) = 0;
+  // Deletes events whose timestamp is older than now_ms minus the project's maximum age (default_max_age_ms when it
+  // has none; <= 0 keeps them forever), at most about `max_rows` rows per call so ingest is not held up for long (an
+  // engine that drops whole partitions may report more). Returns the number of events deleted; call again while it
+  // returns max_rows or more.
+  // Consent records are the proof for the events they admitted (StoredEvent::covered_by), so one is deleted only
+  // when no stored event names its receipt, and both its own time and that of the newest event it covered (kept as
+  // covered_until_ms when retention deletes that event) are older than the cut-off minus the keep period (the
+  // project's own, else default_consent_keep_ms).
+  virtual base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                                             int64_t default_consent_keep_ms = 0) = 0;
 };
 
 class Suppressions {

@@ -50,6 +50,10 @@ struct StoredEvent {
   // consent events: where the consent was given, {device, os, app, library, sessionId} from the event's context as
   // JSON text ("" when absent); kept with the consent record as proof of origin (with its anonymousId).
   std::string device;
+  // Set at ingest (consent_gate.h): the receipt id of the consent record that admitted the event ("" when none did:
+  // purpose necessary, a consent record itself, or an event stored in report-only without covering consent). Stored
+  // with the event; retention keeps that record while the event is held (RetentionStore::PurgeExpired).
+  std::string covered_by;
 };
 
 enum class InsertOutcome { kAccepted, kDuplicate, kSuppressed };
@@ -82,7 +86,8 @@ struct EventRow {
   std::string message_id, type, user_id, anonymous_id, name, purpose;
   int64_t timestamp_ms = 0, received_ms = 0;
   std::string body;
-  int64_t seq = 0;  // the store's insertion sequence (InsertRequest::seqs); set by EventsAfter
+  int64_t seq = 0;         // the store's insertion sequence (InsertRequest::seqs); set by EventsAfter
+  std::string covered_by{};  // StoredEvent::covered_by as stored; set by DumpEvents
 };
 
 // A key that may send events: a write key ("fw_", kind "write", shipped in apps) or a server key ("fs_", kind

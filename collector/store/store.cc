@@ -259,8 +259,13 @@ Result<std::map<std::string, int64_t>> Store::Retention() {
                                                      [&](StoreTxn& tx) { return tx.primitives().MaxEventAges(); });
 }
 
-Result<int64_t> Store::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) {
-  return engine_->PurgeExpired(now_ms, default_max_age_ms, max_rows);
+Result<bool> Store::SetConsentKeep(const std::string& project, int64_t keep_ms) {
+  return TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.SetConsentKeep(project, keep_ms); });
+}
+
+Result<int64_t> Store::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                                    int64_t default_consent_keep_ms) {
+  return engine_->PurgeExpired(now_ms, default_max_age_ms, max_rows, default_consent_keep_ms);
 }
 
 // ---- Suppressions ----

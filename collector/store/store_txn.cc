@@ -280,4 +280,13 @@ Result<bool> StoreTxn::SetRetention(const std::string& project, int64_t max_age_
   return true;
 }
 
+Result<bool> StoreTxn::SetConsentKeep(const std::string& project, int64_t keep_ms) {
+  if (project.empty()) return false;
+  auto p = txn_.Projects(project);
+  if (!p.ok()) return p.status();
+  if (p->empty()) return false;
+  FERRY_RETURN_IF_ERROR(txn_.SetConsentKeep(p->front().id, keep_ms < 0 ? -1 : keep_ms));
+  return true;
+}
+
 }  // namespace ferry::collector

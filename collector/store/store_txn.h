@@ -86,6 +86,7 @@ class StoreTxn {
 
   // ---- Retention (RetentionStore) ----
   base::Result<bool> SetRetention(const std::string& project, int64_t max_age_ms);
+  base::Result<bool> SetConsentKeep(const std::string& project, int64_t keep_ms);
 
  private:
   base::Status EraseIds(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,

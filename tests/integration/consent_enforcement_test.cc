@@ -2,7 +2,9 @@
 // TLS, on both stores: the matrix of purpose x state x device (the phone
 // grants, the tablet denies) x identified/anonymous; necessary only for listed
 // names; sensitive only after an explicit grant; refusals counted per reason in
-// /metrics and invisible in the answer.
+// /metrics and invisible in the answer. Each stored event keeps the receipt of
+// the record that admitted it, and retention keeps that record while the event
+// is stored.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -13,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector/engines/open_store.h"
 #include "collector/engines/postgres/pg_store.h"
 #include "collector/store/consent_policy.h"
 #include "lib/base/ids.h"
@@ -67,7 +70,10 @@ class ConsentEnforcementTest : public ::testing::TestWithParam<std::string> {
     std::string err;
     testsupport::CollectorOptions o;
     o.project = "shop";
-    o.extra_args = {"--consent-default", "enforce"};
+    // Retention at one day, run often, consent records kept no longer than the
+    // events they cover.
+    o.extra_args = {"--consent-default",      "enforce", "--retention-days",    "1",
+                    "--retention-interval-s", "0.2",     "--consent-keep-days", "0"};
     if (GetParam() == "postgres") {
       if (!testsupport::PgCluster::Available()) GTEST_SKIP() << "*** SKIPPED: PostgreSQL binaries not found ***";
       cluster_ = testsupport::PgCluster::Start(&err);
@@ -145,6 +151,24 @@ class ConsentEnforcementTest : public ::testing::TestWithParam<std::string> {
     return names;
   }
 
+  // Track event name -> the receipt of the consent record that admitted it, as stored with the event.
+  std::map<std::string, std::string> CoveredBy(const std::string& project) {
+    std::map<std::string, std::string> out;
+    if (GetParam() == "postgres") {
+      auto s = OpenPg();
+      auto rows = s->DumpEvents(project);
+      EXPECT_TRUE(rows.ok());
+      for (const auto& e : *rows) {
+        if (e.type == "track") out[e.name] = e.covered_by;
+      }
+    } else {
+      for (const json& e : col_->DumpEvents(project)) {
+        if (e["type"] == "track") out[e["name"].get<std::string>()] = e["coveredBy"].get<std::string>();
+      }
+    }
+    return out;
+  }
+
   double Refused(const std::string& metrics, const std::string& reason, const std::string& mode) {
     return CollectorProcess::MetricValue(
         metrics, "ferry_events_consent_refused_total{reason=\"" + reason + "\",mode=\"" + mode + "\"}");
@@ -216,6 +240,17 @@ TEST_P(ConsentEnforcementTest, TheMatrix) {
   expected.insert({"anon analytics", "anon analytics by seq", "Login Failed"});
   EXPECT_EQ(stored, expected);
   EXPECT_EQ(Stored("blog"), std::multiset<std::string>({"blog post read"}));
+  // Each stored event keeps the receipt of the record that admitted it (by the receipt it named, or by the device's
+  // sequence); necessary and report-only events without consent name none.
+  std::map<std::string, std::string> covered = CoveredBy("shop");
+  for (const char* p : kPurposes) {
+    EXPECT_EQ(covered[std::string("phone ") + p], grant[p]) << p;
+    EXPECT_EQ(covered[std::string("phone early ") + p], grant[p]) << p;
+  }
+  EXPECT_EQ(covered["anon analytics"], a_grant);
+  EXPECT_EQ(covered["anon analytics by seq"], a_grant);
+  EXPECT_EQ(covered["Login Failed"], "");
+  EXPECT_EQ(CoveredBy("blog")["blog post read"], "");
 
   auto m = testsupport::HttpRequest("GET", col_->url() + "/metrics", "", {}, col_->ca_file());
   ASSERT_EQ(m.status, 200) << m.body;
@@ -224,6 +259,37 @@ TEST_P(ConsentEnforcementTest, TheMatrix) {
   EXPECT_EQ(Refused(m.body, collector::kRefusedSensitiveNotExplicit, "enforce"), 1) << m.body;
   EXPECT_EQ(Refused(m.body, collector::kRefusedNecessaryUnlisted, "enforce"), 1) << m.body;
   EXPECT_EQ(Refused(m.body, collector::kRefusedConsentMissing, "report-only"), 1) << m.body;
+}
+
+// Retention at one day removes old events but keeps the consent records that
+// cover still-stored events (and only those: keep period 0 here).
+TEST_P(ConsentEnforcementTest, RetentionKeepsTheProofOfStoredEvents) {
+  const int64_t now = base::NowMs();
+  const int64_t day = 86400000;
+  const std::string analytics = base::NewUuidV4(), marketing = base::NewUuidV4();
+  Post(key_, json::array({Consent("phone", "", "analytics", "granted", "explicit", now - 3 * day, 1, analytics),
+                          Track("old analytics", "phone", "", "analytics", now - 2 * day, 2, analytics),
+                          Track("new analytics", "phone", "", "analytics", now - 3600000, 3, analytics),
+                          Consent("phone", "", "marketing", "granted", "explicit", now - 3 * day, 4, marketing),
+                          Track("old marketing", "phone", "", "marketing", now - 2 * day, 5, marketing),
+                          Consent("phone", "", "ads", "denied", "explicit", now - 3 * day, 6, base::NewUuidV4())}));
+  // The job runs every 0.2 s and says when it deleted something: the three
+  // consent events and the two old tracks.
+  ASSERT_TRUE(col_->WaitForLog("retention: deleted 5 expired events")) << col_->Log();
+  EXPECT_EQ(Stored("shop"), std::multiset<std::string>({"new analytics"}));
+  EXPECT_EQ(CoveredBy("shop")["new analytics"], analytics);
+  collector::StoreConfig cfg;
+  cfg.storage = GetParam() == "postgres" ? uri_ : "sqlite";
+  cfg.data_dir = col_->data_dir();
+  auto store = collector::MakeStore(cfg);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto shop = (*store)->LookupWriteKey(key_);
+  ASSERT_TRUE(shop.ok() && shop->has_value());
+  auto records = (*store)->PersonConsent((*shop)->project_id, "", "phone");
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  std::set<std::string> kept;
+  for (const auto& r : *records) kept.insert(r.receipt_id);
+  EXPECT_EQ(kept, std::set<std::string>({analytics}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, ConsentEnforcementTest, ::testing::Values("sqlite", "postgres"),

@@ -115,7 +115,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
 
   // The accepted events, in batch order, in one statement.
   std::vector<int64_t> pids, stamps, received;
-  std::vector<std::string> mids, types, users, anons, names, purposes, bodies;
+  std::vector<std::string> mids, types, users, anons, names, purposes, bodies, receipts;
   std::vector<std::pair<InsertRequest*, const StoredEvent*>> accepted;
   std::map<std::pair<int64_t, std::string>, int64_t*> seq_of;  // (project, messageId) -> where its id goes
   for (InsertRequest* req : requests) {
@@ -138,16 +138,18 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
       stamps.push_back(e.timestamp_ms);
       received.push_back(e.received_ms);
       bodies.push_back(e.body);
+      receipts.push_back(e.covered_by);
     }
   }
   if (!accepted.empty()) {
     auto r = tx.Exec(
         "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
-        "received_ms, body) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
-        "$6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[]) RETURNING project_id, message_id, id",
+        "received_ms, body, consent_receipt) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) "
+        "RETURNING project_id, message_id, id",
         {T(IntArray(pids)), T(TextArray(mids)), T(TextArray(types)), T(TextArray(users, true)),
          T(TextArray(anons, true)), T(TextArray(names, true)), T(TextArray(purposes, true)), T(IntArray(stamps)),
-         T(IntArray(received)), T(TextArray(bodies))});
+         T(IntArray(received)), T(TextArray(bodies)), T(TextArray(receipts, true))});
     if (!r.ok()) return r.status();
     for (int i = 0; i < PQntuples(r->get()); ++i) {
       auto it = seq_of.find({GetInt(r->get(), i, 0), Get(r->get(), i, 1)});

@@ -49,7 +49,8 @@ base::Status InsertBatch(Pool& pool, Partitions& partitions, const IdHasher& id_
 
 // Drops whole monthly partitions that every project's cutoff has passed (their rows count towards the result, which
 // may then exceed max_rows), then deletes at most max_rows older rows from the rest, and the expired dedup keys.
-base::Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows);
+base::Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                                   int64_t default_consent_keep_ms);
 
 }  // namespace ferry::collector::pg
 

@@ -9,22 +9,42 @@ namespace ferry::collector::pg {
 using base::Result;
 using base::Status;
 
-Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) {
-  // Cutoffs per project (projects kept forever have none).
-  std::vector<std::pair<int64_t, int64_t>> cutoffs;
+namespace {
+
+// The events `select_ids` names (a SELECT of event ids) are deleted, and the consent records they name learn how long
+// they covered something (covered_until_ms) in the same statement. Returns the events deleted.
+std::string DeleteEventsMarkingConsent(const std::string& select_ids) {
+  return "WITH gone AS (DELETE FROM events WHERE id IN (" + select_ids +
+         ") RETURNING project_id, consent_receipt, timestamp_ms), marked AS (UPDATE consent_ledger c SET "
+         "covered_until_ms = greatest(coalesce(c.covered_until_ms, 0), g.m) FROM (SELECT project_id, consent_receipt, "
+         "max(timestamp_ms) AS m FROM gone WHERE consent_receipt IS NOT NULL GROUP BY project_id, consent_receipt) g "
+         "WHERE c.project_id = g.project_id AND c.receipt_id = g.consent_receipt RETURNING 1) "
+         "SELECT count(*) FROM gone";
+}
+
+}  // namespace
+
+Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                             int64_t default_consent_keep_ms) {
+  // Cutoffs per project (projects kept forever have none), and how long its consent records outlive their events.
+  struct Cut {
+    int64_t project_id, cutoff, keep_ms;
+  };
+  std::vector<Cut> cutoffs;
   bool every_project_expires = true;
   {
     auto r = WithLease(&pool, [&](Lease& tx) -> Result<ResultPtr> {
       return tx.Exec(
-          "SELECT p.id, coalesce(s.max_event_age_ms, $1) FROM projects p "
-          "LEFT JOIN project_settings s ON s.project_id = p.id ORDER BY p.id",
-          {I(default_max_age_ms)});
+          "SELECT p.id, coalesce(s.max_event_age_ms, $1), coalesce(k.keep_ms, $2) FROM projects p "
+          "LEFT JOIN project_settings s ON s.project_id = p.id LEFT JOIN consent_retention k ON k.project_id = p.id "
+          "ORDER BY p.id",
+          {I(default_max_age_ms), I(std::max<int64_t>(default_consent_keep_ms, 0))});
     });
     if (!r.ok()) return r.status();
     for (int i = 0; i < PQntuples(r->get()); ++i) {
       int64_t age = GetInt(r->get(), i, 1);
       if (age > 0) {
-        cutoffs.emplace_back(GetInt(r->get(), i, 0), now_ms - age);
+        cutoffs.push_back({GetInt(r->get(), i, 0), now_ms - age, GetInt(r->get(), i, 2)});
       } else {
         every_project_expires = false;
       }
@@ -35,10 +55,12 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
   // the project keeps (a purpose's retention longer than the project's changes nothing: those events are gone).
   {
     auto by_purpose = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
-      return tx.Count(
-          "DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN purpose_retention r ON "
-          "r.project_id = e.project_id AND r.purpose = e.purpose WHERE e.timestamp_ms < $1 - r.max_age_ms LIMIT $2)",
-          {I(now_ms), I(max_rows)});
+      auto r = tx.Exec(DeleteEventsMarkingConsent(
+                           "SELECT e.id FROM events e JOIN purpose_retention r ON r.project_id = e.project_id AND "
+                           "r.purpose = e.purpose WHERE e.timestamp_ms < $1 - r.max_age_ms LIMIT $2"),
+                       {I(now_ms), I(max_rows)});
+      if (!r.ok()) return r.status();
+      return GetInt(r->get(), 0, 0);
     });
     if (!by_purpose.ok()) return by_purpose.status();
     deleted += *by_purpose;
@@ -46,8 +68,8 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
   if (cutoffs.empty() || deleted >= max_rows) return deleted;
   // Whole partitions below every project's cutoff are dropped (no row-by-row delete, no bloat).
   if (every_project_expires) {
-    int64_t min_cut = cutoffs.front().second;
-    for (const auto& c : cutoffs) min_cut = std::min(min_cut, c.second);
+    int64_t min_cut = cutoffs.front().cutoff;
+    for (const Cut& c : cutoffs) min_cut = std::min(min_cut, c.cutoff);
     auto dropped = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
       int64_t n = 0;
       FERRY_RETURN_IF_ERROR(tx.Begin());
@@ -60,6 +82,13 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
         auto c = tx.Exec(count_sql);
         if (!c.ok()) return c.status();
         n += GetInt(c->get(), 0, 0);
+        // The consent records its events name learn how long they covered something before the events go.
+        FERRY_RETURN_IF_ERROR(
+            tx.Run("UPDATE consent_ledger c SET covered_until_ms = greatest(coalesce(c.covered_until_ms, 0), g.m) FROM "
+                   "(SELECT project_id, consent_receipt, max(timestamp_ms) AS m FROM " +
+                   tx.Ident(name) +
+                   " WHERE consent_receipt IS NOT NULL GROUP BY project_id, consent_receipt) g WHERE c.project_id = "
+                   "g.project_id AND c.receipt_id = g.consent_receipt"));
         std::string drop = "DROP TABLE " + tx.Ident(name);
         FERRY_RETURN_IF_ERROR(tx.Run(drop));
         FERRY_RETURN_IF_ERROR(tx.Run("DELETE FROM event_partitions WHERE name = $1", {T(name)}));
@@ -74,19 +103,23 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
   auto rows = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
     int64_t n = 0;
     FERRY_RETURN_IF_ERROR(tx.Begin());
-    for (const auto& [pid, cutoff] : cutoffs) {
+    for (const Cut& cut : cutoffs) {
+      const int64_t pid = cut.project_id, cutoff = cut.cutoff;
       if (deleted + n < max_rows) {
-        auto ev = tx.Count(
-            "DELETE FROM events WHERE project_id = $1 AND timestamp_ms < $2 AND id IN (SELECT id FROM events WHERE "
-            "project_id = $1 AND timestamp_ms < $2 LIMIT $3)",
-            {I(pid), I(cutoff), I(max_rows - deleted - n)});
+        auto ev = tx.Exec(DeleteEventsMarkingConsent("SELECT id FROM events WHERE project_id = $1 AND timestamp_ms < "
+                                                     "$2 LIMIT $3"),
+                          {I(pid), I(cutoff), I(max_rows - deleted - n)});
         if (!ev.ok()) return ev.status();
-        n += *ev;
+        n += GetInt(ev->get(), 0, 0);
       }
+      // A consent record goes once no stored event names it and the newest event it covered is older than the
+      // cut-off by the keep period (interfaces.h).
       FERRY_RETURN_IF_ERROR(
-          tx.Run("DELETE FROM consent_ledger WHERE id IN (SELECT id FROM consent_ledger WHERE project_id = $1 AND "
-                 "timestamp_ms < $2 LIMIT $3)",
-                 {I(pid), I(cutoff), I(max_rows)}));
+          tx.Run("DELETE FROM consent_ledger WHERE id IN (SELECT c.id FROM consent_ledger c WHERE c.project_id = $1 "
+                 "AND c.timestamp_ms < $2 AND coalesce(c.covered_until_ms, 0) < $2 AND (c.receipt_id IS NULL OR NOT "
+                 "EXISTS (SELECT 1 FROM events e WHERE e.project_id = $1 AND e.consent_receipt = c.receipt_id)) "
+                 "LIMIT $3)",
+                 {I(pid), I(cutoff - cut.keep_ms), I(max_rows)}));
       // Dedup keys of expired events (a resend older than the retention would be purged again anyway). They are
       // rows of a non-partitioned table: deleted with a larger budget than events, since a dropped partition leaves
       // all of its keys behind.

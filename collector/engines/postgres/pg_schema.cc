@@ -142,6 +142,16 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "updated_ms bigint NOT NULL)",
           "CREATE TABLE IF NOT EXISTS secrets(name text PRIMARY KEY, v text NOT NULL)",
       },
+      // 10: proof outlives what it covers (issue 12): each event keeps the receipt of the consent record that
+      // admitted it; a consent record remembers the newest event it covered that retention deleted, and a project
+      // may keep consent records longer than that (else --consent-keep-days).
+      {
+          "ALTER TABLE events ADD COLUMN IF NOT EXISTS consent_receipt text",
+          "CREATE INDEX IF NOT EXISTS events_by_receipt ON events(project_id, consent_receipt) "
+          "WHERE consent_receipt IS NOT NULL",
+          "ALTER TABLE consent_ledger ADD COLUMN IF NOT EXISTS covered_until_ms bigint",
+          "CREATE TABLE IF NOT EXISTS consent_retention(project_id bigint PRIMARY KEY, keep_ms bigint NOT NULL)",
+      },
   };
   return kMigrations;
 }
@@ -184,7 +194,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 9, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 10, "one migration per schema version");
   return s;
 }
 

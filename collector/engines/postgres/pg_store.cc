@@ -99,8 +99,9 @@ class PgEngine final : public Engine {
     return InsertBatch(*pool_, *partitions_, hasher_, requests);
   }
 
-  Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) override {
-    return pg::PurgeExpired(*pool_, now_ms, default_max_age_ms, max_rows);
+  Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                               int64_t default_consent_keep_ms) override {
+    return pg::PurgeExpired(*pool_, now_ms, default_max_age_ms, max_rows, default_consent_keep_ms);
   }
 
   // Every table of the schema (a partitioned table once, through its parent) and its text columns, through cursors.

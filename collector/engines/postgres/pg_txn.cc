@@ -489,6 +489,14 @@ class PgTxn final : public EngineTxn {
         {I(project_id), I(max_age_ms)});
   }
 
+  Status SetConsentKeep(int64_t project_id, int64_t keep_ms) override {
+    if (keep_ms < 0) return tx_.Run("DELETE FROM consent_retention WHERE project_id = $1", {I(project_id)});
+    return tx_.Run(
+        "INSERT INTO consent_retention(project_id, keep_ms) VALUES($1, $2) "
+        "ON CONFLICT (project_id) DO UPDATE SET keep_ms = EXCLUDED.keep_ms",
+        {I(project_id), I(keep_ms)});
+  }
+
   Result<std::map<std::string, int64_t>> MaxEventAges() override {
     return NamedCounts(
         "SELECT p.name, s.max_event_age_ms FROM project_settings s JOIN projects p ON p.id = s.project_id", {});
@@ -497,7 +505,7 @@ class PgTxn final : public EngineTxn {
   Result<std::vector<EventRow>> DumpEvents(const std::string& project) override {
     auto r = tx_.Exec(
         "SELECT p.name, e.message_id, e.type, e.user_id, e.anonymous_id, e.name, e.purpose, e.timestamp_ms, "
-        "e.received_ms, e.body FROM events e JOIN projects p ON p.id = e.project_id "
+        "e.received_ms, e.body, e.consent_receipt FROM events e JOIN projects p ON p.id = e.project_id "
         "WHERE $1 = '' OR p.name = $1 ORDER BY e.id",
         {T(project)});
     if (!r.ok()) return r.status();
@@ -505,6 +513,7 @@ class PgTxn final : public EngineTxn {
     for (int i = 0; i < PQntuples(r->get()); ++i) {
       RowView row{r->get(), i};
       rows.push_back(EventFromRow(row, row.Text(0), 1));
+      rows.back().covered_by = row.Text(10);
     }
     return rows;
   }

@@ -144,6 +144,15 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON outbox_deliveries(state, next_ms);
 CREATE TABLE IF NOT EXISTS outbox_consumers(consumer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, v TEXT NOT NULL);
 )sql",
+    // 10: proof outlives what it covers (issue 12): each event keeps the receipt of the consent record that admitted
+    // it; a consent record remembers the newest event it covered that retention deleted (covered_until_ms), and a
+    // project may keep consent records longer than that (consent_retention.keep_ms; else --consent-keep-days).
+    R"sql(
+ALTER TABLE events ADD COLUMN consent_receipt TEXT;
+CREATE INDEX events_by_receipt ON events(project_id, consent_receipt) WHERE consent_receipt IS NOT NULL;
+ALTER TABLE consent_ledger ADD COLUMN covered_until_ms INTEGER;
+CREATE TABLE IF NOT EXISTS consent_retention(project_id INTEGER PRIMARY KEY, keep_ms INTEGER NOT NULL);
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -165,7 +174,8 @@ class SqliteEngine final : public Engine {
   base::Status Export(const std::function<base::Status(EngineTxn&, ExportCursor&)>& fn) override;
   // Everything queued in one transaction; ids are looked up on the suppression list only when it is not empty.
   base::Status Insert(std::vector<InsertRequest*>& requests) override;
-  base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) override;
+  base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                                     int64_t default_consent_keep_ms) override;
   base::Status ScanAllText(const TextScanFn& fn) override;
 
   int64_t SchemaVersion();
@@ -260,7 +270,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   auto ev = db_.Prepare(
       "INSERT OR IGNORE INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, "
-      "timestamp_ms, received_ms, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);");
+      "timestamp_ms, received_ms, body, consent_receipt) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11);");
   if (!ev.ok()) return ev.status();
   // The suppression list is usually empty: look ids up only when it is not.
   bool any_suppressed = false;
@@ -333,6 +343,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       bind_opt(*ev, 6, e.name);
       bind_opt(*ev, 7, e.purpose);
       ev->Bind(8, e.timestamp_ms).Bind(9, e.received_ms).Bind(10, e.body);
+      bind_opt(*ev, 11, e.covered_by);
       FERRY_RETURN_IF_ERROR(ev->Run());
       if (db_.Changes() == 0) {
         req->outcomes[i] = InsertOutcome::kDuplicate;
@@ -498,48 +509,75 @@ Status SqliteEngine::ScanAllText(const TextScanFn& fn) {
   return Status::Ok();
 }
 
-Result<int64_t> SqliteEngine::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows) {
+Result<int64_t> SqliteEngine::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
+                                           int64_t default_consent_keep_ms) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::pair<int64_t, int64_t>> cutoffs;  // project id -> oldest timestamp kept
+  struct Cut {
+    int64_t project_id, cutoff, keep_ms;
+  };
+  std::vector<Cut> cutoffs;  // per project: oldest timestamp kept, and how long consent records outlive their events
   {
     auto st = db_.Prepare(
-        "SELECT p.id, ifnull(s.max_event_age_ms, ?1) FROM projects p "
-        "LEFT JOIN project_settings s ON s.project_id = p.id;");
+        "SELECT p.id, ifnull(s.max_event_age_ms, ?1), ifnull(k.keep_ms, ?2) FROM projects p "
+        "LEFT JOIN project_settings s ON s.project_id = p.id LEFT JOIN consent_retention k ON k.project_id = p.id;");
     if (!st.ok()) return st.status();
-    st->Bind(1, default_max_age_ms);
+    st->Bind(1, default_max_age_ms).Bind(2, std::max<int64_t>(default_consent_keep_ms, 0));
     while (st->Step()) {
-      if (st->Int(1) > 0) cutoffs.emplace_back(st->Int(0), now_ms - st->Int(1));
+      if (st->Int(1) > 0) cutoffs.push_back({st->Int(0), now_ms - st->Int(1), st->Int(2)});
     }
     FERRY_RETURN_IF_ERROR(st->status());
   }
   int64_t deleted = 0;
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
+  // The events of a chunk are picked first, so that the consent records they name learn how long they covered
+  // something (covered_until_ms) before the events go.
+  FERRY_RETURN_IF_ERROR(
+      db_.Exec("CREATE TEMP TABLE IF NOT EXISTS purge_ids(id INTEGER PRIMARY KEY); DELETE FROM "
+               "temp.purge_ids;"));
+  auto covered = db_.Prepare(
+      "UPDATE consent_ledger SET covered_until_ms = max(ifnull(covered_until_ms, 0), ifnull((SELECT "
+      "max(e.timestamp_ms) FROM events e JOIN temp.purge_ids g ON g.id = e.id WHERE e.project_id = "
+      "consent_ledger.project_id AND e.consent_receipt = consent_ledger.receipt_id), 0)) WHERE receipt_id IN (SELECT "
+      "e.consent_receipt FROM events e "
+      "JOIN temp.purge_ids g ON g.id = e.id WHERE e.consent_receipt IS NOT NULL);");
+  if (!covered.ok()) return covered.status();
+  auto gone = db_.Prepare("DELETE FROM events WHERE id IN (SELECT id FROM temp.purge_ids);");
+  if (!gone.ok()) return gone.status();
+  auto clear = db_.Prepare("DELETE FROM temp.purge_ids;");
+  if (!clear.ok()) return clear.status();
+  // Runs `pick` (which fills temp.purge_ids), then marks the covering records and deletes the picked events.
+  auto purge = [&](base::Stmt& pick) -> Status {
+    FERRY_RETURN_IF_ERROR(pick.Run());
+    FERRY_RETURN_IF_ERROR(covered->Run());
+    FERRY_RETURN_IF_ERROR(gone->Run());
+    deleted += db_.Changes();
+    return clear->Run();
+  };
   auto ev = db_.Prepare(
-      "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ?1 AND timestamp_ms < ?2 LIMIT ?3);");
+      "INSERT INTO temp.purge_ids(id) SELECT id FROM events WHERE project_id = ?1 AND timestamp_ms < ?2 LIMIT ?3;");
   if (!ev.ok()) return ev.status();
   auto cons = db_.Prepare(
-      "DELETE FROM consent_ledger WHERE id IN (SELECT id FROM consent_ledger WHERE project_id = ?1 AND "
-      "timestamp_ms < ?2 LIMIT ?3);");
+      "DELETE FROM consent_ledger WHERE id IN (SELECT c.id FROM consent_ledger c WHERE c.project_id = ?1 AND "
+      "c.timestamp_ms < ?2 AND ifnull(c.covered_until_ms, 0) < ?2 AND (c.receipt_id IS NULL OR NOT EXISTS (SELECT 1 "
+      "FROM events e WHERE e.project_id = ?1 AND e.consent_receipt = c.receipt_id)) LIMIT ?3);");
   if (!cons.ok()) return cons.status();
-  for (const auto& [pid, cutoff] : cutoffs) {
+  for (const Cut& c : cutoffs) {
     if (deleted >= max_rows) break;
-    ev->Bind(1, pid).Bind(2, cutoff).Bind(3, max_rows - deleted);
-    FERRY_RETURN_IF_ERROR(ev->Run());
-    deleted += db_.Changes();
-    cons->Bind(1, pid).Bind(2, cutoff).Bind(3, max_rows);
+    ev->Bind(1, c.project_id).Bind(2, c.cutoff).Bind(3, max_rows - deleted);
+    FERRY_RETURN_IF_ERROR(purge(*ev));
+    cons->Bind(1, c.project_id).Bind(2, c.cutoff - c.keep_ms).Bind(3, max_rows);
     FERRY_RETURN_IF_ERROR(cons->Run());
   }
   // Purposes with a retention of their own (the processing registry): their events go when older than it, whatever
   // the project keeps (a purpose's retention longer than the project's changes nothing: those events are gone).
   if (deleted < max_rows) {
     auto by_purpose = db_.Prepare(
-        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN purpose_retention r ON "
-        "r.project_id = e.project_id AND r.purpose = e.purpose WHERE e.timestamp_ms < ?1 - r.max_age_ms LIMIT ?2);");
+        "INSERT INTO temp.purge_ids(id) SELECT e.id FROM events e JOIN purpose_retention r ON "
+        "r.project_id = e.project_id AND r.purpose = e.purpose WHERE e.timestamp_ms < ?1 - r.max_age_ms LIMIT ?2;");
     if (!by_purpose.ok()) return by_purpose.status();
     by_purpose->Bind(1, now_ms).Bind(2, max_rows - deleted);
-    FERRY_RETURN_IF_ERROR(by_purpose->Run());
-    deleted += db_.Changes();
+    FERRY_RETURN_IF_ERROR(purge(*by_purpose));
   }
   FERRY_RETURN_IF_ERROR(tx.Commit());
   return deleted;

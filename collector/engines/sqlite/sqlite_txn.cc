@@ -605,6 +605,16 @@ class SqliteTxn final : public EngineTxn {
     return st->Run();
   }
 
+  Status SetConsentKeep(int64_t project_id, int64_t keep_ms) override {
+    auto st = keep_ms >= 0
+                  ? db_.Prepare("INSERT OR REPLACE INTO consent_retention(project_id, keep_ms) VALUES(?1, ?2);")
+                  : db_.Prepare("DELETE FROM consent_retention WHERE project_id = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id);
+    if (keep_ms >= 0) st->Bind(2, keep_ms);
+    return st->Run();
+  }
+
   Result<std::map<std::string, int64_t>> MaxEventAges() override {
     auto st = db_.Prepare(
         "SELECT p.name, s.max_event_age_ms FROM project_settings s JOIN projects p ON p.id = s.project_id;");
@@ -614,12 +624,15 @@ class SqliteTxn final : public EngineTxn {
   Result<std::vector<EventRow>> DumpEvents(const std::string& project) override {
     auto st = db_.Prepare(
         "SELECT p.name, e.message_id, e.type, e.user_id, e.anonymous_id, e.name, e.purpose, e.timestamp_ms, "
-        "e.received_ms, e.body FROM events e JOIN projects p ON p.id = e.project_id "
+        "e.received_ms, e.body, e.consent_receipt FROM events e JOIN projects p ON p.id = e.project_id "
         "WHERE ?1 = '' OR p.name = ?1 ORDER BY e.id;");
     if (!st.ok()) return st.status();
     st->Bind(1, project);
     std::vector<EventRow> rows;
-    while (st->Step()) rows.push_back(EventFromRow(*st, st->Text(0), 1));
+    while (st->Step()) {
+      rows.push_back(EventFromRow(*st, st->Text(0), 1));
+      rows.back().covered_by = st->Text(10);
+    }
     FERRY_RETURN_IF_ERROR(st->status());
     return rows;
   }

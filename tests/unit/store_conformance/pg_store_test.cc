@@ -98,7 +98,8 @@ TEST_F(PgStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
           "via_message_id, DROP COLUMN via_anonymous_id, DROP COLUMN asserted_ms, DROP COLUMN state, "
           "DROP COLUMN confirmed_by, DROP COLUMN confirmed_ms; ALTER TABLE write_keys DROP COLUMN kind, "
           "DROP COLUMN expires_ms; ALTER TABLE admin_tokens DROP COLUMN expires_ms; DROP INDEX consent_by_receipt; "
-          "DROP INDEX events_by_id; "
+          "DROP INDEX events_by_id; DROP INDEX events_by_receipt; ALTER TABLE events DROP COLUMN consent_receipt; "
+          "ALTER TABLE consent_ledger DROP COLUMN covered_until_ms; "
           "ALTER TABLE consent_ledger DROP COLUMN method, DROP COLUMN notice_id, DROP COLUMN "
           "notice_version, DROP COLUMN language, DROP COLUMN device_seq, DROP COLUMN receipt_id; "
           "UPDATE ferry_schema SET version = 1",

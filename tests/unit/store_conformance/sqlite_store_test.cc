@@ -102,7 +102,7 @@ TEST_F(SqliteStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
     key = SeedLinksBeforeProvenance(**store);
   }
   {
-    // Back to schema 2, as the older build left it: the same tables without the columns of schemas 3, 4 and 5.
+    // Back to schema 2, as the older build left it: the same tables without the columns of schemas 3, 4, 5 and 8.
     auto k = LoadOrCreateStoreKey(dir(), "");
     auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *k);
     ASSERT_TRUE(db.ok());
@@ -138,6 +138,17 @@ INSERT INTO consent_ledger SELECT id, project_id, message_id, user_id, anonymous
 DROP TABLE consent5;
 CREATE INDEX consent_by_user ON consent_ledger(project_id, user_id) WHERE user_id IS NOT NULL;
 CREATE INDEX consent_by_anon ON consent_ledger(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
+ALTER TABLE events RENAME TO events8;
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, message_id TEXT NOT NULL, type TEXT NOT NULL,
+  user_id TEXT, anonymous_id TEXT, name TEXT, purpose TEXT, timestamp_ms INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL, body TEXT NOT NULL, UNIQUE(project_id, message_id));
+INSERT INTO events SELECT id, project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms,
+  received_ms, body FROM events8;
+DROP TABLE events8;
+CREATE INDEX events_by_user ON events(project_id, user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX events_by_anon ON events(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
+CREATE INDEX events_by_time ON events(project_id, timestamp_ms);
 )sql")
                     .ok())
         << db->ErrMsg();

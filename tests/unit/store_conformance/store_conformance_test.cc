@@ -699,6 +699,78 @@ TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
   EXPECT_EQ(*store_->PurgeExpired(now, 30 * kDay, 100), 4);
 }
 
+// Proof outlives what it covers (issue 12): with a retention of one day, old events go, but a consent record stays
+// while a stored event names it (whatever its age), and for the keep period after the newest event it covered.
+TEST_P(StoreConformance, RetentionKeepsTheConsentRecordsThatCoverStoredEvents) {
+  int64_t now = base::NowMs();
+  constexpr int64_t kDay = 86400000;
+  auto grant = [&](const std::string& id, const std::string& purpose) {
+    StoredEvent c = Consent(id, "", "phone", purpose, "granted", now - 5 * kDay);
+    c.receipt_id = "rcpt-" + id;
+    c.consent_method = "explicit";
+    return c;
+  };
+  auto covered = [&](const std::string& id, int64_t ts, const std::string& receipt) {
+    StoredEvent e = Ev(id, "track", "", "phone", ts);
+    e.covered_by = receipt;
+    return e;
+  };
+  // r-old covered an event that expires; r-new covers one that stays; r-idle covered nothing.
+  Put(shop_, {grant("r-old", "analytics"), grant("r-new", "marketing"), grant("r-idle", "ads"),
+              covered("old", now - 3 * kDay, "rcpt-r-old"), covered("new", now - 3600000, "rcpt-r-new")});
+  auto rows = store_->DumpEvents("shop");
+  ASSERT_TRUE(rows.ok());
+  std::map<std::string, std::string> covered_by;
+  for (const EventRow& r : *rows) covered_by[r.message_id] = r.covered_by;
+  EXPECT_EQ(covered_by["old"], "rcpt-r-old");
+  EXPECT_EQ(covered_by["new"], "rcpt-r-new");
+  EXPECT_EQ(covered_by["r-old"], "");
+  auto receipts = [&] {
+    auto records = store_->PersonConsent(shop_, "", "phone");
+    EXPECT_TRUE(records.ok());
+    std::set<std::string> out;
+    for (const ConsentRecord& r : *records) out.insert(r.receipt_id);
+    return out;
+  };
+  ASSERT_TRUE(*store_->SetRetention("shop", kDay));
+
+  // Kept 3 days beyond the newest event covered: "old" (3 days old) goes, r-old stays until day 4; r-idle (5 days
+  // old, covered nothing) goes.
+  auto n = store_->PurgeExpired(now, 30 * kDay, 100, 3 * kDay);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"new"}));
+  EXPECT_EQ(receipts(), (std::set<std::string>{"rcpt-r-old", "rcpt-r-new"}));
+  // A day and a half later: "new" expired too, so r-new has only its keep period left; r-old's ended (3 days after
+  // the event it covered), so it is gone.
+  ASSERT_TRUE(store_->PurgeExpired(now + kDay + kDay / 2, 30 * kDay, 100, 3 * kDay).ok());
+  EXPECT_TRUE(MessageIds("shop").empty());
+  EXPECT_EQ(receipts(), (std::set<std::string>{"rcpt-r-new"}));
+  // The project's own keep period wins over the collector's: 0 days, r-new goes at once.
+  EXPECT_FALSE(*store_->SetConsentKeep("nope", 0));
+  ASSERT_TRUE(*store_->SetConsentKeep("shop", 0));
+  ASSERT_TRUE(store_->PurgeExpired(now + kDay + kDay / 2, 30 * kDay, 100, 3 * kDay).ok());
+  EXPECT_TRUE(receipts().empty());
+}
+
+// With a keep period of 0, a consent record still stays as long as a stored event names it, however old it is.
+TEST_P(StoreConformance, RetentionNeverDeletesTheProofOfAStoredEvent) {
+  int64_t now = base::NowMs();
+  constexpr int64_t kDay = 86400000;
+  StoredEvent c = Consent("grant", "", "phone", "analytics", "granted", now - 300 * kDay);
+  c.receipt_id = "rcpt-grant";
+  StoredEvent e = Ev("recent", "track", "", "phone", now - kDay);
+  e.covered_by = "rcpt-grant";
+  Put(shop_, {c, e});
+  auto n = store_->PurgeExpired(now, 30 * kDay, 100, 0);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1);  // the consent event itself (300 days old); its record stays
+  EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"recent"}));
+  auto records = store_->PersonConsent(shop_, "", "phone");
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].receipt_id, "rcpt-grant");
+}
+
 // A purpose with a retention of its own (the processing registry, collector/rights/registry.h) loses its events when
 // they are older than it, whatever the project keeps; other purposes keep the project's retention.
 TEST_P(StoreConformance, RetentionHonoursAPurposesShorterRetention) {
