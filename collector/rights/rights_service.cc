@@ -44,6 +44,16 @@ enum class Step { kNone, kAction, kRegister, kAudit };
 
 }  // namespace
 
+const std::vector<std::string>& RequestKinds() {
+  static const std::vector<std::string> kinds = {"access", "erasure", "correction"};
+  return kinds;
+}
+
+bool IsRequestKind(const std::string& kind) {
+  const auto& kinds = RequestKinds();
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
 bool RequestTransitionAllowed(const std::string& from, const std::string& to) {
   if (to == kRejected) return IsOpen(from);
   if (from == kReceived) return to == kAwaiting || to == kInProgress || to == kCompleted;
@@ -530,7 +540,7 @@ Result<std::vector<RightsRequest>> RightsService::ListRequests(const Actor& acto
 }
 
 Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewRequest& in) {
-  if (in.kind != "access" && in.kind != "erasure" && in.kind != "correction") {
+  if (!IsRequestKind(in.kind)) {
     return Status::InvalidArgument("kind must be access, erasure or correction");
   }
   if (in.subject.empty() || in.subject.size() > kMaxIdBytes) {
