@@ -1,5 +1,6 @@
 #include "collector/http/admin.h"
 
+#include <sodium.h>
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -268,7 +269,11 @@ AdminApi::AdminApi(rights::RightsService* rights, base::Logger log, AdminOptions
       clock_(clock != nullptr ? clock : base::SystemClock()),
       refusals_(options.refusal_rate, options.refusal_burst),
       insight_(options.insight),
-      registry_(options.registry) {}
+      registry_(options.registry),
+      copy_link_ttl_ms_(options.copy_link_ttl_ms),
+      device_filings_(options.device_request_rate, options.device_request_burst),
+      key_filings_(options.device_key_request_rate, options.device_key_request_burst),
+      device_calls_(1, 30) {}
 
 bool AdminApi::HasRole(const HttpRequest& req, const std::string& role) { return rights_->HasRole(Bearer(req), role); }
 
@@ -328,6 +333,17 @@ void AdminApi::Register(httpd::Router& svr) {
            Adapt([this](const HttpRequest& req, HttpResponse& res) { ChangeKey(req, res); }));
   svr.Post("/v1/forget", Adapt([this](const HttpRequest& req, HttpResponse& res) { Forget(req, res); }));
   svr.Post("/v1/suppression", Adapt([this](const HttpRequest& req, HttpResponse& res) { Suppression(req, res); }));
+  svr.Post("/v1/device/requests",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { FileDeviceRequest(req, res); }));
+  svr.Post("/v1/device/requests/{id}/status",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { DeviceRequestStatus(req, res); }));
+  svr.Post("/v1/device/requests/{id}/copy-link",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { DeviceCopyLink(req, res); }));
+  // A one-time link works by itself (the token is the credential): POST for the SDK's transport, GET for a browser.
+  svr.Post("/v1/copies/{id}/{token}",
+           Adapt([this](const HttpRequest& req, HttpResponse& res) { CopyByLink(req, res); }));
+  svr.Get("/v1/copies/{id}/{token}",
+          Adapt([this](const HttpRequest& req, HttpResponse& res) { CopyByLink(req, res); }));
   svr.Get("/v1/whoami", Adapt([this](const HttpRequest& req, HttpResponse& res) { WhoAmI(req, res); }));
 }
 
@@ -623,12 +639,15 @@ void AdminApi::DeliverCopy(const HttpRequest& req, HttpResponse& res) {
   if (!c) return;
   auto r = rights_->BeginDelivery(*c, req.path_param("id"));
   if (!r.ok()) return Fail(res, r.status());
-  res.set_header("X-Ferry-Request-Id", r->id);
+  StreamCopy(res, *r, *c);
+}
+
+void AdminApi::StreamCopy(HttpResponse& res, const RightsRequest& r, const rights::Actor& actor) {
+  res.set_header("X-Ferry-Request-Id", r.id);
   rights::RightsService* rights = rights_;
   base::Logger log = log_;
-  const SubjectQuery q{r->project, r->subject};
-  const std::string rid = r->id;
-  const rights::Actor actor = *c;
+  const SubjectQuery q{r.project, r.subject};
+  const std::string rid = r.id;
   // The person's own copy keeps what is restricted, marked as such.
   auto restricted = rights_->RestrictionsOfSubject(q);
   if (!restricted.ok()) return Fail(res, restricted.status());
@@ -874,6 +893,133 @@ void AdminApi::Forget(const HttpRequest& req, HttpResponse& res) {
     body["userRequest"] = {{"requestId", out->user_request_id}, {"state", "awaiting_verification"}};
   }
   Answer(res, 200, body);
+}
+
+// ---- Requests filed by a device ----
+
+namespace {
+
+// A request as its device sees it: no subject, no officer's names, no evidence.
+json DeviceRequestJson(const RightsRequest& r) {
+  json result = json::parse(r.result.empty() ? "{}" : r.result, nullptr, false);
+  const bool copy = r.kind == "access" || r.kind == "portability";
+  const bool ready = copy && (r.state == "in_progress" || r.state == "extended") && r.subject.rfind("hash:", 0) != 0;
+  json reason = r.state == "rejected" && result.is_object() && result.contains("reason") ? result["reason"] : json();
+  return {{"reference", r.id},      {"kind", r.kind},
+          {"state", r.state},       {"receivedAt", Iso(r.received_ms)},
+          {"dueAt", Iso(r.due_ms)}, {"refusalReason", reason},
+          {"copyReady", ready},     {"delivered", result.is_object() && result.contains("delivered")}};
+}
+
+// Request ids are "req_" and 24 hex digits; link tokens 64 hex digits.
+bool IsHexText(const std::string& s, size_t n) {
+  return s.size() == n && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+bool IsRequestId(const std::string& s) { return s.rfind("req_", 0) == 0 && IsHexText(s.substr(4), 24); }
+
+}  // namespace
+
+std::optional<std::pair<WriteKeyInfo, std::string>> AdminApi::DeviceCaller(const HttpRequest& req, HttpResponse& res) {
+  const std::string rid = req.path_param("id");
+  if (!IsRequestId(rid)) {
+    Fail(res, base::Status::NotFound("no such request"));
+    return std::nullopt;
+  }
+  if (int64_t wait = device_calls_.Take(rid, clock_->MonotonicMs()); wait > 0) {
+    Fail(res, base::Status::ResourceExhausted("too many calls about this request"));
+    res.set_header("Retry-After", std::to_string(wait));
+    return std::nullopt;
+  }
+  auto project = rights_->AuthorizeDevice(Bearer(req));
+  if (!project.ok()) {
+    Fail(res, project.status());
+    return std::nullopt;
+  }
+  auto parsed = ParseBody(req, res);
+  if (!parsed) return std::nullopt;
+  const json& b = *parsed;
+  auto c = b.is_object() ? b.find("claim") : b.end();
+  if (!b.is_object() || c == b.end() || !c->is_string()) {
+    BadRequest(res, "body must be {\"claim\": the 64 hex digits given when the request was filed}");
+    return std::nullopt;
+  }
+  return std::make_pair(*project, c->get<std::string>());
+}
+
+void AdminApi::FileDeviceRequest(const HttpRequest& req, HttpResponse& res) {
+  const std::string key = Bearer(req);
+  auto project = rights_->AuthorizeDevice(key);
+  if (!project.ok()) return Fail(res, project.status());
+  auto parsed = ParseBody(req, res);  // the same size and depth limits as every admin body
+  if (!parsed) return;
+  const json& b = *parsed;
+  if (!b.is_object() || !b.contains("kind") || !b["kind"].is_string() || !b.contains("claim") ||
+      !b["claim"].is_string() || !b.contains("anonymousIds") || !b["anonymousIds"].is_array()) {
+    return BadRequest(res, "body must be {\"kind\": ..., \"anonymousIds\": [...], \"claim\": 64 hex digits}");
+  }
+  rights::DeviceFiling f;
+  f.kind = b["kind"].get<std::string>();
+  f.claim = b["claim"].get<std::string>();
+  const json& a = b["anonymousIds"];
+  if (a.empty() || a.size() > 100) return BadRequest(res, "anonymousIds must hold 1-100 ids");
+  for (const auto& v : a) {
+    if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+        !wire::IsValidIdText(v.get_ref<const std::string&>(), 200)) {
+      return BadRequest(res, "each anonymousId is a string of 1-200 bytes without control characters");
+    }
+    f.anonymous_ids.push_back(v.get<std::string>());
+  }
+  // Per write key (which is public) and per device: one device cannot use up another's filings.
+  const int64_t now = clock_->MonotonicMs();
+  int64_t wait = key_filings_.Take(key, now);
+  if (wait == 0) wait = device_filings_.Take(key + "\n" + f.anonymous_ids.front(), now);
+  if (wait > 0) {
+    Fail(res, base::Status::ResourceExhausted("too many requests from this device"));
+    res.set_header("Retry-After", std::to_string(wait));
+    return;
+  }
+  auto filed = rights_->FileDeviceRequest(*project, f);
+  sodium_memzero(f.claim.data(), f.claim.size());
+  if (!filed.ok()) return Fail(res, filed.status());
+  json out = DeviceRequestJson(filed->request);
+  out["folded"] = filed->folded;
+  Answer(res, filed->folded ? 200 : 201, out);
+}
+
+void AdminApi::DeviceRequestStatus(const HttpRequest& req, HttpResponse& res) {
+  const std::string rid = req.path_param("id");
+  auto caller = DeviceCaller(req, res);
+  if (!caller) return;
+  auto r = rights_->DeviceRequest(caller->first, rid, caller->second);
+  sodium_memzero(caller->second.data(), caller->second.size());
+  if (!r.ok()) return Fail(res, r.status());
+  res.set_header("Cache-Control", "no-store");
+  Answer(res, 200, DeviceRequestJson(*r));
+}
+
+void AdminApi::DeviceCopyLink(const HttpRequest& req, HttpResponse& res) {
+  const std::string rid = req.path_param("id");
+  auto caller = DeviceCaller(req, res);
+  if (!caller) return;
+  auto link = rights_->IssueCopyLink(caller->first, rid, caller->second, copy_link_ttl_ms_);
+  sodium_memzero(caller->second.data(), caller->second.size());
+  if (!link.ok()) return Fail(res, link.status());
+  res.set_header("Cache-Control", "no-store");
+  Answer(res, 201,
+         json{{"url", "/v1/copies/" + rid + "/" + link->token}, {"expiresAt", Iso(link->expires_ms)}, {"uses", 1}});
+  sodium_memzero(link->token.data(), link->token.size());
+}
+
+void AdminApi::CopyByLink(const HttpRequest& req, HttpResponse& res) {
+  const std::string rid = req.path_param("id"), token = req.path_param("token");
+  if (!IsRequestId(rid) || !IsHexText(token, 64)) {
+    return Fail(res, base::Status::NotFound("this link is unknown, used or expired"));
+  }
+  auto r = rights_->RedeemCopyLink(rid, token);
+  if (!r.ok()) return Fail(res, r.status());
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Content-Disposition", "attachment; filename=\"" + r->id + ".json\"");
+  StreamCopy(res, *r, rights::RightsService::DeviceActor(r->project));
 }
 
 // POST /v1/suppression (server key): {"ids": [...]} -> {"ids": [{"id", "suppressed", "since"}]}.

@@ -32,6 +32,13 @@ struct AdminOptions {
   // The purpose and processing registry, for the cover page of a readable copy (GET .../export?format=html); none:
   // the cover says that no purposes are registered.
   rights::RegistryService* registry = nullptr;
+  // Requests filed by devices (POST /v1/device/requests): how long a one-time link to a copy lives, and the filings
+  // allowed per device (write key and id: a token bucket of this rate per second and size) and per write key.
+  int64_t copy_link_ttl_ms = 15 * 60 * 1000;
+  double device_request_rate = 1.0 / 60;
+  double device_request_burst = 5;
+  double device_key_request_rate = 1;
+  double device_key_request_burst = 20;
 };
 
 class AdminApi {
@@ -65,6 +72,9 @@ class AdminApi {
   void ActOnRequest(const HttpRequest& req, HttpResponse& res, bool approve);
   void CompleteRequest(const HttpRequest& req, HttpResponse& res);
   void DeliverCopy(const HttpRequest& req, HttpResponse& res);
+  // Streams the JSON copy of an access or portability request; once written out in full, it is recorded as
+  // delivered by `actor` (which completes the request).
+  void StreamCopy(HttpResponse& res, const RightsRequest& r, const rights::Actor& actor);
   void RequestStats(const HttpRequest& req, HttpResponse& res);
   void LiftRequest(const HttpRequest& req, HttpResponse& res);
   void RestrictionModeRoute(const HttpRequest& req, HttpResponse& res, bool set);
@@ -76,6 +86,14 @@ class AdminApi {
   void ListKeys(const HttpRequest& req, HttpResponse& res);
   void ChangeKey(const HttpRequest& req, HttpResponse& res);
   void Forget(const HttpRequest& req, HttpResponse& res);
+  // Requests filed by a device (docs/PROTOCOL.md "Requests filed by a device").
+  void FileDeviceRequest(const HttpRequest& req, HttpResponse& res);
+  void DeviceRequestStatus(const HttpRequest& req, HttpResponse& res);
+  void DeviceCopyLink(const HttpRequest& req, HttpResponse& res);
+  void CopyByLink(const HttpRequest& req, HttpResponse& res);
+  // The project of the write key of a call about request {id} and the claim in its body, within the calls allowed
+  // per request; on failure the answer is written.
+  std::optional<std::pair<WriteKeyInfo, std::string>> DeviceCaller(const HttpRequest& req, HttpResponse& res);
 
   rights::RightsService* rights_;
   base::Logger log_;
@@ -84,6 +102,10 @@ class AdminApi {
   bool insight_;                       // AdminOptions::insight
   rights::RegistryService* registry_;  // AdminOptions::registry
   std::unique_ptr<RateLimiter> forget_limiter_ = std::make_unique<RateLimiter>(1, 20);
+  int64_t copy_link_ttl_ms_;    // AdminOptions::copy_link_ttl_ms
+  RateLimiter device_filings_;  // filings per device (write key and first id)
+  RateLimiter key_filings_;     // filings per write key
+  RateLimiter device_calls_;    // status and link calls per request
 };
 
 }  // namespace ferry::collector

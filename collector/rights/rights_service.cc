@@ -76,6 +76,11 @@ std::string CanonicalKind(const std::string& kind) {
 
 bool KindHasPurposes(const std::string& kind) { return kind == "restriction" || kind == "objection"; }
 
+bool IsRequestKind(const std::string& kind) {
+  const auto& kinds = RequestKinds();
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
 bool RequestTransitionAllowed(const std::string& from, const std::string& to) {
   if (to == kRejected) return IsOpen(from);
   if (from == kReceived) return to == kAwaiting || to == kInProgress || to == kCompleted;

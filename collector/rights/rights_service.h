@@ -92,6 +92,9 @@ struct RightsOptions {
   const Outbox* outbox = nullptr;
 };
 
+// Whether `kind` is one of RequestKinds() as written (a device's filing, FileDeviceRequest, takes these and no others).
+bool IsRequestKind(const std::string& kind);
+
 // Whether the register may move a request from state `from` to state `to` (the documented lifecycle above).
 bool RequestTransitionAllowed(const std::string& from, const std::string& to);
 
@@ -158,6 +161,24 @@ struct CredentialList {
 struct ForgetOutcome {
   EraseReceipt receipt;
   std::string user_request_id;
+};
+
+// A request filed by a device (POST /v1/device/requests, docs/PROTOCOL.md): of a kind the register accepts, for the
+// device's own ids, with the hash of a secret only the device holds (its claim: 32 random bytes as 64 hex digits),
+// which every later call about the request must show.
+struct DeviceFiling {
+  std::string kind;
+  std::vector<std::string> anonymous_ids;
+  std::string claim;
+};
+struct DeviceFiled {
+  RightsRequest request;
+  bool folded = false;  // an open request of the device for the same id and kind answered it
+};
+// A one-time link to a request's copy: the token is given out once and kept only as its hash.
+struct CopyLink {
+  std::string token;
+  int64_t expires_ms = 0;
 };
 
 class RightsService {
@@ -240,6 +261,29 @@ class RightsService {
   };
   base::Result<std::vector<Suppression>> SuppressionOf(const WriteKeyInfo& project,
                                                        const std::vector<std::string>& ids);
+  // A request filed by a device, for its own subject only: the subject is the first of its ids that it demonstrably
+  // used (seen as an anonymousId on the project's events and never held as a userId, the rule of Forget);
+  // FailedPrecondition when none is, InvalidArgument for a kind the register does not accept. Registered
+  // awaiting_verification, source "device"; a second filing of the same kind for the same id while the first is open
+  // folds into it (its claim added). Audited (device.request).
+  base::Result<DeviceFiled> FileDeviceRequest(const WriteKeyInfo& project, const DeviceFiling& filing);
+  // The request as its device sees it: NotFound unless the request is the project's, filed by a device and the claim
+  // is one of its own (no difference is told between these). Not audited (a device polls).
+  base::Result<RightsRequest> DeviceRequest(const WriteKeyInfo& project, const std::string& request_id,
+                                            const std::string& claim);
+  // A one-time link to the copy of the device's approved access or portability request (in_progress or extended):
+  // a random token valid for `ttl_ms`, replacing any link issued before. NotFound as DeviceRequest;
+  // FailedPrecondition when there is no copy to deliver yet. Audited (device.copy-link).
+  base::Result<CopyLink> IssueCopyLink(const WriteKeyInfo& project, const std::string& request_id,
+                                       const std::string& claim, int64_t ttl_ms);
+  // Spends a link: NotFound when the token is not the request's live link (unknown, used or expired), the request
+  // no longer has a copy to deliver, or the subject was erased. The link is marked used and the delivery's start
+  // audited (requests.deliver, "started") in one transaction that holds the audit chain's lock, so two concurrent
+  // redemptions cannot both succeed. The copy, once written out in full, is recorded with Delivered(DeviceActor()).
+  base::Result<RightsRequest> RedeemCopyLink(const std::string& request_id, const std::string& token);
+  // The actor of a device's calls on a project.
+  static Actor DeviceActor(const std::string& project) { return Actor{"device:" + project, "", "device"}; }
+
   // An officer confirms a pending identity link (IdentityGraph::ConfirmLink): NotFound when no unconfirmed link has
   // that id.
   base::Result<IdentityLink> ConfirmLink(const Actor& actor, int64_t link_id);

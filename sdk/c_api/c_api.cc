@@ -411,6 +411,46 @@ ferry_status ferry_forget(ferry_client* c, uint32_t timeout_ms) {
   return Guard([&] { return ToC(c->c->Forget(timeout_ms)); });
 }
 
+ferry_status ferry_request(ferry_client* c, const char* kind, uint32_t timeout_ms, char** receipt_json) {
+  if (receipt_json != nullptr) *receipt_json = nullptr;
+  if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  if (kind == nullptr || receipt_json == nullptr) return Bad(c, "ferry_request: kind or receipt_json is NULL");
+  return Guard([&] {
+    std::string receipt;
+    ferry_status s = ToC(c->c->Request(kind, timeout_ms, &receipt));
+    if (!receipt.empty()) {
+      *receipt_json = CopyOut(receipt);
+      if (*receipt_json == nullptr) return FERRY_ERR_INTERNAL;
+    }
+    return s;
+  });
+}
+
+ferry_status ferry_request_status(ferry_client* c, const char* receipt, uint32_t timeout_ms, char** status_json) {
+  if (status_json != nullptr) *status_json = nullptr;
+  if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  if (receipt == nullptr || status_json == nullptr) return Bad(c, "ferry_request_status: an argument is NULL");
+  return Guard([&] {
+    auto r = c->c->RequestStatus(receipt, timeout_ms);
+    if (!r.ok()) return ToC(r.status());
+    *status_json = CopyOut(r.value());
+    return *status_json ? FERRY_OK : FERRY_ERR_INTERNAL;
+  });
+}
+
+ferry_status ferry_request_copy(ferry_client* c, const char* receipt, uint32_t timeout_ms, char** copy_json) {
+  if (copy_json != nullptr) *copy_json = nullptr;
+  if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  if (receipt == nullptr || copy_json == nullptr) return Bad(c, "ferry_request_copy: an argument is NULL");
+  return Guard([&] {
+    auto r = c->c->RequestCopy(receipt, timeout_ms);
+    if (!r.ok()) return ToC(r.status());
+    if (r->empty()) return FERRY_OK;  // not ready yet
+    *copy_json = CopyOut(r.value());
+    return *copy_json ? FERRY_OK : FERRY_ERR_INTERNAL;
+  });
+}
+
 ferry_status ferry_export_local(ferry_client* c, char** json_out) {
   if (json_out != nullptr) *json_out = nullptr;
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;

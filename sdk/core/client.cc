@@ -1,5 +1,6 @@
 #include "sdk/core/client.h"
 
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -672,6 +673,138 @@ Status Client::Forget(uint32_t timeout_ms) {
   }
   if (opts_.endpoint.empty()) return Status::Network("no endpoint is configured; the erasure request stays queued");
   return uploader_->DeliverForgets(deadline);
+}
+
+namespace {
+
+constexpr const char* kMetaRequest = "request:";  // + receipt: {kind, claim, reference, state[, error]}
+
+void WipeClaim(Json* meta) {
+  if (!meta->is_object() || !(*meta)["claim"].is_string()) return;
+  std::string& c = (*meta)["claim"].get_ref<std::string&>();
+  sodium_memzero(c.data(), c.size());
+}
+
+// A receipt as the app sees it: never the claim.
+Json ReceiptJson(const std::string& receipt, const Json& meta) {
+  Json out = {{"receipt", receipt},
+              {"kind", meta.value("kind", "")},
+              {"reference", meta.contains("reference") ? meta["reference"] : Json(nullptr)},
+              {"state", meta.value("state", "queued")}};
+  if (meta.contains("error")) out["error"] = meta["error"];
+  return out;
+}
+
+}  // namespace
+
+Status Client::Request(std::string_view kind, uint32_t timeout_ms, std::string* receipt_json) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  if (kind.empty() || kind.size() > 32 || kind.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != kind.npos) {
+    return Invalid("request kind must be 1-32 lowercase letters or '_' (access, erasure, ...)");
+  }
+  const int64_t deadline = clock_->MonotonicMs() + timeout_ms;
+  // Events first: the collector registers the request only for ids it has seen on this device's events.
+  Status drained = writer_->Drain(deadline);
+  if (!drained.ok() && drained.code() != base::Code::kTimeout) return drained;
+  const std::string receipt = base::NewUuidV4();
+  std::string claim = base::RandomHex(32);
+  Json ids = Json::array();
+  {
+    std::lock_guard<std::mutex> s(state_mu_);
+    ids.push_back(anonymous_id_);
+    for (const auto& a : previous_anonymous_ids_) ids.push_back(a);
+  }
+  Json meta = {{"kind", kind}, {"claim", claim}, {"reference", nullptr}, {"state", "queued"}};
+  std::string meta_text = meta.dump(),
+              item_text =
+                  Json{{"receipt", receipt}, {"request", {{"kind", kind}, {"anonymousIds", ids}, {"claim", claim}}}}
+                      .dump();
+  Status kept = buffer_->PutMeta(kMetaRequest + receipt, meta_text);
+  if (kept.ok()) kept = buffer_->AddOutbox("request", item_text);
+  sodium_memzero(claim.data(), claim.size());
+  sodium_memzero(meta_text.data(), meta_text.size());
+  sodium_memzero(item_text.data(), item_text.size());
+  if (!kept.ok()) return StorageError(kept);
+  Status sent = opts_.endpoint.empty() ? Status::Network("no endpoint is configured; the request stays queued")
+                                       : uploader_->DeliverRequests(deadline);
+  auto now = buffer_->GetMeta(kMetaRequest + receipt);
+  Json state = now ? Json::parse(*now, nullptr, false) : Json::object();
+  if (!state.is_object()) state = Json::object();
+  *receipt_json = ReceiptJson(receipt, state).dump();
+  if (sent.ok() && state.value("state", "") == "refused") {
+    return Status::Network("the collector refused the request: " + state.value("error", std::string()));
+  }
+  return sent;
+}
+
+base::Result<Json> Client::RequestState(const std::string& receipt, int64_t deadline, Json* meta) {
+  auto kept = buffer_->GetMeta(kMetaRequest + receipt);
+  if (!kept) return Status::NotFound("no request has this receipt");
+  *meta = Json::parse(*kept, nullptr, false);
+  if (!meta->is_object() || !(*meta)["claim"].is_string())
+    return Status::Corruption("the request's record is unreadable");
+  if (!(*meta)["reference"].is_string()) return ReceiptJson(receipt, *meta);
+  const std::string reference = (*meta)["reference"].get<std::string>();
+  std::string body = Json{{"claim", (*meta)["claim"]}}.dump();
+  platform::HttpResponse resp;
+  Status net = uploader_->Call("/v1/device/requests/" + reference + "/status", body, deadline, &resp);
+  sodium_memzero(body.data(), body.size());
+  if (!net.ok()) return net;
+  Json ans = Json::parse(resp.body, nullptr, false);
+  if (resp.status != 200 || !ans.is_object()) {
+    return Status::Network("the collector answered " + std::to_string(resp.status) + ": " + resp.body.substr(0, 200));
+  }
+  if (ans["state"].is_string() && ans["state"] != (*meta)["state"]) {
+    (*meta)["state"] = ans["state"];
+    (void)buffer_->PutMeta(kMetaRequest + receipt, meta->dump());
+  }
+  ans["receipt"] = receipt;
+  return ans;
+}
+
+base::Result<std::string> Client::RequestStatus(std::string_view receipt, uint32_t timeout_ms) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  Json meta;
+  auto st = RequestState(std::string(receipt), clock_->MonotonicMs() + timeout_ms, &meta);
+  if (meta.is_object() && meta.contains("claim")) WipeClaim(&meta);
+  if (!st.ok()) return st.status();
+  return st->dump();
+}
+
+base::Result<std::string> Client::RequestCopy(std::string_view receipt, uint32_t timeout_ms) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  const int64_t deadline = clock_->MonotonicMs() + timeout_ms;
+  Json meta;
+  auto st = RequestState(std::string(receipt), deadline, &meta);
+  std::string claim = meta.is_object() && meta["claim"].is_string() ? meta["claim"].get<std::string>() : "";
+  if (meta.is_object() && meta["claim"].is_string()) WipeClaim(&meta);
+  auto done = [&](base::Result<std::string> r) {
+    sodium_memzero(claim.data(), claim.size());
+    return r;
+  };
+  if (!st.ok()) return done(st.status());
+  if (!st->value("copyReady", false)) return done(std::string());
+  std::string body = Json{{"claim", claim}}.dump();
+  platform::HttpResponse resp;
+  Status net =
+      uploader_->Call("/v1/device/requests/" + st->value("reference", "") + "/copy-link", body, deadline, &resp);
+  sodium_memzero(body.data(), body.size());
+  if (!net.ok()) return done(net);
+  Json link = Json::parse(resp.body, nullptr, false);
+  if (resp.status != 201 || !link.is_object() || !link["url"].is_string()) {
+    return done(Status::Network("the collector gave no link (" + std::to_string(resp.status) + ")"));
+  }
+  std::string url = link["url"].get<std::string>();
+  platform::HttpResponse copy;
+  net = uploader_->Call(url, "", deadline, &copy);
+  sodium_memzero(url.data(), url.size());
+  if (!net.ok()) return done(net);
+  if (copy.status != 200 || !copy.error.empty()) {
+    return done(Status::Network("the copy did not arrive whole (" + std::to_string(copy.status) + ")" +
+                                (copy.error.empty() ? "" : ": " + copy.error)));
+  }
+  log_.Info("the copy of request " + st->value("reference", "") + " arrived through its one-time link");
+  return done(std::move(copy.body));
 }
 
 base::Result<std::string> Client::ExportLocal() {

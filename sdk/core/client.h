@@ -59,6 +59,17 @@ class Client {
   base::Status Flush(uint32_t timeout_ms);
   base::Status Forget(uint32_t timeout_ms);
   base::Result<std::string> ExportLocal();
+  // A request about the user's data, filed from the device (ferry_request, docs/SDK.md): queued durably (the
+  // buffer's outbox, as Forget) with a new random claim, sent after the events (POST /v1/device/requests) and waited
+  // for until the timeout. *receipt_json: {"receipt", "kind", "reference", "state"[, "error"]} whenever the request
+  // was queued, also on kTimeout / kNetwork (it stays queued and is retried).
+  base::Status Request(std::string_view kind, uint32_t timeout_ms, std::string* receipt_json);
+  // The request's state as the collector has it (ferry_request_status): the receipt's JSON while it is queued or was
+  // refused; NotFound for a receipt this buffer never gave.
+  base::Result<std::string> RequestStatus(std::string_view receipt, uint32_t timeout_ms);
+  // Fetches the copy of an approved access request once through a one-time link (ferry_request_copy): the copy's
+  // JSON, or "" while it is not ready.
+  base::Result<std::string> RequestCopy(std::string_view receipt, uint32_t timeout_ms);
   std::string StatsJson();
 
   // The buffer path used when none is set: "<DefaultDataDir>/ferry/<app>/buffer.db", <app> from the app name (or,
@@ -129,6 +140,9 @@ class Client {
   base::Status NextSeqLocked(int64_t* seq);
   // A sensitive event while "sensitive" is not granted: dropped and counted like a denied purpose's, never held.
   base::Status SensitiveRefused();
+  // The collector's view of a filed request (POST /v1/device/requests/{ref}/status), merged into the receipt's meta
+  // (`meta`, updated); the receipt's own JSON while it has no reference.
+  base::Result<nlohmann::json> RequestState(const std::string& receipt, int64_t deadline, nlohmann::json* meta);
   // Counts a storage failure of a call.
   base::Status StorageError(const base::Status& s);
 

@@ -115,6 +115,19 @@ void Uploader::SetBackoff(int64_t ms, bool hard) {
 void Uploader::Run() {
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
+    if (!calls_.empty()) {  // an app's call waits for its answer: ahead of any pass, whatever the backoff
+      std::shared_ptr<CallTask> t = calls_.front();
+      calls_.pop_front();
+      t->started = true;
+      l.unlock();
+      t->status = transport_->Post(t->req, &t->resp);
+      for (std::string& h : t->req.headers) sodium_memzero(h.data(), h.size());
+      sodium_memzero(t->req.body.data(), t->req.body.size());  // a claim
+      l.lock();
+      t->done = true;
+      done_cv_.notify_all();
+      continue;
+    }
     int64_t now = clock_->MonotonicMs();
     bool in_backoff = now < backoff_until_ms_;
     bool due =
@@ -148,6 +161,8 @@ void Uploader::Cycle() {
     std::lock_guard<std::mutex> l(mu_);
     if (stop_) return;
   }
+  // After the events: a request names the device's ids, which the collector must have seen on its events.
+  (void)SendRequests();
 }
 
 bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
@@ -331,6 +346,62 @@ bool Uploader::SendForgets() {
   return true;
 }
 
+bool Uploader::SendRequests() {
+  auto items = buffer_->Outbox("request");
+  if (!items.ok() || items->empty()) return true;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (clock_->MonotonicMs() < backoff_until_ms_) return false;  // the batches just set one
+  }
+  for (const auto& [id, body] : items.value()) {
+    Json item = Json::parse(body, nullptr, false);
+    if (!item.is_object() || !item["receipt"].is_string() || !item["request"].is_object()) {
+      (void)buffer_->DeleteOutbox(id);
+      continue;
+    }
+    const std::string meta_key = "request:" + item["receipt"].get<std::string>();
+    platform::HttpRequest req;
+    req.url = opts_.endpoint + "/v1/device/requests";
+    req.headers = {"Content-Type: application/json", "Authorization: Bearer " + opts_.write_key};
+    req.body = item["request"].dump();
+    req.timeout_ms = opts_.request_timeout_ms;
+    req.cancel = &cancel_;
+    platform::HttpResponse resp;
+    Status net = transport_->Post(req, &resp);
+    sodium_memzero(req.headers[1].data(), req.headers[1].size());
+    sodium_memzero(req.body.data(), req.body.size());
+    if (cancel_.load()) return false;
+    const bool filed = net.ok() && (resp.status == 200 || resp.status == 201);
+    const bool refused = net.ok() && (resp.status == 400 || resp.status == 404 || resp.status == 409);
+    if (filed || refused) {
+      auto kept = buffer_->GetMeta(meta_key);
+      Json meta = kept ? Json::parse(*kept, nullptr, false) : Json::object();
+      if (!meta.is_object()) meta = Json::object();
+      Json ans = Json::parse(resp.body, nullptr, false);
+      if (filed && ans.is_object() && ans["reference"].is_string()) {
+        meta["reference"] = ans["reference"];
+        meta["state"] = ans["state"].is_string() ? ans["state"] : Json("awaiting_verification");
+        log_.Info("the collector registered a request: " + ans["reference"].get<std::string>());
+      } else {
+        meta["state"] = "refused";
+        meta["error"] = resp.body.substr(0, 300);
+        stats_->SetLastError("the collector refused a request (" + std::to_string(resp.status) +
+                             "): " + resp.body.substr(0, 200));
+        log_.Error("the collector refused a request (" + std::to_string(resp.status) + "); dropped it");
+      }
+      if (!buffer_->PutMeta(meta_key, meta.dump()).ok()) return false;  // kept queued: resent, folded
+      (void)buffer_->DeleteOutbox(id);
+      continue;
+    }
+    std::string why = HandleFailure(resp, net);
+    stats_->retries++;
+    stats_->SetLastError("request: " + why);
+    log_.Warn("request: " + why);
+    return false;
+  }
+  return true;
+}
+
 Status Uploader::PassesUntil(int64_t deadline_ms, const std::function<base::Result<bool>()>& pending,
                              const std::function<Status()>& late) {
   if (!thread_.joinable()) return Status::Network("no endpoint is configured");
@@ -370,6 +441,47 @@ Status Uploader::DeliverForgets(int64_t deadline_ms) {
         return attempt_ > 0 ? Status::Network("the collector has not confirmed the erasure yet; it will be retried")
                             : Status::Timeout("the erasure request is still waiting to be sent");
       });
+}
+
+Status Uploader::DeliverRequests(int64_t deadline_ms) {
+  return PassesUntil(
+      deadline_ms,
+      [&]() -> base::Result<bool> {
+        auto items = buffer_->Outbox("request");
+        if (!items.ok()) return items.status();
+        return !items->empty();
+      },
+      [&] {
+        return attempt_ > 0 ? Status::Network("the collector has not registered the request yet; it will be retried")
+                            : Status::Timeout("the request is still waiting to be sent");
+      });
+}
+
+Status Uploader::Call(const std::string& path, const std::string& body, int64_t deadline_ms,
+                      platform::HttpResponse* resp) {
+  if (!thread_.joinable()) return Status::Network("no endpoint is configured");
+  const int64_t left = deadline_ms - clock_->MonotonicMs();
+  if (left <= 0) return Status::Timeout("no time left for the call");
+  auto t = std::make_shared<CallTask>();
+  t->req.url = opts_.endpoint + path;
+  t->req.headers = {"Content-Type: application/json", "Authorization: Bearer " + opts_.write_key};
+  t->req.body = body;
+  t->req.timeout_ms = static_cast<uint32_t>(std::min<int64_t>(left, opts_.request_timeout_ms));
+  t->req.cancel = &cancel_;
+  std::unique_lock<std::mutex> l(mu_);
+  if (auth_failed_) return Status::Network("the collector refused the write key (401)");
+  if (stop_) return Status::Closed("the client is closing");
+  calls_.push_back(t);
+  WakeLocked();
+  clock_->WaitUntil(l, done_cv_, deadline_ms, [&] { return t->done || stop_; });
+  if (!t->done) {
+    auto it = std::find(calls_.begin(), calls_.end(), t);
+    if (it != calls_.end()) calls_.erase(it);  // not started: abandoned (a started one ends by its own timeout)
+    return stop_ ? Status::Closed("the client is closing") : Status::Timeout("the collector has not answered yet");
+  }
+  if (!t->status.ok()) return t->status;
+  *resp = std::move(t->resp);
+  return Status::Ok();
 }
 
 }  // namespace ferry::core

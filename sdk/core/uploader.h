@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,6 +60,14 @@ class Uploader {
   base::Status Flush(const std::set<std::string>& purposes, int64_t target_seq, int64_t deadline_ms);
   // Delivers every queued erasure request, waiting until done or the deadline.
   base::Status DeliverForgets(int64_t deadline_ms);
+  // Delivers every queued device request (outbox "request": POST /v1/device/requests), waiting until done or the
+  // deadline. The collector's answer goes to the buffer's meta under "request:<receipt>" (Client::Request).
+  base::Status DeliverRequests(int64_t deadline_ms);
+  // One POST of `body` to endpoint + `path` with the write key, made on the uploader thread (the transport is used
+  // from that thread only) ahead of the next pass; waits until the answer or the deadline (kTimeout; the call is
+  // abandoned if it had not started). kNetwork without an endpoint or after the write key was refused.
+  base::Status Call(const std::string& path, const std::string& body, int64_t deadline_ms,
+                    platform::HttpResponse* resp);
 
   bool auth_failed() const;
   int64_t unreported_evicted_add(int64_t n);  // adds to the eviction count reported with the next batch
@@ -70,6 +79,7 @@ class Uploader {
   // Sends one batch; returns false when the pass should stop (error, backoff, nothing left).
   bool SendOneBatch(const std::set<std::string>& purposes);
   bool SendForgets();
+  bool SendRequests();
   // Classifies an HTTP answer that is not 200 and sets the backoff. Returns a description for logs.
   std::string HandleFailure(const platform::HttpResponse& resp, const base::Status& net);
   void SetBackoff(int64_t ms, bool hard);
@@ -103,9 +113,16 @@ class Uploader {
   bool hard_backoff_ = false;        // Retry-After: flushes wait for it too
   int attempt_ = 0;                  // consecutive failures
   bool auth_failed_ = false;
-  uint64_t passes_ = 0;             // completed passes
-  uint32_t batch_limit_;            // current events per request (413 halves it)
-  int64_t unreported_evicted_ = 0;  // guarded by mu_
+  uint64_t passes_ = 0;   // completed passes
+  uint32_t batch_limit_;  // current events per request (413 halves it)
+  struct CallTask {
+    platform::HttpRequest req;
+    platform::HttpResponse resp;
+    base::Status status;
+    bool started = false, done = false;
+  };
+  std::deque<std::shared_ptr<CallTask>> calls_;  // Call()s waiting for the thread; guarded by mu_
+  int64_t unreported_evicted_ = 0;               // guarded by mu_
   std::thread thread_;
 };
 

@@ -270,6 +270,15 @@ static void TestNullClient(void) {
   CHECK(out == NULL);
   CHECK_STATUS(ferry_export_local(NULL, NULL), FERRY_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(ferry_stats_json(NULL, NULL), FERRY_ERR_INVALID_ARGUMENT);
+  out = (char*)"untouched";
+  CHECK_STATUS(ferry_request(NULL, "access", 0, &out), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK(out == NULL);
+  out = (char*)"untouched";
+  CHECK_STATUS(ferry_request_status(NULL, "r", 0, &out), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK(out == NULL);
+  out = (char*)"untouched";
+  CHECK_STATUS(ferry_request_copy(NULL, "r", 0, &out), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK(out == NULL);
 }
 
 static ferry_client* OpenClient(const char* db_path, const uint8_t* key, int* tag) {
@@ -361,6 +370,19 @@ static void TestClient(const char* dir) {
   stats = Stats(c);
   CHECK(strstr(stats, "userId holds a control character") != NULL);
   free(stats);
+  /* Requests filed from the device (issue 13): malformed arguments refused and counted. */
+  {
+    char* r = NULL;
+    CHECK_STATUS(ferry_request(c, NULL, 0, &r), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_request(c, "access", 0, NULL), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_request(c, "Access!", 0, &r), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK(r == NULL);
+    CHECK_STATUS(ferry_request_status(c, NULL, 0, &r), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(ferry_request_status(c, "never-given", 0, &r), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK(r == NULL);
+    CHECK_STATUS(ferry_request_copy(c, "never-given", 0, NULL), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK(Stat(c, "invalid") == 24); /* an unknown receipt is not malformed input */
+  }
 
   /* The local export: ids, consent and the masked events; the raw PII never reached the buffer. */
   exp = Export(c);

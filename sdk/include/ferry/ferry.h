@@ -345,6 +345,34 @@ FERRY_API ferry_status ferry_options_set_consent_language(ferry_options* o, cons
  * too. NULL, "" or a relative path: FERRY_ERR_INVALID_ARGUMENT. */
 FERRY_API ferry_status ferry_options_set_data_dir(ferry_options* o, const char* dir);
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: requests filed by the person from the device (issue 13)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* Files a request about the user's data with the collector: kind is one the collector's request register accepts
+ * ("access", "erasure", "correction", ...; 1-32 lowercase letters or '_'; the collector refuses others). The request
+ * is queued durably (like ferry_forget), sent after the buffered events with the write key
+ * (POST /v1/device/requests) for this device's anonymousIds, and waited for up to timeout_ms. The collector registers
+ * it for the device's own subject only (ids it has seen on this device's events), awaiting_verification by an
+ * officer. *receipt_json (set whenever the request was queued, also on TIMEOUT and NETWORK; release with
+ * ferry_free()) is {"receipt": the id to ask about it with, "kind", "reference": the collector's request id or
+ * null while queued, "state": "queued" | "awaiting_verification" | ... | "refused"[, "error"]}.
+ * FERRY_OK once registered; FERRY_ERR_TIMEOUT (still queued, retried across restarts); FERRY_ERR_NETWORK when the
+ * collector refused it (state "refused") or cannot be reached; FERRY_ERR_INVALID_ARGUMENT for a malformed kind. */
+FERRY_API ferry_status ferry_request(ferry_client* c, const char* kind, uint32_t timeout_ms, char** receipt_json);
+
+/* The state of a filed request, asked of the collector (at most timeout_ms): *status_json is {"receipt",
+ * "reference", "kind", "state", "receivedAt", "dueAt", "refusalReason", "copyReady", "delivered"}, or the receipt's
+ * JSON while it is queued or was refused. FERRY_ERR_INVALID_ARGUMENT for a receipt this buffer never gave. */
+FERRY_API ferry_status ferry_request_status(ferry_client* c, const char* receipt, uint32_t timeout_ms,
+                                            char** status_json);
+
+/* The copy of an approved access request, fetched once through a one-time link (single use, short-lived): FERRY_OK
+ * with *copy_json the copy (the collector's export format, docs/schema/export.schema.json), which completes the
+ * request; FERRY_OK with *copy_json NULL while the copy is not ready (see ferry_request_status). The built-in
+ * transport keeps answers up to 1 MiB: a larger copy fails with FERRY_ERR_NETWORK. */
+FERRY_API ferry_status ferry_request_copy(ferry_client* c, const char* receipt, uint32_t timeout_ms, char** copy_json);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
