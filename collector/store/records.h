@@ -86,7 +86,7 @@ struct EventRow {
   std::string message_id, type, user_id, anonymous_id, name, purpose;
   int64_t timestamp_ms = 0, received_ms = 0;
   std::string body;
-  int64_t seq = 0;         // the store's insertion sequence (InsertRequest::seqs); set by EventsAfter
+  int64_t seq = 0;           // the store's insertion sequence (InsertRequest::seqs); set by EventsAfter
   std::string covered_by{};  // StoredEvent::covered_by as stored; set by DumpEvents
 };
 
