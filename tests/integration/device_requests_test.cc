@@ -47,14 +47,6 @@ class DeviceRequestsTest : public StoreCollectorTest {
     ferry_free(s);
     return doc;
   }
-  json CtlJson(const std::string& args) {
-    int rc = 0;
-    std::string out = Ctl("--json " + args, &rc);
-    EXPECT_EQ(rc, 0) << args << ": " << out;
-    json doc = json::parse(out, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << args << ": " << out;
-    return doc;
-  }
   json Requests() {
     json doc = CtlJson("requests");
     EXPECT_TRUE(doc.contains("requests")) << doc.dump();

@@ -62,14 +62,6 @@ class RightsKindsTest : public StoreCollectorTest {
   HttpResult Get(const std::string& path, const std::string& token) {
     return testsupport::HttpRequest("GET", col_->url() + path, "", {"Authorization: Bearer " + token}, col_->ca_file());
   }
-  json CtlJson(const std::string& args) {
-    int rc = 0;
-    std::string out = Ctl("--json " + args, &rc);
-    EXPECT_EQ(rc, 0) << args << ": " << out;
-    json doc = json::parse(out, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << args << ": " << out;
-    return doc;
-  }
   // The subject's stored events in the project, as the officer's lookup shows them.
   json StoredEvents(const std::string& user) {
     int rc = 0;

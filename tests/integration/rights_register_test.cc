@@ -71,14 +71,6 @@ class RightsRegisterTest : public StoreCollectorTest {
                      &out);
     return out;
   }
-  json CtlJson(const std::string& args) {
-    int rc = 0;
-    std::string out = Ctl("--json " + args, &rc);
-    EXPECT_EQ(rc, 0) << args << ": " << out;
-    json doc = json::parse(out, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << args << ": " << out;
-    return doc;
-  }
   json Requests() { return CtlJson("requests")["requests"]; }
   json Request(const std::string& id) {
     for (const json& r : Requests()) {

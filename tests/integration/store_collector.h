@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "collector/engines/postgres/pg_store.h"
 #include "tests/support/collector_process.h"
 #include "tests/support/pg_cluster.h"
@@ -80,6 +82,15 @@ class StoreCollectorTest : public ::testing::TestWithParam<std::string> {
                                       ShellQuote(col_->ca_file()) + " " + args + " 2>&1",
                                   &out);
     return out;
+  }
+  // `ferryctl --json ARGS`, expected to succeed, as JSON.
+  nlohmann::json CtlJson(const std::string& args) {
+    int rc = 0;
+    std::string out = Ctl("--json " + args, &rc);
+    EXPECT_EQ(rc, 0) << args << ": " << out;
+    nlohmann::json doc = nlohmann::json::parse(out, nullptr, false);
+    EXPECT_FALSE(doc.is_discarded()) << args << ": " << out;
+    return doc;
   }
 
   std::unique_ptr<testsupport::PgCluster> cluster_;
