@@ -183,3 +183,80 @@ export interface EraseReceipt {
   projects: string[];
   completedAt: string;
 }
+
+// ---- appended for the request actions, restriction, registry and anchor pages (issue 14) ----
+export async function putJson<T>(path: string, body: unknown): Promise<T> {
+  return (await (await call("PUT", path, body)).json()) as T;
+}
+export interface Verification {
+  method: string;
+  reference: string;
+  by?: string;
+  at?: string;
+}
+export interface InForce {
+  kind: string;
+  purposes: "all" | string[];
+  since: string;
+  projects?: string[];
+  ids?: string[];
+}
+// The members every request gained with issue 13 (docs/PROTOCOL.md "A register that tells the truth").
+export interface RightsRequest {
+  refusalReason?: string | null;
+  verification?: Verification | null;
+  delivered?: { at: string; by: string; events: number } | null;
+  purposes?: "all" | string[] | null;
+  inForce?: InForce[] | null;
+  lifted?: { at: string; by: string; reason: string } | null;
+}
+export interface Delivery {
+  seq: number;
+  destination: string;
+  state: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+  deliveredAt: string | null;
+}
+export interface VerifyResult {
+  headSeq?: number;
+  headHash?: string;
+}
+export interface ConsentRecord {
+  messageId: string;
+  purpose: string;
+  state: string;
+  previous: string | null;
+  at: string;
+  receivedAt: string;
+  method: string | null;
+  noticeId: string | null;
+  noticeVersion: string | null;
+  language: string | null;
+  receiptId: string | null;
+}
+export interface ExportDoc {
+  subject: string;
+  projects: { project: string; consentHistory?: ConsentRecord[] }[];
+}
+export interface DryRunReceipt {
+  dryRun: true;
+  erased: Record<string, number>;
+  idsSuppressed: number;
+  projects: string[];
+}
+// Saves a blob as a file through a temporary object URL (the CSP allows no data: or inline script; blob: downloads
+// need no navigation).
+export function saveBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+export const fileSafe = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64) || "file";

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { AuditEntry, getJson, postJson, query, RightsRequest, WhoAmI } from "./api";
 import { fmtDate, t } from "./i18n";
 import { go } from "./nav";
+import { canDeliver, canLift, CopyButtons, Deliveries, hasCopies, LiftForm, RequestFacts, VerifyForm } from "./request_actions";
 import { asText, ErrorLine, Forbidden, hasAny, Note, Table } from "./ui";
 
 const DUE_SOON_MS = 3 * 24 * 3600 * 1000;
@@ -56,6 +57,9 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
   const [rejecting, setRejecting] = useState(false);
   const [reason, setReason] = useState("");
   const [showAudit, setShowAudit] = useState(false);
+  const [verifying, setVerifying] = useState(false);
+  const [lifting, setLifting] = useState(false);
+  const [showDeliveries, setShowDeliveries] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const cls = dueClass(r, now);
@@ -92,6 +96,7 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
         <td>
           {r.state}
           {r.actedBy && <div class="muted">{t("requests.actedBy", { who: r.actedBy })}</div>}
+          <RequestFacts r={r} />
         </td>
         <td>{fmtDate(r.receivedAt)}</td>
         <td>
@@ -105,16 +110,30 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
             </button>
           )}
           {waiting && (
+            <button type="button" class="verify" disabled={busy} onClick={() => setVerifying(!verifying)} aria-expanded={verifying}>
+              {t("ra.verify")}
+            </button>
+          )}
+          {waiting && (
             <button type="button" class="reject" disabled={busy} onClick={() => setRejecting(!rejecting)} aria-expanded={rejecting}>
               {t("requests.reject")}
             </button>
           )}
+          {canLift(r) && (
+            <button type="button" class="reject lift" onClick={() => setLifting(!lifting)} aria-expanded={lifting}>
+              {t("ra.lift")}
+            </button>
+          )}
+          {(canDeliver(r) || hasCopies(r)) && <CopyButtons r={r} onDone={onChanged} />}
+          <button type="button" class="show-deliveries" onClick={() => setShowDeliveries(!showDeliveries)} aria-expanded={showDeliveries}>
+            {showDeliveries ? t("ra.hideDeliveries") : t("ra.deliveries")}
+          </button>
           <button type="button" class="show-audit" onClick={() => setShowAudit(!showAudit)} aria-expanded={showAudit}>
             {showAudit ? t("requests.hideAudit") : t("requests.audit")}
           </button>
         </td>
       </tr>
-      {(rejecting || showAudit || error) && (
+      {(rejecting || showAudit || error || verifying || lifting || showDeliveries) && (
         <tr class="detail-row">
           <td colSpan={8}>
             <ErrorLine error={error} />
@@ -127,6 +146,9 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
                 </button>
               </form>
             )}
+            {verifying && <VerifyForm r={r} onDone={onChanged} />}
+            {lifting && <LiftForm r={r} onDone={onChanged} />}
+            {showDeliveries && <Deliveries r={r} />}
             {showAudit && <AuditRows r={r} />}
           </td>
         </tr>
@@ -150,9 +172,9 @@ export function RequestsPage({ me }: { me: WhoAmI }) {
   }, [generation]);
   if (!allowed) return <Forbidden roles={["compliance"]} />;
   const now = Date.now();
-  const kinds = Array.from(new Set(["access", "erasure", "correction", ...(list ?? []).map((r) => r.kind)])).sort();
+  const kinds = Array.from(new Set(["access", "erasure", "correction", "portability", "restriction", "objection", ...(list ?? []).map((r) => r.kind)])).sort();
   const states = Array.from(
-    new Set(["awaiting_verification", "completed", "rejected", ...(list ?? []).map((r) => r.state)]),
+    new Set(["received", "awaiting_verification", "in_progress", "extended", "completed", "rejected", ...(list ?? []).map((r) => r.state)]),
   ).sort();
   const shown = (list ?? [])
     .filter((r) => (!kind || r.kind === kind) && (!state || r.state === state) && (!overdueOnly || r.overdue))

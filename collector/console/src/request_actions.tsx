@@ -1,0 +1,189 @@
+// The actions on one request of the inbox that came with issue 13's register: approve with the verification evidence
+// (POST /v1/requests/{id}/approve {"verification": {method, reference}}), lift a restriction or objection
+// (POST /v1/requests/{id}/lift), the request's outbox deliveries per destination (GET /v1/requests/{id}/deliveries),
+// and its copy: delivered once (GET /v1/requests/{id}/copy, JSON; the request then completes), and after that the
+// officer's HTML / CSV / JSON copies (GET /v1/subjects/{id}/export?format=, audited as a lookup).
+// The due-date extension (rights4, POST /v1/requests/{id}/extend) is not on main yet: its button goes next to
+// LiftForm below, in the same shape (a reason, then the request after it).
+import { useEffect, useState } from "preact/hooks";
+import { Delivery, fileSafe, getBlob, getJson, postJson, query, RightsRequest, saveBlob, seg } from "./api";
+import { currentLang, fmtDate, t } from "./i18n";
+import { ErrorLine, Table } from "./ui";
+
+// One action at a time: busy while it runs, its error kept to show.
+export function useAction() {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (f: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await f();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, busy, run };
+}
+
+export const isCopyKind = (r: RightsRequest) => r.kind === "access" || r.kind === "portability";
+export const canDeliver = (r: RightsRequest) =>
+  isCopyKind(r) && (r.state === "in_progress" || r.state === "extended") && !r.subject.startsWith("hash:");
+export const hasCopies = (r: RightsRequest) => isCopyKind(r) && r.state === "completed" && !r.subject.startsWith("hash:");
+export const canLift = (r: RightsRequest) =>
+  (r.kind === "restriction" || r.kind === "objection") && (r.inForce ?? []).length > 0 && !r.lifted;
+
+const purposesText = (p: RightsRequest["purposes"]) =>
+  !p || p === "all" || p.length === 0 ? t("ra.allPurposes") : p.join(", ");
+
+// What the register holds about the request beyond its state: evidence, refusal reason, what is in force, lifted.
+export function RequestFacts({ r }: { r: RightsRequest }) {
+  return (
+    <>
+      {r.verification && (r.verification.method || r.verification.reference) && (
+        <div class="muted verification">
+          {t("ra.verifiedBy", {
+            method: r.verification.method,
+            reference: r.verification.reference,
+            who: r.verification.by ?? "",
+          })}
+        </div>
+      )}
+      {r.refusalReason && <div class="muted refusal">{t("ra.refusal", { reason: r.refusalReason })}</div>}
+      {(r.kind === "restriction" || r.kind === "objection") && (
+        <div class="muted">{t("ra.purposes", { purposes: purposesText(r.purposes) })}</div>
+      )}
+      {(r.inForce ?? []).length > 0 && !r.lifted && <div class="in-force">{t("ra.inForce")}</div>}
+      {r.lifted && (
+        <div class="muted lifted">{t("ra.lifted", { at: fmtDate(r.lifted.at), who: r.lifted.by, reason: r.lifted.reason })}</div>
+      )}
+      {r.delivered && (
+        <div class="muted">{t("ra.delivered", { at: fmtDate(r.delivered.at), n: r.delivered.events })}</div>
+      )}
+    </>
+  );
+}
+
+// Approve with the evidence of the person's identity: how it was checked and where the evidence is kept.
+export function VerifyForm({ r, onDone }: { r: RightsRequest; onDone: (msg: string) => void }) {
+  const [method, setMethod] = useState("");
+  const [reference, setReference] = useState("");
+  const { error, busy, run } = useAction();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    run(async () => {
+      const done = await postJson<RightsRequest>(`/v1/requests/${seg(r.id)}/approve`, {
+        verification: { method: method.trim(), reference: reference.trim() },
+      });
+      onDone(t("requests.approved", { id: done.id, state: done.state }));
+    });
+  };
+  return (
+    <form class="inline verify-form" onSubmit={submit}>
+      <label for={"vm-" + r.id}>{t("ra.method")}</label>
+      <input id={"vm-" + r.id} class="verify-method" list="verify-methods" maxLength={200} value={method} required onInput={(e) => setMethod((e.target as HTMLInputElement).value)} />
+      <datalist id="verify-methods">
+        <option value="account_login" />
+        <option value="email_code" />
+        <option value="id_document" />
+        <option value="device_code" />
+      </datalist>
+      <label for={"vr-" + r.id}>{t("ra.reference")}</label>
+      <input id={"vr-" + r.id} class="verify-reference" maxLength={1000} value={reference} required onInput={(e) => setReference((e.target as HTMLInputElement).value)} />
+      <button type="submit" class="approve verify-approve" disabled={busy || !method.trim() || !reference.trim()}>
+        {t("ra.verifyApprove")}
+      </button>
+      <ErrorLine error={error} />
+    </form>
+  );
+}
+
+export function LiftForm({ r, onDone }: { r: RightsRequest; onDone: (msg: string) => void }) {
+  const [reason, setReason] = useState("");
+  const { error, busy, run } = useAction();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    run(async () => {
+      const done = await postJson<RightsRequest>(`/v1/requests/${seg(r.id)}/lift`, { reason: reason.trim() });
+      onDone(t("ra.liftedMsg", { id: done.id }));
+    });
+  };
+  return (
+    <form class="inline lift-form" onSubmit={submit}>
+      <label for={"lift-" + r.id}>{t("ra.liftReason", { id: r.id })}</label>
+      <input id={"lift-" + r.id} class="lift-reason" maxLength={1000} value={reason} required onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+      <button type="submit" class="danger lift-submit" disabled={busy || !reason.trim()}>
+        {t("ra.liftNow")}
+      </button>
+      <ErrorLine error={error} />
+    </form>
+  );
+}
+
+// The request's deliveries to the downstream destinations (webhooks) of the outbox.
+export function Deliveries({ r }: { r: RightsRequest }) {
+  const [list, setList] = useState<Delivery[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    getJson<{ deliveries: Delivery[] }>(`/v1/requests/${seg(r.id)}/deliveries`).then((d) => setList(d.deliveries), setError);
+  }, [r.id, r.state]);
+  if (error) return <ErrorLine error={error} />;
+  if (!list) return <p>{t("common.loading")}</p>;
+  if (list.length === 0) return <p class="deliveries-none">{t("ra.noDeliveries")}</p>;
+  return (
+    <Table
+      caption={t("ra.deliveries")}
+      head={[t("ra.destination"), t("requests.state"), t("ra.attempts"), t("ra.lastStatus"), t("ra.next"), t("ra.deliveredAt")]}
+    >
+      {list.map((d) => (
+        <tr class="delivery">
+          <td class="mono">{d.destination}</td>
+          <td>{d.state}</td>
+          <td>{d.attempts}</td>
+          <td class="mono">{d.lastStatus ?? ""} {d.lastError ?? ""}</td>
+          <td>{d.nextAttemptAt ? fmtDate(d.nextAttemptAt) : ""}</td>
+          <td>{d.deliveredAt ? fmtDate(d.deliveredAt) : ""}</td>
+        </tr>
+      ))}
+    </Table>
+  );
+}
+
+// Delivering the copy of an approved access request (it completes when written out in full), and the copies of a
+// completed one in the three forms.
+export function CopyButtons({ r, onDone }: { r: RightsRequest; onDone: (msg: string) => void }) {
+  const action = useAction();
+  const { error, busy } = action;
+  const run = (f: () => Promise<string>) => action.run(async () => onDone(await f()));
+  const deliver = () =>
+    run(async () => {
+      const { blob } = await getBlob(`/v1/requests/${seg(r.id)}/copy`);
+      saveBlob(blob, `ferry-copy-${fileSafe(r.id)}.json`);
+      return t("ra.copyDelivered", { id: r.id });
+    });
+  const copy = (format: "html" | "csv" | "json") =>
+    run(async () => {
+      const lang = currentLang() === "zh" ? "zh-CN" : "en";
+      const { blob } = await getBlob(`/v1/subjects/${seg(r.subject)}/export` + query({ project: r.project, format, lang }));
+      saveBlob(blob, `ferry-copy-${fileSafe(r.id)}.${format}`);
+      return t("ra.copySaved", { format: format.toUpperCase() });
+    });
+  return (
+    <>
+      {canDeliver(r) && (
+        <button type="button" class="deliver-copy" disabled={busy} onClick={deliver}>
+          {t("ra.deliver")}
+        </button>
+      )}
+      {hasCopies(r) &&
+        (["html", "csv", "json"] as const).map((f) => (
+          <button type="button" class={"copy-" + f} disabled={busy} onClick={() => copy(f)} aria-label={t("ra.copyOf", { format: f.toUpperCase(), id: r.id })}>
+            {f.toUpperCase()}
+          </button>
+        ))}
+      <ErrorLine error={error} />
+    </>
+  );
+}
