@@ -16,8 +16,9 @@ import {
   SubjectProject,
   WhoAmI,
 } from "./api";
-import { fmtDate, fmtNumber, t } from "./i18n";
+import { currentLang, fmtDate, fmtNumber, t } from "./i18n";
 import { go } from "./nav";
+import { ConsentTimeline, ErasureDryRun, RestrictPanel, SubjectRightsRequests } from "./subject_rights";
 import { asText, ErrorLine, Forbidden, hasAny, Note, Table } from "./ui";
 
 function LinksTable({ links, canConfirm, onConfirmed }: { links: Link[]; canConfirm: boolean; onConfirmed: (msg: string) => void }) {
@@ -209,6 +210,7 @@ function ErasePanel({ subject, project, onErased }: { subject: Subject; project:
     <section class="erase" id="erase-panel" aria-labelledby="erase-title">
       <h2 id="erase-title">{t("subject.erasePreview")}</h2>
       <p>{t("subject.erasePreviewNote")}</p>
+      <ErasureDryRun id={subject.subject} project={project} />
       <ul id="erase-preview">
         {subject.projects.map((p) => (
           <li>
@@ -249,6 +251,7 @@ export function SubjectPage({ me, params }: { me: WhoAmI; params: URLSearchParam
   const [error, setError] = useState<unknown>(null);
   const [message, setMessage] = useState("");
   const [erasing, setErasing] = useState(false);
+  const [restricting, setRestricting] = useState(false);
   const [receipt, setReceipt] = useState<EraseReceipt | null>(null);
   const [generation, setGeneration] = useState(0);
   const allowed = hasAny(me, ["compliance", "analyst"]);
@@ -270,14 +273,17 @@ export function SubjectPage({ me, params }: { me: WhoAmI; params: URLSearchParam
   }, [id, project, generation]);
   if (!allowed) return <Forbidden roles={["compliance", "analyst"]} />;
 
-  const exportJson = async () => {
+  const exportJson = async (format = "json") => {
     setError(null);
     try {
-      const { blob } = await getBlob(`/v1/subjects/${seg(id)}/export` + query({ project }));
+      const lang = currentLang() === "zh" ? "zh-CN" : "en";
+      const { blob } = await getBlob(
+        `/v1/subjects/${seg(id)}/export` + query(format === "json" ? { project } : { project, format, lang }),
+      );
       const url = URL.createObjectURL(blob);
       const a = document.createElement("a");
       a.href = url;
-      a.download = `ferry-export-${safeFileName(id)}.json`;
+      a.download = `ferry-export-${safeFileName(id)}.${format}`;
       document.body.appendChild(a);
       a.click();
       a.remove();
@@ -332,13 +338,34 @@ export function SubjectPage({ me, params }: { me: WhoAmI; params: URLSearchParam
         <>
           {canAct && (
             <div class="toolbar">
-              <button type="button" id="export-json" onClick={exportJson}>
+              <button type="button" id="export-json" onClick={() => exportJson()}>
                 {t("subject.export")}
+              </button>
+              <button type="button" id="export-html" onClick={() => exportJson("html")}>
+                {t("sr.exportHtml")}
+              </button>
+              <button type="button" id="export-csv" onClick={() => exportJson("csv")}>
+                {t("sr.exportCsv")}
+              </button>
+              <button type="button" id="restrict-open" aria-expanded={restricting} onClick={() => setRestricting(!restricting)}>
+                {restricting ? t("common.cancel") : t("sr.open")}
               </button>
               <button type="button" id="erase-open" class="danger" aria-expanded={erasing} onClick={() => setErasing(!erasing)}>
                 {erasing ? t("common.cancel") : t("subject.erase")}
               </button>
             </div>
+          )}
+          {canAct && restricting && (
+            <RestrictPanel
+              subject={subject.subject}
+              project={project || (subject.projects.length === 1 ? subject.projects[0].project : "")}
+              purposes={Array.from(new Set(subject.projects.flatMap((p) => p.consent.map((c) => c.purpose))))}
+              onFiled={(msg) => {
+                setRestricting(false);
+                setMessage(msg);
+                setGeneration(generation + 1);
+              }}
+            />
           )}
           {canAct && erasing && (
             <ErasePanel
@@ -362,6 +389,20 @@ export function SubjectPage({ me, params }: { me: WhoAmI; params: URLSearchParam
               }}
             />
           ))}
+          {canAct && (
+            <section aria-labelledby="subject-rights-title">
+              <h2 id="subject-rights-title">{t("sr.requests")}</h2>
+              <SubjectRightsRequests
+                subject={subject.subject}
+                generation={generation}
+                onChanged={(msg) => {
+                  setMessage(msg);
+                  setGeneration(generation + 1);
+                }}
+              />
+            </section>
+          )}
+          {canAct && <ConsentTimeline key={id + project} id={id} project={project} />}
           {canAct && <EventsPaged id={id} project={project} />}
         </>
       )}
