@@ -11,6 +11,7 @@ import { KeysPage } from "./keys";
 import { RequestsPage } from "./requests";
 import { SubjectPage } from "./subject";
 import { errorText, hasAny } from "./ui";
+import { RegistryPage } from "./registry";
 
 interface Route {
   page: string;
@@ -146,6 +147,7 @@ function App() {
     { page: "audit", label: t("nav.audit"), show: hasAny(me, ["compliance", "operator"]) },
     { page: "insight", label: t("nav.insight"), show: me.insight && hasAny(me, ["analyst"]) },
     { page: "keys", label: t("nav.keys"), show: hasAny(me, ["operator"]) },
+    { page: "registry", label: t("nav.registry"), show: hasAny(me, ["compliance", "operator"]) },
   ].filter((i) => i.show);
   const page = items.some((i) => i.page === route.page) ? route.page : items[0]?.page ?? "";
   const signOut = () => {
@@ -179,6 +181,7 @@ function App() {
         {page === "audit" && <AuditPage me={me} />}
         {page === "insight" && <InsightPage me={me} />}
         {page === "keys" && <KeysPage me={me} />}
+        {page === "registry" && <RegistryPage me={me} />}
       </main>
     </div>
   );
