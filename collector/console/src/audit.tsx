@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { AuditEntry, getJson, query, VerifyResult, WhoAmI } from "./api";
 import { fmtDate, t } from "./i18n";
+import { AnchorCheck, downloadAnchor } from "./anchor";
 import { ErrorLine, Forbidden, hasAny, Table } from "./ui";
 
 const PAGE = 50;
@@ -59,8 +60,14 @@ export function AuditPage({ me }: { me: WhoAmI }) {
               {t("audit.head", { seq: head.seq, hash: head.hash })}
             </p>
           )}
+          {verify.ok && verify.headHash && (
+            <button type="button" id="anchor-download" onClick={() => downloadAnchor(verify)}>
+              {t("anchor.download")}
+            </button>
+          )}
         </div>
       )}
+      <AnchorCheck />
       <form
         class="filters"
         onSubmit={(e) => {
