@@ -60,7 +60,7 @@ def check(cond, what):
 class Collector:
     """ferry-collector on 127.0.0.1:0 with TLS; ready once it prints its console line."""
 
-    def __init__(self, binary, ctl, work):
+    def __init__(self, binary, ctl, work, extra_args=()):
         self.ctl, self.work = ctl, work
         self.data = os.path.join(work, "data")
         self.cert, self.key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
@@ -87,7 +87,7 @@ class Collector:
         # collector stores them instead of refusing them (its default is to enforce consent, issue 12).
         self.proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", self.data, "--tls-cert",
                                       self.cert, "--tls-key", self.key, "--insight", "embedded", "--insight-config", insight_config,
-                                      "--consent-default", "report-only"],
+                                      "--consent-default", "report-only", *extra_args],
                                      stderr=subprocess.PIPE, text=True)
         self.port = None
         for line in self.proc.stderr:  # blocks until the collector says where it listens (or exits)
@@ -441,18 +441,24 @@ def run(args, work):
         b.clickable("#signout").click()
         b.login(c.operator)
         navs = sorted(e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "nav.pages a"))
-        check(navs == ["nav-audit", "nav-keys"], "the operator sees the audit log and credentials only (%s)" % navs)
+        check(navs == ["nav-audit", "nav-keys", "nav-registry"],
+              "the operator sees the audit log, credentials and the registry only (%s)" % navs)
         b.el("#audit-table")
         b.safe("audit (operator)")
     except Exception:
-        if b is not None:  # what the page showed when it failed
-            b.d.save_screenshot(os.path.join(args.screenshots, "failure.png"))
-            print("the page said:\n" + b.d.find_element(By.TAG_NAME, "body").text[:3000], flush=True)
+        show_failure(b, os.path.join(args.screenshots, "failure.png"))
         raise
     finally:
         if b is not None:
             b.quit()
         c.stop()
+
+
+def show_failure(b, shot):
+    """What the page showed when a test failed: a screenshot and the page's text."""
+    if b is not None:
+        b.d.save_screenshot(shot)
+        print("the page said:\n" + b.d.find_element(By.TAG_NAME, "body").text[:3000], flush=True)
 
 
 def main(run_test=None, prefix="ferry-console-test-"):

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""The console's request actions, subject rights, registry and audit anchors in a real browser (issue 14).
+
+The harness of console_browser_test.py (the same collector over TLS, seeded data with XSS payloads, chromium headless),
+here with a webhook destination: a loopback HTTP server this test runs, so that the outbox's deliveries are real.
+Steps: verify a request with evidence and approve it, deliver its copy, download the HTML, CSV and JSON copies; reject
+a request with a reason; file a restriction for one purpose from the subject page, put it in force, see its webhook
+delivery, lift it; the consent timeline; the erasure's dry run, then the erasure; the purpose registry (add, edit),
+the records of processing (shown, HTML downloaded), the restriction mode; an audit anchor downloaded and checked, a
+forged one refused; Chinese; the analyst does not get the registry, the operator reads it without editing. After
+every page the payloads are text, no script ran, no CSP violation. Screenshots go to SCREENSHOT_DIR.
+
+Usage: console_pages_test.py --collector BIN --ferryctl BIN --chromium BIN --chromedriver BIN --screenshots DIR
+"""
+import glob
+import http.server
+import json
+import os
+import sys
+import threading
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+import console_browser_test as base
+from console_browser_test import XSS_PROP, XSS_TRAIT, check
+
+XSS_REF = '<img src=z onerror="window.__xss=6">ticket-42'
+XSS_REASON = '<script>window.__xss=7</script>no longer needed'
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    """The downstream system: takes every outbox delivery (200) and keeps its body."""
+
+    received = []
+    arrived = threading.Event()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        Hook.received.append(json.loads(body or b"{}"))
+        Hook.arrived.set()
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def downloaded(b, pattern):
+    """Waits for a finished download matching pattern; its path."""
+    found = []
+
+    def ready(_):
+        found[:] = [f for f in glob.glob(os.path.join(b.downloads, pattern)) if not f.endswith(".crdownload")]
+        return bool(found)
+
+    b.wait.until(ready)
+    return found[0]
+
+
+def request_of(c, rid):
+    return next(r for r in c.api("GET", "/v1/requests", c.officer)["requests"] if r["id"] == rid)
+
+
+def run(args, work):
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    c = base.Collector(args.collector, args.ferryctl, work,
+                       extra_args=("--webhook", "crm=http://127.0.0.1:%d/hook" % hook.server_address[1]))
+    b = None
+    try:
+        base.seed(c)
+        b = base.Browser(args, c, work)
+        d = b.d
+        b.login(c.officer)
+
+        # ---- requests: verify with evidence and approve; deliver the copy; the HTML, CSV and JSON copies ----
+        b.clickable("#nav-requests").click()
+        access = next(r for r in c.api("GET", "/v1/requests", c.officer)["requests"] if r["kind"] == "access")
+        rid = access["id"]
+        row_css = '#requests-table tr[data-request="%s"]' % rid
+        b.el(row_css).find_element(By.CSS_SELECTOR, "button.verify").click()
+        b.el(".verify-method").send_keys("email_code")
+        b.el(".verify-reference").send_keys(XSS_REF)
+        b.shot("requests-verify")
+        b.clickable("button.verify-approve").click()
+        b.text_in("#requests-message", "is now in_progress")
+        b.text_in(row_css, "verified: email_code")
+        r = request_of(c, rid)
+        check(r["state"] == "in_progress" and r["verification"]["method"] == "email_code" and
+              r["verification"]["reference"] == XSS_REF and r["verification"]["by"] == "olivia",
+              "the approval recorded the evidence typed in the console")
+        b.safe("requests after verify", [XSS_REF])
+        b.el(row_css).find_element(By.CSS_SELECTOR, "button.show-audit").click()
+        b.text_in("ul.audit-rows", "requests.approve")
+        b.clickable(row_css + " button.deliver-copy").click()
+        b.text_in("#requests-message", "delivered")
+        with open(downloaded(b, "ferry-copy-*.json")) as f:
+            copy = json.load(f)
+        check(copy["format"] == "ferry-subject-export/1" and copy["subject"] == "u-alice",
+              "the delivered copy is the subject's export document")
+        check(request_of(c, rid)["state"] == "completed", "delivering the copy completed the access request")
+        b.text_in(row_css, "copy delivered")
+        for fmt, needle in (("html", "u-alice"), ("csv", "Viewed Item"), ("json", '"u-alice"')):
+            b.clickable(row_css + " button.copy-" + fmt).click()
+            path = downloaded(b, "ferry-copy-*." + fmt)
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            check(needle in text, "the %s copy of the completed request was downloaded (%d bytes)" % (fmt.upper(), len(text)))
+            if fmt == "html":
+                check("<html" in text.lower() and "<script" not in text.lower(), "the HTML copy is a page without script")
+            os.remove(path)
+        b.safe("requests after the copies")
+        b.shot("requests-copy")
+
+        # ---- reject with a reason ----
+        corr = next(r for r in c.api("GET", "/v1/requests", c.officer)["requests"] if r["kind"] == "correction")
+        corr_css = '#requests-table tr[data-request="%s"]' % corr["id"]
+        b.el(corr_css).find_element(By.CSS_SELECTOR, "button.reject").click()
+        b.el("#reason-" + corr["id"]).send_keys(XSS_REASON)
+        b.clickable(corr_css + " + tr.detail-row button[type=submit]").click()
+        b.text_in("#requests-message", "was rejected")
+        b.text_in(corr_css, "refused: " + XSS_REASON)
+        check(request_of(c, corr["id"])["refusalReason"] == XSS_REASON, "the API holds the refusal reason typed")
+        b.safe("requests after reject", [XSS_REASON])
+
+        # ---- subject: a restriction for marketing, in force, delivered downstream, lifted ----
+        b.go("#/subject?id=u-alice&project=shop")
+        b.clickable("#restrict-open").click()
+        Select(b.el("#restrict-kind")).select_by_value("restriction")
+        b.clickable("#restrict-all").click()
+        b.clickable('input.restrict-purpose[value="marketing"]').click()
+        b.shot("subject-restrict")
+        b.clickable("#restrict-file").click()
+        b.text_in("#subject-message", "Filed restriction request")
+        b.text_in("#subject-rights", "awaiting_verification")
+        b.text_in("#subject-rights", "purposes: marketing")
+        b.clickable("#subject-rights button.approve-rights").click()
+        b.text_in("#subject-message", "is now completed")
+        b.text_in("#subject-rights", "In force")
+        rr = next(r for r in c.api("GET", "/v1/requests", c.officer)["requests"] if r["kind"] == "restriction")
+        check(rr["state"] == "completed" and rr["inForce"] and rr["purposes"] == ["marketing"],
+              "the restriction filed from the page is in force for marketing")
+        check(Hook.arrived.wait(30), "the restriction went downstream to the webhook")
+        check(any(e.get("kind") == "restriction" and e.get("requestId") == rr["id"] for e in Hook.received),
+              "the webhook got the restriction's outbox entry")
+        b.clickable("#subject-rights button.lift").click()
+        b.el("#subject-rights .lift-reason").send_keys(XSS_REASON)
+        b.clickable("#subject-rights .lift-submit").click()
+        b.text_in("#subject-message", "lifted")
+        b.text_in("#subject-rights", "lifted")
+        check(request_of(c, rr["id"])["lifted"]["reason"] == XSS_REASON, "the API shows the restriction lifted")
+        b.safe("subject rights", [XSS_REASON])
+        b.shot("subject-rights")
+
+        # ---- the consent timeline ----
+        b.clickable("#timeline-load").click()
+        b.text_in("#consent-timeline", "shop · marketing")
+        rows = d.find_elements(By.CSS_SELECTOR, "#consent-timeline tr.consent-record")
+        check(rows and "granted" in rows[0].text, "the consent timeline lists the marketing grant")
+        b.safe("consent timeline")
+        b.shot("subject-timeline")
+
+        # ---- the restriction's deliveries in the inbox ----
+        b.go("#/requests")
+        rr_css = '#requests-table tr[data-request="%s"]' % rr["id"]
+        b.el(rr_css).find_element(By.CSS_SELECTOR, "button.show-deliveries").click()
+        b.text_in(rr_css + " + tr.detail-row", "crm")
+        api_del = c.api("GET", "/v1/requests/%s/deliveries" % rr["id"], c.officer)["deliveries"]
+        shown = b.el(rr_css + " + tr.detail-row").text
+        check(api_del and all(x["destination"] in shown and x["state"] in shown for x in api_del),
+              "the deliveries shown are the API's (%s)" % [(x["destination"], x["state"]) for x in api_del])
+        b.shot("requests-deliveries")
+
+        # ---- erasure: the dry run first, nothing changed; then the erasure ----
+        b.go("#/subject?id=u-bob&project=shop")
+        b.clickable("#erase-open").click()
+        b.text_in("#erase-dryrun", "events: 4")
+        check(c.call("GET", "/v1/subjects/u-bob", c.officer)[0] == 200, "the dry run erased nothing")
+        b.shot("erase-dryrun")
+        b.el("#erase-confirm").send_keys("u-bob")
+        b.clickable("#erase-submit").click()
+        b.text_in("#erase-receipt", "events: 4")
+        check(c.call("GET", "/v1/subjects/u-bob", c.officer)[0] == 404, "the erasure after the dry run erased u-bob")
+
+        # ---- the purpose registry: add, edit; records of processing; restriction mode ----
+        b.clickable("#nav-registry").click()
+        b.el("#registry-project").send_keys("shop")
+        b.clickable("#registry-show").click()
+        b.el("#purposes-table")
+        b.clickable("#purpose-add").click()
+        b.el("#purpose-id").send_keys("support")
+        b.el("#purpose-name").send_keys("Customer support")
+        b.el("#purpose-description").send_keys(XSS_PROP)
+        Select(b.el("#purpose-legalBasis")).select_by_value("contract")
+        b.el("#purpose-dataCategories").send_keys("contact details, " + XSS_TRAIT)
+        b.el("#purpose-retentionDays").send_keys("30")
+        b.el("#purpose-recipients").send_keys("Helpdesk Ltd")
+        b.el("#purpose-transfers").send_keys("US | SCCs")
+        b.shot("registry-edit")
+        b.clickable("#purpose-save").click()
+        b.text_in("#registry-message", "support saved")
+        reg = c.api("GET", "/v1/projects/shop/registry", c.officer)["registry"]
+        sup = next(p for p in reg["purposes"] if p["id"] == "support")
+        check(sup["legalBasis"] == "contract" and sup["retentionDays"] == 30 and sup["description"] == XSS_PROP and
+              sup["dataCategories"] == ["contact details", XSS_TRAIT] and
+              sup["transfers"] == [{"destination": "US", "safeguard": "SCCs"}],
+              "the purpose added in the console is in the registry as typed")
+        b.text_in("#records-table", "30 days")
+        b.clickable('tr[data-purpose="support"] button.edit-purpose').click()
+        box = b.el("#purpose-retentionDays")
+        box.clear()
+        box.send_keys("45")
+        b.clickable("#purpose-save").click()
+        b.text_in("#records-table", "45 days")
+        reg = c.api("GET", "/v1/projects/shop/registry", c.officer)["registry"]
+        check(next(p for p in reg["purposes"] if p["id"] == "support")["retentionDays"] == 45,
+              "editing the purpose changed its retention")
+        b.clickable("#records-html").click()
+        with open(downloaded(b, "ferry-records-shop.html"), encoding="utf-8") as f:
+            records = f.read()
+        check("support" in records and "Helpdesk Ltd" in records, "the records of processing (HTML) name the purpose")
+        Select(b.el("#restriction-mode")).select_by_value("refuse")
+        b.text_in("#restriction-mode-saved", "refuse")
+        check(c.api("GET", "/v1/projects/shop/restriction-mode", c.officer)["mode"] == "refuse",
+              "the restriction mode set in the console is the project's")
+        b.safe("registry", [XSS_PROP, XSS_TRAIT])
+        b.shot("registry")
+
+        # ---- audit: an anchor downloaded, checked; a forged one refused ----
+        b.clickable("#nav-audit").click()
+        b.clickable("#audit-verify").click()
+        b.text_in("#verify-result", "intact")
+        b.clickable("#anchor-download").click()
+        anchor_path = downloaded(b, "ferry-audit-anchor-*.json")
+        with open(anchor_path) as f:
+            anchor = json.load(f)
+        verify = c.api("GET", "/v1/audit/verify", c.officer)
+        at = c.api("GET", "/v1/audit?after=%d&limit=1" % (anchor["headSeq"] - 1), c.officer)["entries"][0]
+        check(anchor["format"] == "ferry-audit-anchor/1" and at["hash"] == anchor["headHash"] and
+              anchor["headSeq"] <= verify["headSeq"], "the anchor holds the head the verification named")
+        b.el("#anchor-file").send_keys(anchor_path)
+        b.text_in("#anchor-result", "The anchor holds")
+        forged = os.path.join(work, "forged-anchor.json")
+        with open(forged, "w") as f:
+            json.dump(dict(anchor, headHash="0" * 64), f)
+        b.el("#anchor-file").send_keys(forged)
+        b.text_in("#anchor-result", "rewritten")
+        b.safe("audit anchor")
+        b.shot("audit-anchor")
+
+        # ---- Chinese ----
+        Select(b.el("#lang")).select_by_value("zh")
+        b.text_in("#nav-registry", "登记册")
+        b.clickable("#nav-registry").click()
+        b.text_in("#registry-title", "目的登记册")
+        b.clickable("#registry-show").click()
+        b.text_in("#records-table", "45 天")
+        b.safe("registry (zh)", [XSS_PROP])
+        b.shot("registry-zh")
+        Select(b.el("#lang")).select_by_value("en")
+        b.text_in("#nav-registry", "Registry")
+
+        # ---- roles: the analyst gets no registry; the operator reads it, without editing ----
+        b.clickable("#signout").click()
+        b.login(c.analyst)
+        navs = sorted(e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "nav.pages a"))
+        check("nav-registry" not in navs, "the analyst has no registry page (%s)" % navs)
+        b.go("#/registry")
+        b.el("main h1")
+        check(not d.find_elements(By.ID, "registry-title"), "#/registry does not open the registry for the analyst")
+        check(c.call("GET", "/v1/projects/shop/registry", c.analyst)[0] == 403, "the API refuses the analyst too")
+        b.clickable("#signout").click()
+        b.login(c.operator)
+        b.clickable("#nav-registry").click()
+        box = b.el("#registry-project")
+        box.clear()
+        box.send_keys("shop")
+        b.clickable("#registry-show").click()
+        b.text_in("#purposes-table", "support")
+        check(not d.find_elements(By.CSS_SELECTOR, "#purpose-add, button.edit-purpose, #restriction-mode"),
+              "the operator reads the registry without edit controls")
+        b.safe("registry (operator)", [XSS_PROP])
+    except Exception:
+        base.show_failure(b, os.path.join(args.screenshots, "failure-pages.png"))
+        raise
+    finally:
+        if b is not None:
+            b.quit()
+        c.stop()
+        hook.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(base.main(run, prefix="ferry-console-pages-test-"))
