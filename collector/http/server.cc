@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "collector/http/due_routes.h"
 #include "collector/http/erasure_routes.h"
 #include "collector/http/exchange.h"
 #include "collector/ingest/consent_gate.h"
@@ -213,6 +214,7 @@ void CollectorServer::Routes(httpd::Router& svr) {
   RegisterRegistryRoutes(svr, &registry_, &rights_);
   RegisterOutboxRoutes(svr, transactions_, &rights_);
   RegisterErasureRoutes(svr, &rights_);
+  RegisterDueRoutes(svr, &rights_);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post(
