@@ -87,7 +87,7 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr, &registry_), clock_),
       retention_(store, clock_,
                  rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000,
-                                          opts_.consent_keep_ms},
+                                          opts_.consent_keep_ms, opts_.outbox_keep_ms},
                  log_,
                  [this](int64_t n) {
                    metrics_.AddPurged(n);

@@ -263,6 +263,10 @@ class EngineTxn {
   virtual base::Status AckOutbox(const std::string& consumer, int64_t seq, int64_t now_ms) = 0;
   // consumer -> the last seq it acknowledged.
   virtual base::Result<std::map<std::string, int64_t>> OutboxAcks() = 0;
+  // Prunes what downstream has taken (RetentionStore::PruneOutbox): deliveries delivered before cutoff_ms, then the
+  // entries created before cutoff_ms that every feed consumer acknowledged (none is acknowledged while no consumer
+  // ever acknowledged anything) and that have no delivery left. Returns the rows deleted.
+  virtual base::Result<int64_t> PruneOutbox(int64_t cutoff_ms) = 0;
   // A 32-byte secret of this database named `name` (64 hex characters): made once, at random, and kept.
   virtual base::Result<std::string> Secret(const std::string& name) = 0;
 };

@@ -668,6 +668,17 @@ class PgTxn final : public EngineTxn {
     return NamedCounts("SELECT consumer, acked_seq FROM outbox_consumers", {});
   }
 
+  Result<int64_t> PruneOutbox(int64_t cutoff_ms) override {
+    auto d = tx_.Count("DELETE FROM outbox_deliveries WHERE state = 'delivered' AND delivered_ms < $1", {I(cutoff_ms)});
+    if (!d.ok()) return d.status();
+    auto e = tx_.Count(
+        "DELETE FROM outbox o WHERE o.created_ms < $1 AND o.seq <= (SELECT MIN(acked_seq) FROM outbox_consumers) "
+        "AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.seq = o.seq)",
+        {I(cutoff_ms)});
+    if (!e.ok()) return e.status();
+    return *d + *e;
+  }
+
   Result<std::string> Secret(const std::string& name) override {
     FERRY_RETURN_IF_ERROR(tx_.Run("INSERT INTO secrets(name, v) VALUES($1, $2) ON CONFLICT (name) DO NOTHING",
                                   {T(name), T(base::SecretBytes::Random(32).ToHex())}));

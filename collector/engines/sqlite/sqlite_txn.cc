@@ -809,6 +809,21 @@ class SqliteTxn final : public EngineTxn {
     return NamedCounts(st);
   }
 
+  Result<int64_t> PruneOutbox(int64_t cutoff_ms) override {
+    int64_t n = 0;
+    for (const char* sql :
+         {"DELETE FROM outbox_deliveries WHERE state = 'delivered' AND delivered_ms < ?1;",
+          "DELETE FROM outbox WHERE created_ms < ?1 AND seq <= (SELECT MIN(acked_seq) FROM outbox_consumers) "
+          "AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.seq = outbox.seq);"}) {
+      auto st = db_.Prepare(sql);
+      if (!st.ok()) return st.status();
+      st->Bind(1, cutoff_ms);
+      FERRY_RETURN_IF_ERROR(st->Run());
+      n += db_.Changes();
+    }
+    return n;
+  }
+
   Result<std::string> Secret(const std::string& name) override {
     auto ins = db_.Prepare("INSERT OR IGNORE INTO secrets(name, v) VALUES(?1, ?2);");
     if (!ins.ok()) return ins.status();
