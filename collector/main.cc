@@ -89,13 +89,18 @@ int main(int argc, char** argv) {
   app.add_option("--max-decoded-kib", max_decompressed_kib, "Largest decoded body (KiB)")->capture_default_str();
   app.add_option("--max-event-kib", max_event_kib, "Largest serialised event (KiB)")->capture_default_str();
   app.add_option("--max-batch-events", max_batch_events, "Most events in one batch")->capture_default_str();
-  double due_days = 15, retention_days = 395, retention_interval_s = 3600, consent_keep_days = 365;
+  double due_days = 15, retention_days = 395, retention_interval_s = 3600, consent_keep_days = 365,
+         outbox_keep_days = 30;
   app.add_option("--request-due-days", due_days, "Days to answer a data-subject request (due date in the register)")
       ->capture_default_str();
   app.add_option("--retention-days", retention_days,
                  "Default maximum event age in days (fractions allowed; 0 keeps events forever)")
       ->capture_default_str();
   app.add_option("--retention-interval-s", retention_interval_s, "Seconds between retention purges")
+      ->capture_default_str();
+  app.add_option("--outbox-keep-days", outbox_keep_days,
+                 "Days the downstream outbox keeps entries every consumer acknowledged and deliveries delivered "
+                 "(0 keeps them forever; unacknowledged entries are never pruned)")
       ->capture_default_str();
   app.add_option("--consent-keep-days", consent_keep_days,
                  "Days a consent record is kept beyond the newest event it covered (it is kept while any stored event "
@@ -201,6 +206,7 @@ int main(int argc, char** argv) {
   opts.rights.request_due_ms = static_cast<int64_t>(due_days * kDayMs);
   opts.retention_max_age_ms = static_cast<int64_t>(retention_days * kDayMs);
   opts.retention_interval_ms = static_cast<int64_t>(retention_interval_s * 1000);
+  opts.outbox_keep_ms = outbox_keep_days > 0 ? static_cast<int64_t>(outbox_keep_days * kDayMs) : 0;
   for (const auto& spec : webhooks) {
     auto w = ferry::collector::ParseWebhook(spec);
     if (!w.ok()) {

@@ -495,6 +495,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   auto state = std::make_shared<std::string>();
   requests->add_flag("--overdue", *overdue, "Only open requests past their due date");
   requests->add_option("--state", *state, "Only requests in this state");
+  auto due_within = std::make_shared<std::string>();
+  requests->add_option("--due-within", *due_within, "Only open requests due within this time (7d, 48h), soonest first");
   auto rid = std::make_shared<std::string>();
   auto reason = std::make_shared<std::string>();
   auto kind = std::make_shared<std::string>();
@@ -517,6 +519,16 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   deliver->add_option("RID", *rid, "Request id (req_...)")->required();
   deliver->add_option("--output,-o", *output, "Write the copy to this file (default: stdout)");
   CLI::App* stats = requests->add_subcommand("stats", "The register in figures: by kind, by state, lateness");
+  auto days = std::make_shared<int64_t>(0);
+  CLI::App* extend = requests->add_subcommand("extend", "Extend an in-progress request's due date, with the reason");
+  extend->add_option("RID", *rid, "Request id (req_...)")->required();
+  extend->add_option("--days", *days, "By how many days (1-62)")->required();
+  extend->add_option("--reason", *reason, "Why (told to the person)")->required();
+  auto policy = std::make_shared<std::string>();
+  CLI::App* policy_cmd = requests->add_subcommand("policy", "Set a project's due-date policy: gdpr, pipl, days:N");
+  policy_cmd->add_option("--project", *project, "The project (default: every project without its own)");
+  policy_cmd->add_option("--set", *policy, "gdpr (one month), pipl (15 working days), days:N, or '' to remove")
+      ->required();
   CLI::App* add = requests->add_subcommand("add", "Register a request received by other means (mail, phone)");
   auto purposes = std::make_shared<std::vector<std::string>>();
   add->add_option("--kind", *kind,
@@ -537,7 +549,7 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   auto mode_set = std::make_shared<std::string>();
   mode->add_option("--project", *project, "Project")->required();
   mode->add_option("--set", *mode_set, "quarantine or refuse (without: show it)");
-  auto act = [&g, rid, reason, method, reference, exit_code](const std::string& op) {
+  auto act = [&g, rid, reason, method, reference, days, exit_code](const std::string& op) {
     *exit_code = kExitFailure;
     if (!NeedsServer(g, exit_code)) return;
     json body = json::object();
@@ -545,6 +557,7 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     if (op == "complete") body["note"] = *reason;
     if (op == "approve") body["verification"] = {{"method", *method}, {"reference", *reference}};
     if (op == "lift") body["reason"] = *reason;
+    if (op == "extend") body = {{"days", *days}, {"reason", *reason}};
     Reply r = Call(g, "POST", "/v1/requests/" + Escape(*rid) + "/" + op, body.dump());
     if (!Check(r, exit_code)) return;
     json doc = json::parse(r.body, nullptr, false);
@@ -571,6 +584,21 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
                    mode_set->empty() ? "" : json{{"mode", *mode_set}}.dump(), &doc, exit_code))
       return;
     g.json ? PrintJson(doc) : (void)std::printf("%s: %s\n", Str(doc, "project").c_str(), Str(doc, "mode").c_str());
+    *exit_code = kExitOk;
+  });
+  extend->callback([act] { act("extend"); });
+  policy_cmd->callback([&g, project, policy, exit_code] {
+    *exit_code = kExitFailure;
+    json doc;
+    if (!AdminJson(g, "POST", "/v1/requests/policy", json{{"project", *project}, {"policy", *policy}}.dump(), &doc,
+                   exit_code))
+      return;
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::printf("due-date policy of %s: %s\n", project->empty() ? "every project" : project->c_str(),
+                  Str(doc, "policy").empty() ? "(the collector's --request-due-days)" : Str(doc, "policy").c_str());
+    }
     *exit_code = kExitOk;
   });
   deliver->callback([&g, rid, output, exit_code] {
@@ -611,11 +639,12 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     g.json ? PrintJson(doc) : PrintRequests(json::array({doc}));
     *exit_code = kExitOk;
   });
-  requests->callback([&g, requests, overdue, state, exit_code] {
+  requests->callback([&g, requests, overdue, state, due_within, exit_code] {
     if (!requests->get_subcommands().empty()) return;
     *exit_code = kExitFailure;
     std::string path = "/v1/requests?overdue=" + std::string(*overdue ? "1" : "0");
     if (!state->empty()) path += "&state=" + Escape(*state);
+    if (!due_within->empty()) path = "/v1/requests/due?within=" + Escape(*due_within);
     json doc;
     if (!AdminJson(g, "GET", path, "", &doc, exit_code)) return;
     g.json ? PrintJson(doc) : PrintRequests(Field(doc, "requests"));

@@ -96,6 +96,8 @@ json SummaryJson(const SubjectSummary& s) {
   return out;
 }
 
+}  // namespace
+
 json RequestJson(const RightsRequest& r, int64_t now) {
   json result = r.result.empty() ? json(nullptr) : json::parse(r.result, nullptr, false);
   if (result.is_discarded()) result = r.result;
@@ -110,6 +112,7 @@ json RequestJson(const RightsRequest& r, int64_t now) {
           {"purposes", member("purposes")},
           {"inForce", member("inForce")},
           {"lifted", member("lifted")},
+          {"extension", member("extension")},
           {"kind", r.kind},
           {"project", r.project},
           {"subject", r.subject},
@@ -122,6 +125,8 @@ json RequestJson(const RightsRequest& r, int64_t now) {
           {"actedAt", r.acted_ms > 0 ? json(Iso(r.acted_ms)) : json(nullptr)},
           {"result", result}};
 }
+
+namespace {
 
 json AuditJson(const AuditEntry& e) {
   return {{"seq", e.seq},       {"time", Iso(e.time_ms)}, {"actor", e.actor},
@@ -905,10 +910,24 @@ json DeviceRequestJson(const RightsRequest& r) {
   const bool copy = r.kind == "access" || r.kind == "portability";
   const bool ready = copy && (r.state == "in_progress" || r.state == "extended") && r.subject.rfind("hash:", 0) != 0;
   json reason = r.state == "rejected" && result.is_object() && result.contains("reason") ? result["reason"] : json();
-  return {{"reference", r.id},      {"kind", r.kind},
-          {"state", r.state},       {"receivedAt", Iso(r.received_ms)},
-          {"dueAt", Iso(r.due_ms)}, {"refusalReason", reason},
-          {"copyReady", ready},     {"delivered", result.is_object() && result.contains("delivered")}};
+  // An extension is told to the person (GDPR art. 12(3)): the reason, the days and the due date it replaced; not who.
+  json extension;
+  if (result.is_object() && result.contains("extension") && result["extension"].is_object()) {
+    const json& e = result["extension"];
+    extension = {{"reason", e.value("reason", json())},
+                 {"days", e.value("days", json())},
+                 {"previousDue", e.value("previousDue", json())},
+                 {"at", e.value("at", json())}};
+  }
+  return {{"reference", r.id},
+          {"kind", r.kind},
+          {"state", r.state},
+          {"receivedAt", Iso(r.received_ms)},
+          {"dueAt", Iso(r.due_ms)},
+          {"refusalReason", reason},
+          {"extension", extension},
+          {"copyReady", ready},
+          {"delivered", result.is_object() && result.contains("delivered")}};
 }
 
 // Request ids are "req_" and 24 hex digits; link tokens 64 hex digits.

@@ -19,6 +19,9 @@
 
 namespace ferry::collector {
 
+// A register entry as the admin API answers it (docs/PROTOCOL.md); `now` decides whether it is overdue.
+rights::Json RequestJson(const RightsRequest& r, int64_t now);
+
 // Percent-decodes a URL path segment ('+' stays '+'); nullopt for a malformed escape or an embedded NUL.
 std::optional<std::string> DecodePathSegment(const std::string& s);
 

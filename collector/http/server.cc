@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "collector/http/due_routes.h"
 #include "collector/http/erasure_routes.h"
 #include "collector/http/exchange.h"
 #include "collector/ingest/consent_gate.h"
@@ -86,7 +87,7 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
       admin_(&rights_, log_, WithInsight(opts_.admin, opts_.insight != nullptr, &registry_), clock_),
       retention_(store, clock_,
                  rights::RetentionOptions{opts_.retention_max_age_ms, opts_.retention_interval_ms, 5000,
-                                          opts_.consent_keep_ms},
+                                          opts_.consent_keep_ms, opts_.outbox_keep_ms},
                  log_,
                  [this](int64_t n) {
                    metrics_.AddPurged(n);
@@ -213,6 +214,7 @@ void CollectorServer::Routes(httpd::Router& svr) {
   RegisterRegistryRoutes(svr, &registry_, &rights_);
   RegisterOutboxRoutes(svr, transactions_, &rights_);
   RegisterErasureRoutes(svr, &rights_);
+  RegisterDueRoutes(svr, &rights_);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post(

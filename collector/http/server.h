@@ -67,6 +67,9 @@ struct ServerOptions {
   // How long consent records are kept beyond the newest event they covered (--consent-keep-days), for projects
   // without their own (ferryctl projects set-consent-keep).
   int64_t consent_keep_ms = 365LL * 24 * 3600 * 1000;
+  // How long the downstream outbox keeps entries every consumer acknowledged and deliveries delivered
+  // (--outbox-keep-days); <= 0 keeps them forever.
+  int64_t outbox_keep_ms = 30LL * 24 * 3600 * 1000;
   // The time of ingest (receivedAt and the clock-skew correction), the rate limiter, the retention job, request due
   // dates and audit entries. Tests that run the server in-process may hand in a base::ManualClock.
   base::Clock* clock = base::SystemClock();

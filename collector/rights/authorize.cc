@@ -45,8 +45,11 @@ const Rule& RuleOf(Action action) {
       {"restriction.mode", {kRoleCompliance}},
       {"outbox.read", {kRoleCompliance, kRoleOperator}},
       {"outbox.ack", {kRoleCompliance, kRoleOperator}},
+      {"requests.extend", {kRoleCompliance}},
+      {"requests.due", {kRoleCompliance}},
+      {"requests.policy", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kOutboxAck) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRequestsPolicy) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

@@ -41,6 +41,9 @@ enum class Action {
   kRestrictionMode,      // GET|PUT /v1/projects/{project}/restriction-mode: quarantine or refuse
   kOutboxRead,           // GET /v1/outbox, /v1/outbox/public-key, /v1/requests/{id}/deliveries
   kOutboxAck,            // POST /v1/outbox/ack
+  kRequestsExtend,       // POST /v1/requests/{rid}/extend
+  kRequestsDue,          // GET /v1/requests/due?within=7d
+  kRequestsPolicy,       // POST /v1/requests/policy: a project's due-date policy
 };
 
 // The action's name in the audit log ("subject.show", ...).

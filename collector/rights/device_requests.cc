@@ -125,7 +125,7 @@ Result<DeviceFiled> RightsService::FileDeviceRequest(const WriteKeyInfo& project
       f.request = *open;
       f.request.result = Dump(doc);
     } else {
-      RightsRequest r = NewRegisterEntry(filing.kind, project.project, subject, kAwaiting, "device");
+      RightsRequest r = NewRegisterEntry(filing.kind, project.project, subject, kAwaiting, "device", &tx);
       r.result = Dump(Json{{"device", {{"claims", Json::array({claim_hash})}, {"idsProven", proven}}}});
       auto stored = tx.CreateRequest(r);
       if (!stored.ok()) return stored.status();

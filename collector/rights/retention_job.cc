@@ -43,6 +43,11 @@ base::Result<int64_t> RetentionJob::RunOnce() {
     log_.Info("retention: deleted " + std::to_string(total) + " expired events");
     if (on_purged_) on_purged_(total);
   }
+  if (opts_.outbox_keep_ms > 0) {
+    auto pruned = store_->PruneOutbox(clock_->NowMs() - opts_.outbox_keep_ms);
+    if (!pruned.ok()) return pruned.status();
+    if (*pruned > 0) log_.Info("retention: pruned " + std::to_string(*pruned) + " acknowledged outbox rows");
+  }
   return total;
 }
 

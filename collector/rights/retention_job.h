@@ -24,6 +24,9 @@ struct RetentionOptions {
   // How long a consent record is kept beyond the newest event it covered, for projects without their own
   // (RetentionStore::PurgeExpired).
   int64_t consent_keep_ms = 0;
+  // How long the downstream outbox keeps what its consumers acknowledged and its webhooks delivered
+  // (RetentionStore::PruneOutbox); <= 0 keeps it forever.
+  int64_t outbox_keep_ms = 0;
 };
 
 class RetentionJob {
@@ -40,7 +43,8 @@ class RetentionJob {
   // Wakes the thread and joins it (a pass under way finishes its current chunk first). Safe to call twice.
   void Stop();
 
-  // One pass: purges chunk by chunk until a chunk comes back short (or Stop). Returns the events deleted.
+  // One pass: purges chunk by chunk until a chunk comes back short (or Stop), then prunes the outbox (when
+  // outbox_keep_ms > 0). Returns the events deleted.
   base::Result<int64_t> RunOnce();
 
   // Passes finished by the thread so far. WaitForPasses blocks until at least n finished, or timeout_ms of real time

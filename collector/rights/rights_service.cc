@@ -6,6 +6,7 @@
 
 #include "collector/rights/documents.h"
 #include "lib/base/ids.h"
+#include "lib/base/time.h"
 #include "lib/wire/event.h"
 
 namespace ferry::collector::rights {
@@ -79,6 +80,42 @@ bool KindHasPurposes(const std::string& kind) { return kind == "restriction" || 
 bool IsRequestKind(const std::string& kind) {
   const auto& kinds = RequestKinds();
   return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
+std::optional<int64_t> DueUnderPolicy(const std::string& policy, int64_t received_ms) {
+  constexpr int64_t kDay = 24LL * 3600 * 1000;
+  const int64_t day = received_ms >= 0 ? received_ms / kDay : (received_ms - kDay + 1) / kDay;
+  const int64_t time_of_day = received_ms - day * kDay;
+  if (policy == "gdpr") {
+    int64_t y = 0;
+    unsigned m = 0, d = 0;
+    base::CivilFromDays(day, &y, &m, &d);
+    if (++m > 12) {
+      m = 1;
+      ++y;
+    }
+    // The same day of the next month, or its last day (31 January -> 28/29 February).
+    const unsigned next_first_m = m == 12 ? 1 : m + 1;
+    const int64_t last = base::DaysFromCivil(m == 12 ? y + 1 : y, next_first_m, 1) - base::DaysFromCivil(y, m, 1);
+    return base::DaysFromCivil(y, m, std::min<unsigned>(d, static_cast<unsigned>(last))) * kDay + time_of_day;
+  }
+  if (policy == "pipl") {
+    int64_t d = day;
+    for (int worked = 0; worked < 15;) {
+      ++d;
+      const int64_t weekday = ((d % 7) + 7 + 3) % 7;  // 1970-01-01 was a Thursday: 0 = Monday
+      if (weekday < 5) ++worked;
+    }
+    return d * kDay + time_of_day;
+  }
+  if (policy.rfind("days:", 0) == 0) {
+    const std::string n = policy.substr(5);
+    if (n.empty() || n.size() > 3 || n.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    const int64_t days = std::stoll(n);
+    if (days < 1 || days > 365) return std::nullopt;
+    return received_ms + days * kDay;
+  }
+  return std::nullopt;
 }
 
 bool RequestTransitionAllowed(const std::string& from, const std::string& to) {
@@ -184,7 +221,7 @@ void RightsService::TellErased(const std::vector<std::pair<std::string, std::vec
 
 RightsRequest RightsService::NewRegisterEntry(const std::string& kind, const std::string& project,
                                               const std::string& subject, const std::string& state,
-                                              const std::string& source) {
+                                              const std::string& source, StoreTxn* tx) {
   RightsRequest r;
   r.id = NewRequestId();
   r.kind = kind;
@@ -193,8 +230,44 @@ RightsRequest RightsService::NewRegisterEntry(const std::string& kind, const std
   r.state = state;
   r.source = source;
   r.received_ms = clock_->NowMs();
-  r.due_ms = r.received_ms + opts_.request_due_ms;
+  r.due_ms = DueFor(project, r.received_ms, tx);
   return r;
+}
+
+int64_t RightsService::DueFor(const std::string& project, int64_t received_ms, StoreTxn* tx) {
+  auto policy = tx != nullptr ? PolicyIn(*tx, project) : RequestPolicy(project);
+  if (!policy.ok()) {
+    log_.Warn("cannot read the request policy; the collector's due period applies: " + policy.status().ToString());
+  } else if (auto due = DueUnderPolicy(*policy, received_ms)) {
+    return *due;
+  }
+  return received_ms + opts_.request_due_ms;
+}
+
+Result<std::string> RightsService::PolicyIn(StoreTxn& tx, const std::string& project) {
+  auto own = tx.primitives().GetRequestPolicy(project);
+  if (!own.ok() || !own->empty() || project.empty()) return own;
+  return tx.primitives().GetRequestPolicy("");
+}
+
+Result<std::string> RightsService::RequestPolicy(const std::string& project) {
+  return stores_.transactions->TransactFor<std::string>(TxnMode::kRead,
+                                                        [&](StoreTxn& tx) { return PolicyIn(tx, project); });
+}
+
+Status RightsService::SetRequestPolicy(const Actor& actor, const std::string& project, const std::string& policy) {
+  if (!policy.empty() && !DueUnderPolicy(policy, 0).has_value()) {
+    (void)Audit(actor, ActionName(Action::kRequestsPolicy), "", "bad_request",
+                Dump(Json{{"project", project.substr(0, 200)}, {"policy", policy.substr(0, 64)}}));
+    return Status::InvalidArgument("policy must be gdpr, pipl or days:N (1-365), or empty to remove it");
+  }
+  return stores_.transactions->Transact(TxnMode::kWrite, [&](StoreTxn& tx) -> Status {
+    FERRY_RETURN_IF_ERROR(tx.primitives().SetRequestPolicy(project, policy));
+    return tx
+        .AppendAudit(Entry(actor, ActionName(Action::kRequestsPolicy), "", "ok",
+                           Dump(Json{{"project", project}, {"policy", policy}})))
+        .status();
+  });
 }
 
 // ---- Who calls ----
@@ -646,7 +719,7 @@ Result<RightsRequest> RightsService::AddRequest(const Actor& actor, const NewReq
   }
   RightsRequest r = NewRegisterEntry(kind, in.project, in.subject, in.state.empty() ? kAwaiting : in.state, "admin");
   if (in.received_ms > 0) r.received_ms = in.received_ms;
-  r.due_ms = r.received_ms + opts_.request_due_ms;
+  r.due_ms = DueFor(in.project, r.received_ms);
   Json result = Json::object();
   if (KindHasPurposes(kind)) result["purposes"] = purposes;
   // An objection to direct marketing is absolute (GDPR art. 21(2)-(3)): in force for marketing on receipt.
@@ -1058,6 +1131,68 @@ Result<RequestStats> RightsService::Stats(const Actor& actor) {
   }
   FERRY_RETURN_IF_ERROR(Audit(actor, ActionName(Action::kRequestsStats), "", "ok", Dump(Json{{"total", st.total}})));
   return st;
+}
+
+Result<RightsRequest> RightsService::Extend(const Actor& actor, const std::string& request_id, int64_t days,
+                                            const std::string& reason) {
+  const char* action = ActionName(Action::kRequestsExtend);
+  std::string why;
+  if (days < 1 || days > 62) why = "days must be 1 to 62 (two further months at most)";
+  if (why.empty() && (reason.empty() || reason.size() > 2000)) why = "a reason (told to the person) of 1-2000 bytes";
+  if (!why.empty()) {
+    (void)Audit(actor, action, "", "bad_request", Dump(Json{{"requestId", request_id.substr(0, 64)}, {"why", why}}));
+    return Status::InvalidArgument(why);
+  }
+  auto got = FindRequest(actor, request_id, action);
+  if (!got.ok()) return got.status();
+  const RightsRequest r = std::move(got).value();
+  const std::string subject = r.subject.rfind("hash:", 0) == 0 ? std::string() : r.subject;
+  if (r.state != kInProgress) {
+    (void)Audit(actor, action, subject, "conflict", Dump(Json{{"requestId", request_id}, {"state", r.state}}));
+    return Status::FailedPrecondition("the request is " + r.state + "; only an in_progress request is extended, once");
+  }
+  const int64_t due = r.due_ms + days * 24LL * 3600 * 1000;
+  const Json add = {{"extension",
+                     {{"reason", reason},
+                      {"days", days},
+                      {"previousDue", Iso(r.due_ms)},
+                      {"by", actor.name},
+                      {"at", Iso(clock_->NowMs())}}}};
+  auto out =
+      stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
+        auto u = tx.UpdateRequest(request_id, r.state, kExtended, actor.name, tx.NowMs(), MergedResult(r.result, add));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
+        auto moved = tx.primitives().SetRequestDueIf(request_id, kExtended, due);
+        if (!moved.ok()) return moved.status();
+        if (!*moved) return Status::Conflict("the request changed meanwhile");
+        FERRY_RETURN_IF_ERROR(
+            tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(Json{{"requestId", request_id}, {"days", days}})))
+                .status());
+        auto after = tx.GetRequest(request_id);
+        if (!after.ok()) return after.status();
+        if (!after->has_value()) return Status::Internal("the request went missing");
+        return std::move(**after);
+      });
+  if (!out.ok() && out.status().code() != base::Code::kConflict) return out.status().WithMessage(kStoreUnavailable);
+  return out;
+}
+
+Result<std::vector<RightsRequest>> RightsService::DueWithin(const Actor& actor, int64_t within_ms) {
+  RequestFilter f;
+  f.limit = std::numeric_limits<size_t>::max() / 2;
+  auto list = stores_.requests->ListRequests(f);
+  if (!list.ok()) return list.status().WithMessage(kStoreUnavailable);
+  const int64_t until = clock_->NowMs() + within_ms;
+  std::vector<RightsRequest> out;
+  for (RightsRequest& r : *list) {
+    if (IsOpen(r.state) && r.due_ms < until) out.push_back(std::move(r));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const RightsRequest& a, const RightsRequest& b) { return a.due_ms < b.due_ms; });
+  FERRY_RETURN_IF_ERROR(Audit(actor, ActionName(Action::kRequestsDue), "", "ok",
+                              Dump(Json{{"withinMs", within_ms}, {"count", out.size()}})));
+  return out;
 }
 
 // ---- The audit log ----

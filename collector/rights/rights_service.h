@@ -94,6 +94,10 @@ struct RightsOptions {
 
 // Whether `kind` is one of RequestKinds() as written (a device's filing, FileDeviceRequest, takes these and no others).
 bool IsRequestKind(const std::string& kind);
+// The due date of a request received at `received_ms` under a due-date policy: "gdpr" (one calendar month later, the
+// same day of the month or the month's last day), "pipl" (15 working days, Monday to Friday, later; public holidays
+// are not known), "days:N" (N calendar days, 1-365). nullopt for any other policy.
+std::optional<int64_t> DueUnderPolicy(const std::string& policy, int64_t received_ms);
 
 // Whether the register may move a request from state `from` to state `to` (the documented lifecycle above).
 bool RequestTransitionAllowed(const std::string& from, const std::string& to);
@@ -327,6 +331,18 @@ class RightsService {
   // The restrictions and objections in force over the subject's ids in a project ("" = every project): what the
   // person's own copy marks as restricted.
   base::Result<std::vector<RestrictionRecord>> RestrictionsOfSubject(const SubjectQuery& q);
+  // Extends an in_progress request's due date by `days` (1-62: GDPR art. 12(3) allows two further months) with the
+  // reason (told to the person): extended, result.extension {reason, days, previousDue, by, at}. Once only.
+  base::Result<RightsRequest> Extend(const Actor& actor, const std::string& request_id, int64_t days,
+                                     const std::string& reason);
+  // Open requests due before now + within_ms (overdue ones included), soonest first (audited: requests.due).
+  base::Result<std::vector<RightsRequest>> DueWithin(const Actor& actor, int64_t within_ms);
+  // A project's due-date policy (see DueUnderPolicy; "" removes it; project "" sets the collector-wide one, used by
+  // projects without their own); without any, requests are due RightsOptions::request_due_ms after receipt.
+  // InvalidArgument for an unknown policy. Audited (requests.policy).
+  base::Status SetRequestPolicy(const Actor& actor, const std::string& project, const std::string& policy);
+  // The policy in force for a project's requests ("" when none is set) and what it resolves to.
+  base::Result<std::string> RequestPolicy(const std::string& project);
 
   // ---- The audit log ----
   base::Result<std::vector<AuditEntry>> ListAudit(const Actor& actor, int64_t after_seq, size_t limit,
@@ -406,9 +422,14 @@ class RightsService {
   // `r` is to be recorded, inside the transaction that carries the effect out (the outbox, branch h13-outbox, adds its
   // entry here). Records nothing yet.
   base::Status RecordPropagation(StoreTxn& tx, const char* effect, const RightsRequest& r, const Json& detail);
-  // A new request of `kind` received now, due after the due period.
+  // The due date of a request of `project` received at `received_ms` (its policy, else the collector's), the policy
+  // read in `tx` when the caller is inside a transaction (never a second one).
+  int64_t DueFor(const std::string& project, int64_t received_ms, StoreTxn* tx = nullptr);
+  // The policy in force for `project` (its own, else the collector-wide one), read in `tx`.
+  base::Result<std::string> PolicyIn(StoreTxn& tx, const std::string& project);
+  // A new request of `kind` received now, due under the project's policy (read in `tx` when inside one).
   RightsRequest NewRegisterEntry(const std::string& kind, const std::string& project, const std::string& subject,
-                                 const std::string& state, const std::string& source);
+                                 const std::string& state, const std::string& source, StoreTxn* tx = nullptr);
 
   RightsStores stores_;
   base::Clock* clock_;

@@ -176,6 +176,13 @@ class EngineTxn {
                                                                        const std::string& state) = 0;
   // Matching requests, oldest first (received_ms, then id).
   virtual base::Result<std::vector<RightsRequest>> ListRequests(const RequestFilter& filter) = 0;
+  // Sets due_ms if the request is in `expected_state`; whether it was (an extension).
+  virtual base::Result<bool> SetRequestDueIf(const std::string& id, const std::string& expected_state,
+                                             int64_t due_ms) = 0;
+  // The due-date policy of a project's requests ("" = none set; project "" holds the collector-wide one).
+  virtual base::Result<std::string> GetRequestPolicy(const std::string& project) = 0;
+  // Sets it ("" removes it).
+  virtual base::Status SetRequestPolicy(const std::string& project, const std::string& policy) = 0;
   // Rows whose subject is ids[i] and subject_hash hashes[i] get subject "hash:" + subject_hash; returns the count.
   virtual base::Result<int64_t> RedactRequests(const std::vector<std::string>& ids,
                                                const std::vector<std::string>& hashes) = 0;
@@ -256,6 +263,10 @@ class EngineTxn {
   virtual base::Status AckOutbox(const std::string& consumer, int64_t seq, int64_t now_ms) = 0;
   // consumer -> the last seq it acknowledged.
   virtual base::Result<std::map<std::string, int64_t>> OutboxAcks() = 0;
+  // Prunes what downstream has taken (RetentionStore::PruneOutbox): deliveries delivered before cutoff_ms, then the
+  // entries created before cutoff_ms that every feed consumer acknowledged (none is acknowledged while no consumer
+  // ever acknowledged anything) and that have no delivery left. Returns the rows deleted.
+  virtual base::Result<int64_t> PruneOutbox(int64_t cutoff_ms) = 0;
   // A 32-byte secret of this database named `name` (64 hex characters): made once, at random, and kept.
   virtual base::Result<std::string> Secret(const std::string& name) = 0;
 };

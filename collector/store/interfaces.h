@@ -166,6 +166,10 @@ class RetentionStore {
   // project's own, else default_consent_keep_ms).
   virtual base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
                                              int64_t default_consent_keep_ms = 0) = 0;
+  // Prunes the downstream outbox: webhook deliveries delivered before cutoff_ms, and entries created before cutoff_ms
+  // that every feed consumer acknowledged and that have no delivery left (pending or failed deliveries keep their
+  // entry; an entry no consumer acknowledged is never pruned). Returns the rows deleted (entries and deliveries).
+  virtual base::Result<int64_t> PruneOutbox(int64_t cutoff_ms) = 0;
 };
 
 class Suppressions {

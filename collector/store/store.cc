@@ -268,6 +268,10 @@ Result<int64_t> Store::PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, 
   return engine_->PurgeExpired(now_ms, default_max_age_ms, max_rows, default_consent_keep_ms);
 }
 
+Result<int64_t> Store::PruneOutbox(int64_t cutoff_ms) {
+  return TransactFor<int64_t>(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.primitives().PruneOutbox(cutoff_ms); });
+}
+
 // ---- Suppressions ----
 
 Result<bool> Store::IsSuppressed(int64_t project_id, const std::string& id_hash) {

@@ -89,6 +89,7 @@ class Store : public IngestSink,
   base::Result<bool> SetConsentKeep(const std::string& project, int64_t keep_ms) override;
   base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
                                      int64_t default_consent_keep_ms = 0) override;
+  base::Result<int64_t> PruneOutbox(int64_t cutoff_ms) override;
 
   // Suppressions
   base::Result<bool> IsSuppressed(int64_t project_id, const std::string& id_hash) override;

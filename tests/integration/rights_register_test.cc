@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -309,6 +310,146 @@ TEST_P(RightsRegisterTest, OnPostgresAnErasureLeavesNoDeadRowVersionOfTheSubject
   ASSERT_EQ(rc, 0);
   EXPECT_EQ(tuples(), 0);
   EXPECT_EQ(CtlJson("subject show u-stays")["projects"][0]["eventCount"], 6);
+}
+
+// Due dates (issue 13, item 3): a per-project policy (GDPR one calendar month, PIPL 15 working days, N days), an
+// extension with its reason (told to the device that filed the request, as is a refusal's reason), what falls due
+// within a period, and the register's figures; through ferryctl and the admin API.
+TEST_P(RightsRegisterTest, DueDatesFollowThePolicyAndCanBeExtendedOnceWithAReason) {
+  int rc = 0;
+  const int64_t now = base::NowMs();
+  auto admin = [this](const std::string& method, const std::string& path, const std::string& body = "") {
+    return testsupport::HttpRequest(method, col_->url() + path, body,
+                                    {"Authorization: Bearer " + token_, "Content-Type: application/json"},
+                                    col_->ca_file());
+  };
+  EXPECT_EQ(CtlJson("requests policy --set days:10")["policy"], "days:10");  // every project without its own
+  json soon = CtlJson("requests add --kind erasure --subject u-a --project shop --received " +
+                      ShellQuote(base::FormatIso8601(now - 8 * kDayMs)));
+  json later = CtlJson("requests add --kind erasure --subject u-b --project shop");
+  EXPECT_EQ(base::ParseIso8601(later["dueAt"].get<std::string>()).value() -
+                base::ParseIso8601(later["receivedAt"].get<std::string>()).value(),
+            10 * kDayMs);
+  json due = CtlJson("requests --due-within 7d")["requests"];
+  ASSERT_EQ(due.size(), 1u) << due.dump();
+  EXPECT_EQ(due[0]["id"], soon["id"]);
+  due = CtlJson("requests --due-within 11d")["requests"];
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0]["id"], soon["id"]);  // soonest first
+  EXPECT_EQ(due[1]["id"], later["id"]);
+  // The same through the admin API, in hours; a period it cannot read is refused.
+  auto got = admin("GET", "/v1/requests/due?within=72h");
+  ASSERT_EQ(got.status, 200) << got.body;
+  json answer = json::parse(got.body);
+  EXPECT_EQ(answer["withinMs"], 72 * 3600 * 1000LL);
+  ASSERT_EQ(answer["requests"].size(), 1u);
+  EXPECT_EQ(answer["requests"][0]["id"], soon["id"]);
+  EXPECT_EQ(json::parse(admin("GET", "/v1/requests/due?within=24h").body)["requests"].size(), 0u);
+  EXPECT_EQ(admin("GET", "/v1/requests/due?within=1w").status, 400);
+
+  // PIPL: 15 working days from Friday 27 November 2026 is Friday 18 December.
+  CtlJson("requests policy --project shop --set pipl");
+  json pipl = CtlJson("requests add --kind access --subject u-c --project shop --received 2026-11-27");
+  EXPECT_EQ(pipl["dueAt"].get<std::string>().substr(0, 10), "2026-12-18");
+  // GDPR: one calendar month, the month's last day when it has no such day (the collector-wide policy).
+  got = admin("POST", "/v1/requests/policy", json{{"project", ""}, {"policy", "gdpr"}}.dump());
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(json::parse(got.body)["policy"], "gdpr");
+  json gdpr = CtlJson("requests add --kind access --subject u-d --received 2026-01-31");
+  EXPECT_EQ(gdpr["dueAt"].get<std::string>().substr(0, 10), "2026-02-28");
+  Ctl("requests policy --set 'one week'", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_EQ(admin("POST", "/v1/requests/policy", json{{"policy", "days:0"}}.dump()).status, 400);
+
+  // An extension: from in_progress only, once, with its reason; the copy is still delivered and completes it.
+  Ingest("u-c", 2);
+  const std::string rid = pipl["id"];
+  Ctl("requests extend " + rid + " --days 30 --reason 'many systems to search'", &rc);
+  EXPECT_EQ(rc, 7);  // not approved yet
+  CtlJson("requests approve " + rid + " --method account-login");
+  json extended = CtlJson("requests extend " + rid + " --days 30 --reason 'many systems to search'");
+  EXPECT_EQ(extended["state"], "extended");
+  EXPECT_EQ(extended["dueAt"].get<std::string>().substr(0, 10), "2027-01-17");
+  EXPECT_EQ(extended["extension"]["reason"], "many systems to search");
+  EXPECT_EQ(extended["extension"]["days"], 30);
+  EXPECT_EQ(extended["extension"]["by"], "officer-ann");
+  EXPECT_EQ(extended["extension"]["previousDue"].get<std::string>().substr(0, 10), "2026-12-18");
+  EXPECT_EQ(Request(rid)["state"], "extended");
+  Ctl("requests extend " + rid + " --days 10 --reason again", &rc);
+  EXPECT_EQ(rc, 7);  // once
+  EXPECT_EQ(admin("POST", "/v1/requests/" + rid + "/extend", json{{"days", 10}, {"reason", "again"}}.dump()).status,
+            409);
+  Ctl("requests extend " + rid + " --days 90 --reason 'too long'", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_EQ(admin("POST", "/v1/requests/" + rid + "/extend", json{{"days", 5}}.dump()).status, 400);  // no reason
+  EXPECT_EQ(Request(rid)["dueAt"].get<std::string>().substr(0, 10), "2027-01-17");
+  Ctl("requests deliver " + rid + " --output " + ShellQuote(dir_.File("c.json")), &rc);
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(Request(rid)["state"], "completed");
+  EXPECT_EQ(Request(rid)["extension"]["reason"], "many systems to search");  // kept
+
+  // A device's own requests: the extension's reason and a refusal's reason reach it in its status answer (the SDK's
+  // ferry_request_status hands this answer to the app), without the officer's name.
+  Ingest("u-e", 1);
+  const std::string claim(64, 'a');
+  auto device = [this, &claim](const std::string& path, const json& body) {
+    auto r =
+        testsupport::HttpRequest("POST", col_->url() + path, body.dump(),
+                                 {"Authorization: Bearer " + key_, "Content-Type: application/json"}, col_->ca_file());
+    EXPECT_TRUE(r.status == 200 || r.status == 201) << path << ": " << r.status << " " << r.body;
+    return json::parse(r.body, nullptr, false);
+  };
+  json filed = device("/v1/device/requests", {{"kind", "access"}, {"anonymousIds", {"anon-u-e"}}, {"claim", claim}});
+  const std::string dev_rid = filed.value("reference", "");
+  ASSERT_FALSE(dev_rid.empty()) << filed.dump();
+  CtlJson("requests approve " + dev_rid + " --method device-claim");
+  got = admin("POST", "/v1/requests/" + dev_rid + "/extend",
+              json{{"days", 60}, {"reason", "the copy spans three systems"}}.dump());
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(json::parse(got.body)["state"], "extended");
+  json status = device("/v1/device/requests/" + dev_rid + "/status", {{"claim", claim}});
+  EXPECT_EQ(status["state"], "extended");
+  EXPECT_EQ(status["extension"]["reason"], "the copy spans three systems");
+  EXPECT_EQ(status["extension"]["days"], 60);
+  EXPECT_FALSE(status["extension"].contains("by"));
+  EXPECT_EQ(status["dueAt"], json::parse(got.body)["dueAt"]);
+  EXPECT_TRUE(status["copyReady"].get<bool>());
+  json filed2 =
+      device("/v1/device/requests", {{"kind", "portability"}, {"anonymousIds", {"anon-u-e"}}, {"claim", claim}});
+  const std::string refused_rid = filed2.value("reference", "");
+  ASSERT_FALSE(refused_rid.empty()) << filed2.dump();
+  CtlJson("requests reject " + refused_rid + " --reason 'we hold no data for portability under consent'");
+  status = device("/v1/device/requests/" + refused_rid + "/status", {{"claim", claim}});
+  EXPECT_EQ(status["state"], "rejected");
+  EXPECT_EQ(status["refusalReason"], "we hold no data for portability under consent");
+  EXPECT_TRUE(status["extension"].is_null());
+
+  // The register in figures: by kind, by state, lateness (the extended request is on time against its new date).
+  json st = CtlJson("requests stats");
+  EXPECT_EQ(st["total"], 6);
+  EXPECT_EQ(st["byState"]["extended"], 1);
+  EXPECT_EQ(st["byState"]["rejected"], 1);
+  EXPECT_EQ(st["byState"]["completed"], 1);
+  EXPECT_EQ(st["byKind"]["access"], 3);
+  EXPECT_EQ(st["byKind"]["erasure"], 2);
+  EXPECT_EQ(st["lateness"]["openOverdue"], 1);  // u-d, due 28 February 2026
+  EXPECT_EQ(st["lateness"]["closedLate"], 0);
+  EXPECT_EQ(st["lateness"]["openOnTime"], 3);  // u-a, u-b, the extended one
+  EXPECT_EQ(st["lateness"]["closedOnTime"], 2);
+
+  std::map<std::string, int> actions;
+  for (const json& e : Audit()) {
+    if (e["result"] == "ok") ++actions[e["action"].get<std::string>()];
+  }
+  EXPECT_EQ(actions["requests.policy"], 3);
+  EXPECT_EQ(actions["requests.extend"], 2);
+  EXPECT_EQ(actions["requests.due"], 4);
+  std::map<std::string, int> refused;  // refused bodies are on record too
+  for (const json& e : Audit()) {
+    if (e["result"] == "bad_request") ++refused[e["action"].get<std::string>()];
+  }
+  EXPECT_EQ(refused["requests.policy"], 2);
+  EXPECT_EQ(refused["requests.extend"], 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, RightsRegisterTest, ::testing::Values("sqlite", "postgres"),

@@ -152,6 +152,11 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ALTER TABLE consent_ledger ADD COLUMN IF NOT EXISTS covered_until_ms bigint",
           "CREATE TABLE IF NOT EXISTS consent_retention(project_id bigint PRIMARY KEY, keep_ms bigint NOT NULL)",
       },
+      // 11: the due-date policy of each project's requests (issue 13): gdpr, pipl or days:N, by project name ("":
+      // every project without its own).
+      {
+          "CREATE TABLE IF NOT EXISTS request_policies(project text PRIMARY KEY, policy text NOT NULL)",
+      },
   };
   return kMigrations;
 }
@@ -194,7 +199,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 10, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 11, "one migration per schema version");
   return s;
 }
 

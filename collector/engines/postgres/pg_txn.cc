@@ -330,6 +330,26 @@ class PgTxn final : public EngineTxn {
     return *n == 1;
   }
 
+  Result<bool> SetRequestDueIf(const std::string& id, const std::string& expected_state, int64_t due_ms) override {
+    auto n = tx_.Count("UPDATE requests SET due_ms = $3 WHERE id = $1 AND state = $2",
+                       {T(id), T(expected_state), I(due_ms)});
+    if (!n.ok()) return n.status();
+    return *n == 1;
+  }
+
+  Result<std::string> GetRequestPolicy(const std::string& project) override {
+    auto r = tx_.Exec("SELECT policy FROM request_policies WHERE project = $1", {T(project)});
+    if (!r.ok()) return r.status();
+    return PQntuples(r->get()) > 0 ? Get(r->get(), 0, 0) : std::string();
+  }
+
+  Status SetRequestPolicy(const std::string& project, const std::string& policy) override {
+    if (policy.empty()) return tx_.Run("DELETE FROM request_policies WHERE project = $1", {T(project)});
+    return tx_.Run(
+        "INSERT INTO request_policies(project, policy) VALUES($1, $2) ON CONFLICT (project) DO UPDATE SET policy = $2",
+        {T(project), T(policy)});
+  }
+
   Result<std::optional<RightsRequest>> FindDeviceRequest(const std::string& kind, const std::string& project,
                                                          const std::string& subject_hash,
                                                          const std::string& state) override {
@@ -646,6 +666,17 @@ class PgTxn final : public EngineTxn {
 
   Result<std::map<std::string, int64_t>> OutboxAcks() override {
     return NamedCounts("SELECT consumer, acked_seq FROM outbox_consumers", {});
+  }
+
+  Result<int64_t> PruneOutbox(int64_t cutoff_ms) override {
+    auto d = tx_.Count("DELETE FROM outbox_deliveries WHERE state = 'delivered' AND delivered_ms < $1", {I(cutoff_ms)});
+    if (!d.ok()) return d.status();
+    auto e = tx_.Count(
+        "DELETE FROM outbox o WHERE o.created_ms < $1 AND o.seq <= (SELECT MIN(acked_seq) FROM outbox_consumers) "
+        "AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.seq = o.seq)",
+        {I(cutoff_ms)});
+    if (!e.ok()) return e.status();
+    return *d + *e;
   }
 
   Result<std::string> Secret(const std::string& name) override {

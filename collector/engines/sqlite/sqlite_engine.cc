@@ -153,6 +153,10 @@ CREATE INDEX events_by_receipt ON events(project_id, consent_receipt) WHERE cons
 ALTER TABLE consent_ledger ADD COLUMN covered_until_ms INTEGER;
 CREATE TABLE IF NOT EXISTS consent_retention(project_id INTEGER PRIMARY KEY, keep_ms INTEGER NOT NULL);
 )sql",
+    // 11: the due-date policy of each project's requests (issue 13): gdpr, pipl or days:N, by project name ("": all).
+    R"sql(
+CREATE TABLE IF NOT EXISTS request_policies(project TEXT PRIMARY KEY, policy TEXT NOT NULL);
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

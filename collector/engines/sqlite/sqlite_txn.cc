@@ -405,6 +405,32 @@ class SqliteTxn final : public EngineTxn {
     return db_.Changes() == 1;
   }
 
+  Result<bool> SetRequestDueIf(const std::string& id, const std::string& expected_state, int64_t due_ms) override {
+    auto st = db_.Prepare("UPDATE requests SET due_ms = ?3 WHERE id = ?1 AND state = ?2;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, id).Bind(2, expected_state).Bind(3, due_ms);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return db_.Changes() == 1;
+  }
+
+  Result<std::string> GetRequestPolicy(const std::string& project) override {
+    auto st = db_.Prepare("SELECT policy FROM request_policies WHERE project = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project);
+    if (st->Step()) return st->Text(0);
+    FERRY_RETURN_IF_ERROR(st->status());
+    return std::string();
+  }
+
+  Status SetRequestPolicy(const std::string& project, const std::string& policy) override {
+    auto st = db_.Prepare(policy.empty() ? "DELETE FROM request_policies WHERE project = ?1;"
+                                         : "INSERT OR REPLACE INTO request_policies(project, policy) VALUES(?1, ?2);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project);
+    if (!policy.empty()) st->Bind(2, policy);
+    return st->Run();
+  }
+
   Result<std::optional<RightsRequest>> FindDeviceRequest(const std::string& kind, const std::string& project,
                                                          const std::string& subject_hash,
                                                          const std::string& state) override {
@@ -781,6 +807,21 @@ class SqliteTxn final : public EngineTxn {
   Result<std::map<std::string, int64_t>> OutboxAcks() override {
     auto st = db_.Prepare("SELECT consumer, acked_seq FROM outbox_consumers;");
     return NamedCounts(st);
+  }
+
+  Result<int64_t> PruneOutbox(int64_t cutoff_ms) override {
+    int64_t n = 0;
+    for (const char* sql :
+         {"DELETE FROM outbox_deliveries WHERE state = 'delivered' AND delivered_ms < ?1;",
+          "DELETE FROM outbox WHERE created_ms < ?1 AND seq <= (SELECT MIN(acked_seq) FROM outbox_consumers) "
+          "AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.seq = outbox.seq);"}) {
+      auto st = db_.Prepare(sql);
+      if (!st.ok()) return st.status();
+      st->Bind(1, cutoff_ms);
+      FERRY_RETURN_IF_ERROR(st->Run());
+      n += db_.Changes();
+    }
+    return n;
   }
 
   Result<std::string> Secret(const std::string& name) override {

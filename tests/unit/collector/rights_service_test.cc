@@ -275,6 +275,93 @@ TEST_P(RightsServiceTest, TheRetentionJobPurgesAtStartAndThenEveryIntervalOfTheC
   EXPECT_EQ(job.passes(), 2);
 }
 
+// Outbox pruning (issue 13): the retention job deletes what downstream has taken once it is older than the keep
+// period: deliveries delivered, entries every feed consumer acknowledged with no delivery left. An entry a consumer
+// has not acknowledged, or with a delivery still pending, stays; without a keep period nothing is pruned.
+TEST_P(RightsServiceTest, TheRetentionJobPrunesOnlyAcknowledgedOutboxEntriesAndDeliveredDeliveries) {
+  const int64_t now = clock_.NowMs();
+  auto put = [&](const std::string& rid, int64_t created_ms, std::vector<std::string> destinations) {
+    int64_t seq = 0;
+    EXPECT_TRUE(store_
+                    ->Transact(TxnMode::kWrite,
+                               [&](StoreTxn& tx) -> base::Status {
+                                 auto s = tx.primitives().InsertOutbox(
+                                     OutboxEntry{0, "shop", "erasure", rid, "sealed:00", created_ms}, destinations);
+                                 if (!s.ok()) return s.status();
+                                 seq = *s;
+                                 return base::Status::Ok();
+                               })
+                    .ok());
+    return seq;
+  };
+  auto ack = [&](const std::string& consumer, int64_t seq) {
+    ASSERT_TRUE(
+        store_->Transact(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.primitives().AckOutbox(consumer, seq, now); })
+            .ok());
+  };
+  auto left = [&]() {
+    auto page = store_->TransactFor<std::vector<OutboxEntry>>(
+        TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().ListOutbox(0, 100); });
+    EXPECT_TRUE(page.ok());
+    std::vector<std::string> rids;
+    for (const auto& e : page.ok() ? *page : std::vector<OutboxEntry>()) rids.push_back(e.request_id);
+    return rids;
+  };
+  auto deliveries = [&](const std::string& rid) {
+    auto of = store_->TransactFor<std::vector<OutboxDelivery>>(
+        TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().DeliveriesOf(rid); });
+    EXPECT_TRUE(of.ok());
+    return of.ok() ? *of : std::vector<OutboxDelivery>();
+  };
+  auto pass = [&](int64_t keep_ms) {
+    rights::RetentionOptions o{0, 3600 * 1000, 5000};
+    o.outbox_keep_ms = keep_ms;
+    rights::RetentionJob job(store_.get(), &clock_, o, base::Logger());
+    auto n = job.RunOnce();
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+  };
+  const int64_t old = now - 40 * kDayMs;
+  const int64_t s0 = put("req_0", old, {});
+  const int64_t s1 = put("req_1", old, {"hook"});
+  put("req_2", old, {});
+  const int64_t s3 = put("req_3", now - kDayMs, {});
+  const int64_t s4 = put("req_4", old, {"hook"});
+  ASSERT_GT(s0, 0);
+
+  // Nobody acknowledged anything: nothing is pruned, however old.
+  pass(30 * kDayMs);
+  EXPECT_EQ(left(), (std::vector<std::string>{"req_0", "req_1", "req_2", "req_3", "req_4"}));
+
+  // req_1's webhook delivered 35 days ago; consumer "sync" read up to req_1, "warehouse" everything.
+  std::vector<OutboxDelivery> d1 = deliveries("req_1");
+  ASSERT_EQ(d1.size(), 1u);
+  d1[0].state = "delivered";
+  d1[0].attempts = 1;
+  d1[0].last_status = 200;
+  d1[0].delivered_ms = now - 35 * kDayMs;
+  ASSERT_TRUE(
+      store_->Transact(TxnMode::kWrite, [&](StoreTxn& tx) { return tx.primitives().UpdateDelivery(d1[0]); }).ok());
+  ack("sync", s1);
+  ack("warehouse", s4);
+  pass(0);  // no keep period: kept forever
+  EXPECT_EQ(left().size(), 5u);
+  pass(30 * kDayMs);
+  // req_0 and req_1 went; req_2 is not acknowledged by "sync", req_3 is recent, req_4's delivery is pending.
+  EXPECT_EQ(left(), (std::vector<std::string>{"req_2", "req_3", "req_4"}));
+  EXPECT_TRUE(deliveries("req_1").empty());
+  ASSERT_EQ(deliveries("req_4").size(), 1u);
+  EXPECT_EQ(deliveries("req_4")[0].state, "pending");
+
+  // "sync" catches up: req_2 goes; req_3 waits for its age, req_4 for its delivery.
+  ack("sync", s4);
+  pass(30 * kDayMs);
+  EXPECT_EQ(left(), (std::vector<std::string>{"req_3", "req_4"}));
+  clock_.Advance(31 * kDayMs);
+  pass(30 * kDayMs);
+  EXPECT_EQ(left(), (std::vector<std::string>{"req_4"}));
+  EXPECT_GT(s3, s1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RightsServiceTest, ::testing::ValuesIn(Backends()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
