@@ -441,8 +441,8 @@ def run(args, work):
         b.clickable("#signout").click()
         b.login(c.operator)
         navs = sorted(e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "nav.pages a"))
-        check(navs == ["nav-audit", "nav-keys", "nav-registry"],
-              "the operator sees the audit log, credentials and the registry only (%s)" % navs)
+        check(navs == ["nav-audit", "nav-keys", "nav-outbox", "nav-registry"],
+              "the operator sees the audit log, credentials, the outbox and the registry only (%s)" % navs)
         b.el("#audit-table")
         b.safe("audit (operator)")
     except Exception:

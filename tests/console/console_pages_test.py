@@ -71,6 +71,8 @@ def run(args, work):
     b = None
     try:
         base.seed(c)
+        fix = c.api("POST", "/v1/requests", c.officer, {"kind": "correction", "subject": "u-alice", "project": "shop"},
+                    want=201)
         b = base.Browser(args, c, work)
         d = b.d
         b.login(c.officer)
@@ -124,6 +126,18 @@ def run(args, work):
         b.text_in(corr_css, "refused: " + XSS_REASON)
         check(request_of(c, corr["id"])["refusalReason"] == XSS_REASON, "the API holds the refusal reason typed")
         b.safe("requests after reject", [XSS_REASON])
+
+        # ---- a correction approved, then completed by hand with a note ----
+        fix_css = '#requests-table tr[data-request="%s"]' % fix["id"]
+        b.el(fix_css).find_element(By.CSS_SELECTOR, "button.approve").click()
+        b.text_in("#requests-message", "is now in_progress")
+        b.clickable(fix_css + " button.complete").click()
+        b.el(fix_css + " + tr.detail-row .complete-note").send_keys("plan corrected in the CRM")
+        b.clickable(fix_css + " + tr.detail-row .complete-submit").click()
+        b.text_in("#requests-message", "is now completed")
+        done = request_of(c, fix["id"])
+        check(done["state"] == "completed" and "plan corrected in the CRM" in json.dumps(done["result"]),
+              "the correction was completed by hand with the note typed")
 
         # ---- subject: a restriction for marketing, in force, delivered downstream, lifted ----
         b.go("#/subject?id=u-alice&project=shop")
@@ -249,6 +263,18 @@ def run(args, work):
         b.text_in("#anchor-result", "rewritten")
         b.safe("audit anchor")
         b.shot("audit-anchor")
+
+        # ---- the outbox feed and its signing key ----
+        b.clickable("#nav-outbox").click()
+        b.text_in("#outbox-table", "u-bob")  # the last entry: the erasure
+        feed = c.api("GET", "/v1/outbox", c.officer)["entries"]
+        shown = b.el("#outbox-table").text
+        check(feed and all(e["kind"] in shown and e["requestId"] in shown for e in feed),
+              "the outbox page lists the feed's entries (%s)" % [e["kind"] for e in feed])
+        key = c.api("GET", "/v1/outbox/public-key", c.officer)["publicKey"]
+        b.text_in("#outbox-key", key)
+        b.safe("outbox")
+        b.shot("outbox")
 
         # ---- Chinese ----
         Select(b.el("#lang")).select_by_value("zh")

@@ -256,6 +256,20 @@ const en = {
   "reg.categoriesCol": "Data categories",
   "reg.recipientsCol": "Recipients",
   "reg.transfersCol": "Transfers abroad",
+  "ra.complete": "Mark done…",
+  "ra.completeNote": "What was done for {id}",
+  "ra.completeNow": "Record and complete",
+  "nav.outbox": "Outbox",
+  "outbox.title": "Downstream outbox",
+  "outbox.intro": "Every erasure, rectification and restriction, for the systems downstream: they read this feed or receive it by webhook, signed with the key below.",
+  "outbox.key": "Signing key (Ed25519, base64): {key}",
+  "outbox.acked": "Acknowledged: {list}",
+  "outbox.caption": "Entries after #{after}",
+  "outbox.seq": "#",
+  "outbox.kind": "Kind",
+  "outbox.request": "Request",
+  "outbox.ids": "Ids",
+  "outbox.created": "Created",
 };
 type Key = keyof typeof en;
 
@@ -510,6 +524,20 @@ const zh: Record<Key, string> = {
   "reg.categoriesCol": "数据类别",
   "reg.recipientsCol": "接收方",
   "reg.transfersCol": "跨境传输",
+  "ra.complete": "标记完成…",
+  "ra.completeNote": "为 {id} 做了什么",
+  "ra.completeNow": "记录并完成",
+  "nav.outbox": "下游发件箱",
+  "outbox.title": "下游发件箱",
+  "outbox.intro": "每次删除、更正和限制处理都记录在此，供下游系统读取或经 webhook 接收，并以下方密钥签名。",
+  "outbox.key": "签名密钥（Ed25519，base64）：{key}",
+  "outbox.acked": "已确认：{list}",
+  "outbox.caption": "#{after} 之后的条目",
+  "outbox.seq": "#",
+  "outbox.kind": "类型",
+  "outbox.request": "请求",
+  "outbox.ids": "标识",
+  "outbox.created": "创建时间",
 };
 
 const dicts: Record<Lang, Record<Key, string>> = { en, zh };

@@ -12,6 +12,7 @@ import { RequestsPage } from "./requests";
 import { SubjectPage } from "./subject";
 import { errorText, hasAny } from "./ui";
 import { RegistryPage } from "./registry";
+import { OutboxPage } from "./outbox";
 
 interface Route {
   page: string;
@@ -148,6 +149,7 @@ function App() {
     { page: "insight", label: t("nav.insight"), show: me.insight && hasAny(me, ["analyst"]) },
     { page: "keys", label: t("nav.keys"), show: hasAny(me, ["operator"]) },
     { page: "registry", label: t("nav.registry"), show: hasAny(me, ["compliance", "operator"]) },
+    { page: "outbox", label: t("nav.outbox"), show: hasAny(me, ["compliance", "operator"]) },
   ].filter((i) => i.show);
   const page = items.some((i) => i.page === route.page) ? route.page : items[0]?.page ?? "";
   const signOut = () => {
@@ -182,6 +184,7 @@ function App() {
         {page === "insight" && <InsightPage me={me} />}
         {page === "keys" && <KeysPage me={me} />}
         {page === "registry" && <RegistryPage me={me} />}
+        {page === "outbox" && <OutboxPage me={me} />}
       </main>
     </div>
   );

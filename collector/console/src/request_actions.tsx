@@ -100,27 +100,33 @@ export function VerifyForm({ r, onDone }: { r: RightsRequest; onDone: (msg: stri
   );
 }
 
-export function LiftForm({ r, onDone }: { r: RightsRequest; onDone: (msg: string) => void }) {
-  const [reason, setReason] = useState("");
+// A move of the request that takes one text: lift (its reason) or complete by hand (its note).
+function TextMoveForm({ r, onDone, op }: { r: RightsRequest; onDone: (msg: string) => void; op: "lift" | "complete" }) {
+  const [text, setText] = useState("");
   const { error, busy, run } = useAction();
+  const lift = op === "lift";
   const submit = (e: Event) => {
     e.preventDefault();
     run(async () => {
-      const done = await postJson<RightsRequest>(`/v1/requests/${seg(r.id)}/lift`, { reason: reason.trim() });
-      onDone(t("ra.liftedMsg", { id: done.id }));
+      const done = await postJson<RightsRequest>(`/v1/requests/${seg(r.id)}/${op}`, lift ? { reason: text.trim() } : { note: text.trim() });
+      onDone(lift ? t("ra.liftedMsg", { id: done.id }) : t("requests.approved", { id: done.id, state: done.state }));
     });
   };
   return (
-    <form class="inline lift-form" onSubmit={submit}>
-      <label for={"lift-" + r.id}>{t("ra.liftReason", { id: r.id })}</label>
-      <input id={"lift-" + r.id} class="lift-reason" maxLength={1000} value={reason} required onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
-      <button type="submit" class="danger lift-submit" disabled={busy || !reason.trim()}>
-        {t("ra.liftNow")}
+    <form class={`inline ${op}-form`} onSubmit={submit}>
+      <label for={`${op}-${r.id}`}>{lift ? t("ra.liftReason", { id: r.id }) : t("ra.completeNote", { id: r.id })}</label>
+      <input id={`${op}-${r.id}`} class={lift ? "lift-reason" : "complete-note"} maxLength={1000} value={text} required onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+      <button type="submit" class={lift ? "danger lift-submit" : "approve complete-submit"} disabled={busy || !text.trim()}>
+        {lift ? t("ra.liftNow") : t("ra.completeNow")}
       </button>
       <ErrorLine error={error} />
     </form>
   );
 }
+export const LiftForm = (p: { r: RightsRequest; onDone: (msg: string) => void }) => <TextMoveForm {...p} op="lift" />;
+// An approved request of a kind that is not carried out by the collector itself (a correction made by hand, ...).
+export const CompleteForm = (p: { r: RightsRequest; onDone: (msg: string) => void }) => <TextMoveForm {...p} op="complete" />;
+export const canComplete = (r: RightsRequest) => !isCopyKind(r) && (r.state === "in_progress" || r.state === "extended");
 
 // The request's deliveries to the downstream destinations (webhooks) of the outbox.
 export function Deliveries({ r }: { r: RightsRequest }) {

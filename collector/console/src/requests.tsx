@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { AuditEntry, getJson, postJson, query, RightsRequest, WhoAmI } from "./api";
 import { fmtDate, t } from "./i18n";
 import { go } from "./nav";
-import { canDeliver, canLift, CopyButtons, Deliveries, hasCopies, LiftForm, RequestFacts, VerifyForm } from "./request_actions";
+import { canComplete, canDeliver, canLift, CompleteForm, CopyButtons, Deliveries, hasCopies, LiftForm, RequestFacts, VerifyForm } from "./request_actions";
 import { asText, ErrorLine, Forbidden, hasAny, Note, Table } from "./ui";
 
 const DUE_SOON_MS = 3 * 24 * 3600 * 1000;
@@ -59,6 +59,7 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
   const [showAudit, setShowAudit] = useState(false);
   const [verifying, setVerifying] = useState(false);
   const [lifting, setLifting] = useState(false);
+  const [completing, setCompleting] = useState(false);
   const [showDeliveries, setShowDeliveries] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -124,6 +125,11 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
               {t("ra.lift")}
             </button>
           )}
+          {canComplete(r) && (
+            <button type="button" class="complete" onClick={() => setCompleting(!completing)} aria-expanded={completing}>
+              {t("ra.complete")}
+            </button>
+          )}
           {(canDeliver(r) || hasCopies(r)) && <CopyButtons r={r} onDone={onChanged} />}
           <button type="button" class="show-deliveries" onClick={() => setShowDeliveries(!showDeliveries)} aria-expanded={showDeliveries}>
             {showDeliveries ? t("ra.hideDeliveries") : t("ra.deliveries")}
@@ -133,7 +139,7 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
           </button>
         </td>
       </tr>
-      {(rejecting || showAudit || error || verifying || lifting || showDeliveries) && (
+      {(rejecting || showAudit || error || verifying || lifting || completing || showDeliveries) && (
         <tr class="detail-row">
           <td colSpan={8}>
             <ErrorLine error={error} />
@@ -148,6 +154,7 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
             )}
             {verifying && <VerifyForm r={r} onDone={onChanged} />}
             {lifting && <LiftForm r={r} onDone={onChanged} />}
+            {completing && <CompleteForm r={r} onDone={onChanged} />}
             {showDeliveries && <Deliveries r={r} />}
             {showAudit && <AuditRows r={r} />}
           </td>
