@@ -11,6 +11,7 @@
 #include "collector/insight/clickhouse_engine.h"
 #include "collector/insight/embedded_engine.h"
 #include "platform/platform.h"
+#include "platform/thread_priority.h"
 
 namespace ferry::collector::analysis {
 
@@ -197,6 +198,10 @@ void InsightFeed::Backoff(int64_t* backoff_ms) {
 }
 
 void InsightFeed::Loop() {
+  if (o_.feed_nice > 0) {
+    Status st = platform::SetThreadNice(o_.feed_nice);
+    if (!st.ok()) log_.Warn("insight: the feed thread keeps the collector's priority: " + st.ToString());
+  }
   int64_t backoff = o_.retry_min_ms;
   std::vector<insight::InsightEvent> batch;
   for (;;) {

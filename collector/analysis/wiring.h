@@ -60,6 +60,10 @@ struct FeedOptions {
   size_t batch_events = 4000;        // events per Accept
   int64_t retry_min_ms = 100, retry_max_ms = 5000;
   int64_t save_interval_ms = 1000;
+  // The feed thread's nice value (0..19; 0 leaves it at the collector's priority). Above 0 the feed uses the CPU
+  // time the ingest threads and the commit stage leave, so on a saturated machine ingest keeps its pace and the feed
+  // catches up in the gaps (its queue, then a replay from the store, absorb a lag). docs/INSIGHT.md, "Ingest cost".
+  int feed_nice = 10;
 };
 
 // An IngestSink in front of the store's. The group-commit thread stores each batch through the store and only

@@ -35,6 +35,122 @@ std::string StringAt(const json& obj, const char* key) {
   return it->get<std::string>();
 }
 
+bool FlatKey(const std::string& k) { return k.find('"') == std::string::npos && k.find('\\') == std::string::npos; }
+
+// What an activity row takes from an event body, read in one pass of the library's SAX parser without building the
+// document (issue 15: building it and freeing it again was half of the feed's cost): the top-level scalar properties
+// (FlatProps) and the context's sessionId, channel, app.name, campaign.source and campaign.name (strings only). Gives
+// exactly what parsing the body and reading those fields from it gives, a repeated key included (the last one wins).
+class ActivitySax : public nlohmann::json_sax<json> {
+ public:
+  json props = json::object();
+  std::string session, channel, app_name, source, campaign;
+
+  bool null() override { return Value(json()); }
+  bool boolean(bool v) override { return Value(json(v)); }
+  bool number_integer(number_integer_t v) override { return Value(json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return Value(json(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return Value(json(v)); }
+  bool string(string_t& v) override { return Value(json(std::move(v))); }
+  bool binary(binary_t&) override { return Value(json()); }
+  bool start_object(std::size_t) override { return Open(true); }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(false); }
+  bool end_array() override { return Close(); }
+  bool key(string_t& k) override {
+    frames_.back().key = k;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  enum class Where { kRoot, kProperties, kContext, kApp, kCampaign, kOther };
+  struct Frame {
+    Where where;
+    std::string key;  // the object's last key
+  };
+
+  // A value (scalar or container) arrives under the innermost frame's last key: what it replaces is forgotten.
+  void Replaced(bool container) {
+    if (frames_.empty()) return;
+    const Frame& f = frames_.back();
+    switch (f.where) {
+      case Where::kRoot:
+        if (f.key == "properties") props = json::object();
+        if (f.key == "context") session.clear(), channel.clear(), app_name.clear(), source.clear(), campaign.clear();
+        break;
+      case Where::kProperties:
+        if (container) props.erase(f.key);
+        break;
+      case Where::kContext:
+        if (f.key == "sessionId") session.clear();
+        if (f.key == "channel") channel.clear();
+        if (f.key == "app") app_name.clear();
+        if (f.key == "campaign") source.clear(), campaign.clear();
+        break;
+      case Where::kApp:
+        if (f.key == "name") app_name.clear();
+        break;
+      case Where::kCampaign:
+        if (f.key == "source") source.clear();
+        if (f.key == "name") campaign.clear();
+        break;
+      case Where::kOther: break;
+    }
+  }
+  bool Open(bool object) {
+    Replaced(true);
+    Where w = Where::kOther;
+    if (frames_.empty()) {
+      w = object ? Where::kRoot : Where::kOther;
+    } else if (object) {
+      const Frame& f = frames_.back();
+      if (f.where == Where::kRoot && f.key == "properties") w = Where::kProperties;
+      if (f.where == Where::kRoot && f.key == "context") w = Where::kContext;
+      if (f.where == Where::kContext && f.key == "app") w = Where::kApp;
+      if (f.where == Where::kContext && f.key == "campaign") w = Where::kCampaign;
+    }
+    frames_.push_back(Frame{w, std::string()});
+    return true;
+  }
+  bool Close() {
+    frames_.pop_back();
+    return true;
+  }
+  bool Value(json v) {
+    Replaced(false);
+    if (frames_.empty()) return true;
+    const Frame& f = frames_.back();
+    auto text = [&](std::string* to) {
+      if (v.is_string()) *to = std::move(v.get_ref<std::string&>());
+    };
+    switch (f.where) {
+      case Where::kProperties:
+        if ((v.is_string() || v.is_number() || v.is_boolean()) && FlatKey(f.key)) {
+          props[f.key] = std::move(v);
+        } else {
+          props.erase(f.key);
+        }
+        break;
+      case Where::kContext:
+        if (f.key == "sessionId") text(&session);
+        if (f.key == "channel") text(&channel);
+        break;
+      case Where::kApp:
+        if (f.key == "name") text(&app_name);
+        break;
+      case Where::kCampaign:
+        if (f.key == "source") text(&source);
+        if (f.key == "name") text(&campaign);
+        break;
+      default: break;
+    }
+    return true;
+  }
+
+  std::vector<Frame> frames_;
+};
+
 }  // namespace
 
 int32_t DayOf(int64_t ts_ms, int32_t tz_offset_minutes) {
@@ -103,6 +219,38 @@ json FlatProps(const json& properties) {
 
 std::string Canonical(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+namespace {
+
+// The activity row from the event's fields and what was read from its body; n->props holds the flat properties.
+void FillActivity(const InsightEvent& e, const InsightConfig& config, std::string person, int32_t day,
+                  std::string session, std::string channel, const std::string& app, std::string source,
+                  std::string campaign, Normalized* n) {
+  n->kind = Normalized::Kind::kActivity;
+  ActivityRow& a = n->activity;
+  a.project = e.project;
+  a.person = std::move(person);
+  a.user_id = e.user_id;
+  a.anonymous_id = e.anonymous_id;
+  a.message_id = e.message_id;
+  a.type = e.type;
+  a.name = e.name;
+  a.purpose = e.purpose;
+  a.ts_ms = e.timestamp_ms;
+  a.received_ms = e.received_ms;
+  a.day = day;
+  a.session = std::move(session);
+  if (channel.empty() && !app.empty()) {
+    auto m = config.channel_by_app.find(app);
+    channel = m != config.channel_by_app.end() ? m->second : app;
+  }
+  a.channel = channel.empty() ? "unknown" : std::move(channel);
+  a.source = std::move(source);
+  a.campaign = std::move(campaign);
+  a.props = Canonical(n->props);
+}
+
+}  // namespace
+
 Normalized Normalize(const InsightEvent& e, const InsightConfig& config) {
   Normalized n;
   bool activity = e.type == "track" || e.type == "screen";
@@ -128,6 +276,21 @@ Normalized Normalize(const InsightEvent& e, const InsightConfig& config) {
     return n;
   }
   int32_t day = DayOf(e.timestamp_ms, config.tz_offset_minutes);
+  if (activity && !e.body.empty()) {
+    ActivitySax sax;
+    if (!json::sax_parse(e.body, &sax)) {
+      n.skip_reason = "json";
+      return n;
+    }
+    if (e.name.empty()) {
+      n.skip_reason = "type";
+      return n;
+    }
+    n.props = std::move(sax.props);
+    FillActivity(e, config, std::move(person), day, std::move(sax.session), std::move(sax.channel), sax.app_name,
+                 std::move(sax.source), std::move(sax.campaign), &n);
+    return n;
+  }
   bool ok = true;
   json body;  // e.body parsed once (properties, traits and context are taken out of it)
   if (!e.body.empty()) {
@@ -177,36 +340,16 @@ Normalized Normalize(const InsightEvent& e, const InsightConfig& config) {
     n.skip_reason = "json";
     return n;
   }
-  n.kind = Normalized::Kind::kActivity;
-  ActivityRow& a = n.activity;
-  a.project = e.project;
-  a.person = std::move(person);
-  a.user_id = e.user_id;
-  a.anonymous_id = e.anonymous_id;
-  a.message_id = e.message_id;
-  a.type = e.type;
-  a.name = e.name;
-  a.purpose = e.purpose;
-  a.ts_ms = e.timestamp_ms;
-  a.received_ms = e.received_ms;
-  a.day = day;
-  a.session = StringAt(ctx, "sessionId");
-  std::string channel = StringAt(ctx, "channel");
-  if (channel.empty()) {
-    std::string app;
-    if (auto it = ctx.find("app"); it != ctx.end() && it->is_object()) app = StringAt(*it, "name");
-    if (!app.empty()) {
-      auto m = config.channel_by_app.find(app);
-      channel = m != config.channel_by_app.end() ? m->second : app;
-    }
-  }
-  a.channel = channel.empty() ? "unknown" : channel;
+  std::string app;
+  if (auto it = ctx.find("app"); it != ctx.end() && it->is_object()) app = StringAt(*it, "name");
+  std::string source, campaign;
   if (auto it = ctx.find("campaign"); it != ctx.end() && it->is_object()) {
-    a.source = StringAt(*it, "source");
-    a.campaign = StringAt(*it, "name");
+    source = StringAt(*it, "source");
+    campaign = StringAt(*it, "name");
   }
   n.props = FlatProps(props);
-  a.props = Canonical(n.props);
+  FillActivity(e, config, std::move(person), day, StringAt(ctx, "sessionId"), StringAt(ctx, "channel"), app,
+               std::move(source), std::move(campaign), &n);
   return n;
 }
 

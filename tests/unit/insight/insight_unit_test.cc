@@ -113,6 +113,95 @@ TEST(InsightNormalize, ActivityIdentifyAndSkips) {
   EXPECT_EQ(n.traits[1].value, R"("pro")");
 }
 
+// An activity event of project "p" on 2026-01-01 for analytics, without a person or a body.
+InsightEvent Activity(const std::string& type, const std::string& name) {
+  InsightEvent e;
+  e.project = "p";
+  e.message_id = "m1";
+  e.type = type;
+  e.name = name;
+  e.purpose = "analytics";
+  e.timestamp_ms = 1767225600000;
+  return e;
+}
+
+// The feed hands over the event's whole body, which normalisation reads in one streaming pass (issue 15); the
+// answer must be the one the parsed properties and context give, for every shape they can take.
+TEST(InsightNormalize, BodyReadInOnePassGivesWhatThePartsGive) {
+  InsightConfig c;
+  c.channel_by_app = {{"ferry-agent", "web"}};
+  const std::vector<std::string> props = {
+      R"({"revenue": 12.5, "nested": {"a": 1, "b": [1, {"c": 2}]}, "list": [1], "bad\"key": 1, "ok": true})",
+      R"({"none": null, "big": 18446744073709551615, "neg": -9223372036854775808, "f": 1e300, "s": "\u00e9\ud83d\ude00"})",
+      R"({"a": 1, "a": [1]})",  // a repeated key: the last value counts (here: not a scalar, so gone)
+      R"({"a": [1], "a": "x", "z": {"properties": {"q": 1}}, "y": 0})",
+      R"({"back\\slash": 1, "": "empty key", "sessionId": "not the context's"})",
+      R"({})",
+      R"([1, 2])",
+      R"("text")",
+      R"(null)"};
+  const std::vector<std::string> contexts = {
+      R"({"app": {"name": "ferry-agent", "version": "1"}, "sessionId": "s9", "campaign": {"source": "wechat", "name": "spring"}})",
+      R"({"app": {"name": "shop"}, "channel": "miniprogram", "library": {"name": "ferry", "channel": "x"}})",
+      R"({"app": {"name": 5}, "sessionId": 7, "channel": null, "campaign": "flat"})",
+      R"({"app": "shop", "campaign": {"source": ["a"], "name": {"x": 1}}, "os": {"name": "Linux"}})",
+      R"({"sessionId": "a", "sessionId": "b", "app": {"name": "x"}, "app": {"version": "2"}})",
+      R"({"campaign": {"source": "s", "name": "n"}, "campaign": 1, "channel": "c", "channel": [1]})",
+      R"({"nested": {"sessionId": "deep", "app": {"name": "deep"}}})",
+      R"({})",
+      R"([])",
+      R"(7)"};
+  for (const std::string& p : props) {
+    for (const std::string& ctx : contexts) {
+      InsightEvent parts = Activity("track", "order_completed");
+      parts.anonymous_id = "anon";
+      parts.properties = p;
+      parts.context = ctx;
+      InsightEvent whole = parts;
+      whole.properties.clear();
+      whole.context.clear();
+      whole.body = R"({"messageId": "m1", "properties": )" + p + R"(, "context": )" + ctx +
+                   R"(, "traits": {"t": 1}, "list": [{"properties": {"x": 1}}]})";
+      Normalized a = Normalize(parts, c), b = Normalize(whole, c);
+      SCOPED_TRACE(whole.body);
+      // A properties or context value that is not an object counts as an empty object either way.
+      ASSERT_EQ(a.kind, Normalized::Kind::kActivity);
+      ASSERT_EQ(b.kind, Normalized::Kind::kActivity);
+      EXPECT_EQ(b.activity.props, a.activity.props);
+      EXPECT_EQ(b.props, a.props);
+      EXPECT_EQ(b.activity.session, a.activity.session);
+      EXPECT_EQ(b.activity.channel, a.activity.channel);
+      EXPECT_EQ(b.activity.source, a.activity.source);
+      EXPECT_EQ(b.activity.campaign, a.activity.campaign);
+      EXPECT_EQ(b.activity.person, a.activity.person);
+      EXPECT_EQ(b.activity.day, a.activity.day);
+    }
+  }
+  // A repeated "properties" or "context" at the top: the last one counts.
+  InsightEvent e = Activity("screen", "Home");
+  e.user_id = "u1";
+  e.body = R"({"properties": {"a": 1}, "context": {"sessionId": "s1"}, "properties": {"b": 2}, "context": 3})";
+  Normalized n = Normalize(e, c);
+  ASSERT_EQ(n.kind, Normalized::Kind::kActivity);
+  EXPECT_EQ(n.activity.props, R"({"b":2})");
+  EXPECT_EQ(n.activity.session, "");
+  EXPECT_EQ(n.activity.channel, "unknown");
+  // A body that is not JSON, or has trailing text, is skipped as "json"; one that is not an object reads as empty.
+  for (const char* bad : {"{not json", R"({"properties": {"a": 1}} x)", R"({"properties": {"a": 1})", "[1,"}) {
+    e.body = bad;
+    EXPECT_EQ(Normalize(e, c).skip_reason, "json") << bad;
+  }
+  e.body = "[1, 2]";
+  n = Normalize(e, c);
+  ASSERT_EQ(n.kind, Normalized::Kind::kActivity);
+  EXPECT_EQ(n.activity.props, "{}");
+  e.name.clear();
+  e.body = "{not json";
+  EXPECT_EQ(Normalize(e, c).skip_reason, "json");  // the body is read before the name is asked for, as before
+  e.body = "{}";
+  EXPECT_EQ(Normalize(e, c).skip_reason, "type");
+}
+
 TEST(InsightConfigTest, FromJsonRefusesWhatItDoesNotKnow) {
   auto ok = InsightConfig::FromJson(json::parse(R"({"min_cohort_size": 10, "lifecycle": {"dormant_days": 7}})"));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
