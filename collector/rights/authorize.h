@@ -41,6 +41,7 @@ enum class Action {
   kRestrictionMode,      // GET|PUT /v1/projects/{project}/restriction-mode: quarantine or refuse
   kOutboxRead,           // GET /v1/outbox, /v1/outbox/public-key, /v1/requests/{id}/deliveries
   kOutboxAck,            // POST /v1/outbox/ack
+  kRequestsIdentify,     // POST /v1/requests/{rid}/identify: a public request bound to a subject by an officer
 };
 
 // The action's name in the audit log ("subject.show", ...).

@@ -152,6 +152,12 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ALTER TABLE consent_ledger ADD COLUMN IF NOT EXISTS covered_until_ms bigint",
           "CREATE TABLE IF NOT EXISTS consent_retention(project_id bigint PRIMARY KEY, keep_ms bigint NOT NULL)",
       },
+      // 11: public intake (issue 13 item 3): the short-lived verification codes an app shows its user, by hash.
+      {
+          "CREATE TABLE IF NOT EXISTS verification_codes(code_hash text PRIMARY KEY, project text NOT NULL, "
+          "subject text NOT NULL, created_ms bigint NOT NULL, expires_ms bigint NOT NULL, used_ms bigint NOT NULL)",
+          "CREATE INDEX IF NOT EXISTS verification_codes_by_expiry ON verification_codes(expires_ms)",
+      },
   };
   return kMigrations;
 }
@@ -194,7 +200,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 10, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 11, "one migration per schema version");
   return s;
 }
 
