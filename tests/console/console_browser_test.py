@@ -60,7 +60,7 @@ def check(cond, what):
 class Collector:
     """ferry-collector on 127.0.0.1:0 with TLS; ready once it prints its console line."""
 
-    def __init__(self, binary, ctl, work):
+    def __init__(self, binary, ctl, work, extra=()):
         self.ctl, self.work = ctl, work
         self.data = os.path.join(work, "data")
         self.cert, self.key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
@@ -87,7 +87,7 @@ class Collector:
         # collector stores them instead of refusing them (its default is to enforce consent, issue 12).
         self.proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", self.data, "--tls-cert",
                                       self.cert, "--tls-key", self.key, "--insight", "embedded", "--insight-config", insight_config,
-                                      "--consent-default", "report-only"],
+                                      "--consent-default", "report-only", *extra],
                                      stderr=subprocess.PIPE, text=True)
         self.port = None
         for line in self.proc.stderr:  # blocks until the collector says where it listens (or exits)
