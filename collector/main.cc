@@ -148,6 +148,16 @@ int main(int argc, char** argv) {
   app.add_option("--console", console, "The officer's console at /console/ on the main listener (docs/CONSOLE.md)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  std::string public_requests = "off";
+  app.add_option("--public-requests", public_requests,
+                 "Public intake for the self-service page: POST /v1/public/requests and the app's verification code "
+                 "(docs/PROTOCOL.md \"Public intake\")")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  int64_t public_code_ttl_s = 600;
+  app.add_option("--public-code-ttl-s", public_code_ttl_s, "How long an app's verification code stays valid, seconds")
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -176,6 +186,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   opts.console = console == "on";
+  opts.public_requests = public_requests == "on";
+  opts.public_options.code_ttl_ms = public_code_ttl_s * 1000;
   opts.tls_cert = tls_cert;
   opts.tls_key = tls_key;
   if (tls_cert.empty()) {

@@ -1038,7 +1038,7 @@ void AdminApi::CopyByLink(const HttpRequest& req, HttpResponse& res) {
   if (!r.ok()) return Fail(res, r.status());
   res.set_header("Cache-Control", "no-store");
   res.set_header("Content-Disposition", "attachment; filename=\"" + r->id + ".json\"");
-  StreamCopy(res, *r, rights::RightsService::DeviceActor(r->project));
+  StreamCopy(res, *r, rights::RightsService::LinkActor(*r));
 }
 
 // POST /v1/suppression (server key): {"ids": [...]} -> {"ids": [{"id", "suppressed", "since"}]}.

@@ -23,12 +23,23 @@ void SecurityHeaders(httpd::Response& r) {
   r.headers.Set("Cross-Origin-Resource-Policy", "same-origin");
 }
 
-const console::Asset* Find(std::string_view name) {
+const console::Asset* Find(std::string_view name, const console::Asset* assets = console::kAssets,
+                           size_t count = console::kAssetCount) {
   if (name.empty()) name = "index.html";
-  for (size_t i = 0; i < console::kAssetCount; ++i) {
-    if (name == console::kAssets[i].name) return &console::kAssets[i];
+  for (size_t i = 0; i < count; ++i) {
+    if (name == assets[i].name) return &assets[i];
   }
   return nullptr;
+}
+
+httpd::Response Serve(const console::Asset& a) {
+  httpd::Response r;
+  r.status = 200;
+  r.body.assign(reinterpret_cast<const char*>(a.data), a.size);
+  r.headers.Set("Content-Type", a.content_type);
+  r.headers.Set("Cache-Control", a.immutable ? "public, max-age=31536000, immutable" : "no-cache");
+  SecurityHeaders(r);
+  return r;
 }
 
 httpd::Response NotFound(std::string_view why) {
@@ -56,13 +67,25 @@ void RegisterConsoleRoutes(httpd::Router& svr, base::Logger log) {
     // Only the embedded files, by exact name: no directories, no file system behind it.
     const console::Asset* a = Find(req.Param("file"));
     if (a == nullptr) return NotFound("no such file in the console");
+    return Serve(*a);
+  });
+}
+
+void RegisterSelfServeRoutes(httpd::Router& svr) {
+  svr.Get("/self-service", [](httpd::Request&) {
     httpd::Response r;
-    r.status = 200;
-    r.body.assign(reinterpret_cast<const char*>(a->data), a->size);
-    r.headers.Set("Content-Type", a->content_type);
-    r.headers.Set("Cache-Control", a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+    r.status = 308;
+    r.headers.Set("Location", "/self-service/");
     SecurityHeaders(r);
     return r;
+  });
+  svr.Get("/self-service/{file*}", [](httpd::Request& req) {
+    if (console::kSelfServeAssetCount == 0) {
+      return NotFound("this collector was built without the console (FERRY_CONSOLE=OFF)");
+    }
+    const console::Asset* a = Find(req.Param("file"), console::kSelfServeAssets, console::kSelfServeAssetCount);
+    if (a == nullptr) return NotFound("no such file");
+    return Serve(*a);
   });
 }
 

@@ -16,6 +16,10 @@ bool ConsoleBuiltIn();
 // has no console, /console/ answers 404 with the reason.
 void RegisterConsoleRoutes(httpd::Router& svr, base::Logger log);
 
+// GET /self-service (redirect) and GET /self-service/{file}: the self-service page for data subjects (its embedded
+// files only, the same headers), served when public intake is on (--public-requests on).
+void RegisterSelfServeRoutes(httpd::Router& svr);
+
 }  // namespace ferry::collector
 
 #endif  // FERRY_COLLECTOR_HTTP_CONSOLE_H_

@@ -18,6 +18,9 @@ struct Asset {
 
 extern const Asset kAssets[];
 extern const size_t kAssetCount;  // 0 when the build has no console
+// The self-service page for data subjects (served under /self-service/ with --public-requests on).
+extern const Asset kSelfServeAssets[];
+extern const size_t kSelfServeAssetCount;  // 0 when the build has no console
 
 }  // namespace ferry::collector::console
 

@@ -5,5 +5,7 @@ namespace ferry::collector::console {
 
 const Asset kAssets[] = {{"", "", nullptr, 0, false}};
 const size_t kAssetCount = 0;
+const Asset kSelfServeAssets[] = {{"", "", nullptr, 0, false}};
+const size_t kSelfServeAssetCount = 0;
 
 }  // namespace ferry::collector::console

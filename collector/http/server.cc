@@ -215,6 +215,8 @@ void CollectorServer::Routes(httpd::Router& svr) {
   RegisterOutboxRoutes(svr, transactions_, &rights_);
   RegisterErasureRoutes(svr, &rights_);
   RegisterDueRoutes(svr, &rights_);
+  RegisterPublicRoutes(svr, &rights_, opts_.public_requests, opts_.public_options, clock_);
+  if (opts_.public_requests) RegisterSelfServeRoutes(svr);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post(

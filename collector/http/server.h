@@ -17,6 +17,7 @@
 #include "collector/http/insight_routes.h"
 #include "collector/http/metrics.h"
 #include "collector/http/outbox_routes.h"
+#include "collector/http/public_routes.h"
 #include "collector/http/rate_limit.h"
 #include "collector/http/registry_routes.h"
 #include "collector/http/webhooks.h"
@@ -85,6 +86,10 @@ struct ServerOptions {
   // (collector/http/webhooks.h).
   std::vector<rights::WebhookDestination> webhooks;
   WebhookOptions webhook;
+  // Public intake (--public-requests on; collector/http/public_routes.h): off by default, since it takes requests
+  // from anyone.
+  bool public_requests = false;
+  PublicOptions public_options;
 };
 
 // Owns the HTTP server and the group-commit writer. Construct, Bind(), then Serve() on one thread; Stop() from any.

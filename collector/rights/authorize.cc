@@ -48,8 +48,9 @@ const Rule& RuleOf(Action action) {
       {"requests.extend", {kRoleCompliance}},
       {"requests.due", {kRoleCompliance}},
       {"requests.policy", {kRoleCompliance}},
+      {"requests.identify", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRequestsPolicy) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRequestsIdentify) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

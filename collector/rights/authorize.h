@@ -44,6 +44,7 @@ enum class Action {
   kRequestsExtend,       // POST /v1/requests/{rid}/extend
   kRequestsDue,          // GET /v1/requests/due?within=7d
   kRequestsPolicy,       // POST /v1/requests/policy: a project's due-date policy
+  kRequestsIdentify,     // POST /v1/requests/{rid}/identify: a public request bound to a subject by an officer
 };
 
 // The action's name in the audit log ("subject.show", ...).

@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "collector/rights/documents.h"
+#include "collector/rights/request_secrets.h"
 #include "collector/rights/rights_service.h"
-#include "lib/base/digest.h"
 #include "lib/base/ids.h"
 
 namespace ferry::collector::rights {
@@ -27,18 +27,6 @@ constexpr const char* kAuditFailed = "the audit log cannot be written; the call 
 // Which step of a transaction failed: the caller's message depends on it.
 enum class Step { kNone, kAction, kRegister, kAudit };
 
-// The hash a claim or a link token is kept as.
-std::string SecretHash(const std::string& secret) { return base::Blake2b256Hex(secret); }
-
-bool SameHash(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && !a.empty() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-Json ResultOf(const RightsRequest& r) {
-  Json doc = r.result.empty() ? Json::object() : Json::parse(r.result, nullptr, false);
-  return doc.is_object() ? doc : Json::object();
-}
-
 // Whether `claim` is one of the request's own (result.device.claims holds their hashes).
 bool HoldsClaim(const RightsRequest& r, const std::string& claim) {
   if (r.source != "device" || claim.empty()) return false;
@@ -53,7 +41,8 @@ bool HoldsClaim(const RightsRequest& r, const std::string& claim) {
 
 bool IsCopy(const std::string& kind) { return kind == "access" || kind == "portability"; }
 bool Delivering(const RightsRequest& r) {
-  return IsCopy(r.kind) && (r.state == kInProgress || r.state == kExtended) && r.subject.rfind("hash:", 0) != 0;
+  return IsCopy(r.kind) && (r.state == kInProgress || r.state == kExtended) && !r.subject.empty() &&
+         r.subject.rfind("hash:", 0) != 0;
 }
 
 }  // namespace
@@ -75,18 +64,10 @@ Result<DeviceFiled> RightsService::FileDeviceRequest(const WriteKeyInfo& project
   auto out = stores_.transactions->TransactFor<DeviceFiled>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<DeviceFiled> {
     failed_at = Step::kAction;
     // The device's own subject: the first id it demonstrably used (Forget's rule).
-    std::string subject;
     int64_t proven = 0;
-    for (const std::string& id : filing.anonymous_ids) {
-      auto is_user = tx.primitives().HeldAsUserId(project.project_id, id, /*consent_too=*/false);
-      if (!is_user.ok()) return is_user.status();
-      if (*is_user) continue;
-      auto seen = tx.primitives().HeldAsAnonymousId(project.project_id, id, /*events_only=*/true);
-      if (!seen.ok()) return seen.status();
-      if (!*seen) continue;
-      ++proven;
-      if (subject.empty()) subject = id;
-    }
+    auto own = DeviceSubject(tx, project.project_id, filing.anonymous_ids, &proven);
+    if (!own.ok()) return own.status();
+    const std::string subject = *own;
     DeviceFiled f;
     if (subject.empty()) {
       failed_at = Step::kAudit;
@@ -167,6 +148,12 @@ Result<CopyLink> RightsService::IssueCopyLink(const WriteKeyInfo& project, const
   const char* action = "device.copy-link";
   auto mine = DeviceRequest(project, request_id, claim);
   if (!mine.ok()) return mine.status();
+  return NewCopyLink(device, action, *mine, ttl_ms);
+}
+
+Result<CopyLink> RightsService::NewCopyLink(const Actor& actor, const char* action, const RightsRequest& request,
+                                            int64_t ttl_ms) {
+  const RightsRequest* mine = &request;
   if (!Delivering(*mine)) {
     return Status::FailedPrecondition("the request is " + mine->state + "; its copy is not ready");
   }
@@ -187,7 +174,7 @@ Result<CopyLink> RightsService::IssueCopyLink(const WriteKeyInfo& project, const
     if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile; ask again");
     failed_at = Step::kAudit;
     FERRY_RETURN_IF_ERROR(
-        tx.AppendAudit(Entry(device, action, mine->subject, "ok",
+        tx.AppendAudit(Entry(actor, action, mine->subject, "ok",
                              Dump(Json{{"requestId", mine->id}, {"expiresAt", Iso(link.expires_ms)}})))
             .status());
     return true;
@@ -225,7 +212,7 @@ Result<RightsRequest> RightsService::RedeemCopyLink(const std::string& request_i
         auto u = tx.UpdateRequest(r.id, r.state, r.state, r.acted_by, r.acted_ms, Dump(doc));
         if (!u.ok()) return u.status();
         if (*u != RequestUpdate::kUpdated) return std::optional<RightsRequest>();
-        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(DeviceActor(r.project), action, r.subject, "started",
+        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(LinkActor(r), action, r.subject, "started",
                                                    Dump(Json{{"requestId", r.id}, {"via", "one-time link"}})))
                                   .status());
         r.result = Dump(doc);

@@ -937,6 +937,13 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
     return Status::FailedPrecondition(approve ? "the request is " + r.state + ", not awaiting_verification"
                                               : "the request is " + r.state + "; only an open request is rejected");
   }
+  if (approve && r.subject.empty()) {  // a public request whose person is not yet identified (VerifyPublicRequest)
+    (void)Audit(actor, action, "", "conflict",
+                Dump(Json{{"requestId", request_id}, {"state", r.state}, {"why", "no subject yet"}}));
+    return Status::FailedPrecondition(
+        "the request names no subject yet: the person's identity is verified first (a code from the app, or "
+        "requests identify with evidence)");
+  }
   // The subject as named: plain, or (already erased) only its hash.
   const bool redacted = r.subject.rfind("hash:", 0) == 0;
   const std::string subject = redacted ? std::string() : r.subject;

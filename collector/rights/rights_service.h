@@ -185,6 +185,31 @@ struct CopyLink {
   int64_t expires_ms = 0;
 };
 
+// Public intake (POST /v1/public/requests, docs/PROTOCOL.md "Public intake"): a request filed by a person through the
+// self-service page, with no credential at all. It names a project, a kind, how to reach the person and the
+// identifier the person gives; the identifier is kept for the officer and never acted on. The request has no subject
+// until the person's identity is verified: by a code the app showed (VerifyPublicRequest), which binds the request to
+// the subject the app's device demonstrably uses, or by an officer with evidence (IdentifyPublicRequest).
+struct PublicFiling {
+  std::string kind;
+  std::string project;
+  std::string contact;     // how the officer may reach the person (an e-mail address, a phone number), 1-200 bytes
+  std::string identifier;  // the person's own word for who they are in the app (never acted on), 0-200 bytes
+  std::string lang;        // "en" or "zh-CN": the language the person filed in
+};
+// The register's entry and the status secret, given out once (only its hash is kept).
+struct PublicFiled {
+  RightsRequest request;
+  std::string secret;
+};
+// A code an app shows its user: 8 digits, valid until expires_ms, usable once.
+struct VerificationCode {
+  std::string code;
+  int64_t expires_ms = 0;
+};
+// Wrong codes a public request takes before the code step is closed for it (the officer may still verify by hand).
+inline constexpr int kPublicCodeAttempts = 5;
+
 class RightsService {
  public:
   RightsService(RightsStores stores, base::Clock* clock, RightsOptions options, base::Logger log);
@@ -287,6 +312,44 @@ class RightsService {
   base::Result<RightsRequest> RedeemCopyLink(const std::string& request_id, const std::string& token);
   // The actor of a device's calls on a project.
   static Actor DeviceActor(const std::string& project) { return Actor{"device:" + project, "", "device"}; }
+
+  // ---- Public intake (PublicFiling above) ----
+  // Registers a person's request, "received", source "public", with no subject: InvalidArgument for a kind the
+  // register does not accept, a bad contact or identifier; NotFound for an unknown project. Audited (public.request).
+  base::Result<PublicFiled> FilePublicRequest(const PublicFiling& filing, const std::string& source);
+  // The request as the person sees it: NotFound ("no such request") unless it is a public request and `secret` is
+  // its status secret (no difference is told between an unknown reference and a wrong secret; a refusal is counted
+  // for `source` and audited in aggregate). Not audited when found (the page polls).
+  base::Result<RightsRequest> PublicRequest(const std::string& reference, const std::string& secret,
+                                            const std::string& source);
+  // A code for the app to show its user (POST /v1/device/verification-code): bound to the device's own subject by
+  // FileDeviceRequest's rule (the first of its ids seen as an anonymousId on the project's events and never held as
+  // a userId); FailedPrecondition when none is. Valid `ttl_ms`, usable once. Audited (device.verification-code).
+  base::Result<VerificationCode> IssueVerificationCode(const WriteKeyInfo& project,
+                                                       const std::vector<std::string>& anonymous_ids, int64_t ttl_ms);
+  // The person types the app's code on the page: when it is live (known, of the request's project, unused, not
+  // expired), it is spent and the request is bound to the code's subject (never to the identifier typed on the page)
+  // and moves to awaiting_verification, with result.identity {method "app-code", at}; the officer then approves it.
+  // A wrong, used or expired code counts an attempt (InvalidArgument, with the attempts left); after
+  // kPublicCodeAttempts the step is closed (ResourceExhausted). FailedPrecondition when the request is no longer
+  // received. NotFound as PublicRequest. Every outcome audited (public.verify).
+  base::Result<RightsRequest> VerifyPublicRequest(const std::string& reference, const std::string& secret,
+                                                  const std::string& code, const std::string& source);
+  // An officer binds a public request to a subject after checking the person's identity by other means (evidence:
+  // method and reference, kept in result.identity): received -> awaiting_verification. NotFound, FailedPrecondition
+  // for a request that is not a received public one. Audited (requests.identify).
+  base::Result<RightsRequest> IdentifyPublicRequest(const Actor& actor, const std::string& request_id,
+                                                    const std::string& subject, const Verification& evidence);
+  // A one-time link to the copy of the person's approved access or portability request (as IssueCopyLink), asked
+  // with the status secret. Audited (public.copy-link).
+  base::Result<CopyLink> IssuePublicCopyLink(const std::string& reference, const std::string& secret, int64_t ttl_ms,
+                                             const std::string& source);
+  // The actor of a person's calls on the self-service page of a project.
+  static Actor PublicActor(const std::string& project) { return Actor{"public:" + project, "", "person"}; }
+  // Who downloads a request's copy through its one-time link: the person (a public request) or the device.
+  static Actor LinkActor(const RightsRequest& r) {
+    return r.source == "public" ? PublicActor(r.project) : DeviceActor(r.project);
+  }
 
   // An officer confirms a pending identity link (IdentityGraph::ConfirmLink): NotFound when no unconfirmed link has
   // that id.
@@ -427,6 +490,8 @@ class RightsService {
   int64_t DueFor(const std::string& project, int64_t received_ms, StoreTxn* tx = nullptr);
   // The policy in force for `project` (its own, else the collector-wide one), read in `tx`.
   base::Result<std::string> PolicyIn(StoreTxn& tx, const std::string& project);
+  // Puts a new one-time link to `r`'s copy in its result and audits it as `action` of `actor`.
+  base::Result<CopyLink> NewCopyLink(const Actor& actor, const char* action, const RightsRequest& r, int64_t ttl_ms);
   // A new request of `kind` received now, due under the project's policy (read in `tx` when inside one).
   RightsRequest NewRegisterEntry(const std::string& kind, const std::string& project, const std::string& subject,
                                  const std::string& state, const std::string& source, StoreTxn* tx = nullptr);

@@ -269,6 +269,15 @@ class EngineTxn {
   virtual base::Result<int64_t> PruneOutbox(int64_t cutoff_ms) = 0;
   // A 32-byte secret of this database named `name` (64 hex characters): made once, at random, and kept.
   virtual base::Result<std::string> Secret(const std::string& name) = 0;
+  // Verification codes (records.h): a new one (codes expired before `prune_before_ms` are deleted first);
+  // AlreadyExists when the hash is taken.
+  virtual base::Status InsertVerificationCode(const VerificationCodeRow& row, int64_t prune_before_ms) = 0;
+  virtual base::Result<std::optional<VerificationCodeRow>> GetVerificationCode(const std::string& code_hash) = 0;
+  // Marks the code used at `now_ms` unless it already was: whether this call spent it.
+  virtual base::Result<bool> SpendVerificationCode(const std::string& code_hash, int64_t now_ms) = 0;
+  // Names the subject of a request filed without one (public intake): whether the request had none and now has it.
+  virtual base::Result<bool> BindRequestSubject(const std::string& id, const std::string& subject,
+                                                const std::string& subject_hash) = 0;
 };
 
 // Receives the rows of a subject during an export (ExportCursor::StreamRows). false stops the stream.

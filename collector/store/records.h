@@ -342,6 +342,19 @@ struct OutboxDelivery {
   std::string last_error;
 };
 
+// ---- Verification codes (public intake, issue 13 item 3) ----
+
+// A short-lived code the app showed its user (POST /v1/device/verification-code), bound to the subject the device
+// demonstrably used; kept as the hash of the code, used at most once (used_ms > 0 once spent).
+struct VerificationCodeRow {
+  std::string code_hash;
+  std::string project;
+  std::string subject;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  int64_t used_ms = 0;
+};
+
 }  // namespace ferry::collector
 
 #endif  // FERRY_COLLECTOR_STORE_RECORDS_H_

@@ -451,6 +451,18 @@ ferry_status ferry_request_copy(ferry_client* c, const char* receipt, uint32_t t
   });
 }
 
+ferry_status ferry_request_verification_code(ferry_client* c, uint32_t timeout_ms, char** code_json) {
+  if (code_json != nullptr) *code_json = nullptr;
+  if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  if (code_json == nullptr) return Bad(c, "ferry_request_verification_code: code_json is NULL");
+  return Guard([&] {
+    auto r = c->c->VerificationCode(timeout_ms);
+    if (!r.ok()) return ToC(r.status());
+    *code_json = CopyOut(r.value());
+    return *code_json ? FERRY_OK : FERRY_ERR_INTERNAL;
+  });
+}
+
 ferry_status ferry_export_local(ferry_client* c, char** json_out) {
   if (json_out != nullptr) *json_out = nullptr;
   if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;

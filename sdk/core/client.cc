@@ -807,6 +807,30 @@ base::Result<std::string> Client::RequestCopy(std::string_view receipt, uint32_t
   return done(std::move(copy.body));
 }
 
+base::Result<std::string> Client::VerificationCode(uint32_t timeout_ms) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  const int64_t deadline = clock_->MonotonicMs() + timeout_ms;
+  // Events first: the collector binds the code only to an id it has seen on this device's events.
+  FERRY_RETURN_IF_ERROR(Flush(timeout_ms));
+  Json ids = Json::array();
+  {
+    std::lock_guard<std::mutex> s(state_mu_);
+    ids.push_back(anonymous_id_);
+    for (const auto& a : previous_anonymous_ids_) ids.push_back(a);
+  }
+  platform::HttpResponse resp;
+  Status net = uploader_->Call("/v1/device/verification-code", Json{{"anonymousIds", ids}}.dump(), deadline, &resp);
+  if (!net.ok()) return net;
+  Json ans = Json::parse(resp.body, nullptr, false);
+  if (resp.status != 201 || !ans.is_object() || !ans["code"].is_string()) {
+    sodium_memzero(resp.body.data(), resp.body.size());
+    return Status::Network("the collector gave no code (" + std::to_string(resp.status) + ")");
+  }
+  std::string out = Json{{"code", ans["code"]}, {"expiresAt", ans.value("expiresAt", Json(nullptr))}}.dump();
+  sodium_memzero(resp.body.data(), resp.body.size());
+  return out;
+}
+
 base::Result<std::string> Client::ExportLocal() {
   if (closed_.load()) return Status::Closed("the client is closed");
   FERRY_RETURN_IF_ERROR(writer_->Drain(clock_->MonotonicMs() + kDrainForChangeMs));

@@ -70,6 +70,10 @@ class Client {
   // Fetches the copy of an approved access request once through a one-time link (ferry_request_copy): the copy's
   // JSON, or "" while it is not ready.
   base::Result<std::string> RequestCopy(std::string_view receipt, uint32_t timeout_ms);
+  // A code for the user to type on the project's self-service page (ferry_request_verification_code): the buffered
+  // events are sent first, then the collector is asked (POST /v1/device/verification-code) for a short-lived,
+  // single-use code bound to the subject this device demonstrably uses. {"code", "expiresAt"}.
+  base::Result<std::string> VerificationCode(uint32_t timeout_ms);
   std::string StatsJson();
 
   // The buffer path used when none is set: "<DefaultDataDir>/ferry/<app>/buffer.db", <app> from the app name (or,

@@ -279,6 +279,9 @@ static void TestNullClient(void) {
   out = (char*)"untouched";
   CHECK_STATUS(ferry_request_copy(NULL, "r", 0, &out), FERRY_ERR_INVALID_ARGUMENT);
   CHECK(out == NULL);
+  out = (char*)"untouched";
+  CHECK_STATUS(ferry_request_verification_code(NULL, 0, &out), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK(out == NULL);
 }
 
 static ferry_client* OpenClient(const char* db_path, const uint8_t* key, int* tag) {
@@ -382,6 +385,8 @@ static void TestClient(const char* dir) {
     CHECK(r == NULL);
     CHECK_STATUS(ferry_request_copy(c, "never-given", 0, NULL), FERRY_ERR_INVALID_ARGUMENT);
     CHECK(Stat(c, "invalid") == 24); /* an unknown receipt is not malformed input */
+    CHECK_STATUS(ferry_request_verification_code(c, 0, NULL), FERRY_ERR_INVALID_ARGUMENT);
+    CHECK(Stat(c, "invalid") == 25);
   }
 
   /* The local export: ids, consent and the masked events; the raw PII never reached the buffer. */

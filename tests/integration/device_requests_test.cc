@@ -13,7 +13,7 @@
 #include "ferry/ferry.h"
 #include "lib/base/ids.h"
 #include "lib/base/time.h"
-#include "tests/integration/store_collector.h"
+#include "tests/integration/device_client.h"
 #include "tests/support/collector_process.h"
 #include "tests/unit/core/test_util.h"
 
@@ -22,31 +22,9 @@ namespace {
 
 using nlohmann::json;
 
-class DeviceRequestsTest : public StoreCollectorTest {
+class DeviceRequestsTest : public DeviceClientTest {
  protected:
-  void TearDown() override {
-    for (auto* c : clients_) ferry_close(c, 0);
-    StoreCollectorTest::TearDown();
-  }
-  ferry_client* Device(const std::string& buffer) {
-    ferry_options* o = BaseOptions(dir_.File(buffer));
-    EXPECT_EQ(ferry_options_set_endpoint(o, col_->url().c_str()), FERRY_OK);
-    EXPECT_EQ(ferry_options_set_write_key(o, key_.c_str()), FERRY_OK);
-    EXPECT_EQ(ferry_options_set_ca_file(o, col_->ca_file().c_str()), FERRY_OK);
-    ferry_options_set_flush_interval_ms(o, 3600000);  // uploads only when asked
-    ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
-    ferry_client* c = nullptr;
-    EXPECT_EQ(ferry_open(o, &c), FERRY_OK);
-    clients_.push_back(c);
-    return c;
-  }
-  // A C string from the SDK as JSON (freed).
-  static json Take(char* s) {
-    if (s == nullptr) return json();
-    json doc = json::parse(s, nullptr, false);
-    ferry_free(s);
-    return doc;
-  }
+  ferry_client* Device(const std::string& buffer) { return OpenApp(buffer); }
   json Requests() {
     json doc = CtlJson("requests");
     EXPECT_TRUE(doc.contains("requests")) << doc.dump();
@@ -78,9 +56,6 @@ class DeviceRequestsTest : public StoreCollectorTest {
                                     {"Authorization: Bearer " + key_, "Content-Type: application/json"},
                                     col_->ca_file());
   }
-
-  TempDir dir_;
-  std::vector<ferry_client*> clients_;
 };
 
 TEST_P(DeviceRequestsTest, AnAccessRequestFiledByTheDeviceIsDeliveredToThatDeviceOnce) {

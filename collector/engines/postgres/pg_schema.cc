@@ -157,6 +157,12 @@ const std::vector<std::vector<const char*>>& Migrations() {
       {
           "CREATE TABLE IF NOT EXISTS request_policies(project text PRIMARY KEY, policy text NOT NULL)",
       },
+      // 12: public intake (issue 13 item 3): the short-lived verification codes an app shows its user, by hash.
+      {
+          "CREATE TABLE IF NOT EXISTS verification_codes(code_hash text PRIMARY KEY, project text NOT NULL, "
+          "subject text NOT NULL, created_ms bigint NOT NULL, expires_ms bigint NOT NULL, used_ms bigint NOT NULL)",
+          "CREATE INDEX IF NOT EXISTS verification_codes_by_expiry ON verification_codes(expires_ms)",
+      },
   };
   return kMigrations;
 }

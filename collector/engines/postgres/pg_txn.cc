@@ -687,6 +687,49 @@ class PgTxn final : public EngineTxn {
     return PQntuples(r->get()) > 0 ? Get(r->get(), 0, 0) : std::string();
   }
 
+  Status InsertVerificationCode(const VerificationCodeRow& row, int64_t prune_before_ms) override {
+    FERRY_RETURN_IF_ERROR(tx_.Run("DELETE FROM verification_codes WHERE expires_ms < $1", {I(prune_before_ms)}));
+    auto n = tx_.Count(
+        "INSERT INTO verification_codes(code_hash, project, subject, created_ms, expires_ms, used_ms) "
+        "VALUES($1, $2, $3, $4, $5, 0) ON CONFLICT (code_hash) DO NOTHING",
+        {T(row.code_hash), T(row.project), T(row.subject), I(row.created_ms), I(row.expires_ms)});
+    if (!n.ok()) return n.status();
+    if (*n != 1) return Status::AlreadyExists("verification code taken");
+    return Status::Ok();
+  }
+
+  Result<std::optional<VerificationCodeRow>> GetVerificationCode(const std::string& code_hash) override {
+    auto r = tx_.Exec(
+        "SELECT code_hash, project, subject, created_ms, expires_ms, used_ms FROM verification_codes "
+        "WHERE code_hash = $1",
+        {T(code_hash)});
+    if (!r.ok()) return r.status();
+    if (PQntuples(r->get()) == 0) return std::optional<VerificationCodeRow>();
+    VerificationCodeRow row;
+    row.code_hash = Get(r->get(), 0, 0);
+    row.project = Get(r->get(), 0, 1);
+    row.subject = Get(r->get(), 0, 2);
+    row.created_ms = GetInt(r->get(), 0, 3);
+    row.expires_ms = GetInt(r->get(), 0, 4);
+    row.used_ms = GetInt(r->get(), 0, 5);
+    return std::optional<VerificationCodeRow>(std::move(row));
+  }
+
+  Result<bool> SpendVerificationCode(const std::string& code_hash, int64_t now_ms) override {
+    auto n = tx_.Count("UPDATE verification_codes SET used_ms = $2 WHERE code_hash = $1 AND used_ms = 0",
+                       {T(code_hash), I(now_ms)});
+    if (!n.ok()) return n.status();
+    return *n == 1;
+  }
+
+  Result<bool> BindRequestSubject(const std::string& id, const std::string& subject,
+                                  const std::string& subject_hash) override {
+    auto n = tx_.Count("UPDATE requests SET subject = $2, subject_hash = $3 WHERE id = $1 AND subject = ''",
+                       {T(id), T(subject), T(subject_hash)});
+    if (!n.ok()) return n.status();
+    return *n == 1;
+  }
+
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
     return NamedCounts(
         "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = $1",

@@ -157,6 +157,12 @@ CREATE TABLE IF NOT EXISTS consent_retention(project_id INTEGER PRIMARY KEY, kee
     R"sql(
 CREATE TABLE IF NOT EXISTS request_policies(project TEXT PRIMARY KEY, policy TEXT NOT NULL);
 )sql",
+    // 12: public intake (issue 13 item 3): the short-lived verification codes an app shows its user, by hash.
+    R"sql(
+CREATE TABLE IF NOT EXISTS verification_codes(code_hash TEXT PRIMARY KEY, project TEXT NOT NULL, subject TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, used_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS verification_codes_by_expiry ON verification_codes(expires_ms);
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

@@ -838,6 +838,64 @@ class SqliteTxn final : public EngineTxn {
     return v;
   }
 
+  Status InsertVerificationCode(const VerificationCodeRow& row, int64_t prune_before_ms) override {
+    auto prune = db_.Prepare("DELETE FROM verification_codes WHERE expires_ms < ?1;");
+    if (!prune.ok()) return prune.status();
+    prune->Bind(1, prune_before_ms);
+    FERRY_RETURN_IF_ERROR(prune->Run());
+    auto st = db_.Prepare(
+        "INSERT INTO verification_codes(code_hash, project, subject, created_ms, expires_ms, used_ms) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, 0);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, row.code_hash)
+        .Bind(2, row.project)
+        .Bind(3, row.subject)
+        .Bind(4, row.created_ms)
+        .Bind(5, row.expires_ms);
+    Status s = st->Run();
+    if (!s.ok() && sqlite3_errcode(db_.get()) == SQLITE_CONSTRAINT) {
+      return Status::AlreadyExists("verification code taken");
+    }
+    return s;
+  }
+
+  Result<std::optional<VerificationCodeRow>> GetVerificationCode(const std::string& code_hash) override {
+    auto st = db_.Prepare(
+        "SELECT code_hash, project, subject, created_ms, expires_ms, used_ms FROM verification_codes "
+        "WHERE code_hash = ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, code_hash);
+    if (!st->Step()) {
+      FERRY_RETURN_IF_ERROR(st->status());
+      return std::optional<VerificationCodeRow>();
+    }
+    VerificationCodeRow r;
+    r.code_hash = st->Text(0);
+    r.project = st->Text(1);
+    r.subject = st->Text(2);
+    r.created_ms = st->Int(3);
+    r.expires_ms = st->Int(4);
+    r.used_ms = st->Int(5);
+    return std::optional<VerificationCodeRow>(std::move(r));
+  }
+
+  Result<bool> SpendVerificationCode(const std::string& code_hash, int64_t now_ms) override {
+    auto st = db_.Prepare("UPDATE verification_codes SET used_ms = ?2 WHERE code_hash = ?1 AND used_ms = 0;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, code_hash).Bind(2, now_ms);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return db_.Changes() == 1;
+  }
+
+  Result<bool> BindRequestSubject(const std::string& id, const std::string& subject,
+                                  const std::string& subject_hash) override {
+    auto st = db_.Prepare("UPDATE requests SET subject = ?2, subject_hash = ?3 WHERE id = ?1 AND subject = '';");
+    if (!st.ok()) return st.status();
+    st->Bind(1, id).Bind(2, subject).Bind(3, subject_hash);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return db_.Changes() == 1;
+  }
+
   Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override {
     auto st = db_.Prepare(
         "SELECT d.reason, d.count FROM dropped_counters d JOIN projects p ON p.id = d.project_id WHERE p.name = ?1;");

@@ -373,6 +373,15 @@ FERRY_API ferry_status ferry_request_status(ferry_client* c, const char* receipt
  * transport keeps answers up to 1 MiB: a larger copy fails with FERRY_ERR_NETWORK. */
 FERRY_API ferry_status ferry_request_copy(ferry_client* c, const char* receipt, uint32_t timeout_ms, char** copy_json);
 
+/* A code for the user to type on the project's self-service page (public intake, issue 13): the buffered events
+ * are sent first, then the collector is asked (POST /v1/device/verification-code, with the write key) for a code
+ * bound to the subject this device demonstrably uses (the first of its anonymousIds seen on its events). The person
+ * types the code on the page, which binds their request to that subject (never to what they typed there).
+ * *code_json (release with ferry_free()) is {"code": 8 digits, "expiresAt": ISO 8601}; the code is short-lived and
+ * single-use, so show it, do not store it. FERRY_ERR_NETWORK when the collector refused (no public intake, no event
+ * of this device known yet, too many codes asked) or cannot be reached; FERRY_ERR_TIMEOUT. */
+FERRY_API ferry_status ferry_request_verification_code(ferry_client* c, uint32_t timeout_ms, char** code_json);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
