@@ -205,7 +205,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 11, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 12, "one migration per schema version");
   return s;
 }
 
