@@ -45,8 +45,9 @@ const Rule& RuleOf(Action action) {
       {"restriction.mode", {kRoleCompliance}},
       {"outbox.read", {kRoleCompliance, kRoleOperator}},
       {"outbox.ack", {kRoleCompliance, kRoleOperator}},
+      {"consent.stats", {kRoleCompliance, kRoleAnalyst}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kOutboxAck) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kConsentStats) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

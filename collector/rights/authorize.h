@@ -41,6 +41,7 @@ enum class Action {
   kRestrictionMode,      // GET|PUT /v1/projects/{project}/restriction-mode: quarantine or refuse
   kOutboxRead,           // GET /v1/outbox, /v1/outbox/public-key, /v1/requests/{id}/deliveries
   kOutboxAck,            // POST /v1/outbox/ack
+  kConsentStats,         // GET /v1/projects/{project}/consent/stats: opt-in and opt-out rates (issue 12)
 };
 
 // The action's name in the audit log ("subject.show", ...).

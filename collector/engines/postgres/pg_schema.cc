@@ -152,6 +152,16 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "ALTER TABLE consent_ledger ADD COLUMN IF NOT EXISTS covered_until_ms bigint",
           "CREATE TABLE IF NOT EXISTS consent_retention(project_id bigint PRIMARY KEY, keep_ms bigint NOT NULL)",
       },
+      // 11: withdrawal acts on stored data (issue 12 item 6): per project and purpose, erase or restrict; each
+      // denial queued by ingest with its record, carried out by the withdrawal job (done_ms 0 while waiting).
+      {
+          "CREATE TABLE IF NOT EXISTS withdrawal_policy(project_id bigint NOT NULL, purpose text NOT NULL, "
+          "action text NOT NULL, PRIMARY KEY(project_id, purpose))",
+          "CREATE TABLE IF NOT EXISTS withdrawal_queue(id bigserial PRIMARY KEY, project_id bigint NOT NULL, "
+          "user_id text, anonymous_id text, purpose text NOT NULL, previous text, receipt_id text, "
+          "denied_ms bigint NOT NULL, done_ms bigint NOT NULL, request_id text NOT NULL)",
+          "CREATE INDEX IF NOT EXISTS withdrawal_waiting ON withdrawal_queue(done_ms, id)",
+      },
   };
   return kMigrations;
 }
@@ -194,7 +204,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 10, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 11, "one migration per schema version");
   return s;
 }
 
