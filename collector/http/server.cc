@@ -294,14 +294,13 @@ void CollectorServer::Routes(httpd::Router& svr) {
           return;
         }
         int64_t accepted = 0, duplicate = 0, suppressed = 0;
-        bool denial = false;  // a denial stored: it acts on stored data (the withdrawal job, off this path)
+        bool denial = false;  // a withdrawal stored: it acts on stored data (the withdrawal job, off this path)
         for (size_t i = 0; i < ins.outcomes.size(); ++i) {
           const InsertOutcome o = ins.outcomes[i];
           if (o == InsertOutcome::kAccepted) ++accepted;
           if (o == InsertOutcome::kDuplicate) ++duplicate;
           if (o == InsertOutcome::kSuppressed) ++suppressed;
-          denial = denial || (o == InsertOutcome::kAccepted && i < ins.events.size() &&
-                              ins.events[i].type == "consent" && ins.events[i].consent_state == "denied");
+          denial = denial || (o == InsertOutcome::kAccepted && i < ins.events.size() && IsWithdrawal(ins.events[i]));
         }
         if (denial) withdrawals_.Wake();
         metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);

@@ -334,8 +334,8 @@ class RightsService {
   // transaction with its register entry, audit entry and outbox entry: the person's (identity graph, trusted links
   // only) stored events of the denied purpose are erased, or restricted (a restriction of the purpose over every id
   // of the person, kind "restriction", under the withdrawal's request) as the project's setting for the purpose says.
-  // The register entry is a system-initiated request of kind "withdrawal" (source "system", completed); a denial
-  // that touched no stored event and withdrew no grant (a first choice of "denied") is marked done without one.
+  // The register entry is a system-initiated request of kind "withdrawal" (source "system", completed). Only
+  // records that withdraw a grant are queued (records.h IsWithdrawal).
   // Returns how many queued denials were carried out (a denial another process took meanwhile is skipped).
   base::Result<int64_t> RunWithdrawals(size_t limit);
 

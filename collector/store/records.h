@@ -289,6 +289,15 @@ inline constexpr const char* kRestrictRefuse = "refuse";
 inline constexpr const char* kWithdrawErase = "erase";
 inline constexpr const char* kWithdrawRestrict = "restrict";
 
+// Whether a stored consent record withdraws consent and so acts on stored data: a denial of a purpose that was
+// granted before (`previous` "granted"), by the person or a guardian. A developer's default that changes (method
+// "default") is not the person's withdrawal, and a first refusal (previous "pending") withdraws nothing: enforcement
+// refuses their events from then on, the events stored before stay.
+inline bool IsWithdrawal(const StoredEvent& e) {
+  return e.type == "consent" && e.consent_state == "denied" && e.consent_previous == "granted" &&
+         e.consent_method != "default";
+}
+
 // A recorded denial waiting to take effect on stored data: queued by ingest in the transaction that stores the
 // consent record (so it survives a restart), carried out by the withdrawal job off the ingest path.
 struct PendingWithdrawal {

@@ -183,11 +183,18 @@ TEST_P(WithdrawalTest, EraseRemovesThePersonsStoredEventsOfThePurposeFromEveryDe
   // The consent records stay: they are the proof of what was allowed when.
   EXPECT_EQ(project["consentHistory"].size(), 4u) << project.dump();
 
+  // A first refusal of another purpose (nothing granted before) and a developer default that changes withdraw
+  // nothing: no second register entry, the stored events stay.
+  json analytics_default = Consent("tablet-1", "personalization", "denied", "granted");
+  analytics_default["properties"]["method"] = "default";
+  Post(json::array({Consent("tablet-1", "analytics", "denied", "pending"), analytics_default}));
+  const json requests = CtlJson("requests")["requests"];
+  EXPECT_EQ(requests.size(), 1u) << requests.dump();
   // Later marketing events from the phone are refused by enforcement (the person denied it on a device of theirs).
   Post(json::array({Track("phone-1", "marketing"), Track("phone-1", "analytics")}));
   Count(Export(), &marketing, &analytics, &restricted);
   EXPECT_EQ(marketing, 0);
-  EXPECT_EQ(analytics, 4);
+  EXPECT_EQ(analytics, 3);  // the three stored before stay; the new one is refused (the tablet refused analytics)
 }
 
 TEST_P(WithdrawalTest, RestrictKeepsThemOutOfEveryExportUntilLifted) {

@@ -386,8 +386,8 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         }
         bind_opt(consent, 16, e.receipt_id);
         FERRY_RETURN_IF_ERROR(consent.Run());
-        if (e.consent_state == "denied") {
-          // A denial acts on the stored events of its purpose (withdrawal job): queued with the record.
+        if (IsWithdrawal(e)) {
+          // A withdrawal acts on the stored events of its purpose (the withdrawal job): queued with the record.
           FERRY_RETURN_IF_ERROR(prepare(&withdrawal,
                                         "INSERT INTO withdrawal_queue(project_id, user_id, anonymous_id, purpose, "
                                         "previous, receipt_id, denied_ms, done_ms, request_id) "
