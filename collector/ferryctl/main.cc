@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   ferry::collector::ctl::AddInsightCommands(app, g, &exit_code);
   ferry::collector::ctl::AddRegistryCommands(app, g, &exit_code);
   ferry::collector::ctl::AddOutboxCommands(app, g, &exit_code);
+  ferry::collector::ctl::AddConsentCommands(app, g, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -197,6 +197,24 @@ void AddOfflineCommands(CLI::App& app, Globals& g, int* exit_code) {
     *exit_code = ProjectSettingExit(ok, *rproject);
   });
 
+  auto wpurpose = std::make_shared<std::string>();
+  auto waction = std::make_shared<std::string>();
+  CLI::App* wd = projects->add_subcommand(
+      "set-withdrawal", "What a denial does to the person's stored events of its purpose (default: erase)");
+  wd->add_option("--project", *rproject, "Project name")->required();
+  wd->add_option("--purpose", *wpurpose, "The purpose (analytics, marketing, ...)")->required();
+  wd->add_option("--action", *waction, "erase (delete them) or restrict (keep them out of every export and analytics)")
+      ->required()
+      ->check(CLI::IsMember({kWithdrawErase, kWithdrawRestrict}));
+  wd->callback([&g, rproject, wpurpose, waction, exit_code] {
+    *exit_code = kExitFailure;
+    auto store = OpenAudited(g, exit_code, "projects set-withdrawal",
+                             {{"project", *rproject}, {"purpose", *wpurpose}, {"action", *waction}});
+    if (!store) return;
+    auto ok = store->SetWithdrawalAction(*rproject, *wpurpose, *waction);
+    *exit_code = ProjectSettingExit(ok, *rproject);
+  });
+
   CLI::App* debug = app.add_subcommand("debug", "Inspect the store (offline, on --data-dir)");
   debug->require_subcommand(1);
   auto dump_project = std::make_shared<std::string>();

@@ -21,6 +21,8 @@ void AddInsightCommands(CLI::App& app, Globals& g, int* exit_code);
 void AddRegistryCommands(CLI::App& app, Globals& g, int* exit_code);
 // Adds `outbox ...` (outbox.cc): the downstream outbox over the admin API.
 void AddOutboxCommands(CLI::App& app, Globals& g, int* exit_code);
+// Adds `consent ...` (consent.cc): consent statistics over the admin API.
+void AddConsentCommands(CLI::App& app, Globals& g, int* exit_code);
 
 // `subject erase --from-file` (bulk.cc): the ids of `file` erased over POST /v1/erasures, a bounded number a call.
 void EraseFromFile(Globals& g, const std::string& file, const std::string& project, bool dry_run, bool force,

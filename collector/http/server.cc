@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "collector/http/due_routes.h"
+#include "collector/http/consent_routes.h"
 #include "collector/http/erasure_routes.h"
 #include "collector/http/exchange.h"
 #include "collector/ingest/consent_gate.h"
@@ -94,7 +95,8 @@ CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger 
                    if (opts_.on_retention_purged) opts_.on_retention_purged(clock_->NowMs());
                  }),
       webhooks_(&outbox_, store, clock_, opts_.webhook, log_),
-      transactions_(store) {
+      transactions_(store),
+      withdrawals_(&rights_, clock_, opts_.withdrawal_interval_ms, log_) {
   admin_.LimitForgets(opts_.forget_rate_limit, opts_.forget_rate_burst, clock_);
 }
 
@@ -104,6 +106,7 @@ CollectorServer::~CollectorServer() {
   committer_.Stop();
   retention_.Stop();
   webhooks_.Stop();
+  withdrawals_.Stop();
 }
 
 base::Result<int> CollectorServer::Bind() {
@@ -165,6 +168,7 @@ base::Status CollectorServer::Serve() {
   if (!svr_) return base::Status::Internal("Bind() first");
   retention_.Start();
   webhooks_.Start();
+  withdrawals_.Start();
   {
     std::unique_lock<std::mutex> l(stop_mu_);
     stop_cv_.wait(l, [this] { return stop_; });
@@ -172,6 +176,7 @@ base::Status CollectorServer::Serve() {
   svr_->Stop(5000);  // in-flight requests finish and their answers go out
   retention_.Stop();
   webhooks_.Stop();
+  withdrawals_.Stop();
   committer_.Stop();  // in-flight handlers have returned: drain the writer
   return base::Status::Ok();
 }
@@ -217,6 +222,7 @@ void CollectorServer::Routes(httpd::Router& svr) {
   RegisterDueRoutes(svr, &rights_);
   RegisterPublicRoutes(svr, &rights_, opts_.public_requests, opts_.public_options, clock_);
   if (opts_.public_requests) RegisterSelfServeRoutes(svr);
+  RegisterConsentRoutes(svr, &rights_);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post(
@@ -292,11 +298,15 @@ void CollectorServer::Routes(httpd::Router& svr) {
           return;
         }
         int64_t accepted = 0, duplicate = 0, suppressed = 0;
-        for (InsertOutcome o : ins.outcomes) {
+        bool denial = false;  // a withdrawal stored: it acts on stored data (the withdrawal job, off this path)
+        for (size_t i = 0; i < ins.outcomes.size(); ++i) {
+          const InsertOutcome o = ins.outcomes[i];
           if (o == InsertOutcome::kAccepted) ++accepted;
           if (o == InsertOutcome::kDuplicate) ++duplicate;
           if (o == InsertOutcome::kSuppressed) ++suppressed;
+          denial = denial || (o == InsertOutcome::kAccepted && i < ins.events.size() && IsWithdrawal(ins.events[i]));
         }
+        if (denial) withdrawals_.Wake();
         metrics_.AddEvents(accepted, duplicate, static_cast<int64_t>(parsed.rejected.size()), suppressed);
         if (fault) return ApplyFault(*fault, res, clock_);  // after_store: the batch is kept, the answer is lost
         res.status = 200;

@@ -26,6 +26,7 @@
 #include "collector/rights/registry.h"
 #include "collector/rights/retention_job.h"
 #include "collector/rights/rights_service.h"
+#include "collector/rights/withdrawal_job.h"
 #include "collector/store/store.h"
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -71,6 +72,9 @@ struct ServerOptions {
   // How long the downstream outbox keeps entries every consumer acknowledged and deliveries delivered
   // (--outbox-keep-days); <= 0 keeps them forever.
   int64_t outbox_keep_ms = 30LL * 24 * 3600 * 1000;
+  // How often the withdrawal job (collector/rights/withdrawal_job.h) looks for denials queued by another process
+  // sharing the store; this process wakes it after each batch that stored a denial.
+  int64_t withdrawal_interval_ms = 60LL * 1000;
   // The time of ingest (receivedAt and the clock-skew correction), the rate limiter, the retention job, request due
   // dates and audit entries. Tests that run the server in-process may hand in a base::ManualClock.
   base::Clock* clock = base::SystemClock();
@@ -140,7 +144,8 @@ class CollectorServer {
   AdminApi admin_;
   rights::RetentionJob retention_;
   WebhookDispatcher webhooks_;
-  RightsTransactions* transactions_;  // the outbox routes
+  RightsTransactions* transactions_;   // the outbox routes
+  rights::WithdrawalJob withdrawals_;  // denials acting on stored data (after rights_, which it calls)
   std::unique_ptr<httpd::Server> svr_;
   size_t metrics_listener_ = 0;  // index in svr_, when metrics_host is set
   std::mutex stop_mu_;

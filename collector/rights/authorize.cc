@@ -49,8 +49,9 @@ const Rule& RuleOf(Action action) {
       {"requests.due", {kRoleCompliance}},
       {"requests.policy", {kRoleCompliance}},
       {"requests.identify", {kRoleCompliance}},
+      {"consent.stats", {kRoleCompliance, kRoleAnalyst}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kRequestsIdentify) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kConsentStats) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

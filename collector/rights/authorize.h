@@ -45,6 +45,7 @@ enum class Action {
   kRequestsDue,          // GET /v1/requests/due?within=7d
   kRequestsPolicy,       // POST /v1/requests/policy: a project's due-date policy
   kRequestsIdentify,     // POST /v1/requests/{rid}/identify: a public request bound to a subject by an officer
+  kConsentStats,         // GET /v1/projects/{project}/consent/stats: opt-in and opt-out rates (issue 12)
 };
 
 // The action's name in the audit log ("subject.show", ...).

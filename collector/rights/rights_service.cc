@@ -826,9 +826,10 @@ Result<RightsRequest> RightsService::Lift(const Actor& actor, const std::string&
   if (!got.ok()) return got.status();
   const RightsRequest r = std::move(got).value();
   const std::string subject = r.subject.rfind("hash:", 0) == 0 ? std::string() : r.subject;
-  if (!KindHasPurposes(r.kind)) {
+  // A withdrawal of consent set to restrict (withdrawal.cc) puts a restriction in force too.
+  if (!KindHasPurposes(r.kind) && r.kind != "withdrawal") {
     (void)Audit(actor, action, subject, "conflict", Dump(Json{{"requestId", request_id}, {"kind", r.kind}}));
-    return Status::FailedPrecondition("only a restriction or an objection is lifted");
+    return Status::FailedPrecondition("only a restriction, an objection or a restricting withdrawal is lifted");
   }
   std::vector<RestrictionRecord> lifted;
   auto out =

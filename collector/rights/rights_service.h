@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "collector/rights/authorize.h"
+#include "collector/rights/consent_stats.h"
 #include "collector/rights/documents.h"
 #include "collector/rights/outbox.h"
 #include "collector/rights/refusals.h"
@@ -406,6 +407,23 @@ class RightsService {
   base::Status SetRequestPolicy(const Actor& actor, const std::string& project, const std::string& policy);
   // The policy in force for a project's requests ("" when none is set) and what it resolves to.
   base::Result<std::string> RequestPolicy(const std::string& project);
+
+  // ---- Withdrawal of consent acting on stored data (issue 12 item 6; withdrawal.cc) ----
+  // Carries out up to `limit` of the denials ingest queued (records.h PendingWithdrawal), oldest first, each in one
+  // transaction with its register entry, audit entry and outbox entry: the person's (identity graph, trusted links
+  // only) stored events of the denied purpose are erased, or restricted (a restriction of the purpose over every id
+  // of the person, kind "restriction", under the withdrawal's request) as the project's setting for the purpose says.
+  // The register entry is a system-initiated request of kind "withdrawal" (source "system", completed). Only
+  // records that withdraw a grant are queued (records.h IsWithdrawal).
+  // Returns how many queued denials were carried out (a denial another process took meanwhile is skipped).
+  base::Result<int64_t> RunWithdrawals(size_t limit);
+
+  // ---- Consent statistics (issue 12 item 9; consent_stats.h) ----
+  // The project's opt-in and opt-out figures per bucket ("day" or "week"), purpose and notice version, from its
+  // consent records in [from_ms, to_ms). Audited (consent.stats). NotFound for an unknown project, InvalidArgument
+  // for another bucket or an empty or longer than 400-day range.
+  base::Result<ConsentStats> ConsentStatsOf(const Actor& actor, const std::string& project, const std::string& bucket,
+                                            int64_t from_ms, int64_t to_ms);
 
   // ---- The audit log ----
   base::Result<std::vector<AuditEntry>> ListAudit(const Actor& actor, int64_t after_seq, size_t limit,

@@ -219,6 +219,26 @@ class EngineTxn {
   virtual base::Result<std::string> RestrictionMode(int64_t project_id) = 0;
   virtual base::Status SetRestrictionMode(int64_t project_id, const std::string& mode) = 0;
 
+  // ---- Withdrawal acting on stored data (records.h PendingWithdrawal) ----
+  // Denials not carried out yet, oldest first, at most `limit`, each with its project's action for the purpose
+  // (kWithdrawErase when none is set).
+  virtual base::Result<std::vector<PendingWithdrawal>> PendingWithdrawals(size_t limit) = 0;
+  // Marks a queued denial done (with the register entry that carried it out, "" when none); false when it was
+  // already done (another process took it).
+  virtual base::Result<bool> FinishWithdrawal(int64_t id, const std::string& request_id, int64_t now_ms) = 0;
+  // Deletes (erase) or counts (!erase) the project's events of `purpose` held under one of `ids` (as userId or
+  // anonymousId); returns how many.
+  virtual base::Result<int64_t> EventsOfPurpose(int64_t project_id, const std::vector<std::string>& ids,
+                                                const std::string& purpose, bool erase) = 0;
+  // The project's action per purpose (purposes without one are absent).
+  virtual base::Result<std::map<std::string, std::string>> WithdrawalActions(int64_t project_id) = 0;
+  virtual base::Status SetWithdrawalAction(int64_t project_id, const std::string& purpose,
+                                           const std::string& action) = 0;
+  // ---- Consent statistics (issue 12 item 9) ----
+  // The project's consent records whose time is in [from_ms, to_ms), by time then insertion order.
+  virtual base::Result<std::vector<ConsentRecord>> ConsentBetween(int64_t project_id, int64_t from_ms,
+                                                                  int64_t to_ms) = 0;
+
   // ---- Settings and inspection ----
   // Sets (max_age_ms > 0) or clears (0) a project's maximum event age.
   virtual base::Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) = 0;

@@ -192,6 +192,14 @@ class ConsentLedger {
   // Sets a project's policy; false for an unknown project. InvalidArgument for a mode other than "enforce" or
   // "report-only" or a necessary name that is not 1-200 bytes.
   virtual base::Result<bool> SetConsentPolicy(const std::string& project, const ConsentPolicy& policy) = 0;
+  // Sets what a denial of `purpose` does to the person's stored events of it in the project (records.h:
+  // kWithdrawErase, the default, or kWithdrawRestrict); false for an unknown project. InvalidArgument for another
+  // action or a purpose that is not 1-64 bytes.
+  virtual base::Result<bool> SetWithdrawalAction(const std::string& project, const std::string& purpose,
+                                                 const std::string& action) = 0;
+  // The project's own actions per purpose (purposes absent: kWithdrawErase); nullopt for an unknown project.
+  virtual base::Result<std::optional<std::map<std::string, std::string>>> WithdrawalActionsOf(
+      const std::string& project) = 0;
   // Every consent record of the person the ids name in the project: the identity-graph walk (trusted links only,
   // identity.h) from user_id, else from anonymous_id; and the records under anonymous_id itself.
   virtual base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,

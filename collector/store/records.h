@@ -282,6 +282,35 @@ struct RestrictionRecord {
 inline constexpr const char* kRestrictQuarantine = "quarantine";
 inline constexpr const char* kRestrictRefuse = "refuse";
 
+// ---- Withdrawal of consent acting on stored data (issue 12 item 6) ----
+
+// What a denial does to the person's stored events of its purpose, per project and purpose: "erase" (the default) or
+// "restrict" (kept, excluded from every export and analytics path as by a restriction of processing).
+inline constexpr const char* kWithdrawErase = "erase";
+inline constexpr const char* kWithdrawRestrict = "restrict";
+
+// Whether a stored consent record withdraws consent and so acts on stored data: a denial of a purpose that was
+// granted before (`previous` "granted"), by the person or a guardian. A developer's default that changes (method
+// "default") is not the person's withdrawal, and a first refusal (previous "pending") withdraws nothing: enforcement
+// refuses their events from then on, the events stored before stay.
+inline bool IsWithdrawal(const StoredEvent& e) {
+  return e.type == "consent" && e.consent_state == "denied" && e.consent_previous == "granted" &&
+         e.consent_method != "default";
+}
+
+// A recorded denial waiting to take effect on stored data: queued by ingest in the transaction that stores the
+// consent record (so it survives a restart), carried out by the withdrawal job off the ingest path.
+struct PendingWithdrawal {
+  int64_t id = 0;
+  int64_t project_id = 0;
+  std::string project;                  // the project's name (filled in on reads)
+  std::string user_id, anonymous_id;    // the denying record's ids
+  std::string purpose, previous;        // the purpose denied and its state before
+  std::string receipt_id;               // the denying record's receipt ("" when it has none)
+  int64_t denied_ms = 0;                // the record's time
+  std::string action = kWithdrawErase;  // the project's setting for the purpose (read with the row)
+};
+
 // ---- Audit log ----
 
 // One admin call. The store sets seq, prev_hash and hash when appending: hash = BLAKE2b-256(prev_hash ||

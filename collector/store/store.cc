@@ -330,6 +330,33 @@ Result<bool> Store::SetConsentPolicy(const std::string& project, const ConsentPo
   });
 }
 
+Result<bool> Store::SetWithdrawalAction(const std::string& project, const std::string& purpose,
+                                        const std::string& action) {
+  if (action != kWithdrawErase && action != kWithdrawRestrict) {
+    return Status::InvalidArgument("a withdrawal erases or restricts");
+  }
+  if (purpose.empty() || purpose.size() > 64) return Status::InvalidArgument("a purpose is 1-64 bytes");
+  return TransactFor<bool>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<bool> {
+    auto p = tx.primitives().Projects(project);
+    if (!p.ok()) return p.status();
+    if (project.empty() || p->empty()) return false;
+    FERRY_RETURN_IF_ERROR(tx.primitives().SetWithdrawalAction(p->front().id, purpose, action));
+    return true;
+  });
+}
+
+Result<std::optional<std::map<std::string, std::string>>> Store::WithdrawalActionsOf(const std::string& project) {
+  using Opt = std::optional<std::map<std::string, std::string>>;
+  return TransactFor<Opt>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<Opt> {
+    auto p = tx.primitives().Projects(project);
+    if (!p.ok()) return p.status();
+    if (project.empty() || p->empty()) return Opt();
+    auto actions = tx.primitives().WithdrawalActions(p->front().id);
+    if (!actions.ok()) return actions.status();
+    return Opt(std::move(actions).value());
+  });
+}
+
 // ---- Restrictions ----
 
 Result<std::vector<RestrictionRecord>> Store::ActiveRestrictions(int64_t project_id) {

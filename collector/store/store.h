@@ -112,6 +112,10 @@ class Store : public IngestSink,
   base::Result<bool> SetConsentPolicy(const std::string& project, const ConsentPolicy& policy) override;
   base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,
                                                          const std::string& anonymous_id) override;
+  base::Result<bool> SetWithdrawalAction(const std::string& project, const std::string& purpose,
+                                         const std::string& action) override;
+  base::Result<std::optional<std::map<std::string, std::string>>> WithdrawalActionsOf(
+      const std::string& project) override;
 
   // Restrictions
   base::Result<std::vector<RestrictionRecord>> ActiveRestrictions(int64_t project_id) override;

@@ -168,6 +168,14 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
                   T(e.consent_state), Opt(e.consent_previous), I(e.timestamp_ms), I(e.received_ms), Opt(e.device),
                   Opt(e.consent_method), Opt(e.notice_id), Opt(e.notice_version), Opt(e.language),
                   e.consent_seq > 0 ? I(e.consent_seq) : Opt(std::string()), Opt(e.receipt_id)}));
+      if (IsWithdrawal(e)) {
+        // A withdrawal acts on the stored events of its purpose (the withdrawal job): queued with the record.
+        FERRY_RETURN_IF_ERROR(
+            tx.Run("INSERT INTO withdrawal_queue(project_id, user_id, anonymous_id, purpose, previous, receipt_id, "
+                   "denied_ms, done_ms, request_id) VALUES($1, $2, $3, $4, $5, $6, $7, 0, '')",
+                   {I(req->project_id), Opt(e.user_id), Opt(e.anonymous_id), T(e.consent_purpose),
+                    Opt(e.consent_previous), Opt(e.receipt_id), I(e.timestamp_ms)}));
+      }
     }
     if (e.type == "identify" && !e.traits.empty()) {
       json t = json::parse(e.traits, nullptr, false);

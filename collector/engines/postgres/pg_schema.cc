@@ -163,6 +163,16 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "subject text NOT NULL, created_ms bigint NOT NULL, expires_ms bigint NOT NULL, used_ms bigint NOT NULL)",
           "CREATE INDEX IF NOT EXISTS verification_codes_by_expiry ON verification_codes(expires_ms)",
       },
+      // 13: withdrawal acts on stored data (issue 12 item 6): per project and purpose, erase or restrict; each
+      // denial queued by ingest with its record, carried out by the withdrawal job (done_ms 0 while waiting).
+      {
+          "CREATE TABLE IF NOT EXISTS withdrawal_policy(project_id bigint NOT NULL, purpose text NOT NULL, "
+          "action text NOT NULL, PRIMARY KEY(project_id, purpose))",
+          "CREATE TABLE IF NOT EXISTS withdrawal_queue(id bigserial PRIMARY KEY, project_id bigint NOT NULL, "
+          "user_id text, anonymous_id text, purpose text NOT NULL, previous text, receipt_id text, "
+          "denied_ms bigint NOT NULL, done_ms bigint NOT NULL, request_id text NOT NULL)",
+          "CREATE INDEX IF NOT EXISTS withdrawal_waiting ON withdrawal_queue(done_ms, id)",
+      },
   };
   return kMigrations;
 }
@@ -205,7 +215,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 12, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 13, "one migration per schema version");
   return s;
 }
 

@@ -1,5 +1,7 @@
 // The PostgreSQL engine's primitive reads and writes inside one transaction (EngineTxn), and the export's cursors.
 // Sets of ids travel as one array parameter (ANY($n::text[]), unnest), so a subject costs a statement, not one per id.
+#include <algorithm>
+
 #include "collector/engines/postgres/pg_conn.h"
 #include "collector/store/columns.h"
 #include "collector/store/roles.h"
@@ -499,6 +501,79 @@ class PgTxn final : public EngineTxn {
         "INSERT INTO restriction_mode(project_id, mode) VALUES($1, $2) "
         "ON CONFLICT (project_id) DO UPDATE SET mode = EXCLUDED.mode",
         {I(project_id), T(mode)});
+  }
+
+  Result<std::vector<PendingWithdrawal>> PendingWithdrawals(size_t limit) override {
+    auto r = tx_.Exec(
+        "SELECT q.id, q.project_id, p.name, coalesce(q.user_id, ''), coalesce(q.anonymous_id, ''), q.purpose, "
+        "coalesce(q.previous, ''), coalesce(q.receipt_id, ''), q.denied_ms, coalesce(w.action, 'erase') "
+        "FROM withdrawal_queue q JOIN projects p ON p.id = q.project_id "
+        "LEFT JOIN withdrawal_policy w ON w.project_id = q.project_id AND w.purpose = q.purpose "
+        "WHERE q.done_ms = 0 ORDER BY q.id LIMIT $1",
+        {I(static_cast<int64_t>(limit))});
+    if (!r.ok()) return r.status();
+    std::vector<PendingWithdrawal> out;
+    PGresult* p = r->get();
+    for (int i = 0; i < PQntuples(p); ++i) {
+      PendingWithdrawal w;
+      w.id = GetInt(p, i, 0);
+      w.project_id = GetInt(p, i, 1);
+      w.project = Get(p, i, 2);
+      w.user_id = Get(p, i, 3);
+      w.anonymous_id = Get(p, i, 4);
+      w.purpose = Get(p, i, 5);
+      w.previous = Get(p, i, 6);
+      w.receipt_id = Get(p, i, 7);
+      w.denied_ms = GetInt(p, i, 8);
+      w.action = Get(p, i, 9);
+      out.push_back(std::move(w));
+    }
+    return out;
+  }
+
+  Result<bool> FinishWithdrawal(int64_t id, const std::string& request_id, int64_t now_ms) override {
+    auto n = tx_.Count("UPDATE withdrawal_queue SET done_ms = $2, request_id = $3 WHERE id = $1 AND done_ms = 0",
+                       {I(id), I(std::max<int64_t>(now_ms, 1)), T(request_id)});
+    if (!n.ok()) return n.status();
+    return *n > 0;
+  }
+
+  Result<int64_t> EventsOfPurpose(int64_t project_id, const std::vector<std::string>& ids, const std::string& purpose,
+                                  bool erase) override {
+    const std::string where =
+        " FROM events WHERE project_id = $1 AND purpose = $3 AND (user_id = ANY($2::text[]) OR "
+        "anonymous_id = ANY($2::text[]))";
+    if (erase) return tx_.Count("DELETE" + where, {I(project_id), T(TextArray(ids)), T(purpose)});
+    auto r = tx_.Exec("SELECT count(*)" + where, {I(project_id), T(TextArray(ids)), T(purpose)});
+    if (!r.ok()) return r.status();
+    return GetInt(r->get(), 0, 0);
+  }
+
+  Result<std::vector<ConsentRecord>> ConsentBetween(int64_t project_id, int64_t from_ms, int64_t to_ms) override {
+    auto r = tx_.Exec(std::string("SELECT ") + kConsentColumns +
+                          " FROM consent_ledger WHERE project_id = $1 AND timestamp_ms >= $2 AND timestamp_ms < $3 "
+                          "ORDER BY timestamp_ms, id",
+                      {I(project_id), I(from_ms), I(to_ms)});
+    if (!r.ok()) return r.status();
+    std::vector<ConsentRecord> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(ConsentFromRow(RowView{r->get(), i}));
+    return out;
+  }
+
+  Result<std::map<std::string, std::string>> WithdrawalActions(int64_t project_id) override {
+    auto r = tx_.Exec("SELECT purpose, action FROM withdrawal_policy WHERE project_id = $1 ORDER BY purpose",
+                      {I(project_id)});
+    if (!r.ok()) return r.status();
+    std::map<std::string, std::string> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out[Get(r->get(), i, 0)] = Get(r->get(), i, 1);
+    return out;
+  }
+
+  Status SetWithdrawalAction(int64_t project_id, const std::string& purpose, const std::string& action) override {
+    return tx_.Run(
+        "INSERT INTO withdrawal_policy(project_id, purpose, action) VALUES($1, $2, $3) "
+        "ON CONFLICT (project_id, purpose) DO UPDATE SET action = EXCLUDED.action",
+        {I(project_id), T(purpose), T(action)});
   }
 
   Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) override {

@@ -163,6 +163,17 @@ CREATE TABLE IF NOT EXISTS verification_codes(code_hash TEXT PRIMARY KEY, projec
   created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, used_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS verification_codes_by_expiry ON verification_codes(expires_ms);
 )sql",
+    // 13: withdrawal acts on stored data (issue 12 item 6): per project and purpose, erase or restrict the person's
+    // stored events of a purpose they deny; each denial is queued by ingest in its own transaction and carried out
+    // by the withdrawal job (done_ms 0 while waiting).
+    R"sql(
+CREATE TABLE IF NOT EXISTS withdrawal_policy(project_id INTEGER NOT NULL, purpose TEXT NOT NULL, action TEXT NOT NULL,
+  PRIMARY KEY(project_id, purpose));
+CREATE TABLE IF NOT EXISTS withdrawal_queue(id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL,
+  user_id TEXT, anonymous_id TEXT, purpose TEXT NOT NULL, previous TEXT, receipt_id TEXT,
+  denied_ms INTEGER NOT NULL, done_ms INTEGER NOT NULL, request_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS withdrawal_waiting ON withdrawal_queue(done_ms, id);
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -290,7 +301,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
     any_suppressed = any->Step();
     FERRY_RETURN_IF_ERROR(any->status());
   }
-  base::Stmt sup, consent, link, link_upd, drop_ins, drop_upd, trait;
+  base::Stmt sup, consent, withdrawal, link, link_upd, drop_ins, drop_upd, trait;
   auto prepare = [&](base::Stmt* out, std::string_view sql) -> Status {
     if (*out) return Status::Ok();
     auto st = db_.Prepare(sql);
@@ -385,6 +396,21 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         }
         bind_opt(consent, 16, e.receipt_id);
         FERRY_RETURN_IF_ERROR(consent.Run());
+        if (IsWithdrawal(e)) {
+          // A withdrawal acts on the stored events of its purpose (the withdrawal job): queued with the record.
+          FERRY_RETURN_IF_ERROR(prepare(&withdrawal,
+                                        "INSERT INTO withdrawal_queue(project_id, user_id, anonymous_id, purpose, "
+                                        "previous, receipt_id, denied_ms, done_ms, request_id) "
+                                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, '');"));
+          withdrawal.Bind(1, req->project_id);
+          bind_opt(withdrawal, 2, e.user_id);
+          bind_opt(withdrawal, 3, e.anonymous_id);
+          withdrawal.Bind(4, e.consent_purpose);
+          bind_opt(withdrawal, 5, e.consent_previous);
+          bind_opt(withdrawal, 6, e.receipt_id);
+          withdrawal.Bind(7, e.timestamp_ms);
+          FERRY_RETURN_IF_ERROR(withdrawal.Run());
+        }
       }
       if (e.type == "identify" && !e.traits.empty()) {
         FERRY_RETURN_IF_ERROR(prepare(&trait,

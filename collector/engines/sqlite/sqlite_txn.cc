@@ -621,6 +621,100 @@ class SqliteTxn final : public EngineTxn {
     return st->Run();
   }
 
+  Result<std::vector<PendingWithdrawal>> PendingWithdrawals(size_t limit) override {
+    auto st = db_.Prepare(
+        "SELECT q.id, q.project_id, p.name, ifnull(q.user_id, ''), ifnull(q.anonymous_id, ''), q.purpose, "
+        "ifnull(q.previous, ''), ifnull(q.receipt_id, ''), q.denied_ms, ifnull(w.action, 'erase') "
+        "FROM withdrawal_queue q JOIN projects p ON p.id = q.project_id "
+        "LEFT JOIN withdrawal_policy w ON w.project_id = q.project_id AND w.purpose = q.purpose "
+        "WHERE q.done_ms = 0 ORDER BY q.id LIMIT ?1;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, static_cast<int64_t>(limit));
+    std::vector<PendingWithdrawal> out;
+    while (st->Step()) {
+      PendingWithdrawal w;
+      w.id = st->Int(0);
+      w.project_id = st->Int(1);
+      w.project = st->Text(2);
+      w.user_id = st->Text(3);
+      w.anonymous_id = st->Text(4);
+      w.purpose = st->Text(5);
+      w.previous = st->Text(6);
+      w.receipt_id = st->Text(7);
+      w.denied_ms = st->Int(8);
+      w.action = st->Text(9);
+      out.push_back(std::move(w));
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<bool> FinishWithdrawal(int64_t id, const std::string& request_id, int64_t now_ms) override {
+    auto st = db_.Prepare("UPDATE withdrawal_queue SET done_ms = ?2, request_id = ?3 WHERE id = ?1 AND done_ms = 0;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, id).Bind(2, std::max<int64_t>(now_ms, 1)).Bind(3, request_id);
+    FERRY_RETURN_IF_ERROR(st->Run());
+    return db_.Changes() > 0;
+  }
+
+  Result<int64_t> EventsOfPurpose(int64_t project_id, const std::vector<std::string>& ids, const std::string& purpose,
+                                  bool erase) override {
+    // Row ids first (an event under two of the ids is counted once), then deleted when erasing.
+    std::set<int64_t> rows;
+    for (const char* sql : {"SELECT rowid FROM events INDEXED BY events_by_user WHERE project_id = ?1 AND user_id = ?2 "
+                            "AND purpose = ?3;",
+                            "SELECT rowid FROM events INDEXED BY events_by_anon WHERE project_id = ?1 AND "
+                            "anonymous_id = ?2 AND purpose = ?3;"}) {
+      auto st = db_.Prepare(sql);
+      if (!st.ok()) return st.status();
+      for (const std::string& id : ids) {
+        st->Bind(1, project_id).Bind(2, id).Bind(3, purpose);
+        while (st->Step()) rows.insert(st->Int(0));
+        FERRY_RETURN_IF_ERROR(st->status());
+        st->Reset();
+      }
+    }
+    if (erase && !rows.empty()) {
+      auto del = db_.Prepare("DELETE FROM events WHERE rowid = ?1;");
+      if (!del.ok()) return del.status();
+      for (int64_t row : rows) {
+        del->Reset();
+        del->Bind(1, row);
+        FERRY_RETURN_IF_ERROR(del->Run());
+      }
+    }
+    return static_cast<int64_t>(rows.size());
+  }
+
+  Result<std::vector<ConsentRecord>> ConsentBetween(int64_t project_id, int64_t from_ms, int64_t to_ms) override {
+    auto st = db_.Prepare(std::string("SELECT ") + kConsentColumns +
+                          " FROM consent_ledger WHERE project_id = ?1 AND timestamp_ms >= ?2 AND timestamp_ms < ?3 "
+                          "ORDER BY timestamp_ms, id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, from_ms).Bind(3, to_ms);
+    std::vector<ConsentRecord> out;
+    while (st->Step()) out.push_back(ConsentFromRow(*st));
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<std::map<std::string, std::string>> WithdrawalActions(int64_t project_id) override {
+    auto st = db_.Prepare("SELECT purpose, action FROM withdrawal_policy WHERE project_id = ?1 ORDER BY purpose;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id);
+    std::map<std::string, std::string> out;
+    while (st->Step()) out[st->Text(0)] = st->Text(1);
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Status SetWithdrawalAction(int64_t project_id, const std::string& purpose, const std::string& action) override {
+    auto st = db_.Prepare("INSERT OR REPLACE INTO withdrawal_policy(project_id, purpose, action) VALUES(?1, ?2, ?3);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, purpose).Bind(3, action);
+    return st->Run();
+  }
+
   Status SetMaxEventAge(int64_t project_id, int64_t max_age_ms) override {
     auto st = max_age_ms > 0
                   ? db_.Prepare("INSERT OR REPLACE INTO project_settings(project_id, max_event_age_ms) VALUES(?1, ?2);")
