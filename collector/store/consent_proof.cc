@@ -11,6 +11,7 @@ namespace {
 constexpr const char* kNecessary = "necessary";
 constexpr const char* kGranted = "granted";
 constexpr const char* kDenied = "denied";
+constexpr const char* kPending = "pending";
 
 // The installation a record or an event belongs to: its anonymousId, else its userId.
 std::string DeviceKey(const std::string& anonymous_id, const std::string& user_id) {
@@ -82,6 +83,11 @@ ConsentProof ConsentCoverage::For(const std::string& purpose, const std::string&
         if (o->seq > lo && o->seq < hi && o->state == kDenied) {
           p.denied = true;
           return uncovered("the purpose was denied on the device between the grant and the event");
+        }
+        // A grant followed on the device by a return to pending (a new notice version, method "notice_change"; a
+        // minor's mark; a default dropped) no longer admits the events made after that record.
+        if (r.seq < device_seq && o->seq > lo && o->seq < hi && o->state == kPending) {
+          return uncovered("the purpose went back to pending on the device between the grant and the event");
         }
       }
     }

@@ -5,7 +5,9 @@
 //   - purpose "necessary" (consent records themselves included): needs no consent; status "necessary".
 //   - the event names a receipt: that record covers it if it is held, is of the event's purpose, is a grant, and no
 //     denial of the purpose on the same installation lies between the two in the device's sequence (an event made
-//     while its purpose was pending names the later grant that released it); basis "receipt".
+//     while its purpose was pending names the later grant that released it), nor, for an event made after the grant, a
+//     return of the purpose to pending (method "notice_change" on a new notice version, a minor's mark); basis
+//     "receipt".
 //   - no receipt but a deviceSeq: the installation's last record of the purpose before the event must be a grant; an
 //     event made while the purpose was pending is covered by the first later record if that is a grant; basis
 //     "sequence".

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <set>
 #include <string>
 
 #include "ferry/ferry.h"
@@ -323,6 +324,28 @@ ferry_status ferry_options_set_consent_language(ferry_options* o, const char* la
   });
 }
 
+ferry_status ferry_options_set_notice_changed_purposes(ferry_options* o, const char* purposes) {
+  if (o == nullptr || purposes == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  return Guard([&] {
+    // A comma-separated list of purposes (spaces around names ignored); at least one, each a valid purpose name.
+    std::set<std::string> out;
+    std::string list(purposes);
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = list.find(',', start);
+      if (end == std::string::npos) end = list.size();
+      std::string name = list.substr(start, end - start);
+      size_t b = name.find_first_not_of(' '), e = name.find_last_not_of(' ');
+      name = b == std::string::npos ? std::string() : name.substr(b, e - b + 1);
+      if (!ferry::wire::IsValidPurpose(name)) return FERRY_ERR_INVALID_ARGUMENT;
+      out.insert(std::move(name));
+      start = end + 1;
+    }
+    o->o.notice_changed_purposes = std::move(out);
+    return FERRY_OK;
+  });
+}
+
 ferry_status ferry_options_set_data_dir(ferry_options* o, const char* dir) {
   if (o == nullptr || dir == nullptr || dir[0] != '/') return FERRY_ERR_INVALID_ARGUMENT;
   return Guard([&] {
@@ -390,6 +413,19 @@ ferry_status ferry_set_consent(ferry_client* c, const char* purpose, ferry_conse
   if (purpose == nullptr) return Bad(c, "ferry_set_consent: purpose is NULL");
   if (!ValidConsent(state)) return Bad(c, "ferry_set_consent: unknown consent state");
   return Guard([&] { return ToC(c->c->SetConsent(purpose, static_cast<Consent>(state))); });
+}
+
+ferry_status ferry_set_consent_guardian(ferry_client* c, const char* purpose, ferry_consent state) {
+  if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  if (purpose == nullptr) return Bad(c, "ferry_set_consent_guardian: purpose is NULL");
+  if (!ValidConsent(state)) return Bad(c, "ferry_set_consent_guardian: unknown consent state");
+  return Guard([&] { return ToC(c->c->SetConsentGuardian(purpose, static_cast<Consent>(state))); });
+}
+
+ferry_status ferry_set_minor(ferry_client* c, int minor) {
+  if (c == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  if (minor != 0 && minor != 1) return Bad(c, "ferry_set_minor: minor must be 0 or 1");
+  return Guard([&] { return ToC(c->c->SetMinor(minor == 1)); });
 }
 
 ferry_consent ferry_get_consent(ferry_client* c, const char* purpose) {

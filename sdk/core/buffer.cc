@@ -401,7 +401,27 @@ Status Buffer::Migrate() {
     FERRY_RETURN_IF_ERROR(db_.SetUserVersion(3));
     FERRY_RETURN_IF_ERROR(tx.Commit());
   }
-  // Future migrations: if (v < 4) { ... SetUserVersion(4) } in one transaction each.
+  if (v < 4) {
+    // 4: the method of the consent record behind each state and the notice version it was made under (re-consent on
+    // a notice change, guardian consent for minors). Rows from before say "" for both.
+    base::Transaction tx(db_);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    std::set<std::string> have;
+    {
+      auto cols = db_.Prepare("PRAGMA table_info(consent);");
+      if (!cols.ok()) return cols.status();
+      while (cols->Step()) have.insert(cols->Text(1));
+      FERRY_RETURN_IF_ERROR(cols->status());
+    }
+    for (const char* col : {"method", "notice_version"}) {
+      if (have.count(col)) continue;  // a buffer set back to an older version number by hand (tests) keeps its columns
+      FERRY_RETURN_IF_ERROR(
+          db_.Exec(std::string("ALTER TABLE consent ADD COLUMN ") + col + " TEXT NOT NULL DEFAULT '';"));
+    }
+    FERRY_RETURN_IF_ERROR(db_.SetUserVersion(4));
+    FERRY_RETURN_IF_ERROR(tx.Commit());
+  }
+  // Future migrations: if (v < 5) { ... SetUserVersion(5) } in one transaction each.
   FERRY_RETURN_IF_ERROR(LoadDictionaries(db_, &codec_));
 
   auto ins =
@@ -575,14 +595,17 @@ Result<int64_t> Buffer::SetConsent(const std::string& purpose, const ConsentRow&
   std::lock_guard<std::mutex> lock(mu_);
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
-  auto up =
-      db_.Prepare("INSERT OR REPLACE INTO consent(purpose, state, explicit, updated_ms, receipt) VALUES(?,?,?,?,?)");
+  auto up = db_.Prepare(
+      "INSERT OR REPLACE INTO consent(purpose, state, explicit, updated_ms, receipt, method, notice_version) "
+      "VALUES(?,?,?,?,?,?,?)");
   if (!up.ok()) return up.status();
   up->Bind(1, purpose)
       .Bind(2, static_cast<int64_t>(row.state))
       .Bind(3, int64_t{row.explicit_choice ? 1 : 0})
       .Bind(4, row.updated_ms)
-      .Bind(5, row.receipt);
+      .Bind(5, row.receipt)
+      .Bind(6, row.method)
+      .Bind(7, row.notice_version);
   FERRY_RETURN_IF_ERROR(up->Run());
   int64_t purged = 0, purged_bytes = 0;
   if (purge) {
@@ -619,7 +642,7 @@ Result<int64_t> Buffer::SetConsent(const std::string& purpose, const ConsentRow&
 std::map<std::string, ConsentRow> Buffer::LoadConsent() {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, ConsentRow> out;
-  auto st = db_.Prepare("SELECT purpose, state, explicit, updated_ms, receipt FROM consent");
+  auto st = db_.Prepare("SELECT purpose, state, explicit, updated_ms, receipt, method, notice_version FROM consent");
   if (!st.ok()) return out;
   while (st->Step()) {
     int64_t s = st->Int(1);
@@ -628,6 +651,8 @@ std::map<std::string, ConsentRow> Buffer::LoadConsent() {
     r.explicit_choice = st->Int(2) != 0;
     r.updated_ms = st->Int(3);
     r.receipt = st->Text(4);
+    r.method = st->Text(5);
+    r.notice_version = st->Text(6);
     out[st->Text(0)] = r;
   }
   return out;

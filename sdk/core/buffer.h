@@ -55,6 +55,10 @@ struct ConsentRow {
   bool explicit_choice = false;  // set by the user (ferry_set_consent), not a default
   int64_t updated_ms = 0;
   std::string receipt;  // receiptId of the consent record that set this state ("" in buffers older than schema 2)
+  // Schema 4: the method of that record ("explicit", "default", "guardian", "notice_change", "minor"; "" in older
+  // buffers) and the notice version the app declared when it was made ("" when none was, or in older buffers).
+  std::string method;
+  std::string notice_version;
 };
 
 struct PurposeCount {
@@ -94,7 +98,7 @@ class Buffer {
  public:
   // Per-row overhead added to the body size when accounting for max_storage_bytes.
   static constexpr int64_t kRowOverhead = 64;
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   // Meta key set (to the time, in ms) when the buffer's recorded consent was lost (reset, or not salvageable).
   static constexpr const char* kMetaConsentLost = "consent_lost_ms";
 

@@ -33,7 +33,8 @@ const char* const kMetaUser = "user_id";
 const char* const kMetaPrevAnon = "previous_anonymous_ids";
 const char* const kMetaHashKey = "pii_hash_key";
 const char* const kMetaSeqReserved = "device_seq_reserved";
-constexpr int64_t kSeqBlock = 1024;  // sequence numbers reserved per write of kMetaSeqReserved
+const char* const kMetaMinor = "minor";  // "1" while the user is marked as a minor (ferry_set_minor)
+constexpr int64_t kSeqBlock = 1024;      // sequence numbers reserved per write of kMetaSeqReserved
 
 }  // namespace
 
@@ -77,6 +78,11 @@ Status Client::Init() {
   uploader_ = std::make_unique<Uploader>(
       opts_, buffer_.get(), &stats_, log_, [this] { return consent_.SendablePurposes(); }, std::move(transport));
   uploader_->SetGrantReceipts([this] { return consent_.GrantReceipts(); });
+  uploader_->SetBatchSource([this](size_t max_events, size_t max_bytes, std::map<std::string, std::string>* receipts) {
+    ConsentGate::SharedHold hold = consent_.Shared();
+    *receipts = consent_.GrantReceiptsLocked();
+    return buffer_->NextBatch(consent_.SendablePurposesLocked(), max_events, max_bytes);
+  });
   writer_ = std::make_unique<Writer>(opts_, buffer_.get(), uploader_.get(), &stats_, log_);
   writer_->Start();
   uploader_->Start();
@@ -188,9 +194,13 @@ Status Client::LoadState() {
     if (row.explicit_choice || !consent_lost_) {
       states[purpose] = row.state;
       consent_.SetReceiptLocked(purpose, row.receipt);
+      std::string method = row.method;
+      if (method.empty()) method = row.explicit_choice ? kMethodExplicit : kMethodDefault;  // a schema < 4 buffer
+      consent_.SetMethodLocked(purpose, std::move(method));
     }
   }
   consent_.LoadLocked(std::move(states));
+  consent_.SetMinorLocked(buffer_->GetMeta(kMetaMinor).value_or("") == "1");
   if (consent_lost_) {
     consent_.SetFallbackLocked(Consent::kDenied);
     log_.Warn("the buffer's recorded consent was lost; every purpose is denied until the app sets it again");
@@ -226,7 +236,65 @@ Status Client::LoadState() {
   }
   next_seq_ = reserved + 1;
   seq_reserved_ = reserved;
-  if (!consent_lost_) FERRY_RETURN_IF_ERROR(RecordDefaultsLocked(&rows));
+  if (!consent_lost_) {
+    FERRY_RETURN_IF_ERROR(RecordNoticeChangesLocked(&rows));
+    FERRY_RETURN_IF_ERROR(RecordDefaultsLocked(&rows));
+  }
+  return Status::Ok();
+}
+
+ConsentRow Client::MakeRow(Consent state, bool is_explicit, int64_t now, const std::string& receipt,
+                           const char* method) const {
+  ConsentRow row;
+  row.state = state;
+  row.explicit_choice = is_explicit;
+  row.updated_ms = now;
+  row.receipt = receipt;
+  row.method = method;
+  row.notice_version = opts_.notice_version;
+  return row;
+}
+
+Status Client::RecordNoticeChangesLocked(std::map<std::string, ConsentRow>* rows) {
+  const std::string& version = opts_.notice_version;
+  if (version.empty()) return Status::Ok();
+  const std::set<std::string>& changed = opts_.notice_changed_purposes;
+  for (auto& entry : *rows) {
+    const std::string& purpose = entry.first;
+    ConsentRow& row = entry.second;
+    // A person's grant (explicit or a guardian's) made under another notice version; a default follows the app's
+    // default (RecordDefaultsLocked), a denial or a pending state needs no new consent.
+    if (purpose == kNecessary || !row.explicit_choice || row.state != Consent::kGranted ||
+        row.notice_version == version) {
+      continue;
+    }
+    if (!changed.empty() && !changed.count(purpose)) {
+      // The app says this purpose's terms did not change with this version: the grant carries over (no record: the
+      // grant on record is still the one in force).
+      row.notice_version = version;
+      auto kept = buffer_->SetConsent(purpose, row, false, nullptr);
+      if (!kept.ok()) return StorageError(kept.status());
+      log_.Info("notice version " + version + ": the grant of '" + purpose +
+                "' carries over (its terms did not change)");
+      continue;
+    }
+    int64_t now = clock_->NowMs();
+    consent_.SetLocked(purpose, Consent::kPending);
+    consent_.SetMethodLocked(purpose, kMethodNoticeChange);
+    RefreshContextLocked();
+    NewEvent record;
+    std::string receipt;
+    FERRY_RETURN_IF_ERROR(ConsentRecordLocked(purpose, Consent::kPending, Consent::kGranted, kMethodNoticeChange, now,
+                                              &record, &receipt));
+    ConsentRow fallback = MakeRow(Consent::kPending, true, now, receipt, kMethodNoticeChange);
+    auto recorded = buffer_->SetConsent(purpose, fallback, false, &record);
+    if (!recorded.ok()) return StorageError(recorded.status());
+    consent_.SetReceiptLocked(purpose, receipt);
+    log_.Info("notice version " + version + " (the grant of '" + purpose + "' was made under " +
+              (row.notice_version.empty() ? std::string("no known version") : row.notice_version) + "): '" + purpose +
+              "' is pending again until the user chooses");
+    row = fallback;
+  }
   return Status::Ok();
 }
 
@@ -261,7 +329,10 @@ Status Client::RecordDefaultsLocked(std::map<std::string, ConsentRow>* rows) {
     // recorded (nor is a pending state kept without a receipt).
     Consent current = it == rows->end() ? Consent::kPending : it->second.state;
     bool unreceipted = it != rows->end() && it->second.receipt.empty() && state != Consent::kPending;
-    if (current != state || unreceipted) changes[purpose] = {state, "default"};
+    // A default in force under another notice version than the app declares now is recorded again under this one.
+    bool renoticed = it != rows->end() && state != Consent::kPending && !opts_.notice_version.empty() &&
+                     it->second.notice_version != opts_.notice_version;
+    if (current != state || unreceipted || renoticed) changes[purpose] = {state, "default"};
   }
   for (const auto& [purpose, change] : changes) {
     const auto& [state, method] = change;
@@ -270,11 +341,12 @@ Status Client::RecordDefaultsLocked(std::map<std::string, ConsentRow>* rows) {
     bool is_explicit = it != rows->end() && it->second.explicit_choice;
     int64_t now = clock_->NowMs();
     consent_.SetLocked(purpose, state);
+    consent_.SetMethodLocked(purpose, method);
     RefreshContextLocked();
     NewEvent record;
     std::string receipt;
     FERRY_RETURN_IF_ERROR(ConsentRecordLocked(purpose, state, previous, method, now, &record, &receipt));
-    ConsentRow row{state, is_explicit, now, receipt};
+    ConsentRow row = MakeRow(state, is_explicit, now, receipt, method);
     auto purged = buffer_->SetConsent(purpose, row, state == Consent::kDenied && previous != Consent::kDenied, &record);
     if (!purged.ok()) return StorageError(purged.status());
     consent_.SetReceiptLocked(purpose, receipt);
@@ -575,7 +647,8 @@ Status Client::ConsentRecordLocked(const std::string& purpose, Consent state, Co
                 {"receiptId", *receipt},
                 {"noticeId", nullptr},
                 {"noticeVersion", nullptr},
-                {"language", nullptr}};
+                {"language", nullptr},
+                {"minor", consent_.MinorLocked()}};
   if (!opts_.notice_id.empty()) props["noticeId"] = opts_.notice_id;
   if (!opts_.notice_version.empty()) props["noticeVersion"] = opts_.notice_version;
   if (!language.empty()) props["language"] = language;
@@ -593,6 +666,10 @@ Status Client::ConsentRecordLocked(const std::string& purpose, Consent state, Co
 }
 
 Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
+  return SetConsentAs(purpose_sv, state, kMethodExplicit);
+}
+
+Status Client::SetConsentAs(std::string_view purpose_sv, Consent state, const char* method) {
   if (closed_.load()) return Status::Closed("the client is closed");
   std::string purpose(purpose_sv);
   if (!wire::IsValidPurpose(purpose)) return Invalid("invalid purpose name (1-32 bytes of a-z, 0-9, _ and -)");
@@ -600,22 +677,25 @@ Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
   ConsentGate::ExclusiveHold cl = consent_.Exclusive();
   // Everything already accepted must be in the buffer before a purge, so that nothing of a denied purpose survives.
   FERRY_RETURN_IF_ERROR(writer_->Drain(clock_->MonotonicMs() + kDrainForChangeMs));
-  Consent previous = consent_.StateLocked(purpose);
+  Consent previous = consent_.RecordedLocked(purpose);
+  const std::string previous_method = consent_.MethodLocked(purpose);
   int64_t now = clock_->NowMs();
   consent_.SetLocked(purpose, state);
+  consent_.SetMethodLocked(purpose, method);
   NewEvent record;
   std::string receipt;
   Status made;
   {
     std::lock_guard<std::mutex> s(state_mu_);
     RefreshContextLocked();
-    made = ConsentRecordLocked(purpose, state, previous, "explicit", now, &record, &receipt);
+    made = ConsentRecordLocked(purpose, state, previous, method, now, &record, &receipt);
   }
-  ConsentRow row{state, true, now, receipt};
+  ConsentRow row = MakeRow(state, true, now, receipt, method);
   base::Result<int64_t> purged =
       made.ok() ? buffer_->SetConsent(purpose, row, state == Consent::kDenied, &record) : base::Result<int64_t>(made);
   if (!purged.ok()) {
     consent_.SetLocked(purpose, previous);
+    consent_.SetMethodLocked(purpose, previous_method);
     std::lock_guard<std::mutex> s(state_mu_);
     RefreshContextLocked();
     return made.ok() ? StorageError(purged.status()) : made;
@@ -629,6 +709,71 @@ Status Client::SetConsent(std::string_view purpose_sv, Consent state) {
   cl.unlock();
   uploader_->Notify(state == Consent::kGranted ? (1 << 20) : 1);
   return Status::Ok();
+}
+
+Status Client::SetConsentGuardian(std::string_view purpose, Consent state) {
+  return SetConsentAs(purpose, state, kMethodGuardian);
+}
+
+Status Client::SetMinor(bool minor) {
+  if (closed_.load()) return Status::Closed("the client is closed");
+  ConsentGate::ExclusiveHold cl = consent_.Exclusive();
+  if (consent_.MinorLocked() == minor) return Status::Ok();  // unchanged: nothing to record
+  // Everything accepted before the mark is in the buffer first (made and admitted under the state before it).
+  FERRY_RETURN_IF_ERROR(writer_->Drain(clock_->MonotonicMs() + kDrainForChangeMs));
+  Status kept = buffer_->PutMeta(kMetaMinor, minor ? "1" : "0");
+  if (!kept.ok()) return StorageError(kept);
+  consent_.SetMinorLocked(minor);
+  std::lock_guard<std::mutex> s(state_mu_);
+  RefreshContextLocked();
+  // The mark itself: a record of "necessary" (granted, unchanged) with method "minor" and the flag (docs/PROTOCOL.md).
+  int64_t now = clock_->NowMs();
+  NewEvent mark;
+  std::string mark_receipt;
+  FERRY_RETURN_IF_ERROR(
+      ConsentRecordLocked(kNecessary, Consent::kGranted, Consent::kGranted, kMethodMinor, now, &mark, &mark_receipt));
+  // A grant that is not a guardian's goes back to pending when the user is marked, on record (method "minor").
+  std::vector<std::pair<std::string, NewEvent>> fallbacks;
+  std::vector<std::string> receipts;
+  if (minor) {
+    for (const auto& [purpose, state] : consent_.StatesLocked()) {
+      if (purpose == kNecessary || consent_.RecordedLocked(purpose) != Consent::kGranted ||
+          consent_.MethodLocked(purpose) == kMethodGuardian) {
+        continue;
+      }
+      (void)state;
+      NewEvent record;
+      std::string receipt;
+      FERRY_RETURN_IF_ERROR(
+          ConsentRecordLocked(purpose, Consent::kPending, Consent::kGranted, kMethodMinor, now, &record, &receipt));
+      fallbacks.emplace_back(purpose, std::move(record));
+      receipts.push_back(std::move(receipt));
+    }
+  }
+  auto appended =
+      buffer_->SetConsent(kNecessary, MakeRow(Consent::kGranted, false, now, mark_receipt, kMethodMinor), false, &mark);
+  if (!appended.ok()) return StorageError(appended.status());
+  for (size_t i = 0; i < fallbacks.size(); ++i) {
+    const std::string& purpose = fallbacks[i].first;
+    auto recorded = buffer_->SetConsent(purpose, MakeRow(Consent::kPending, true, now, receipts[i], kMethodMinor),
+                                        false, &fallbacks[i].second);
+    if (!recorded.ok()) return StorageError(recorded.status());
+    consent_.SetLocked(purpose, Consent::kPending);
+    consent_.SetMethodLocked(purpose, kMethodMinor);
+    consent_.SetReceiptLocked(purpose, receipts[i]);
+    log_.Info("the user is a minor: the grant of '" + purpose + "' waits for a guardian (pending, recorded)");
+  }
+  RefreshContextLocked();
+  stats_.tracked.fetch_add(1 + static_cast<int64_t>(fallbacks.size()), std::memory_order_relaxed);
+  log_.Info(minor ? "the user is marked as a minor: only a guardian's grant admits events"
+                  : "the user is no longer marked as a minor");
+  uploader_->Notify(1);
+  return Status::Ok();
+}
+
+bool Client::IsMinor() {
+  ConsentGate::SharedHold hold = consent_.Shared();
+  return consent_.MinorLocked();
 }
 
 Consent Client::GetConsent(std::string_view purpose) { return consent_.State(std::string(purpose)); }
@@ -885,6 +1030,7 @@ std::string Client::StatsJson() {
       {"auth_failed", uploader_->auth_failed()},
       {"last_error", stats_.LastError()},
       {"consent_reset", consent_lost_},
+      {"minor", IsMinor()},
       {"storage_path", opts_.storage_path},
   };
   stats_.ForEachCounter([&](const char* name, int64_t value) { j[name] = value; });

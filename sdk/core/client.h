@@ -54,7 +54,15 @@ class Client {
   base::Status Reset();
 
   base::Status SetConsent(std::string_view purpose, Consent state);
+  // The state that admits events (ConsentGate::StateLocked): for a minor, a grant that is not a guardian's is pending.
   Consent GetConsent(std::string_view purpose);
+  // A guardian's choice for a minor (ferry_set_consent_guardian): as SetConsent, recorded with method "guardian".
+  base::Status SetConsentGuardian(std::string_view purpose, Consent state);
+  // Marks the user as a minor or lifts the mark (ferry_set_minor): persisted, recorded (a record of "necessary",
+  // method "minor", docs/PROTOCOL.md); marking sends every grant that is not a guardian's back to pending, each on
+  // record (method "minor"). Unchanged: nothing recorded.
+  base::Status SetMinor(bool minor);
+  bool IsMinor();
 
   base::Status Flush(uint32_t timeout_ms);
   base::Status Forget(uint32_t timeout_ms);
@@ -139,6 +147,17 @@ class Client {
   // default that is no longer set falls back to pending, recorded so); and states of a buffer from before receipts
   // were kept, once. Gate held exclusively, state_mu_ held; after the ids and the context are known.
   base::Status RecordDefaultsLocked(std::map<std::string, ConsentRow>* rows);
+  // Re-consent on a new notice version (ferry_options_set_notice): every purpose the person granted (explicitly or
+  // through a guardian) under another version than the one declared now falls back to pending, recorded with method
+  // "notice_change" (previous granted, the new version); with ferry_options_set_notice_changed_purposes only the
+  // listed purposes do, and the others carry over to the new version. Nothing happens without a declared version.
+  // Gate held exclusively, state_mu_ held; before RecordDefaultsLocked.
+  base::Status RecordNoticeChangesLocked(std::map<std::string, ConsentRow>* rows);
+  // A consent row made now (the declared notice version).
+  ConsentRow MakeRow(Consent state, bool is_explicit, int64_t now, const std::string& receipt,
+                     const char* method) const;
+  // SetConsent with the record's method (kMethodExplicit, kMethodGuardian).
+  base::Status SetConsentAs(std::string_view purpose, Consent state, const char* method);
   // The device's next sequence number (state_mu_ held): one counter for consent records and events, never reused
   // (numbers are reserved in blocks in the buffer's meta table, so a crash skips numbers instead of repeating them).
   base::Status NextSeqLocked(int64_t* seq);

@@ -23,9 +23,29 @@ bool ConsentFromName(std::string_view name, Consent* out) {
   return false;
 }
 
-Consent ConsentGate::StateLocked(const std::string& purpose) const {
+Consent ConsentGate::RecordedLocked(const std::string& purpose) const {
   auto it = states_.find(purpose);
   return it == states_.end() ? fallback_ : it->second;
+}
+
+Consent ConsentGate::StateLocked(const std::string& purpose) const {
+  Consent recorded = RecordedLocked(purpose);
+  if (minor_ && recorded == Consent::kGranted && purpose != kNecessary && MethodLocked(purpose) != kMethodGuardian) {
+    return Consent::kPending;
+  }
+  return recorded;
+}
+
+std::map<std::string, Consent> ConsentGate::StatesLocked() const {
+  std::map<std::string, Consent> out;
+  for (const auto& entry : states_) out[entry.first] = StateLocked(entry.first);
+  return out;
+}
+
+const std::string& ConsentGate::MethodLocked(const std::string& purpose) const {
+  static const std::string kNone;
+  auto it = methods_.find(purpose);
+  return it == methods_.end() ? kNone : it->second;
 }
 
 void ConsentGate::LoadLocked(std::map<std::string, Consent> states) {
@@ -41,9 +61,14 @@ const std::string& ConsentGate::ReceiptLocked(const std::string& purpose) const 
 
 std::map<std::string, std::string> ConsentGate::GrantReceipts() const {
   SharedHold hold = Shared();
+  return GrantReceiptsLocked();
+}
+
+std::map<std::string, std::string> ConsentGate::GrantReceiptsLocked() const {
   std::map<std::string, std::string> out;
-  for (const auto& [purpose, state] : states_) {
-    if (state != Consent::kGranted) continue;
+  for (const auto& entry : states_) {
+    const std::string& purpose = entry.first;
+    if (StateLocked(purpose) != Consent::kGranted) continue;
     auto it = receipts_.find(purpose);
     if (it != receipts_.end() && !it->second.empty()) out[purpose] = it->second;
   }
@@ -57,14 +82,18 @@ Consent ConsentGate::State(const std::string& purpose) const {
 
 std::map<std::string, Consent> ConsentGate::States() const {
   SharedHold hold = Shared();
-  return states_;
+  return StatesLocked();
 }
 
 std::set<std::string> ConsentGate::SendablePurposes() const {
   SharedHold hold = Shared();
+  return SendablePurposesLocked();
+}
+
+std::set<std::string> ConsentGate::SendablePurposesLocked() const {
   std::set<std::string> out;
-  for (const auto& [purpose, state] : states_) {
-    if (state == Consent::kGranted) out.insert(purpose);
+  for (const auto& entry : states_) {
+    if (StateLocked(entry.first) == Consent::kGranted) out.insert(entry.first);
   }
   out.insert(kNecessary);
   return out;

@@ -33,6 +33,14 @@ inline constexpr const char* kNecessary = "necessary";
 // is not granted (refused like a denied purpose's; PIPL art. 29, GDPR art. 9: consent before processing).
 inline constexpr const char* kSensitive = "sensitive";
 
+// Consent record methods: the user's choice, the app's default, a guardian's choice for a minor, a grant sent back to
+// pending by a new notice version, and a minor's mark (or a grant sent back to pending by it).
+inline constexpr const char* kMethodExplicit = "explicit";
+inline constexpr const char* kMethodDefault = "default";
+inline constexpr const char* kMethodGuardian = "guardian";
+inline constexpr const char* kMethodNoticeChange = "notice_change";
+inline constexpr const char* kMethodMinor = "minor";
+
 // Events of a purpose in this state may be sent: granted, or the built-in "necessary".
 inline bool IsSendable(std::string_view purpose, Consent state) {
   return state == Consent::kGranted || purpose == kNecessary;
@@ -48,14 +56,24 @@ class ConsentGate {
   ExclusiveHold Exclusive() { return ExclusiveHold(mu_); }
 
   // ---- With a hold (shared or exclusive) ----
-  // The purpose's state; the fallback (kPending, or kDenied once consent was lost) for a purpose never set.
+  // The purpose's state as it admits events: the recorded state, except that while the user is marked as a minor a
+  // grant that is not a guardian's admits nothing (pending). The fallback (kPending, or kDenied once consent was
+  // lost) for a purpose never set.
   Consent StateLocked(const std::string& purpose) const;
-  // Every purpose with a recorded or default state ("necessary" included).
-  const std::map<std::string, Consent>& StatesLocked() const { return states_; }
+  // The state as recorded (what the last consent record of the purpose says).
+  Consent RecordedLocked(const std::string& purpose) const;
+  // Every purpose with a recorded or default state ("necessary" included), as StateLocked sees them.
+  std::map<std::string, Consent> StatesLocked() const;
+  bool MinorLocked() const { return minor_; }
 
   // ---- With the exclusive hold ----
   // Sets the state of one purpose; Load replaces them all ("necessary" stays granted).
   void SetLocked(const std::string& purpose, Consent state) { states_[purpose] = state; }
+  // The method of the record that set the purpose's current state (kMethod*).
+  void SetMethodLocked(const std::string& purpose, std::string method) { methods_[purpose] = std::move(method); }
+  const std::string& MethodLocked(const std::string& purpose) const;
+  // Marks the user as a minor (or not): then only a guardian's grant admits events of a purpose.
+  void SetMinorLocked(bool minor) { minor_ = minor; }
   void LoadLocked(std::map<std::string, Consent> states);
   // The state of a purpose never set: kPending, or kDenied after the recorded consent was lost (a reset buffer).
   void SetFallbackLocked(Consent fallback) { fallback_ = fallback; }
@@ -70,12 +88,18 @@ class ConsentGate {
   std::set<std::string> SendablePurposes() const;
   // The receipt ids of the granted purposes' current consent records (the grants that admit their events).
   std::map<std::string, std::string> GrantReceipts() const;
+  // The same with a hold (the uploader reads a batch under one, so that no consent change falls between choosing the
+  // purposes and reading their events).
+  std::set<std::string> SendablePurposesLocked() const;
+  std::map<std::string, std::string> GrantReceiptsLocked() const;
 
  private:
   mutable base::SharedMutex mu_;
   std::map<std::string, Consent> states_;        // guarded by mu_
   Consent fallback_ = Consent::kPending;         // guarded by mu_
   std::map<std::string, std::string> receipts_;  // guarded by mu_
+  std::map<std::string, std::string> methods_;   // guarded by mu_
+  bool minor_ = false;                           // guarded by mu_
 };
 
 }  // namespace ferry::core

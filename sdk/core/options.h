@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "lib/base/clock.h"
@@ -34,6 +35,9 @@ struct ClientOptions {
   std::string notice_id, notice_version;
   // The language the notice was shown in (ferry_options_set_consent_language); "" = the device's locale.
   std::string consent_language;
+  // The purposes whose terms changed with this notice version (ferry_options_set_notice_changed_purposes): only these
+  // fall back to pending when the version differs from the one they were granted under. Empty: every purpose.
+  std::set<std::string> notice_changed_purposes;
   uint32_t flush_interval_ms = 10000;
   uint32_t batch_size = 100;
   uint64_t max_storage_bytes = 10ull << 20;

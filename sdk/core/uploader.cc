@@ -173,7 +173,9 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
     limit = batch_limit_;
     evicted = unreported_evicted_;
   }
-  auto batch = buffer_->NextBatch(purposes, limit, kMaxBatchJsonBytes);
+  std::map<std::string, std::string> receipts;
+  auto batch = batch_source_ ? batch_source_(limit, kMaxBatchJsonBytes, &receipts)
+                             : buffer_->NextBatch(purposes, limit, kMaxBatchJsonBytes);
   if (!batch.ok()) {
     stats_->SetLastError("reading the buffer failed: " + batch.status().message());
     log_.Error("reading the buffer failed: " + batch.status().message());
@@ -190,8 +192,7 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   body += "{\"sentAt\":\"";
   body += base::FormatIso8601(clock_->NowMs());
   body += "\",\"batch\":[";
-  std::map<std::string, std::string> receipts;
-  if (grant_receipts_) receipts = grant_receipts_();
+  if (!batch_source_ && grant_receipts_) receipts = grant_receipts_();
   for (size_t i = 0; i < evs.size(); ++i) {
     if (i) body += ',';
     auto r = receipts.find(evs[i].purpose);

@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
@@ -44,6 +45,12 @@ class Uploader {
   // Where events recorded while their purpose was pending get the receipt of the grant that releases them
   // (AdmitPendingEvent). Set before Start().
   void SetGrantReceipts(ReceiptsFn fn) { grant_receipts_ = std::move(fn); }
+  // Where each batch comes from: the oldest sendable events (at most max_events, about max_bytes) and the grant
+  // receipts, read under one consent hold (a purpose sent back to pending mid-pass, by a minor's mark, is not sent
+  // from then on). Unset: the buffer's NextBatch of the pass's purposes and SetGrantReceipts'. Set before Start().
+  using BatchFn = std::function<base::Result<std::vector<QueuedEvent>>(size_t max_events, size_t max_bytes,
+                                                                       std::map<std::string, std::string>* receipts)>;
+  void SetBatchSource(BatchFn fn) { batch_source_ = std::move(fn); }
   // An event the client recorded while its purpose was pending carries `"consentReceipt":null` right after its
   // messageId and deviceSeq; this names `receipt` there instead. Other bodies (built elsewhere, or already naming a
   // receipt) are left as they are. Whether it changed the body.
@@ -97,6 +104,7 @@ class Uploader {
   base::Logger log_;
   PurposesFn sendable_purposes_;
   ReceiptsFn grant_receipts_;
+  BatchFn batch_source_;
   std::unique_ptr<platform::HttpTransport> transport_;
 
   mutable std::mutex mu_;

@@ -282,6 +282,9 @@ static void TestNullClient(void) {
   out = (char*)"untouched";
   CHECK_STATUS(ferry_request_verification_code(NULL, 0, &out), FERRY_ERR_INVALID_ARGUMENT);
   CHECK(out == NULL);
+  CHECK_STATUS(ferry_options_set_notice_changed_purposes(NULL, "marketing"), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(ferry_set_minor(NULL, 1), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(ferry_set_consent_guardian(NULL, "analytics", FERRY_CONSENT_GRANTED), FERRY_ERR_INVALID_ARGUMENT);
 }
 
 static ferry_client* OpenClient(const char* db_path, const uint8_t* key, int* tag) {

@@ -382,6 +382,39 @@ FERRY_API ferry_status ferry_request_copy(ferry_client* c, const char* receipt, 
  * of this device known yet, too many codes asked) or cannot be reached; FERRY_ERR_TIMEOUT. */
 FERRY_API ferry_status ferry_request_verification_code(ferry_client* c, uint32_t timeout_ms, char** code_json);
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: re-consent when the notice changes (issue 12)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* With a notice version set (ferry_options_set_notice), ferry_open() sends every purpose the user granted under
+ * another notice version back to PENDING (a grant recorded before this version of the library counts as made under an
+ * unknown version), each recorded as a consent record of method "notice_change" (previous "granted", state
+ * "pending", the new version) and uploaded like any record; the user's choice is asked again. This option narrows it
+ * to the purposes whose terms changed: a comma-separated list ("marketing,analytics"; spaces around names ignored);
+ * the other purposes keep their grant under the new version. An empty list or an invalid name:
+ * FERRY_ERR_INVALID_ARGUMENT. Denials, defaults and pending purposes are not asked again (a default granted by the
+ * app is recorded again, method "default", under the new version). */
+FERRY_API ferry_status ferry_options_set_notice_changed_purposes(ferry_options* o, const char* purposes);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: minors and guardian consent (issue 12)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* Marks the current user as a minor (minor = 1) or lifts the mark (0; other values: FERRY_ERR_INVALID_ARGUMENT).
+ * Persisted in the buffer and recorded: a consent record of purpose "necessary" with method "minor" and "minor":
+ * true/false, uploaded like every record; every consent record made while marked carries "minor": true. While the
+ * user is marked, only a guardian's grant (ferry_set_consent_guardian) admits events of a purpose other than
+ * "necessary": marking sends every grant that is not a guardian's back to PENDING (each recorded, method "minor"), and
+ * a later ferry_set_consent() grant is recorded but admits nothing (ferry_get_consent() says PENDING). Lifting the mark
+ * restores nothing by itself: the user's next choices count. Setting the state the user already has records
+ * nothing. */
+FERRY_API ferry_status ferry_set_minor(ferry_client* c, int minor);
+
+/* Records a guardian's choice for a purpose (as ferry_set_consent(), with method "guardian"): for a user marked as a
+ * minor, a guardian's GRANTED is what admits the purpose's events; DENIED purges them. Also accepted for a user who
+ * is not marked (recorded as given). "necessary" cannot be denied (FERRY_ERR_INVALID_ARGUMENT). */
+FERRY_API ferry_status ferry_set_consent_guardian(ferry_client* c, const char* purpose, ferry_consent state);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

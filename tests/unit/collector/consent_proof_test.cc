@@ -64,6 +64,30 @@ TEST_F(ConsentProofTest, AnEventMadeWhilePendingIsCoveredByTheLaterGrantThatRele
   EXPECT_EQ(by_seq.record->receipt_id, "r-a1");
 }
 
+// A new notice version sent the grant back to pending (method "notice_change"): the old grant covers what was made
+// before that record, not what came after it; a new grant covers the events held while pending.
+TEST(ConsentProofNoticeChange, TheOldGrantStopsAtTheFallbackToPending) {
+  ConsentCoverage cov;
+  cov.Add(Rec("phone", "marketing", "granted", 2, "r-v1"));
+  ConsentRecord change = Rec("phone", "marketing", "pending", 5, "r-change");
+  change.method = "notice_change";
+  cov.Add(change);
+  cov.Add(Rec("phone", "marketing", "granted", 9, "r-v2"));
+  ConsentProof before = cov.For(Ev("phone", "marketing", R"({"deviceSeq":4,"consentReceipt":"r-v1"})"));
+  EXPECT_EQ(before.status, "covered");
+  ConsentProof after = cov.For(Ev("phone", "marketing", R"({"deviceSeq":6,"consentReceipt":"r-v1"})"));
+  EXPECT_EQ(after.status, "uncovered");
+  EXPECT_FALSE(after.denied);
+  EXPECT_NE(after.reason.find("pending"), std::string::npos) << after.reason;
+  ConsentProof by_seq = cov.For(Ev("phone", "marketing", R"({"deviceSeq":6})"));
+  EXPECT_EQ(by_seq.status, "covered");  // held while pending, released by the new grant
+  EXPECT_EQ(by_seq.record->receipt_id, "r-v2");
+  ConsentProof held = cov.For(Ev("phone", "marketing", R"({"deviceSeq":7,"consentReceipt":"r-v2"})"));
+  EXPECT_EQ(held.status, "covered");
+  ConsentProof later = cov.For(Ev("phone", "marketing", R"({"deviceSeq":10,"consentReceipt":"r-v2"})"));
+  EXPECT_EQ(later.status, "covered");
+}
+
 TEST_F(ConsentProofTest, ADenialBetweenTheGrantAndTheEventLeavesItUncovered) {
   ConsentProof p = cov_.For(Ev("phone", "marketing", R"({"deviceSeq":8,"consentReceipt":"r-m1"})"));
   EXPECT_EQ(p.status, "uncovered");

@@ -99,8 +99,12 @@ TEST_F(BufferTest, EvictionTakesOldestNonNecessaryThenAge) {
 TEST_F(BufferTest, ConsentRowsOfASchemaOneBufferAreKeptAndTakeReceipts) {
   {
     auto s = Open();
-    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kGranted, true, 5, "r-1"}, false, nullptr).ok());
+    ASSERT_TRUE(
+        s->SetConsent("marketing", ConsentRow{Consent::kGranted, true, 5, "r-1", "explicit", "v1"}, false, nullptr)
+            .ok());
     EXPECT_EQ(s->LoadConsent()["marketing"].receipt, "r-1");
+    EXPECT_EQ(s->LoadConsent()["marketing"].method, "explicit");  // schema 4
+    EXPECT_EQ(s->LoadConsent()["marketing"].notice_version, "v1");
   }
   {
     auto db = base::Db::OpenEncrypted(path_, key_);
@@ -120,9 +124,12 @@ DROP TABLE consent2;
   ASSERT_NE(s, nullptr);
   auto rows = s->LoadConsent();
   EXPECT_EQ(rows["marketing"].state, Consent::kGranted);
+  EXPECT_EQ(rows["marketing"].method, "");  // unknown before schema 4
+  EXPECT_EQ(rows["marketing"].notice_version, "");
   EXPECT_TRUE(rows["marketing"].explicit_choice);
   EXPECT_EQ(rows["marketing"].receipt, "");
-  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 6, "r-2"}, true, nullptr).ok());
+  ASSERT_TRUE(
+      s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 6, "r-2", "explicit", ""}, true, nullptr).ok());
   EXPECT_EQ(s->LoadConsent()["marketing"].receipt, "r-2");
 }
 
@@ -131,7 +138,7 @@ TEST_F(BufferTest, ConsentPurgeAndDefaults) {
   ASSERT_TRUE(s->Append({Ev("marketing", 1), Ev("marketing", 2), Ev("analytics", 3)}).ok());
   ASSERT_TRUE(s->ApplyDefaultConsent({{"analytics", Consent::kGranted}}).ok());
   NewEvent rec = Ev("necessary", 4);
-  auto purged = s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 5, ""}, true, &rec);
+  auto purged = s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 5, "", "explicit", ""}, true, &rec);
   ASSERT_TRUE(purged.ok());
   EXPECT_EQ(purged.value(), 2);
   auto rows = s->LoadConsent();
@@ -195,7 +202,8 @@ TEST_F(BufferTest, WrongKeyWithResetSetsTheFileAsideAndMarksConsentLost) {
   {
     auto s = Open();
     ASSERT_TRUE(s->Append({Ev("analytics", 1)}).ok());
-    ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, ""}, true, nullptr).ok());
+    ASSERT_TRUE(
+        s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, "", "explicit", ""}, true, nullptr).ok());
   }
   auto other = base::SecretBytes::Random(32);
   BufferOpenOptions o;
@@ -276,7 +284,8 @@ TEST_F(BufferTest, FilesAreOwnerOnly) {
 // padding is pseudo-random letters and digits, as little compressible as real values (the buffer stores events
 // compressed, schema 3), so that the events span hundreds of pages.
 void Fill(BufferTest* t, Buffer* s, int n) {
-  ASSERT_TRUE(s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, ""}, true, nullptr).ok());
+  ASSERT_TRUE(
+      s->SetConsent("marketing", ConsentRow{Consent::kDenied, true, 1, "", "explicit", ""}, true, nullptr).ok());
   ASSERT_TRUE(s->PutMeta("anonymous_id", "anon-kept").ok());
   std::vector<NewEvent> evs;
   uint32_t x = 16;
@@ -453,7 +462,7 @@ TEST_F(BufferTest, ASchemaTwoBufferMigratesAndKeepsItsTextRows) {
   s.reset();
   auto db = base::Db::OpenEncrypted(path_, key_);
   ASSERT_TRUE(db.ok());
-  EXPECT_EQ(db->UserVersion(), 3);
+  EXPECT_EQ(db->UserVersion(), Buffer::kSchemaVersion);
   auto st = db->Prepare("SELECT typeof(body) FROM events ORDER BY seq");
   ASSERT_TRUE(st.ok());
   std::vector<std::string> types;
