@@ -81,7 +81,7 @@ Result<PublicFiled> RightsService::FilePublicRequest(const PublicFiling& filing,
           known_project = false;
           return RightsRequest();
         }
-        RightsRequest r = NewRegisterEntry(kind, filing.project, "", kReceived, kPublic);
+        RightsRequest r = NewRegisterEntry(kind, filing.project, "", kReceived, kPublic, &tx);
         r.result = Dump(Json{{"public",
                               {{"secretHash", secret_hash},
                                {"contact", filing.contact},
