@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
-#include "collector/http/due_routes.h"
 #include "collector/http/consent_routes.h"
+#include "collector/http/due_routes.h"
 #include "collector/http/erasure_routes.h"
 #include "collector/http/exchange.h"
 #include "collector/ingest/consent_gate.h"
