@@ -419,7 +419,8 @@ def run(args, work):
         check(d.execute_script("return sessionStorage.getItem('ferry.console.token')") is None, "sign out forgets the token")
         b.login(c.analyst)
         navs = sorted(e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "nav.pages a"))
-        check(navs == ["nav-insight", "nav-subject"], "the analyst sees Subjects and Insight only (%s)" % navs)
+        check(navs == ["nav-insight", "nav-stats", "nav-subject"],
+              "the analyst sees Subjects, Insight and Consent statistics only (%s)" % navs)
         b.go("#/subject?id=u-alice&project=shop")
         b.text_in("main", "dev-alice")
         check(not d.find_elements(By.CSS_SELECTOR, "#export-json, #erase-open, button.confirm-link"),

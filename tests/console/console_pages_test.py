@@ -3,11 +3,13 @@
 
 The harness of console_browser_test.py (the same collector over TLS, seeded data with XSS payloads, chromium headless),
 here with a webhook destination: a loopback HTTP server this test runs, so that the outbox's deliveries are real.
-Steps: verify a request with evidence and approve it, deliver its copy, download the HTML, CSV and JSON copies; reject
-a request with a reason; file a restriction for one purpose from the subject page, put it in force, see its webhook
+Steps: the consent statistics (table against the API's answer, day and week buckets, SVG bars); verify a request with
+evidence and approve it, deliver its copy, download the HTML, CSV and JSON copies; reject
+a request with a reason; extend a request's due date with a reason, the due-within filter; file a restriction for one purpose from the subject page, put it in force, see its webhook
 delivery, lift it; the consent timeline; the erasure's dry run, then the erasure; the purpose registry (add, edit),
 the records of processing (shown, HTML downloaded), the restriction mode; an audit anchor downloaded and checked, a
-forged one refused; Chinese; the analyst does not get the registry, the operator reads it without editing. After
+forged one refused; Chinese; the analyst does not get the registry (but gets the consent statistics), the operator
+reads the registry without editing and has no consent statistics. After
 every page the payloads are text, no script ran, no CSP violation. Screenshots go to SCREENSHOT_DIR.
 
 Usage: console_pages_test.py --collector BIN --ferryctl BIN --chromium BIN --chromedriver BIN --screenshots DIR
@@ -27,6 +29,7 @@ from console_browser_test import XSS_PROP, XSS_TRAIT, check
 
 XSS_REF = '<img src=z onerror="window.__xss=6">ticket-42'
 XSS_REASON = '<script>window.__xss=7</script>no longer needed'
+XSS_EXTEND = '<img src=z onerror="window.__xss=8">waiting for the CRM export'
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
@@ -59,6 +62,55 @@ def downloaded(b, pattern):
     return found[0]
 
 
+def seed_consent(c):
+    """Consent records through ingest over several days, purposes and notice versions (opt-ins and opt-outs)."""
+    # Subjects of their own: the other steps' counts (u-bob's erasure, u-alice's timeline) stay as they were.
+    recs = [("u-dan", "analytics", "granted", "v1", 9), ("u-erin", "analytics", "denied", "v1", 9),
+            ("u-fay", "analytics", "granted", "v1", 8), ("u-dan", "analytics", "granted", "v2", 2),
+            ("u-erin", "analytics", "granted", "v2", 2), ("u-fay", "analytics", "denied", "v2", 2),
+            ("u-fay", "personalization", "pending", "v2", 2), ("u-erin", "personalization", "denied", "v2", 1)]
+    batch = [{"type": "consent", "messageId": "stats-%d" % i, "userId": who, "anonymousId": "dev-" + who, "timestamp": base.iso(ago),
+              "purpose": "analytics", "properties": {"purpose": purpose, "state": state, "method": "explicit",
+                                                      "noticeId": "privacy", "noticeVersion": version}}
+             for i, (who, purpose, state, version, ago) in enumerate(recs)]
+    status, _, raw = c.call("POST", "/v1/batch", c.write_key, {"batch": batch})
+    check(status == 200 and json.loads(raw)["accepted"] == len(batch), "seeded %d consent records through ingest" % len(batch))
+
+
+def check_stats_page(b, c, bucket):
+    """Shows the consent statistics with these buckets; the table's figures are the API's, one SVG bar per figure."""
+    Select(b.el("#stats-bucket")).select_by_value(bucket)
+    b.clickable("#stats-show").click()
+    b.text_in("#stats-table caption", "by " + ("weeks" if bucket == "week" else "days"))
+    frm, to = b.el("#stats-from").get_attribute("value"), b.el("#stats-to").get_attribute("value")
+    api = c.api("GET", "/v1/projects/shop/consent/stats?bucket=%s&from=%s&to=%s" % (bucket, frm, to), c.officer)["rows"]
+    trs = b.d.find_elements(By.CSS_SELECTOR, "#stats-table tr.stats-row")
+    check(len(api) >= 3 and len(trs) == len(api), "%s buckets: the table has the API's %d rows (%d)" % (bucket, len(api), len(trs)))
+    for row in api:
+        tr = b.el('#stats-table tr.stats-row[data-bucket="%s"][data-purpose="%s"][data-version="%s"]'
+                  % (row["bucket"], row["purpose"], row["noticeVersion"] or ""))
+        cell = lambda cls: tr.find_element(By.CSS_SELECTOR, "td." + cls).text
+        got = [int(cell(k).replace(",", "")) for k in ("subjects", "granted", "denied", "pending")]
+        want = [row[k] for k in ("subjects", "granted", "denied", "pending")]
+        check(got == want, "%s %s %s: the table shows %s, the API %s" % (row["bucket"], row["purpose"], row["noticeVersion"], got, want))
+        for cls, key in (("opt-in", "optInRate"), ("opt-out", "optOutRate")):
+            check(abs(float(cell(cls).rstrip("%")) - row[key] * 100) <= 0.051, "%s of %s is the API's %s" % (key, row["bucket"], row[key]))
+    series = {(r["purpose"], r["noticeVersion"]) for r in api}
+    charts = b.d.find_elements(By.CSS_SELECTOR, "#stats-charts svg")
+    check(len(charts) == len(series), "one chart per purpose and notice version (%d)" % len(series))
+    bars_in = len(b.d.find_elements(By.CSS_SELECTOR, "#stats-charts rect.bar-in"))
+    bars_out = len(b.d.find_elements(By.CSS_SELECTOR, "#stats-charts rect.bar-out"))
+    check(bars_in == sum(1 for r in api if r["granted"]) and bars_out == sum(1 for r in api if r["denied"]),
+          "a bar for every opt-in (%d) and opt-out (%d) figure" % (bars_in, bars_out))
+    check(not b.d.find_elements(By.CSS_SELECTOR, "main [style], main script, main img, main iframe"),
+          "the charts need no style attribute and no script")
+    check(b.d.execute_script("return window.__xss") is None, "stats: window.__xss is undefined")
+    bad = [e["message"] for e in b.d.get_log("browser") if "Content Security Policy" in e["message"]
+           or e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    check(not bad, "stats: the browser logged no CSP violation or error %s" % bad)
+    return api
+
+
 def request_of(c, rid):
     return next(r for r in c.api("GET", "/v1/requests", c.officer)["requests"] if r["id"] == rid)
 
@@ -71,11 +123,24 @@ def run(args, work):
     b = None
     try:
         base.seed(c)
+        seed_consent(c)
         fix = c.api("POST", "/v1/requests", c.officer, {"kind": "correction", "subject": "u-alice", "project": "shop"},
                     want=201)
         b = base.Browser(args, c, work)
         d = b.d
         b.login(c.officer)
+
+        # ---- consent statistics: day and week buckets, the table against the API's answer ----
+        b.clickable("#nav-stats").click()
+        box = b.el("#stats-project")
+        box.clear()
+        box.send_keys("shop")
+        days = check_stats_page(b, c, "day")
+        check(any(r["noticeVersion"] == "v2" and r["purpose"] == "analytics" and r["granted"] == 2 and r["denied"] == 1
+                  for r in days), "the day of the v2 notice has two opt-ins and one opt-out of analytics")
+        b.shot("consent-stats")
+        check_stats_page(b, c, "week")
+        b.shot("consent-stats-week")
 
         # ---- requests: verify with evidence and approve; deliver the copy; the HTML, CSV and JSON copies ----
         b.clickable("#nav-requests").click()
@@ -131,6 +196,34 @@ def run(args, work):
         fix_css = '#requests-table tr[data-request="%s"]' % fix["id"]
         b.el(fix_css).find_element(By.CSS_SELECTOR, "button.approve").click()
         b.text_in("#requests-message", "is now in_progress")
+
+        # ---- extend its due date with a reason ----
+        before = request_of(c, fix["id"])
+        b.clickable(fix_css + " button.extend").click()
+        b.el(fix_css + " + tr.detail-row .extend-days").send_keys("14")
+        b.el(fix_css + " + tr.detail-row .extend-reason").send_keys(XSS_EXTEND)
+        b.shot("requests-extend")
+        b.clickable(fix_css + " + tr.detail-row .extend-submit").click()
+        b.text_in("#requests-message", "extended, now due")
+        b.text_in(fix_css, "extended by 14 days")
+        b.text_in(fix_css, XSS_EXTEND)
+        ext = request_of(c, fix["id"])
+        check(ext["state"] == "extended" and ext["extension"]["days"] == 14 and ext["extension"]["reason"] == XSS_EXTEND and
+              ext["extension"]["by"] == "olivia" and ext["extension"]["previousDue"] == before["dueAt"] and
+              ext["dueAt"] != before["dueAt"], "the API shows the request extended as typed (%s)" % ext["extension"])
+        check(not b.d.find_elements(By.CSS_SELECTOR, fix_css + " button.extend"), "an extended request is not offered again")
+        b.safe("requests after extend", [XSS_EXTEND])
+        b.shot("requests-extended")
+
+        # ---- due within 7 days: the collector's list ----
+        b.clickable("#filter-due").click()
+        due = [r["id"] for r in c.api("GET", "/v1/requests/due?within=7d", c.officer)["requests"]]
+        b.wait.until(lambda d: sorted(e.get_attribute("data-request") for e in
+                                      d.find_elements(By.CSS_SELECTOR, "#requests-table tr[data-request]")) == sorted(due))
+        check(due and fix["id"] not in due, "the due filter shows the API's %d requests due within 7 days" % len(due))
+        b.clickable("#filter-due").click()
+        b.el(fix_css)
+
         b.clickable(fix_css + " button.complete").click()
         b.el(fix_css + " + tr.detail-row .complete-note").send_keys("plan corrected in the CRM")
         b.clickable(fix_css + " + tr.detail-row .complete-submit").click()
@@ -285,6 +378,11 @@ def run(args, work):
         b.text_in("#records-table", "45 天")
         b.safe("registry (zh)", [XSS_PROP])
         b.shot("registry-zh")
+        b.clickable("#nav-stats").click()
+        b.text_in("#stats-title", "同意统计")
+        b.clickable("#stats-show").click()
+        b.text_in("#stats-table caption", "shop 的同意情况")
+        b.shot("consent-stats-zh")
         Select(b.el("#lang")).select_by_value("en")
         b.text_in("#nav-registry", "Registry")
 
@@ -293,12 +391,16 @@ def run(args, work):
         b.login(c.analyst)
         navs = sorted(e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "nav.pages a"))
         check("nav-registry" not in navs, "the analyst has no registry page (%s)" % navs)
+        check("nav-stats" in navs, "the analyst has the consent statistics")
         b.go("#/registry")
         b.el("main h1")
         check(not d.find_elements(By.ID, "registry-title"), "#/registry does not open the registry for the analyst")
         check(c.call("GET", "/v1/projects/shop/registry", c.analyst)[0] == 403, "the API refuses the analyst too")
         b.clickable("#signout").click()
         b.login(c.operator)
+        navs = sorted(e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "nav.pages a"))
+        check("nav-stats" not in navs, "the operator has no consent statistics (%s)" % navs)
+        check(c.call("GET", "/v1/projects/shop/consent/stats", c.operator)[0] == 403, "the API refuses the operator too")
         b.clickable("#nav-registry").click()
         box = b.el("#registry-project")
         box.clear()

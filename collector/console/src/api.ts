@@ -209,6 +209,7 @@ export interface RightsRequest {
   purposes?: "all" | string[] | null;
   inForce?: InForce[] | null;
   lifted?: { at: string; by: string; reason: string } | null;
+  extension?: { reason: string; days: number; previousDue: string; by: string; at: string } | null;
 }
 export interface Delivery {
   seq: number;

@@ -13,6 +13,7 @@ import { SubjectPage } from "./subject";
 import { errorText, hasAny } from "./ui";
 import { RegistryPage } from "./registry";
 import { OutboxPage } from "./outbox";
+import { ConsentStatsPage } from "./consent_stats";
 
 interface Route {
   page: string;
@@ -150,6 +151,7 @@ function App() {
     { page: "keys", label: t("nav.keys"), show: hasAny(me, ["operator"]) },
     { page: "registry", label: t("nav.registry"), show: hasAny(me, ["compliance", "operator"]) },
     { page: "outbox", label: t("nav.outbox"), show: hasAny(me, ["compliance", "operator"]) },
+    { page: "stats", label: t("nav.stats"), show: hasAny(me, ["compliance", "analyst"]) },
   ].filter((i) => i.show);
   const page = items.some((i) => i.page === route.page) ? route.page : items[0]?.page ?? "";
   const signOut = () => {
@@ -185,6 +187,7 @@ function App() {
         {page === "keys" && <KeysPage me={me} />}
         {page === "registry" && <RegistryPage me={me} />}
         {page === "outbox" && <OutboxPage me={me} />}
+        {page === "stats" && <ConsentStatsPage me={me} />}
       </main>
     </div>
   );

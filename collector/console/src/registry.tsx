@@ -9,7 +9,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, fileSafe, getBlob, getJson, putJson, query, saveBlob, seg, WhoAmI } from "./api";
 import { fmtDate, t } from "./i18n";
 import { useAction } from "./request_actions";
-import { ErrorLine, Forbidden, hasAny, Note, Table } from "./ui";
+import { ErrorLine, Forbidden, hasAny, Note, sessionGet, sessionSet, Table } from "./ui";
 
 interface Transfer {
   destination: string;
@@ -197,13 +197,7 @@ function RestrictionMode({ project }: { project: string }) {
 }
 
 export function RegistryPage({ me }: { me: WhoAmI }) {
-  const [projectInput, setProjectInput] = useState(() => {
-    try {
-      return sessionStorage.getItem(PROJECT_KEY) ?? "";
-    } catch {
-      return "";
-    }
-  });
+  const [projectInput, setProjectInput] = useState(() => sessionGet(PROJECT_KEY));
   const [project, setProject] = useState(projectInput);
   const [doc, setDoc] = useState<RegistryDoc | null>(null);
   const [records, setRecords] = useState<Records | null>(null);
@@ -250,11 +244,7 @@ export function RegistryPage({ me }: { me: WhoAmI }) {
         onSubmit={(e) => {
           e.preventDefault();
           const p = projectInput.trim();
-          try {
-            sessionStorage.setItem(PROJECT_KEY, p);
-          } catch {
-            // kept in this page only
-          }
+          sessionSet(PROJECT_KEY, p);
           setMessage("");
           setEditing(null);
           setProject(p);

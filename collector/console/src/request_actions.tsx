@@ -3,8 +3,8 @@
 // (POST /v1/requests/{id}/lift), the request's outbox deliveries per destination (GET /v1/requests/{id}/deliveries),
 // and its copy: delivered once (GET /v1/requests/{id}/copy, JSON; the request then completes), and after that the
 // officer's HTML / CSV / JSON copies (GET /v1/subjects/{id}/export?format=, audited as a lookup).
-// The due-date extension (rights4, POST /v1/requests/{id}/extend) is not on main yet: its button goes next to
-// LiftForm below, in the same shape (a reason, then the request after it).
+// And the due-date extension of an in_progress request (POST /v1/requests/{id}/extend {"days": 1-62, "reason"}: the
+// request becomes extended, its dueAt moved and its extension recorded).
 import { useEffect, useState } from "preact/hooks";
 import { Delivery, fileSafe, getBlob, getJson, postJson, query, RightsRequest, saveBlob, seg } from "./api";
 import { currentLang, fmtDate, t } from "./i18n";
@@ -58,6 +58,17 @@ export function RequestFacts({ r }: { r: RightsRequest }) {
       {(r.inForce ?? []).length > 0 && !r.lifted && <div class="in-force">{t("ra.inForce")}</div>}
       {r.lifted && (
         <div class="muted lifted">{t("ra.lifted", { at: fmtDate(r.lifted.at), who: r.lifted.by, reason: r.lifted.reason })}</div>
+      )}
+      {r.extension && (
+        <div class="muted extension">
+          {t("ra.extended", {
+            days: r.extension.days,
+            at: fmtDate(r.extension.at),
+            who: r.extension.by,
+            previous: fmtDate(r.extension.previousDue),
+            reason: r.extension.reason,
+          })}
+        </div>
       )}
       {r.delivered && (
         <div class="muted">{t("ra.delivered", { at: fmtDate(r.delivered.at), n: r.delivered.events })}</div>
@@ -124,6 +135,36 @@ function TextMoveForm({ r, onDone, op }: { r: RightsRequest; onDone: (msg: strin
   );
 }
 export const LiftForm = (p: { r: RightsRequest; onDone: (msg: string) => void }) => <TextMoveForm {...p} op="lift" />;
+// Extend the due date of an in_progress request by 1-62 days, with the reason (once: an extended request is not
+// in_progress any more).
+export const canExtend = (r: RightsRequest) => r.state === "in_progress";
+export function ExtendForm({ r, onDone }: { r: RightsRequest; onDone: (msg: string) => void }) {
+  const [days, setDays] = useState("");
+  const [reason, setReason] = useState("");
+  const { error, busy, run } = useAction();
+  const n = Number(days);
+  const valid = Number.isInteger(n) && n >= 1 && n <= 62 && reason.trim() !== "";
+  const submit = (e: Event) => {
+    e.preventDefault();
+    run(async () => {
+      const done = await postJson<RightsRequest>(`/v1/requests/${seg(r.id)}/extend`, { days: n, reason: reason.trim() });
+      onDone(t("ra.extendedMsg", { id: done.id, due: fmtDate(done.dueAt) }));
+    });
+  };
+  return (
+    <form class="inline extend-form" onSubmit={submit}>
+      <label for={"xd-" + r.id}>{t("ra.extendDays")}</label>
+      <input id={"xd-" + r.id} class="extend-days" type="number" min={1} max={62} step={1} value={days} required onInput={(e) => setDays((e.target as HTMLInputElement).value)} />
+      <label for={"xr-" + r.id}>{t("ra.extendReason", { id: r.id })}</label>
+      <input id={"xr-" + r.id} class="extend-reason" maxLength={1000} value={reason} required onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+      <button type="submit" class="approve extend-submit" disabled={busy || !valid}>
+        {t("ra.extendNow")}
+      </button>
+      <ErrorLine error={error} />
+    </form>
+  );
+}
+
 // An approved request of a kind that is not carried out by the collector itself (a correction made by hand, ...).
 export const CompleteForm = (p: { r: RightsRequest; onDone: (msg: string) => void }) => <TextMoveForm {...p} op="complete" />;
 export const canComplete = (r: RightsRequest) => !isCopyKind(r) && (r.state === "in_progress" || r.state === "extended");

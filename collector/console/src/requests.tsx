@@ -1,10 +1,11 @@
 // The requests inbox: the register (GET /v1/requests), due dates with overdue and due-soon marked, filters by kind and
-// state, approve / reject with a reason, and the audit rows that name each request.
+// state, due within 7 days (GET /v1/requests/due), approve / reject with a reason, extend, and the audit rows that name
+// each request.
 import { useEffect, useState } from "preact/hooks";
 import { AuditEntry, getJson, postJson, query, RightsRequest, WhoAmI } from "./api";
 import { fmtDate, t } from "./i18n";
 import { go } from "./nav";
-import { canComplete, canDeliver, canLift, CompleteForm, CopyButtons, Deliveries, hasCopies, LiftForm, RequestFacts, VerifyForm } from "./request_actions";
+import { canComplete, canDeliver, canExtend, canLift, CompleteForm, CopyButtons, Deliveries, ExtendForm, hasCopies, LiftForm, RequestFacts, VerifyForm } from "./request_actions";
 import { asText, ErrorLine, Forbidden, hasAny, Note, Table } from "./ui";
 
 const DUE_SOON_MS = 3 * 24 * 3600 * 1000;
@@ -60,6 +61,7 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
   const [verifying, setVerifying] = useState(false);
   const [lifting, setLifting] = useState(false);
   const [completing, setCompleting] = useState(false);
+  const [extending, setExtending] = useState(false);
   const [showDeliveries, setShowDeliveries] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -130,6 +132,11 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
               {t("ra.complete")}
             </button>
           )}
+          {canExtend(r) && (
+            <button type="button" class="extend" onClick={() => setExtending(!extending)} aria-expanded={extending}>
+              {t("ra.extend")}
+            </button>
+          )}
           {(canDeliver(r) || hasCopies(r)) && <CopyButtons r={r} onDone={onChanged} />}
           <button type="button" class="show-deliveries" onClick={() => setShowDeliveries(!showDeliveries)} aria-expanded={showDeliveries}>
             {showDeliveries ? t("ra.hideDeliveries") : t("ra.deliveries")}
@@ -139,7 +146,7 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
           </button>
         </td>
       </tr>
-      {(rejecting || showAudit || error || verifying || lifting || completing || showDeliveries) && (
+      {(rejecting || showAudit || error || verifying || lifting || completing || extending || showDeliveries) && (
         <tr class="detail-row">
           <td colSpan={8}>
             <ErrorLine error={error} />
@@ -155,6 +162,7 @@ function RequestRow({ r, now, onChanged }: { r: RightsRequest; now: number; onCh
             {verifying && <VerifyForm r={r} onDone={onChanged} />}
             {lifting && <LiftForm r={r} onDone={onChanged} />}
             {completing && <CompleteForm r={r} onDone={onChanged} />}
+            {extending && <ExtendForm r={r} onDone={onChanged} />}
             {showDeliveries && <Deliveries r={r} />}
             {showAudit && <AuditRows r={r} />}
           </td>
@@ -170,13 +178,15 @@ export function RequestsPage({ me }: { me: WhoAmI }) {
   const [kind, setKind] = useState("");
   const [state, setState] = useState("");
   const [overdueOnly, setOverdueOnly] = useState(false);
+  const [dueWithin, setDueWithin] = useState(false);
   const [message, setMessage] = useState("");
   const [generation, setGeneration] = useState(0);
   const allowed = hasAny(me, ["compliance"]);
   useEffect(() => {
     if (!allowed) return;
-    getJson<{ requests: RightsRequest[] }>("/v1/requests").then((d) => setList(d.requests), setError);
-  }, [generation]);
+    // Due within 7 days: the collector's own answer (open requests due before then, overdue ones included).
+    getJson<{ requests: RightsRequest[] }>(dueWithin ? "/v1/requests/due?within=7d" : "/v1/requests").then((d) => setList(d.requests), setError);
+  }, [generation, dueWithin]);
   if (!allowed) return <Forbidden roles={["compliance"]} />;
   const now = Date.now();
   const kinds = Array.from(new Set(["access", "erasure", "correction", "portability", "restriction", "objection", ...(list ?? []).map((r) => r.kind)])).sort();
@@ -211,6 +221,10 @@ export function RequestsPage({ me }: { me: WhoAmI }) {
         <label class="check">
           <input id="filter-overdue" type="checkbox" checked={overdueOnly} onChange={(e) => setOverdueOnly((e.target as HTMLInputElement).checked)} />
           {t("requests.overdueOnly")}
+        </label>
+        <label class="check">
+          <input id="filter-due" type="checkbox" checked={dueWithin} onChange={(e) => setDueWithin((e.target as HTMLInputElement).checked)} />
+          {t("requests.dueWithin")}
         </label>
         <button type="button" onClick={() => setGeneration(generation + 1)}>
           {t("common.refresh")}

@@ -62,3 +62,19 @@ export function Forbidden({ roles }: { roles: Role[] }) {
 
 // Any JSON value as text (never as markup).
 export const asText = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+
+// A value kept in this tab's sessionStorage (a page's last project); without sessionStorage, nothing is kept.
+export function sessionGet(key: string): string {
+  try {
+    return sessionStorage.getItem(key) ?? "";
+  } catch {
+    return "";
+  }
+}
+export function sessionSet(key: string, value: string): void {
+  try {
+    sessionStorage.setItem(key, value);
+  } catch {
+    // kept in this page only
+  }
+}
