@@ -32,13 +32,29 @@ const day = (d: Date) => d.toISOString().slice(0, 10);
 const versionText = (v: string | null) => (v === null ? t("stats.noVersion") : v);
 const pct = (f: number) => `${(f * 100).toFixed(1)}%`;
 
+// Every bucket of the range in order (the first day of each, as the API names them), empty ones included, so that the
+// chart's horizontal axis is time.
+function allBuckets(doc: ConsentStats): string[] {
+  const DAY = 86400e3;
+  const start = Date.parse(doc.from);
+  const end = Date.parse(doc.to);
+  if (Number.isNaN(start) || Number.isNaN(end)) return [];
+  let t0 = Math.floor(start / DAY) * DAY;
+  if (doc.bucket === "week") t0 -= ((new Date(t0).getUTCDay() + 6) % 7) * DAY; // back to Monday
+  const step = doc.bucket === "week" ? 7 * DAY : DAY;
+  const out: string[] = [];
+  for (let x = t0; x < end && out.length < 500; x += step) out.push(day(new Date(x)));
+  return out;
+}
+
 // One chart per purpose and notice version: per bucket, a bar of subjects who opted in and one of those who opted out.
 function SeriesChart({ name, buckets, rows, id }: { name: string; buckets: string[]; rows: Map<string, ConsentStatsRow>; id: string }) {
-  const W = 28; // one bucket's width: two bars and a gap
+  const W = Math.max(6, Math.min(28, Math.floor(840 / Math.max(1, buckets.length)))); // one bucket: two bars and a gap
+  const bar = Math.max(2, Math.floor((W - 2) / 2));
   const H = 120;
   const max = Math.max(1, ...Array.from(rows.values()).map((r) => Math.max(r.granted, r.denied)));
-  const h = (n: number) => Math.round((n / max) * H);
-  const width = Math.max(buckets.length * W, W);
+  const h = (n: number) => Math.max(1, Math.round((n / max) * H));
+  const width = Math.max(buckets.length * W, 80);
   return (
     <figure class="stats-chart">
       <svg
@@ -53,19 +69,24 @@ function SeriesChart({ name, buckets, rows, id }: { name: string; buckets: strin
         <line class="axis" x1={0} y1={H} x2={width} y2={H} />
         {buckets.map((b, i) => {
           const r = rows.get(b);
-          const x = i * W + 3;
+          const x = i * W + 1;
           return (
             <g>
-              {r && r.granted > 0 && <rect class="bar-in" x={x} y={H - h(r.granted)} width={10} height={h(r.granted)} />}
-              {r && r.denied > 0 && <rect class="bar-out" x={x + 11} y={H - h(r.denied)} width={10} height={h(r.denied)} />}
-              {(i === 0 || i === buckets.length - 1) && (
-                <text class="tick" x={i * W + 2} y={H + 12}>
-                  {b.slice(5)}
-                </text>
-              )}
+              {r && r.granted > 0 && <rect class="bar-in" x={x} y={H - h(r.granted)} width={bar} height={h(r.granted)} />}
+              {r && r.denied > 0 && <rect class="bar-out" x={x + bar} y={H - h(r.denied)} width={bar} height={h(r.denied)} />}
             </g>
           );
         })}
+        {buckets.length > 0 && (
+          <>
+            <text class="tick" x={0} y={H + 12}>
+              {buckets[0].slice(5)}
+            </text>
+            <text class="tick" x={width} y={H + 12} text-anchor="end">
+              {buckets[buckets.length - 1].slice(5)}
+            </text>
+          </>
+        )}
       </svg>
       <figcaption>{name}</figcaption>
     </figure>
@@ -105,7 +126,7 @@ export function ConsentStatsPage({ me }: { me: WhoAmI }) {
     if (!series.has(key)) series.set(key, { purpose: r.purpose, version: r.noticeVersion, rows: new Map() });
     series.get(key)!.rows.set(r.bucket, r);
   }
-  const buckets = Array.from(new Set((doc?.rows ?? []).map((r) => r.bucket))).sort();
+  const buckets = doc ? Array.from(new Set([...allBuckets(doc), ...doc.rows.map((r) => r.bucket)])).sort() : [];
 
   return (
     <section aria-labelledby="stats-title">
