@@ -1069,15 +1069,20 @@ Result<RightsRequest> RightsService::Move(const Actor& actor, const std::string&
     (void)Audit(actor, action, subject, "conflict", Dump(Json{{"requestId", request_id}, {"state", r.state}}));
     return Status::FailedPrecondition(why);
   }
+  return UpdateAudited(actor, action, subject, r, to, add, Json{{"requestId", request_id}, {"state", to}});
+}
+
+Result<RightsRequest> RightsService::UpdateAudited(const Actor& actor, const char* action, const std::string& subject,
+                                                   const RightsRequest& r, const std::string& to, const Json& add,
+                                                   const Json& detail, const std::function<Status(StoreTxn&)>& also) {
   auto out =
       stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
-        auto u = tx.UpdateRequest(request_id, r.state, to, actor.name, tx.NowMs(), MergedResult(r.result, add));
+        auto u = tx.UpdateRequest(r.id, r.state, to, actor.name, tx.NowMs(), MergedResult(r.result, add));
         if (!u.ok()) return u.status();
         if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
-        FERRY_RETURN_IF_ERROR(
-            tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(Json{{"requestId", request_id}, {"state", to}})))
-                .status());
-        auto after = tx.GetRequest(request_id);
+        if (also) FERRY_RETURN_IF_ERROR(also(tx));
+        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(detail))).status());
+        auto after = tx.GetRequest(r.id);
         if (!after.ok()) return after.status();
         if (!after->has_value()) return Status::Internal("the request went missing");
         return std::move(**after);
@@ -1166,24 +1171,13 @@ Result<RightsRequest> RightsService::Extend(const Actor& actor, const std::strin
                       {"previousDue", Iso(r.due_ms)},
                       {"by", actor.name},
                       {"at", Iso(clock_->NowMs())}}}};
-  auto out =
-      stores_.transactions->TransactFor<RightsRequest>(TxnMode::kWrite, [&](StoreTxn& tx) -> Result<RightsRequest> {
-        auto u = tx.UpdateRequest(request_id, r.state, kExtended, actor.name, tx.NowMs(), MergedResult(r.result, add));
-        if (!u.ok()) return u.status();
-        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
-        auto moved = tx.primitives().SetRequestDueIf(request_id, kExtended, due);
-        if (!moved.ok()) return moved.status();
-        if (!*moved) return Status::Conflict("the request changed meanwhile");
-        FERRY_RETURN_IF_ERROR(
-            tx.AppendAudit(Entry(actor, action, subject, "ok", Dump(Json{{"requestId", request_id}, {"days", days}})))
-                .status());
-        auto after = tx.GetRequest(request_id);
-        if (!after.ok()) return after.status();
-        if (!after->has_value()) return Status::Internal("the request went missing");
-        return std::move(**after);
-      });
-  if (!out.ok() && out.status().code() != base::Code::kConflict) return out.status().WithMessage(kStoreUnavailable);
-  return out;
+  return UpdateAudited(actor, action, subject, r, kExtended, add, Json{{"requestId", request_id}, {"days", days}},
+                       [&](StoreTxn& tx) -> Status {
+                         auto moved = tx.primitives().SetRequestDueIf(request_id, kExtended, due);
+                         if (!moved.ok()) return moved.status();
+                         if (!*moved) return Status::Conflict("the request changed meanwhile");
+                         return Status::Ok();
+                       });
 }
 
 Result<std::vector<RightsRequest>> RightsService::DueWithin(const Actor& actor, int64_t within_ms) {

@@ -482,6 +482,13 @@ class RightsService {
   // allow it), merging `add` into its result; audited as `action`.
   base::Result<RightsRequest> Move(const Actor& actor, const std::string& request_id, const char* action,
                                    const std::string& to, const Json& add);
+  // In one transaction: request `r` goes from its state to `to` with `add` merged into its result, `also` runs (it
+  // may refuse with kConflict), the audit entry (`action`, `detail`) is appended, and the request is read back. A
+  // request changed meanwhile gives kConflict; another store failure kStoreUnavailable.
+  base::Result<RightsRequest> UpdateAudited(const Actor& actor, const char* action, const std::string& subject,
+                                            const RightsRequest& r, const std::string& to, const Json& add,
+                                            const Json& detail,
+                                            const std::function<base::Status(StoreTxn&)>& also = nullptr);
   // An audit entry of `actor` (subject: a plain id or "", stored as its hash).
   AuditEntry Entry(const Actor& actor, const std::string& action, const std::string& subject, const std::string& result,
                    const std::string& detail);
