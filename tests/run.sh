@@ -208,6 +208,29 @@ if [[ $failed -ne 0 ]]; then
 else
   echo "tests/run.sh: all stages passed"
 fi
+# Which tests failed, and what each printed where it failed (CI shows the end of this output, after the fuzzers' logs).
+failure_digest() {
+  local log name
+  for log in $(find "build/$1" -maxdepth 2 -name ctest.log 2>/dev/null); do
+    grep -q '^The following tests FAILED:' "$log" || continue
+    printf '\n==== %s: failed tests (%s) ====\n' "$1" "$log"
+    sed -n '/^The following tests FAILED:/,/^Errors while running/p' "$log" | grep -E '^\s+[0-9]+ - ' | head -20
+    local last
+    last="$(dirname "$log")/Testing/Temporary/LastTest.log"
+    [[ -f "$last" ]] || continue
+    sed -n '/^The following tests FAILED:/,/^Errors while running/p' "$log" | grep -E '^\s+[0-9]+ - ' | head -5 |
+      sed -E 's/^\s+[0-9]+ - (.*) \([^)]*\)$/\1/' | while read -r name; do
+      printf -- '---- %s\n' "$name"
+      awk -v n="$name" '$0 ~ "^[0-9]+/[0-9]+ Test: " && $3 == n {on=1} on {print} on && index($0, "\"" n "\" end time") {exit}' \
+        "$last" | grep -E -A6 'Failure|FAILED|error|Error|Sanitizer|Timeout|Exception' | head -40
+    done
+  done
+}
+if [[ $failed -ne 0 ]]; then
+  for stage in "${ORDER[@]}"; do
+    [[ "${RESULT[$stage]}" == passed ]] || failure_digest "$stage"
+  done
+fi
 # The plain closing line CI reads: ctest results summed over the stages that ran tests.
 echo "ctest: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
 exit "$failed"

@@ -32,8 +32,8 @@
 //   - a body over the route's (else the server's) `max_body_bytes`: 413, known from Content-Length before the body is
 //     read, or counted as a chunked body arrives. "Expect: 100-continue" is answered only when the body is welcome.
 // Answers the server gives itself use the error body of lib/wire/http_status.h. After a refusal that closes the
-// connection, the server drains what the client still sends for up to 1 s (256 KiB) so the answer is not lost to a
-// reset.
+// connection, the server drains what the client still sends for up to 1 s (256 KiB; a body refused for its announced
+// Content-Length: that length, up to 8 MiB) so the answer is not lost to a reset.
 //
 // Memory: a connection holds at most max_header_bytes + 16 KiB of input while a request arrives, the body it is
 // allowed, and nothing between requests (buffers are freed while idle); a TLS stream (about 70 KiB with OpenSSL's and

@@ -62,6 +62,10 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kIdleReadChunk = 1024;  // TLS connections read this much while idle
 constexpr int64_t kTrimEveryMs = 1000;
 constexpr int64_t kTrimAfterClosed = 256;  // connections closed since the last malloc_trim
+// A body refused (413) for its announced Content-Length is drained whole up to this size, so that a client still
+// sending it reads the answer instead of a reset (the answer is lost to a reset when unread input remains at close).
+// Announced bodies larger than this are cut off after kLingerBytes. Still bounded by kLingerMs.
+constexpr size_t kLingerRefusedBodyBytes = 8 * 1024 * 1024;
 
 // TLS 1.2: forward-secret AEAD suites only. TLS 1.3 keeps OpenSSL's defaults (all AEAD, all forward secret).
 constexpr const char* kTls12Ciphers =
@@ -760,6 +764,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     size_t max_body = m.options.max_body_bytes > 0 ? m.options.max_body_bytes : lim.max_body_bytes;
     if (auto len = parser_->content_length(); len && *len > max_body) {
+      linger_bytes_ = std::max<size_t>(kLingerBytes, std::min<std::uint64_t>(*len, kLingerRefusedBodyBytes));
       return RefuseAfterHeader(413, "body too large");
     }
     parser_->set_max_body(max_body);
@@ -957,7 +962,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ignored;
     sock_.shutdown(net::socket_base::shutdown_send, ignored);
     buf_.consume(buf_.size());
-    if (drained_ >= kLingerBytes) return Close();
+    if (drained_ >= linger_bytes_) return Close();
     auto mb = buf_.prepare(std::min<size_t>(kReadChunk, buf_.max_size()));
     sock_.async_read_some(mb, [self = shared_from_this()](const error_code& ec, size_t n) {
       if (self->closed_) return;
@@ -1041,6 +1046,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool header_checked_ = false;
   int64_t request_deadline_ = 0;
   size_t drained_ = 0;
+  size_t linger_bytes_ = kLingerBytes;  // how much unread input GracefulClose drains at most
   TimerKind timer_kind_ = TimerKind::kIdle;
   uint64_t timer_gen_ = 0;
   After after_ = After::kKeepAlive;
