@@ -76,6 +76,7 @@ Result<std::unique_ptr<core::Client>> Agent::OpenClient(const AgentConfig& cfg, 
   o.app_name = cfg.app_name;
   o.app_version = kAgentVersion;
   o.default_consent = cfg.default_consent;
+  o.hold_pending = cfg.hold_pending;
   o.flush_interval_ms = cfg.flush_interval_ms;
   o.batch_size = cfg.batch_size;
   o.max_storage_bytes = cfg.max_storage_bytes;
@@ -125,8 +126,9 @@ Answer Agent::FromStatus(const Status& s, const std::string& message_id, const s
                          {"purpose", purpose},
                          {"consent", core::ConsentName(c)},
                          {"note", c == core::Consent::kGranted ? "stored; it will be sent"
-                                                               : "stored encrypted; sent only once the purpose "
-                                                                 "is granted, purged if it is denied"}});
+                                                               : "held encrypted (hold_pending_ms); sent only once "
+                                                                 "the purpose is granted, purged if it is denied, "
+                                                                 "dropped if still pending after its hold"}});
     }
     case base::Code::kConsentDenied:
       CountEvent("dropped_consent");
@@ -272,7 +274,8 @@ std::string Agent::Metrics() {
            "route=\"" + PromEscape(k.substr(0, sep)) + "\",code=\"" + k.substr(sep + 1) + "\"", double(n));
     }
     head("ferry_agent_events_total", "counter",
-         "Events from local callers by outcome (accepted, accepted_pending, dropped_consent, invalid, error).");
+         "Events from local callers by outcome (accepted, accepted_pending, dropped_consent, invalid, error); "
+         "dropped_consent: refused by consent (denied, or pending and not held).");
     for (const char* r : {"accepted", "accepted_pending", "dropped_consent", "invalid", "error"}) {
       auto it = events_.find(r);
       line("ferry_agent_events_total", std::string("result=\"") + r + "\"",
@@ -310,6 +313,7 @@ std::string Agent::Metrics() {
       {"suppressed", "Events the upstream dropped for an erased subject."},
       {"rejected", "Events the upstream rejected."},
       {"dropped_consent", "Events refused because their purpose is denied."},
+      {"dropped_pending", "Events of a pending purpose dropped: not held (hold_pending_ms), or held too long."},
       {"purged_consent", "Buffered events purged when their purpose was denied."},
       {"evicted", "Events evicted by the buffer's size or age limit."},
       {"retries", "Upload attempts that failed and will be retried."},

@@ -154,6 +154,7 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
               "storage",
               "buffer_key",
               "consent",
+              "hold_pending_ms",
               "necessary_events",
               "pii_rules",
               "batch",
@@ -337,6 +338,22 @@ Result<AgentConfig> ParseConfig(const std::string& text, const std::string& path
         c.Fail(key, "the sensitive purpose is never granted by default (PIPL 29): the person must choose it");
       }
       if (it.key() == "necessary" && v != "granted") c.Fail(key, "'necessary' is always granted");
+    }
+  }
+  if (const Json* hold = c.Object(j, "", "hold_pending_ms")) {
+    for (auto it = hold->begin(); it != hold->end(); ++it) {
+      std::string key = "hold_pending_ms." + it.key();
+      if (!wire::IsValidPurpose(it.key())) {
+        c.Fail(key, "a purpose is 1-32 bytes of a-z, 0-9, _ and -");
+      } else if (it.key() == "necessary") {
+        c.Fail(key, "'necessary' is always granted: nothing of it waits");
+      } else if (it.key() == "sensitive") {
+        c.Fail(key, "a sensitive event is never held (PIPL 29, GDPR 9: consent before processing)");
+      } else {
+        uint64_t ms = 0;
+        c.Number(*hold, "hold_pending_ms.", it.key().c_str(), &ms, core::kMinHoldPendingMs, core::kMaxHoldPendingMs);
+        if (ms != 0) cfg.hold_pending[it.key()] = ms;
+      }
     }
   }
   c.Strings(j, "", "necessary_events", &cfg.necessary_events, [](const std::string& name) {

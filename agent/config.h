@@ -62,6 +62,9 @@ struct AgentConfig {
 
   // Pipeline.
   std::map<std::string, core::Consent> default_consent;
+  // Purposes whose events are held while pending, with the longest hold in ms (hold_pending_ms); any other pending
+  // purpose's events are dropped (default: none held; never "necessary" or "sensitive").
+  std::map<std::string, uint64_t> hold_pending;
   std::vector<std::string> necessary_events;  // track events that may use the purpose "necessary" (default none)
   std::string pii_rules;                      // serialised JSON object ("" = defaults)
   uint32_t batch_size = 100;

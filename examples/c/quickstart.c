@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   ferry_options_set_log_callback(o, LogLine, NULL);
   ferry_options_set_default_consent(o, FERRY_PURPOSE_ANALYTICS, FERRY_CONSENT_GRANTED);
   ferry_options_set_default_consent(o, FERRY_PURPOSE_PERSONALIZATION, FERRY_CONSENT_DENIED);
+  /* Marketing is not asked yet (pending). A pending purpose's events are dropped unless the app holds them: this app
+   * holds marketing's for at most a day, to send them if the user grants it (say so in the notice). */
+  ferry_options_set_hold_pending(o, FERRY_PURPOSE_MARKETING, 24u * 3600u * 1000u);
   /* Mask phone numbers (keep a few digits) instead of redacting them; passwords are dropped by default. */
   ferry_options_set_pii_rules(o, "{\"detectors\": {\"phone\": \"mask\"}}");
   if (endpoint != NULL) {
@@ -101,7 +104,7 @@ int main(int argc, char** argv) {
                    " \"email\": \"li.wei@example.com\", \"mobile\": \"13812345678\", \"password\": \"hunter2\","
                    " \"note\": \"call me at 13812345678 or li.wei@example.com\"}",
                    FERRY_PURPOSE_ANALYTICS));
-  Show("track(\"newsletter_prompt\") purpose=marketing (pending)",
+  Show("track(\"newsletter_prompt\") purpose=marketing (pending, held)",
        ferry_track(c, "newsletter_prompt", "{\"placement\": \"footer\"}", FERRY_PURPOSE_MARKETING));
   st = Show("track(\"recommendation_shown\") purpose=personalization",
             ferry_track(c, "recommendation_shown", "{\"item\": \"sku-9\"}", FERRY_PURPOSE_PERSONALIZATION));

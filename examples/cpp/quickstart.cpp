@@ -56,7 +56,10 @@ int main(int argc, char** argv) {
     Show("identify(\"user-2002\")", client.Identify("user-2002"));
     Show("track(\"signup\") with email and password",
          client.Track("signup", R"({"email": "zhang.min@example.com", "password": "hunter2", "plan": "pro"})"));
-    Show("track(\"promo_seen\") purpose=marketing (pending)", client.Track("promo_seen", {}, "marketing"));
+    // marketing is pending and this app does not hold it (ferry_options_set_hold_pending): dropped, not kept.
+    ferry::Status pending = client.Track("promo_seen", {}, "marketing");
+    Show("track(\"promo_seen\") purpose=marketing (pending, not held)", pending);
+    if (pending.code() != FERRY_ERR_CONSENT_DENIED) rc = 1;
     ferry::Status denied = client.Track("recs_shown", R"({"item": "sku-1"})", "personalization");
     Show("track(\"recs_shown\") purpose=personalization", denied);
     if (denied.code() != FERRY_ERR_CONSENT_DENIED) rc = 1;

@@ -36,7 +36,12 @@ public final class Quickstart {
       ferry.identify("user-4004", Map.of("plan", "pro"));
       ferry.track("order_completed", Map.of("email", "chen.jie@example.com", "mobile", "13612345678",
           "password", "hunter2", "amount", 42.5));
-      ferry.track("newsletter_prompt", Map.of("placement", "footer"), "marketing"); // pending
+      try { // marketing is pending and not held (the C quickstart shows the hold): dropped, not kept
+        ferry.track("newsletter_prompt", Map.of("placement", "footer"), "marketing");
+        rc = 1;
+      } catch (FerryException e) {
+        System.out.println("marketing (pending, not held): " + e.getMessage());
+      }
       System.out.println("marketing consent: " + ferry.getConsent("marketing"));
       try {
         ferry.track("recommendation_shown", Map.of("item", "sku-9"), "personalization");

@@ -35,7 +35,11 @@ def main():
             client.identify("user-3003", {"plan": "pro"})
             client.track("order_completed", {"email": "wang.fang@example.com", "mobile": "13912345678",
                                               "password": "hunter2", "amount": 42.5})
-            client.track("newsletter_prompt", {"placement": "footer"}, purpose="marketing")  # pending
+            try:  # marketing is pending and not held (the C quickstart shows the hold): dropped, not kept
+                client.track("newsletter_prompt", {"placement": "footer"}, purpose="marketing")
+                rc = 1
+            except ferry.ConsentDeniedError as e:
+                print("marketing (pending, not held):", e)
             print("marketing consent:", client.get_consent("marketing").name)
             try:
                 client.track("recommendation_shown", {"item": "sku-9"}, purpose="personalization")

@@ -346,6 +346,19 @@ ferry_status ferry_options_set_notice_changed_purposes(ferry_options* o, const c
   });
 }
 
+ferry_status ferry_options_set_hold_pending(ferry_options* o, const char* purpose, uint64_t max_ms) {
+  if (o == nullptr || purpose == nullptr) return FERRY_ERR_INVALID_ARGUMENT;
+  return Guard([&] {
+    std::string p(purpose);
+    // "necessary" is always granted; "sensitive" is never held (consent before processing).
+    if (!ferry::wire::IsValidPurpose(p) || p == "necessary" || p == "sensitive") return FERRY_ERR_INVALID_ARGUMENT;
+    if (max_ms < ferry::core::kMinHoldPendingMs || max_ms > ferry::core::kMaxHoldPendingMs)
+      return FERRY_ERR_INVALID_ARGUMENT;
+    o->o.hold_pending[p] = max_ms;
+    return FERRY_OK;
+  });
+}
+
 ferry_status ferry_options_set_data_dir(ferry_options* o, const char* dir) {
   if (o == nullptr || dir == nullptr || dir[0] != '/') return FERRY_ERR_INVALID_ARGUMENT;
   return Guard([&] {

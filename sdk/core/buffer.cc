@@ -710,6 +710,33 @@ Status Buffer::PutMeta(const std::string& k, const std::string& v) {
   return st->Run();
 }
 
+Result<int64_t> Buffer::DeleteOlder(const std::string& purpose, int64_t min_created_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = counts_.find(purpose);
+  if (it == counts_.end() || it->second.events == 0) return int64_t{0};
+  base::Transaction tx(db_);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
+  int64_t n = 0, bytes = 0;
+  {
+    auto sum = db_.Prepare("SELECT count(*), coalesce(sum(size), 0) FROM events WHERE purpose = ? AND created_ms < ?");
+    if (!sum.ok()) return sum.status();
+    sum->Bind(1, purpose).Bind(2, min_created_ms);
+    if (sum->Step()) {
+      n = sum->Int(0);
+      bytes = sum->Int(1);
+    }
+    FERRY_RETURN_IF_ERROR(sum->status());
+  }
+  if (n == 0) return int64_t{0};
+  auto del = db_.Prepare("DELETE FROM events WHERE purpose = ? AND created_ms < ?");
+  if (!del.ok()) return del.status();
+  del->Bind(1, purpose).Bind(2, min_created_ms);
+  FERRY_RETURN_IF_ERROR(del->Run());
+  FERRY_RETURN_IF_ERROR(tx.Commit());
+  Account(purpose, -n, -bytes);
+  return n;
+}
+
 Result<Evicted> Buffer::Evict(int64_t max_bytes, int64_t min_created_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   return EvictLocked(max_bytes, min_created_ms);

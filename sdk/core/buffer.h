@@ -144,6 +144,10 @@ class Buffer {
   // and every non-"necessary" event created before min_created_ms.
   base::Result<Evicted> Evict(int64_t max_bytes, int64_t min_created_ms);
 
+  // Deletes the events of `purpose` created before min_created_ms (held events of a pending purpose past their
+  // longest hold). Returns how many.
+  base::Result<int64_t> DeleteOlder(const std::string& purpose, int64_t min_created_ms);
+
   // Deletes every event (right to erasure on the device). Returns how many.
   base::Result<int64_t> DeleteAllEvents();
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -78,6 +79,8 @@ Status Client::Init() {
   uploader_ = std::make_unique<Uploader>(
       opts_, buffer_.get(), &stats_, log_, [this] { return consent_.SendablePurposes(); }, std::move(transport));
   uploader_->SetGrantReceipts([this] { return consent_.GrantReceipts(); });
+  uploader_->SetPassHook([this] { SweepHeld(); });
+  SweepHeld();
   uploader_->SetBatchSource([this](size_t max_events, size_t max_bytes, std::map<std::string, std::string>* receipts) {
     ConsentGate::SharedHold hold = consent_.Shared();
     *receipts = consent_.GrantReceiptsLocked();
@@ -389,6 +392,50 @@ Status Client::SensitiveRefused() {
   return Status::ConsentDenied("purpose 'sensitive' is not granted; a sensitive event is never held, it was dropped");
 }
 
+Status Client::PendingDropped(const std::string& purpose) {
+  stats_.dropped_pending.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> l(dropped_log_mu_);
+    if (dropped_logged_.insert(purpose).second) {
+      log_.Info("purpose '" + purpose +
+                "' is pending and its events are not held (ferry_options_set_hold_pending): dropped; counted in "
+                "dropped_pending");
+    }
+  }
+  return Status::ConsentDenied("purpose '" + purpose +
+                               "' is pending and its events are not held; the event was dropped");
+}
+
+void Client::SweepHeld() {
+  ConsentGate::SharedHold hold = consent_.Shared();
+  SweepHeldLocked();
+}
+
+void Client::SweepHeldLocked() {
+  int64_t now = clock_->NowMs();
+  for (const auto& entry : buffer_->Counts()) {
+    const std::string& purpose = entry.first;
+    if (entry.second.events == 0 || purpose == kNecessary || consent_.StateLocked(purpose) != Consent::kPending) {
+      continue;
+    }
+    // Not held (and "sensitive", never held): every buffered event of the purpose goes; held: those past the hold.
+    auto it = opts_.hold_pending.find(purpose);
+    bool held = it != opts_.hold_pending.end() && purpose != kSensitive;
+    int64_t cutoff = held ? now - static_cast<int64_t>(it->second) : std::numeric_limits<int64_t>::max();
+    auto n = buffer_->DeleteOlder(purpose, cutoff);
+    if (!n.ok()) {
+      stats_.SetLastError("dropping held events failed: " + n.status().message());
+      log_.Error("dropping held events of '" + purpose + "' failed: " + n.status().message());
+      continue;
+    }
+    if (n.value() > 0) {
+      stats_.dropped_pending.fetch_add(n.value(), std::memory_order_relaxed);
+      log_.Info("purpose '" + purpose + "' is pending: dropped " + std::to_string(n.value()) + " buffered events (" +
+                (held ? "held longer than its hold" : "its events are not held") + "); counted in dropped_pending");
+    }
+  }
+}
+
 Status Client::StorageError(const Status& s) {
   stats_.storage_errors++;
   stats_.SetLastError(s.message());
@@ -448,6 +495,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
   if (purpose == kSensitive && state != Consent::kGranted) return SensitiveRefused();
+  if (DropsPending(purpose, state)) return PendingDropped(purpose);
   // The stored properties/traits: validated and masked in one pass over the app's text (no DOM). An object that
   // repeats a key is parsed and walked instead, so the last of the repeated keys wins as it always did.
   thread_local std::string payload_text;
@@ -586,6 +634,7 @@ Status Client::RecordOneBuilt(Json* ev, uint64_t* ticket) {
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
   if (purpose == kSensitive && state != Consent::kGranted && type != "consent") return SensitiveRefused();
+  if (type != "consent" && DropsPending(purpose, state)) return PendingDropped(purpose);
   if (type != "consent") {
     for (const char* key : {"properties", "traits"}) {
       auto it = ev->find(key);
@@ -677,6 +726,7 @@ Status Client::SetConsentAs(std::string_view purpose_sv, Consent state, const ch
   ConsentGate::ExclusiveHold cl = consent_.Exclusive();
   // Everything already accepted must be in the buffer before a purge, so that nothing of a denied purpose survives.
   FERRY_RETURN_IF_ERROR(writer_->Drain(clock_->MonotonicMs() + kDrainForChangeMs));
+  if (state == Consent::kGranted) SweepHeldLocked();  // held too long: dropped, not released
   Consent previous = consent_.RecordedLocked(purpose);
   const std::string previous_method = consent_.MethodLocked(purpose);
   int64_t now = clock_->NowMs();

@@ -163,6 +163,19 @@ class Client {
   base::Status NextSeqLocked(int64_t* seq);
   // A sensitive event while "sensitive" is not granted: dropped and counted like a denied purpose's, never held.
   base::Status SensitiveRefused();
+  // An event of a pending purpose the app does not hold (ferry_options_set_hold_pending): dropped, counted in
+  // dropped_pending, logged once per purpose.
+  base::Status PendingDropped(const std::string& purpose);
+  // Whether an event of `purpose` in `state` is dropped rather than held.
+  bool DropsPending(const std::string& purpose, Consent state) const {
+    return state == Consent::kPending && purpose != kNecessary && !opts_.hold_pending.count(purpose);
+  }
+  // Deletes the buffered events of each pending purpose older than its longest hold, and all of them for a pending
+  // purpose that is not held (events made under a grant a new notice or a minor's mark sent back to pending, or held
+  // by an earlier version or configuration); counted in dropped_pending. Gate held (shared or exclusive): at open,
+  // before a grant releases held events, and (SweepHeld, shared) on the uploader thread before each pass.
+  void SweepHeldLocked();
+  void SweepHeld();
   // The collector's view of a filed request (POST /v1/device/requests/{ref}/status), merged into the receipt's meta
   // (`meta`, updated); the receipt's own JSON while it has no reference.
   base::Result<nlohmann::json> RequestState(const std::string& receipt, int64_t deadline, nlohmann::json* meta);
@@ -192,6 +205,8 @@ class Client {
   int64_t last_activity_ms_ = 0;                     // guarded by state_mu_
   int64_t next_seq_ = 1, seq_reserved_ = 0;          // guarded by state_mu_
   std::shared_ptr<const std::string> context_json_;  // guarded by state_mu_
+  std::mutex dropped_log_mu_;                        // a leaf lock
+  std::set<std::string> dropped_logged_;             // guarded by dropped_log_mu_: purposes whose drop was logged
 };
 
 }  // namespace ferry::core

@@ -18,6 +18,10 @@ namespace ferry::core {
 enum class Consent { kPending = 0, kGranted = 1, kDenied = 2 };
 enum class Durability { kBatched = 0, kSync = 1 };
 
+// The longest hold of a pending purpose's events (ClientOptions::hold_pending) may be 1 s to 365 days.
+inline constexpr uint64_t kMinHoldPendingMs = 1000;
+inline constexpr uint64_t kMaxHoldPendingMs = 365ull * 24 * 3600 * 1000;
+
 struct ClientOptions {
   std::string endpoint;  // collector base URL; empty: never upload
   std::string write_key;
@@ -38,6 +42,10 @@ struct ClientOptions {
   // The purposes whose terms changed with this notice version (ferry_options_set_notice_changed_purposes): only these
   // fall back to pending when the version differs from the one they were granted under. Empty: every purpose.
   std::set<std::string> notice_changed_purposes;
+  // Purposes whose events are held on the device while pending (ferry_options_set_hold_pending), with the longest
+  // hold in ms; events of any other pending purpose are dropped. "necessary" is never pending and "sensitive" never
+  // held, whatever this holds.
+  std::map<std::string, uint64_t> hold_pending;
   uint32_t flush_interval_ms = 10000;
   uint32_t batch_size = 100;
   uint64_t max_storage_bytes = 10ull << 20;

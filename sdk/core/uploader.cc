@@ -155,6 +155,7 @@ void Uploader::Run() {
 }
 
 void Uploader::Cycle() {
+  if (pass_hook_) pass_hook_();
   if (!SendForgets()) return;
   std::set<std::string> purposes = sendable_purposes_();
   while (SendOneBatch(purposes)) {

@@ -45,6 +45,9 @@ class Uploader {
   // Where events recorded while their purpose was pending get the receipt of the grant that releases them
   // (AdmitPendingEvent). Set before Start().
   void SetGrantReceipts(ReceiptsFn fn) { grant_receipts_ = std::move(fn); }
+  // Runs on the uploader thread before each pass (the client drops held events past their longest hold). Set before
+  // Start().
+  void SetPassHook(std::function<void()> fn) { pass_hook_ = std::move(fn); }
   // Where each batch comes from: the oldest sendable events (at most max_events, about max_bytes) and the grant
   // receipts, read under one consent hold (a purpose sent back to pending mid-pass, by a minor's mark, is not sent
   // from then on). Unset: the buffer's NextBatch of the pass's purposes and SetGrantReceipts'. Set before Start().
@@ -104,6 +107,7 @@ class Uploader {
   base::Logger log_;
   PurposesFn sendable_purposes_;
   ReceiptsFn grant_receipts_;
+  std::function<void()> pass_hook_;
   BatchFn batch_source_;
   std::unique_ptr<platform::HttpTransport> transport_;
 

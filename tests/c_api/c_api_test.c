@@ -285,6 +285,7 @@ static void TestNullClient(void) {
   CHECK_STATUS(ferry_options_set_notice_changed_purposes(NULL, "marketing"), FERRY_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(ferry_set_minor(NULL, 1), FERRY_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(ferry_set_consent_guardian(NULL, "analytics", FERRY_CONSENT_GRANTED), FERRY_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(ferry_options_set_hold_pending(NULL, "marketing", 60000), FERRY_ERR_INVALID_ARGUMENT);
 }
 
 static ferry_client* OpenClient(const char* db_path, const uint8_t* key, int* tag) {
@@ -295,6 +296,9 @@ static ferry_client* OpenClient(const char* db_path, const uint8_t* key, int* ta
   CHECK_STATUS(ferry_options_set_encryption_key(o, key, 32), FERRY_OK);
   CHECK_STATUS(ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
   CHECK_STATUS(ferry_options_set_default_consent(o, "personalization", FERRY_CONSENT_DENIED), FERRY_OK);
+  /* marketing stays pending: its events are held (for at most a day) only because the app opts in (issue 12). */
+  CHECK_STATUS(ferry_options_set_hold_pending(o, "marketing", 86400000u), FERRY_OK);
+  CHECK_STATUS(ferry_options_set_hold_pending(o, "sensitive", 86400000u), FERRY_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(ferry_options_set_app(o, "c_api_test", "1.0"), FERRY_OK);
   CHECK_STATUS(ferry_options_set_log_callback(o, LogCb, tag), FERRY_OK);
   CHECK_STATUS(ferry_open(o, &c), FERRY_OK);

@@ -114,14 +114,21 @@ TEST(FerryHppOptions, EmbeddedNulIsRefusedBySetters) {
   ferry::Options o6;
   o6.SetDataDir("/var/lib/app");
   EXPECT_TRUE(o6.status().ok());
+  ferry::Options o7;
+  o7.SetHoldPending("sensitive", 60000);  // never held
+  EXPECT_EQ(o7.status().code(), FERRY_ERR_INVALID_ARGUMENT);
 }
 
 TEST_F(FerryHppTest, OpensTracksAndMasks) {
   ferry::Client c;
-  ASSERT_TRUE(ferry::Client::Open(BaseOptions(), &c).ok());
+  ferry::Options o = BaseOptions();
+  o.SetHoldPending("marketing", 24 * 3600 * 1000);  // pending marketing is held (opt-in, issue 12)
+  ASSERT_TRUE(o.status().ok());
+  ASSERT_TRUE(ferry::Client::Open(std::move(o), &c).ok());
   ASSERT_TRUE(c.is_open());
   EXPECT_TRUE(c.Track("signup", R"({"email":"carol@example.com","plan":"pro"})").ok());
-  EXPECT_TRUE(c.Track("promo", {}, "marketing").ok());  // pending consent
+  EXPECT_TRUE(c.Track("promo", {}, "marketing").ok());                                       // pending consent, held
+  EXPECT_EQ(c.Track("suggestion", {}, "personalization").code(), FERRY_ERR_CONSENT_DENIED);  // pending, not held
   EXPECT_TRUE(c.Screen("Home").ok());
   EXPECT_TRUE(c.Identify("user-7", R"({"tier":"gold"})").ok());
   EXPECT_EQ(c.GetConsent("analytics"), ferry::Consent::kGranted);

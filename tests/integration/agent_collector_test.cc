@@ -41,6 +41,8 @@ Json AgentConfigFor(const CollectorProcess& c) {
           // The test's own uid may change device consent over the socket (SO_PEERCRED).
           {"unix_socket", {{"path", "agent.sock"}, {"mode", "0600"}, {"consent_uids", {getuid()}}}},
           {"consent", {{"analytics", "granted"}, {"marketing", "denied"}, {"personalization", "pending"}}},
+          // personalization's events wait for the grant only because the config holds them (issue 12 item 7).
+          {"hold_pending_ms", {{"personalization", 86400000}}},
           {"batch", {{"size", 50}, {"flush_interval_ms", 200}}},
           {"shutdown_timeout_ms", 5000}};
 }

@@ -138,6 +138,7 @@ TEST_P(ConsentDeviceTest, ANoticeVersionBumpSendsGrantsBackToPendingOnRecord) {
     EXPECT_EQ(ferry_options_set_notice_changed_purposes(o, ""), FERRY_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(ferry_options_set_notice_changed_purposes(o, "marketing,Bad Name"), FERRY_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(ferry_options_set_notice_changed_purposes(o, "marketing, analytics"), FERRY_OK);
+    ASSERT_EQ(ferry_options_set_hold_pending(o, "marketing", 3600000), FERRY_OK);
   });
   ASSERT_NE(client_, nullptr);
   EXPECT_EQ(ferry_get_consent(client_, "marketing"), FERRY_CONSENT_PENDING);
@@ -232,7 +233,13 @@ TEST_P(ConsentDeviceTest, AMinorsEventsWaitForTheGuardian) {
     ferry_free(j);
     return out;
   };
-  Open([](ferry_options* o) { ASSERT_EQ(ferry_options_set_notice(o, "privacy", "1"), FERRY_OK); });
+  auto open = [this] {
+    Open([](ferry_options* o) {
+      ASSERT_EQ(ferry_options_set_notice(o, "privacy", "1"), FERRY_OK);
+      ASSERT_EQ(ferry_options_set_hold_pending(o, "analytics", 3600000), FERRY_OK);  // wait for the guardian
+    });
+  };
+  open();
   ASSERT_NE(client_, nullptr);
   ASSERT_EQ(ferry_identify(client_, "minor-user", nullptr), FERRY_OK);
   ASSERT_EQ(ferry_set_consent(client_, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
@@ -262,7 +269,7 @@ TEST_P(ConsentDeviceTest, AMinorsEventsWaitForTheGuardian) {
   Close();
 
   // The mark survives a restart; the guardian's grant releases the waiting events.
-  Open([](ferry_options* o) { ASSERT_EQ(ferry_options_set_notice(o, "privacy", "1"), FERRY_OK); });
+  open();
   EXPECT_EQ(stats()["minor"], true);
   EXPECT_EQ(ferry_get_consent(client_, "analytics"), FERRY_CONSENT_PENDING);
   EXPECT_EQ(ferry_get_consent(client_, "sensitive"), FERRY_CONSENT_PENDING);

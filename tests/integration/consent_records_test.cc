@@ -85,6 +85,7 @@ TEST_P(ConsentRecordsTest, ChoicesAreRecordedWithReceiptsAndEveryEventNamesTheOn
   EXPECT_EQ(ferry_options_set_notice(o, "privacy", "bad\x01version"), FERRY_ERR_INVALID_ARGUMENT);
   ASSERT_EQ(ferry_options_set_notice(o, "privacy-notice", "2026-11"), FERRY_OK);
   ASSERT_EQ(ferry_options_set_consent_language(o, "de-CH"), FERRY_OK);
+  ASSERT_EQ(ferry_options_set_hold_pending(o, "analytics", 3600000), FERRY_OK);  // opt in (issue 12 item 7)
   ASSERT_EQ(ferry_open(o, &client_), FERRY_OK);
   ASSERT_EQ(ferry_identify(client_, "user-consent-1", nullptr), FERRY_OK);  // pending analytics: held
   ASSERT_EQ(ferry_set_consent(client_, "marketing", FERRY_CONSENT_GRANTED), FERRY_OK);

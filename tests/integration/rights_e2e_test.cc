@@ -50,6 +50,10 @@ class RightsE2ETest : public ::testing::Test {
     ferry_options_set_flush_interval_ms(o, 3600000);  // uploads only when the test flushes
     ferry_options_set_default_consent(o, "analytics",
                                       analytics_granted ? FERRY_CONSENT_GRANTED : FERRY_CONSENT_PENDING);
+    // Pending analytics (the laptop) waits for consent in the buffer only because the app holds it (issue 12 item 7).
+    if (!analytics_granted) {
+      EXPECT_EQ(ferry_options_set_hold_pending(o, "analytics", 3600000), FERRY_OK);
+    }
     ferry_client* c = nullptr;
     EXPECT_EQ(ferry_open(o, &c), FERRY_OK);
     clients_.push_back(c);

@@ -60,6 +60,7 @@ TEST_F(SdkCollectorTest, EveryEventStoredOnceMaskedAndConsentRespected) {
   ferry_options* o = Options();
   ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
   ferry_options_set_default_consent(o, "personalization", FERRY_CONSENT_DENIED);
+  ASSERT_EQ(ferry_options_set_hold_pending(o, "marketing", 3600000), FERRY_OK);  // pending, held (issue 12 item 7)
   Open(o);
   for (int i = 0; i < 250; ++i) {
     std::string props = R"({"seq":)" + std::to_string(i) +

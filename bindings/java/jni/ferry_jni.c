@@ -138,6 +138,18 @@ JNIEXPORT jint JNICALL FJ(nativeOptionsSetDefaultConsent)(JNIEnv* env, jclass cl
   return st;
 }
 
+JNIEXPORT jint JNICALL FJ(nativeOptionsSetHoldPending)(JNIEnv* env, jclass cls, jlong o, jbyteArray purpose,
+                                                       jlong max_ms) {
+  int oom = 0;
+  char* p = CopyBytes(env, purpose, &oom);
+  ferry_status st;
+  (void)cls;
+  if (oom) return FERRY_ERR_INTERNAL;
+  st = max_ms < 0 ? FERRY_ERR_INVALID_ARGUMENT : ferry_options_set_hold_pending(O(o), p, (uint64_t)max_ms);
+  free(p);
+  return st;
+}
+
 JNIEXPORT jint JNICALL FJ(nativeOptionsSetApp)(JNIEnv* env, jclass cls, jlong o, jbyteArray name, jbyteArray version) {
   int oom = 0;
   char* n = CopyBytes(env, name, &oom);

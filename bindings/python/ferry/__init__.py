@@ -31,7 +31,7 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 __all__ = [
     "Client",
@@ -73,7 +73,7 @@ class Status(enum.IntEnum):
 class Consent(enum.IntEnum):
     """ferry_consent: the state of a purpose."""
 
-    PENDING = 0  # stored locally (encrypted), never sent
+    PENDING = 0  # not answered yet: its events are refused (ConsentDeniedError) unless held (hold_pending)
     GRANTED = 1  # stored and sent
     DENIED = 2  # never stored; pending events of that purpose are purged
 
@@ -214,6 +214,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "ferry_options_set_app": (c_int, [c_void_p, c_char_p, c_char_p]),
         "ferry_options_set_pinned_public_key": (c_int, [c_void_p, c_char_p]),
         "ferry_options_set_session_timeout_ms": (c_int, [c_void_p, u32]),
+        "ferry_options_set_hold_pending": (c_int, [c_void_p, c_char_p, u64]),
         "ferry_open": (c_int, [c_void_p, pp]),
         "ferry_close": (c_int, [c_void_p, u32]),
         "ferry_track": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p]),
@@ -353,7 +354,7 @@ def _take_string(lib: ctypes.CDLL, ptr: ctypes.c_void_p) -> str:
 _OPTION_NAMES = (
     "storage_path", "encryption_key", "endpoint", "write_key", "ca_file", "default_consent", "flush_interval_ms",
     "batch_size", "max_storage_bytes", "max_event_age_ms", "pii_rules", "durability", "app_name", "app_version",
-    "pinned_public_key", "session_timeout_ms", "log",
+    "pinned_public_key", "session_timeout_ms", "log", "hold_pending",
 )
 
 
@@ -372,7 +373,10 @@ class Client:
       ca_file (str)               a PEM file of extra trust anchors for the collector's certificate
       pinned_public_key (str)     ``sha256//<base64>`` pins of the collector's key, joined with ';'
       default_consent (dict)      {purpose: Consent}: the state a purpose starts with on a new device; a purpose
-                                  never given a state stays PENDING (its events are stored, never sent)
+                                  never given a state stays PENDING (its events are refused: ConsentDeniedError)
+      hold_pending (dict)         {purpose: max_ms}: hold that purpose's events while it is PENDING, for at most
+                                  max_ms (1000 to 365 days), and send them once it is granted
+                                  (ferry_options_set_hold_pending); never "sensitive". Default: nothing held
       flush_interval_ms (int)     how often the uploader sends; default 10000 (100 ms to 24 h)
       batch_size (int)            events per upload; default 100 (1 to 1000)
       max_storage_bytes (int)     the buffer's size limit; default 10 MiB (at least 64 KiB)
@@ -465,17 +469,28 @@ class Client:
                 raise TypeError(f"option 'encryption_key' must be bytes, not {type(key).__name__}")
             key = bytes(key)
             check("encryption_key", lib.ferry_options_set_encryption_key(o, key, len(key)))
-        if "default_consent" in options:
-            dc = options["default_consent"]
-            if not isinstance(dc, Mapping):
-                raise TypeError("option 'default_consent' must be a dict {purpose: Consent}")
-            for purpose, state in dc.items():
+        def per_purpose(name: str, what: str) -> List[Tuple[Any, bytes, Any]]:
+            """(purpose, its bytes, value) of a {purpose: value} option; none when the option is absent or None."""
+            given = options.get(name)
+            if given is None:
+                return []
+            if not isinstance(given, Mapping):
+                raise TypeError(f"option '{name}' must be a dict {{purpose: {what}}}")
+            out = []
+            for purpose, value in given.items():
                 try:
-                    p = _text(purpose, "purpose")
+                    out.append((purpose, _text(purpose, "purpose"), value))
                 except _Refused as r:
-                    raise InvalidArgumentError(Status.INVALID_ARGUMENT,
-                                               f"option 'default_consent' refused: {r.reason}") from None
-                check(f"default_consent[{purpose!r}]", lib.ferry_options_set_default_consent(o, p, _consent(state)))
+                    raise InvalidArgumentError(Status.INVALID_ARGUMENT, f"option '{name}' refused: {r.reason}") from None
+            return out
+
+        for purpose, p, state in per_purpose("default_consent", "Consent"):
+            check(f"default_consent[{purpose!r}]", lib.ferry_options_set_default_consent(o, p, _consent(state)))
+        for purpose, p, max_ms in per_purpose("hold_pending", "max_ms"):
+            if isinstance(max_ms, bool) or not isinstance(max_ms, int) or not 0 <= max_ms < 2**64:
+                raise InvalidArgumentError(Status.INVALID_ARGUMENT,
+                                           f"option 'hold_pending[{purpose!r}]' refused: a whole number of ms")
+            check(f"hold_pending[{purpose!r}]", lib.ferry_options_set_hold_pending(o, p, max_ms))
         if "pii_rules" in options:
             rules = options["pii_rules"]
             try:
@@ -599,7 +614,7 @@ class Client:
 
     def track(self, event: str, properties: Optional[Mapping] = None, purpose: Optional[str] = None) -> None:
         """Records an event. properties: a dict (JSON object) or None. purpose: None means "analytics".
-        Raises ConsentDeniedError if the purpose is denied (nothing is stored)."""
+        Raises ConsentDeniedError if the purpose is denied, or pending (nothing is stored)."""
         lib = self._lib
         try:
             e = _text(event, "event")

@@ -34,7 +34,8 @@ def test_library_loaded_from_env_or_wheel_and_version_matches():
 
 
 def test_track_masks_pii_and_export_and_stats(tmp_path):
-    with open_client(tmp_path) as c:
+    # marketing stays pending: its event is kept only because the client holds it (issue 12).
+    with open_client(tmp_path, hold_pending={"marketing": 86400000}) as c:
         c.track("signup", {"email": "erin@example.com", "mobile": "13912345678", "password": "s3cret",
                            "plan": "pro", "nested": {"ip": "198.51.100.7"}, "n": 3, "ok": True})
         c.screen("Home", {"tab": "feed"})
@@ -300,3 +301,18 @@ def test_every_public_name_and_option_is_documented():
     doc = inspect.getdoc(ferry.Client)
     for option in ferry._OPTION_NAMES:
         assert option in doc, f"option {option} is missing from Client's docstring"
+
+
+def test_a_pending_purpose_is_dropped_unless_held(tmp_path):
+    with open_client(tmp_path) as c:
+        with pytest.raises(ferry.ConsentDeniedError):
+            c.track("promo_seen", purpose="marketing")
+        assert c.stats()["dropped_pending"] == 1
+        assert not any(e.get("event") == "promo_seen" for e in c.export_local()["events"])
+    for bad in ({"sensitive": 86400000}, {"necessary": 86400000}, {"marketing": 999}):
+        with pytest.raises(ferry.InvalidArgumentError):
+            open_client(tmp_path, hold_pending=bad)
+    with open_client(tmp_path, hold_pending={"marketing": 86400000}) as c:
+        c.track("promo_seen", purpose="marketing")
+        assert any(e.get("event") == "promo_seen" for e in c.export_local()["events"])  # waits for the commit
+        assert c.stats()["pending_consent"] == 1

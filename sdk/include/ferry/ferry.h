@@ -415,6 +415,20 @@ FERRY_API ferry_status ferry_set_minor(ferry_client* c, int minor);
  * is not marked (recorded as given). "necessary" cannot be denied (FERRY_ERR_INVALID_ARGUMENT). */
 FERRY_API ferry_status ferry_set_consent_guardian(ferry_client* c, const char* purpose, ferry_consent state);
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * Appended: holding events of a pending purpose is opt-in (issue 12)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/* BEHAVIOUR CHANGE: an event of a PENDING purpose is no longer held by default. ferry_track() (screen, identify)
+ * returns FERRY_ERR_CONSENT_DENIED, stores nothing and counts it in ferry_stats_json()'s "dropped_pending" (logged
+ * once per purpose), unless the app opts in for that purpose here: its events are then stored encrypted while it is
+ * pending and sent once granted, as before, for at most max_ms (1 s to 365 days); held events older than that are
+ * dropped (counted in "dropped_pending") while the purpose is still pending, also just before a grant would release
+ * them. Buffered events of a pending purpose that is not held (made under a grant that a new notice or a minor's mark
+ * sent back to pending, or held by an older version) are dropped too. "necessary" and "sensitive" (never held):
+ * FERRY_ERR_INVALID_ARGUMENT. */
+FERRY_API ferry_status ferry_options_set_hold_pending(ferry_options* o, const char* purpose, uint64_t max_ms);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

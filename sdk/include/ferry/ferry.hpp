@@ -247,6 +247,12 @@ class Options {
     detail::CStr d(dir);
     return Note(d.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_data_dir(o_, d.get()));
   }
+  // Holds a pending purpose's events for at most max_ms (never "sensitive"): ferry.h, ferry_options_set_hold_pending().
+  // Without it an event of a pending purpose is refused (FERRY_ERR_CONSENT_DENIED) and dropped.
+  Options& SetHoldPending(std::string_view purpose, std::uint64_t max_ms) noexcept {
+    detail::CStr p(purpose);
+    return Note(p.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_hold_pending(o_, p.get(), max_ms));
+  }
 
   // FERRY_OK, or the status of the first setter that failed.
   Status status() const noexcept { return first_error_; }

@@ -84,7 +84,8 @@ class AgentApiTest : public ::testing::Test {
 };
 
 TEST_F(AgentApiTest, EventAnswersSayWhatHappenedAndTheBufferHoldsMaskedEvents) {
-  AgentConfig cfg = Config();
+  // personalization is pending: its events are held only because this config opts in (issue 12 item 7).
+  AgentConfig cfg = Config(R"(, "hold_pending_ms": {"personalization": 86400000})");
   auto agent = Open(cfg);
   ASSERT_NE(agent, nullptr);
   auto a = agent->Event("track", R"({"event": "signup", "messageId": "m-1", "userId": "u-7",
@@ -236,8 +237,59 @@ TEST_F(AgentApiTest, DeviceConsentIsRecordedAndPersisted) {
   EXPECT_EQ(c["necessary"], "granted");
 }
 
-TEST_F(AgentApiTest, ReloadAppliesPipelineSettingsAndKeepsTheBufferPath) {
+// Issue 12 item 7: a pending purpose's events are dropped unless hold_pending_ms holds that purpose; a reload turns
+// the hold on or off at once, and off drops what was held.
+TEST_F(AgentApiTest, APendingPurposesEventsAreDroppedUnlessTheConfigHoldsThem) {
   AgentConfig cfg = Config();
+  auto agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  auto a = agent->Event("track", R"({"event": "suggestion", "purpose": "personalization", "messageId": "m-1"})");
+  EXPECT_EQ(a.status, 200) << a.body;
+  Json j = Json::parse(a.body);
+  EXPECT_EQ(j["result"], "dropped");
+  EXPECT_NE(j["reason"].get<std::string>().find("pending"), std::string::npos) << a.body;
+  // Forwarded (POST /v1/batch): rejected the same way.
+  Json batch = {{"sentAt", ferry::base::FormatIso8601(ferry::base::NowMs())},
+                {"batch",
+                 {{{"messageId", "m-2"},
+                   {"type", "track"},
+                   {"event", "suggestion"},
+                   {"anonymousId", "anon-1"},
+                   {"purpose", "personalization"},
+                   {"timestamp", ferry::base::FormatIso8601(ferry::base::NowMs())}}}}};
+  a = agent->Batch(batch.dump(), ferry::base::NowMs());
+  EXPECT_EQ(a.status, 200) << a.body;
+  j = Json::parse(a.body);
+  EXPECT_EQ(j["accepted"], 0) << a.body;
+  ASSERT_EQ(j["rejected"].size(), 1u) << a.body;
+  EXPECT_EQ(j["rejected"][0]["reason"].get<std::string>().rfind("consent_denied: ", 0), 0u) << a.body;
+  std::string metrics = agent->Metrics();
+  EXPECT_NE(metrics.find("ferry_agent_pipeline_dropped_pending_total 2\n"), std::string::npos) << metrics;
+
+  // Held from a reload on: accepted while pending.
+  AgentConfig held = Config(R"(, "hold_pending_ms": {"personalization": 86400000})");
+  ASSERT_TRUE(agent->Reload(held).ok());
+  a = agent->Event("track", R"({"event": "suggestion", "purpose": "personalization", "messageId": "m-3"})");
+  j = Json::parse(a.body);
+  EXPECT_EQ(j["result"], "accepted") << a.body;
+  EXPECT_EQ(j["consent"], "pending") << a.body;
+  // A sensitive event is refused whatever the config says (the config cannot hold it: agent_config_test).
+  a = agent->Event("track", R"({"event": "glucose", "purpose": "sensitive"})");
+  EXPECT_EQ(Json::parse(a.body)["result"], "dropped") << a.body;
+  ASSERT_TRUE(agent->Shutdown(1000).ok());
+  EXPECT_TRUE(Find(Buffered(cfg), "m-3").is_object());
+  EXPECT_FALSE(Find(Buffered(cfg), "m-1").is_object());
+
+  // Opened again without the hold: what was held is dropped at once.
+  agent = Open(cfg);
+  ASSERT_NE(agent, nullptr);
+  EXPECT_NE(agent->Metrics().find("ferry_agent_pipeline_dropped_pending_total 1\n"), std::string::npos);
+  ASSERT_TRUE(agent->Shutdown(1000).ok());
+  EXPECT_FALSE(Find(Buffered(cfg), "m-3").is_object());
+}
+
+TEST_F(AgentApiTest, ReloadAppliesPipelineSettingsAndKeepsTheBufferPath) {
+  AgentConfig cfg = Config(R"(, "hold_pending_ms": {"personalization": 86400000})");  // held while pending
   auto agent = Open(cfg);
   ASSERT_NE(agent, nullptr);
   EXPECT_EQ(Json::parse(agent->Event("track", R"({"event": "p", "purpose": "personalization"})").body)["consent"],

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,33 @@ TEST(AgentConfig, FullConfigIsRead) {
   EXPECT_EQ(r->batch_size, 10u);
   EXPECT_EQ(r->cors_origins.size(), 1u);
   EXPECT_NE(r->pii_rules.find("mask"), std::string::npos);
+}
+
+// Issue 12 item 7: holding a pending purpose's events is opt-in per purpose, with the longest hold in ms.
+TEST(AgentConfig, HoldPendingIsOptInPerPurpose) {
+  auto d = ParseConfig(R"({"storage": {"path": "b"}})", "/etc/ferry/agent.json");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_TRUE(d->hold_pending.empty()) << "default: no purpose is held";
+  auto r = ParseConfig(R"({"storage": {"path": "b"}, "hold_pending_ms": {"analytics": 86400000, "marketing": 1000}})",
+                       "/etc/ferry/agent.json");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->hold_pending, (std::map<std::string, uint64_t>{{"analytics", 86400000}, {"marketing", 1000}}));
+  const std::string f = "/etc/ferry/agent.json: ";
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "hold_pending_ms": {"sensitive": 60000}})"),
+            f + "hold_pending_ms.sensitive: a sensitive event is never held (PIPL 29, GDPR 9: consent before "
+                "processing)");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "hold_pending_ms": {"necessary": 60000}})"),
+            f + "hold_pending_ms.necessary: 'necessary' is always granted: nothing of it waits");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "hold_pending_ms": {"Ads": 60000}})"),
+            f + "hold_pending_ms.Ads: a purpose is 1-32 bytes of a-z, 0-9, _ and -");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "hold_pending_ms": {"analytics": 999}})"),
+            f + "hold_pending_ms.analytics: must be between 1000 and 31536000000");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "hold_pending_ms": {"analytics": 31536000001}})"),
+            f + "hold_pending_ms.analytics: must be between 1000 and 31536000000");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "hold_pending_ms": {"analytics": "1d"}})"),
+            f + "hold_pending_ms.analytics: must be a whole number");
+  EXPECT_EQ(Err(R"({"storage": {"path": "b"}, "hold_pending_ms": ["analytics"]})"),
+            f + "hold_pending_ms: must be an object");
 }
 
 TEST(AgentConfig, ConnectionLimitsAreReadAndChecked) {

@@ -95,7 +95,9 @@ TEST_F(ClientTest, DeniedPurposeIsNeverStored) {
 }
 
 TEST_F(ClientTest, PendingIsStoredButNotSendableUntilGranted) {
-  Open();
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_hold_pending(o, "marketing", 24 * 3600 * 1000), FERRY_OK);  // opt in (issue 12)
+  Open(o);
   // "marketing" was never configured: pending.
   EXPECT_EQ(ferry_get_consent(c_, "marketing"), FERRY_CONSENT_PENDING);
   ASSERT_EQ(ferry_track(c_, "Promo Seen", nullptr, "marketing"), FERRY_OK);
@@ -111,7 +113,10 @@ TEST_F(ClientTest, PendingIsStoredButNotSendableUntilGranted) {
 }
 
 TEST_F(ClientTest, DenyingPurgesPendingEventsAndRecordsConsent) {
-  Open();
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_hold_pending(o, "marketing", 24 * 3600 * 1000), FERRY_OK);  // opt in (issue 12)
+  ASSERT_EQ(ferry_options_set_hold_pending(o, "analytics", 24 * 3600 * 1000), FERRY_OK);
+  Open(o);
   for (int i = 0; i < 5; ++i) ASSERT_EQ(ferry_track(c_, "Promo Seen", nullptr, "marketing"), FERRY_OK);
   ASSERT_EQ(ferry_track(c_, "Page Viewed", nullptr, nullptr), FERRY_OK);
   ASSERT_EQ(ferry_set_consent(c_, "marketing", FERRY_CONSENT_DENIED), FERRY_OK);
@@ -176,6 +181,47 @@ TEST_F(ClientTest, SensitiveEventsAreRefusedWhileNotGrantedNeverHeld) {
   ASSERT_EQ(ferry_set_consent(c_, "sensitive", FERRY_CONSENT_DENIED), FERRY_OK);
   EXPECT_EQ(ferry_track(c_, "Glucose Logged", nullptr, "sensitive"), FERRY_ERR_CONSENT_DENIED);
   EXPECT_EQ(Stats(c_)["dropped_consent"], 2);
+}
+
+// Issue 12 item 7: an event of a pending purpose is dropped unless the app holds that purpose
+// (ferry_options_set_hold_pending); "sensitive" and "necessary" cannot be held. Time-bound holds: clock_test.
+TEST_F(ClientTest, HoldingAPendingPurposeIsOptInPerPurpose) {
+  ferry_options* bad = BaseOptions(path_);
+  EXPECT_EQ(ferry_options_set_hold_pending(nullptr, "marketing", 60000), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_hold_pending(bad, nullptr, 60000), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_hold_pending(bad, "sensitive", 60000), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_hold_pending(bad, "necessary", 60000), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_hold_pending(bad, "Bad Name", 60000), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_hold_pending(bad, "marketing", 999), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_hold_pending(bad, "marketing", 365ull * 24 * 3600 * 1000 + 1),
+            FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_options_set_hold_pending(bad, "marketing", 365ull * 24 * 3600 * 1000), FERRY_OK);
+  ferry_options_free(bad);
+
+  ferry_options* o = BaseOptions(path_, 7, /*hold_analytics=*/false);
+  ASSERT_EQ(ferry_options_set_hold_pending(o, "marketing", 24 * 3600 * 1000), FERRY_OK);
+  Open(o);
+  ASSERT_EQ(ferry_get_consent(c_, "marketing"), FERRY_CONSENT_PENDING);
+  ASSERT_EQ(ferry_get_consent(c_, "personalization"), FERRY_CONSENT_PENDING);
+  EXPECT_EQ(ferry_track(c_, "Promo Seen", nullptr, "marketing"), FERRY_OK);                        // held
+  EXPECT_EQ(ferry_track(c_, "Suggestion", nullptr, "personalization"), FERRY_ERR_CONSENT_DENIED);  // not held
+  EXPECT_EQ(ferry_screen(c_, "Home", nullptr), FERRY_ERR_CONSENT_DENIED);                          // analytics
+  EXPECT_EQ(ferry_identify(c_, "u-1", nullptr), FERRY_ERR_CONSENT_DENIED);                         // analytics
+  EXPECT_EQ(ferry_track(c_, "Glucose Logged", nullptr, "sensitive"), FERRY_ERR_CONSENT_DENIED);    // never held
+  auto tracks = Events("track");
+  ASSERT_EQ(tracks.size(), 1u);
+  EXPECT_EQ(tracks[0]["event"], "Promo Seen");
+  EXPECT_TRUE(Events("screen").empty());
+  EXPECT_TRUE(Events("identify").empty());
+  json s = Stats(c_);
+  EXPECT_EQ(s["pending_consent"], 1);
+  EXPECT_EQ(s["dropped_pending"], 3);
+  EXPECT_EQ(s["dropped_consent"], 1);  // the sensitive one, as before
+  // The held event is released by the grant (as PendingIsStoredButNotSendableUntilGranted shows).
+  ASSERT_EQ(ferry_set_consent(c_, "marketing", FERRY_CONSENT_GRANTED), FERRY_OK);
+  s = Stats(c_);
+  EXPECT_EQ(s["pending_consent"], 0);
+  EXPECT_EQ(s["queued"], 2);  // the event + the consent record
 }
 
 TEST_F(ClientTest, BadInputIsRefusedCountedAndStoresNothing) {
@@ -414,6 +460,7 @@ TEST_F(ClientTest, ADamagedBufferIsSalvagedAtOpen) {
 TEST_F(ClientTest, PlatformKeyStoreKeepsTheKey) {
   ferry_options* o = ferry_options_new();
   ferry_options_set_storage_path(o, path_.c_str());
+  ferry_options_set_hold_pending(o, "analytics", 24 * 3600 * 1000);  // pending analytics is held (issue 12 item 7)
   Open(o);
   ASSERT_EQ(ferry_track(c_, "kept", nullptr, nullptr), FERRY_OK);
   Close();
@@ -423,6 +470,7 @@ TEST_F(ClientTest, PlatformKeyStoreKeepsTheKey) {
   EXPECT_EQ(st.st_size, 32);
   o = ferry_options_new();
   ferry_options_set_storage_path(o, path_.c_str());
+  ferry_options_set_hold_pending(o, "analytics", 24 * 3600 * 1000);
   Open(o);
   EXPECT_EQ(Events("track").size(), 1u);
 }

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/base/clock.h"
+#include "lib/wire/codec.h"
 #include "platform/platform.h"
 #include "sdk/core/client.h"
 #include "tests/unit/core/test_util.h"
@@ -38,6 +39,18 @@ class ScriptedTransport : public platform::HttpTransport {
   base::Status Post(const platform::HttpRequest& req, platform::HttpResponse* resp) override {
     std::lock_guard<std::mutex> l(mu_);
     sent_.push_back({req.url, clock_->MonotonicMs()});
+    std::string plain;
+    bool zstd = false;
+    for (const auto& h : req.headers) zstd |= h == "Content-Encoding: zstd";
+    if (!zstd) {
+      plain = req.body;
+    } else if (wire::Decode(wire::Encoding::kZstd, req.body, 5 << 20, &plain) != wire::DecodeResult::kOk) {
+      ADD_FAILURE() << "a body that does not decode";
+    }
+    nlohmann::json body = nlohmann::json::parse(plain, nullptr, false);
+    if (body.is_object() && body["batch"].is_array()) {
+      for (auto& ev : body["batch"]) events_.push_back(std::move(ev));
+    }
     if (next_ < script_.size()) {
       *resp = script_[next_++];
     } else {
@@ -57,6 +70,11 @@ class ScriptedTransport : public platform::HttpTransport {
     std::lock_guard<std::mutex> l(mu_);
     return sent_;
   }
+  // Every event the batches carried, in the order sent.
+  std::vector<nlohmann::json> Events() {
+    std::lock_guard<std::mutex> l(mu_);
+    return events_;
+  }
 
  private:
   base::Clock* clock_;
@@ -65,6 +83,7 @@ class ScriptedTransport : public platform::HttpTransport {
   std::vector<platform::HttpResponse> script_;
   size_t next_ = 0;
   std::vector<Sent> sent_;
+  std::vector<nlohmann::json> events_;
 };
 
 class ClockTest : public ::testing::Test {
@@ -82,6 +101,8 @@ class ClockTest : public ::testing::Test {
     o.encryption_key = base::SecretBytes(k.data(), k.size());
     o.app_name = "ferry-tests";
     o.clock = &clock_;
+    // The tests track analytics events without granting it: they opt in to holding them (issue 12 item 7).
+    o.hold_pending["analytics"] = core::kMaxHoldPendingMs;
     if (set) set(&o);
     auto c = core::Client::Open(std::move(o));
     EXPECT_TRUE(c.ok()) << c.status().ToString();
@@ -213,6 +234,176 @@ TEST_F(ClockTest, RetryAfterHoldsEvenAFlushUntilTheClockPassesIt) {
   ASSERT_EQ(sent.size(), 3u);
   EXPECT_GE(sent[1].at_ms - sent[0].at_ms, 30000);
   EXPECT_EQ(json::parse(c->StatsJson())["retries"], 1);
+}
+
+// ---- Issue 12 item 7: holding the events of a pending purpose is opt-in, per purpose, for at most a maximum hold ----
+
+constexpr int64_t kHourMs = 3600 * 1000;
+
+json StatsOf(core::Client* c) { return json::parse(c->StatsJson()); }
+
+// The uploaded events of one type and name.
+std::vector<json> Named(const std::vector<json>& events, const std::string& name) {
+  std::vector<json> out;
+  for (const auto& ev : events) {
+    if (ev.value("event", std::string()) == name) out.push_back(ev);
+  }
+  return out;
+}
+
+// The receipt of the uploaded consent record that set `purpose` to `state` ("" when none was uploaded).
+std::string ReceiptOf(const std::vector<json>& events, const std::string& purpose, const std::string& state) {
+  for (const auto& ev : events) {
+    if (ev["type"] == "consent" && ev["properties"]["purpose"] == purpose && ev["properties"]["state"] == state) {
+      return ev["properties"]["receiptId"].get<std::string>();
+    }
+  }
+  return "";
+}
+
+TEST_F(ClockTest, APendingPurposesEventIsDroppedByDefault) {
+  std::vector<std::string> lines;
+  std::mutex lines_mu;
+  core::Client* c = Open([&](core::ClientOptions* o) {
+    o->hold_pending.clear();  // nothing held: the default
+    o->logger = base::Logger([&](base::LogLevel, const std::string& m) {
+      std::lock_guard<std::mutex> l(lines_mu);
+      lines.push_back(m);
+    });
+  });
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(c->GetConsent("marketing"), core::Consent::kPending);
+  for (int i = 0; i < 3; ++i) {
+    base::Status s = c->Track("Promo Seen", R"({"slot":1})", "marketing");
+    EXPECT_EQ(s.code(), base::Code::kConsentDenied) << s.ToString();
+  }
+  EXPECT_EQ(c->Screen("Home", nullptr).code(), base::Code::kConsentDenied);  // analytics: pending too
+  EXPECT_TRUE(Events("track").empty());
+  EXPECT_TRUE(Events("screen").empty());
+  json s = StatsOf(c);
+  EXPECT_EQ(s["dropped_pending"], 4);
+  EXPECT_EQ(s["dropped_consent"], 0);
+  EXPECT_EQ(s["pending_consent"], 0);
+  {
+    std::lock_guard<std::mutex> l(lines_mu);
+    int marketing = 0;
+    for (const auto& m : lines) marketing += m.find("purpose 'marketing' is pending") != std::string::npos;
+    EXPECT_EQ(marketing, 1) << "logged once per purpose";
+  }
+  // The grant brings nothing back; from then on the purpose's events are kept.
+  ASSERT_TRUE(c->SetConsent("marketing", core::Consent::kGranted).ok());
+  EXPECT_TRUE(Events("track").empty());
+  ASSERT_TRUE(c->Track("Promo Seen", nullptr, "marketing").ok());
+  EXPECT_EQ(Events("track").size(), 1u);
+  EXPECT_EQ(StatsOf(c)["dropped_pending"], 4);
+  client_.reset();  // before `lines`, which its logger writes to, goes
+}
+
+TEST_F(ClockTest, AHeldPurposeIsUploadedAfterTheGrantNamingIt) {
+  core::Client* c = OpenUploading({}, [](core::ClientOptions* o) {
+    o->hold_pending["marketing"] = 24 * kHourMs;
+    o->flush_interval_ms = 3600000;
+    o->durability = core::Durability::kSync;
+  });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("Promo Seen", R"({"slot":1})", "marketing").ok());
+  clock_.Advance(kHourMs);  // an hour later, well within the day's hold
+  ASSERT_TRUE(c->Track("Promo Seen", R"({"slot":2})", "marketing").ok());
+  ASSERT_TRUE(c->Track("Other", nullptr, "personalization").code() == base::Code::kConsentDenied);  // not held
+  json s = StatsOf(c);
+  EXPECT_EQ(s["pending_consent"], 2);
+  EXPECT_EQ(s["dropped_pending"], 1);
+  ASSERT_TRUE(c->Flush(60000).ok());
+  EXPECT_TRUE(Named(transport_->Events(), "Promo Seen").empty()) << "held: never sent while pending";
+
+  ASSERT_TRUE(c->SetConsent("marketing", core::Consent::kGranted).ok());
+  ASSERT_TRUE(c->Flush(60000).ok());
+  std::vector<json> sent = transport_->Events();
+  std::vector<json> promos = Named(sent, "Promo Seen");
+  ASSERT_EQ(promos.size(), 2u);
+  std::string grant = ReceiptOf(sent, "marketing", "granted");
+  ASSERT_FALSE(grant.empty());
+  for (const auto& ev : promos) EXPECT_EQ(ev["consentReceipt"], grant) << ev.dump();
+  EXPECT_EQ(promos[0]["properties"]["slot"], 1);
+  EXPECT_EQ(promos[1]["properties"]["slot"], 2);
+  s = StatsOf(c);
+  EXPECT_EQ(s["pending_consent"], 0);
+  EXPECT_EQ(s["dropped_pending"], 1);
+}
+
+TEST_F(ClockTest, HeldEventsOlderThanTheHoldAreDroppedNotReleasedByTheGrant) {
+  core::Client* c = OpenUploading({}, [](core::ClientOptions* o) {
+    o->hold_pending["marketing"] = 60000;
+    o->flush_interval_ms = 3600000;
+    o->durability = core::Durability::kSync;
+  });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("Old", nullptr, "marketing").ok());
+  clock_.Advance(30000);
+  ASSERT_TRUE(c->Track("Young", nullptr, "marketing").ok());
+  clock_.Advance(30001);  // "Old" is past the minute's hold, "Young" is not
+  ASSERT_TRUE(c->SetConsent("marketing", core::Consent::kGranted).ok());
+  ASSERT_TRUE(c->Flush(60000).ok());
+  std::vector<json> sent = transport_->Events();
+  EXPECT_TRUE(Named(sent, "Old").empty());
+  ASSERT_EQ(Named(sent, "Young").size(), 1u);
+  EXPECT_EQ(StatsOf(c)["dropped_pending"], 1);
+}
+
+TEST_F(ClockTest, HeldEventsOlderThanTheHoldAreDroppedWhilePending) {
+  core::Client* c = OpenUploading({}, [](core::ClientOptions* o) {
+    o->hold_pending["marketing"] = 60000;
+    o->flush_interval_ms = 10000;
+    o->durability = core::Durability::kSync;
+  });
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("Stale", nullptr, "marketing").ok());
+  EXPECT_EQ(StatsOf(c)["pending_consent"], 1);
+  clock_.Advance(60001);  // past the hold, and past the flush interval: the uploader's pass drops it
+  ASSERT_TRUE(Eventually([&] { return StatsOf(c)["dropped_pending"] == 1; }));
+  EXPECT_EQ(StatsOf(c)["pending_consent"], 0);
+  EXPECT_TRUE(Events("track").empty());
+
+  // At open too: a held event past its hold while the app was closed is gone before anything else happens.
+  Setter held = [](core::ClientOptions* o) { o->hold_pending["marketing"] = 60000; };
+  c = Open(held);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Track("Stale", nullptr, "marketing").ok());
+  EXPECT_EQ(Events("track").size(), 1u);
+  clock_.Advance(60001);
+  c = Open(held);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(Events("track").empty());
+  EXPECT_EQ(StatsOf(c)["dropped_pending"], 1);
+  // Opened without the hold, what an earlier run held is dropped at once.
+  ASSERT_TRUE(c->Track("Kept Then Dropped", nullptr, "marketing").ok());
+  EXPECT_EQ(Events("track").size(), 1u);
+  c = Open();
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(Events("track").empty());
+  EXPECT_EQ(StatsOf(c)["dropped_pending"], 1);
+}
+
+TEST_F(ClockTest, SensitiveIsNeverHeldEvenWhenAsked) {
+  // ClientOptions directly (the C ABI refuses a hold of "sensitive": client_test).
+  core::Client* c = Open([](core::ClientOptions* o) { o->hold_pending["sensitive"] = 24 * kHourMs; });
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->Track("Glucose Logged", R"({"mg_dl":140})", "sensitive").code(), base::Code::kConsentDenied);
+  EXPECT_TRUE(Events("track").empty());
+  json s = StatsOf(c);
+  EXPECT_EQ(s["dropped_consent"], 1);
+  EXPECT_EQ(s["pending_consent"], 0);
+  // A sensitive event made under a grant that went back to pending (a minor's mark) is not kept for the hold either.
+  ASSERT_TRUE(c->SetConsent("sensitive", core::Consent::kGranted).ok());
+  ASSERT_TRUE(c->Track("Glucose Logged", R"({"mg_dl":120})", "sensitive").ok());
+  EXPECT_EQ(Events("track").size(), 1u);
+  ASSERT_TRUE(c->SetMinor(true).ok());
+  ASSERT_EQ(c->GetConsent("sensitive"), core::Consent::kPending);
+  EXPECT_EQ(c->Track("Glucose Logged", nullptr, "sensitive").code(), base::Code::kConsentDenied);
+  c = Open([](core::ClientOptions* o) { o->hold_pending["sensitive"] = 24 * kHourMs; });
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(Events("track").empty());
+  EXPECT_EQ(StatsOf(c)["dropped_pending"], 1);
 }
 
 }  // namespace

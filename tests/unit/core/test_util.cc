@@ -38,13 +38,15 @@ std::vector<uint8_t> TestKey(uint8_t seed) {
   return k;
 }
 
-ferry_options* BaseOptions(const std::string& storage_path, uint8_t key_seed) {
+ferry_options* BaseOptions(const std::string& storage_path, uint8_t key_seed, bool hold_analytics) {
   ferry_options* o = ferry_options_new();
   ferry_options_set_storage_path(o, storage_path.c_str());
   auto k = TestKey(key_seed);
   ferry_options_set_encryption_key(o, k.data(), k.size());
   ferry_options_set_log_callback(o, CollectLog, nullptr);
   ferry_options_set_app(o, "ferry-tests", "1.0");
+  // The tests track analytics events before (or without) granting it: they opt in to holding them (issue 12 item 7).
+  if (hold_analytics) ferry_options_set_hold_pending(o, "analytics", 365ull * 24 * 3600 * 1000);
   return o;
 }
 

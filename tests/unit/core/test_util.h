@@ -28,8 +28,9 @@ class TempDir {
 // A fixed 32-byte test key.
 std::vector<uint8_t> TestKey(uint8_t seed = 7);
 
-// Options with storage in dir, the test key, and log lines collected into a global list.
-ferry_options* BaseOptions(const std::string& storage_path, uint8_t key_seed = 7);
+// Options with storage in dir, the test key, and log lines collected into a global list; analytics events are held
+// while analytics is pending (ferry_options_set_hold_pending) unless hold_analytics is false.
+ferry_options* BaseOptions(const std::string& storage_path, uint8_t key_seed = 7, bool hold_analytics = true);
 
 // The stats JSON as an object.
 nlohmann::json Stats(ferry_client* c);

@@ -123,6 +123,8 @@ class UploadTest : public ::testing::Test {
     ferry_options_set_batch_size(o, batch);
     ferry_options_set_flush_interval_ms(o, interval_ms);
     ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+    // Pending marketing waits for consent on the device only because it is held (opt-in, issue 12 item 7).
+    ferry_options_set_hold_pending(o, "marketing", 24 * 3600 * 1000);
     ferry_options_set_transport(o, FakeCollector::Send, &fake_, FakeCollector::Free);
     EXPECT_EQ(ferry_open(o, &c_), FERRY_OK);
     return c_;

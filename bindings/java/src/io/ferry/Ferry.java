@@ -64,6 +64,7 @@ public final class Ferry implements AutoCloseable {
     private final Map<Integer, String> strings = new LinkedHashMap<>();
     private final Map<Integer, Long> numbers = new LinkedHashMap<>();
     private final Map<String, Consent> consents = new LinkedHashMap<>();
+    private final Map<String, Long> holds = new LinkedHashMap<>();
     private byte[] key;
     private String appName;
     private String appVersion;
@@ -92,6 +93,11 @@ public final class Ferry implements AutoCloseable {
     /** The buffer's 32-byte key (copied). Unset: the platform keeps one. */
     public Options encryptionKey(byte[] key32) { key = key32 == null ? null : key32.clone(); return this; }
     public Options defaultConsent(String purpose, Consent state) { consents.put(purpose, state); return this; }
+    /**
+     * Holds a PENDING purpose's events for at most maxMs (1000 to 365 days) and sends them once it is granted
+     * (ferry_options_set_hold_pending); never "sensitive". Unset: an event of a pending purpose is refused.
+     */
+    public Options holdPending(String purpose, long maxMs) { holds.put(purpose, maxMs); return this; }
     public Options app(String name, String version) { appName = name; appVersion = version; return this; }
     /** Uploads through the app's HTTP stack instead of libferry's curl transport (see {@link Transport}). */
     public Options transport(Transport t) { transport = t; return this; }
@@ -129,6 +135,10 @@ public final class Ferry implements AutoCloseable {
           int state = e.getValue() == null ? -1 : e.getValue().code;
           check(nativeOptionsSetDefaultConsent(o, utf8OrNull(e.getKey()), state),
               "defaultConsent(" + e.getKey() + ")");
+        }
+        for (Map.Entry<String, Long> e : holds.entrySet()) {
+          check(nativeOptionsSetHoldPending(o, utf8OrNull(e.getKey()), e.getValue()),
+              "holdPending(" + e.getKey() + ")");
         }
         if (appName != null || appVersion != null) {
           byte[] v = appVersion == null ? null : utf8OrNull(appVersion);
@@ -480,6 +490,7 @@ public final class Ferry implements AutoCloseable {
   private static native int nativeOptionsSetNumber(long o, int which, long value);
   private static native int nativeOptionsSetKey(long o, byte[] key);
   private static native int nativeOptionsSetDefaultConsent(long o, byte[] purpose, int state);
+  private static native int nativeOptionsSetHoldPending(long o, byte[] purpose, long maxMs);
   private static native int nativeOptionsSetApp(long o, byte[] name, byte[] version);
   private static native int nativeOptionsSetTransport(long o, Transport t);
   private static native int nativeOptionsSetLog(long o, LogHandler h, long[] logOut);

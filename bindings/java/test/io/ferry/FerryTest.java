@@ -74,6 +74,7 @@ public final class FerryTest {
         .encryptionKey(key())
         .defaultConsent("analytics", Ferry.Consent.GRANTED)
         .defaultConsent("personalization", Ferry.Consent.DENIED)
+        .holdPending("marketing", 24L * 3600 * 1000) // pending marketing is held: opt-in since issue 12
         .app("java-test", "1.0");
   }
 
