@@ -158,8 +158,8 @@ Status Insight::Accept(const std::vector<InsightEvent>& events) {
     }
     if (IsRestricted(n.activity.project, n.activity.person, n.activity.user_id, n.activity.anonymous_id)) {
       ++restricted_skips;  // stored (restriction keeps data) but not processed into hits
-    } else {
-      HitsOf(n.activity, n.props, nullptr, &b.hits);
+    } else if (tags_.Uses(n.activity.name)) {
+      HitsOf(n.activity, PropsOf(n), nullptr, &b.hits);
     }
     b.events.push_back(std::move(n.activity));
   }
