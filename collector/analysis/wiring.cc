@@ -173,7 +173,8 @@ Status InsightFeed::Insert(std::vector<InsertRequest*>& requests) {
   std::lock_guard<std::mutex> inserting(insert_mu_);
   Status s = inner_->Insert(requests);
   if (!s.ok()) return s;
-  std::vector<insight::InsightEvent> taken;
+  std::vector<insight::InsightEvent>& taken = taken_;  // reused: its capacity stays (no reallocation per commit)
+  taken.clear();
   for (InsertRequest* r : requests) {
     for (size_t i = 0; i < r->events.size() && i < r->outcomes.size() && i < r->seqs.size(); ++i) {
       if (r->outcomes[i] != InsertOutcome::kAccepted || !UsedType(r->events[i].type)) continue;

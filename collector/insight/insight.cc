@@ -143,6 +143,7 @@ Status Insight::Backfill() {
 
 Status Insight::Accept(const std::vector<InsightEvent>& events) {
   WriteBatch b;
+  b.events.reserve(events.size());
   std::map<std::string, int64_t> skipped;
   int64_t restricted_skips = 0;
   for (const InsightEvent& e : events) {
