@@ -144,6 +144,13 @@ int main(int argc, char** argv) {
                  "clickhouse://HOST:PORT[,HOST:PORT...][?cluster=NAME&database=DB&user=U]")
       ->capture_default_str();
   app.add_option("--insight-config", insight_config, "JSON configuration of the insight (tags, lifecycle rules, ...)");
+  int insight_feed_nice = ferry::collector::analysis::FeedOptions().feed_nice;
+  app.add_option("--insight-feed-nice", insight_feed_nice,
+                 "Nice value of the thread that hands accepted events to the insight (0-19; 0 = the collector's own "
+                 "priority). Above 0 ingest comes first on busy cores and the feed catches up in the gaps; nothing "
+                 "is lost (docs/INSIGHT.md, \"Wiring\")")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
   std::string console = "on";
   app.add_option("--console", console, "The officer's console at /console/ on the main listener (docs/CONSOLE.md)")
       ->check(CLI::IsMember({"on", "off"}))
@@ -285,6 +292,7 @@ int main(int argc, char** argv) {
     ferry::collector::analysis::FeedOptions feed_options;
     feed_options.position_file = data_dir + "/insight.position";
     feed_options.engine_key = insight_spec;
+    feed_options.feed_nice = insight_feed_nice;
     feed = std::make_unique<ferry::collector::analysis::InsightFeed>(store->get(), store->get(), insight.get(), log,
                                                                      feed_options);
     if (ferry::base::Status started = feed->Start(); !started.ok()) {

@@ -105,7 +105,20 @@ insight::InsightEvent ToInsightEvent(const std::string& project, StoredEvent&& e
   ev.purpose = std::move(e.purpose);
   ev.timestamp_ms = e.timestamp_ms;
   ev.received_ms = e.received_ms;
-  ev.body = std::move(e.body);
+  if (e.insight.set) {
+    // Ingest read what the insight needs from its own parse: the body stays with the request (and is freed by the
+    // thread that made it).
+    StoredEvent::InsightFields& f = e.insight;
+    ev.preread = true;
+    ev.props = std::move(f.props);
+    ev.session = std::move(f.session_id);
+    ev.channel = std::move(f.channel);
+    ev.app_name = std::move(f.app_name);
+    ev.source = std::move(f.campaign_source);
+    ev.campaign = std::move(f.campaign_name);
+  } else {
+    ev.body = std::move(e.body);
+  }
   return ev;
 }
 
@@ -160,7 +173,8 @@ Status InsightFeed::Insert(std::vector<InsertRequest*>& requests) {
   std::lock_guard<std::mutex> inserting(insert_mu_);
   Status s = inner_->Insert(requests);
   if (!s.ok()) return s;
-  std::vector<insight::InsightEvent> taken;
+  std::vector<insight::InsightEvent>& taken = taken_;  // reused: its capacity stays (no reallocation per commit)
+  taken.clear();
   for (InsertRequest* r : requests) {
     for (size_t i = 0; i < r->events.size() && i < r->outcomes.size() && i < r->seqs.size(); ++i) {
       if (r->outcomes[i] != InsertOutcome::kAccepted || !UsedType(r->events[i].type)) continue;

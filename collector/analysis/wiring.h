@@ -110,7 +110,8 @@ class InsightFeed : public IngestSink {
   insight::Insight* insight_;
   base::Logger log_;
   FeedOptions o_;
-  std::mutex insert_mu_;   // held by Insert (store, then queue) and Erase: no accepted event escapes an erasure
+  std::mutex insert_mu_;  // held by Insert (store, then queue) and Erase: no accepted event escapes an erasure
+  std::vector<insight::InsightEvent> taken_;  // Insert's events of one commit on their way to the queue (insert_mu_)
   std::mutex deliver_mu_;  // held from taking events (queue or store) to their Accept; Erase takes it too
   std::mutex mu_;
   std::condition_variable cv_, idle_cv_;

@@ -256,7 +256,8 @@ void CollectorServer::Routes(httpd::Router& svr) {
         httpd::BodyRead read = httpd::DecodeBody(req.get_header_value("Content-Encoding"), req.body, limits, &body);
         if (!read.ok()) return Answer(res, read.status, read.reason);
 
-        ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, body, opts_.limits, received_ms, opts_.event_time);
+        ParsedBatch parsed = ParseBatch(wire::Encoding::kIdentity, body, opts_.limits, received_ms, opts_.event_time,
+                                        opts_.insight != nullptr);
         body.clear();
         body.shrink_to_fit();
         if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);

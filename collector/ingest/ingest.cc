@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "collector/ingest/insight_fields.h"
 #include "lib/base/time.h"
 #include "lib/wire/json_body.h"
 
@@ -23,7 +24,7 @@ constexpr int64_t kLastStorableMs = 253402300799999LL;   // 9999-12-31T23:59:59.
 }  // namespace
 
 ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
-                       const TimeWindow& window) {
+                       const TimeWindow& window, bool insight_fields) {
   ParsedBatch out;
   auto fail = [&out](int status, std::string error) {
     out.status = status;
@@ -171,6 +172,7 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
       out.rejected.push_back({i, se.message_id, "event too large"});
       continue;
     }
+    if (insight_fields) ReadInsightFields(ev, &se);
     out.events.push_back(std::move(se));
   }
   return out;

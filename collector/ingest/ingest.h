@@ -47,9 +47,10 @@ struct ParsedBatch {
 // Decodes `body` (max limits.max_decompressed_bytes out), parses the JSON envelope {"sentAt","batch","dropped"}
 // (wire::ParseJson, the body limits), validates every event (wire::ValidateEvent) and prepares the valid ones:
 // receivedAt set, timestamp corrected by the client's clock skew and kept within `window` (the original kept as
-// originalTimestamp). Never throws; any input is safe.
+// originalTimestamp). With `insight_fields` (the collector runs the insight) every track and screen event also gets
+// StoredEvent::insight (collector/ingest/insight_fields.h). Never throws; any input is safe.
 ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
-                       const TimeWindow& window = TimeWindow());
+                       const TimeWindow& window = TimeWindow(), bool insight_fields = false);
 
 // The 200 answer: {"accepted","duplicate","suppressed","rejected":[{"index","messageId","reason"}]}.
 std::string BatchAnswer(int64_t accepted, int64_t duplicate, int64_t suppressed,

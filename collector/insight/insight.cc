@@ -143,6 +143,7 @@ Status Insight::Backfill() {
 
 Status Insight::Accept(const std::vector<InsightEvent>& events) {
   WriteBatch b;
+  b.events.reserve(events.size());
   std::map<std::string, int64_t> skipped;
   int64_t restricted_skips = 0;
   for (const InsightEvent& e : events) {
@@ -158,8 +159,8 @@ Status Insight::Accept(const std::vector<InsightEvent>& events) {
     }
     if (IsRestricted(n.activity.project, n.activity.person, n.activity.user_id, n.activity.anonymous_id)) {
       ++restricted_skips;  // stored (restriction keeps data) but not processed into hits
-    } else {
-      HitsOf(n.activity, n.props, nullptr, &b.hits);
+    } else if (tags_.Uses(n.activity.name)) {
+      HitsOf(n.activity, PropsOf(n), nullptr, &b.hits);
     }
     b.events.push_back(std::move(n.activity));
   }

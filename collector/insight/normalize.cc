@@ -246,10 +246,18 @@ void FillActivity(const InsightEvent& e, const InsightConfig& config, std::strin
   a.channel = channel.empty() ? "unknown" : std::move(channel);
   a.source = std::move(source);
   a.campaign = std::move(campaign);
-  a.props = Canonical(n->props);
+  if (!n->props.is_null()) a.props = Canonical(n->props);
 }
 
 }  // namespace
+
+const json& PropsOf(Normalized& n) {
+  if (n.props.is_null()) {
+    n.props = json::parse(n.activity.props, nullptr, false);
+    if (!n.props.is_object()) n.props = json::object();
+  }
+  return n.props;
+}
 
 Normalized Normalize(const InsightEvent& e, const InsightConfig& config) {
   Normalized n;
@@ -276,6 +284,15 @@ Normalized Normalize(const InsightEvent& e, const InsightConfig& config) {
     return n;
   }
   int32_t day = DayOf(e.timestamp_ms, config.tz_offset_minutes);
+  if (activity && e.preread) {
+    if (e.name.empty()) {
+      n.skip_reason = "type";
+      return n;
+    }
+    FillActivity(e, config, std::move(person), day, e.session, e.channel, e.app_name, e.source, e.campaign, &n);
+    n.activity.props = e.props;
+    return n;
+  }
   if (activity && !e.body.empty()) {
     ActivitySax sax;
     if (!json::sax_parse(e.body, &sax)) {

@@ -33,13 +33,17 @@ std::string FormatCents(int64_t cents);
 struct Normalized {
   enum class Kind { kActivity, kIdentify, kSkip };
   Kind kind = Kind::kSkip;
-  std::string skip_reason;       // kSkip: "type", "purpose", "person", "timestamp", "message_id", "json"
-  ActivityRow activity;          // kActivity
-  nlohmann::json props;          // kActivity: the flat property object (what activity.props holds)
+  std::string skip_reason;  // kSkip: "type", "purpose", "person", "timestamp", "message_id", "json"
+  ActivityRow activity;     // kActivity
+  // kActivity: the flat property object (what activity.props holds); null for a preread event (InsightEvent::preread,
+  // only the text is at hand): PropsOf parses activity.props when asked.
+  nlohmann::json props;
   std::vector<TraitRow> traits;  // kIdentify
 };
 
 Normalized Normalize(const InsightEvent& e, const InsightConfig& config);
+// n.props, parsed from n.activity.props first when it is null (a preread event).
+const nlohmann::json& PropsOf(Normalized& n);
 
 // The flat property object: top-level string, number and boolean values whose keys hold neither '"' nor '\'.
 nlohmann::json FlatProps(const nlohmann::json& properties);

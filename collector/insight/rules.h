@@ -91,6 +91,8 @@ class TagSet {
   // Appends (leaf index, value in cents) for each leaf the activity event matches. Cheap for names no leaf uses.
   void Match(const std::string& event_name, const nlohmann::json& flat_props,
              std::vector<std::pair<int, int64_t>>* out) const;
+  // Whether a leaf asks for events of this name (Match finds nothing for the others).
+  bool Uses(const std::string& event_name) const { return by_event_.count(event_name) > 0; }
   // Whether the tag applies to the person; when it does, *reason says why.
   bool Evaluate(const TagDef& tag, const TagInputs& in, std::string* reason) const;
 

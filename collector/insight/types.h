@@ -24,6 +24,11 @@ struct InsightEvent {
   // The event's whole JSON text, as the collector stored it: when set, properties, traits and context are read from
   // it (one parse) and the three fields above are not used.
   std::string body;
+  // What the collector's ingest already read from the body (issue 15: the feed does not read it again). When
+  // `preread`, an activity event's flat properties (`props`: canonical JSON, normalize.h FlatProps) and context
+  // strings come from here and neither the body nor properties/context is read.
+  bool preread = false;
+  std::string props, session, channel, app_name, source, campaign;
 };
 
 // A normalised activity event (track/screen of a used purpose), as both engines store it.

@@ -54,6 +54,15 @@ struct StoredEvent {
   // purpose necessary, a consent record itself, or an event stored in report-only without covering consent). Stored
   // with the event; retention keeps that record while the event is held (RetentionStore::PurgeExpired).
   std::string covered_by;
+  // Set at ingest for track and screen events when the collector runs the operations insight (ParseBatch's
+  // `insight_fields`; collector/ingest/insight_fields.h): what the insight reads from the body, taken from ingest's own
+  // parse so that its feed does not read the body a second time (issue 15). Not stored.
+  struct InsightFields {
+    bool set = false;
+    std::string props;  // canonical JSON of the top-level scalar properties
+    std::string session_id, channel, app_name, campaign_source, campaign_name;  // context strings, "" when absent
+  };
+  InsightFields insight;
 };
 
 enum class InsertOutcome { kAccepted, kDuplicate, kSuppressed };

@@ -1,7 +1,8 @@
 // libFuzzer target: request bodies through the collector's ingest path (decode -> JSON parse -> validation ->
 // preparation), exactly the code the POST /v1/batch handler runs (collector/ingest/ingest.h).
 // Input: byte 0 picks the encoding (0 identity, 1 zstd as sent, 2 gzip as sent, 3 identity JSON compressed with zstd
-// first so that the fuzzer reaches the JSON layer through the zstd decoder); the rest is the body.
+// first so that the fuzzer reaches the JSON layer through the zstd decoder); bit 2 of byte 0 asks for the fields the
+// insight reads (ParseBatch's insight_fields, as when the collector runs with --insight); the rest is the body.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,11 +28,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       enc = ferry::wire::Encoding::kZstd;
       break;
   }
-  ferry::collector::ParsedBatch p = ferry::collector::ParseBatch(enc, body, limits, 1767225600000);
+  const bool insight_fields = (data[0] & 4) != 0;
+  ferry::collector::ParsedBatch p =
+      ferry::collector::ParseBatch(enc, body, limits, 1767225600000, ferry::collector::TimeWindow(), insight_fields);
   if (p.status == 200) {
     // Everything prepared must be storable as-is and every answer must be valid JSON.
     for (const auto& e : p.events) {
       if (e.message_id.empty() || e.body.empty()) __builtin_trap();
+      // The insight's fields for every track and screen event, the properties as a JSON object's text.
+      const bool activity = e.type == "track" || e.type == "screen";
+      if (e.insight.set != (insight_fields && activity)) __builtin_trap();
+      if (e.insight.set && !nlohmann::json::parse(e.insight.props, nullptr, false).is_object()) __builtin_trap();
     }
     std::string answer = ferry::collector::BatchAnswer(static_cast<int64_t>(p.events.size()), 0, 0, p.rejected);
     if (nlohmann::json::parse(answer, nullptr, false).is_discarded()) __builtin_trap();

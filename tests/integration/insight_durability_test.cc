@@ -4,11 +4,18 @@
 // once. The list of persons whose analytics consent is denied comes from the store's consent ledger, so it holds
 // across a restart.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "collector/engines/postgres/pg_store.h"
 #include "lib/base/time.h"
@@ -35,10 +42,11 @@ int64_t NowMs() { return base::NowMs(); }
 class InsightCollector {
  public:
   // storage: "sqlite" or "postgres"; insight: the --insight value.
-  void Start(const std::string& storage, const std::string& insight) {
+  void Start(const std::string& storage, const std::string& insight, const std::vector<std::string>& extra = {}) {
     std::string err;
     testsupport::CollectorOptions o;
     o.extra_args = {"--insight", insight};
+    o.extra_args.insert(o.extra_args.end(), extra.begin(), extra.end());
     if (storage == "postgres") {
       cluster_ = testsupport::PgCluster::Start(&err);
       ASSERT_NE(cluster_, nullptr) << err;
@@ -251,6 +259,51 @@ TEST(InsightDurabilityClickHouseTest, NothingLostWhenTheCollectorIsKilledOrClick
   EXPECT_EQ(c.col_->Stop(), 0);
   ASSERT_TRUE(c.col_->Restart(&err)) << err;
   ASSERT_TRUE(c.col_->WaitForLog("insight: feed replays the store's events after 1300")) << c.col_->Log();
+}
+
+// The nice value of each thread of process `pid` (/proc/PID/task/TID/stat, the 19th field).
+std::vector<int> ThreadNiceValues(pid_t pid) {
+  std::vector<int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');  // the thread's name (field 2) may hold spaces
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 1));
+    std::string f;
+    for (int i = 3; i <= 19 && fields >> f; ++i) {
+      if (i == 19) out.push_back(std::stoi(f));
+    }
+  }
+  return out;
+}
+
+// The feed thread's priority is a collector flag (--insight-feed-nice): with 7 the one thread that hands accepted
+// events to the insight runs at nice 7 and every other thread at the collector's own value; with 0 the feed keeps the
+// collector's own. The events reach the insight either way. A value outside 0-19 is refused at start.
+TEST(InsightFeedPriorityTest, TheFlagSetsTheFeedThreadsNiceValue) {
+  const int own = getpriority(PRIO_PROCESS, 0);  // the collector inherits the test's own value
+  if (own >= 7) GTEST_SKIP() << "*** SKIPPED: the test runs at nice " << own << " (needs < 7) ***";
+  for (int nice : {7, 0}) {
+    SCOPED_TRACE("--insight-feed-nice " + std::to_string(nice));
+    InsightCollector c;
+    ASSERT_NO_FATAL_FAILURE(c.Start("sqlite", "embedded", {"--insight-feed-nice", std::to_string(nice)}));
+    const int64_t day = NowMs() / kDayMs * kDayMs - 2 * kDayMs + 3600000;
+    json batch = json::array();
+    for (int u = 0; u < 6; ++u) batch.push_back(c.Event("u" + std::to_string(u), "app_opened", day));
+    ASSERT_NO_FATAL_FAILURE(c.Post(batch));
+    EXPECT_EQ(c.Retention(day).value("size", -1), 6);  // handed over by the feed thread, which has run by now
+    std::vector<int> values = ThreadNiceValues(c.col_->pid());
+    ASSERT_GT(values.size(), 2u);
+    const auto at = [&](int v) { return std::count(values.begin(), values.end(), v); };
+    EXPECT_EQ(at(7), nice == 7 ? 1 : 0);
+    EXPECT_EQ(at(own), static_cast<long>(values.size()) - at(7));
+  }
+  testsupport::CollectorOptions o;
+  o.extra_args = {"--insight", "embedded", "--insight-feed-nice", "20"};
+  std::string err;
+  EXPECT_EQ(CollectorProcess::Start(o, &err), nullptr);
+  EXPECT_NE(err.find("--insight-feed-nice"), std::string::npos) << err;
 }
 
 }  // namespace

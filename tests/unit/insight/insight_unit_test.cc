@@ -10,6 +10,7 @@
 #include "collector/insight/normalize.h"
 #include "collector/insight/rules.h"
 #include "collector/insight/scoring.h"
+#include "tests/unit/insight/body_shapes.h"
 #include "tools/insight_gen/generator.h"
 
 namespace ferry::insight {
@@ -130,27 +131,8 @@ InsightEvent Activity(const std::string& type, const std::string& name) {
 TEST(InsightNormalize, BodyReadInOnePassGivesWhatThePartsGive) {
   InsightConfig c;
   c.channel_by_app = {{"ferry-agent", "web"}};
-  const std::vector<std::string> props = {
-      R"({"revenue": 12.5, "nested": {"a": 1, "b": [1, {"c": 2}]}, "list": [1], "bad\"key": 1, "ok": true})",
-      R"({"none": null, "big": 18446744073709551615, "neg": -9223372036854775808, "f": 1e300, "s": "\u00e9\ud83d\ude00"})",
-      R"({"a": 1, "a": [1]})",  // a repeated key: the last value counts (here: not a scalar, so gone)
-      R"({"a": [1], "a": "x", "z": {"properties": {"q": 1}}, "y": 0})",
-      R"({"back\\slash": 1, "": "empty key", "sessionId": "not the context's"})",
-      R"({})",
-      R"([1, 2])",
-      R"("text")",
-      R"(null)"};
-  const std::vector<std::string> contexts = {
-      R"({"app": {"name": "ferry-agent", "version": "1"}, "sessionId": "s9", "campaign": {"source": "wechat", "name": "spring"}})",
-      R"({"app": {"name": "shop"}, "channel": "miniprogram", "library": {"name": "ferry", "channel": "x"}})",
-      R"({"app": {"name": 5}, "sessionId": 7, "channel": null, "campaign": "flat"})",
-      R"({"app": "shop", "campaign": {"source": ["a"], "name": {"x": 1}}, "os": {"name": "Linux"}})",
-      R"({"sessionId": "a", "sessionId": "b", "app": {"name": "x"}, "app": {"version": "2"}})",
-      R"({"campaign": {"source": "s", "name": "n"}, "campaign": 1, "channel": "c", "channel": [1]})",
-      R"({"nested": {"sessionId": "deep", "app": {"name": "deep"}}})",
-      R"({})",
-      R"([])",
-      R"(7)"};
+  const std::vector<std::string> props = testing::PropertyShapes();
+  const std::vector<std::string> contexts = testing::ContextShapes();
   for (const std::string& p : props) {
     for (const std::string& ctx : contexts) {
       InsightEvent parts = Activity("track", "order_completed");
