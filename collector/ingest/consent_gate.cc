@@ -62,20 +62,24 @@ base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t 
       if (same) person.Add(RecordOf(e));
     }
   }
-  std::vector<StoredEvent> kept;
-  kept.reserve(events->size());
-  for (StoredEvent& e : *events) {
+  // Kept events move down in place (a batch where nothing is refused moves nothing and allocates nothing).
+  size_t kept = 0;
+  for (size_t i = 0; i < events->size(); ++i) {
+    StoredEvent& e = (*events)[i];
     std::string reason;
     if (e.type != "consent") {
-      int64_t seq = 0;
-      std::string receipt;
-      EventSeqAndReceipt(e.body, &seq, &receipt);
-      reason = people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, seq, receipt, &e.covered_by);
+      // deviceSeq and consentReceipt as ParseBatch read them from the event (records.h), not a second parse of the
+      // body.
+      reason = people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, e.device_seq, e.consent_receipt,
+                                                                         &e.covered_by);
     }
     if (!reason.empty()) ++out.refused[reason];
-    if (reason.empty() || !out.enforced) kept.push_back(std::move(e));
+    if (reason.empty() || !out.enforced) {
+      if (kept != i) (*events)[kept] = std::move(e);
+      ++kept;
+    }
   }
-  *events = std::move(kept);
+  events->resize(kept);
   return out;
 }
 

@@ -34,17 +34,22 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
     return out;
   };
 
+  // An identity body is parsed where it lies (the HTTP front has decoded it already): no copy of the whole text.
   std::string text;
-  switch (wire::Decode(enc, body, limits.max_decompressed_bytes, &text)) {
-    case wire::DecodeResult::kOk: break;
-    case wire::DecodeResult::kTooLarge: return fail(413, "decoded body too large");
-    case wire::DecodeResult::kCorrupt: return fail(400, "body cannot be decoded");
-    case wire::DecodeResult::kUnknownEncoding: return fail(415, "unsupported content encoding");
+  if (enc != wire::Encoding::kIdentity || body.size() > limits.max_decompressed_bytes) {
+    switch (wire::Decode(enc, body, limits.max_decompressed_bytes, &text)) {
+      case wire::DecodeResult::kOk: break;
+      case wire::DecodeResult::kTooLarge: return fail(413, "decoded body too large");
+      case wire::DecodeResult::kCorrupt: return fail(400, "body cannot be decoded");
+      case wire::DecodeResult::kUnknownEncoding: return fail(415, "unsupported content encoding");
+    }
+    body = text;
   }
 
   // The one body parser: hostile nesting is refused before anything is built (events deeper than their own limit are
   // rejected one by one below).
-  auto parsed = wire::ParseJson(text, wire::BodyLimits(limits));
+  auto parsed = wire::ParseJson(body, wire::BodyLimits(limits));
+  body = {};
   text.clear();
   text.shrink_to_fit();
   if (!parsed.ok()) {

@@ -136,7 +136,8 @@ class PgTxn final : public EngineTxn {
 
   Result<std::string> UserSeenWithAnonymousId(int64_t project_id, const std::string& anonymous_id) override {
     return FirstText(
-        "SELECT user_id FROM events WHERE project_id = $1 AND anonymous_id = $2 AND user_id IS NOT NULL LIMIT 1",
+        "SELECT user_id FROM events WHERE project_id = $1 AND anonymous_id = $2 AND user_id IS NOT NULL "
+        "AND anonymous_id IS NOT NULL LIMIT 1",
         {I(project_id), T(anonymous_id)});
   }
 

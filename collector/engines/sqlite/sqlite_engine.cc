@@ -174,6 +174,13 @@ CREATE TABLE IF NOT EXISTS withdrawal_queue(id INTEGER PRIMARY KEY AUTOINCREMENT
   denied_ms INTEGER NOT NULL, done_ms INTEGER NOT NULL, request_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS withdrawal_waiting ON withdrawal_queue(done_ms, id);
 )sql",
+    // 14: ingest's consent gate resolves each batch's device (issue 16): "the userId an anonymousId was seen with" is
+    // read from the events that carry both (usually few), not by visiting every event of the anonymousId (a device's
+    // whole history, once per batch). Same rowid order within an anonymousId as events_by_anon.
+    R"sql(
+CREATE INDEX IF NOT EXISTS events_anon_with_user ON events(project_id, anonymous_id)
+  WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

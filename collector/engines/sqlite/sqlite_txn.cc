@@ -147,7 +147,8 @@ class SqliteTxn final : public EngineTxn {
 
   Result<std::string> UserSeenWithAnonymousId(int64_t project_id, const std::string& anonymous_id) override {
     return FirstText(
-        "SELECT user_id FROM events WHERE project_id = ?1 AND anonymous_id = ?2 AND user_id IS NOT NULL LIMIT 1;",
+        "SELECT user_id FROM events INDEXED BY events_anon_with_user WHERE project_id = ?1 AND anonymous_id = ?2 "
+        "AND user_id IS NOT NULL AND anonymous_id IS NOT NULL LIMIT 1;",
         project_id, anonymous_id);
   }
 

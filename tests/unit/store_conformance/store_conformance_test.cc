@@ -316,6 +316,34 @@ TEST_P(StoreConformance, AnonymousOnlySubject) {
   EXPECT_EQ((*f)[0].traits, "{}");
 }
 
+// Ingest's consent gate resolves a batch's device through "the userId its anonymousId was seen with" (an index of the
+// events that carry both ids since schema 14): a device with a long anonymous history, then one event under a
+// userId, resolves to that userId with every event counted; an anonymousId never seen with one stays anonymous.
+TEST_P(StoreConformance, AnAnonymousIdSeenOnceWithAUserIdAmongManyResolvesToIt) {
+  std::vector<StoredEvent> history;
+  for (int i = 0; i < 300; ++i) history.push_back(Ev("h" + std::to_string(i), "track", "", "phone-9"));
+  history.push_back(Ev("h-signed-in", "track", "carol", "phone-9"));
+  history.push_back(Consent("c-carol", "carol", "", "analytics", "granted", base::NowMs() - 30000));
+  for (int i = 0; i < 20; ++i) history.push_back(Ev("q" + std::to_string(i), "track", "", "tablet-3"));
+  Put(shop_, std::move(history));
+  auto f = store_->FindSubject({"shop", "phone-9"});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].user_id, "carol");
+  EXPECT_EQ((*f)[0].event_count, 302);  // the 301 tracks and carol's consent record
+  // What the gate reads for a batch of the device: carol's records, reached through the anonymousId.
+  auto consent = store_->PersonConsent(shop_, "", "phone-9");
+  ASSERT_TRUE(consent.ok()) << consent.status().ToString();
+  ASSERT_EQ(consent->size(), 1u);
+  EXPECT_EQ((*consent)[0].user_id, "carol");
+  EXPECT_EQ((*consent)[0].state, "granted");
+  auto alone = store_->FindSubject({"shop", "tablet-3"});
+  ASSERT_TRUE(alone.ok());
+  ASSERT_EQ(alone->size(), 1u);
+  EXPECT_EQ((*alone)[0].user_id, "");
+  EXPECT_EQ((*alone)[0].event_count, 20);
+}
+
 TEST_P(StoreConformance, ExportStreamsConsentThenEventsInInsertionOrderAcrossManyPages) {
   SeedSubject(this, shop_, [&](std::vector<StoredEvent> evs) { Put(shop_, std::move(evs)); });
   // Enough events for several pages of both backends.
