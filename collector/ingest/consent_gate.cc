@@ -1,5 +1,6 @@
 #include "collector/ingest/consent_gate.h"
 
+#include <set>
 #include <utility>
 
 namespace ferry::collector {
@@ -22,6 +23,7 @@ ConsentRecord RecordOf(const StoredEvent& e) {
   r.language = e.language;
   r.seq = e.consent_seq;
   r.receipt_id = e.receipt_id;
+  r.minor = e.consent_minor;
   return r;
 }
 
@@ -42,6 +44,11 @@ base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t 
     policy.mode = default_mode;
   }
   out.enforced = policy.mode == kConsentEnforce;
+  // The ids an officer marked as minors (issue 12 item 8): few, one read a batch.
+  auto marks = ledger.ActiveMinorMarks(project_id);
+  if (!marks.ok()) return marks.status();
+  std::set<std::string> minors;
+  for (const MinorMark& m : *marks) minors.insert(m.subject_id);
   // One person per (userId, anonymousId) of the batch: usually one device, so
   // one read.
   std::map<std::pair<std::string, std::string>, PersonConsent> people;
@@ -70,7 +77,10 @@ base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t 
       int64_t seq = 0;
       std::string receipt;
       EventSeqAndReceipt(e.body, &seq, &receipt);
-      reason = people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, seq, receipt, &e.covered_by);
+      const bool marked = (!e.user_id.empty() && minors.count(e.user_id) > 0) ||
+                          (!e.anonymous_id.empty() && minors.count(e.anonymous_id) > 0);
+      reason =
+          people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, seq, receipt, &e.covered_by, marked);
     }
     if (!reason.empty()) ++out.refused[reason];
     if (reason.empty() || !out.enforced) kept.push_back(std::move(e));
