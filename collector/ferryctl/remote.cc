@@ -94,6 +94,8 @@ Reply Call(const Globals& g, const std::string& method, const std::string& path,
     curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  } else if (method == "DELETE") {
+    curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
   }
   WriteCtx ctx{&r, sink, c.get()};
   curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, OnWrite);
@@ -224,6 +226,22 @@ std::string SubjectPath(const std::string& id, const std::string& project, const
   return p;
 }
 
+// A project's minor state (issue 12 item 8): one line, and where it came from.
+void PrintMinor(const json& p) {
+  const json& m = Field(p, "minor", true);
+  if (m.empty()) return;
+  std::printf("project %s  minor %s\n", Str(p, "project").c_str(), m.value("minor", false) ? "yes" : "no");
+  for (const auto& src : Field(m, "sources")) {
+    if (Str(src, "source") == "officer") {
+      std::printf("  marked by the officer %s on %s since %s\n", Str(src, "by").c_str(), Str(src, "id").c_str(),
+                  Str(src, "since").c_str());
+    } else {
+      std::printf("  said by the device %s (record %s, %s)\n", Str(src, "anonymousId").c_str(),
+                  Str(src, "receiptId").c_str(), Str(src, "at").c_str());
+    }
+  }
+}
+
 void PrintSubject(const json& doc) {
   for (const auto& p : Field(doc, "projects")) {
     std::printf("project %s  userId %s  events %s  first seen %s  last seen %s\n", Str(p, "project").c_str(),
@@ -246,6 +264,7 @@ void PrintSubject(const json& doc) {
                   "CONFIRMED BY"},
                  rows);
     }
+    PrintMinor(p);
     rows.clear();
     for (const auto& c : Field(p, "consent")) rows.push_back({Str(c, "purpose"), Str(c, "state"), Str(c, "at")});
     if (!rows.empty()) PrintTable({"PURPOSE", "CONSENT", "SINCE"}, rows);
@@ -448,6 +467,24 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
                     Str(rec, "method").c_str(), Str(rec, "seq").c_str(), Str(rec, "at").c_str(),
                     Str(rec, "noticeId").c_str(), Str(rec, "noticeVersion").c_str());
       }
+    }
+    *exit_code = kExitOk;
+  });
+
+  auto undo = std::make_shared<bool>(false);
+  CLI::App* minor = subject->add_subcommand(
+      "minor", "Mark the subject as a minor (a guardian's consent is then needed for every purpose but necessary)");
+  minor->add_option("ID", *id, "Any id of the subject")->required();
+  minor->add_option("--project", *project, "Only this project (default: every project)");
+  minor->add_flag("--undo", *undo, "Lift the officer's mark instead");
+  minor->callback([&g, id, project, undo, exit_code] {
+    *exit_code = kExitFailure;
+    json doc;
+    if (!AdminJson(g, *undo ? "DELETE" : "POST", SubjectPath(*id, *project, "minor"), "", &doc, exit_code)) return;
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      for (const auto& p : Field(doc, "projects")) PrintMinor(p);
     }
     *exit_code = kExitOk;
   });

@@ -394,8 +394,18 @@ void AdminApi::ShowSubject(const HttpRequest& req, HttpResponse& res, const Subj
   if (!c) return;
   auto found = rights_->Show(*c, q);
   if (!found.ok()) return Fail(res, found.status());
+  // Whether the subject is a minor in each project, and who said so (issue 12 item 8).
+  auto minors = rights_->MinorStatesOf(q);
+  if (!minors.ok()) return Fail(res, minors.status());
   json projects = json::array();
-  for (const auto& s : *found) projects.push_back(SummaryJson(s));
+  for (const auto& s : *found) {
+    json one = SummaryJson(s);
+    one["minor"] = rights::MinorStateJson(rights::MinorState{s.project, false, {}, {}});
+    for (const rights::MinorState& m : *minors) {
+      if (m.project == s.project) one["minor"] = rights::MinorStateJson(m);
+    }
+    projects.push_back(std::move(one));
+  }
   Answer(res, 200, json{{"subject", q.id}, {"projects", projects}});
 }
 

@@ -7,6 +7,7 @@
 #include "collector/http/due_routes.h"
 #include "collector/http/erasure_routes.h"
 #include "collector/http/exchange.h"
+#include "collector/http/minor_routes.h"
 #include "collector/ingest/consent_gate.h"
 #include "collector/ingest/ingest.h"
 #include "collector/ingest/restriction_gate.h"
@@ -223,6 +224,7 @@ void CollectorServer::Routes(httpd::Router& svr) {
   RegisterPublicRoutes(svr, &rights_, opts_.public_requests, opts_.public_options, clock_);
   if (opts_.public_requests) RegisterSelfServeRoutes(svr);
   RegisterConsentRoutes(svr, &rights_);
+  RegisterMinorRoutes(svr, &rights_);
   if (opts_.console) RegisterConsoleRoutes(svr, log_);
 
   svr.Post(

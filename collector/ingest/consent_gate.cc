@@ -1,5 +1,6 @@
 #include "collector/ingest/consent_gate.h"
 
+#include <set>
 #include <utility>
 
 namespace ferry::collector {
@@ -22,6 +23,7 @@ ConsentRecord RecordOf(const StoredEvent& e) {
   r.language = e.language;
   r.seq = e.consent_seq;
   r.receipt_id = e.receipt_id;
+  r.minor = e.consent_minor;
   return r;
 }
 
@@ -42,6 +44,11 @@ base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t 
     policy.mode = default_mode;
   }
   out.enforced = policy.mode == kConsentEnforce;
+  // The ids an officer marked as minors (issue 12 item 8): few, one read a batch.
+  auto marks = ledger.ActiveMinorMarks(project_id);
+  if (!marks.ok()) return marks.status();
+  std::set<std::string> minors;
+  for (const MinorMark& m : *marks) minors.insert(m.subject_id);
   // One person per (userId, anonymousId) of the batch: usually one device, so
   // one read.
   std::map<std::pair<std::string, std::string>, PersonConsent> people;
@@ -70,8 +77,10 @@ base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t 
     if (e.type != "consent") {
       // deviceSeq and consentReceipt as ParseBatch read them from the event (records.h), not a second parse of the
       // body.
+      const bool marked = (!e.user_id.empty() && minors.count(e.user_id) > 0) ||
+                          (!e.anonymous_id.empty() && minors.count(e.anonymous_id) > 0);
       reason = people[std::make_pair(e.user_id, e.anonymous_id)].Verdict(policy, e, e.device_seq, e.consent_receipt,
-                                                                         &e.covered_by);
+                                                                         &e.covered_by, marked);
     }
     if (!reason.empty()) ++out.refused[reason];
     if (reason.empty() || !out.enforced) {

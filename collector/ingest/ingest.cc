@@ -151,6 +151,8 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
       se.receipt_id = StringOr(p, "receiptId");
       auto seq = p.find("seq");
       if (seq != p.end() && seq->is_number_integer() && seq->get<int64_t>() > 0) se.consent_seq = seq->get<int64_t>();
+      auto minor = p.find("minor");
+      if (minor != p.end() && minor->is_boolean()) se.consent_minor = minor->get<bool>() ? 1 : 0;
     }
     if (se.type == wire::kAlias) se.previous_id = StringOr(ev, "previousId");
     if (se.type == wire::kIdentify) {

@@ -50,8 +50,9 @@ const Rule& RuleOf(Action action) {
       {"requests.policy", {kRoleCompliance}},
       {"requests.identify", {kRoleCompliance}},
       {"consent.stats", {kRoleCompliance, kRoleAnalyst}},
+      {"subject.minor", {kRoleCompliance}},
   };
-  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kConsentStats) + 1,
+  static_assert(sizeof(kRules) / sizeof(kRules[0]) == static_cast<size_t>(Action::kSubjectMinor) + 1,
                 "one rule per Action, in the enum's order");
   return kRules[static_cast<size_t>(action)];
 }

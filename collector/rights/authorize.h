@@ -46,6 +46,7 @@ enum class Action {
   kRequestsPolicy,       // POST /v1/requests/policy: a project's due-date policy
   kRequestsIdentify,     // POST /v1/requests/{rid}/identify: a public request bound to a subject by an officer
   kConsentStats,         // GET /v1/projects/{project}/consent/stats: opt-in and opt-out rates (issue 12)
+  kSubjectMinor,         // POST|DELETE /v1/subjects/{id}/minor: an officer marks a subject as a minor, or lifts it
 };
 
 // The action's name in the audit log ("subject.show", ...).

@@ -37,6 +37,7 @@
 #include "collector/rights/authorize.h"
 #include "collector/rights/consent_stats.h"
 #include "collector/rights/documents.h"
+#include "collector/rights/minors.h"
 #include "collector/rights/outbox.h"
 #include "collector/rights/refusals.h"
 #include "collector/store/consent_proof.h"
@@ -417,6 +418,16 @@ class RightsService {
   // records that withdraw a grant are queued (records.h IsWithdrawal).
   // Returns how many queued denials were carried out (a denial another process took meanwhile is skipped).
   base::Result<int64_t> RunWithdrawals(size_t limit);
+
+  // ---- Minors (issue 12 item 8; minors.cc) ----
+  // An officer marks the subject as a minor (undo: lifts the marks in force) in its project (q.project) or in every
+  // project it is found in: one mark per id of the subject (identity graph, trusted links only), in one transaction
+  // with its audit entry (subject.minor). Marking again is harmless. Answers the state after the change. NotFound
+  // (audited) for an unknown subject, and for an undo with no mark in force.
+  base::Result<std::vector<MinorState>> MarkMinor(const Actor& actor, const SubjectQuery& q, bool undo);
+  // The subject's minor state in each project it is found in (empty when unknown). Not audited by itself: the subject
+  // view that shows it is (subject.show).
+  base::Result<std::vector<MinorState>> MinorStatesOf(const SubjectQuery& q);
 
   // ---- Consent statistics (issue 12 item 9; consent_stats.h) ----
   // The project's opt-in and opt-out figures per bucket ("day" or "week"), purpose and notice version, from its

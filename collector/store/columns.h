@@ -19,7 +19,7 @@ inline constexpr const char* kLinkColumns =
     "via_anonymous_id, asserted_ms, state, confirmed_by, confirmed_ms";
 inline constexpr const char* kConsentColumns =
     "message_id, user_id, anonymous_id, purpose, state, previous, timestamp_ms, received_ms, device, method, "
-    "notice_id, notice_version, language, device_seq, receipt_id";
+    "notice_id, notice_version, language, device_seq, receipt_id, coalesce(minor, -1)";
 
 // Where a subject id may be held, as (table, column), in the order an engine probes them: as a userId
 // (EngineTxn::HeldAsUserId probes the first two, or all three with consent_too) and as an anonymous id
@@ -106,9 +106,11 @@ EventRow EventFromRow(const Row& row, const std::string& project, int first = 0)
 
 template <typename Row>
 ConsentRecord ConsentFromRow(const Row& row) {
-  return ConsentRecord{row.Text(0),  row.Text(1),  row.Text(2),  row.Text(3), row.Text(4),
-                       row.Text(5),  row.Int(6),   row.Int(7),   row.Text(8), row.Text(9),
-                       row.Text(10), row.Text(11), row.Text(12), row.Int(13), row.Text(14)};
+  ConsentRecord r{row.Text(0),  row.Text(1),  row.Text(2),  row.Text(3), row.Text(4),
+                  row.Text(5),  row.Int(6),   row.Int(7),   row.Text(8), row.Text(9),
+                  row.Text(10), row.Text(11), row.Text(12), row.Int(13), row.Text(14)};
+  r.minor = static_cast<int>(row.Int(15));
+  return r;
 }
 
 // Columns id, name, prefix, roles, created_ms, revoked_ms (0 while valid), expires_ms (0: none).

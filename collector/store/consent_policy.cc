@@ -32,8 +32,29 @@ void PersonConsent::Add(const ConsentRecord& record) {
   coverage_.Add(record);
 }
 
+bool PersonConsent::DeviceMinor(const StoredEvent& event, int64_t device_seq) const {
+  if (event.anonymous_id.empty()) return false;
+  // The installation's records carrying `minor`: ordered by the device's sequence when the event and they have one
+  // (the SDK's), else by time.
+  bool by_seq = false;
+  for (const ConsentRecord& r : records_) {
+    by_seq = by_seq || (device_seq > 0 && r.minor >= 0 && r.anonymous_id == event.anonymous_id && r.seq > 0);
+  }
+  const ConsentRecord* last = nullptr;
+  for (const ConsentRecord& r : records_) {
+    if (r.minor < 0 || r.anonymous_id != event.anonymous_id) continue;
+    if (by_seq) {
+      if (r.seq > 0 && r.seq < device_seq && (last == nullptr || r.seq > last->seq)) last = &r;
+    } else if (r.timestamp_ms <= event.timestamp_ms && (last == nullptr || r.timestamp_ms > last->timestamp_ms ||
+                                                        (r.timestamp_ms == last->timestamp_ms && r.seq > last->seq))) {
+      last = &r;
+    }
+  }
+  return last != nullptr && last->minor == 1;
+}
+
 std::string PersonConsent::Verdict(const ConsentPolicy& policy, const StoredEvent& event, int64_t device_seq,
-                                   const std::string& receipt, std::string* covered_by) const {
+                                   const std::string& receipt, std::string* covered_by, bool officer_minor) const {
   if (covered_by != nullptr) covered_by->clear();
   if (event.type == "consent") return "";
   const std::string& purpose = event.purpose;
@@ -65,6 +86,19 @@ std::string PersonConsent::Verdict(const ConsentPolicy& policy, const StoredEven
     }
   }
   if (proof.denied) return kRefusedConsentDenied;
+  if (officer_minor || DeviceMinor(event, device_seq)) {
+    // A minor: only a guardian's grant admits the event (the minor's own grant is on record but admits nothing).
+    const ConsentRecord* guardian =
+        proof.status == "covered" && proof.record && proof.record->method == "guardian" ? &*proof.record : nullptr;
+    for (const auto& entry : in_force) {
+      if (guardian == nullptr && entry.second->state == "granted" && entry.second->method == "guardian") {
+        guardian = entry.second;
+      }
+    }
+    if (guardian == nullptr) return kRefusedGuardianMissing;
+    if (covered_by != nullptr) *covered_by = guardian->receipt_id;
+    return "";
+  }
   const ConsentRecord* grant = proof.status == "covered" && proof.record ? &*proof.record : other_grant;
   if (grant == nullptr) return kRefusedConsentMissing;
   if (purpose == "sensitive" && !Explicit(*grant) && !(other_grant != nullptr && Explicit(*other_grant))) {

@@ -15,6 +15,12 @@
 //     at the event's time: stored; for P = "sensitive" only if that grant was explicit (method "explicit" or
 //     "guardian", never "default"): else refused `sensitive_not_explicit`.
 //   - otherwise refused `consent_missing`.
+// For a minor (issue 12 item 8, minors.h): an officer marked one of the event's ids, or the event's own installation
+// (its anonymousId) said so on its latest consent record carrying `minor` before the event (by the device's sequence,
+// else by time). A device's word binds only its own installation: the write key is public, and a record naming
+// someone else's userId must not silence that person. After `necessary_unlisted` and `consent_denied`, a minor's event
+// is stored only under a guardian's grant of its purpose (method "guardian": the event's own installation covers it
+// by such a grant, or one is in force on another installation of the person); else refused `guardian_missing`.
 #ifndef FERRY_COLLECTOR_STORE_CONSENT_POLICY_H_
 #define FERRY_COLLECTOR_STORE_CONSENT_POLICY_H_
 
@@ -23,6 +29,7 @@
 #include <vector>
 
 #include "collector/store/consent_proof.h"
+#include "collector/store/minors.h"
 #include "collector/store/records.h"
 
 namespace ferry::collector {
@@ -46,8 +53,12 @@ class PersonConsent {
   void Add(const ConsentRecord& record);
   // "" when the event may be stored, else the refusal's reason (kRefused*). *covered_by (when given) gets the
   // receipt id of the consent record that admits the event ("" when none does, or the record has no receipt).
+  // `officer_minor`: an officer marked one of the event's ids as a minor.
   std::string Verdict(const ConsentPolicy& policy, const StoredEvent& event, int64_t device_seq,
-                      const std::string& receipt, std::string* covered_by = nullptr) const;
+                      const std::string& receipt, std::string* covered_by = nullptr, bool officer_minor = false) const;
+  // Whether the event's own installation (its anonymousId; none: false) said its user is a minor on its latest
+  // record carrying `minor` before the event: by the device's sequence when the event has one, else by time.
+  bool DeviceMinor(const StoredEvent& event, int64_t device_seq) const;
 
  private:
   std::vector<ConsentRecord> records_;

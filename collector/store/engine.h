@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "collector/store/id_hash.h"
+#include "collector/store/minors.h"
 #include "collector/store/records.h"
 #include "lib/base/status.h"
 
@@ -238,6 +239,17 @@ class EngineTxn {
   // The project's consent records whose time is in [from_ms, to_ms), by time then insertion order.
   virtual base::Result<std::vector<ConsentRecord>> ConsentBetween(int64_t project_id, int64_t from_ms,
                                                                   int64_t to_ms) = 0;
+  // ---- Minors marked by an officer (minors.h MinorMark; issue 12 item 8) ----
+  // Stores one (id made by the engine).
+  virtual base::Status InsertMinorMark(const MinorMark& m) = 0;
+  // The marks of a project (project_id 0: every project), only those in force when `active_only`, by id; `project`
+  // filled in.
+  virtual base::Result<std::vector<MinorMark>> MinorMarksOf(int64_t project_id, bool active_only) = 0;
+  // Lifts the marks in force on `ids` in the project (lifted_ms, lifted_by); returns how many.
+  virtual base::Result<int64_t> LiftMinorMarks(int64_t project_id, const std::vector<std::string>& ids,
+                                               int64_t lifted_ms, const std::string& by) = 0;
+  // Deletes every mark (in force or lifted) of the ids in the project (an erasure); returns how many.
+  virtual base::Result<int64_t> DeleteMinorMarks(int64_t project_id, const std::vector<std::string>& ids) = 0;
 
   // ---- Settings and inspection ----
   // Sets (max_age_ms > 0) or clears (0) a project's maximum event age.

@@ -204,6 +204,8 @@ class ConsentLedger {
   // identity.h) from user_id, else from anonymous_id; and the records under anonymous_id itself.
   virtual base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,
                                                                  const std::string& anonymous_id) = 0;
+  // The officers' marks of minors in force in the project (minors.h; issue 12 item 8). Expected to be few.
+  virtual base::Result<std::vector<MinorMark>> ActiveMinorMarks(int64_t project_id) = 0;
 };
 
 // Restriction of processing and objection (issue 13; records.h RestrictionRecord): what ingest, the insight and the

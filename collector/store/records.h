@@ -63,6 +63,9 @@ struct StoredEvent {
     std::string session_id, channel, app_name, campaign_source, campaign_name;  // context strings, "" when absent
   };
   InsightFields insight;
+  // consent events (issue 12 item 8): properties.minor, whether the device's user was marked as a minor (1), not (0),
+  // or unknown (-1: absent, older SDKs).
+  int consent_minor = -1;
 };
 
 enum class InsertOutcome { kAccepted, kDuplicate, kSuppressed };
@@ -195,6 +198,7 @@ struct ConsentRecord {
   std::string method, notice_id, notice_version, language;
   int64_t seq = 0;
   std::string receipt_id;
+  int minor = -1;  // StoredEvent::consent_minor: 1 marked as a minor, 0 not, -1 unknown (absent)
 };
 
 // Receives an export piece by piece (GET /v1/subjects/{id}/export). The store calls the methods in this order for

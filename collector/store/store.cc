@@ -359,6 +359,11 @@ Result<std::optional<std::map<std::string, std::string>>> Store::WithdrawalActio
 
 // ---- Restrictions ----
 
+Result<std::vector<MinorMark>> Store::ActiveMinorMarks(int64_t project_id) {
+  return TransactFor<std::vector<MinorMark>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().MinorMarksOf(project_id, /*active_only=*/true); });
+}
+
 Result<std::vector<RestrictionRecord>> Store::ActiveRestrictions(int64_t project_id) {
   return TransactFor<std::vector<RestrictionRecord>>(
       TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().RestrictionsOf(project_id, /*active_only=*/true); });

@@ -116,6 +116,7 @@ class Store : public IngestSink,
                                          const std::string& action) override;
   base::Result<std::optional<std::map<std::string, std::string>>> WithdrawalActionsOf(
       const std::string& project) override;
+  base::Result<std::vector<MinorMark>> ActiveMinorMarks(int64_t project_id) override;
 
   // Restrictions
   base::Result<std::vector<RestrictionRecord>> ActiveRestrictions(int64_t project_id) override;

@@ -34,6 +34,9 @@ Status StoreTxn::EraseIds(int64_t project_id, const std::vector<std::string>& id
   // A restriction names the ids it covers: they go with the subject (not counted in the receipt's tables).
   auto restrictions = txn_.DeleteRestrictions(project_id, ids);
   if (!restrictions.ok()) return restrictions.status();
+  // So does an officer's mark of a minor.
+  auto minors = txn_.DeleteMinorMarks(project_id, ids);
+  if (!minors.ok()) return minors.status();
   auto suppressed = txn_.Suppress(project_id, hashes, NowMs());
   if (!suppressed.ok()) return suppressed.status();
   receipt->ids_suppressed += *suppressed;

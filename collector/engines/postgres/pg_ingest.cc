@@ -163,11 +163,13 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
       FERRY_RETURN_IF_ERROR(
           tx.Run("INSERT INTO consent_ledger(project_id, message_id, user_id, anonymous_id, purpose, state, previous, "
                  "timestamp_ms, received_ms, device, method, notice_id, notice_version, language, device_seq, "
-                 "receipt_id) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 "receipt_id, minor) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+                 "$17)",
                  {I(req->project_id), T(e.message_id), Opt(e.user_id), Opt(e.anonymous_id), T(e.consent_purpose),
                   T(e.consent_state), Opt(e.consent_previous), I(e.timestamp_ms), I(e.received_ms), Opt(e.device),
                   Opt(e.consent_method), Opt(e.notice_id), Opt(e.notice_version), Opt(e.language),
-                  e.consent_seq > 0 ? I(e.consent_seq) : Opt(std::string()), Opt(e.receipt_id)}));
+                  e.consent_seq > 0 ? I(e.consent_seq) : Opt(std::string()), Opt(e.receipt_id),
+                  e.consent_minor >= 0 ? I(e.consent_minor) : Opt(std::string())}));
       if (IsWithdrawal(e)) {
         // A withdrawal acts on the stored events of its purpose (the withdrawal job): queued with the record.
         FERRY_RETURN_IF_ERROR(

@@ -179,6 +179,16 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "CREATE INDEX IF NOT EXISTS events_anon_with_user ON events(project_id, anonymous_id) "
           "WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL",
       },
+      // 15: minors (issue 12 item 8): a consent record keeps the device's `minor` (1, 0; NULL when not sent), and an
+      // officer's mark is kept per id of the subject (lifted_ms 0 while in force).
+      {
+          "ALTER TABLE consent_ledger ADD COLUMN IF NOT EXISTS minor integer",
+          "CREATE TABLE IF NOT EXISTS minor_marks(id bigserial PRIMARY KEY, project_id bigint NOT NULL, "
+          "subject_id text NOT NULL, marked_by text NOT NULL, since_ms bigint NOT NULL, "
+          "lifted_ms bigint NOT NULL DEFAULT 0, lifted_by text NOT NULL DEFAULT '')",
+          "CREATE INDEX IF NOT EXISTS minor_marks_by_project ON minor_marks(project_id, lifted_ms)",
+          "CREATE INDEX IF NOT EXISTS minor_marks_by_subject ON minor_marks(project_id, subject_id)",
+      },
   };
   return kMigrations;
 }
@@ -221,7 +231,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 14, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 15, "one migration per schema version");
   return s;
 }
 

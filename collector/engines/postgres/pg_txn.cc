@@ -561,6 +561,50 @@ class PgTxn final : public EngineTxn {
     return out;
   }
 
+  Status InsertMinorMark(const MinorMark& m) override {
+    return tx_.Run(
+        "INSERT INTO minor_marks(project_id, subject_id, marked_by, since_ms, lifted_ms, lifted_by) "
+        "VALUES($1, $2, $3, $4, $5, $6)",
+        {I(m.project_id), T(m.subject_id), T(m.marked_by), I(m.since_ms), I(m.lifted_ms), T(m.lifted_by)});
+  }
+
+  Result<std::vector<MinorMark>> MinorMarksOf(int64_t project_id, bool active_only) override {
+    auto r = tx_.Exec(
+        "SELECT m.id, m.project_id, p.name, m.subject_id, m.marked_by, m.since_ms, m.lifted_ms, m.lifted_by "
+        "FROM minor_marks m JOIN projects p ON p.id = m.project_id "
+        "WHERE ($1::bigint = 0 OR m.project_id = $1::bigint) AND ($2::bigint = 0 OR m.lifted_ms = 0) ORDER BY m.id",
+        {I(project_id), I(active_only ? 1 : 0)});
+    if (!r.ok()) return r.status();
+    std::vector<MinorMark> out;
+    PGresult* p = r->get();
+    for (int i = 0; i < PQntuples(p); ++i) {
+      MinorMark m;
+      m.id = GetInt(p, i, 0);
+      m.project_id = GetInt(p, i, 1);
+      m.project = Get(p, i, 2);
+      m.subject_id = Get(p, i, 3);
+      m.marked_by = Get(p, i, 4);
+      m.since_ms = GetInt(p, i, 5);
+      m.lifted_ms = GetInt(p, i, 6);
+      m.lifted_by = Get(p, i, 7);
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  Result<int64_t> LiftMinorMarks(int64_t project_id, const std::vector<std::string>& ids, int64_t lifted_ms,
+                                 const std::string& by) override {
+    return tx_.Count(
+        "UPDATE minor_marks SET lifted_ms = $3, lifted_by = $4 WHERE project_id = $1 AND "
+        "subject_id = ANY($2::text[]) AND lifted_ms = 0",
+        {I(project_id), T(TextArray(ids)), I(lifted_ms), T(by)});
+  }
+
+  Result<int64_t> DeleteMinorMarks(int64_t project_id, const std::vector<std::string>& ids) override {
+    return tx_.Count("DELETE FROM minor_marks WHERE project_id = $1 AND subject_id = ANY($2::text[])",
+                     {I(project_id), T(TextArray(ids))});
+  }
+
   Result<std::map<std::string, std::string>> WithdrawalActions(int64_t project_id) override {
     auto r = tx_.Exec("SELECT purpose, action FROM withdrawal_policy WHERE project_id = $1 ORDER BY purpose",
                       {I(project_id)});

@@ -181,6 +181,16 @@ CREATE INDEX IF NOT EXISTS withdrawal_waiting ON withdrawal_queue(done_ms, id);
 CREATE INDEX IF NOT EXISTS events_anon_with_user ON events(project_id, anonymous_id)
   WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL;
 )sql",
+    // 15: minors (issue 12 item 8): a consent record keeps the device's `minor` (1, 0; NULL when not sent), and an
+    // officer's mark is kept per id of the subject (lifted_ms 0 while in force).
+    R"sql(
+ALTER TABLE consent_ledger ADD COLUMN minor INTEGER;
+CREATE TABLE IF NOT EXISTS minor_marks(id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, subject_id TEXT NOT NULL,
+  marked_by TEXT NOT NULL, since_ms INTEGER NOT NULL, lifted_ms INTEGER NOT NULL DEFAULT 0,
+  lifted_by TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS minor_marks_by_project ON minor_marks(project_id, lifted_ms);
+CREATE INDEX IF NOT EXISTS minor_marks_by_subject ON minor_marks(project_id, subject_id);
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -383,8 +393,8 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
             prepare(&consent,
                     "INSERT INTO consent_ledger(project_id, message_id, user_id, anonymous_id, "
                     "purpose, state, previous, timestamp_ms, received_ms, device, method, "
-                    "notice_id, notice_version, language, device_seq, receipt_id) "
-                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16);"));
+                    "notice_id, notice_version, language, device_seq, receipt_id, minor) "
+                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17);"));
         consent.Bind(1, req->project_id).Bind(2, e.message_id);
         bind_opt(consent, 3, e.user_id);
         bind_opt(consent, 4, e.anonymous_id);
@@ -402,6 +412,11 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
           consent.BindNull(15);
         }
         bind_opt(consent, 16, e.receipt_id);
+        if (e.consent_minor >= 0) {
+          consent.Bind(17, static_cast<int64_t>(e.consent_minor));
+        } else {
+          consent.BindNull(17);
+        }
         FERRY_RETURN_IF_ERROR(consent.Run());
         if (IsWithdrawal(e)) {
           // A withdrawal acts on the stored events of its purpose (the withdrawal job): queued with the record.

@@ -699,6 +699,69 @@ class SqliteTxn final : public EngineTxn {
     return out;
   }
 
+  Status InsertMinorMark(const MinorMark& m) override {
+    auto st = db_.Prepare(
+        "INSERT INTO minor_marks(project_id, subject_id, marked_by, since_ms, lifted_ms, lifted_by) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6);");
+    if (!st.ok()) return st.status();
+    st->Bind(1, m.project_id).Bind(2, m.subject_id).Bind(3, m.marked_by).Bind(4, m.since_ms);
+    st->Bind(5, m.lifted_ms).Bind(6, m.lifted_by);
+    return st->Run();
+  }
+
+  Result<std::vector<MinorMark>> MinorMarksOf(int64_t project_id, bool active_only) override {
+    auto st = db_.Prepare(
+        "SELECT m.id, m.project_id, p.name, m.subject_id, m.marked_by, m.since_ms, m.lifted_ms, m.lifted_by "
+        "FROM minor_marks m JOIN projects p ON p.id = m.project_id "
+        "WHERE (?1 = 0 OR m.project_id = ?1) AND (?2 = 0 OR m.lifted_ms = 0) ORDER BY m.id;");
+    if (!st.ok()) return st.status();
+    st->Bind(1, project_id).Bind(2, static_cast<int64_t>(active_only ? 1 : 0));
+    std::vector<MinorMark> out;
+    while (st->Step()) {
+      MinorMark m;
+      m.id = st->Int(0);
+      m.project_id = st->Int(1);
+      m.project = st->Text(2);
+      m.subject_id = st->Text(3);
+      m.marked_by = st->Text(4);
+      m.since_ms = st->Int(5);
+      m.lifted_ms = st->Int(6);
+      m.lifted_by = st->Text(7);
+      out.push_back(std::move(m));
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
+    return out;
+  }
+
+  Result<int64_t> LiftMinorMarks(int64_t project_id, const std::vector<std::string>& ids, int64_t lifted_ms,
+                                 const std::string& by) override {
+    auto st = db_.Prepare(
+        "UPDATE minor_marks SET lifted_ms = ?3, lifted_by = ?4 WHERE project_id = ?1 AND subject_id = ?2 AND "
+        "lifted_ms = 0;");
+    if (!st.ok()) return st.status();
+    int64_t n = 0;
+    for (const std::string& id : ids) {
+      st->Reset();
+      st->Bind(1, project_id).Bind(2, id).Bind(3, lifted_ms).Bind(4, by);
+      FERRY_RETURN_IF_ERROR(st->Run());
+      n += static_cast<int64_t>(db_.Changes());
+    }
+    return n;
+  }
+
+  Result<int64_t> DeleteMinorMarks(int64_t project_id, const std::vector<std::string>& ids) override {
+    auto st = db_.Prepare("DELETE FROM minor_marks WHERE project_id = ?1 AND subject_id = ?2;");
+    if (!st.ok()) return st.status();
+    int64_t n = 0;
+    for (const std::string& id : ids) {
+      st->Reset();
+      st->Bind(1, project_id).Bind(2, id);
+      FERRY_RETURN_IF_ERROR(st->Run());
+      n += static_cast<int64_t>(db_.Changes());
+    }
+    return n;
+  }
+
   Result<std::map<std::string, std::string>> WithdrawalActions(int64_t project_id) override {
     auto st = db_.Prepare("SELECT purpose, action FROM withdrawal_policy WHERE project_id = ?1 ORDER BY purpose;");
     if (!st.ok()) return st.status();

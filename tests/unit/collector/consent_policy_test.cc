@@ -111,5 +111,62 @@ TEST(ConsentPolicyTest, SensitiveNeedsAnExplicitGrant) {
   EXPECT_EQ(chosen.Verdict(policy, Ev("phone", "", "sensitive", 150), 3, "phone-sensitive-1"), "");
 }
 
+// Minors (issue 12 item 8): an officer's mark, or the event's own installation's word, asks for a guardian's grant.
+TEST(ConsentPolicyTest, AMinorNeedsAGuardiansGrant) {
+  ConsentPolicy policy;
+  policy.necessary = {"Login Failed"};
+  PersonConsent own;
+  own.Add(Rec("phone", "u", "marketing", "granted", 1, 100));  // the minor's own grant
+  std::string covered;
+  EXPECT_EQ(own.Verdict(policy, Ev("phone", "u", "marketing", 150), 2, "phone-marketing-1", &covered), "");
+  EXPECT_EQ(own.Verdict(policy, Ev("phone", "u", "marketing", 150), 2, "phone-marketing-1", &covered, true),
+            kRefusedGuardianMissing);
+  EXPECT_EQ(covered, "");
+  // No record at all, or a listed necessary event.
+  PersonConsent none;
+  EXPECT_EQ(none.Verdict(policy, Ev("phone", "u", "analytics", 150), 2, "", nullptr, true), kRefusedGuardianMissing);
+  EXPECT_EQ(none.Verdict(policy, Ev("phone", "u", "necessary", 150, "Login Failed"), 2, "", nullptr, true), "");
+  // A guardian's grant admits, and names its receipt.
+  PersonConsent guarded;
+  guarded.Add(Rec("phone", "u", "marketing", "granted", 1, 100));
+  guarded.Add(Rec("phone", "u", "marketing", "granted", 2, 110, "guardian"));
+  EXPECT_EQ(guarded.Verdict(policy, Ev("phone", "u", "marketing", 150), 3, "phone-marketing-2", &covered, true), "");
+  EXPECT_EQ(covered, "phone-marketing-2");
+  // ... also from another installation of the person, in force at the event's time.
+  EXPECT_EQ(guarded.Verdict(policy, Ev("tablet", "u", "marketing", 150), 7, "", &covered, true), "");
+  EXPECT_EQ(covered, "phone-marketing-2");
+  // A denial still comes first.
+  guarded.Add(Rec("tablet", "u", "marketing", "denied", 1, 120));
+  EXPECT_EQ(guarded.Verdict(policy, Ev("phone", "u", "marketing", 150), 3, "phone-marketing-2", nullptr, true),
+            kRefusedConsentDenied);
+}
+
+TEST(ConsentPolicyTest, ADevicesMinorFlagBindsOnlyItsOwnInstallation) {
+  ConsentPolicy policy;
+  PersonConsent person;
+  person.Add(Rec("phone", "u", "marketing", "granted", 1, 100));
+  person.Add(Rec("tablet", "u", "marketing", "granted", 1, 100));
+  ConsentRecord mark = Rec("tablet", "u", "necessary", "granted", 2, 110, "minor");
+  mark.minor = 1;
+  person.Add(mark);
+  // The tablet said its user is a minor: its later events need a guardian; its earlier ones (by sequence) do not.
+  EXPECT_TRUE(person.DeviceMinor(Ev("tablet", "u", "marketing", 150), 3));
+  EXPECT_FALSE(person.DeviceMinor(Ev("tablet", "u", "marketing", 150), 1));
+  EXPECT_EQ(person.Verdict(policy, Ev("tablet", "u", "marketing", 150), 3, "tablet-marketing-1"),
+            kRefusedGuardianMissing);
+  // The phone (same userId) said nothing of the kind: the tablet's word does not silence it.
+  EXPECT_FALSE(person.DeviceMinor(Ev("phone", "u", "marketing", 150), 3));
+  EXPECT_EQ(person.Verdict(policy, Ev("phone", "u", "marketing", 150), 3, "phone-marketing-1"), "");
+  // Without a deviceSeq, by time.
+  EXPECT_TRUE(person.DeviceMinor(Ev("tablet", "u", "marketing", 150), 0));
+  EXPECT_FALSE(person.DeviceMinor(Ev("tablet", "u", "marketing", 105), 0));
+  // The tablet lifts its mark: admitted again.
+  ConsentRecord lift = Rec("tablet", "u", "necessary", "granted", 4, 160, "minor");
+  lift.minor = 0;
+  person.Add(lift);
+  EXPECT_FALSE(person.DeviceMinor(Ev("tablet", "u", "marketing", 170), 5));
+  EXPECT_EQ(person.Verdict(policy, Ev("tablet", "u", "marketing", 170), 5, "tablet-marketing-1"), "");
+}
+
 }  // namespace
 }  // namespace ferry::collector
