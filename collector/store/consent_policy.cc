@@ -2,8 +2,6 @@
 
 #include <map>
 
-#include <nlohmann/json.hpp>
-
 namespace ferry::collector {
 
 namespace {
@@ -15,17 +13,6 @@ std::string Installation(const std::string& anonymous_id, const std::string& use
 bool Explicit(const ConsentRecord& r) { return r.method == "explicit" || r.method == "guardian"; }
 
 }  // namespace
-
-void EventSeqAndReceipt(const std::string& body, int64_t* device_seq, std::string* receipt) {
-  *device_seq = 0;
-  receipt->clear();
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (!j.is_object()) return;
-  auto s = j.find("deviceSeq");
-  if (s != j.end() && s->is_number_integer() && s->get<int64_t>() > 0) *device_seq = s->get<int64_t>();
-  auto r = j.find("consentReceipt");
-  if (r != j.end() && r->is_string()) *receipt = r->get<std::string>();
-}
 
 void PersonConsent::Add(const ConsentRecord& record) {
   records_.push_back(record);

@@ -65,9 +65,6 @@ class PersonConsent {
   ConsentCoverage coverage_;
 };
 
-// Reads deviceSeq and consentReceipt from an event's stored body (0 and "" when absent).
-void EventSeqAndReceipt(const std::string& body, int64_t* device_seq, std::string* receipt);
-
 }  // namespace ferry::collector
 
 #endif  // FERRY_COLLECTOR_STORE_CONSENT_POLICY_H_
