@@ -526,7 +526,8 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   // ---- requests ----
   CLI::App* requests = app.add_subcommand(
       "requests",
-      "The request register: list, add, approve, reject, complete, deliver a copy, stats, lift a restriction");
+      "The request register: list, add, identify, approve, reject, complete, deliver a copy, stats, lift a "
+      "restriction");
   requests->require_subcommand(0, 1);
   auto overdue = std::make_shared<bool>(false);
   auto state = std::make_shared<std::string>();
@@ -578,6 +579,15 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
   add->add_option("--project", *project, "Project (default: every project)");
   add->add_option("--received", *received, "When it was received (ISO-8601 date or time; default: now)");
   add->add_option("--state", *state, "received (not yet triaged) or awaiting_verification (default)");
+  auto subject_id = std::make_shared<std::string>();
+  CLI::App* identify = requests->add_subcommand(
+      "identify", "Bind a received public request to its subject after checking the person's identity by other means");
+  identify->add_option("RID", *rid, "Request id (req_...) of a public request in state received, without a subject")
+      ->required();
+  identify->add_option("--subject", *subject_id, "The subject's id (userId or anonymousId) the person proved")
+      ->required();
+  identify->add_option("--method", *method, "How the identity was checked (id-document, account-login, ...)");
+  identify->add_option("--reference", *reference, "Where the evidence is kept (ticket, file number)");
   CLI::App* lift = requests->add_subcommand("lift", "Lift the restriction or objection a request put in force");
   lift->add_option("RID", *rid, "Request id (req_...)")->required();
   lift->add_option("--reason", *reason, "Why (kept with the request)");
@@ -609,6 +619,23 @@ void AddAdminCommands(CLI::App& app, Globals& g, int* exit_code) {
     }
     *exit_code = kExitOk;
   };
+  identify->callback([&g, rid, subject_id, method, reference, exit_code] {
+    *exit_code = kExitFailure;
+    json doc;
+    if (!AdminJson(g, "POST", "/v1/requests/" + Escape(*rid) + "/identify",
+                   json{{"subject", *subject_id}, {"method", *method}, {"reference", *reference}}.dump(), &doc,
+                   exit_code))
+      return;
+    if (g.json) {
+      PrintJson(doc);
+    } else {
+      std::printf("%s (%s): %s, subject %s (checked: %s%s%s), due %s\n", Str(doc, "reference").c_str(),
+                  Str(doc, "kind").c_str(), Str(doc, "state").c_str(), subject_id->c_str(),
+                  method->empty() ? "-" : method->c_str(), reference->empty() ? "" : ", ", reference->c_str(),
+                  Str(doc, "dueAt").c_str());
+    }
+    *exit_code = kExitOk;
+  });
   approve->callback([act] { act("approve"); });
   reject->callback([act] { act("reject"); });
   complete->callback([act] { act("complete"); });

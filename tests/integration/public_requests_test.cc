@@ -245,6 +245,77 @@ TEST_P(PublicRequestsTest, WrongExpiredAndReplayedCodesAndUnknownReferencesAreRe
   EXPECT_EQ(CtlJson("audit verify")["ok"], true);
 }
 
+// `ferryctl requests identify`: the officer binds a received public request to its subject with the evidence kept;
+// a role without the right, a request already identified and an unknown request are refused with their exit codes.
+TEST_P(PublicRequestsTest, TheOfficerIdentifiesAPublicRequestWithFerryctl) {
+  json filed = File("access");
+  const std::string rid = filed["reference"];
+  int rc = 0;
+  std::string help = Ctl("requests identify --help", &rc);
+  EXPECT_EQ(rc, 0) << help;
+  for (const char* opt : {"RID", "--subject", "--method", "--reference"}) {
+    EXPECT_NE(help.find(opt), std::string::npos) << opt << ": " << help;
+  }
+  EXPECT_NE(Ctl("requests --help", &rc).find("identify"), std::string::npos);
+
+  // No subject: a usage error, nothing sent.
+  std::string out = Ctl("requests identify " + rid, &rc);
+  EXPECT_EQ(rc, 2) << out;
+  // An analyst may not identify anyone.
+  const std::string analyst = Token("analyst", "ana");
+  ASSERT_FALSE(analyst.empty());
+  out = Ctl("requests identify " + rid + " --subject user-7", &rc, analyst);
+  EXPECT_EQ(rc, 6) << out;
+  EXPECT_EQ(Request(rid)["subject"], "");
+  EXPECT_EQ(Request(rid)["state"], "received");
+
+  out = Ctl("requests identify " + rid + " --subject user-7 --method id-document --reference ticket-12", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find(rid), std::string::npos) << out;
+  EXPECT_NE(out.find("awaiting_verification"), std::string::npos) << out;
+  EXPECT_NE(out.find("id-document"), std::string::npos) << out;
+  json reg = Request(rid);
+  EXPECT_EQ(reg["subject"], "user-7");
+  EXPECT_EQ(reg["state"], "awaiting_verification");
+  EXPECT_EQ(reg["result"]["identity"]["method"], "officer");
+  EXPECT_EQ(reg["result"]["identity"]["evidence"], "id-document");
+  EXPECT_EQ(reg["result"]["identity"]["reference"], "ticket-12");
+  // The person sees it identified (and not by whom or as whom).
+  json status = json::parse(Status(filed).body);
+  EXPECT_EQ(status["identified"], true);
+  EXPECT_EQ(status["identifiedBy"], "officer");
+  EXPECT_EQ(status.dump().find("user-7"), std::string::npos);
+
+  // Once only: a second identification is a conflict and changes nothing.
+  out = Ctl("requests identify " + rid + " --subject someone-else", &rc);
+  EXPECT_EQ(rc, 7) << out;
+  EXPECT_EQ(Request(rid)["subject"], "user-7");
+  out = Ctl("requests identify req_" + base::RandomHex(12) + " --subject user-7", &rc);
+  EXPECT_EQ(rc, 4) << out;
+
+  // --json prints the request as the collector answered it; the officer then approves it as usual.
+  json other = File("erasure");
+  json doc = CtlJson("requests identify " + other["reference"].get<std::string>() + " --subject user-8");
+  EXPECT_EQ(doc["reference"], other["reference"]);
+  EXPECT_EQ(doc["state"], "awaiting_verification");
+  EXPECT_EQ(doc["identified"], true);
+  EXPECT_TRUE(Request(other["reference"])["result"]["identity"]["evidence"].is_null());
+  json done = CtlJson("requests approve " + other["reference"].get<std::string>() + " --method id-document");
+  EXPECT_EQ(done["state"], "completed");
+
+  int identified = 0, conflict = 0, not_found = 0;
+  for (const json& e : Audit()) {
+    if (e["action"] != "requests.identify") continue;
+    identified += e["result"] == "ok";
+    conflict += e["result"] == "conflict";
+    not_found += e["result"] == "not_found";
+  }
+  EXPECT_EQ(identified, 2);
+  EXPECT_EQ(conflict, 1);   // the second identification
+  EXPECT_EQ(not_found, 1);  // the unknown request
+  EXPECT_EQ(CtlJson("audit verify")["ok"], true);
+}
+
 TEST_P(PublicRequestsTest, GuessingIsLimitedPerAddressAndBadFilingsAreRefused) {
   // Bad filings: an unknown kind, project or language, no contact.
   EXPECT_EQ(Post("/v1/public/requests", {{"kind", "teleport"}, {"project", "shop"}, {"contact", "x"}}).status, 400);
