@@ -11,13 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "collector/engines/postgres/pg_store.h"
 #include "collector/store/consent_policy.h"
 #include "ferry/ferry.h"
 #include "lib/base/ids.h"
 #include "lib/base/time.h"
+#include "tests/integration/store_collector.h"
 #include "tests/support/collector_process.h"
-#include "tests/support/pg_cluster.h"
 #include "tests/unit/core/test_util.h"
 
 namespace ferry::testing {
@@ -26,41 +25,15 @@ namespace {
 using nlohmann::json;
 using testsupport::CollectorProcess;
 
-class ConsentDeviceTest : public ::testing::TestWithParam<std::string> {
+class ConsentDeviceTest : public StoreCollectorTest {
  protected:
   void SetUp() override {
-    std::string err;
-    testsupport::CollectorOptions o;
-    o.extra_args = {"--consent-default", "enforce"};
-    if (GetParam() == "postgres") {
-      if (!testsupport::PgCluster::Available()) GTEST_SKIP() << "*** SKIPPED: PostgreSQL binaries not found ***";
-      cluster_ = testsupport::PgCluster::Start(&err);
-      ASSERT_NE(cluster_, nullptr) << err;
-      std::string uri = cluster_->CreateDatabase("consdev", &err);
-      ASSERT_FALSE(uri.empty()) << err;
-      collector::PgOptions po;
-      po.conninfo = uri;
-      auto s = collector::PgStore::Open(po);
-      ASSERT_TRUE(s.ok()) << s.status().ToString();
-      auto k = (*s)->CreateWriteKey("shop");
-      auto t = (*s)->CreateAdminToken("officer", {"compliance"});
-      ASSERT_TRUE(k.ok() && t.ok());
-      key_ = *k;
-      token_ = *t;
-      o.extra_args.insert(o.extra_args.end(), {"--storage", uri});
-    }
-    col_ = CollectorProcess::Start(o, &err);
-    ASSERT_NE(col_, nullptr) << err;
-    if (key_.empty()) {
-      key_ = col_->write_key();
-      token_ = col_->CreateAdminToken("compliance", "officer");
-    }
-    ASSERT_FALSE(token_.empty());
+    extra_args_ = {"--consent-default", "enforce"};
+    StoreCollectorTest::SetUp();
   }
   void TearDown() override {
     Close();
-    col_.reset();
-    cluster_.reset();
+    StoreCollectorTest::TearDown();
   }
 
   // Opens the phone's buffer against the collector; `configure` sets more options.
@@ -112,9 +85,6 @@ class ConsentDeviceTest : public ::testing::TestWithParam<std::string> {
   }
 
   TempDir dir_;
-  std::unique_ptr<testsupport::PgCluster> cluster_;
-  std::unique_ptr<CollectorProcess> col_;
-  std::string key_, token_;
   ferry_client* client_ = nullptr;
 };
 
