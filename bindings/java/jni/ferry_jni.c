@@ -74,7 +74,8 @@ JNIEXPORT void JNICALL FJ(nativeOptionsFree)(JNIEnv* env, jclass cls, jlong o) {
   ferry_options_free(O(o));
 }
 
-/* which: 0 endpoint, 1 write key, 2 storage path, 3 CA file, 4 PII rules, 5 pinned public key, 6 data dir. */
+/* which: 0 endpoint, 1 write key, 2 storage path, 3 CA file, 4 PII rules, 5 pinned public key, 6 data dir,
+ * 7 consent language, 8 notice-changed purposes. */
 JNIEXPORT jint JNICALL FJ(nativeOptionsSetString)(JNIEnv* env, jclass cls, jlong o, jint which, jbyteArray v) {
   int oom = 0;
   char* s = CopyBytes(env, v, &oom);
@@ -89,6 +90,8 @@ JNIEXPORT jint JNICALL FJ(nativeOptionsSetString)(JNIEnv* env, jclass cls, jlong
     case 4: st = ferry_options_set_pii_rules(O(o), s); break;
     case 5: st = ferry_options_set_pinned_public_key(O(o), s); break;
     case 6: st = ferry_options_set_data_dir(O(o), s); break;
+    case 7: st = ferry_options_set_consent_language(O(o), s); break;
+    case 8: st = ferry_options_set_notice_changed_purposes(O(o), s); break;
     default: st = FERRY_ERR_INVALID_ARGUMENT; break;
   }
   free(s);
@@ -96,18 +99,23 @@ JNIEXPORT jint JNICALL FJ(nativeOptionsSetString)(JNIEnv* env, jclass cls, jlong
 }
 
 /* which: 0 flush interval ms (u32), 1 batch size (u32), 2 max storage bytes (u64), 3 max event age ms (u64),
- * 4 durability. Negative or out-of-range values are refused here (Java has no unsigned types). */
+ * 4 durability, 5 session timeout ms (u32), 6 reset unreadable buffer (0/1). Negative or out-of-range values are
+ * refused here (Java has no unsigned types). */
 JNIEXPORT jint JNICALL FJ(nativeOptionsSetNumber)(JNIEnv* env, jclass cls, jlong o, jint which, jlong v) {
   (void)env;
   (void)cls;
   if (v < 0) return FERRY_ERR_INVALID_ARGUMENT;
-  if ((which == 0 || which == 1 || which == 4) && (uint64_t)v > UINT32_MAX) return FERRY_ERR_INVALID_ARGUMENT;
+  if ((which == 0 || which == 1 || which == 4 || which == 5) && (uint64_t)v > UINT32_MAX) {
+    return FERRY_ERR_INVALID_ARGUMENT;
+  }
   switch (which) {
     case 0: return ferry_options_set_flush_interval_ms(O(o), (uint32_t)v);
     case 1: return ferry_options_set_batch_size(O(o), (uint32_t)v);
     case 2: return ferry_options_set_max_storage_bytes(O(o), (uint64_t)v);
     case 3: return ferry_options_set_max_event_age_ms(O(o), (uint64_t)v);
     case 4: return ferry_options_set_durability(O(o), (ferry_durability)v);
+    case 5: return ferry_options_set_session_timeout_ms(O(o), (uint32_t)v);
+    case 6: return v > 1 ? FERRY_ERR_INVALID_ARGUMENT : ferry_options_set_reset_unreadable_buffer(O(o), (int)v);
     default: return FERRY_ERR_INVALID_ARGUMENT;
   }
 }
@@ -150,12 +158,19 @@ JNIEXPORT jint JNICALL FJ(nativeOptionsSetHoldPending)(JNIEnv* env, jclass cls, 
   return st;
 }
 
-JNIEXPORT jint JNICALL FJ(nativeOptionsSetApp)(JNIEnv* env, jclass cls, jlong o, jbyteArray name, jbyteArray version) {
+/* The options that take a name and a version. which: 0 app (name, version), 1 notice (id, version). */
+JNIEXPORT jint JNICALL FJ(nativeOptionsSetPair)(JNIEnv* env, jclass cls, jlong o, jint which, jbyteArray name,
+                                                jbyteArray version) {
   int oom = 0;
   char* n = CopyBytes(env, name, &oom);
   char* v = CopyBytes(env, version, &oom);
-  ferry_status st = oom ? FERRY_ERR_INTERNAL : ferry_options_set_app(O(o), n, v);
+  ferry_status st = FERRY_ERR_INTERNAL;
   (void)cls;
+  if (!oom) {
+    st = which == 0   ? ferry_options_set_app(O(o), n, v)
+         : which == 1 ? ferry_options_set_notice(O(o), n, v)
+                      : FERRY_ERR_INVALID_ARGUMENT;
+  }
   free(n);
   free(v);
   return st;
@@ -256,13 +271,10 @@ JNIEXPORT jint JNICALL FJ(nativeForget)(JNIEnv* env, jclass cls, jlong h, jlong 
   return ferry_forget(C(h), Ms(ms));
 }
 
-/* which: 0 export_local, 1 stats_json. out[0] receives the UTF-8 bytes. */
-JNIEXPORT jint JNICALL FJ(nativeJson)(JNIEnv* env, jclass cls, jlong h, jint which, jobjectArray out) {
-  char* s = NULL;
-  ferry_status st;
-  (void)cls;
-  st = which == 0 ? ferry_export_local(C(h), out ? &s : NULL) : ferry_stats_json(C(h), out ? &s : NULL);
-  if (st == FERRY_OK && s != NULL) {
+/* Hands a string Ferry gave out (NULL: none) to out[0] as UTF-8 bytes, frees it, and returns st (FERRY_ERR_INTERNAL
+ * when the Java array cannot be made). */
+static ferry_status HandOut(JNIEnv* env, jobjectArray out, char* s, ferry_status st) {
+  if (s != NULL) {
     jbyteArray a = ToBytes(env, s);
     if (a == NULL) {
       st = FERRY_ERR_INTERNAL;
@@ -272,6 +284,53 @@ JNIEXPORT jint JNICALL FJ(nativeJson)(JNIEnv* env, jclass cls, jlong h, jint whi
   }
   ferry_free(s);
   return st;
+}
+
+/* which: 0 export_local, 1 stats_json. out[0] receives the UTF-8 bytes. */
+JNIEXPORT jint JNICALL FJ(nativeJson)(JNIEnv* env, jclass cls, jlong h, jint which, jobjectArray out) {
+  char* s = NULL;
+  ferry_status st;
+  (void)cls;
+  st = which == 0 ? ferry_export_local(C(h), out ? &s : NULL) : ferry_stats_json(C(h), out ? &s : NULL);
+  return HandOut(env, out, s, st);
+}
+
+JNIEXPORT jint JNICALL FJ(nativeSetMinor)(JNIEnv* env, jclass cls, jlong h, jint minor) {
+  (void)env;
+  (void)cls;
+  return ferry_set_minor(C(h), minor);
+}
+
+JNIEXPORT jint JNICALL FJ(nativeSetConsentGuardian)(JNIEnv* env, jclass cls, jlong h, jbyteArray purpose, jint state) {
+  int oom = 0;
+  char* p = CopyBytes(env, purpose, &oom);
+  ferry_status st = oom ? FERRY_ERR_INTERNAL : ferry_set_consent_guardian(C(h), p, (ferry_consent)state);
+  (void)cls;
+  free(p);
+  return st;
+}
+
+/* The requests filed from the device. which: 0 ferry_request (arg: the kind), 1 ferry_request_status (arg: the
+ * receipt), 2 ferry_request_copy (arg: the receipt), 3 ferry_request_verification_code (no arg). out[0] receives the
+ * UTF-8 bytes of the string handed out, whatever the status (ferry_request gives its receipt on TIMEOUT and NETWORK
+ * too); it stays null when none was. */
+JNIEXPORT jint JNICALL FJ(nativeRequest)(JNIEnv* env, jclass cls, jlong h, jint which, jbyteArray arg, jlong ms,
+                                         jobjectArray out) {
+  int oom = 0;
+  char* a = CopyBytes(env, arg, &oom);
+  char* s = NULL;
+  ferry_status st;
+  (void)cls;
+  if (oom) return FERRY_ERR_INTERNAL;
+  switch (which) {
+    case 0: st = ferry_request(C(h), a, Ms(ms), out ? &s : NULL); break;
+    case 1: st = ferry_request_status(C(h), a, Ms(ms), out ? &s : NULL); break;
+    case 2: st = ferry_request_copy(C(h), a, Ms(ms), out ? &s : NULL); break;
+    case 3: st = ferry_request_verification_code(C(h), Ms(ms), out ? &s : NULL); break;
+    default: st = FERRY_ERR_INVALID_ARGUMENT; break;
+  }
+  free(a);
+  return HandOut(env, out, s, st); /* ferry_request gives its receipt on TIMEOUT and NETWORK too */
 }
 
 /* ---------------------------------------------------------------------------------------------------------------

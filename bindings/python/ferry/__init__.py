@@ -99,7 +99,8 @@ class LibraryNotFoundError(OSError):
 
 
 class FerryError(Exception):
-    """A call refused by the library. ``status`` is a Status, ``message`` the reason."""
+    """A call refused by the library. ``status`` is a Status, ``message`` the reason; ``receipt`` is the request's
+    receipt (a dict) when Client.request() failed after queueing it (TIMEOUT, NETWORK), else None."""
 
     def __init__(self, status: Union[Status, int], message: str = "") -> None:
         try:
@@ -108,6 +109,7 @@ class FerryError(Exception):
             status = Status.INTERNAL
         self.status = status
         self.message = message or status_message(status)
+        self.receipt: Optional[dict] = None
         super().__init__(f"{status.name}: {self.message}")
 
     @property
@@ -215,6 +217,11 @@ def _declare(lib: ctypes.CDLL) -> None:
         "ferry_options_set_pinned_public_key": (c_int, [c_void_p, c_char_p]),
         "ferry_options_set_session_timeout_ms": (c_int, [c_void_p, u32]),
         "ferry_options_set_hold_pending": (c_int, [c_void_p, c_char_p, u64]),
+        "ferry_options_set_reset_unreadable_buffer": (c_int, [c_void_p, c_int]),
+        "ferry_options_set_data_dir": (c_int, [c_void_p, c_char_p]),
+        "ferry_options_set_notice": (c_int, [c_void_p, c_char_p, c_char_p]),
+        "ferry_options_set_consent_language": (c_int, [c_void_p, c_char_p]),
+        "ferry_options_set_notice_changed_purposes": (c_int, [c_void_p, c_char_p]),
         "ferry_open": (c_int, [c_void_p, pp]),
         "ferry_close": (c_int, [c_void_p, u32]),
         "ferry_track": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p]),
@@ -227,6 +234,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         "ferry_forget": (c_int, [c_void_p, u32]),
         "ferry_export_local": (c_int, [c_void_p, pp]),
         "ferry_stats_json": (c_int, [c_void_p, pp]),
+        "ferry_set_minor": (c_int, [c_void_p, c_int]),
+        "ferry_set_consent_guardian": (c_int, [c_void_p, c_char_p, c_int]),
+        "ferry_request": (c_int, [c_void_p, c_char_p, u32, pp]),
+        "ferry_request_status": (c_int, [c_void_p, c_char_p, u32, pp]),
+        "ferry_request_copy": (c_int, [c_void_p, c_char_p, u32, pp]),
+        "ferry_request_verification_code": (c_int, [c_void_p, u32, pp]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
@@ -354,7 +367,8 @@ def _take_string(lib: ctypes.CDLL, ptr: ctypes.c_void_p) -> str:
 _OPTION_NAMES = (
     "storage_path", "encryption_key", "endpoint", "write_key", "ca_file", "default_consent", "flush_interval_ms",
     "batch_size", "max_storage_bytes", "max_event_age_ms", "pii_rules", "durability", "app_name", "app_version",
-    "pinned_public_key", "session_timeout_ms", "log", "hold_pending",
+    "pinned_public_key", "session_timeout_ms", "log", "hold_pending", "reset_unreadable_buffer", "data_dir", "notice",
+    "consent_language", "notice_changed_purposes",
 )
 
 
@@ -386,6 +400,17 @@ class Client:
       pii_rules (dict or str)     PII masking rules (docs/PII.md)
       durability (Durability)     BATCHED (default) or SYNC
       app_name, app_version (str) sent in context.app; default: the executable's name, version ""
+      data_dir (str)              the app's data directory (absolute), in place of the platform's; the default
+                                  storage path is <data_dir>/ferry/<app>/buffer.db (ferry_options_set_data_dir)
+      reset_unreadable_buffer (bool)  True: a buffer the key cannot read is moved aside and a fresh one started
+                                  (every purpose but "necessary" DENIED until set again); False (default): opening
+                                  raises a FerryError of status BUFFER_UNREADABLE and changes nothing
+      notice (tuple)              (notice_id, version) of the privacy notice the app shows, named by every
+                                  consent record (ferry_options_set_notice); default: none (null)
+      consent_language (str)      the language the notice was shown in ("de-CH"), carried by every consent record;
+                                  default: the device's locale
+      notice_changed_purposes (list or str)  only these purposes are asked again when the notice version changes
+                                  (["marketing"] or "marketing,analytics"); default: every granted purpose
       log (callable)              log(level: LogLevel, message: str), called from Ferry's threads; must not call
                                   the client. Default: none (Ferry is silent: give one while you integrate)
 
@@ -448,6 +473,8 @@ class Client:
             "write_key": lib.ferry_options_set_write_key,
             "ca_file": lib.ferry_options_set_ca_file,
             "pinned_public_key": lib.ferry_options_set_pinned_public_key,
+            "data_dir": lib.ferry_options_set_data_dir,
+            "consent_language": lib.ferry_options_set_consent_language,
         }
         for name, fn in setters.items():
             if name in options:
@@ -500,6 +527,31 @@ class Client:
             if b is None:
                 raise InvalidArgumentError(Status.INVALID_ARGUMENT, "option 'pii_rules' refused: None")
             check("pii_rules", lib.ferry_options_set_pii_rules(o, b))
+        if "notice" in options:
+            notice = options["notice"]
+            if not isinstance(notice, tuple) or len(notice) != 2:
+                raise TypeError("option 'notice' must be a tuple (notice_id, version)")
+            try:
+                nid, nver = _text(notice[0], "notice id"), _text(notice[1], "notice version")
+            except _Refused as r:
+                raise InvalidArgumentError(Status.INVALID_ARGUMENT, f"option 'notice' refused: {r.reason}") from None
+            check("notice", lib.ferry_options_set_notice(o, nid, nver))
+        if "notice_changed_purposes" in options:
+            changed = options["notice_changed_purposes"]
+            if not isinstance(changed, str):
+                if isinstance(changed, (bytes, Mapping)) or not hasattr(changed, "__iter__"):
+                    raise TypeError("option 'notice_changed_purposes' must be a list of purposes (or a str)")
+                changed = list(changed)
+                if not all(isinstance(x, str) for x in changed):
+                    raise TypeError("option 'notice_changed_purposes' must be a list of str")
+                changed = ",".join(changed)
+            options["notice_changed_purposes"] = changed
+            check("notice_changed_purposes", lib.ferry_options_set_notice_changed_purposes(o, text("notice_changed_purposes")))
+        if "reset_unreadable_buffer" in options:
+            reset = options["reset_unreadable_buffer"]
+            if not isinstance(reset, bool):
+                raise TypeError("option 'reset_unreadable_buffer' must be a bool")
+            check("reset_unreadable_buffer", lib.ferry_options_set_reset_unreadable_buffer(o, 1 if reset else 0))
         if "durability" in options:
             d = options["durability"]
             if isinstance(d, bool) or not isinstance(d, int):
@@ -676,6 +728,100 @@ class Client:
             return Consent(v)
         except ValueError:
             return Consent.PENDING
+
+    def set_minor(self, minor: bool) -> None:
+        """Marks the current user as a minor (True) or lifts the mark (False); persisted and recorded. While marked,
+        only a guardian's grant (set_consent_guardian) admits a purpose other than "necessary"."""
+        if not isinstance(minor, bool):
+            raise TypeError(f"minor must be a bool, not {type(minor).__name__}")
+        self._call(lambda h: self._lib.ferry_set_minor(h, 1 if minor else 0), "set_minor")
+
+    def set_consent_guardian(self, purpose: str, state: Consent) -> None:
+        """Records a guardian's choice for a purpose (method "guardian"): for a user marked as a minor, a guardian's
+        GRANTED is what admits the purpose's events; "necessary" cannot be denied (InvalidArgumentError)."""
+        lib = self._lib
+        s = _consent(state)
+        try:
+            p = _text(purpose, "purpose")
+        except _Refused as r:
+            raise self._refuse(lambda h: lib.ferry_set_consent_guardian(h, None, s), "set_consent_guardian",
+                               r.reason) from None
+        self._call(lambda h: lib.ferry_set_consent_guardian(h, p, s), "set_consent_guardian")
+
+    # -- requests filed by the person from the device --
+
+    def request(self, kind: str, timeout_ms: int = 20000) -> dict:
+        """Files a request about the user's data ("access", "erasure", "correction", ...) with the collector and
+        returns its receipt: {"receipt": the id to ask about it with, "kind", "reference": the collector's request
+        id (None while queued), "state": "awaiting_verification", ...}. The request is queued durably and retried
+        across restarts: on FerryTimeoutError (still queued) and NetworkError (refused: state "refused", or the
+        collector cannot be reached) the receipt is the error's ``receipt`` attribute, so keep it from there.
+        InvalidArgumentError for a malformed kind."""
+        t = _u32(timeout_ms)
+        try:
+            k = _text(kind, "kind")
+        except _Refused as r:
+            raise self._refuse(lambda h: self._lib.ferry_request(h, None, t, None), "request", r.reason) from None
+        st, text = self._string_call(lambda h, out: self._lib.ferry_request(h, k, t, out))
+        receipt = json.loads(text) if text else None
+        if st != Status.OK:
+            err = self._failure(st, "request")
+            err.receipt = receipt
+            raise err
+        return receipt if receipt is not None else {}
+
+    def request_status(self, receipt: Union[str, Mapping], timeout_ms: int = 20000) -> dict:
+        """The state of a filed request (receipt: request()'s answer or its "receipt" string), asked of the
+        collector: {"receipt", "reference", "kind", "state", "receivedAt", "dueAt", "refusalReason", "copyReady",
+        "delivered"}, or the receipt while it is queued or was refused. InvalidArgumentError for a receipt this
+        buffer never gave."""
+        r, t = self._receipt(receipt), _u32(timeout_ms)
+        st, text = self._string_call(lambda h, out: self._lib.ferry_request_status(h, r, t, out))
+        if st != Status.OK:
+            raise self._failure(st, "request_status")
+        return json.loads(text) if text else {}
+
+    def request_copy(self, receipt: Union[str, Mapping], timeout_ms: int = 20000) -> Optional[dict]:
+        """The copy of an approved access request (the collector's export format), fetched once through a one-time
+        link, which completes the request; None while the copy is not ready (see request_status()["copyReady"])."""
+        r, t = self._receipt(receipt), _u32(timeout_ms)
+        st, text = self._string_call(lambda h, out: self._lib.ferry_request_copy(h, r, t, out))
+        if st != Status.OK:
+            raise self._failure(st, "request_copy")
+        return json.loads(text) if text else None
+
+    def request_verification_code(self, timeout_ms: int = 20000) -> dict:
+        """A short-lived, single-use code for the user to type on the project's self-service page:
+        {"code": 8 digits, "expiresAt": ISO 8601}. Show it, do not store it. NetworkError when the collector
+        refused (no public intake, no event of this device known yet, too many codes) or cannot be reached."""
+        t = _u32(timeout_ms)
+        st, text = self._string_call(lambda h, out: self._lib.ferry_request_verification_code(h, t, out))
+        if st != Status.OK:
+            raise self._failure(st, "request_verification_code")
+        return json.loads(text) if text else {}
+
+    def _receipt(self, receipt: Any) -> bytes:
+        if isinstance(receipt, Mapping):
+            receipt = receipt.get("receipt")
+        if not isinstance(receipt, str):
+            raise TypeError("receipt must be request()'s answer or its \"receipt\" str")
+        try:
+            b = _text(receipt, "receipt")
+        except _Refused as r:
+            raise InvalidArgumentError(Status.INVALID_ARGUMENT, f"receipt refused: {r.reason}") from None
+        assert b is not None
+        return b
+
+    def _string_call(self, fn: Callable[[int, Any], int]) -> Tuple[int, str]:
+        """Runs fn(handle, &out) and returns (status, the string handed out or "")."""
+        out = ctypes.c_void_p()
+        h = self._enter()
+        try:
+            st = fn(h, ctypes.byref(out))
+            text = _take_string(self._lib, out)
+        finally:
+            self._leave()
+        return st, text
 
     # -- upload, subject rights, introspection --
 

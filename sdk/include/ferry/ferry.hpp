@@ -150,6 +150,16 @@ inline Status TakeString(ferry_status s, char* p, std::string* out) noexcept {
   return result;
 }
 
+// Runs call(char** out) with a place for the string Ferry hands out (NULL when out is NULL) and takes that string
+// into *out, whatever the status (TakeString).
+template <typename Call>
+inline Status CallForString(std::string* out, Call call) noexcept {
+  if (out == nullptr) return call(nullptr);
+  char* p = nullptr;
+  ferry_status s = call(&p);
+  return TakeString(s, p, out);
+}
+
 }  // namespace detail
 
 // Client configuration. Every setter returns *this so calls chain; a setter never throws: the first failed
@@ -252,6 +262,29 @@ class Options {
   Options& SetHoldPending(std::string_view purpose, std::uint64_t max_ms) noexcept {
     detail::CStr p(purpose);
     return Note(p.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_hold_pending(o_, p.get(), max_ms));
+  }
+
+  // A session ends after this long without events (1 s to 24 h): ferry.h, ferry_options_set_session_timeout_ms().
+  Options& SetSessionTimeoutMs(std::uint32_t ms) noexcept { return Note(ferry_options_set_session_timeout_ms(o_, ms)); }
+  // The privacy notice the app shows (id and version), named by every consent record: ferry_options_set_notice().
+  Options& SetNotice(std::string_view notice_id, std::string_view version) noexcept {
+    detail::CStr n(notice_id);
+    detail::CStr v(version);
+    if (n.oom() || v.oom()) return Note(FERRY_ERR_INTERNAL);
+    // A NUL inside the version must be refused too: pass a NULL id so the C layer reports it.
+    return Note(ferry_options_set_notice(o_, v.has_nul() ? nullptr : n.get(), v.get()));
+  }
+  // The language the notice was shown in ("de-CH"), carried by every consent record:
+  // ferry_options_set_consent_language().
+  Options& SetConsentLanguage(std::string_view language) noexcept {
+    detail::CStr l(language);
+    return Note(l.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_consent_language(o_, l.get()));
+  }
+  // Only these purposes ("marketing,analytics") are asked again when the notice version changes:
+  // ferry_options_set_notice_changed_purposes().
+  Options& SetNoticeChangedPurposes(std::string_view purposes) noexcept {
+    detail::CStr p(purposes);
+    return Note(p.oom() ? FERRY_ERR_INTERNAL : ferry_options_set_notice_changed_purposes(o_, p.get()));
   }
 
   // FERRY_OK, or the status of the first setter that failed.
@@ -367,6 +400,62 @@ class Client {
   }
   Status Forget(std::uint32_t timeout_ms) noexcept {
     return c_ == nullptr ? Status(FERRY_ERR_CLOSED) : Status(ferry_forget(c_, timeout_ms));
+  }
+
+  // Marks the current user as a minor (true) or lifts the mark: ferry.h, ferry_set_minor(). While marked, only a
+  // guardian's grant (SetConsentGuardian) admits a purpose other than "necessary".
+  Status SetMinor(bool minor) noexcept {
+    return c_ == nullptr ? Status(FERRY_ERR_CLOSED) : Status(ferry_set_minor(c_, minor ? 1 : 0));
+  }
+
+  // A guardian's choice for a purpose (method "guardian"): ferry.h, ferry_set_consent_guardian().
+  Status SetConsentGuardian(std::string_view purpose, Consent state) noexcept {
+    if (c_ == nullptr) return FERRY_ERR_CLOSED;
+    detail::CStr p(purpose);
+    if (p.oom()) return FERRY_ERR_INTERNAL;
+    return ferry_set_consent_guardian(c_, p.get(), static_cast<ferry_consent>(state));
+  }
+
+  // Files a request ("access", "erasure", ...) with the collector: ferry.h, ferry_request(). *receipt_json gets the
+  // receipt ({"receipt", "kind", "reference", "state"[, "error"]}) whenever the library gave one: on FERRY_OK, and
+  // also on FERRY_ERR_TIMEOUT (still queued, retried) and FERRY_ERR_NETWORK (refused or unreachable), so keep it.
+  // Left untouched when no receipt was given.
+  Status Request(std::string_view kind, std::uint32_t timeout_ms, std::string* receipt_json) noexcept {
+    if (c_ == nullptr) return FERRY_ERR_CLOSED;
+    detail::CStr k(kind);
+    if (k.oom()) return FERRY_ERR_INTERNAL;
+    return detail::CallForString(receipt_json, [&](char** out) { return ferry_request(c_, k.get(), timeout_ms, out); });
+  }
+
+  // The state of a filed request (receipt: the "receipt" member of Request()'s answer), asked of the collector:
+  // ferry.h, ferry_request_status(). *status_json is untouched on failure.
+  Status RequestStatus(std::string_view receipt, std::uint32_t timeout_ms, std::string* status_json) noexcept {
+    if (c_ == nullptr) return FERRY_ERR_CLOSED;
+    detail::CStr r(receipt);
+    if (r.oom()) return FERRY_ERR_INTERNAL;
+    return detail::CallForString(status_json,
+                                 [&](char** out) { return ferry_request_status(c_, r.get(), timeout_ms, out); });
+  }
+
+  // The copy of an approved access request, fetched once: ferry.h, ferry_request_copy(). FERRY_OK with *copy_json
+  // the copy (JSON), or FERRY_OK with *copy_json empty while the copy is not ready. Untouched on failure.
+  Status RequestCopy(std::string_view receipt, std::uint32_t timeout_ms, std::string* copy_json) noexcept {
+    if (c_ == nullptr) return FERRY_ERR_CLOSED;
+    detail::CStr r(receipt);
+    if (r.oom()) return FERRY_ERR_INTERNAL;
+    return detail::CallForString(copy_json, [&](char** out) {
+      ferry_status s = ferry_request_copy(c_, r.get(), timeout_ms, out);
+      if (s == FERRY_OK && out != nullptr && *out == nullptr) copy_json->clear();  // not ready yet
+      return s;
+    });
+  }
+
+  // A short-lived code ({"code", "expiresAt"}) for the user to type on the project's self-service page: ferry.h,
+  // ferry_request_verification_code(). Show it, do not store it. *code_json is untouched on failure.
+  Status RequestVerificationCode(std::uint32_t timeout_ms, std::string* code_json) noexcept {
+    if (c_ == nullptr) return FERRY_ERR_CLOSED;
+    return detail::CallForString(code_json,
+                                 [&](char** out) { return ferry_request_verification_code(c_, timeout_ms, out); });
   }
 
   // Everything the buffer holds about the current user, as JSON, into *json (untouched on failure).

@@ -68,6 +68,9 @@ public final class Ferry implements AutoCloseable {
     private byte[] key;
     private String appName;
     private String appVersion;
+    private boolean noticeSet;
+    private String noticeId;
+    private String noticeVersion;
     private Transport transport;
     private LogHandler log;
 
@@ -90,6 +93,30 @@ public final class Ferry implements AutoCloseable {
     public Options maxStorageBytes(long bytes) { numbers.put(2, bytes); return this; }
     public Options maxEventAgeMs(long ms) { numbers.put(3, ms); return this; }
     public Options durability(Durability d) { numbers.put(4, (long) d.ordinal()); return this; }
+    /** A session ends after this long without events (1 s to 24 h; default 30 minutes). */
+    public Options sessionTimeoutMs(long ms) { numbers.put(5, ms); return this; }
+    /**
+     * A buffer the key cannot read: false (default) makes {@link Ferry#open} throw BUFFER_UNREADABLE and changes
+     * nothing; true moves it aside and starts a fresh one (every purpose but "necessary" DENIED until set again).
+     */
+    public Options resetUnreadableBuffer(boolean reset) { numbers.put(6, reset ? 1L : 0L); return this; }
+    /** The privacy notice the app shows (id 1-200 bytes, version 1-64 bytes), named by every consent record. */
+    public Options notice(String id, String version) {
+      noticeSet = true;
+      noticeId = id;
+      noticeVersion = version;
+      return this;
+    }
+    /** The language the notice was shown in ("de-CH"), carried by every consent record. Default: the locale. */
+    public Options consentLanguage(String language) { strings.put(7, language); return this; }
+    /**
+     * When the notice version changes, only these purposes are asked again (the others keep their grant). Unset:
+     * every purpose granted under another version goes back to PENDING.
+     */
+    public Options noticeChangedPurposes(String... purposes) {
+      strings.put(8, purposes == null ? null : String.join(",", purposes));
+      return this;
+    }
     /** The buffer's 32-byte key (copied). Unset: the platform keeps one. */
     public Options encryptionKey(byte[] key32) { key = key32 == null ? null : key32.clone(); return this; }
     public Options defaultConsent(String purpose, Consent state) { consents.put(purpose, state); return this; }
@@ -105,10 +132,12 @@ public final class Ferry implements AutoCloseable {
     public Options log(LogHandler handler) { log = handler; return this; }
 
     private static final String[] STRING_NAMES = {
-      "endpoint", "writeKey", "storagePath", "caFile", "piiRules", "pinnedPublicKey", "dataDir"
+      "endpoint", "writeKey", "storagePath", "caFile", "piiRules", "pinnedPublicKey", "dataDir", "consentLanguage",
+      "noticeChangedPurposes"
     };
     private static final String[] NUMBER_NAMES = {
-      "flushIntervalMs", "batchSize", "maxStorageBytes", "maxEventAgeMs", "durability"
+      "flushIntervalMs", "batchSize", "maxStorageBytes", "maxEventAgeMs", "durability", "sessionTimeoutMs",
+      "resetUnreadableBuffer"
     };
 
     /**
@@ -143,7 +172,12 @@ public final class Ferry implements AutoCloseable {
         if (appName != null || appVersion != null) {
           byte[] v = appVersion == null ? null : utf8OrNull(appVersion);
           byte[] n = appVersion != null && v == null ? null : utf8OrNull(appName); // refuse a bad version too
-          check(nativeOptionsSetApp(o, n, v), "app");
+          check(nativeOptionsSetPair(o, 0, n, v), "app");
+        }
+        if (noticeSet) {
+          byte[] v = utf8OrNull(noticeVersion);
+          byte[] n = v == null ? null : utf8OrNull(noticeId); // refuse a bad version too
+          check(nativeOptionsSetPair(o, 1, n, v), "notice");
         }
       } catch (RuntimeException e) {
         nativeOptionsFree(o); // releases the transport too
@@ -290,6 +324,195 @@ public final class Ferry implements AutoCloseable {
     }
   }
 
+  /**
+   * Marks the current user as a minor (true) or lifts the mark (false); persisted and recorded. While marked, only
+   * a guardian's grant ({@link #setConsentGuardian}) admits a purpose other than "necessary".
+   */
+  public void setMinor(boolean minor) {
+    call(h -> nativeSetMinor(h, minor ? 1 : 0), "setMinor");
+  }
+
+  /** A guardian's choice for a purpose (method "guardian"); "necessary" cannot be denied. */
+  public void setConsentGuardian(String purpose, Consent state) {
+    int s = state == null ? -1 : state.code;
+    byte[] p;
+    try {
+      p = utf8(purpose, "purpose");
+    } catch (IllegalArgumentException ex) {
+      throw refused(h -> nativeSetConsentGuardian(h, null, s), "setConsentGuardian", ex.getMessage());
+    }
+    call(h -> nativeSetConsentGuardian(h, p, s), "setConsentGuardian");
+  }
+
+  // ---- requests filed by the person from the device ----
+
+  /** The receipt of a request filed with {@link #request}: what to ask about it with. */
+  public static final class RequestReceipt {
+    private final Map<String, Object> doc;
+    private final String json;
+
+    RequestReceipt(String json) {
+      this.json = json;
+      this.doc = Json.parseObject(json);
+    }
+
+    /** The id to ask about the request with ({@link #requestStatus}, {@link #requestCopy}). */
+    public String receipt() { return str(doc, "receipt"); }
+    /** "access", "erasure", ... */
+    public String kind() { return str(doc, "kind"); }
+    /** The collector's request id; null while the request is queued on the device. */
+    public String reference() { return str(doc, "reference"); }
+    /** "queued", "awaiting_verification", ..., "refused". */
+    public String state() { return str(doc, "state"); }
+    /** Why it was refused or is still queued; null when none. */
+    public String error() { return str(doc, "error"); }
+    /** The receipt as the library gave it (JSON). */
+    public String json() { return json; }
+
+    @Override
+    public String toString() { return json; }
+  }
+
+  /** The state of a filed request, as the collector reports it ({@link #requestStatus}). */
+  public static final class RequestStatus {
+    private final Map<String, Object> doc;
+    private final String json;
+
+    RequestStatus(String json) {
+      this.json = json;
+      this.doc = Json.parseObject(json);
+    }
+
+    public String receipt() { return str(doc, "receipt"); }
+    public String reference() { return str(doc, "reference"); }
+    public String kind() { return str(doc, "kind"); }
+    /** "queued", "awaiting_verification", "in_progress", "completed", "refused", ... */
+    public String state() { return str(doc, "state"); }
+    /** ISO 8601; null while queued. */
+    public String receivedAt() { return str(doc, "receivedAt"); }
+    /** ISO 8601; null while queued. */
+    public String dueAt() { return str(doc, "dueAt"); }
+    public String refusalReason() { return str(doc, "refusalReason"); }
+    /** True once an approved access request's copy can be fetched with {@link #requestCopy}. */
+    public boolean copyReady() { return Boolean.TRUE.equals(doc.get("copyReady")); }
+    /** True once the copy was delivered. */
+    public boolean delivered() { return Boolean.TRUE.equals(doc.get("delivered")); }
+    /** The state as the library gave it (JSON). */
+    public String json() { return json; }
+
+    @Override
+    public String toString() { return json; }
+  }
+
+  /** A short-lived, single-use code for the project's self-service page ({@link #requestVerificationCode}). */
+  public static final class VerificationCode {
+    private final Map<String, Object> doc;
+
+    VerificationCode(String json) {
+      this.doc = Json.parseObject(json);
+    }
+
+    /** 8 digits: show it to the user, do not store it. */
+    public String code() { return str(doc, "code"); }
+    /** ISO 8601. */
+    public String expiresAt() { return str(doc, "expiresAt"); }
+  }
+
+  /**
+   * {@link #request} failed after the request was queued: TIMEOUT (still queued, retried across restarts) or
+   * NETWORK (refused, state "refused", or the collector cannot be reached). {@link #getReceipt()} is its receipt.
+   */
+  public static final class RequestException extends FerryException {
+    private static final long serialVersionUID = 1L;
+    private final transient RequestReceipt receipt;
+
+    RequestException(Status status, String message, RequestReceipt receipt) {
+      super(status, message);
+      this.receipt = receipt;
+    }
+
+    public RequestReceipt getReceipt() { return receipt; }
+  }
+
+  /**
+   * Files a request about the user's data ("access", "erasure", "correction", ...) with the collector, waiting up to
+   * timeoutMs for it to be registered (awaiting an officer's verification). Throws {@link RequestException} (with
+   * the receipt: keep it) on TIMEOUT or NETWORK, and FerryException(INVALID_ARGUMENT) for a malformed kind.
+   */
+  public RequestReceipt request(String kind, long timeoutMs) {
+    byte[] k;
+    try {
+      k = utf8(kind, "kind");
+    } catch (IllegalArgumentException ex) {
+      throw refused(h -> nativeRequest(h, 0, null, timeoutMs, null), "request", ex.getMessage());
+    }
+    Object[] out = new Object[1];
+    int st = callRaw(h -> nativeRequest(h, 0, k, timeoutMs, out));
+    RequestReceipt receipt = out[0] == null ? null : new RequestReceipt(text(out[0]));
+    if (st != 0) {
+      if (receipt == null) throw failure(st, "request");
+      throw new RequestException(FerryException.Status.of(st), describe(st, "request"), receipt);
+    }
+    if (receipt == null) throw new FerryException(FerryException.Status.INTERNAL, "request: no receipt");
+    return receipt;
+  }
+
+  /** The state of a filed request, asked of the collector. INVALID_ARGUMENT for a receipt this buffer never gave. */
+  public RequestStatus requestStatus(String receipt, long timeoutMs) {
+    return new RequestStatus(requestText(1, receipt, timeoutMs, "requestStatus"));
+  }
+
+  public RequestStatus requestStatus(RequestReceipt receipt, long timeoutMs) {
+    return requestStatus(receipt == null ? null : receipt.receipt(), timeoutMs);
+  }
+
+  /**
+   * The copy of an approved access request (JSON, the collector's export format), fetched once through a one-time
+   * link, which completes the request; null while the copy is not ready ({@link RequestStatus#copyReady()}).
+   */
+  public String requestCopy(String receipt, long timeoutMs) {
+    return requestText(2, receipt, timeoutMs, "requestCopy");
+  }
+
+  public String requestCopy(RequestReceipt receipt, long timeoutMs) {
+    return requestCopy(receipt == null ? null : receipt.receipt(), timeoutMs);
+  }
+
+  /**
+   * A code for the user to type on the project's self-service page, bound to the subject this device uses. Throws
+   * NETWORK when the collector refused (no public intake, no event of this device known yet, too many codes).
+   */
+  public VerificationCode requestVerificationCode(long timeoutMs) {
+    String t = requestText(3, null, timeoutMs, "requestVerificationCode");
+    if (t == null) throw new FerryException(FerryException.Status.INTERNAL, "requestVerificationCode: no code");
+    return new VerificationCode(t);
+  }
+
+  private String requestText(int which, String receipt, long timeoutMs, String what) {
+    byte[] r = null;
+    if (which != 3) {
+      try {
+        r = utf8(receipt, "receipt");
+      } catch (IllegalArgumentException ex) {
+        throw refused(h -> nativeRequest(h, which, null, timeoutMs, null), what, ex.getMessage());
+      }
+    }
+    byte[] arg = r;
+    Object[] out = new Object[1];
+    int st = callRaw(h -> nativeRequest(h, which, arg, timeoutMs, out));
+    if (st != 0) throw failure(st, what);
+    return out[0] == null ? null : text(out[0]);
+  }
+
+  private static String text(Object bytes) {
+    return new String((byte[]) bytes, StandardCharsets.UTF_8);
+  }
+
+  private static String str(Map<String, Object> doc, String key) {
+    Object v = doc.get(key);
+    return v == null ? null : v.toString();
+  }
+
   // ---- upload, subject rights, introspection ----
 
   /** Uploads now; throws TIMEOUT or NETWORK if not everything was accepted. */
@@ -368,14 +591,17 @@ public final class Ferry implements AutoCloseable {
   }
 
   private void call(NativeCall c, String what) {
+    int st = callRaw(c);
+    if (st != 0) throw failure(st, what);
+  }
+
+  private int callRaw(NativeCall c) {
     long h = enter();
-    int st;
     try {
-      st = c.run(h);
+      return c.run(h);
     } finally {
       leave();
     }
-    if (st != 0) throw failure(st, what);
   }
 
   private FerryException refused(NativeCall c, String what, String reason) {
@@ -391,13 +617,17 @@ public final class Ferry implements AutoCloseable {
   }
 
   private FerryException failure(int st, String what) {
+    return new FerryException(FerryException.Status.of(st), describe(st, what));
+  }
+
+  private String describe(int st, String what) {
     String reason = statusMessage(st);
     if (st == FerryException.Status.INVALID_ARGUMENT.code) {
       // The library records why in stats "last_error" (best effort when several threads fail at once).
       String detail = lastError();
       if (!detail.isEmpty()) reason = reason + ": " + detail;
     }
-    return new FerryException(FerryException.Status.of(st), what + ": " + reason);
+    return what + ": " + reason;
   }
 
   private String lastError() {
@@ -491,7 +721,7 @@ public final class Ferry implements AutoCloseable {
   private static native int nativeOptionsSetKey(long o, byte[] key);
   private static native int nativeOptionsSetDefaultConsent(long o, byte[] purpose, int state);
   private static native int nativeOptionsSetHoldPending(long o, byte[] purpose, long maxMs);
-  private static native int nativeOptionsSetApp(long o, byte[] name, byte[] version);
+  private static native int nativeOptionsSetPair(long o, int which, byte[] name, byte[] version);
   private static native int nativeOptionsSetTransport(long o, Transport t);
   private static native int nativeOptionsSetLog(long o, LogHandler h, long[] logOut);
   private static native void nativeLogRelease(long logHandle);
@@ -506,4 +736,7 @@ public final class Ferry implements AutoCloseable {
   private static native int nativeFlush(long h, long timeoutMs);
   private static native int nativeForget(long h, long timeoutMs);
   private static native int nativeJson(long h, int which, Object[] out);
+  private static native int nativeSetMinor(long h, int minor);
+  private static native int nativeSetConsentGuardian(long h, byte[] purpose, int state);
+  private static native int nativeRequest(long h, int which, byte[] arg, long timeoutMs, Object[] out);
 }

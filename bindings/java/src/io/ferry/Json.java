@@ -1,12 +1,16 @@
 package io.ferry;
 
 import java.lang.reflect.Array;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * A small JSON serializer for event properties: Map (String keys), Iterable and arrays, String, Character, Boolean,
  * integral numbers, finite floating-point numbers, and null. Anything else, a non-finite number or nesting deeper
- * than 64 levels (a cycle) throws IllegalArgumentException.
+ * than 64 levels (a cycle) throws IllegalArgumentException. And a small parser for the JSON libferry hands out
+ * (receipts, request states): {@link #parseObject}.
  */
 final class Json {
   private static final int MAX_DEPTH = 64;
@@ -100,5 +104,142 @@ final class Json {
       }
     }
     sb.append('"');
+  }
+
+  /**
+   * Parses a JSON object into a Map (objects: LinkedHashMap; arrays: List; strings; numbers: Long when integral,
+   * else Double; Boolean; null). IllegalArgumentException for text that is not one JSON object.
+   */
+  static Map<String, Object> parseObject(String text) {
+    Parser p = new Parser(text);
+    p.space();
+    Object v = p.value(0);
+    p.space();
+    if (p.i != text.length() || !(v instanceof Map)) throw new IllegalArgumentException("not a JSON object");
+    @SuppressWarnings("unchecked")
+    Map<String, Object> m = (Map<String, Object>) v;
+    return m;
+  }
+
+  private static final class Parser {
+    final String s;
+    int i;
+
+    Parser(String s) {
+      this.s = s;
+    }
+
+    void space() {
+      while (i < s.length() && " \t\r\n".indexOf(s.charAt(i)) >= 0) i++;
+    }
+
+    char peek() {
+      if (i >= s.length()) throw new IllegalArgumentException("JSON ends early");
+      return s.charAt(i);
+    }
+
+    void expect(char c) {
+      if (peek() != c) throw new IllegalArgumentException("JSON: expected '" + c + "' at " + i);
+      i++;
+    }
+
+    Object value(int depth) {
+      if (depth > MAX_DEPTH) throw new IllegalArgumentException("JSON nests too deep");
+      space();
+      char c = peek();
+      if (c == '{') {
+        i++;
+        Map<String, Object> m = new LinkedHashMap<>();
+        space();
+        if (peek() == '}') {
+          i++;
+          return m;
+        }
+        while (true) {
+          space();
+          String k = string();
+          space();
+          expect(':');
+          m.put(k, value(depth + 1));
+          space();
+          if (peek() == ',') {
+            i++;
+            continue;
+          }
+          expect('}');
+          return m;
+        }
+      }
+      if (c == '[') {
+        i++;
+        List<Object> l = new ArrayList<>();
+        space();
+        if (peek() == ']') {
+          i++;
+          return l;
+        }
+        while (true) {
+          l.add(value(depth + 1));
+          space();
+          if (peek() == ',') {
+            i++;
+            continue;
+          }
+          expect(']');
+          return l;
+        }
+      }
+      if (c == '"') return string();
+      if (s.startsWith("true", i)) {
+        i += 4;
+        return Boolean.TRUE;
+      }
+      if (s.startsWith("false", i)) {
+        i += 5;
+        return Boolean.FALSE;
+      }
+      if (s.startsWith("null", i)) {
+        i += 4;
+        return null;
+      }
+      int start = i;
+      while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) i++;
+      String num = s.substring(start, i);
+      try {
+        if (num.indexOf('.') < 0 && num.indexOf('e') < 0 && num.indexOf('E') < 0) return Long.parseLong(num);
+        return Double.parseDouble(num);
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("JSON: bad value at " + start);
+      }
+    }
+
+    String string() {
+      expect('"');
+      StringBuilder sb = new StringBuilder();
+      while (true) {
+        char c = peek();
+        i++;
+        if (c == '"') return sb.toString();
+        if (c != '\\') {
+          sb.append(c);
+          continue;
+        }
+        char e = peek();
+        i++;
+        switch (e) {
+          case 'n': sb.append('\n'); break;
+          case 'r': sb.append('\r'); break;
+          case 't': sb.append('\t'); break;
+          case 'b': sb.append('\b'); break;
+          case 'f': sb.append('\f'); break;
+          case 'u':
+            if (i + 4 > s.length()) throw new IllegalArgumentException("JSON ends early");
+            sb.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
+            i += 4;
+            break;
+          default: sb.append(e); break; // '"', '\\', '/'
+        }
+      }
+    }
   }
 }
