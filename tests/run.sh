@@ -13,7 +13,7 @@
 #                           with TLS, the C quickstart with consent and masking, a subject shown, exported and erased,
 #                           the audit log verified, the insight asked, the console's URL printed) on the release
 #                           build; passes when the demo exits 0 and prints its closing line. About a minute.
-#   asan     build/asan     ASan+UBSan at -O1 (LeakSanitizer on: it works in this sandbox); builds only the programs
+#   asan     build/asan     ASan+UBSan at -Og (LeakSanitizer on: it works in this sandbox); builds only the programs
 #                           its tests run (target ferry_test_programs: no benchmarks, bindings, daemons no test
 #                           starts there, nor test binaries labelled "slow", which are not even registered); every
 #                           ctest test except the "slow" ones (real-process integration and fault tests: they run in
@@ -21,7 +21,7 @@
 #                           instrumented libferry (python.*, java.*, install.*, examples.python_*/java_*: "ASan
 #                           runtime does not come first" / unresolved __asan symbols); they run in the release stage.
 #                           Label a test "nosan" to keep it out of the sanitizer stages for the same reason.
-#   tsan     build/tsan     ThreadSanitizer; builds and runs only the tests labelled "concurrency"
+#   tsan     build/tsan     ThreadSanitizer at -O1; builds and runs only the tests labelled "concurrency"
 #   cross    build/cross    the SDK alone (no collector, agent, bindings or benchmarks) cross-built for aarch64 Linux
 #                           with Debian's cross toolchain (cmake/toolchains/aarch64-linux-gnu.cmake) twice:
 #                           FERRY_TRANSPORT=curl (build/cross/curl) and FERRY_TRANSPORT=none (build/cross/none);
