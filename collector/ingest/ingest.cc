@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "collector/ingest/batch_stream.h"
 #include "collector/ingest/insight_fields.h"
 #include "lib/base/time.h"
 #include "lib/wire/json_body.h"
@@ -23,8 +24,56 @@ constexpr int64_t kLastStorableMs = 253402300799999LL;   // 9999-12-31T23:59:59.
 
 }  // namespace
 
-ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
-                       const TimeWindow& window, bool insight_fields) {
+int64_t PlaceEventTime(int64_t ts_ms, bool skew_corrected, int64_t skew_ms, int64_t received_ms,
+                       const TimeWindow& window, const char** clamped) {
+  int64_t ms = skew_corrected ? ts_ms + skew_ms : ts_ms;
+  *clamped = nullptr;
+  // The device's clock never decides where an event lands in time: outside the window it is clamped and flagged.
+  if (window.max_past_ms > 0 && ms < received_ms - window.max_past_ms) {
+    ms = received_ms - window.max_past_ms;
+    *clamped = "past";
+  } else if (window.max_future_ms > 0 && ms > received_ms + window.max_future_ms) {
+    ms = received_ms + window.max_future_ms;
+    *clamped = "future";
+  }
+  // Whatever the window, a stored time is one Ferry's parser reads back (years 0000-9999).
+  if (ms < kFirstStorableMs) {
+    ms = kFirstStorableMs;
+    *clamped = "past";
+  } else if (ms > kLastStorableMs) {
+    ms = kLastStorableMs;
+    *clamped = "future";
+  }
+  return ms;
+}
+
+namespace {
+
+// Decodes the body into *text when it is not identity (or too large for it): *body then points at *text.
+bool DecodeBody(wire::Encoding enc, std::string_view* body, const wire::Limits& limits, std::string* text,
+                ParsedBatch* out) {
+  if (enc == wire::Encoding::kIdentity && body->size() <= limits.max_decompressed_bytes) return true;
+  switch (wire::Decode(enc, *body, limits.max_decompressed_bytes, text)) {
+    case wire::DecodeResult::kOk: *body = *text; return true;
+    case wire::DecodeResult::kTooLarge:
+      out->status = 413;
+      out->error = "decoded body too large";
+      return false;
+    case wire::DecodeResult::kCorrupt:
+      out->status = 400;
+      out->error = "body cannot be decoded";
+      return false;
+    case wire::DecodeResult::kUnknownEncoding:
+      out->status = 415;
+      out->error = "unsupported content encoding";
+      return false;
+  }
+  return true;
+}
+
+// `body` is the decoded text (in *text when it was decoded), freed once the document is built.
+ParsedBatch ParseDecoded(std::string_view body, std::string* text, const wire::Limits& limits, int64_t received_ms,
+                         const TimeWindow& window, bool insight_fields) {
   ParsedBatch out;
   auto fail = [&out](int status, std::string error) {
     out.status = status;
@@ -34,24 +83,12 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
     return out;
   };
 
-  // An identity body is parsed where it lies (the HTTP front has decoded it already): no copy of the whole text.
-  std::string text;
-  if (enc != wire::Encoding::kIdentity || body.size() > limits.max_decompressed_bytes) {
-    switch (wire::Decode(enc, body, limits.max_decompressed_bytes, &text)) {
-      case wire::DecodeResult::kOk: break;
-      case wire::DecodeResult::kTooLarge: return fail(413, "decoded body too large");
-      case wire::DecodeResult::kCorrupt: return fail(400, "body cannot be decoded");
-      case wire::DecodeResult::kUnknownEncoding: return fail(415, "unsupported content encoding");
-    }
-    body = text;
-  }
-
   // The one body parser: hostile nesting is refused before anything is built (events deeper than their own limit are
   // rejected one by one below).
   auto parsed = wire::ParseJson(body, wire::BodyLimits(limits));
   body = {};
-  text.clear();
-  text.shrink_to_fit();
+  text->clear();
+  text->shrink_to_fit();
   if (!parsed.ok()) {
     return fail(parsed.status().code() == base::Code::kResourceExhausted ? 413 : 400, parsed.status().message());
   }
@@ -107,25 +144,8 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
     std::string ts = ev["timestamp"].get<std::string>();
     int64_t ts_ms = base::ParseIso8601(ts).value_or(0);  // validated above
     se.received_ms = received_ms;
-    se.timestamp_ms = ts_ms;
-    if (out.skew_corrected) se.timestamp_ms = ts_ms + out.skew_ms;
-    // The device's clock never decides where an event lands in time: outside the window it is clamped and flagged.
     const char* clamped = nullptr;
-    if (window.max_past_ms > 0 && se.timestamp_ms < received_ms - window.max_past_ms) {
-      se.timestamp_ms = received_ms - window.max_past_ms;
-      clamped = "past";
-    } else if (window.max_future_ms > 0 && se.timestamp_ms > received_ms + window.max_future_ms) {
-      se.timestamp_ms = received_ms + window.max_future_ms;
-      clamped = "future";
-    }
-    // Whatever the window, a stored time is one Ferry's parser reads back (years 0000-9999).
-    if (se.timestamp_ms < kFirstStorableMs) {
-      se.timestamp_ms = kFirstStorableMs;
-      clamped = "past";
-    } else if (se.timestamp_ms > kLastStorableMs) {
-      se.timestamp_ms = kLastStorableMs;
-      clamped = "future";
-    }
+    se.timestamp_ms = PlaceEventTime(ts_ms, out.skew_corrected, out.skew_ms, received_ms, window, &clamped);
     if (se.timestamp_ms != ts_ms) {
       ev["originalTimestamp"] = ts;
       ev["timestamp"] = base::FormatIso8601(se.timestamp_ms);
@@ -183,6 +203,25 @@ ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Li
     out.events.push_back(std::move(se));
   }
   return out;
+}
+
+}  // namespace
+
+ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
+                       const TimeWindow& window, bool insight_fields) {
+  ParsedBatch out;
+  std::string text;
+  if (!DecodeBody(enc, &body, limits, &text, &out)) return out;
+  if (ParseBatchStreaming(body, limits, received_ms, window, insight_fields, &out)) return out;
+  return ParseDecoded(body, &text, limits, received_ms, window, insight_fields);
+}
+
+ParsedBatch ParseBatchWithDocument(wire::Encoding enc, std::string_view body, const wire::Limits& limits,
+                                   int64_t received_ms, const TimeWindow& window, bool insight_fields) {
+  ParsedBatch out;
+  std::string text;
+  if (!DecodeBody(enc, &body, limits, &text, &out)) return out;
+  return ParseDecoded(body, &text, limits, received_ms, window, insight_fields);
 }
 
 std::string BatchAnswer(int64_t accepted, int64_t duplicate, int64_t suppressed,

@@ -49,8 +49,22 @@ struct ParsedBatch {
 // receivedAt set, timestamp corrected by the client's clock skew and kept within `window` (the original kept as
 // originalTimestamp). With `insight_fields` (the collector runs the insight) every track and screen event also gets
 // StoredEvent::insight (collector/ingest/insight_fields.h). Never throws; any input is safe.
+// Most batches take one SAX pass that builds no document (collector/ingest/batch_stream.h); the others (anything
+// refused, rejected or unusual, and consent events) are read through the document as ParseBatchWithDocument reads them,
+// and both give the same result for the same body.
 ParsedBatch ParseBatch(wire::Encoding enc, std::string_view body, const wire::Limits& limits, int64_t received_ms,
                        const TimeWindow& window = TimeWindow(), bool insight_fields = false);
+
+// ParseBatch through a nlohmann document for every batch: what ParseBatch falls back to, and what the tests and the
+// fuzzer compare the single pass with.
+ParsedBatch ParseBatchWithDocument(wire::Encoding enc, std::string_view body, const wire::Limits& limits,
+                                   int64_t received_ms, const TimeWindow& window = TimeWindow(),
+                                   bool insight_fields = false);
+
+// Where an event sent at ts_ms lands: shifted by the skew when skew_corrected, then kept within `window` and the
+// storable years; *clamped is "past", "future" or null.
+int64_t PlaceEventTime(int64_t ts_ms, bool skew_corrected, int64_t skew_ms, int64_t received_ms,
+                       const TimeWindow& window, const char** clamped);
 
 // The 200 answer: {"accepted","duplicate","suppressed","rejected":[{"index","messageId","reason"}]}.
 std::string BatchAnswer(int64_t accepted, int64_t duplicate, int64_t suppressed,

@@ -556,33 +556,68 @@ Result<bool> Buffer::AnyUpTo(const std::set<std::string>& purposes, int64_t max_
 Status Buffer::Delete(const std::vector<QueuedEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
+  // A batch is the oldest events of its purposes in seq order: runs of consecutive seqs (a gap where an event of
+  // another purpose lies between). Each run goes in one range delete, which holds exactly the run's seqs. When a run
+  // finds fewer rows than it names (some were deleted meanwhile: a purge, an erasure), the transaction is rolled back
+  // and the batch deleted row by row, so that only the events that were there are counted.
+  std::vector<const QueuedEvent*> sorted;
+  sorted.reserve(events.size());
+  for (const QueuedEvent& e : events) sorted.push_back(&e);
+  std::sort(sorted.begin(), sorted.end(), [](const QueuedEvent* a, const QueuedEvent* b) { return a->seq < b->seq; });
   std::vector<const QueuedEvent*> gone;
-  bool full = false;  // the attempt failed for want of disk space (read before the rollback clears the error)
+  bool full = false;         // the attempt failed for want of disk space (read before the rollback clears the error)
+  bool by_ranges = true;     // false once a range found a row missing
+  bool short_range = false;  // ... in this attempt (rolled back: tx is not committed)
   auto attempt = [&]() -> Status {
     gone.clear();
+    short_range = false;
     base::Transaction tx(db_);
     Status s = tx.begin_status();
-    auto st = db_.Prepare("DELETE FROM events WHERE seq = ?");
-    if (s.ok() && !st.ok()) s = st.status();
-    for (size_t i = 0; s.ok() && i < events.size(); ++i) {
-      st->Bind(1, events[i].seq);
-      s = st->Run();
-      if (s.ok() && db_.Changes() == 1) gone.push_back(&events[i]);
+    if (by_ranges) {
+      auto st = db_.Prepare("DELETE FROM events WHERE seq >= ? AND seq <= ?");
+      if (s.ok() && !st.ok()) s = st.status();
+      for (size_t i = 0; s.ok() && i < sorted.size();) {
+        size_t j = i + 1;  // the run [i, j): consecutive seqs
+        while (j < sorted.size() && sorted[j]->seq == sorted[j - 1]->seq + 1) ++j;
+        st->Bind(1, sorted[i]->seq);
+        st->Bind(2, sorted[j - 1]->seq);
+        s = st->Run();
+        if (s.ok() && db_.Changes() != static_cast<int64_t>(j - i)) {
+          by_ranges = false;
+          short_range = true;
+          return Status::Ok();
+        }
+        i = j;
+      }
+      for (const QueuedEvent* e : sorted) gone.push_back(e);
+    } else {
+      auto st = db_.Prepare("DELETE FROM events WHERE seq = ?");
+      if (s.ok() && !st.ok()) s = st.status();
+      for (size_t i = 0; s.ok() && i < sorted.size(); ++i) {
+        st->Bind(1, sorted[i]->seq);
+        s = st->Run();
+        if (s.ok() && db_.Changes() == 1) gone.push_back(sorted[i]);
+      }
     }
     if (s.ok()) s = tx.Commit();
     full = !s.ok() && (sqlite3_errcode(db_.get()) & 0xff) == SQLITE_FULL;
     return s;
   };
-  Status s = attempt();
+  auto run = [&]() -> Status {
+    Status s = attempt();
+    if (s.ok() && short_range) s = attempt();  // a range came short: again, row by row
+    return s;
+  };
+  Status s = run();
   if (full) {
     // A full disk: the WAL cannot grow. Once its frames are copied into the file, the next commit rewrites the WAL
     // from its start, in space it already has: sent events can still be deleted, so the buffer drains.
     (void)db_.Exec("PRAGMA wal_checkpoint(PASSIVE);");
-    s = attempt();
+    s = run();
     // Still full: give back the reserve kept beside the buffer for this (made again at the next open).
     if (full && platform::ReleaseReserve(path_ + ".reserve")) {
       log_.Warn("the disk is full: released the buffer's reserve " + path_ + ".reserve to delete sent events");
-      s = attempt();
+      s = run();
     }
   }
   FERRY_RETURN_IF_ERROR(s);

@@ -71,6 +71,42 @@ TEST_F(BufferTest, NextBatchOnlyGivesSendablePurposesInOrder) {
   EXPECT_TRUE(s->AnyUpTo({"marketing"}, 1000).value());
 }
 
+// Delete takes a batch's runs of consecutive seqs in range deletes: an event of another purpose between two runs
+// stays, and a run some of whose events are gone already (a purge meanwhile) counts only those that were there.
+TEST_F(BufferTest, DeleteTakesRunsAndLeavesWhatLiesBetween) {
+  auto s = Open();
+  ASSERT_TRUE(s->Append({Ev("analytics", 1), Ev("analytics", 2), Ev("marketing", 3), Ev("analytics", 4),
+                         Ev("analytics", 5), Ev("marketing", 6), Ev("analytics", 7)})
+                  .ok());
+  auto b = s->NextBatch({"analytics"}, 10, 1 << 20);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 5u);
+  // Out of order, as a caller may hand them: runs are found by seq.
+  std::vector<QueuedEvent> shuffled = {(*b)[3], (*b)[0], (*b)[4], (*b)[2], (*b)[1]};
+  ASSERT_TRUE(s->Delete(shuffled).ok());
+  EXPECT_EQ(s->Counts().count("analytics"), 0u);
+  EXPECT_EQ(s->Counts()["marketing"].events, 2);
+  EXPECT_EQ(s->TotalBytes(), 2 * (100 + Buffer::kRowOverhead));
+  auto m = s->NextBatch({"marketing"}, 10, 1 << 20);
+  ASSERT_EQ(m->size(), 2u);
+
+  // A run with a hole: the marketing events go by consent (purge), then a batch naming them is deleted.
+  ASSERT_TRUE(s->Append({Ev("analytics", 8), Ev("analytics", 9)}).ok());
+  auto all = s->NextBatch({"analytics", "marketing"}, 10, 1 << 20);
+  ASSERT_EQ(all->size(), 4u);
+  ConsentRow denied;
+  denied.state = Consent::kDenied;
+  auto purged = s->SetConsent("marketing", denied, true, nullptr);
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(purged.value(), 2);
+  ASSERT_TRUE(s->Delete(all.value()).ok());
+  EXPECT_EQ(s->Counts().count("analytics"), 0u);
+  EXPECT_EQ(s->Counts().count("marketing"), 0u);
+  EXPECT_EQ(s->TotalBytes(), 0);
+  auto left = s->NextBatch({"analytics", "marketing"}, 10, 1 << 20);
+  EXPECT_TRUE(left->empty());
+}
+
 TEST_F(BufferTest, EvictionTakesOldestNonNecessaryThenAge) {
   auto s = Open();
   std::vector<NewEvent> evs;
