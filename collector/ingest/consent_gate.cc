@@ -2,6 +2,7 @@
 
 #include <set>
 #include <utility>
+#include <vector>
 
 namespace ferry::collector {
 
@@ -49,16 +50,23 @@ base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t 
   if (!marks.ok()) return marks.status();
   std::set<std::string> minors;
   for (const MinorMark& m : *marks) minors.insert(m.subject_id);
-  // One person per (userId, anonymousId) of the batch: usually one device, so
-  // one read.
+  // One person per (userId, anonymousId) of the batch (usually one device), all read together.
   std::map<std::pair<std::string, std::string>, PersonConsent> people;
+  std::vector<std::pair<std::string, std::string>> keys;
   for (const StoredEvent& e : *events) {
     auto key = std::make_pair(e.user_id, e.anonymous_id);
     if (e.type == "consent" || people.count(key)) continue;
-    auto records = ledger.PersonConsent(project_id, e.user_id, e.anonymous_id);
+    people[key];
+    keys.push_back(std::move(key));
+  }
+  if (!keys.empty()) {
+    auto records = ledger.PeopleConsent(project_id, keys);
     if (!records.ok()) return records.status();
-    PersonConsent& person = people[key];
-    for (const ConsentRecord& r : *records) person.Add(r);
+    if (records->size() != keys.size()) return base::Status::Internal("consent records for a batch: one list a person");
+    for (size_t i = 0; i < keys.size(); ++i) {
+      PersonConsent& person = people[keys[i]];
+      for (const ConsentRecord& r : (*records)[i]) person.Add(r);
+    }
   }
   // The batch's own records: each person of the batch whose ids it carries.
   for (const StoredEvent& e : *events) {

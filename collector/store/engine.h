@@ -129,6 +129,14 @@ class EngineTxn {
   // The distinct anonymousIds on the userId's events, then those on its consent records (repeats allowed).
   virtual base::Result<std::vector<std::string>> AnonymousIdsSeenWith(int64_t project_id,
                                                                       const std::string& user_id) = 0;
+  // Of `ids`, those the identity-graph walk (StoreTxn::Resolve) may take beyond themselves: the source of a link,
+  // held as a userId (HeldAsUserId with consent_too), or an anonymousId seen on an event with a userId. For any other
+  // id the walk finds at most the id itself. An engine that cannot answer for many ids at once (in one query) keeps
+  // this default: every id, so that each is walked.
+  virtual base::Result<std::vector<std::string>> IdsToWalk(int64_t /*project_id*/,
+                                                           const std::vector<std::string>& ids) {
+    return ids;
+  }
   // One link by its id (any project), nullopt when unknown.
   virtual base::Result<std::optional<LinkRow>> GetLink(int64_t link_id) = 0;
   // An officer's confirmation: state "active", confirmed_by, confirmed_ms; only for a link not confirmed yet.

@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "collector/store/consent_policy.h"
@@ -204,6 +205,18 @@ class ConsentLedger {
   // identity.h) from user_id, else from anonymous_id; and the records under anonymous_id itself.
   virtual base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,
                                                                  const std::string& anonymous_id) = 0;
+  // PersonConsent of each (userId, anonymousId) of `people`, in their order: the same records, read together (the
+  // consent gate reads all the devices of a batch at once). The default asks PersonConsent person by person.
+  virtual base::Result<std::vector<std::vector<ConsentRecord>>> PeopleConsent(
+      int64_t project_id, const std::vector<std::pair<std::string, std::string>>& people) {
+    std::vector<std::vector<ConsentRecord>> out;
+    for (const auto& person : people) {
+      auto records = PersonConsent(project_id, person.first, person.second);
+      if (!records.ok()) return records.status();
+      out.push_back(std::move(records).value());
+    }
+    return out;
+  }
   // The officers' marks of minors in force in the project (minors.h; issue 12 item 8). Expected to be few.
   virtual base::Result<std::vector<MinorMark>> ActiveMinorMarks(int64_t project_id) = 0;
 };

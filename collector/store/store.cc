@@ -1,6 +1,9 @@
 #include "collector/store/store.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "collector/store/audit.h"
 #include "lib/base/digest.h"
@@ -402,25 +405,99 @@ Result<bool> Store::SetRestrictionMode(const std::string& project, const std::st
   });
 }
 
+namespace {
+
+// The ids whose consent records are the person's (ConsentLedger::PersonConsent): the walk from user_id, else from
+// anonymous_id, and both ids themselves.
+Result<std::vector<std::string>> PersonIds(StoreTxn& tx, const ProjectRef& project, const std::string& user_id,
+                                           const std::string& anonymous_id) {
+  std::vector<std::string> ids;
+  const std::string& start = user_id.empty() ? anonymous_id : user_id;
+  if (!start.empty()) {
+    auto subject = tx.Resolve(project, start);
+    if (!subject.ok()) return subject.status();
+    if (subject->has_value()) ids = (*subject)->ids;
+  }
+  for (const std::string* own : {&user_id, &anonymous_id}) {
+    if (!own->empty() && std::find(ids.begin(), ids.end(), *own) == ids.end()) ids.push_back(*own);
+  }
+  return ids;
+}
+
+}  // namespace
+
 Result<std::vector<ConsentRecord>> Store::PersonConsent(int64_t project_id, const std::string& user_id,
                                                         const std::string& anonymous_id) {
   return TransactFor<std::vector<ConsentRecord>>(
       TxnMode::kRead, [&](StoreTxn& tx) -> Result<std::vector<ConsentRecord>> {
-        std::vector<std::string> ids;
-        const std::string& start = user_id.empty() ? anonymous_id : user_id;
-        if (!start.empty()) {
-          auto name = tx.primitives().ProjectName(project_id);
-          if (!name.ok()) return name.status();
-          auto subject = tx.Resolve(ProjectRef{project_id, *name}, start);
-          if (!subject.ok()) return subject.status();
-          if (subject->has_value()) ids = (*subject)->ids;
-        }
-        for (const std::string* own : {&user_id, &anonymous_id}) {
-          if (!own->empty() && std::find(ids.begin(), ids.end(), *own) == ids.end()) ids.push_back(*own);
-        }
-        if (ids.empty()) return std::vector<ConsentRecord>();
-        return tx.primitives().ConsentRecordsOf(project_id, ids);
+        auto name = tx.primitives().ProjectName(project_id);
+        if (!name.ok()) return name.status();
+        auto ids = PersonIds(tx, ProjectRef{project_id, *name}, user_id, anonymous_id);
+        if (!ids.ok()) return ids.status();
+        if (ids->empty()) return std::vector<ConsentRecord>();
+        return tx.primitives().ConsentRecordsOf(project_id, *ids);
       });
+}
+
+// One transaction for the batch. A person whose starting id the graph cannot take further (IdsToWalk: a device
+// never linked or seen with a userId, the usual case) is made of its own ids: the records of all of them come from
+// one read, each person taking those under its ids, in the order the engine gave them. The others are walked one by
+// one, as PersonConsent does.
+Result<std::vector<std::vector<ConsentRecord>>> Store::PeopleConsent(
+    int64_t project_id, const std::vector<std::pair<std::string, std::string>>& people) {
+  using Out = std::vector<std::vector<ConsentRecord>>;
+  return TransactFor<Out>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<Out> {
+    Out out(people.size());
+    std::vector<std::string> starts;
+    for (const auto& [user_id, anonymous_id] : people) {
+      const std::string& start = user_id.empty() ? anonymous_id : user_id;
+      if (!start.empty()) starts.push_back(start);
+    }
+    if (starts.empty()) return out;
+    auto walk = tx.primitives().IdsToWalk(project_id, starts);
+    if (!walk.ok()) return walk.status();
+    const std::set<std::string> to_walk(walk->begin(), walk->end());
+    std::optional<ProjectRef> project;
+    std::map<std::string, std::vector<size_t>> own;  // id -> the people made of their own ids that hold it
+    for (size_t i = 0; i < people.size(); ++i) {
+      const std::string& user_id = people[i].first;
+      const std::string& anonymous_id = people[i].second;
+      if (to_walk.count(user_id.empty() ? anonymous_id : user_id) == 0) {
+        own[user_id].push_back(i);
+        if (anonymous_id != user_id) own[anonymous_id].push_back(i);
+        continue;
+      }
+      if (!project) {
+        auto name = tx.primitives().ProjectName(project_id);
+        if (!name.ok()) return name.status();
+        project = ProjectRef{project_id, *name};
+      }
+      auto ids = PersonIds(tx, *project, user_id, anonymous_id);
+      if (!ids.ok()) return ids.status();
+      if (ids->empty()) continue;
+      auto records = tx.primitives().ConsentRecordsOf(project_id, *ids);
+      if (!records.ok()) return records.status();
+      out[i] = std::move(records).value();
+    }
+    own.erase(std::string());
+    if (own.empty()) return out;
+    std::vector<std::string> ids;
+    for (const auto& entry : own) ids.push_back(entry.first);
+    auto records = tx.primitives().ConsentRecordsOf(project_id, ids);
+    if (!records.ok()) return records.status();
+    for (const ConsentRecord& r : *records) {
+      // A record under both of a person's ids is theirs once.
+      std::vector<size_t> holders;
+      for (const std::string* id : {&r.user_id, &r.anonymous_id}) {
+        auto it = own.find(*id);
+        if (it != own.end()) holders.insert(holders.end(), it->second.begin(), it->second.end());
+      }
+      std::sort(holders.begin(), holders.end());
+      holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+      for (size_t i : holders) out[i].push_back(r);
+    }
+    return out;
+  });
 }
 
 // ---- StoreInspection ----

@@ -112,6 +112,8 @@ class Store : public IngestSink,
   base::Result<bool> SetConsentPolicy(const std::string& project, const ConsentPolicy& policy) override;
   base::Result<std::vector<ConsentRecord>> PersonConsent(int64_t project_id, const std::string& user_id,
                                                          const std::string& anonymous_id) override;
+  base::Result<std::vector<std::vector<ConsentRecord>>> PeopleConsent(
+      int64_t project_id, const std::vector<std::pair<std::string, std::string>>& people) override;
   base::Result<bool> SetWithdrawalAction(const std::string& project, const std::string& purpose,
                                          const std::string& action) override;
   base::Result<std::optional<std::map<std::string, std::string>>> WithdrawalActionsOf(

@@ -1,55 +1,90 @@
 // PostgreSQL store figures (a throwaway cluster with durable defaults, started and stopped here):
-//  1. ingest events/s through one and through two ferry-collector processes on one database (HTTP, batches of 100
-//     events, N concurrent clients spread over the collectors);
-//  2. subject find/export/erase times on a table of 1,000,000 events (bulk-loaded with SQL; the subject holds 500).
+//  1. ingest through one and through two ferry-collector processes on one database: keep-alive clients POST
+//     pre-built zstd batches of 100 track events, each event from one of 5,000 devices (anonymousIds), so a batch
+//     carries ~100 devices (as an agent forwards them; an SDK's batch is one device's); events/s stored, requests/s,
+//     request latency percentiles, the load average beside them. --rate caps the load offered (events/s over all
+//     clients, each client pacing its requests) to read the latency at a given load.
+//  2. subject find/export/erase times on a table of N events (bulk-loaded with SQL; the subject holds 500).
 // Usage: ferry_bench_pg [seconds per ingest run, default 10] [clients, default 8] [events in the table, default 1e6]
+//                       [--tls] [--rate EVENTS_PER_S] [--collectors 1|2|both] [--no-subjects]
+#include <curl/curl.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "collector/engines/postgres/pg_store.h"
 #include "lib/base/time.h"
+#include "lib/wire/codec.h"
 #include "tests/support/collector_process.h"
 #include "tests/support/pg_cluster.h"
 
 using ferry::testsupport::CollectorOptions;
 using ferry::testsupport::CollectorProcess;
-using ferry::testsupport::HttpRequest;
 using ferry::testsupport::PgCluster;
 using Json = nlohmann::json;
 
 namespace {
 
+constexpr int kPerBatch = 100;
+
 double Seconds(std::chrono::steady_clock::time_point a) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
 }
 
-std::string Batch(int client, int64_t seq) {
-  Json events = Json::array();
-  std::string ts = ferry::base::FormatIso8601(ferry::base::NowMs());
-  for (int i = 0; i < 100; ++i) {
-    std::string id = "b" + std::to_string(client) + "-" + std::to_string(seq) + "-" + std::to_string(i);
-    events.push_back({{"messageId", id},
-                      {"type", "track"},
-                      {"event", "Product Viewed"},
-                      {"anonymousId", "anon-" + std::to_string((seq * 7 + i) % 5000)},
-                      {"timestamp", ts},
-                      {"purpose", "analytics"},
-                      {"properties", {{"sku", "SKU-" + std::to_string(i)}, {"price", 19.99}, {"currency", "EUR"}}}});
-  }
-  return Json{{"sentAt", ts}, {"batch", events}}.dump();
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+size_t Collect(char* p, size_t size, size_t n, void* ud) {
+  static_cast<std::string*>(ud)->append(p, size * n);
+  return size * n;
 }
 
-// Events/s stored through `collectors` processes.
-double Ingest(const std::string& uri, const std::string& key, int collectors, int clients, double seconds) {
+// Batch `no`: 100 track events (~330 bytes stored), each from device (no * 7 + i) % 5000; zstd level 3 as the SDK
+// sends it.
+std::string Batch(int64_t no, const std::string& ts) {
+  std::string json = "{\"sentAt\":\"" + ts + "\",\"batch\":[";
+  char buf[512];
+  for (int i = 0; i < kPerBatch; ++i) {
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"messageId\":\"b%lld-%d\",\"type\":\"track\",\"event\":\"Product Viewed\","
+                  "\"anonymousId\":\"anon-%lld\",\"timestamp\":\"%s\",\"purpose\":\"analytics\","
+                  "\"properties\":{\"sku\":\"SKU-%d\",\"price\":19.99,\"currency\":\"EUR\"}}",
+                  i == 0 ? "" : ",", static_cast<long long>(no), i, static_cast<long long>((no * 7 + i) % 5000),
+                  ts.c_str(), i);
+    json += buf;
+  }
+  json += "]}";
+  return ferry::wire::ZstdCompress(json, 3);
+}
+
+struct IngestResult {
+  double events_per_s = 0, requests_per_s = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
+  int64_t failed = 0, duplicate = 0;
+  double load1 = 0;
+};
+
+// Through `collectors` processes on `uri`, `clients` keep-alive clients spread over them, for `seconds`; `rate` > 0
+// paces the clients to that many events/s in all.
+IngestResult Ingest(const std::string& uri, const std::string& key, int collectors, int clients, double seconds,
+                    bool tls, double rate, const std::vector<std::string>& batches) {
   std::vector<std::unique_ptr<CollectorProcess>> cs;
   for (int i = 0; i < collectors; ++i) {
     CollectorOptions o;
-    o.tls = false;
+    o.tls = tls;
     o.extra_args = {"--storage", uri, "--rate-limit", "0", "--pg-pool-size", "4"};
     std::string error;
     auto c = CollectorProcess::Start(o, &error);
@@ -59,33 +94,82 @@ double Ingest(const std::string& uri, const std::string& key, int collectors, in
     }
     cs.push_back(std::move(c));
   }
-  std::atomic<int64_t> stored{0}, errors{0};
-  std::atomic<bool> stop{false};
-  static std::atomic<int> run{0};
-  int this_run = ++run;
+  std::atomic<size_t> next_batch{0};
+  std::atomic<int64_t> stored{0}, duplicate{0}, failed{0}, requests{0};
+  std::vector<std::vector<double>> lat(static_cast<size_t>(clients));
+  // Each client's interval between requests when paced.
+  const double interval = rate > 0 ? clients * kPerBatch / rate : 0;
   auto t0 = std::chrono::steady_clock::now();
+  auto deadline =
+      t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&, t] {
-      for (int64_t seq = 0; !stop; ++seq) {
-        std::string body = Batch(this_run * 1000 + t, seq);
-        auto r = HttpRequest("POST", cs[t % collectors]->batch_url(), body,
-                             {"Authorization: Bearer " + key, "Content-Type: application/json"});
-        if (r.status == 200) {
-          stored += Json::parse(r.body, nullptr, false).value("accepted", 0);
-        } else {
-          ++errors;
+      const CollectorProcess& c = *cs[static_cast<size_t>(t % collectors)];
+      std::unique_ptr<CURL, CurlDeleter> h(curl_easy_init());
+      std::unique_ptr<curl_slist, SlistDeleter> hdrs;
+      std::string auth = "Authorization: Bearer " + key;
+      for (const char* line : {auth.c_str(), "Content-Encoding: zstd", "Content-Type: application/json", "Expect:"}) {
+        hdrs.reset(curl_slist_append(hdrs.release(), line));
+      }
+      std::string url = c.batch_url(), answer;
+      curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
+      curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, hdrs.get());
+      curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(h.get(), CURLOPT_TCP_NODELAY, 1L);
+      if (!c.ca_file().empty()) curl_easy_setopt(h.get(), CURLOPT_CAINFO, c.ca_file().c_str());
+      curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, Collect);
+      curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &answer);
+      auto due = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                          std::chrono::duration<double>(interval * t / clients));
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (interval > 0) {
+          std::this_thread::sleep_until(due);
+          due +=
+              std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(interval));
+          if (std::chrono::steady_clock::now() >= deadline) break;
         }
+        const std::string& body = batches[next_batch++ % batches.size()];
+        curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, body.data());
+        curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        answer.clear();
+        auto sent = std::chrono::steady_clock::now();
+        CURLcode rc = curl_easy_perform(h.get());
+        long code = 0;
+        curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &code);
+        lat[static_cast<size_t>(t)].push_back(Seconds(sent));
+        ++requests;
+        if (rc != CURLE_OK || code != 200) {
+          ++failed;
+          continue;
+        }
+        Json a = Json::parse(answer, nullptr, false);
+        stored += a.value("accepted", 0);
+        duplicate += a.value("duplicate", 0);
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
   for (auto& th : threads) th.join();
   double s = Seconds(t0);
-  if (errors > 0) std::printf("  (%lld failed batches)\n", static_cast<long long>(errors.load()));
+  IngestResult r;
+  double load[3] = {0, 0, 0};
+  r.load1 = getloadavg(load, 3) < 1 ? -1 : load[0];
   for (auto& c : cs) c->Stop();
-  return static_cast<double>(stored.load()) / s;
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0 : 1e3 * all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+  };
+  r.events_per_s = static_cast<double>(stored.load()) / s;
+  r.requests_per_s = static_cast<double>(requests.load()) / s;
+  r.p50_ms = pct(0.5);
+  r.p90_ms = pct(0.9);
+  r.p99_ms = pct(0.99);
+  r.max_ms = all.empty() ? 0.0 : 1e3 * all.back();
+  r.failed = failed.load();
+  r.duplicate = duplicate.load();
+  return r;
 }
 
 struct Counter : ferry::collector::ExportVisitor {
@@ -99,9 +183,37 @@ struct Counter : ferry::collector::ExportVisitor {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = argc > 1 ? std::atof(argv[1]) : 10;
-  int clients = argc > 2 ? std::atoi(argv[2]) : 8;
-  int64_t table_events = argc > 3 ? std::atoll(argv[3]) : 1000000;
+  double seconds = 10, rate = 0;
+  int clients = 8;
+  int64_t table_events = 1000000;
+  bool tls = false, subjects = true;
+  std::vector<int> collector_counts = {1, 2};
+  int positional = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--tls") {
+      tls = true;
+    } else if (a == "--rate" && i + 1 < argc) {
+      rate = std::atof(argv[++i]);
+    } else if (a == "--collectors" && i + 1 < argc) {
+      std::string v = argv[++i];
+      collector_counts = v == "both" ? std::vector<int>{1, 2} : std::vector<int>{std::atoi(v.c_str())};
+    } else if (a == "--no-subjects") {
+      subjects = false;
+    } else if (a[0] != '-' && positional < 3) {
+      if (positional == 0) seconds = std::atof(a.c_str());
+      if (positional == 1) clients = std::atoi(a.c_str());
+      if (positional == 2) table_events = std::atoll(a.c_str());
+      ++positional;
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [seconds] [clients] [table events] [--tls] [--rate EVENTS_PER_S] "
+                   "[--collectors 1|2|both] [--no-subjects]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   std::string error;
   auto cluster = PgCluster::Start(&error);
   if (!cluster) {
@@ -112,7 +224,11 @@ int main(int argc, char** argv) {
               cluster->data_dir().c_str());
 
   // ---- Ingest ----
-  for (int collectors : {1, 2}) {
+  // Unique batches for ~100,000 events/s over the run (each run has a database of its own).
+  std::vector<std::string> batches(static_cast<size_t>(std::max(1000.0, 1000 * seconds)));
+  const std::string ts = ferry::base::FormatIso8601(ferry::base::NowMs());
+  for (size_t i = 0; i < batches.size(); ++i) batches[i] = Batch(static_cast<int64_t>(i), ts);
+  for (int collectors : collector_counts) {
     std::string db = "ingest_" + std::to_string(collectors);
     std::string uri = cluster->CreateDatabase(db, &error);
     ferry::collector::PgOptions o;
@@ -123,11 +239,21 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::string key = *(*store)->CreateWriteKey("shop");
-    double eps = Ingest(uri, key, collectors, clients, seconds);
-    std::printf("ingest, %d collector%s, %d clients, batches of 100, %.0f s: %.0f events/s\n", collectors,
-                collectors > 1 ? "s" : "", clients, seconds, eps);
+    IngestResult r = Ingest(uri, key, collectors, clients, seconds, tls, rate, batches);
+    std::string rows;
+    cluster->Psql(db, "SELECT count(*) FROM events", &rows);
+    std::printf(
+        "ingest, %d collector%s, %s, %d clients%s, batches of %d from ~100 devices, %.0f s (load %.2f): "
+        "%.0f events/s, %.0f requests/s, latency p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms; "
+        "%lld failed requests, %lld duplicates, %s rows stored\n",
+        collectors, collectors > 1 ? "s" : "", tls ? "TLS" : "plain HTTP", clients,
+        rate > 0 ? (" paced to " + std::to_string(static_cast<int64_t>(rate)) + " events/s").c_str() : "", kPerBatch,
+        seconds, r.load1, r.events_per_s, r.requests_per_s, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms,
+        static_cast<long long>(r.failed), static_cast<long long>(r.duplicate), rows.substr(0, rows.find('\n')).c_str());
     std::fflush(stdout);
   }
+  curl_global_cleanup();
+  if (!subjects) return 0;
 
   // ---- Subject export / erase on a large table ----
   std::string uri = cluster->CreateDatabase("subjects", &error);

@@ -141,6 +141,24 @@ class PgTxn final : public EngineTxn {
         {I(project_id), T(anonymous_id)});
   }
 
+  // One query for all the ids: each test an index probe (identity_by_from, identity_by_user, events_by_user,
+  // consent_by_user, events_anon_with_user).
+  Result<std::vector<std::string>> IdsToWalk(int64_t project_id, const std::vector<std::string>& ids) override {
+    auto r = tx_.Exec(
+        "SELECT u.id FROM unnest($2::text[]) AS u(id) WHERE "
+        "EXISTS (SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.from_id = u.id) "
+        "OR EXISTS (SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.user_id = u.id) "
+        "OR EXISTS (SELECT 1 FROM events e WHERE e.project_id = $1 AND e.user_id = u.id) "
+        "OR EXISTS (SELECT 1 FROM consent_ledger c WHERE c.project_id = $1 AND c.user_id = u.id) "
+        "OR EXISTS (SELECT 1 FROM events e WHERE e.project_id = $1 AND e.anonymous_id = u.id "
+        "AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)",
+        {I(project_id), T(TextArray(ids))});
+    if (!r.ok()) return r.status();
+    std::vector<std::string> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(Get(r->get(), i, 0));
+    return out;
+  }
+
   Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id, bool events_only) override {
     return HeldIn(kAnonymousIdHolders, events_only ? 1 : 3, project_id, id);
   }

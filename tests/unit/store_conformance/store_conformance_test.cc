@@ -727,6 +727,62 @@ TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
   EXPECT_EQ(*store_->PurgeExpired(now, 30 * kDay, 100), 4);
 }
 
+// The consent gate reads a batch's people together (issue 16): PeopleConsent gives each (userId, anonymousId) what
+// PersonConsent gives it alone, in the same order, whether the person is a device on its own, a device linked to a
+// userId (its records under another device of that userId), a device seen once with a userId, a userId, a new
+// userId on a known device, or the same device under two userIds.
+TEST_P(StoreConformance, PeopleConsentGivesEachPersonWhatPersonConsentGives) {
+  const int64_t t = base::NowMs() - 50000;
+  StoredEvent identify = Ev("i-dave", "identify", "dave", "dev-c", t);
+  Put(shop_,
+      {Consent("c-a", "", "dev-a", "analytics", "granted", t), Ev("e-a", "track", "", "dev-a", t),
+       Ev("e-b", "track", "", "dev-b", t), identify, Consent("c-dave", "dave", "dev-d", "analytics", "denied", t + 1),
+       Consent("c-dev-d", "", "dev-d", "marketing", "granted", t + 2), Ev("e-9", "track", "carol", "phone-9", t),
+       Consent("c-carol", "carol", "", "analytics", "granted", t + 3),
+       Consent("c-erin", "erin", "", "ads", "granted", t + 4),
+       Consent("c-f", "", "dev-f", "analytics", "granted", t + 5),
+       Consent("c-both", "gina", "dev-g", "analytics", "granted", t + 6)});
+  const std::vector<std::pair<std::string, std::string>> people = {
+      {"", "dev-a"},     {"", "dev-b"}, {"", "dev-c"},    {"", "phone-9"}, {"erin", ""}, {"frank", "dev-f"},
+      {"gina", "dev-g"}, {"", "dev-g"}, {"hal", "dev-a"}, {"", "nobody"},  {"", ""},     {"dave", "dev-c"}};
+  auto together = store_->PeopleConsent(shop_, people);
+  ASSERT_TRUE(together.ok()) << together.status().ToString();
+  ASSERT_EQ(together->size(), people.size());
+  auto ids = [](const std::vector<ConsentRecord>& records) {
+    std::vector<std::string> out;
+    for (const ConsentRecord& r : records) out.push_back(r.message_id);
+    return out;
+  };
+  for (size_t i = 0; i < people.size(); ++i) {
+    auto alone = store_->PersonConsent(shop_, people[i].first, people[i].second);
+    ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+    EXPECT_EQ(ids((*together)[i]), ids(*alone)) << "(" << people[i].first << ", " << people[i].second << ")";
+  }
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids((*together)[0]), (V{"c-a"}));
+  EXPECT_TRUE((*together)[1].empty());
+  EXPECT_EQ(ids((*together)[2]), (V{"c-dave", "c-dev-d"}));  // dev-c is dave's: his records, and his other device's
+  EXPECT_EQ(ids((*together)[3]), (V{"c-carol"}));
+  EXPECT_EQ(ids((*together)[4]), (V{"c-erin"}));
+  EXPECT_EQ(ids((*together)[5]), (V{"c-f"}));
+  EXPECT_EQ(ids((*together)[6]), (V{"c-both"}));  // once, though it carries both ids
+  EXPECT_EQ(ids((*together)[7]), (V{"c-both"}));
+  EXPECT_EQ(ids((*together)[8]), (V{"c-a"}));
+  EXPECT_TRUE((*together)[9].empty());
+  EXPECT_TRUE((*together)[10].empty());
+  EXPECT_EQ(ids((*together)[11]), (V{"c-dave", "c-dev-d"}));
+  // An engine may name more ids to walk than need it (the default names all), never fewer.
+  auto walk = store_->TransactFor<std::vector<std::string>>(TxnMode::kRead, [&](StoreTxn& tx) {
+    return tx.primitives().IdsToWalk(shop_, {"dev-a", "dev-b", "dev-c", "phone-9", "erin", "frank", "dave", "nobody"});
+  });
+  ASSERT_TRUE(walk.ok()) << walk.status().ToString();
+  std::set<std::string> named(walk->begin(), walk->end());
+  for (const char* id : {"dev-c", "phone-9", "erin", "dave"}) EXPECT_EQ(named.count(id), 1u) << id;
+  if (backend_->kind() == "postgresql") {
+    EXPECT_EQ(named, (std::set<std::string>{"dev-c", "phone-9", "erin", "dave"}));
+  }
+}
+
 // Proof outlives what it covers (issue 12): with a retention of one day, old events go, but a consent record stays
 // while a stored event names it (whatever its age), and for the keep period after the newest event it covered.
 TEST_P(StoreConformance, RetentionKeepsTheConsentRecordsThatCoverStoredEvents) {
