@@ -51,12 +51,13 @@ ferry_options* BaseOptions(const std::string& storage_path, uint8_t key_seed, bo
 }
 
 void DamageMiddlePage(const std::string& path) {
+  constexpr std::size_t kDamagedPages = 3;
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
   auto size = std::filesystem::file_size(path);
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
   f.seekp(static_cast<std::streamoff>((size / 4096 / 2) * 4096));
-  f << std::string(4096, '\x33');
+  f << std::string(kDamagedPages * 4096, '\x33');
 }
 
 nlohmann::json Stats(ferry_client* c) {
