@@ -1,11 +1,16 @@
 #include "sdk/core/buffer.h"
 
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <initializer_list>
 #include <string_view>
 #include <tuple>
+
+#include <nlohmann/json.hpp>
 
 #include "lib/base/digest.h"
 #include "lib/base/time.h"
@@ -79,7 +84,7 @@ std::string Placeholders(size_t n) {
 Buffer::Buffer(std::string path, base::Db db, base::Logger log)
     : path_(std::move(path)), db_(std::move(db)), log_(std::move(log)) {}
 
-Buffer::~Buffer() = default;
+Buffer::~Buffer() { CloseClean(); }
 
 namespace {
 
@@ -118,6 +123,60 @@ bool KeyReads(const std::string& path, const base::SecretBytes& key) {
   if (rc != SQLITE_OK) return false;
   if (sqlite3_exec(raw, "PRAGMA cipher_page_size = 4096;", nullptr, nullptr, nullptr) != SQLITE_OK) return false;
   return sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master;", nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+// The clean-close marker ("<path>.clean", Open in buffer.h): what a clean close left, keyed with a key derived from
+// the buffer key (a forged or stale marker never matches).
+constexpr const char* kCleanHeader = "ferry-clean-v1";
+
+std::string MarkerKey(const base::SecretBytes& key) {
+  std::string_view k(reinterpret_cast<const char*>(key.data()), key.size());
+  return base::Blake2b256Hex("ferry buffer clean marker key v1", k);
+}
+
+// A file's identity and last change: device, inode, size, modification and change times (ns); "-" when absent. Any
+// write, truncation, chmod or replacement after the close moves the change time (or the inode), which user space
+// cannot set back.
+std::string FileIdentity(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return "-";
+  auto ns = [](const struct timespec& t) { return std::to_string(t.tv_sec) + "." + std::to_string(t.tv_nsec); };
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         ns(st.st_mtim) + ":" + ns(st.st_ctim);
+}
+
+// Returns once the coarse real-time clock that stamps file times has passed the change time of each file (bounded).
+void WaitPastChangeTime(std::initializer_list<std::string> paths) {
+  struct timespec newest {};
+  for (const std::string& p : paths) {
+    struct stat st {};
+    if (lstat(p.c_str(), &st) == 0 && (st.st_ctim.tv_sec > newest.tv_sec ||
+                                       (st.st_ctim.tv_sec == newest.tv_sec && st.st_ctim.tv_nsec > newest.tv_nsec))) {
+      newest = st.st_ctim;
+    }
+  }
+  for (int i = 0; i < 100; ++i) {
+    struct timespec now {};
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    if (now.tv_sec > newest.tv_sec || (now.tv_sec == newest.tv_sec && now.tv_nsec > newest.tv_nsec)) return;
+    const struct timespec pause = {0, 1000000};  // 1 ms
+    nanosleep(&pause, nullptr);
+  }
+}
+
+std::string CleanLine(const std::string& path, const std::string& marker_key) {
+  std::string body = std::string(kCleanHeader) + " db " + FileIdentity(path) + " wal " + FileIdentity(path + "-wal");
+  return body + " " + base::Blake2b256Hex(body, marker_key) + "\n";
+}
+
+// Reads and removes the marker (before anything writes to the buffer): whether the last close was clean and neither
+// the file nor its WAL changed since.
+bool TakeCleanMarker(const std::string& path, const std::string& marker_key) {
+  const std::string marker = path + ".clean";
+  auto content = platform::ReadSmallFile(marker, 1024);
+  if (!content.ok()) return false;
+  if (unlink(marker.c_str()) != 0) return false;  // it would outlive this open: not trusted
+  return content.value() == CleanLine(path, marker_key);
 }
 
 bool Exists(const std::string& path) {
@@ -267,7 +326,8 @@ Status WriteSalvage(base::Db& db, const Salvage& s) {
 }  // namespace
 
 Result<std::unique_ptr<Buffer>> Buffer::OpenChecked(const std::string& path, const base::SecretBytes& key,
-                                                    const base::Logger& log, const BufferOpenOptions& options) {
+                                                    const base::Logger& log, const BufferOpenOptions& options,
+                                                    bool clean_close) {
   // The database file is made (or narrowed to) 0600 before SQLite sees it; SQLite gives its -wal and -shm files the
   // database file's mode.
   FERRY_RETURN_IF_ERROR(platform::EnsurePrivateFile(path));
@@ -283,11 +343,14 @@ Result<std::unique_ptr<Buffer>> Buffer::OpenChecked(const std::string& path, con
   sqlite3_file_control(store->db_.get(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   if (options.sync_commits) FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA synchronous = FULL;"));
   FERRY_RETURN_IF_ERROR(store->Migrate());
-  FERRY_RETURN_IF_ERROR(store->QuickCheck());
+  // After a clean close of this very file (its marker), its pages were last checked by the open before, and nothing
+  // wrote to it since but this library's commits: the full check is skipped.
+  if (!clean_close) FERRY_RETURN_IF_ERROR(store->QuickCheck());
   // Copy what the WAL holds into the file now, so that the next commit rewrites the WAL from its start (in space the
   // file already has) instead of growing it.
   (void)store->db_.Exec("PRAGMA wal_checkpoint(PASSIVE);");
-  FERRY_RETURN_IF_ERROR(store->LoadCounts());
+  if (!clean_close || !store->LoadCountsAtClose()) FERRY_RETURN_IF_ERROR(store->LoadCounts());
+  store->marker_key_ = MarkerKey(key);  // from here on, a close writes the marker
   return store;
 }
 
@@ -321,7 +384,10 @@ Result<std::unique_ptr<Buffer>> Buffer::Open(const std::string& path, const base
   bool key_good = !existed || check == KeyCheck::kMatch || KeyReads(path, key);
   Status why;
   if (key_good) {
-    auto opened = OpenChecked(path, key, log, options);
+    std::string marker_key = MarkerKey(key);
+    bool clean_close = existed && TakeCleanMarker(path, marker_key);
+    base::WipeString(marker_key);
+    auto opened = OpenChecked(path, key, log, options, clean_close);
     if (opened.ok()) return finish(std::move(opened).value());
     why = opened.status();
     if (!why.Is(base::Code::kCorruption)) {
@@ -339,6 +405,7 @@ Result<std::unique_ptr<Buffer>> Buffer::Open(const std::string& path, const base
     }
     auto moved = platform::MoveAside(path, "unreadable");
     if (!moved.ok()) return Status::Storage("cannot move aside the unreadable buffer: " + moved.status().message());
+    (void)unlink((path + ".clean").c_str());  // a marker of the old file (keyed with another key) is of no use
     rep.reset = true;
     rep.consent_lost = true;
     rep.set_aside = moved.value();
@@ -456,6 +523,51 @@ Status Buffer::LoadCounts() {
   return st->status();
 }
 
+bool Buffer::LoadCountsAtClose() {
+  auto st = db_.Prepare("SELECT v FROM meta WHERE k = ?");
+  if (!st.ok()) return false;
+  st->Bind(1, kMetaCountsAtClose);
+  if (!st->Step()) return false;
+  auto j = nlohmann::json::parse(st->TextView(0), nullptr, false);
+  if (!j.is_object()) return false;
+  std::map<std::string, PurposeCount> counts;
+  int64_t total = 0;
+  for (const auto& [purpose, c] : j.items()) {
+    if (!c.is_array() || c.size() != 2 || !c[0].is_number_integer() || !c[1].is_number_integer()) return false;
+    counts[purpose] = PurposeCount{c[0].get<int64_t>(), c[1].get<int64_t>()};
+    total += c[1].get<int64_t>();
+  }
+  counts_ = std::move(counts);
+  total_bytes_ = total;
+  return true;
+}
+
+void Buffer::CloseClean() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!db_ || marker_key_.empty()) return;
+  bool clean = !damaged_.load();
+  if (clean) {
+    // The counts, so that the next open need not count the events (trusted only with the marker).
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [purpose, c] : counts_) j[purpose] = {c.events, c.bytes};
+    auto st = db_.Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)");
+    clean = st.ok() && st->Bind(1, kMetaCountsAtClose).Bind(2, j.dump()).Run().ok();
+    // The WAL copied into the file here rather than by the next open (which then has nothing to write or sync).
+    if (clean) (void)db_.Exec("PRAGMA wal_checkpoint(PASSIVE);");
+  }
+  insert_ = base::Stmt();
+  db_ = base::Db();  // closes the connection (and checkpoints): the file is final
+  if (clean) {
+    // File times come from a coarse clock (a tick of 1-10 ms): a write in the tick of the close's last write would
+    // leave the same change time. Wait for the next tick (at most a few ms), so that any later change shows.
+    WaitPastChangeTime({path_, path_ + "-wal"});
+    Status w = platform::WriteFileAtomic(path_ + ".clean", CleanLine(path_, marker_key_));
+    if (!w.ok())
+      log_.Warn("cannot write the buffer's clean-close marker (the next open checks every page): " + w.message());
+  }
+  base::WipeString(marker_key_);
+}
+
 void Buffer::Account(const std::string& purpose, int64_t events, int64_t bytes) {
   PurposeCount& c = counts_[purpose];
   c.events += events;
@@ -464,7 +576,9 @@ void Buffer::Account(const std::string& purpose, int64_t events, int64_t bytes) 
   if (c.events <= 0) counts_.erase(purpose);
 }
 
-Status Buffer::Append(const std::vector<NewEvent>& events) {
+Status Buffer::Append(const std::vector<NewEvent>& events) { return Seen(AppendImpl(events)); }
+
+Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
   if (!codec_.has_current()) AddDictionaryLocked(events.front().body);
@@ -503,6 +617,11 @@ void Buffer::AddDictionaryLocked(std::string_view first_event) {
 
 Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& purposes, size_t max_events,
                                                    size_t max_bytes) {
+  return Seen(NextBatchImpl(purposes, max_events, max_bytes));
+}
+
+Result<std::vector<QueuedEvent>> Buffer::NextBatchImpl(const std::set<std::string>& purposes, size_t max_events,
+                                                       size_t max_bytes) {
   std::vector<QueuedEvent> out;
   if (purposes.empty() || max_events == 0) return out;
   std::lock_guard<std::mutex> lock(mu_);
@@ -518,6 +637,7 @@ Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& 
     if (!body.ok()) {
       // (SQLCipher's page HMAC makes this a dictionary lost with a damaged page, not a bit flip in the row.)
       log_.Error("buffered event " + std::to_string(st->Int(0)) + " cannot be read: " + body.status().message());
+      damaged_.store(true);
       continue;
     }
     if (!out.empty() && bytes + body->size() > max_bytes) break;
@@ -528,7 +648,9 @@ Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& 
   return out;
 }
 
-Result<int64_t> Buffer::MaxSeq(const std::set<std::string>& purposes) {
+Result<int64_t> Buffer::MaxSeq(const std::set<std::string>& purposes) { return Seen(MaxSeqImpl(purposes)); }
+
+Result<int64_t> Buffer::MaxSeqImpl(const std::set<std::string>& purposes) {
   if (purposes.empty()) return int64_t{0};
   std::lock_guard<std::mutex> lock(mu_);
   auto st = db_.Prepare("SELECT max(seq) FROM events WHERE purpose IN (" + Placeholders(purposes.size()) + ")");
@@ -540,6 +662,10 @@ Result<int64_t> Buffer::MaxSeq(const std::set<std::string>& purposes) {
 }
 
 Result<bool> Buffer::AnyUpTo(const std::set<std::string>& purposes, int64_t max_seq) {
+  return Seen(AnyUpToImpl(purposes, max_seq));
+}
+
+Result<bool> Buffer::AnyUpToImpl(const std::set<std::string>& purposes, int64_t max_seq) {
   if (purposes.empty() || max_seq <= 0) return false;
   std::lock_guard<std::mutex> lock(mu_);
   auto st =
@@ -627,6 +753,11 @@ Status Buffer::Delete(const std::vector<QueuedEvent>& events) {
 
 Result<int64_t> Buffer::SetConsent(const std::string& purpose, const ConsentRow& row, bool purge,
                                    const NewEvent* record) {
+  return Seen(SetConsentImpl(purpose, row, purge, record));
+}
+
+Result<int64_t> Buffer::SetConsentImpl(const std::string& purpose, const ConsentRow& row, bool purge,
+                                       const NewEvent* record) {
   std::lock_guard<std::mutex> lock(mu_);
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
@@ -746,6 +877,10 @@ Status Buffer::PutMeta(const std::string& k, const std::string& v) {
 }
 
 Result<int64_t> Buffer::DeleteOlder(const std::string& purpose, int64_t min_created_ms) {
+  return Seen(DeleteOlderImpl(purpose, min_created_ms));
+}
+
+Result<int64_t> Buffer::DeleteOlderImpl(const std::string& purpose, int64_t min_created_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = counts_.find(purpose);
   if (it == counts_.end() || it->second.events == 0) return int64_t{0};
@@ -773,6 +908,10 @@ Result<int64_t> Buffer::DeleteOlder(const std::string& purpose, int64_t min_crea
 }
 
 Result<Evicted> Buffer::Evict(int64_t max_bytes, int64_t min_created_ms) {
+  return Seen(EvictImpl(max_bytes, min_created_ms));
+}
+
+Result<Evicted> Buffer::EvictImpl(int64_t max_bytes, int64_t min_created_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   return EvictLocked(max_bytes, min_created_ms);
 }
@@ -826,7 +965,9 @@ Result<Evicted> Buffer::EvictLocked(int64_t max_bytes, int64_t min_created_ms) {
   return ev;
 }
 
-Result<int64_t> Buffer::DeleteAllEvents() {
+Result<int64_t> Buffer::DeleteAllEvents() { return Seen(DeleteAllEventsImpl()); }
+
+Result<int64_t> Buffer::DeleteAllEventsImpl() {
   std::lock_guard<std::mutex> lock(mu_);
   FERRY_RETURN_IF_ERROR(db_.Exec("DELETE FROM events"));
   int64_t n = db_.Changes();
@@ -863,6 +1004,11 @@ Status Buffer::DeleteOutbox(int64_t id) {
 }
 
 Result<std::vector<std::string>> Buffer::EventsFor(const std::string& user_id, const std::set<std::string>& anon_ids) {
+  return Seen(EventsForImpl(user_id, anon_ids));
+}
+
+Result<std::vector<std::string>> Buffer::EventsForImpl(const std::string& user_id,
+                                                       const std::set<std::string>& anon_ids) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
   std::string sql = "SELECT body FROM events WHERE ";

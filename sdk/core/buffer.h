@@ -9,10 +9,12 @@
 // Files beside "<path>" (all mode 0600): "<path>-wal" and "<path>-shm" (SQLite's; kept across closes, so that a full
 // disk can still open and drain the buffer), "<path>.lock" (held with an advisory lock while the buffer is open: a
 // second opener is refused and nothing is touched), "<path>.keycheck" (a key-check value: BLAKE2b-256 keyed with the
-// buffer key over a fixed text; it tells a wrong key from a damaged file and reveals nothing of the key).
+// buffer key over a fixed text; it tells a wrong key from a damaged file and reveals nothing of the key),
+// "<path>.clean" (written by a clean close, removed at open: see Open).
 #ifndef FERRY_SDK_CORE_BUFFER_H_
 #define FERRY_SDK_CORE_BUFFER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -101,6 +103,8 @@ class Buffer {
   static constexpr int kSchemaVersion = 4;
   // Meta key set (to the time, in ms) when the buffer's recorded consent was lost (reset, or not salvageable).
   static constexpr const char* kMetaConsentLost = "consent_lost_ms";
+  // Meta key written by a clean close: the per-purpose counts (JSON), trusted at open only with a valid clean marker.
+  static constexpr const char* kMetaCountsAtClose = "counts_at_close";
 
   // Opens or creates the buffer, and holds its lock until destroyed.
   // - Another holder of the lock: kStorage ("in use"), nothing touched.
@@ -110,6 +114,12 @@ class Buffer {
   //   every readable event, consent row, id and queued request is copied into a fresh buffer, then the damaged file
   //   is moved aside ("<path>.corrupt-<ms>").
   // - kStorage for I/O failures and for a schema newer than this library (refused, never moved).
+  // Every page is read and authenticated (PRAGMA quick_check) unless the last close was clean and the file is the one
+  // it left: "<path>.clean" (written by the destructor once the connection is closed, keyed with the buffer key)
+  // names the device, inode, size, modification and change times of the file and its WAL; it is removed here before
+  // anything is written, so a crash, a kill or any change to either file since (a write, a truncation, a copy
+  // over it, a lost WAL) brings the full check back. Damage met later (SQLITE_CORRUPT or NOTADB on a read or write)
+  // withholds the marker at close, so the next Open checks and salvages the file.
   // report (optional) says what happened.
   static base::Result<std::unique_ptr<Buffer>> Open(const std::string& path, const base::SecretBytes& key,
                                                     const base::Logger& log, const BufferOpenOptions& options = {},
@@ -166,12 +176,41 @@ class Buffer {
 
  private:
   Buffer(std::string path, base::Db db, base::Logger log);
-  // Opens the file at path_ as it is and checks it (schema, counts, every page): kCorruption when it cannot be read.
+  // Opens the file at path_ as it is and checks it (schema, counts, every page unless clean_close): kCorruption when
+  // it cannot be read.
   static base::Result<std::unique_ptr<Buffer>> OpenChecked(const std::string& path, const base::SecretBytes& key,
-                                                           const base::Logger& log, const BufferOpenOptions& options);
+                                                           const base::Logger& log, const BufferOpenOptions& options,
+                                                           bool clean_close = false);
   base::Status Migrate();
   base::Status QuickCheck();
   base::Status LoadCounts();
+  // The counts a clean close left in meta; false (nothing changed) when they are absent or unreadable.
+  bool LoadCountsAtClose();
+  // Notes damage (kCorruption) met after open, so that the close leaves no clean marker; returns what it was given.
+  base::Status Seen(base::Status s) {
+    if (s.Is(base::Code::kCorruption)) damaged_.store(true);
+    return s;
+  }
+  template <typename T>
+  base::Result<T> Seen(base::Result<T> r) {
+    if (r.status().Is(base::Code::kCorruption)) damaged_.store(true);
+    return r;
+  }
+  // The methods of the same names (each checked with Seen).
+  base::Status AppendImpl(const std::vector<NewEvent>& events);
+  base::Result<std::vector<QueuedEvent>> NextBatchImpl(const std::set<std::string>& purposes, size_t max_events,
+                                                       size_t max_bytes);
+  base::Result<int64_t> MaxSeqImpl(const std::set<std::string>& purposes);
+  base::Result<bool> AnyUpToImpl(const std::set<std::string>& purposes, int64_t max_seq);
+  base::Result<int64_t> SetConsentImpl(const std::string& purpose, const ConsentRow& row, bool purge,
+                                       const NewEvent* record);
+  base::Result<int64_t> DeleteOlderImpl(const std::string& purpose, int64_t min_created_ms);
+  base::Result<Evicted> EvictImpl(int64_t max_bytes, int64_t min_created_ms);
+  base::Result<int64_t> DeleteAllEventsImpl();
+  base::Result<std::vector<std::string>> EventsForImpl(const std::string& user_id,
+                                                       const std::set<std::string>& anon_ids);
+  // The destructor's part: counts into meta, the connection closed, the marker written.
+  void CloseClean();
   void Account(const std::string& purpose, int64_t events, int64_t bytes);
   // Adds the dictionary made from a first event (event_codec.h) and makes it current; on failure events stay TEXT.
   void AddDictionaryLocked(std::string_view first_event);
@@ -187,6 +226,8 @@ class Buffer {
   std::string compressed_;                      // guarded by mu_: Append's scratch
   std::map<std::string, PurposeCount> counts_;  // guarded by mu_
   int64_t total_bytes_ = 0;                     // guarded by mu_
+  std::atomic<bool> damaged_{false};            // kCorruption met since open: no clean marker at close
+  std::string marker_key_;                      // keys the clean marker (derived from the buffer key; wiped)
 };
 
 }  // namespace ferry::core
