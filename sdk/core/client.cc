@@ -546,7 +546,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     base::AppendJsonString(&b, call->message_id);
   } else {
     b += '"';
-    base::AppendUuidV4(&b);
+    base::AppendUuidV7(&b, now);  // time-ordered: the collector's messageId index grows at its end
     b += '"';
   }
   // The device's sequence number and the receipt of the consent record that admits the event (null while its purpose
