@@ -263,7 +263,7 @@ std::unique_ptr<Uploader::Shipment> Uploader::Prepare(const std::set<std::string
   s->req.url = opts_.endpoint + "/v1/batch";
   s->req.headers = {"Content-Type: application/json", "Content-Encoding: zstd",
                     "Authorization: Bearer " + opts_.write_key};
-  s->req.body = wire::ZstdCompress(body, opts_.zstd_level);
+  s->req.body = zstd_.Compress(body, opts_.zstd_level);
   s->req.timeout_ms = opts_.request_timeout_ms;
   s->req.cancel = &cancel_;
   return s;

@@ -29,6 +29,7 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/status.h"
+#include "lib/wire/codec.h"
 #include "platform/platform.h"
 #include "sdk/core/buffer.h"
 #include "sdk/core/options.h"
@@ -143,6 +144,7 @@ class Uploader {
   BatchFn batch_source_;
   std::unique_ptr<platform::HttpTransport> transport_;
   std::unique_ptr<platform::HttpTransport> transport2_;  // null: one request in flight
+  wire::ZstdCompressor zstd_;                            // Prepare's (the uploader thread's)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;       // wakes the thread
