@@ -151,7 +151,9 @@ struct HttpResponse {
   std::string error;  // why no answer arrived (network errors)
 };
 
-// Sends one POST at a time. Implementations are used from the uploader thread only.
+// Sends one POST at a time: a transport is never called twice at once. An app's transport is called from the
+// uploader thread only; the built-in one may also be called from the uploader's second sender (a second request in
+// flight on a second transport), one call at a time.
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;

@@ -39,17 +39,19 @@ struct RandomPool {
 
 }  // namespace
 
-void AppendUuidV4(std::string* out) {
+namespace {
+
+RandomPool& Pool() {
   static std::once_flag once;
   std::call_once(once, [] {
     EnsureSodium();
     pthread_atfork(nullptr, nullptr, &OnForkChild);
   });
   thread_local RandomPool pool;
-  unsigned char b[16];
-  pool.Take(b, sizeof b);
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  return pool;
+}
+
+void AppendHex(const unsigned char (&b)[16], std::string* out) {
   static const char* hex = "0123456789abcdef";
   char buf[36];
   size_t j = 0;
@@ -59,6 +61,26 @@ void AppendUuidV4(std::string* out) {
     buf[j++] = hex[b[i] & 0xf];
   }
   out->append(buf, sizeof buf);
+}
+
+}  // namespace
+
+void AppendUuidV4(std::string* out) {
+  unsigned char b[16];
+  Pool().Take(b, sizeof b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  AppendHex(b, out);
+}
+
+void AppendUuidV7(std::string* out, int64_t unix_ms) {
+  unsigned char b[16];
+  Pool().Take(b + 6, 10);
+  const uint64_t ms = static_cast<uint64_t>(unix_ms < 0 ? 0 : unix_ms) & 0xffffffffffffULL;
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x70);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  AppendHex(b, out);
 }
 
 std::string NewUuidV4() {

@@ -2,6 +2,7 @@
 #ifndef FERRY_LIB_BASE_IDS_H_
 #define FERRY_LIB_BASE_IDS_H_
 
+#include <cstdint>
 #include <string>
 
 namespace ferry::base {
@@ -12,6 +13,10 @@ namespace ferry::base {
 std::string NewUuidV4();
 // Appends a new UUIDv4 (36 characters) to *out.
 void AppendUuidV4(std::string* out);
+// Appends a new RFC 9562 version 7 UUID (36 characters, lowercase): the 48-bit Unix time in ms `unix_ms`, then 74
+// random bits (the same pool). Ids made later sort after earlier ones (within one millisecond, in any order), so a
+// store's index on them grows at its end instead of at random pages.
+void AppendUuidV7(std::string* out, int64_t unix_ms);
 // n random bytes as lowercase hex (2n characters).
 std::string RandomHex(size_t n);
 

@@ -124,6 +124,30 @@ std::string ZstdCompress(std::string_view in, int level) {
   return out;
 }
 
+struct ZstdCompressor::Impl {
+  struct FreeCctx {
+    void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+  };
+  std::unique_ptr<ZSTD_CCtx, FreeCctx> cctx{ZSTD_createCCtx()};
+  std::unique_ptr<char[]> out;  // not cleared: zstd writes what it returns
+  size_t cap = 0;
+};
+
+ZstdCompressor::ZstdCompressor() : impl_(std::make_unique<Impl>()) {}
+ZstdCompressor::~ZstdCompressor() = default;
+
+std::string ZstdCompressor::Compress(std::string_view in, int level) {
+  if (!impl_->cctx) return ZstdCompress(in, level);
+  const size_t bound = ZSTD_compressBound(in.size());
+  if (bound > impl_->cap) {
+    impl_->out.reset(new char[bound]);
+    impl_->cap = bound;
+  }
+  size_t n = ZSTD_compressCCtx(impl_->cctx.get(), impl_->out.get(), impl_->cap, in.data(), in.size(), level);
+  if (ZSTD_isError(n)) return {};
+  return std::string(impl_->out.get(), n);
+}
+
 DecodeResult Decode(Encoding enc, std::string_view in, size_t max_out, std::string* out) {
   out->clear();
   switch (enc) {

@@ -2,6 +2,7 @@
 #ifndef FERRY_LIB_WIRE_CODEC_H_
 #define FERRY_LIB_WIRE_CODEC_H_
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,22 @@ Encoding ParseEncoding(std::string_view header);
 
 // zstd-compresses (level 1-19; the SDK uses 3).
 std::string ZstdCompress(std::string_view in, int level = 3);
+
+// The same output as ZstdCompress, from one compression context and one output buffer kept across calls (no context
+// allocated, cleared and freed per call). Not thread-safe: one per thread.
+class ZstdCompressor {
+ public:
+  ZstdCompressor();
+  ~ZstdCompressor();
+  ZstdCompressor(const ZstdCompressor&) = delete;
+  ZstdCompressor& operator=(const ZstdCompressor&) = delete;
+  // Empty on failure.
+  std::string Compress(std::string_view in, int level = 3);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 enum class DecodeResult { kOk, kTooLarge, kCorrupt, kUnknownEncoding };
 

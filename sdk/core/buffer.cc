@@ -616,20 +616,21 @@ void Buffer::AddDictionaryLocked(std::string_view first_event) {
 }
 
 Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& purposes, size_t max_events,
-                                                   size_t max_bytes) {
-  return Seen(NextBatchImpl(purposes, max_events, max_bytes));
+                                                   size_t max_bytes, int64_t after_seq) {
+  return Seen(NextBatchImpl(purposes, max_events, max_bytes, after_seq));
 }
 
 Result<std::vector<QueuedEvent>> Buffer::NextBatchImpl(const std::set<std::string>& purposes, size_t max_events,
-                                                       size_t max_bytes) {
+                                                       size_t max_bytes, int64_t after_seq) {
   std::vector<QueuedEvent> out;
   if (purposes.empty() || max_events == 0) return out;
   std::lock_guard<std::mutex> lock(mu_);
   auto st = db_.Prepare("SELECT seq, purpose, size, body FROM events WHERE purpose IN (" +
-                        Placeholders(purposes.size()) + ") ORDER BY seq LIMIT ?");
+                        Placeholders(purposes.size()) + ") AND seq > ? ORDER BY seq LIMIT ?");
   if (!st.ok()) return st.status();
   int i = 1;
   for (const auto& p : purposes) st->Bind(i++, p);
+  st->Bind(i++, after_seq);
   st->Bind(i, static_cast<int64_t>(max_events));
   size_t bytes = 0;
   while (st->Step()) {

@@ -130,8 +130,9 @@ class Buffer {
   base::Status Append(const std::vector<NewEvent>& events);
 
   // The oldest events whose purpose is in `purposes`, at most max_events and about max_bytes of bodies (at least one).
+  // With after_seq > 0, only events with a greater seq (those past a batch still in flight).
   base::Result<std::vector<QueuedEvent>> NextBatch(const std::set<std::string>& purposes, size_t max_events,
-                                                   size_t max_bytes);
+                                                   size_t max_bytes, int64_t after_seq = 0);
   // Highest seq among events of `purposes` (0 if none).
   base::Result<int64_t> MaxSeq(const std::set<std::string>& purposes);
   // Whether any event of `purposes` with seq <= max_seq remains.
@@ -199,7 +200,7 @@ class Buffer {
   // The methods of the same names (each checked with Seen).
   base::Status AppendImpl(const std::vector<NewEvent>& events);
   base::Result<std::vector<QueuedEvent>> NextBatchImpl(const std::set<std::string>& purposes, size_t max_events,
-                                                       size_t max_bytes);
+                                                       size_t max_bytes, int64_t after_seq);
   base::Result<int64_t> MaxSeqImpl(const std::set<std::string>& purposes);
   base::Result<bool> AnyUpToImpl(const std::set<std::string>& purposes, int64_t max_seq);
   base::Result<int64_t> SetConsentImpl(const std::string& purpose, const ConsentRow& row, bool purge,

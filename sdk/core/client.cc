@@ -64,6 +64,9 @@ Status Client::Init() {
   // The transport first: a build without one of its own (FERRY_TRANSPORT=none) refuses an endpoint that has no app
   // transport before any file is touched.
   std::unique_ptr<platform::HttpTransport> transport = std::move(opts_.transport);
+  // The built-in transport comes twice, for two batch requests in flight (Uploader::SetSecondTransport); an app's
+  // transport is called for one request at a time.
+  std::unique_ptr<platform::HttpTransport> second;
   if (!transport && !opts_.endpoint.empty()) {
     platform::CurlTransportOptions copts;
     copts.ca_file = opts_.ca_file;
@@ -71,6 +74,8 @@ Status Client::Init() {
     auto builtin = platform::NewBuiltinTransport(copts);
     if (!builtin.ok()) return builtin.status();
     transport = std::move(builtin).value();
+    auto builtin2 = platform::NewBuiltinTransport(copts);
+    if (builtin2.ok()) second = std::move(builtin2).value();
   }
   FERRY_RETURN_IF_ERROR(OpenBuffer());
   FERRY_RETURN_IF_ERROR(OpenMasker());
@@ -81,11 +86,13 @@ Status Client::Init() {
   uploader_->SetGrantReceipts([this] { return consent_.GrantReceipts(); });
   uploader_->SetPassHook([this] { SweepHeld(); });
   SweepHeld();
-  uploader_->SetBatchSource([this](size_t max_events, size_t max_bytes, std::map<std::string, std::string>* receipts) {
-    ConsentGate::SharedHold hold = consent_.Shared();
-    *receipts = consent_.GrantReceiptsLocked();
-    return buffer_->NextBatch(consent_.SendablePurposesLocked(), max_events, max_bytes);
-  });
+  uploader_->SetBatchSource(
+      [this](size_t max_events, size_t max_bytes, int64_t after_seq, std::map<std::string, std::string>* receipts) {
+        ConsentGate::SharedHold hold = consent_.Shared();
+        *receipts = consent_.GrantReceiptsLocked();
+        return buffer_->NextBatch(consent_.SendablePurposesLocked(), max_events, max_bytes, after_seq);
+      });
+  if (second) uploader_->SetSecondTransport(std::move(second));
   writer_ = std::make_unique<Writer>(opts_, buffer_.get(), uploader_.get(), &stats_, log_);
   writer_->Start();
   uploader_->Start();
@@ -539,7 +546,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     base::AppendJsonString(&b, call->message_id);
   } else {
     b += '"';
-    base::AppendUuidV4(&b);
+    base::AppendUuidV7(&b, now);  // time-ordered: the collector's messageId index grows at its end
     b += '"';
   }
   // The device's sequence number and the receipt of the consent record that admits the event (null while its purpose

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <exception>
 
 #include <nlohmann/json.hpp>
 
@@ -158,33 +159,83 @@ void Uploader::Cycle() {
   if (pass_hook_) pass_hook_();
   if (!SendForgets()) return;
   std::set<std::string> purposes = sendable_purposes_();
-  while (SendOneBatch(purposes)) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (stop_) return;
+  if (transport2_) {
+    SendPipelined(purposes);
+  } else {
+    while (SendOneBatch(purposes)) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stop_) return;
+    }
   }
   // After the events: a request names the device's ids, which the collector must have seen on its events.
   (void)SendRequests();
 }
 
-bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
+bool Uploader::MayOverlap(const std::vector<QueuedEvent>& events) {
+  // The client's track path writes {"messageId":"…","deviceSeq":N,"consentReceipt":null|"…","type":"…", …}; anything
+  // else (a consent record is dumped with sorted keys; events of the batch API and the agent) is taken as a barrier.
+  static constexpr std::string_view kStart = "{\"messageId\":\"";
+  static constexpr std::string_view kSeq = ",\"deviceSeq\":";
+  static constexpr std::string_view kReceipt = ",\"consentReceipt\":";
+  static constexpr std::string_view kType = ",\"type\":\"";
+  for (const QueuedEvent& e : events) {
+    std::string_view b = e.body;
+    if (b.substr(0, kStart.size()) != kStart) return false;
+    size_t i = kStart.size();
+    while (i < b.size() && b[i] != '"') i += b[i] == '\\' ? 2 : 1;
+    if (i >= b.size()) return false;
+    ++i;
+    if (b.substr(i, kSeq.size()) != kSeq) return false;
+    i += kSeq.size();
+    while (i < b.size() && b[i] >= '0' && b[i] <= '9') ++i;
+    if (b.substr(i, kReceipt.size()) != kReceipt) return false;
+    i += kReceipt.size();
+    if (b.substr(i, 4) == "null") {
+      i += 4;
+    } else if (i < b.size() && b[i] == '"') {
+      ++i;
+      while (i < b.size() && b[i] != '"') i += b[i] == '\\' ? 2 : 1;
+      if (i >= b.size()) return false;
+      ++i;
+    } else {
+      return false;
+    }
+    if (b.substr(i, kType.size()) != kType) return false;
+    std::string_view rest = b.substr(i + kType.size());
+    if (rest.substr(0, 6) != "track\"" && rest.substr(0, 7) != "screen\"" && rest.substr(0, 5) != "page\"")
+      return false;
+  }
+  return true;
+}
+
+std::unique_ptr<Uploader::Shipment> Uploader::Prepare(const std::set<std::string>& purposes, int64_t after_seq,
+                                                      bool* failed) {
+  *failed = false;
   uint32_t limit;
-  int64_t evicted;
   {
     std::lock_guard<std::mutex> l(mu_);
     limit = batch_limit_;
-    evicted = unreported_evicted_;
   }
   std::map<std::string, std::string> receipts;
-  auto batch = batch_source_ ? batch_source_(limit, kMaxBatchJsonBytes, &receipts)
-                             : buffer_->NextBatch(purposes, limit, kMaxBatchJsonBytes);
+  auto batch = batch_source_ ? batch_source_(limit, kMaxBatchJsonBytes, after_seq, &receipts)
+                             : buffer_->NextBatch(purposes, limit, kMaxBatchJsonBytes, after_seq);
   if (!batch.ok()) {
     stats_->SetLastError("reading the buffer failed: " + batch.status().message());
     log_.Error("reading the buffer failed: " + batch.status().message());
     SetBackoff(kBackoffBaseMs, false);
-    return false;
+    *failed = true;
+    return nullptr;
   }
-  if (batch->empty()) return false;
-  const std::vector<QueuedEvent>& evs = batch.value();
+  if (batch->empty()) return nullptr;
+  auto s = std::make_unique<Shipment>();
+  s->evs = std::move(batch).value();
+  const std::vector<QueuedEvent>& evs = s->evs;
+  s->overlap = MayOverlap(evs);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    s->evicted = std::max<int64_t>(0, unreported_evicted_ - claimed_evicted_);
+    claimed_evicted_ += s->evicted;
+  }
 
   std::string body;
   size_t raw = 64;
@@ -206,19 +257,72 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
     }
   }
   body += "],\"dropped\":{\"evicted\":";
-  body += std::to_string(evicted);
+  body += std::to_string(s->evicted);
   body += "}}";
 
-  platform::HttpRequest req;
-  req.url = opts_.endpoint + "/v1/batch";
-  req.headers = {"Content-Type: application/json", "Content-Encoding: zstd",
-                 "Authorization: Bearer " + opts_.write_key};
-  req.body = wire::ZstdCompress(body, opts_.zstd_level);
-  req.timeout_ms = opts_.request_timeout_ms;
-  req.cancel = &cancel_;
-  platform::HttpResponse resp;
-  Status net = transport_->Post(req, &resp);
-  sodium_memzero(req.headers[2].data(), req.headers[2].size());
+  s->req.url = opts_.endpoint + "/v1/batch";
+  s->req.headers = {"Content-Type: application/json", "Content-Encoding: zstd",
+                    "Authorization: Bearer " + opts_.write_key};
+  s->req.body = zstd_.Compress(body, opts_.zstd_level);
+  s->req.timeout_ms = opts_.request_timeout_ms;
+  s->req.cancel = &cancel_;
+  return s;
+}
+
+bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
+  bool failed = false;
+  std::unique_ptr<Shipment> s = Prepare(purposes, 0, &failed);
+  if (!s) return false;
+  s->net = transport_->Post(s->req, &s->resp);
+  return Finish(s.get(), false);
+}
+
+void Uploader::SendPipelined(const std::set<std::string>& purposes) {
+  std::deque<std::unique_ptr<Shipment>> flight;  // in the order sent; at most two
+  bool go = true;                                // false: send nothing more this pass, only take the answers
+  bool failed = false;                           // a request of this pass failed (its backoff stands)
+  for (;;) {
+    while (go && flight.size() < 2 && (flight.empty() || flight.back()->overlap)) {
+      bool read_failed = false;
+      std::unique_ptr<Shipment> s = Prepare(purposes, flight.empty() ? 0 : flight.back()->evs.back().seq, &read_failed);
+      if (!s) {
+        if (read_failed) go = false;
+        break;  // nothing more to send now (more may come once the answer in flight is taken)
+      }
+      // The transport the request in flight (if any) is not using.
+      s->transport =
+          (flight.empty() || flight.front()->transport != transport_.get()) ? transport_.get() : transport2_.get();
+      Shipment* t = s.get();
+      try {
+        s->posted = std::async(std::launch::async, [t] { t->net = t->transport->Post(t->req, &t->resp); });
+      } catch (const std::exception&) {  // no thread to be had: this one sends it
+        t->net = t->transport->Post(t->req, &t->resp);
+      }
+      flight.push_back(std::move(s));
+    }
+    if (flight.empty()) return;
+    std::unique_ptr<Shipment> s = std::move(flight.front());
+    flight.pop_front();
+    if (s->posted.valid()) s->posted.wait();
+    if (!Finish(s.get(), failed)) {
+      go = false;
+      failed = true;
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) go = false;
+  }
+}
+
+bool Uploader::Finish(Shipment* s, bool failed_before) {
+  sodium_memzero(s->req.headers[2].data(), s->req.headers[2].size());
+  const std::vector<QueuedEvent>& evs = s->evs;
+  const platform::HttpResponse& resp = s->resp;
+  const Status& net = s->net;
+  const int64_t evicted = s->evicted;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    claimed_evicted_ -= evicted;
+  }
   if (cancel_.load()) return false;  // closing: the batch stays in the buffer (resent next time, deduplicated)
 
   if (net.ok() && resp.status == 200) {
@@ -254,9 +358,11 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
       std::lock_guard<std::mutex> l(mu_);
       unreported_evicted_ -= evicted;
       left = unreported_evicted_;
-      attempt_ = 0;
-      backoff_until_ms_ = 0;
-      hard_backoff_ = false;
+      if (!failed_before) {
+        attempt_ = 0;
+        backoff_until_ms_ = 0;
+        hard_backoff_ = false;
+      }
       batch_limit_ = std::min<uint32_t>(opts_.batch_size, batch_limit_ * 2);
     }
     if (evicted > 0) (void)buffer_->PutMeta(kMetaUnreportedEvicted, std::to_string(left));
@@ -280,7 +386,7 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
       return true;
     }
     std::lock_guard<std::mutex> l(mu_);
-    batch_limit_ = std::max<uint32_t>(1, static_cast<uint32_t>(evs.size() / 2));
+    batch_limit_ = std::min(batch_limit_, std::max<uint32_t>(1, static_cast<uint32_t>(evs.size() / 2)));
     log_.Warn("the collector answered 413; splitting batches to " + std::to_string(batch_limit_) + " events");
     return true;
   }

@@ -2,6 +2,10 @@
 // and delivers queued erasure requests (/v1/forget).
 //
 // Triggers: batch_size sendable events (Notify), flush_interval_ms, Flush()/Forget() requests, close.
+// With a second transport (SetSecondTransport: the built-in one, never an app's), two batch requests may be in flight:
+// the next batch is read, compressed and sent while the previous one is answered. Answers are taken in the order the
+// requests were sent; a batch holding anything but track, screen and page events (a consent record, an identify, an
+// alias, a group: what the collector's gates judge later events by) is sent alone, and the next waits for its answer.
 // Answers: 200 deletes accepted/duplicate/suppressed/rejected events (rejected ones counted); 400 drops the batch
 // (counted); 401 stops sending until the client is reopened (data kept); 413 halves the batch; 429/503 wait at
 // least Retry-After; other 5xx and network errors back off exponentially with full jitter (1 s base, 10 min cap).
@@ -13,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +29,7 @@
 #include "lib/base/clock.h"
 #include "lib/base/log.h"
 #include "lib/base/status.h"
+#include "lib/wire/codec.h"
 #include "platform/platform.h"
 #include "sdk/core/buffer.h"
 #include "sdk/core/options.h"
@@ -51,9 +57,17 @@ class Uploader {
   // Where each batch comes from: the oldest sendable events (at most max_events, about max_bytes) and the grant
   // receipts, read under one consent hold (a purpose sent back to pending mid-pass, by a minor's mark, is not sent
   // from then on). Unset: the buffer's NextBatch of the pass's purposes and SetGrantReceipts'. Set before Start().
-  using BatchFn = std::function<base::Result<std::vector<QueuedEvent>>(size_t max_events, size_t max_bytes,
-                                                                       std::map<std::string, std::string>* receipts)>;
+  // after_seq > 0: only events past it (a batch still in flight ends there).
+  using BatchFn = std::function<base::Result<std::vector<QueuedEvent>>(
+      size_t max_events, size_t max_bytes, int64_t after_seq, std::map<std::string, std::string>* receipts)>;
   void SetBatchSource(BatchFn fn) { batch_source_ = std::move(fn); }
+  // A second transport to the same endpoint, for a second batch request in flight (see above). It must be usable from
+  // another thread than the first one (never at the same time as itself). Set before Start().
+  void SetSecondTransport(std::unique_ptr<platform::HttpTransport> t) { transport2_ = std::move(t); }
+  // Whether a batch's events may be followed by the next batch before the collector answered it: only track, screen
+  // and page events as the client writes them (no consent record, identify, alias or group, whose effect on the
+  // collector's gates later events may need).
+  static bool MayOverlap(const std::vector<QueuedEvent>& events);
   // An event the client recorded while its purpose was pending carries `"consentReceipt":null` right after its
   // messageId and deviceSeq; this names `receipt` there instead. Other bodies (built elsewhere, or already naming a
   // receipt) are left as they are. Whether it changed the body.
@@ -86,8 +100,27 @@ class Uploader {
   void Run();
   // One pass: forgets, then batches until nothing is sendable or an error sets a backoff. Called without mu_.
   void Cycle();
+  // One batch request: its events, the request, and once answered the answer.
+  struct Shipment {
+    std::vector<QueuedEvent> evs;
+    int64_t evicted = 0;   // the eviction count it reports (claimed: another request in flight reports none of it)
+    bool overlap = false;  // MayOverlap(evs)
+    platform::HttpTransport* transport = nullptr;
+    platform::HttpRequest req;
+    platform::HttpResponse resp;
+    base::Status net;
+    std::future<void> posted;  // the Post running on its own thread (pipelined passes)
+  };
+  // Reads the next batch (past after_seq) and builds its request. Null when there is nothing to send or the read
+  // failed (then *failed is set, with a backoff).
+  std::unique_ptr<Shipment> Prepare(const std::set<std::string>& purposes, int64_t after_seq, bool* failed);
+  // Takes a batch's answer (deletes what was answered, or sets the backoff); returns false when the pass should stop.
+  // failed_before: an earlier request of this pass failed, so a success must not clear its backoff.
+  bool Finish(Shipment* s, bool failed_before);
   // Sends one batch; returns false when the pass should stop (error, backoff, nothing left).
   bool SendOneBatch(const std::set<std::string>& purposes);
+  // The pass's batches with up to two requests in flight (transport2_ set).
+  void SendPipelined(const std::set<std::string>& purposes);
   bool SendForgets();
   bool SendRequests();
   // Classifies an HTTP answer that is not 200 and sets the backoff. Returns a description for logs.
@@ -110,6 +143,8 @@ class Uploader {
   std::function<void()> pass_hook_;
   BatchFn batch_source_;
   std::unique_ptr<platform::HttpTransport> transport_;
+  std::unique_ptr<platform::HttpTransport> transport2_;  // null: one request in flight
+  wire::ZstdCompressor zstd_;                            // Prepare's (the uploader thread's)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;       // wakes the thread
@@ -135,6 +170,7 @@ class Uploader {
   };
   std::deque<std::shared_ptr<CallTask>> calls_;  // Call()s waiting for the thread; guarded by mu_
   int64_t unreported_evicted_ = 0;               // guarded by mu_
+  int64_t claimed_evicted_ = 0;                  // guarded by mu_: of it, reported by requests in flight
   std::thread thread_;
 };
 

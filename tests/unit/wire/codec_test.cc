@@ -58,6 +58,22 @@ TEST(Codec, ZstdRoundTrip) {
   EXPECT_EQ(Decode(Encoding::kZstd, z, in.size() - 1, &out), DecodeResult::kTooLarge);
 }
 
+TEST(Codec, ZstdCompressorGivesTheSameFramesAcrossCalls) {
+  ZstdCompressor z;
+  std::string big;
+  for (int i = 0; i < 5000; ++i) big += "{\"event\":\"Product Viewed\",\"i\":" + std::to_string(i) + "},";
+  // Large, small, empty and large again: the kept context and buffer give what a fresh context gives.
+  for (const std::string& in : {big, std::string("tiny"), std::string(), big.substr(0, 70000), big}) {
+    for (int level : {1, 3, 9}) {
+      std::string c = z.Compress(in, level);
+      EXPECT_EQ(c, ZstdCompress(in, level));
+      std::string out;
+      ASSERT_EQ(Decode(Encoding::kZstd, c, in.size() + 1, &out), DecodeResult::kOk);
+      EXPECT_EQ(out, in);
+    }
+  }
+}
+
 TEST(Codec, ZstdConcatenatedFramesAndEmptyPayload) {
   std::string z = ZstdCompress("hello ") + ZstdCompress("world");
   std::string out;
