@@ -237,8 +237,12 @@ void CollectorServer::Routes(httpd::Router& svr) {
         if (key.empty()) return Answer(res, 401, "missing write key");
         auto info = credentials_->LookupWriteKey(key);
         if (!info.ok()) {
+          // Like every other store failure of this route: the sender retries after a second (the key's cached
+          // lookup lasts kWriteKeyCacheMs, so an outage longer than that meets this path first).
           log_.Error("write key lookup failed: " + info.status().ToString());
-          return Answer(res, 503, "store unavailable");
+          Answer(res, 503, "store unavailable");
+          res.set_header("Retry-After", "1");
+          return;
         }
         if (!info->has_value()) return Answer(res, 401, "unknown write key");
         const WriteKeyInfo& project = **info;
