@@ -76,8 +76,7 @@ AdminOptions WithInsight(AdminOptions o, bool insight, rights::RegistryService* 
 CollectorServer::CollectorServer(ServerOptions opts, Store* store, base::Logger log)
     : opts_(std::move(opts)),
       credentials_(store),
-      consent_(store),
-      restrictions_(store),
+      gates_(store),
       health_(store),
       clock_(opts_.clock != nullptr ? opts_.clock : base::SystemClock()),
       log_(std::move(log)),
@@ -238,8 +237,12 @@ void CollectorServer::Routes(httpd::Router& svr) {
         if (key.empty()) return Answer(res, 401, "missing write key");
         auto info = credentials_->LookupWriteKey(key);
         if (!info.ok()) {
+          // Like every other store failure of this route: the sender retries after a second (the key's cached
+          // lookup lasts kWriteKeyCacheMs, so an outage longer than that meets this path first).
           log_.Error("write key lookup failed: " + info.status().ToString());
-          return Answer(res, 503, "store unavailable");
+          Answer(res, 503, "store unavailable");
+          res.set_header("Retry-After", "1");
+          return;
         }
         if (!info->has_value()) return Answer(res, 401, "unknown write key");
         const WriteKeyInfo& project = **info;
@@ -264,9 +267,22 @@ void CollectorServer::Routes(httpd::Router& svr) {
         body.shrink_to_fit();
         if (parsed.status != 200) return Answer(res, parsed.status, parsed.error);
 
+        // What both gates read (consent policy, minor marks, the people's consent records, restrictions), together.
+        const std::vector<std::pair<std::string, std::string>> people = ConsentGatePeople(parsed.events);
+        IngestGateInput gate_input;
+        if (!parsed.events.empty()) {
+          auto read = gates_->ReadIngestGate(project.project_id, people);
+          if (!read.ok()) {
+            log_.Error("reading consent and restrictions for a batch failed: " + read.status().ToString());
+            Answer(res, 503, "store unavailable");
+            res.set_header("Retry-After", "1");
+            return;
+          }
+          gate_input = std::move(read).value();
+        }
         // Consent (issue 12): refused events leave the batch in a project that enforces; the answer counts them as
         // accepted (like events of erased subjects), so a write key's holder learns nothing of anyone's choices.
-        auto gate = ApplyConsentGate(*consent_, project.project_id, opts_.consent_default, &parsed.events);
+        auto gate = JudgeConsent(gate_input, people, opts_.consent_default, &parsed.events);
         if (!gate.ok()) {
           log_.Error("reading consent for a batch failed: " + gate.status().ToString());
           Answer(res, 503, "store unavailable");
@@ -277,14 +293,9 @@ void CollectorServer::Routes(httpd::Router& svr) {
         for (const auto& entry : gate->refused) consent_refused += gate->enforced ? entry.second : 0;
         metrics_.AddConsentRefusals(gate->refused, gate->enforced);
         // Restriction (issue 13): refused events leave the batch and are counted as accepted too.
-        auto restricted = ApplyRestrictionGate(*restrictions_, project.project_id, &parsed.events);
-        if (!restricted.ok()) {
-          log_.Error("reading restrictions for a batch failed: " + restricted.status().ToString());
-          Answer(res, 503, "store unavailable");
-          res.set_header("Retry-After", "1");
-          return;
-        }
-        metrics_.AddRestricted(restricted->quarantined, restricted->refused);
+        const RestrictionGateResult restricted =
+            JudgeRestrictions(gate_input.restrictions, gate_input.restriction_mode, &parsed.events);
+        metrics_.AddRestricted(restricted.quarantined, restricted.refused);
 
         InsertRequest ins;
         ins.project_id = project.project_id;
@@ -316,7 +327,7 @@ void CollectorServer::Routes(httpd::Router& svr) {
         // Events of erased subjects are counted as suppressed in the metrics only: the sender (a write key,
         // which anyone may hold) is told they were accepted, so the answer does not reveal who was erased.
         res.set_content(
-            BatchAnswer(accepted + suppressed + consent_refused + restricted->refused, duplicate, 0, parsed.rejected),
+            BatchAnswer(accepted + suppressed + consent_refused + restricted.refused, duplicate, 0, parsed.rejected),
             kJson);
       }));
 }

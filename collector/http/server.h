@@ -128,10 +128,9 @@ class CollectorServer {
   void Health(HttpResponse& res);
 
   ServerOptions opts_;
-  Credentials* credentials_;    // write keys of /v1/batch
-  ConsentLedger* consent_;      // consent policies and records of /v1/batch
-  Restrictions* restrictions_;  // restrictions in force of /v1/batch
-  StoreInspection* health_;     // GET /healthz
+  Credentials* credentials_;  // write keys of /v1/batch
+  IngestGateSource* gates_;   // consent policies and records, restrictions in force: what /v1/batch reads
+  StoreInspection* health_;   // GET /healthz
   base::Clock* clock_;
   base::Logger log_;
   Metrics metrics_;

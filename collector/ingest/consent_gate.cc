@@ -30,43 +30,55 @@ ConsentRecord RecordOf(const StoredEvent& e) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> ConsentGatePeople(const std::vector<StoredEvent>& events) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const StoredEvent& e : events) {
+    if (e.type == "consent") continue;
+    auto key = std::make_pair(e.user_id, e.anonymous_id);
+    if (seen.insert(key).second) keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
 base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t project_id,
                                                  const std::string& default_mode, std::vector<StoredEvent>* events) {
-  ConsentGateResult out;
-  bool any = false;
-  for (const StoredEvent& e : *events) any = any || e.type != "consent";
-  if (!any) return out;
+  std::vector<std::pair<std::string, std::string>> keys = ConsentGatePeople(*events);
+  if (keys.empty()) return ConsentGateResult();
+  IngestGateInput in;
   auto stored_policy = ledger.ConsentPolicyOf(project_id);
   if (!stored_policy.ok()) return stored_policy.status();
+  in.consent_policy = std::move(stored_policy).value();
+  // The ids an officer marked as minors (issue 12 item 8): few, one read a batch.
+  auto marks = ledger.ActiveMinorMarks(project_id);
+  if (!marks.ok()) return marks.status();
+  in.minor_marks = std::move(marks).value();
+  // One person per (userId, anonymousId) of the batch (usually one device), all read together.
+  auto records = ledger.PeopleConsent(project_id, keys);
+  if (!records.ok()) return records.status();
+  in.people = std::move(records).value();
+  return JudgeConsent(in, keys, default_mode, events);
+}
+
+base::Result<ConsentGateResult> JudgeConsent(const IngestGateInput& in,
+                                             const std::vector<std::pair<std::string, std::string>>& keys,
+                                             const std::string& default_mode, std::vector<StoredEvent>* events) {
+  ConsentGateResult out;
+  if (keys.empty()) return out;  // nothing but consent records
   ConsentPolicy policy;
-  if (stored_policy->has_value()) {
-    policy = **stored_policy;
+  if (in.consent_policy.has_value()) {
+    policy = *in.consent_policy;
   } else {
     policy.mode = default_mode;
   }
   out.enforced = policy.mode == kConsentEnforce;
-  // The ids an officer marked as minors (issue 12 item 8): few, one read a batch.
-  auto marks = ledger.ActiveMinorMarks(project_id);
-  if (!marks.ok()) return marks.status();
   std::set<std::string> minors;
-  for (const MinorMark& m : *marks) minors.insert(m.subject_id);
-  // One person per (userId, anonymousId) of the batch (usually one device), all read together.
+  for (const MinorMark& m : in.minor_marks) minors.insert(m.subject_id);
+  if (in.people.size() != keys.size()) return base::Status::Internal("consent records for a batch: one list a person");
   std::map<std::pair<std::string, std::string>, PersonConsent> people;
-  std::vector<std::pair<std::string, std::string>> keys;
-  for (const StoredEvent& e : *events) {
-    auto key = std::make_pair(e.user_id, e.anonymous_id);
-    if (e.type == "consent" || people.count(key)) continue;
-    people[key];
-    keys.push_back(std::move(key));
-  }
-  if (!keys.empty()) {
-    auto records = ledger.PeopleConsent(project_id, keys);
-    if (!records.ok()) return records.status();
-    if (records->size() != keys.size()) return base::Status::Internal("consent records for a batch: one list a person");
-    for (size_t i = 0; i < keys.size(); ++i) {
-      PersonConsent& person = people[keys[i]];
-      for (const ConsentRecord& r : (*records)[i]) person.Add(r);
-    }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    PersonConsent& person = people[keys[i]];
+    for (const ConsentRecord& r : in.people[i]) person.Add(r);
   }
   // The batch's own records: each person of the batch whose ids it carries.
   for (const StoredEvent& e : *events) {

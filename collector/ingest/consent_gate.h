@@ -35,6 +35,16 @@ struct ConsentGateResult {
 base::Result<ConsentGateResult> ApplyConsentGate(ConsentLedger& ledger, int64_t project_id,
                                                  const std::string& default_mode, std::vector<StoredEvent>* events);
 
+// The people the gate judges: each (userId, anonymousId) of the batch's events other than consent records, once, in
+// batch order (empty: nothing to judge, nothing to read).
+std::vector<std::pair<std::string, std::string>> ConsentGatePeople(const std::vector<StoredEvent>& events);
+
+// ApplyConsentGate with its reads already made (IngestGateSource::ReadIngestGate of `people`, which is
+// ConsentGatePeople(*events)).
+base::Result<ConsentGateResult> JudgeConsent(const IngestGateInput& in,
+                                             const std::vector<std::pair<std::string, std::string>>& people,
+                                             const std::string& default_mode, std::vector<StoredEvent>* events);
+
 }  // namespace ferry::collector
 
 #endif  // FERRY_COLLECTOR_INGEST_CONSENT_GATE_H_

@@ -26,19 +26,25 @@ Verdict Judge(const std::vector<RestrictionRecord>& rows, const StoredEvent& e, 
 
 base::Result<RestrictionGateResult> ApplyRestrictionGate(Restrictions& restrictions, int64_t project_id,
                                                          std::vector<StoredEvent>* events) {
-  RestrictionGateResult out;
-  if (events->empty()) return out;
+  if (events->empty()) return RestrictionGateResult();
   auto rows = restrictions.ActiveRestrictions(project_id);
   if (!rows.ok()) return rows.status();
-  if (rows->empty()) return out;
+  if (rows->empty()) return RestrictionGateResult();
   auto mode = restrictions.RestrictionModeOf(project_id);
   if (!mode.ok()) return mode.status();
-  const bool refuse_mode = *mode == kRestrictRefuse;
+  return JudgeRestrictions(*rows, *mode, events);
+}
+
+RestrictionGateResult JudgeRestrictions(const std::vector<RestrictionRecord>& rows, const std::string& mode,
+                                        std::vector<StoredEvent>* events) {
+  RestrictionGateResult out;
+  if (events->empty() || rows.empty()) return out;
+  const bool refuse_mode = mode == kRestrictRefuse;
   std::vector<StoredEvent> kept;
   kept.reserve(events->size());
   for (StoredEvent& e : *events) {
     // Consent records are the person's own choices: always kept.
-    const Verdict v = e.type == "consent" ? Verdict::kNone : Judge(*rows, e, refuse_mode);
+    const Verdict v = e.type == "consent" ? Verdict::kNone : Judge(rows, e, refuse_mode);
     if (v == Verdict::kRefuse) {
       ++out.refused;
       continue;

@@ -27,6 +27,10 @@ struct RestrictionGateResult {
 base::Result<RestrictionGateResult> ApplyRestrictionGate(Restrictions& restrictions, int64_t project_id,
                                                          std::vector<StoredEvent>* events);
 
+// ApplyRestrictionGate with its reads already made: the project's rows in force and its mode (IngestGateSource).
+RestrictionGateResult JudgeRestrictions(const std::vector<RestrictionRecord>& rows, const std::string& mode,
+                                        std::vector<StoredEvent>* events);
+
 }  // namespace ferry::collector
 
 #endif  // FERRY_COLLECTOR_INGEST_RESTRICTION_GATE_H_

@@ -81,6 +81,16 @@ enum class TxnMode {
                // empty kErase transaction after the last one, which scrubs once for all of them
 };
 
+// What the ingest gates read of a project and a batch (EngineTxn::IngestGateRows).
+struct GateRows {
+  std::optional<std::pair<std::string, std::string>> consent_policy;  // ConsentPolicyRow
+  std::vector<MinorMark> minor_marks;                                 // MinorMarksOf, in force only
+  std::vector<std::string> ids_to_walk;                               // IdsToWalk of the starting ids
+  std::vector<ConsentRecord> consent_records;                         // ConsentRecordsOf the ids
+  std::vector<RestrictionRecord> restrictions;                        // RestrictionsOf, in force only
+  std::string restriction_mode;                                       // RestrictionMode
+};
+
 // Primitive reads and writes inside one transaction. Hashes (key_hash, token_hash) are raw 32-byte digests; the
 // engine stores them as it likes. "ids" are subject ids (userIds, anonymousIds, previousIds) of one project.
 class EngineTxn {
@@ -137,6 +147,12 @@ class EngineTxn {
                                                            const std::vector<std::string>& ids) {
     return ids;
   }
+  // The rows the ingest gates read for one batch (Store::ReadIngestGate): the project's consent policy row, its minor
+  // marks and restrictions in force, its restriction mode, IdsToWalk(starts) and ConsentRecordsOf(ids) (each skipped
+  // when its list is empty). The default asks the primitives one after another; an engine may read them in one
+  // round trip.
+  virtual base::Status IngestGateRows(int64_t project_id, const std::vector<std::string>& starts,
+                                      const std::vector<std::string>& ids, GateRows* out);
   // One link by its id (any project), nullopt when unknown.
   virtual base::Result<std::optional<LinkRow>> GetLink(int64_t link_id) = 0;
   // An officer's confirmation: state "active", confirmed_by, confirmed_ms; only for a link not confirmed yet.

@@ -11,6 +11,7 @@
 //   Suppressions        the suppression list
 //   StoreInspection     health, debugging, erasure proofs
 //   EventFeedSource     stored events by insertion sequence and consent by purpose: the insight feed
+//   IngestGateSource    what the consent and restriction gates read for a batch, in one go: /v1/batch
 //   RightsTransactions  several of the calls above in one transaction (an action with its register row and audit
 //                       entry): the rights service
 #ifndef FERRY_COLLECTOR_STORE_INTERFACES_H_
@@ -235,6 +236,25 @@ class Restrictions {
   virtual base::Result<std::string> RestrictionModeOf(int64_t project_id) = 0;
   // Sets it; false for an unknown project; InvalidArgument for another mode.
   virtual base::Result<bool> SetRestrictionMode(const std::string& project, const std::string& mode) = 0;
+};
+
+// What the ingest gates (collector/ingest/consent_gate.h, restriction_gate.h) read for one batch, read together.
+struct IngestGateInput {
+  std::optional<ConsentPolicy> consent_policy;         // ConsentLedger::ConsentPolicyOf
+  std::vector<MinorMark> minor_marks;                  // ConsentLedger::ActiveMinorMarks
+  std::vector<std::vector<ConsentRecord>> people;      // ConsentLedger::PeopleConsent, one list a person
+  std::vector<RestrictionRecord> restrictions;         // Restrictions::ActiveRestrictions
+  std::string restriction_mode = kRestrictQuarantine;  // Restrictions::RestrictionModeOf
+};
+
+class IngestGateSource {
+ public:
+  virtual ~IngestGateSource() = default;
+  // The reads of both ingest gates for one batch of a project whose people (userId, anonymousId) are `people`: what
+  // ConsentPolicyOf, ActiveMinorMarks, PeopleConsent(people), ActiveRestrictions and RestrictionModeOf answer, in one
+  // read transaction (on PostgreSQL one round trip, plus the identity walk of the people it can take further).
+  virtual base::Result<IngestGateInput> ReadIngestGate(
+      int64_t project_id, const std::vector<std::pair<std::string, std::string>>& people) = 0;
 };
 
 class StoreInspection {

@@ -30,7 +30,52 @@ class VisitorSink : public RowSink {
 
 constexpr size_t kAuditPage = 2000;  // entries read at a time while verifying
 
+// A stored policy row as a ConsentPolicy.
+ConsentPolicy PolicyOfRow(const std::pair<std::string, std::string>& row) {
+  ConsentPolicy p;
+  p.mode = row.first;
+  nlohmann::json names = nlohmann::json::parse(row.second, nullptr, false);
+  if (names.is_array()) {
+    for (const auto& n : names) {
+      if (n.is_string()) p.necessary.insert(n.get<std::string>());
+    }
+  }
+  return p;
+}
+
 }  // namespace
+
+Status EngineTxn::IngestGateRows(int64_t project_id, const std::vector<std::string>& starts,
+                                 const std::vector<std::string>& ids, GateRows* out) {
+  auto policy = ConsentPolicyRow(project_id);
+  if (!policy.ok()) return policy.status();
+  out->consent_policy = std::move(policy).value();
+  auto marks = MinorMarksOf(project_id, /*active_only=*/true);
+  if (!marks.ok()) return marks.status();
+  out->minor_marks = std::move(marks).value();
+  if (!starts.empty()) {
+    auto walk = IdsToWalk(project_id, starts);
+    if (!walk.ok()) return walk.status();
+    out->ids_to_walk = std::move(walk).value();
+  }
+  // The records of the people made of their own ids: none when every starting id is walked (this default's
+  // IdsToWalk names them all).
+  const std::set<std::string> walked(out->ids_to_walk.begin(), out->ids_to_walk.end());
+  const bool all_walked =
+      std::all_of(starts.begin(), starts.end(), [&](const std::string& id) { return walked.count(id) > 0; });
+  if (!ids.empty() && !all_walked) {
+    auto records = ConsentRecordsOf(project_id, ids);
+    if (!records.ok()) return records.status();
+    out->consent_records = std::move(records).value();
+  }
+  auto restrictions = RestrictionsOf(project_id, /*active_only=*/true);
+  if (!restrictions.ok()) return restrictions.status();
+  out->restrictions = std::move(restrictions).value();
+  auto mode = RestrictionMode(project_id);
+  if (!mode.ok()) return mode.status();
+  out->restriction_mode = std::move(mode).value();
+  return Status::Ok();
+}
 
 Store::Store(std::unique_ptr<Engine> engine, base::Clock* clock) : engine_(std::move(engine)), clock_(clock) {}
 
@@ -302,15 +347,7 @@ Result<std::optional<ConsentPolicy>> Store::ConsentPolicyOf(int64_t project_id) 
     auto row = tx.primitives().ConsentPolicyRow(project_id);
     if (!row.ok()) return row.status();
     if (!row->has_value()) return Opt();
-    ConsentPolicy p;
-    p.mode = (*row)->first;
-    nlohmann::json names = nlohmann::json::parse((*row)->second, nullptr, false);
-    if (names.is_array()) {
-      for (const auto& n : names) {
-        if (n.is_string()) p.necessary.insert(n.get<std::string>());
-      }
-    }
-    return Opt(std::move(p));
+    return Opt(PolicyOfRow(**row));
   });
 }
 
@@ -439,64 +476,118 @@ Result<std::vector<ConsentRecord>> Store::PersonConsent(int64_t project_id, cons
       });
 }
 
-// One transaction for the batch. A person whose starting id the graph cannot take further (IdsToWalk: a device
-// never linked or seen with a userId, the usual case) is made of its own ids: the records of all of them come from
-// one read, each person taking those under its ids, in the order the engine gave them. The others are walked one by
-// one, as PersonConsent does.
+namespace {
+
+// The starting ids of people (userId, else anonymousId), for IdsToWalk; and every id of them, for ConsentRecordsOf.
+void PeopleIds(const std::vector<std::pair<std::string, std::string>>& people, std::vector<std::string>* starts,
+               std::vector<std::string>* ids) {
+  std::set<std::string> seen;
+  for (const auto& [user_id, anonymous_id] : people) {
+    const std::string& start = user_id.empty() ? anonymous_id : user_id;
+    if (!start.empty()) starts->push_back(start);
+    for (const std::string* id : {&user_id, &anonymous_id}) {
+      if (!id->empty() && seen.insert(*id).second) ids->push_back(*id);
+    }
+  }
+}
+
+// PeopleConsent's answer, given the starting ids the walk can take further (IdsToWalk) and a reader of the records of
+// the other people's own ids. A person whose starting id the graph cannot take further (a device never linked or
+// seen with a userId, the usual case) is made of its own ids: the records of all of them come from one read, each
+// person taking those under its ids, in the order the engine gave them. The others are walked one by one, as
+// PersonConsent does. `own_records` may give more records than those of the ids it is asked for (the records of
+// every id of the batch, read beforehand): a record under none of them belongs to no one here.
+Result<std::vector<std::vector<ConsentRecord>>> AssemblePeople(
+    StoreTxn& tx, int64_t project_id, const std::vector<std::pair<std::string, std::string>>& people,
+    const std::set<std::string>& to_walk,
+    const std::function<Result<std::vector<ConsentRecord>>(const std::vector<std::string>&)>& own_records) {
+  std::vector<std::vector<ConsentRecord>> out(people.size());
+  std::optional<ProjectRef> project;
+  std::map<std::string, std::vector<size_t>> own;  // id -> the people made of their own ids that hold it
+  for (size_t i = 0; i < people.size(); ++i) {
+    const std::string& user_id = people[i].first;
+    const std::string& anonymous_id = people[i].second;
+    if (to_walk.count(user_id.empty() ? anonymous_id : user_id) == 0) {
+      own[user_id].push_back(i);
+      if (anonymous_id != user_id) own[anonymous_id].push_back(i);
+      continue;
+    }
+    if (!project) {
+      auto name = tx.primitives().ProjectName(project_id);
+      if (!name.ok()) return name.status();
+      project = ProjectRef{project_id, *name};
+    }
+    auto ids = PersonIds(tx, *project, user_id, anonymous_id);
+    if (!ids.ok()) return ids.status();
+    if (ids->empty()) continue;
+    auto records = tx.primitives().ConsentRecordsOf(project_id, *ids);
+    if (!records.ok()) return records.status();
+    out[i] = std::move(records).value();
+  }
+  own.erase(std::string());
+  if (own.empty()) return out;
+  std::vector<std::string> ids;
+  for (const auto& entry : own) ids.push_back(entry.first);
+  auto records = own_records(ids);
+  if (!records.ok()) return records.status();
+  for (const ConsentRecord& r : *records) {
+    // A record under both of a person's ids is theirs once.
+    std::vector<size_t> holders;
+    for (const std::string* id : {&r.user_id, &r.anonymous_id}) {
+      auto it = own.find(*id);
+      if (it != own.end()) holders.insert(holders.end(), it->second.begin(), it->second.end());
+    }
+    std::sort(holders.begin(), holders.end());
+    holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+    for (size_t i : holders) out[i].push_back(r);
+  }
+  return out;
+}
+
+}  // namespace
+
+// One transaction for the batch (AssemblePeople).
 Result<std::vector<std::vector<ConsentRecord>>> Store::PeopleConsent(
     int64_t project_id, const std::vector<std::pair<std::string, std::string>>& people) {
   using Out = std::vector<std::vector<ConsentRecord>>;
   return TransactFor<Out>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<Out> {
-    Out out(people.size());
-    std::vector<std::string> starts;
-    for (const auto& [user_id, anonymous_id] : people) {
-      const std::string& start = user_id.empty() ? anonymous_id : user_id;
-      if (!start.empty()) starts.push_back(start);
-    }
-    if (starts.empty()) return out;
+    std::vector<std::string> starts, all_ids;
+    PeopleIds(people, &starts, &all_ids);
+    if (starts.empty()) return Out(people.size());
     auto walk = tx.primitives().IdsToWalk(project_id, starts);
     if (!walk.ok()) return walk.status();
-    const std::set<std::string> to_walk(walk->begin(), walk->end());
-    std::optional<ProjectRef> project;
-    std::map<std::string, std::vector<size_t>> own;  // id -> the people made of their own ids that hold it
-    for (size_t i = 0; i < people.size(); ++i) {
-      const std::string& user_id = people[i].first;
-      const std::string& anonymous_id = people[i].second;
-      if (to_walk.count(user_id.empty() ? anonymous_id : user_id) == 0) {
-        own[user_id].push_back(i);
-        if (anonymous_id != user_id) own[anonymous_id].push_back(i);
-        continue;
-      }
-      if (!project) {
-        auto name = tx.primitives().ProjectName(project_id);
-        if (!name.ok()) return name.status();
-        project = ProjectRef{project_id, *name};
-      }
-      auto ids = PersonIds(tx, *project, user_id, anonymous_id);
-      if (!ids.ok()) return ids.status();
-      if (ids->empty()) continue;
-      auto records = tx.primitives().ConsentRecordsOf(project_id, *ids);
-      if (!records.ok()) return records.status();
-      out[i] = std::move(records).value();
+    return AssemblePeople(
+        tx, project_id, people, std::set<std::string>(walk->begin(), walk->end()),
+        [&](const std::vector<std::string>& ids) { return tx.primitives().ConsentRecordsOf(project_id, ids); });
+  });
+}
+
+// One read transaction; the engine reads its rows together (EngineTxn::IngestGateRows), then only the people the
+// identity walk can take further cost statements of their own.
+Result<IngestGateInput> Store::ReadIngestGate(int64_t project_id,
+                                              const std::vector<std::pair<std::string, std::string>>& people) {
+  return TransactFor<IngestGateInput>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<IngestGateInput> {
+    std::vector<std::string> starts, all_ids;
+    PeopleIds(people, &starts, &all_ids);
+    GateRows rows;
+    FERRY_RETURN_IF_ERROR(tx.primitives().IngestGateRows(project_id, starts, all_ids, &rows));
+    IngestGateInput in;
+    if (rows.consent_policy) in.consent_policy = PolicyOfRow(*rows.consent_policy);
+    in.minor_marks = std::move(rows.minor_marks);
+    in.restrictions = std::move(rows.restrictions);
+    in.restriction_mode = rows.restriction_mode.empty() ? std::string(kRestrictQuarantine) : rows.restriction_mode;
+    if (starts.empty()) {
+      in.people.resize(people.size());
+      return in;
     }
-    own.erase(std::string());
-    if (own.empty()) return out;
-    std::vector<std::string> ids;
-    for (const auto& entry : own) ids.push_back(entry.first);
-    auto records = tx.primitives().ConsentRecordsOf(project_id, ids);
-    if (!records.ok()) return records.status();
-    for (const ConsentRecord& r : *records) {
-      // A record under both of a person's ids is theirs once.
-      std::vector<size_t> holders;
-      for (const std::string* id : {&r.user_id, &r.anonymous_id}) {
-        auto it = own.find(*id);
-        if (it != own.end()) holders.insert(holders.end(), it->second.begin(), it->second.end());
-      }
-      std::sort(holders.begin(), holders.end());
-      holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
-      for (size_t i : holders) out[i].push_back(r);
-    }
-    return out;
+    auto assembled =
+        AssemblePeople(tx, project_id, people, std::set<std::string>(rows.ids_to_walk.begin(), rows.ids_to_walk.end()),
+                       [&](const std::vector<std::string>&) -> Result<std::vector<ConsentRecord>> {
+                         return std::move(rows.consent_records);
+                       });
+    if (!assembled.ok()) return assembled.status();
+    in.people = std::move(assembled).value();
+    return in;
   });
 }
 

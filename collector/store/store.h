@@ -33,7 +33,8 @@ class Store : public IngestSink,
               public EventFeedSource,
               public RightsTransactions,
               public ConsentLedger,
-              public Restrictions {
+              public Restrictions,
+              public IngestGateSource {
  public:
   // clock: the time of every record the store stamps (keys, tokens, suppressions, traits, audit entries, receipts).
   explicit Store(std::unique_ptr<Engine> engine, base::Clock* clock = base::SystemClock());
@@ -125,6 +126,10 @@ class Store : public IngestSink,
   base::Result<std::vector<RestrictionRecord>> ActiveRestrictionsOf(const std::string& project) override;
   base::Result<std::string> RestrictionModeOf(int64_t project_id) override;
   base::Result<bool> SetRestrictionMode(const std::string& project, const std::string& mode) override;
+
+  // IngestGateSource
+  base::Result<IngestGateInput> ReadIngestGate(int64_t project_id,
+                                               const std::vector<std::pair<std::string, std::string>>& people) override;
 
   // RightsTransactions
   base::Status Transact(TxnMode mode, const std::function<base::Status(StoreTxn& tx)>& fn) override;

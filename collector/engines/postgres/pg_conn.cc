@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+
+#include <strings.h>
 
 namespace ferry::collector::pg {
 
@@ -38,6 +41,14 @@ Status StatusForSqlState(const std::string& state, const std::string& msg, bool 
   if (is("53")) return Status::ResourceExhausted(msg);                        // disk full, out of memory
   if (is("XX")) return Status::Corruption(msg);                               // data_corrupted, index_corrupted
   return Status::Storage(msg);
+}
+
+// Statements worth preparing (a plain query or command; not BEGIN/COMMIT, DDL, cursors or VACUUM, which run unnamed).
+bool Preparable(const char* sql) {
+  for (const char* verb : {"SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH "}) {
+    if (strncasecmp(sql, verb, std::strlen(verb)) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -87,7 +98,7 @@ Result<ConnPtr> Pool::Acquire() {
     while (!idle_.empty()) {
       ConnPtr c = std::move(idle_.back());
       idle_.pop_back();
-      if (PQstatus(c.get()) == CONNECTION_OK) {
+      if (PQstatus(c->pg.get()) == CONNECTION_OK) {
         ++leased_;
         return c;
       }
@@ -120,7 +131,7 @@ void Pool::Release(ConnPtr c, bool broken) {
   {
     std::lock_guard<std::mutex> l(mu_);
     --leased_;
-    bool bad = broken || PQstatus(c.get()) != CONNECTION_OK || PQtransactionStatus(c.get()) != PQTRANS_IDLE;
+    bool bad = broken || PQstatus(c->pg.get()) != CONNECTION_OK || PQtransactionStatus(c->pg.get()) != PQTRANS_IDLE;
     if (bad) {
       --open_;
       drop.push_back(std::move(c));
@@ -152,7 +163,7 @@ Result<ConnPtr> Pool::Connect() {
   std::string timeout = std::to_string(std::max(o_.connect_timeout_s, 1));
   const char* keys[] = {"application_name", "connect_timeout", "dbname", nullptr};
   const char* vals[] = {"ferry-collector", timeout.c_str(), o_.conninfo.c_str(), nullptr};
-  ConnPtr c(PQconnectdbParams(keys, vals, 1));
+  PgConnPtr c(PQconnectdbParams(keys, vals, 1));
   if (!c) return Status::ResourceExhausted("postgres: out of memory");
   if (PQstatus(c.get()) != CONNECTION_OK) {
     return Status::Unavailable("postgres: cannot connect: " + Trimmed(PQerrorMessage(c.get())));
@@ -162,44 +173,177 @@ Result<ConnPtr> Pool::Connect() {
   const char* params[] = {st.c_str(), lt.c_str()};
   ResultPtr r(PQexecParams(c.get(),
                            "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false), "
-                           "set_config('client_min_messages', 'warning', false)",
+                           "set_config('client_min_messages', 'warning', false), "
+                           "set_config('plan_cache_mode', 'force_custom_plan', false)",
                            2, nullptr, params, nullptr, nullptr, 0));
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
     return Status::Unavailable(std::string("postgres: session setup failed: ") + PQerrorMessage(c.get()));
   }
-  return c;
+  return std::make_unique<Conn>(std::move(c));
 }
 
 // ---- Lease ----
 
 Lease::~Lease() {
-  if (c_ && PQstatus(c_.get()) == CONNECTION_OK && PQtransactionStatus(c_.get()) != PQTRANS_IDLE) {
-    ResultPtr r(PQexecParams(c_.get(), "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0));
+  PGconn* conn = c_ ? c_->pg.get() : nullptr;
+  if (conn != nullptr && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    ResultPtr r(PQexecParams(conn, "ROLLBACK", 0, nullptr, nullptr, nullptr, nullptr, 0));
   }
-  if (c_ && PQstatus(c_.get()) != CONNECTION_OK) broken_ = true;
+  if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) broken_ = true;
   pool_->Release(std::move(c_), broken_);
 }
 
 Result<ResultPtr> Lease::Exec(const char* sql, const std::vector<Param>& params) {
   std::vector<const char*> values(params.size());
   for (size_t i = 0; i < params.size(); ++i) values[i] = params[i].null ? nullptr : params[i].v.c_str();
-  ResultPtr r(
-      PQexecParams(c_.get(), sql, static_cast<int>(params.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  PGconn* conn = c_->pg.get();
+  const int n = static_cast<int>(params.size());
+  ResultPtr r;
+  bool prepare_failed = false;
+  if (Preparable(sql)) {
+    auto it = c_->prepared.find(sql);
+    if (it == c_->prepared.end() && c_->prepared.size() < kMaxPreparedPerConn) {
+      std::string name = "ferry_" + std::to_string(c_->prepared.size() + 1);
+      r.reset(PQprepare(conn, name.c_str(), sql, n, nullptr));
+      if (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) {
+        it = c_->prepared.emplace(sql, std::move(name)).first;
+        r.reset();
+      } else {
+        prepare_failed = true;  // r holds the failure (or is null: out of memory)
+      }
+    }
+    if (!prepare_failed && it != c_->prepared.end()) {
+      r.reset(PQexecPrepared(conn, it->second.c_str(), n, values.data(), nullptr, nullptr, 0));
+    }
+  }
+  if (!r && !prepare_failed) r.reset(PQexecParams(conn, sql, n, nullptr, values.data(), nullptr, nullptr, 0));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
     ++ok_statements_;
     return r;
   }
-  const char* code = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+  return Failure(r.get());
+}
+
+Status Lease::Failure(const PGresult* r) {
+  PGconn* conn = c_->pg.get();
+  const char* code = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   sqlstate_ = code != nullptr ? code : "";
-  bool lost = PQstatus(c_.get()) != CONNECTION_OK;
+  bool lost = PQstatus(conn) != CONNECTION_OK;
   if (lost || sqlstate_.rfind("08", 0) == 0 || sqlstate_ == "57P01" || sqlstate_ == "57P02" || sqlstate_ == "57P03") {
     broken_ = true;
   }
-  std::string msg = Trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c_.get()));
-  if (msg.empty()) msg = Trimmed(PQerrorMessage(c_.get()));
+  // A prepared statement that no longer fits its tables ("cached plan must not change result type" after another
+  // collector migrated the schema) or that the server no longer holds: the connection is closed with its statements,
+  // and the next lease prepares them again on a new one.
+  if (sqlstate_ == "0A000" || sqlstate_ == "26000") broken_ = true;
+  std::string msg = Trimmed(r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+  if (msg.empty()) msg = Trimmed(PQerrorMessage(conn));
   return StatusForSqlState(sqlstate_, "postgres: " + msg + (sqlstate_.empty() ? "" : " (SQLSTATE " + sqlstate_ + ")"),
                            lost);
+}
+
+Result<std::vector<ResultPtr>> Lease::ExecAll(const std::vector<Statement>& statements) {
+  PGconn* conn = c_->pg.get();
+  if (PQenterPipelineMode(conn) != 1) return Failure(nullptr);
+  // What was sent for each statement: whether a PQsendPrepare went first (and under which name).
+  struct Sent {
+    std::string prepare_name;
+    bool sent = false;
+  };
+  std::vector<Sent> sent(statements.size());
+  bool send_failed = false;
+  for (size_t k = 0; k < statements.size() && !send_failed; ++k) {
+    const Statement& st = statements[k];
+    std::vector<const char*> values(st.params.size());
+    for (size_t i = 0; i < st.params.size(); ++i) values[i] = st.params[i].null ? nullptr : st.params[i].v.c_str();
+    const int n = static_cast<int>(st.params.size());
+    const std::string* name = nullptr;
+    if (Preparable(st.sql)) {
+      auto it = c_->prepared.find(st.sql);
+      if (it != c_->prepared.end()) {
+        name = &it->second;
+      } else if (c_->prepared.size() < kMaxPreparedPerConn) {
+        // Named after what the map will hold once the prepare succeeded (two new statements in one pipeline get
+        // different names).
+        sent[k].prepare_name = "ferry_" + std::to_string(c_->prepared.size() + 1) + "_" + std::to_string(k);
+        if (PQsendPrepare(conn, sent[k].prepare_name.c_str(), st.sql, n, nullptr) != 1) {
+          send_failed = true;
+          break;
+        }
+        name = &sent[k].prepare_name;
+      }
+    }
+    int ok = name != nullptr ? PQsendQueryPrepared(conn, name->c_str(), n, values.data(), nullptr, nullptr, 0)
+                             : PQsendQueryParams(conn, st.sql, n, nullptr, values.data(), nullptr, nullptr, 0);
+    if (ok != 1) {
+      send_failed = true;
+      break;
+    }
+    sent[k].sent = true;
+  }
+  if (send_failed || PQpipelineSync(conn) != 1) {
+    // Nothing can be read back in order: the connection is closed (and the transaction with it).
+    broken_ = true;
+    Status s = Failure(nullptr);
+    return s.ok() ? Status::Unavailable("postgres: sending a pipeline failed") : s;
+  }
+  // Every result up to the sync is read, whatever failed, so that the connection leaves pipeline mode clean.
+  std::vector<ResultPtr> out(statements.size());
+  ResultPtr failure;
+  bool failed = false;
+  for (size_t k = 0; k < statements.size(); ++k) {
+    if (!sent[k].prepare_name.empty()) {
+      ResultPtr p(PQgetResult(conn));
+      const bool got = p != nullptr;  // a result is followed by a null one that ends its statement
+      const ExecStatusType ps = got ? PQresultStatus(p.get()) : PGRES_FATAL_ERROR;
+      if (ps == PGRES_COMMAND_OK) {
+        c_->prepared.emplace(statements[k].sql, sent[k].prepare_name);
+      } else if (!failed) {
+        failed = true;
+        if (ps != PGRES_PIPELINE_ABORTED) failure = std::move(p);
+      }
+      if (got) {
+        while (ResultPtr extra{PQgetResult(conn)}) {
+        }
+      }
+    }
+    ResultPtr r(PQgetResult(conn));
+    const bool got = r != nullptr;
+    if (!got) broken_ = true;  // out of step with the pipeline: the connection is not used again
+    const ExecStatusType rs = got ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+      ++ok_statements_;
+      out[k] = std::move(r);
+    } else if (!failed) {
+      failed = true;
+      if (rs != PGRES_PIPELINE_ABORTED) failure = std::move(r);
+    }
+    if (got) {
+      while (ResultPtr extra{PQgetResult(conn)}) {
+      }
+    }
+  }
+  // The sync's own result, then back to the usual mode.
+  for (int nulls = 0;;) {
+    ResultPtr s(PQgetResult(conn));
+    if (!s) {
+      // Nothing queued any more (a lost connection, or out of step): the connection is not used again.
+      if (PQstatus(conn) != CONNECTION_OK || ++nulls > 1) {
+        broken_ = true;
+        break;
+      }
+      continue;
+    }
+    nulls = 0;
+    if (PQresultStatus(s.get()) == PGRES_PIPELINE_SYNC) break;
+  }
+  if (PQexitPipelineMode(conn) != 1) broken_ = true;
+  if (failed) {
+    Status s = Failure(failure.get());
+    return s.ok() ? Status::Storage("postgres: a pipelined statement failed") : s;
+  }
+  return out;
 }
 
 Status Lease::Run(const std::string& sql, const std::vector<Param>& params) {
@@ -220,7 +364,7 @@ Result<bool> Lease::Exists(const std::string& sql, const std::vector<Param>& par
 }
 
 std::string Lease::Ident(const std::string& name) {
-  char* q = PQescapeIdentifier(c_.get(), name.data(), name.size());
+  char* q = PQescapeIdentifier(c_->pg.get(), name.data(), name.size());
   if (q == nullptr) return "\"\"";
   std::string out(q);
   PQfreemem(q);

@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "collector/engines/postgres/pg_store.h"
@@ -28,8 +30,22 @@ struct ResultDeleter {
     if (r != nullptr) PQclear(r);
   }
 };
-using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
+using PgConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+// A pooled connection and the statements prepared on it (named server-side statements live as long as the
+// connection, whatever happens to the transactions around them): a statement run again on the same connection is
+// not parsed again. It is planned again each time (plan_cache_mode = force_custom_plan on every connection): a
+// generic plan made while a table was small would be kept, unchanged, while it grows (until the next ANALYZE).
+struct Conn {
+  explicit Conn(PgConnPtr c) : pg(std::move(c)) {}
+  PgConnPtr pg;
+  std::unordered_map<std::string, std::string> prepared;  // SQL text -> statement name
+};
+using ConnPtr = std::unique_ptr<Conn>;
+
+// At most this many statements are prepared on one connection; others run unnamed (parsed and planned each time).
+constexpr size_t kMaxPreparedPerConn = 256;
 
 // Advisory lock keys (pg_advisory_xact_lock): one namespace per purpose.
 constexpr int64_t kLockMigrate = 0x4665727279000001;     // schema migrations
@@ -103,12 +119,23 @@ class Lease {
     return Exec(sql.c_str(), params);
   }
   base::Status Run(const std::string& sql, const std::vector<Param>& params = {});
+  // Runs the statements in order in one round trip (libpq's pipeline mode): their results, one each, or the first
+  // failure (the statements after a failed one do not run). Outside a transaction block the statements form one
+  // implicit transaction. Meant for a few statements with small results (the whole pipeline is sent before any result
+  // is read).
+  struct Statement {
+    const char* sql;
+    std::vector<Param> params;
+  };
+  base::Result<std::vector<ResultPtr>> ExecAll(const std::vector<Statement>& statements);
   // Rows changed by a command.
   base::Result<int64_t> Count(const std::string& sql, const std::vector<Param>& params = {});
   // Whether the query gave a row.
   base::Result<bool> Exists(const std::string& sql, const std::vector<Param>& params = {});
   base::Status Begin() { return Run("BEGIN"); }
   base::Status Commit() { return Run("COMMIT"); }
+  // Statements prepared on this lease's connection so far (tests).
+  size_t prepared() const { return c_->prepared.size(); }
   // Takes a transaction-level advisory lock (released by COMMIT or ROLLBACK).
   base::Status Lock(int64_t key) { return Run("SELECT pg_advisory_xact_lock($1)", {I(key)}); }
 
@@ -124,6 +151,9 @@ class Lease {
  private:
   Pool* pool_;
   ConnPtr c_;
+  // Notes a failed statement's SQLSTATE (and whether the connection is lost or unusable) and returns its status.
+  base::Status Failure(const PGresult* r);
+
   bool broken_ = false;
   int ok_statements_ = 0;
   std::string sqlstate_;

@@ -18,39 +18,61 @@ using nlohmann::json;
 
 namespace {
 
+// The statement that claims (project, messageId) in event_ids and stores the events whose claim it won, in batch
+// order. Claims are taken in key order so that two collectors inserting overlapping batches take the unique-index
+// entries in the same order (no deadlock); a claim another transaction holds is waited for, then skipped once that
+// one commits. The arrays hold each (project, messageId) once.
+constexpr const char* kClaimAndInsert =
+    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+    "$7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) WITH ORDINALITY "
+    "AS u(p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt, ord)), "
+    "claimed AS (INSERT INTO event_ids(project_id, message_id, timestamp_ms) SELECT p, m, ts FROM u ORDER BY p, m "
+    "ON CONFLICT DO NOTHING RETURNING project_id, message_id), "
+    "won AS (SELECT u.* FROM u JOIN claimed c ON c.project_id = u.p AND c.message_id = u.m) "
+    "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
+    "received_ms, body, consent_receipt) "
+    "SELECT p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt FROM won ORDER BY ord "
+    "RETURNING project_id, message_id, id";
+
+// Whether storing the event may need a statement of its own (a consent record, traits, identity links).
+bool NeedsOwnStatements(const StoredEvent& e, const std::string& credential) {
+  if (e.type == "consent") return true;
+  if (e.type == "identify" && !e.traits.empty()) return true;
+  return !LinksAsserted(e, credential).empty();
+}
+
 Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*>& requests) {
   for (InsertRequest* req : requests) {
     req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
     req->seqs.assign(req->events.size(), 0);
   }
-  FERRY_RETURN_IF_ERROR(tx.Begin());
-  // Shared against an erasure's exclusive lock: an erasure waits for ingest transactions in flight, and a batch that
-  // starts after an erasure committed sees its suppressions (each statement reads what committed before it began).
-  FERRY_RETURN_IF_ERROR(tx.Run("SELECT pg_advisory_xact_lock_shared($1)", {I(kLockErase)}));
-
   // Suppressed subjects: one query for the hashes of every id in the batch.
-  std::map<std::pair<int64_t, std::string>, int64_t> suppressed;  // (project, id hash) -> since
-  {
-    std::vector<int64_t> pids;
-    std::vector<std::string> hashes;
-    for (InsertRequest* req : requests) {
-      for (const StoredEvent& e : req->events) {
-        for (const std::string* id : {&e.user_id, &e.anonymous_id}) {
-          if (id->empty()) continue;
-          pids.push_back(req->project_id);
-          hashes.push_back(id_hash(*id));
-        }
+  std::vector<int64_t> sup_pids;
+  std::vector<std::string> sup_hashes;
+  for (InsertRequest* req : requests) {
+    for (const StoredEvent& e : req->events) {
+      for (const std::string* id : {&e.user_id, &e.anonymous_id}) {
+        if (id->empty()) continue;
+        sup_pids.push_back(req->project_id);
+        sup_hashes.push_back(id_hash(*id));
       }
     }
-    if (!pids.empty()) {
-      auto r = tx.Exec(
-          "SELECT s.project_id, s.id_hash, s.created_ms FROM suppressions s "
-          "JOIN unnest($1::bigint[], $2::text[]) AS u(p, h) ON s.project_id = u.p AND s.id_hash = u.h",
-          {T(IntArray(pids)), T(TextArray(hashes))});
-      if (!r.ok()) return r.status();
-      for (int i = 0; i < PQntuples(r->get()); ++i) {
-        suppressed[{GetInt(r->get(), i, 0), Get(r->get(), i, 1)}] = GetInt(r->get(), i, 2);
-      }
+  }
+  // One round trip: the transaction, the erase lock and the suppressions. The lock is held shared against an
+  // erasure's exclusive one: an erasure waits for ingest transactions in flight, and a batch that starts after an
+  // erasure committed sees its suppressions (the query runs after the lock is taken, and each statement reads what
+  // committed before it began).
+  std::map<std::pair<int64_t, std::string>, int64_t> suppressed;  // (project, id hash) -> since
+  {
+    auto r = tx.ExecAll({{"BEGIN", {}},
+                         {"SELECT pg_advisory_xact_lock_shared($1)", {I(kLockErase)}},
+                         {"SELECT s.project_id, s.id_hash, s.created_ms FROM suppressions s "
+                          "JOIN unnest($1::bigint[], $2::text[]) AS u(p, h) ON s.project_id = u.p AND s.id_hash = u.h",
+                          {T(IntArray(sup_pids)), T(TextArray(sup_hashes))}}});
+    if (!r.ok()) return r.status();
+    const PGresult* rows = (*r)[2].get();
+    for (int i = 0; i < PQntuples(rows); ++i) {
+      suppressed[{GetInt(rows, i, 0), Get(rows, i, 1)}] = GetInt(rows, i, 2);
     }
   }
   // The latest suppression of the event's ids (0: none).
@@ -79,55 +101,24 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
         return out;
       });
 
-  // Dedup: claim (project, messageId) in event_ids, in key order so that two collectors inserting overlapping
-  // batches take the unique-index entries in the same order (no deadlock); a claim another transaction holds is
-  // waited for, then skipped once that one commits.
-  std::set<std::pair<int64_t, std::string>> claimed;
-  {
-    std::vector<int64_t> pids, stamps;
-    std::vector<std::string> mids;
-    for (InsertRequest* req : requests) {
-      for (size_t i = 0; i < req->events.size(); ++i) {
-        const StoredEvent& e = req->events[i];
-        if (int64_t since = suppressed_since(req->project_id, e); since > 0) {
-          auto admit = readmission.Admit(req->project_id, e, since);
-          if (!admit.ok()) return admit.status();
-          if (!*admit) {
-            req->outcomes[i] = InsertOutcome::kSuppressed;
-            continue;
-          }
-        }
-        pids.push_back(req->project_id);
-        mids.push_back(e.message_id);
-        stamps.push_back(e.timestamp_ms);
-      }
-    }
-    if (!pids.empty()) {
-      auto r = tx.Exec(
-          "INSERT INTO event_ids(project_id, message_id, timestamp_ms) "
-          "SELECT p, m, t FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(p, m, t) ORDER BY p, m "
-          "ON CONFLICT DO NOTHING RETURNING project_id, message_id",
-          {T(IntArray(pids)), T(TextArray(mids)), T(IntArray(stamps))});
-      if (!r.ok()) return r.status();
-      for (int i = 0; i < PQntuples(r->get()); ++i) claimed.emplace(GetInt(r->get(), i, 0), Get(r->get(), i, 1));
-    }
-  }
-
-  // The accepted events, in batch order, in one statement.
+  // The events that are not suppressed, in batch order, claimed and stored by one statement (kClaimAndInsert).
   std::vector<int64_t> pids, stamps, received;
   std::vector<std::string> mids, types, users, anons, names, purposes, bodies, receipts;
-  std::vector<std::pair<InsertRequest*, const StoredEvent*>> accepted;
-  std::map<std::pair<int64_t, std::string>, int64_t*> seq_of;  // (project, messageId) -> where its id goes
+  bool own_statements = false;  // an event may need a statement of its own once it is known to be stored
+  std::set<std::pair<int64_t, std::string>> sent;  // a messageId again in the batch is a duplicate of the first
   for (InsertRequest* req : requests) {
     for (size_t i = 0; i < req->events.size(); ++i) {
-      if (req->outcomes[i] == InsertOutcome::kSuppressed) continue;
       const StoredEvent& e = req->events[i];
-      if (claimed.erase({req->project_id, e.message_id}) == 0) {
-        req->outcomes[i] = InsertOutcome::kDuplicate;
-        continue;
+      if (int64_t since = suppressed_since(req->project_id, e); since > 0) {
+        auto admit = readmission.Admit(req->project_id, e, since);
+        if (!admit.ok()) return admit.status();
+        if (!*admit) {
+          req->outcomes[i] = InsertOutcome::kSuppressed;
+          continue;
+        }
       }
-      accepted.emplace_back(req, &e);
-      seq_of[{req->project_id, e.message_id}] = &req->seqs[i];
+      if (!sent.emplace(req->project_id, e.message_id).second) continue;  // kDuplicate below
+      own_statements = own_statements || NeedsOwnStatements(e, req->credential);
       pids.push_back(req->project_id);
       mids.push_back(e.message_id);
       types.push_back(e.type);
@@ -141,21 +132,55 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
       receipts.push_back(e.covered_by);
     }
   }
-  if (!accepted.empty()) {
-    auto r = tx.Exec(
-        "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
-        "received_ms, body, consent_receipt) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
-        "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) "
-        "RETURNING project_id, message_id, id",
-        {T(IntArray(pids)), T(TextArray(mids)), T(TextArray(types)), T(TextArray(users, true)),
-         T(TextArray(anons, true)), T(TextArray(names, true)), T(TextArray(purposes, true)), T(IntArray(stamps)),
-         T(IntArray(received)), T(TextArray(bodies)), T(TextArray(receipts, true))});
-    if (!r.ok()) return r.status();
-    for (int i = 0; i < PQntuples(r->get()); ++i) {
-      auto it = seq_of.find({GetInt(r->get(), i, 0), Get(r->get(), i, 1)});
-      if (it != seq_of.end()) *it->second = GetInt(r->get(), i, 2);
+  // Drop counters, summed per (project, reason) and updated in key order.
+  std::map<std::pair<int64_t, std::string>, int64_t> drops;
+  for (InsertRequest* req : requests) {
+    for (const auto& [reason, count] : req->dropped) drops[{req->project_id, reason}] += count;
+  }
+  std::vector<Lease::Statement> statements;
+  if (!pids.empty()) {
+    statements.push_back(
+        {kClaimAndInsert,
+         {T(IntArray(pids)), T(TextArray(mids)), T(TextArray(types)), T(TextArray(users, true)),
+          T(TextArray(anons, true)), T(TextArray(names, true)), T(TextArray(purposes, true)), T(IntArray(stamps)),
+          T(IntArray(received)), T(TextArray(bodies)), T(TextArray(receipts, true))}});
+  }
+  for (const auto& [k, count] : drops) {
+    statements.push_back(
+        {"INSERT INTO dropped_counters(project_id, reason, count) VALUES($1, $2, $3) "
+         "ON CONFLICT (project_id, reason) DO UPDATE SET count = dropped_counters.count + "
+         "EXCLUDED.count",
+         {I(k.first), T(k.second), I(count)}});
+  }
+  // Nothing that depends on which events were stored: the commit goes in the same round trip.
+  if (!own_statements) statements.push_back({"COMMIT", {}});
+  auto done = tx.ExecAll(statements);
+  if (!done.ok()) return done.status();
+
+  // Outcomes: an event whose claim this transaction won is stored (its row id returned), in batch order; any other
+  // (claimed before, by another transaction, or earlier in this batch) is a duplicate.
+  std::vector<std::pair<InsertRequest*, const StoredEvent*>> accepted;
+  if (!pids.empty()) {
+    const PGresult* rows = done->front().get();
+    std::map<std::pair<int64_t, std::string>, int64_t> stored;  // (project, messageId) -> row id
+    for (int i = 0; i < PQntuples(rows); ++i)
+      stored.emplace(std::make_pair(GetInt(rows, i, 0), Get(rows, i, 1)), GetInt(rows, i, 2));
+    for (InsertRequest* req : requests) {
+      for (size_t i = 0; i < req->events.size(); ++i) {
+        if (req->outcomes[i] == InsertOutcome::kSuppressed) continue;
+        const StoredEvent& e = req->events[i];
+        auto it = stored.find({req->project_id, e.message_id});
+        if (it == stored.end()) {
+          req->outcomes[i] = InsertOutcome::kDuplicate;
+          continue;
+        }
+        req->seqs[i] = it->second;
+        stored.erase(it);
+        accepted.emplace_back(req, &e);
+      }
     }
   }
+  if (!own_statements) return Status::Ok();
   // Consent records, traits and identity links (rare events: one statement each).
   for (const auto& [req, ev] : accepted) {
     const StoredEvent& e = *ev;
@@ -209,17 +234,6 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
           {I(req->project_id), T(a.kind), T(a.from), T(e.user_id), T(e.type), I(e.timestamp_ms), T(req->credential),
            T(req->key_id), T(e.message_id), T(e.anonymous_id), I(e.received_ms), T(a.state)}));
     }
-  }
-  // Drop counters, summed per (project, reason) and updated in key order.
-  std::map<std::pair<int64_t, std::string>, int64_t> drops;
-  for (InsertRequest* req : requests) {
-    for (const auto& [reason, count] : req->dropped) drops[{req->project_id, reason}] += count;
-  }
-  for (const auto& [k, count] : drops) {
-    FERRY_RETURN_IF_ERROR(
-        tx.Run("INSERT INTO dropped_counters(project_id, reason, count) VALUES($1, $2, $3) "
-               "ON CONFLICT (project_id, reason) DO UPDATE SET count = dropped_counters.count + EXCLUDED.count",
-               {I(k.first), T(k.second), I(count)}));
   }
   return tx.Commit();
 }

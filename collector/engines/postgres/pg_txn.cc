@@ -19,6 +19,77 @@ constexpr int kPage = 512;  // rows fetched per cursor round trip while exportin
 constexpr const char* kTokenColumns =
     "id, name, prefix, roles, created_ms, coalesce(revoked_ms, 0), coalesce(expires_ms, 0)";
 
+// Of a set of ids ($2), those the identity walk may take beyond themselves (EngineTxn::IdsToWalk).
+// One EXISTS over a UNION ALL, so that each id is probed through the indexes: separate EXISTS clauses joined by OR may
+// be planned as hashed subplans that read every row of the project from `events` (per call) when the table's
+// statistics are older than its rows.
+constexpr const char* kIdsToWalkSql =
+    "SELECT u.id FROM unnest($2::text[]) AS u(id) WHERE EXISTS ("
+    "SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.from_id = u.id "
+    "UNION ALL SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.user_id = u.id "
+    "UNION ALL SELECT 1 FROM events e WHERE e.project_id = $1 AND e.user_id = u.id "
+    "UNION ALL SELECT 1 FROM consent_ledger c WHERE c.project_id = $1 AND c.user_id = u.id "
+    "UNION ALL SELECT 1 FROM events e WHERE e.project_id = $1 AND e.anonymous_id = u.id "
+    "AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)";
+constexpr const char* kConsentPolicySql = "SELECT mode, necessary FROM consent_policy WHERE project_id = $1";
+constexpr const char* kRestrictionsSql =
+    "SELECT r.id, r.project_id, p.name, r.subject_id, r.kind, r.purposes, r.request_id, r.since_ms, r.lifted_ms "
+    "FROM restrictions r JOIN projects p ON p.id = r.project_id "
+    "WHERE ($1::bigint = 0 OR r.project_id = $1::bigint) AND ($2::bigint = 0 OR r.lifted_ms = 0) ORDER BY r.id";
+constexpr const char* kRestrictionModeSql = "SELECT mode FROM restriction_mode WHERE project_id = $1";
+constexpr const char* kMinorMarksSql =
+    "SELECT m.id, m.project_id, p.name, m.subject_id, m.marked_by, m.since_ms, m.lifted_ms, m.lifted_by "
+    "FROM minor_marks m JOIN projects p ON p.id = m.project_id "
+    "WHERE ($1::bigint = 0 OR m.project_id = $1::bigint) AND ($2::bigint = 0 OR m.lifted_ms = 0) ORDER BY m.id";
+// Every consent record under one of the ids ($2) in the project, by id (EngineTxn::ConsentRecordsOf).
+const std::string& ConsentOfIdsSql() {
+  static const std::string sql = std::string("SELECT ") + kConsentColumns +
+                                 " FROM consent_ledger WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR "
+                                 "anonymous_id = ANY($2::text[])) ORDER BY id";
+  return sql;
+}
+
+std::vector<RestrictionRecord> RestrictionsFrom(const PGresult* p) {
+  std::vector<RestrictionRecord> out;
+  for (int i = 0; i < PQntuples(p); ++i) {
+    RestrictionRecord x;
+    x.id = GetInt(p, i, 0);
+    x.project_id = GetInt(p, i, 1);
+    x.project = Get(p, i, 2);
+    x.subject_id = Get(p, i, 3);
+    x.kind = Get(p, i, 4);
+    x.purposes = SplitRoles(Get(p, i, 5));
+    x.request_id = Get(p, i, 6);
+    x.since_ms = GetInt(p, i, 7);
+    x.lifted_ms = GetInt(p, i, 8);
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+std::vector<MinorMark> MinorMarksFrom(const PGresult* p) {
+  std::vector<MinorMark> out;
+  for (int i = 0; i < PQntuples(p); ++i) {
+    MinorMark m;
+    m.id = GetInt(p, i, 0);
+    m.project_id = GetInt(p, i, 1);
+    m.project = Get(p, i, 2);
+    m.subject_id = Get(p, i, 3);
+    m.marked_by = Get(p, i, 4);
+    m.since_ms = GetInt(p, i, 5);
+    m.lifted_ms = GetInt(p, i, 6);
+    m.lifted_by = Get(p, i, 7);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<ConsentRecord> ConsentFrom(const PGresult* p) {
+  std::vector<ConsentRecord> out;
+  for (int i = 0; i < PQntuples(p); ++i) out.push_back(ConsentFromRow(RowView{p, i}));
+  return out;
+}
+
 class PgTxn final : public EngineTxn {
  public:
   explicit PgTxn(Lease& lease) : tx_(lease) {}
@@ -144,19 +215,39 @@ class PgTxn final : public EngineTxn {
   // One query for all the ids: each test an index probe (identity_by_from, identity_by_user, events_by_user,
   // consent_by_user, events_anon_with_user).
   Result<std::vector<std::string>> IdsToWalk(int64_t project_id, const std::vector<std::string>& ids) override {
-    auto r = tx_.Exec(
-        "SELECT u.id FROM unnest($2::text[]) AS u(id) WHERE "
-        "EXISTS (SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.from_id = u.id) "
-        "OR EXISTS (SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.user_id = u.id) "
-        "OR EXISTS (SELECT 1 FROM events e WHERE e.project_id = $1 AND e.user_id = u.id) "
-        "OR EXISTS (SELECT 1 FROM consent_ledger c WHERE c.project_id = $1 AND c.user_id = u.id) "
-        "OR EXISTS (SELECT 1 FROM events e WHERE e.project_id = $1 AND e.anonymous_id = u.id "
-        "AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)",
-        {I(project_id), T(TextArray(ids))});
+    auto r = tx_.Exec(kIdsToWalkSql, {I(project_id), T(TextArray(ids))});
     if (!r.ok()) return r.status();
     std::vector<std::string> out;
     for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(Get(r->get(), i, 0));
     return out;
+  }
+
+  // Every read in one round trip (pipeline mode).
+  Status IngestGateRows(int64_t project_id, const std::vector<std::string>& starts, const std::vector<std::string>& ids,
+                        GateRows* out) override {
+    std::vector<Lease::Statement> statements = {
+        {kConsentPolicySql, {I(project_id)}},
+        {kMinorMarksSql, {I(project_id), I(1)}},
+        {kRestrictionsSql, {I(project_id), I(1)}},
+        {kRestrictionModeSql, {I(project_id)}},
+    };
+    if (!starts.empty()) statements.push_back({kIdsToWalkSql, {I(project_id), T(TextArray(starts))}});
+    if (!ids.empty()) statements.push_back({ConsentOfIdsSql().c_str(), {I(project_id), T(TextArray(ids))}});
+    auto r = tx_.ExecAll(statements);
+    if (!r.ok()) return r.status();
+    const std::vector<ResultPtr>& rs = *r;
+    if (PQntuples(rs[0].get()) > 0)
+      out->consent_policy = std::make_pair(Get(rs[0].get(), 0, 0), Get(rs[0].get(), 0, 1));
+    out->minor_marks = MinorMarksFrom(rs[1].get());
+    out->restrictions = RestrictionsFrom(rs[2].get());
+    out->restriction_mode = PQntuples(rs[3].get()) > 0 ? Get(rs[3].get(), 0, 0) : std::string();
+    size_t next = 4;
+    if (!starts.empty()) {
+      const PGresult* w = rs[next++].get();
+      for (int i = 0; i < PQntuples(w); ++i) out->ids_to_walk.push_back(Get(w, i, 0));
+    }
+    if (!ids.empty()) out->consent_records = ConsentFrom(rs[next].get());
+    return Status::Ok();
   }
 
   Result<bool> HeldAsAnonymousId(int64_t project_id, const std::string& id, bool events_only) override {
@@ -436,18 +527,13 @@ class PgTxn final : public EngineTxn {
 
   Result<std::vector<ConsentRecord>> ConsentRecordsOf(int64_t project_id,
                                                       const std::vector<std::string>& ids) override {
-    auto r = tx_.Exec(std::string("SELECT ") + kConsentColumns +
-                          " FROM consent_ledger WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR "
-                          "anonymous_id = ANY($2::text[])) ORDER BY id",
-                      {I(project_id), T(TextArray(ids))});
+    auto r = tx_.Exec(ConsentOfIdsSql(), {I(project_id), T(TextArray(ids))});
     if (!r.ok()) return r.status();
-    std::vector<ConsentRecord> out;
-    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(ConsentFromRow(RowView{r->get(), i}));
-    return out;
+    return ConsentFrom(r->get());
   }
 
   Result<std::optional<std::pair<std::string, std::string>>> ConsentPolicyRow(int64_t project_id) override {
-    auto r = tx_.Exec("SELECT mode, necessary FROM consent_policy WHERE project_id = $1", {I(project_id)});
+    auto r = tx_.Exec(kConsentPolicySql, {I(project_id)});
     if (!r.ok()) return r.status();
     std::optional<std::pair<std::string, std::string>> out;
     if (PQntuples(r->get()) > 0) out = std::make_pair(Get(r->get(), 0, 0), Get(r->get(), 0, 1));
@@ -475,28 +561,9 @@ class PgTxn final : public EngineTxn {
   }
 
   Result<std::vector<RestrictionRecord>> RestrictionsOf(int64_t project_id, bool active_only) override {
-    auto r = tx_.Exec(
-        "SELECT r.id, r.project_id, p.name, r.subject_id, r.kind, r.purposes, r.request_id, r.since_ms, r.lifted_ms "
-        "FROM restrictions r JOIN projects p ON p.id = r.project_id "
-        "WHERE ($1::bigint = 0 OR r.project_id = $1::bigint) AND ($2::bigint = 0 OR r.lifted_ms = 0) ORDER BY r.id",
-        {I(project_id), I(active_only ? 1 : 0)});
+    auto r = tx_.Exec(kRestrictionsSql, {I(project_id), I(active_only ? 1 : 0)});
     if (!r.ok()) return r.status();
-    std::vector<RestrictionRecord> out;
-    PGresult* p = r->get();
-    for (int i = 0; i < PQntuples(p); ++i) {
-      RestrictionRecord x;
-      x.id = GetInt(p, i, 0);
-      x.project_id = GetInt(p, i, 1);
-      x.project = Get(p, i, 2);
-      x.subject_id = Get(p, i, 3);
-      x.kind = Get(p, i, 4);
-      x.purposes = SplitRoles(Get(p, i, 5));
-      x.request_id = Get(p, i, 6);
-      x.since_ms = GetInt(p, i, 7);
-      x.lifted_ms = GetInt(p, i, 8);
-      out.push_back(std::move(x));
-    }
-    return out;
+    return RestrictionsFrom(r->get());
   }
 
   Result<int64_t> DeleteRestrictions(int64_t project_id, const std::vector<std::string>& ids) override {
@@ -510,7 +577,7 @@ class PgTxn final : public EngineTxn {
   }
 
   Result<std::string> RestrictionMode(int64_t project_id) override {
-    auto r = tx_.Exec("SELECT mode FROM restriction_mode WHERE project_id = $1", {I(project_id)});
+    auto r = tx_.Exec(kRestrictionModeSql, {I(project_id)});
     if (!r.ok()) return r.status();
     return PQntuples(r->get()) > 0 ? Get(r->get(), 0, 0) : std::string();
   }
@@ -587,27 +654,9 @@ class PgTxn final : public EngineTxn {
   }
 
   Result<std::vector<MinorMark>> MinorMarksOf(int64_t project_id, bool active_only) override {
-    auto r = tx_.Exec(
-        "SELECT m.id, m.project_id, p.name, m.subject_id, m.marked_by, m.since_ms, m.lifted_ms, m.lifted_by "
-        "FROM minor_marks m JOIN projects p ON p.id = m.project_id "
-        "WHERE ($1::bigint = 0 OR m.project_id = $1::bigint) AND ($2::bigint = 0 OR m.lifted_ms = 0) ORDER BY m.id",
-        {I(project_id), I(active_only ? 1 : 0)});
+    auto r = tx_.Exec(kMinorMarksSql, {I(project_id), I(active_only ? 1 : 0)});
     if (!r.ok()) return r.status();
-    std::vector<MinorMark> out;
-    PGresult* p = r->get();
-    for (int i = 0; i < PQntuples(p); ++i) {
-      MinorMark m;
-      m.id = GetInt(p, i, 0);
-      m.project_id = GetInt(p, i, 1);
-      m.project = Get(p, i, 2);
-      m.subject_id = Get(p, i, 3);
-      m.marked_by = Get(p, i, 4);
-      m.since_ms = GetInt(p, i, 5);
-      m.lifted_ms = GetInt(p, i, 6);
-      m.lifted_by = Get(p, i, 7);
-      out.push_back(std::move(m));
-    }
-    return out;
+    return MinorMarksFrom(r->get());
   }
 
   Result<int64_t> LiftMinorMarks(int64_t project_id, const std::vector<std::string>& ids, int64_t lifted_ms,

@@ -224,6 +224,54 @@ TEST_F(PgStoreTest, SurvivesADatabaseRestartWithoutBeingReopened) {
   EXPECT_EQ(r.outcomes, std::vector<InsertOutcome>{InsertOutcome::kAccepted});
 }
 
+// Ingest runs its statements prepared and pipelined (several in one round trip) on pooled connections (issue 16). A
+// statement failing in the middle of a pipeline fails the call and leaves the connection fit for the next one; a
+// table renamed away and back is found again by the prepared statements; a messageId twice in one group commit (in
+// one request and across two) is stored once, at its first place, and the row ids follow the batch's order.
+TEST_F(PgStoreTest, PipelinedAndPreparedStatementsSurviveAFailureAndKeepIngestExactlyOnce) {
+  auto store = Open(/*pool=*/1);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  const int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  const int64_t now = base::NowMs();
+  const std::vector<std::pair<std::string, std::string>> people = {{"", "anon"}};
+  ASSERT_TRUE((*store)->ReadIngestGate(pid, people).ok());
+
+  InsertRequest a, b;
+  a.project_id = b.project_id = pid;
+  a.events = {Ev("m1", now), Ev("m2", now), Ev("m1", now), Ev("m3", now)};
+  b.events = {Ev("m2", now), Ev("m4", now)};
+  std::vector<InsertRequest*> reqs = {&a, &b};
+  ASSERT_TRUE((*store)->Insert(reqs).ok());
+  using O = InsertOutcome;
+  EXPECT_EQ(a.outcomes, (std::vector<O>{O::kAccepted, O::kAccepted, O::kDuplicate, O::kAccepted}));
+  EXPECT_EQ(b.outcomes, (std::vector<O>{O::kDuplicate, O::kAccepted}));
+  EXPECT_LT(a.seqs[0], a.seqs[1]);
+  EXPECT_LT(a.seqs[1], a.seqs[3]);
+  EXPECT_LT(a.seqs[3], b.seqs[1]);
+  auto rows = (*store)->DumpEvents("shop");
+  ASSERT_TRUE(rows.ok());
+  std::vector<std::string> ids;
+  for (const EventRow& r : *rows) ids.push_back(r.message_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"m1", "m2", "m3", "m4"}));
+
+  // A statement in the middle of the gate's pipeline fails: the call fails, the connection goes on.
+  ASSERT_EQ(cluster_->Psql(db_, "ALTER TABLE restriction_mode RENAME TO restriction_mode_away"), 0);
+  EXPECT_FALSE((*store)->ReadIngestGate(pid, people).ok());
+  InsertRequest c;
+  c.project_id = pid;
+  c.events = {Ev("m4", now), Ev("m5", now)};
+  std::vector<InsertRequest*> again = {&c};
+  ASSERT_TRUE((*store)->Insert(again).ok());
+  EXPECT_EQ(c.outcomes, (std::vector<O>{O::kDuplicate, O::kAccepted}));
+  ASSERT_EQ(cluster_->Psql(db_, "ALTER TABLE restriction_mode_away RENAME TO restriction_mode"), 0);
+  ASSERT_TRUE(*(*store)->SetRestrictionMode("shop", kRestrictRefuse));
+  auto in = (*store)->ReadIngestGate(pid, people);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_EQ(in->restriction_mode, kRestrictRefuse);
+  EXPECT_EQ((*store)->PoolOpen(), 1);
+}
+
 #else
 
 TEST(PgStoreTest, NotBuilt) {

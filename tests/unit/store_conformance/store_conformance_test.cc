@@ -783,6 +783,115 @@ TEST_P(StoreConformance, PeopleConsentGivesEachPersonWhatPersonConsentGives) {
   }
 }
 
+// Both ingest gates' reads for a batch come together (issue 16): ReadIngestGate gives what ConsentPolicyOf,
+// ActiveMinorMarks, PeopleConsent, ActiveRestrictions and RestrictionModeOf give one by one, with nothing set and
+// with a policy, marks (one lifted), restrictions (one lifted) and a mode set; another project's settings stay out.
+TEST_P(StoreConformance, ReadIngestGateGivesWhatTheGatesReadOneByOne) {
+  const int64_t t = base::NowMs() - 50000;
+  auto blog_key = store_->CreateWriteKey("blog");
+  ASSERT_TRUE(blog_key.ok());
+  const int64_t blog = (*store_->LookupWriteKey(*blog_key))->project_id;
+  Put(shop_, {Consent("c-a", "", "dev-a", "analytics", "granted", t), Ev("i-dave", "identify", "dave", "dev-c", t),
+              Consent("c-dave", "dave", "dev-d", "analytics", "denied", t + 1),
+              Consent("c-both", "gina", "dev-g", "analytics", "granted", t + 2)});
+  const std::vector<std::pair<std::string, std::string>> people = {{"", "dev-a"},     {"", "dev-b"}, {"", "dev-c"},
+                                                                   {"gina", "dev-g"}, {"", "dev-g"}, {"", ""}};
+  auto ids = [](const std::vector<ConsentRecord>& records) {
+    std::vector<std::string> out;
+    for (const ConsentRecord& r : records) out.push_back(r.message_id);
+    return out;
+  };
+  auto subjects = [](const auto& rows) {
+    std::vector<std::string> out;
+    for (const auto& r : rows) out.push_back(r.subject_id);
+    return out;
+  };
+  auto same_as_one_by_one = [&](int64_t project) {
+    auto in = store_->ReadIngestGate(project, people);
+    ASSERT_TRUE(in.ok()) << in.status().ToString();
+    auto policy = store_->ConsentPolicyOf(project);
+    ASSERT_TRUE(policy.ok());
+    ASSERT_EQ(in->consent_policy.has_value(), policy->has_value());
+    if (policy->has_value()) {
+      EXPECT_EQ(in->consent_policy->mode, (*policy)->mode);
+      EXPECT_EQ(in->consent_policy->necessary, (*policy)->necessary);
+    }
+    EXPECT_EQ(subjects(in->minor_marks), subjects(*store_->ActiveMinorMarks(project)));
+    EXPECT_EQ(subjects(in->restrictions), subjects(*store_->ActiveRestrictions(project)));
+    EXPECT_EQ(in->restriction_mode, *store_->RestrictionModeOf(project));
+    auto together = store_->PeopleConsent(project, people);
+    ASSERT_TRUE(together.ok());
+    ASSERT_EQ(in->people.size(), people.size());
+    for (size_t i = 0; i < people.size(); ++i) EXPECT_EQ(ids(in->people[i]), ids((*together)[i])) << i;
+  };
+  same_as_one_by_one(shop_);
+  {
+    auto in = store_->ReadIngestGate(shop_, people);
+    ASSERT_TRUE(in.ok());
+    EXPECT_FALSE(in->consent_policy.has_value());
+    EXPECT_TRUE(in->minor_marks.empty());
+    EXPECT_TRUE(in->restrictions.empty());
+    EXPECT_EQ(in->restriction_mode, kRestrictQuarantine);
+    using V = std::vector<std::string>;
+    EXPECT_EQ(ids(in->people[0]), (V{"c-a"}));
+    EXPECT_TRUE(in->people[1].empty());
+    EXPECT_EQ(ids(in->people[2]), (V{"c-dave"}));  // dev-c is dave's
+    EXPECT_EQ(ids(in->people[3]), (V{"c-both"}));
+    EXPECT_EQ(ids(in->people[4]), (V{"c-both"}));
+    EXPECT_TRUE(in->people[5].empty());
+  }
+
+  ConsentPolicy policy;
+  policy.mode = kConsentEnforce;
+  policy.necessary = {"App Opened", "Crash"};
+  ASSERT_TRUE(*store_->SetConsentPolicy("shop", policy));
+  ASSERT_TRUE(*store_->SetRestrictionMode("shop", kRestrictRefuse));
+  ASSERT_TRUE(store_
+                  ->Transact(TxnMode::kWrite,
+                             [&](StoreTxn& tx) -> base::Status {
+                               for (const char* id : {"dev-a", "kid", "dev-b"}) {
+                                 MinorMark m;
+                                 m.project_id = shop_;
+                                 m.subject_id = id;
+                                 m.marked_by = "officer";
+                                 m.since_ms = t;
+                                 FERRY_RETURN_IF_ERROR(tx.primitives().InsertMinorMark(m));
+                               }
+                               auto lifted = tx.primitives().LiftMinorMarks(shop_, {"dev-b"}, t + 1, "officer");
+                               if (!lifted.ok()) return lifted.status();
+                               for (const char* id : {"dev-c", "dev-g"}) {
+                                 RestrictionRecord r;
+                                 r.project_id = shop_;
+                                 r.subject_id = id;
+                                 r.kind = "restriction";
+                                 r.purposes = {"marketing"};
+                                 r.request_id = std::string("req-") + id;
+                                 r.since_ms = t;
+                                 FERRY_RETURN_IF_ERROR(tx.primitives().InsertRestriction(r));
+                               }
+                               auto lift = tx.primitives().LiftRestrictions("req-dev-g", t + 1);
+                               return lift.ok() ? base::Status::Ok() : lift.status();
+                             })
+                  .ok());
+  same_as_one_by_one(shop_);
+  same_as_one_by_one(blog);
+  auto in = store_->ReadIngestGate(shop_, people);
+  ASSERT_TRUE(in.ok());
+  ASSERT_TRUE(in->consent_policy.has_value());
+  EXPECT_EQ(in->consent_policy->mode, kConsentEnforce);
+  EXPECT_EQ(in->consent_policy->necessary, (std::set<std::string>{"App Opened", "Crash"}));
+  EXPECT_EQ(subjects(in->minor_marks), (std::vector<std::string>{"dev-a", "kid"}));
+  EXPECT_EQ(subjects(in->restrictions), (std::vector<std::string>{"dev-c"}));
+  EXPECT_EQ(in->restriction_mode, kRestrictRefuse);
+  auto other = store_->ReadIngestGate(blog, people);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->consent_policy.has_value());
+  EXPECT_TRUE(other->minor_marks.empty());
+  EXPECT_TRUE(other->restrictions.empty());
+  EXPECT_EQ(other->restriction_mode, kRestrictQuarantine);
+  for (const auto& records : other->people) EXPECT_TRUE(records.empty());
+}
+
 // Proof outlives what it covers (issue 12): with a retention of one day, old events go, but a consent record stays
 // while a stored event names it (whatever its age), and for the keep period after the newest event it covered.
 TEST_P(StoreConformance, RetentionKeepsTheConsentRecordsThatCoverStoredEvents) {
