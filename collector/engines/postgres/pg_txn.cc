@@ -270,6 +270,14 @@ class PgTxn final : public EngineTxn {
     return Status::Ok();
   }
 
+  Result<int64_t> DeleteEventsChunk(int64_t project_id, const std::vector<std::string>& ids, int64_t limit) override {
+    // The row ids through the user and anonymous indexes, then each row through events_by_id in its partition.
+    return tx_.Count(
+        "DELETE FROM events WHERE project_id = $1 AND id IN (SELECT id FROM events WHERE project_id = $1 AND "
+        "(user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) LIMIT $3)",
+        {I(project_id), T(TextArray(ids)), I(limit)});
+  }
+
   Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) override {
     return tx_.Run("DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[]) AND k = $3",
                    {I(project_id), T(TextArray(ids)), T(key)});

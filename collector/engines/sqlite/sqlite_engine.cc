@@ -2,6 +2,10 @@
 // SqliteStore parts that need it.
 #include "collector/engines/sqlite/sqlite_engine.h"
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "collector/engines/sqlite/sqlite_store.h"
@@ -228,6 +232,9 @@ class SqliteEngine final : public Engine {
   IdHasher hasher_;  // set once by Migrate
   std::mutex mu_;
   base::Db db_;  // guarded by mu_
+  // Ingest batches waiting for mu_ (Insert). std::mutex is not fair: a thread that lets it go and takes it again at
+  // once usually wins over a waiting one, so an erasure's chunks (TxnMode::kEraseChunk) let these go first.
+  std::atomic<int> writers_waiting_{0};
 };
 
 Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path, const SecretBytes& key) {
@@ -292,7 +299,9 @@ Status SqliteEngine::Check() {
 }
 
 Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
+  writers_waiting_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
+  writers_waiting_.fetch_sub(1, std::memory_order_relaxed);
   Status s = InsertLocked(requests);
   if (!s.ok()) {
     for (InsertRequest* r : requests) {
@@ -491,6 +500,14 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
 }
 
 Status SqliteEngine::Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) {
+  if (mode == TxnMode::kEraseChunk) {
+    // An ingest batch waiting for the connection goes first: it has it once it stopped waiting (and this thread then
+    // waits for its commit on the mutex). Bounded, so a steady stream of batches cannot starve the erasure.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (writers_waiting_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   std::unique_ptr<EngineTxn> txn = NewTxn(db_);
   if (mode == TxnMode::kRead || mode == TxnMode::kSnapshot) return fn(*txn);  // one connection, no other writer here
