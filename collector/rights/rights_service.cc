@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <limits>
 #include <tuple>
 
@@ -22,10 +23,10 @@ constexpr const char* kAuditFailed = "the audit log cannot be written; the call 
 constexpr const char* kEraseFailed = "the erasure failed; nothing was erased";
 // An erasure deletes the subject's events ahead of its last transaction in chunks of about kEraseChunkMs each (the
 // longest an ingest batch waits for one), their size adjusted to the time the last one took.
-constexpr int64_t kFirstEraseChunk = 500;
+constexpr int64_t kFirstEraseChunk = 200;
 constexpr int64_t kMinEraseChunk = 100;
 constexpr int64_t kMaxEraseChunk = 20000;
-constexpr double kEraseChunkMs = 40.0;
+constexpr double kEraseChunkMs = 30.0;
 // The request result's count of the events deleted ahead so far.
 constexpr const char* kEventsErasedAhead = "eventsErasedAhead";
 // ... and the ids resolved before the first chunk (IdsDocument).
@@ -460,15 +461,15 @@ Result<RightsService::EventConsent> RightsService::EventConsentOf(const Actor& a
 
 Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery& q, const EraseOptions& options) {
   const char* action = ActionName(Action::kSubjectErase);
+  // The subject's ids, resolved once for the not-found check and the erasure (the identity graph alone: no event
+  // count is read).
+  std::optional<std::vector<SubjectIds>> resolved;
   if (!options.force) {
     // A lookup that fails goes on to the erasure, which fails the same way and leaves its request for an officer.
-    // The identity graph alone answers "known or not" (no event is read).
-    auto found = stores_.transactions->TransactFor<bool>(TxnMode::kRead, [&](StoreTxn& tx) -> Result<bool> {
-      auto all = tx.ResolveAll(q);
-      if (!all.ok()) return all.status();
-      return !all->empty();
-    });
-    if (found.ok() && !*found) {
+    auto found = stores_.transactions->TransactFor<std::vector<SubjectIds>>(
+        TxnMode::kRead, [&](StoreTxn& tx) { return tx.ResolveAll(q); });
+    if (found.ok()) resolved = std::move(found).value();
+    if (resolved.has_value() && resolved->empty()) {
       FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", Dump(Json{{"dryRun", options.dry_run}})));
       return Status::NotFound("subject not found: nothing erased, suppressed or registered (force suppresses the id)");
     }
@@ -492,11 +493,14 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   // The request goes in first, in_progress, with the first chunk of the subject's events: an erasure cut short by a
   // crash is in the register and is finished when the collector starts again (ResumeErasures).
   bool registered = false;
-  auto ahead = DeleteEventsAhead(q, r, [&](StoreTxn& tx) -> Status {
-    FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
-    registered = true;
-    return Status::Ok();
-  });
+  auto ahead = DeleteEventsAhead(
+      q, r,
+      [&](StoreTxn& tx) -> Status {
+        FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
+        registered = true;
+        return Status::Ok();
+      },
+      resolved.has_value() ? &*resolved : nullptr);
   auto done = ahead.ok() ? FinishErasure(actor, q, r, *ahead, options.many ? TxnMode::kEraseMany : TxnMode::kErase)
                          : Result<EraseReceipt>(ahead.status());
   if (done.ok()) {
@@ -571,12 +575,17 @@ std::vector<std::pair<std::string, std::vector<std::string>>> RightsService::Sub
 }
 
 Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const SubjectQuery& q, const RightsRequest& r,
-                                                                     const std::function<Status(StoreTxn&)>& first) {
-  auto all = stores_.transactions->TransactFor<std::vector<SubjectIds>>(TxnMode::kRead,
-                                                                        [&](StoreTxn& tx) { return tx.ResolveAll(q); });
-  if (!all.ok()) return all.status();
+                                                                     const std::function<Status(StoreTxn&)>& first,
+                                                                     const std::vector<SubjectIds>* resolved) {
   ErasureAhead out;
-  out.ids = std::move(all).value();
+  if (resolved != nullptr) {
+    out.ids = *resolved;
+  } else {
+    auto all = stores_.transactions->TransactFor<std::vector<SubjectIds>>(
+        TxnMode::kRead, [&](StoreTxn& tx) { return tx.ResolveAll(q); });
+    if (!all.ok()) return all.status();
+    out.ids = std::move(all).value();
+  }
   // What an earlier run of this erasure kept in the request's result (ResumeErasures): the count so far, and the ids
   // it resolved (the anonymousIds seen only on events no longer resolve once those events are gone).
   {
@@ -591,8 +600,16 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
   bool first_done = !first;
   const bool adaptive = opts_.erase_chunk_rows <= 0;
   int64_t limit = adaptive ? kFirstEraseChunk : opts_.erase_chunk_rows;
+  // When the last chunk's transaction began (after any wait for the connection): a chunk's time is its own work and
+  // commit, not the ingest it let go first.
+  std::chrono::steady_clock::time_point began_chunk;
+  bool yield_first = false;
   auto chunk = [&](const SubjectIds* s) -> Result<int64_t> {
-    return stores_.transactions->TransactFor<int64_t>(TxnMode::kEraseChunk, [&](StoreTxn& tx) -> Result<int64_t> {
+    // The first chunk goes at once (a small subject's only one; a bulk erasure's many); each later one lets waiting
+    // ingest go first (kEraseChunk).
+    const TxnMode mode = yield_first ? TxnMode::kEraseChunk : TxnMode::kWrite;
+    return stores_.transactions->TransactFor<int64_t>(mode, [&](StoreTxn& tx) -> Result<int64_t> {
+      began_chunk = std::chrono::steady_clock::now();
       if (!first_done) FERRY_RETURN_IF_ERROR(first(tx));
       int64_t n = 0;
       if (s != nullptr) {
@@ -610,24 +627,39 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
       return n;
     });
   };
+  const auto began = std::chrono::steady_clock::now();
+  int64_t chunks = 0, deleted_now = 0;
+  double longest_ms = 0;
   for (const SubjectIds& s : out.ids) {
     for (;;) {
-      const auto t0 = std::chrono::steady_clock::now();
       auto n = chunk(&s);
       if (!n.ok()) return n.status();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began_chunk).count();
+      longest_ms = std::max(longest_ms, ms);
+      ++chunks;
+      deleted_now += *n;
       first_done = true;
+      yield_first = true;
       out.deleted += *n;
       if (*n < limit) break;
       if (!adaptive) continue;
-      // Chunks of about kEraseChunkMs each: ingest waits at most that long for one.
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      limit = std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(limit) * kEraseChunkMs / std::max(ms, 1.0)),
-                                  kMinEraseChunk, kMaxEraseChunk);
+      // Chunks of about kEraseChunkMs each (ingest waits at most that long for one): at most twice the last size,
+      // at once smaller when one took longer.
+      const auto sized = static_cast<int64_t>(static_cast<double>(limit) * kEraseChunkMs / std::max(ms, 1.0));
+      limit = std::clamp<int64_t>(std::min(sized, limit + limit / 2), kMinEraseChunk, kMaxEraseChunk);
     }
   }
   if (!first_done) {
     auto n = chunk(nullptr);
     if (!n.ok()) return n.status();
+  }
+  if (deleted_now > 0) {
+    char line[200];
+    std::snprintf(line, sizeof line, "erasure %s: %lld events deleted in %lld chunks (longest %.0f ms) in %.3f s",
+                  r.id.c_str(), static_cast<long long>(deleted_now), static_cast<long long>(chunks), longest_ms,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    log_.Info(line);
   }
   return out;
 }
@@ -638,7 +670,8 @@ Result<EraseReceipt> RightsService::FinishErasure(const Actor& actor, const Subj
   const auto subjects = SubjectsOf(ahead, q.id);
   // The rest in one transaction, all or nothing: the events that arrived meanwhile, consent records, links, traits,
   // the register rows naming the subject (this request's too), restrictions, minor marks; the ids suppressed.
-  return stores_.transactions->TransactFor<EraseReceipt>(mode, [&](StoreTxn& tx) -> Result<EraseReceipt> {
+  const auto began = std::chrono::steady_clock::now();
+  auto done = stores_.transactions->TransactFor<EraseReceipt>(mode, [&](StoreTxn& tx) -> Result<EraseReceipt> {
     auto receipt = tx.EraseSubject(q, r.id, &ahead.ids);
     if (!receipt.ok()) return receipt.status();
     receipt->erased["events"] += ahead.deleted;
@@ -652,6 +685,13 @@ Result<EraseReceipt> RightsService::FinishErasure(const Actor& actor, const Subj
             .status());
     return receipt;
   });
+  if (done.ok() && ahead.deleted > 0) {
+    char line[160];
+    std::snprintf(line, sizeof line, "erasure %s: completed, its last transaction took %.3f s", r.id.c_str(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    log_.Info(line);
+  }
+  return done;
 }
 
 void RightsService::RevertErasure(const Actor& actor, const std::string& request_id, const RightsRequest& before,

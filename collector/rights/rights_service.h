@@ -494,9 +494,10 @@ class RightsService {
   // Deletes the events of the subject `q` names in chunks, each its own short transaction (TxnMode::kEraseChunk, so
   // ingest is never held up for longer than one chunk), keeping the running count and the ids in request `r`'s
   // result (r is in_progress by then); `first`, when set, runs in the first of them (it registers the request, or
-  // moves it to in_progress).
+  // moves it to in_progress). `resolved`: the subject's ids if the caller just resolved them (ResolveAll).
   base::Result<ErasureAhead> DeleteEventsAhead(const SubjectQuery& q, const RightsRequest& r,
-                                               const std::function<base::Status(StoreTxn&)>& first);
+                                               const std::function<base::Status(StoreTxn&)>& first,
+                                               const std::vector<SubjectIds>* resolved = nullptr);
   // The erasure's last transaction (`mode`: kErase or kEraseMany): everything else of the subject, request `r` from
   // in_progress to completed with its receipt (counting the events deleted ahead), the outbox entry, the audit row.
   base::Result<EraseReceipt> FinishErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r,
