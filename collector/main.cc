@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
                  "Refused admin calls are audited as one entry per source and this interval")
       ->capture_default_str();
   app.add_option("--erase-chunk-rows", opts.rights.erase_chunk_rows,
-                 "Events an erasure deletes per transaction ahead of its last one (0: sized to ~40 ms each, so ingest "
+                 "Embedded store: events an erasure deletes per transaction ahead of its last one (0: sized to ~30 ms "
+                 "each, so ingest "
                  "never waits longer for one)")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}))
       ->capture_default_str();

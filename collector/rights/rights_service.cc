@@ -463,12 +463,14 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   const char* action = ActionName(Action::kSubjectErase);
   // The subject's ids, resolved once for the not-found check and the erasure (the identity graph alone: no event
   // count is read).
+  // A lookup that fails goes on to the erasure, which fails the same way and leaves its request for an officer.
   std::optional<std::vector<SubjectIds>> resolved;
-  if (!options.force) {
-    // A lookup that fails goes on to the erasure, which fails the same way and leaves its request for an officer.
+  {
     auto found = stores_.transactions->TransactFor<std::vector<SubjectIds>>(
         TxnMode::kRead, [&](StoreTxn& tx) { return tx.ResolveAll(q); });
     if (found.ok()) resolved = std::move(found).value();
+  }
+  if (!options.force) {
     if (resolved.has_value() && resolved->empty()) {
       FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", Dump(Json{{"dryRun", options.dry_run}})));
       return Status::NotFound("subject not found: nothing erased, suppressed or registered (force suppresses the id)");
@@ -493,6 +495,19 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   // The request goes in first, in_progress, with the first chunk of the subject's events: an erasure cut short by a
   // crash is in the register and is finished when the collector starts again (ResumeErasures).
   bool registered = false;
+  if (!stores_.transactions->WritersQueue() && resolved.has_value()) {
+    // Where writers run side by side (PostgreSQL), one transaction with the request registered in it: it holds up
+    // ingest only for the erase lock's share of it (ingest takes that lock shared), and deleting ahead in a
+    // transaction of its own measured no better.
+    ErasureAhead none;
+    none.ids = *resolved;
+    auto done = FinishErasure(actor, q, r, none, options.many ? TxnMode::kEraseMany : TxnMode::kErase, /*create=*/true);
+    if (done.ok()) {
+      TellErased(SubjectsOf(none, q.id));
+      return done;
+    }
+    return FailedErasure(actor, q, r, /*registered=*/false, 0, done.status());
+  }
   auto ahead = DeleteEventsAhead(
       q, r,
       [&](StoreTxn& tx) -> Status {
@@ -507,10 +522,15 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
     TellErased(SubjectsOf(*ahead, q.id));
     return done;
   }
-  log_.Error("erasure failed: " + done.status().ToString());
+  return FailedErasure(actor, q, r, registered, ahead.ok() ? ahead->deleted : 0, done.status());
+}
+
+Status RightsService::FailedErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r, bool registered,
+                                    int64_t deleted, const Status& error) {
+  const char* action = ActionName(Action::kSubjectErase);
+  log_.Error("erasure failed: " + error.ToString());
   // The subject's other data is untouched. The request waits for an officer (who approves it again to finish the
   // erasure), with the error; best effort (the store may be down).
-  const int64_t deleted = ahead.ok() ? ahead->deleted : 0;
   const std::string why = FailedErasureMessage(deleted);
   RightsRequest failed = r;
   failed.state = kAwaiting;
@@ -525,7 +545,7 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
     return tx.AppendAudit(Entry(actor, action, q.id, "error", Dump(Json{{"requestId", r.id}}))).status();
   });
   if (!recorded.ok()) log_.Error("cannot record the failed erasure: " + recorded.ToString());
-  return done.status().WithMessage(why);
+  return error.WithMessage(why);
 }
 
 namespace {
@@ -598,8 +618,13 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
   }
   const Json ids_doc = IdsDocument(out.ids);
   bool first_done = !first;
-  const bool adaptive = opts_.erase_chunk_rows <= 0;
-  int64_t limit = adaptive ? kFirstEraseChunk : opts_.erase_chunk_rows;
+  // Where writers run side by side (PostgreSQL), the events go in one transaction beside ingest: chunks would gain
+  // nothing there, and each would walk again the index entries of the rows the ones before deleted (dead until a
+  // VACUUM).
+  const bool adaptive = opts_.erase_chunk_rows <= 0 && stores_.transactions->WritersQueue();
+  int64_t limit = opts_.erase_chunk_rows > 0             ? opts_.erase_chunk_rows
+                  : stores_.transactions->WritersQueue() ? kFirstEraseChunk
+                                                         : std::numeric_limits<int64_t>::max() / 2;
   // When the last chunk's transaction began (after any wait for the connection): a chunk's time is its own work and
   // commit, not the ingest it let go first.
   std::chrono::steady_clock::time_point began_chunk;
@@ -665,13 +690,15 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
 }
 
 Result<EraseReceipt> RightsService::FinishErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r,
-                                                  const ErasureAhead& ahead, TxnMode mode) {
+                                                  const ErasureAhead& ahead, TxnMode mode, bool create) {
   const char* action = ActionName(Action::kSubjectErase);
   const auto subjects = SubjectsOf(ahead, q.id);
   // The rest in one transaction, all or nothing: the events that arrived meanwhile, consent records, links, traits,
   // the register rows naming the subject (this request's too), restrictions, minor marks; the ids suppressed.
   const auto began = std::chrono::steady_clock::now();
   auto done = stores_.transactions->TransactFor<EraseReceipt>(mode, [&](StoreTxn& tx) -> Result<EraseReceipt> {
+    // The request row goes in first so that the erasure redacts it like any other row naming the subject.
+    if (create) FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
     auto receipt = tx.EraseSubject(q, r.id, &ahead.ids);
     if (!receipt.ok()) return receipt.status();
     receipt->erased["events"] += ahead.deleted;
@@ -1187,7 +1214,14 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
   // transaction below finishes it from there.
   std::string expected_state = r.state;
   ErasureAhead ahead_done;
-  if (erases) {
+  if (erases && !stores_.transactions->WritersQueue()) {
+    // One transaction below (see Erase); the ids resolved first, for the outbox and the listener.
+    auto all = stores_.transactions->TransactFor<std::vector<SubjectIds>>(TxnMode::kRead, [&](StoreTxn& tx) {
+      return tx.ResolveAll({r.project, r.subject});
+    });
+    if (all.ok()) ahead_done.ids = std::move(all).value();
+    subjects = SubjectsOf(ahead_done, r.subject);
+  } else if (erases) {
     RightsRequest going = r;
     going.state = kInProgress;
     going.acted_by = actor.name;

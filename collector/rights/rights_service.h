@@ -92,7 +92,7 @@ struct RightsOptions {
   // The downstream outbox (outbox.h): every erasure and rectification is put on it in its own transaction. None when
   // null.
   const Outbox* outbox = nullptr;
-  // Events an erasure deletes per transaction ahead of its last one; 0: sized to about 40 ms a transaction.
+  // Events an erasure deletes per transaction ahead of its last one (where writers queue); 0: about 30 ms of work each.
   int64_t erase_chunk_rows = 0;
 };
 
@@ -500,8 +500,13 @@ class RightsService {
                                                const std::vector<SubjectIds>* resolved = nullptr);
   // The erasure's last transaction (`mode`: kErase or kEraseMany): everything else of the subject, request `r` from
   // in_progress to completed with its receipt (counting the events deleted ahead), the outbox entry, the audit row.
+  // `create`: request `r` (in_progress) is registered in this same transaction (nothing was deleted ahead).
   base::Result<EraseReceipt> FinishErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r,
-                                           const ErasureAhead& ahead, TxnMode mode);
+                                           const ErasureAhead& ahead, TxnMode mode, bool create = false);
+  // An erasure that failed: logged, its request (registered or not yet) left awaiting an officer with the error and
+  // the count of events deleted ahead, audited; the error to answer.
+  base::Status FailedErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r, bool registered,
+                             int64_t deleted, const base::Status& error);
   // The ids of an erasure by project (for the listener and the outbox), `id` among them.
   static std::vector<std::pair<std::string, std::vector<std::string>>> SubjectsOf(const ErasureAhead& ahead,
                                                                                   const std::string& id);

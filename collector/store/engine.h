@@ -354,6 +354,9 @@ using TextScanFn = std::function<bool(std::string_view table, std::string_view c
 class Engine {
  public:
   virtual ~Engine() = default;
+  // Whether write transactions run one at a time (the embedded store's one writer), so that a long one holds up
+  // ingest; false where they run side by side (PostgreSQL's row locks).
+  virtual bool WritersQueue() const { return true; }
 
   // The keyed id hash of this database (its key is made once per database and kept in it).
   virtual const IdHasher& id_hasher() const = 0;

@@ -48,6 +48,7 @@ class PgEngine final : public Engine {
   }
 
   const IdHasher& id_hasher() const override { return hasher_; }
+  bool WritersQueue() const override { return false; }
 
   // SELECT 1 on a pooled connection (Timeout when the pool is exhausted, Unavailable when the server is down).
   Status Check() override {
