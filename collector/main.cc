@@ -126,6 +126,12 @@ int main(int argc, char** argv) {
   app.add_option("--audit-refusal-interval-s", refusal_interval_s,
                  "Refused admin calls are audited as one entry per source and this interval")
       ->capture_default_str();
+  app.add_option("--erase-chunk-rows", opts.rights.erase_chunk_rows,
+                 "Embedded store: events an erasure deletes per transaction ahead of its last one (0: sized to ~30 ms "
+                 "each, so ingest "
+                 "never waits longer for one)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}))
+      ->capture_default_str();
   app.add_option("--fault-plan", fault_plan,
                  "TEST ONLY: JSON list of answers to give to the next /v1/batch requests, e.g. "
                  "[503, {\"status\":429,\"retry_after\":1}, \"reset\"] (also FERRY_COLLECTOR_FAULT_PLAN=FILE)");

@@ -1,6 +1,8 @@
 #include "collector/rights/rights_service.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <limits>
 #include <tuple>
 
@@ -19,6 +21,23 @@ namespace {
 constexpr const char* kStoreUnavailable = "store unavailable";
 constexpr const char* kAuditFailed = "the audit log cannot be written; the call was not recorded";
 constexpr const char* kEraseFailed = "the erasure failed; nothing was erased";
+// An erasure deletes the subject's events ahead of its last transaction in chunks of about kEraseChunkMs each (the
+// longest an ingest batch waits for one), their size adjusted to the time the last one took.
+constexpr int64_t kFirstEraseChunk = 200;
+constexpr int64_t kMinEraseChunk = 100;
+constexpr int64_t kMaxEraseChunk = 20000;
+constexpr double kEraseChunkMs = 30.0;
+// The request result's count of the events deleted ahead so far.
+constexpr const char* kEventsErasedAhead = "eventsErasedAhead";
+// ... and the ids resolved before the first chunk (IdsDocument).
+constexpr const char* kIdsToErase = "idsToErase";
+
+std::string FailedErasureMessage(int64_t deleted) {
+  if (deleted == 0) return kEraseFailed;
+  return "the erasure failed part way: " + std::to_string(deleted) +
+         " of the subject's events were deleted, nothing else was; the request awaits an officer, whose approval "
+         "finishes the erasure";
+}
 constexpr size_t kMaxIdBytes = 4096;
 
 constexpr const char* kReceived = "received";
@@ -40,6 +59,13 @@ std::string MergedResult(const std::string& before, const Json& add) {
 }
 
 std::string NewRequestId() { return "req_" + base::RandomHex(12); }
+
+Json VerificationDocument(const Verification& v, const std::string& by, int64_t at_ms) {
+  return {{"method", v.method.empty() ? Json(nullptr) : Json(v.method)},
+          {"reference", v.reference.empty() ? Json(nullptr) : Json(v.reference)},
+          {"by", by},
+          {"at", Iso(at_ms)}};
+}
 
 // Which step of a transaction failed: the caller's message depends on it.
 enum class Step { kNone, kAction, kRegister, kAudit };
@@ -174,21 +200,6 @@ Status RightsService::Audit(const Actor& actor, const std::string& action, const
 Status RightsService::RecordAudit(const Actor& actor, const std::string& action, const std::string& subject,
                                   const std::string& result, const std::string& detail) {
   return Audit(actor, action, subject, result, detail);
-}
-
-std::vector<std::pair<std::string, std::vector<std::string>>> RightsService::IdsOf(const SubjectQuery& q) {
-  std::vector<std::pair<std::string, std::vector<std::string>>> out;
-  if (!opts_.on_erased && opts_.outbox == nullptr) return out;
-  auto found = stores_.subjects->FindSubject(q);
-  if (!found.ok()) {
-    log_.Warn("erasure listener: cannot list the subject's ids: " + found.status().ToString());
-    return out;
-  }
-  out = IdsOfSummaries(*found);
-  for (auto& [project, ids] : out) {
-    if (std::find(ids.begin(), ids.end(), q.id) == ids.end()) ids.push_back(q.id);
-  }
-  return out;
 }
 
 Status RightsService::Propagate(StoreTxn& tx, const std::string& kind, const std::string& project,
@@ -450,10 +461,17 @@ Result<RightsService::EventConsent> RightsService::EventConsentOf(const Actor& a
 
 Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery& q, const EraseOptions& options) {
   const char* action = ActionName(Action::kSubjectErase);
+  // The subject's ids, resolved once for the not-found check and the erasure (the identity graph alone: no event
+  // count is read).
+  // A lookup that fails goes on to the erasure, which fails the same way and leaves its request for an officer.
+  std::optional<std::vector<SubjectIds>> resolved;
+  {
+    auto found = stores_.transactions->TransactFor<std::vector<SubjectIds>>(
+        TxnMode::kRead, [&](StoreTxn& tx) { return tx.ResolveAll(q); });
+    if (found.ok()) resolved = std::move(found).value();
+  }
   if (!options.force) {
-    // A lookup that fails goes on to the erasure, which fails the same way and leaves its request for an officer.
-    auto found = stores_.subjects->FindSubject(q);
-    if (found.ok() && found->empty()) {
+    if (resolved.has_value() && resolved->empty()) {
       FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "not_found", Dump(Json{{"dryRun", options.dry_run}})));
       return Status::NotFound("subject not found: nothing erased, suppressed or registered (force suppresses the id)");
     }
@@ -471,42 +489,284 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
     FERRY_RETURN_IF_ERROR(Audit(actor, action, q.id, "dry_run", Dump(Json{{"wouldErase", would->erased}})));
     return *would;
   }
-  RightsRequest r = NewRegisterEntry("erasure", q.project, q.id, kCompleted, "admin");
+  RightsRequest r = NewRegisterEntry("erasure", q.project, q.id, kInProgress, "admin");
   r.acted_by = actor.name;
   r.acted_ms = r.received_ms;
-  const auto subjects = IdsOf(q);
-  // The request row goes in first so that the erasure redacts it like any other row naming the subject.
-  auto done = stores_.transactions->TransactFor<EraseReceipt>(
-      options.many ? TxnMode::kEraseMany : TxnMode::kErase, [&](StoreTxn& tx) -> Result<EraseReceipt> {
+  // The request goes in first, in_progress, with the first chunk of the subject's events: an erasure cut short by a
+  // crash is in the register and is finished when the collector starts again (ResumeErasures).
+  bool registered = false;
+  if (!stores_.transactions->WritersQueue() && resolved.has_value()) {
+    // Where writers run side by side (PostgreSQL), one transaction with the request registered in it: it holds up
+    // ingest only for the erase lock's share of it (ingest takes that lock shared), and deleting ahead in a
+    // transaction of its own measured no better.
+    ErasureAhead none;
+    none.ids = *resolved;
+    auto done = FinishErasure(actor, q, r, none, options.many ? TxnMode::kEraseMany : TxnMode::kErase, /*create=*/true);
+    if (done.ok()) {
+      TellErased(SubjectsOf(none, q.id));
+      return done;
+    }
+    return FailedErasure(actor, q, r, /*registered=*/false, 0, done.status());
+  }
+  auto ahead = DeleteEventsAhead(
+      q, r,
+      [&](StoreTxn& tx) -> Status {
         FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
-        auto receipt = tx.EraseSubject(q, r.id);
-        if (!receipt.ok()) return receipt.status();
-        auto u = tx.UpdateRequest(r.id, kCompleted, kCompleted, actor.name, receipt->completed_ms,
-                                  Dump(ReceiptDocument(*receipt)));
-        if (!u.ok()) return u.status();
-        if (*u != RequestUpdate::kUpdated) return Status::Internal("the erasure's request row went missing");
-        FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", q.project, r.id, subjects, q.id, Json::object()));
-        FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, q.id, "ok",
-                                                   Dump(Json{{"requestId", r.id}, {"erased", receipt->erased}})))
-                                  .status());
-        return receipt;
-      });
+        registered = true;
+        return Status::Ok();
+      },
+      resolved.has_value() ? &*resolved : nullptr);
+  auto done = ahead.ok() ? FinishErasure(actor, q, r, *ahead, options.many ? TxnMode::kEraseMany : TxnMode::kErase)
+                         : Result<EraseReceipt>(ahead.status());
   if (done.ok()) {
-    TellErased(subjects);
+    TellErased(SubjectsOf(*ahead, q.id));
     return done;
   }
-  log_.Error("erasure failed: " + done.status().ToString());
-  // Nothing was erased. The request stays in the register, awaiting an officer, with the error; best effort (the
-  // store may be down).
+  return FailedErasure(actor, q, r, registered, ahead.ok() ? ahead->deleted : 0, done.status());
+}
+
+Status RightsService::FailedErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r, bool registered,
+                                    int64_t deleted, const Status& error) {
+  const char* action = ActionName(Action::kSubjectErase);
+  log_.Error("erasure failed: " + error.ToString());
+  // The subject's other data is untouched. The request waits for an officer (who approves it again to finish the
+  // erasure), with the error; best effort (the store may be down).
+  const std::string why = FailedErasureMessage(deleted);
   RightsRequest failed = r;
   failed.state = kAwaiting;
-  failed.result = Dump(Json{{"error", kEraseFailed}});
+  failed.result = Dump(Json{{"error", why}, {kEventsErasedAhead, deleted}});
   Status recorded = stores_.transactions->Transact(TxnMode::kWrite, [&](StoreTxn& tx) -> Status {
-    FERRY_RETURN_IF_ERROR(tx.CreateRequest(failed).status());
+    if (registered) {
+      auto u = tx.UpdateRequest(r.id, kInProgress, kAwaiting, actor.name, tx.NowMs(), failed.result);
+      if (!u.ok()) return u.status();
+    } else {
+      FERRY_RETURN_IF_ERROR(tx.CreateRequest(failed).status());
+    }
     return tx.AppendAudit(Entry(actor, action, q.id, "error", Dump(Json{{"requestId", r.id}}))).status();
   });
   if (!recorded.ok()) log_.Error("cannot record the failed erasure: " + recorded.ToString());
-  return done.status().WithMessage(kEraseFailed);
+  return error.WithMessage(why);
+}
+
+namespace {
+
+// The ids an erasure resolved before deleting anything, as kept in its request's result while it is in progress.
+Json IdsDocument(const std::vector<SubjectIds>& all) {
+  Json out = Json::array();
+  for (const SubjectIds& s : all) out.push_back({{"projectId", s.project_id}, {"project", s.project}, {"ids", s.ids}});
+  return out;
+}
+
+// `into` gains the ids of `doc` (IdsDocument) it does not have, per project.
+void MergeIds(const Json& doc, std::vector<SubjectIds>* into) {
+  if (!doc.is_array()) return;
+  for (const Json& p : doc) {
+    if (!p.is_object() || !p.contains("projectId") || !p["projectId"].is_number_integer() || !p.contains("ids") ||
+        !p["ids"].is_array())
+      continue;
+    const int64_t pid = p["projectId"].get<int64_t>();
+    auto same = std::find_if(into->begin(), into->end(), [&](const SubjectIds& s) { return s.project_id == pid; });
+    if (same == into->end()) {
+      SubjectIds s;
+      s.project_id = pid;
+      s.project = p.value("project", std::string());
+      into->push_back(std::move(s));
+      same = std::prev(into->end());
+    }
+    for (const Json& id : p["ids"]) {
+      if (!id.is_string()) continue;
+      const std::string v = id.get<std::string>();
+      if (std::find(same->ids.begin(), same->ids.end(), v) == same->ids.end()) same->ids.push_back(v);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<std::string>>> RightsService::SubjectsOf(const ErasureAhead& ahead,
+                                                                                        const std::string& id) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (const SubjectIds& s : ahead.ids) {
+    std::vector<std::string> ids = s.ids;
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    out.emplace_back(s.project, std::move(ids));
+  }
+  return out;
+}
+
+Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const SubjectQuery& q, const RightsRequest& r,
+                                                                     const std::function<Status(StoreTxn&)>& first,
+                                                                     const std::vector<SubjectIds>* resolved) {
+  ErasureAhead out;
+  if (resolved != nullptr) {
+    out.ids = *resolved;
+  } else {
+    auto all = stores_.transactions->TransactFor<std::vector<SubjectIds>>(
+        TxnMode::kRead, [&](StoreTxn& tx) { return tx.ResolveAll(q); });
+    if (!all.ok()) return all.status();
+    out.ids = std::move(all).value();
+  }
+  // What an earlier run of this erasure kept in the request's result (ResumeErasures): the count so far, and the ids
+  // it resolved (the anonymousIds seen only on events no longer resolve once those events are gone).
+  {
+    Json before = r.result.empty() ? Json::object() : Json::parse(r.result, nullptr, false);
+    if (before.is_object()) {
+      if (before.contains(kEventsErasedAhead) && before[kEventsErasedAhead].is_number_integer())
+        out.deleted = before[kEventsErasedAhead].get<int64_t>();
+      if (before.contains(kIdsToErase)) MergeIds(before[kIdsToErase], &out.ids);
+    }
+  }
+  const Json ids_doc = IdsDocument(out.ids);
+  bool first_done = !first;
+  // Where writers run side by side (PostgreSQL), the events go in one transaction beside ingest: chunks would gain
+  // nothing there, and each would walk again the index entries of the rows the ones before deleted (dead until a
+  // VACUUM).
+  const bool adaptive = opts_.erase_chunk_rows <= 0 && stores_.transactions->WritersQueue();
+  int64_t limit = opts_.erase_chunk_rows > 0             ? opts_.erase_chunk_rows
+                  : stores_.transactions->WritersQueue() ? kFirstEraseChunk
+                                                         : std::numeric_limits<int64_t>::max() / 2;
+  // When the last chunk's transaction began (after any wait for the connection): a chunk's time is its own work and
+  // commit, not the ingest it let go first.
+  std::chrono::steady_clock::time_point began_chunk;
+  bool yield_first = false;
+  auto chunk = [&](const SubjectIds* s) -> Result<int64_t> {
+    // The first chunk goes at once (a small subject's only one; a bulk erasure's many); each later one lets waiting
+    // ingest go first (kEraseChunk).
+    const TxnMode mode = yield_first ? TxnMode::kEraseChunk : TxnMode::kWrite;
+    return stores_.transactions->TransactFor<int64_t>(mode, [&](StoreTxn& tx) -> Result<int64_t> {
+      began_chunk = std::chrono::steady_clock::now();
+      if (!first_done) FERRY_RETURN_IF_ERROR(first(tx));
+      int64_t n = 0;
+      if (s != nullptr) {
+        auto deleted = tx.primitives().DeleteEventsChunk(s->project_id, s->ids, limit);
+        if (!deleted.ok()) return deleted.status();
+        n = *deleted;
+      }
+      if (n > 0 || !first_done) {
+        auto u = tx.UpdateRequest(
+            r.id, kInProgress, kInProgress, r.acted_by, r.acted_ms,
+            MergedResult(r.result, Json{{kEventsErasedAhead, out.deleted + n}, {kIdsToErase, ids_doc}}));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the erasure's request changed meanwhile");
+      }
+      return n;
+    });
+  };
+  const auto began = std::chrono::steady_clock::now();
+  int64_t chunks = 0, deleted_now = 0;
+  double longest_ms = 0;
+  for (const SubjectIds& s : out.ids) {
+    for (;;) {
+      auto n = chunk(&s);
+      if (!n.ok()) return n.status();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began_chunk).count();
+      longest_ms = std::max(longest_ms, ms);
+      ++chunks;
+      deleted_now += *n;
+      first_done = true;
+      yield_first = true;
+      out.deleted += *n;
+      if (*n < limit) break;
+      if (!adaptive) continue;
+      // Chunks of about kEraseChunkMs each (ingest waits at most that long for one): at most twice the last size,
+      // at once smaller when one took longer.
+      const auto sized = static_cast<int64_t>(static_cast<double>(limit) * kEraseChunkMs / std::max(ms, 1.0));
+      limit = std::clamp<int64_t>(std::min(sized, limit + limit / 2), kMinEraseChunk, kMaxEraseChunk);
+    }
+  }
+  if (!first_done) {
+    auto n = chunk(nullptr);
+    if (!n.ok()) return n.status();
+  }
+  if (deleted_now > 0) {
+    char line[200];
+    std::snprintf(line, sizeof line, "erasure %s: %lld events deleted in %lld chunks (longest %.0f ms) in %.3f s",
+                  r.id.c_str(), static_cast<long long>(deleted_now), static_cast<long long>(chunks), longest_ms,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    log_.Info(line);
+  }
+  return out;
+}
+
+Result<EraseReceipt> RightsService::FinishErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r,
+                                                  const ErasureAhead& ahead, TxnMode mode, bool create) {
+  const char* action = ActionName(Action::kSubjectErase);
+  const auto subjects = SubjectsOf(ahead, q.id);
+  // The rest in one transaction, all or nothing: the events that arrived meanwhile, consent records, links, traits,
+  // the register rows naming the subject (this request's too), restrictions, minor marks; the ids suppressed.
+  const auto began = std::chrono::steady_clock::now();
+  auto done = stores_.transactions->TransactFor<EraseReceipt>(mode, [&](StoreTxn& tx) -> Result<EraseReceipt> {
+    // The request row goes in first so that the erasure redacts it like any other row naming the subject.
+    if (create) FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
+    auto receipt = tx.EraseSubject(q, r.id, &ahead.ids);
+    if (!receipt.ok()) return receipt.status();
+    receipt->erased["events"] += ahead.deleted;
+    auto u = tx.UpdateRequest(r.id, kInProgress, kCompleted, actor.name, receipt->completed_ms,
+                              Dump(ReceiptDocument(*receipt)));
+    if (!u.ok()) return u.status();
+    if (*u != RequestUpdate::kUpdated) return Status::Conflict("the erasure's request changed meanwhile");
+    FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", q.project, r.id, subjects, q.id, Json::object()));
+    FERRY_RETURN_IF_ERROR(
+        tx.AppendAudit(Entry(actor, action, q.id, "ok", Dump(Json{{"requestId", r.id}, {"erased", receipt->erased}})))
+            .status());
+    return receipt;
+  });
+  if (done.ok() && ahead.deleted > 0) {
+    char line[160];
+    std::snprintf(line, sizeof line, "erasure %s: completed, its last transaction took %.3f s", r.id.c_str(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    log_.Info(line);
+  }
+  return done;
+}
+
+void RightsService::RevertErasure(const Actor& actor, const std::string& request_id, const RightsRequest& before,
+                                  const Status& why) {
+  // Back to the state it was approved from, so that an officer can approve it again; the events already deleted are
+  // counted on, and the ids resolved before are kept for the next run (DeleteEventsAhead reads both from the
+  // result). Best effort: the store may be down, and then the request stays in_progress and the next start finishes
+  // it (ResumeErasures).
+  Status s = stores_.transactions->Transact(TxnMode::kWrite, [&](StoreTxn& tx) -> Status {
+    auto now = tx.GetRequest(request_id);
+    if (!now.ok()) return now.status();
+    if (!now->has_value() || (**now).state != kInProgress) return Status::Ok();
+    Json doc = Json::parse((**now).result.empty() ? "{}" : (**now).result, nullptr, false);
+    Json keep = Json::object();
+    for (const char* k : {kEventsErasedAhead, kIdsToErase}) {
+      if (doc.is_object() && doc.contains(k)) keep[k] = doc[k];
+    }
+    keep["error"] = FailedErasureMessage(keep.value(kEventsErasedAhead, int64_t{0}));
+    auto u = tx.UpdateRequest(request_id, kInProgress, before.state, actor.name, tx.NowMs(),
+                              MergedResult(before.result, keep));
+    return u.status();
+  });
+  if (!s.ok()) log_.Error("cannot put the failed erasure back (" + why.ToString() + "): " + s.ToString());
+}
+
+Status RightsService::ResumeErasures(int64_t started_before_ms) {
+  RequestFilter f;
+  f.state = kInProgress;
+  f.limit = 100000;
+  auto open = stores_.requests->ListRequests(f);
+  if (!open.ok()) return open.status();
+  const Actor resumer{"ferry-collector (erasure resumed at start)", "", "ferry-collector"};
+  for (const RightsRequest& r : *open) {
+    if (r.kind != "erasure" || r.subject.empty() || r.subject.rfind("hash:", 0) == 0) continue;
+    if (r.acted_ms >= started_before_ms) continue;  // begun by this process: its own thread finishes it
+    const SubjectQuery q{r.project, r.subject};
+    log_.Info("resuming erasure request " + r.id + " (cut short before the last start)");
+    auto ahead = DeleteEventsAhead(q, r, nullptr);
+    auto done =
+        ahead.ok() ? FinishErasure(resumer, q, r, *ahead, TxnMode::kErase) : Result<EraseReceipt>(ahead.status());
+    if (!done.ok()) {
+      if (done.status().code() == base::Code::kConflict) continue;  // finished meanwhile
+      log_.Error("cannot resume erasure request " + r.id + ": " + done.status().ToString());
+      return done.status();
+    }
+    TellErased(SubjectsOf(*ahead, q.id));
+  }
+  return Status::Ok();
 }
 
 Status RightsService::ScrubAfterErasures() {
@@ -949,7 +1209,44 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
   const bool redacted = r.subject.rfind("hash:", 0) == 0;
   const std::string subject = redacted ? std::string() : r.subject;
   const bool erases = approve && r.kind == "erasure" && !redacted;
-  const auto subjects = erases ? IdsOf({r.project, r.subject}) : decltype(IdsOf({})){};
+  std::vector<std::pair<std::string, std::vector<std::string>>> subjects;
+  // An erasure's events go first, in chunks (DeleteEventsAhead): the first moves the request to in_progress, and the
+  // transaction below finishes it from there.
+  std::string expected_state = r.state;
+  ErasureAhead ahead_done;
+  if (erases && !stores_.transactions->WritersQueue()) {
+    // One transaction below (see Erase); the ids resolved first, for the outbox and the listener.
+    auto all = stores_.transactions->TransactFor<std::vector<SubjectIds>>(TxnMode::kRead, [&](StoreTxn& tx) {
+      return tx.ResolveAll({r.project, r.subject});
+    });
+    if (all.ok()) ahead_done.ids = std::move(all).value();
+    subjects = SubjectsOf(ahead_done, r.subject);
+  } else if (erases) {
+    RightsRequest going = r;
+    going.state = kInProgress;
+    going.acted_by = actor.name;
+    going.acted_ms = clock_->NowMs();
+    going.result =
+        MergedResult(r.result, Json{{"verification", VerificationDocument(verification, actor.name, going.acted_ms)}});
+    bool moved = false;
+    auto ahead = DeleteEventsAhead({r.project, r.subject}, going, [&](StoreTxn& tx) -> Status {
+      auto u = tx.UpdateRequest(request_id, r.state, kInProgress, actor.name, going.acted_ms, going.result);
+      if (!u.ok()) return u.status();
+      if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
+      moved = true;
+      return Status::Ok();
+    });
+    if (!ahead.ok()) {
+      if (ahead.status().code() == base::Code::kConflict && !moved) return ahead.status();
+      log_.Error("erasure failed: " + ahead.status().ToString());
+      if (moved) RevertErasure(actor, request_id, r, ahead.status());
+      (void)Audit(actor, action, subject, "error", Dump(Json{{"requestId", request_id}}));
+      return ahead.status().WithMessage(kEraseFailed);
+    }
+    ahead_done = std::move(ahead).value();
+    subjects = SubjectsOf(ahead_done, r.subject);
+    expected_state = kInProgress;
+  }
   std::vector<RestrictionRecord> restricted_rows;
   Step failed_at = Step::kNone;
   auto out = stores_.transactions->TransactFor<
@@ -959,16 +1256,13 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
     if (!approve) {
       result = {{"reason", reason}};
     } else {
-      result = {{"verification",
-                 {{"method", verification.method.empty() ? Json(nullptr) : Json(verification.method)},
-                  {"reference", verification.reference.empty() ? Json(nullptr) : Json(verification.reference)},
-                  {"by", actor.name},
-                  {"at", Iso(tx.NowMs())}}}};
+      result = {{"verification", VerificationDocument(verification, actor.name, tx.NowMs())}};
       to = kInProgress;
       if (erases) {
         failed_at = Step::kAction;
-        auto receipt = tx.EraseSubject({r.project, r.subject}, request_id);
+        auto receipt = tx.EraseSubject({r.project, r.subject}, request_id, &ahead_done.ids);
         if (!receipt.ok()) return receipt.status();
+        receipt->erased["events"] += ahead_done.deleted;
         const Json receipt_doc = ReceiptDocument(*receipt);
         for (const auto& [k, v] : receipt_doc.items()) result[k] = v;
         FERRY_RETURN_IF_ERROR(Propagate(tx, "erasure", r.project, request_id, subjects, r.subject, Json::object()));
@@ -1004,7 +1298,7 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
     }
     failed_at = Step::kRegister;
     // Only from the state read: a second officer (or a concurrent reject) finds it changed.
-    auto u = tx.UpdateRequest(request_id, r.state, to, actor.name, tx.NowMs(), MergedResult(r.result, result));
+    auto u = tx.UpdateRequest(request_id, expected_state, to, actor.name, tx.NowMs(), MergedResult(r.result, result));
     if (!u.ok()) return u.status();
     if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
     failed_at = Step::kAudit;
@@ -1025,6 +1319,7 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
     TellRestricted(restricted_rows, true);
     return out;
   }
+  if (erases) RevertErasure(actor, request_id, r, out.status());
   if (out.status().code() == base::Code::kConflict) return out;
   switch (failed_at) {
     case Step::kAction:

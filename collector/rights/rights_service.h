@@ -92,6 +92,8 @@ struct RightsOptions {
   // The downstream outbox (outbox.h): every erasure and rectification is put on it in its own transaction. None when
   // null.
   const Outbox* outbox = nullptr;
+  // Events an erasure deletes per transaction ahead of its last one (where writers queue); 0: about 30 ms of work each.
+  int64_t erase_chunk_rows = 0;
 };
 
 // Whether `kind` is one of RequestKinds() as written (a device's filing, FileDeviceRequest, takes these and no others).
@@ -272,6 +274,10 @@ class RightsService {
                                    const EraseOptions& options = EraseOptions());
   // Scrubs once what erasures made with EraseOptions::many left behind (TxnMode::kEraseMany).
   base::Status ScrubAfterErasures();
+  // Finishes every erasure request left in_progress by a collector that stopped part way (a crash, a kill, a power
+  // cut: an erasure deletes a subject's events in chunks before its last transaction), among those acted on before
+  // `started_before_ms` (the requests this process began are its own threads' to finish). Run once at start.
+  base::Status ResumeErasures(int64_t started_before_ms);
   // Merges traits (IdentityGraph::PatchTraits) with a completed correction request; NotFound when unknown,
   // InvalidArgument for a patch that is not a JSON object of traits.
   base::Result<Correction> Correct(const Actor& actor, const SubjectQuery& q, const std::string& patch_json);
@@ -473,14 +479,40 @@ class RightsService {
                                 const std::string& request_id, Json change = Json::object());
 
  private:
-  // The ids of the subject `q` names, by project (for the erasure listener); empty without a listener.
-  std::vector<std::pair<std::string, std::vector<std::string>>> IdsOf(const SubjectQuery& q);
-  // Puts a change on the outbox (when there is one) inside `tx`: the ids are those of `subjects` (IdsOf).
+  // Puts a change on the outbox (when there is one) inside `tx`: the ids are those of `subjects` (SubjectsOf).
   base::Status Propagate(StoreTxn& tx, const std::string& kind, const std::string& project,
                          const std::string& request_id,
                          const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects,
                          const std::string& fallback_id, Json change);
   void TellErased(const std::vector<std::pair<std::string, std::vector<std::string>>>& subjects);
+  // What DeleteEventsAhead did: the events it deleted (with those an earlier run counted) and the subject's ids it
+  // resolved first, by project (the last transaction erases these, as they no longer all resolve).
+  struct ErasureAhead {
+    int64_t deleted = 0;
+    std::vector<SubjectIds> ids;
+  };
+  // Deletes the events of the subject `q` names in chunks, each its own short transaction (TxnMode::kEraseChunk, so
+  // ingest is never held up for longer than one chunk), keeping the running count and the ids in request `r`'s
+  // result (r is in_progress by then); `first`, when set, runs in the first of them (it registers the request, or
+  // moves it to in_progress). `resolved`: the subject's ids if the caller just resolved them (ResolveAll).
+  base::Result<ErasureAhead> DeleteEventsAhead(const SubjectQuery& q, const RightsRequest& r,
+                                               const std::function<base::Status(StoreTxn&)>& first,
+                                               const std::vector<SubjectIds>* resolved = nullptr);
+  // The erasure's last transaction (`mode`: kErase or kEraseMany): everything else of the subject, request `r` from
+  // in_progress to completed with its receipt (counting the events deleted ahead), the outbox entry, the audit row.
+  // `create`: request `r` (in_progress) is registered in this same transaction (nothing was deleted ahead).
+  base::Result<EraseReceipt> FinishErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r,
+                                           const ErasureAhead& ahead, TxnMode mode, bool create = false);
+  // An erasure that failed: logged, its request (registered or not yet) left awaiting an officer with the error and
+  // the count of events deleted ahead, audited; the error to answer.
+  base::Status FailedErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r, bool registered,
+                             int64_t deleted, const base::Status& error);
+  // The ids of an erasure by project (for the listener and the outbox), `id` among them.
+  static std::vector<std::pair<std::string, std::vector<std::string>>> SubjectsOf(const ErasureAhead& ahead,
+                                                                                  const std::string& id);
+  // After an approved erasure failed part way: the request back from in_progress to `before`'s state.
+  void RevertErasure(const Actor& actor, const std::string& request_id, const RightsRequest& before,
+                     const base::Status& why);
 
   // A write or server key (by the action that asked for it).
   base::Result<std::string> CreateKey(const Actor& actor, const std::string& project, Action action);

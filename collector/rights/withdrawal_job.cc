@@ -10,7 +10,11 @@ constexpr size_t kChunk = 100;  // queued denials a call
 }  // namespace
 
 WithdrawalJob::WithdrawalJob(RightsService* rights, base::Clock* clock, int64_t interval_ms, base::Logger log)
-    : rights_(rights), clock_(clock), interval_ms_(std::max<int64_t>(interval_ms, 10)), log_(std::move(log)) {}
+    : rights_(rights),
+      clock_(clock),
+      interval_ms_(std::max<int64_t>(interval_ms, 10)),
+      started_ms_(clock->NowMs()),
+      log_(std::move(log)) {}
 
 WithdrawalJob::~WithdrawalJob() { Stop(); }
 
@@ -38,6 +42,10 @@ void WithdrawalJob::Stop() {
 }
 
 void WithdrawalJob::Loop() {
+  // Erasures cut short by a stop (they delete in chunks): finished first, then the queue. A failure (the store down)
+  // is logged; the requests stay in_progress for the next start.
+  base::Status resumed = rights_->ResumeErasures(started_ms_);
+  if (!resumed.ok()) log_.Error("resuming erasures: " + resumed.ToString());
   for (;;) {
     {
       std::lock_guard<std::mutex> l(mu_);

@@ -1,7 +1,8 @@
 // The withdrawal job (issue 12 item 6): carries out the denials ingest queued (RightsService::RunWithdrawals) off the
 // ingest path, so that the batch carrying a denial never waits for a large erasure. The queue is in the store, so a
 // denial not carried out before a restart is carried out after it. Woken by ingest after a batch that stored a
-// denial (Wake), and every interval in case another process sharing the store queued one.
+// denial (Wake), and every interval in case another process sharing the store queued one. Its first pass also
+// finishes the erasures a previous run of the collector left in_progress (RightsService::ResumeErasures).
 #ifndef FERRY_COLLECTOR_RIGHTS_WITHDRAWAL_JOB_H_
 #define FERRY_COLLECTOR_RIGHTS_WITHDRAWAL_JOB_H_
 
@@ -36,6 +37,7 @@ class WithdrawalJob {
   RightsService* rights_;
   base::Clock* clock_;
   int64_t interval_ms_;
+  int64_t started_ms_;  // when this job was made: the erasures acted on before it are resumed by its first pass
   base::Logger log_;
   std::mutex mu_;
   std::condition_variable wake_;

@@ -71,14 +71,17 @@ struct AuditTip {
 };
 
 enum class TxnMode {
-  kRead,       // reads; each may see the latest committed data
-  kSnapshot,   // reads that see one consistent state of the store
-  kWrite,      // reads and writes, committed together or not at all
-  kErase,      // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
-               // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
-               // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
-  kEraseMany,  // kErase without the scrub, for one of many erasures in a row (a bulk erasure): the caller runs an
-               // empty kErase transaction after the last one, which scrubs once for all of them
+  kRead,        // reads; each may see the latest committed data
+  kSnapshot,    // reads that see one consistent state of the store
+  kWrite,       // reads and writes, committed together or not at all
+  kErase,       // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
+                // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
+                // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
+  kEraseMany,   // kErase without the scrub, for one of many erasures in a row (a bulk erasure): the caller runs an
+                // empty kErase transaction after the last one, which scrubs once for all of them
+  kEraseChunk,  // kWrite that deletes one chunk of a subject's events ahead of its erasure (the kErase transaction
+                // that follows deletes the rest): ingest runs beside it, and an engine whose writers take turns lets
+                // a waiting ingest batch go first, so a large erasure never holds ingest up for more than one chunk
 };
 
 // What the ingest gates read of a project and a batch (EngineTxn::IngestGateRows).
@@ -166,6 +169,10 @@ class EngineTxn {
   // (*erased)["events"], ["consent_ledger"], ["identity_links"] and ["traits"].
   virtual base::Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,
                                          std::map<std::string, int64_t>* erased) = 0;
+  // Deletes at most `limit` events held under one of `ids` (as userId or anonymousId: EraseScope::kFollowingLinks's
+  // events); how many it deleted (fewer than `limit`: none is left).
+  virtual base::Result<int64_t> DeleteEventsChunk(int64_t project_id, const std::vector<std::string>& ids,
+                                                  int64_t limit) = 0;
   // Removes trait `key` from every id in `ids`.
   virtual base::Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) = 0;
   // Sets trait `key` (value as JSON text) of `holder`.
@@ -363,6 +370,9 @@ using TextScanFn = std::function<bool(std::string_view table, std::string_view c
 class Engine {
  public:
   virtual ~Engine() = default;
+  // Whether write transactions run one at a time (the embedded store's one writer), so that a long one holds up
+  // ingest; false where they run side by side (PostgreSQL's row locks).
+  virtual bool WritersQueue() const { return true; }
 
   // The keyed id hash of this database (its key is made once per database and kept in it).
   virtual const IdHasher& id_hasher() const = 0;

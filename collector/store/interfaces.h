@@ -290,6 +290,9 @@ class RightsTransactions {
   // Runs fn in one transaction (TxnMode as in engine.h: kErase for anything that erases) and commits only if fn
   // succeeded. fn may run more than once (a retried deadlock): it must start from scratch and act only through tx.
   virtual base::Status Transact(TxnMode mode, const std::function<base::Status(StoreTxn& tx)>& fn) = 0;
+  // Whether one writer holds up the others (Engine::WritersQueue): an erasure then deletes a subject's events in
+  // short chunks; otherwise in one transaction beside ingest.
+  virtual bool WritersQueue() const { return true; }
 
   // Transact for a value: fn's result when everything committed.
   template <typename T>

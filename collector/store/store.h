@@ -133,6 +133,7 @@ class Store : public IngestSink,
 
   // RightsTransactions
   base::Status Transact(TxnMode mode, const std::function<base::Status(StoreTxn& tx)>& fn) override;
+  bool WritersQueue() const override { return engine_->WritersQueue(); }
 
   base::Clock* clock() const { return clock_; }
 

@@ -43,11 +43,25 @@ Status StoreTxn::EraseIds(int64_t project_id, const std::vector<std::string>& id
   return Status::Ok();
 }
 
-Result<EraseReceipt> StoreTxn::EraseSubject(const SubjectQuery& q, const std::string& request_id) {
+Result<EraseReceipt> StoreTxn::EraseSubject(const SubjectQuery& q, const std::string& request_id,
+                                            const std::vector<SubjectIds>* known) {
   EraseReceipt receipt;
   receipt.request_id = request_id;
   auto all = ResolveAll(q);
   if (!all.ok()) return all.status();
+  if (known != nullptr) {
+    for (const SubjectIds& k : *known) {
+      auto same =
+          std::find_if(all->begin(), all->end(), [&](const SubjectIds& s) { return s.project_id == k.project_id; });
+      if (same == all->end()) {
+        all->push_back(k);
+        continue;
+      }
+      for (const std::string& id : k.ids) {
+        if (std::find(same->ids.begin(), same->ids.end(), id) == same->ids.end()) same->ids.push_back(id);
+      }
+    }
+  }
   if (all->empty()) {
     // Unknown: nothing to erase, but the id is suppressed so that what devices still hold never lands.
     auto projects = txn_.Projects(q.project);

@@ -49,7 +49,10 @@ class StoreTxn {
   base::Result<std::vector<SubjectIds>> ResolveAll(const SubjectQuery& q);
   base::Result<SubjectSummary> Summary(const SubjectIds& s);
   base::Result<std::vector<SubjectSummary>> FindSubject(const SubjectQuery& q);
-  base::Result<EraseReceipt> EraseSubject(const SubjectQuery& q, const std::string& request_id);
+  // With `known`: the ids resolved before part of the subject was deleted (an erasure's events go first, and the
+  // anonymousIds seen only on them would no longer resolve): erased too, merged with what resolves now per project.
+  base::Result<EraseReceipt> EraseSubject(const SubjectQuery& q, const std::string& request_id,
+                                          const std::vector<SubjectIds>* known = nullptr);
   base::Result<EraseReceipt> EraseAnonymousIds(int64_t project_id, const std::vector<std::string>& ids,
                                                const std::string& request_id);
   base::Result<EraseReceipt> ForgetDeviceIds(int64_t project_id, const std::vector<std::string>& ids,

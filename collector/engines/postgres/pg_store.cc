@@ -48,6 +48,7 @@ class PgEngine final : public Engine {
   }
 
   const IdHasher& id_hasher() const override { return hasher_; }
+  bool WritersQueue() const override { return false; }
 
   // SELECT 1 on a pooled connection (Timeout when the pool is exhausted, Unavailable when the server is down).
   Status Check() override {
@@ -56,7 +57,7 @@ class PgEngine final : public Engine {
 
   // kRead: statements in autocommit; kSnapshot: REPEATABLE READ READ ONLY; kWrite: BEGIN ... COMMIT; kErase: also
   // the erase lock, exclusively (ingest holds it shared), and a VACUUM of the erased tables once committed (kEraseMany:
-  // the lock, not the VACUUM). Retried
+  // the lock, not the VACUUM; kEraseChunk: as kWrite, ingest goes on beside it). Retried
   // after a deadlock or serialisation failure.
   Status Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) override {
     return WithLease(pool_.get(), [&](Lease& tx) -> Status {
