@@ -511,7 +511,10 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   auto ahead = DeleteEventsAhead(
       q, r,
       [&](StoreTxn& tx) -> Status {
+        // Nothing is deleted without its audit entry: "started" here, "ok" with the last transaction.
         FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
+        FERRY_RETURN_IF_ERROR(
+            tx.AppendAudit(Entry(actor, action, q.id, "started", Dump(Json{{"requestId", r.id}}))).status());
         registered = true;
         return Status::Ok();
       },
@@ -1233,6 +1236,9 @@ Result<RightsRequest> RightsService::Act(const Actor& actor, const std::string& 
       auto u = tx.UpdateRequest(request_id, r.state, kInProgress, actor.name, going.acted_ms, going.result);
       if (!u.ok()) return u.status();
       if (*u != RequestUpdate::kUpdated) return Status::Conflict("the request changed meanwhile");
+      FERRY_RETURN_IF_ERROR(tx.AppendAudit(Entry(actor, action, subject, "started",
+                                                 Dump(Json{{"requestId", request_id}, {"state", kInProgress}})))
+                                .status());
       moved = true;
       return Status::Ok();
     });

@@ -94,7 +94,13 @@ TEST_P(RightsServiceTest, AnActionCommitsWithItsAuditEntryOrNotAtAll) {
   EXPECT_EQ(reqs[0].subject, "hash:" + store_->IdHash("zebra-user-7781"));  // the erasure redacted its own row
   EXPECT_EQ(json::parse(reqs[0].result)["requestId"], erased->request_id);
   auto entries = Audit();
-  ASSERT_EQ(entries.size(), audited + 1);
+  // On the embedded store the erasure's events go first, in chunks, under a "started" entry written with the first.
+  const size_t erase_entries = GetParam() == "sqlite" ? 2 : 1;
+  ASSERT_EQ(entries.size(), audited + erase_entries);
+  if (erase_entries == 2) {
+    EXPECT_EQ(entries[entries.size() - 2].action, "subject.erase");
+    EXPECT_EQ(entries[entries.size() - 2].result, "started");
+  }
   EXPECT_EQ(entries.back().action, "subject.erase");
   EXPECT_EQ(entries.back().result, "ok");
   EXPECT_EQ(json::parse(entries.back().detail)["requestId"], erased->request_id);
