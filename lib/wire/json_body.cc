@@ -8,6 +8,9 @@ JsonLimits BodyLimits(const Limits& limits) {
 
 base::Result<Json> ParseJson(std::string_view text, const JsonLimits& limits) {
   if (text.size() > limits.max_bytes) return base::Status::ResourceExhausted("body too large");
+  // A raw NUL byte is never valid JSON, but nlohmann's lexer takes it for the end of the input: without this check
+  // "{...}\0anything" would parse as the text before the NUL while every other reader of the body sees all of it.
+  if (text.find('\0') != std::string_view::npos) return base::Status::InvalidArgument("body is not valid JSON");
   if (RawJsonDepth(text, limits.max_depth) > limits.max_depth) {
     return base::Status::InvalidArgument("JSON nested too deeply");
   }

@@ -182,9 +182,18 @@ TEST(ParseBatchStream, WhatItDeclinesTheDocumentPathAnswers) {
       R"({"batch":[{"type":"track","event":"E","messageId":"m","anonymousId":"a","timestamp":"2026-01-01T00:00:00Z",
           "purpose":"p","properties":{"s":"\u0000\ud800"}}]})",
       std::string("{\"batch\":[") + std::string(60, '[') + std::string(60, ']') + "]}",
+      // A NUL byte ends the input for nlohmann's lexer; the body is refused whatever follows it (found by fuzz_batch).
+      std::string("{\"batch\":[]}\0", 13),
+      std::string("{\"batch\":[],\"x\":\"bad\"}\0{\"a\":", 28) + std::string(40, '{'),
+      std::string("{\"sentAt\":\"2026-01-01T00:00:10.000Z\",\"batch\":[" + ok + "]}") + std::string(1, '\0') + "]]]",
   };
   for (const std::string& body : declined) {
     for (bool insight : {false, true}) EXPECT_FALSE(ExpectSame(body, insight)) << body;
+  }
+  for (size_t i = declined.size() - 3; i < declined.size(); ++i) {
+    ParsedBatch p = ParseBatch(wire::Encoding::kIdentity, declined[i], wire::Limits(), kReceived, TimeWindow(), false);
+    EXPECT_EQ(p.status, 400) << i;
+    EXPECT_TRUE(p.events.empty()) << i;
   }
   // Every reason wire::ValidateEvent gives: the batch goes to the document path, which names it.
   const std::vector<std::pair<const char*, Json>> changes = {{"messageId", nullptr},
