@@ -32,7 +32,11 @@ constexpr const char* kEventsErasedAhead = "eventsErasedAhead";
 // ... and the ids resolved before the first chunk (IdsDocument).
 constexpr const char* kIdsToErase = "idsToErase";
 
-std::string FailedErasureMessage(int64_t deleted) {
+std::string FailedErasureMessage(int64_t deleted, bool suppressed) {
+  if (suppressed) {
+    return "the erasure failed part way: the subject's ids were suppressed (their new events are dropped), nothing "
+           "was erased; the request awaits an officer, whose approval finishes the erasure";
+  }
   if (deleted == 0) return kEraseFailed;
   return "the erasure failed part way: " + std::to_string(deleted) +
          " of the subject's events were deleted, nothing else was; the request awaits an officer, whose approval "
@@ -495,10 +499,25 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
   // The request goes in first, in_progress, with the first chunk of the subject's events: an erasure cut short by a
   // crash is in the register and is finished when the collector starts again (ResumeErasures).
   bool registered = false;
+  if (!stores_.transactions->WritersQueue() && resolved.has_value() && !resolved->empty() && !options.many) {
+    // Where writers run side by side (PostgreSQL), two transactions. The first keeps ingest out only while it
+    // registers the request and suppresses the subject's ids (ingest waits for the erase lock, which it takes shared);
+    // the second erases everything beside ingest, which drops every batch naming those ids from then on. (Deleting the
+    // events ahead in transactions of their own measured no better: each walked again the index entries of the rows
+    // deleted before it.)
+    auto suppressed = SuppressAhead(actor, q, r, *resolved);
+    if (!suppressed.ok()) return FailedErasure(actor, q, r, /*registered=*/false, 0, suppressed.status());
+    const ErasureAhead& ahead = *suppressed;
+    auto done = FinishErasure(actor, q, r, ahead, TxnMode::kEraseSuppressed);
+    if (done.ok()) {
+      TellErased(SubjectsOf(ahead, q.id));
+      return done;
+    }
+    return FailedErasure(actor, q, r, /*registered=*/true, 0, done.status(), /*suppressed=*/true);
+  }
   if (!stores_.transactions->WritersQueue() && resolved.has_value()) {
-    // Where writers run side by side (PostgreSQL), one transaction with the request registered in it: it holds up
-    // ingest only for the erase lock's share of it (ingest takes that lock shared), and deleting ahead in a
-    // transaction of its own measured no better.
+    // An unknown id (forced: only suppressed) or one of a bulk erasure's many: one transaction with the request
+    // registered in it.
     ErasureAhead none;
     none.ids = *resolved;
     auto done = FinishErasure(actor, q, r, none, options.many ? TxnMode::kEraseMany : TxnMode::kErase, /*create=*/true);
@@ -529,12 +548,12 @@ Result<EraseReceipt> RightsService::Erase(const Actor& actor, const SubjectQuery
 }
 
 Status RightsService::FailedErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r, bool registered,
-                                    int64_t deleted, const Status& error) {
+                                    int64_t deleted, const Status& error, bool suppressed) {
   const char* action = ActionName(Action::kSubjectErase);
   log_.Error("erasure failed: " + error.ToString());
   // The subject's other data is untouched. The request waits for an officer (who approves it again to finish the
   // erasure), with the error; best effort (the store may be down).
-  const std::string why = FailedErasureMessage(deleted);
+  const std::string why = FailedErasureMessage(deleted, suppressed);
   RightsRequest failed = r;
   failed.state = kAwaiting;
   failed.result = Dump(Json{{"error", why}, {kEventsErasedAhead, deleted}});
@@ -595,6 +614,39 @@ std::vector<std::pair<std::string, std::vector<std::string>>> RightsService::Sub
     out.emplace_back(s.project, std::move(ids));
   }
   return out;
+}
+
+Result<RightsService::ErasureAhead> RightsService::SuppressAhead(const Actor& actor, const SubjectQuery& q,
+                                                                 const RightsRequest& r,
+                                                                 const std::vector<SubjectIds>& resolved) {
+  const char* action = ActionName(Action::kSubjectErase);
+  return stores_.transactions->TransactFor<ErasureAhead>(
+      TxnMode::kEraseMany, [&](StoreTxn& tx) -> Result<ErasureAhead> {
+        FERRY_RETURN_IF_ERROR(tx.CreateRequest(r).status());
+        // Nothing is suppressed or deleted without its audit entry: "started" here, "ok" with the last transaction.
+        FERRY_RETURN_IF_ERROR(
+            tx.AppendAudit(Entry(actor, action, q.id, "started", Dump(Json{{"requestId", r.id}}))).status());
+        // Resolved again under the erase lock: no ingest transaction is in flight, so no link is missing.
+        auto now = tx.ResolveAll(q);
+        if (!now.ok()) return now.status();
+        ErasureAhead out;
+        out.ids = resolved;
+        MergeIds(IdsDocument(*now), &out.ids);
+        for (const SubjectIds& s : out.ids) {
+          std::vector<std::string> hashes;
+          hashes.reserve(s.ids.size());
+          for (const std::string& id : s.ids) hashes.push_back(tx.IdHash(id));
+          auto n = tx.primitives().Suppress(s.project_id, hashes, tx.NowMs());
+          if (!n.ok()) return n.status();
+          out.suppressed += *n;
+        }
+        auto u = tx.UpdateRequest(
+            r.id, kInProgress, kInProgress, r.acted_by, r.acted_ms,
+            MergedResult(r.result, Json{{kEventsErasedAhead, 0}, {kIdsToErase, IdsDocument(out.ids)}}));
+        if (!u.ok()) return u.status();
+        if (*u != RequestUpdate::kUpdated) return Status::Conflict("the erasure's request changed meanwhile");
+        return out;
+      });
 }
 
 Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const SubjectQuery& q, const RightsRequest& r,
@@ -705,6 +757,7 @@ Result<EraseReceipt> RightsService::FinishErasure(const Actor& actor, const Subj
     auto receipt = tx.EraseSubject(q, r.id, &ahead.ids);
     if (!receipt.ok()) return receipt.status();
     receipt->erased["events"] += ahead.deleted;
+    receipt->ids_suppressed += ahead.suppressed;
     auto u = tx.UpdateRequest(r.id, kInProgress, kCompleted, actor.name, receipt->completed_ms,
                               Dump(ReceiptDocument(*receipt)));
     if (!u.ok()) return u.status();
@@ -739,7 +792,7 @@ void RightsService::RevertErasure(const Actor& actor, const std::string& request
     for (const char* k : {kEventsErasedAhead, kIdsToErase}) {
       if (doc.is_object() && doc.contains(k)) keep[k] = doc[k];
     }
-    keep["error"] = FailedErasureMessage(keep.value(kEventsErasedAhead, int64_t{0}));
+    keep["error"] = FailedErasureMessage(keep.value(kEventsErasedAhead, int64_t{0}), /*suppressed=*/false);
     auto u = tx.UpdateRequest(request_id, kInProgress, before.state, actor.name, tx.NowMs(),
                               MergedResult(before.result, keep));
     return u.status();

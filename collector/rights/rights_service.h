@@ -490,6 +490,7 @@ class RightsService {
   struct ErasureAhead {
     int64_t deleted = 0;
     std::vector<SubjectIds> ids;
+    int64_t suppressed = 0;  // ids SuppressAhead put on the suppression list (counted in the receipt)
   };
   // Deletes the events of the subject `q` names in chunks, each its own short transaction (TxnMode::kEraseChunk, so
   // ingest is never held up for longer than one chunk), keeping the running count and the ids in request `r`'s
@@ -498,15 +499,24 @@ class RightsService {
   base::Result<ErasureAhead> DeleteEventsAhead(const SubjectQuery& q, const RightsRequest& r,
                                                const std::function<base::Status(StoreTxn&)>& first,
                                                const std::vector<SubjectIds>* resolved = nullptr);
-  // The erasure's last transaction (`mode`: kErase or kEraseMany): everything else of the subject, request `r` from
-  // in_progress to completed with its receipt (counting the events deleted ahead), the outbox entry, the audit row.
-  // `create`: request `r` (in_progress) is registered in this same transaction (nothing was deleted ahead).
+  // Where writers run side by side (PostgreSQL), the first of an erasure's two transactions (kEraseMany: it holds
+  // ingest out, and is short): request `r` registered in_progress with its audit entry ("started"), the subject
+  // resolved again and every id of it suppressed, so that the last transaction (kEraseSuppressed) runs beside ingest;
+  // the ids are kept in r's result for ResumeErasures. `resolved`: the ids the caller resolved. The ids, and how
+  // many were not on the list yet.
+  base::Result<ErasureAhead> SuppressAhead(const Actor& actor, const SubjectQuery& q, const RightsRequest& r,
+                                           const std::vector<SubjectIds>& resolved);
+  // The erasure's last transaction (`mode`: kErase, kEraseMany or kEraseSuppressed): everything else of the subject,
+  // request `r` from in_progress to completed with its receipt (counting the events deleted ahead), the outbox entry,
+  // the audit row. `create`: request `r` (in_progress) is registered in this same transaction (nothing was deleted
+  // ahead).
   base::Result<EraseReceipt> FinishErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r,
                                            const ErasureAhead& ahead, TxnMode mode, bool create = false);
   // An erasure that failed: logged, its request (registered or not yet) left awaiting an officer with the error and
-  // the count of events deleted ahead, audited; the error to answer.
+  // the count of events deleted ahead, audited; the error to answer. `suppressed`: SuppressAhead had suppressed the
+  // subject's ids (said in the error).
   base::Status FailedErasure(const Actor& actor, const SubjectQuery& q, const RightsRequest& r, bool registered,
-                             int64_t deleted, const base::Status& error);
+                             int64_t deleted, const base::Status& error, bool suppressed = false);
   // The ids of an erasure by project (for the listener and the outbox), `id` among them.
   static std::vector<std::pair<std::string, std::vector<std::string>>> SubjectsOf(const ErasureAhead& ahead,
                                                                                   const std::string& id);

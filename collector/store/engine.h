@@ -71,17 +71,28 @@ struct AuditTip {
 };
 
 enum class TxnMode {
-  kRead,        // reads; each may see the latest committed data
-  kSnapshot,    // reads that see one consistent state of the store
-  kWrite,       // reads and writes, committed together or not at all
-  kErase,       // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before
-                // and is erased, or starts after and meets the suppression list), and the engine scrubs what the
-                // deleted rows left behind (e.g. SQLite's write-ahead log) once it committed
-  kEraseMany,   // kErase without the scrub, for one of many erasures in a row (a bulk erasure): the caller runs an
-                // empty kErase transaction after the last one, which scrubs once for all of them
-  kEraseChunk,  // kWrite that deletes one chunk of a subject's events ahead of its erasure (the kErase transaction
-                // that follows deletes the rest): ingest runs beside it, and an engine whose writers take turns lets
-                // a waiting ingest batch go first, so a large erasure never holds ingest up for more than one chunk
+  // reads; each may see the latest committed data
+  kRead,
+  // reads that see one consistent state of the store
+  kSnapshot,
+  // reads and writes, committed together or not at all
+  kWrite,
+  // kWrite that deletes a subject: no ingest transaction runs beside it (so a batch either lands before and is erased,
+  // or starts after and meets the suppression list), and the engine scrubs what the deleted rows left behind (e.g.
+  // SQLite's write-ahead log) once it committed
+  kErase,
+  // kErase without the scrub, for one of many erasures in a row (a bulk erasure): the caller runs an empty kErase
+  // transaction after the last one, which scrubs once for all of them; also the short first transaction of a
+  // kEraseSuppressed erasure
+  kEraseMany,
+  // kErase of a subject whose ids an earlier kEraseMany transaction suppressed, with its request registered
+  // in_progress: batches naming them are dropped from then on, so ingest runs beside it; the engine scrubs once it
+  // committed, as after kErase
+  kEraseSuppressed,
+  // kWrite that deletes one chunk of a subject's events ahead of its erasure (the kErase transaction that follows
+  // deletes the rest): ingest runs beside it, and an engine whose writers take turns lets a waiting ingest batch go
+  // first, so a large erasure never holds ingest up for more than one chunk
+  kEraseChunk,
 };
 
 // What the ingest gates read of a project and a batch (EngineTxn::IngestGateRows).

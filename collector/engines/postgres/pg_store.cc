@@ -57,8 +57,8 @@ class PgEngine final : public Engine {
 
   // kRead: statements in autocommit; kSnapshot: REPEATABLE READ READ ONLY; kWrite: BEGIN ... COMMIT; kErase: also
   // the erase lock, exclusively (ingest holds it shared), and a VACUUM of the erased tables once committed (kEraseMany:
-  // the lock, not the VACUUM; kEraseChunk: as kWrite, ingest goes on beside it). Retried
-  // after a deadlock or serialisation failure.
+  // the lock, not the VACUUM; kEraseSuppressed: the VACUUM, not the lock; kEraseChunk: as kWrite, ingest goes on
+  // beside it). Retried after a deadlock or serialisation failure.
   Status Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) override {
     return WithLease(pool_.get(), [&](Lease& tx) -> Status {
       std::unique_ptr<EngineTxn> txn = NewTxn(tx);
@@ -69,7 +69,7 @@ class PgEngine final : public Engine {
       if (mode == TxnMode::kErase || mode == TxnMode::kEraseMany) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
       FERRY_RETURN_IF_ERROR(fn(*txn));
       FERRY_RETURN_IF_ERROR(tx.Commit());
-      if (mode == TxnMode::kErase) {
+      if (mode == TxnMode::kErase || mode == TxnMode::kEraseSuppressed) {
         // A DELETE (and the UPDATE that redacts register rows) leaves the old row versions in the table files, dead
         // but intact, until a VACUUM removes them: do it now, on the tables an erasure changes (every partition of
         // events), after the commit and so without the erase lock (ingest goes on; VACUUM takes no lock that

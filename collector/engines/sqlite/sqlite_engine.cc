@@ -636,7 +636,7 @@ Status SqliteEngine::Transact(TxnMode mode, const std::function<Status(EngineTxn
     FERRY_RETURN_IF_ERROR(fn(*txn));
     FERRY_RETURN_IF_ERROR(tx.Commit());
   }
-  if (mode == TxnMode::kErase) {
+  if (mode == TxnMode::kErase || mode == TxnMode::kEraseSuppressed) {
     // Old page images of the erased rows stay in the WAL until a checkpoint: write them back now (secure_delete has
     // zeroed the freed space) and empty the WAL. Best effort: a reader in another process may hold it back.
     (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE);");

@@ -272,6 +272,68 @@ TEST_F(PgStoreTest, PipelinedAndPreparedStatementsSurviveAFailureAndKeepIngestEx
   EXPECT_EQ((*store)->PoolOpen(), 1);
 }
 
+// An erasure on PostgreSQL is two transactions (RightsService::SuppressAhead): the first (kEraseMany) keeps ingest
+// out while it suppresses the subject's ids; the last (kEraseSuppressed) runs beside ingest.
+TEST_F(PgStoreTest, AnErasureHoldsIngestOutOnlyInItsFirstTransaction) {
+  auto store = Open(/*pool=*/4);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  const int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  const int64_t now = base::NowMs();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false, inserted = false, seen_inserted = false;
+  std::thread last([&] {
+    base::Status s = (*store)->Transact(TxnMode::kEraseSuppressed, [&](StoreTxn&) {
+      std::unique_lock<std::mutex> l(mu);
+      open = true;
+      cv.notify_all();
+      // Liveness, not timing: the batch below lands while this transaction is open, or never does.
+      cv.wait_for(l, std::chrono::seconds(60), [&] { return inserted; });
+      seen_inserted = inserted;
+      return base::Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return open; });
+  }
+  InsertRequest a;
+  a.project_id = pid;
+  a.events = {Ev("m1", now)};
+  std::vector<InsertRequest*> batch = {&a};
+  ASSERT_TRUE((*store)->Insert(batch).ok());
+  {
+    std::lock_guard<std::mutex> l(mu);
+    inserted = true;
+  }
+  cv.notify_all();
+  last.join();
+  EXPECT_TRUE(seen_inserted) << "ingest waited for the erasure's last transaction";
+
+  // The first transaction: a batch that arrives while it is open lands only after it committed.
+  std::atomic<bool> first_open{false}, first_done{false};
+  std::thread first([&] {
+    base::Status s = (*store)->Transact(TxnMode::kEraseMany, [&](StoreTxn&) {
+      first_open = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      first_done = true;
+      return base::Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  });
+  while (!first_open) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  InsertRequest b;
+  b.project_id = pid;
+  b.events = {Ev("m2", now)};
+  std::vector<InsertRequest*> second = {&b};
+  ASSERT_TRUE((*store)->Insert(second).ok());
+  EXPECT_TRUE(first_done) << "a batch landed while the erasure's first transaction held ingest out";
+  first.join();
+  EXPECT_EQ(b.outcomes, (std::vector<InsertOutcome>{InsertOutcome::kAccepted}));
+}
+
 #else
 
 TEST(PgStoreTest, NotBuilt) {
