@@ -268,6 +268,7 @@ int main(int argc, char** argv) {
   store_config.storage = storage;
   store_config.data_dir = data_dir;
   store_config.key_file = key_file;
+  store_config.log = ferry::base::Logger::Stderr("store");
   auto store = ferry::collector::MakeStore(store_config);
   if (!store.ok()) {
     std::fprintf(stderr, "ferry-collector: cannot open the store (%s): %s\n",

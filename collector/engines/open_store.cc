@@ -47,8 +47,14 @@ base::Result<std::unique_ptr<Store>> MakeStore(const StoreConfig& c) {
   }
   if (IsPostgresStorage(c.storage)) {
 #ifdef FERRY_WITH_POSTGRES
-    PgOptions o{c.storage, c.pg_pool_size, c.pg_acquire_timeout_ms, c.pg_statement_timeout_ms, c.pg_lock_timeout_ms};
+    PgOptions o;
+    o.conninfo = c.storage;
+    o.pool_size = c.pg_pool_size;
+    o.acquire_timeout_ms = c.pg_acquire_timeout_ms;
+    o.statement_timeout_ms = c.pg_statement_timeout_ms;
+    o.lock_timeout_ms = c.pg_lock_timeout_ms;
     o.clock = c.clock;
+    o.log = c.log;
     auto s = PgStore::Open(o);
     if (!s.ok()) return s.status();
     return std::unique_ptr<Store>(std::move(s).value());

@@ -8,6 +8,7 @@
 
 #include "collector/store/store.h"
 #include "lib/base/clock.h"
+#include "lib/base/log.h"
 #include "lib/base/status.h"
 
 namespace ferry::collector {
@@ -23,6 +24,7 @@ struct StoreConfig {
   int pg_statement_timeout_ms = 30000;
   int pg_lock_timeout_ms = 10000;
   base::Clock* clock = base::SystemClock();  // the store's time
+  base::Logger log;                          // the store's own lines (PostgreSQL: the erasure's background scrub)
 };
 
 // Whether `storage` names a PostgreSQL database.

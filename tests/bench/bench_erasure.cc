@@ -250,15 +250,16 @@ bool Run(const std::string& store_name, int64_t total, int64_t per_subject, int 
       std::printf("[%s] %lld ingest batches failed\n", store_name.c_str(), static_cast<long long>(ingest.errors()));
     }
   }
-  // What the collector says about its erasures (chunks, the longest, the last transaction).
+  // What the collector says about its erasures (chunks, the longest, the last transaction; PostgreSQL: the VACUUM
+  // after the answer).
   {
     const std::string log = col->Log();
     size_t shown = 0;
-    for (size_t b = 0; b < log.size() && shown < 6;) {
+    for (size_t b = 0; b < log.size() && shown < 8;) {
       size_t e = log.find('\n', b);
       if (e == std::string::npos) e = log.size();
       const std::string line = log.substr(b, e - b);
-      if (line.find("erasure req_") != std::string::npos) {
+      if (line.find("erasure req_") != std::string::npos || line.find("erasure scrub:") != std::string::npos) {
         std::printf("[%s] collector: %s\n", store_name.c_str(), line.c_str());
         ++shown;
       }

@@ -4,12 +4,14 @@
 // a refusal's reason is kept and shown; the register in figures (by kind, state and lateness).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -308,6 +310,12 @@ TEST_P(RightsRegisterTest, OnPostgresAnErasureLeavesNoDeadRowVersionOfTheSubject
   int rc = 0;
   Ctl("subject erase " + who + " --yes", &rc);
   ASSERT_EQ(rc, 0);
+  // The VACUUM runs on the collector's scrub thread right after the erasure's answer, and logs when it is done.
+  for (int i = 0; i < 600 && col_->Log().find("erasure scrub: VACUUM of the erased tables done") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(col_->Log().find("erasure scrub: VACUUM of the erased tables done"), std::string::npos) << col_->Log();
   EXPECT_EQ(tuples(), 0);
   EXPECT_EQ(CtlJson("subject show u-stays")["projects"][0]["eventCount"], 6);
 }

@@ -2,6 +2,12 @@
 // PgStore, the Store over it.
 #include "collector/engines/postgres/pg_store.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
 #include "collector/engines/postgres/pg_parts.h"
 #include "lib/base/time.h"
 
@@ -39,6 +45,17 @@ class PgEngine final : public Engine {
     pool_ = std::make_unique<Pool>(opts_);
     partitions_ = std::make_unique<Partitions>(pool_.get(), opts_.clock);
   }
+  PgEngine(const PgEngine&) = delete;
+  PgEngine& operator=(const PgEngine&) = delete;
+  // A scrub asked for runs before the engine goes.
+  ~PgEngine() override {
+    {
+      std::lock_guard<std::mutex> l(scrub_mu_);
+      stopping_ = true;
+    }
+    scrub_cv_.notify_all();
+    if (scrubber_.joinable()) scrubber_.join();
+  }
 
   Status Open() {
     FERRY_RETURN_IF_ERROR(Migrate(*pool_, &hasher_));
@@ -57,8 +74,9 @@ class PgEngine final : public Engine {
 
   // kRead: statements in autocommit; kSnapshot: REPEATABLE READ READ ONLY; kWrite: BEGIN ... COMMIT; kErase: also
   // the erase lock, exclusively (ingest holds it shared), and a VACUUM of the erased tables once committed (kEraseMany:
-  // the lock, not the VACUUM; kEraseSuppressed: the VACUUM, not the lock; kEraseChunk: as kWrite, ingest goes on
-  // beside it). Retried after a deadlock or serialisation failure.
+  // the lock, not the VACUUM; kEraseSuppressed: not the lock, and the VACUUM on the scrub thread, right after the
+  // commit but after the answer; kEraseChunk: as kWrite, ingest goes on beside it). Retried after a deadlock or
+  // serialisation failure.
   Status Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) override {
     return WithLease(pool_.get(), [&](Lease& tx) -> Status {
       std::unique_ptr<EngineTxn> txn = NewTxn(tx);
@@ -69,14 +87,16 @@ class PgEngine final : public Engine {
       if (mode == TxnMode::kErase || mode == TxnMode::kEraseMany) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
       FERRY_RETURN_IF_ERROR(fn(*txn));
       FERRY_RETURN_IF_ERROR(tx.Commit());
-      if (mode == TxnMode::kErase || mode == TxnMode::kEraseSuppressed) {
+      if (mode == TxnMode::kEraseSuppressed) {
+        ScrubSoon();
+      } else if (mode == TxnMode::kErase) {
         // A DELETE (and the UPDATE that redacts register rows) leaves the old row versions in the table files, dead
         // but intact, until a VACUUM removes them: do it now, on the tables an erasure changes (every partition of
         // events), after the commit and so without the erase lock (ingest goes on; VACUUM takes no lock that
         // conflicts with inserts). Best effort: a transaction older than the erasure (a long export, say) still
         // sees them and keeps them; the next VACUUM (autovacuum's) removes them then. docs/COMPLIANCE.md says what
         // this does and does not guarantee.
-        (void)tx.Run("VACUUM events, consent_ledger, identity_links, traits, requests");
+        (void)tx.Run(kScrub);
       }
       return Status::Ok();
     });
@@ -143,10 +163,50 @@ class PgEngine final : public Engine {
   Partitions& partitions() { return *partitions_; }
 
  private:
+  static constexpr const char* kScrub = "VACUUM events, consent_ledger, identity_links, traits, requests";
+
+  // Asks the scrub thread (started on the first call) for a VACUUM of the tables an erasure changes. Requests that
+  // arrive while one runs are served by one more after it (that one may have begun before their commit).
+  void ScrubSoon() {
+    {
+      std::lock_guard<std::mutex> l(scrub_mu_);
+      scrub_wanted_ = true;
+      if (!scrubber_.joinable()) scrubber_ = std::thread([this] { ScrubLoop(); });
+    }
+    scrub_cv_.notify_all();
+  }
+
+  void ScrubLoop() {
+    std::unique_lock<std::mutex> l(scrub_mu_);
+    for (;;) {
+      scrub_cv_.wait(l, [this] { return scrub_wanted_ || stopping_; });
+      if (!scrub_wanted_) return;  // stopping, nothing asked
+      scrub_wanted_ = false;
+      l.unlock();
+      const auto began = std::chrono::steady_clock::now();
+      // Best effort, as after kErase: a failure leaves the old row versions to autovacuum.
+      Status s = WithLease(pool_.get(), [&](Lease& tx) -> Status { return tx.Run(kScrub); });
+      char line[160];
+      std::snprintf(line, sizeof line, "erasure scrub: VACUUM of the erased tables %s in %.3f s",
+                    s.ok() ? "done" : "failed",
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+      if (s.ok()) {
+        opts_.log.Info(line);
+      } else {
+        opts_.log.Warn(std::string(line) + ": " + s.ToString());
+      }
+      l.lock();
+    }
+  }
+
   PgOptions opts_;
   std::unique_ptr<Pool> pool_;
   std::unique_ptr<Partitions> partitions_;
   IdHasher hasher_;  // set once by Open
+  std::mutex scrub_mu_;
+  std::condition_variable scrub_cv_;
+  bool scrub_wanted_ = false, stopping_ = false;
+  std::thread scrubber_;
 };
 
 }  // namespace pg

@@ -28,6 +28,7 @@
 
 #include "collector/store/store.h"
 #include "lib/base/clock.h"
+#include "lib/base/log.h"
 
 namespace ferry::collector {
 
@@ -46,6 +47,7 @@ struct PgOptions {
   int lock_timeout_ms = 10000;       // server-side lock_timeout (0 = none)
   int connect_timeout_s = 5;         // libpq connect_timeout unless the conninfo names one
   base::Clock* clock = base::SystemClock();  // the store's time (records, the partition window)
+  base::Logger log;                          // the background scrub's lines (an erasure's VACUUM)
 };
 
 class PgStore : public Store {
