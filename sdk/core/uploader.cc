@@ -142,6 +142,7 @@ void Uploader::Run() {
       clock_->WaitUntil(l, cv_, std::max(wake, now + 1), [&] { return wakes_ != seen; });
       continue;
     }
+    pass_kicked_ = kick_;
     kick_ = false;
     cut_backoff_ = false;
     pending_new_ = 0;
@@ -240,6 +241,7 @@ std::unique_ptr<Uploader::Shipment> Uploader::Prepare(const std::set<std::string
   std::string body;
   size_t raw = 64;
   for (const auto& e : evs) raw += e.body.size() + 1;
+  s->full = evs.size() >= limit || raw >= kMaxBatchJsonBytes / 2;
   body.reserve(raw);
   body += "{\"sentAt\":\"";
   body += base::FormatIso8601(clock_->NowMs());
@@ -274,7 +276,8 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   std::unique_ptr<Shipment> s = Prepare(purposes, 0, &failed);
   if (!s) return false;
   s->net = transport_->Post(s->req, &s->resp);
-  return Finish(s.get(), false);
+  // A partial batch ends a pass that no flush asked for (see SendPipelined).
+  return Finish(s.get(), false) && (s->full || pass_kicked_);
 }
 
 void Uploader::SendPipelined(const std::set<std::string>& purposes) {
@@ -298,6 +301,11 @@ void Uploader::SendPipelined(const std::set<std::string>& purposes) {
       } catch (const std::exception&) {  // no thread to be had: this one sends it
         t->net = t->transport->Post(t->req, &t->resp);
       }
+      // A pass sends full batches while there are any, then at most one partial batch, and ends: the events that
+      // trickle in behind it wait for the next pass (batch_size of them, the interval, or a flush), so a steady
+      // stream of events is uploaded in full batches instead of a tiny request after every answer (each answer's
+      // delete is a buffer transaction beside the writer's). A flush's pass sends everything.
+      if (!t->full && !pass_kicked_) go = false;
       flight.push_back(std::move(s));
     }
     if (flight.empty()) return;

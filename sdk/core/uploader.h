@@ -105,6 +105,7 @@ class Uploader {
     std::vector<QueuedEvent> evs;
     int64_t evicted = 0;   // the eviction count it reports (claimed: another request in flight reports none of it)
     bool overlap = false;  // MayOverlap(evs)
+    bool full = false;     // as many events as the batch limit allows (by count or bytes): more may be waiting
     platform::HttpTransport* transport = nullptr;
     platform::HttpRequest req;
     platform::HttpResponse resp;
@@ -160,8 +161,9 @@ class Uploader {
   bool hard_backoff_ = false;        // Retry-After: flushes wait for it too
   int attempt_ = 0;                  // consecutive failures
   bool auth_failed_ = false;
-  uint64_t passes_ = 0;   // completed passes
-  uint32_t batch_limit_;  // current events per request (413 halves it)
+  uint64_t passes_ = 0;       // completed passes
+  bool pass_kicked_ = false;  // the uploader thread's pass was asked for by a flush or forget: it sends everything
+  uint32_t batch_limit_;      // current events per request (413 halves it)
   struct CallTask {
     platform::HttpRequest req;
     platform::HttpResponse resp;

@@ -4,11 +4,13 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -40,23 +42,32 @@ struct Collector {
   std::vector<Request> requests;
   std::set<int> in_flight;
   std::set<int> answered;
-  std::map<std::string, int> stored;  // messageId -> times stored
-  std::map<int, int> status;          // request index -> status to answer (200 when absent)
-  std::map<int, int> hold_until;      // request index -> answer only once this request was answered
+  std::map<std::string, int> stored;               // messageId -> times stored
+  std::map<int, int> status;                       // request index -> status to answer (200 when absent)
+  std::map<int, int> hold_until;                   // request index -> answer only once this request was answered
+  std::function<void(const Request&)> on_request;  // called (unlocked) as each request arrives
+  bool flushing = false;                           // the test has asked for a flush
+  std::vector<bool> during_flush;                  // per request: it arrived after the test asked for a flush
 
   base::Status Post(const platform::HttpRequest& req, platform::HttpResponse* resp) {
     std::string plain;
     EXPECT_EQ(wire::Decode(wire::Encoding::kZstd, req.body, 5 << 20, &plain), wire::DecodeResult::kOk);
     json body = json::parse(plain, nullptr, false);
-    std::unique_lock<std::mutex> l(mu);
-    const int me = static_cast<int>(requests.size());
     Request r;
     for (const auto& ev : body["batch"]) {
       r.ids.push_back(ev["messageId"].get<std::string>());
       r.seqs.push_back(ev["deviceSeq"].get<int64_t>());
       r.consent = r.consent || ev["type"] == "consent";
     }
+    std::unique_lock<std::mutex> l(mu);
+    if (on_request) {
+      l.unlock();
+      on_request(r);
+      l.lock();
+    }
     r.in_flight_beside = in_flight;
+    during_flush.push_back(flushing);
+    const int me = static_cast<int>(requests.size());
     requests.push_back(r);
     in_flight.insert(me);
     cv.notify_all();
@@ -212,6 +223,43 @@ TEST_F(UploaderPipelineTest, ABatchWithAConsentRecordIsAnsweredBeforeTheNextIsSe
     }
   }
   EXPECT_EQ(col_.stored.size(), 40u);
+  EXPECT_EQ(buffer_->Counts()["analytics"].events, 0);
+}
+
+TEST_F(UploaderPipelineTest, APassEndsAfterItsFirstPartialBatchAndAFlushSendsTheRest) {
+  std::vector<std::string> bodies;
+  for (int i = 1; i <= 25; ++i) bodies.push_back(Track(i));
+  Append(bodies);
+  // While the pass's partial batch (5 events) is on its way, 3 more events are committed: a steady stream would
+  // otherwise be sent as a tiny request after every answer.
+  col_.on_request = [&](const Request& r) {
+    if (r.ids.size() == 5) Append({Track(26), Track(27), Track(28)});
+  };
+  Start();
+  up_->Notify(25);  // batch_size (10) reached: a pass that no flush asked for
+  {
+    std::unique_lock<std::mutex> l(col_.mu);
+    ASSERT_TRUE(col_.cv.wait_for(l, std::chrono::seconds(30), [&] { return col_.answered.size() >= 3; }));
+  }
+  // The pass deletes what was answered; the three later events stay for the next pass (batch_size of them, the
+  // interval, or a flush).
+  for (int i = 0; i < 3000 && buffer_->Counts()["analytics"].events != 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(buffer_->Counts()["analytics"].events, 3);
+  {
+    std::lock_guard<std::mutex> l(col_.mu);
+    col_.flushing = true;
+  }
+  FlushAll();
+  std::lock_guard<std::mutex> l(col_.mu);
+  ASSERT_EQ(col_.requests.size(), 4u);
+  EXPECT_EQ(col_.requests[0].ids.size() + col_.requests[1].ids.size(), 20u);
+  EXPECT_EQ(col_.requests[2].ids.size(), 5u);
+  EXPECT_EQ(col_.requests[3].ids, (std::vector<std::string>{"m-26", "m-27", "m-28"}));
+  EXPECT_FALSE(col_.during_flush[2]);
+  EXPECT_TRUE(col_.during_flush[3]) << "the pass went on with a partial batch after its first one";
+  EXPECT_EQ(col_.stored.size(), 28u);
   EXPECT_EQ(buffer_->Counts()["analytics"].events, 0);
 }
 
