@@ -168,6 +168,87 @@ Answer Agent::Event(std::string_view type, std::string_view body) {
   return FromStatus(s, ctx.message_id, type == "track" ? req.purpose : "analytics", client_.get());
 }
 
+Answer Agent::Events(std::string_view body) {
+  EventsRequest r = ParseEventsBody(body);
+  if (r.http_status != 0) {
+    CountEvent("invalid");
+    return ErrorAnswer(r.code, "invalid", r.error, r.http_status);
+  }
+  const size_t n = r.items.size();
+  Json results = Json::array();
+  std::vector<Status> st(n);
+  std::vector<uint64_t> tickets(n, 0);
+  std::vector<std::string> ids(n), purposes(n);
+  std::shared_lock<base::SharedMutex> l(client_mu_);
+  if (!client_) return Unavailable("the agent is stopping");
+  // Every event is queued first, then all are waited for: one grouped commit (SYNC) for the whole request.
+  for (size_t i = 0; i < n; ++i) {
+    EventsRequest::Item& it = r.items[i];
+    if (!it.invalid.empty()) {
+      st[i] = Status::InvalidArgument(it.invalid);
+      continue;
+    }
+    purposes[i] = it.type == "track" ? it.req.purpose : "analytics";
+    if (std::string why = NecessaryProblem(it.type, it.req.purpose, it.req.name, cfg_.necessary_events); !why.empty()) {
+      st[i] = Status::InvalidArgument(why);
+      continue;
+    }
+    core::Client::CallContext ctx;
+    ctx.user_id = std::move(it.req.user_id);
+    ctx.anonymous_id = std::move(it.req.anonymous_id);
+    ctx.message_id = it.req.message_id.empty() ? base::NewUuidV4() : std::move(it.req.message_id);
+    ctx.timestamp_ms = it.req.timestamp_ms;
+    ids[i] = ctx.message_id;
+    st[i] = client_->RecordAs(ctx, it.type, it.req.name, it.req.has_payload ? it.req.payload.c_str() : nullptr,
+                              it.req.has_purpose ? it.req.purpose.c_str() : nullptr, &tickets[i]);
+    if (!st[i].ok()) tickets[i] = 0;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (tickets[i] != 0) st[i] = client_->WaitCommitted(tickets[i]);
+  }
+  int64_t accepted = 0, pending = 0, dropped = 0, invalid = 0;
+  for (size_t i = 0; i < n; ++i) {
+    switch (st[i].code()) {
+      case base::Code::kOk: {
+        core::Consent c = purposes[i] == "necessary" ? core::Consent::kGranted : client_->GetConsent(purposes[i]);
+        ++(c == core::Consent::kGranted ? accepted : pending);
+        results.push_back({{"result", "accepted"},
+                           {"messageId", ids[i]},
+                           {"purpose", purposes[i]},
+                           {"consent", core::ConsentName(c)}});
+        break;
+      }
+      case base::Code::kConsentDenied:
+        ++dropped;
+        results.push_back({{"result", "dropped"}, {"reason", st[i].message()}, {"purpose", purposes[i]}});
+        break;
+      case base::Code::kInvalidArgument:
+        ++invalid;
+        results.push_back({{"result", "invalid"}, {"reason", st[i].message()}});
+        break;
+      default: {
+        // Some events may be stored already: a caller that sends its own messageIds and resends the request gets
+        // each event stored once at the collector.
+        int64_t stored = accepted + pending;
+        for (size_t k = i + 1; k < n; ++k) stored += st[k].ok() ? 1 : 0;
+        CountEvent("accepted", accepted);
+        CountEvent("accepted_pending", pending);
+        CountEvent("error", static_cast<int64_t>(n) - stored);
+        bool closed = st[i].code() == base::Code::kClosed;
+        return Unavailable(
+            closed ? "the agent is reloading or stopping" : "the buffer cannot take the events: " + st[i].message(),
+            closed ? base::Code::kClosed : base::Code::kStorage);
+      }
+    }
+  }
+  CountEvent("accepted", accepted);
+  CountEvent("accepted_pending", pending);
+  CountEvent("dropped_consent", dropped);
+  CountEvent("invalid", invalid);
+  return Reply(200,
+               {{"accepted", accepted + pending}, {"dropped", dropped}, {"invalid", invalid}, {"results", results}});
+}
+
 Answer Agent::Batch(std::string_view body, int64_t received_ms) {
   std::vector<std::string> necessary = config().necessary_events;
   PreparedBatch b = PrepareBatch(body, received_ms, necessary);

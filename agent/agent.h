@@ -48,6 +48,10 @@ class Agent {
   // "purpose", "anonymousId", "messageId", "timestamp"}). 200 accepted or dropped for consent, 400 invalid,
   // 503 buffer unavailable.
   Answer Event(std::string_view type, std::string_view body);
+  // POST /v1/events: up to 1,000 events of the three routes above in one request ({"events": [{"type", ...}]}),
+  // committed together and answered after the commit: 200 {"accepted", "dropped", "invalid", "results": [one per
+  // event, in order]}, 400/413 for a body that is not a list of events, 503 when the buffer cannot take them.
+  Answer Events(std::string_view body);
   // POST /v1/batch in the collector's format (agent -> agent forwarding). received_ms corrects the sender's clock.
   Answer Batch(std::string_view body, int64_t received_ms);
   // GET /v1/consent and PUT /v1/consent/{purpose} ({"state": "granted"|"denied"|"pending"}).

@@ -171,6 +171,54 @@ std::string EventIdsProblem(const Json& ev) {
 std::string ParseEventRequest(std::string_view type, std::string_view body, EventRequest* out) {
   Json j;
   if (base::Status parsed = ParseObject(body, &j); !parsed.ok()) return parsed.message();
+  return ParseEventObject(type, j, out);
+}
+
+EventsRequest ParseEventsBody(std::string_view body) {
+  EventsRequest out;
+  auto fail = [&](int status, base::Code code, std::string why) {
+    out.http_status = status;
+    out.code = code;
+    out.error = std::move(why);
+    out.items.clear();
+    return std::move(out);
+  };
+  Json j;
+  if (base::Status parsed = ParseObject(body, &j); !parsed.ok()) {
+    bool large = parsed.code() == base::Code::kResourceExhausted;
+    return fail(large ? 413 : 400, parsed.code(), parsed.message());
+  }
+  auto evs = j.find("events");
+  if (evs == j.end() || !evs->is_array() || j.size() != 1) {
+    return fail(400, base::Code::kInvalidArgument,
+                "the body must be {\"events\": [...]}, each event an object with \"type\" (track, screen or identify) "
+                "and that route's members");
+  }
+  const size_t max_events = wire::Limits().max_batch_events;
+  if (evs->size() > max_events) {
+    return fail(413, base::Code::kResourceExhausted, "more than " + std::to_string(max_events) + " events");
+  }
+  if (evs->empty()) return fail(400, base::Code::kInvalidArgument, "events is empty");
+  out.items.resize(evs->size());
+  for (size_t i = 0; i < evs->size(); ++i) {
+    const Json& ev = (*evs)[i];
+    EventsRequest::Item& item = out.items[i];
+    auto t = ev.is_object() ? ev.find("type") : ev.end();
+    if (!ev.is_object() || t == ev.end() || !t->is_string()) {
+      item.invalid = "each event must be an object with \"type\": track, screen or identify";
+      continue;
+    }
+    item.type = t->get<std::string>();
+    if (item.type != "track" && item.type != "screen" && item.type != "identify") {
+      item.invalid = "unknown type '" + item.type + "' (track, screen or identify)";
+      continue;
+    }
+    item.invalid = ParseEventObject(item.type, ev, &item.req, true);
+  }
+  return out;
+}
+
+std::string ParseEventObject(std::string_view type, const Json& j, EventRequest* out, bool typed) {
   std::string why;
   const char* name_key = type == "track" ? "event" : type == "screen" ? "name" : nullptr;
   const char* payload_key = type == "identify" ? "traits" : "properties";
@@ -216,6 +264,8 @@ std::string ParseEventRequest(std::string_view type, std::string_view body, Even
           out->timestamp_ms = *ms;
         }
       }
+    } else if (typed && k == "type") {
+      // checked by the caller
     } else {
       why = "unknown key '" + k + "' for " + std::string(type);
     }

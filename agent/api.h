@@ -20,7 +20,7 @@ namespace ferry::agent {
 // ---- Access ----------------------------------------------------------------------------------------------------
 
 enum class Route {
-  kEvent,          // POST /v1/track, /v1/screen, /v1/identify
+  kEvent,          // POST /v1/track, /v1/screen, /v1/identify, /v1/events
   kBatch,          // POST /v1/batch (agent -> agent)
   kConsentRead,    // GET /v1/consent
   kConsentChange,  // PUT /v1/consent/{purpose}
@@ -119,6 +119,25 @@ struct EventRequest {
 
 // Parses and checks the body of an event route (type: track, screen or identify). "" or the reason (a 400).
 std::string ParseEventRequest(std::string_view type, std::string_view body, EventRequest* out);
+// The same checks on one parsed event object. typed: the object also carries "type" (POST /v1/events), which is
+// then not an unknown member.
+std::string ParseEventObject(std::string_view type, const nlohmann::json& j, EventRequest* out, bool typed = false);
+
+// POST /v1/events: {"events": [{"type": "track" | "screen" | "identify", <that route's members>}, ...]}, at most
+// wire::Limits::max_batch_events of them.
+struct EventsRequest {
+  // Set when the body as a whole is refused (400 not a list of events, 413 too many): nothing is recorded.
+  int http_status = 0;
+  base::Code code = base::Code::kOk;
+  std::string error;
+  struct Item {
+    std::string type;
+    EventRequest req;
+    std::string invalid;  // "" or why this event is refused (the others are still recorded)
+  };
+  std::vector<Item> items;  // one per event, in order
+};
+EventsRequest ParseEventsBody(std::string_view body);
 
 // The device owner's rule for the built-in purpose "necessary" (always granted, so it would bypass every consent):
 // "" when an event of `type` named `name` may carry `purpose`, else the reason. Allowed: any purpose but

@@ -178,6 +178,9 @@ void HttpFront::Routes(httpd::Router& r) {
                              [&](std::string body) { return Send(agent_->Event(type, body)); });
            }));
   }
+  r.Post("/v1/events", guarded("events", [this](httpd::Request& req, const Policy& p) {
+           return Admitted(req, p, Route::kEvent, true, [&](std::string body) { return Send(agent_->Events(body)); });
+         }));
   r.Post("/v1/batch", guarded("batch", [this](httpd::Request& req, const Policy& p) {
            int64_t received = agent_->clock()->NowMs();
            return Admitted(req, p, Route::kBatch, true,
@@ -215,7 +218,7 @@ void HttpFront::Routes(httpd::Router& r) {
     }
     return res;
   });
-  for (const char* path : {"/v1/track", "/v1/screen", "/v1/identify", "/v1/batch", "/v1/consent",
+  for (const char* path : {"/v1/track", "/v1/screen", "/v1/identify", "/v1/events", "/v1/batch", "/v1/consent",
                            "/v1/consent/{purpose}", "/healthz", "/metrics"}) {
     r.Options(path, preflight);
   }

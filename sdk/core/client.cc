@@ -493,7 +493,7 @@ Status Client::Identify(std::string_view user_id, const char* traits_json) {
 
 Status Client::Record(std::string_view type, std::string_view name_key, std::string_view name,
                       std::string_view payload_key, const char* payload_json, const std::string& purpose, Consent state,
-                      const CallContext* call) {
+                      const CallContext* call, uint64_t* ticket) {
   if (!name_key.empty()) {
     if (std::string why = IdProblem(name_key, name); !why.empty()) return Invalid(why);
   }
@@ -589,11 +589,11 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   b += *ctx;
   b += '}';
   if (b.size() > kMaxEventBytes) return Invalid("the event is larger than 32 KiB");
-  return writer_->Enqueue(std::move(ev), IsSendable(purpose, state));
+  return writer_->Enqueue(std::move(ev), IsSendable(purpose, state), ticket);
 }
 
 Status Client::RecordAs(const CallContext& ctx, std::string_view type, std::string_view name, const char* payload_json,
-                        const char* purpose) {
+                        const char* purpose, uint64_t* ticket) {
   if (closed_.load(std::memory_order_relaxed)) return Status::Closed("the client is closed");
   auto id_ok = [](const std::string& id) { return id.empty() || wire::IsValidIdText(id, kMaxNameBytes); };
   if (!id_ok(ctx.user_id) || !id_ok(ctx.anonymous_id))
@@ -608,8 +608,10 @@ Status Client::RecordAs(const CallContext& ctx, std::string_view type, std::stri
   std::string_view payload_key = type == "identify" ? "traits" : "properties";
   ConsentGate::SharedHold hold = consent_.Shared();
   return Record(type, name_key, type == "identify" ? "" : name, payload_key, payload_json, p, consent_.StateLocked(p),
-                &ctx);
+                &ctx, ticket);
 }
+
+Status Client::WaitCommitted(uint64_t ticket) { return writer_->WaitCommitted(ticket); }
 
 std::vector<Status> Client::RecordBuilt(std::vector<Json> events) {
   std::vector<Status> out(events.size());

@@ -107,8 +107,12 @@ class Client {
   // Records one "track", "screen" or "identify" event with per-call fields (identify needs ctx.user_id; name is the
   // event/screen name). purpose nullptr = "analytics" (screen and identify always use "analytics"). Same consent
   // gate, masking, limits and durability as Track.
+  // ticket: when given, the event is only queued and *ticket names it for WaitCommitted (a caller recording many
+  // events waits for them together: one grouped commit instead of one per event).
   base::Status RecordAs(const CallContext& ctx, std::string_view type, std::string_view name, const char* payload_json,
-                        const char* purpose);
+                        const char* purpose, uint64_t* ticket = nullptr);
+  // Waits until the event queued under ticket is committed (SYNC durability; at once otherwise).
+  base::Status WaitCommitted(uint64_t ticket);
   // Records events that another Ferry client already built (agent -> agent forwarding). Each must already pass
   // wire::ValidateEvent. The consent gate applies by each event's purpose (a denied purpose: kConsentDenied, nothing
   // stored); properties/traits and a screen name are masked (consent records are kept as they are); messageId, type,
@@ -135,7 +139,7 @@ class Client {
   // "traits". Caller holds the consent gate shared. call: per-call fields (RecordAs), nullptr for the client's own.
   base::Status Record(std::string_view type, std::string_view name_key, std::string_view name,
                       std::string_view payload_key, const char* payload_json, const std::string& purpose, Consent state,
-                      const CallContext* call = nullptr);
+                      const CallContext* call = nullptr, uint64_t* ticket = nullptr);
   // RecordBuilt's checks and masking for one event; queues it (ticket for the SYNC wait). Gate held shared.
   base::Status RecordOneBuilt(nlohmann::json* ev, uint64_t* ticket);
   // The consent record event of a change (state_mu_ held): purpose, state, previous state, method ("explicit" for

@@ -2,7 +2,10 @@
 // process, which forwards them to a real ferry-collector over TLS on loopback.
 // Prints: events/s accepted by the agent (each answer given after the event is committed to the encrypted buffer)
 // and events/s delivered (from the first post until the collector has stored them all).
-//   ferry_bench_agent [threads=8] [events=40000] [unix=0]
+//   ferry_bench_agent [threads=8] [events=40000] [unix=0] [per_request=1]
+// per_request > 1: each request is POST /v1/events with that many events (one grouped commit per request);
+// 1: POST /v1/track, one event per request.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -31,12 +34,20 @@ double StoredCount(const CollectorProcess& c) {
   return CollectorProcess::MetricValue(r.body, "ferry_events_accepted_total");
 }
 
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string one;
+  f >> one;
+  return one.empty() ? "?" : one;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = argc > 1 ? std::atoi(argv[1]) : 8;
   int events = argc > 2 ? std::atoi(argv[2]) : 40000;
   bool via_socket = argc > 3 && std::atoi(argv[3]) != 0;
+  int per_request = argc > 4 ? std::max(1, std::atoi(argv[4])) : 1;
   std::string err;
   auto collector = CollectorProcess::Start({}, &err);
   if (!collector) {
@@ -66,22 +77,35 @@ int main(int argc, char** argv) {
     pool.emplace_back([&] {
       AgentHttpClient http(via_socket ? sock : "");
       for (;;) {
-        int i = next.fetch_add(1);
-        if (i >= events) return;
-        // ~360 bytes, the size the collector's figures use.
-        Json ev = {{"event", "product_viewed"},
-                   {"messageId", "bench-" + std::to_string(i)},
-                   {"properties",
-                    {{"sku", "SKU-" + std::to_string(i % 977)},
-                     {"price", 129.5},
-                     {"currency", "CNY"},
-                     {"category", "household/kitchen/appliances"},
-                     {"position", i % 40},
-                     {"search", "rice cooker 3L stainless steel inner pot"},
-                     {"email", "shopper@example.com"}}}};
-        auto r = http.Request("POST", base + "/v1/track", ev.dump());
-        if (r.status != 200 && failed++ < 10) {
-          std::fprintf(stderr, "answer %d at #%d: %s\n", r.status, i, r.body.substr(0, 200).c_str());
+        int first = next.fetch_add(per_request);
+        if (first >= events) return;
+        int last = std::min(events, first + per_request);
+        Json list = Json::array();
+        for (int i = first; i < last; ++i) {
+          // ~360 bytes, the size the collector's figures use.
+          Json ev = {{"event", "product_viewed"},
+                     {"messageId", "bench-" + std::to_string(i)},
+                     {"properties",
+                      {{"sku", "SKU-" + std::to_string(i % 977)},
+                       {"price", 129.5},
+                       {"currency", "CNY"},
+                       {"category", "household/kitchen/appliances"},
+                       {"position", i % 40},
+                       {"search", "rice cooker 3L stainless steel inner pot"},
+                       {"email", "shopper@example.com"}}}};
+          if (per_request > 1) ev["type"] = "track";
+          list.push_back(std::move(ev));
+        }
+        auto r = per_request > 1 ? http.Request("POST", base + "/v1/events", Json{{"events", list}}.dump())
+                                 : http.Request("POST", base + "/v1/track", list[0].dump());
+        bool ok = r.status == 200;
+        if (ok && per_request > 1) {
+          Json a = Json::parse(r.body, nullptr, false);
+          ok = a.is_object() && a.value("accepted", -1) == last - first;
+        }
+        if (!ok) {
+          failed += last - first;
+          std::fprintf(stderr, "answer %d at #%d: %s\n", r.status, first, r.body.substr(0, 200).c_str());
         }
       }
     });
@@ -95,8 +119,11 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto t2 = std::chrono::steady_clock::now();
-  std::printf("ferry_bench_agent: %d events, %d local %s clients (keep-alive), agent -> collector over TLS\n", events,
-              threads, via_socket ? "Unix-socket" : "HTTP");
+  std::printf(
+      "ferry_bench_agent: %d events, %d local %s clients (keep-alive), %d event(s) per request (%s), "
+      "agent -> collector over TLS, load %s\n",
+      events, threads, via_socket ? "Unix-socket" : "HTTP", per_request, per_request > 1 ? "/v1/events" : "/v1/track",
+      LoadAverage().c_str());
   std::printf("  accepted by the agent : %8.0f events/s  (%.2f s, %d failed answers)\n", events / Seconds(t0, t1),
               Seconds(t0, t1), failed.load());
   std::printf("  delivered to collector: %8.0f events/s  (%.2f s from the first post to %0.f stored)\n",

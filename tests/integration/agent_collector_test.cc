@@ -183,6 +183,90 @@ TEST(AgentCollector, LocalClientsOverHttpAndUnixSocketArriveExactlyOnceWithConse
   EXPECT_EQ(consent.Json()["consent"].value("marketing", ""), "denied") << consent.body;
 }
 
+TEST(AgentCollector, ManyEventsInOneRequestAreCheckedEachCommittedTogetherAndArriveOnce) {
+  std::string err;
+  auto collector = CollectorProcess::Start({}, &err);
+  ASSERT_NE(collector, nullptr) << err;
+  auto agent = AgentProcess::Start(AgentConfigFor(*collector), &err);
+  ASSERT_NE(agent, nullptr) << err;
+  const std::string sock = agent->dir() + "/agent.sock";
+
+  Json events = Json::array();
+  std::set<std::string> want;
+  for (int i = 0; i < 200; ++i) {
+    std::string id = "ev-" + std::to_string(i);
+    events.push_back({{"type", "track"},
+                      {"event", "item_viewed"},
+                      {"messageId", id},
+                      {"properties", {{"seq", i}, {"email", "buyer" + std::to_string(i) + "@example.com"}}}});
+    want.insert(id);
+  }
+  events.push_back({{"type", "screen"}, {"name", "Cart"}, {"messageId", "ev-screen"}});
+  events.push_back({{"type", "identify"},
+                    {"userId", "kiosk-user-2"},
+                    {"messageId", "ev-ident"},
+                    {"traits", {{"phone", "13812345678"}}}});
+  want.insert("ev-screen");
+  want.insert("ev-ident");
+  const size_t denied_at = events.size();
+  events.push_back({{"type", "track"}, {"event", "promo_seen"}, {"messageId", "ev-denied"}, {"purpose", "marketing"}});
+  const size_t pending_at = events.size();
+  events.push_back(
+      {{"type", "track"}, {"event", "recs_seen"}, {"messageId", "ev-pending"}, {"purpose", "personalization"}});
+  const size_t bad_type_at = events.size();
+  events.push_back({{"type", "alias"}, {"messageId", "ev-alias"}});
+  const size_t no_name_at = events.size();
+  events.push_back({{"type", "track"}, {"messageId", "ev-noname"}});
+  const size_t unknown_at = events.size();
+  events.push_back({{"type", "track"}, {"event", "x"}, {"messageId", "ev-typo"}, {"propertes", Json::object()}});
+  const size_t necessary_at = events.size();
+  events.push_back({{"type", "track"}, {"event", "x"}, {"messageId", "ev-nec"}, {"purpose", "necessary"}});
+
+  // Over TCP and over the socket: the same answer shape.
+  auto r = AgentHttp("POST", agent->url() + "/v1/events", Json{{"events", events}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json a = r.Json();
+  EXPECT_EQ(a.value("accepted", -1), 203) << r.body;  // 202 granted + 1 pending (held)
+  EXPECT_EQ(a.value("dropped", -1), 1);
+  EXPECT_EQ(a.value("invalid", -1), 4);
+  ASSERT_EQ(a["results"].size(), events.size());
+  EXPECT_EQ(a["results"][0].value("result", ""), "accepted");
+  EXPECT_EQ(a["results"][0].value("messageId", ""), "ev-0");
+  EXPECT_EQ(a["results"][0].value("consent", ""), "granted");
+  EXPECT_EQ(a["results"][denied_at].value("result", ""), "dropped");
+  EXPECT_EQ(a["results"][pending_at].value("consent", ""), "pending");
+  EXPECT_EQ(a["results"][bad_type_at].value("result", ""), "invalid");
+  EXPECT_NE(a["results"][bad_type_at].value("reason", "").find("alias"), std::string::npos);
+  EXPECT_NE(a["results"][no_name_at].value("reason", "").find("event is required"), std::string::npos);
+  EXPECT_NE(a["results"][unknown_at].value("reason", "").find("propertes"), std::string::npos);
+  EXPECT_NE(a["results"][necessary_at].value("reason", "").find("necessary"), std::string::npos);
+
+  auto viasock = AgentHttp("POST", "http://agent/v1/events",
+                           R"({"events":[{"type":"track","event":"s","messageId":"ev-sock"}]})", {}, sock);
+  ASSERT_EQ(viasock.status, 200) << viasock.body;
+  EXPECT_EQ(viasock.Json().value("accepted", -1), 1);
+  want.insert("ev-sock");
+
+  // A body that is not a list of events is refused as a whole, and nothing of it is stored.
+  EXPECT_EQ(AgentHttp("POST", agent->url() + "/v1/events", R"({"events":[]})").status, 400);
+  EXPECT_EQ(AgentHttp("POST", agent->url() + "/v1/events", R"({"batch":[{"type":"track","event":"b"}]})").status, 400);
+  Json many = Json::array();
+  for (int i = 0; i < 1001; ++i)
+    many.push_back({{"type", "track"}, {"event", "m"}, {"messageId", "many-" + std::to_string(i)}});
+  auto over = AgentHttp("POST", agent->url() + "/v1/events", Json{{"events", many}}.dump());
+  EXPECT_EQ(over.status, 413) << over.body;
+
+  auto got = WaitForIds(*collector, want);
+  for (const auto& id : want) EXPECT_EQ(got[id], 1) << id;
+  for (const char* id : {"ev-denied", "ev-pending", "ev-alias", "ev-noname", "ev-typo", "ev-nec", "many-0"}) {
+    EXPECT_EQ(got.count(id), 0u) << id;
+  }
+  std::string sample = Body(*collector, "ev-7");
+  EXPECT_NE(sample.find("[email]"), std::string::npos) << sample;
+  EXPECT_EQ(sample.find("example.com"), std::string::npos) << sample;
+  EXPECT_EQ(Body(*collector, "ev-ident").find("13812345678"), std::string::npos);
+}
+
 TEST(AgentCollector, CollectorDownForAWhileThenBackLosesNothing) {
   std::string err;
   auto collector = CollectorProcess::Start({}, &err);
