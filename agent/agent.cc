@@ -190,7 +190,7 @@ Answer Agent::Events(std::string_view body) {
     }
     purposes[i] = it.type == "track" ? it.req.purpose : "analytics";
     if (std::string why = NecessaryProblem(it.type, it.req.purpose, it.req.name, cfg_.necessary_events); !why.empty()) {
-      st[i] = Status::InvalidArgument(why);
+      st[i] = Status::PermissionDenied(why);
       continue;
     }
     core::Client::CallContext ctx;
@@ -206,7 +206,7 @@ Answer Agent::Events(std::string_view body) {
   for (size_t i = 0; i < n; ++i) {
     if (tickets[i] != 0) st[i] = client_->WaitCommitted(tickets[i]);
   }
-  int64_t accepted = 0, pending = 0, dropped = 0, invalid = 0;
+  int64_t accepted = 0, pending = 0, dropped = 0, refused = 0;
   for (size_t i = 0; i < n; ++i) {
     switch (st[i].code()) {
       case base::Code::kOk: {
@@ -223,8 +223,10 @@ Answer Agent::Events(std::string_view body) {
         results.push_back({{"result", "dropped"}, {"reason", st[i].message()}, {"purpose", purposes[i]}});
         break;
       case base::Code::kInvalidArgument:
-        ++invalid;
-        results.push_back({{"result", "invalid"}, {"reason", st[i].message()}});
+      case base::Code::kPermissionDenied:
+        ++refused;
+        results.push_back({{"result", st[i].code() == base::Code::kInvalidArgument ? "invalid" : "forbidden"},
+                           {"reason", st[i].message()}});
         break;
       default: {
         // Some events may be stored already: a caller that sends its own messageIds and resends the request gets
@@ -244,9 +246,9 @@ Answer Agent::Events(std::string_view body) {
   CountEvent("accepted", accepted);
   CountEvent("accepted_pending", pending);
   CountEvent("dropped_consent", dropped);
-  CountEvent("invalid", invalid);
+  CountEvent("invalid", refused);
   return Reply(200,
-               {{"accepted", accepted + pending}, {"dropped", dropped}, {"invalid", invalid}, {"results", results}});
+               {{"accepted", accepted + pending}, {"dropped", dropped}, {"refused", refused}, {"results", results}});
 }
 
 Answer Agent::Batch(std::string_view body, int64_t received_ms) {

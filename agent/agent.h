@@ -49,7 +49,7 @@ class Agent {
   // 503 buffer unavailable.
   Answer Event(std::string_view type, std::string_view body);
   // POST /v1/events: up to 1,000 events of the three routes above in one request ({"events": [{"type", ...}]}),
-  // committed together and answered after the commit: 200 {"accepted", "dropped", "invalid", "results": [one per
+  // committed together and answered after the commit: 200 {"accepted", "dropped", "refused", "results": [one per
   // event, in order]}, 400/413 for a body that is not a list of events, 503 when the buffer cannot take them.
   Answer Events(std::string_view body);
   // POST /v1/batch in the collector's format (agent -> agent forwarding). received_ms corrects the sender's clock.

@@ -48,6 +48,11 @@ for w in "${wanted[@]}"; do
       ;;
     pii) "$build/tests/bench/ferry_bench_pii" ;;
     collector) "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 ;;
-    agent | pg | rights | insight | httpd | attack) "$build/tests/bench/ferry_bench_$w" ;;
+    agent)
+      "$build/tests/bench/ferry_bench_agent" 8 40000 0 1      # one event per request (/v1/track)
+      "$build/tests/bench/ferry_bench_agent" 8 100000 0 500   # 500 per request (/v1/events): the issue-16 target
+      echo "   previous (docs/PERFORMANCE.md): $(grep '^agent_events=' "$previous" | cut -d= -f2) events/s"
+      ;;
+    pg | rights | insight | httpd | attack) "$build/tests/bench/ferry_bench_$w" ;;
   esac
 done
