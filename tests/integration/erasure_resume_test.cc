@@ -25,8 +25,9 @@ constexpr int kOtherEvents = 50;
 class EraseResumeTest : public StoreCollectorTest {
  protected:
   void SetUp() override {
-    // Ten events a chunk: 300 chunks for the big subject, so the kill lands in the middle.
-    extra_args_ = {"--erase-chunk-rows", "10"};
+    // One event a chunk: 3,000 chunks for the big subject, so the kill lands in the middle even when the machine is
+    // quick (with ten a chunk, the erasure could finish between the look at the register and the kill).
+    extra_args_ = {"--erase-chunk-rows", "1"};
     StoreCollectorTest::SetUp();
   }
 
