@@ -1,5 +1,7 @@
 #include "sdk/core/writer.h"
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
 #include <utility>
 
@@ -18,6 +20,9 @@ constexpr int64_t kBackPressureWaitMs = 2000;  // a caller waits this long for r
 constexpr int64_t kAgeSweepIntervalMs = 60000;
 constexpr int64_t kIdleWakeMs = 1000;  // the thread looks at the queue at least this often
 constexpr int64_t kRetryWakeMs = 200;  // BATCHED: a failed commit is retried this often
+// SYNC: how long the thread waits for the callers it just answered to queue their next events before it commits what
+// is queued (a fraction of an fsync; PostgreSQL's commit_delay does the same).
+constexpr std::chrono::microseconds kGroupWait{200};
 
 }  // namespace
 
@@ -44,6 +49,7 @@ Status Writer::Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out) {
   size_t bytes = ev.body.size();
   uint64_t ticket;
   bool was_empty = false;
+  bool wake_group = false;
   {
     std::unique_lock<std::mutex> l(mu_);
     if (storage_failing_) {
@@ -63,10 +69,11 @@ Status Writer::Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out) {
     queue_bytes_ += bytes;
     was_empty = queue_.empty();
     queue_.push_back(Pending{std::move(ev), ticket, sendable});
+    wake_group = group_target_ > 0 && queue_.size() == group_target_;
   }
   // The thread sleeps only on an empty queue (it takes everything queued before it waits again): waking it for the
-  // first event is enough, and the calls after it skip the futex wake.
-  if (was_empty) queue_cv_.notify_one();
+  // first event is enough, and the calls after it skip the futex wake; under SYNC it may also be waiting for a group.
+  if (was_empty || wake_group) queue_cv_.notify_one();
   stats_->tracked.fetch_add(1, std::memory_order_relaxed);
   if (ticket_out != nullptr) {
     *ticket_out = ticket;
@@ -78,7 +85,9 @@ Status Writer::Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out) {
 Status Writer::WaitCommitted(uint64_t ticket) {
   if (opts_.durability != Durability::kSync) return Status::Ok();
   std::unique_lock<std::mutex> l(mu_);
+  ++sync_waiters_;
   commit_cv_.wait(l, [&] { return committed_ticket_ >= ticket || stop_; });
+  --sync_waiters_;
   if (committed_ticket_ < ticket) return Status::Closed("the client closed before the event was committed");
   if (failed_ticket_ >= ticket) {
     stats_->tracked.fetch_sub(1, std::memory_order_relaxed);
@@ -113,6 +122,10 @@ void Writer::Run() {
     if (queue_.empty()) {
       if (stop_) break;
       continue;
+    }
+    if (group_target_ > queue_.size() && !stop_ && !storage_failing_) {
+      // SYNC: the callers just answered are about to queue their next events; one commit for all of them.
+      queue_cv_.wait_for(l, kGroupWait, [&] { return stop_ || queue_.size() >= group_target_; });
     }
     CommitBatch(l, &last_age_sweep);
   }
@@ -171,6 +184,8 @@ void Writer::CommitBatch(std::unique_lock<std::mutex>& l, int64_t* last_age_swee
       queue_.swap(batch);
     }
   }
+  // Every caller still waiting has an event committed now (and about to send its next) or queued.
+  group_target_ = opts_.durability == Durability::kSync ? std::min(sync_waiters_, kMaxCommitEvents) : 0;
   commit_cv_.notify_all();
   if (s.ok() && sendable > 0) {
     l.unlock();

@@ -83,6 +83,10 @@ class Writer {
   uint64_t failed_ticket_ = 0;         // highest ticket whose commit failed (SYNC)
   bool storage_failing_ = false;       // BATCHED: the last commit failed; new events refused until one succeeds
   bool stop_ = false;
+  // SYNC group commit: callers waiting in WaitCommitted, and how many queued events the thread waits for (briefly)
+  // before its next commit: those callers, whose events are committed or queued, usually send the next at once.
+  size_t sync_waiters_ = 0;  // guarded by mu_
+  size_t group_target_ = 0;  // guarded by mu_
   std::thread thread_;
 };
 
