@@ -2,7 +2,10 @@
 // keep-alive clients POST pre-built zstd batches of 100 unique events to /v1/batch for a fixed time.
 // Prints events/s accepted, requests/s and latency percentiles.
 // Usage: ferry_bench_collector [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T]
-//                              [--insight off|embedded|clickhouse]
+//                              [--insight off|embedded|clickhouse] [--rate EVENTS_PER_S]
+// --rate paces the clients to that many events/s in all (each client sends on a fixed schedule), and each request's
+// latency is taken from the moment it was due, not the moment it went (a request that waits for a late one counts
+// its wait too: no coordinated omission). Without it every client sends as fast as it is answered.
 // --insight runs the collector with the operations insight (docs/INSIGHT.md): embedded, or streaming to a throwaway
 // ClickHouse server the benchmark starts (tests/support/clickhouse_server.h) on the same machine.
 #include <curl/curl.h>
@@ -59,6 +62,7 @@ std::string MakeBatch(int batch_no, int n) {
 
 int main(int argc, char** argv) {
   int clients = 32, seconds = 10, per_batch = 100, threads = 0;
+  double rate = 0;  // events/s in all; 0: as fast as answered
   bool tls = true;
   std::string insight = "off";
   for (int i = 1; i < argc; ++i) {
@@ -76,10 +80,12 @@ int main(int argc, char** argv) {
       tls = false;
     else if (a == "--insight" && i + 1 < argc)
       insight = argv[++i];
+    else if (a == "--rate" && i + 1 < argc)
+      rate = std::atof(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: %s [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T] "
-                   "[--insight off|embedded|clickhouse]\n",
+                   "[--insight off|embedded|clickhouse] [--rate EVENTS_PER_S]\n",
                    argv[0]);
       return 2;
     }
@@ -145,12 +151,23 @@ int main(int argc, char** argv) {
       if (!c->ca_file().empty()) curl_easy_setopt(h.get(), CURLOPT_CAINFO, c->ca_file().c_str());
       curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, Collect);
       curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &answer);
-      while (std::chrono::steady_clock::now() < deadline) {
+      // Paced: this client's k-th request is due at start + (k + t / clients) * period.
+      const double period_s = rate > 0 ? static_cast<double>(clients) * per_batch / rate : 0;
+      for (long k = 0;; ++k) {
+        auto due =
+            start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(
+                        period_s * (static_cast<double>(k) + static_cast<double>(t) / clients)));
+        if (rate > 0) {
+          if (due >= deadline) break;
+          std::this_thread::sleep_until(due);
+        } else if (std::chrono::steady_clock::now() >= deadline) {
+          break;
+        }
         const std::string& body = batches[next_batch++ % batches.size()];
         curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, body.data());
         curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
         answer.clear();
-        auto t0 = std::chrono::steady_clock::now();
+        auto t0 = rate > 0 ? due : std::chrono::steady_clock::now();
         CURLcode rc = curl_easy_perform(h.get());
         long code = 0;
         curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &code);
@@ -179,9 +196,11 @@ int main(int argc, char** argv) {
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) < 1) load[0] = -1;
   std::printf(
-      "collector ingest (%s, %d clients, %d server threads, %d events/batch, %.1f s, insight %s; load "
+      "collector ingest (%s, %d clients, %d server threads, %d events/batch, %.1f s, insight %s, %s; load "
       "averages %.2f %.2f %.2f):\n",
-      tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed, insight.c_str(), load[0], load[1], load[2]);
+      tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed, insight.c_str(),
+      rate > 0 ? ("paced at " + std::to_string(static_cast<long>(rate)) + " events/s").c_str() : "unpaced", load[0],
+      load[1], load[2]);
   std::printf("  accepted events/s: %.0f   (accepted %ld, duplicate %ld, stored rows %ld)\n", accepted / elapsed,
               accepted.load(), duplicate.load(), stored);
   std::printf("  requests/s: %.0f   failed requests: %ld\n", ok_requests / elapsed, failed_requests.load());
