@@ -1,5 +1,9 @@
 #include "sdk/core/event_codec.h"
 
+#include <zdict.h>
+
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 namespace ferry::core {
@@ -85,7 +89,18 @@ std::string EventCodec::DictionaryFrom(std::string_view event_json) {
     out += "{}";
   }
   out += "}";
-  return out;
+  // Entropy tables (Huffman, FSE) computed from the first event's symbol statistics and put before that content
+  // (ZDICT_finalizeDictionary; the event's text is not copied into the dictionary). With tables ready in the
+  // dictionary, zstd does not build new ones for each small frame: compressing an event took ~2.5x less CPU and ~5 %
+  // fewer bytes than with the content alone (docs/PERFORMANCE.md). Without them (zstd refuses), the content alone.
+  std::vector<char> full(out.size() + 4096);
+  ZDICT_params_t params{};
+  params.compressionLevel = kLevel;
+  const size_t sample_size = event_json.size();
+  size_t n = ZDICT_finalizeDictionary(full.data(), full.size(), out.data(), out.size(), event_json.data(), &sample_size,
+                                      1, params);
+  if (ZDICT_isError(n)) return out;
+  return std::string(full.data(), n);
 }
 
 }  // namespace ferry::core

@@ -36,7 +36,8 @@ class EventCodec {
   base::Result<std::string> Decompress(std::string_view blob);
 
   // The dictionary's bytes for a buffer with none yet, from the JSON of a first event: its envelope keys and its
-  // "context" object (the device and app facts; the session id blanked), never its ids, names or properties' values.
+  // "context" object (the device and app facts; the session id blanked), never its ids, names or properties' values,
+  // behind entropy tables computed from the first event's symbol statistics (a zstd "full" dictionary).
   static std::string DictionaryFrom(std::string_view event_json);
 
  private:
