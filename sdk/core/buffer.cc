@@ -581,7 +581,9 @@ Status Buffer::Append(const std::vector<NewEvent>& events) { return Seen(AppendI
 Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!codec_.has_current()) AddDictionaryLocked(events.front().body);
+  if (!codec_.has_current() || (!codec_.current_has_tables() && !dictionary_upgrade_tried_)) {
+    AddDictionaryLocked(events.front().body);
+  }
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   for (const NewEvent& e : events) {
@@ -608,6 +610,11 @@ Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
 
 void Buffer::AddDictionaryLocked(std::string_view first_event) {
   std::string bytes = EventCodec::DictionaryFrom(first_event);
+  if (codec_.has_current()) {
+    // An upgrade: only to a dictionary with tables (zstd may refuse to make them from a small event), and only once.
+    dictionary_upgrade_tried_ = true;
+    if (!EventCodec::HasTables(bytes)) return;
+  }
   auto st = db_.Prepare("INSERT INTO dicts(bytes) VALUES(?)");
   Status s = st.status();
   if (s.ok()) s = st->BindBlob(1, bytes.data(), bytes.size()).Run();

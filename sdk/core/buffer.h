@@ -214,7 +214,10 @@ class Buffer {
   void CloseClean();
   void Account(const std::string& purpose, int64_t events, int64_t bytes);
   // Adds the dictionary made from a first event (event_codec.h) and makes it current; on failure events stay TEXT.
+  // A buffer whose dictionary is content alone (made before the tables) gets one with tables too, once per open;
+  // its older rows keep decoding with the old one.
   void AddDictionaryLocked(std::string_view first_event);
+  bool dictionary_upgrade_tried_ = false;  // guarded by mu_
   base::Result<Evicted> EvictLocked(int64_t max_bytes, int64_t min_created_ms);
 
   std::unique_ptr<platform::FileLock> lock_;  // held for the buffer's lifetime (set by Open)

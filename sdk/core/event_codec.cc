@@ -39,6 +39,7 @@ Status EventCodec::AddDictionary(int64_t id, std::string_view bytes, bool curren
     if (!cd) return Status::Internal("zstd could not load a dictionary");
     cdict_ = std::move(cd);
     current_id_ = id;
+    current_has_tables_ = HasTables(bytes);
   }
   return Status::Ok();
 }
@@ -71,6 +72,11 @@ base::Result<std::string> EventCodec::Decompress(std::string_view blob) {
       ZSTD_decompress_usingDDict(dctx_.get(), out.data(), out.size(), blob.data(), blob.size(), dd->second.get());
   if (ZSTD_isError(n) || n != out.size()) return Status::Corruption("a stored event could not be decompressed");
   return out;
+}
+
+bool EventCodec::HasTables(std::string_view dictionary) {
+  // A zstd dictionary with tables starts with ZSTD_MAGIC_DICTIONARY (0xEC30A437), little endian.
+  return dictionary.size() > 8 && dictionary.substr(0, 4) == std::string_view("\x37\xA4\x30\xEC", 4);
 }
 
 std::string EventCodec::DictionaryFrom(std::string_view event_json) {

@@ -29,6 +29,9 @@ class EventCodec {
   // Makes dictionary `id` (its bytes) known for decoding; current: also used for compressing from now on.
   base::Status AddDictionary(int64_t id, std::string_view bytes, bool current);
   bool has_current() const { return current_id_ != 0; }
+  // Whether the current dictionary carries entropy tables (DictionaryFrom since they were added), not content alone.
+  bool current_has_tables() const { return current_has_tables_; }
+  static bool HasTables(std::string_view dictionary);
 
   // The stored form of json (a dictionary must be current). False: zstd failed (store the text instead).
   bool Compress(std::string_view json, std::string* out);
@@ -52,6 +55,7 @@ class EventCodec {
   std::unique_ptr<ZSTD_CDict, Free> cdict_;
   std::map<int64_t, std::unique_ptr<ZSTD_DDict, Free>> ddicts_;
   int64_t current_id_ = 0;
+  bool current_has_tables_ = false;
 };
 
 }  // namespace ferry::core

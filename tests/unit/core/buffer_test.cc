@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "lib/base/sqlite.h"
+#include "sdk/core/event_codec.h"
 
 namespace ferry::core {
 namespace {
@@ -579,44 +580,71 @@ TEST_F(BufferTest, ASchemaTwoBufferMigratesAndKeepsItsTextRows) {
   EXPECT_EQ(types, (std::vector<std::string>{"text", "text", "text", "blob", "blob"}));
 }
 
-TEST_F(BufferTest, TheDictionaryHasEntropyTablesAndAContentOnlyOneStillWorks) {
+TEST_F(BufferTest, TheDictionaryHasEntropyTablesAndABufferWithAContentOnlyOneGetsOneToo) {
+  auto dicts = [&](base::Db* db) {
+    std::vector<std::string> out;
+    auto st = db->Prepare("SELECT bytes FROM dicts ORDER BY id");
+    EXPECT_TRUE(st.ok());
+    while (st.ok() && st->Step()) out.push_back(st->Text(0));
+    return out;
+  };
   {
     auto s = Open();
     ASSERT_TRUE(s->Append({CodecEv(1, CodecBody(1))}).ok());
   }
+  const std::string content = R"({"messageId":"00000000-0000-4000-8000-000000000000","deviceSeq":1,"type":"track"})";
   {
     auto db = base::Db::OpenEncrypted(path_, key_);
     ASSERT_TRUE(db.ok());
-    auto st = db->Prepare("SELECT bytes FROM dicts");
-    ASSERT_TRUE(st.ok());
-    ASSERT_TRUE(st->Step());
-    std::string dict = st->Text(0);
+    std::vector<std::string> d = dicts(&*db);
+    ASSERT_EQ(d.size(), 1u);
     // A zstd dictionary with tables starts with its magic number (0xEC30A437, little endian).
-    ASSERT_GE(dict.size(), 4u);
-    EXPECT_EQ(dict.substr(0, 4), std::string("\x37\xA4\x30\xEC", 4));
-    // A buffer written before the tables: its dictionary is the content alone.
-    st = base::Stmt();
-    ASSERT_TRUE(db->Exec("DELETE FROM events;").ok());
-    auto up = db->Prepare("UPDATE dicts SET bytes = ?");
+    EXPECT_EQ(d[0].substr(0, 4), std::string("\x37\xA4\x30\xEC", 4));
+    EXPECT_TRUE(EventCodec::HasTables(d[0]));
+    // The buffer as it was before the tables: its dictionary the content alone, its event compressed against it.
+    EventCodec old;
+    ASSERT_TRUE(old.AddDictionary(1, content, true).ok());
+    EXPECT_FALSE(old.current_has_tables());
+    std::string blob;
+    ASSERT_TRUE(old.Compress(CodecBody(1), &blob));
+    auto up = db->Prepare("UPDATE dicts SET bytes = ? WHERE id = 1");
     ASSERT_TRUE(up.ok());
-    const std::string content = R"({"messageId":"00000000-0000-4000-8000-000000000000","deviceSeq":1,"type":"track"})";
     ASSERT_TRUE(up->BindBlob(1, content.data(), content.size()).Run().ok());
+    auto ev = db->Prepare("UPDATE events SET body = ?");
+    ASSERT_TRUE(ev.ok());
+    ASSERT_TRUE(ev->BindBlob(1, blob.data(), blob.size()).Run().ok());
   }
-  std::vector<NewEvent> evs;
-  for (int i = 2; i <= 21; ++i) evs.push_back(CodecEv(i, CodecBody(i)));
+  std::vector<std::string> bodies = {CodecBody(1)};
   {
     auto s = Open();
+    std::vector<NewEvent> evs;
+    for (int i = 2; i <= 21; ++i) {
+      evs.push_back(CodecEv(i, CodecBody(i)));
+      bodies.push_back(CodecBody(i));
+    }
     ASSERT_TRUE(s->Append(evs).ok());
-    auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
-    ASSERT_TRUE(b.ok());
-    ASSERT_EQ(b->size(), evs.size());
-    for (size_t i = 0; i < evs.size(); ++i) EXPECT_EQ((*b)[i].body, evs[i].body);
+    ASSERT_TRUE(s->Append({CodecEv(22, CodecBody(22))}).ok());
+    bodies.push_back(CodecBody(22));
   }
-  auto s = Open();  // reopened: the content-only dictionary is read back and still decodes every row
+  {
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    std::vector<std::string> d = dicts(&*db);
+    ASSERT_EQ(d.size(), 2u) << "one dictionary with tables added, once";
+    EXPECT_EQ(d[0], content);
+    EXPECT_TRUE(EventCodec::HasTables(d[1]));
+  }
+  auto s = Open();  // reopened: both dictionaries are read back; every row decodes; no third one is made
+  ASSERT_TRUE(s->Append({CodecEv(23, CodecBody(23))}).ok());
+  bodies.push_back(CodecBody(23));
   auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
   ASSERT_TRUE(b.ok());
-  ASSERT_EQ(b->size(), evs.size());
-  for (size_t i = 0; i < evs.size(); ++i) EXPECT_EQ((*b)[i].body, evs[i].body);
+  ASSERT_EQ(b->size(), bodies.size());
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ((*b)[i].body, bodies[i]) << i;
+  s.reset();
+  auto db = base::Db::OpenEncrypted(path_, key_);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(dicts(&*db).size(), 2u);
 }
 
 TEST_F(BufferTest, TheDictionaryHoldsNoUserData) {
