@@ -47,7 +47,10 @@ for w in "${wanted[@]}"; do
       echo "   previous (docs/PERFORMANCE.md): $(grep '^e2e_tls=' "$previous" | cut -d= -f2) events/s"
       ;;
     pii) "$build/tests/bench/ferry_bench_pii" ;;
-    collector) "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 ;;
+    collector)
+      "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10
+      "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 --rate 50000  # the target's half load
+      ;;
     agent)
       "$build/tests/bench/ferry_bench_agent" 8 40000 0 1      # one event per request (/v1/track)
       "$build/tests/bench/ferry_bench_agent" 8 100000 0 500   # 500 per request (/v1/events): the issue-16 target
