@@ -8,6 +8,7 @@
 //   - the bulk erasure of the 1,000 small subjects (one POST /v1/erasures of 1,000 ids) and the pause meanwhile.
 // Usage: ferry_bench_erasure [--store sqlite|postgres|both] [--events N] [--subject-events K] [--bulk B]
 //                            [--clients C] [--no-vacuum (PostgreSQL: no VACUUM ANALYZE after the load)]
+//                            [--erase-chunk-rows N (embedded store: passed to the collector)]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -121,6 +122,8 @@ class Ingest {
 };
 
 // One store's run; false on a failure.
+std::vector<std::string> g_collector_args;  // passed to the collector as they are
+
 bool Run(const std::string& store_name, int64_t total, int64_t per_subject, int bulk, int clients, bool vacuum_first) {
   char tmpl[] = "/tmp/ferry-bench-erasure-XXXXXX";
   std::string dir = mkdtemp(tmpl);
@@ -195,6 +198,7 @@ bool Run(const std::string& store_name, int64_t total, int64_t per_subject, int 
     opts.data_dir = dir;
   }
   opts.extra_args.insert(opts.extra_args.end(), {"--rate-limit", "0"});
+  opts.extra_args.insert(opts.extra_args.end(), g_collector_args.begin(), g_collector_args.end());
   std::string err;
   auto col = CollectorProcess::Start(opts, &err);
   if (!col) return std::fprintf(stderr, "collector: %s\n", err.c_str()), false;
@@ -293,6 +297,7 @@ int main(int argc, char** argv) {
     if (arg == "--subject-events") per_subject = std::atoll(v);
     if (arg == "--bulk") bulk = std::atoi(v);
     if (arg == "--clients") clients = std::atoi(v);
+    if (arg == "--erase-chunk-rows") g_collector_args = {"--erase-chunk-rows", v};
   }
   bool ok = true;
   for (const char* s : {"sqlite", "postgres"}) {
