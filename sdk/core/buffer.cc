@@ -490,6 +490,12 @@ Status Buffer::Migrate() {
   }
   // Future migrations: if (v < 5) { ... SetUserVersion(5) } in one transaction each.
   FERRY_RETURN_IF_ERROR(LoadDictionaries(db_, &codec_));
+  {
+    auto st = db_.Prepare("SELECT 1 FROM meta WHERE k = ?");
+    if (!st.ok()) return st.status();
+    st->Bind(1, kMetaDictionarySamples);
+    dictionary_refresh_pending_ = !st->Step();
+  }
 
   auto ins =
       db_.Prepare("INSERT INTO events(purpose, created_ms, size, user_id, anonymous_id, body) VALUES(?,?,?,?,?,?)");
@@ -584,6 +590,7 @@ Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
   if (!codec_.has_current() || (!codec_.current_has_tables() && !dictionary_upgrade_tried_)) {
     AddDictionaryLocked(events.front().body);
   }
+  if (dictionary_refresh_pending_) CollectDictionarySamplesLocked(events);
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   for (const NewEvent& e : events) {
@@ -620,6 +627,31 @@ void Buffer::AddDictionaryLocked(std::string_view first_event) {
   if (s.ok()) s = st->BindBlob(1, bytes.data(), bytes.size()).Run();
   if (s.ok()) s = codec_.AddDictionary(db_.LastInsertRowid(), bytes, true);
   if (!s.ok()) log_.Warn("the buffer stores events uncompressed: no dictionary (" + s.message() + ")");
+}
+
+void Buffer::CollectDictionarySamplesLocked(const std::vector<NewEvent>& events) {
+  for (const NewEvent& e : events) {
+    if (dictionary_samples_.size() >= kDictionarySamples) break;
+    dictionary_samples_.push_back(e.body);
+  }
+  if (dictionary_samples_.size() < kDictionarySamples) return;
+  dictionary_refresh_pending_ = false;  // one try per open
+  std::vector<std::string> samples = std::move(dictionary_samples_);
+  dictionary_samples_ = {};
+  std::string bytes = EventCodec::DictionaryFrom(samples.back(), samples);
+  if (!EventCodec::HasTables(bytes)) return;
+  base::Transaction tx(db_);
+  Status s = tx.begin_status();
+  auto st = db_.Prepare("INSERT INTO dicts(bytes) VALUES(?)");
+  if (s.ok()) s = st.status();
+  if (s.ok()) s = st->BindBlob(1, bytes.data(), bytes.size()).Run();
+  int64_t id = db_.LastInsertRowid();
+  auto meta = db_.Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)");
+  if (s.ok()) s = meta.status();
+  if (s.ok()) s = meta->Bind(1, kMetaDictionarySamples).Bind(2, std::to_string(samples.size())).Run();
+  if (s.ok()) s = tx.Commit();
+  if (s.ok()) s = codec_.AddDictionary(id, bytes, true);
+  if (!s.ok()) log_.Warn("the buffer's dictionary was not renewed (" + s.message() + ")");
 }
 
 Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& purposes, size_t max_events,

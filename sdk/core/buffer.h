@@ -105,6 +105,9 @@ class Buffer {
   static constexpr const char* kMetaConsentLost = "consent_lost_ms";
   // Meta key written by a clean close: the per-purpose counts (JSON), trusted at open only with a valid clean marker.
   static constexpr const char* kMetaCountsAtClose = "counts_at_close";
+  // Meta key set once the dictionary's tables were made from kDictionarySamples events (their count).
+  static constexpr const char* kMetaDictionarySamples = "dictionary_samples";
+  static constexpr size_t kDictionarySamples = 16;
 
   // Opens or creates the buffer, and holds its lock until destroyed.
   // - Another holder of the lock: kStorage ("in use"), nothing touched.
@@ -218,6 +221,11 @@ class Buffer {
   // its older rows keep decoding with the old one.
   void AddDictionaryLocked(std::string_view first_event);
   bool dictionary_upgrade_tried_ = false;  // guarded by mu_
+  // The first dictionary's tables come from one event; once kDictionarySamples events were appended (since an open,
+  // until kMetaDictionarySamples is set) a dictionary with tables from all of them is made, once.
+  void CollectDictionarySamplesLocked(const std::vector<NewEvent>& events);
+  bool dictionary_refresh_pending_ = false;      // guarded by mu_
+  std::vector<std::string> dictionary_samples_;  // guarded by mu_
   base::Result<Evicted> EvictLocked(int64_t max_bytes, int64_t min_created_ms);
 
   std::unique_ptr<platform::FileLock> lock_;  // held for the buffer's lifetime (set by Open)

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <zstd.h>
 
@@ -41,7 +42,8 @@ class EventCodec {
   // The dictionary's bytes for a buffer with none yet, from the JSON of a first event: its envelope keys and its
   // "context" object (the device and app facts; the session id blanked), never its ids, names or properties' values,
   // behind entropy tables computed from the first event's symbol statistics (a zstd "full" dictionary).
-  static std::string DictionaryFrom(std::string_view event_json);
+  // samples: the events whose statistics make the tables (none: event_json alone).
+  static std::string DictionaryFrom(std::string_view event_json, const std::vector<std::string>& samples = {});
 
  private:
   struct Free {

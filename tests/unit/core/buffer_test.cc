@@ -580,7 +580,7 @@ TEST_F(BufferTest, ASchemaTwoBufferMigratesAndKeepsItsTextRows) {
   EXPECT_EQ(types, (std::vector<std::string>{"text", "text", "text", "blob", "blob"}));
 }
 
-TEST_F(BufferTest, TheDictionaryHasEntropyTablesAndABufferWithAContentOnlyOneGetsOneToo) {
+TEST_F(BufferTest, TheDictionaryHasEntropyTablesFromTheFirstEventsAndAContentOnlyOneIsReplaced) {
   auto dicts = [&](base::Db* db) {
     std::vector<std::string> out;
     auto st = db->Prepare("SELECT bytes FROM dicts ORDER BY id");
@@ -630,11 +630,17 @@ TEST_F(BufferTest, TheDictionaryHasEntropyTablesAndABufferWithAContentOnlyOneGet
     auto db = base::Db::OpenEncrypted(path_, key_);
     ASSERT_TRUE(db.ok());
     std::vector<std::string> d = dicts(&*db);
-    ASSERT_EQ(d.size(), 2u) << "one dictionary with tables added, once";
+    // One with tables from the first event appended, then one with tables from the first 16 (once).
+    ASSERT_EQ(d.size(), 3u);
     EXPECT_EQ(d[0], content);
     EXPECT_TRUE(EventCodec::HasTables(d[1]));
+    EXPECT_TRUE(EventCodec::HasTables(d[2]));
+    auto meta = db->Prepare("SELECT v FROM meta WHERE k = 'dictionary_samples'");
+    ASSERT_TRUE(meta.ok());
+    ASSERT_TRUE(meta->Step());
+    EXPECT_EQ(meta->Text(0), "16");
   }
-  auto s = Open();  // reopened: both dictionaries are read back; every row decodes; no third one is made
+  auto s = Open();  // reopened: every dictionary is read back; every row decodes; no fourth one is made
   ASSERT_TRUE(s->Append({CodecEv(23, CodecBody(23))}).ok());
   bodies.push_back(CodecBody(23));
   auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
@@ -644,7 +650,7 @@ TEST_F(BufferTest, TheDictionaryHasEntropyTablesAndABufferWithAContentOnlyOneGet
   s.reset();
   auto db = base::Db::OpenEncrypted(path_, key_);
   ASSERT_TRUE(db.ok());
-  EXPECT_EQ(dicts(&*db).size(), 2u);
+  EXPECT_EQ(dicts(&*db).size(), 3u);
 }
 
 TEST_F(BufferTest, TheDictionaryHoldsNoUserData) {
