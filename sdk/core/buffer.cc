@@ -622,11 +622,16 @@ void Buffer::AddDictionaryLocked(std::string_view first_event) {
     dictionary_upgrade_tried_ = true;
     if (!EventCodec::HasTables(bytes)) return;
   }
-  auto st = db_.Prepare("INSERT INTO dicts(bytes) VALUES(?)");
-  Status s = st.status();
-  if (s.ok()) s = st->BindBlob(1, bytes.data(), bytes.size()).Run();
-  if (s.ok()) s = codec_.AddDictionary(db_.LastInsertRowid(), bytes, true);
+  auto id = InsertDictionaryLocked(bytes);
+  Status s = id.ok() ? codec_.AddDictionary(id.value(), bytes, true) : id.status();
   if (!s.ok()) log_.Warn("the buffer stores events uncompressed: no dictionary (" + s.message() + ")");
+}
+
+Result<int64_t> Buffer::InsertDictionaryLocked(const std::string& bytes) {
+  auto st = db_.Prepare("INSERT INTO dicts(bytes) VALUES(?)");
+  if (!st.ok()) return st.status();
+  FERRY_RETURN_IF_ERROR(st->BindBlob(1, bytes.data(), bytes.size()).Run());
+  return db_.LastInsertRowid();
 }
 
 void Buffer::CollectDictionarySamplesLocked(const std::vector<NewEvent>& events) {
@@ -642,15 +647,13 @@ void Buffer::CollectDictionarySamplesLocked(const std::vector<NewEvent>& events)
   if (!EventCodec::HasTables(bytes)) return;
   base::Transaction tx(db_);
   Status s = tx.begin_status();
-  auto st = db_.Prepare("INSERT INTO dicts(bytes) VALUES(?)");
-  if (s.ok()) s = st.status();
-  if (s.ok()) s = st->BindBlob(1, bytes.data(), bytes.size()).Run();
-  int64_t id = db_.LastInsertRowid();
+  Result<int64_t> id = s.ok() ? InsertDictionaryLocked(bytes) : Result<int64_t>(s);
+  if (!id.ok()) s = id.status();
   auto meta = db_.Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)");
   if (s.ok()) s = meta.status();
   if (s.ok()) s = meta->Bind(1, kMetaDictionarySamples).Bind(2, std::to_string(samples.size())).Run();
   if (s.ok()) s = tx.Commit();
-  if (s.ok()) s = codec_.AddDictionary(id, bytes, true);
+  if (s.ok()) s = codec_.AddDictionary(id.value(), bytes, true);
   if (!s.ok()) log_.Warn("the buffer's dictionary was not renewed (" + s.message() + ")");
 }
 

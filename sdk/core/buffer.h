@@ -220,6 +220,8 @@ class Buffer {
   // A buffer whose dictionary is content alone (made before the tables) gets one with tables too, once per open;
   // its older rows keep decoding with the old one.
   void AddDictionaryLocked(std::string_view first_event);
+  // Inserts a dictionary row; its id (the codec learns of it from the caller, once the row is committed).
+  base::Result<int64_t> InsertDictionaryLocked(const std::string& bytes);
   bool dictionary_upgrade_tried_ = false;  // guarded by mu_
   // The first dictionary's tables come from one event; once kDictionarySamples events were appended (since an open,
   // until kMetaDictionarySamples is set) a dictionary with tables from all of them is made, once.
