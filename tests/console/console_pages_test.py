@@ -218,8 +218,10 @@ def run(args, work):
         # ---- due within 7 days: the collector's list ----
         b.clickable("#filter-due").click()
         due = [r["id"] for r in c.api("GET", "/v1/requests/due?within=7d", c.officer)["requests"]]
-        b.wait.until(lambda d: sorted(e.get_attribute("data-request") for e in
-                                      d.find_elements(By.CSS_SELECTOR, "#requests-table tr[data-request]")) == sorted(due))
+        # The ids read in one script: the table may be drawn again between finding its rows and reading them.
+        b.wait.until(lambda d: sorted(d.execute_script(
+            "return Array.from(document.querySelectorAll('#requests-table tr[data-request]'), "
+            "e => e.getAttribute('data-request'))")) == sorted(due))
         check(due and fix["id"] not in due, "the due filter shows the API's %d requests due within 7 days" % len(due))
         b.clickable("#filter-due").click()
         b.el(fix_css)
