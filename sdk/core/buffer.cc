@@ -72,6 +72,35 @@ Status LoadDictionaries(base::Db& db, EventCodec* codec) {
   return Status::Ok();
 }
 
+// A dictionary's scope as the dicts table keeps it: "<anonymousId>\n<userId>\n<session id>".
+struct Scope {
+  std::string anon, user, session;
+  bool ok = false;
+};
+Scope ParseScope(const std::string& text) {
+  Scope s;
+  size_t a = text.find('\n');
+  size_t b = a == std::string::npos ? a : text.find('\n', a + 1);
+  if (b == std::string::npos) return s;
+  s.anon = text.substr(0, a);
+  s.user = text.substr(a + 1, b - a - 1);
+  s.session = text.substr(b + 1);
+  s.ok = true;
+  return s;
+}
+
+// Each dictionary's anonymousId, by id (the dictionaries without a scope, from before schema 5, have none).
+std::map<int64_t, std::string> ScopeAnons(base::Db& db) {
+  std::map<int64_t, std::string> out;
+  if (auto st = db.Prepare("SELECT id, scope FROM dicts WHERE scope IS NOT NULL"); st.ok()) {
+    while (st->Step()) {
+      Scope s = ParseScope(st->Text(1));
+      if (s.ok) out[st->Int(0)] = s.anon;
+    }
+  }
+  return out;
+}
+
 // "?,?,?" for n placeholders.
 std::string Placeholders(size_t n) {
   std::string s;
@@ -197,12 +226,19 @@ struct Salvage {
 // Reads one row of events into out (the statement's columns: seq, purpose, created_ms, size, user_id,
 // anonymous_id, body).
 // A compressed body is decompressed (salvaged rows are written back as TEXT); one that cannot be is not taken.
-void TakeEvent(base::Stmt& st, Salvage* out, EventCodec* codec) {
+// anons: each dictionary's anonymousId (the rows whose anonymousId is NULL have theirs).
+void TakeEvent(base::Stmt& st, Salvage* out, EventCodec* codec, const std::map<int64_t, std::string>& anons) {
   std::optional<std::string> uid;
   if (!st.IsNull(4)) uid = st.Text(4);
   auto body = BodyJson(st, 6, codec);
   if (!body.ok()) return;
-  out->events.emplace_back(st.Int(0), st.Text(1), st.Int(2), st.Int(3), std::move(uid), st.Text(5),
+  std::string anon = st.Text(5);
+  if (st.IsNull(5)) {
+    // The dictionary's anonymousId (Append); the rows are written back as TEXT, with it.
+    auto a = anons.find(EventCodec::DictionaryIdOf(ColumnBytes(st, 6)));
+    if (a != anons.end()) anon = a->second;
+  }
+  out->events.emplace_back(st.Int(0), st.Text(1), st.Int(2), st.Int(3), std::move(uid), std::move(anon),
                            std::move(body).value());
 }
 
@@ -250,6 +286,7 @@ void ReadDamagedDb(base::Db& db, Salvage* salvage) {
   }
   EventCodec codec;
   (void)LoadDictionaries(db, &codec);  // none, or unreadable: the compressed rows are lost, the text rows kept
+  const std::map<int64_t, std::string> anons = ScopeAnons(db);
   int64_t max_seq = -1;
   for (const char* q : {"SELECT seq FROM sqlite_sequence WHERE name = 'events'", "SELECT max(seq) FROM events"}) {
     auto st = db.Prepare(q);
@@ -259,7 +296,7 @@ void ReadDamagedDb(base::Db& db, Salvage* salvage) {
   if (max_seq < 0) {
     // No bound known: read in order until the first failure.
     if (auto st = db.Prepare(std::string(cols) + "ORDER BY seq"); st.ok()) {
-      while (st->Step()) TakeEvent(st.value(), &out, &codec);
+      while (st->Step()) TakeEvent(st.value(), &out, &codec, anons);
     }
     return;
   }
@@ -271,14 +308,14 @@ void ReadDamagedDb(base::Db& db, Salvage* salvage) {
     int64_t hi = std::min(max_seq, lo + kChunk - 1);
     size_t before = out.events.size();
     range->Bind(1, lo).Bind(2, hi);
-    while (range->Step()) TakeEvent(range.value(), &out, &codec);
+    while (range->Step()) TakeEvent(range.value(), &out, &codec, anons);
     bool failed = !range->status().ok();
     range->Reset();
     if (!failed) continue;
     out.events.resize(before);
     for (int64_t seq = lo; seq <= hi; ++seq) {
       one->Bind(1, seq);
-      if (one->Step()) TakeEvent(one.value(), &out, &codec);
+      if (one->Step()) TakeEvent(one.value(), &out, &codec, anons);
       one->Reset();
     }
   }
@@ -488,13 +525,46 @@ Status Buffer::Migrate() {
     FERRY_RETURN_IF_ERROR(db_.SetUserVersion(4));
     FERRY_RETURN_IF_ERROR(tx.Commit());
   }
-  // Future migrations: if (v < 5) { ... SetUserVersion(5) } in one transaction each.
+  if (v < 5) {
+    // 5: each dictionary's scope (the ids its content carries), the number of events its tables came from, and the
+    // seq of the first event that can use it (NULL for older ones: their events all come before the next one's).
+    base::Transaction tx(db_);
+    FERRY_RETURN_IF_ERROR(tx.begin_status());
+    std::set<std::string> have;
+    {
+      auto cols = db_.Prepare("PRAGMA table_info(dicts);");
+      if (!cols.ok()) return cols.status();
+      while (cols->Step()) have.insert(cols->Text(1));
+      FERRY_RETURN_IF_ERROR(cols->status());
+    }
+    for (const char* col : {"first_seq INTEGER", "scope TEXT", "samples INTEGER NOT NULL DEFAULT 0"}) {
+      if (have.count(std::string(col).substr(0, std::string(col).find(' ')))) continue;
+      FERRY_RETURN_IF_ERROR(db_.Exec(std::string("ALTER TABLE dicts ADD COLUMN ") + col + ";"));
+    }
+    (void)db_.Exec("DELETE FROM meta WHERE k = 'dictionary_samples';");  // schema 4's mark of its one refresh
+    FERRY_RETURN_IF_ERROR(db_.SetUserVersion(5));
+    FERRY_RETURN_IF_ERROR(tx.Commit());
+  }
+  // Future migrations: if (v < 6) { ... SetUserVersion(6) } in one transaction each.
   FERRY_RETURN_IF_ERROR(LoadDictionaries(db_, &codec_));
   {
-    auto st = db_.Prepare("SELECT 1 FROM meta WHERE k = ?");
+    // The current dictionary's scope: the first append of events of that scope uses it (a dictionary from before
+    // schema 5 has none, and is replaced at the first append).
+    dict_anons_ = ScopeAnons(db_);
+    auto st = db_.Prepare("SELECT scope, samples, (SELECT count(*) FROM dicts) FROM dicts ORDER BY id DESC LIMIT 1");
     if (!st.ok()) return st.status();
-    st->Bind(1, kMetaDictionarySamples);
-    dictionary_refresh_pending_ = !st->Step();
+    if (st->Step()) {
+      dictionary_rows_ = st->Int(2);
+      Scope scope = st->IsNull(0) ? Scope() : ParseScope(st->Text(0));
+      if (scope.ok && codec_.has_current()) {
+        dict_anon_ = std::move(scope.anon);
+        dict_user_ = std::move(scope.user);
+        dict_session_ = std::move(scope.session);
+        dict_scope_known_ = true;
+        dictionary_refresh_pending_ = st->Int(1) < static_cast<int64_t>(kDictionarySamples);
+      }
+    }
+    FERRY_RETURN_IF_ERROR(st->status());
   }
 
   auto ins =
@@ -587,10 +657,19 @@ Status Buffer::Append(const std::vector<NewEvent>& events) { return Seen(AppendI
 Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
   if (events.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!codec_.has_current() || (!codec_.current_has_tables() && !dictionary_upgrade_tried_)) {
-    AddDictionaryLocked(events.front().body);
+  dictionary_tokens_ =
+      std::min(kDictionaryBurst, dictionary_tokens_ + static_cast<double>(events.size()) / kEventsPerDictionary);
+  if (!SameScopeLocked(events.front())) {
+    // A new scope, or none known: a dictionary for it (a known scope's replacement spends a token).
+    if (!codec_.has_current() || !dict_scope_known_) {
+      MakeDictionaryLocked(events);
+    } else if (dictionary_tokens_ >= 1) {
+      dictionary_tokens_ -= 1;
+      MakeDictionaryLocked(events);
+    }
+  } else if (dictionary_refresh_pending_) {
+    CollectDictionarySamplesLocked(events);
   }
-  if (dictionary_refresh_pending_) CollectDictionarySamplesLocked(events);
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   for (const NewEvent& e : events) {
@@ -601,11 +680,17 @@ Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
     } else {
       insert_.Bind(4, e.user_id);
     }
-    insert_.Bind(5, e.anonymous_id);
-    // Compressed, fewer pages to encrypt and write; the text when zstd fails (it is read either way).
+    // Compressed, fewer pages to encrypt and write; the text when zstd fails (it is read either way). The
+    // anonymousId of the dictionary's scope is not repeated in the row: NULL says "the dictionary's" (EventsFor).
     if (codec_.Compress(e.body, &compressed_)) {
+      if (dict_scope_known_ && !e.anonymous_id.empty() && e.anonymous_id == dict_anon_) {
+        insert_.BindNull(5);
+      } else {
+        insert_.Bind(5, e.anonymous_id);
+      }
       insert_.BindBlob(6, compressed_.data(), compressed_.size());
     } else {
+      insert_.Bind(5, e.anonymous_id);
       insert_.Bind(6, e.body);
     }
     FERRY_RETURN_IF_ERROR(insert_.Run());
@@ -615,46 +700,116 @@ Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
   return Status::Ok();
 }
 
-void Buffer::AddDictionaryLocked(std::string_view first_event) {
-  std::string bytes = EventCodec::DictionaryFrom(first_event);
-  if (codec_.has_current()) {
-    // An upgrade: only to a dictionary with tables (zstd may refuse to make them from a small event), and only once.
-    dictionary_upgrade_tried_ = true;
-    if (!EventCodec::HasTables(bytes)) return;
-  }
-  auto id = InsertDictionaryLocked(bytes);
-  Status s = id.ok() ? codec_.AddDictionary(id.value(), bytes, true) : id.status();
-  if (!s.ok()) log_.Warn("the buffer stores events uncompressed: no dictionary (" + s.message() + ")");
+namespace {
+
+// The session id in an event's context (the client writes "sessionId":"<uuid>"); empty when there is none.
+std::string_view SessionOf(std::string_view body) {
+  static constexpr std::string_view kKey = "\"sessionId\":\"";
+  size_t at = body.rfind(kKey);
+  if (at == std::string_view::npos) return {};
+  at += kKey.size();
+  size_t end = body.find('"', at);
+  if (end == std::string_view::npos || end - at > 64) return {};
+  return body.substr(at, end - at);
 }
 
-Result<int64_t> Buffer::InsertDictionaryLocked(const std::string& bytes) {
-  auto st = db_.Prepare("INSERT INTO dicts(bytes) VALUES(?)");
-  if (!st.ok()) return st.status();
-  FERRY_RETURN_IF_ERROR(st->BindBlob(1, bytes.data(), bytes.size()).Run());
-  return db_.LastInsertRowid();
+}  // namespace
+
+bool Buffer::SameScopeLocked(const NewEvent& e) const {
+  return codec_.has_current() && dict_scope_known_ && e.anonymous_id == dict_anon_ && e.user_id == dict_user_ &&
+         SessionOf(e.body) == dict_session_;
+}
+
+void Buffer::MakeDictionaryLocked(const std::vector<NewEvent>& events) {
+  const NewEvent& first = events.front();
+  std::vector<std::string> samples;
+  const std::string_view session = SessionOf(first.body);
+  for (const NewEvent& e : events) {
+    if (samples.size() >= kDictionarySamples) break;
+    if (e.anonymous_id == first.anonymous_id && e.user_id == first.user_id && SessionOf(e.body) == session)
+      samples.push_back(e.body);
+  }
+  const size_t n = samples.size();
+  if (!InstallDictionaryLocked(EventCodec::DictionaryFrom(first.body, samples), first, n)) return;
+  dictionary_samples_.clear();
+  dictionary_refresh_pending_ = n < kDictionarySamples;
 }
 
 void Buffer::CollectDictionarySamplesLocked(const std::vector<NewEvent>& events) {
   for (const NewEvent& e : events) {
     if (dictionary_samples_.size() >= kDictionarySamples) break;
-    dictionary_samples_.push_back(e.body);
+    if (SameScopeLocked(e)) dictionary_samples_.push_back(e.body);
   }
   if (dictionary_samples_.size() < kDictionarySamples) return;
-  dictionary_refresh_pending_ = false;  // one try per open
+  dictionary_refresh_pending_ = false;  // once per dictionary
   std::vector<std::string> samples = std::move(dictionary_samples_);
   dictionary_samples_ = {};
   std::string bytes = EventCodec::DictionaryFrom(samples.back(), samples);
   if (!EventCodec::HasTables(bytes)) return;
-  base::Transaction tx(db_);
-  Status s = tx.begin_status();
-  Result<int64_t> id = s.ok() ? InsertDictionaryLocked(bytes) : Result<int64_t>(s);
-  if (!id.ok()) s = id.status();
-  auto meta = db_.Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)");
-  if (s.ok()) s = meta.status();
-  if (s.ok()) s = meta->Bind(1, kMetaDictionarySamples).Bind(2, std::to_string(samples.size())).Run();
-  if (s.ok()) s = tx.Commit();
-  if (s.ok()) s = codec_.AddDictionary(id.value(), bytes, true);
-  if (!s.ok()) log_.Warn("the buffer's dictionary was not renewed (" + s.message() + ")");
+  NewEvent scope;
+  scope.anonymous_id = dict_anon_;
+  scope.user_id = dict_user_;
+  scope.body = samples.back();
+  (void)InstallDictionaryLocked(bytes, scope, samples.size());
+}
+
+bool Buffer::InstallDictionaryLocked(const std::string& bytes, const NewEvent& from, size_t samples) {
+  // The next event's seq (AUTOINCREMENT: one past the largest ever given) is the first that can use it.
+  auto st = db_.Prepare(
+      "INSERT INTO dicts(bytes, first_seq, scope, samples) "
+      "VALUES(?, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1, ?, ?)");
+  const std::string_view session = SessionOf(from.body);
+  std::string scope = from.anonymous_id + "\n" + from.user_id + "\n" + std::string(session);
+  Status s = st.status();
+  if (s.ok())
+    s = st->BindBlob(1, bytes.data(), bytes.size()).Bind(2, scope).Bind(3, static_cast<int64_t>(samples)).Run();
+  if (!s.ok()) {
+    log_.Warn("no new dictionary for the buffer's events (" + s.message() + ")");
+    return false;
+  }
+  const int64_t id = db_.LastInsertRowid();
+  ++dictionary_rows_;
+  s = codec_.AddDictionary(id, bytes, true);
+  if (!s.ok()) {
+    // No event may use the old one from this row's first seq on: the row goes, or else no dictionary is current.
+    log_.Warn("no new dictionary for the buffer's events (" + s.message() + ")");
+    auto del = db_.Prepare("DELETE FROM dicts WHERE id = ?");
+    if (del.ok() && del->Bind(1, id).Run().ok()) {
+      --dictionary_rows_;
+    } else {
+      codec_.DropCurrent();
+    }
+    if (!codec_.has_current()) dict_scope_known_ = false;
+    return false;
+  }
+  dict_anon_ = from.anonymous_id;
+  dict_anons_[id] = from.anonymous_id;
+  dict_user_ = from.user_id;
+  dict_session_ = std::string(session);
+  dict_scope_known_ = true;
+  return true;
+}
+
+void Buffer::CollectDictionariesLocked() {
+  if (dictionary_rows_ <= 1) return;
+  // A dictionary other than the current one whose range of seqs holds no event any more.
+  auto st = db_.Prepare(
+      "SELECT d.id FROM dicts d WHERE d.id <> ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE seq >= "
+      "coalesce(d.first_seq, 0) AND seq < coalesce((SELECT min(n.first_seq) FROM dicts n WHERE n.id > d.id AND "
+      "n.first_seq IS NOT NULL), 9223372036854775807))");
+  if (!st.ok()) return;
+  st->Bind(1, codec_.current_id());
+  std::vector<int64_t> unused;
+  while (st->Step()) unused.push_back(st->Int(0));
+  if (!st->status().ok() || unused.empty()) return;
+  auto del = db_.Prepare("DELETE FROM dicts WHERE id = ?");
+  if (!del.ok()) return;
+  for (int64_t id : unused) {
+    if (!del->Bind(1, id).Run().ok()) return;
+    codec_.RemoveDictionary(id);
+    dict_anons_.erase(id);
+    --dictionary_rows_;
+  }
 }
 
 Result<std::vector<QueuedEvent>> Buffer::NextBatch(const std::set<std::string>& purposes, size_t max_events,
@@ -791,6 +946,7 @@ Status Buffer::Delete(const std::vector<QueuedEvent>& events) {
   }
   FERRY_RETURN_IF_ERROR(s);
   for (const QueuedEvent* e : gone) Account(e->purpose, -1, -e->size);
+  CollectDictionariesLocked();
   return Status::Ok();
 }
 
@@ -956,7 +1112,9 @@ Result<Evicted> Buffer::Evict(int64_t max_bytes, int64_t min_created_ms) {
 
 Result<Evicted> Buffer::EvictImpl(int64_t max_bytes, int64_t min_created_ms) {
   std::lock_guard<std::mutex> lock(mu_);
-  return EvictLocked(max_bytes, min_created_ms);
+  auto ev = EvictLocked(max_bytes, min_created_ms);
+  if (ev.ok()) CollectDictionariesLocked();
+  return ev;
 }
 
 Result<Evicted> Buffer::EvictLocked(int64_t max_bytes, int64_t min_created_ms) {
@@ -1012,8 +1170,20 @@ Result<int64_t> Buffer::DeleteAllEvents() { return Seen(DeleteAllEventsImpl()); 
 
 Result<int64_t> Buffer::DeleteAllEventsImpl() {
   std::lock_guard<std::mutex> lock(mu_);
+  // The dictionaries go with the events: their content carries the ids of the events they were made from.
+  base::Transaction tx(db_);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
   FERRY_RETURN_IF_ERROR(db_.Exec("DELETE FROM events"));
   int64_t n = db_.Changes();
+  FERRY_RETURN_IF_ERROR(db_.Exec("DELETE FROM dicts"));
+  FERRY_RETURN_IF_ERROR(tx.Commit());
+  codec_.Clear();
+  dict_anons_.clear();
+  dict_scope_known_ = false;
+  dictionary_refresh_pending_ = false;
+  for (std::string& e : dictionary_samples_) base::WipeString(e);
+  dictionary_samples_.clear();
+  dictionary_rows_ = 0;
   counts_.clear();
   total_bytes_ = 0;
   return n;
@@ -1054,9 +1224,10 @@ Result<std::vector<std::string>> Buffer::EventsForImpl(const std::string& user_i
                                                        const std::set<std::string>& anon_ids) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
-  std::string sql = "SELECT body FROM events WHERE ";
+  // A compressed row whose anonymousId is NULL has its dictionary's (Append): read when that one is asked for.
+  std::string sql = "SELECT body, anonymous_id IS NULL, user_id FROM events WHERE ";
   sql += user_id.empty() ? "0" : "user_id = ?";
-  if (!anon_ids.empty()) sql += " OR anonymous_id IN (" + Placeholders(anon_ids.size()) + ")";
+  if (!anon_ids.empty()) sql += " OR anonymous_id IN (" + Placeholders(anon_ids.size()) + ") OR anonymous_id IS NULL";
   sql += " ORDER BY seq";
   auto st = db_.Prepare(sql);
   if (!st.ok()) return st.status();
@@ -1064,6 +1235,10 @@ Result<std::vector<std::string>> Buffer::EventsForImpl(const std::string& user_i
   if (!user_id.empty()) st->Bind(i++, user_id);
   for (const auto& a : anon_ids) st->Bind(i++, a);
   while (st->Step()) {
+    if (st->Int(1) != 0 && (user_id.empty() || st->TextView(2) != user_id)) {
+      auto anon = dict_anons_.find(EventCodec::DictionaryIdOf(ColumnBytes(st.value(), 0)));
+      if (anon == dict_anons_.end() || anon_ids.count(anon->second) == 0) continue;
+    }
     auto body = BodyJson(st.value(), 0, &codec_);
     if (!body.ok()) return body.status();
     out.push_back(std::move(body).value());

@@ -100,14 +100,18 @@ class Buffer {
  public:
   // Per-row overhead added to the body size when accounting for max_storage_bytes.
   static constexpr int64_t kRowOverhead = 64;
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   // Meta key set (to the time, in ms) when the buffer's recorded consent was lost (reset, or not salvageable).
   static constexpr const char* kMetaConsentLost = "consent_lost_ms";
   // Meta key written by a clean close: the per-purpose counts (JSON), trusted at open only with a valid clean marker.
   static constexpr const char* kMetaCountsAtClose = "counts_at_close";
-  // Meta key set once the dictionary's tables were made from kDictionarySamples events (their count).
-  static constexpr const char* kMetaDictionarySamples = "dictionary_samples";
+  // A dictionary's tables come from up to this many events of its scope (the first append's, then once more when
+  // that one had fewer).
   static constexpr size_t kDictionarySamples = 16;
+  // New dictionaries for a change of scope (a new session, identify, reset, another app's ids through an agent): a
+  // bucket of kDictionaryBurst, refilled by one for every kEventsPerDictionary events appended.
+  static constexpr double kDictionaryBurst = 4;
+  static constexpr double kEventsPerDictionary = 256;
 
   // Opens or creates the buffer, and holds its lock until destroyed.
   // - Another holder of the lock: kStorage ("in use"), nothing touched.
@@ -216,18 +220,25 @@ class Buffer {
   // The destructor's part: counts into meta, the connection closed, the marker written.
   void CloseClean();
   void Account(const std::string& purpose, int64_t events, int64_t bytes);
-  // Adds the dictionary made from a first event (event_codec.h) and makes it current; on failure events stay TEXT.
-  // A buffer whose dictionary is content alone (made before the tables) gets one with tables too, once per open;
-  // its older rows keep decoding with the old one.
-  void AddDictionaryLocked(std::string_view first_event);
-  // Inserts a dictionary row; its id (the codec learns of it from the caller, once the row is committed).
-  base::Result<int64_t> InsertDictionaryLocked(const std::string& bytes);
-  bool dictionary_upgrade_tried_ = false;  // guarded by mu_
-  // The first dictionary's tables come from one event; once kDictionarySamples events were appended (since an open,
-  // until kMetaDictionarySamples is set) a dictionary with tables from all of them is made, once.
+  // Dictionaries (event_codec.h). Each has a scope: the anonymousId, userId and session id of the events it was made
+  // from (its content carries them). Append makes one when its first event's scope is not the current one's, from
+  // that event and up to kDictionarySamples of the same scope in the batch, and once more from kDictionarySamples
+  // when it had fewer. A dictionary row keeps the seq of the first event that can use it: the events that use
+  // dictionary d lie in [d.first_seq, first_seq of the next), and a dictionary none of them is left for is deleted
+  // (CollectDictionariesLocked, after deletes). DeleteAllEvents deletes them all.
+  bool SameScopeLocked(const NewEvent& e) const;
+  void MakeDictionaryLocked(const std::vector<NewEvent>& events);
   void CollectDictionarySamplesLocked(const std::vector<NewEvent>& events);
-  bool dictionary_refresh_pending_ = false;      // guarded by mu_
-  std::vector<std::string> dictionary_samples_;  // guarded by mu_
+  // Inserts a dictionary row and makes it current; false when it could not (the current one stays, or none).
+  bool InstallDictionaryLocked(const std::string& bytes, const NewEvent& from, size_t samples);
+  void CollectDictionariesLocked();
+  std::string dict_anon_, dict_user_, dict_session_;  // guarded by mu_: the current dictionary's scope
+  bool dict_scope_known_ = false;                     // guarded by mu_
+  bool dictionary_refresh_pending_ = false;           // guarded by mu_
+  std::vector<std::string> dictionary_samples_;       // guarded by mu_
+  double dictionary_tokens_ = kDictionaryBurst;       // guarded by mu_
+  int64_t dictionary_rows_ = 0;                       // guarded by mu_
+  std::map<int64_t, std::string> dict_anons_;         // guarded by mu_: each dictionary's anonymousId, by id
   base::Result<Evicted> EvictLocked(int64_t max_bytes, int64_t min_created_ms);
 
   std::unique_ptr<platform::FileLock> lock_;  // held for the buffer's lifetime (set by Open)

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/base/json_text.h"
+
 namespace ferry::core {
 
 using base::Status;
@@ -44,6 +46,22 @@ Status EventCodec::AddDictionary(int64_t id, std::string_view bytes, bool curren
   return Status::Ok();
 }
 
+void EventCodec::DropCurrent() {
+  cdict_.reset();
+  current_id_ = 0;
+  current_has_tables_ = false;
+}
+
+void EventCodec::RemoveDictionary(int64_t id) {
+  ddicts_.erase(id);
+  if (id == current_id_) DropCurrent();
+}
+
+void EventCodec::Clear() {
+  ddicts_.clear();
+  DropCurrent();
+}
+
 bool EventCodec::Compress(std::string_view json, std::string* out) {
   if (!cctx_ || !cdict_) return false;
   out->resize(kIdBytes + ZSTD_compressBound(json.size()));
@@ -54,6 +72,13 @@ bool EventCodec::Compress(std::string_view json, std::string* out) {
   if (ZSTD_isError(n)) return false;
   out->resize(kIdBytes + n);
   return true;
+}
+
+int64_t EventCodec::DictionaryIdOf(std::string_view blob) {
+  if (blob.size() <= kIdBytes) return 0;
+  uint32_t id = 0;
+  for (size_t i = 0; i < kIdBytes; ++i) id |= static_cast<uint32_t>(static_cast<unsigned char>(blob[i])) << (8 * i);
+  return id;
 }
 
 base::Result<std::string> EventCodec::Decompress(std::string_view blob) {
@@ -80,20 +105,48 @@ bool EventCodec::HasTables(std::string_view dictionary) {
 }
 
 std::string EventCodec::DictionaryFrom(std::string_view event_json, const std::vector<std::string>& samples) {
-  // The envelope in the order the client writes it, the ids, names and time replaced by typical shapes, then the
-  // device's context (its session id blanked).
-  std::string out =
-      "{\"messageId\":\"00000000-0000-4000-8000-000000000000\",\"deviceSeq\":1,\"consentReceipt\":null,"
-      "\"type\":\"track\",\"event\":\"\",\"anonymousId\":\"00000000-0000-4000-8000-000000000000\","
-      "\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"purpose\":\"analytics\",\"properties\":{},\"context\":";
+  // The envelope in the order the client writes it, with what the events of one device and session share: its ids
+  // (anonymousId, userId, session id in the context), the consent receipt, the time and messageId prefixes and the
+  // device's context. An event's own parts (the random part of its messageId, its name, its properties) are blanked.
   nlohmann::json ev = nlohmann::json::parse(event_json, nullptr, false);
-  if (ev.is_object() && ev.contains("context") && ev["context"].is_object()) {
-    nlohmann::json& ctx = ev["context"];
-    if (ctx.contains("sessionId")) ctx["sessionId"] = "00000000-0000-4000-8000-000000000000";
-    out += ctx.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (!ev.is_object()) ev = nlohmann::json::object();
+  auto text = [&](const char* key, std::string_view otherwise) -> std::string {
+    auto it = ev.find(key);
+    return it != ev.end() && it->is_string() ? it->get<std::string>() : std::string(otherwise);
+  };
+  auto add = [](std::string* out, std::string_view s) { base::AppendJsonString(out, s); };
+  std::string out = "{\"messageId\":";
+  // A UUIDv7 (the client's): its time prefix kept, the rest of the shape with zeros.
+  std::string id = text("messageId", "");
+  add(&out, id.size() == 36 && id[14] == '7' ? id.substr(0, 15) + "000-8000-000000000000"
+                                             : std::string("00000000-0000-4000-8000-000000000000"));
+  out += ",\"deviceSeq\":";
+  auto seq = ev.find("deviceSeq");
+  out += seq != ev.end() && seq->is_number_integer() ? std::to_string(seq->get<int64_t>()) : "1";
+  out += ",\"consentReceipt\":";
+  std::string receipt = text("consentReceipt", "");
+  if (receipt.empty()) {
+    out += "null";
   } else {
-    out += "{}";
+    add(&out, receipt);
   }
+  out += ",\"type\":";
+  add(&out, text("type", "track"));
+  out += ",\"event\":\"\",\"anonymousId\":";
+  add(&out, text("anonymousId", "00000000-0000-4000-8000-000000000000"));
+  std::string user = text("userId", "");
+  if (!user.empty()) {
+    out += ",\"userId\":";
+    add(&out, user);
+  }
+  out += ",\"timestamp\":";
+  add(&out, text("timestamp", "2026-01-01T00:00:00.000Z"));
+  out += ",\"purpose\":";
+  add(&out, text("purpose", "analytics"));
+  out += ",\"properties\":{},\"context\":";
+  auto ctx = ev.find("context");
+  out += ctx != ev.end() && ctx->is_object() ? ctx->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                             : std::string("{}");
   out += "}";
   // Entropy tables (Huffman, FSE) computed from the samples' symbol statistics and put before that content
   // (ZDICT_finalizeDictionary; the samples' text is not copied into the dictionary). With tables ready in the

@@ -1,7 +1,7 @@
 // EventCodec: how the buffer stores an event's JSON. Since schema 3 the writer stores each event as a BLOB: the 4-byte
 // little-endian id of a row of the buffer's `dicts` table, then a zstd frame (level 1) compressed against that row's
-// bytes (a raw-content dictionary: the JSON envelope every event shares, with the device's context and no user
-// data). Rows written as TEXT (older buffers, consent records, salvaged rows) are the JSON itself.
+// bytes (the JSON envelope the events of one device and session share, behind zstd's entropy tables; see
+// DictionaryFrom). Rows written as TEXT (older buffers, consent records, salvaged rows) are the JSON itself.
 //
 // Not thread-safe: the buffer calls it under its mutex.
 #ifndef FERRY_SDK_CORE_EVENT_CODEC_H_
@@ -30,18 +30,28 @@ class EventCodec {
   // Makes dictionary `id` (its bytes) known for decoding; current: also used for compressing from now on.
   base::Status AddDictionary(int64_t id, std::string_view bytes, bool current);
   bool has_current() const { return current_id_ != 0; }
+  int64_t current_id() const { return current_id_; }
+  // No dictionary current: events are stored as text until the next AddDictionary(..., true).
+  void DropCurrent();
+  // Forgets dictionary `id` (its rows are gone); the current one stays current only if it is not `id`.
+  void RemoveDictionary(int64_t id);
+  // Forgets every dictionary.
+  void Clear();
   // Whether the current dictionary carries entropy tables (DictionaryFrom since they were added), not content alone.
   bool current_has_tables() const { return current_has_tables_; }
   static bool HasTables(std::string_view dictionary);
 
   // The stored form of json (a dictionary must be current). False: zstd failed (store the text instead).
   bool Compress(std::string_view json, std::string* out);
+  // The id of the dictionary a stored BLOB was compressed with (0: too short to name one).
+  static int64_t DictionaryIdOf(std::string_view blob);
   // The JSON of a stored BLOB. kCorruption when it cannot be decoded (an unknown dictionary, a damaged frame).
   base::Result<std::string> Decompress(std::string_view blob);
 
-  // The dictionary's bytes for a buffer with none yet, from the JSON of a first event: its envelope keys and its
-  // "context" object (the device and app facts; the session id blanked), never its ids, names or properties' values,
-  // behind entropy tables computed from the first event's symbol statistics (a zstd "full" dictionary).
+  // The dictionary's bytes for the events of one device, from the JSON of one of them: the envelope's keys, the ids
+  // and facts its events share (anonymousId, userId, the consent receipt, the context with its session id, the
+  // prefixes of the time and of the messageId), never the event's name or properties' values, behind entropy tables
+  // computed from the symbol statistics of the samples (a zstd "full" dictionary; their counts, not their text).
   // samples: the events whose statistics make the tables (none: event_json alone).
   static std::string DictionaryFrom(std::string_view event_json, const std::vector<std::string>& samples = {});
 

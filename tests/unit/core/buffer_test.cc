@@ -389,6 +389,10 @@ TEST_F(BufferTest, ATruncatedFileIsSalvaged) {
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ(static_cast<int64_t>(batch->size()), report.salvaged_events);
   EXPECT_NE(batch->front().body.find("\"i\":0,"), std::string::npos);  // the oldest came through
+  // Each keeps its anonymousId (a compressed row leaves it to its dictionary's scope).
+  auto mine = s.value()->EventsFor("", {"anon-1"});
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(static_cast<int64_t>(mine->size()), report.salvaged_events);
   EXPECT_EQ(s.value()->LoadConsent()["marketing"].state, Consent::kDenied);
   EXPECT_EQ(s.value()->GetMeta("anonymous_id").value_or(""), "anon-kept");
   EXPECT_FALSE(report.consent_lost);
@@ -580,14 +584,16 @@ TEST_F(BufferTest, ASchemaTwoBufferMigratesAndKeepsItsTextRows) {
   EXPECT_EQ(types, (std::vector<std::string>{"text", "text", "text", "blob", "blob"}));
 }
 
+// Rows of the dicts table: bytes, scope.
+std::vector<std::pair<std::string, std::string>> DictRows(base::Db* db) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto st = db->Prepare("SELECT bytes, coalesce(scope, '') FROM dicts ORDER BY id");
+  EXPECT_TRUE(st.ok());
+  while (st.ok() && st->Step()) out.emplace_back(st->Text(0), st->Text(1));
+  return out;
+}
+
 TEST_F(BufferTest, TheDictionaryHasEntropyTablesFromTheFirstEventsAndAContentOnlyOneIsReplaced) {
-  auto dicts = [&](base::Db* db) {
-    std::vector<std::string> out;
-    auto st = db->Prepare("SELECT bytes FROM dicts ORDER BY id");
-    EXPECT_TRUE(st.ok());
-    while (st.ok() && st->Step()) out.push_back(st->Text(0));
-    return out;
-  };
   {
     auto s = Open();
     ASSERT_TRUE(s->Append({CodecEv(1, CodecBody(1))}).ok());
@@ -596,18 +602,20 @@ TEST_F(BufferTest, TheDictionaryHasEntropyTablesFromTheFirstEventsAndAContentOnl
   {
     auto db = base::Db::OpenEncrypted(path_, key_);
     ASSERT_TRUE(db.ok());
-    std::vector<std::string> d = dicts(&*db);
+    auto d = DictRows(&*db);
     ASSERT_EQ(d.size(), 1u);
     // A zstd dictionary with tables starts with its magic number (0xEC30A437, little endian).
-    EXPECT_EQ(d[0].substr(0, 4), std::string("\x37\xA4\x30\xEC", 4));
-    EXPECT_TRUE(EventCodec::HasTables(d[0]));
-    // The buffer as it was before the tables: its dictionary the content alone, its event compressed against it.
+    EXPECT_EQ(d[0].first.substr(0, 4), std::string("\x37\xA4\x30\xEC", 4));
+    EXPECT_TRUE(EventCodec::HasTables(d[0].first));
+    EXPECT_EQ(d[0].second, "anon-1\n\n9a8b7c6d-1111-4222-8333-444455556666");
+    // The buffer as it was before the tables: its dictionary the content alone (no scope), its event compressed
+    // against it.
     EventCodec old;
     ASSERT_TRUE(old.AddDictionary(1, content, true).ok());
     EXPECT_FALSE(old.current_has_tables());
     std::string blob;
     ASSERT_TRUE(old.Compress(CodecBody(1), &blob));
-    auto up = db->Prepare("UPDATE dicts SET bytes = ? WHERE id = 1");
+    auto up = db->Prepare("UPDATE dicts SET bytes = ?, scope = NULL, first_seq = NULL, samples = 0 WHERE id = 1");
     ASSERT_TRUE(up.ok());
     ASSERT_TRUE(up->BindBlob(1, content.data(), content.size()).Run().ok());
     auto ev = db->Prepare("UPDATE events SET body = ?");
@@ -629,18 +637,19 @@ TEST_F(BufferTest, TheDictionaryHasEntropyTablesFromTheFirstEventsAndAContentOnl
   {
     auto db = base::Db::OpenEncrypted(path_, key_);
     ASSERT_TRUE(db.ok());
-    std::vector<std::string> d = dicts(&*db);
-    // One with tables from the first event appended, then one with tables from the first 16 (once).
-    ASSERT_EQ(d.size(), 3u);
-    EXPECT_EQ(d[0], content);
-    EXPECT_TRUE(EventCodec::HasTables(d[1]));
-    EXPECT_TRUE(EventCodec::HasTables(d[2]));
-    auto meta = db->Prepare("SELECT v FROM meta WHERE k = 'dictionary_samples'");
-    ASSERT_TRUE(meta.ok());
-    ASSERT_TRUE(meta->Step());
-    EXPECT_EQ(meta->Text(0), "16");
+    auto d = DictRows(&*db);
+    // The old one kept (its event is still queued), one with tables from the first 16 events of the batch; the
+    // event after it has the same scope and uses it.
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[0].first, content);
+    EXPECT_TRUE(EventCodec::HasTables(d[1].first));
+    auto st = db->Prepare("SELECT samples, first_seq FROM dicts WHERE id = 2");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE(st->Step());
+    EXPECT_EQ(st->Int(0), 16);
+    EXPECT_EQ(st->Int(1), 2);  // the seq of the first event that used it
   }
-  auto s = Open();  // reopened: every dictionary is read back; every row decodes; no fourth one is made
+  auto s = Open();  // reopened: every dictionary is read back; every row decodes; the same scope needs no new one
   ASSERT_TRUE(s->Append({CodecEv(23, CodecBody(23))}).ok());
   bodies.push_back(CodecBody(23));
   auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
@@ -650,26 +659,130 @@ TEST_F(BufferTest, TheDictionaryHasEntropyTablesFromTheFirstEventsAndAContentOnl
   s.reset();
   auto db = base::Db::OpenEncrypted(path_, key_);
   ASSERT_TRUE(db.ok());
-  EXPECT_EQ(dicts(&*db).size(), 3u);
+  EXPECT_EQ(DictRows(&*db).size(), 2u);
 }
 
-TEST_F(BufferTest, TheDictionaryHoldsNoUserData) {
-  const std::string anon = "77777777-aaaa-4bbb-8ccc-dddddddddddd";
+// An event of anonymousId `anon` in session `session`, as the client writes it.
+NewEvent ScopedEv(int i, const std::string& anon, const std::string& session) {
+  std::string body = CodecBody(i, anon);
+  const std::string old_session = "9a8b7c6d-1111-4222-8333-444455556666";
+  body.replace(body.find(old_session), old_session.size(), session);
+  return NewEvent{"analytics", i, "", anon, body};
+}
+
+TEST_F(BufferTest, ADictionaryCarriesTheIdsOfItsEventsNeverTheirContentAndGoesWithThem) {
+  const std::string a = "77777777-aaaa-4bbb-8ccc-dddddddddddd", b = "88888888-aaaa-4bbb-8ccc-dddddddddddd";
+  const std::string session = "5e55e55e-1111-4222-8333-444455556666";
   auto s = Open();
-  std::string body = CodecBody(1, anon);
-  ASSERT_TRUE(s->Append({CodecEv(1, body)}).ok());
+  std::vector<NewEvent> evs;
+  for (int i = 1; i <= 3; ++i) evs.push_back(ScopedEv(i, a, session));
+  ASSERT_TRUE(s->Append(evs).ok());
+  {
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    auto d = DictRows(&*db);
+    ASSERT_EQ(d.size(), 1u);
+    const std::string& dict = d[0].first;
+    // The ids and facts its events share are there ...
+    for (const char* shared : {"77777777-aaaa", "5e55e55e-1111", "\"r-1\"", "\"app\":{\"name\":\"bench\""}) {
+      EXPECT_NE(dict.find(shared), std::string::npos) << shared << " not in " << dict;
+    }
+    // ... never an event's own parts: the random part of its messageId, its name, its properties.
+    for (const char* own : {"0c6f2b8e", "Product Viewed", "SKU-", "Running Shoes", "6.37"}) {
+      EXPECT_EQ(dict.find(own), std::string::npos) << own << " in " << dict;
+    }
+  }
+  // Another device's events (an agent's other app): a dictionary of theirs.
+  const std::vector<NewEvent> of_a = evs;
+  evs.clear();
+  for (int i = 4; i <= 6; ++i) evs.push_back(ScopedEv(i, b, session));
+  ASSERT_TRUE(s->Append(evs).ok());
+  {
+    // A row leaves the anonymousId of its dictionary's scope to the dictionary (NULL), and is found by it.
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    auto st = db->Prepare("SELECT count(*) FROM events WHERE anonymous_id IS NULL");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE(st->Step());
+    EXPECT_EQ(st->Int(0), 6);
+  }
+  const std::vector<std::pair<std::string, const std::vector<NewEvent>*>> cases = {{a, &of_a}, {b, &evs}};
+  for (const auto& [anon, want] : cases) {
+    auto mine = s->EventsFor("", {anon});
+    ASSERT_TRUE(mine.ok());
+    ASSERT_EQ(mine->size(), 3u) << anon;
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ((*mine)[i], (*want)[i].body) << anon << " " << i;
+  }
+  auto none = s->EventsFor("", {"99999999-aaaa-4bbb-8ccc-dddddddddddd"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  // Once a's events are sent (deleted), its dictionary goes; b's events still read back.
+  auto batch = s->NextBatch({"analytics"}, 3, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 3u);
+  ASSERT_TRUE(s->Delete(*batch).ok());
+  {
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    auto d = DictRows(&*db);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].first.find("77777777"), std::string::npos);
+    EXPECT_NE(d[0].first.find("88888888"), std::string::npos);
+  }
+  s.reset();
+  s = Open();
+  auto left = s->NextBatch({"analytics"}, 10, 1 << 20);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ((*left)[i].body, evs[i].body) << i;
+  // Erasure on the device: the dictionaries go with the events; the next event gets a new one.
   ASSERT_TRUE(s->DeleteAllEvents().ok());
+  {
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    EXPECT_TRUE(DictRows(&*db).empty());
+  }
+  ASSERT_TRUE(s->Append({ScopedEv(7, a, session)}).ok());
+  auto after = s->NextBatch({"analytics"}, 10, 1 << 20);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].body, ScopedEv(7, a, session).body);
+}
+
+TEST_F(BufferTest, ChangesOfScopeGetNewDictionariesAtABoundedRate) {
+  auto s = Open();
+  // A new session each append: the first gets a dictionary, then kDictionaryBurst more, then one per
+  // kEventsPerDictionary events appended.
+  std::vector<std::string> bodies;
+  for (int i = 1; i <= 12; ++i) {
+    char session[40];
+    std::snprintf(session, sizeof session, "%08d-1111-4222-8333-444455556666", i);
+    NewEvent e = ScopedEv(i, "anon-1", session);
+    bodies.push_back(e.body);
+    ASSERT_TRUE(s->Append({e}).ok());
+  }
+  {
+    auto db = base::Db::OpenEncrypted(path_, key_);
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ(DictRows(&*db).size(), 1u + static_cast<size_t>(Buffer::kDictionaryBurst));
+  }
+  // 256 events of one more session: the bucket holds one again.
+  std::vector<NewEvent> evs;
+  for (int i = 0; i < static_cast<int>(Buffer::kEventsPerDictionary); ++i) {
+    evs.push_back(ScopedEv(100 + i, "anon-1", "99999999-1111-4222-8333-444455556666"));
+    bodies.push_back(evs.back().body);
+  }
+  ASSERT_TRUE(s->Append(evs).ok());
+  auto all = s->NextBatch({"analytics"}, 1000, 1 << 24);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), bodies.size());
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ((*all)[i].body, bodies[i]) << i;
   s.reset();
   auto db = base::Db::OpenEncrypted(path_, key_);
   ASSERT_TRUE(db.ok());
-  auto st = db->Prepare("SELECT bytes FROM dicts");
-  ASSERT_TRUE(st.ok());
-  ASSERT_TRUE(st->Step());
-  std::string dict = st->Text(0);
-  EXPECT_NE(dict.find("\"app\":{\"name\":\"bench\""), std::string::npos) << dict;  // the device's context is there
-  for (const char* user : {"77777777", "SKU-", "Product Viewed", "Running Shoes", "9a8b7c6d", "0c6f2b8e", "r-1"}) {
-    EXPECT_EQ(dict.find(user), std::string::npos) << user << " in " << dict;
-  }
+  auto d = DictRows(&*db);
+  ASSERT_EQ(d.size(), 2u + static_cast<size_t>(Buffer::kDictionaryBurst));
+  EXPECT_EQ(d.back().second, "anon-1\n\n99999999-1111-4222-8333-444455556666");
 }
 
 }  // namespace

@@ -450,7 +450,8 @@ TEST_F(ClientTest, ADamagedBufferIsSalvagedAtOpen) {
   DamageMiddlePage(path_);
   Open();
   json st = Stats(c_);
-  EXPECT_GE(st["salvaged"].get<int64_t>(), 1400);
+  // Three damaged pages cost their rows: ~37 of these compressed events fill a leaf page.
+  EXPECT_GE(st["salvaged"].get<int64_t>(), 1300);
   EXPECT_LT(st["salvaged"].get<int64_t>(), 1500);
   EXPECT_EQ(st["pending_consent"], st["salvaged"]);
   EXPECT_EQ(static_cast<int64_t>(Events("track").size()), st["salvaged"].get<int64_t>());

@@ -366,7 +366,8 @@ TEST_F(UploadTest, SalvagedEventsOfADamagedBufferAreSent) {
   Open(/*batch=*/100);
   json st = Stats(c_);
   int64_t salvaged = st["salvaged"];
-  EXPECT_GE(salvaged, 1400);
+  // Three damaged pages cost their rows: ~37 of these compressed events fill a leaf page.
+  EXPECT_GE(salvaged, 1300);
   EXPECT_LT(salvaged, 1500);
   ASSERT_EQ(ferry_flush(c_, 30000), FERRY_OK);
   st = Stats(c_);
