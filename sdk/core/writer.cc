@@ -23,6 +23,11 @@ constexpr int64_t kRetryWakeMs = 200;  // BATCHED: a failed commit is retried th
 // SYNC: how long the thread waits for the callers it just answered to queue their next events before it commits what
 // is queued (a fraction of an fsync; PostgreSQL's commit_delay does the same).
 constexpr std::chrono::microseconds kGroupWait{200};
+// BATCHED: once woken by an event, the thread gathers for this long (or until kWakeAt are queued) before it commits.
+// Events come in bursts: one commit (and one wake-up of the thread) for the burst instead of one for each event, and
+// the callers do not pay for waking the thread again and again.
+constexpr std::chrono::microseconds kLinger{1000};
+constexpr size_t kWakeAt = 256;
 
 }  // namespace
 
@@ -67,12 +72,13 @@ Status Writer::Enqueue(NewEvent ev, bool sendable, uint64_t* ticket_out) {
     }
     ticket = next_ticket_++;
     queue_bytes_ += bytes;
-    was_empty = queue_.empty();
+    was_empty = queue_.empty() && (idle_ || opts_.durability == Durability::kSync);
     queue_.push_back(Pending{std::move(ev), ticket, sendable});
-    wake_group = group_target_ > 0 && queue_.size() == group_target_;
+    wake_group = (group_target_ > 0 && queue_.size() == group_target_) || queue_.size() == kWakeAt;
   }
   // The thread sleeps only on an empty queue (it takes everything queued before it waits again): waking it for the
-  // first event is enough, and the calls after it skip the futex wake; under SYNC it may also be waiting for a group.
+  // first event is enough, and the calls after it skip the futex wake; under SYNC it may also be waiting for a group,
+  // under BATCHED gathering (kLinger) until kWakeAt are queued.
   if (was_empty || wake_group) queue_cv_.notify_one();
   stats_->tracked.fetch_add(1, std::memory_order_relaxed);
   if (ticket_out != nullptr) {
@@ -99,6 +105,7 @@ Status Writer::WaitCommitted(uint64_t ticket) {
 Status Writer::Drain(int64_t deadline_ms) {
   std::unique_lock<std::mutex> l(mu_);
   uint64_t target = next_ticket_ - 1;
+  drain_requested_ = true;
   queue_cv_.notify_one();
   bool done = clock_->WaitUntil(l, commit_cv_, deadline_ms,
                                 [&] { return committed_ticket_ >= target || storage_failing_ || stop_; });
@@ -117,8 +124,10 @@ void Writer::Run() {
   int64_t last_age_sweep = clock_->MonotonicMs();
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
+    idle_ = true;
     clock_->WaitFor(l, queue_cv_, storage_failing_ ? kRetryWakeMs : kIdleWakeMs,
                     [&] { return stop_ || (!queue_.empty() && !storage_failing_); });
+    idle_ = false;
     if (queue_.empty()) {
       if (stop_) break;
       continue;
@@ -126,7 +135,11 @@ void Writer::Run() {
     if (group_target_ > queue_.size() && !stop_ && !storage_failing_) {
       // SYNC: the callers just answered are about to queue their next events; one commit for all of them.
       queue_cv_.wait_for(l, kGroupWait, [&] { return stop_ || queue_.size() >= group_target_; });
+    } else if (opts_.durability != Durability::kSync && queue_.size() < kWakeAt && !stop_ && !storage_failing_ &&
+               !drain_requested_) {
+      queue_cv_.wait_for(l, kLinger, [&] { return stop_ || drain_requested_ || queue_.size() >= kWakeAt; });
     }
+    drain_requested_ = false;
     CommitBatch(l, &last_age_sweep);
   }
 }

@@ -87,6 +87,10 @@ class Writer {
   // before its next commit: those callers, whose events are committed or queued, usually send the next at once.
   size_t sync_waiters_ = 0;  // guarded by mu_
   size_t group_target_ = 0;  // guarded by mu_
+  // BATCHED: the thread sleeps on an empty queue (idle_, a caller's first event wakes it), and after a wake gathers
+  // what arrives within kLinger before it commits, unwoken unless the queue reaches kWakeAt or a drain asks.
+  bool idle_ = true;              // guarded by mu_
+  bool drain_requested_ = false;  // guarded by mu_
   std::thread thread_;
 };
 
