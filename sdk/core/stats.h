@@ -27,6 +27,7 @@ struct Stats {
   std::atomic<int64_t> buffer_resets{0};    // unreadable buffers set aside at open (reset option), this process
   std::atomic<int64_t> salvaged{0};         // events recovered at open from a damaged buffer, this process
   std::atomic<int64_t> dropped_pending{0};  // events of a pending purpose not held (no hold, or held too long)
+  std::atomic<int64_t> commits{0};          // the writer's transactions that committed events to the buffer
 
   // Calls f(name, value) for every counter above, named as ferry_stats_json() reports it. A new counter: declare it
   // above and add it here.
@@ -48,7 +49,8 @@ struct Stats {
                                                                     {"forgets_sent", &Stats::forgets_sent},
                                                                     {"buffer_resets", &Stats::buffer_resets},
                                                                     {"salvaged", &Stats::salvaged},
-                                                                    {"dropped_pending", &Stats::dropped_pending}};
+                                                                    {"dropped_pending", &Stats::dropped_pending},
+                                                                    {"commits", &Stats::commits}};
     for (const auto& [name, counter] : kCounters) f(name, (this->*counter).load());
   }
 

@@ -180,6 +180,7 @@ void Writer::CommitBatch(std::unique_lock<std::mutex>& l, int64_t* last_age_swee
   if (s.ok()) {
     committed_ticket_ = last;
     storage_failing_ = false;
+    stats_->commits.fetch_add(1, std::memory_order_relaxed);
   } else {
     stats_->storage_errors.fetch_add(1, std::memory_order_relaxed);
     stats_->SetLastError("buffer commit failed: " + s.message());

@@ -2,10 +2,12 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -92,6 +94,30 @@ TEST_F(ClientTest, DeniedPurposeIsNeverStored) {
   EXPECT_EQ(s["queued"], 1);  // only the consent record of the default (marketing denied, issue 12)
   EXPECT_EQ(s["pending_consent"], 0);
   EXPECT_TRUE(Events("track").empty());
+}
+
+// BATCHED: the writer, once woken, gathers what arrives within a millisecond into one commit. Events ~0.1 ms apart
+// (each would find the thread asleep and be a commit of its own) take at most about one commit a millisecond.
+TEST_F(ClientTest, AStreamOfBatchedEventsSharesCommits) {
+  ferry_options* o = BaseOptions(path_);
+  ASSERT_EQ(ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+  Open(o);
+  ASSERT_TRUE(Eventually([&] { return Stats(c_)["uncommitted"] == 0; }));
+  const int64_t before = Stats(c_)["commits"];
+  constexpr int kEvents = 400;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kEvents; ++i) {
+    ASSERT_EQ(ferry_track(c_, "Tick", nullptr, nullptr), FERRY_OK);
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  ASSERT_TRUE(Eventually([&] { return Stats(c_)["uncommitted"] == 0; }));
+  const double elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  json st = Stats(c_);
+  const int64_t commits = st["commits"].get<int64_t>() - before;
+  EXPECT_GE(commits, 1);
+  // Every commit gathered for a millisecond (none of these ends early: fewer than 256 queued, no flush).
+  EXPECT_LE(static_cast<double>(commits), elapsed_ms + 2) << kEvents << " events in " << elapsed_ms << " ms";
+  EXPECT_EQ(static_cast<int64_t>(Events("track").size()), kEvents);
 }
 
 TEST_F(ClientTest, PendingIsStoredButNotSendableUntilGranted) {
