@@ -101,6 +101,24 @@ std::map<int64_t, std::string> ScopeAnons(base::Db& db) {
   return out;
 }
 
+// Adds each column (name, its type and default) that table lacks: a buffer set back to an older version number by
+// hand (tests) keeps the columns it has.
+Status AddMissingColumns(base::Db& db, const char* table,
+                         std::initializer_list<std::pair<const char*, const char*>> columns) {
+  std::set<std::string> have;
+  {
+    auto cols = db.Prepare(std::string("PRAGMA table_info(") + table + ");");
+    if (!cols.ok()) return cols.status();
+    while (cols->Step()) have.insert(cols->Text(1));
+    FERRY_RETURN_IF_ERROR(cols->status());
+  }
+  for (const auto& [name, type] : columns) {
+    if (have.count(name)) continue;
+    FERRY_RETURN_IF_ERROR(db.Exec(std::string("ALTER TABLE ") + table + " ADD COLUMN " + name + " " + type + ";"));
+  }
+  return Status::Ok();
+}
+
 // "?,?,?" for n placeholders.
 std::string Placeholders(size_t n) {
   std::string s;
@@ -510,18 +528,8 @@ Status Buffer::Migrate() {
     // a notice change, guardian consent for minors). Rows from before say "" for both.
     base::Transaction tx(db_);
     FERRY_RETURN_IF_ERROR(tx.begin_status());
-    std::set<std::string> have;
-    {
-      auto cols = db_.Prepare("PRAGMA table_info(consent);");
-      if (!cols.ok()) return cols.status();
-      while (cols->Step()) have.insert(cols->Text(1));
-      FERRY_RETURN_IF_ERROR(cols->status());
-    }
-    for (const char* col : {"method", "notice_version"}) {
-      if (have.count(col)) continue;  // a buffer set back to an older version number by hand (tests) keeps its columns
-      FERRY_RETURN_IF_ERROR(
-          db_.Exec(std::string("ALTER TABLE consent ADD COLUMN ") + col + " TEXT NOT NULL DEFAULT '';"));
-    }
+    FERRY_RETURN_IF_ERROR(AddMissingColumns(
+        db_, "consent", {{"method", "TEXT NOT NULL DEFAULT ''"}, {"notice_version", "TEXT NOT NULL DEFAULT ''"}}));
     FERRY_RETURN_IF_ERROR(db_.SetUserVersion(4));
     FERRY_RETURN_IF_ERROR(tx.Commit());
   }
@@ -530,17 +538,8 @@ Status Buffer::Migrate() {
     // seq of the first event that can use it (NULL for older ones: their events all come before the next one's).
     base::Transaction tx(db_);
     FERRY_RETURN_IF_ERROR(tx.begin_status());
-    std::set<std::string> have;
-    {
-      auto cols = db_.Prepare("PRAGMA table_info(dicts);");
-      if (!cols.ok()) return cols.status();
-      while (cols->Step()) have.insert(cols->Text(1));
-      FERRY_RETURN_IF_ERROR(cols->status());
-    }
-    for (const char* col : {"first_seq INTEGER", "scope TEXT", "samples INTEGER NOT NULL DEFAULT 0"}) {
-      if (have.count(std::string(col).substr(0, std::string(col).find(' ')))) continue;
-      FERRY_RETURN_IF_ERROR(db_.Exec(std::string("ALTER TABLE dicts ADD COLUMN ") + col + ";"));
-    }
+    FERRY_RETURN_IF_ERROR(AddMissingColumns(
+        db_, "dicts", {{"first_seq", "INTEGER"}, {"scope", "TEXT"}, {"samples", "INTEGER NOT NULL DEFAULT 0"}}));
     (void)db_.Exec("DELETE FROM meta WHERE k = 'dictionary_samples';");  // schema 4's mark of its one refresh
     FERRY_RETURN_IF_ERROR(db_.SetUserVersion(5));
     FERRY_RETURN_IF_ERROR(tx.Commit());
