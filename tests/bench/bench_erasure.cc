@@ -284,13 +284,30 @@ int main(int argc, char** argv) {
   int bulk = 1000, clients = 4;
   std::string which = "both";
   bool vacuum_first = true;
+  static const char kUsage[] =
+      "Usage: ferry_bench_erasure [--store sqlite|postgres|both] [--events N] [--subject-events K] [--bulk B]\n"
+      "                           [--clients C] [--no-vacuum] [--erase-chunk-rows N]\n"
+      "Erases a subject of K events among N (and B small subjects in one bulk request) from a real collector while C\n"
+      "clients ingest, and prints the erase time and the longest ingest pause beside the load average.\n"
+      "  --no-vacuum          PostgreSQL: no VACUUM ANALYZE after the load\n"
+      "  --erase-chunk-rows N embedded store: passed to the collector\n";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (arg == "--no-vacuum") {
       vacuum_first = false;
       continue;
     }
-    if (i + 1 >= argc) break;
+    const bool known = arg == "--store" || arg == "--events" || arg == "--subject-events" || arg == "--bulk" ||
+                       arg == "--clients" || arg == "--erase-chunk-rows";
+    if (!known || i + 1 >= argc) {
+      std::fprintf(stderr, "ferry_bench_erasure: %s %s\n%s", known ? "missing the value of" : "unknown option",
+                   arg.c_str(), kUsage);
+      return 2;
+    }
     const char* v = argv[++i];
     if (arg == "--store") which = v;
     if (arg == "--events") total = std::atoll(v);
