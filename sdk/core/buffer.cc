@@ -729,7 +729,9 @@ void Buffer::MakeDictionaryLocked(const std::vector<NewEvent>& events) {
       samples.push_back(e.body);
   }
   const size_t n = samples.size();
-  if (!InstallDictionaryLocked(EventCodec::DictionaryFrom(first.body, samples), first, n)) return;
+  if (!InstallDictionaryLocked(EventCodec::DictionaryFrom(first.body, samples), first.anonymous_id, first.user_id,
+                               std::string(session), n))
+    return;
   dictionary_samples_.clear();
   dictionary_refresh_pending_ = n < kDictionarySamples;
 }
@@ -745,20 +747,16 @@ void Buffer::CollectDictionarySamplesLocked(const std::vector<NewEvent>& events)
   dictionary_samples_ = {};
   std::string bytes = EventCodec::DictionaryFrom(samples.back(), samples);
   if (!EventCodec::HasTables(bytes)) return;
-  NewEvent scope;
-  scope.anonymous_id = dict_anon_;
-  scope.user_id = dict_user_;
-  scope.body = samples.back();
-  (void)InstallDictionaryLocked(bytes, scope, samples.size());
+  (void)InstallDictionaryLocked(bytes, dict_anon_, dict_user_, dict_session_, samples.size());
 }
 
-bool Buffer::InstallDictionaryLocked(const std::string& bytes, const NewEvent& from, size_t samples) {
+bool Buffer::InstallDictionaryLocked(const std::string& bytes, std::string anon, std::string user, std::string session,
+                                     size_t samples) {
   // The next event's seq (AUTOINCREMENT: one past the largest ever given) is the first that can use it.
   auto st = db_.Prepare(
       "INSERT INTO dicts(bytes, first_seq, scope, samples) "
       "VALUES(?, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1, ?, ?)");
-  const std::string_view session = SessionOf(from.body);
-  std::string scope = from.anonymous_id + "\n" + from.user_id + "\n" + std::string(session);
+  std::string scope = anon + "\n" + user + "\n" + session;
   Status s = st.status();
   if (s.ok())
     s = st->BindBlob(1, bytes.data(), bytes.size()).Bind(2, scope).Bind(3, static_cast<int64_t>(samples)).Run();
@@ -781,10 +779,10 @@ bool Buffer::InstallDictionaryLocked(const std::string& bytes, const NewEvent& f
     if (!codec_.has_current()) dict_scope_known_ = false;
     return false;
   }
-  dict_anon_ = from.anonymous_id;
-  dict_anons_[id] = from.anonymous_id;
-  dict_user_ = from.user_id;
-  dict_session_ = std::string(session);
+  dict_anons_[id] = anon;
+  dict_anon_ = std::move(anon);
+  dict_user_ = std::move(user);
+  dict_session_ = std::move(session);
   dict_scope_known_ = true;
   return true;
 }

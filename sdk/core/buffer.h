@@ -230,7 +230,8 @@ class Buffer {
   void MakeDictionaryLocked(const std::vector<NewEvent>& events);
   void CollectDictionarySamplesLocked(const std::vector<NewEvent>& events);
   // Inserts a dictionary row and makes it current; false when it could not (the current one stays, or none).
-  bool InstallDictionaryLocked(const std::string& bytes, const NewEvent& from, size_t samples);
+  bool InstallDictionaryLocked(const std::string& bytes, std::string anon, std::string user, std::string session,
+                               size_t samples);
   void CollectDictionariesLocked();
   std::string dict_anon_, dict_user_, dict_session_;  // guarded by mu_: the current dictionary's scope
   bool dict_scope_known_ = false;                     // guarded by mu_
