@@ -22,6 +22,69 @@ std::string DeleteEventsMarkingConsent(const std::string& select_ids) {
          "SELECT count(*) FROM gone";
 }
 
+// Drops the monthly partitions wholly below `cutoff` and returns the events they held. Each partition is first
+// detached from `events`, in a transaction of its own: the detach waits for the batches writing into it and no batch
+// can reach it afterwards (a late event of that month goes to the DEFAULT partition and is purged row by row). Only
+// then are its rows counted, the consent records they name marked, and the table dropped. Counting before the detach
+// missed the rows of a batch that committed between the count and the drop: they were dropped uncounted, and their
+// consent records never learned that they had covered them. A partition left detached by a crash between the two
+// transactions is still listed in event_partitions, and the next pass drops it.
+Result<int64_t> DropPartitionsBelow(Pool& pool, int64_t cutoff) {
+  auto names = WithLease(&pool, [&](Lease& tx) -> Result<std::vector<std::string>> {
+    auto r = tx.Exec("SELECT name FROM event_partitions WHERE hi_ms <= $1 ORDER BY lo_ms", {I(cutoff)});
+    if (!r.ok()) return r.status();
+    std::vector<std::string> out;
+    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(Get(r->get(), i, 0));
+    return out;
+  });
+  if (!names.ok()) return names.status();
+  int64_t n = 0;
+  for (const std::string& name : *names) {
+    Status detached = WithLease(&pool, [&](Lease& tx) -> Status {
+      FERRY_RETURN_IF_ERROR(tx.Begin());
+      FERRY_RETURN_IF_ERROR(tx.Lock(kLockPartitions));
+      auto attached = tx.Exec(
+          "SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass "
+          "AND c.relname = $1",
+          {T(name)});
+      if (!attached.ok()) return attached.status();
+      if (PQntuples(attached->get()) > 0) {
+        FERRY_RETURN_IF_ERROR(tx.Run("ALTER TABLE events DETACH PARTITION " + tx.Ident(name)));
+      }
+      return tx.Commit();
+    });
+    if (!detached.ok()) return detached;
+    auto rows = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
+      FERRY_RETURN_IF_ERROR(tx.Begin());
+      FERRY_RETURN_IF_ERROR(tx.Lock(kLockPartitions));
+      // Another collector on the same database may have dropped it meanwhile.
+      auto listed = tx.Exec("SELECT 1 FROM event_partitions WHERE name = $1", {T(name)});
+      if (!listed.ok()) return listed.status();
+      if (PQntuples(listed->get()) == 0) {
+        FERRY_RETURN_IF_ERROR(tx.Commit());
+        return int64_t{0};
+      }
+      auto c = tx.Exec("SELECT count(*) FROM " + tx.Ident(name));
+      if (!c.ok()) return c.status();
+      const int64_t count = GetInt(c->get(), 0, 0);
+      // The consent records its events name learn how long they covered something before the events go.
+      FERRY_RETURN_IF_ERROR(
+          tx.Run("UPDATE consent_ledger c SET covered_until_ms = greatest(coalesce(c.covered_until_ms, 0), g.m) FROM "
+                 "(SELECT project_id, consent_receipt, max(timestamp_ms) AS m FROM " +
+                 tx.Ident(name) +
+                 " WHERE consent_receipt IS NOT NULL GROUP BY project_id, consent_receipt) g WHERE c.project_id = "
+                 "g.project_id AND c.receipt_id = g.consent_receipt"));
+      FERRY_RETURN_IF_ERROR(tx.Run("DROP TABLE " + tx.Ident(name)));
+      FERRY_RETURN_IF_ERROR(tx.Run("DELETE FROM event_partitions WHERE name = $1", {T(name)}));
+      FERRY_RETURN_IF_ERROR(tx.Commit());
+      return count;
+    });
+    if (!rows.ok()) return rows.status();
+    n += *rows;
+  }
+  return n;
+}
+
 }  // namespace
 
 Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
@@ -70,32 +133,7 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
   if (every_project_expires) {
     int64_t min_cut = cutoffs.front().cutoff;
     for (const Cut& c : cutoffs) min_cut = std::min(min_cut, c.cutoff);
-    auto dropped = WithLease(&pool, [&](Lease& tx) -> Result<int64_t> {
-      int64_t n = 0;
-      FERRY_RETURN_IF_ERROR(tx.Begin());
-      FERRY_RETURN_IF_ERROR(tx.Lock(kLockPartitions));
-      auto parts = tx.Exec("SELECT name FROM event_partitions WHERE hi_ms <= $1 ORDER BY lo_ms", {I(min_cut)});
-      if (!parts.ok()) return parts.status();
-      for (int i = 0; i < PQntuples(parts->get()); ++i) {
-        std::string name = Get(parts->get(), i, 0);
-        std::string count_sql = "SELECT count(*) FROM " + tx.Ident(name);
-        auto c = tx.Exec(count_sql);
-        if (!c.ok()) return c.status();
-        n += GetInt(c->get(), 0, 0);
-        // The consent records its events name learn how long they covered something before the events go.
-        FERRY_RETURN_IF_ERROR(
-            tx.Run("UPDATE consent_ledger c SET covered_until_ms = greatest(coalesce(c.covered_until_ms, 0), g.m) FROM "
-                   "(SELECT project_id, consent_receipt, max(timestamp_ms) AS m FROM " +
-                   tx.Ident(name) +
-                   " WHERE consent_receipt IS NOT NULL GROUP BY project_id, consent_receipt) g WHERE c.project_id = "
-                   "g.project_id AND c.receipt_id = g.consent_receipt"));
-        std::string drop = "DROP TABLE " + tx.Ident(name);
-        FERRY_RETURN_IF_ERROR(tx.Run(drop));
-        FERRY_RETURN_IF_ERROR(tx.Run("DELETE FROM event_partitions WHERE name = $1", {T(name)}));
-      }
-      FERRY_RETURN_IF_ERROR(tx.Commit());
-      return n;
-    });
+    auto dropped = DropPartitionsBelow(pool, min_cut);
     if (!dropped.ok()) return dropped.status();
     deleted += *dropped;
   }

@@ -10,6 +10,8 @@
 #include "lib/base/time.h"
 #include "tests/unit/store_conformance/store_env.h"
 #ifdef FERRY_WITH_POSTGRES
+#include <libpq-fe.h>
+
 #include "collector/engines/postgres/pg_store.h"
 #endif
 
@@ -153,6 +155,66 @@ TEST_F(PgStoreTest, EventsArePartitionedByMonthAndRetentionDropsWholePartitions)
   // Dedup keys of the purged events went too.
   ASSERT_EQ(cluster_->Psql(db_, "SELECT count(*) FROM event_ids", &out), 0) << out;
   EXPECT_EQ(out, "5\n");
+}
+
+// A batch of an expiring month that commits while retention drops that month's partition is counted with it (and
+// its consent records marked): the partition is detached, which waits for the batch, before its rows are counted.
+TEST_F(PgStoreTest, APartitionDroppedWhileABatchWritesIntoItCountsThatBatch) {
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  const int64_t now = base::NowMs();
+  constexpr int64_t kDay = 86400000;
+  InsertRequest r;
+  r.project_id = pid;
+  for (int i = 0; i < 20; ++i) r.events.push_back(Ev("old-" + std::to_string(i), now - 200 * kDay));
+  std::vector<InsertRequest*> reqs = {&r};
+  ASSERT_TRUE((*store)->Insert(reqs).ok());
+  auto parts = (*store)->EventPartitions();
+  ASSERT_TRUE(parts.ok() && !parts->empty());
+  const std::string old_part = parts->front();
+
+  // A writer of that month whose transaction is open: one more row, a copy of a stored one with new ids.
+  std::unique_ptr<PGconn, void (*)(PGconn*)> writer(PQconnectdb(uri_.c_str()), PQfinish);
+  ASSERT_EQ(PQstatus(writer.get()), CONNECTION_OK) << PQerrorMessage(writer.get());
+  auto run = [&](PGconn* c, const std::string& sql) {
+    std::unique_ptr<PGresult, void (*)(PGresult*)> res(PQexec(c, sql.c_str()), PQclear);
+    ExecStatusType st = PQresultStatus(res.get());
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? std::string() : std::string(PQerrorMessage(c));
+  };
+  ASSERT_EQ(run(writer.get(), "BEGIN; CREATE TEMP TABLE late AS SELECT * FROM " + old_part +
+                                  " LIMIT 1; UPDATE late SET id = nextval('events_id_seq'), message_id = 'late';"
+                                  " INSERT INTO events SELECT * FROM late"),
+            "");
+
+  base::Result<int64_t> purged(int64_t{-1});
+  std::thread retention([&] { purged = (*store)->PurgeExpired(now, 100 * kDay, 1000); });
+  // Retention reaches the partition and waits for the writer's lock (liveness, not timing).
+  std::unique_ptr<PGconn, void (*)(PGconn*)> watcher(PQconnectdb(uri_.c_str()), PQfinish);
+  ASSERT_EQ(PQstatus(watcher.get()), CONNECTION_OK) << PQerrorMessage(watcher.get());
+  bool waiting = false;
+  for (int i = 0; i < 6000 && !waiting; ++i) {
+    std::unique_ptr<PGresult, void (*)(PGresult*)> res(
+        PQexec(watcher.get(), "SELECT count(*) FROM pg_locks WHERE NOT granted"), PQclear);
+    waiting = PQresultStatus(res.get()) == PGRES_TUPLES_OK && std::string(PQgetvalue(res.get(), 0, 0)) != "0";
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(waiting) << "retention never waited for the open batch";
+  ASSERT_EQ(run(writer.get(), "COMMIT"), "");
+  retention.join();
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 21);
+  auto rows = (*store)->DumpEvents("shop");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+  parts = (*store)->EventPartitions();
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ(std::count(parts->begin(), parts->end(), old_part), 0);
+  std::string out;
+  ASSERT_EQ(cluster_->Psql(db_, "SELECT count(*) FROM event_partitions WHERE name = '" + old_part + "'", &out), 0)
+      << out;
+  EXPECT_EQ(out, "0\n");
 }
 
 TEST_F(PgStoreTest, AnExhaustedPoolFailsWithinTheAcquireTimeoutInsteadOfHanging) {
