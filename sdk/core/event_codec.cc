@@ -23,6 +23,8 @@ constexpr unsigned long long kMaxEventJson = 1ull << 20;  // far above the 32 Ki
 EventCodec::EventCodec() : cctx_(ZSTD_createCCtx()), dctx_(ZSTD_createDCtx()) {
   if (cctx_) {
     // Small frames: no checksum (SQLCipher's per-page HMAC guards the bytes), no stored dictionary id (ours leads).
+    // These apply to ZSTD_compress2 with a referenced dictionary; ZSTD_compress_usingCDict ignores them and wrote
+    // the 4-byte id of every dictionary with entropy tables into each frame.
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 0);
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_dictIDFlag, 0);
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_contentSizeFlag, 1);
@@ -39,6 +41,10 @@ Status EventCodec::AddDictionary(int64_t id, std::string_view bytes, bool curren
   if (current) {
     std::unique_ptr<ZSTD_CDict, Free> cd(ZSTD_createCDict(bytes.data(), bytes.size(), kLevel));
     if (!cd) return Status::Internal("zstd could not load a dictionary");
+    if (cctx_) {
+      ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
+      if (ZSTD_isError(ZSTD_CCtx_refCDict(cctx_.get(), cd.get()))) return Status::Internal("zstd refused a dictionary");
+    }
     cdict_ = std::move(cd);
     current_id_ = id;
     current_has_tables_ = HasTables(bytes);
@@ -47,6 +53,10 @@ Status EventCodec::AddDictionary(int64_t id, std::string_view bytes, bool curren
 }
 
 void EventCodec::DropCurrent() {
+  if (cctx_) {
+    ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
+    ZSTD_CCtx_refCDict(cctx_.get(), nullptr);
+  }
   cdict_.reset();
   current_id_ = 0;
   current_has_tables_ = false;
@@ -67,8 +77,7 @@ bool EventCodec::Compress(std::string_view json, std::string* out) {
   out->resize(kIdBytes + ZSTD_compressBound(json.size()));
   auto id = static_cast<uint32_t>(current_id_);
   for (size_t i = 0; i < kIdBytes; ++i) (*out)[i] = static_cast<char>((id >> (8 * i)) & 0xff);
-  size_t n = ZSTD_compress_usingCDict(cctx_.get(), out->data() + kIdBytes, out->size() - kIdBytes, json.data(),
-                                      json.size(), cdict_.get());
+  size_t n = ZSTD_compress2(cctx_.get(), out->data() + kIdBytes, out->size() - kIdBytes, json.data(), json.size());
   if (ZSTD_isError(n)) return false;
   out->resize(kIdBytes + n);
   return true;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include "lib/base/sqlite.h"
 #include "sdk/core/event_codec.h"
@@ -648,6 +649,18 @@ TEST_F(BufferTest, TheDictionaryHasEntropyTablesFromTheFirstEventsAndAContentOnl
     ASSERT_TRUE(st->Step());
     EXPECT_EQ(st->Int(0), 16);
     EXPECT_EQ(st->Int(1), 2);  // the seq of the first event that used it
+    // Its frames carry no zstd dictionary id (4 bytes each): the row's own prefix names the dictionary.
+    auto rows = db->Prepare("SELECT body FROM events WHERE seq >= 2");
+    ASSERT_TRUE(rows.ok());
+    int framed = 0;
+    while (rows->Step()) {
+      std::string b = rows->Text(0);
+      ASSERT_GT(b.size(), 4u);
+      ASSERT_EQ(EventCodec::DictionaryIdOf(b), 2);
+      EXPECT_EQ(ZSTD_getDictID_fromFrame(b.data() + 4, b.size() - 4), 0u);
+      ++framed;
+    }
+    EXPECT_EQ(framed, 21);
   }
   auto s = Open();  // reopened: every dictionary is read back; every row decodes; the same scope needs no new one
   ASSERT_TRUE(s->Append({CodecEv(23, CodecBody(23))}).ok());
