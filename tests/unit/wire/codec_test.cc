@@ -92,6 +92,36 @@ TEST(Codec, ZstdCorruptAndTruncated) {
   EXPECT_EQ(Decode(Encoding::kZstd, z + "junk", 1 << 20, &out), DecodeResult::kCorrupt);
 }
 
+// A frame states its content size in its header (every Ferry client's does) and is decoded in one call into output
+// of that size. A stated size above the limit is refused before any work; a false one is found out and refused.
+TEST(Codec, ZstdAFrameThatStatesItsSizeIsHeldToIt) {
+  // Magic, a header with a 4-byte content size and a single segment, the size 1 MiB, then one raw block of 5 bytes.
+  const std::string claims_1mib = std::string("\x28\xB5\x2F\xFD\xA0\x00\x00\x10\x00\x29\x00\x00", 12) + "hello";
+  std::string out = "left over";
+  EXPECT_EQ(Decode(Encoding::kZstd, claims_1mib, 64 << 10, &out), DecodeResult::kTooLarge);
+  EXPECT_TRUE(out.empty());
+  EXPECT_LT(out.capacity(), size_t{64} << 10);  // refused on the header: nothing was allocated for it
+  EXPECT_EQ(Decode(Encoding::kZstd, claims_1mib, 2 << 20, &out), DecodeResult::kCorrupt);
+  EXPECT_TRUE(out.empty());
+  // The same block with its true size decodes; so does a frame stating a size smaller than its content, no more
+  // than a larger one.
+  std::string truthful = claims_1mib;
+  truthful.replace(5, 4, std::string("\x05\x00\x00\x00", 4));
+  ASSERT_EQ(Decode(Encoding::kZstd, truthful, 100, &out), DecodeResult::kOk);
+  EXPECT_EQ(out, "hello");
+  std::string smaller = claims_1mib;
+  smaller.replace(5, 4, std::string("\x03\x00\x00\x00", 4));
+  EXPECT_EQ(Decode(Encoding::kZstd, smaller, 100, &out), DecodeResult::kCorrupt);
+  EXPECT_TRUE(out.empty());
+  // A real frame, decoded exactly at its size and refused one byte under it.
+  std::string in(300000, 'x');
+  for (size_t i = 0; i < in.size(); i += 7) in[i] = static_cast<char>('a' + i % 26);
+  std::string z = ZstdCompress(in, 3);
+  ASSERT_EQ(Decode(Encoding::kZstd, z, in.size(), &out), DecodeResult::kOk);
+  EXPECT_EQ(out, in);
+  EXPECT_EQ(Decode(Encoding::kZstd, z, in.size() - 1, &out), DecodeResult::kTooLarge);
+}
+
 TEST(Codec, ZstdBombStopsAtLimit) {
   std::string bomb = ZstdBomb(size_t{1} << 30);  // 1 GiB of zeros
   EXPECT_LT(bomb.size(), size_t{1} << 20);       // fits under the compressed limit
