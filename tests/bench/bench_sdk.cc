@@ -624,12 +624,13 @@ int All(const Args& a) {
 
 int main(int argc, char** argv) {
   Args a;
-  if (argc < 2) {
-    std::fprintf(stderr,
+  const bool help = argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0);
+  if (argc < 2 || help) {
+    std::fprintf(help ? stdout : stderr,
                  "usage: %s all|latency|throughput|fill|open|rss|wire [--events N] [--threads T] [--rate R] "
                  "[--runs K] [--batch B] [--path P] [--durability sync|batched] [--previous FILE]\n",
                  argv[0]);
-    return 2;
+    return help ? 0 : 2;
   }
   a.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
