@@ -23,8 +23,8 @@ constexpr unsigned long long kMaxEventJson = 1ull << 20;  // far above the 32 Ki
 EventCodec::EventCodec() : cctx_(ZSTD_createCCtx()), dctx_(ZSTD_createDCtx()) {
   if (cctx_) {
     // Small frames: no checksum (SQLCipher's per-page HMAC guards the bytes), no stored dictionary id (ours leads).
-    // These apply to ZSTD_compress2 with a referenced dictionary; ZSTD_compress_usingCDict ignores them and wrote
-    // the 4-byte id of every dictionary with entropy tables into each frame.
+    // They apply because Compress uses ZSTD_compress2 with a referenced dictionary (ZSTD_compress_usingCDict would
+    // ignore them).
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 0);
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_dictIDFlag, 0);
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_contentSizeFlag, 1);
