@@ -684,6 +684,15 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
   // commit, not the ingest it let go first.
   std::chrono::steady_clock::time_point began_chunk;
   bool yield_first = false;
+  // In chunks, the project's rows are listed by the first chunk (after `first`, so nothing committed before the
+  // request is missed) and deleted in row-id order: rows that lie together in the table (and, as they arrived
+  // together, in the time index) go in the same chunk, so each of those pages is written once, not once for each of
+  // the subject's devices. Rows that arrive meanwhile are the last transaction's.
+  const bool chunked = limit < std::numeric_limits<int64_t>::max() / 2;
+  std::vector<int64_t> rows;
+  bool listed = false;
+  size_t next = 0;   // rows[next..] are still to go
+  size_t taken = 0;  // how many of rows the last chunk went through
   auto chunk = [&](const SubjectIds* s) -> Result<int64_t> {
     // The first chunk goes at once (a small subject's only one; a bulk erasure's many); each later one lets waiting
     // ingest go first (kEraseChunk).
@@ -692,10 +701,24 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
       began_chunk = std::chrono::steady_clock::now();
       if (!first_done) FERRY_RETURN_IF_ERROR(first(tx));
       int64_t n = 0;
-      if (s != nullptr) {
+      if (s != nullptr && !chunked) {
         auto deleted = tx.primitives().DeleteEventsChunk(s->project_id, s->ids, limit);
         if (!deleted.ok()) return deleted.status();
         n = *deleted;
+      } else if (s != nullptr) {
+        if (!listed) {
+          auto listing = tx.primitives().EventRowsOf(s->project_id, s->ids);
+          if (!listing.ok()) return listing.status();
+          rows = std::move(listing).value();
+          listed = true;
+        }
+        const size_t end = next + std::min(static_cast<size_t>(limit), rows.size() - next);
+        const std::vector<int64_t> slice(rows.begin() + static_cast<std::ptrdiff_t>(next),
+                                         rows.begin() + static_cast<std::ptrdiff_t>(end));
+        auto deleted = tx.primitives().DeleteEventRows(s->project_id, s->ids, slice);
+        if (!deleted.ok()) return deleted.status();
+        n = *deleted;
+        taken = slice.size();
       }
       if (n > 0 || !first_done) {
         auto u = tx.UpdateRequest(
@@ -711,9 +734,14 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
   int64_t chunks = 0, deleted_now = 0;
   double longest_ms = 0;
   for (const SubjectIds& s : out.ids) {
+    rows.clear();
+    listed = false;
+    next = 0;
     for (;;) {
+      taken = 0;
       auto n = chunk(&s);
       if (!n.ok()) return n.status();
+      next += taken;
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began_chunk).count();
       longest_ms = std::max(longest_ms, ms);
@@ -722,7 +750,7 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
       first_done = true;
       yield_first = true;
       out.deleted += *n;
-      if (*n < limit) break;
+      if (chunked ? next >= rows.size() : *n < limit) break;
       if (!adaptive) continue;
       // Chunks of about kEraseChunkMs each (ingest waits at most that long for one): at most twice the last size,
       // at once smaller when one took longer.

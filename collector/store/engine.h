@@ -184,6 +184,14 @@ class EngineTxn {
   // events); how many it deleted (fewer than `limit`: none is left).
   virtual base::Result<int64_t> DeleteEventsChunk(int64_t project_id, const std::vector<std::string>& ids,
                                                   int64_t limit) = 0;
+  // The row ids of the events held under one of `ids` (as userId or anonymousId), ascending: the list an erasure
+  // deletes in chunks (DeleteEventRows), in the order the rows lie in the table, so that each page of the table and
+  // of the time index is written by one chunk, not by one chunk per id.
+  virtual base::Result<std::vector<int64_t>> EventRowsOf(int64_t project_id, const std::vector<std::string>& ids) = 0;
+  // Deletes the events of `rows` (row ids from EventRowsOf) that are still held under one of `ids`; how many. A row
+  // id no longer there, or by now another event's, is left alone.
+  virtual base::Result<int64_t> DeleteEventRows(int64_t project_id, const std::vector<std::string>& ids,
+                                                const std::vector<int64_t>& rows) = 0;
   // Removes trait `key` from every id in `ids`.
   virtual base::Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) = 0;
   // Sets trait `key` (value as JSON text) of `holder`.

@@ -99,12 +99,15 @@ class Ingest {
       if (t.joinable()) t.join();
     }
   }
-  // The slowest batch that overlapped [a, b].
-  double LongestDuring(Clock::time_point a, Clock::time_point b) {
+  // The slowest batch that overlapped [a, b]; *began: when it started, in seconds after a (negative: before a).
+  double LongestDuring(Clock::time_point a, Clock::time_point b, double* began = nullptr) {
     std::lock_guard<std::mutex> l(mu_);
     double worst = 0;
     for (const auto& [s, e] : spans_) {
-      if (e >= a && s <= b) worst = std::max(worst, Secs(s, e));
+      if (e >= a && s <= b && Secs(s, e) > worst) {
+        worst = Secs(s, e);
+        if (began != nullptr) *began = Secs(a, s);
+      }
     }
     return worst;
   }
@@ -224,15 +227,16 @@ bool Run(const std::string& store_name, int64_t total, int64_t per_subject, int 
     auto er = HttpRequest("POST", col->url() + "/v1/subjects/subject-A/erase", "{}", auth, col->ca_file(), 120000);
     auto t1 = Clock::now();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // batches that started during it end
-    double pause = ingest.LongestDuring(t0, t1);
+    double began = 0;
+    double pause = ingest.LongestDuring(t0, t1, &began);
     Json receipt = Json::parse(er.body, nullptr, false);
     long long events =
         receipt.is_object() && receipt.contains("erased") ? receipt["erased"].value("events", -1LL) : -1LL;
     std::printf(
         "[%s] erase subject A (%lld events) among %lld, %d ingest clients: HTTP %d, %.3f s; longest ingest pause "
-        "%.3f s (slowest batch in the second before: %.3f s) (load average %.2f)\n",
-        store_name.c_str(), events, static_cast<long long>(total), clients, er.status, Secs(t0, t1), pause, before,
-        Load());
+        "%.3f s, from %+.3f s into the call (slowest batch in the second before: %.3f s) (load average %.2f)\n",
+        store_name.c_str(), events, static_cast<long long>(total), clients, er.status, Secs(t0, t1), pause, began,
+        before, Load());
     ok = ok && er.status == 200;
 
     Json ids = Json::array();

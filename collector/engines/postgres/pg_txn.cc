@@ -375,6 +375,28 @@ class PgTxn final : public EngineTxn {
         {I(project_id), T(TextArray(ids)), I(limit)});
   }
 
+  Result<std::vector<int64_t>> EventRowsOf(int64_t project_id, const std::vector<std::string>& ids) override {
+    auto r = tx_.Exec(
+        "SELECT id FROM events WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) "
+        "ORDER BY id",
+        {I(project_id), T(TextArray(ids))});
+    if (!r.ok()) return r.status();
+    std::vector<int64_t> rows;
+    rows.reserve(static_cast<size_t>(PQntuples(r->get())));
+    for (int i = 0; i < PQntuples(r->get()); ++i) rows.push_back(GetInt(r->get(), i, 0));
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+    return rows;
+  }
+
+  Result<int64_t> DeleteEventRows(int64_t project_id, const std::vector<std::string>& ids,
+                                  const std::vector<int64_t>& rows) override {
+    // Each row through events_by_id in its partition, and only while one of the ids still holds it.
+    return tx_.Count(
+        "DELETE FROM events WHERE project_id = $1 AND id = ANY($2::bigint[]) AND "
+        "(user_id = ANY($3::text[]) OR anonymous_id = ANY($3::text[]))",
+        {I(project_id), T(IntArray(rows)), T(TextArray(ids))});
+  }
+
   Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) override {
     return tx_.Run("DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[]) AND k = $3",
                    {I(project_id), T(TextArray(ids)), T(key)});

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <string_view>
+#include <unordered_set>
 
 #include "collector/engines/sqlite/sqlite_engine.h"
 #include "collector/store/columns.h"
@@ -306,6 +307,52 @@ class SqliteTxn final : public EngineTxn {
         FERRY_RETURN_IF_ERROR(st->Run());
         deleted += db_.Changes();
       }
+    }
+    return deleted;
+  }
+
+  Result<std::vector<int64_t>> EventRowsOf(int64_t project_id, const std::vector<std::string>& ids) override {
+    // From the user and anonymous indexes alone (each entry carries its row id).
+    auto st = db_.Prepare(
+        "SELECT id FROM events WHERE project_id = ?1 AND user_id = ?2 UNION ALL "
+        "SELECT id FROM events WHERE project_id = ?1 AND anonymous_id = ?2;");
+    if (!st.ok()) return st.status();
+    std::vector<int64_t> rows;
+    for (const std::string& id : ids) {
+      st->Reset();
+      st->Bind(1, project_id).Bind(2, id);
+      while (st->Step()) rows.push_back(st->Int(0));
+      FERRY_RETURN_IF_ERROR(st->status());
+    }
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+    return rows;
+  }
+
+  Result<int64_t> DeleteEventRows(int64_t project_id, const std::vector<std::string>& ids,
+                                  const std::vector<int64_t>& rows) override {
+    // Each row is checked before it goes: a row id the list names may have been deleted since (retention) and, as
+    // the newest row's id, taken again by another event.
+    const std::unordered_set<std::string_view> holders(ids.begin(), ids.end());
+    auto get = db_.Prepare("SELECT user_id, anonymous_id FROM events WHERE id = ?1 AND project_id = ?2;");
+    if (!get.ok()) return get.status();
+    auto del = db_.Prepare("DELETE FROM events WHERE id = ?1;");
+    if (!del.ok()) return del.status();
+    int64_t deleted = 0;
+    for (int64_t row : rows) {
+      get->Reset();
+      get->Bind(1, row).Bind(2, project_id);
+      if (!get->Step()) {
+        FERRY_RETURN_IF_ERROR(get->status());
+        continue;
+      }
+      const bool held = (!get->IsNull(0) && holders.count(get->TextView(0)) > 0) ||
+                        (!get->IsNull(1) && holders.count(get->TextView(1)) > 0);
+      get->Reset();
+      if (!held) continue;
+      del->Bind(1, row);
+      FERRY_RETURN_IF_ERROR(del->Run());
+      deleted += db_.Changes();
     }
     return deleted;
   }

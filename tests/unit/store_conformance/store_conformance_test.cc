@@ -725,6 +725,7 @@ TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
   EXPECT_EQ(*store_->PurgeExpired(now, 0, 100), 0);
   EXPECT_EQ(MessageIds("blog").size(), 4u);
   EXPECT_EQ(*store_->PurgeExpired(now, 30 * kDay, 100), 4);
+}));
 }
 
 // The consent gate reads a batch's people together (issue 16): PeopleConsent gives each (userId, anonymousId) what
@@ -781,6 +782,46 @@ TEST_P(StoreConformance, PeopleConsentGivesEachPersonWhatPersonConsentGives) {
   if (backend_->kind() == "postgresql") {
     EXPECT_EQ(named, (std::set<std::string>{"dev-c", "phone-9", "erin", "dave"}));
   }
+}
+
+// An erasure in chunks (issue 13) lists the subject's rows once, in row order, and deletes them a slice at a time:
+// EventRowsOf names every event held under one of the ids (as userId or anonymousId) once, ascending, and nothing
+// else; DeleteEventRows deletes only rows still held under one of the ids, so a stale list cannot reach another
+// person's event.
+TEST_P(StoreConformance, AnErasuresRowListNamesTheSubjectsEventsInRowOrderAndDeletesOnlyThose) {
+  const int64_t t = base::NowMs() - 50000;
+  Put(shop_, {Ev("r1", "track", "rita", "dev-r1", t), Ev("o1", "track", "", "dev-other", t),
+              Ev("r2", "track", "", "dev-r2", t + 1), Ev("r3", "track", "rita", "dev-r2", t + 2),
+              Ev("o2", "track", "olga", "dev-o", t + 3), Ev("r4", "track", "", "dev-r1", t + 4)});
+  const std::vector<std::string> rita = {"rita", "dev-r1", "dev-r2"};
+  auto rows = store_->TransactFor<std::vector<int64_t>>(
+      TxnMode::kRead, [&](StoreTxn& tx) { return tx.primitives().EventRowsOf(shop_, rita); });
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 4u);  // r1..r4, each once though r1 and r3 carry two of the ids
+  EXPECT_TRUE(std::is_sorted(rows->begin(), rows->end()));
+  EXPECT_EQ(std::set<int64_t>(rows->begin(), rows->end()).size(), 4u);
+  auto olga = store_->TransactFor<std::vector<int64_t>>(TxnMode::kRead, [&](StoreTxn& tx) {
+    return tx.primitives().EventRowsOf(shop_, {"olga", "nobody"});
+  });
+  ASSERT_TRUE(olga.ok());
+  ASSERT_EQ(olga->size(), 1u);
+  // A slice with another person's row in it (a list gone stale) deletes the subject's rows only.
+  auto first = store_->TransactFor<int64_t>(TxnMode::kWrite, [&](StoreTxn& tx) {
+    return tx.primitives().DeleteEventRows(shop_, rita, {(*rows)[0], (*olga)[0], (*rows)[1]});
+  });
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(*first, 2);
+  auto left = [&] {
+    auto ids = MessageIds("shop");
+    return std::set<std::string>(ids.begin(), ids.end());
+  };
+  EXPECT_EQ(left(), (std::set<std::string>{"o1", "o2", "r3", "r4"}));
+  // Rows already gone count nothing; the rest of the list goes.
+  auto rest = store_->TransactFor<int64_t>(
+      TxnMode::kWrite, [&](StoreTxn& tx) { return tx.primitives().DeleteEventRows(shop_, rita, *rows); });
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, 2);
+  EXPECT_EQ(left(), (std::set<std::string>{"o1", "o2"}));
 }
 
 // Both ingest gates' reads for a batch come together (issue 16): ReadIngestGate gives what ConsentPolicyOf,
