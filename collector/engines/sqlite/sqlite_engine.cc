@@ -2,6 +2,7 @@
 // SqliteStore parts that need it.
 #include "collector/engines/sqlite/sqlite_engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -206,6 +207,33 @@ CREATE INDEX IF NOT EXISTS minor_marks_by_subject ON minor_marks(project_id, sub
 DROP INDEX IF EXISTS events_by_user;
 CREATE INDEX events_by_user ON events(project_id, user_id, anonymous_id) WHERE user_id IS NOT NULL;
 )sql",
+    // 17: the dedup keys leave the events table for event_ids, as on PostgreSQL (issue 13). An erasure deleted each
+    // row's entry in the (project_id, message_id) index too, a page of its own per row as message ids are random:
+    // a third of the pages an erasure wrote. The keys of erased events stay (random ids that name no one; a replay
+    // of an erased event is a duplicate) until retention deletes them with the events of their time. SQLite cannot
+    // drop a UNIQUE constraint, so the table is rebuilt (row ids kept) with its indexes.
+    R"sql(
+CREATE TABLE event_ids(project_id INTEGER NOT NULL, message_id TEXT NOT NULL, timestamp_ms INTEGER NOT NULL,
+  PRIMARY KEY(project_id, message_id)) WITHOUT ROWID;
+INSERT INTO event_ids(project_id, message_id, timestamp_ms) SELECT project_id, message_id, timestamp_ms FROM events;
+CREATE INDEX event_ids_by_time ON event_ids(project_id, timestamp_ms);
+CREATE TABLE events_v17(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, message_id TEXT NOT NULL, type TEXT NOT NULL,
+  user_id TEXT, anonymous_id TEXT, name TEXT, purpose TEXT, timestamp_ms INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL, body TEXT NOT NULL, consent_receipt TEXT);
+INSERT INTO events_v17(id, project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms,
+  received_ms, body, consent_receipt)
+  SELECT id, project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, received_ms, body,
+  consent_receipt FROM events ORDER BY id;
+DROP TABLE events;
+ALTER TABLE events_v17 RENAME TO events;
+CREATE INDEX events_by_user ON events(project_id, user_id, anonymous_id) WHERE user_id IS NOT NULL;
+CREATE INDEX events_by_anon ON events(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
+CREATE INDEX events_by_time ON events(project_id, timestamp_ms);
+CREATE INDEX events_by_receipt ON events(project_id, consent_receipt) WHERE consent_receipt IS NOT NULL;
+CREATE INDEX events_anon_with_user ON events(project_id, anonymous_id)
+  WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL;
+)sql",
 };
 constexpr int64_t kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -408,8 +436,11 @@ Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
 Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
+  // An event is stored once it claimed its (project, messageId) in event_ids: a key already there is a duplicate.
+  auto claim = db_.Prepare("INSERT OR IGNORE INTO event_ids(project_id, message_id, timestamp_ms) VALUES(?1, ?2, ?3);");
+  if (!claim.ok()) return claim.status();
   auto ev = db_.Prepare(
-      "INSERT OR IGNORE INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, "
+      "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, "
       "timestamp_ms, received_ms, body, consent_receipt) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11);");
   if (!ev.ok()) return ev.status();
   // The suppression list is usually empty: look ids up only when it is not.
@@ -477,6 +508,12 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
           }
         }
       }
+      claim->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.timestamp_ms);
+      FERRY_RETURN_IF_ERROR(claim->Run());
+      if (db_.Changes() == 0) {
+        req->outcomes[i] = InsertOutcome::kDuplicate;
+        continue;
+      }
       ev->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.type);
       bind_opt(*ev, 4, e.user_id);
       bind_opt(*ev, 5, e.anonymous_id);
@@ -485,10 +522,6 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       ev->Bind(8, e.timestamp_ms).Bind(9, e.received_ms).Bind(10, e.body);
       bind_opt(*ev, 11, e.covered_by);
       FERRY_RETURN_IF_ERROR(ev->Run());
-      if (db_.Changes() == 0) {
-        req->outcomes[i] = InsertOutcome::kDuplicate;
-        continue;
-      }
       req->seqs[i] = db_.LastInsertRowid();
       if (e.type == "consent") {
         FERRY_RETURN_IF_ERROR(
@@ -756,12 +789,20 @@ Result<int64_t> SqliteEngine::PurgeExpired(int64_t now_ms, int64_t default_max_a
       "c.timestamp_ms < ?2 AND ifnull(c.covered_until_ms, 0) < ?2 AND (c.receipt_id IS NULL OR NOT EXISTS (SELECT 1 "
       "FROM events e WHERE e.project_id = ?1 AND e.consent_receipt = c.receipt_id)) LIMIT ?3);");
   if (!cons.ok()) return cons.status();
+  auto keys = db_.Prepare(
+      "DELETE FROM event_ids WHERE (project_id, message_id) IN (SELECT project_id, message_id FROM event_ids WHERE "
+      "project_id = ?1 AND timestamp_ms < ?2 LIMIT ?3);");
+  if (!keys.ok()) return keys.status();
   for (const Cut& c : cutoffs) {
     if (deleted >= max_rows) break;
     ev->Bind(1, c.project_id).Bind(2, c.cutoff).Bind(3, max_rows - deleted);
     FERRY_RETURN_IF_ERROR(purge(*ev));
     cons->Bind(1, c.project_id).Bind(2, c.cutoff - c.keep_ms).Bind(3, max_rows);
     FERRY_RETURN_IF_ERROR(cons->Run());
+    // Dedup keys of expired events (a resend older than the retention would be purged again anyway), erased events'
+    // among them; with a larger budget than events, as on PostgreSQL.
+    keys->Bind(1, c.project_id).Bind(2, c.cutoff).Bind(3, std::max<int64_t>(max_rows * 20, 10000));
+    FERRY_RETURN_IF_ERROR(keys->Run());
   }
   // Purposes with a retention of their own (the processing registry): their events go when older than it, whatever
   // the project keeps (a purpose's retention longer than the project's changes nothing: those events are gone).

@@ -17,7 +17,7 @@ class SqliteEngine;
 }  // namespace sqlite
 
 // The schema version this build writes (PRAGMA user_version); older files are migrated on open.
-inline constexpr int64_t kSchemaVersion = 16;
+inline constexpr int64_t kSchemaVersion = 17;
 
 // Loads the store key from key_file, or (key_file empty) from DIR/collector.key, creating that file with 32 random
 // bytes (64 hex characters, mode 0600) on first use. A key file holds 64 hex characters or 32 raw bytes, and is

@@ -11,6 +11,7 @@
 
 #include "collector/engines/sqlite/sqlite_store.h"
 #include "lib/base/sqlite.h"
+#include "lib/base/time.h"
 #include "tests/unit/store_conformance/store_env.h"
 
 namespace ferry::collector::conformance {
@@ -102,7 +103,8 @@ TEST_F(SqliteStoreTest, MigratesLinksAndKeysMadeBeforeProvenanceWasKept) {
     key = SeedLinksBeforeProvenance(**store);
   }
   {
-    // Back to schema 2, as the older build left it: the same tables without the columns of schemas 3, 4, 5 and 8.
+    // Back to schema 2, as the older build left it: the same tables without the columns of schemas 3, 4, 5 and 8,
+    // and the dedup keys in the events table (before schema 17).
     auto k = LoadOrCreateStoreKey(dir(), "");
     auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *k);
     ASSERT_TRUE(db.ok());
@@ -149,6 +151,7 @@ DROP TABLE events8;
 CREATE INDEX events_by_user ON events(project_id, user_id) WHERE user_id IS NOT NULL;
 CREATE INDEX events_by_anon ON events(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
 CREATE INDEX events_by_time ON events(project_id, timestamp_ms);
+DROP TABLE event_ids;
 )sql")
                     .ok())
         << db->ErrMsg();
@@ -158,6 +161,102 @@ CREATE INDEX events_by_time ON events(project_id, timestamp_ms);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_EQ((*store)->SchemaVersion(), kSchemaVersion);
   ExpectLinksOfUnknownProvenance(**store, key);
+}
+
+// Schema 17 moved the dedup keys out of the events table (an erasure no longer writes a page of the message-id index
+// per event): a store of schema 16 keeps its events, their row ids (the insight's cursor) and their dedup.
+TEST_F(SqliteStoreTest, MigratesTheDedupKeysOutOfTheEventsTable) {
+  std::vector<EventRow> before;
+  int64_t pid = 0;
+  // A request of track events with these messageIds from device `anon` (dev-<id> when empty).
+  auto request = [&pid](std::initializer_list<const char*> ids, const std::string& anon) {
+    InsertRequest req;
+    req.project_id = pid;
+    for (const char* id : ids) {
+      StoredEvent e;
+      e.message_id = id;
+      e.type = "track";
+      e.anonymous_id = anon.empty() ? std::string("dev-") + id : anon;
+      e.timestamp_ms = base::NowMs() - 1000;
+      e.received_ms = base::NowMs();
+      e.body = "{}";
+      req.events.push_back(e);
+    }
+    return req;
+  };
+  {
+    auto store = SqliteStore::Open(dir());
+    ASSERT_TRUE(store.ok());
+    auto k = (*store)->CreateWriteKey("shop");
+    ASSERT_TRUE(k.ok());
+    pid = (*(*store)->LookupWriteKey(*k))->project_id;
+    InsertRequest req = request({"k1", "k2", "k3"}, "");
+    std::vector<InsertRequest*> reqs = {&req};
+    ASSERT_TRUE((*store)->Insert(reqs).ok());
+    // A gap in the row ids (a deleted event), which the rebuild must keep.
+    ASSERT_TRUE((*store)->EraseSubject({"shop", "dev-k2"}, "req_gap").ok());
+    auto rows = (*store)->EventsAfter(0, 100);
+    ASSERT_TRUE(rows.ok());
+    before = *rows;
+    ASSERT_EQ(before.size(), 2u);
+  }
+  auto key = LoadOrCreateStoreKey(dir(), "");
+  ASSERT_TRUE(key.ok());
+  {
+    // Back to schema 16: the keys in a UNIQUE constraint of the events table, no event_ids.
+    auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *key);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->Exec(R"sql(
+CREATE TABLE events16(
+  id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, message_id TEXT NOT NULL, type TEXT NOT NULL,
+  user_id TEXT, anonymous_id TEXT, name TEXT, purpose TEXT, timestamp_ms INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL, body TEXT NOT NULL, consent_receipt TEXT, UNIQUE(project_id, message_id));
+INSERT INTO events16 SELECT * FROM events;
+DROP TABLE events;
+ALTER TABLE events16 RENAME TO events;
+CREATE INDEX events_by_user ON events(project_id, user_id, anonymous_id) WHERE user_id IS NOT NULL;
+CREATE INDEX events_by_anon ON events(project_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
+CREATE INDEX events_by_time ON events(project_id, timestamp_ms);
+CREATE INDEX events_by_receipt ON events(project_id, consent_receipt) WHERE consent_receipt IS NOT NULL;
+CREATE INDEX events_anon_with_user ON events(project_id, anonymous_id)
+  WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL;
+DROP TABLE event_ids;
+)sql")
+                    .ok())
+        << db->ErrMsg();
+    ASSERT_TRUE(db->SetUserVersion(16).ok());
+  }
+  {
+    auto store = SqliteStore::Open(dir());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ((*store)->SchemaVersion(), kSchemaVersion);
+    auto rows = (*store)->EventsAfter(0, 100);
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->size(), before.size());
+    for (size_t i = 0; i < before.size(); ++i) {
+      EXPECT_EQ((*rows)[i].seq, before[i].seq);
+      EXPECT_EQ((*rows)[i].message_id, before[i].message_id);
+      EXPECT_EQ((*rows)[i].anonymous_id, before[i].anonymous_id);
+    }
+    // The keys came along: k1 and k3 are still duplicates; k4 is new.
+    InsertRequest again = request({"k1", "k3", "k4"}, "dev-again");
+    std::vector<InsertRequest*> reqs = {&again};
+    ASSERT_TRUE((*store)->Insert(reqs).ok());
+    EXPECT_EQ(again.outcomes, (std::vector<InsertOutcome>{InsertOutcome::kDuplicate, InsertOutcome::kDuplicate,
+                                                          InsertOutcome::kAccepted}));
+    EXPECT_GT(again.seqs[2], before.back().seq);
+  }
+  // No unique index is left on the events table.
+  auto db = base::Db::OpenEncrypted(dir() + "/collector.db", *key);
+  ASSERT_TRUE(db.ok());
+  auto list = db->Prepare("PRAGMA index_list(events);");  // seq, name, unique, ...
+  ASSERT_TRUE(list.ok());
+  int indexes = 0;
+  while (list->Step()) {
+    ++indexes;
+    EXPECT_EQ(list->Int(2), 0) << list->Text(1);
+  }
+  EXPECT_EQ(indexes, 5);
 }
 
 TEST_F(SqliteStoreTest, ExplicitKeyFile) {

@@ -725,7 +725,10 @@ TEST_P(StoreConformance, RetentionPurgesOldEventsPerProjectInChunks) {
   EXPECT_EQ(*store_->PurgeExpired(now, 0, 100), 0);
   EXPECT_EQ(MessageIds("blog").size(), 4u);
   EXPECT_EQ(*store_->PurgeExpired(now, 30 * kDay, 100), 4);
-}));
+  // The dedup keys of purged events went with them: a resend of one is a new event again (and would be purged
+  // again), while a kept event's key still makes its resend a duplicate.
+  EXPECT_EQ(Put(shop_, {Ev("old-0", "track", "", "a", now - 40 * kDay), Ev("new-0", "track", "", "a", now - kDay)}),
+            (std::vector<InsertOutcome>{InsertOutcome::kAccepted, InsertOutcome::kDuplicate}));
 }
 
 // The consent gate reads a batch's people together (issue 16): PeopleConsent gives each (userId, anonymousId) what
