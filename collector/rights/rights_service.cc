@@ -702,7 +702,7 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
       if (!first_done) FERRY_RETURN_IF_ERROR(first(tx));
       int64_t n = 0;
       if (s != nullptr && !chunked) {
-        auto deleted = tx.primitives().DeleteEventsChunk(s->project_id, s->ids, limit);
+        auto deleted = tx.primitives().DeleteEventsOf(s->project_id, s->ids);
         if (!deleted.ok()) return deleted.status();
         n = *deleted;
       } else if (s != nullptr) {
@@ -750,7 +750,7 @@ Result<RightsService::ErasureAhead> RightsService::DeleteEventsAhead(const Subje
       first_done = true;
       yield_first = true;
       out.deleted += *n;
-      if (chunked ? next >= rows.size() : *n < limit) break;
+      if (!chunked || next >= rows.size()) break;
       if (!adaptive) continue;
       // Chunks of about kEraseChunkMs each (ingest waits at most that long for one): at most twice the last size,
       // at once smaller when one took longer.

@@ -180,10 +180,9 @@ class EngineTxn {
   // (*erased)["events"], ["consent_ledger"], ["identity_links"] and ["traits"].
   virtual base::Status DeleteSubjectRows(int64_t project_id, const std::vector<std::string>& ids, EraseScope scope,
                                          std::map<std::string, int64_t>* erased) = 0;
-  // Deletes at most `limit` events held under one of `ids` (as userId or anonymousId: EraseScope::kFollowingLinks's
-  // events); how many it deleted (fewer than `limit`: none is left).
-  virtual base::Result<int64_t> DeleteEventsChunk(int64_t project_id, const std::vector<std::string>& ids,
-                                                  int64_t limit) = 0;
+  // Deletes every event held under one of `ids` (as userId or anonymousId); how many. An erasure's events in one
+  // go, where writers run side by side (Engine::WritersQueue false) and chunks would gain nothing.
+  virtual base::Result<int64_t> DeleteEventsOf(int64_t project_id, const std::vector<std::string>& ids) = 0;
   // The row ids of the events held under one of `ids` (as userId or anonymousId), ascending: the list an erasure
   // deletes in chunks (DeleteEventRows), in the order the rows lie in the table, so that each page of the table and
   // of the time index is written by one chunk, not by one chunk per id.

@@ -361,18 +361,11 @@ class PgTxn final : public EngineTxn {
     return Status::Ok();
   }
 
-  Result<int64_t> DeleteEventsChunk(int64_t project_id, const std::vector<std::string>& ids, int64_t limit) override {
-    if (limit >= (int64_t{1} << 40)) {
-      // All of them (the caller's "no chunks"): through the user and anonymous indexes, as DeleteSubjectRows does.
-      return tx_.Count(
-          "DELETE FROM events WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[]))",
-          {I(project_id), T(TextArray(ids))});
-    }
-    // The row ids through the user and anonymous indexes, then each row through events_by_id in its partition.
+  Result<int64_t> DeleteEventsOf(int64_t project_id, const std::vector<std::string>& ids) override {
+    // Through the user and anonymous indexes, as DeleteSubjectRows does.
     return tx_.Count(
-        "DELETE FROM events WHERE project_id = $1 AND id IN (SELECT id FROM events WHERE project_id = $1 AND "
-        "(user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) LIMIT $3)",
-        {I(project_id), T(TextArray(ids)), I(limit)});
+        "DELETE FROM events WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[]))",
+        {I(project_id), T(TextArray(ids))});
   }
 
   Result<std::vector<int64_t>> EventRowsOf(int64_t project_id, const std::vector<std::string>& ids) override {

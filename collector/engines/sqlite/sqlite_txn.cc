@@ -291,19 +291,18 @@ class SqliteTxn final : public EngineTxn {
     return Status::Ok();
   }
 
-  Result<int64_t> DeleteEventsChunk(int64_t project_id, const std::vector<std::string>& ids, int64_t limit) override {
-    // Through the user and anonymous indexes, a row id at a time: no scan, and the chunk's pages are all it writes.
+  Result<int64_t> DeleteEventsOf(int64_t project_id, const std::vector<std::string>& ids) override {
+    // Through the user and anonymous indexes: no scan.
     static const char* const kSql[] = {
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ?1 AND user_id = ?2 LIMIT ?3);",
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ?1 AND anonymous_id = ?2 LIMIT ?3);",
+        "DELETE FROM events WHERE project_id = ?1 AND user_id = ?2;",
+        "DELETE FROM events WHERE project_id = ?1 AND anonymous_id = ?2;",
     };
     int64_t deleted = 0;
     for (const char* sql : kSql) {
       auto st = db_.Prepare(sql);
       if (!st.ok()) return st.status();
       for (const std::string& id : ids) {
-        if (deleted >= limit) return deleted;
-        st->Bind(1, project_id).Bind(2, id).Bind(3, limit - deleted);
+        st->Bind(1, project_id).Bind(2, id);
         FERRY_RETURN_IF_ERROR(st->Run());
         deleted += db_.Changes();
       }

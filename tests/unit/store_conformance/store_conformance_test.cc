@@ -790,7 +790,7 @@ TEST_P(StoreConformance, PeopleConsentGivesEachPersonWhatPersonConsentGives) {
 // An erasure in chunks (issue 13) lists the subject's rows once, in row order, and deletes them a slice at a time:
 // EventRowsOf names every event held under one of the ids (as userId or anonymousId) once, ascending, and nothing
 // else; DeleteEventRows deletes only rows still held under one of the ids, so a stale list cannot reach another
-// person's event.
+// person's event. DeleteEventsOf deletes all of them at once.
 TEST_P(StoreConformance, AnErasuresRowListNamesTheSubjectsEventsInRowOrderAndDeletesOnlyThose) {
   const int64_t t = base::NowMs() - 50000;
   Put(shop_, {Ev("r1", "track", "rita", "dev-r1", t), Ev("o1", "track", "", "dev-other", t),
@@ -825,6 +825,13 @@ TEST_P(StoreConformance, AnErasuresRowListNamesTheSubjectsEventsInRowOrderAndDel
   ASSERT_TRUE(rest.ok());
   EXPECT_EQ(*rest, 2);
   EXPECT_EQ(left(), (std::set<std::string>{"o1", "o2"}));
+  // All of a subject's events in one go (an erasure where writers run side by side).
+  auto all = store_->TransactFor<int64_t>(TxnMode::kWrite, [&](StoreTxn& tx) {
+    return tx.primitives().DeleteEventsOf(shop_, {"olga", "nobody"});
+  });
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(*all, 1);
+  EXPECT_EQ(left(), (std::set<std::string>{"o1"}));
 }
 
 // Both ingest gates' reads for a batch come together (issue 16): ReadIngestGate gives what ConsentPolicyOf,
