@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/base/utf8.h"
+
 namespace ferry::wire {
 
 using Json = nlohmann::json;
@@ -52,7 +54,7 @@ std::string_view CheckIdText(std::string_view s, size_t max_bytes);
 inline bool IsValidIdText(std::string_view s, size_t max_bytes) { return CheckIdText(s, max_bytes).empty(); }
 
 // Valid UTF-8 (no overlongs, no surrogates).
-bool IsValidUtf8(std::string_view s);
+inline bool IsValidUtf8(std::string_view s) { return base::IsValidUtf8(s); }
 
 // Depth of nested objects/arrays (a scalar is 0, {} is 1). Iterative: safe on any depth.
 size_t JsonDepth(const Json& j);
