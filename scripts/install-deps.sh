@@ -25,7 +25,7 @@ set -euo pipefail
 BASE_PACKAGES=(
   g++ cmake ninja-build pkg-config curl zstd openssl ccache
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libbrotli-dev
-  libsqlcipher-dev libsodium-dev nlohmann-json3-dev libcpp-httplib-dev libboost-dev
+  libsqlcipher-dev libsodium-dev nlohmann-json3-dev rapidjson-dev libcpp-httplib-dev libboost-dev
   libgtest-dev libbenchmark-dev libcli11-dev
   libpq-dev postgresql-15
   clang-14 libclang-rt-14-dev clang-format

@@ -35,7 +35,7 @@ const char* const kMetaPrevAnon = "previous_anonymous_ids";
 const char* const kMetaHashKey = "pii_hash_key";
 const char* const kMetaSeqReserved = "device_seq_reserved";
 const char* const kMetaMinor = "minor";  // "1" while the user is marked as a minor (ferry_set_minor)
-constexpr int64_t kSeqBlock = 1024;      // sequence numbers reserved per write of kMetaSeqReserved
+constexpr int64_t kSeqBlock = 16384;     // sequence numbers reserved per write of kMetaSeqReserved
 
 }  // namespace
 
@@ -540,7 +540,11 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     ev.anonymous_id = own_ids ? call->anonymous_id : anonymous_id_;
   }
   std::string& b = ev.body;
-  b.reserve(payload_text.size() + ctx->size() + name.size() + ev.user_id.size() + purpose.size() + 256);
+  const std::string& receipt = consent_.ReceiptLocked(purpose);
+  // Every part that varies, and the fixed text around them (~260 bytes with the messageId and timestamp): one
+  // allocation, no growth while the event is written.
+  b.reserve(payload_text.size() + ctx->size() + name.size() + ev.user_id.size() + ev.anonymous_id.size() +
+            receipt.size() + purpose.size() + (call != nullptr ? call->message_id.size() : 0) + 320);
   b += "{\"messageId\":";
   if (call != nullptr && !call->message_id.empty()) {
     base::AppendJsonString(&b, call->message_id);
@@ -554,7 +558,6 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   b += ",\"deviceSeq\":";
   b += std::to_string(seq);
   b += ",\"consentReceipt\":";
-  const std::string& receipt = consent_.ReceiptLocked(purpose);
   if (state == Consent::kGranted && purpose != kNecessary && !receipt.empty()) {
     base::AppendJsonString(&b, receipt);
   } else {

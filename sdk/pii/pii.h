@@ -64,7 +64,7 @@ struct PiiReport {
 // What MaskObjectText found.
 enum class ObjectTextOutcome {
   kOk,           // valid: the masked object was appended
-  kNotJson,      // not valid JSON (or not UTF-8)
+  kNotJson,      // not valid JSON (or not UTF-8, or a number beyond a double's range, as nlohmann's parse refuses it)
   kNotObject,    // valid JSON, not an object
   kTooDeep,      // nests deeper than max_depth (an object is depth 1)
   kRepeatedKey,  // an object repeats a key (or has more than 64 keys): nothing appended; parse it and ApplyToObject
@@ -85,10 +85,11 @@ class PiiMasker {
   PiiReport ApplyToObject(nlohmann::json* obj) const;
 
   // The single pass of the track path: validates json (the text of an object) and appends its masked form to *out,
-  // doing what ApplyToObject does to the parsed object without building it: nlohmann's SAX parser (the same
-  // acceptance as its parse) feeds a writer that applies the allow list, the path rules and the detectors as each key
-  // and value arrives. Keys keep their input order; numbers and strings are written as nlohmann's dump writes them.
-  // Anything but kOk: *out is left with unspecified appended text (kRepeatedKey: nothing appended).
+  // doing what ApplyToObject does to the parsed object without building it: RapidJSON's SAX reader (strict RFC 8259,
+  // strings checked as UTF-8, a NUL byte anywhere refused) feeds a writer that applies the allow list, the path rules
+  // and the detectors as each key and value arrives. Keys keep their input order; numbers and strings are written as
+  // nlohmann's dump writes them. Anything but kOk: *out is left with unspecified appended text (kRepeatedKey: nothing
+  // appended).
   ObjectTextOutcome MaskObjectText(std::string_view json, size_t max_depth, std::string* out,
                                    PiiReport* report = nullptr) const;
 

@@ -1,22 +1,29 @@
 // The single-pass masker: validates a properties/traits object given as JSON text and writes its masked, stored form
-// in one pass over nlohmann's SAX events (no DOM is built and dumped again). It applies exactly what the JSON walker
+// in one pass over RapidJSON's SAX events (no DOM is built and dumped again; RapidJSON's reader, because nlohmann's
+// SAX lexer was a third of the whole ferry_track call, docs/PERFORMANCE.md). It applies exactly what the JSON walker
 // (walker.cc) applies to the parsed object: the allow list, then the path rules, then the detectors on every string
 // no path rule handled; numbers and strings are written as nlohmann's dump writes them. Keys keep the order of the
 // input (the walker's object sorts them). An object with a repeated key, or with more keys than the single pass
 // checks for repeats, is left to the caller (kRepeatedKey: parse it and use the walker, where the last of repeated
-// keys wins, as when parsing).
+// keys wins, as when parsing). A number beyond a double's range is refused, as nlohmann's parser refuses it.
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <clocale>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <nlohmann/json.hpp>
 
 #include "lib/base/json_text.h"
+#include "lib/base/utf8.h"
 #include "sdk/pii/detectors.h"
 #include "sdk/pii/pii.h"
 #include "sdk/pii/rules.h"
@@ -25,9 +32,8 @@
 namespace ferry::pii {
 namespace {
 
-using nlohmann::json;
-
-constexpr size_t kMaxKeysChecked = 64;  // more keys in one object: the walker's path (repeats found by its map)
+constexpr size_t kMaxKeysChecked = 64;          // more keys in one object: the walker's path (repeats found by its map)
+constexpr size_t kKeptReaderBytes = 16 * 1024;  // texts up to this size are read by the thread's kept reader
 
 // What happens to the value of the key just read.
 enum class KeyFate : uint8_t {
@@ -87,34 +93,69 @@ class StreamMasker {
   bool not_object() const { return not_object_; }
   bool fallback() const { return fallback_; }
 
-  // ---- nlohmann SAX interface -----------------------------------------------------------------------------------
-  bool null() { return Scalar("null", false); }
-  bool boolean(bool v) { return v ? Scalar("true", false) : Scalar("false", false); }
-  bool number_integer(json::number_integer_t v) {
-    char b[24];
-    auto r = std::to_chars(b, b + sizeof b, v);
-    return Scalar(std::string_view(b, static_cast<size_t>(r.ptr - b)), false);
-  }
-  bool number_unsigned(json::number_unsigned_t v) {
-    char b[24];
-    auto r = std::to_chars(b, b + sizeof b, v);
-    return Scalar(std::string_view(b, static_cast<size_t>(r.ptr - b)), false);
-  }
-  bool number_float(json::number_float_t v, const json::string_t& /*text*/) {
-    if (!std::isfinite(v)) return Scalar("null", false);
+  // ---- RapidJSON SAX interface (kParseNumbersAsStringsFlag: numbers come as their text) ------------------------
+  bool Null() { return Scalar("null", false); }
+  bool Bool(bool v) { return v ? Scalar("true", false) : Scalar("false", false); }
+  bool Int(int) { return false; }  // not called: numbers come as RawNumber
+  bool Uint(unsigned) { return false; }
+  bool Int64(int64_t) { return false; }
+  bool Uint64(uint64_t) { return false; }
+  bool Double(double) { return false; }
+  // A number, written as nlohmann's dump writes the value its parser reads: an integer that fits 64 bits as itself,
+  // anything else as the double strtod reads (nlohmann's number text). Beyond a double's range: refused, as nlohmann
+  // refuses it (RapidJSON refuses most such numbers itself, not all: 1234567890123456789e300 passes it).
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    std::string_view t(s, n);
+    if (t.find_first_of(".eE") == std::string_view::npos) {
+      char b[24];
+      std::to_chars_result w{};
+      if (t[0] == '-') {
+        int64_t v = 0;
+        auto r = std::from_chars(s, s + n, v);
+        if (r.ec == std::errc() && r.ptr == s + n) w = std::to_chars(b, b + sizeof b, v);
+      } else {
+        uint64_t v = 0;
+        auto r = std::from_chars(s, s + n, v);
+        if (r.ec == std::errc() && r.ptr == s + n) w = std::to_chars(b, b + sizeof b, v);
+      }
+      if (w.ptr != nullptr) return Scalar(std::string_view(b, static_cast<size_t>(w.ptr - b)), false);
+    }
+    // strtod reads the locale's decimal point (an app may set LC_NUMERIC): it replaces '.', as nlohmann's lexer does.
+    char small[128];
+    std::string large;
+    char* num = small;
+    if (n < sizeof small) {
+      std::memcpy(small, s, n);
+      small[n] = '\0';
+    } else {
+      large.assign(s, n);
+      num = large.data();
+    }
+    const char point = *std::localeconv()->decimal_point;
+    if (point != '.') std::replace(num, num + n, '.', point);
+    double v = std::strtod(num, nullptr);
+    if (!std::isfinite(v)) return false;
     std::array<char, 64> b{};
     char* end = nlohmann::detail::to_chars(b.data(), b.data() + b.size(), v);
     return Scalar(std::string_view(b.data(), static_cast<size_t>(end - b.data())), false);
   }
-  bool string(json::string_t& v) { return Scalar(v, true); }
-  bool binary(json::binary_t& /*v*/) { return false; }  // not produced by the JSON parser
+  bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    std::string_view v(s, n);
+    if (!base::IsValidUtf8(v)) return false;  // escapes decode to anything, raw bytes are not checked by the reader
+    return Scalar(v, true);
+  }
+  bool StartObject() { return Start(true); }
+  bool EndObject(rapidjson::SizeType /*members*/) { return End('}'); }
+  bool StartArray() { return Start(false); }
+  bool EndArray(rapidjson::SizeType /*elements*/) { return End(']'); }
 
-  bool start_object(std::size_t /*elements*/) { return Start(true); }
-  bool end_object() { return End('}'); }
-  bool start_array(std::size_t /*elements*/) { return Start(false); }
-  bool end_array() { return End(']'); }
+  bool Key(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    std::string_view k(s, n);
+    if (!base::IsValidUtf8(k)) return false;
+    return key(k);
+  }
 
-  bool key(json::string_t& k) {
+  bool key(std::string_view k) {
     if (Skipping()) return true;
     Frame& f = frames_.back();
     // Repeated keys: the walker decides (the last one wins, as in the parsed object).
@@ -166,10 +207,6 @@ class StreamMasker {
       f.fate = KeyFate::kRedact;
     }
     return true;
-  }
-
-  bool parse_error(std::size_t /*pos*/, const std::string& /*token*/, const nlohmann::detail::exception& /*e*/) {
-    return false;
   }
 
  private:
@@ -391,10 +428,25 @@ class StreamMasker {
 
 ObjectTextOutcome MaskObjectText(const Rules& rules, std::string_view text, size_t max_depth, std::string* out,
                                  PiiReport* rep) {
-  thread_local StreamMasker m(rules);
+  // The masker and the reader keep their buffers between calls (the reader decodes strings into its stack); one
+  // thread_local for both, one TLS lookup. A large text gets a reader of its own, so that no thread keeps its memory.
+  struct Kept {
+    explicit Kept(const Rules& r) : masker(r) {}
+    StreamMasker masker;
+    rapidjson::Reader reader;
+  };
+  thread_local Kept kept(rules);
+  StreamMasker& m = kept.masker;
+  rapidjson::Reader own;
+  rapidjson::Reader& reader = text.size() <= kKeptReaderBytes ? kept.reader : own;
   size_t start = out->size();
   m.Reset(rules, out, rep);
-  bool ok = json::sax_parse(text.begin(), text.end(), &m);
+  // A NUL byte is never JSON (nor in a string, raw); RapidJSON's streams would read it as the end of the text.
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) return ObjectTextOutcome::kNotJson;
+  rapidjson::MemoryStream in(text.data(), text.size());
+  // Iterative: a deeply nested input uses the reader's heap stack, not the call stack.
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+  bool ok = !reader.Parse<kFlags>(in, m).IsError();
   if (!ok && m.fallback()) {
     out->resize(start);
     return ObjectTextOutcome::kRepeatedKey;

@@ -75,6 +75,22 @@ TEST_F(ClientTest, TrackMasksBeforeStoringAndExports) {
   EXPECT_FALSE(evs[0]["context"]["sessionId"].get<std::string>().empty());
 }
 
+TEST_F(ClientTest, RepeatedKeysAreMaskedAndBadPropertiesRefused) {
+  // A repeated key leaves the single pass for the parsed object (the last one wins), masked the same. A number beyond
+  // a double's range and a lone surrogate are not JSON the collector would read: refused.
+  Open();
+  ASSERT_EQ(ferry_set_consent(c_, "analytics", FERRY_CONSENT_GRANTED), FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "Repeated", R"({"email":"a@b.com","email":"zhang.san@example.cn","n":1})", nullptr),
+            FERRY_OK);
+  ASSERT_EQ(ferry_track(c_, "Plain", R"({"big":1e300,"note":"call 13812345678","price":1.50})", nullptr), FERRY_OK);
+  EXPECT_EQ(ferry_track(c_, "Huge", R"({"huge":1e400})", nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ferry_track(c_, "Bad", "{\"a\":\"\\udc00\"}", nullptr), FERRY_ERR_INVALID_ARGUMENT);
+  auto evs = Events("track");
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0]["properties"], json::parse(R"({"email":"[email]","n":1})"));
+  EXPECT_EQ(evs[1]["properties"], json::parse(R"({"big":1e300,"note":"call [phone]","price":1.5})"));
+}
+
 TEST_F(ClientTest, ScreenNamesAreMasked) {
   Open();
   ASSERT_EQ(ferry_screen(c_, "Profile of a@b.com", nullptr), FERRY_OK);

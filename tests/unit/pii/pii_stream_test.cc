@@ -206,6 +206,18 @@ TEST(PiiStream, BadInputGetsTheParsersVerdict) {
       {"{", ObjectTextOutcome::kNotJson},
       {R"({"a":1,})", ObjectTextOutcome::kNotJson},
       {R"({"a":"\ud800"})", ObjectTextOutcome::kNotJson},
+      {R"({"a":"\udc00"})", ObjectTextOutcome::kNotJson},  // a lone low surrogate (the reader decodes it)
+      {R"({"\udc00":1})", ObjectTextOutcome::kNotJson},
+      {R"({"a":"\ud800\u0041"})", ObjectTextOutcome::kNotJson},
+      {"{\"a\":\"x\x01y\"}", ObjectTextOutcome::kNotJson},  // a raw control character in a string
+      {"{\"\xff\":1}", ObjectTextOutcome::kNotJson},
+      {R"({"a":01})", ObjectTextOutcome::kNotJson},
+      {R"({"a":1.})", ObjectTextOutcome::kNotJson},
+      {R"({"a":.5})", ObjectTextOutcome::kNotJson},
+      {R"({"a":NaN})", ObjectTextOutcome::kNotJson},
+      {R"({"a":-})", ObjectTextOutcome::kNotJson},
+      {R"({"a":tru})", ObjectTextOutcome::kNotJson},
+      {R"({"a":1}{})", ObjectTextOutcome::kNotJson},
       {"{\"a\":\"\xff\"}", ObjectTextOutcome::kNotJson},
       {"{\"a\":\"\xc0\xaf\"}", ObjectTextOutcome::kNotJson},
       {R"({"a":1} x)", ObjectTextOutcome::kNotJson},
@@ -218,6 +230,9 @@ TEST(PiiStream, BadInputGetsTheParsersVerdict) {
       {deep33, ObjectTextOutcome::kTooDeep},
       {"{\"password\":" + deep33 + "}", ObjectTextOutcome::kTooDeep},
       {deep32, ObjectTextOutcome::kOk},
+      {std::string(100000, '[') + std::string(100000, ']'), ObjectTextOutcome::kNotObject},  // no recursion
+      {"{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}", ObjectTextOutcome::kTooDeep},
+      {"{\"a\":" + std::string(100000, '['), ObjectTextOutcome::kNotJson},
   };
   for (const Case& c : cases) {
     std::string out;
@@ -230,6 +245,11 @@ TEST(PiiStream, BadInputGetsTheParsersVerdict) {
       EXPECT_FALSE(parsed.is_discarded() || parsed.is_object()) << c.text;
     }
   }
+  // A NUL byte is refused wherever it is. (nlohmann's parse reads one as the end of the text: a C string's end. The
+  // SDK's callers give C strings, where it cannot occur.)
+  std::string out;
+  EXPECT_EQ(m->MaskObjectText(std::string("{\"a\":1}\0", 8), 32, &out), ObjectTextOutcome::kNotJson);
+  EXPECT_EQ(m->MaskObjectText(std::string("{\"a\":\"x\0y\"}", 11), 32, &out), ObjectTextOutcome::kNotJson);
 }
 
 TEST(PiiStream, KeepsTheInputOrderAndNlohmannsNumberText) {
@@ -238,6 +258,48 @@ TEST(PiiStream, KeepsTheInputOrderAndNlohmannsNumberText) {
   ASSERT_EQ(m->MaskObjectText(R"({"z":1.50,"a":1E2,"m":"x@example.com","b":-0,"c":true})", 32, &out),
             ObjectTextOutcome::kOk);
   EXPECT_EQ(out, R"({"z":1.5,"a":100.0,"m":"[email]","b":0,"c":true})");
+
+  // Each number as nlohmann's parse and dump give it: 64-bit integers as they are, anything larger or with a
+  // fraction or exponent as the double; texts longer than a small buffer too. Beyond a double's range: refused, as
+  // nlohmann's parse refuses it.
+  const std::string numbers =
+      R"({"max":18446744073709551615,"over":18446744073709551616,"min":-9223372036854775808,)"
+      R"("under":-9223372036854775809,"e":1.5e-7,"big":1e300,"inf":1e400,"tiny":1e-400,"neg0":-0.0,)"
+      R"("long":0.)" +
+      std::string(300, '1') + R"(,"longint":)" + std::string(300, '7') + "}";
+  out.clear();
+  EXPECT_EQ(m->MaskObjectText(numbers, 32, &out), ObjectTextOutcome::kNotJson);  // 1e400
+  EXPECT_TRUE(json::parse(numbers, nullptr, false).is_discarded());
+  for (const char* huge : {R"({"a":-1e400})", R"({"a":1234567890123456789e300})", R"({"a":[1e99999999999]})"}) {
+    EXPECT_EQ(m->MaskObjectText(huge, 32, &out), ObjectTextOutcome::kNotJson) << huge;
+    EXPECT_TRUE(json::parse(huge, nullptr, false).is_discarded()) << huge;
+  }
+  out.clear();
+  std::string finite = numbers;
+  finite.replace(finite.find("1e400"), 5, "1e308");
+  ASSERT_EQ(m->MaskObjectText(finite, 32, &out), ObjectTextOutcome::kOk);
+  nlohmann::ordered_json want = nlohmann::ordered_json::parse(finite);  // the input's key order, as the pass keeps it
+  EXPECT_EQ(out, want.dump(-1, ' ', false, json::error_handler_t::replace));
+  EXPECT_EQ(json::parse(out)["max"].get<uint64_t>(), 18446744073709551615u);
+}
+
+TEST(PiiStream, ALargeTextIsMaskedLikeASmallOne) {
+  // Texts above 16 KiB are read by a reader of their own (none is kept): the same masking.
+  auto m = Masker("");
+  json big = json::object();
+  for (int i = 0; i < 60; ++i) big["k" + std::to_string(i)] = std::string(400, 'x') + " a.b@example.com";
+  std::string text = big.dump();
+  ASSERT_GT(text.size(), 16u * 1024);
+  for (int round = 0; round < 2; ++round) {
+    std::string out;
+    ASSERT_EQ(m->MaskObjectText(text, 32, &out), ObjectTextOutcome::kOk);
+    json got = json::parse(out);
+    EXPECT_EQ(got.size(), 60u);
+    EXPECT_EQ(got["k7"], std::string(400, 'x') + " [email]");
+    std::string small;
+    ASSERT_EQ(m->MaskObjectText(R"({"e":"q@w.io"})", 32, &small), ObjectTextOutcome::kOk);
+    EXPECT_EQ(small, R"({"e":"[email]"})");
+  }
 }
 
 }  // namespace
