@@ -1,11 +1,15 @@
 // PII masking speed: MaskString on typical strings with and without PII, ApplyToObject on a typical
 // ferry_track properties object (5 strings + 2 numbers), and the track path's two ways from the app's text to the
-// stored text: parse + ApplyToObject + dump (before issue 16) against MaskObjectText's single pass.
+// stored text: parse + ApplyToObject + dump (before issue 16) against MaskObjectText's single pass; and the two SAX
+// readers alone (nlohmann's, which the single pass used first, and RapidJSON's, which it uses now).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include "sdk/pii/pii.h"
 
@@ -133,6 +137,65 @@ void BM_TrackText_SinglePass(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TrackText_SinglePass);
+
+// The two SAX readers alone on the same text, with handlers that do nothing: what the single pass pays to read, before
+// and after it moved from nlohmann's lexer to RapidJSON's reader (the flags the single pass uses).
+struct NullNlohmannSax {
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const json::string_t&) { return true; }
+  bool string(json::string_t& v) {
+    benchmark::DoNotOptimize(v.data());
+    return true;
+  }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(std::size_t) { return true; }
+  bool end_object() { return true; }
+  bool start_array(std::size_t) { return true; }
+  bool end_array() { return true; }
+  bool key(json::string_t& k) {
+    benchmark::DoNotOptimize(k.data());
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+};
+
+struct NullRapidJsonSax : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, NullRapidJsonSax> {
+  bool Default() { return true; }
+  bool String(const char* s, rapidjson::SizeType, bool) {
+    benchmark::DoNotOptimize(s);
+    return true;
+  }
+  bool Key(const char* s, rapidjson::SizeType, bool) {
+    benchmark::DoNotOptimize(s);
+    return true;
+  }
+  bool RawNumber(const char* s, rapidjson::SizeType, bool) {
+    benchmark::DoNotOptimize(s);
+    return true;
+  }
+};
+
+void BM_TrackText_ReadOnly_Nlohmann(benchmark::State& state) {
+  std::string_view text(kTrackProperties);
+  NullNlohmannSax h;
+  for (auto _ : state) benchmark::DoNotOptimize(json::sax_parse(text.begin(), text.end(), &h));
+}
+BENCHMARK(BM_TrackText_ReadOnly_Nlohmann);
+
+void BM_TrackText_ReadOnly_RapidJson(benchmark::State& state) {
+  std::string_view text(kTrackProperties);
+  NullRapidJsonSax h;
+  rapidjson::Reader reader;
+  for (auto _ : state) {
+    rapidjson::MemoryStream in(text.data(), text.size());
+    benchmark::DoNotOptimize(
+        reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag>(in, h).IsError());
+  }
+}
+BENCHMARK(BM_TrackText_ReadOnly_RapidJson);
 
 }  // namespace
 
