@@ -146,17 +146,18 @@ void Writer::Run() {
 
 void Writer::CommitBatch(std::unique_lock<std::mutex>& l, int64_t* last_age_sweep) {
   // At most kMaxCommitEvents per transaction, so the oldest queued event is durable soon even after a burst.
-  std::deque<Pending> batch;
+  std::vector<Pending>& batch = batch_;  // empty, with the capacity of an earlier queue
   size_t batch_bytes = 0;
   if (queue_.size() <= kMaxCommitEvents) {
     batch.swap(queue_);
     batch_bytes = queue_bytes_;
   } else {
+    batch.reserve(kMaxCommitEvents);
     for (size_t i = 0; i < kMaxCommitEvents; ++i) {
-      batch_bytes += queue_.front().ev.body.size();
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+      batch_bytes += queue_[i].ev.body.size();
+      batch.push_back(std::move(queue_[i]));
     }
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(kMaxCommitEvents));
   }
   queue_bytes_ -= batch_bytes;
   l.unlock();
@@ -194,10 +195,11 @@ void Writer::CommitBatch(std::unique_lock<std::mutex>& l, int64_t* last_age_swee
       storage_failing_ = true;
       for (size_t i = 0; i < batch.size(); ++i) batch[i].ev = std::move(evs[i]);
       queue_bytes_ += batch_bytes;
-      for (auto it = queue_.begin(); it != queue_.end(); ++it) batch.push_back(std::move(*it));
+      for (Pending& p : queue_) batch.push_back(std::move(p));
       queue_.swap(batch);
     }
   }
+  batch.clear();  // what is left are moved-from entries; the capacity stays for the next commit
   // Every caller still waiting has an event committed now (and about to send its next) or queued.
   group_target_ = opts_.durability == Durability::kSync ? std::min(sync_waiters_, kMaxCommitEvents) : 0;
   commit_cv_.notify_all();

@@ -17,7 +17,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -76,12 +75,15 @@ class Writer {
   std::mutex mu_;
   std::condition_variable queue_cv_;   // the thread wakes
   std::condition_variable commit_cv_;  // callers wait (SYNC, back-pressure, Drain)
-  std::deque<Pending> queue_;          // guarded by mu_
-  size_t queue_bytes_ = 0;             // guarded by mu_
-  uint64_t next_ticket_ = 1;           // guarded by mu_
-  uint64_t committed_ticket_ = 0;      // highest ticket committed or failed (SYNC)
-  uint64_t failed_ticket_ = 0;         // highest ticket whose commit failed (SYNC)
-  bool storage_failing_ = false;       // BATCHED: the last commit failed; new events refused until one succeeds
+  // The queue and the writer's batch are two vectors that trade places at each commit and keep their capacity, so
+  // that queuing an event allocates nothing once they have grown (a deque allocated a node every third event).
+  std::vector<Pending> queue_;     // guarded by mu_
+  std::vector<Pending> batch_;     // the writer thread's only: empty between commits
+  size_t queue_bytes_ = 0;         // guarded by mu_
+  uint64_t next_ticket_ = 1;       // guarded by mu_
+  uint64_t committed_ticket_ = 0;  // highest ticket committed or failed (SYNC)
+  uint64_t failed_ticket_ = 0;     // highest ticket whose commit failed (SYNC)
+  bool storage_failing_ = false;   // BATCHED: the last commit failed; new events refused until one succeeds
   bool stop_ = false;
   // SYNC group commit: callers waiting in WaitCommitted, and how many queued events the thread waits for (briefly)
   // before its next commit: those callers, whose events are committed or queued, usually send the next at once.
