@@ -65,6 +65,24 @@ struct Frame {
   }
 };
 
+// strtod on a number's JSON text. strtod reads the locale's decimal point (an app may set LC_NUMERIC): it replaces
+// '.', as nlohmann's lexer does.
+double StrtodAsNlohmann(const char* s, size_t n) {
+  char small[128];
+  std::string large;
+  char* num = small;
+  if (n < sizeof small) {
+    std::memcpy(small, s, n);
+    small[n] = '\0';
+  } else {
+    large.assign(s, n);
+    num = large.data();
+  }
+  const char point = *std::localeconv()->decimal_point;
+  if (point != '.') std::replace(num, num + n, '.', point);
+  return std::strtod(num, nullptr);
+}
+
 class StreamMasker {
  public:
   explicit StreamMasker(const Rules& rules) : rules_(&rules) {
@@ -120,20 +138,15 @@ class StreamMasker {
       }
       if (w.ptr != nullptr) return Scalar(std::string_view(b, static_cast<size_t>(w.ptr - b)), false);
     }
-    // strtod reads the locale's decimal point (an app may set LC_NUMERIC): it replaces '.', as nlohmann's lexer does.
-    char small[128];
-    std::string large;
-    char* num = small;
-    if (n < sizeof small) {
-      std::memcpy(small, s, n);
-      small[n] = '\0';
-    } else {
-      large.assign(s, n);
-      num = large.data();
-    }
-    const char point = *std::localeconv()->decimal_point;
-    if (point != '.') std::replace(num, num + n, '.', point);
-    double v = std::strtod(num, nullptr);
+    double v = 0;
+    bool read = false;
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+    // Where the library reads doubles (libstdc++ does; libc++ of today's NDK and Xcode does not): correctly rounded as
+    // strtod, without the locale and the copy. Out of range (overflow, underflow): strtod decides, as for nlohmann.
+    auto r = std::from_chars(s, s + n, v);
+    read = r.ec == std::errc() && r.ptr == s + n;
+#endif
+    if (!read) v = StrtodAsNlohmann(s, n);
     if (!std::isfinite(v)) return false;
     std::array<char, 64> b{};
     char* end = nlohmann::detail::to_chars(b.data(), b.data() + b.size(), v);

@@ -1,6 +1,8 @@
 // PiiMasker::MaskObjectText (the single pass of the track path) against ApplyToObject (the walker on the parsed
 // object): the same masked object for every rule set, every corpus line and thousands of generated objects; the same
 // verdict as nlohmann's parse on bad input; numbers and strings written as nlohmann's dump writes them.
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <string>
@@ -281,6 +283,27 @@ TEST(PiiStream, KeepsTheInputOrderAndNlohmannsNumberText) {
   nlohmann::ordered_json want = nlohmann::ordered_json::parse(finite);  // the input's key order, as the pass keeps it
   EXPECT_EQ(out, want.dump(-1, ' ', false, json::error_handler_t::replace));
   EXPECT_EQ(json::parse(out)["max"].get<uint64_t>(), 18446744073709551615u);
+}
+
+TEST(PiiStream, NumbersReadAsNlohmannReadsThem) {
+  // Random doubles written in several forms (shortest round trip, fixed, exponent, few digits, subnormal): the single
+  // pass reads each as nlohmann's parser does (strtod, or from_chars where the library has it) and writes the same
+  // text as nlohmann's dump.
+  auto m = Masker("");
+  std::mt19937_64 rng(20261202);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const char* const forms[] = {"%.17g", "%.3f", "%.15e", "%g", "%.2f", "%.1e"};
+  for (int i = 0; i < 20000; ++i) {
+    double mag = std::pow(10.0, unit(rng) * 40 - 20);
+    if (i % 97 == 0) mag = std::pow(10.0, -300 - unit(rng) * 20);  // near and below the smallest normal
+    double v = (rng() & 1 ? -1 : 1) * unit(rng) * mag;
+    char num[64];
+    std::snprintf(num, sizeof num, forms[i % 6], v);
+    std::string text = std::string(R"({"n":)") + num + "}";
+    std::string out;
+    ASSERT_EQ(m->MaskObjectText(text, 32, &out), ObjectTextOutcome::kOk) << text;
+    EXPECT_EQ(out, json::parse(text).dump()) << text;
+  }
 }
 
 TEST(PiiStream, ALargeTextIsMaskedLikeASmallOne) {
