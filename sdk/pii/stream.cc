@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -439,19 +440,11 @@ class StreamMasker {
 
 }  // namespace
 
-ObjectTextOutcome MaskObjectText(const Rules& rules, std::string_view text, size_t max_depth, std::string* out,
-                                 PiiReport* rep) {
-  // The masker and the reader keep their buffers between calls (the reader decodes strings into its stack); one
-  // thread_local for both, one TLS lookup. A large text gets a reader of its own, so that no thread keeps its memory.
-  struct Kept {
-    explicit Kept(const Rules& r) : masker(r) {}
-    StreamMasker masker;
-    rapidjson::Reader reader;
-  };
-  thread_local Kept kept(rules);
-  StreamMasker& m = kept.masker;
-  rapidjson::Reader own;
-  rapidjson::Reader& reader = text.size() <= kKeptReaderBytes ? kept.reader : own;
+namespace {
+
+// The pass itself, given the thread's masker and a reader.
+ObjectTextOutcome MaskWith(StreamMasker& m, rapidjson::Reader& reader, const Rules& rules, std::string_view text,
+                           size_t max_depth, std::string* out, PiiReport* rep) {
   size_t start = out->size();
   m.Reset(rules, out, rep);
   // A NUL byte is never JSON (nor in a string, raw); RapidJSON's streams would read it as the end of the text.
@@ -468,6 +461,27 @@ ObjectTextOutcome MaskObjectText(const Rules& rules, std::string_view text, size
   if (m.not_object()) return ObjectTextOutcome::kNotObject;
   if (m.max_depth() > max_depth) return ObjectTextOutcome::kTooDeep;
   return ObjectTextOutcome::kOk;
+}
+
+}  // namespace
+
+ObjectTextOutcome MaskObjectText(const Rules& rules, std::string_view text, size_t max_depth, std::string* out,
+                                 PiiReport* rep) {
+  // The masker and the reader keep their buffers between calls (the reader decodes strings into its stack). They live
+  // on the heap behind one thread_local pointer, read once: with the objects themselves thread_local, GCC recomputed
+  // their address (a __tls_get_addr call in a shared library) at every use inside the inlined callbacks, 5 % of
+  // ferry_track. A large text gets a reader of its own, so that no thread keeps its memory.
+  struct Kept {
+    explicit Kept(const Rules& r) : masker(r) {}
+    StreamMasker masker;
+    rapidjson::Reader reader;
+  };
+  thread_local std::unique_ptr<Kept> kept;
+  if (!kept) kept = std::make_unique<Kept>(rules);
+  Kept* k = kept.get();
+  if (text.size() <= kKeptReaderBytes) return MaskWith(k->masker, k->reader, rules, text, max_depth, out, rep);
+  rapidjson::Reader own;
+  return MaskWith(k->masker, own, rules, text, max_depth, out, rep);
 }
 
 }  // namespace ferry::pii
