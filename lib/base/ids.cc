@@ -5,7 +5,7 @@
 
 #include <atomic>
 #include <cstring>
-#include <mutex>
+#include <memory>
 
 #include "lib/base/secret.h"
 
@@ -41,14 +41,20 @@ struct RandomPool {
 
 namespace {
 
+// The calling thread's pool. The set-up runs once (a function-local static: after it, one load per call;
+// std::call_once wrote two thread_locals of libstdc++ at every call). The pool is on the heap behind a thread_local
+// pointer, read once per call: a thread_local pool's address was recomputed (__tls_get_addr in a shared library) at
+// each of its uses.
 RandomPool& Pool() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+  static const bool ready = [] {
     EnsureSodium();
     pthread_atfork(nullptr, nullptr, &OnForkChild);
-  });
-  thread_local RandomPool pool;
-  return pool;
+    return true;
+  }();
+  (void)ready;
+  thread_local std::unique_ptr<RandomPool> pool;
+  if (!pool) pool = std::make_unique<RandomPool>();
+  return *pool;
 }
 
 void AppendHex(const unsigned char (&b)[16], std::string* out) {
