@@ -438,10 +438,6 @@ class StreamMasker {
   bool top_done_ = false;
 };
 
-}  // namespace
-
-namespace {
-
 // The pass itself, given the thread's masker and a reader.
 ObjectTextOutcome MaskWith(StreamMasker& m, rapidjson::Reader& reader, const Rules& rules, std::string_view text,
                            size_t max_depth, std::string* out, PiiReport* rep) {
