@@ -1,6 +1,76 @@
 #include "lib/base/sqlite.h"
 
+#include <list>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
 namespace ferry::base {
+
+// The statements a connection prepared and that no Stmt holds now, most recently given back first. Keyed by their
+// SQL text (sqlite3_sql, which is the text given to Prepare: only statements that used all of it are kept). The mutex
+// covers a Stmt given back on another thread than the one using the connection; the connection itself is used by one
+// thread at a time, as before.
+class StmtCache {
+ public:
+  explicit StmtCache(size_t capacity) : capacity_(capacity) {}
+  ~StmtCache() {
+    for (auto& entry : lru_) sqlite3_finalize(entry.second);
+  }
+  StmtCache(const StmtCache&) = delete;
+  StmtCache& operator=(const StmtCache&) = delete;
+
+  // An idle statement of this text, taken out of the cache; nullptr when there is none.
+  sqlite3_stmt* Take(std::string_view sql) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = index_.find(std::string(sql));
+    if (it == index_.end()) return nullptr;
+    sqlite3_stmt* s = it->second->second;
+    lru_.erase(it->second);
+    index_.erase(it);
+    return s;
+  }
+
+  // Keeps `s` (reset, its bindings cleared) unless an idle one of the same text is kept already; the least recently
+  // given back is finalized beyond the capacity.
+  void Give(sqlite3_stmt* s) {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    const char* text = sqlite3_sql(s);
+    std::lock_guard<std::mutex> l(mu_);
+    if (text == nullptr || capacity_ == 0) {
+      sqlite3_finalize(s);
+      return;
+    }
+    std::string key(text);
+    if (index_.count(key) > 0) {
+      sqlite3_finalize(s);
+      return;
+    }
+    lru_.emplace_front(key, s);
+    index_.emplace(std::move(key), lru_.begin());
+    if (lru_.size() > capacity_) {
+      sqlite3_finalize(lru_.back().second);
+      index_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+
+ private:
+  using Entry = std::pair<std::string, sqlite3_stmt*>;
+  const size_t capacity_;
+  std::mutex mu_;
+  std::list<Entry> lru_;
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+};
+
+void StmtReturner::operator()(sqlite3_stmt* s) const {
+  if (std::shared_ptr<StmtCache> c = cache.lock()) {
+    c->Give(s);
+  } else {
+    sqlite3_finalize(s);
+  }
+}
 
 namespace {
 Status SqlError(sqlite3* db, int rc, const char* what) {
@@ -95,9 +165,14 @@ Status Db::Exec(const std::string& sql) {
 }
 
 Result<Stmt> Db::Prepare(std::string_view sql) {
+  if (!cache_) cache_ = std::make_shared<StmtCache>(kStmtCacheSize);
+  if (sqlite3_stmt* kept = cache_->Take(sql)) return Stmt(kept, cache_);
   sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, &tail);
   if (rc != SQLITE_OK) return SqlError(db_.get(), rc, "prepare");
+  // A text with more after its first statement is not kept: its key (sqlite3_sql) would not be the text asked for.
+  if (s != nullptr && tail == sql.data() + sql.size()) return Stmt(s, cache_);
   return Stmt(s);
 }
 

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,8 +19,13 @@ namespace ferry::base {
 struct SqliteCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };
-struct SqliteStmtFinalizer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+class StmtCache;
+
+// Gives a statement back to the cache of the connection that prepared it (reset, its bindings cleared), or finalizes
+// it when it has no cache or that cache is gone.
+struct StmtReturner {
+  std::weak_ptr<StmtCache> cache;
+  void operator()(sqlite3_stmt* s) const;
 };
 
 // A prepared statement. Bind indexes start at 1, column indexes at 0. Not thread-safe.
@@ -27,6 +33,7 @@ class Stmt {
  public:
   Stmt() = default;
   explicit Stmt(sqlite3_stmt* s) : stmt_(s) {}
+  Stmt(sqlite3_stmt* s, std::weak_ptr<StmtCache> cache) : stmt_(s, StmtReturner{std::move(cache)}) {}
 
   Stmt& Bind(int i, int64_t v);
   Stmt& Bind(int i, std::string_view v);  // copied by SQLite (SQLITE_TRANSIENT)
@@ -49,7 +56,7 @@ class Stmt {
   explicit operator bool() const { return stmt_ != nullptr; }
 
  private:
-  std::unique_ptr<sqlite3_stmt, SqliteStmtFinalizer> stmt_;
+  std::unique_ptr<sqlite3_stmt, StmtReturner> stmt_;
   Status status_;
 };
 
@@ -62,7 +69,12 @@ class Db {
   static Result<Db> OpenEncrypted(const std::string& path, const SecretBytes& key);
 
   Status Exec(const std::string& sql);
+  // A prepared statement for `sql`. The connection keeps the statements it prepared (the kStmtCacheSize used last,
+  // one per SQL text): a Stmt given up goes back reset, with its bindings cleared, and the next Prepare of the same
+  // text takes it instead of compiling it again. A text of several statements is compiled each time (only its first
+  // statement is prepared, as before).
   Result<Stmt> Prepare(std::string_view sql);
+  static constexpr size_t kStmtCacheSize = 128;
   int64_t Changes() const { return sqlite3_changes(db_.get()); }
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_.get()); }
   std::string ErrMsg() const { return sqlite3_errmsg(db_.get()); }
@@ -74,7 +86,9 @@ class Db {
   Status SetUserVersion(int64_t v);
 
  private:
+  // Destroyed before db_ (declared after it): the idle statements are finalized before the connection closes.
   std::unique_ptr<sqlite3, SqliteCloser> db_;
+  std::shared_ptr<StmtCache> cache_;
 };
 
 // BEGIN IMMEDIATE on construction, ROLLBACK on destruction unless Commit() succeeded.
