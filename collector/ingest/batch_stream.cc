@@ -10,18 +10,21 @@
 #include <utility>
 #include <vector>
 
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include "lib/base/json_number.h"
 #include "lib/base/json_text.h"
 #include "lib/base/time.h"
+#include "lib/base/utf8.h"
 #include "lib/wire/json_body.h"
 
 namespace ferry::collector {
 
 namespace {
 
-using wire::Json;
-
 // The members of an event the pass reads (everything else is only written).
-enum Key : uint8_t {
+enum EventMember : uint8_t {
   kMessageId,
   kType,
   kEvent,
@@ -50,9 +53,9 @@ constexpr std::array<std::string_view, kKeyCount> kKeyNames = {
     "deviceSeq",       "previousId",  "receivedAt", "originalTimestamp",
     "timestampClamped"};
 
-Key EventKey(std::string_view k) {
+EventMember EventKey(std::string_view k) {
   for (size_t i = 0; i < kKeyNames.size(); ++i) {
-    if (kKeyNames[i] == k) return static_cast<Key>(i);
+    if (kKeyNames[i] == k) return static_cast<EventMember>(i);
   }
   return kOtherKey;
 }
@@ -93,8 +96,8 @@ struct Frame {
 struct Member {
   size_t key_off = 0, key_len = 0;
   size_t entry_off = 0, val_off = 0, entry_end = 0;
-  Key key = kOtherKey;  // at the event's own level
-  bool dead = false;    // replaced by the collector's value
+  EventMember key = kOtherKey;  // at the event's own level
+  bool dead = false;            // replaced by the collector's value
 };
 
 size_t CodePoints(std::string_view s) {
@@ -134,7 +137,43 @@ class BatchSax {
     return true;
   }
 
-  // ---- nlohmann SAX interface -----------------------------------------------------------------------------------
+  // ---- RapidJSON SAX interface (kParseNumbersAsStringsFlag: numbers come as their text) ------------------------
+  bool Null() { return null(); }
+  bool Bool(bool v) { return boolean(v); }
+  bool Int(int) { return Decline(); }  // not called: numbers come as RawNumber
+  bool Uint(unsigned) { return Decline(); }
+  bool Int64(int64_t) { return Decline(); }
+  bool Uint64(uint64_t) { return Decline(); }
+  bool Double(double) { return Decline(); }
+  // A number as nlohmann's parser reads it (base::ReadJsonNumber); beyond a double's range the document path refuses.
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    const base::JsonNumber v = base::ReadJsonNumber(std::string_view(s, n));
+    switch (v.kind) {
+      case base::JsonNumber::Kind::kInteger: return Integer(v.i);
+      case base::JsonNumber::Kind::kUnsigned: return Integer(v.u);
+      case base::JsonNumber::Kind::kFloat: return number_float(v.d);
+      case base::JsonNumber::Kind::kRefused: break;
+    }
+    return Decline();
+  }
+  // Strings and keys decoded; RapidJSON 1.1 lets raw bytes that are not UTF-8 and a lone low surrogate (\udc00)
+  // through, which nlohmann refuses: the document path decides those.
+  bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    std::string_view v(s, n);
+    if (!base::IsValidUtf8(v)) return Decline();
+    return string(v);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    std::string_view k(s, n);
+    if (!base::IsValidUtf8(k)) return Decline();
+    return key(k);
+  }
+  bool StartObject() { return Start(true); }
+  bool EndObject(rapidjson::SizeType /*members*/) { return End(); }
+  bool StartArray() { return Start(false); }
+  bool EndArray(rapidjson::SizeType /*elements*/) { return End(); }
+
+ private:
   bool null() {
     Field* f = ScalarField();
     if (f != nullptr) f->kind = Kind::kNull;
@@ -145,9 +184,7 @@ class BatchSax {
     if (f != nullptr) f->kind = Kind::kBool;
     return Scalar(v ? "true" : "false");
   }
-  bool number_integer(Json::number_integer_t v) { return Integer(v); }
-  bool number_unsigned(Json::number_unsigned_t v) { return Integer(v); }
-  bool number_float(Json::number_float_t v, const Json::string_t& /*text*/) {
+  bool number_float(double v) {
     if (Field* f = ScalarField()) f->kind = Kind::kFloat;
     // As nlohmann's dump prints a number (the parser refuses what is not finite).
     if (!std::isfinite(v)) return Scalar("null");
@@ -155,10 +192,10 @@ class BatchSax {
     char* end = nlohmann::detail::to_chars(b.data(), b.data() + b.size(), v);
     return Scalar(std::string_view(b.data(), static_cast<size_t>(end - b.data())));
   }
-  bool string(Json::string_t& v) {
+  bool string(std::string_view v) {
     if (Field* f = ScalarField()) {
       f->kind = Kind::kString;
-      f->s = v;
+      f->s.assign(v);
     } else if (in_event_) {
       ReadNestedString(v);
     }
@@ -178,14 +215,7 @@ class BatchSax {
     }
     return EnvelopeScalar();
   }
-  bool binary(Json::binary_t& /*v*/) { return Decline(); }  // not produced by the JSON parser
-
-  bool start_object(std::size_t /*elements*/) { return Start(true); }
-  bool end_object() { return End(); }
-  bool start_array(std::size_t /*elements*/) { return Start(false); }
-  bool end_array() { return End(); }
-
-  bool key(Json::string_t& k) {
+  bool key(std::string_view k) {
     Frame& fr = frames_.back();
     ++fr.count;
     if (in_event_) {
@@ -208,11 +238,6 @@ class BatchSax {
     return true;
   }
 
-  bool parse_error(std::size_t /*pos*/, const std::string& /*token*/, const nlohmann::detail::exception& /*e*/) {
-    return Decline();
-  }
-
- private:
   struct DroppedValue {
     Kind kind = Kind::kAbsent;
     int64_t i = 0;
@@ -254,7 +279,7 @@ class BatchSax {
   }
 
   // Strings the insight reads from the context (sessionId, channel, app.name, campaign.source, campaign.name).
-  void ReadNestedString(const std::string& v) {
+  void ReadNestedString(std::string_view v) {
     if (!in_event_ || !insight_fields_) return;
     switch (frames_.back().tag) {
       case Tag::kContext:
@@ -487,7 +512,7 @@ class BatchSax {
     if (ts.kind != Kind::kString || !base::ParseIso8601(ts.s)) return false;
     const Field& pu = fields_[kPurpose];
     if (pu.kind != Kind::kString || !wire::IsValidPurpose(pu.s)) return false;
-    for (Key k : {kProperties, kTraits, kContext}) {
+    for (EventMember k : {kProperties, kTraits, kContext}) {
       const Field& f = fields_[k];
       if (f.kind == Kind::kAbsent || f.kind == Kind::kNull) continue;
       if (f.kind != Kind::kObject || f.depth > limits_.max_depth) return false;
@@ -506,7 +531,7 @@ class BatchSax {
     return event_depth_ <= limits_.max_depth + 1;
   }
 
-  const std::string& StringOr(Key k) const {
+  const std::string& StringOr(EventMember k) const {
     static const std::string kEmpty;
     return fields_[k].kind == Kind::kString ? fields_[k].s : kEmpty;
   }
@@ -555,7 +580,7 @@ class BatchSax {
 
     // The stored form: the client's members, with the collector's replacing theirs, as the document path sets them.
     const size_t client_members = members_.size();
-    auto kill = [this, client_members](Key k) {
+    auto kill = [this, client_members](EventMember k) {
       for (size_t i = 0; i < client_members; ++i) {
         if (members_[i].key == k) members_[i].dead = true;
       }
@@ -650,7 +675,7 @@ class BatchSax {
   // The event being read.
   bool in_event_ = false;
   size_t event_level_ = 0;  // its index in frames_
-  Key current_key_ = kOtherKey;
+  EventMember current_key_ = kOtherKey;
   size_t event_depth_ = 0;
   std::array<Field, kKeyCount> fields_;
   std::string buf_, keys_, tmp_;
@@ -724,9 +749,13 @@ bool ScanSentAt(std::string_view t, std::optional<std::string_view>* value) {
 bool ParseBatchStreaming(std::string_view text, const wire::Limits& limits, int64_t received_ms,
                          const TimeWindow& window, bool insight_fields, ParsedBatch* out) {
   if (text.size() > wire::BodyLimits(limits).max_bytes) return false;
-  // nlohmann's lexer ends the input at a NUL byte: a body holding one goes to the document path, which refuses it.
+  // RapidJSON's stream ends the input at a NUL byte: a body holding one goes to the document path, which refuses it.
   if (text.find('\0') != std::string_view::npos) return false;
   ParsedBatch p;
+  // Room for the events at once (a StoredEvent is some thirty strings, each moved again at every regrowth): an
+  // event the SDKs send is 300-800 bytes of text, so one per 256 bytes is rarely short, and bounded by the batch limit.
+  // (Counting the "messageId" keys instead cost a fifth of the pass: '"' is everywhere in JSON.)
+  p.events.reserve(std::min(limits.max_batch_events, text.size() / 256 + 1));
   BatchSax sax(limits, received_ms, window, insight_fields, &p);
   constexpr std::string_view kSentAtFirst = "{\"sentAt\":";
   if (text.substr(0, kSentAtFirst.size()) != kSentAtFirst) {
@@ -734,7 +763,12 @@ bool ParseBatchStreaming(std::string_view text, const wire::Limits& limits, int6
     if (!ScanSentAt(text, &sent_at)) return false;
     sax.Prescanned(sent_at);
   }
-  if (!Json::sax_parse(text.begin(), text.end(), &sax) || !sax.Finish()) return false;
+  rapidjson::MemoryStream in(text.data(), text.size());
+  // Iterative: a deeply nested body uses the reader's heap stack, not the call stack (Start declines past the
+  // limit's depth anyway).
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+  rapidjson::Reader reader;
+  if (reader.Parse<kFlags>(in, sax).IsError() || !sax.Finish()) return false;
   *out = std::move(p);
   return true;
 }

@@ -9,9 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <clocale>
-#include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -23,6 +20,7 @@
 #include <rapidjson/reader.h>
 #include <nlohmann/json.hpp>
 
+#include "lib/base/json_number.h"
 #include "lib/base/json_text.h"
 #include "lib/base/utf8.h"
 #include "sdk/pii/detectors.h"
@@ -66,24 +64,6 @@ struct Frame {
   }
 };
 
-// strtod on a number's JSON text. strtod reads the locale's decimal point (an app may set LC_NUMERIC): it replaces
-// '.', as nlohmann's lexer does.
-double StrtodAsNlohmann(const char* s, size_t n) {
-  char small[128];
-  std::string large;
-  char* num = small;
-  if (n < sizeof small) {
-    std::memcpy(small, s, n);
-    small[n] = '\0';
-  } else {
-    large.assign(s, n);
-    num = large.data();
-  }
-  const char point = *std::localeconv()->decimal_point;
-  if (point != '.') std::replace(num, num + n, '.', point);
-  return std::strtod(num, nullptr);
-}
-
 class StreamMasker {
  public:
   explicit StreamMasker(const Rules& rules) : rules_(&rules) {
@@ -124,33 +104,15 @@ class StreamMasker {
   // anything else as the double strtod reads (nlohmann's number text). Beyond a double's range: refused, as nlohmann
   // refuses it (RapidJSON refuses most such numbers itself, not all: 1234567890123456789e300 passes it).
   bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
-    std::string_view t(s, n);
-    if (t.find_first_of(".eE") == std::string_view::npos) {
-      char b[24];
-      std::to_chars_result w{};
-      if (t[0] == '-') {
-        int64_t v = 0;
-        auto r = std::from_chars(s, s + n, v);
-        if (r.ec == std::errc() && r.ptr == s + n) w = std::to_chars(b, b + sizeof b, v);
-      } else {
-        uint64_t v = 0;
-        auto r = std::from_chars(s, s + n, v);
-        if (r.ec == std::errc() && r.ptr == s + n) w = std::to_chars(b, b + sizeof b, v);
-      }
-      if (w.ptr != nullptr) return Scalar(std::string_view(b, static_cast<size_t>(w.ptr - b)), false);
-    }
-    double v = 0;
-    bool read = false;
-#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
-    // Where the library reads doubles (libstdc++ does; libc++ of today's NDK and Xcode does not): correctly rounded as
-    // strtod, without the locale and the copy. Out of range (overflow, underflow): strtod decides, as for nlohmann.
-    auto r = std::from_chars(s, s + n, v);
-    read = r.ec == std::errc() && r.ptr == s + n;
-#endif
-    if (!read) v = StrtodAsNlohmann(s, n);
-    if (!std::isfinite(v)) return false;
+    const base::JsonNumber v = base::ReadJsonNumber(std::string_view(s, n));
     std::array<char, 64> b{};
-    char* end = nlohmann::detail::to_chars(b.data(), b.data() + b.size(), v);
+    const char* end = nullptr;
+    switch (v.kind) {
+      case base::JsonNumber::Kind::kInteger: end = std::to_chars(b.data(), b.data() + b.size(), v.i).ptr; break;
+      case base::JsonNumber::Kind::kUnsigned: end = std::to_chars(b.data(), b.data() + b.size(), v.u).ptr; break;
+      case base::JsonNumber::Kind::kFloat: end = nlohmann::detail::to_chars(b.data(), b.data() + b.size(), v.d); break;
+      case base::JsonNumber::Kind::kRefused: return false;
+    }
     return Scalar(std::string_view(b.data(), static_cast<size_t>(end - b.data())), false);
   }
   bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {

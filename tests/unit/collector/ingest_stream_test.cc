@@ -182,6 +182,14 @@ TEST(ParseBatchStream, WhatItDeclinesTheDocumentPathAnswers) {
       R"({"batch":[{"type":"track","event":"E","messageId":"m","anonymousId":"a","timestamp":"2026-01-01T00:00:00Z",
           "purpose":"p","properties":{"s":"\u0000\ud800"}}]})",
       std::string("{\"batch\":[") + std::string(60, '[') + std::string(60, ']') + "]}",
+      // What RapidJSON's reader lets through and nlohmann refuses: raw bytes that are not UTF-8, a lone low
+      // surrogate, a number beyond a double's range that its own check misses. And a UTF-8 byte order mark, which
+      // nlohmann skips and the pass does not.
+      "{\"batch\":[" + ok.substr(0, ok.size() - 1) + ",\"x\":\"\xff\"}]}",
+      "{\"batch\":[" + ok.substr(0, ok.size() - 1) + ",\"\xc0\xaf\":1}]}",
+      "{\"batch\":[" + ok.substr(0, ok.size() - 1) + ",\"x\":\"\\udc00\"}]}",
+      "{\"batch\":[" + ok.substr(0, ok.size() - 1) + ",\"x\":1234567890123456789e300}]}",
+      "\xef\xbb\xbf{\"batch\":[" + ok + "]}",
       // A NUL byte ends the input for nlohmann's lexer; the body is refused whatever follows it (found by fuzz_batch).
       std::string("{\"batch\":[]}\0", 13),
       std::string("{\"batch\":[],\"x\":\"bad\"}\0{\"a\":", 28) + std::string(40, '{'),
