@@ -1,5 +1,9 @@
 #include "lib/base/time.h"
 
+#include <cstdio>
+#include <random>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace ferry::base {
@@ -21,6 +25,45 @@ TEST(CivilDays, RoundTripsAndMatchesKnownDates) {
   EXPECT_EQ(y, 2024);
   EXPECT_EQ(m, 2u);
   EXPECT_EQ(day, 29u);
+}
+
+// FormatIso8601 as printf would write it, from the civil date (what it did before it wrote the digits itself).
+std::string PrintfIso8601(int64_t ms) {
+  int64_t days = ms / 86400000, rem = ms % 86400000;
+  if (rem < 0) {
+    rem += 86400000;
+    days -= 1;
+  }
+  int64_t y = 0;
+  unsigned m = 0, d = 0;
+  CivilFromDays(days, &y, &m, &d);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y), m, d,
+                static_cast<int>(rem / 3600000), static_cast<int>(rem / 60000 % 60), static_cast<int>(rem / 1000 % 60),
+                static_cast<int>(rem % 1000));
+  return buf;
+}
+
+TEST(FormatIso8601, WritesEveryInstantAsPrintfAndReadsBack) {
+  EXPECT_EQ(FormatIso8601(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatIso8601(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatIso8601(*ParseIso8601("2024-02-29T23:59:59.999Z")), "2024-02-29T23:59:59.999Z");
+  const int64_t first = DaysFromCivil(0, 1, 1) * 86400000, last = DaysFromCivil(10000, 1, 1) * 86400000 - 1;
+  EXPECT_EQ(FormatIso8601(first), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatIso8601(last), "9999-12-31T23:59:59.999Z");
+  // Outside years 0-9999: as printf writes them.
+  for (int64_t ms :
+       {first - 1, last + 1, DaysFromCivil(-44, 3, 15) * 86400000 + 12345, int64_t{400000} * 31556952000}) {
+    EXPECT_EQ(FormatIso8601(ms), PrintfIso8601(ms)) << ms;
+  }
+  std::mt19937_64 rng(16);
+  std::uniform_int_distribution<int64_t> any(first, last);
+  for (int i = 0; i < 200000; ++i) {
+    const int64_t ms = any(rng);
+    const std::string text = FormatIso8601(ms);
+    ASSERT_EQ(text, PrintfIso8601(ms)) << ms;
+    ASSERT_EQ(ParseIso8601(text), ms) << text;
+  }
 }
 
 TEST(MonthOf, GivesTheUtcMonthAroundAnInstant) {
