@@ -819,27 +819,69 @@ Result<std::vector<QueuedEvent>> Buffer::NextBatchImpl(const std::set<std::strin
   std::vector<QueuedEvent> out;
   if (purposes.empty() || max_events == 0) return out;
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = db_.Prepare("SELECT seq, purpose, size, body FROM events WHERE purpose IN (" +
-                        Placeholders(purposes.size()) + ") AND seq > ? ORDER BY seq LIMIT ?");
+  // Which events: the first max_events of each purpose from its index (events_by_purpose holds seq and size: no row is
+  // read), merged by seq. One query over all the purposes ("purpose IN (...) ORDER BY seq LIMIT n") cannot take the
+  // index's order across several purposes: SQLite sorted every queued row of them, bodies included, for each batch.
+  struct Pick {
+    int64_t seq;
+    const std::string* purpose;
+    int64_t size;
+  };
+  std::vector<Pick> picks;
+  {
+    auto st = db_.Prepare("SELECT seq, size FROM events WHERE purpose = ? AND seq > ? ORDER BY seq LIMIT ?");
+    if (!st.ok()) return st.status();
+    for (const std::string& p : purposes) {
+      st->Bind(1, p).Bind(2, after_seq).Bind(3, static_cast<int64_t>(max_events));
+      while (st->Step()) picks.push_back(Pick{st->Int(0), &p, st->Int(1)});
+      if (!st->status().ok()) return st->status();
+      st->Reset();
+    }
+  }
+  if (picks.empty()) return out;
+  std::sort(picks.begin(), picks.end(), [](const Pick& a, const Pick& b) { return a.seq < b.seq; });
+  if (picks.size() > max_events) picks.resize(max_events);
+  // Their bodies: one range of rows when the picked seqs are about all there is between the first and the last (the
+  // usual case: every queued event is sendable), else one row at a time.
+  const int64_t first = picks.front().seq, last = picks.back().seq;
+  const bool dense = static_cast<uint64_t>(last - first) < 2 * static_cast<uint64_t>(picks.size());
+  auto st = db_.Prepare(dense ? "SELECT seq, body FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq"
+                              : "SELECT seq, body FROM events WHERE seq = ?");
   if (!st.ok()) return st.status();
-  int i = 1;
-  for (const auto& p : purposes) st->Bind(i++, p);
-  st->Bind(i++, after_seq);
-  st->Bind(i, static_cast<int64_t>(max_events));
   size_t bytes = 0;
-  while (st->Step()) {
-    auto body = BodyJson(st.value(), 3, &codec_);
+  size_t next = 0;  // the pick the next row must match
+  bool full = false;
+  auto take = [&]() {
+    const int64_t seq = st->Int(0);
+    while (next < picks.size() && picks[next].seq < seq) ++next;  // a row gone since the index was read: skipped
+    if (next == picks.size() || picks[next].seq != seq) return;   // not picked (another purpose)
+    const Pick& pick = picks[next++];
+    auto body = BodyJson(st.value(), 1, &codec_);
     if (!body.ok()) {
       // (SQLCipher's page HMAC makes this a dictionary lost with a damaged page, not a bit flip in the row.)
-      log_.Error("buffered event " + std::to_string(st->Int(0)) + " cannot be read: " + body.status().message());
+      log_.Error("buffered event " + std::to_string(seq) + " cannot be read: " + body.status().message());
       damaged_.store(true);
-      continue;
+      return;
     }
-    if (!out.empty() && bytes + body->size() > max_bytes) break;
+    if (!out.empty() && bytes + body->size() > max_bytes) {
+      full = true;
+      return;
+    }
     bytes += body->size();
-    out.push_back(QueuedEvent{st->Int(0), st->Text(1), st->Int(2), std::move(body).value()});
+    out.push_back(QueuedEvent{seq, *pick.purpose, pick.size, std::move(body).value()});
+  };
+  if (dense) {
+    st->Bind(1, first).Bind(2, last);
+    while (!full && st->Step()) take();
+    if (!st->status().ok()) return st->status();
+  } else {
+    for (size_t k = 0; k < picks.size() && !full; ++k) {
+      st->Bind(1, picks[k].seq);
+      if (st->Step()) take();
+      if (!st->status().ok()) return st->status();
+      st->Reset();
+    }
   }
-  if (!st->status().ok()) return st->status();
   return out;
 }
 

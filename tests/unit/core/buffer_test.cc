@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,62 @@ TEST_F(BufferTest, AppendCountsAndReopen) {
   s = Open();
   EXPECT_EQ(s->Counts()["analytics"].events, 2);
   EXPECT_EQ(s->TotalBytes(), 3 * (100 + Buffer::kRowOverhead));
+}
+
+// NextBatch against a model of the queue: the first max_events sendable events in seq order, past after_seq, within
+// max_bytes, whether the sendable ones lie together (one range read) or spread among events held back (row by row).
+TEST_F(BufferTest, NextBatchTakesTheOldestSendableEventsAcrossPurposes) {
+  auto s = Open();
+  std::vector<NewEvent> evs;
+  std::vector<std::string> purpose_of;  // by position (seq order)
+  // 300 events: mostly analytics and necessary interleaved; a stretch of marketing (held back) in the middle, and a
+  // tail where marketing outnumbers the others.
+  for (int i = 0; i < 300; ++i) {
+    std::string p =
+        (i >= 100 && i < 160) || (i >= 220 && i % 5 != 0) ? "marketing" : (i % 3 == 0 ? "necessary" : "analytics");
+    evs.push_back(Ev(p, i, 100 + static_cast<size_t>(i % 7)));
+    purpose_of.push_back(p);
+  }
+  ASSERT_TRUE(s->Append(evs).ok());
+  auto all = s->NextBatch({"analytics", "marketing", "necessary"}, 1000, 1u << 30);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 300u);
+  std::vector<int64_t> seq_of;
+  for (const QueuedEvent& e : *all) seq_of.push_back(e.seq);
+  const std::set<std::string> sendable = {"analytics", "necessary"};
+  for (size_t max_events : {size_t{1}, size_t{7}, size_t{50}, size_t{120}, size_t{1000}}) {
+    for (size_t from : {size_t{0}, size_t{90}, size_t{150}, size_t{230}, size_t{299}}) {
+      const int64_t after = from == 0 ? 0 : seq_of[from];
+      std::vector<size_t> want;
+      for (size_t i = 0; i < 300 && want.size() < max_events; ++i) {
+        if (seq_of[i] > after && sendable.count(purpose_of[i]) > 0) want.push_back(i);
+      }
+      auto got = s->NextBatch(sendable, max_events, 1u << 30, after);
+      ASSERT_TRUE(got.ok());
+      ASSERT_EQ(got->size(), want.size()) << max_events << " after " << after;
+      for (size_t k = 0; k < want.size(); ++k) {
+        EXPECT_EQ((*got)[k].seq, seq_of[want[k]]);
+        EXPECT_EQ((*got)[k].purpose, purpose_of[want[k]]);
+        EXPECT_EQ((*got)[k].body, evs[want[k]].body);
+        EXPECT_EQ((*got)[k].size, (*all)[want[k]].size);
+      }
+    }
+  }
+  // max_bytes: whole events up to it, at least one.
+  auto two = s->NextBatch(sendable, 100, 2 * 106 + 50);
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(two->size(), 2u);
+  auto one = s->NextBatch(sendable, 100, 10);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 1u);
+  // Events deleted in between are not given.
+  std::vector<QueuedEvent> gone((*all).begin() + 1, (*all).begin() + 40);
+  ASSERT_TRUE(s->Delete(gone).ok());
+  auto rest = s->NextBatch(sendable, 5, 1u << 30);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 5u);
+  EXPECT_EQ((*rest)[0].seq, seq_of[0]);
+  EXPECT_GT((*rest)[1].seq, seq_of[39]);
 }
 
 TEST_F(BufferTest, NextBatchOnlyGivesSendablePurposesInOrder) {
