@@ -10,10 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
-
 #include "lib/base/json_number.h"
+#include "lib/base/json_reader.h"
 #include "lib/base/json_text.h"
 #include "lib/base/time.h"
 #include "lib/base/utf8.h"
@@ -763,7 +761,8 @@ bool ParseBatchStreaming(std::string_view text, const wire::Limits& limits, int6
     if (!ScanSentAt(text, &sent_at)) return false;
     sax.Prescanned(sent_at);
   }
-  rapidjson::MemoryStream in(text.data(), text.size());
+  std::string copy;
+  rapidjson::StringStream in = base::ReaderText(text, &copy);
   // Iterative: a deeply nested body uses the reader's heap stack, not the call stack (Start declines past the
   // limit's depth anyway).
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
