@@ -762,7 +762,9 @@ bool ParseBatchStreaming(std::string_view text, const wire::Limits& limits, int6
     sax.Prescanned(sent_at);
   }
   std::string copy;
-  rapidjson::StringStream in = base::ReaderText(text, &copy);
+  const char* readable = base::ReaderText(text, &copy);  // null: a byte no JSON holds, for the document path to refuse
+  if (readable == nullptr) return false;
+  rapidjson::StringStream in(readable);
   // Iterative: a deeply nested body uses the reader's heap stack, not the call stack (Start declines past the
   // limit's depth anyway).
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;

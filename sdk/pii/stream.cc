@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -404,9 +403,10 @@ ObjectTextOutcome MaskWith(StreamMasker& m, rapidjson::Reader& reader, std::stri
                            std::string_view text, size_t max_depth, std::string* out, PiiReport* rep) {
   size_t start = out->size();
   m.Reset(rules, out, rep);
-  // A NUL byte is never JSON (nor in a string, raw); RapidJSON's streams would read it as the end of the text.
-  if (std::memchr(text.data(), '\0', text.size()) != nullptr) return ObjectTextOutcome::kNotJson;
-  rapidjson::StringStream in = base::ReaderText(text, copy);
+  // A NUL byte, or one of the control bytes RapidJSON's SSE2 scan lets through, is never JSON (base::ReaderText).
+  const char* readable = base::ReaderText(text, copy);
+  if (readable == nullptr) return ObjectTextOutcome::kNotJson;
+  rapidjson::StringStream in(readable);
   // Iterative: a deeply nested input uses the reader's heap stack, not the call stack.
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
   bool ok = !reader.Parse<kFlags>(in, m).IsError();

@@ -206,7 +206,7 @@ void BM_TrackText_ReadOnly_RapidJsonPadded(benchmark::State& state) {
   rapidjson::Reader reader;
   std::string buf;
   for (auto _ : state) {
-    rapidjson::StringStream in = ferry::base::ReaderText(text, &buf);
+    rapidjson::StringStream in(ferry::base::ReaderText(text, &buf));
     benchmark::DoNotOptimize(
         reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag>(in, h).IsError());
   }

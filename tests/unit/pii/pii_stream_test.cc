@@ -212,6 +212,12 @@ TEST(PiiStream, BadInputGetsTheParsersVerdict) {
       {R"({"\udc00":1})", ObjectTextOutcome::kNotJson},
       {R"({"a":"\ud800\u0041"})", ObjectTextOutcome::kNotJson},
       {"{\"a\":\"x\x01y\"}", ObjectTextOutcome::kNotJson},  // a raw control character in a string
+      // Raw control bytes the reader's SSE2 scan would copy as text, in a string long enough for the scan to reach
+      // them, and outside any string.
+      {"{\"a\":\"" + std::string(40, 'x') + "\x1e" + std::string(40, 'y') + "\"}", ObjectTextOutcome::kNotJson},
+      {"{\"a\":\"" + std::string(33, 'x') + "\x1a\"}", ObjectTextOutcome::kNotJson},
+      {"{\"a\":\"" + std::string(33, 'x') + "\x1f\"}", ObjectTextOutcome::kNotJson},
+      {"{\"a\":1\x1c}", ObjectTextOutcome::kNotJson},
       {"{\"\xff\":1}", ObjectTextOutcome::kNotJson},
       {R"({"a":01})", ObjectTextOutcome::kNotJson},
       {R"({"a":1.})", ObjectTextOutcome::kNotJson},
