@@ -10,8 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
 #include "lib/base/json_number.h"
-#include "lib/base/json_reader.h"
 #include "lib/base/json_text.h"
 #include "lib/base/time.h"
 #include "lib/base/utf8.h"
@@ -761,10 +763,7 @@ bool ParseBatchStreaming(std::string_view text, const wire::Limits& limits, int6
     if (!ScanSentAt(text, &sent_at)) return false;
     sax.Prescanned(sent_at);
   }
-  std::string copy;
-  const char* readable = base::ReaderText(text, &copy);  // null: a byte no JSON holds, for the document path to refuse
-  if (readable == nullptr) return false;
-  rapidjson::StringStream in(readable);
+  rapidjson::MemoryStream in(text.data(), text.size());
   // Iterative: a deeply nested body uses the reader's heap stack, not the call stack (Start declines past the
   // limit's depth anyway).
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;

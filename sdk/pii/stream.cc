@@ -9,16 +9,18 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <nlohmann/json.hpp>
 
 #include "lib/base/json_number.h"
-#include "lib/base/json_reader.h"
 #include "lib/base/json_text.h"
 #include "lib/base/utf8.h"
 #include "sdk/pii/detectors.h"
@@ -398,15 +400,14 @@ class StreamMasker {
   bool top_done_ = false;
 };
 
-// The pass itself, given the thread's masker, a reader and a buffer for the text's padded copy (base::ReaderText).
-ObjectTextOutcome MaskWith(StreamMasker& m, rapidjson::Reader& reader, std::string* copy, const Rules& rules,
-                           std::string_view text, size_t max_depth, std::string* out, PiiReport* rep) {
+// The pass itself, given the thread's masker and a reader.
+ObjectTextOutcome MaskWith(StreamMasker& m, rapidjson::Reader& reader, const Rules& rules, std::string_view text,
+                           size_t max_depth, std::string* out, PiiReport* rep) {
   size_t start = out->size();
   m.Reset(rules, out, rep);
-  // A NUL byte, or one of the control bytes RapidJSON's SSE2 scan lets through, is never JSON (base::ReaderText).
-  const char* readable = base::ReaderText(text, copy);
-  if (readable == nullptr) return ObjectTextOutcome::kNotJson;
-  rapidjson::StringStream in(readable);
+  // A NUL byte is never JSON (nor in a string, raw); RapidJSON's streams would read it as the end of the text.
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) return ObjectTextOutcome::kNotJson;
+  rapidjson::MemoryStream in(text.data(), text.size());
   // Iterative: a deeply nested input uses the reader's heap stack, not the call stack.
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
   bool ok = !reader.Parse<kFlags>(in, m).IsError();
@@ -432,17 +433,13 @@ ObjectTextOutcome MaskObjectText(const Rules& rules, std::string_view text, size
     explicit Kept(const Rules& r) : masker(r) {}
     StreamMasker masker;
     rapidjson::Reader reader;
-    std::string copy;
   };
   thread_local std::unique_ptr<Kept> kept;
   if (!kept) kept = std::make_unique<Kept>(rules);
   Kept* k = kept.get();
-  if (text.size() <= kKeptReaderBytes) {
-    return MaskWith(k->masker, k->reader, &k->copy, rules, text, max_depth, out, rep);
-  }
+  if (text.size() <= kKeptReaderBytes) return MaskWith(k->masker, k->reader, rules, text, max_depth, out, rep);
   rapidjson::Reader own;
-  std::string own_copy;
-  return MaskWith(k->masker, own, &own_copy, rules, text, max_depth, out, rep);
+  return MaskWith(k->masker, own, rules, text, max_depth, out, rep);
 }
 
 }  // namespace ferry::pii

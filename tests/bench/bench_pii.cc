@@ -9,8 +9,7 @@
 #include <vector>
 
 #include <rapidjson/memorystream.h>
-
-#include "lib/base/json_reader.h"
+#include <rapidjson/reader.h>
 
 #include "sdk/pii/pii.h"
 
@@ -197,21 +196,6 @@ void BM_TrackText_ReadOnly_RapidJson(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TrackText_ReadOnly_RapidJson);
-
-// The same through a copy with zero bytes after it, read as a StringStream: RapidJSON's SSE2 string scan
-// (base::ReaderText), the way the masker and the collector read.
-void BM_TrackText_ReadOnly_RapidJsonPadded(benchmark::State& state) {
-  std::string_view text(kTrackProperties);
-  NullRapidJsonSax h;
-  rapidjson::Reader reader;
-  std::string buf;
-  for (auto _ : state) {
-    rapidjson::StringStream in(ferry::base::ReaderText(text, &buf));
-    benchmark::DoNotOptimize(
-        reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag>(in, h).IsError());
-  }
-}
-BENCHMARK(BM_TrackText_ReadOnly_RapidJsonPadded);
 
 }  // namespace
 
