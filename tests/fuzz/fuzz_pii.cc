@@ -1,15 +1,21 @@
 // libFuzzer target: the PII masker's entry points (sdk/pii/pii.h), which see every string an app sends.
 // Input: "<rules JSON>\0<text>". The rules go to PiiMasker::Create (the rules parser); when they are refused the
-// default rules are used. The text goes through MaskString, and through ApplyToObject both as a JSON document (when
-// it parses as an object) and as string values at several paths of an object.
+// default rules are used. The text goes through MaskString, through MaskObjectText (the track path's single pass), and
+// through ApplyToObject both as a JSON document (when it parses as an object) and as string values at several paths of
+// an object.
 // Checks: nothing crashes; a masked string is valid UTF-8 when the input was (a replacement never splits a
 // character); a string comes back unchanged exactly when the report counts nothing masked; masking a default-rules
-// object never leaves a key the default rules drop.
+// object never leaves a key the default rules drop; the single pass refuses what nlohmann's parse refuses, takes an
+// object it accepts (unless it repeats a key, nests deeper than 32, holds a NUL byte or starts with a byte order mark),
+// and makes the walker's object.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +25,7 @@
 
 namespace {
 
+using ferry::pii::ObjectTextOutcome;
 using ferry::pii::PiiMasker;
 using ferry::pii::PiiReport;
 using nlohmann::json;
@@ -41,6 +48,20 @@ void Check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
+// Nesting depth as MaskObjectText counts it (an object is 1), without recursion.
+size_t Depth(const json& root) {
+  size_t deepest = 0;
+  std::vector<std::pair<const json*, size_t>> todo = {{&root, 1}};
+  while (!todo.empty()) {
+    auto [v, d] = todo.back();
+    todo.pop_back();
+    if (!v->is_structured()) continue;
+    deepest = std::max(deepest, d);
+    for (const json& child : *v) todo.emplace_back(&child, d + 1);
+  }
+  return deepest;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -59,6 +80,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (utf8) Check(ferry::wire::IsValidUtf8(out));
 
   json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  // The single pass of the track path (MaskObjectText, RapidJSON's reader) against nlohmann's parse and the walker:
+  // the same verdict on what is not JSON, and the same masked object.
+  std::string streamed;
+  const ObjectTextOutcome o = m->MaskObjectText(text, 32, &streamed);
+  // (kRepeatedKey stops the pass where the key repeats, before any later fault: its caller parses the text then.)
+  if (doc.is_discarded()) Check(o == ObjectTextOutcome::kNotJson || o == ObjectTextOutcome::kRepeatedKey);
+  if (o == ObjectTextOutcome::kOk) {
+    Check(doc.is_object());
+    json walked = doc;
+    m->ApplyToObject(&walked);
+    Check(json::parse(streamed, nullptr, false) == walked);
+  }
+  // nlohmann skips a byte order mark and ends its input at a NUL byte; the single pass refuses both (kNotJson), which
+  // the track path reports (docs/SDK.md).
+  const bool bom = text.substr(0, 3) == "\xEF\xBB\xBF";
+  const bool has_nul = text.find('\0') != std::string_view::npos;
+  if (doc.is_object() && !bom && !has_nul && Depth(doc) <= 32) {
+    Check(o == ObjectTextOutcome::kOk || o == ObjectTextOutcome::kRepeatedKey);
+  }
   if (doc.is_object()) m->ApplyToObject(&doc);
 
   if (utf8) {
