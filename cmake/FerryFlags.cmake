@@ -13,7 +13,7 @@ elseif(NOT FERRY_SANITIZE STREQUAL "")
   message(FATAL_ERROR "FERRY_SANITIZE must be '', 'address' or 'thread'")
 endif()
 
-# ferry_rapidjson_sources(FILES...): the files that read with RapidJSON (through lib/base/json_reader.h). RapidJSON
+# ferry_rapidjson_sources(FILES...): the files that read with RapidJSON's SAX reader. RapidJSON
 # 1.1.0, Debian's, computes `nullptr + n` in internal::Stack::Reserve at a new reader's first push
 # (Tencent/rapidjson#1724, fixed upstream after 1.1.0 and never released), which Clang's UndefinedBehaviorSanitizer
 # reports (pointer-overflow; the pointer is only compared, never used). Under the address sanitizer build these files
