@@ -57,15 +57,31 @@ RandomPool& Pool() {
   return *pool;
 }
 
-void AppendHex(const unsigned char (&b)[16], std::string* out) {
-  static const char* hex = "0123456789abcdef";
-  char buf[36];
-  size_t j = 0;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) buf[j++] = '-';
-    buf[j++] = hex[b[i] >> 4];
-    buf[j++] = hex[b[i] & 0xf];
+// The two hex digits of every byte value.
+struct HexPairs {
+  char pairs[512];
+  constexpr HexPairs() : pairs() {
+    const char* hex = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      pairs[2 * i] = hex[i >> 4];
+      pairs[2 * i + 1] = hex[i & 0xf];
+    }
   }
+};
+constexpr HexPairs kHexPairs;
+
+char* WriteHex(const unsigned char (&b)[16], char* dst) {
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *dst++ = '-';
+    std::memcpy(dst, kHexPairs.pairs + 2 * b[i], 2);
+    dst += 2;
+  }
+  return dst;
+}
+
+void AppendHex(const unsigned char (&b)[16], std::string* out) {
+  char buf[kUuidChars];
+  WriteHex(b, buf);
   out->append(buf, sizeof buf);
 }
 
@@ -79,14 +95,20 @@ void AppendUuidV4(std::string* out) {
   AppendHex(b, out);
 }
 
-void AppendUuidV7(std::string* out, int64_t unix_ms) {
+char* WriteUuidV7(char* dst, int64_t unix_ms) {
   unsigned char b[16];
   Pool().Take(b + 6, 10);
   const uint64_t ms = static_cast<uint64_t>(unix_ms < 0 ? 0 : unix_ms) & 0xffffffffffffULL;
   for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x70);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  AppendHex(b, out);
+  return WriteHex(b, dst);
+}
+
+void AppendUuidV7(std::string* out, int64_t unix_ms) {
+  char buf[kUuidChars];
+  WriteUuidV7(buf, unix_ms);
+  out->append(buf, sizeof buf);
 }
 
 std::string NewUuidV4() {

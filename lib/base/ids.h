@@ -2,6 +2,7 @@
 #ifndef FERRY_LIB_BASE_IDS_H_
 #define FERRY_LIB_BASE_IDS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -17,6 +18,9 @@ void AppendUuidV4(std::string* out);
 // random bits (the same pool). Ids made later sort after earlier ones (within one millisecond, in any order), so a
 // store's index on them grows at its end instead of at random pages.
 void AppendUuidV7(std::string* out, int64_t unix_ms);
+// The same written at dst, which has room for kUuidChars; returns the end.
+constexpr size_t kUuidChars = 36;
+char* WriteUuidV7(char* dst, int64_t unix_ms);
 // n random bytes as lowercase hex (2n characters).
 std::string RandomHex(size_t n);
 

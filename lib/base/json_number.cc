@@ -68,4 +68,19 @@ JsonNumber ReadJsonNumber(std::string_view t) {
   return n;
 }
 
+bool IsCanonicalJsonNumber(std::string_view t) {
+  size_t i = t.size() > 0 && t[0] == '-' ? 1 : 0;
+  auto digit = [&](size_t k) { return k < t.size() && t[k] >= '0' && t[k] <= '9'; };
+  const size_t int_begin = i;
+  while (digit(i)) ++i;
+  const size_t int_digits = i - int_begin;
+  if (int_digits == 0 || (int_digits > 1 && t[int_begin] == '0')) return false;
+  if (i == t.size()) return int_digits <= 18 && !(int_digits == 1 && t[int_begin] == '0' && int_begin == 1);
+  if (t[i] != '.' || int_digits > 13) return false;
+  const size_t frac_begin = ++i;
+  while (digit(i)) ++i;
+  const size_t frac_digits = i - frac_begin;
+  return i == t.size() && frac_digits >= 1 && frac_digits <= 2 && t[i - 1] != '0';
+}
+
 }  // namespace ferry::base

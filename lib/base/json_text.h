@@ -65,6 +65,89 @@ inline void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
+// Bytes that need an escape, by value.
+struct EscapeTable {
+  bool needs[256];
+  constexpr EscapeTable() : needs() {
+    for (int c = 0; c < 256; ++c) needs[c] = c < 0x20 || c == '"' || c == '\\';
+  }
+};
+inline constexpr EscapeTable kEscapeTable;
+
+// Whether s holds no byte that needs an escape (then its literal is s between two quotes): eight bytes at a time, the
+// last eight overlapping those before; a text shorter than eight, byte by byte without a branch.
+inline bool NeedsNoEscape(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  if (n >= 8) {
+    uint64_t w;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&w, p + i, 8);
+      if (AnyByteNeedsEscape(w)) return false;
+    }
+    std::memcpy(&w, p + n - 8, 8);
+    return !AnyByteNeedsEscape(w);
+  }
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) any |= kEscapeTable.needs[static_cast<unsigned char>(p[i])];
+  return !any;
+}
+
+// The same literal written at dst, which has room for JsonStringBound(s.size()) bytes; returns the end. For writers
+// that keep their own buffer (one room check for the whole literal instead of one per piece).
+constexpr size_t JsonStringBound(size_t n) { return 2 + 6 * n; }
+
+inline char* WriteJsonString(char* dst, std::string_view s) {
+  *dst++ = '"';
+  const char* p = s.data();
+  const size_t n = s.size();
+  if (NeedsNoEscape(s)) {  // nearly every string: copied whole
+    if (n > 0) std::memcpy(dst, p, n);
+    dst += n;
+    *dst++ = '"';
+    return dst;
+  }
+  size_t run = 0;
+  size_t i = 0;
+  while (i < n) {
+    while (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if (AnyByteNeedsEscape(w)) break;
+      i += 8;
+    }
+    if (i >= n) break;
+    unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (i > run) std::memcpy(dst, p + run, i - run);
+    dst += i - run;
+    run = ++i;
+    *dst++ = '\\';
+    switch (c) {
+      case '"': *dst++ = '"'; break;
+      case '\\': *dst++ = '\\'; break;
+      case '\b': *dst++ = 'b'; break;
+      case '\t': *dst++ = 't'; break;
+      case '\n': *dst++ = 'n'; break;
+      case '\f': *dst++ = 'f'; break;
+      case '\r': *dst++ = 'r'; break;
+      default: {
+        static const char kHex[] = "0123456789abcdef";
+        const char u[5] = {'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        std::memcpy(dst, u, 5);
+        dst += 5;
+      }
+    }
+  }
+  if (n > run) std::memcpy(dst, p + run, n - run);  // (an empty view may hold no pointer at all)
+  dst += n - run;
+  *dst++ = '"';
+  return dst;
+}
+
 }  // namespace ferry::base
 
 #endif  // FERRY_LIB_BASE_JSON_TEXT_H_

@@ -96,7 +96,7 @@ std::string FormatIso8601(int64_t epoch_ms) {
   return std::string(b, sizeof b - 1);
 }
 
-void AppendIso8601(std::string* out, int64_t epoch_ms) {
+char* WriteIso8601(char* dst, int64_t epoch_ms) {
   thread_local int64_t cached_second = INT64_MIN;
   thread_local char prefix[32];  // "YYYY-MM-DDTHH:MM:SS." (20 chars for 4-digit years)
   thread_local size_t prefix_len = 0;
@@ -106,16 +106,25 @@ void AppendIso8601(std::string* out, int64_t epoch_ms) {
     std::string full = FormatIso8601(second * 1000);  // "...SS.000Z"
     prefix_len = full.size() - 4;
     if (prefix_len >= sizeof prefix) {
-      out->append(FormatIso8601(epoch_ms));
-      return;
+      std::string exact = FormatIso8601(epoch_ms);  // at most 39 characters (FormatIso8601's buffer)
+      std::memcpy(dst, exact.data(), exact.size());
+      return dst + exact.size();
     }
     std::memcpy(prefix, full.data(), prefix_len);
     cached_second = second;
   }
-  char tail[4] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                  static_cast<char>('0' + ms % 10), 'Z'};
-  out->append(prefix, prefix_len);
-  out->append(tail, sizeof tail);
+  std::memcpy(dst, prefix, prefix_len);
+  dst += prefix_len;
+  *dst++ = static_cast<char>('0' + ms / 100);
+  *dst++ = static_cast<char>('0' + ms / 10 % 10);
+  *dst++ = static_cast<char>('0' + ms % 10);
+  *dst++ = 'Z';
+  return dst;
+}
+
+void AppendIso8601(std::string* out, int64_t epoch_ms) {
+  char buf[kIso8601MaxChars];
+  out->append(buf, static_cast<size_t>(WriteIso8601(buf, epoch_ms) - buf));
 }
 
 std::optional<int64_t> ParseIso8601(std::string_view s) {

@@ -2,6 +2,7 @@
 #ifndef FERRY_LIB_BASE_TIME_H_
 #define FERRY_LIB_BASE_TIME_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,10 @@ int64_t MonotonicMs();
 std::string FormatIso8601(int64_t epoch_ms);
 // Appends the same 24 characters to *out; caches the formatted second per thread (the hot path of every event).
 void AppendIso8601(std::string* out, int64_t epoch_ms);
+// The same written at dst, which has room for kIso8601MaxChars (a year beyond 9999 takes more than 24); returns the
+// end.
+constexpr size_t kIso8601MaxChars = 40;
+char* WriteIso8601(char* dst, int64_t epoch_ms);
 // Parses "YYYY-MM-DDTHH:MM:SS[.fff...]" followed by "Z" or "+HH:MM"/"-HH:MM". nullopt if malformed.
 std::optional<int64_t> ParseIso8601(std::string_view s);
 

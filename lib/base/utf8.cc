@@ -2,14 +2,38 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace ferry::base {
 
 bool IsValidUtf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size();
+  // ASCII, the usual case, answered first: eight bytes at a time (the last eight overlapping), or a short text's bytes
+  // or-ed together.
+  if (n >= 8) {
+    uint64_t any = 0, w;
+    for (size_t k = 0; k + 8 <= n; k += 8) {
+      std::memcpy(&w, p + k, 8);
+      any |= w;
+    }
+    std::memcpy(&w, p + n - 8, 8);
+    if (((any | w) & 0x8080808080808080ull) == 0) return true;
+  } else {
+    unsigned any = 0;
+    for (size_t k = 0; k < n; ++k) any |= p[k];
+    if (any < 0x80) return true;
+  }
   size_t i = 0;
   while (i < n) {
+    // ASCII, eight bytes at a time (most text is).
+    while (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ull) != 0) break;
+      i += 8;
+    }
+    if (i >= n) break;
     unsigned char c = p[i];
     if (c < 0x80) {
       ++i;

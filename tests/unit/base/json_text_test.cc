@@ -13,10 +13,15 @@ namespace {
 
 std::string Nlohmann(const std::string& s) { return nlohmann::json(s).dump(); }
 
+// Both writers: AppendJsonString, and WriteJsonString into a buffer of JsonStringBound bytes (they must agree).
 std::string Ours(const std::string& s) {
   std::string out = "x";  // appends: what was there stays
   AppendJsonString(&out, s);
   EXPECT_EQ(out[0], 'x');
+  std::string buf(JsonStringBound(s.size()), '\0');
+  char* end = WriteJsonString(buf.data(), s);
+  EXPECT_LE(static_cast<size_t>(end - buf.data()), buf.size());
+  EXPECT_EQ(std::string(buf.data(), end), out.substr(1));
   return out.substr(1);
 }
 
@@ -33,6 +38,15 @@ TEST(JsonText, EveryEscapedByteAtEveryOffset) {
   EXPECT_EQ(Ours(""), "\"\"");
   EXPECT_EQ(Ours("\"\\\n\x01\x1f\x7f"), R"("\"\\\n\u0001\u001f)"
                                         "\x7f\"");
+}
+
+TEST(JsonText, EmptyAndAllEscapedStringsFitTheBound) {
+  EXPECT_EQ(Ours(std::string()), "\"\"");
+  char empty_view_end[2] = {};
+  EXPECT_EQ(WriteJsonString(empty_view_end, std::string_view()), empty_view_end + 2);
+  for (size_t len = 1; len <= 20; ++len) {
+    ASSERT_EQ(Ours(std::string(len, '\x01')), Nlohmann(std::string(len, '\x01')));  // six bytes each: the bound
+  }
 }
 
 TEST(JsonText, RandomUtf8) {

@@ -1,8 +1,10 @@
 #include "lib/base/time.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -63,6 +65,37 @@ TEST(FormatIso8601, WritesEveryInstantAsPrintfAndReadsBack) {
     const std::string text = FormatIso8601(ms);
     ASSERT_EQ(text, PrintfIso8601(ms)) << ms;
     ASSERT_EQ(ParseIso8601(text), ms) << text;
+  }
+}
+
+TEST(AppendIso8601, WritesWhatFormatIso8601Writes) {
+  // Its cached second: instants within one second, across seconds, backwards, before 1970 and beyond year 9999.
+  std::vector<int64_t> instants = {0,
+                                   1,
+                                   999,
+                                   1000,
+                                   1796083200000,
+                                   1796083200999,
+                                   1796083201000,
+                                   1796083200500,
+                                   -1,
+                                   -999,
+                                   -1000,
+                                   -1001,
+                                   253402300799999,
+                                   253402300800000,
+                                   -62167219200001,
+                                   INT64_MAX / 4,
+                                   INT64_MIN / 4};
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 20000; ++i) instants.push_back(static_cast<int64_t>(rng() % 4102444800000ull));
+  for (int i = 0; i < 2000; ++i) instants.push_back(1796083200000 + static_cast<int64_t>(rng() % 3000));
+  for (int64_t ms : instants) {
+    std::string out = "x";
+    AppendIso8601(&out, ms);
+    ASSERT_EQ(out, "x" + FormatIso8601(ms)) << ms;
+    char buf[kIso8601MaxChars];
+    ASSERT_EQ(std::string(buf, WriteIso8601(buf, ms)), FormatIso8601(ms)) << ms;
   }
 }
 
