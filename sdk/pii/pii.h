@@ -67,7 +67,7 @@ enum class ObjectTextOutcome {
   kNotJson,      // not valid JSON (or not UTF-8, or a number beyond a double's range, as nlohmann's parse refuses it)
   kNotObject,    // valid JSON, not an object
   kTooDeep,      // nests deeper than max_depth (an object is depth 1)
-  kRepeatedKey,  // an object repeats a key (or has more than 64 keys): nothing appended; parse it and ApplyToObject
+  kRepeatedKey,  // an object repeats a key (or has more than 64 keys): parse it and ApplyToObject
 };
 
 // Immutable after Create(); Apply*/MaskString are const and safe from many threads at once.
@@ -88,8 +88,9 @@ class PiiMasker {
   // doing what ApplyToObject does to the parsed object without building it: RapidJSON's SAX reader (strict RFC 8259,
   // strings checked as UTF-8, a NUL byte anywhere refused) feeds a writer that applies the allow list, the path rules
   // and the detectors as each key and value arrives. Keys keep their input order; numbers and strings are written as
-  // nlohmann's dump writes them. Anything but kOk: *out is left with unspecified appended text (kRepeatedKey: nothing
-  // appended).
+  // nlohmann's dump writes them. The pass stops at the first level deeper than max_depth (at most 64; a larger value
+  // is taken as 64): kTooDeep, even when the text turns out not to be JSON further on. Anything but kOk: nothing is
+  // appended.
   ObjectTextOutcome MaskObjectText(std::string_view json, size_t max_depth, std::string* out,
                                    PiiReport* report = nullptr) const;
 

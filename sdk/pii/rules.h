@@ -3,6 +3,7 @@
 #ifndef FERRY_SDK_PII_RULES_H_
 #define FERRY_SDK_PII_RULES_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,11 @@ struct Rules {
   bool has_allow = false;
   std::vector<Pattern> allow;
   base::SecretBytes key;  // the pseudonym key
+
+  // Bit n set: a rule's last segment may match a key of n bytes (bit 63: of 63 bytes or more; all bits: a rule ends
+  // in "*"). Set by IndexLeafSizes, which ParseRules calls; Lookup's quick refusal.
+  uint64_t leaf_sizes = ~uint64_t{0};
+  void IndexLeafSizes();
 
   // The highest-priority path rule matching path, or null.
   const PathRule* Lookup(const Path& path) const;

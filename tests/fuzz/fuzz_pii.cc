@@ -7,7 +7,7 @@
 // character); a string comes back unchanged exactly when the report counts nothing masked; masking a default-rules
 // object never leaves a key the default rules drop; the single pass refuses what nlohmann's parse refuses, takes an
 // object it accepts (unless it repeats a key, nests deeper than 32, holds a NUL byte or starts with a byte order mark),
-// and makes the walker's object.
+// and makes the walker's object; it appends nothing to what it refuses.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -84,8 +84,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // the same verdict on what is not JSON, and the same masked object.
   std::string streamed;
   const ObjectTextOutcome o = m->MaskObjectText(text, 32, &streamed);
-  // (kRepeatedKey stops the pass where the key repeats, before any later fault: its caller parses the text then.)
-  if (doc.is_discarded()) Check(o == ObjectTextOutcome::kNotJson || o == ObjectTextOutcome::kRepeatedKey);
+  // (kRepeatedKey stops the pass where the key repeats, before any later fault: its caller parses the text then.
+  // kTooDeep stops it at the first level deeper than 32, before any later fault.)
+  if (doc.is_discarded()) {
+    Check(o == ObjectTextOutcome::kNotJson || o == ObjectTextOutcome::kRepeatedKey || o == ObjectTextOutcome::kTooDeep);
+  }
+  if (o != ObjectTextOutcome::kOk) Check(streamed.empty());  // nothing is appended but the masked object
   if (o == ObjectTextOutcome::kOk) {
     Check(doc.is_object());
     json walked = doc;

@@ -351,6 +351,30 @@ TEST(PiiPaths, WildcardIsOneSegmentExceptLeading) {
   EXPECT_EQ(obj, want);
 }
 
+TEST(PiiPaths, KeysOfEveryLengthMeetTheirRules) {
+  // Path lookups first refuse keys of a length no rule's last segment has: keys of 1-70 bytes, one rule for a key of
+  // each length from 60 up (63 and more share the index's last bit), and keys of other lengths left alone.
+  std::string paths;
+  for (size_t n = 60; n <= 70; ++n)
+    paths += (paths.empty() ? "" : ",") + ("\"*." + std::string(n, 'k') + "\":\"redact\"");
+  auto m = Masker(R"({"paths": {)" + paths + "}}");
+  json obj = json::object(), want = json::object();
+  for (size_t n = 1; n <= 70; ++n) {  // (at most 64 keys an object: the single pass's limit)
+    const char* lower = n <= 35 ? "a" : "b";
+    const char* upper = n <= 35 ? "c" : "d";  // ASCII case does not matter
+    obj[lower][std::string(n, 'k')] = "v";
+    want[lower][std::string(n, 'k')] = n >= 60 ? "[redacted]" : "v";
+    obj[upper][std::string(n, 'K')] = "v";
+    want[upper][std::string(n, 'K')] = n >= 60 ? "[redacted]" : "v";
+  }
+  json walked = obj;
+  m->ApplyToObject(&walked);
+  EXPECT_EQ(walked, want);
+  std::string streamed;
+  ASSERT_EQ(m->MaskObjectText(obj.dump(), 32, &streamed), ObjectTextOutcome::kOk);
+  EXPECT_EQ(json::parse(streamed), want);
+}
+
 TEST(PiiPaths, MostSpecificThenStrictest) {
   // "user.password" (2 literal segments) beats the default "*.password" drop.
   auto m = Masker(R"({"paths": {"user.password": "hash", "a.*": "mask", "*.b": "redact"}})");
