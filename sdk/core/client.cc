@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -501,7 +502,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     stats_.dropped_consent.fetch_add(1, std::memory_order_relaxed);
     return Status::ConsentDenied("purpose '" + purpose + "' is denied; the event was dropped");
   }
-  if (purpose == kSensitive && state != Consent::kGranted) return SensitiveRefused();
+  if (std::string_view(purpose) == kSensitive && state != Consent::kGranted) return SensitiveRefused();
   if (DropsPending(purpose, state)) return PendingDropped(purpose);
   // The stored properties/traits: validated and masked in one pass over the app's text (no DOM). An object that
   // repeats a key is parsed and walked instead, so the last of the repeated keys wins as it always did.
@@ -539,58 +540,92 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     ev.user_id = own_ids ? call->user_id : user_id_;
     ev.anonymous_id = own_ids ? call->anonymous_id : anonymous_id_;
   }
-  std::string& b = ev.body;
   const std::string& receipt = consent_.ReceiptLocked(purpose);
-  // Every part that varies, and the fixed text around them (~260 bytes with the messageId and timestamp): one
-  // allocation, no growth while the event is written.
-  b.reserve(payload_text.size() + ctx->size() + name.size() + ev.user_id.size() + ev.anonymous_id.size() +
-            receipt.size() + purpose.size() + (call != nullptr ? call->message_id.size() : 0) + 320);
-  b += "{\"messageId\":";
-  if (call != nullptr && !call->message_id.empty()) {
-    base::AppendJsonString(&b, call->message_id);
+  const bool with_receipt = state == Consent::kGranted && std::string_view(purpose) != kNecessary && !receipt.empty();
+  const bool own_message_id = call != nullptr && !call->message_id.empty();
+  const std::string_view shown_name = type == "screen" ? std::string_view(masked_name) : name;
+  // The body is written through a pointer into one allocation of a size that bounds it (no check or growth per
+  // piece), then cut to its length. A string of the app's is bounded by its length plus the quotes when it needs no
+  // escape (as almost all do), by six bytes a byte otherwise.
+  auto quoted = [](std::string_view v) {
+    return base::NeedsNoEscape(v) ? v.size() + 2 : base::JsonStringBound(v.size());
+  };
+  constexpr std::string_view kOpen = "{\"messageId\":";
+  constexpr std::string_view kSeq = ",\"deviceSeq\":";
+  constexpr std::string_view kReceipt = ",\"consentReceipt\":";
+  constexpr std::string_view kType = ",\"type\":\"";
+  constexpr std::string_view kNameOpen = ",\"";
+  constexpr std::string_view kNameClose = "\":";
+  constexpr std::string_view kAnon = ",\"anonymousId\":";
+  constexpr std::string_view kUser = ",\"userId\":";
+  constexpr std::string_view kTime = ",\"timestamp\":\"";
+  constexpr std::string_view kPurpose = "\",\"purpose\":\"";
+  constexpr std::string_view kPayloadOpen = "\",\"";
+  constexpr std::string_view kPayloadClose = "\":";
+  constexpr std::string_view kContext = ",\"context\":";
+  constexpr size_t kFixed = kOpen.size() + kSeq.size() + kReceipt.size() + kType.size() + 1 + kNameOpen.size() +
+                            kNameClose.size() + kAnon.size() + kUser.size() + kTime.size() + kPurpose.size() +
+                            kPayloadOpen.size() + kPayloadClose.size() + kContext.size() + 1;
+  const size_t bound = kFixed + (own_message_id ? quoted(call->message_id) : base::kUuidChars + 2) + 20 +
+                       (with_receipt ? quoted(receipt) : 4) + type.size() + name_key.size() + quoted(shown_name) +
+                       quoted(ev.anonymous_id) + quoted(ev.user_id) + base::kIso8601MaxChars + purpose.size() +
+                       payload_key.size() + payload_text.size() + ctx->size();
+  std::string& b = ev.body;
+  b.resize(bound);
+  char* w = b.data();
+  auto raw = [&w](std::string_view v) {
+    if (v.empty()) return;
+    std::memcpy(w, v.data(), v.size());
+    w += v.size();
+  };
+  auto str = [&w](std::string_view v) { w = base::WriteJsonString(w, v); };
+  raw(kOpen);
+  if (own_message_id) {
+    str(call->message_id);
   } else {
-    b += '"';
-    base::AppendUuidV7(&b, now);  // time-ordered: the collector's messageId index grows at its end
-    b += '"';
+    *w++ = '"';
+    w = base::WriteUuidV7(w, now);  // time-ordered: the collector's messageId index grows at its end
+    *w++ = '"';
   }
   // The device's sequence number and the receipt of the consent record that admits the event (null while its purpose
   // is pending: the uploader names the grant that releases it, AdmitPendingEvent; "necessary" needs none).
-  b += ",\"deviceSeq\":";
-  b += std::to_string(seq);
-  b += ",\"consentReceipt\":";
-  if (state == Consent::kGranted && purpose != kNecessary && !receipt.empty()) {
-    base::AppendJsonString(&b, receipt);
+  raw(kSeq);
+  w = std::to_chars(w, w + 20, seq).ptr;
+  raw(kReceipt);
+  if (with_receipt) {
+    str(receipt);
   } else {
-    b += "null";
+    raw("null");
   }
-  b += ",\"type\":\"";
-  b += type;
-  b += '"';
+  raw(kType);
+  raw(type);
+  *w++ = '"';
   if (!name_key.empty()) {
-    b += ",\"";
-    b += name_key;
-    b += "\":";
-    base::AppendJsonString(&b, type == "screen" ? std::string_view(masked_name) : name);
+    raw(kNameOpen);
+    raw(name_key);
+    raw(kNameClose);
+    str(shown_name);
   }
   if (!ev.anonymous_id.empty()) {
-    b += ",\"anonymousId\":";
-    base::AppendJsonString(&b, ev.anonymous_id);
+    raw(kAnon);
+    str(ev.anonymous_id);
   }
   if (!ev.user_id.empty()) {
-    b += ",\"userId\":";
-    base::AppendJsonString(&b, ev.user_id);
+    raw(kUser);
+    str(ev.user_id);
   }
-  b += ",\"timestamp\":\"";
-  base::AppendIso8601(&b, call != nullptr && call->timestamp_ms > 0 ? call->timestamp_ms : now);
-  b += "\",\"purpose\":\"";
-  b += purpose;
-  b += "\",\"";
-  b += payload_key;
-  b += "\":";
-  b += payload_text;
-  b += ",\"context\":";
-  b += *ctx;
-  b += '}';
+  raw(kTime);
+  w = base::WriteIso8601(w, call != nullptr && call->timestamp_ms > 0 ? call->timestamp_ms : now);
+  raw(kPurpose);
+  raw(purpose);
+  raw(kPayloadOpen);
+  raw(payload_key);
+  raw(kPayloadClose);
+  raw(payload_text);
+  raw(kContext);
+  raw(*ctx);
+  *w++ = '}';
+  b.resize(static_cast<size_t>(w - b.data()));
   if (b.size() > kMaxEventBytes) return Invalid("the event is larger than 32 KiB");
   return writer_->Enqueue(std::move(ev), IsSendable(purpose, state), ticket);
 }

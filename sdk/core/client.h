@@ -172,7 +172,7 @@ class Client {
   base::Status PendingDropped(const std::string& purpose);
   // Whether an event of `purpose` in `state` is dropped rather than held.
   bool DropsPending(const std::string& purpose, Consent state) const {
-    return state == Consent::kPending && purpose != kNecessary && !opts_.hold_pending.count(purpose);
+    return state == Consent::kPending && std::string_view(purpose) != kNecessary && !opts_.hold_pending.count(purpose);
   }
   // Deletes the buffered events of each pending purpose older than its longest hold, and all of them for a pending
   // purpose that is not held (events made under a grant a new notice or a minor's mark sent back to pending, or held
