@@ -165,7 +165,13 @@ std::optional<int64_t> ParseIso8601(std::string_view s) {
   }
   if (pos != s.size()) return std::nullopt;
   int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  return ((days * 24 + h) * 60 + mi - offset_min) * 60000 + static_cast<int64_t>(se) * 1000 + ms;
+  int64_t t = ((days * 24 + h) * 60 + mi - offset_min) * 60000 + static_cast<int64_t>(se) * 1000 + ms;
+  // A leap second or an offset can carry the instant out of years 0000-9999, where FormatIso8601 would write it in a
+  // form this does not read: refused.
+  static const int64_t kFirst = DaysFromCivil(0, 1, 1) * 86400000;
+  static const int64_t kEnd = DaysFromCivil(10000, 1, 1) * 86400000;
+  if (t < kFirst || t >= kEnd) return std::nullopt;
+  return t;
 }
 
 }  // namespace ferry::base

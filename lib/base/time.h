@@ -23,7 +23,9 @@ void AppendIso8601(std::string* out, int64_t epoch_ms);
 // end.
 constexpr size_t kIso8601MaxChars = 40;
 char* WriteIso8601(char* dst, int64_t epoch_ms);
-// Parses "YYYY-MM-DDTHH:MM:SS[.fff...]" followed by "Z" or "+HH:MM"/"-HH:MM". nullopt if malformed.
+// Parses "YYYY-MM-DDTHH:MM:SS[.fff...]" followed by "Z" or "+HH:MM"/"-HH:MM". nullopt if malformed, or if the instant
+// falls outside years 0000-9999 in UTC (a leap second or an offset at either end), which FormatIso8601 would not
+// write back in this form.
 std::optional<int64_t> ParseIso8601(std::string_view s);
 
 // Days since 1970-01-01 of a proleptic Gregorian (UTC) date, and back (H. Hinnant's algorithms; any year).

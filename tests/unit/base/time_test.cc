@@ -68,6 +68,19 @@ TEST(FormatIso8601, WritesEveryInstantAsPrintfAndReadsBack) {
   }
 }
 
+TEST(ParseIso8601, RefusesInstantsOutsideYears0000To9999) {
+  // Found by fuzz_iso8601: a leap second at the last second of 9999 parsed to year 10000, which FormatIso8601 writes
+  // with five digits.
+  EXPECT_FALSE(ParseIso8601("9999-12-31T23:59:60.999Z"));
+  EXPECT_FALSE(ParseIso8601("9999-12-31T23:30:00-01:00"));
+  EXPECT_FALSE(ParseIso8601("0000-01-01T00:30:00+01:00"));
+  ASSERT_TRUE(ParseIso8601("9999-12-31T23:59:59.999Z"));
+  EXPECT_EQ(*ParseIso8601("9999-12-31T23:59:59.999Z"), 253402300799999);
+  ASSERT_TRUE(ParseIso8601("0000-01-01T00:00:00Z"));
+  EXPECT_EQ(FormatIso8601(*ParseIso8601("0000-01-01T00:00:00Z")), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(*ParseIso8601("2026-12-31T23:59:60Z"), *ParseIso8601("2027-01-01T00:00:00Z"));  // a leap second inside
+}
+
 TEST(AppendIso8601, WritesWhatFormatIso8601Writes) {
   // Its cached second: instants within one second, across seconds, backwards, before 1970 and beyond year 9999.
   std::vector<int64_t> instants = {0,
