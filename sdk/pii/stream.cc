@@ -461,7 +461,7 @@ ObjectTextOutcome MaskWith(StreamMasker& m, rapidjson::Reader& reader, std::vect
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
   bool ok = !reader.Parse<kFlags>(in, m).IsError();
   if (!ok && m.fallback()) return ObjectTextOutcome::kRepeatedKey;
-  if (!ok && m.too_deep()) return m.not_object() ? ObjectTextOutcome::kNotObject : ObjectTextOutcome::kTooDeep;
+  if (!ok && m.too_deep()) return ObjectTextOutcome::kTooDeep;  // (what follows is not read: JSON or not)
   if (!ok) return ObjectTextOutcome::kNotJson;
   if (m.not_object()) return ObjectTextOutcome::kNotObject;
   out->append(m.sink().view());

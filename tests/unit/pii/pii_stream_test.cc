@@ -249,9 +249,12 @@ TEST(PiiStream, BadInputGetsTheParsersVerdict) {
       {deep33, ObjectTextOutcome::kTooDeep},
       {"{\"password\":" + deep33 + "}", ObjectTextOutcome::kTooDeep},
       {deep32, ObjectTextOutcome::kOk},
-      {std::string(100000, '[') + std::string(100000, ']'), ObjectTextOutcome::kNotObject},  // no recursion
+      // The pass stops at the first level deeper than 32, before it reads far enough to find the text is not JSON
+      // (or, here, not an object), which bounds the reader's recursion.
+      {std::string(100000, '[') + std::string(100000, ']'), ObjectTextOutcome::kTooDeep},
+      {std::string(86, '[') + "0{\x89\x90\x9e" + "0", ObjectTextOutcome::kTooDeep},  // found by fuzz_pii
+      {std::string(20, '[') + "0{", ObjectTextOutcome::kNotJson},
       {"{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}", ObjectTextOutcome::kTooDeep},
-      // The pass stops at the first level deeper than 32, before it reads far enough to find the text is not JSON.
       {"{\"a\":" + std::string(100000, '['), ObjectTextOutcome::kTooDeep},
       {"{\"a\":" + std::string(30, '['), ObjectTextOutcome::kNotJson},
   };
