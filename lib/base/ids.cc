@@ -18,21 +18,42 @@ std::atomic<uint64_t> g_fork_generation{1};
 
 void OnForkChild() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
 
+// A thread's random bytes: a ChaCha20 stream (libsodium's randombytes_buf_deterministic) under a key from the
+// kernel's CSPRNG, with fast key erasure: each 4 KiB block of the stream begins with the key of the next block, and
+// the key that made it is overwritten. The kernel gives a new key every kRefillsPerKernelKey blocks (256 KiB) and in
+// a child after fork(). (randombytes_buf took 4 KiB from the kernel each time: a getrandom call every 409 message
+// ids, 4 % of ferry_track.) Bytes handed out are wiped from the block.
+constexpr unsigned kRefillsPerKernelKey = 64;
+
 struct RandomPool {
-  unsigned char bytes[4096];
-  size_t pos = sizeof(bytes);
+  unsigned char key[randombytes_SEEDBYTES];
+  unsigned char block[randombytes_SEEDBYTES + 4096];  // the next key, then the bytes handed out
+  size_t pos = sizeof(block);
   uint64_t generation = 0;
-  ~RandomPool() { sodium_memzero(bytes, sizeof bytes); }
+  unsigned refills = 0;  // blocks since the kernel's key
+  ~RandomPool() {
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(block, sizeof block);
+  }
+
+  void Refill(uint64_t gen) {
+    if (generation != gen || refills == 0 || refills >= kRefillsPerKernelKey) {
+      randombytes_buf(key, sizeof key);
+      generation = gen;
+      refills = 0;
+    }
+    randombytes_buf_deterministic(block, sizeof block, key);
+    std::memcpy(key, block, sizeof key);
+    sodium_memzero(block, sizeof key);
+    pos = sizeof key;
+    ++refills;
+  }
 
   void Take(unsigned char* out, size_t n) {
     uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
-    if (generation != gen || pos + n > sizeof(bytes)) {
-      randombytes_buf(bytes, sizeof bytes);
-      pos = 0;
-      generation = gen;
-    }
-    std::memcpy(out, bytes + pos, n);
-    sodium_memzero(bytes + pos, n);
+    if (generation != gen || pos + n > sizeof(block)) Refill(gen);
+    std::memcpy(out, block + pos, n);
+    sodium_memzero(block + pos, n);
     pos += n;
   }
 };
@@ -71,11 +92,23 @@ struct HexPairs {
 constexpr HexPairs kHexPairs;
 
 char* WriteHex(const unsigned char (&b)[16], char* dst) {
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *dst++ = '-';
+  // 8-4-4-4-12 hex digits.
+  auto pair = [&dst, &b](int i) {
     std::memcpy(dst, kHexPairs.pairs + 2 * b[i], 2);
     dst += 2;
-  }
+  };
+  for (int i = 0; i < 4; ++i) pair(i);
+  *dst++ = '-';
+  pair(4);
+  pair(5);
+  *dst++ = '-';
+  pair(6);
+  pair(7);
+  *dst++ = '-';
+  pair(8);
+  pair(9);
+  *dst++ = '-';
+  for (int i = 10; i < 16; ++i) pair(i);
   return dst;
 }
 

@@ -9,8 +9,8 @@
 namespace ferry::base {
 
 // A random RFC 4122 version 4 UUID, lowercase: "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b".
-// Drawn from a per-thread pool of CSPRNG bytes (libsodium, refilled 4 KiB at a time, so not one syscall per id);
-// the pool is discarded in a child after fork(), so parent and child never hand out the same id.
+// Drawn from a per-thread ChaCha20 stream (libsodium) keyed from the kernel's CSPRNG, with fast key erasure, and keyed
+// anew every 256 KiB and in a child after fork(), so that parent and child never hand out the same id.
 std::string NewUuidV4();
 // Appends a new UUIDv4 (36 characters) to *out.
 void AppendUuidV4(std::string* out);
