@@ -10,7 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include "lib/base/json_number.h"
@@ -92,9 +91,10 @@ struct Frame {
   size_t count = 0;          // members or elements so far
 };
 
-// One member of an object inside an event: its raw key (in keys_) and its text `"key":value` (in buf_).
+// One member of an object inside an event: its raw key (a view of the text the reader decodes in place, or of a
+// literal) and its text `"key":value` (in buf_).
 struct Member {
-  size_t key_off = 0, key_len = 0;
+  std::string_view key_text;
   size_t entry_off = 0, val_off = 0, entry_end = 0;
   EventMember key = kOtherKey;  // at the event's own level
   bool dead = false;            // replaced by the collector's value
@@ -224,10 +224,10 @@ class BatchSax {
         m.key = EventKey(k);
         current_key_ = m.key;
       }
-      pending_key_.assign(k);
+      pending_key_ = k;
       return true;
     }
-    pending_key_.assign(k);
+    pending_key_ = k;
     if (fr.tag == Tag::kEnvelope) {
       // The envelope's members the document path reads: each once (a second one would change which one counts).
       int* seen = k == "batch" ? &seen_batch_ : k == "sentAt" ? &seen_sent_ : k == "dropped" ? &seen_dropped_ : nullptr;
@@ -386,7 +386,6 @@ class BatchSax {
   bool StartEvent() {
     in_event_ = true;
     buf_.clear();
-    keys_.clear();
     members_.clear();
     for (Field& f : fields_) {
       f.kind = Kind::kAbsent;
@@ -418,26 +417,52 @@ class BatchSax {
     for (size_t i = begin; i < members_.size(); ++i) {
       if (!members_[i].dead) order_.push_back(i);
     }
-    auto less = [this](size_t a, size_t b) { return KeyOf(a) < KeyOf(b); };
     if (order_.size() <= 32) {
-      // Insertion sort: stable, and no allocation for the small objects events are made of.
-      for (size_t i = 1; i < order_.size(); ++i) {
-        size_t v = order_[i];
-        size_t j = i;
-        for (; j > 0 && less(v, order_[j - 1]); --j) order_[j] = order_[j - 1];
-        order_[j] = v;
-      }
+      InsertionSort(1);  // stable, and no allocation for the small objects events are made of
     } else {
-      std::stable_sort(order_.begin(), order_.end(), less);
+      std::stable_sort(order_.begin(), order_.end(), [this](size_t a, size_t b) { return KeyLess(a, b); });
     }
-    *dup = false;
+    *dup = HasRepeatedKey();
+  }
+  // After SortedMembers(0, ...) and AddMember: the same order with the dead members left out and the members from
+  // `added` on put in their places (the sorted part is not sorted again).
+  void ResortAfterAdding(size_t added, bool* dup) {
+    size_t n = 0;
+    for (size_t m : order_) {
+      if (!members_[m].dead) order_[n++] = m;
+    }
+    order_.resize(n);
+    for (size_t i = added; i < members_.size(); ++i) order_.push_back(i);
+    InsertionSort(n == 0 ? 1 : n);
+    *dup = HasRepeatedKey();
+  }
+  // Insertion sort of order_, whose elements before `sorted` are in order already.
+  void InsertionSort(size_t sorted) {
+    for (size_t i = sorted; i < order_.size(); ++i) {
+      size_t v = order_[i];
+      size_t j = i;
+      for (; j > 0 && KeyLess(v, order_[j - 1]); --j) order_[j] = order_[j - 1];
+      order_[j] = v;
+    }
+  }
+  bool HasRepeatedKey() const {
     for (size_t i = 0; i + 1 < order_.size(); ++i) {
-      if (KeyOf(order_[i]) == KeyOf(order_[i + 1])) *dup = true;
+      if (KeyOf(order_[i]) == KeyOf(order_[i + 1])) return true;
     }
+    return false;
   }
-  std::string_view KeyOf(size_t m) const {
-    return std::string_view(keys_).substr(members_[m].key_off, members_[m].key_len);
+  // Byte order of the keys, as std::string orders them: the first bytes decide most pairs without a memcmp call.
+  bool KeyLess(size_t a, size_t b) const {
+    const Member& x = members_[a];
+    const Member& y = members_[b];
+    if (!x.key_text.empty() && !y.key_text.empty()) {
+      const auto cx = static_cast<unsigned char>(x.key_text[0]);
+      const auto cy = static_cast<unsigned char>(y.key_text[0]);
+      if (cx != cy) return cx < cy;
+    }
+    return KeyOf(a) < KeyOf(b);
   }
+  std::string_view KeyOf(size_t m) const { return members_[m].key_text; }
   std::string_view EntryOf(size_t m) const {
     const Member& x = members_[m];
     return std::string_view(buf_).substr(x.entry_off, x.entry_end - x.entry_off);
@@ -478,7 +503,6 @@ class BatchSax {
         props_flat_.push_back('}');
       }
       if (fr.tag == Tag::kTraits && !order_.empty()) traits_ = tmp_;
-      if (fr.members_begin < members_.size()) keys_.resize(members_[fr.members_begin].key_off);
       members_.resize(fr.members_begin);
       buf_.resize(fr.text_start);
       buf_.append(tmp_);
@@ -539,10 +563,8 @@ class BatchSax {
   // A member of an object inside the event: its key kept raw and written as `"key":`; its value comes next.
   Member& BeginMember(std::string_view key) {
     Member m;
-    m.key_off = keys_.size();
-    m.key_len = key.size();
+    m.key_text = key;
     m.entry_off = buf_.size();
-    keys_.append(key);
     base::AppendJsonString(&buf_, key);
     buf_.push_back(':');
     m.val_off = buf_.size();
@@ -598,7 +620,7 @@ class BatchSax {
     }
     kill(kReceivedAt);
     AddMember("receivedAt", received_iso_);
-    SortedMembers(0, &dup);
+    ResortAfterAdding(client_members, &dup);
     if (dup) return Decline();
     size_t size = 2 + (order_.empty() ? 0 : order_.size() - 1);
     for (size_t m : order_) size += members_[m].entry_end - members_[m].entry_off;
@@ -668,7 +690,8 @@ class BatchSax {
   bool batch_seen_ = false;
   int seen_batch_ = 0, seen_sent_ = 0, seen_dropped_ = 0;
   size_t events_seen_ = 0;
-  std::string pending_key_;
+  // The last key read: a view of the text the reader decodes in place, where it stays until the pass ends.
+  std::string_view pending_key_;
   std::vector<Frame> frames_;
   std::vector<std::pair<std::string, DroppedValue>> dropped_;
 
@@ -678,7 +701,7 @@ class BatchSax {
   EventMember current_key_ = kOtherKey;
   size_t event_depth_ = 0;
   std::array<Field, kKeyCount> fields_;
-  std::string buf_, keys_, tmp_;
+  std::string buf_, tmp_;
   std::vector<Member> members_;
   std::vector<size_t> order_;
   std::string props_flat_, traits_;
@@ -746,6 +769,9 @@ bool ScanSentAt(std::string_view t, std::optional<std::string_view>* value) {
 
 }  // namespace
 
+// The deepest body limit read recursively (Limits::max_depth 32 gives 43).
+constexpr size_t kMaxDepthRecursive = 128;
+
 bool ParseBatchStreaming(std::string_view text, const wire::Limits& limits, int64_t received_ms,
                          const TimeWindow& window, bool insight_fields, ParsedBatch* out) {
   if (text.size() > wire::BodyLimits(limits).max_bytes) return false;
@@ -763,12 +789,18 @@ bool ParseBatchStreaming(std::string_view text, const wire::Limits& limits, int6
     if (!ScanSentAt(text, &sent_at)) return false;
     sax.Prescanned(sent_at);
   }
-  rapidjson::MemoryStream in(text.data(), text.size());
-  // Iterative: a deeply nested body uses the reader's heap stack, not the call stack (Start declines past the
-  // limit's depth anyway).
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+  // Read in place: RapidJSON decodes each string over its own text in a copy of the body, where it used to push every
+  // byte onto its stack (the body stays unchanged for the document path, which takes a batch the pass declines).
+  std::string copy(text);
+  rapidjson::InsituStringStream in(copy.data());  // NUL-terminated: the copy's own end
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
   rapidjson::Reader reader;
-  if (reader.Parse<kFlags>(in, sax).IsError() || !sax.Finish()) return false;
+  // Recursive, as Start declines the first level deeper than the limit (the reader then stops): under the usual
+  // limits a few dozen frames of the call stack. A limit set higher reads iteratively, on the reader's heap stack.
+  const bool read = wire::BodyLimits(limits).max_depth <= kMaxDepthRecursive
+                        ? !reader.Parse<kFlags>(in, sax).IsError()
+                        : !reader.Parse<kFlags | rapidjson::kParseIterativeFlag>(in, sax).IsError();
+  if (!read || !sax.Finish()) return false;
   *out = std::move(p);
   return true;
 }

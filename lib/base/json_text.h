@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -22,10 +23,52 @@ inline bool AnyByteNeedsEscape(uint64_t w) {
   return (below_space | quote | backslash) != 0;
 }
 
+// Bytes that need an escape, by value.
+struct EscapeTable {
+  bool needs[256];
+  constexpr EscapeTable() : needs() {
+    for (int c = 0; c < 256; ++c) needs[c] = c < 0x20 || c == '"' || c == '\\';
+  }
+};
+inline constexpr EscapeTable kEscapeTable;
+
+// Whether s holds no byte that needs an escape (then its literal is s between two quotes): eight bytes at a time, the
+// last eight overlapping those before; a text shorter than eight, byte by byte without a branch.
+inline bool NeedsNoEscape(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  if (n >= 8) {
+    uint64_t w;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&w, p + i, 8);
+      if (AnyByteNeedsEscape(w)) return false;
+    }
+    std::memcpy(&w, p + n - 8, 8);
+    return !AnyByteNeedsEscape(w);
+  }
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) any |= kEscapeTable.needs[static_cast<unsigned char>(p[i])];
+  return !any;
+}
+
 // Appends s (valid UTF-8) as a JSON string literal, escaped as nlohmann's dump escapes it (ensure_ascii off): '"',
-// '\\', \b \t \n \f \r, other bytes below 0x20 as \u00xx; everything else as it is. Runs that need no escape are
-// found eight bytes at a time and appended whole.
+// '\\', \b \t \n \f \r, other bytes below 0x20 as \u00xx; everything else as it is. A string that needs no escape is
+// copied in one piece; otherwise runs that need none are found eight bytes at a time and appended whole. s may be a
+// view of *out.
 inline void AppendJsonString(std::string* out, std::string_view s) {
+  const char* begin = out->data();
+  if (!std::less<const char*>()(s.data(), begin) && std::less<const char*>()(s.data(), begin + out->size())) {
+    // s lies in *out, which may move as it grows
+    const std::string copy(s);
+    AppendJsonString(out, copy);
+    return;
+  }
+  if (NeedsNoEscape(s)) {  // nearly every string: room made once, and the string copied whole
+    const size_t at = out->size();
+    out->append(s.size() + 2, '"');
+    if (!s.empty()) std::memcpy(&(*out)[at + 1], s.data(), s.size());
+    return;
+  }
   out->push_back('"');
   const char* p = s.data();
   const size_t n = s.size();
@@ -63,34 +106,6 @@ inline void AppendJsonString(std::string* out, std::string_view s) {
   }
   out->append(p + run, n - run);
   out->push_back('"');
-}
-
-// Bytes that need an escape, by value.
-struct EscapeTable {
-  bool needs[256];
-  constexpr EscapeTable() : needs() {
-    for (int c = 0; c < 256; ++c) needs[c] = c < 0x20 || c == '"' || c == '\\';
-  }
-};
-inline constexpr EscapeTable kEscapeTable;
-
-// Whether s holds no byte that needs an escape (then its literal is s between two quotes): eight bytes at a time, the
-// last eight overlapping those before; a text shorter than eight, byte by byte without a branch.
-inline bool NeedsNoEscape(std::string_view s) {
-  const char* p = s.data();
-  const size_t n = s.size();
-  if (n >= 8) {
-    uint64_t w;
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-      std::memcpy(&w, p + i, 8);
-      if (AnyByteNeedsEscape(w)) return false;
-    }
-    std::memcpy(&w, p + n - 8, 8);
-    return !AnyByteNeedsEscape(w);
-  }
-  bool any = false;
-  for (size_t i = 0; i < n; ++i) any |= kEscapeTable.needs[static_cast<unsigned char>(p[i])];
-  return !any;
 }
 
 // The same literal written at dst, which has room for JsonStringBound(s.size()) bytes; returns the end. For writers

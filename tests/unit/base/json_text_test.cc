@@ -49,6 +49,21 @@ TEST(JsonText, EmptyAndAllEscapedStringsFitTheBound) {
   }
 }
 
+// A string that lies in the output itself (the output may move as it grows): the same literal as from a copy.
+TEST(JsonText, AppendsAStringThatLiesInTheOutput) {
+  for (size_t len : {0, 1, 7, 8, 15, 16, 100, 1000}) {
+    std::string out(len, 'k');
+    out.shrink_to_fit();
+    const std::string copy = out;
+    AppendJsonString(&out, std::string_view(out));
+    EXPECT_EQ(out, copy + Nlohmann(copy)) << len;
+    std::string escaped = std::string(len, 'q') + "\"\n";
+    const std::string ecopy = escaped;
+    AppendJsonString(&escaped, std::string_view(escaped));
+    EXPECT_EQ(escaped, ecopy + Nlohmann(ecopy)) << len;
+  }
+}
+
 TEST(JsonText, RandomUtf8) {
   std::mt19937 rng(7);
   const char* const pieces[] = {"a",

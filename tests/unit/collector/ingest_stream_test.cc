@@ -252,6 +252,19 @@ TEST(ParseBatchStream, WhatItDeclinesTheDocumentPathAnswers) {
   Json big = Json::parse(SdkEvent(4));
   big["properties"]["blob"] = std::string(32 << 10, 'x');
   EXPECT_FALSE(ExpectSame(Json{{"batch", {big}}}.dump(), false));
+  // A depth limit above what the pass reads recursively (128 levels of a body): read iteratively, the same answers
+  // below and above that limit.
+  wire::Limits deep_limits;
+  deep_limits.max_depth = 200;
+  for (int levels : {150, 199, 250, 5000}) {
+    Json nested = Json::parse(SdkEvent(5));
+    Json* q = &nested["properties"];
+    for (int i = 1; i < levels; ++i) q = &((*q)["d"] = Json::object());
+    EXPECT_EQ(ExpectSame(Json{{"batch", {nested}}}.dump(), false, deep_limits), levels < 200) << levels;
+  }
+  // Nested far beyond the usual limit: the recursive read stops at the limit's first level too deep.
+  std::string very_deep = "{\"batch\":[{\"properties\":" + std::string(100000, '[') + std::string(100000, ']') + "}]}";
+  EXPECT_FALSE(ExpectSame(very_deep, false));
   wire::Limits few;
   few.max_batch_events = 3;
   EXPECT_FALSE(ExpectSame(SdkBody(4), false, few));
