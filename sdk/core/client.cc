@@ -547,8 +547,15 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   // The body is written through a pointer into one allocation of a size that bounds it (no check or growth per
   // piece), then cut to its length. A string of the app's is bounded by its length plus the quotes when it needs no
   // escape (as almost all do), by six bytes a byte otherwise.
-  auto quoted = [](std::string_view v) {
-    return base::NeedsNoEscape(v) ? v.size() + 2 : base::JsonStringBound(v.size());
+  // Each string is checked once: plain[i] says it needs no escape (then it is copied between quotes as it is).
+  enum Str { kMessageIdStr, kReceiptStr, kNameStr, kAnonStr, kUserStr, kStrs };
+  const std::string_view strs[kStrs] = {own_message_id ? std::string_view(call->message_id) : std::string_view(),
+                                        with_receipt ? std::string_view(receipt) : std::string_view(), shown_name,
+                                        ev.anonymous_id, ev.user_id};
+  bool plain[kStrs];
+  for (int i = 0; i < kStrs; ++i) plain[i] = base::NeedsNoEscape(strs[i]);
+  auto quoted = [&strs, &plain](Str i) {
+    return plain[i] ? strs[i].size() + 2 : base::JsonStringBound(strs[i].size());
   };
   constexpr std::string_view kOpen = "{\"messageId\":";
   constexpr std::string_view kSeq = ",\"deviceSeq\":";
@@ -566,9 +573,9 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   constexpr size_t kFixed = kOpen.size() + kSeq.size() + kReceipt.size() + kType.size() + 1 + kNameOpen.size() +
                             kNameClose.size() + kAnon.size() + kUser.size() + kTime.size() + kPurpose.size() +
                             kPayloadOpen.size() + kPayloadClose.size() + kContext.size() + 1;
-  const size_t bound = kFixed + (own_message_id ? quoted(call->message_id) : base::kUuidChars + 2) + 20 +
-                       (with_receipt ? quoted(receipt) : 4) + type.size() + name_key.size() + quoted(shown_name) +
-                       quoted(ev.anonymous_id) + quoted(ev.user_id) + base::kIso8601MaxChars + purpose.size() +
+  const size_t bound = kFixed + (own_message_id ? quoted(kMessageIdStr) : base::kUuidChars + 2) + 20 +
+                       (with_receipt ? quoted(kReceiptStr) : 4) + type.size() + name_key.size() + quoted(kNameStr) +
+                       quoted(kAnonStr) + quoted(kUserStr) + base::kIso8601MaxChars + purpose.size() +
                        payload_key.size() + payload_text.size() + ctx->size();
   std::string& b = ev.body;
   b.resize(bound);
@@ -578,10 +585,18 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     std::memcpy(w, v.data(), v.size());
     w += v.size();
   };
-  auto str = [&w](std::string_view v) { w = base::WriteJsonString(w, v); };
+  auto str = [&w, &raw, &strs, &plain](Str i) {
+    if (plain[i]) {
+      *w++ = '"';
+      raw(strs[i]);
+      *w++ = '"';
+    } else {
+      w = base::WriteJsonString(w, strs[i]);
+    }
+  };
   raw(kOpen);
   if (own_message_id) {
-    str(call->message_id);
+    str(kMessageIdStr);
   } else {
     *w++ = '"';
     w = base::WriteUuidV7(w, now);  // time-ordered: the collector's messageId index grows at its end
@@ -593,7 +608,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
   w = std::to_chars(w, w + 20, seq).ptr;
   raw(kReceipt);
   if (with_receipt) {
-    str(receipt);
+    str(kReceiptStr);
   } else {
     raw("null");
   }
@@ -604,15 +619,15 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     raw(kNameOpen);
     raw(name_key);
     raw(kNameClose);
-    str(shown_name);
+    str(kNameStr);
   }
   if (!ev.anonymous_id.empty()) {
     raw(kAnon);
-    str(ev.anonymous_id);
+    str(kAnonStr);
   }
   if (!ev.user_id.empty()) {
     raw(kUser);
-    str(ev.user_id);
+    str(kUserStr);
   }
   raw(kTime);
   w = base::WriteIso8601(w, call != nullptr && call->timestamp_ms > 0 ? call->timestamp_ms : now);
