@@ -51,67 +51,13 @@ inline bool NeedsNoEscape(std::string_view s) {
   return !any;
 }
 
-// Appends s (valid UTF-8) as a JSON string literal, escaped as nlohmann's dump escapes it (ensure_ascii off): '"',
-// '\\', \b \t \n \f \r, other bytes below 0x20 as \u00xx; everything else as it is. A string that needs no escape is
-// copied in one piece; otherwise runs that need none are found eight bytes at a time and appended whole. s may be a
-// view of *out.
-inline void AppendJsonString(std::string* out, std::string_view s) {
-  const char* begin = out->data();
-  if (!std::less<const char*>()(s.data(), begin) && std::less<const char*>()(s.data(), begin + out->size())) {
-    // s lies in *out, which may move as it grows
-    const std::string copy(s);
-    AppendJsonString(out, copy);
-    return;
-  }
-  if (NeedsNoEscape(s)) {  // nearly every string: room made once, and the string copied whole
-    const size_t at = out->size();
-    out->append(s.size() + 2, '"');
-    if (!s.empty()) std::memcpy(&(*out)[at + 1], s.data(), s.size());
-    return;
-  }
-  out->push_back('"');
-  const char* p = s.data();
-  const size_t n = s.size();
-  size_t run = 0;  // start of the pending run of bytes that need no escape
-  size_t i = 0;
-  while (i < n) {
-    while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      if (AnyByteNeedsEscape(w)) break;
-      i += 8;
-    }
-    if (i >= n) break;
-    unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    out->append(p + run, i - run);
-    run = ++i;
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\b': out->append("\\b"); break;
-      case '\t': out->append("\\t"); break;
-      case '\n': out->append("\\n"); break;
-      case '\f': out->append("\\f"); break;
-      case '\r': out->append("\\r"); break;
-      default: {
-        static const char kHex[] = "0123456789abcdef";
-        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out->append(u, 6);
-      }
-    }
-  }
-  out->append(p + run, n - run);
-  out->push_back('"');
-}
-
-// The same literal written at dst, which has room for JsonStringBound(s.size()) bytes; returns the end. For writers
-// that keep their own buffer (one room check for the whole literal instead of one per piece).
+// The most bytes the JSON string literal of n bytes takes (every byte as \u00xx, and the quotes).
 constexpr size_t JsonStringBound(size_t n) { return 2 + 6 * n; }
 
+// Writes s (valid UTF-8) at dst as a JSON string literal, escaped as nlohmann's dump escapes it (ensure_ascii off):
+// '"', '\\', \b \t \n \f \r, other bytes below 0x20 as \u00xx; everything else as it is. dst has room for
+// JsonStringBound(s.size()) bytes; returns the end. A string that needs no escape is copied whole; otherwise runs that
+// need none are found eight bytes at a time. For writers that keep their own buffer (one room check for the literal).
 inline char* WriteJsonString(char* dst, std::string_view s) {
   *dst++ = '"';
   const char* p = s.data();
@@ -161,6 +107,25 @@ inline char* WriteJsonString(char* dst, std::string_view s) {
   dst += n - run;
   *dst++ = '"';
   return dst;
+}
+
+// Appends the literal of s (WriteJsonString) to *out. s may be a view of *out.
+inline void AppendJsonString(std::string* out, std::string_view s) {
+  const char* begin = out->data();
+  if (!std::less<const char*>()(s.data(), begin) && std::less<const char*>()(s.data(), begin + out->size())) {
+    const std::string copy(s);  // s lies in *out, which may move as it grows
+    AppendJsonString(out, copy);
+    return;
+  }
+  const size_t at = out->size();
+  if (NeedsNoEscape(s)) {  // nearly every string: room made once, and the string copied whole
+    out->append(s.size() + 2, '"');
+    if (!s.empty()) std::memcpy(out->data() + at + 1, s.data(), s.size());
+    return;
+  }
+  out->resize(at + JsonStringBound(s.size()));
+  char* end = WriteJsonString(out->data() + at, s);
+  out->resize(static_cast<size_t>(end - out->data()));
 }
 
 }  // namespace ferry::base

@@ -586,7 +586,7 @@ Status Client::Record(std::string_view type, std::string_view name_key, std::str
     w += v.size();
   };
   auto str = [&w, &raw, &strs, &plain](Str i) {
-    if (plain[i]) {
+    if (plain[i]) {  // copied between quotes as it is
       *w++ = '"';
       raw(strs[i]);
       *w++ = '"';
