@@ -16,9 +16,12 @@
 //        ferry_bench_sdk open --path P                                   ferry_open time and RSS on a full buffer
 //        ferry_bench_sdk rss [--events N]                                RSS with N queued events (new buffer)
 //        ferry_bench_sdk wire [--events N] [--batch B]                   zstd wire bytes per event (SDK uploader)
+//        ferry_bench_sdk fsync [--events N]                              the disk's flush: N writes of 4 KiB, each
+//                                                                        followed by fdatasync, in the temp dir
 //
 // Events: "Product Viewed" with 5 string and 2 numeric properties, default PII rules, purpose "analytics" granted,
 // BATCHED durability, no endpoint (nothing leaves the buffer) except in `wire`.
+#include <fcntl.h>
 #include <ferry/ferry.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -433,6 +436,34 @@ ferry_status RecordingSend(const ferry_http_request* req, ferry_http_response* r
   return FERRY_OK;
 }
 
+// What one fdatasync costs on the disk the buffers are on (the temp dir): N writes of 4 KiB into the same 64 KiB of
+// one file, each made durable before the next. A SYNC caller waits for one such flush at least, and a group commit
+// shares one flush among the callers waiting: with T producers, T / this time bounds SYNC's events/s.
+int Fsync(const Args& a) {
+  int64_t n = a.events > 0 ? a.events : 2000;
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/flush.bin";
+  int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) Die("open " + path);
+  std::vector<char> page(4096, 'x');
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    auto s = Clock::now();
+    if (::pwrite(fd, page.data(), page.size(), static_cast<off_t>((i % 16) * 4096)) != 4096) Die("pwrite");
+    if (::fdatasync(fd) != 0) Die("fdatasync");
+    us.push_back(Seconds(s, Clock::now()) * 1e6);
+  }
+  ::close(fd);
+  fs::remove_all(dir);
+  std::sort(us.begin(), us.end());
+  Emit("fdatasync_p50_us", us[us.size() / 2]);
+  Emit("fdatasync_p90_us", us[us.size() * 9 / 10]);
+  Emit("sync_ceiling_4", 4e6 / us[us.size() / 2]);
+  EmitLoad("loadavg_1m");
+  return 0;
+}
+
 int Wire(const Args& a) {
   int64_t n = a.events > 0 ? a.events : 10000;
   auto pool = PropertyPool(4096);
@@ -590,6 +621,16 @@ void PrintTargets(const std::string& previous_file) {
     bool met = t.at_most ? med <= t.bound : med >= t.bound;
     std::printf("  %-38s %-13s %-36s %-6s %-10s %s\n", t.label, bound.c_str(), measured.c_str(), load.c_str(),
                 before.c_str(), met ? "met" : "MISSED");
+    auto flush = figures.find("fsync");
+    if (std::strcmp(t.id, "sync_4") == 0 && flush != figures.end() && flush->second.count("sync_ceiling_4")) {
+      // Four SYNC callers share one flush at best: what this disk allows, whatever the code.
+      const auto& c = flush->second.at("sync_ceiling_4");
+      const auto& f = flush->second.at("fdatasync_p50_us");
+      std::printf(
+          "  %-38s %-13s %-36s\n", "  this disk's ceiling: 4 / fdatasync", "",
+          (num(c[c.size() / 2]) + " /s (fdatasync " + std::to_string(static_cast<int>(f[f.size() / 2])) + " us)")
+              .c_str());
+    }
   }
   std::fflush(stdout);
 }
@@ -609,6 +650,7 @@ int All(const Args& a) {
          "throughput --events 3000 --threads 1 --durability sync", runs);
   Repeat("sync4", "committed to the buffer, SYNC (fsync'd commits), 4 producers",
          "throughput --events 12000 --threads 4 --durability sync", runs);
+  Repeat("fsync", "the disk's flush (4 KiB write + fdatasync), beside SYNC", "fsync --events 2000", runs);
   Repeat("rss", "RSS with queued events (new buffer)", "rss --events " + n, runs);
   std::string dir = MakeTempDir();
   std::string db = dir + "/full.db";
@@ -627,7 +669,7 @@ int main(int argc, char** argv) {
   const bool help = argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0);
   if (argc < 2 || help) {
     std::fprintf(help ? stdout : stderr,
-                 "usage: %s all|latency|throughput|fill|open|rss|wire [--events N] [--threads T] [--rate R] "
+                 "usage: %s all|latency|throughput|fill|open|rss|wire|fsync [--events N] [--threads T] [--rate R] "
                  "[--runs K] [--batch B] [--path P] [--durability sync|batched] [--previous FILE]\n",
                  argv[0]);
     return help ? 0 : 2;
@@ -665,5 +707,6 @@ int main(int argc, char** argv) {
   if (a.mode == "open") return Open(a);
   if (a.mode == "rss") return Rss(a);
   if (a.mode == "wire") return Wire(a);
+  if (a.mode == "fsync") return Fsync(a);
   Die("unknown mode " + a.mode);
 }
