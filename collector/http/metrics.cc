@@ -77,4 +77,32 @@ std::string Metrics::Render() const {
   return out;
 }
 
+std::string RenderGroupCommit(const GroupCommitter::Stats& s) {
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, const std::string& v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + v + "\n";
+  };
+  metric("ferry_store_commits_total", "counter",
+         "Group-commit transactions of the ingest writer (each stores the batches that waited for it).",
+         std::to_string(s.transactions));
+  metric("ferry_store_commit_failures_total", "counter",
+         "Group-commit transactions that failed (their requests were answered with an error, nothing stored).",
+         std::to_string(s.failed_transactions));
+  metric("ferry_store_commit_requests_total", "counter", "Batch requests the group-commit transactions carried.",
+         std::to_string(s.requests));
+  metric("ferry_store_commit_events_total", "counter",
+         "Events the group-commit transactions carried (stored, duplicate or suppressed); divided by "
+         "ferry_store_commits_total, the events per transaction.",
+         std::to_string(s.events));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", s.busy_seconds);
+  metric("ferry_store_commit_seconds_total", "counter",
+         "Time the group-commit writer spent in its transactions; its rate is the writer's utilisation (near 1, "
+         "batches queue up behind it).",
+         buf);
+  metric("ferry_store_commit_queue", "gauge", "Batch requests waiting for the group-commit writer right now.",
+         std::to_string(s.queued));
+  return out;
+}
+
 }  // namespace ferry::collector

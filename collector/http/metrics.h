@@ -9,6 +9,8 @@
 #include <mutex>
 #include <string>
 
+#include "collector/ingest/group_commit.h"
+
 namespace ferry::collector {
 
 // Thread-safe.
@@ -42,6 +44,11 @@ class Metrics {
   double sum_ = 0;                                                   // guarded by mu_
   int64_t count_ = 0;                                                // guarded by mu_
 };
+
+// The group-commit writer's counters (GroupCommitter::stats) in the text exposition format: ferry_store_commits_total,
+// ferry_store_commit_failures_total, ferry_store_commit_requests_total, ferry_store_commit_events_total,
+// ferry_store_commit_seconds_total (counters) and ferry_store_commit_queue (gauge).
+std::string RenderGroupCommit(const GroupCommitter::Stats& s);
 
 }  // namespace ferry::collector
 

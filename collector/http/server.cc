@@ -188,7 +188,8 @@ void CollectorServer::Stop() {
 }
 
 std::string CollectorServer::RenderMetrics() const {
-  return metrics_.Render() + httpd::RenderStats(http_stats(), "ferry_collector_http");
+  return metrics_.Render() + RenderGroupCommit(committer_.stats()) +
+         httpd::RenderStats(http_stats(), "ferry_collector_http");
 }
 
 void CollectorServer::Health(HttpResponse& res) {

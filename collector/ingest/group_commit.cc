@@ -1,5 +1,6 @@
 #include "collector/ingest/group_commit.h"
 
+#include <chrono>
 #include <vector>
 
 namespace ferry::collector {
@@ -34,6 +35,13 @@ size_t GroupCommitter::Queued() {
   return queue_.size();
 }
 
+GroupCommitter::Stats GroupCommitter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stats s = stats_;
+  s.queued = queue_.size();
+  return s;
+}
+
 void GroupCommitter::Run() {
   std::vector<Pending*> taken;
   std::vector<InsertRequest*> reqs;
@@ -51,9 +59,16 @@ void GroupCommitter::Run() {
     }
     reqs.clear();
     for (Pending* p : taken) reqs.push_back(p->req);
+    const auto start = std::chrono::steady_clock::now();
     base::Status s = sink_->Insert(reqs);
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.transactions;
+      if (!s.ok()) ++stats_.failed_transactions;
+      stats_.requests += static_cast<int64_t>(reqs.size());
+      for (const InsertRequest* r : reqs) stats_.events += static_cast<int64_t>(r->events.size());
+      stats_.busy_seconds += took;
       for (Pending* p : taken) {
         p->status = s;
         p->done = true;

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,18 @@ class GroupCommitter {
   // on to know that requests queued up, and what an operator would graph.
   size_t Queued();
 
+  // What the writer did since it started (GET /metrics): transactions, the requests and events they carried, those
+  // that failed, and the time spent in them (its rate is the writer's utilisation: near 1, requests queue up).
+  struct Stats {
+    int64_t transactions = 0;
+    int64_t failed_transactions = 0;
+    int64_t requests = 0;
+    int64_t events = 0;
+    double busy_seconds = 0;
+    size_t queued = 0;
+  };
+  Stats stats() const;
+
  private:
   struct Pending {
     InsertRequest* req;
@@ -42,11 +55,12 @@ class GroupCommitter {
 
   IngestSink* sink_;
   size_t max_events_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable work_cv_;  // the writer waits for requests
   std::condition_variable done_cv_;  // submitters wait for their result
   std::deque<Pending*> queue_;       // guarded by mu_
   bool stopping_ = false;            // guarded by mu_
+  Stats stats_;                      // guarded by mu_ (queued is filled in by stats())
   std::thread writer_;
 };
 

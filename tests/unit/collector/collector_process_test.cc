@@ -182,6 +182,15 @@ TEST_F(CollectorProcessTest, HealthMetricsAndCleanShutdown) {
   EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_batches_total{code=\"200\"}"), 2);
   EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_batches_total{code=\"400\"}"), 1);
   EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_request_duration_seconds_count"), 3);
+  // The group-commit writer: the two stored batches' events (the valid one, then its duplicate), none failed.
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_requests_total"), 2);
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_events_total"), 2);
+  double commits = CollectorProcess::MetricValue(m.body, "ferry_store_commits_total");
+  EXPECT_GE(commits, 1);
+  EXPECT_LE(commits, 2);
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_failures_total"), 0);
+  EXPECT_GT(CollectorProcess::MetricValue(m.body, "ferry_store_commit_seconds_total"), 0);
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_queue"), 0);
 
   EXPECT_EQ(c_->Stop(), 0);
   EXPECT_NE(c_->Log().find("stopped"), std::string::npos);

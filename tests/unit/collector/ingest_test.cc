@@ -288,9 +288,38 @@ TEST(GroupCommitter, BatchesConcurrentRequestsIntoFewTransactions) {
   for (size_t n : store.transactions) total += n;
   EXPECT_EQ(total, 16u);
   EXPECT_LT(store.transactions.size(), 16u);  // at least two requests shared a transaction
+  // Its counters say the same (GET /metrics).
+  GroupCommitter::Stats st = gc.stats();
+  EXPECT_EQ(st.transactions, static_cast<int64_t>(store.transactions.size()));
+  EXPECT_EQ(st.requests, 16);
+  EXPECT_EQ(st.events, 160);
+  EXPECT_EQ(st.failed_transactions, 0);
+  EXPECT_GT(st.busy_seconds, 0);
+  EXPECT_EQ(st.queued, 0u);
   gc.Stop();
   InsertRequest late;
   EXPECT_EQ(gc.Submit(&late).code(), base::Code::kClosed);
+}
+
+// A sink whose disk is gone: every transaction fails.
+class FailingSink : public IngestSink {
+ public:
+  base::Status Insert(std::vector<InsertRequest*>&) override { return base::Status::Storage("disk I/O error"); }
+};
+
+TEST(GroupCommitter, CountsFailedTransactions) {
+  FailingSink sink;
+  GroupCommitter gc(&sink);
+  InsertRequest r;
+  r.events.resize(3);
+  EXPECT_EQ(gc.Submit(&r).code(), base::Code::kStorage);
+  GroupCommitter::Stats st = gc.stats();
+  EXPECT_EQ(st.transactions, 1);
+  EXPECT_EQ(st.failed_transactions, 1);
+  EXPECT_EQ(st.events, 3);
+  std::string text = RenderGroupCommit(st);
+  EXPECT_NE(text.find("ferry_store_commit_failures_total 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE ferry_store_commit_queue gauge\n"), std::string::npos) << text;
 }
 
 TEST(RateLimiter, TokenBucket) {
