@@ -5,6 +5,7 @@
 //
 // Usage: ferry_bench_e2e [--events N] [--runs K] [--batch B] [--plain]
 #include <ferry/ferry.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -86,6 +87,8 @@ Run OneRun(int64_t n, int batch, bool tls) {
     props.emplace_back(buf);
   }
 
+  ts::ProcessCpu col0, col1, sdk0, sdk1;
+  bool have_cpu = ts::ReadProcessCpu(col->pid(), &col0) && ts::ReadProcessCpu(getpid(), &sdk0);
   auto t0 = Clock::now();
   for (int64_t i = 0; i < n; ++i) {
     Check(ferry_track(c, "Product Viewed", props[static_cast<size_t>(i) % props.size()].c_str(), nullptr), "track");
@@ -110,6 +113,7 @@ Run OneRun(int64_t n, int batch, bool tls) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   auto t3 = Clock::now();
+  have_cpu = have_cpu && ts::ReadProcessCpu(col->pid(), &col1) && ts::ReadProcessCpu(getpid(), &sdk1);
 
   // Time the collector spent in its /v1/batch handler (decode, validate, group commit), per request.
   std::string m = Metrics(*col);
@@ -125,6 +129,15 @@ Run OneRun(int64_t n, int batch, bool tls) {
                static_cast<long long>(sj.value("batches", int64_t{-1})),
                static_cast<long long>(sj.value("retries", int64_t{-1})),
                static_cast<long long>(sj.value("duplicate", int64_t{-1})), col->RssKb());
+  // CPU per event: two whole cores give at most 2 / (collector + SDK) events a second, whatever the other load.
+  if (have_cpu) {
+    const double per = 1e6 / static_cast<double>(sent);
+    std::fprintf(stderr,
+                 "  cpu per event: collector %.1f us (busiest thread, the writer: %.1f), SDK process %.1f us (busiest "
+                 "thread: %.1f)\n",
+                 col1.AllSince(col0) * per, col1.BusiestThreadSince(col0) * per, sdk1.AllSince(sdk0) * per,
+                 sdk1.BusiestThreadSince(sdk0) * per);
+  }
   col->Stop();
   fs::remove_all(dir);
   return Run{Ms(t0, t1), Ms(t1, t2), Ms(t0, t3), static_cast<double>(n) / (Ms(t0, t3) / 1000)};

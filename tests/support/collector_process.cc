@@ -17,8 +17,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 
 #include "tests/support/spawn.h"
@@ -302,6 +304,53 @@ long ProcessRssKb(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
   }
   return -1;
+}
+
+namespace {
+// utime + stime of a /proc/.../stat file, in clock ticks; -1 when unreadable. The command name (field 2) may hold
+// spaces and parentheses: the fields are counted from its last ')'.
+long long StatTicks(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 1));
+  std::string f;
+  long long utime = -1, stime = -1;
+  for (int i = 3; fields >> f; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::atoll(f.c_str());
+    if (i == 15) {
+      stime = std::atoll(f.c_str());
+      break;
+    }
+  }
+  return utime < 0 || stime < 0 ? -1 : utime + stime;
+}
+}  // namespace
+
+bool ReadProcessCpu(pid_t pid, ProcessCpu* out) {
+  if (pid <= 0) return false;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const std::string dir = "/proc/" + std::to_string(pid);
+  long long all = StatTicks(dir + "/stat");
+  if (all < 0 || tick <= 0) return false;
+  out->all_s = static_cast<double>(all) / tick;
+  out->thread_s.clear();
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(dir + "/task", ec)) {
+    long long t = StatTicks(task.path().string() + "/stat");
+    if (t >= 0) out->thread_s[std::atol(task.path().filename().c_str())] = static_cast<double>(t) / tick;
+  }
+  return true;
+}
+
+double ProcessCpu::BusiestThreadSince(const ProcessCpu& before) const {
+  double most = 0;
+  for (const auto& [tid, s] : thread_s) {
+    auto b = before.thread_s.find(tid);
+    most = std::max(most, s - (b == before.thread_s.end() ? 0.0 : b->second));
+  }
+  return most;
 }
 
 double CollectorProcess::MetricValue(const std::string& text, const std::string& sample) {

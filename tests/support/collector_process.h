@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -95,6 +96,17 @@ HttpResult HttpRequest(const std::string& method, const std::string& url, const 
 
 // The resident set size of process `pid` in KiB (/proc/<pid>/status VmRSS), -1 when unknown.
 long ProcessRssKb(pid_t pid);
+
+// CPU time (user + system) used so far by process `pid` and by each of its threads, in seconds; false when unknown
+// (/proc/<pid>/stat and /proc/<pid>/task/*/stat).
+struct ProcessCpu {
+  double all_s = 0;
+  std::map<long, double> thread_s;  // by thread id
+  // What `this` (later) used since `before`: all threads, and the one thread that used the most.
+  double AllSince(const ProcessCpu& before) const { return all_s - before.all_s; }
+  double BusiestThreadSince(const ProcessCpu& before) const;
+};
+bool ReadProcessCpu(pid_t pid, ProcessCpu* out);
 
 // Runs a command line through /bin/sh; returns its exit status and puts stdout in *out.
 int RunCommand(const std::string& cmd, std::string* out);
