@@ -11,12 +11,12 @@ GroupCommitter::GroupCommitter(IngestSink* sink, size_t max_events)
 GroupCommitter::~GroupCommitter() { Stop(); }
 
 base::Status GroupCommitter::Submit(InsertRequest* req) {
-  Pending p{req, base::Status::Ok(), false};
+  Pending p{req, base::Status::Ok(), false, {}};
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) return base::Status::Closed("the collector is stopping");
   queue_.push_back(&p);
   work_cv_.notify_one();
-  done_cv_.wait(lock, [&p] { return p.done; });
+  p.cv.wait(lock, [&p] { return p.done; });
   return p.status;
 }
 
@@ -69,12 +69,13 @@ void GroupCommitter::Run() {
       stats_.requests += static_cast<int64_t>(reqs.size());
       for (const InsertRequest* r : reqs) stats_.events += static_cast<int64_t>(r->events.size());
       stats_.busy_seconds += took;
+      // Notified under the lock: once it sees done, the submitter returns and its Pending (and cv) is gone.
       for (Pending* p : taken) {
         p->status = s;
         p->done = true;
+        p->cv.notify_one();
       }
     }
-    done_cv_.notify_all();
     taken.clear();
   }
 }

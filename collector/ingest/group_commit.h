@@ -46,10 +46,14 @@ class GroupCommitter {
   Stats stats() const;
 
  private:
+  // A submitter's request, on its stack. Each has its own wake-up: a finished transaction wakes only the submitters
+  // it carried, not every one still queued (with dozens of clients that was a futile context switch per waiting
+  // handler per transaction).
   struct Pending {
     InsertRequest* req;
     base::Status status;
     bool done = false;
+    std::condition_variable cv;
   };
   void Run();
 
@@ -57,7 +61,6 @@ class GroupCommitter {
   size_t max_events_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // the writer waits for requests
-  std::condition_variable done_cv_;  // submitters wait for their result
   std::deque<Pending*> queue_;       // guarded by mu_
   bool stopping_ = false;            // guarded by mu_
   Stats stats_;                      // guarded by mu_ (queued is filled in by stats())
