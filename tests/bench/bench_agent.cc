@@ -30,8 +30,7 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 }
 
 double StoredCount(const CollectorProcess& c) {
-  auto r = ferry::testsupport::HttpRequest("GET", c.url() + "/metrics", "", {}, c.ca_file());
-  return CollectorProcess::MetricValue(r.body, "ferry_events_accepted_total");
+  return CollectorProcess::MetricValue(c.Metrics(), "ferry_events_accepted_total");
 }
 
 std::string LoadAverage() {

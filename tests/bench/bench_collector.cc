@@ -58,12 +58,6 @@ std::string MakeBatch(int batch_no, int n) {
   return ferry::wire::ZstdCompress(json, 3);
 }
 
-// The collector's GET /metrics text ("" when it does not answer).
-std::string MetricsText(const ferry::testsupport::CollectorProcess& c) {
-  auto r = ferry::testsupport::HttpRequest("GET", c.url() + "/metrics", "", {}, c.ca_file(), 10000);
-  return r.status == 200 ? r.body : std::string();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,7 +134,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> lat(static_cast<size_t>(clients));
   ferry::testsupport::ProcessCpu cpu0, cpu1;
   bool have_cpu = ferry::testsupport::ReadProcessCpu(c->pid(), &cpu0);
-  const std::string metrics0 = MetricsText(*c);
+  const std::string metrics0 = c->Metrics();
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::seconds(seconds);
   std::vector<std::thread> workers;
@@ -199,7 +193,7 @@ int main(int argc, char** argv) {
   for (auto& w : workers) w.join();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   have_cpu = have_cpu && ferry::testsupport::ReadProcessCpu(c->pid(), &cpu1);
-  const std::string metrics1 = MetricsText(*c);
+  const std::string metrics1 = c->Metrics();
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());

@@ -40,13 +40,8 @@ void Check(ferry_status s, const char* what) {
 
 double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-std::string Metrics(const ts::CollectorProcess& c) {
-  ts::HttpResult r = ts::HttpRequest("GET", c.url() + "/metrics", "", {}, c.ca_file(), 10000);
-  return r.status == 200 ? r.body : "";
-}
-
 double Stored(const ts::CollectorProcess& c) {
-  std::string m = Metrics(c);
+  std::string m = c.Metrics();
   return m.empty() ? -1 : ts::CollectorProcess::MetricValue(m, "ferry_events_accepted_total");
 }
 
@@ -116,7 +111,7 @@ Run OneRun(int64_t n, int batch, bool tls) {
   have_cpu = have_cpu && ts::ReadProcessCpu(col->pid(), &col1) && ts::ReadProcessCpu(getpid(), &sdk1);
 
   // Time the collector spent in its /v1/batch handler (decode, validate, group commit), per request.
-  std::string m = Metrics(*col);
+  std::string m = col->Metrics();
   double handler_s = ts::CollectorProcess::MetricValue(m, "ferry_request_duration_seconds_sum");
   double requests = ts::CollectorProcess::MetricValue(m, "ferry_request_duration_seconds_count");
   Check(ferry_close(c, 5000), "ferry_close");

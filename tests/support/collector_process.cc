@@ -353,6 +353,11 @@ double ProcessCpu::BusiestThreadSince(const ProcessCpu& before) const {
   return most;
 }
 
+std::string CollectorProcess::Metrics() const {
+  HttpResult r = HttpRequest("GET", url() + "/metrics", "", {}, ca_file(), 10000);
+  return r.status == 200 ? r.body : std::string();
+}
+
 double CollectorProcess::MetricValue(const std::string& text, const std::string& sample) {
   std::istringstream lines(text);
   std::string line;

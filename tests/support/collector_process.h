@@ -67,6 +67,8 @@ class CollectorProcess {
   bool WaitForLog(const std::string& text, int timeout_ms = 60000) const;
   // Resident set size of the process in KiB (from /proc), -1 if unknown.
   long RssKb() const;
+  // GET /metrics text over the collector's own URL and CA ("" when it does not answer 200 within 10 s).
+  std::string Metrics() const;
   // GET /metrics value of a sample line such as "ferry_events_accepted_total" (-1 when absent).
   static double MetricValue(const std::string& metrics_text, const std::string& sample);
 
