@@ -564,6 +564,7 @@ Status Buffer::Migrate() {
       }
     }
     FERRY_RETURN_IF_ERROR(st->status());
+    PublishDictionaryLocked();
   }
 
   auto ins =
@@ -681,13 +682,16 @@ Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
     }
     // Compressed, fewer pages to encrypt and write; the text when zstd fails (it is read either way). The
     // anonymousId of the dictionary's scope is not repeated in the row: NULL says "the dictionary's" (EventsFor).
-    if (codec_.Compress(e.body, &compressed_)) {
+    // A stored form made ahead (Precompress) stands while its dictionary is the current one.
+    const bool made_ahead = !e.stored.empty() && codec_.has_current() && e.stored_generation == codec_.generation();
+    if (made_ahead || codec_.Compress(e.body, &compressed_)) {
       if (dict_scope_known_ && !e.anonymous_id.empty() && e.anonymous_id == dict_anon_) {
         insert_.BindNull(5);
       } else {
         insert_.Bind(5, e.anonymous_id);
       }
-      insert_.BindBlob(6, compressed_.data(), compressed_.size());
+      const std::string& blob = made_ahead ? e.stored : compressed_;
+      insert_.BindBlob(6, blob.data(), blob.size());
     } else {
       insert_.Bind(5, e.anonymous_id);
       insert_.Bind(6, e.body);
@@ -713,6 +717,38 @@ std::string_view SessionOf(std::string_view body) {
 }
 
 }  // namespace
+
+void Buffer::Precompress(EventCodec::Precompressor* with, std::vector<NewEvent>& events) {
+  Published now;
+  {
+    std::lock_guard<std::mutex> lock(published_mu_);
+    if (!published_.dict.cdict) return;
+    now = published_;
+  }
+  for (NewEvent& e : events) {
+    e.stored.clear();
+    e.stored_generation = 0;
+    if (e.anonymous_id != now.anon || e.user_id != now.user || SessionOf(e.body) != now.session) continue;
+    if (with->Compress(now.dict, e.body, &e.stored)) {
+      e.stored_generation = now.dict.generation;
+    } else {
+      e.stored.clear();
+    }
+  }
+  with->Release();
+}
+
+void Buffer::PublishDictionaryLocked() {
+  Published next;
+  if (codec_.has_current() && dict_scope_known_) {
+    next.dict = codec_.current();
+    next.anon = dict_anon_;
+    next.user = dict_user_;
+    next.session = dict_session_;
+  }
+  std::lock_guard<std::mutex> lock(published_mu_);
+  published_ = std::move(next);
+}
 
 bool Buffer::SameScopeLocked(const NewEvent& e) const {
   return codec_.has_current() && dict_scope_known_ && e.anonymous_id == dict_anon_ && e.user_id == dict_user_ &&
@@ -777,6 +813,7 @@ bool Buffer::InstallDictionaryLocked(const std::string& bytes, std::string anon,
       codec_.DropCurrent();
     }
     if (!codec_.has_current()) dict_scope_known_ = false;
+    PublishDictionaryLocked();
     return false;
   }
   dict_anons_[id] = anon;
@@ -784,6 +821,7 @@ bool Buffer::InstallDictionaryLocked(const std::string& bytes, std::string anon,
   dict_user_ = std::move(user);
   dict_session_ = std::move(session);
   dict_scope_known_ = true;
+  PublishDictionaryLocked();
   return true;
 }
 
@@ -1219,6 +1257,7 @@ Result<int64_t> Buffer::DeleteAllEventsImpl() {
   codec_.Clear();
   dict_anons_.clear();
   dict_scope_known_ = false;
+  PublishDictionaryLocked();
   dictionary_refresh_pending_ = false;
   for (std::string& e : dictionary_samples_) base::WipeString(e);
   dictionary_samples_.clear();

@@ -42,6 +42,10 @@ struct NewEvent {
   std::string user_id;
   std::string anonymous_id;
   std::string body;  // the event's JSON
+  // Its stored form made ahead of Append (Buffer::Precompress), and the generation of the dictionary that made it;
+  // Append uses it while that dictionary is still current (empty: Append compresses the body itself).
+  std::string stored;
+  uint64_t stored_generation = 0;
 };
 
 // An event read back for upload.
@@ -135,6 +139,11 @@ class Buffer {
 
   // Appends events in one transaction (all or nothing).
   base::Status Append(const std::vector<NewEvent>& events);
+  // Makes the stored form of each event of the current dictionary's scope ahead of Append, on the calling thread
+  // (the writer's pipeline, writer.h): Append then only inserts it. Thread-safe, and does not wait for the buffer's
+  // lock (an Append holds it for milliseconds): it reads a snapshot of the current dictionary, which Append checks
+  // again (a stored form of a dictionary no longer current is made anew). One Precompressor per calling thread.
+  void Precompress(EventCodec::Precompressor* with, std::vector<NewEvent>& events);
 
   // The oldest events whose purpose is in `purposes`, at most max_events and about max_bytes of bodies (at least one).
   // With after_seq > 0, only events with a greater seq (those past a batch still in flight).
@@ -227,6 +236,8 @@ class Buffer {
   // dictionary d lie in [d.first_seq, first_seq of the next), and a dictionary none of them is left for is deleted
   // (CollectDictionariesLocked, after deletes). DeleteAllEvents deletes them all.
   bool SameScopeLocked(const NewEvent& e) const;
+  // Publishes the current dictionary and its scope to Precompress (after every change of either).
+  void PublishDictionaryLocked();
   void MakeDictionaryLocked(const std::vector<NewEvent>& events);
   void CollectDictionarySamplesLocked(const std::vector<NewEvent>& events);
   // Inserts a dictionary row and makes it current; false when it could not (the current one stays, or none).
@@ -242,6 +253,14 @@ class Buffer {
   std::map<int64_t, std::string> dict_anons_;         // guarded by mu_: each dictionary's anonymousId, by id
   base::Result<Evicted> EvictLocked(int64_t max_bytes, int64_t min_created_ms);
 
+  // What Precompress reads: the current dictionary (none when its scope is unknown) and its scope, published under a
+  // lock of its own so that Precompress never waits for a commit.
+  struct Published {
+    EventCodec::Current dict;
+    std::string anon, user, session;
+  };
+  std::mutex published_mu_;
+  Published published_;                       // guarded by published_mu_
   std::unique_ptr<platform::FileLock> lock_;  // held for the buffer's lifetime (set by Open)
   std::mutex mu_;
   std::string path_;

@@ -18,18 +18,30 @@ constexpr int kLevel = 1;
 constexpr size_t kIdBytes = 4;
 constexpr unsigned long long kMaxEventJson = 1ull << 20;  // far above the 32 KiB an event may have
 
+// Small frames: no checksum (SQLCipher's per-page HMAC guards the bytes), no stored dictionary id (ours leads).
+// They apply because compressing uses ZSTD_compress2 with a referenced dictionary (ZSTD_compress_usingCDict would
+// ignore them).
+void SetFrameParameters(ZSTD_CCtx* cctx) {
+  if (cctx == nullptr) return;
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+}
+
+// The stored form: the dictionary's id (4 bytes, little endian), then the frame cctx (its dictionary referenced)
+// makes of json.
+bool CompressFrame(ZSTD_CCtx* cctx, uint32_t id, std::string_view json, std::string* out) {
+  out->resize(kIdBytes + ZSTD_compressBound(json.size()));
+  for (size_t i = 0; i < kIdBytes; ++i) (*out)[i] = static_cast<char>((id >> (8 * i)) & 0xff);
+  size_t n = ZSTD_compress2(cctx, out->data() + kIdBytes, out->size() - kIdBytes, json.data(), json.size());
+  if (ZSTD_isError(n)) return false;
+  out->resize(kIdBytes + n);
+  return true;
+}
+
 }  // namespace
 
-EventCodec::EventCodec() : cctx_(ZSTD_createCCtx()), dctx_(ZSTD_createDCtx()) {
-  if (cctx_) {
-    // Small frames: no checksum (SQLCipher's per-page HMAC guards the bytes), no stored dictionary id (ours leads).
-    // They apply because Compress uses ZSTD_compress2 with a referenced dictionary (ZSTD_compress_usingCDict would
-    // ignore them).
-    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 0);
-    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_dictIDFlag, 0);
-    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_contentSizeFlag, 1);
-  }
-}
+EventCodec::EventCodec() : cctx_(ZSTD_createCCtx()), dctx_(ZSTD_createDCtx()) { SetFrameParameters(cctx_.get()); }
 
 EventCodec::~EventCodec() = default;
 
@@ -39,7 +51,8 @@ Status EventCodec::AddDictionary(int64_t id, std::string_view bytes, bool curren
   if (!dd) return Status::Internal("zstd could not load a dictionary");
   ddicts_[id] = std::move(dd);
   if (current) {
-    std::unique_ptr<ZSTD_CDict, Free> cd(ZSTD_createCDict(bytes.data(), bytes.size(), kLevel));
+    std::shared_ptr<const ZSTD_CDict> cd(ZSTD_createCDict(bytes.data(), bytes.size(), kLevel),
+                                         [](const ZSTD_CDict* p) { ZSTD_freeCDict(const_cast<ZSTD_CDict*>(p)); });
     if (!cd) return Status::Internal("zstd could not load a dictionary");
     if (cctx_) {
       ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
@@ -47,6 +60,7 @@ Status EventCodec::AddDictionary(int64_t id, std::string_view bytes, bool curren
     }
     cdict_ = std::move(cd);
     current_id_ = id;
+    ++generation_;
     current_has_tables_ = HasTables(bytes);
   }
   return Status::Ok();
@@ -59,6 +73,7 @@ void EventCodec::DropCurrent() {
   }
   cdict_.reset();
   current_id_ = 0;
+  ++generation_;
   current_has_tables_ = false;
 }
 
@@ -74,13 +89,32 @@ void EventCodec::Clear() {
 
 bool EventCodec::Compress(std::string_view json, std::string* out) {
   if (!cctx_ || !cdict_) return false;
-  out->resize(kIdBytes + ZSTD_compressBound(json.size()));
-  auto id = static_cast<uint32_t>(current_id_);
-  for (size_t i = 0; i < kIdBytes; ++i) (*out)[i] = static_cast<char>((id >> (8 * i)) & 0xff);
-  size_t n = ZSTD_compress2(cctx_.get(), out->data() + kIdBytes, out->size() - kIdBytes, json.data(), json.size());
-  if (ZSTD_isError(n)) return false;
-  out->resize(kIdBytes + n);
-  return true;
+  return CompressFrame(cctx_.get(), static_cast<uint32_t>(current_id_), json, out);
+}
+
+EventCodec::Precompressor::Precompressor() : cctx_(ZSTD_createCCtx(), [](ZSTD_CCtx* p) { ZSTD_freeCCtx(p); }) {
+  SetFrameParameters(cctx_.get());
+}
+
+bool EventCodec::Precompressor::Compress(const Current& dict, std::string_view json, std::string* out) {
+  if (!cctx_ || !dict.cdict) return false;
+  if (referenced_ != dict.cdict.get()) {
+    ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
+    if (ZSTD_isError(ZSTD_CCtx_refCDict(cctx_.get(), dict.cdict.get()))) {
+      referenced_ = nullptr;
+      return false;
+    }
+    referenced_ = dict.cdict.get();
+  }
+  return CompressFrame(cctx_.get(), dict.id, json, out);
+}
+
+void EventCodec::Precompressor::Release() {
+  if (cctx_ && referenced_ != nullptr) {
+    ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
+    ZSTD_CCtx_refCDict(cctx_.get(), nullptr);
+  }
+  referenced_ = nullptr;
 }
 
 int64_t EventCodec::DictionaryIdOf(std::string_view blob) {

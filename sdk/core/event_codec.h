@@ -43,6 +43,33 @@ class EventCodec {
 
   // The stored form of json (a dictionary must be current). False: zstd failed (store the text instead).
   bool Compress(std::string_view json, std::string* out);
+  // Counts every change of the current dictionary (none at first is 0): a stored form made with generation() is the
+  // one Compress would make for as long as generation() is unchanged.
+  uint64_t generation() const { return generation_; }
+
+  // The current dictionary, for compressing on another thread than the codec's (Precompressor): zstd lets threads
+  // share a CDict, each through a context of its own; the snapshot keeps it alive after the codec drops it.
+  struct Current {
+    std::shared_ptr<const ZSTD_CDict> cdict;  // null: no dictionary is current
+    uint32_t id = 0;
+    uint64_t generation = 0;
+  };
+  Current current() const { return Current{cdict_, static_cast<uint32_t>(current_id_), generation_}; }
+
+  // Compresses with a snapshot, with a context of its own: the same bytes as Compress for the same generation.
+  // Not thread-safe itself: one per thread.
+  class Precompressor {
+   public:
+    Precompressor();
+    // The stored form of json under `dict` (a snapshot with a dictionary). False: zstd failed.
+    bool Compress(const Current& dict, std::string_view json, std::string* out);
+    // Lets go of the dictionary it was last given (its content names the device's ids).
+    void Release();
+
+   private:
+    std::unique_ptr<ZSTD_CCtx, void (*)(ZSTD_CCtx*)> cctx_;
+    const ZSTD_CDict* referenced_ = nullptr;
+  };
   // The id of the dictionary a stored BLOB was compressed with (0: too short to name one).
   static int64_t DictionaryIdOf(std::string_view blob);
   // The JSON of a stored BLOB. kCorruption when it cannot be decoded (an unknown dictionary, a damaged frame).
@@ -64,9 +91,10 @@ class EventCodec {
   };
   std::unique_ptr<ZSTD_CCtx, Free> cctx_;
   std::unique_ptr<ZSTD_DCtx, Free> dctx_;
-  std::unique_ptr<ZSTD_CDict, Free> cdict_;
+  std::shared_ptr<const ZSTD_CDict> cdict_;
   std::map<int64_t, std::unique_ptr<ZSTD_DDict, Free>> ddicts_;
   int64_t current_id_ = 0;
+  uint64_t generation_ = 0;
   bool current_has_tables_ = false;
 };
 

@@ -36,7 +36,7 @@ class BufferTest : public ::testing::Test {
     return s.ok() ? std::move(s).value() : nullptr;
   }
   static NewEvent Ev(const std::string& purpose, int64_t created, size_t body_len = 100) {
-    return NewEvent{purpose, created, "", "anon-1", std::string(body_len, 'b')};
+    return NewEvent{purpose, created, "", "anon-1", std::string(body_len, 'b'), "", 0};
   }
 
   std::string dir_, path_;
@@ -391,7 +391,7 @@ void Fill(BufferTest* t, Buffer* s, int n) {
       pad.push_back("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(x >> 24) % 62]);
     }
     std::string body = "{\"i\":" + std::to_string(i) + ",\"pad\":\"" + pad + "\"}";
-    evs.push_back(NewEvent{"analytics", i, "", "anon-1", body});
+    evs.push_back(NewEvent{"analytics", i, "", "anon-1", body, "", 0});
   }
   ASSERT_TRUE(s->Append(evs).ok());
   (void)t;
@@ -561,7 +561,7 @@ std::string CodecBody(int i, const std::string& anon = "5d1f7a52-0c1b-4b53-9a51-
          R"("os":{"name":"Linux","version":"6.1"},"sessionId":"9a8b7c6d-1111-4222-8333-444455556666",)"
          R"("timezone":"UTC"}})";
 }
-NewEvent CodecEv(int i, const std::string& body) { return NewEvent{"analytics", i, "", "anon-1", body}; }
+NewEvent CodecEv(int i, const std::string& body) { return NewEvent{"analytics", i, "", "anon-1", body, "", 0}; }
 
 TEST_F(BufferTest, EventsAreStoredCompressedAndReadBackExactly) {
   std::vector<NewEvent> evs;
@@ -603,6 +603,90 @@ TEST_F(BufferTest, EventsAreStoredCompressedAndReadBackExactly) {
   ASSERT_TRUE(mine.ok());
   ASSERT_EQ(mine->size(), 50u);
   EXPECT_EQ((*mine)[7], evs[7].body);
+}
+
+// The stored forms of every event, in seq order (read straight from the file).
+std::vector<std::string> StoredBodies(const std::string& path, const base::SecretBytes& key) {
+  std::vector<std::string> out;
+  auto db = base::Db::OpenEncrypted(path, key);
+  if (!db.ok()) return out;
+  auto st = db->Prepare("SELECT body FROM events ORDER BY seq");
+  if (!st.ok()) return out;
+  while (st->Step()) {
+    const void* p = sqlite3_column_blob(st->get(), 0);
+    out.emplace_back(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(st->get(), 0)));
+  }
+  return out;
+}
+
+TEST_F(BufferTest, EventsCompressedAheadAreStoredAsAppendWouldStoreThem) {
+  std::vector<NewEvent> first, ahead, inline_made;
+  for (int i = 1; i <= 20; ++i) first.push_back(CodecEv(i, CodecBody(i)));
+  for (int i = 21; i <= 50; ++i) ahead.push_back(CodecEv(i, CodecBody(i)));
+  // Another device's event (an agent's other app): not of the dictionary's scope, so not compressed ahead.
+  NewEvent other = CodecEv(51, CodecBody(51, "0a0b0c0d-1111-4222-8333-444455556666"));
+  other.anonymous_id = "anon-2";
+  ahead.push_back(other);
+  inline_made = ahead;
+  {
+    auto s = Open();
+    // Nothing to compress with before the first append made a dictionary.
+    EventCodec::Precompressor with;
+    s->Precompress(&with, inline_made);
+    for (const NewEvent& e : inline_made) EXPECT_TRUE(e.stored.empty());
+    ASSERT_TRUE(s->Append(first).ok());
+    s->Precompress(&with, ahead);
+    for (size_t i = 0; i + 1 < ahead.size(); ++i) {
+      EXPECT_FALSE(ahead[i].stored.empty()) << i;
+      EXPECT_NE(ahead[i].stored_generation, 0u) << i;
+    }
+    EXPECT_TRUE(ahead.back().stored.empty()) << "another scope's event";
+    ASSERT_TRUE(s->Append(ahead).ok());
+    auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
+    ASSERT_TRUE(b.ok());
+    ASSERT_EQ(b->size(), 51u);
+    for (size_t i = 0; i < ahead.size(); ++i) EXPECT_EQ((*b)[20 + i].body, ahead[i].body) << i;
+  }
+  // The rows hold exactly the forms made ahead: the commit inserted them...
+  std::vector<std::string> stored = StoredBodies(path_, key_);
+  ASSERT_EQ(stored.size(), 51u);
+  for (size_t i = 0; i + 1 < ahead.size(); ++i) EXPECT_EQ(stored[20 + i], ahead[i].stored) << i;
+  // ...and they are byte for byte what the commit makes itself of the same events in a buffer with the same history.
+  const std::string other_path = dir_ + "/inline.db";
+  {
+    auto s = Buffer::Open(other_path, key_, base::Logger());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->Append(first).ok());
+    ASSERT_TRUE((*s)->Append(inline_made).ok());
+  }
+  std::vector<std::string> made_inline = StoredBodies(other_path, key_);
+  ASSERT_EQ(made_inline.size(), stored.size());
+  for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(made_inline[i], stored[i]) << i;
+}
+
+TEST_F(BufferTest, AFormCompressedAheadOfADictionaryChangeIsMadeAnew) {
+  std::vector<NewEvent> first, ahead;
+  for (int i = 1; i <= 20; ++i) first.push_back(CodecEv(i, CodecBody(i)));
+  for (int i = 21; i <= 30; ++i) ahead.push_back(CodecEv(i, CodecBody(i)));
+  auto s = Open();
+  ASSERT_TRUE(s->Append(first).ok());
+  EventCodec::Precompressor with;
+  s->Precompress(&with, ahead);
+  for (const NewEvent& e : ahead) ASSERT_FALSE(e.stored.empty());
+  // An erasure on the device deletes the dictionaries with the events: a form made with the old one names a
+  // dictionary that is gone, and would be unreadable if it were stored.
+  auto gone = s->DeleteAllEvents();
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(*gone, 20);
+  ASSERT_TRUE(s->Append(ahead).ok());
+  auto b = s->NextBatch({"analytics"}, 100, 1 << 20);
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  ASSERT_EQ(b->size(), ahead.size());
+  for (size_t i = 0; i < ahead.size(); ++i) EXPECT_EQ((*b)[i].body, ahead[i].body) << i;
+  s.reset();
+  std::vector<std::string> stored = StoredBodies(path_, key_);
+  ASSERT_EQ(stored.size(), ahead.size());
+  for (size_t i = 0; i < ahead.size(); ++i) EXPECT_NE(stored[i], ahead[i].stored) << i;
 }
 
 TEST_F(BufferTest, ASchemaTwoBufferMigratesAndKeepsItsTextRows) {
@@ -737,7 +821,7 @@ NewEvent ScopedEv(int i, const std::string& anon, const std::string& session) {
   std::string body = CodecBody(i, anon);
   const std::string old_session = "9a8b7c6d-1111-4222-8333-444455556666";
   body.replace(body.find(old_session), old_session.size(), session);
-  return NewEvent{"analytics", i, "", anon, body};
+  return NewEvent{"analytics", i, "", anon, body, "", 0};
 }
 
 TEST_F(BufferTest, ADictionaryCarriesTheIdsOfItsEventsNeverTheirContentAndGoesWithThem) {

@@ -134,7 +134,7 @@ class UploaderPipelineTest : public ::testing::Test {
   }
   void Append(const std::vector<std::string>& bodies) {
     std::vector<NewEvent> evs;
-    for (const auto& b : bodies) evs.push_back(NewEvent{"analytics", 1, "", "a-1", b});
+    for (const auto& b : bodies) evs.push_back(NewEvent{"analytics", 1, "", "a-1", b, "", 0});
     ASSERT_TRUE(buffer_->Append(evs).ok());
   }
   void Start() {
