@@ -7,7 +7,9 @@
 //   consent_ (the consent gate: shared by event calls, exclusive by consent changes, Reset and Forget)
 //   -> state_mu_ (ids, session, context cache)
 //   -> the writer's mutex (its queue)
-//   -> Buffer's internal mutex, Uploader's internal mutex (leaf locks).
+//   -> Buffer's internal mutex (and under it the one that publishes its current dictionary), Uploader's internal
+//      mutex (leaf locks). The writer's compressing thread holds the writer's mutex only to copy and hand back events,
+//      never while it compresses (Buffer::Precompress takes only the publishing mutex).
 // No thread takes the gate twice: the lock prefers writers, so a second shared hold behind a waiting consent change
 // would deadlock.
 #ifndef FERRY_SDK_CORE_CLIENT_H_

@@ -9,6 +9,10 @@
 // - SYNC durability: a caller returns once its event is committed; kStorage if that commit failed.
 // - Back-pressure: with 750 events or 1 MiB queued, a caller waits up to 2 s for room, then gets kStorage. A kill
 //   loses at most the commit in flight and the queue behind it: 1,500 events (BATCHED).
+// - Under load (BATCHED, two or more cores), a second thread compresses queued events ahead of their commit
+//   (Buffer::Precompress), so that the committing thread only inserts them: it wakes when 32 events queue up behind
+//   a commit in flight (or 256 at all) and stays while more come. Nothing waits for it: the committing thread takes the
+//   queue as it is and compresses what is not done yet; an app that tracks a few events at a time never wakes it.
 // Every method is thread-safe. The writer's mutex comes after the client's locks and before the buffer's and the
 // uploader's (the lock order in client.h).
 #ifndef FERRY_SDK_CORE_WRITER_H_
@@ -62,6 +66,12 @@ class Writer {
   };
 
   void Run();
+  // The compressing thread's loop (compress_thread_).
+  void RunCompressor();
+  // Queued events the compressing thread has not taken yet (mu_ held).
+  size_t UncompressedLocked() const;
+  // Whether the committing thread is behind, with a chunk for the compressing thread (mu_ held).
+  bool BehindLocked() const;
   // Takes up to 750 events off the queue (mu_ held), commits them (mu_ released meanwhile) and records the outcome.
   void CommitBatch(std::unique_lock<std::mutex>& l, int64_t* last_age_sweep);
 
@@ -94,6 +104,14 @@ class Writer {
   bool idle_ = true;              // guarded by mu_
   bool drain_requested_ = false;  // guarded by mu_
   std::thread thread_;
+  // The compressing thread (BATCHED, 2+ cores): it has taken every queued event up to compressed_through_ (a
+  // ticket), and sleeps until woken while compress_idle_.
+  bool compressing_ = false;
+  std::condition_variable compress_cv_;
+  bool compress_idle_ = true;        // guarded by mu_
+  bool committing_ = false;          // guarded by mu_: a commit is in flight
+  uint64_t compressed_through_ = 0;  // guarded by mu_
+  std::thread compress_thread_;
 };
 
 }  // namespace ferry::core
