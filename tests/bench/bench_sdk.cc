@@ -307,11 +307,14 @@ int Throughput(const Args& a) {
   Emit("committed_per_s", static_cast<double>(n) / Seconds(s, done));
   Emit("drain_after_last_track_ms", Seconds(e, done) * 1000);
   // Where the CPU went: the producers (ferry_track on the calling threads) and the rest of the process (the writer
-  // thread committing to SQLCipher, plus this program's completion polling). On an otherwise idle 2-core machine the
-  // pipeline cannot beat 1e6 / max(producer, rest) events/s with one producer.
+  // thread committing to SQLCipher, the compressing thread under load, plus this program's completion polling). On
+  // an otherwise idle 2-core machine the pipeline cannot beat 2e6 / cpu_us_per_event events/s.
   Emit("producer_cpu_us_per_event", producer_cpu / static_cast<double>(n));
   Emit("writer_cpu_us_per_event", (cpu - producer_cpu) / static_cast<double>(n));
   Emit("cpu_us_per_event", cpu / static_cast<double>(n));
+  // The share of the events the compressing thread compressed ahead of their commit (0 under SYNC, or one core).
+  Emit("compressed_ahead_share",
+       static_cast<double>(Stats(c).value("compressed_ahead", int64_t{0})) / static_cast<double>(n));
   EmitLoad("loadavg_1m_after");
   Check(ferry_close(c, 0), "ferry_close");
   fs::remove_all(dir);
