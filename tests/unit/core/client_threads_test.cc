@@ -1,5 +1,6 @@
 // Every client function from many threads at once (run under ThreadSanitizer too).
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +56,27 @@ TEST(ClientThreads, EightThreadsTenThousandEventsEachLoseNothing) {
   if (std::thread::hardware_concurrency() > 1) {
     EXPECT_GT(Stats(c)["compressed_ahead"], 0);
   }
+  EXPECT_EQ(ferry_close(c, 0), FERRY_OK);
+}
+
+TEST(ClientThreads, AFewEventsAtATimeNeverWakeTheCompressingThread) {
+  TempDir dir;
+  ferry_options* o = BaseOptions(dir.File("b.db"));
+  ferry_options_set_default_consent(o, "analytics", FERRY_CONSENT_GRANTED);
+  ferry_client* c = nullptr;
+  ASSERT_EQ(ferry_open(o, &c), FERRY_OK);
+  // An app's pace: the writer thread keeps up, so no event waits behind a commit for another thread to compress it.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(ferry_track(c, "Tick", ("{\"i\":" + std::to_string(i) + "}").c_str(), nullptr), FERRY_OK);
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Stats(c)["uncommitted"] != 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  nlohmann::json s = Stats(c);
+  EXPECT_EQ(s["queued"], 101);  // and the consent record of the default
+  EXPECT_EQ(s["compressed_ahead"], 0);
   EXPECT_EQ(ferry_close(c, 0), FERRY_OK);
 }
 
