@@ -567,8 +567,18 @@ Status Buffer::Migrate() {
     PublishDictionaryLocked();
   }
 
-  auto ins =
-      db_.Prepare("INSERT INTO events(purpose, created_ms, size, user_id, anonymous_id, body) VALUES(?,?,?,?,?,?)");
+  // A commit's events go in one statement: on SQLCipher 3.4.1 a statement per row cost each row the statement's own
+  // work and a read and rewrite of sqlite_sequence (AUTOINCREMENT). In the rows' order, so seqs follow the queue.
+  // OR FAIL: a failure leaves the rows before it to the transaction, which every caller rolls back then. The default
+  // (ABORT) would make SQLite keep a statement journal to undo the statement alone: an encrypted copy of every page
+  // it changes, which made a commit of a few events (SYNC) cost more than one statement per row.
+  auto pending = base::MemoryRows::Register(db_, "ferry_pending_events",
+                                            {"purpose", "created_ms", "size", "user_id", "anonymous_id", "body"});
+  if (!pending.ok()) return pending.status();
+  pending_ = std::move(pending).value();
+  auto ins = db_.Prepare(
+      "INSERT OR FAIL INTO events(purpose, created_ms, size, user_id, anonymous_id, body) "
+      "SELECT purpose, created_ms, size, user_id, anonymous_id, body FROM ferry_pending_events ORDER BY rowid");
   if (!ins.ok()) return ins.status();
   insert_ = std::move(ins).value();
   return Status::Ok();
@@ -652,6 +662,31 @@ void Buffer::Account(const std::string& purpose, int64_t events, int64_t bytes) 
   if (c.events <= 0) counts_.erase(purpose);
 }
 
+void Buffer::StageLocked(const NewEvent& e, const std::string* stored, bool anon_of_dictionary) {
+  pending_->AddRow();
+  pending_->SetText(0, e.purpose);
+  pending_->SetInt(1, e.created_ms);
+  pending_->SetInt(2, static_cast<int64_t>(e.body.size()) + kRowOverhead);
+  if (!e.user_id.empty()) pending_->SetText(3, e.user_id);  // else NULL
+  if (!anon_of_dictionary) pending_->SetText(4, e.anonymous_id);
+  if (stored != nullptr) {
+    pending_->SetBlob(5, *stored);
+  } else {
+    pending_->SetText(5, e.body);
+  }
+}
+
+Status Buffer::StoreStagedLocked() {
+  const int64_t staged = static_cast<int64_t>(pending_->rows());
+  Status s = insert_.Run();
+  pending_->Clear();  // its views are of the caller's events and of compressed_, which may change from here on
+  FERRY_RETURN_IF_ERROR(s);
+  if (db_.Changes() != staged) {
+    return Status::Storage("stored " + std::to_string(db_.Changes()) + " of " + std::to_string(staged) + " events");
+  }
+  return Status::Ok();
+}
+
 Status Buffer::Append(const std::vector<NewEvent>& events) { return Seen(AppendImpl(events)); }
 
 Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
@@ -670,34 +705,24 @@ Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
   } else if (dictionary_refresh_pending_) {
     CollectDictionarySamplesLocked(events);
   }
-  base::Transaction tx(db_);
-  FERRY_RETURN_IF_ERROR(tx.begin_status());
-  for (const NewEvent& e : events) {
-    int64_t size = static_cast<int64_t>(e.body.size()) + kRowOverhead;
-    insert_.Bind(1, e.purpose).Bind(2, e.created_ms).Bind(3, size);
-    if (e.user_id.empty()) {
-      insert_.BindNull(4);
-    } else {
-      insert_.Bind(4, e.user_id);
-    }
+  if (compressed_.size() < events.size()) compressed_.resize(events.size());
+  pending_->Clear();
+  for (size_t i = 0; i < events.size(); ++i) {
+    const NewEvent& e = events[i];
     // Compressed, fewer pages to encrypt and write; the text when zstd fails (it is read either way). The
     // anonymousId of the dictionary's scope is not repeated in the row: NULL says "the dictionary's" (EventsFor).
     // A stored form made ahead (Precompress) stands while its dictionary is the current one.
     const bool made_ahead = !e.stored.empty() && codec_.has_current() && e.stored_generation == codec_.generation();
-    if (made_ahead || codec_.Compress(e.body, &compressed_)) {
-      if (dict_scope_known_ && !e.anonymous_id.empty() && e.anonymous_id == dict_anon_) {
-        insert_.BindNull(5);
-      } else {
-        insert_.Bind(5, e.anonymous_id);
-      }
-      const std::string& blob = made_ahead ? e.stored : compressed_;
-      insert_.BindBlob(6, blob.data(), blob.size());
+    if (made_ahead || codec_.Compress(e.body, &compressed_[i])) {
+      const bool anon_of_dictionary = dict_scope_known_ && !e.anonymous_id.empty() && e.anonymous_id == dict_anon_;
+      StageLocked(e, made_ahead ? &e.stored : &compressed_[i], anon_of_dictionary);
     } else {
-      insert_.Bind(5, e.anonymous_id);
-      insert_.Bind(6, e.body);
+      StageLocked(e, nullptr, false);
     }
-    FERRY_RETURN_IF_ERROR(insert_.Run());
   }
+  base::Transaction tx(db_);
+  FERRY_RETURN_IF_ERROR(tx.begin_status());
+  FERRY_RETURN_IF_ERROR(StoreStagedLocked());
   FERRY_RETURN_IF_ERROR(tx.Commit());
   for (const NewEvent& e : events) Account(e.purpose, 1, static_cast<int64_t>(e.body.size()) + kRowOverhead);
   return Status::Ok();
@@ -1065,15 +1090,9 @@ Result<int64_t> Buffer::SetConsentImpl(const std::string& purpose, const Consent
     FERRY_RETURN_IF_ERROR(del->Run());
   }
   if (record != nullptr) {
-    int64_t size = static_cast<int64_t>(record->body.size()) + kRowOverhead;
-    insert_.Bind(1, record->purpose).Bind(2, record->created_ms).Bind(3, size);
-    if (record->user_id.empty()) {
-      insert_.BindNull(4);
-    } else {
-      insert_.Bind(4, record->user_id);
-    }
-    insert_.Bind(5, record->anonymous_id).Bind(6, record->body);
-    FERRY_RETURN_IF_ERROR(insert_.Run());
+    pending_->Clear();
+    StageLocked(*record, nullptr, false);  // a consent record is kept as text
+    FERRY_RETURN_IF_ERROR(StoreStagedLocked());
   }
   FERRY_RETURN_IF_ERROR(tx.Commit());
   if (purged > 0) Account(purpose, -purged, -purged_bytes);

@@ -28,6 +28,7 @@
 #include "lib/base/log.h"
 #include "lib/base/secret.h"
 #include "lib/base/sqlite.h"
+#include "lib/base/sqlite_rows.h"
 #include "lib/base/status.h"
 #include "platform/platform.h"
 #include "sdk/core/event_codec.h"
@@ -228,6 +229,10 @@ class Buffer {
                                                        const std::set<std::string>& anon_ids);
   // The destructor's part: counts into meta, the connection closed, the marker written.
   void CloseClean();
+  // Adds e's row to pending_: its stored form (compressed; null: its text) and its anonymousId (NULL when it is the
+  // dictionary's). StoreStagedLocked stores the rows added since the last store, in one statement.
+  void StageLocked(const NewEvent& e, const std::string* stored, bool anon_of_dictionary);
+  base::Status StoreStagedLocked();
   void Account(const std::string& purpose, int64_t events, int64_t bytes);
   // Dictionaries (event_codec.h). Each has a scope: the anonymousId, userId and session id of the events it was made
   // from (its content carries them). Append makes one when its first event's scope is not the current one's, from
@@ -264,11 +269,14 @@ class Buffer {
   std::unique_ptr<platform::FileLock> lock_;  // held for the buffer's lifetime (set by Open)
   std::mutex mu_;
   std::string path_;
+  // A commit's rows, which insert_ stores in one statement (lib/base/sqlite_rows.h). Declared before db_: it outlives
+  // the connection that reads it.
+  std::unique_ptr<base::MemoryRows> pending_;  // guarded by mu_
   base::Db db_;
   base::Logger log_;
   base::Stmt insert_;
   EventCodec codec_;                            // guarded by mu_
-  std::string compressed_;                      // guarded by mu_: Append's scratch
+  std::vector<std::string> compressed_;         // guarded by mu_: Append's scratch, a stored form per row
   std::map<std::string, PurposeCount> counts_;  // guarded by mu_
   int64_t total_bytes_ = 0;                     // guarded by mu_
   std::atomic<bool> damaged_{false};            // kCorruption met since open: no clean marker at close
