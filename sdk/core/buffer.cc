@@ -662,7 +662,7 @@ void Buffer::Account(const std::string& purpose, int64_t events, int64_t bytes) 
   if (c.events <= 0) counts_.erase(purpose);
 }
 
-void Buffer::StageLocked(const NewEvent& e, const std::string* stored, bool anon_of_dictionary) {
+void Buffer::StageLocked(const NewEvent& e, const std::string_view* stored, bool anon_of_dictionary) {
   pending_->AddRow();
   pending_->SetText(0, e.purpose);
   pending_->SetInt(1, e.created_ms);
@@ -679,7 +679,7 @@ void Buffer::StageLocked(const NewEvent& e, const std::string* stored, bool anon
 Status Buffer::StoreStagedLocked() {
   const int64_t staged = static_cast<int64_t>(pending_->rows());
   Status s = insert_.Run();
-  pending_->Clear();  // its views are of the caller's events and of compressed_, which may change from here on
+  pending_->Clear();  // its views are of the caller's events and of stored_, which may change from here on
   FERRY_RETURN_IF_ERROR(s);
   if (db_.Changes() != staged) {
     return Status::Storage("stored " + std::to_string(db_.Changes()) + " of " + std::to_string(staged) + " events");
@@ -705,20 +705,36 @@ Status Buffer::AppendImpl(const std::vector<NewEvent>& events) {
   } else if (dictionary_refresh_pending_) {
     CollectDictionarySamplesLocked(events);
   }
-  if (compressed_.size() < events.size()) compressed_.resize(events.size());
-  pending_->Clear();
-  for (size_t i = 0; i < events.size(); ++i) {
-    const NewEvent& e = events[i];
+  // Each event's stored form: made ahead, or compressed here into stored_ (one string for the whole commit, which
+  // keeps its memory for the next: a string per row would keep zstd's bound, ~4x the form, for each), or its text.
+  stored_.clear();
+  forms_.clear();
+  for (const NewEvent& e : events) {
     // Compressed, fewer pages to encrypt and write; the text when zstd fails (it is read either way). The
     // anonymousId of the dictionary's scope is not repeated in the row: NULL says "the dictionary's" (EventsFor).
     // A stored form made ahead (Precompress) stands while its dictionary is the current one.
-    const bool made_ahead = !e.stored.empty() && codec_.has_current() && e.stored_generation == codec_.generation();
-    if (made_ahead || codec_.Compress(e.body, &compressed_[i])) {
-      const bool anon_of_dictionary = dict_scope_known_ && !e.anonymous_id.empty() && e.anonymous_id == dict_anon_;
-      StageLocked(e, made_ahead ? &e.stored : &compressed_[i], anon_of_dictionary);
-    } else {
-      StageLocked(e, nullptr, false);
+    Form f;
+    if (!e.stored.empty() && codec_.has_current() && e.stored_generation == codec_.generation()) {
+      f.kind = Form::kMadeAhead;
+    } else if (codec_.Compress(e.body, &compressed_)) {
+      f.kind = Form::kHere;
+      f.offset = stored_.size();
+      f.size = compressed_.size();
+      stored_ += compressed_;
     }
+    forms_.push_back(f);
+  }
+  pending_->Clear();
+  for (size_t i = 0; i < events.size(); ++i) {
+    const NewEvent& e = events[i];
+    const Form& f = forms_[i];
+    if (f.kind == Form::kText) {
+      StageLocked(e, nullptr, false);
+      continue;
+    }
+    const std::string_view form =
+        f.kind == Form::kMadeAhead ? std::string_view(e.stored) : std::string_view(stored_).substr(f.offset, f.size);
+    StageLocked(e, &form, dict_scope_known_ && !e.anonymous_id.empty() && e.anonymous_id == dict_anon_);
   }
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());

@@ -231,7 +231,7 @@ class Buffer {
   void CloseClean();
   // Adds e's row to pending_: its stored form (compressed; null: its text) and its anonymousId (NULL when it is the
   // dictionary's). StoreStagedLocked stores the rows added since the last store, in one statement.
-  void StageLocked(const NewEvent& e, const std::string* stored, bool anon_of_dictionary);
+  void StageLocked(const NewEvent& e, const std::string_view* stored, bool anon_of_dictionary);
   base::Status StoreStagedLocked();
   void Account(const std::string& purpose, int64_t events, int64_t bytes);
   // Dictionaries (event_codec.h). Each has a scope: the anonymousId, userId and session id of the events it was made
@@ -275,8 +275,15 @@ class Buffer {
   base::Db db_;
   base::Logger log_;
   base::Stmt insert_;
-  EventCodec codec_;                            // guarded by mu_
-  std::vector<std::string> compressed_;         // guarded by mu_: Append's scratch, a stored form per row
+  EventCodec codec_;        // guarded by mu_
+  std::string compressed_;  // guarded by mu_: Append's scratch
+  // Append's stored forms: each event's (where it is), the ones made by Append in stored_, one after another.
+  struct Form {
+    enum Kind { kText, kMadeAhead, kHere } kind = kText;
+    size_t offset = 0, size = 0;  // in stored_ (kHere)
+  };
+  std::vector<Form> forms_;                     // guarded by mu_
+  std::string stored_;                          // guarded by mu_
   std::map<std::string, PurposeCount> counts_;  // guarded by mu_
   int64_t total_bytes_ = 0;                     // guarded by mu_
   std::atomic<bool> damaged_{false};            // kCorruption met since open: no clean marker at close
