@@ -15,6 +15,7 @@
 #include "collector/engines/sqlite/sqlite_store.h"
 #include "collector/store/identity.h"
 #include "collector/store/readmission.h"
+#include "lib/base/sqlite_rows.h"
 
 namespace ferry::collector {
 
@@ -289,7 +290,10 @@ class SqliteEngine final : public Engine {
   std::string path_;
   IdHasher hasher_;  // set once by Migrate
   std::mutex mu_;
-  base::Db db_;  // guarded by mu_
+  // The events rows of one Insert, stored at its end in one statement (lib/base/sqlite_rows.h). Declared before db_:
+  // it outlives the connection that reads it.
+  std::unique_ptr<base::MemoryRows> staged_;  // guarded by mu_
+  base::Db db_;                               // guarded by mu_
   // Connections for kRead and kSnapshot transactions, each used by one thread at a time: in WAL mode they read beside
   // the writer, so a lookup (an erasure's identity walk, a summary, the gates' reads at ingest) never holds up the
   // connection that writes.
@@ -367,6 +371,13 @@ Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path
   // Erased rows are overwritten, not just unlinked; temporary tables (subject id sets) never touch the disk.
   FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;"));
   FERRY_RETURN_IF_ERROR(store->Migrate());
+  {
+    auto staged = base::MemoryRows::Register(store->db_, "ferry_staged_events",
+                                             {"project_id", "message_id", "type", "user_id", "anonymous_id", "name",
+                                              "purpose", "timestamp_ms", "received_ms", "body", "consent_receipt"});
+    if (!staged.ok()) return staged.status();
+    store->staged_ = std::move(staged).value();
+  }
   {
     auto ckpt = base::Db::OpenEncrypted(path, key);
     if (!ckpt.ok()) return ckpt.status();
@@ -453,10 +464,19 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
   // An event is stored once it claimed its (project, messageId) in event_ids: a key already there is a duplicate.
   auto claim = db_.Prepare("INSERT OR IGNORE INTO event_ids(project_id, message_id, timestamp_ms) VALUES(?1, ?2, ?3);");
   if (!claim.ok()) return claim.status();
+  // The events rows go in one statement at the end (nothing in this loop reads the events table): a statement per row
+  // cost each row the statement's own work. OR FAIL: no statement journal (an encrypted copy of each page changed);
+  // a failure rolls the whole transaction back anyway. Their ids are consecutive, in the order staged.
   auto ev = db_.Prepare(
-      "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, "
-      "timestamp_ms, received_ms, body, consent_receipt) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11);");
+      "INSERT OR FAIL INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, "
+      "timestamp_ms, received_ms, body, consent_receipt) SELECT project_id, message_id, type, user_id, anonymous_id, "
+      "name, purpose, timestamp_ms, received_ms, body, consent_receipt FROM ferry_staged_events ORDER BY rowid;");
   if (!ev.ok()) return ev.status();
+  staged_->Clear();
+  std::vector<int64_t*> staged_seqs;  // where each staged row's id goes
+  auto stage_text = [&](size_t col, const std::string& v) {
+    if (!v.empty()) staged_->SetText(col, v);  // else NULL
+  };
   // The suppression list is usually empty: look ids up only when it is not.
   bool any_suppressed = false;
   {
@@ -528,15 +548,19 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         req->outcomes[i] = InsertOutcome::kDuplicate;
         continue;
       }
-      ev->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.type);
-      bind_opt(*ev, 4, e.user_id);
-      bind_opt(*ev, 5, e.anonymous_id);
-      bind_opt(*ev, 6, e.name);
-      bind_opt(*ev, 7, e.purpose);
-      ev->Bind(8, e.timestamp_ms).Bind(9, e.received_ms).Bind(10, e.body);
-      bind_opt(*ev, 11, e.covered_by);
-      FERRY_RETURN_IF_ERROR(ev->Run());
-      req->seqs[i] = db_.LastInsertRowid();
+      staged_->AddRow();
+      staged_->SetInt(0, req->project_id);
+      staged_->SetText(1, e.message_id);
+      staged_->SetText(2, e.type);
+      stage_text(3, e.user_id);
+      stage_text(4, e.anonymous_id);
+      stage_text(5, e.name);
+      stage_text(6, e.purpose);
+      staged_->SetInt(7, e.timestamp_ms);
+      staged_->SetInt(8, e.received_ms);
+      staged_->SetText(9, e.body);
+      stage_text(10, e.covered_by);
+      staged_seqs.push_back(&req->seqs[i]);
       if (e.type == "consent") {
         FERRY_RETURN_IF_ERROR(
             prepare(&consent,
@@ -635,6 +659,27 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       drop_upd.Bind(1, req->project_id).Bind(2, reason).Bind(3, count);
       FERRY_RETURN_IF_ERROR(drop_upd.Run());
     }
+  }
+  if (!staged_seqs.empty()) {
+    const auto n = static_cast<int64_t>(staged_seqs.size());
+    Status stored = ev->Run();
+    staged_->Clear();  // its views are of the requests' events
+    FERRY_RETURN_IF_ERROR(stored);
+    if (db_.Changes() != n) {
+      return Status::Storage("stored " + std::to_string(db_.Changes()) + " of " + std::to_string(n) + " events");
+    }
+    // SQLite gives each new row the largest id so far plus one: the statement's rows are last-n+1 .. last. Checked,
+    // since an id that reached the largest integer would be drawn at random instead.
+    const int64_t last = db_.LastInsertRowid();
+    auto check = db_.Prepare("SELECT count(*) FROM events WHERE id BETWEEN ?1 AND ?2;");
+    if (!check.ok()) return check.status();
+    check->Bind(1, last - n + 1).Bind(2, last);
+    if (!check->Step() || check->Int(0) != n) {
+      FERRY_RETURN_IF_ERROR(check->status());
+      return Status::Storage("the stored events' ids are not consecutive");
+    }
+    check->Reset();
+    for (int64_t k = 0; k < n; ++k) *staged_seqs[static_cast<size_t>(k)] = last - n + 1 + k;
   }
   return tx.Commit();
 }
