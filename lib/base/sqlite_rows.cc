@@ -31,12 +31,23 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
 }
 
 int BestIndex(sqlite3_vtab* vt, sqlite3_index_info* info) {
-  // Every row, in the order given: no constraint is used (SQLite checks any WHERE itself), and "ORDER BY rowid" is
-  // that order already.
+  // The rows in the order given (rowid 0, 1, ...), from the first or from the one a "rowid >= ?" or "rowid > ?" names
+  // (idxNum 1 or 2: a statement resumed after a row stopped it reads on from there). SQLite checks every constraint
+  // itself, and "ORDER BY rowid" is that order already.
   const auto* t = reinterpret_cast<Table*>(vt);
+  info->idxNum = 0;
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    if (!c.usable || c.iColumn >= 0) continue;
+    if (c.op == SQLITE_INDEX_CONSTRAINT_GE || c.op == SQLITE_INDEX_CONSTRAINT_GT) {
+      info->idxNum = c.op == SQLITE_INDEX_CONSTRAINT_GE ? 1 : 2;
+      info->aConstraintUsage[i].argvIndex = 1;  // not omitted: SQLite checks it too (see Filter)
+      break;
+    }
+  }
   if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn < 0 && info->aOrderBy[0].desc == 0) info->orderByConsumed = 1;
   info->estimatedRows = static_cast<sqlite3_int64>(t->rows->rows());
-  info->estimatedCost = static_cast<double>(t->rows->rows()) + 1;
+  info->estimatedCost = static_cast<double>(t->rows->rows()) + (info->idxNum == 0 ? 1 : 0);
   return SQLITE_OK;
 }
 
@@ -58,8 +69,17 @@ int Close(sqlite3_vtab_cursor* cur) {
   return SQLITE_OK;
 }
 
-int Filter(sqlite3_vtab_cursor* cur, int, const char*, int, sqlite3_value**) {
-  reinterpret_cast<Cursor*>(cur)->row = 0;
+int Filter(sqlite3_vtab_cursor* cur, int idx_num, const char*, int argc, sqlite3_value** argv) {
+  auto* c = reinterpret_cast<Cursor*>(cur);
+  c->row = 0;
+  // Only an integer bound skips rows; SQLite checks the constraint on every row read (not omitted), so any other
+  // bound (NULL, text, a real) just reads from the first row.
+  if (idx_num != 0 && argc == 1 && sqlite3_value_type(argv[0]) == SQLITE_INTEGER) {
+    const sqlite3_int64 v = sqlite3_value_int64(argv[0]);
+    const auto n = static_cast<sqlite3_int64>(c->rows->rows());
+    const sqlite3_int64 first = idx_num == 1 ? v : (v >= n ? n : v + 1);
+    c->row = static_cast<size_t>(first < 0 ? 0 : (first > n ? n : first));
+  }
   return SQLITE_OK;
 }
 

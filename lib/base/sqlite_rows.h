@@ -9,6 +9,10 @@
 // resolution (ABORT) a statement that may write several rows keeps a statement journal to undo itself alone, and
 // SQLCipher encrypts every page copied into it.
 //
+// The rows are read in the order given; their rowids are 0, 1, ... in that order. "WHERE rowid >= ?" (or ">") starts
+// the read at that row instead of the first: a statement that stopped at a row (a conflict under OR FAIL keeps the
+// rows before it) can be run again from the row after it, without reading the ones before again.
+//
 // The table is an eponymous-only virtual table (SQLite 3.9+): it cannot be created in a schema, it exists on the one
 // connection it was registered on, and it reads the rows given since the last Clear(). The values are views: the bytes
 // of a text or blob must stay alive and unchanged until the statement that reads them has run.

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <memory>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -286,6 +288,7 @@ class SqliteEngine final : public Engine {
  private:
   base::Status Migrate();
   base::Status InsertLocked(std::vector<InsertRequest*>& requests);
+  base::Status ClaimAllLocked(std::vector<InsertRequest*>& requests);
 
   std::string path_;
   IdHasher hasher_;  // set once by Migrate
@@ -293,7 +296,9 @@ class SqliteEngine final : public Engine {
   // The events rows of one Insert, stored at its end in one statement (lib/base/sqlite_rows.h). Declared before db_:
   // it outlives the connection that reads it.
   std::unique_ptr<base::MemoryRows> staged_;  // guarded by mu_
-  base::Db db_;                               // guarded by mu_
+  // The (project, messageId) keys an Insert claims in event_ids, in one statement before its events are stored.
+  std::unique_ptr<base::MemoryRows> keys_;  // guarded by mu_
+  base::Db db_;                             // guarded by mu_
   // Connections for kRead and kSnapshot transactions, each used by one thread at a time: in WAL mode they read beside
   // the writer, so a lookup (an erasure's identity walk, a summary, the gates' reads at ingest) never holds up the
   // connection that writes.
@@ -377,6 +382,10 @@ Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path
                                               "purpose", "timestamp_ms", "received_ms", "body", "consent_receipt"});
     if (!staged.ok()) return staged.status();
     store->staged_ = std::move(staged).value();
+    auto keys =
+        base::MemoryRows::Register(store->db_, "ferry_staged_keys", {"project_id", "message_id", "timestamp_ms"});
+    if (!keys.ok()) return keys.status();
+    store->keys_ = std::move(keys).value();
   }
   {
     auto ckpt = base::Db::OpenEncrypted(path, key);
@@ -458,10 +467,68 @@ Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
   return s;
 }
 
+// Claims every event's (project, messageId) in event_ids with one statement, in the order of the requests and their
+// events, and marks the events whose key was there already (stored before, or earlier in this Insert) duplicates.
+// Under OR FAIL a conflict stops the statement and keeps the rows before it; the changes count says which row it
+// was, and the statement runs again from the row after it. A batch of n duplicates (a client's retry) costs n short
+// statements: what one statement an event cost before. No statement journal (OR FAIL), as for the events rows.
+Status SqliteEngine::ClaimAllLocked(std::vector<InsertRequest*>& requests) {
+  keys_->Clear();
+  std::vector<std::pair<InsertRequest*, size_t>> of;  // the event each staged key is of
+  for (InsertRequest* req : requests) {
+    req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+    req->seqs.assign(req->events.size(), 0);
+    for (size_t i = 0; i < req->events.size(); ++i) {
+      const StoredEvent& e = req->events[i];
+      keys_->AddRow();
+      keys_->SetInt(0, req->project_id);
+      keys_->SetText(1, e.message_id);
+      keys_->SetInt(2, e.timestamp_ms);
+      of.emplace_back(req, i);
+    }
+  }
+  auto claim = db_.Prepare(
+      "INSERT OR FAIL INTO event_ids(project_id, message_id, timestamp_ms) SELECT project_id, message_id, "
+      "timestamp_ms FROM ferry_staged_keys WHERE rowid >= ?1 ORDER BY rowid;");
+  if (!claim.ok()) {
+    keys_->Clear();
+    return claim.status();
+  }
+  const auto n = static_cast<int64_t>(of.size());
+  Status result = Status::Ok();
+  for (int64_t from = 0; from < n;) {
+    claim->Bind(1, from);
+    while (claim->Step()) {
+    }
+    const Status s = claim->status();
+    const int code = sqlite3_extended_errcode(db_.get());
+    claim->Reset();
+    const int64_t stored = db_.Changes();
+    if (s.ok()) {
+      if (stored != n - from) {
+        result =
+            Status::Storage("claimed " + std::to_string(stored) + " of " + std::to_string(n - from) + " event ids");
+      }
+      break;
+    }
+    // Only the key's own constraint marks a duplicate: any other failure fails the Insert.
+    if (code != SQLITE_CONSTRAINT_PRIMARYKEY || stored < 0 || stored >= n - from) {
+      result = s;
+      break;
+    }
+    const auto& [req, i] = of[static_cast<size_t>(from + stored)];
+    req->outcomes[i] = InsertOutcome::kDuplicate;
+    from += stored + 1;
+  }
+  keys_->Clear();  // its views are of the requests' events
+  return result;
+}
+
 Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
   base::Transaction tx(db_);
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   // An event is stored once it claimed its (project, messageId) in event_ids: a key already there is a duplicate.
+  // ClaimAllLocked claims them all at once; with suppressed ids on the list each event claims its own (below).
   auto claim = db_.Prepare("INSERT OR IGNORE INTO event_ids(project_id, message_id, timestamp_ms) VALUES(?1, ?2, ?3);");
   if (!claim.ok()) return claim.status();
   // The events rows go in one statement at the end (nothing in this loop reads the events table): a statement per row
@@ -500,6 +567,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       st.Bind(i, v);
     }
   };
+  if (!any_suppressed) FERRY_RETURN_IF_ERROR(ClaimAllLocked(requests));
   base::Stmt choices;
   // A suppressed id's new start (readmission.h): the choices its installation made after the suppression.
   Readmission readmission(
@@ -519,10 +587,13 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         return out;
       });
   for (InsertRequest* req : requests) {
-    req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
-    req->seqs.assign(req->events.size(), 0);
+    if (any_suppressed) {  // else ClaimAllLocked set them
+      req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+      req->seqs.assign(req->events.size(), 0);
+    }
     for (size_t i = 0; i < req->events.size(); ++i) {
       const StoredEvent& e = req->events[i];
+      if (req->outcomes[i] == InsertOutcome::kDuplicate) continue;  // claimed before (ClaimAllLocked)
       if (any_suppressed) {
         FERRY_RETURN_IF_ERROR(
             prepare(&sup, "SELECT MAX(created_ms) FROM suppressions WHERE project_id = ?1 AND id_hash IN (?2, ?3);"));
@@ -541,12 +612,14 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
             continue;
           }
         }
-      }
-      claim->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.timestamp_ms);
-      FERRY_RETURN_IF_ERROR(claim->Run());
-      if (db_.Changes() == 0) {
-        req->outcomes[i] = InsertOutcome::kDuplicate;
-        continue;
+        // A suppressed id's events are admitted in order (a consent choice earlier in this Insert counts), so each
+        // claims its key here, after its check, one statement each.
+        claim->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.timestamp_ms);
+        FERRY_RETURN_IF_ERROR(claim->Run());
+        if (db_.Changes() == 0) {
+          req->outcomes[i] = InsertOutcome::kDuplicate;
+          continue;
+        }
       }
       staged_->AddRow();
       staged_->SetInt(0, req->project_id);

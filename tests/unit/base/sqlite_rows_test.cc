@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -121,6 +122,55 @@ TEST_F(MemoryRowsTest, AFailedInsertStoresNoneOfTheRows) {
     EXPECT_FALSE(st->Run().ok());
   }
   EXPECT_EQ(count(), 0);
+}
+
+// How the collector claims a commit's event ids: OR FAIL keeps the rows before a conflict, the changes count says how
+// many, and the statement is run again from the row after the one that conflicted.
+TEST_F(MemoryRowsTest, AnInsertStoppedByAConflictResumesAfterIt) {
+  ASSERT_TRUE(db_->Exec("CREATE TABLE k(name TEXT PRIMARY KEY) WITHOUT ROWID; INSERT INTO k VALUES('c');").ok());
+  std::vector<std::string> names = {"a", "b", "c", "d", "b", "e", "f", "f"};  // c is stored; b and f come twice
+  for (const auto& n : names) {
+    rows_->AddRow();
+    rows_->SetText(0, n);
+  }
+  Transaction tx(*db_);
+  ASSERT_TRUE(tx.begin_status().ok());
+  auto st = db_->Prepare("INSERT OR FAIL INTO k(name) SELECT name FROM pending WHERE rowid >= ?1 ORDER BY rowid;");
+  ASSERT_TRUE(st.ok());
+  std::vector<int64_t> conflicts, runs;
+  int64_t from = 0;
+  for (int guard = 0; guard < 20; ++guard) {
+    st->Bind(1, from);
+    while (st->Step()) {
+    }
+    const int code = sqlite3_extended_errcode(db_->get());
+    const bool failed = !st->status().ok();
+    st->Reset();
+    runs.push_back(db_->Changes());
+    if (!failed) break;
+    ASSERT_EQ(code, SQLITE_CONSTRAINT_PRIMARYKEY);
+    conflicts.push_back(from + db_->Changes());
+    from = conflicts.back() + 1;
+  }
+  EXPECT_EQ(conflicts, (std::vector<int64_t>{2, 4, 7}));
+  EXPECT_EQ(runs, (std::vector<int64_t>{2, 1, 2, 0}));
+  ASSERT_TRUE(tx.Commit().ok());
+  auto all = db_->Prepare("SELECT group_concat(name, '') FROM (SELECT name FROM k ORDER BY name);");
+  ASSERT_TRUE(all.ok() && all->Step());
+  EXPECT_EQ(all->Text(0), "abcdef");
+  // "rowid > ?" and bounds past either end.
+  auto read = [&](const char* where, int64_t v) -> std::string {  // "rows read, first rowid"
+    auto q = db_->Prepare(std::string("SELECT count(*), ifnull(min(rowid), -1) FROM pending WHERE ") + where + ";");
+    if (!q.ok()) return q.status().ToString();
+    q->Bind(1, v);
+    if (!q->Step()) return q->status().ToString();
+    return std::to_string(q->Int(0)) + "," + std::to_string(q->Int(1));
+  };
+  EXPECT_EQ(read("rowid > ?1", 5), "2,6");
+  EXPECT_EQ(read("rowid >= ?1", -3), "8,0");
+  EXPECT_EQ(read("rowid >= ?1", 8), "0,-1");
+  EXPECT_EQ(read("rowid > ?1", INT64_MAX), "0,-1");
+  EXPECT_EQ(read("rowid >= ?1 AND rowid < 3", 1), "2,1");
 }
 
 TEST_F(MemoryRowsTest, TheTableCannotBePutInASchemaNorRegisteredTwice) {

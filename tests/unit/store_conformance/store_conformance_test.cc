@@ -1191,6 +1191,46 @@ TEST_P(StoreConformance, DedupWithinAndAcrossBatches) {
   EXPECT_EQ(store_->DumpEvents("")->size(), 4u);
 }
 
+// Duplicates at either end of a commit, in runs, and repeated within it (as a retried batch and a client's own
+// repeats give them): each is refused once, and the rest are stored in their order with increasing seqs.
+TEST_P(StoreConformance, RunsOfDuplicatesAtEitherEndLeaveTheRestInOrder) {
+  InsertRequest first;
+  first.project_id = shop_;
+  first.events = {Plain("d1"), Plain("d2"), Plain("d3")};
+  std::vector<InsertRequest*> one = {&first};
+  ASSERT_TRUE(store_->Insert(one).ok());
+  InsertRequest a, b;
+  a.project_id = b.project_id = shop_;
+  a.events = {Plain("d1"), Plain("d2"), Plain("n1"), Plain("d3"), Plain("n2"), Plain("n2"), Plain("n3")};
+  b.events = {Plain("n3"), Plain("n4"), Plain("n1"), Plain("d3")};
+  std::vector<InsertRequest*> two = {&a, &b};
+  ASSERT_TRUE(store_->Insert(two).ok());
+  using O = InsertOutcome;
+  EXPECT_EQ(a.outcomes, (std::vector<O>{O::kDuplicate, O::kDuplicate, O::kAccepted, O::kDuplicate, O::kAccepted,
+                                        O::kDuplicate, O::kAccepted}));
+  EXPECT_EQ(b.outcomes, (std::vector<O>{O::kDuplicate, O::kAccepted, O::kDuplicate, O::kDuplicate}));
+  std::vector<int64_t> seqs;
+  for (size_t i = 0; i < a.seqs.size(); ++i) {
+    if (a.outcomes[i] == O::kAccepted) seqs.push_back(a.seqs[i]);
+    if (a.outcomes[i] == O::kDuplicate) {
+      EXPECT_EQ(a.seqs[i], 0) << i;
+    }
+  }
+  seqs.push_back(b.seqs[1]);
+  ASSERT_EQ(seqs.size(), 4u);
+  EXPECT_GT(seqs[0], first.seqs[2]);
+  for (size_t i = 1; i < seqs.size(); ++i) EXPECT_GT(seqs[i], seqs[i - 1]) << i;
+  EXPECT_EQ(MessageIds("shop"), (std::vector<std::string>{"d1", "d2", "d3", "n1", "n2", "n3", "n4"}));
+  // A commit of duplicates only stores nothing and fails nothing.
+  InsertRequest again;
+  again.project_id = shop_;
+  again.events = {Plain("n4"), Plain("d1"), Plain("n1"), Plain("n1")};
+  std::vector<InsertRequest*> three = {&again};
+  ASSERT_TRUE(store_->Insert(three).ok());
+  EXPECT_EQ(again.outcomes, (std::vector<O>(4, O::kDuplicate)));
+  EXPECT_EQ(MessageIds("shop").size(), 7u);
+}
+
 TEST_P(StoreConformance, SuppressionConsentIdentityAndDropped) {
   int64_t pid = shop_;
   auto h = store_->IdHash("anon-gone");
