@@ -292,6 +292,14 @@ std::vector<nlohmann::json> CollectorProcess::DumpEvents(const std::string& proj
   return rows;
 }
 
+long CollectorProcess::CountEvents(const std::string& project) const {
+  std::string cmd = Quote(FerryctlBinary()) + " --data-dir " + Quote(data_dir_) + " --json debug dump-events";
+  if (!project.empty()) cmd += " --project " + Quote(project);
+  std::string out;
+  if (RunCommand(cmd, &out) != 0) return -1;
+  return static_cast<long>(std::count(out.begin(), out.end(), '\n'));
+}
+
 std::string CollectorProcess::Log() const { return ReadFile(log_file_); }
 
 long CollectorProcess::RssKb() const { return ProcessRssKb(pid_); }

@@ -59,6 +59,8 @@ class CollectorProcess {
   // Every stored event (ferryctl debug dump-events --json): objects with project, messageId, type, userId,
   // anonymousId, name, purpose, timestampMs, receivedMs and body (the stored event JSON). Works while it runs.
   std::vector<nlohmann::json> DumpEvents(const std::string& project = "") const;
+  // How many events `ferryctl debug dump-events` prints (lines, not parsed: a bench's million rows in seconds), or -1.
+  long CountEvents(const std::string& project = "") const;
   // The collector's stderr so far.
   std::string Log() const;
   // Blocks until the collector's log since its last start holds `text` (true), or it exits or timeout_ms of real time
