@@ -277,12 +277,16 @@ std::string CollectorProcess::CreateAdminToken(const std::string& roles, const s
   return rc == 0 ? out : std::string();
 }
 
-std::vector<nlohmann::json> CollectorProcess::DumpEvents(const std::string& project) const {
+bool CollectorProcess::DumpEventsText(const std::string& project, std::string* out) const {
   std::string cmd = Quote(FerryctlBinary()) + " --data-dir " + Quote(data_dir_) + " --json debug dump-events";
   if (!project.empty()) cmd += " --project " + Quote(project);
+  return RunCommand(cmd, out) == 0;
+}
+
+std::vector<nlohmann::json> CollectorProcess::DumpEvents(const std::string& project) const {
   std::string out;
   std::vector<nlohmann::json> rows;
-  if (RunCommand(cmd, &out) != 0) return rows;
+  if (!DumpEventsText(project, &out)) return rows;
   std::istringstream lines(out);
   std::string line;
   while (std::getline(lines, line)) {
@@ -293,10 +297,8 @@ std::vector<nlohmann::json> CollectorProcess::DumpEvents(const std::string& proj
 }
 
 long CollectorProcess::CountEvents(const std::string& project) const {
-  std::string cmd = Quote(FerryctlBinary()) + " --data-dir " + Quote(data_dir_) + " --json debug dump-events";
-  if (!project.empty()) cmd += " --project " + Quote(project);
   std::string out;
-  if (RunCommand(cmd, &out) != 0) return -1;
+  if (!DumpEventsText(project, &out)) return -1;
   return static_cast<long>(std::count(out.begin(), out.end(), '\n'));
 }
 

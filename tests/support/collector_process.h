@@ -75,6 +75,8 @@ class CollectorProcess {
   static double MetricValue(const std::string& metrics_text, const std::string& sample);
 
  private:
+  // The output of `ferryctl --json debug dump-events [--project P]` into *out; false if it failed.
+  bool DumpEventsText(const std::string& project, std::string* out) const;
   CollectorProcess() = default;
   bool Spawn(const std::string& listen, std::string* error);
 

@@ -529,8 +529,6 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
   FERRY_RETURN_IF_ERROR(tx.begin_status());
   // An event is stored once it claimed its (project, messageId) in event_ids: a key already there is a duplicate.
   // ClaimAllLocked claims them all at once; with suppressed ids on the list each event claims its own (below).
-  auto claim = db_.Prepare("INSERT OR IGNORE INTO event_ids(project_id, message_id, timestamp_ms) VALUES(?1, ?2, ?3);");
-  if (!claim.ok()) return claim.status();
   // The events rows go in one statement at the end (nothing in this loop reads the events table): a statement per row
   // cost each row the statement's own work. OR FAIL: no statement journal (an encrypted copy of each page changed);
   // a failure rolls the whole transaction back anyway. Their ids are consecutive, in the order staged.
@@ -552,7 +550,7 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
     any_suppressed = any->Step();
     FERRY_RETURN_IF_ERROR(any->status());
   }
-  base::Stmt sup, consent, withdrawal, link, link_upd, drop_ins, drop_upd, trait;
+  base::Stmt sup, claim, consent, withdrawal, link, link_upd, drop_ins, drop_upd, trait;
   auto prepare = [&](base::Stmt* out, std::string_view sql) -> Status {
     if (*out) return Status::Ok();
     auto st = db_.Prepare(sql);
@@ -614,8 +612,10 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         }
         // A suppressed id's events are admitted in order (a consent choice earlier in this Insert counts), so each
         // claims its key here, after its check, one statement each.
-        claim->Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.timestamp_ms);
-        FERRY_RETURN_IF_ERROR(claim->Run());
+        FERRY_RETURN_IF_ERROR(prepare(
+            &claim, "INSERT OR IGNORE INTO event_ids(project_id, message_id, timestamp_ms) VALUES(?1, ?2, ?3);"));
+        claim.Bind(1, req->project_id).Bind(2, e.message_id).Bind(3, e.timestamp_ms);
+        FERRY_RETURN_IF_ERROR(claim.Run());
         if (db_.Changes() == 0) {
           req->outcomes[i] = InsertOutcome::kDuplicate;
           continue;
