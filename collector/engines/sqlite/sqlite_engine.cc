@@ -468,16 +468,15 @@ Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
 }
 
 // Claims every event's (project, messageId) in event_ids with one statement, in the order of the requests and their
-// events, and marks the events whose key was there already (stored before, or earlier in this Insert) duplicates.
-// Under OR FAIL a conflict stops the statement and keeps the rows before it; the changes count says which row it
-// was, and the statement runs again from the row after it. A batch of n duplicates (a client's retry) costs n short
-// statements: what one statement an event cost before. No statement journal (OR FAIL), as for the events rows.
+// events, and marks (in outcomes, set to kAccepted by the caller) the events whose key was there already (stored
+// before, or earlier in this Insert) duplicates. Under OR FAIL a conflict stops the statement and keeps the rows before
+// it; the changes count says which row it was, and the statement runs again from the row after it. A batch of n
+// duplicates (a client's retry) costs n short statements: what one statement an event cost before. No statement journal
+// (OR FAIL), as for the events rows.
 Status SqliteEngine::ClaimAllLocked(std::vector<InsertRequest*>& requests) {
   keys_->Clear();
   std::vector<std::pair<InsertRequest*, size_t>> of;  // the event each staged key is of
   for (InsertRequest* req : requests) {
-    req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
-    req->seqs.assign(req->events.size(), 0);
     for (size_t i = 0; i < req->events.size(); ++i) {
       const StoredEvent& e = req->events[i];
       keys_->AddRow();
@@ -565,6 +564,10 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       st.Bind(i, v);
     }
   };
+  for (InsertRequest* req : requests) {
+    req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
+    req->seqs.assign(req->events.size(), 0);
+  }
   if (!any_suppressed) FERRY_RETURN_IF_ERROR(ClaimAllLocked(requests));
   base::Stmt choices;
   // A suppressed id's new start (readmission.h): the choices its installation made after the suppression.
@@ -585,10 +588,6 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
         return out;
       });
   for (InsertRequest* req : requests) {
-    if (any_suppressed) {  // else ClaimAllLocked set them
-      req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
-      req->seqs.assign(req->events.size(), 0);
-    }
     for (size_t i = 0; i < req->events.size(); ++i) {
       const StoredEvent& e = req->events[i];
       if (req->outcomes[i] == InsertOutcome::kDuplicate) continue;  // claimed before (ClaimAllLocked)
