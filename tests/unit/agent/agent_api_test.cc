@@ -448,8 +448,28 @@ TEST_F(AgentApiTest, TimesComeFromTheInjectedClock) {
     return r ? r->status : 0;
   };
   ASSERT_EQ(forward("t-1"), 200);
+  // An event sent without a messageId gets a UUIDv7 of the agent's clock (its first 48 bits the time in ms), as the
+  // SDK makes them: later ids sort after earlier ones, one through POST /v1/events too.
+  auto made_id = [&](const std::string& route) {
+    const std::string ev = R"("event": "e", "anonymousId": "dev-1", "purpose": "analytics"})";
+    auto r = tcp.Post(route, route == "/v1/events" ? R"({"events": [{"type": "track", )" + ev + "]}" : "{" + ev,
+                      "application/json");
+    if (!r || r->status != 200) return std::string("status ") + std::to_string(r ? r->status : 0);
+    Json j = Json::parse(r->body, nullptr, false);
+    if (j.contains("results")) j = j["results"][0];
+    return j.value("messageId", std::string("no messageId: ") + r->body);
+  };
+  auto v7_ms = [](const std::string& id) {
+    if (id.size() != 36 || id[14] != '7') return int64_t{-1};
+    return static_cast<int64_t>(std::stoll(id.substr(0, 8) + id.substr(9, 4), nullptr, 16));
+  };
+  const std::string id1 = made_id("/v1/track");
+  EXPECT_EQ(v7_ms(id1), clock.NowMs()) << id1;
   clock.Advance(90 * 1000);
   ASSERT_EQ(forward("t-2"), 200);
+  const std::string id2 = made_id("/v1/events");
+  EXPECT_EQ(v7_ms(id2), clock.NowMs()) << id2;
+  EXPECT_LT(id1, id2);
   front.Stop();
   ASSERT_TRUE(agent->Shutdown(1000).ok());
   auto evs = Buffered(cfg);
