@@ -90,12 +90,6 @@ Result<std::unique_ptr<core::Client>> Agent::OpenClient(const AgentConfig& cfg, 
   return core::Client::Open(std::move(o));
 }
 
-std::string Agent::NewMessageId() const {
-  std::string id;
-  base::AppendUuidV7(&id, clock_->NowMs());
-  return id;
-}
-
 Result<std::unique_ptr<Agent>> Agent::Open(AgentConfig cfg, base::Logger log, base::Clock* clock) {
   if (clock == nullptr) return Status::InvalidArgument("no clock");
   auto client = OpenClient(cfg, log);
@@ -160,7 +154,9 @@ Answer Agent::Event(std::string_view type, std::string_view body) {
   core::Client::CallContext ctx;
   ctx.user_id = std::move(req.user_id);
   ctx.anonymous_id = std::move(req.anonymous_id);
-  ctx.message_id = req.message_id.empty() ? NewMessageId() : std::move(req.message_id);
+  // One sent without a messageId gets a UUIDv7 of the agent's clock, as the SDK makes them: the collector's index on
+  // messageIds takes it at its end, not at a random page.
+  ctx.message_id = req.message_id.empty() ? base::NewUuidV7(clock_->NowMs()) : std::move(req.message_id);
   ctx.timestamp_ms = req.timestamp_ms;
   std::shared_lock<base::SharedMutex> l(client_mu_);
   if (!client_) return Unavailable("the agent is stopping");
@@ -202,7 +198,7 @@ Answer Agent::Events(std::string_view body) {
     core::Client::CallContext ctx;
     ctx.user_id = std::move(it.req.user_id);
     ctx.anonymous_id = std::move(it.req.anonymous_id);
-    ctx.message_id = it.req.message_id.empty() ? NewMessageId() : std::move(it.req.message_id);
+    ctx.message_id = it.req.message_id.empty() ? base::NewUuidV7(clock_->NowMs()) : std::move(it.req.message_id);
     ctx.timestamp_ms = it.req.timestamp_ms;
     ids[i] = ctx.message_id;
     st[i] = client_->RecordAs(ctx, it.type, it.req.name, it.req.has_payload ? it.req.payload.c_str() : nullptr,

@@ -81,9 +81,6 @@ class Agent {
   Answer FromStatus(const base::Status& s, const std::string& message_id, const std::string& purpose,
                     core::Client* client);
   void CountEvent(const char* result, int64_t n = 1);
-  // The messageId of an event sent without one: a UUIDv7 of the agent's clock, as the SDK makes them, so that the
-  // collector's index on messageIds grows at its end.
-  std::string NewMessageId() const;
 
   base::Logger log_;
   base::Clock* clock_;

@@ -144,6 +144,12 @@ void AppendUuidV7(std::string* out, int64_t unix_ms) {
   out->append(buf, sizeof buf);
 }
 
+std::string NewUuidV7(int64_t unix_ms) {
+  std::string out;
+  AppendUuidV7(&out, unix_ms);
+  return out;
+}
+
 std::string NewUuidV4() {
   std::string out;
   out.reserve(36);

@@ -18,6 +18,8 @@ void AppendUuidV4(std::string* out);
 // random bits (the same pool). Ids made later sort after earlier ones (within one millisecond, in any order), so a
 // store's index on them grows at its end instead of at random pages.
 void AppendUuidV7(std::string* out, int64_t unix_ms);
+// The same as a new string: an event's messageId made at unix_ms.
+std::string NewUuidV7(int64_t unix_ms);
 // The same written at dst, which has room for kUuidChars; returns the end.
 constexpr size_t kUuidChars = 36;
 char* WriteUuidV7(char* dst, int64_t unix_ms);

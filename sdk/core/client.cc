@@ -763,7 +763,7 @@ Status Client::ConsentRecordLocked(const std::string& purpose, Consent state, Co
   if (!opts_.notice_id.empty()) props["noticeId"] = opts_.notice_id;
   if (!opts_.notice_version.empty()) props["noticeVersion"] = opts_.notice_version;
   if (!language.empty()) props["language"] = language;
-  Json ev = {{"messageId", base::NewUuidV4()},
+  Json ev = {{"messageId", base::NewUuidV7(now)},  // time-ordered, as every event's
              {"type", "consent"},
              {"anonymousId", anonymous_id_},
              {"timestamp", base::FormatIso8601(now)},

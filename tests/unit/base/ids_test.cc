@@ -35,6 +35,9 @@ TEST(Ids, UuidV7CarriesTheTimeVersionAndVariantAndSortsByTime) {
   AppendUuidV7(&c, 5);
   EXPECT_NE(b, c);  // the same millisecond: random bits apart
   EXPECT_EQ(b.substr(0, 13), "00000000-0005");
+  const std::string d = NewUuidV7(1796083200000);
+  EXPECT_EQ(d.substr(0, 15), "01a22ee6-b000-7");
+  EXPECT_NE(d, a);
 }
 
 TEST(Ids, IdsStayUniqueAcrossTheStreamsKeys) {

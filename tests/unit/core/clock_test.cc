@@ -187,6 +187,14 @@ TEST_F(ClockTest, EventsCarryTheClocksTime) {
   auto t = Events("track");
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0]["timestamp"], "2026-01-01T00:00:00.123Z");
+  // Its messageId is a UUIDv7 of the same time (0x019b76daa87b ms), and so is a consent record's: the collector's
+  // index on messageIds takes them at its end.
+  EXPECT_EQ(t[0]["messageId"].get<std::string>().substr(0, 15), "019b76da-a87b-7");
+  clock_.Advance(1);
+  ASSERT_TRUE(c->SetConsent("marketing", core::Consent::kGranted).ok());
+  auto records = Events("consent");
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back()["messageId"].get<std::string>().substr(0, 15), "019b76da-a87c-7");
 }
 
 TEST_F(ClockTest, FlushIntervalFollowsTheClock) {
