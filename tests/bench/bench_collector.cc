@@ -2,12 +2,15 @@
 // keep-alive clients POST pre-built zstd batches of 100 unique events to /v1/batch for a fixed time.
 // Prints events/s accepted, requests/s and latency percentiles.
 // Usage: ferry_bench_collector [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T]
-//                              [--insight off|embedded|clickhouse] [--rate EVENTS_PER_S]
+//                              [--insight off|embedded|clickhouse] [--rate EVENTS_PER_S] [--keys sdk|v4|random|legacy]
 // --rate paces the clients to that many events/s in all (each client sends on a fixed schedule), and each request's
 // latency is taken from the moment it was due, not the moment it went (a request that waits for a late one counts
 // its wait too: no coordinated omission). Without it every client sends as fast as it is answered.
 // --insight runs the collector with the operations insight (docs/INSIGHT.md): embedded, or streaming to a throwaway
 // ClickHouse server the benchmark starts (tests/support/clickhouse_server.h) on the same machine.
+// --keys: the events' messageIds and timestamps as the SDK makes them (sdk, the default), v4 (UUIDv4 ids, times in
+// order), random (UUIDv4 ids, times anywhere in the last day), or legacy (the shape of this benchmark's figures before
+// 2026-12-03 21:00 UTC).
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -17,10 +20,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "lib/base/ids.h"
+#include "lib/base/time.h"
 #include "lib/wire/codec.h"
 #include "tests/support/clickhouse_server.h"
 #include "tests/support/collector_process.h"
@@ -39,23 +45,92 @@ size_t Collect(char* p, size_t size, size_t n, void* ud) {
   return size * n;
 }
 
-// A batch of `n` unique events as the SDK sends it (≈350 bytes an event), zstd level 3.
-std::string MakeBatch(int batch_no, int n) {
-  std::string json = "{\"sentAt\":\"2026-01-01T00:00:00.000Z\",\"batch\":[";
+// How a batch's messageIds and timestamps are laid out (--keys). They decide where the collector's indexes on them
+// (event_ids by (project, messageId) and by time, events by time) take each new entry: at their end, or at a page of
+// their own per event.
+enum class Keys {
+  kSdk,     // as the SDK sends: UUIDv7 ids (time-ordered) and the times the events were made, in order
+  kV4,      // UUIDv4 ids and the times the events were made, in order: a server-side sender with random ids
+  kRandom,  // UUIDv4 ids and times anywhere in the last 24 hours: random ids, and devices back online after a day
+  kLegacy,  // the shape of the figures before 2026-12-03 21:00 UTC: ids "b<batch>-e<event>-7f3a9c" and a batch's i-th
+            // event at .i ms of one old second, which the collector's skew correction (sentAt of that second) puts i ms
+            // after the batch's receipt: the events of the batches received together interleave in the time indexes
+};
+
+// A batch of `n` unique events as the SDK sends it (≈350 bytes an event), zstd level 3. `made_ms` is when the batch's
+// events were made (all but Keys::kLegacy).
+std::string MakeBatch(int batch_no, int n, Keys keys, int64_t made_ms, std::mt19937_64* rng) {
+  // The collector moves each timestamp by its receipt time minus sentAt (a device's clock skew): sent as soon as made.
+  std::string json =
+      "{\"sentAt\":\"" +
+      (keys == Keys::kLegacy ? std::string("2026-01-01T00:00:00.000Z") : ferry::base::FormatIso8601(made_ms)) +
+      "\",\"batch\":[";
   char buf[1024];
+  std::string id, ts;
   for (int i = 0; i < n; ++i) {
+    char legacy_ts[40];
+    switch (keys) {
+      case Keys::kSdk:
+        id.clear();
+        ferry::base::AppendUuidV7(&id, made_ms);
+        ts = ferry::base::FormatIso8601(made_ms);
+        break;
+      case Keys::kV4:
+        id = ferry::base::NewUuidV4();
+        ts = ferry::base::FormatIso8601(made_ms);
+        break;
+      case Keys::kRandom:
+        id = ferry::base::NewUuidV4();
+        ts = ferry::base::FormatIso8601(made_ms - static_cast<int64_t>((*rng)() % 86400000));
+        break;
+      case Keys::kLegacy:
+        std::snprintf(buf, sizeof buf, "b%d-e%d-7f3a9c", batch_no, i);
+        id = buf;
+        std::snprintf(legacy_ts, sizeof legacy_ts, "2026-01-01T00:00:00.%03dZ", i % 1000);
+        ts = legacy_ts;
+        break;
+    }
     std::snprintf(buf, sizeof buf,
-                  "%s{\"messageId\":\"b%d-e%d-7f3a9c\",\"type\":\"track\",\"event\":\"Product Viewed\","
-                  "\"anonymousId\":\"anon-%d\",\"timestamp\":\"2026-01-01T00:00:00.%03dZ\",\"purpose\":\"analytics\","
+                  "%s{\"messageId\":\"%s\",\"type\":\"track\",\"event\":\"Product Viewed\","
+                  "\"anonymousId\":\"anon-%d\",\"timestamp\":\"%s\",\"purpose\":\"analytics\","
                   "\"properties\":{\"sku\":\"SKU-%d\",\"price\":%d.99,\"currency\":\"EUR\",\"list\":\"search\"},"
                   "\"context\":{\"app\":{\"name\":\"shop\",\"version\":\"4.2.0\"},\"os\":{\"name\":\"Linux\"},"
                   "\"locale\":\"de-DE\",\"timezone\":\"Europe/Berlin\",\"library\":{\"name\":\"ferry\","
                   "\"version\":\"1.0.0\"}}}",
-                  i == 0 ? "" : ",", batch_no, i, batch_no % 5000, i % 1000, (batch_no * 7 + i) % 9973, i % 90 + 10);
+                  i == 0 ? "" : ",", id.c_str(), batch_no % 5000, ts.c_str(), (batch_no * 7 + i) % 9973, i % 90 + 10);
     json += buf;
   }
   json += "]}";
   return ferry::wire::ZstdCompress(json, 3);
+}
+
+// Bytes the process has caused to be written to storage (/proc/PID/io write_bytes: its WAL frames and checkpoints,
+// counted when the pages are dirtied); -1 when unreadable.
+long long DiskWriteBytes(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/io").c_str(), "r");
+  if (f == nullptr) return -1;
+  char line[128];
+  long long v = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "write_bytes: %lld", &v) == 1) break;
+  }
+  std::fclose(f);
+  return v;
+}
+
+// Minor page faults of the process so far (/proc/PID/stat, field 10): memory it touched for the first time, or again
+// after handing it back to the kernel; -1 when unreadable.
+long long MinorFaults(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  long long v = -1;
+  if (p == nullptr || std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %lld", &v) != 1) return -1;
+  return v;
 }
 
 }  // namespace
@@ -65,6 +140,7 @@ int main(int argc, char** argv) {
   double rate = 0;  // events/s in all; 0: as fast as answered
   bool tls = true;
   std::string insight = "off";
+  Keys keys = Keys::kSdk;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -82,10 +158,18 @@ int main(int argc, char** argv) {
       insight = argv[++i];
     else if (a == "--rate" && i + 1 < argc)
       rate = std::atof(argv[++i]);
+    else if (a == "--keys" && i + 1 < argc && std::strcmp(argv[i + 1], "sdk") == 0 && ++i)
+      keys = Keys::kSdk;
+    else if (a == "--keys" && i + 1 < argc && std::strcmp(argv[i + 1], "v4") == 0 && ++i)
+      keys = Keys::kV4;
+    else if (a == "--keys" && i + 1 < argc && std::strcmp(argv[i + 1], "random") == 0 && ++i)
+      keys = Keys::kRandom;
+    else if (a == "--keys" && i + 1 < argc && std::strcmp(argv[i + 1], "legacy") == 0 && ++i)
+      keys = Keys::kLegacy;
     else {
       std::fprintf(stderr,
                    "usage: %s [--clients N] [--seconds S] [--events-per-batch K] [--plain] [--threads T] "
-                   "[--insight off|embedded|clickhouse] [--rate EVENTS_PER_S]\n",
+                   "[--insight off|embedded|clickhouse] [--rate EVENTS_PER_S] [--keys sdk|v4|random|legacy]\n",
                    argv[0]);
       return 2;
     }
@@ -122,7 +206,15 @@ int main(int argc, char** argv) {
   size_t n_batches = static_cast<size_t>(std::max(1000, 200000 / per_batch * seconds));
   std::vector<std::string> batches(n_batches);
   auto t_build = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < n_batches; ++i) batches[i] = MakeBatch(static_cast<int>(i), per_batch);
+  // Keys::kSdk: the batches were made one a millisecond up to now, and are sent in that order.
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  std::mt19937_64 rng(20261203);
+  for (size_t i = 0; i < n_batches; ++i) {
+    batches[i] = MakeBatch(static_cast<int>(i), per_batch, keys,
+                           now_ms - static_cast<int64_t>(n_batches) + static_cast<int64_t>(i), &rng);
+  }
   double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
   size_t zbytes = 0;
   for (auto& b : batches) zbytes += b.size();
@@ -135,6 +227,7 @@ int main(int argc, char** argv) {
   ferry::testsupport::ProcessCpu cpu0, cpu1;
   bool have_cpu = ferry::testsupport::ReadProcessCpu(c->pid(), &cpu0);
   const std::string metrics0 = c->Metrics();
+  const long long disk0 = DiskWriteBytes(c->pid()), faults0 = MinorFaults(c->pid());
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::seconds(seconds);
   std::vector<std::thread> workers;
@@ -194,6 +287,7 @@ int main(int argc, char** argv) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   have_cpu = have_cpu && ferry::testsupport::ReadProcessCpu(c->pid(), &cpu1);
   const std::string metrics1 = c->Metrics();
+  const long long disk1 = DiskWriteBytes(c->pid()), faults1 = MinorFaults(c->pid());
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -202,9 +296,14 @@ int main(int argc, char** argv) {
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) < 1) load[0] = -1;
   std::printf(
-      "collector ingest (%s, %d clients, %d server threads, %d events/batch, %.1f s, insight %s, %s; load "
+      "collector ingest (%s, %d clients, %d server threads, %d events/batch, keys %s, %.1f s, insight %s, %s; load "
       "averages %.2f %.2f %.2f):\n",
-      tls ? "TLS" : "plain HTTP", clients, threads, per_batch, elapsed, insight.c_str(),
+      tls ? "TLS" : "plain HTTP", clients, threads, per_batch,
+      keys == Keys::kSdk      ? "sdk"
+      : keys == Keys::kV4     ? "v4"
+      : keys == Keys::kRandom ? "random"
+                              : "legacy",
+      elapsed, insight.c_str(),
       rate > 0 ? ("paced at " + std::to_string(static_cast<long>(rate)) + " events/s").c_str() : "unpaced", load[0],
       load[1], load[2]);
   std::printf("  accepted events/s: %.0f   (accepted %ld, duplicate %ld, stored rows %ld)\n", accepted / elapsed,
@@ -221,6 +320,16 @@ int main(int argc, char** argv) {
     std::printf("  collector CPU per event: %.1f us, of it the busiest thread (the writer) %.1f us\n",
                 cpu1.AllSince(cpu0) / n * 1e6, cpu1.BusiestThreadSince(cpu0) / n * 1e6);
   }
+  // What the store's pages cost the disk: the events rows, every index entry, the log, the checkpoints.
+  if (disk0 >= 0 && disk1 >= disk0 && accepted.load() > 0) {
+    std::printf("  written to disk by the collector: %.0f bytes per stored event (%.1f MiB/s)\n",
+                static_cast<double>(disk1 - disk0) / static_cast<double>(accepted.load()),
+                static_cast<double>(disk1 - disk0) / elapsed / (1 << 20));
+  }
+  if (faults0 >= 0 && faults1 >= faults0 && accepted.load() > 0) {
+    std::printf("  the collector's minor page faults: %.3f per stored event\n",
+                static_cast<double>(faults1 - faults0) / static_cast<double>(accepted.load()));
+  }
   // The group-commit writer over the run (GET /metrics): how many transactions, how large, how long, how busy.
   auto delta = [&](const char* name) {
     using ferry::testsupport::CollectorProcess;
@@ -235,7 +344,8 @@ int main(int argc, char** argv) {
   }
   std::printf("  latency p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", pct(0.5) * 1e3, pct(0.9) * 1e3,
               pct(0.99) * 1e3, all.empty() ? 0.0 : all.back() * 1e3);
-  if (insight == "off" && per_batch == 100) {
+  // The target's workload is the SDK's events (issue 16), so its line is printed for --keys sdk only.
+  if (insight == "off" && per_batch == 100 && keys == Keys::kSdk) {
     if (rate > 0) {
       std::printf(
           "== issue 16 target: collector ingest p99 < 20 ms at half of 100000 events/s: paced at %.0f, p99 "

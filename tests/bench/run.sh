@@ -50,6 +50,8 @@ for w in "${wanted[@]}"; do
     collector)
       "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10
       "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 --rate 50000  # the target's half load
+      # Senders with random UUIDv4 messageIds (not the SDK or the agent): each event's key at a page of its own.
+      "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 --keys v4
       ;;
     agent)
       "$build/tests/bench/ferry_bench_agent" 8 40000 0 1      # one event per request (/v1/track)
