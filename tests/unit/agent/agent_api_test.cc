@@ -456,8 +456,8 @@ TEST_F(AgentApiTest, TimesComeFromTheInjectedClock) {
                       "application/json");
     if (!r || r->status != 200) return std::string("status ") + std::to_string(r ? r->status : 0);
     Json j = Json::parse(r->body, nullptr, false);
-    if (j.contains("results")) j = j["results"][0];
-    return j.value("messageId", std::string("no messageId: ") + r->body);
+    if (j.is_object() && j.contains("results") && j["results"].is_array() && !j["results"].empty()) j = j["results"][0];
+    return j.is_object() ? j.value("messageId", std::string("no messageId: ") + r->body) : "not JSON: " + r->body;
   };
   auto v7_ms = [](const std::string& id) {
     if (id.size() != 36 || id[14] != '7') return int64_t{-1};
