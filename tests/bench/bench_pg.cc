@@ -6,7 +6,9 @@
 //     clients, each client pacing its requests) to read the latency at a given load.
 //  2. subject find/export/erase times on a table of N events (bulk-loaded with SQL; the subject holds 500).
 // Usage: ferry_bench_pg [seconds per ingest run, default 10] [clients, default 8] [events in the table, default 1e6]
-//                       [--tls] [--rate EVENTS_PER_S] [--collectors 1|2|both] [--no-subjects]
+//                       [--tls] [--rate EVENTS_PER_S] [--collectors 1|2|both] [--no-subjects] [--keys ordered|v4]
+// --keys: the messageIds "b<batch>-<event>" (ordered, the default: near the end of the index, as the SDK's UUIDv7) or
+// random UUIDv4 (other senders: each at a page of its own; docs/PERFORMANCE.md, "what the events' keys cost").
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -22,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector/engines/postgres/pg_store.h"
+#include "lib/base/ids.h"
 #include "lib/base/time.h"
 #include "lib/wire/codec.h"
 #include "tests/support/collector_process.h"
@@ -54,16 +57,21 @@ size_t Collect(char* p, size_t size, size_t n, void* ud) {
 
 // Batch `no`: 100 track events (~330 bytes stored), each from device (no * 7 + i) % 5000; zstd level 3 as the SDK
 // sends it.
-std::string Batch(int64_t no, const std::string& ts) {
+std::string Batch(int64_t no, const std::string& ts, bool v4) {
   std::string json = "{\"sentAt\":\"" + ts + "\",\"batch\":[";
   char buf[512];
   for (int i = 0; i < kPerBatch; ++i) {
+    char id[64];
+    if (v4) {
+      std::snprintf(id, sizeof id, "%s", ferry::base::NewUuidV4().c_str());
+    } else {
+      std::snprintf(id, sizeof id, "b%lld-%d", static_cast<long long>(no), i);
+    }
     std::snprintf(buf, sizeof buf,
-                  "%s{\"messageId\":\"b%lld-%d\",\"type\":\"track\",\"event\":\"Product Viewed\","
+                  "%s{\"messageId\":\"%s\",\"type\":\"track\",\"event\":\"Product Viewed\","
                   "\"anonymousId\":\"anon-%lld\",\"timestamp\":\"%s\",\"purpose\":\"analytics\","
                   "\"properties\":{\"sku\":\"SKU-%d\",\"price\":19.99,\"currency\":\"EUR\"}}",
-                  i == 0 ? "" : ",", static_cast<long long>(no), i, static_cast<long long>((no * 7 + i) % 5000),
-                  ts.c_str(), i);
+                  i == 0 ? "" : ",", id, static_cast<long long>((no * 7 + i) % 5000), ts.c_str(), i);
     json += buf;
   }
   json += "]}";
@@ -186,7 +194,7 @@ int main(int argc, char** argv) {
   double seconds = 10, rate = 0;
   int clients = 8;
   int64_t table_events = 1000000;
-  bool tls = false, subjects = true;
+  bool tls = false, subjects = true, v4 = false;
   std::vector<int> collector_counts = {1, 2};
   int positional = 0;
   for (int i = 1; i < argc; ++i) {
@@ -200,6 +208,9 @@ int main(int argc, char** argv) {
       collector_counts = v == "both" ? std::vector<int>{1, 2} : std::vector<int>{std::atoi(v.c_str())};
     } else if (a == "--no-subjects") {
       subjects = false;
+    } else if (a == "--keys" && i + 1 < argc &&
+               (std::string(argv[i + 1]) == "v4" || std::string(argv[i + 1]) == "ordered")) {
+      v4 = std::string(argv[++i]) == "v4";
     } else if (a[0] != '-' && positional < 3) {
       if (positional == 0) seconds = std::atof(a.c_str());
       if (positional == 1) clients = std::atoi(a.c_str());
@@ -208,7 +219,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [seconds] [clients] [table events] [--tls] [--rate EVENTS_PER_S] "
-                   "[--collectors 1|2|both] [--no-subjects]\n",
+                   "[--collectors 1|2|both] [--no-subjects] [--keys ordered|v4]\n",
                    argv[0]);
       return 2;
     }
@@ -227,7 +238,7 @@ int main(int argc, char** argv) {
   // Unique batches for ~100,000 events/s over the run (each run has a database of its own).
   std::vector<std::string> batches(static_cast<size_t>(std::max(1000.0, 1000 * seconds)));
   const std::string ts = ferry::base::FormatIso8601(ferry::base::NowMs());
-  for (size_t i = 0; i < batches.size(); ++i) batches[i] = Batch(static_cast<int64_t>(i), ts);
+  for (size_t i = 0; i < batches.size(); ++i) batches[i] = Batch(static_cast<int64_t>(i), ts, v4);
   for (int collectors : collector_counts) {
     std::string db = "ingest_" + std::to_string(collectors);
     std::string uri = cluster->CreateDatabase(db, &error);
@@ -243,13 +254,14 @@ int main(int argc, char** argv) {
     std::string rows;
     cluster->Psql(db, "SELECT count(*) FROM events", &rows);
     std::printf(
-        "ingest, %d collector%s, %s, %d clients%s, batches of %d from ~100 devices, %.0f s (load %.2f): "
+        "ingest, %d collector%s, %s, %d clients%s, batches of %d from ~100 devices, %s ids, %.0f s (load %.2f): "
         "%.0f events/s, %.0f requests/s, latency p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms; "
         "%lld failed requests, %lld duplicates, %s rows stored\n",
         collectors, collectors > 1 ? "s" : "", tls ? "TLS" : "plain HTTP", clients,
         rate > 0 ? (" paced to " + std::to_string(static_cast<int64_t>(rate)) + " events/s").c_str() : "", kPerBatch,
-        seconds, r.load1, r.events_per_s, r.requests_per_s, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms,
-        static_cast<long long>(r.failed), static_cast<long long>(r.duplicate), rows.substr(0, rows.find('\n')).c_str());
+        v4 ? "UUIDv4" : "ordered", seconds, r.load1, r.events_per_s, r.requests_per_s, r.p50_ms, r.p90_ms, r.p99_ms,
+        r.max_ms, static_cast<long long>(r.failed), static_cast<long long>(r.duplicate),
+        rows.substr(0, rows.find('\n')).c_str());
     std::fflush(stdout);
   }
   curl_global_cleanup();
