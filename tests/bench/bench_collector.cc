@@ -104,35 +104,6 @@ std::string MakeBatch(int batch_no, int n, Keys keys, int64_t made_ms, std::mt19
   return ferry::wire::ZstdCompress(json, 3);
 }
 
-// Bytes the process has caused to be written to storage (/proc/PID/io write_bytes: its WAL frames and checkpoints,
-// counted when the pages are dirtied); -1 when unreadable.
-long long DiskWriteBytes(pid_t pid) {
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/io").c_str(), "r");
-  if (f == nullptr) return -1;
-  char line[128];
-  long long v = -1;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "write_bytes: %lld", &v) == 1) break;
-  }
-  std::fclose(f);
-  return v;
-}
-
-// Minor page faults of the process so far (/proc/PID/stat, field 10): memory it touched for the first time, or again
-// after handing it back to the kernel; -1 when unreadable.
-long long MinorFaults(pid_t pid) {
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (f == nullptr) return -1;
-  char buf[1024];
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
-  long long v = -1;
-  if (p == nullptr || std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %lld", &v) != 1) return -1;
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -227,7 +198,7 @@ int main(int argc, char** argv) {
   ferry::testsupport::ProcessCpu cpu0, cpu1;
   bool have_cpu = ferry::testsupport::ReadProcessCpu(c->pid(), &cpu0);
   const std::string metrics0 = c->Metrics();
-  const long long disk0 = DiskWriteBytes(c->pid()), faults0 = MinorFaults(c->pid());
+  const long long disk0 = ferry::testsupport::ProcessWriteBytes(c->pid());
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::seconds(seconds);
   std::vector<std::thread> workers;
@@ -287,7 +258,7 @@ int main(int argc, char** argv) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   have_cpu = have_cpu && ferry::testsupport::ReadProcessCpu(c->pid(), &cpu1);
   const std::string metrics1 = c->Metrics();
-  const long long disk1 = DiskWriteBytes(c->pid()), faults1 = MinorFaults(c->pid());
+  const long long disk1 = ferry::testsupport::ProcessWriteBytes(c->pid());
   std::vector<double> all;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -326,9 +297,9 @@ int main(int argc, char** argv) {
                 static_cast<double>(disk1 - disk0) / static_cast<double>(accepted.load()),
                 static_cast<double>(disk1 - disk0) / elapsed / (1 << 20));
   }
-  if (faults0 >= 0 && faults1 >= faults0 && accepted.load() > 0) {
+  if (have_cpu && cpu0.minor_faults >= 0 && cpu1.minor_faults >= cpu0.minor_faults && accepted.load() > 0) {
     std::printf("  the collector's minor page faults: %.3f per stored event\n",
-                static_cast<double>(faults1 - faults0) / static_cast<double>(accepted.load()));
+                static_cast<double>(cpu1.minor_faults - cpu0.minor_faults) / static_cast<double>(accepted.load()));
   }
   // The group-commit writer over the run (GET /metrics): how many transactions, how large, how long, how busy.
   auto delta = [&](const char* name) {

@@ -61,17 +61,12 @@ std::string Batch(int64_t no, const std::string& ts, bool v4) {
   std::string json = "{\"sentAt\":\"" + ts + "\",\"batch\":[";
   char buf[512];
   for (int i = 0; i < kPerBatch; ++i) {
-    char id[64];
-    if (v4) {
-      std::snprintf(id, sizeof id, "%s", ferry::base::NewUuidV4().c_str());
-    } else {
-      std::snprintf(id, sizeof id, "b%lld-%d", static_cast<long long>(no), i);
-    }
+    const std::string id = v4 ? ferry::base::NewUuidV4() : "b" + std::to_string(no) + "-" + std::to_string(i);
     std::snprintf(buf, sizeof buf,
                   "%s{\"messageId\":\"%s\",\"type\":\"track\",\"event\":\"Product Viewed\","
                   "\"anonymousId\":\"anon-%lld\",\"timestamp\":\"%s\",\"purpose\":\"analytics\","
                   "\"properties\":{\"sku\":\"SKU-%d\",\"price\":19.99,\"currency\":\"EUR\"}}",
-                  i == 0 ? "" : ",", id, static_cast<long long>((no * 7 + i) % 5000), ts.c_str(), i);
+                  i == 0 ? "" : ",", id.c_str(), static_cast<long long>((no * 7 + i) % 5000), ts.c_str(), i);
     json += buf;
   }
   json += "]}";

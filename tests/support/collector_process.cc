@@ -317,24 +317,32 @@ long ProcessRssKb(pid_t pid) {
 }
 
 namespace {
-// utime + stime of a /proc/.../stat file, in clock ticks; -1 when unreadable. The command name (field 2) may hold
-// spaces and parentheses: the fields are counted from its last ')'.
-long long StatTicks(const std::string& path) {
+// Fields of a /proc/.../stat file; -1 when unreadable. The command name (field 2) may hold spaces and parentheses: the
+// fields are counted from its last ')'.
+struct StatFields {
+  long long minor_faults = -1;  // field 10
+  long long ticks = -1;         // utime + stime (fields 14 and 15), in clock ticks
+};
+StatFields ReadStat(const std::string& path) {
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  StatFields out;
   size_t close = text.rfind(')');
-  if (close == std::string::npos) return -1;
+  if (close == std::string::npos) return out;
   std::istringstream fields(text.substr(close + 1));
   std::string f;
-  long long utime = -1, stime = -1;
+  long long minflt = -1, utime = -1, stime = -1;
   for (int i = 3; fields >> f; ++i) {  // field 3 is the state
+    if (i == 10) minflt = std::atoll(f.c_str());
     if (i == 14) utime = std::atoll(f.c_str());
     if (i == 15) {
       stime = std::atoll(f.c_str());
       break;
     }
   }
-  return utime < 0 || stime < 0 ? -1 : utime + stime;
+  if (utime >= 0 && stime >= 0) out.ticks = utime + stime;
+  out.minor_faults = minflt;
+  return out;
 }
 }  // namespace
 
@@ -342,16 +350,30 @@ bool ReadProcessCpu(pid_t pid, ProcessCpu* out) {
   if (pid <= 0) return false;
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   const std::string dir = "/proc/" + std::to_string(pid);
-  long long all = StatTicks(dir + "/stat");
-  if (all < 0 || tick <= 0) return false;
-  out->all_s = static_cast<double>(all) / tick;
+  const StatFields all = ReadStat(dir + "/stat");
+  if (all.ticks < 0 || tick <= 0) return false;
+  out->all_s = static_cast<double>(all.ticks) / tick;
+  out->minor_faults = all.minor_faults;
   out->thread_s.clear();
   std::error_code ec;
   for (const auto& task : std::filesystem::directory_iterator(dir + "/task", ec)) {
-    long long t = StatTicks(task.path().string() + "/stat");
+    long long t = ReadStat(task.path().string() + "/stat").ticks;
     if (t >= 0) out->thread_s[std::atol(task.path().filename().c_str())] = static_cast<double>(t) / tick;
   }
   return true;
+}
+
+long long ProcessWriteBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/io");
+  std::string key;
+  long long v = -1;
+  while (in >> key) {
+    if (key == "write_bytes:") {
+      in >> v;
+      break;
+    }
+  }
+  return v;
 }
 
 double ProcessCpu::BusiestThreadSince(const ProcessCpu& before) const {

@@ -108,11 +108,15 @@ long ProcessRssKb(pid_t pid);
 struct ProcessCpu {
   double all_s = 0;
   std::map<long, double> thread_s;  // by thread id
+  long long minor_faults = -1;      // of the process so far (memory touched first, or again after it went back)
   // What `this` (later) used since `before`: all threads, and the one thread that used the most.
   double AllSince(const ProcessCpu& before) const { return all_s - before.all_s; }
   double BusiestThreadSince(const ProcessCpu& before) const;
 };
 bool ReadProcessCpu(pid_t pid, ProcessCpu* out);
+// Bytes process `pid` has caused to be written to storage so far (/proc/<pid>/io write_bytes, counted when pages are
+// dirtied: a store's log and checkpoints), -1 when unknown.
+long long ProcessWriteBytes(pid_t pid);
 
 // Runs a command line through /bin/sh; returns its exit status and puts stdout in *out.
 int RunCommand(const std::string& cmd, std::string* out);
