@@ -14,6 +14,7 @@
 #include "agent/http_front.h"
 #include "ferry/ferry.h"
 #include "lib/base/log.h"
+#include "lib/cipher/page_cipher.h"
 #include "lib/net/address.h"
 
 namespace {
@@ -69,6 +70,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // The buffer's pages encrypted with OpenSSL contexts kept per connection (the same file format).
+  ferry::base::Status cipher = ferry::cipher::InstallPageCipher();
+  if (!cipher.ok()) log.Warn("page cipher: " + cipher.ToString());
   auto opened = Agent::Open(cfg, log);
   if (!opened.ok()) {
     log.Error("cannot open the buffer " + cfg.storage_path + ": " + opened.status().ToString());

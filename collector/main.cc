@@ -20,6 +20,7 @@
 #include "collector/engines/open_store.h"
 #include "collector/http/server.h"
 #include "lib/base/log.h"
+#include "lib/cipher/page_cipher.h"
 #include "lib/net/address.h"
 
 namespace {
@@ -58,6 +59,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pg-lock-timeout-ms", store_config.pg_lock_timeout_ms,
                  "PostgreSQL: lock_timeout of each connection (0 = none)")
+      ->capture_default_str();
+  std::string page_cipher = "ferry";
+  app.add_option("--page-cipher", page_cipher,
+                 "Embedded store's page encryption: ferry (OpenSSL contexts kept per connection) or sqlcipher "
+                 "(SQLCipher's own provider); the same file format either way")
+      ->check(CLI::IsMember({"ferry", "sqlcipher"}))
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Store encryption key file (64 hex chars); default DIR/collector.key");
   app.add_option("--threads", opts.threads, "HTTP handler threads")->capture_default_str();
@@ -265,6 +272,12 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (page_cipher == "ferry") {
+    ferry::base::Status cipher = ferry::cipher::InstallPageCipher();
+    if (!cipher.ok()) log.Warn("page cipher: " + cipher.ToString());
+  } else {
+    log.Info("page cipher: SQLCipher's own provider (--page-cipher sqlcipher)");
+  }
   store_config.storage = storage;
   store_config.data_dir = data_dir;
   store_config.key_file = key_file;
