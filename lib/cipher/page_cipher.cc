@@ -14,6 +14,8 @@
 #include <new>
 #include <string>
 
+#include "lib/base/sqlite.h"
+
 namespace ferry::cipher {
 namespace {
 
@@ -296,10 +298,7 @@ int CtxFree(void** p) {
 
 bool IsOurs(const Provider* p) { return p != nullptr && p->get_provider_name == &ProviderName; }
 
-struct SqliteClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using Connection = std::unique_ptr<sqlite3, SqliteClose>;
+using Connection = std::unique_ptr<sqlite3, base::SqliteCloser>;
 
 // The first column of the first row `sql` answers on `db`; empty when none.
 std::string QueryText(sqlite3* db, const char* sql) {
