@@ -14,6 +14,7 @@
 #include "collector/engines/sqlite/sqlite_store.h"
 #include "lib/base/sqlite.h"
 #include "lib/base/time.h"
+#include "tests/support/power_cut_vfs.h"
 #include "tests/unit/store_conformance/store_env.h"
 
 namespace ferry::collector::conformance {
@@ -39,6 +40,47 @@ TEST_F(SqliteStoreTest, CreatesKeyFileWithMode0600AndSchema) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ((*store)->SchemaVersion(), kSchemaVersion);
   EXPECT_TRUE((*store)->Check().ok());
+}
+
+// An answered batch is on the disk, not only in the operating system's cache: the power goes right after the last
+// answer (every write since its file's last sync is dropped, tests/support/power_cut_vfs.h), and the store holds
+// every accepted event, the project and its write key.
+TEST_F(SqliteStoreTest, AnsweredBatchesSurviveAPowerCut) {
+  size_t accepted = 0;
+  std::string write_key;
+  {
+    testsupport::PowerCutVfs vfs;
+    ASSERT_TRUE(vfs.installed());
+    {
+      auto store = SqliteStore::Open(dir());
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      auto key = (*store)->CreateWriteKey("shop");
+      ASSERT_TRUE(key.ok()) << key.status().ToString();
+      write_key = *key;
+      auto info = (*store)->LookupWriteKey(*key);
+      ASSERT_TRUE(info.ok() && info->has_value());
+      const int64_t shop = (*info)->project_id;
+      for (int b = 0, n = 0; b < 5; ++b) {
+        std::vector<StoredEvent> events;
+        for (int i = 0; i < 40; ++i, ++n) {
+          events.push_back(MakeEvent("pc-" + std::to_string(n), "track", "", "anon-" + std::to_string(n % 7),
+                                     1700000000000 + n, 1700000000000 + n, {{"n", n}}));
+        }
+        auto outcomes = PutEvents(**store, shop, std::move(events));
+        accepted += static_cast<size_t>(std::count(outcomes.begin(), outcomes.end(), InsertOutcome::kAccepted));
+      }
+      vfs.Cut();
+    }  // closed with the power off: nothing it writes now reaches the files
+    ASSERT_GT(vfs.files_opened(), 0u) << "the store did not run on the power-cut VFS";
+    ASSERT_EQ(vfs.Revert(), "");
+  }
+  ASSERT_EQ(accepted, 200u);
+  auto store = SqliteStore::Open(dir());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_TRUE((*store)->Check().ok());
+  auto info = (*store)->LookupWriteKey(write_key);
+  ASSERT_TRUE(info.ok() && info->has_value()) << "the write key did not survive the power cut";
+  EXPECT_EQ(backend_.QueryText("SELECT count(*) FROM events"), "200");
 }
 
 TEST_F(SqliteStoreTest, FileIsEncryptedAndNeedsTheKey) {
