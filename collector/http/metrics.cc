@@ -102,7 +102,48 @@ std::string RenderGroupCommit(const GroupCommitter::Stats& s) {
          buf);
   metric("ferry_store_commit_queue", "gauge", "Batch requests waiting for the group-commit writer right now.",
          std::to_string(s.queued));
+  auto histogram = [&out, &buf](const std::string& name, const char* help, const auto& counts, double sum) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    int64_t cum = 0;
+    for (size_t i = 0; i < GroupCommitter::kDurationBuckets.size(); ++i) {
+      cum += counts[i];
+      std::snprintf(buf, sizeof buf, "%g", GroupCommitter::kDurationBuckets[i]);
+      out += name + "_bucket{le=\"" + buf + "\"} " + std::to_string(cum) + "\n";
+    }
+    cum += counts[GroupCommitter::kDurationBuckets.size()];
+    out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cum) + "\n";
+    std::snprintf(buf, sizeof buf, "%.6f", sum);
+    out += name + "_sum " + buf + "\n" + name + "_count " + std::to_string(cum) + "\n";
+  };
+  histogram("ferry_store_commit_duration_seconds",
+            "Group-commit transactions by how long each took (every batch it carried waited for all of it).",
+            s.durations, s.busy_seconds);
+  histogram("ferry_store_commit_wait_seconds",
+            "Batch requests by how long each waited for the group-commit writer, its queue and its transaction.",
+            s.waits, s.wait_seconds);
+  std::snprintf(buf, sizeof buf, "%.6f", s.longest_seconds);
+  metric("ferry_store_commit_longest_seconds", "gauge",
+         "The longest group-commit transaction since the collector started.", buf);
   return out;
+}
+
+std::string RenderCheckpoints(const Engine::CheckpointStats& s) {
+  if (!s.reported) return {};
+  char bg[64], wr[64];
+  std::snprintf(bg, sizeof bg, "%.6f", s.background_seconds);
+  std::snprintf(wr, sizeof wr, "%.6f", s.writer_seconds);
+  return std::string(
+             "# HELP ferry_store_checkpoints_total Copies of the embedded store's write-ahead log into its database "
+             "file: by the checkpointer thread, or by the writer between two transactions (batches wait for "
+             "those).\n"
+             "# TYPE ferry_store_checkpoints_total counter\n"
+             "ferry_store_checkpoints_total{by=\"checkpointer\"} ") +
+         std::to_string(s.background) + "\nferry_store_checkpoints_total{by=\"writer\"} " + std::to_string(s.writer) +
+         "\n# HELP ferry_store_checkpoint_seconds_total Time spent in those copies (their writes and flushes share the "
+         "disk with the commits').\n"
+         "# TYPE ferry_store_checkpoint_seconds_total counter\n"
+         "ferry_store_checkpoint_seconds_total{by=\"checkpointer\"} " +
+         bg + "\nferry_store_checkpoint_seconds_total{by=\"writer\"} " + wr + "\n";
 }
 
 }  // namespace ferry::collector

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "collector/ingest/group_commit.h"
+#include "collector/store/engine.h"
 
 namespace ferry::collector {
 
@@ -47,8 +48,14 @@ class Metrics {
 
 // The group-commit writer's counters (GroupCommitter::stats) in the text exposition format: ferry_store_commits_total,
 // ferry_store_commit_failures_total, ferry_store_commit_requests_total, ferry_store_commit_events_total,
-// ferry_store_commit_seconds_total (counters) and ferry_store_commit_queue (gauge).
+// ferry_store_commit_seconds_total (counters), ferry_store_commit_queue (gauge), ferry_store_commit_duration_seconds
+// and ferry_store_commit_wait_seconds (histograms), ferry_store_commit_longest_seconds (gauge).
 std::string RenderGroupCommit(const GroupCommitter::Stats& s);
+
+// The embedded store's checkpoints (Engine::Checkpoints): ferry_store_checkpoints_total and
+// ferry_store_checkpoint_seconds_total, each by="checkpointer" and by="writer". Nothing for an engine that does not
+// report them.
+std::string RenderCheckpoints(const Engine::CheckpointStats& s);
 
 }  // namespace ferry::collector
 

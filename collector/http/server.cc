@@ -188,7 +188,7 @@ void CollectorServer::Stop() {
 }
 
 std::string CollectorServer::RenderMetrics() const {
-  return metrics_.Render() + RenderGroupCommit(committer_.stats()) +
+  return metrics_.Render() + RenderGroupCommit(committer_.stats()) + RenderCheckpoints(health_->Checkpoints()) +
          httpd::RenderStats(http_stats(), "ferry_collector_http");
 }
 

@@ -1,9 +1,19 @@
 #include "collector/ingest/group_commit.h"
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
 namespace ferry::collector {
+
+namespace {
+// The bucket of kDurationBuckets that `seconds` falls in (the last: longer than all).
+size_t Bucket(double seconds) {
+  size_t i = 0;
+  while (i < GroupCommitter::kDurationBuckets.size() && seconds > GroupCommitter::kDurationBuckets[i]) ++i;
+  return i;
+}
+}  // namespace
 
 GroupCommitter::GroupCommitter(IngestSink* sink, size_t max_events)
     : sink_(sink), max_events_(max_events), writer_([this] { Run(); }) {}
@@ -12,11 +22,15 @@ GroupCommitter::~GroupCommitter() { Stop(); }
 
 base::Status GroupCommitter::Submit(InsertRequest* req) {
   Pending p{req, base::Status::Ok(), false, {}};
+  const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) return base::Status::Closed("the collector is stopping");
   queue_.push_back(&p);
   work_cv_.notify_one();
   p.cv.wait(lock, [&p] { return p.done; });
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ++stats_.waits[Bucket(waited)];
+  stats_.wait_seconds += waited;
   return p.status;
 }
 
@@ -69,6 +83,8 @@ void GroupCommitter::Run() {
       stats_.requests += static_cast<int64_t>(reqs.size());
       for (const InsertRequest* r : reqs) stats_.events += static_cast<int64_t>(r->events.size());
       stats_.busy_seconds += took;
+      ++stats_.durations[Bucket(took)];
+      stats_.longest_seconds = std::max(stats_.longest_seconds, took);
       // Notified under the lock: once it sees done, the submitter returns and its Pending (and cv) is gone.
       for (Pending* p : taken) {
         p->status = s;

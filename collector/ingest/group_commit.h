@@ -3,6 +3,7 @@
 #ifndef FERRY_COLLECTOR_INGEST_GROUP_COMMIT_H_
 #define FERRY_COLLECTOR_INGEST_GROUP_COMMIT_H_
 
+#include <array>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -33,14 +34,24 @@ class GroupCommitter {
   // on to know that requests queued up, and what an operator would graph.
   size_t Queued();
 
+  // Upper bounds (seconds) of the buckets of Stats::durations; a last bucket holds what took longer.
+  static constexpr std::array<double, 12> kDurationBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                              0.1,   0.25,   0.5,   1,    2.5,   5};
   // What the writer did since it started (GET /metrics): transactions, the requests and events they carried, those
-  // that failed, and the time spent in them (its rate is the writer's utilisation: near 1, requests queue up).
+  // that failed, and the time spent in them (its rate is the writer's utilisation: near 1, requests queue up); how
+  // long each took, by kDurationBuckets (a request waits for the whole of its transaction: a slow one, a stalled disk
+  // under it, shows here before it shows in the requests' latency).
   struct Stats {
     int64_t transactions = 0;
     int64_t failed_transactions = 0;
     int64_t requests = 0;
     int64_t events = 0;
     double busy_seconds = 0;
+    std::array<int64_t, kDurationBuckets.size() + 1> durations{};
+    double longest_seconds = 0;
+    // How long each request waited in Submit (the queue and its transaction), by kDurationBuckets, and in all.
+    std::array<int64_t, kDurationBuckets.size() + 1> waits{};
+    double wait_seconds = 0;
     size_t queued = 0;
   };
   Stats stats() const;

@@ -415,6 +415,18 @@ class Engine {
 
   // Calls fn(table, column, text) for every non-NULL text value of every column of every table.
   virtual base::Status ScanAllText(const TextScanFn& fn) = 0;
+
+  // The copies of the write-ahead log into the database file since the engine opened (GET /metrics), by who made
+  // them: a thread of the engine's own beside the writer, or the writer between two of its transactions when that
+  // thread fell behind (a batch waits for those). Their disk writes and flushes share the disk with the commits'.
+  struct CheckpointStats {
+    bool reported = false;  // false: the engine does not checkpoint itself (PostgreSQL reports its own)
+    int64_t background = 0;
+    double background_seconds = 0;
+    int64_t writer = 0;
+    double writer_seconds = 0;
+  };
+  virtual CheckpointStats Checkpoints() const { return {}; }
 };
 
 }  // namespace ferry::collector

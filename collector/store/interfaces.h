@@ -269,6 +269,8 @@ class StoreInspection {
   // Calls fn(table, column, text) for every non-NULL text value of every column of every table (keys and hashes
   // included). fn returning false stops the scan. For erasure proofs (tests) and audits of what is held.
   virtual base::Status ScanAllText(const TextScanFn& fn) = 0;
+  // The engine's checkpoints since it opened (GET /metrics; Engine::Checkpoints).
+  virtual Engine::CheckpointStats Checkpoints() { return {}; }
 };
 
 class EventFeedSource {

@@ -99,6 +99,7 @@ class Store : public IngestSink,
 
   // StoreInspection
   base::Status Check() override;
+  Engine::CheckpointStats Checkpoints() override { return engine_->Checkpoints(); }
   base::Result<std::vector<EventRow>> DumpEvents(const std::string& project) override;
   base::Result<std::map<std::string, int64_t>> DroppedCounters(const std::string& project) override;
 

@@ -312,6 +312,34 @@ int main(int argc, char** argv) {
                 commits / elapsed, delta("ferry_store_commit_events_total") / commits,
                 delta("ferry_store_commit_seconds_total") / commits * 1e3,
                 delta("ferry_store_commit_seconds_total") / elapsed * 100);
+    // A batch waits for the whole of its transaction: the slow ones are where the latency's tail comes from.
+    const double slow = commits - delta("ferry_store_commit_duration_seconds_bucket{le=\"0.025\"}");
+    std::printf(
+        "  group commits over 25 ms: %.0f (%.1f %%), the longest %.1f ms\n", slow, slow / commits * 100,
+        ferry::testsupport::CollectorProcess::MetricValue(metrics1, "ferry_store_commit_longest_seconds") * 1e3);
+  }
+  // The collector's own view of the same requests (from the handler's start to its answer; GET /metrics): what the
+  // latency above has beyond it is the clients', TLS's and the scheduler's.
+  const double answered = delta("ferry_request_duration_seconds_count");
+  if (answered > 0) {
+    const double slow = answered - delta("ferry_request_duration_seconds_bucket{le=\"0.025\"}");
+    const double waited = answered - delta("ferry_store_commit_wait_seconds_bucket{le=\"0.025\"}");
+    std::printf(
+        "  requests over 25 ms: %.2f %% in the collector, %.2f %% of them waiting for the writer over 25 ms; the "
+        "clients measured %.2f %%\n",
+        slow / answered * 100, waited / answered * 100,
+        100.0 * static_cast<double>(all.end() - std::upper_bound(all.begin(), all.end(), 0.025)) /
+            static_cast<double>(std::max<size_t>(all.size(), 1)));
+  }
+  // The embedded store's checkpoints (their writes and flushes share the disk with the commits').
+  const std::string by_checkpointer = "ferry_store_checkpoints_total{by=\"checkpointer\"}";
+  if (ferry::testsupport::CollectorProcess::MetricValue(metrics1, by_checkpointer) >= 0) {
+    std::printf(
+        "  checkpoints: %.0f/s by the checkpointer, busy %.0f %% of the time; %.0f by the writer, %.1f ms in all\n",
+        delta(by_checkpointer.c_str()) / elapsed,
+        delta("ferry_store_checkpoint_seconds_total{by=\"checkpointer\"}") / elapsed * 100,
+        delta("ferry_store_checkpoints_total{by=\"writer\"}"),
+        delta("ferry_store_checkpoint_seconds_total{by=\"writer\"}") * 1e3);
   }
   std::printf("  latency p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", pct(0.5) * 1e3, pct(0.9) * 1e3,
               pct(0.99) * 1e3, all.empty() ? 0.0 : all.back() * 1e3);

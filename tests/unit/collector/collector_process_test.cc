@@ -3,8 +3,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include "lib/base/time.h"
 #include "lib/wire/codec.h"
@@ -191,6 +194,14 @@ TEST_F(CollectorProcessTest, HealthMetricsAndCleanShutdown) {
   EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_failures_total"), 0);
   EXPECT_GT(CollectorProcess::MetricValue(m.body, "ferry_store_commit_seconds_total"), 0);
   EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_queue"), 0);
+  // How long each transaction took and each stored batch waited for it.
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_duration_seconds_count"), commits);
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_duration_seconds_bucket{le=\"+Inf\"}"), commits);
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_commit_wait_seconds_count"), 2);
+  EXPECT_GT(CollectorProcess::MetricValue(m.body, "ferry_store_commit_longest_seconds"), 0);
+  // Two small batches: the embedded store's log is far from a checkpoint.
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_checkpoints_total{by=\"checkpointer\"}"), 0);
+  EXPECT_EQ(CollectorProcess::MetricValue(m.body, "ferry_store_checkpoints_total{by=\"writer\"}"), 0);
 
   EXPECT_EQ(c_->Stop(), 0);
   EXPECT_NE(c_->Log().find("stopped"), std::string::npos);
@@ -198,6 +209,39 @@ TEST_F(CollectorProcessTest, HealthMetricsAndCleanShutdown) {
   ASSERT_TRUE(c_->Restart());
   EXPECT_EQ(Json::parse(Post(wire::ZstdCompress(Batch(Json::array({Event("x-1")})))).body)["duplicate"], 1);
   EXPECT_EQ(c_->DumpEvents().size(), 1u);
+}
+
+// Past a thousand pages of log, the embedded store's checkpointer copies them into the database file, and GET
+// /metrics counts it.
+TEST_F(CollectorProcessTest, CountsTheEmbeddedStoresCheckpoints) {
+  const std::string filler(2000, 'x');
+  auto checkpoints = [&] {
+    HttpResult m = HttpRequest("GET", c_->url() + "/metrics", "", {}, c_->ca_file());
+    return std::make_pair(
+        CollectorProcess::MetricValue(m.body, "ferry_store_checkpoints_total{by=\"checkpointer\"}"),
+        CollectorProcess::MetricValue(m.body, "ferry_store_checkpoint_seconds_total{by=\"checkpointer\"}"));
+  };
+  ASSERT_EQ(checkpoints().first, 0);
+  // 3,000 events of ~2.2 KB: about 6.6 MB of rows, some 1,600 pages of log.
+  for (int b = 0; b < 30; ++b) {
+    Json events = Json::array();
+    for (int i = 0; i < 100; ++i) {
+      Json e = Event("ck-" + std::to_string(b) + "-" + std::to_string(i));
+      e["properties"]["note"] = filler;
+      events.push_back(e);
+    }
+    HttpResult r = Post(wire::ZstdCompress(Batch(events)));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(Json::parse(r.body)["accepted"], 100);
+  }
+  // The checkpointer runs beside the writer: it is waited for.
+  std::pair<double, double> seen{0, 0};
+  for (int i = 0; i < 100 && seen.first < 1; ++i) {
+    seen = checkpoints();
+    if (seen.first < 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(seen.first, 1);
+  EXPECT_GT(seen.second, 0);
 }
 
 TEST(CollectorProcess, FaultPlanAnswers) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -320,6 +321,51 @@ TEST(GroupCommitter, CountsFailedTransactions) {
   std::string text = RenderGroupCommit(st);
   EXPECT_NE(text.find("ferry_store_commit_failures_total 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("# TYPE ferry_store_commit_queue gauge\n"), std::string::npos) << text;
+}
+
+// A sink on a slow disk: every transaction takes at least 30 ms.
+class SlowSink : public IngestSink {
+ public:
+  base::Status Insert(std::vector<InsertRequest*>&) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    return base::Status::Ok();
+  }
+};
+
+TEST(GroupCommitter, HistogramsOfTransactionsAndWaits) {
+  SlowSink sink;
+  GroupCommitter gc(&sink);
+  InsertRequest a, b;
+  a.events.resize(2);
+  b.events.resize(1);
+  ASSERT_TRUE(gc.Submit(&a).ok());
+  ASSERT_TRUE(gc.Submit(&b).ok());
+  GroupCommitter::Stats st = gc.stats();
+  ASSERT_EQ(st.transactions, 2);
+  // Each transaction took 30 ms or more: none in a bucket of 25 ms or less, both counted, the longest at least 30 ms.
+  std::string text = RenderGroupCommit(st);
+  EXPECT_NE(text.find("# TYPE ferry_store_commit_duration_seconds histogram\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ferry_store_commit_duration_seconds_bucket{le=\"0.025\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ferry_store_commit_duration_seconds_bucket{le=\"+Inf\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ferry_store_commit_duration_seconds_count 2\n"), std::string::npos) << text;
+  EXPECT_GE(st.longest_seconds, 0.030);
+  EXPECT_LE(st.longest_seconds, st.busy_seconds);
+  // Each request waited for its whole transaction.
+  EXPECT_NE(text.find("ferry_store_commit_wait_seconds_bucket{le=\"0.025\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ferry_store_commit_wait_seconds_count 2\n"), std::string::npos) << text;
+  EXPECT_GE(st.wait_seconds, 0.060);
+  // An engine that does not report checkpoints adds nothing; the embedded store's are rendered by who made them.
+  EXPECT_EQ(RenderCheckpoints(Engine::CheckpointStats()), "");
+  Engine::CheckpointStats ck;
+  ck.reported = true;
+  ck.background = 7;
+  ck.background_seconds = 0.5;
+  ck.writer = 1;
+  ck.writer_seconds = 0.25;
+  text = RenderCheckpoints(ck);
+  EXPECT_NE(text.find("ferry_store_checkpoints_total{by=\"checkpointer\"} 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ferry_store_checkpoints_total{by=\"writer\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ferry_store_checkpoint_seconds_total{by=\"writer\"} 0.250000\n"), std::string::npos) << text;
 }
 
 TEST(RateLimiter, TokenBucket) {
