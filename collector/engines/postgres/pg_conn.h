@@ -53,6 +53,14 @@ constexpr int64_t kLockPartitions = 0x4665727279000002;  // creating/dropping ev
 constexpr int64_t kLockAudit = 0x4665727279000003;       // appending to the audit hash chain
 constexpr int64_t kLockErase = 0x4665727279000004;       // erasure (exclusive) vs. ingest (shared)
 
+// Run first in a pipeline (or a transaction), it makes the prepared statements after it, up to the pipeline's end,
+// run on their generic plans, made once per connection with sequential scans ruled out; the session's default
+// (plan_cache_mode = force_custom_plan, Pool::Connect) plans at every run. For statements that probe indexes with
+// their parameters and never need to scan a table (IngestGateRows: planning them for each batch cost more than running
+// them). Set with is_local: the pipeline's implicit transaction, or the transaction block, ends it.
+constexpr const char* kGenericIndexPlans =
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)";
+
 constexpr int64_t kDayMs = 86400000;
 
 // A text parameter; null = SQL NULL.

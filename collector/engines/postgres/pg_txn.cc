@@ -222,26 +222,27 @@ class PgTxn final : public EngineTxn {
     return out;
   }
 
-  // Every read in one round trip (pipeline mode).
+  // Every read in one round trip (pipeline mode), run once for every batch. The ones after kGenericIndexPlans run on
+  // plans made once per connection (they probe indexes with the ids of the batch; planning them again for each batch
+  // cost more than running them); the two before it read whole lists with a filter only a custom plan can use an index
+  // for.
   Status IngestGateRows(int64_t project_id, const std::vector<std::string>& starts, const std::vector<std::string>& ids,
                         GateRows* out) override {
     std::vector<Lease::Statement> statements = {
-        {kConsentPolicySql, {I(project_id)}},
-        {kMinorMarksSql, {I(project_id), I(1)}},
-        {kRestrictionsSql, {I(project_id), I(1)}},
-        {kRestrictionModeSql, {I(project_id)}},
+        {kMinorMarksSql, {I(project_id), I(1)}}, {kRestrictionsSql, {I(project_id), I(1)}}, {kGenericIndexPlans, {}},
+        {kConsentPolicySql, {I(project_id)}},    {kRestrictionModeSql, {I(project_id)}},
     };
     if (!starts.empty()) statements.push_back({kIdsToWalkSql, {I(project_id), T(TextArray(starts))}});
     if (!ids.empty()) statements.push_back({ConsentOfIdsSql().c_str(), {I(project_id), T(TextArray(ids))}});
     auto r = tx_.ExecAll(statements);
     if (!r.ok()) return r.status();
     const std::vector<ResultPtr>& rs = *r;
-    if (PQntuples(rs[0].get()) > 0)
-      out->consent_policy = std::make_pair(Get(rs[0].get(), 0, 0), Get(rs[0].get(), 0, 1));
-    out->minor_marks = MinorMarksFrom(rs[1].get());
-    out->restrictions = RestrictionsFrom(rs[2].get());
-    out->restriction_mode = PQntuples(rs[3].get()) > 0 ? Get(rs[3].get(), 0, 0) : std::string();
-    size_t next = 4;
+    out->minor_marks = MinorMarksFrom(rs[0].get());
+    out->restrictions = RestrictionsFrom(rs[1].get());
+    if (PQntuples(rs[3].get()) > 0)
+      out->consent_policy = std::make_pair(Get(rs[3].get(), 0, 0), Get(rs[3].get(), 0, 1));
+    out->restriction_mode = PQntuples(rs[4].get()) > 0 ? Get(rs[4].get(), 0, 0) : std::string();
+    size_t next = 5;
     if (!starts.empty()) {
       const PGresult* w = rs[next++].get();
       for (int i = 0; i < PQntuples(w); ++i) out->ids_to_walk.push_back(Get(w, i, 0));

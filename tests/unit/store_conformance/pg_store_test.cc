@@ -12,6 +12,7 @@
 #ifdef FERRY_WITH_POSTGRES
 #include <libpq-fe.h>
 
+#include "collector/engines/postgres/pg_conn.h"
 #include "collector/engines/postgres/pg_store.h"
 #endif
 
@@ -332,6 +333,31 @@ TEST_F(PgStoreTest, PipelinedAndPreparedStatementsSurviveAFailureAndKeepIngestEx
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   EXPECT_EQ(in->restriction_mode, kRestrictRefuse);
   EXPECT_EQ((*store)->PoolOpen(), 1);
+}
+
+// The gate's reads run on generic plans made once per connection (pg::kGenericIndexPlans) for the rest of their
+// pipeline only: the next statement on the connection, after a pipeline that ran or one that failed, plans as the
+// session does.
+TEST_F(PgStoreTest, GenericIndexPlansEndWithTheirPipeline) {
+  PgOptions o;
+  o.conninfo = uri_;
+  o.pool_size = 1;
+  pg::Pool pool(o);
+  auto c = pool.Acquire();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  pg::Lease lease(&pool, std::move(c).value());
+  const char* kShow = "SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')";
+  auto settings = [&](const PGresult* r) { return pg::Get(r, 0, 0) + " " + pg::Get(r, 0, 1); };
+  auto in = lease.ExecAll({{pg::kGenericIndexPlans, {}}, {kShow, {}}});
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_EQ(settings((*in)[1].get()), "force_generic_plan off");
+  auto after = lease.Exec(kShow);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(settings(after->get()), "force_custom_plan on");
+  EXPECT_FALSE(lease.ExecAll({{pg::kGenericIndexPlans, {}}, {"SELECT 1 / (SELECT 0)", {}}}).ok());
+  after = lease.Exec(kShow);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(settings(after->get()), "force_custom_plan on");
 }
 
 // An erasure on PostgreSQL is two transactions (RightsService::SuppressAhead): the first (kEraseMany) keeps ingest
