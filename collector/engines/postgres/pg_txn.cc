@@ -41,6 +41,15 @@ constexpr const char* kMinorMarksSql =
     "SELECT m.id, m.project_id, p.name, m.subject_id, m.marked_by, m.since_ms, m.lifted_ms, m.lifted_by "
     "FROM minor_marks m JOIN projects p ON p.id = m.project_id "
     "WHERE ($1::bigint = 0 OR m.project_id = $1::bigint) AND ($2::bigint = 0 OR m.lifted_ms = 0) ORDER BY m.id";
+// The gate's reads of them: one project's, in force (index probes: restrictions_by_project, minor_marks_by_project).
+constexpr const char* kRestrictionsInForceSql =
+    "SELECT r.id, r.project_id, p.name, r.subject_id, r.kind, r.purposes, r.request_id, r.since_ms, r.lifted_ms "
+    "FROM restrictions r JOIN projects p ON p.id = r.project_id WHERE r.project_id = $1 AND r.lifted_ms = 0 "
+    "ORDER BY r.id";
+constexpr const char* kMinorMarksInForceSql =
+    "SELECT m.id, m.project_id, p.name, m.subject_id, m.marked_by, m.since_ms, m.lifted_ms, m.lifted_by "
+    "FROM minor_marks m JOIN projects p ON p.id = m.project_id WHERE m.project_id = $1 AND m.lifted_ms = 0 "
+    "ORDER BY m.id";
 // Every consent record under one of the ids ($2) in the project, by id (EngineTxn::ConsentRecordsOf).
 const std::string& ConsentOfIdsSql() {
   static const std::string sql = std::string("SELECT ") + kConsentColumns +
@@ -222,25 +231,27 @@ class PgTxn final : public EngineTxn {
     return out;
   }
 
-  // Every read in one round trip (pipeline mode), run once for every batch. The ones after kGenericIndexPlans run on
-  // plans made once per connection (they probe indexes with the ids of the batch; planning them again for each batch
-  // cost more than running them); the two before it read whole lists with a filter only a custom plan can use an index
-  // for.
+  // Every read in one round trip (pipeline mode), run once for every batch: each probes indexes with its parameters,
+  // so they run on plans made once per connection (kGenericIndexPlans); planning them again for each batch cost more
+  // than running them.
   Status IngestGateRows(int64_t project_id, const std::vector<std::string>& starts, const std::vector<std::string>& ids,
                         GateRows* out) override {
     std::vector<Lease::Statement> statements = {
-        {kMinorMarksSql, {I(project_id), I(1)}}, {kRestrictionsSql, {I(project_id), I(1)}}, {kGenericIndexPlans, {}},
-        {kConsentPolicySql, {I(project_id)}},    {kRestrictionModeSql, {I(project_id)}},
+        {kGenericIndexPlans, {}},
+        {kConsentPolicySql, {I(project_id)}},
+        {kMinorMarksInForceSql, {I(project_id)}},
+        {kRestrictionsInForceSql, {I(project_id)}},
+        {kRestrictionModeSql, {I(project_id)}},
     };
     if (!starts.empty()) statements.push_back({kIdsToWalkSql, {I(project_id), T(TextArray(starts))}});
     if (!ids.empty()) statements.push_back({ConsentOfIdsSql().c_str(), {I(project_id), T(TextArray(ids))}});
     auto r = tx_.ExecAll(statements);
     if (!r.ok()) return r.status();
     const std::vector<ResultPtr>& rs = *r;
-    out->minor_marks = MinorMarksFrom(rs[0].get());
-    out->restrictions = RestrictionsFrom(rs[1].get());
-    if (PQntuples(rs[3].get()) > 0)
-      out->consent_policy = std::make_pair(Get(rs[3].get(), 0, 0), Get(rs[3].get(), 0, 1));
+    if (PQntuples(rs[1].get()) > 0)
+      out->consent_policy = std::make_pair(Get(rs[1].get(), 0, 0), Get(rs[1].get(), 0, 1));
+    out->minor_marks = MinorMarksFrom(rs[2].get());
+    out->restrictions = RestrictionsFrom(rs[3].get());
     out->restriction_mode = PQntuples(rs[4].get()) > 0 ? Get(rs[4].get(), 0, 0) : std::string();
     size_t next = 5;
     if (!starts.empty()) {
