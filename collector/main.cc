@@ -51,6 +51,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ferry::collector::StoreConfig store_config;
   app.add_option("--pg-pool-size", store_config.pg_pool_size, "PostgreSQL: most connections")->capture_default_str();
+  app.add_option("--ingest-writers", opts.ingest_writers,
+                 "Group-commit writer threads; 0: one on the embedded store (it writes one transaction at a time), "
+                 "two on PostgreSQL")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 16));
   app.add_option("--pg-acquire-timeout-ms", store_config.pg_acquire_timeout_ms,
                  "PostgreSQL: longest wait for a free connection before answering 503")
       ->capture_default_str();

@@ -97,10 +97,10 @@ std::string RenderGroupCommit(const GroupCommitter::Stats& s) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6f", s.busy_seconds);
   metric("ferry_store_commit_seconds_total", "counter",
-         "Time the group-commit writer spent in its transactions; its rate is the writer's utilisation (near 1, "
-         "batches queue up behind it).",
+         "Time the group-commit writers spent in their transactions; its rate is the writers' utilisation (near "
+         "their number, batches queue up behind them).",
          buf);
-  metric("ferry_store_commit_queue", "gauge", "Batch requests waiting for the group-commit writer right now.",
+  metric("ferry_store_commit_queue", "gauge", "Batch requests waiting for the group-commit writers right now.",
          std::to_string(s.queued));
   auto histogram = [&out, &buf](const std::string& name, const char* help, const auto& counts, double sum) {
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";

@@ -84,6 +84,9 @@ struct ServerOptions {
   // Called after a retention pass that deleted events (the insight's purge), with the pass's time.
   std::function<void(int64_t now_ms)> on_retention_purged;
   IngestSink* ingest_sink = nullptr;
+  // Group-commit writer threads (GroupCommitter); 0: one where the store runs one write transaction at a time (the
+  // embedded store), two where they run side by side (PostgreSQL).
+  int ingest_writers = 0;
   // The officer's console at /console/ on the main listener (docs/CONSOLE.md); GET /v1/whoami is served either way.
   bool console = true;
   // Where erasures, rectifications and restrictions are pushed (--webhook NAME=URL), and how

@@ -15,8 +15,10 @@ size_t Bucket(double seconds) {
 }
 }  // namespace
 
-GroupCommitter::GroupCommitter(IngestSink* sink, size_t max_events)
-    : sink_(sink), max_events_(max_events), writer_([this] { Run(); }) {}
+GroupCommitter::GroupCommitter(IngestSink* sink, size_t max_events, int writers)
+    : sink_(sink), max_events_(max_events) {
+  for (int i = 0; i < std::max(writers, 1); ++i) writers_.emplace_back([this] { Run(); });
+}
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
@@ -37,11 +39,14 @@ base::Status GroupCommitter::Submit(InsertRequest* req) {
 void GroupCommitter::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !writer_.joinable()) return;
     stopping_ = true;
   }
   work_cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
+  std::lock_guard<std::mutex> joining(join_mu_);
+  for (std::thread& t : writers_) {
+    if (t.joinable()) t.join();
+  }
+  writers_.clear();
 }
 
 size_t GroupCommitter::Queued() {

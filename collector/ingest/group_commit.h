@@ -10,16 +10,21 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "collector/store/interfaces.h"
 
 namespace ferry::collector {
 
-// Thread-safe. Submit() may be called from any number of threads; Stop() drains the queue then joins the writer.
+// Thread-safe. Submit() may be called from any number of threads; Stop() drains the queue then joins the writers.
 class GroupCommitter {
  public:
-  // `sink` must outlive this object. A transaction takes queued requests until max_events is reached.
-  explicit GroupCommitter(IngestSink* sink, size_t max_events = 20000);
+  // `sink` must outlive this object. A transaction takes queued requests until max_events is reached. `writers`
+  // threads take them, each its own transactions: one where the store runs one write transaction at a time (more
+  // would only wait for each other), more where transactions run side by side (PostgreSQL), so that one's round
+  // trips and commit flush overlap another's work.
+  static constexpr size_t kMaxEvents = 20000;
+  explicit GroupCommitter(IngestSink* sink, size_t max_events = kMaxEvents, int writers = 1);
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -38,9 +43,9 @@ class GroupCommitter {
   static constexpr std::array<double, 12> kDurationBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                               0.1,   0.25,   0.5,   1,    2.5,   5};
   // What the writer did since it started (GET /metrics): transactions, the requests and events they carried, those
-  // that failed, and the time spent in them (its rate is the writer's utilisation: near 1, requests queue up); how
-  // long each took, by kDurationBuckets (a request waits for the whole of its transaction: a slow one, a stalled disk
-  // under it, shows here before it shows in the requests' latency).
+  // that failed, and the time spent in them (its rate is the writers' utilisation: near their number, requests queue
+  // up); how long each took, by kDurationBuckets (a request waits for the whole of its transaction: a slow one, a
+  // stalled disk under it, shows here before it shows in the requests' latency).
   struct Stats {
     int64_t transactions = 0;
     int64_t failed_transactions = 0;
@@ -71,11 +76,12 @@ class GroupCommitter {
   IngestSink* sink_;
   size_t max_events_;
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // the writer waits for requests
-  std::deque<Pending*> queue_;       // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
-  Stats stats_;                      // guarded by mu_ (queued is filled in by stats())
-  std::thread writer_;
+  std::condition_variable work_cv_;   // the writer waits for requests
+  std::deque<Pending*> queue_;        // guarded by mu_
+  bool stopping_ = false;             // guarded by mu_
+  Stats stats_;                       // guarded by mu_ (queued is filled in by stats())
+  std::mutex join_mu_;                // Stop() from two threads: one joins
+  std::vector<std::thread> writers_;  // guarded by join_mu_ once constructed
 };
 
 }  // namespace ferry::collector

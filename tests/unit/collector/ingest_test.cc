@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -321,6 +322,60 @@ TEST(GroupCommitter, CountsFailedTransactions) {
   std::string text = RenderGroupCommit(st);
   EXPECT_NE(text.find("ferry_store_commit_failures_total 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("# TYPE ferry_store_commit_queue gauge\n"), std::string::npos) << text;
+}
+
+// A sink that counts the transactions under way at once; each waits (up to `patience`) until `want` are.
+class OverlapSink : public IngestSink {
+ public:
+  OverlapSink(int want, std::chrono::milliseconds patience) : want_(want), patience_(patience) {}
+  base::Status Insert(std::vector<InsertRequest*>&) override {
+    std::unique_lock<std::mutex> l(mu_);
+    ++now_;
+    most_ = std::max(most_, now_);
+    cv_.notify_all();
+    cv_.wait_for(l, patience_, [&] { return most_ >= want_; });
+    --now_;
+    return base::Status::Ok();
+  }
+  // Waits until a transaction is under way.
+  void AwaitOne() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return now_ > 0; });
+  }
+  int most() {
+    std::lock_guard<std::mutex> l(mu_);
+    return most_;
+  }
+
+ private:
+  const int want_;
+  const std::chrono::milliseconds patience_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int now_ = 0, most_ = 0;
+};
+
+// Two writers run two transactions side by side (PostgreSQL); one runs one at a time.
+TEST(GroupCommitter, WritersRunTransactionsSideBySide) {
+  for (int writers : {1, 2}) {
+    // One writer can never run two at once (its first waits a little, in vain); two do at once (a long wait, that
+    // only a broken committer sits out).
+    OverlapSink sink(2, std::chrono::milliseconds(writers == 1 ? 300 : 10000));
+    GroupCommitter gc(&sink, GroupCommitter::kMaxEvents, writers);
+    InsertRequest a, b;
+    a.events.resize(1);
+    b.events.resize(1);
+    std::thread first([&] { EXPECT_TRUE(gc.Submit(&a).ok()); });
+    sink.AwaitOne();  // the first is in a transaction: the second cannot join it
+    EXPECT_TRUE(gc.Submit(&b).ok());
+    first.join();
+    EXPECT_EQ(sink.most(), writers);
+    GroupCommitter::Stats st = gc.stats();
+    EXPECT_EQ(st.transactions, 2);
+    EXPECT_EQ(st.requests, 2);
+    gc.Stop();
+    gc.Stop();  // again: nothing left to join
+  }
 }
 
 // A sink on a slow disk: every transaction takes at least 30 ms.
