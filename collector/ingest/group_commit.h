@@ -76,7 +76,7 @@ class GroupCommitter {
   IngestSink* sink_;
   size_t max_events_;
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // the writer waits for requests
+  std::condition_variable work_cv_;   // the writers wait for requests
   std::deque<Pending*> queue_;        // guarded by mu_
   bool stopping_ = false;             // guarded by mu_
   Stats stats_;                       // guarded by mu_ (queued is filled in by stats())
