@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@
 #include "lib/base/time.h"
 #include "lib/wire/codec.h"
 #include "sdk/core/buffer.h"
+#include "tests/support/power_cut_vfs.h"
 
 namespace {
 
@@ -147,6 +150,44 @@ TEST_F(AgentApiTest, EventAnswersSayWhatHappenedAndTheBufferHoldsMaskedEvents) {
   EXPECT_TRUE(screen.contains("anonymousId")) << "no caller ids: the device's anonymousId";
   EXPECT_EQ(Find(evs, "m-i")["traits"]["phone"], "[phone]");
   EXPECT_EQ(Find(evs, "m-p")["purpose"], "personalization");
+}
+
+// A 200 means the event is on the disk: the power goes right after the answers (four callers at once, their events
+// committed together), and every answered event is in the buffer the disk kept.
+TEST_F(AgentApiTest, AnsweredEventsSurviveAPowerCut) {
+  AgentConfig cfg = Config();
+  constexpr int kCallers = 4, kEach = 15;
+  {
+    ferry::testsupport::PowerCutVfs vfs;
+    ASSERT_TRUE(vfs.installed());
+    auto agent = Open(cfg);
+    ASSERT_NE(agent, nullptr);
+    std::vector<std::thread> callers;
+    std::atomic<int> answered{0};
+    for (int t = 0; t < kCallers; ++t) {
+      callers.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          std::string id = "p-" + std::to_string(t) + "-" + std::to_string(i);
+          auto a = agent->Event("track", R"({"event": "paid", "messageId": ")" + id + R"("})");
+          if (a.status == 200) ++answered;
+        }
+      });
+    }
+    for (std::thread& c : callers) c.join();
+    ASSERT_EQ(answered.load(), kCallers * kEach);
+    vfs.Cut();
+    (void)agent->Shutdown(1000);  // with the power off: nothing it writes now reaches the file
+    agent.reset();
+    ASSERT_GT(vfs.files_opened(), 0u) << "the agent's buffer did not run on the power-cut VFS";
+    ASSERT_EQ(vfs.Revert(), "");
+  }
+  auto evs = Buffered(cfg);
+  for (int t = 0; t < kCallers; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      std::string id = "p-" + std::to_string(t) + "-" + std::to_string(i);
+      EXPECT_TRUE(Find(evs, id).is_object()) << id << " was answered 200 and lost";
+    }
+  }
 }
 
 TEST_F(AgentApiTest, BatchForwardingKeepsIdsCorrectsClockAndReportsEachRejection) {
