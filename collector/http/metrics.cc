@@ -1,8 +1,29 @@
 #include "collector/http/metrics.h"
 
 #include <cstdio>
+#include <numeric>
 
 namespace ferry::collector {
+
+namespace {
+// A histogram in the text exposition format: each bucket of `bounds` with the count up to it, the bucket past the
+// last bound (counts has one more than bounds), the sum and the count.
+template <size_t N>
+void AppendHistogram(std::string& out, const std::string& name, const char* help, const std::array<double, N>& bounds,
+                     const std::array<int64_t, N + 1>& counts, double sum, int64_t count) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  char buf[64];
+  int64_t cum = 0;
+  for (size_t i = 0; i < N; ++i) {
+    cum += counts[i];
+    std::snprintf(buf, sizeof buf, "%g", bounds[i]);
+    out += name + "_bucket{le=\"" + buf + "\"} " + std::to_string(cum) + "\n";
+  }
+  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cum + counts[N]) + "\n";
+  std::snprintf(buf, sizeof buf, "%.6f", sum);
+  out += name + "_sum " + buf + "\n" + name + "_count " + std::to_string(count) + "\n";
+}
+}  // namespace
 
 void Metrics::AddEvents(int64_t accepted, int64_t duplicate, int64_t rejected, int64_t suppressed) {
   accepted_ += accepted;
@@ -59,21 +80,7 @@ std::string Metrics::Render() const {
   for (const auto& [code, n] : batches_) {
     out += "ferry_batches_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";
   }
-  out +=
-      "# HELP ferry_request_duration_seconds POST /v1/batch latency.\n"
-      "# TYPE ferry_request_duration_seconds histogram\n";
-  int64_t cum = 0;
-  char buf[64];
-  for (size_t i = 0; i < kBuckets.size(); ++i) {
-    cum += hist_[i];
-    std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
-    out += std::string("ferry_request_duration_seconds_bucket{le=\"") + buf + "\"} " + std::to_string(cum) + "\n";
-  }
-  cum += hist_[kBuckets.size()];
-  out += "ferry_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(cum) + "\n";
-  std::snprintf(buf, sizeof buf, "%.6f", sum_);
-  out += std::string("ferry_request_duration_seconds_sum ") + buf + "\n";
-  out += "ferry_request_duration_seconds_count " + std::to_string(count_) + "\n";
+  AppendHistogram(out, "ferry_request_duration_seconds", "POST /v1/batch latency.", kBuckets, hist_, sum_, count_);
   return out;
 }
 
@@ -102,25 +109,14 @@ std::string RenderGroupCommit(const GroupCommitter::Stats& s) {
          buf);
   metric("ferry_store_commit_queue", "gauge", "Batch requests waiting for the group-commit writers right now.",
          std::to_string(s.queued));
-  auto histogram = [&out, &buf](const std::string& name, const char* help, const auto& counts, double sum) {
-    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
-    int64_t cum = 0;
-    for (size_t i = 0; i < GroupCommitter::kDurationBuckets.size(); ++i) {
-      cum += counts[i];
-      std::snprintf(buf, sizeof buf, "%g", GroupCommitter::kDurationBuckets[i]);
-      out += name + "_bucket{le=\"" + buf + "\"} " + std::to_string(cum) + "\n";
-    }
-    cum += counts[GroupCommitter::kDurationBuckets.size()];
-    out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cum) + "\n";
-    std::snprintf(buf, sizeof buf, "%.6f", sum);
-    out += name + "_sum " + buf + "\n" + name + "_count " + std::to_string(cum) + "\n";
-  };
-  histogram("ferry_store_commit_duration_seconds",
-            "Group-commit transactions by how long each took (every batch it carried waited for all of it).",
-            s.durations, s.busy_seconds);
-  histogram("ferry_store_commit_wait_seconds",
-            "Batch requests by how long each waited for the group-commit writer, its queue and its transaction.",
-            s.waits, s.wait_seconds);
+  const auto& bounds = GroupCommitter::kDurationBuckets;
+  AppendHistogram(out, "ferry_store_commit_duration_seconds",
+                  "Group-commit transactions by how long each took (every batch it carried waited for all of it).",
+                  bounds, s.durations, s.busy_seconds,
+                  std::accumulate(s.durations.begin(), s.durations.end(), int64_t{0}));
+  AppendHistogram(out, "ferry_store_commit_wait_seconds",
+                  "Batch requests by how long each waited for the group-commit writers, the queue and its transaction.",
+                  bounds, s.waits, s.wait_seconds, std::accumulate(s.waits.begin(), s.waits.end(), int64_t{0}));
   std::snprintf(buf, sizeof buf, "%.6f", s.longest_seconds);
   metric("ferry_store_commit_longest_seconds", "gauge",
          "The longest group-commit transaction since the collector started.", buf);
