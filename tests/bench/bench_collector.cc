@@ -325,8 +325,8 @@ int main(int argc, char** argv) {
     const double slow = answered - delta("ferry_request_duration_seconds_bucket{le=\"0.025\"}");
     const double waited = answered - delta("ferry_store_commit_wait_seconds_bucket{le=\"0.025\"}");
     std::printf(
-        "  requests over 25 ms: %.2f %% in the collector, %.2f %% of them waiting for the writer over 25 ms; the "
-        "clients measured %.2f %%\n",
+        "  requests over 25 ms: %.2f %% in the collector, %.2f %% waiting for the writer; the clients measured "
+        "%.2f %%\n",
         slow / answered * 100, waited / answered * 100,
         100.0 * static_cast<double>(all.end() - std::upper_bound(all.begin(), all.end(), 0.025)) /
             static_cast<double>(std::max<size_t>(all.size(), 1)));
