@@ -70,8 +70,15 @@ long InChild(bool keep) {
   return faults;
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerAllocator = true;
+#else
+constexpr bool kSanitizerAllocator = false;
+#endif
+
 #if defined(__GLIBC__)
 TEST(Heap, FreedMemoryIsReusedWithoutFreshPages) {
+  if (kSanitizerAllocator) GTEST_SKIP() << "the sanitizer's allocator stands in for glibc's malloc";
   const long by_default = InChild(false);
   const long kept = InChild(true);
   ASSERT_GE(by_default, 0);
