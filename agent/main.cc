@@ -16,7 +16,6 @@
 #include "lib/base/log.h"
 #include "lib/cipher/page_cipher.h"
 #include "lib/net/address.h"
-#include "platform/heap.h"
 
 namespace {
 
@@ -71,10 +70,6 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // Each request's memory reused by the next instead of mapped afresh (platform/heap.h).
-  if (ferry::base::Status heap = ferry::platform::KeepFreedHeapForReuse(); !heap.ok()) {
-    log.Info("heap: " + heap.ToString());
-  }
   // The buffer's pages encrypted with OpenSSL contexts kept per connection (the same file format).
   ferry::base::Status cipher = ferry::cipher::InstallPageCipher();
   if (!cipher.ok()) log.Warn("page cipher: " + cipher.ToString());
