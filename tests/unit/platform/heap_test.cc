@@ -28,7 +28,7 @@ long MinorFaults() {
 
 // The minor page faults of rounds 2..kRounds on a new thread (a malloc arena of its own, as the collector's request
 // threads): each round builds what a 500-event request does, a decoded body of 384 KiB and 2,000 strings of ~300
-// bytes, touches every byte, and frees it all.
+// bytes, touches every page, and frees it all.
 long FaultsAfterTheFirstRound() {
   long faults = 0;
   std::thread t([&] {
@@ -70,13 +70,13 @@ long InChild(bool keep) {
   return faults;
 }
 
+#if defined(__GLIBC__)
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitizerAllocator = true;
 #else
 constexpr bool kSanitizerAllocator = false;
 #endif
 
-#if defined(__GLIBC__)
 TEST(Heap, FreedMemoryIsReusedWithoutFreshPages) {
   if (kSanitizerAllocator) GTEST_SKIP() << "the sanitizer's allocator stands in for glibc's malloc";
   const long by_default = InChild(false);
@@ -84,7 +84,7 @@ TEST(Heap, FreedMemoryIsReusedWithoutFreshPages) {
   ASSERT_GE(by_default, 0);
   ASSERT_GE(kept, 0);
   std::printf("minor page faults in rounds 2-%d: %ld with glibc's defaults, %ld kept\n", kRounds, by_default, kept);
-  // glibc's defaults: the body's block unmapped, the strings' arena top handed back, ~100 pages a round.
+  // glibc's defaults hand pages back each round (~220 a round on Debian 12's glibc 2.36).
   EXPECT_GT(by_default, 50 * (kRounds - 1)) << "glibc's defaults no longer hand the pages back";
   EXPECT_LT(kept, 5 * (kRounds - 1)) << "by default: " << by_default;
 }
