@@ -38,6 +38,9 @@ const char* const kMetaSeqReserved = "device_seq_reserved";
 const char* const kMetaMinor = "minor";  // "1" while the user is marked as a minor (ferry_set_minor)
 constexpr int64_t kSeqBlock = 16384;     // sequence numbers reserved per write of kMetaSeqReserved
 
+// Batch requests the built-in transport keeps in flight (one libcurl handle each): while the collector answers some,
+// the uploader reads, compresses and sends the next.
+constexpr int kBuiltinRequestsInFlight = 3;
 }  // namespace
 
 Client::Client(ClientOptions opts) : opts_(std::move(opts)), clock_(opts_.clock), log_(opts_.logger) {}
@@ -65,9 +68,9 @@ Status Client::Init() {
   // The transport first: a build without one of its own (FERRY_TRANSPORT=none) refuses an endpoint that has no app
   // transport before any file is touched.
   std::unique_ptr<platform::HttpTransport> transport = std::move(opts_.transport);
-  // The built-in transport comes twice, for two batch requests in flight (Uploader::SetSecondTransport); an app's
-  // transport is called for one request at a time.
-  std::unique_ptr<platform::HttpTransport> second;
+  // The built-in transport comes kBuiltinRequestsInFlight times, for as many batch requests in flight
+  // (Uploader::AddTransport); an app's transport is called for one request at a time.
+  std::vector<std::unique_ptr<platform::HttpTransport>> more;
   if (!transport && !opts_.endpoint.empty()) {
     platform::CurlTransportOptions copts;
     copts.ca_file = opts_.ca_file;
@@ -75,8 +78,11 @@ Status Client::Init() {
     auto builtin = platform::NewBuiltinTransport(copts);
     if (!builtin.ok()) return builtin.status();
     transport = std::move(builtin).value();
-    auto builtin2 = platform::NewBuiltinTransport(copts);
-    if (builtin2.ok()) second = std::move(builtin2).value();
+    for (int i = 1; i < kBuiltinRequestsInFlight; ++i) {
+      auto another = platform::NewBuiltinTransport(copts);
+      if (!another.ok()) break;
+      more.push_back(std::move(another).value());
+    }
   }
   FERRY_RETURN_IF_ERROR(OpenBuffer());
   FERRY_RETURN_IF_ERROR(OpenMasker());
@@ -93,7 +99,7 @@ Status Client::Init() {
         *receipts = consent_.GrantReceiptsLocked();
         return buffer_->NextBatch(consent_.SendablePurposesLocked(), max_events, max_bytes, after_seq);
       });
-  if (second) uploader_->SetSecondTransport(std::move(second));
+  for (auto& t : more) uploader_->AddTransport(std::move(t));
   writer_ = std::make_unique<Writer>(opts_, buffer_.get(), uploader_.get(), &stats_, log_);
   writer_->Start();
   uploader_->Start();

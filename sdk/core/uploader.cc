@@ -160,7 +160,7 @@ void Uploader::Cycle() {
   if (pass_hook_) pass_hook_();
   if (!SendForgets()) return;
   std::set<std::string> purposes = sendable_purposes_();
-  if (transport2_) {
+  if (!more_transports_.empty()) {
     SendPipelined(purposes);
   } else {
     while (SendOneBatch(purposes)) {
@@ -280,21 +280,36 @@ bool Uploader::SendOneBatch(const std::set<std::string>& purposes) {
   return Finish(s.get(), false) && (s->full || pass_kicked_);
 }
 
+platform::HttpTransport* Uploader::FreeTransport(const std::deque<std::unique_ptr<Shipment>>& flight) const {
+  auto busy = [&](const platform::HttpTransport* t) {
+    for (const auto& s : flight) {
+      if (s->transport == t) return true;
+    }
+    return false;
+  };
+  if (!busy(transport_.get())) return transport_.get();
+  for (const auto& t : more_transports_) {
+    if (!busy(t.get())) return t.get();
+  }
+  return nullptr;  // all busy (not while fewer requests are in flight than there are transports)
+}
+
 void Uploader::SendPipelined(const std::set<std::string>& purposes) {
-  std::deque<std::unique_ptr<Shipment>> flight;  // in the order sent; at most two
+  const size_t most = 1 + more_transports_.size();
+  std::deque<std::unique_ptr<Shipment>> flight;  // in the order sent; at most `most`
   bool go = true;                                // false: send nothing more this pass, only take the answers
   bool failed = false;                           // a request of this pass failed (its backoff stands)
   for (;;) {
-    while (go && flight.size() < 2 && (flight.empty() || flight.back()->overlap)) {
+    while (go && flight.size() < most && (flight.empty() || flight.back()->overlap)) {
+      platform::HttpTransport* free = FreeTransport(flight);  // one no request in flight is using
+      if (free == nullptr) break;
       bool read_failed = false;
       std::unique_ptr<Shipment> s = Prepare(purposes, flight.empty() ? 0 : flight.back()->evs.back().seq, &read_failed);
       if (!s) {
         if (read_failed) go = false;
         break;  // nothing more to send now (more may come once the answer in flight is taken)
       }
-      // The transport the request in flight (if any) is not using.
-      s->transport =
-          (flight.empty() || flight.front()->transport != transport_.get()) ? transport_.get() : transport2_.get();
+      s->transport = free;
       Shipment* t = s.get();
       try {
         s->posted = std::async(std::launch::async, [t] { t->net = t->transport->Post(t->req, &t->resp); });

@@ -2,8 +2,8 @@
 // and delivers queued erasure requests (/v1/forget).
 //
 // Triggers: batch_size sendable events (Notify), flush_interval_ms, Flush()/Forget() requests, close.
-// With a second transport (SetSecondTransport: the built-in one, never an app's), two batch requests may be in flight:
-// the next batch is read, compressed and sent while the previous one is answered. Answers are taken in the order the
+// With more transports (AddTransport: the built-in one, never an app's), as many batch requests may be in flight: the
+// next batch is read, compressed and sent while the earlier ones are answered. Answers are taken in the order the
 // requests were sent; a batch holding anything but track, screen and page events (a consent record, an identify, an
 // alias, a group: what the collector's gates judge later events by) is sent alone, and the next waits for its answer.
 // Answers: 200 deletes accepted/duplicate/suppressed/rejected events (rejected ones counted); 400 drops the batch
@@ -61,9 +61,9 @@ class Uploader {
   using BatchFn = std::function<base::Result<std::vector<QueuedEvent>>(
       size_t max_events, size_t max_bytes, int64_t after_seq, std::map<std::string, std::string>* receipts)>;
   void SetBatchSource(BatchFn fn) { batch_source_ = std::move(fn); }
-  // A second transport to the same endpoint, for a second batch request in flight (see above). It must be usable from
-  // another thread than the first one (never at the same time as itself). Set before Start().
-  void SetSecondTransport(std::unique_ptr<platform::HttpTransport> t) { transport2_ = std::move(t); }
+  // One more transport to the same endpoint, for one more batch request in flight (see above). It must be usable
+  // from another thread than the others (never at the same time as itself). Add before Start().
+  void AddTransport(std::unique_ptr<platform::HttpTransport> t) { more_transports_.push_back(std::move(t)); }
   // Whether a batch's events may be followed by the next batch before the collector answered it: only track, screen
   // and page events as the client writes them (no consent record, identify, alias or group, whose effect on the
   // collector's gates later events may need).
@@ -120,8 +120,10 @@ class Uploader {
   bool Finish(Shipment* s, bool failed_before);
   // Sends one batch; returns false when the pass should stop (error, backoff, nothing left).
   bool SendOneBatch(const std::set<std::string>& purposes);
-  // The pass's batches with up to two requests in flight (transport2_ set).
+  // The pass's batches with up to 1 + more_transports_.size() requests in flight (more_transports_ not empty).
   void SendPipelined(const std::set<std::string>& purposes);
+  // A transport none of the requests in flight is using; null if all are.
+  platform::HttpTransport* FreeTransport(const std::deque<std::unique_ptr<Shipment>>& flight) const;
   bool SendForgets();
   bool SendRequests();
   // Classifies an HTTP answer that is not 200 and sets the backoff. Returns a description for logs.
@@ -144,8 +146,8 @@ class Uploader {
   std::function<void()> pass_hook_;
   BatchFn batch_source_;
   std::unique_ptr<platform::HttpTransport> transport_;
-  std::unique_ptr<platform::HttpTransport> transport2_;  // null: one request in flight
-  wire::ZstdCompressor zstd_;                            // Prepare's (the uploader thread's)
+  std::vector<std::unique_ptr<platform::HttpTransport>> more_transports_;  // empty: one request in flight
+  wire::ZstdCompressor zstd_;                                              // Prepare's (the uploader thread's)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;       // wakes the thread

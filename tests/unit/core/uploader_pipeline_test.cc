@@ -1,5 +1,7 @@
-// The uploader with two transports: two batch requests in flight, answers taken in the order sent, every event kept
-// until its own batch is answered, and a batch that holds a consent record sent alone.
+// The uploader with more than one transport: as many batch requests in flight, answers taken in the order sent, every
+// event kept until its own batch is answered, a batch that holds a consent record sent alone, and no transport used
+// by two requests at once.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -95,11 +97,16 @@ class Transport : public platform::HttpTransport {
  public:
   explicit Transport(Collector* c) : c_(c) {}
   base::Status Post(const platform::HttpRequest& req, platform::HttpResponse* resp) override {
-    return c_->Post(req, resp);
+    // A transport (a libcurl handle) serves one request at a time.
+    EXPECT_FALSE(busy_.exchange(true)) << "a transport was given a second request while it sent one";
+    base::Status s = c_->Post(req, resp);
+    busy_ = false;
+    return s;
   }
 
  private:
   Collector* c_;
+  std::atomic<bool> busy_{false};
 };
 
 class UploaderPipelineTest : public ::testing::Test {
@@ -137,11 +144,11 @@ class UploaderPipelineTest : public ::testing::Test {
     for (const auto& b : bodies) evs.push_back(NewEvent{"analytics", 1, "", "a-1", b, "", 0});
     ASSERT_TRUE(buffer_->Append(evs).ok());
   }
-  void Start() {
+  void Start(int transports = 2) {
     up_ = std::make_unique<Uploader>(
         opts_, buffer_.get(), &stats_, base::Logger(), [] { return std::set<std::string>{"analytics"}; },
         std::make_unique<Transport>(&col_));
-    up_->SetSecondTransport(std::make_unique<Transport>(&col_));
+    for (int i = 1; i < transports; ++i) up_->AddTransport(std::make_unique<Transport>(&col_));
     up_->Start();
   }
   // Flushes until nothing is left (a failed request leaves a backoff that the next flush cuts short once).
@@ -179,6 +186,25 @@ TEST_F(UploaderPipelineTest, TheNextBatchIsSentWhileTheFirstIsAnsweredAndEachEve
   EXPECT_EQ(col_.requests.size(), 5u);  // no batch was sent twice
   EXPECT_EQ(stats_.sent.load(), 50);
   EXPECT_EQ(stats_.duplicate.load(), 0);
+  EXPECT_EQ(buffer_->Counts()["analytics"].events, 0);
+}
+
+TEST_F(UploaderPipelineTest, ThreeTransportsKeepThreeRequestsInFlight) {
+  std::vector<std::string> bodies;
+  for (int i = 1; i <= 60; ++i) bodies.push_back(Track(i));
+  Append(bodies);
+  // The first two answers wait for the third request's: they can only come if all three are in flight.
+  col_.hold_until[0] = 2;
+  col_.hold_until[1] = 2;
+  Start(3);
+  FlushAll();
+  std::lock_guard<std::mutex> l(col_.mu);
+  ASSERT_EQ(col_.requests.size(), 6u);  // no batch was sent twice
+  EXPECT_EQ(col_.requests[2].in_flight_beside, (std::set<int>{0, 1}));
+  for (const Request& r : col_.requests) EXPECT_LE(r.in_flight_beside.size(), 2u);
+  EXPECT_EQ(col_.stored.size(), 60u);
+  for (const auto& [id, n] : col_.stored) EXPECT_EQ(n, 1) << id << " was sent more than once";
+  EXPECT_EQ(stats_.sent.load(), 60);
   EXPECT_EQ(buffer_->Counts()["analytics"].events, 0);
 }
 
