@@ -152,8 +152,8 @@ struct HttpResponse {
 };
 
 // Sends one POST at a time: a transport is never called twice at once. An app's transport is called from the
-// uploader thread only; the built-in one may also be called from the uploader's second sender (a second request in
-// flight on a second transport), one call at a time.
+// uploader thread only; the built-in one may also be called from the uploader's senders (more requests in flight,
+// each on a transport of its own), one call at a time.
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
