@@ -291,18 +291,17 @@ platform::HttpTransport* Uploader::FreeTransport(const std::deque<std::unique_pt
   for (const auto& t : more_transports_) {
     if (!busy(t.get())) return t.get();
   }
-  return nullptr;  // all busy (not while fewer requests are in flight than there are transports)
+  return nullptr;
 }
 
 void Uploader::SendPipelined(const std::set<std::string>& purposes) {
-  const size_t most = 1 + more_transports_.size();
-  std::deque<std::unique_ptr<Shipment>> flight;  // in the order sent; at most `most`
+  std::deque<std::unique_ptr<Shipment>> flight;  // in the order sent; at most one on each transport
   bool go = true;                                // false: send nothing more this pass, only take the answers
   bool failed = false;                           // a request of this pass failed (its backoff stands)
   for (;;) {
-    while (go && flight.size() < most && (flight.empty() || flight.back()->overlap)) {
-      platform::HttpTransport* free = FreeTransport(flight);  // one no request in flight is using
-      if (free == nullptr) break;
+    while (go && (flight.empty() || flight.back()->overlap)) {
+      platform::HttpTransport* free = FreeTransport(flight);
+      if (free == nullptr) break;  // one request in flight on each transport
       bool read_failed = false;
       std::unique_ptr<Shipment> s = Prepare(purposes, flight.empty() ? 0 : flight.back()->evs.back().seq, &read_failed);
       if (!s) {
