@@ -1,9 +1,14 @@
 #include "lib/base/sqlite.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace ferry::base {
 
@@ -128,8 +133,20 @@ std::string_view Stmt::TextView(int col) const {
   return std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
 }
 
-Result<Db> Db::OpenEncrypted(const std::string& path, const SecretBytes& key) {
-  if (key.size() != 32) return Status::InvalidArgument("the encryption key must be 32 bytes");
+namespace {
+
+// True when `path` has bytes, or its write-ahead log has (a store whose first commits were never copied out of it).
+bool HasBytes(const std::string& path) {
+  for (const std::string& p : {path, path + "-wal"}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0 && st.st_size > 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<Db> Db::OpenWithPageSize(const std::string& path, const SecretBytes& key, int page_size) {
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -142,13 +159,42 @@ Result<Db> Db::OpenEncrypted(const std::string& path, const SecretBytes& key) {
   WipeString(pragma);
   if (rc != SQLITE_OK) return SqlError(raw, rc, "key");
   // Must be set right after the key and before the first read; it is part of the file format.
-  FERRY_RETURN_IF_ERROR(db.Exec("PRAGMA cipher_page_size = 4096;"));
+  FERRY_RETURN_IF_ERROR(db.Exec("PRAGMA cipher_page_size = " + std::to_string(page_size) + ";"));
   rc = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master;", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqlError(raw, rc, ("key check of " + path).c_str());
+  return db;
+}
+
+Result<Db> Db::OpenEncrypted(const std::string& path, const SecretBytes& key, int new_file_page_size) {
+  if (key.size() != 32) return Status::InvalidArgument("the encryption key must be 32 bytes");
+  if (std::find(std::begin(kPageSizes), std::end(kPageSizes), new_file_page_size) == std::end(kPageSizes)) {
+    return Status::InvalidArgument("unsupported page size " + std::to_string(new_file_page_size));
+  }
+  std::vector<int> sizes = {new_file_page_size};
+  if (HasBytes(path)) {
+    for (int size : kPageSizes) {
+      if (size != new_file_page_size) sizes.push_back(size);
+    }
+  }
+  Result<Db> opened = Status::Internal("not opened");
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    Result<Db> attempt = OpenWithPageSize(path, key, sizes[i]);
+    // Only a failed key check means "try the next size"; the first attempt's error is the one reported.
+    if (attempt.ok() || i == 0) opened = std::move(attempt);
+    if (opened.ok() || opened.status().code() != Code::kCorruption) break;
+  }
+  if (!opened.ok()) return opened.status();
+  Db db = std::move(opened).value();
   FERRY_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode = WAL;"));
   FERRY_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = NORMAL;"));
   FERRY_RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys = ON;"));
   return db;
+}
+
+int Db::PageSize() {
+  auto st = Prepare("PRAGMA page_size;");
+  if (!st.ok() || !st->Step()) return 0;
+  return static_cast<int>(st->Int(0));
 }
 
 Status Db::Exec(const std::string& sql) {

@@ -63,10 +63,18 @@ class Stmt {
 // An open database connection. Not thread-safe: one owner thread or an external mutex.
 class Db {
  public:
-  // Opens (creating) an SQLCipher file keyed with a raw 32-byte key (no key derivation), 4 KiB cipher pages, WAL,
-  // synchronous=NORMAL, and checks right away that the key opens it: a wrong key or a file that is not a database
-  // gives Status code kCorruption (the caller may move the file aside).
-  static Result<Db> OpenEncrypted(const std::string& path, const SecretBytes& key);
+  // Opens (creating) an SQLCipher file keyed with a raw 32-byte key (no key derivation), WAL, synchronous=NORMAL, and
+  // checks right away that the key opens it: a wrong key or a file that is not a database gives Status code
+  // kCorruption (the caller may move the file aside). The cipher page size is part of the file and is written nowhere
+  // in the clear: a new file gets `new_file_page_size`; a file that has bytes (or a log that has) is opened with each
+  // of kPageSizes in turn, `new_file_page_size` first, until the key check passes (each page's MAC fails under any
+  // other size). PageSize() tells which it was.
+  static constexpr int kDefaultPageSize = 4096;
+  static constexpr int kPageSizes[] = {4096, 16384};
+  static Result<Db> OpenEncrypted(const std::string& path, const SecretBytes& key,
+                                  int new_file_page_size = kDefaultPageSize);
+  // The connection's page size in bytes; 0 if it cannot be read.
+  int PageSize();
 
   Status Exec(const std::string& sql);
   // A prepared statement for `sql`. The connection keeps the statements it prepared (the kStmtCacheSize used last,
@@ -86,6 +94,9 @@ class Db {
   Status SetUserVersion(int64_t v);
 
  private:
+  // One attempt of OpenEncrypted: the key check fails (kCorruption) when the key or the page size is not the file's.
+  static Result<Db> OpenWithPageSize(const std::string& path, const SecretBytes& key, int page_size);
+
   // Destroyed before db_ (declared after it): the idle statements are finalized before the connection closes.
   std::unique_ptr<sqlite3, SqliteCloser> db_;
   std::shared_ptr<StmtCache> cache_;

@@ -3,6 +3,8 @@
 #include "lib/base/sqlite.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -136,6 +138,110 @@ TEST_F(DbStmtCacheTest, AStatementMayOutliveItsConnection) {
   // itself (its cache is gone). A statement left unfinalized, or one finalized twice, fails the sanitizer builds.
   db_.reset();
   held = Stmt();
+}
+
+// The cipher page size is found, not stored: a file opens whatever size it was made with, whichever size the caller
+// would give a new one.
+class DbPageSizeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = "/tmp/ferry-db-XXXXXX";
+    dir_ = mkdtemp(tmpl.data());
+    path_ = dir_ + "/t.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  // Makes the file with `page_size` pages and three rows.
+  void Make(int page_size) {
+    auto db = Db::OpenEncrypted(path_, key_, page_size);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE(db->Exec("CREATE TABLE t(a INTEGER); INSERT INTO t VALUES(1), (2), (3);").ok());
+  }
+  static int64_t Rows(Db& db) {
+    auto st = db.Prepare("SELECT count(*) FROM t;");
+    if (!st.ok() || !st->Step()) return -1;
+    return st->Int(0);
+  }
+
+  std::string dir_, path_;
+  SecretBytes key_ = SecretBytes::Random(32);
+};
+
+TEST_F(DbPageSizeTest, AFileOpensWithTheSizeItWasMadeWith) {
+  for (int made : Db::kPageSizes) {
+    SCOPED_TRACE("made with " + std::to_string(made));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Make(made);
+    for (int asked : Db::kPageSizes) {
+      auto db = Db::OpenEncrypted(path_, key_, asked);
+      ASSERT_TRUE(db.ok()) << "asked " << asked << ": " << db.status().ToString();
+      EXPECT_EQ(db->PageSize(), made);
+      EXPECT_EQ(Rows(*db), 3);
+      EXPECT_TRUE(db->Exec("INSERT INTO t VALUES(4); DELETE FROM t WHERE a = 4;").ok());
+    }
+  }
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  auto fresh = Db::OpenEncrypted(path_, key_, 16384);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->PageSize(), 16384);
+}
+
+// A store whose commits were never copied out of its log: its size is found with the log's pages too.
+TEST_F(DbPageSizeTest, TheSizeIsFoundWhileTheCommitsAreInTheLog) {
+  auto writer = Db::OpenEncrypted(path_, key_, 16384);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer->Exec("PRAGMA wal_autocheckpoint = 0;").ok());
+  ASSERT_TRUE(writer->Exec("CREATE TABLE t(a INTEGER); INSERT INTO t VALUES(1), (2), (3);").ok());
+  ASSERT_GT(std::filesystem::file_size(path_ + "-wal"), 0u);
+  auto reader = Db::OpenEncrypted(path_, key_);  // would make a new file 4 KiB
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ(reader->PageSize(), 16384);
+  EXPECT_EQ(Rows(*reader), 3);
+}
+
+// After a crash (the process gone without closing: the commits only in the log, no connection open), the attempts
+// under the wrong size leave the log alone, and the one under the right size reads every commit.
+TEST_F(DbPageSizeTest, ACrashedStoresLogSurvivesTheWrongSizesAttempt) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto db = Db::OpenEncrypted(path_, key_, 16384);
+    const bool ok = db.ok() && db->Exec("PRAGMA wal_autocheckpoint = 0;").ok() &&
+                    db->Exec("CREATE TABLE t(a INTEGER); INSERT INTO t VALUES(1), (2), (3);").ok();
+    _exit(ok ? 0 : 1);  // no close: the log keeps the commits, as after kill -9
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_GT(std::filesystem::file_size(path_ + "-wal"), 0u);
+  {
+    auto db = Db::OpenEncrypted(path_, key_, 4096);  // 4 KiB is tried first
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    EXPECT_EQ(db->PageSize(), 16384);
+    EXPECT_EQ(Rows(*db), 3);
+  }
+  auto again = Db::OpenEncrypted(path_, key_, 4096);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(Rows(*again), 3);
+}
+
+TEST_F(DbPageSizeTest, AWrongKeyIsRefusedUnderEverySize) {
+  Make(16384);
+  auto db = Db::OpenEncrypted(path_, SecretBytes::Random(32));
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::kCorruption);
+  EXPECT_NE(db.status().message().find("notadb"), std::string::npos) << db.status().ToString();
+  auto right = Db::OpenEncrypted(path_, key_);  // the failed attempts changed nothing
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  EXPECT_EQ(Rows(*right), 3);
+}
+
+TEST_F(DbPageSizeTest, AnUnsupportedSizeIsRefused) {
+  auto db = Db::OpenEncrypted(path_, key_, 8192);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(path_));
 }
 
 }  // namespace
