@@ -245,11 +245,16 @@ static_assert(kMigrationCount == kSchemaVersion, "one migration per schema versi
 
 // Readers of kRead/kSnapshot transactions: connections of their own (SqliteEngine::readers_).
 constexpr int kReaders = 2;
-// Log size (pages) at which the checkpointer runs: SQLite's own default for wal_autocheckpoint.
-constexpr int kCheckpointPages = 1000;
-// Log size (pages, about 16 MiB) at which the writer finishes the checkpoint itself after a commit, so that its next
-// transaction writes the log from its start again (OnWalCommit).
-constexpr int kRestartPages = 4 * kCheckpointPages;
+// Log size (bytes) at which the checkpointer runs: SQLite's own default for wal_autocheckpoint (1000 pages of 4 KiB).
+constexpr int kCheckpointBytes = 4 << 20;
+// Log size at which the writer finishes the checkpoint itself after a commit, so that its next transaction writes the
+// log from its start again (OnWalCommit): four times kCheckpointBytes.
+constexpr int kRestartFactor = 4;
+// The cipher page size of a store this build makes. 16 KiB: a group commit writes a quarter as many log frames (each
+// one a write call, an IV, a MAC and a frame header), and the table and index B-trees are shallower; under
+// ferry_bench_collector the collector stored 1.10-1.20x the events a second of 4 KiB pages, its writer spending ~17 %
+// less CPU an event (docs/PERFORMANCE.md). A store made with 4 KiB pages keeps them (Db::OpenEncrypted finds the size).
+constexpr int kNewStorePageSize = 16384;
 
 // One connection behind a mutex for writes (the ingest path reaches it through the single group-commit writer), and
 // kReaders connections for reads.
@@ -311,7 +316,7 @@ class SqliteEngine final : public Engine {
   // once usually wins over a waiting one, so an erasure's chunks (TxnMode::kEraseChunk) let these go first.
   std::atomic<int> writers_waiting_{0};
   // Checkpoints off the commit path: db_ does not checkpoint at commit (wal_autocheckpoint off); once the log holds
-  // kCheckpointPages pages a thread of its own copies them into the database file on ckpt_ (PASSIVE: never waiting
+  // kCheckpointBytes a thread of its own copies them into the database file on ckpt_ (PASSIVE: never waiting
   // for, nor holding up, the writer or the readers), so neither an ingest batch nor an erasure's chunk pays for it.
   base::Db ckpt_;
   std::mutex ckpt_mu_;
@@ -321,6 +326,8 @@ class SqliteEngine final : public Engine {
   std::thread ckpt_thread_;
   // Checkpoints() counts: passes of the checkpointer and of the writer (OnWalCommit), and their time.
   std::atomic<int64_t> ckpt_passes_{0}, ckpt_ns_{0}, writer_ckpt_passes_{0}, writer_ckpt_ns_{0};
+  // kCheckpointBytes in the store's pages (set by Open, before the first commit).
+  int wal_checkpoint_pages_ = 1000;
 };
 
 namespace {
@@ -353,11 +360,11 @@ int SqliteEngine::OnWalCommit(void* self, sqlite3* db, const char* name, int pag
   // its next transaction restarts the log. PASSIVE: a running checkpointer (BUSY at once) or a reader still on old
   // frames holds it back, and the next commit tries again.
   auto* e = static_cast<SqliteEngine*>(self);
-  if (pages >= kRestartPages) {
+  if (pages >= kRestartFactor * e->wal_checkpoint_pages_) {
     TimedCheckpoint(db, name, e->writer_ckpt_passes_, e->writer_ckpt_ns_);
     return SQLITE_OK;
   }
-  if (pages >= kCheckpointPages) {
+  if (pages >= e->wal_checkpoint_pages_) {
     {
       std::lock_guard<std::mutex> l(e->ckpt_mu_);
       e->ckpt_due_ = true;
@@ -392,9 +399,13 @@ SqliteEngine::~SqliteEngine() {
 
 Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path, const SecretBytes& key) {
   if (!base::EnsureSodium()) return Status::Internal("libsodium failed to start");
-  auto db = base::Db::OpenEncrypted(path, key);
+  auto db = base::Db::OpenEncrypted(path, key, kNewStorePageSize);
   if (!db.ok()) return db.status();
   std::unique_ptr<SqliteEngine> store(new SqliteEngine(std::move(db).value()));
+  // The other connections open the file with the size it has (a store made before kNewStorePageSize keeps 4 KiB).
+  const int page_size = store->db_.PageSize();
+  if (page_size <= 0) return Status::Storage("cannot read the store's page size: " + store->db_.ErrMsg());
+  store->wal_checkpoint_pages_ = std::max(1, kCheckpointBytes / page_size);
   store->path_ = path;
   FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA cache_size = -65536;"));  // 64 MiB
   // Every commit syncs the WAL before it returns: a batch is answered once it is on the disk, so a power cut or an
@@ -416,7 +427,7 @@ Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path
     store->keys_ = std::move(keys).value();
   }
   {
-    auto ckpt = base::Db::OpenEncrypted(path, key);
+    auto ckpt = base::Db::OpenEncrypted(path, key, page_size);
     if (!ckpt.ok()) return ckpt.status();
     store->ckpt_ = std::move(ckpt).value();
     FERRY_RETURN_IF_ERROR(store->db_.Exec("PRAGMA wal_autocheckpoint = 0;"));
@@ -424,7 +435,7 @@ Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path
     store->ckpt_thread_ = std::thread([e = store.get()] { e->CheckpointLoop(); });
   }
   for (int i = 0; i < kReaders; ++i) {
-    auto reader = base::Db::OpenEncrypted(path, key);
+    auto reader = base::Db::OpenEncrypted(path, key, page_size);
     if (!reader.ok()) return reader.status();
     FERRY_RETURN_IF_ERROR(reader->Exec("PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"));
     store->readers_.push_back(std::make_unique<base::Db>(std::move(reader).value()));
