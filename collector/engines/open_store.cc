@@ -41,7 +41,9 @@ std::string RedactStorage(const std::string& storage) {
 
 base::Result<std::unique_ptr<Store>> MakeStore(const StoreConfig& c) {
   if (c.storage == "sqlite") {
-    auto s = SqliteStore::Open(c.data_dir, c.key_file, c.clock);
+    SqliteStoreOptions so;
+    so.new_file_page_size = c.sqlite_page_size;
+    auto s = SqliteStore::Open(c.data_dir, c.key_file, c.clock, so);
     if (!s.ok()) return s.status();
     return std::unique_ptr<Store>(std::move(s).value());
   }

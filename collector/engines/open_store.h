@@ -17,7 +17,8 @@ struct StoreConfig {
   std::string storage = "sqlite";  // "sqlite" or a postgresql:// URI
   // sqlite
   std::string data_dir;
-  std::string key_file;  // "" = DATA_DIR/collector.key
+  std::string key_file;         // "" = DATA_DIR/collector.key
+  int sqlite_page_size = 4096;  // a new store file's cipher page size (SqliteStoreOptions)
   // PostgreSQL (see PgOptions)
   int pg_pool_size = 8;
   int pg_acquire_timeout_ms = 2000;

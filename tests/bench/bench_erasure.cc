@@ -9,6 +9,7 @@
 // Usage: ferry_bench_erasure [--store sqlite|postgres|both] [--events N] [--subject-events K] [--bulk B]
 //                            [--clients C] [--no-vacuum (PostgreSQL: no VACUUM ANALYZE after the load)]
 //                            [--erase-chunk-rows N (embedded store: passed to the collector)]
+//                            [--store-page-size 4096|16384 (embedded store: the page size it is made with)]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -126,6 +127,7 @@ class Ingest {
 
 // One store's run; false on a failure.
 std::vector<std::string> g_collector_args;  // passed to the collector as they are
+int g_page_size = 4096;                     // the embedded store's cipher page size (--store-page-size)
 
 bool Run(const std::string& store_name, int64_t total, int64_t per_subject, int bulk, int clients, bool vacuum_first) {
   char tmpl[] = "/tmp/ferry-bench-erasure-XXXXXX";
@@ -133,6 +135,7 @@ bool Run(const std::string& store_name, int64_t total, int64_t per_subject, int 
   std::unique_ptr<PgCluster> cluster;
   ferry::collector::StoreConfig cfg;
   cfg.data_dir = dir;
+  cfg.sqlite_page_size = g_page_size;
   if (store_name == "postgres") {
     std::string err;
     cluster = PgCluster::Start(&err);
@@ -290,11 +293,12 @@ int main(int argc, char** argv) {
   bool vacuum_first = true;
   static const char kUsage[] =
       "Usage: ferry_bench_erasure [--store sqlite|postgres|both] [--events N] [--subject-events K] [--bulk B]\n"
-      "                           [--clients C] [--no-vacuum] [--erase-chunk-rows N]\n"
+      "                           [--clients C] [--no-vacuum] [--erase-chunk-rows N] [--store-page-size 4096|16384]\n"
       "Erases a subject of K events among N (and B small subjects in one bulk request) from a real collector while C\n"
       "clients ingest, and prints the erase time and the longest ingest pause beside the load average.\n"
       "  --no-vacuum          PostgreSQL: no VACUUM ANALYZE after the load\n"
-      "  --erase-chunk-rows N embedded store: passed to the collector\n";
+      "  --erase-chunk-rows N embedded store: passed to the collector\n"
+      "  --store-page-size P  embedded store: the cipher page size the store is made with (default 4096)\n";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -306,7 +310,7 @@ int main(int argc, char** argv) {
       continue;
     }
     const bool known = arg == "--store" || arg == "--events" || arg == "--subject-events" || arg == "--bulk" ||
-                       arg == "--clients" || arg == "--erase-chunk-rows";
+                       arg == "--clients" || arg == "--erase-chunk-rows" || arg == "--store-page-size";
     if (!known || i + 1 >= argc) {
       std::fprintf(stderr, "ferry_bench_erasure: %s %s\n%s", known ? "missing the value of" : "unknown option",
                    arg.c_str(), kUsage);
@@ -319,6 +323,7 @@ int main(int argc, char** argv) {
     if (arg == "--bulk") bulk = std::atoi(v);
     if (arg == "--clients") clients = std::atoi(v);
     if (arg == "--erase-chunk-rows") g_collector_args = {"--erase-chunk-rows", v};
+    if (arg == "--store-page-size") g_page_size = std::atoi(v);
   }
   bool ok = true;
   for (const char* s : {"sqlite", "postgres"}) {

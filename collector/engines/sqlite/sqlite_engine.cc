@@ -250,18 +250,15 @@ constexpr int kCheckpointBytes = 4 << 20;
 // Log size at which the writer finishes the checkpoint itself after a commit, so that its next transaction writes the
 // log from its start again (OnWalCommit): four times kCheckpointBytes.
 constexpr int kRestartFactor = 4;
-// The cipher page size of a store this build makes. 16 KiB: a group commit writes a quarter as many log frames (each
-// one a write call, an IV, a MAC and a frame header), and the table and index B-trees are shallower; under
-// ferry_bench_collector the collector stored 1.10-1.20x the events a second of 4 KiB pages, its writer spending ~17 %
-// less CPU an event (docs/PERFORMANCE.md). A store made with 4 KiB pages keeps them (Db::OpenEncrypted finds the size).
-constexpr int kNewStorePageSize = 16384;
 
 // One connection behind a mutex for writes (the ingest path reaches it through the single group-commit writer), and
 // kReaders connections for reads.
 class SqliteEngine final : public Engine {
  public:
   // Opens the database at `path` with `key` and migrates its schema.
-  static base::Result<std::unique_ptr<SqliteEngine>> Open(const std::string& path, const base::SecretBytes& key);
+  // A new file gets `new_file_page_size` (SqliteStoreOptions); an existing one keeps the size it was made with.
+  static base::Result<std::unique_ptr<SqliteEngine>> Open(const std::string& path, const base::SecretBytes& key,
+                                                          int new_file_page_size);
 
   const IdHasher& id_hasher() const override { return hasher_; }
   base::Status Check() override;
@@ -397,12 +394,13 @@ SqliteEngine::~SqliteEngine() {
   if (db_) sqlite3_wal_hook(db_.get(), nullptr, nullptr);
 }
 
-Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path, const SecretBytes& key) {
+Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Open(const std::string& path, const SecretBytes& key,
+                                                         int new_file_page_size) {
   if (!base::EnsureSodium()) return Status::Internal("libsodium failed to start");
-  auto db = base::Db::OpenEncrypted(path, key, kNewStorePageSize);
+  auto db = base::Db::OpenEncrypted(path, key, new_file_page_size);
   if (!db.ok()) return db.status();
   std::unique_ptr<SqliteEngine> store(new SqliteEngine(std::move(db).value()));
-  // The other connections open the file with the size it has (a store made before kNewStorePageSize keeps 4 KiB).
+  // The other connections open the file with the size it has (chosen when it was made).
   const int page_size = store->db_.PageSize();
   if (page_size <= 0) return Status::Storage("cannot read the store's page size: " + store->db_.ErrMsg());
   store->wal_checkpoint_pages_ = std::max(1, kCheckpointBytes / page_size);
@@ -990,8 +988,8 @@ Result<int64_t> SqliteEngine::PurgeExpired(int64_t now_ms, int64_t default_max_a
 }  // namespace sqlite
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenFile(const std::string& path, const SecretBytes& key,
-                                                           base::Clock* clock) {
-  auto engine = sqlite::SqliteEngine::Open(path, key);
+                                                           base::Clock* clock, const SqliteStoreOptions& options) {
+  auto engine = sqlite::SqliteEngine::Open(path, key, options.new_file_page_size);
   if (!engine.ok()) return engine.status();
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(engine).value(), clock));
 }

@@ -35,11 +35,11 @@ Result<SecretBytes> LoadOrCreateStoreKey(const std::string& data_dir, const std:
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir, const std::string& key_file,
-                                                       base::Clock* clock) {
+                                                       base::Clock* clock, const SqliteStoreOptions& options) {
   FERRY_RETURN_IF_ERROR(MakeDir(data_dir));
   auto key = LoadOrCreateStoreKey(data_dir, key_file);
   if (!key.ok()) return key.status();
-  return OpenFile(data_dir + "/collector.db", *key, clock);
+  return OpenFile(data_dir + "/collector.db", *key, clock, options);
 }
 
 }  // namespace ferry::collector

@@ -9,6 +9,7 @@
 #include "collector/store/store.h"
 #include "lib/base/clock.h"
 #include "lib/base/secret.h"
+#include "lib/base/sqlite.h"
 
 namespace ferry::collector {
 
@@ -24,15 +25,26 @@ inline constexpr int64_t kSchemaVersion = 17;
 // refused when it is a symbolic link or has group/other permissions (platform::LoadOrCreateKey).
 base::Result<base::SecretBytes> LoadOrCreateStoreKey(const std::string& data_dir, const std::string& key_file);
 
+// How a new store file is made; an existing one keeps what it was made with.
+struct SqliteStoreOptions {
+  // The cipher page size (base::Db::kPageSizes: 4096 or 16384) of a new file. 16 KiB pages store events faster (a
+  // group commit writes a quarter as many log frames: 1.03-1.27x the events a second under ferry_bench_collector) and
+  // erase a subject's events slower (each erased event rewrites a page four times as large: 1.4-2.3x the time under
+  // ferry_bench_erasure); docs/PERFORMANCE.md.
+  int new_file_page_size = base::Db::kDefaultPageSize;
+};
+
 // Thread-safe: one connection behind a mutex (the ingest path reaches it through the single group-commit writer).
 class SqliteStore : public Store {
  public:
   // Opens (creating the directory, key and file) DIR/collector.db and migrates its schema.
   static base::Result<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir, const std::string& key_file = "",
-                                                         base::Clock* clock = base::SystemClock());
+                                                         base::Clock* clock = base::SystemClock(),
+                                                         const SqliteStoreOptions& options = {});
   // Opens the database at `path` with `key` (tests).
   static base::Result<std::unique_ptr<SqliteStore>> OpenFile(const std::string& path, const base::SecretBytes& key,
-                                                             base::Clock* clock = base::SystemClock());
+                                                             base::Clock* clock = base::SystemClock(),
+                                                             const SqliteStoreOptions& options = {});
 
   int64_t SchemaVersion();
   // The database file (tests read its raw pages).

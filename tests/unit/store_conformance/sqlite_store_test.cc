@@ -84,9 +84,9 @@ TEST_F(SqliteStoreTest, AnsweredBatchesSurviveAPowerCut) {
   EXPECT_EQ(backend_.QueryText("SELECT count(*) FROM events"), "200");
 }
 
-// A new store has 16 KiB pages (fewer log frames a group commit); a store made with 4 KiB pages keeps them and
-// takes events as before.
-TEST_F(SqliteStoreTest, ANewStoreHas16KiBPagesAndAnOlderOneKeepsItsOwn) {
+// A new store gets the page size asked for (4 KiB unless SqliteStoreOptions says 16 KiB); a store keeps the size it
+// was made with whatever a later open asks for, and takes events as before.
+TEST_F(SqliteStoreTest, AStoreKeepsThePageSizeItWasMadeWith) {
   auto key = LoadOrCreateStoreKey(dir(), "");
   ASSERT_TRUE(key.ok());
   const std::string path = dir() + "/collector.db";
@@ -94,37 +94,37 @@ TEST_F(SqliteStoreTest, ANewStoreHas16KiBPagesAndAnOlderOneKeepsItsOwn) {
     auto db = base::Db::OpenEncrypted(path, *key);
     return db.ok() ? db->PageSize() : -1;
   };
-  {
-    auto store = SqliteStore::Open(dir());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-  }
-  EXPECT_EQ(page_size(), 16384);
-  std::filesystem::remove(path);
-  std::filesystem::remove(path + "-wal");
-  std::filesystem::remove(path + "-shm");
-  {
-    // What an earlier build left: a 4 KiB file.
-    auto old = base::Db::OpenEncrypted(path, *key, 4096);
-    ASSERT_TRUE(old.ok());
-    ASSERT_TRUE(old->Exec("CREATE TABLE before_16k(x INTEGER);").ok());
-  }
-  for (int round = 0; round < 2; ++round) {
-    auto store = SqliteStore::Open(dir());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    auto wk = (*store)->CreateWriteKey("shop" + std::to_string(round));
-    ASSERT_TRUE(wk.ok());
-    auto info = (*store)->LookupWriteKey(*wk);
-    ASSERT_TRUE(info.ok() && info->has_value());
-    std::vector<StoredEvent> events;
-    for (int i = 0; i < 50; ++i) {
-      events.push_back(MakeEvent("old-" + std::to_string(round) + "-" + std::to_string(i), "track", "", "anon-1",
-                                 1700000000000 + i, 1700000000000 + i, {{"n", i}}));
+  SqliteStoreOptions big;
+  big.new_file_page_size = 16384;
+  for (int made : {4096, 16384}) {
+    SCOPED_TRACE("made with " + std::to_string(made));
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+    for (int round = 0; round < 2; ++round) {
+      // Made with `made`, then opened asking for the other size.
+      SqliteStoreOptions asked;
+      asked.new_file_page_size = (round == 0) == (made == 16384) ? 16384 : 4096;
+      auto store = SqliteStore::Open(dir(), "", base::SystemClock(), asked);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      auto wk = (*store)->CreateWriteKey("shop" + std::to_string(round));
+      ASSERT_TRUE(wk.ok());
+      auto info = (*store)->LookupWriteKey(*wk);
+      ASSERT_TRUE(info.ok() && info->has_value());
+      std::vector<StoredEvent> events;
+      for (int i = 0; i < 50; ++i) {
+        events.push_back(MakeEvent("ps-" + std::to_string(round) + "-" + std::to_string(i), "track", "", "anon-1",
+                                   1700000000000 + i, 1700000000000 + i, {{"n", i}}));
+      }
+      auto outcomes = PutEvents(**store, (*info)->project_id, std::move(events));
+      EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), InsertOutcome::kAccepted), 50);
     }
-    auto outcomes = PutEvents(**store, (*info)->project_id, std::move(events));
-    EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), InsertOutcome::kAccepted), 50);
+    EXPECT_EQ(page_size(), made);
+    EXPECT_EQ(backend_.QueryText("SELECT count(*) FROM events"), "100");
   }
-  EXPECT_EQ(page_size(), 4096);
-  EXPECT_EQ(backend_.QueryText("SELECT count(*) FROM events"), "100");
+  auto fresh = SqliteStore::Open(dir() + "/default");
+  ASSERT_TRUE(fresh.ok());
+  auto db = base::Db::OpenEncrypted(dir() + "/default/collector.db", *LoadOrCreateStoreKey(dir() + "/default", ""));
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(db->PageSize(), 4096);
 }
 
 TEST_F(SqliteStoreTest, FileIsEncryptedAndNeedsTheKey) {
@@ -359,11 +359,11 @@ TEST_F(SqliteStoreTest, ExplicitKeyFile) {
   EXPECT_FALSE(SqliteStore::Open(dir() + "/data2", kf).ok());
 }
 
-// SQLCipher 3 page decryption (raw key, the store's 16 KiB pages, 48-byte reserve holding the IV first): AES-256-CBC.
+// SQLCipher 3 page decryption (raw key, 4 KiB pages, 48-byte reserve holding the IV first): AES-256-CBC.
 std::string DecryptPages(const std::string& file, const base::SecretBytes& key) {
   std::ifstream in(file, std::ios::binary);
   std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  constexpr size_t kPage = 16384, kReserve = 48;
+  constexpr size_t kPage = 4096, kReserve = 48;
   std::string plain;
   for (size_t off = 0; off + kPage <= raw.size(); off += kPage) {
     size_t skip = off == 0 ? 16 : 0;  // page 1 starts with the salt
@@ -414,10 +414,8 @@ TEST_F(SqliteStoreTest, EraseLeavesNothingInTheDecryptedPagesNorTheWal) {
 
   store.reset();  // closes and checkpoints
   std::string plain = DecryptPages(dir() + "/collector.db", *key);
-  ASSERT_GT(plain.size(), 16384u);
-  // Header bytes 16-17 (page 1, after the salt): the page size, 16384 (0x4000): the pages were decrypted as written.
-  EXPECT_EQ(static_cast<unsigned char>(plain[0]), 0x40);
-  EXPECT_EQ(static_cast<unsigned char>(plain[1]), 0x00);
+  ASSERT_GT(plain.size(), 4096u);
+  EXPECT_EQ(static_cast<unsigned char>(plain[0]), 0x10);  // header byte 16-17: page size 4096 (page 1 after salt)
   for (const auto& s : secrets) EXPECT_EQ(plain.find(s), std::string::npos) << s << " left in the database pages";
   std::ifstream wal(dir() + "/collector.db-wal", std::ios::binary);
   std::string walraw((std::istreambuf_iterator<char>(wal)), std::istreambuf_iterator<char>());
