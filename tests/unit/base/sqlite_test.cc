@@ -150,6 +150,11 @@ class DbPageSizeTest : public ::testing::Test {
     path_ = dir_ + "/t.db";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+  // An empty directory again, for the next case of a loop.
+  void Fresh() {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
   // Makes the file with `page_size` pages and three rows.
   void Make(int page_size) {
     auto db = Db::OpenEncrypted(path_, key_, page_size);
@@ -172,8 +177,7 @@ class DbPageSizeTest : public ::testing::Test {
 TEST_F(DbPageSizeTest, AFileOpensWithTheSizeItWasMadeWith) {
   for (int made : Db::kPageSizes) {
     SCOPED_TRACE("made with " + std::to_string(made));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    Fresh();
     Make(made);
     for (int asked : Db::kPageSizes) {
       auto db = Db::OpenEncrypted(path_, key_, asked);
@@ -183,8 +187,7 @@ TEST_F(DbPageSizeTest, AFileOpensWithTheSizeItWasMadeWith) {
       EXPECT_TRUE(db->Exec("INSERT INTO t VALUES(4); DELETE FROM t WHERE a = 4;").ok());
     }
   }
-  std::filesystem::remove_all(dir_);
-  std::filesystem::create_directories(dir_);
+  Fresh();
   auto fresh = Db::OpenEncrypted(path_, key_, 16384);
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(fresh->PageSize(), 16384);
@@ -208,8 +211,7 @@ TEST_F(DbPageSizeTest, TheSizeIsFoundWhileTheCommitsAreInTheLog) {
 TEST_F(DbPageSizeTest, ACrashedStoresLogSurvivesTheWrongSizesAttempt) {
   for (int made : Db::kPageSizes) {
     SCOPED_TRACE("made with " + std::to_string(made));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    Fresh();
     CrashAfterCommits(made);
     const int other = made == 4096 ? 16384 : 4096;
     {
