@@ -84,6 +84,7 @@ class InsightFeed : public IngestSink {
   // Stores through the inner sink, then queues the accepted events, moving their bodies out of the requests (the
   // store has them).
   base::Status Insert(std::vector<InsertRequest*>& requests) override;
+  void Prepare(InsertRequest* request) override { inner_->Prepare(request); }
   // Hands over what is queued, flushes the insight (at most timeout_ms), saves the position, stops the thread.
   base::Status Stop(int64_t timeout_ms);
   // Waits until every event accepted before the call was handed to the insight, and the replay at start caught up

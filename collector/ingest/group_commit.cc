@@ -25,6 +25,7 @@ GroupCommitter::~GroupCommitter() { Stop(); }
 base::Status GroupCommitter::Submit(InsertRequest* req) {
   Pending p{req, base::Status::Ok(), false, {}};
   const auto start = std::chrono::steady_clock::now();
+  sink_->Prepare(req);
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) return base::Status::Closed("the collector is stopping");
   queue_.push_back(&p);

@@ -408,6 +408,8 @@ class Engine {
 
   // Ingest (group commit): see IngestSink::Insert (interfaces.h).
   virtual base::Status Insert(std::vector<InsertRequest*>& requests) = 0;
+  // See IngestSink::Prepare: on the submitting thread, outside any transaction.
+  virtual void PrepareInsert(InsertRequest* /*request*/) {}
 
   // Retention: see RetentionStore::PurgeExpired (interfaces.h).
   virtual base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,

@@ -40,6 +40,10 @@ class IngestSink {
   // events fill the consent ledger, identify/alias fill the identity links, identify traits are merged into the
   // profile traits, drop counters are added. On failure nothing is stored and every request failed (outcomes empty).
   virtual base::Status Insert(std::vector<InsertRequest*>& requests) = 0;
+  // Called on the submitting thread before the request joins a group commit: what the store can do for it outside
+  // the one transaction at a time (the embedded store compresses the events' bodies, StoredEvent::stored_body).
+  // Nothing a later Insert must see undone: a request prepared and then not inserted is simply dropped.
+  virtual void Prepare(InsertRequest* /*request*/) {}
 };
 
 class Credentials {

@@ -34,6 +34,9 @@ struct StoredEvent {
   int64_t timestamp_ms = 0;  // corrected by the client's clock skew
   int64_t received_ms = 0;
   std::string body;  // the event as JSON text (with receivedAt and the corrected timestamp)
+  // The store's own form of body, made by IngestSink::Prepare on the request's thread ("" when it has none: the store
+  // keeps body as it is).
+  std::string stored_body;
   // consent events: properties.purpose/state/previous; alias: previousId.
   std::string consent_purpose, consent_state, consent_previous;
   // consent events (issue 12): properties.method ("explicit", "default", ...), noticeId, noticeVersion, language,

@@ -92,6 +92,8 @@ Status Store::Transact(TxnMode mode, const std::function<Status(StoreTxn& tx)>& 
 
 Status Store::Insert(std::vector<InsertRequest*>& requests) { return engine_->Insert(requests); }
 
+void Store::Prepare(InsertRequest* request) { engine_->PrepareInsert(request); }
+
 // ---- Credentials ----
 
 Result<std::string> Store::CreateWriteKey(const std::string& project) {

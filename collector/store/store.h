@@ -44,6 +44,7 @@ class Store : public IngestSink,
 
   // IngestSink
   base::Status Insert(std::vector<InsertRequest*>& requests) override;
+  void Prepare(InsertRequest* request) override;
 
   // Credentials
   base::Result<std::string> CreateWriteKey(const std::string& project) override;

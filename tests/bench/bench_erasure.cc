@@ -173,6 +173,7 @@ bool Run(const std::string& store_name, int64_t total, int64_t per_subject, int 
         }
       }
       std::vector<InsertRequest*> reqs = {&req};
+      (*store)->Prepare(&req);  // as the ingest path does (the embedded store compresses the bodies)
       ferry::base::Status s = (*store)->Insert(reqs);
       if (!s.ok()) return std::fprintf(stderr, "insert: %s\n", s.ToString().c_str()), false;
     }

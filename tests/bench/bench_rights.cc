@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
         }
       }
       std::vector<InsertRequest*> reqs = {&req};
+      (*store)->Prepare(&req);  // as the ingest path does (the embedded store compresses the bodies)
       ferry::base::Status s = (*store)->Insert(reqs);
       if (!s.ok()) {
         std::fprintf(stderr, "insert failed: %s\n", s.ToString().c_str());

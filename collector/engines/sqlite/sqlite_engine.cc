@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector/engines/sqlite/body_codec.h"
 #include "collector/engines/sqlite/sqlite_store.h"
 #include "collector/store/identity.h"
 #include "collector/store/readmission.h"
@@ -270,6 +271,7 @@ class SqliteEngine final : public Engine {
   base::Status Export(const std::function<base::Status(EngineTxn&, ExportCursor&)>& fn) override;
   // Everything queued in one transaction; ids are looked up on the suppression list only when it is not empty.
   base::Status Insert(std::vector<InsertRequest*>& requests) override;
+  void PrepareInsert(InsertRequest* request) override;
   base::Result<int64_t> PurgeExpired(int64_t now_ms, int64_t default_max_age_ms, int64_t max_rows,
                                      int64_t default_consent_keep_ms) override;
   base::Status ScanAllText(const TextScanFn& fn) override;
@@ -490,6 +492,13 @@ Status SqliteEngine::Check() {
   return Status::Ok();
 }
 
+void SqliteEngine::PrepareInsert(InsertRequest* request) {
+  // The compression is the request thread's work, not the writer's (the one thread every commit waits for).
+  for (StoredEvent& e : request->events) {
+    if (!EncodeBody(e.body, &e.stored_body)) e.stored_body.clear();
+  }
+}
+
 Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {
   writers_waiting_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
@@ -667,7 +676,13 @@ Status SqliteEngine::InsertLocked(std::vector<InsertRequest*>& requests) {
       stage_text(6, e.purpose);
       staged_->SetInt(7, e.timestamp_ms);
       staged_->SetInt(8, e.received_ms);
-      staged_->SetText(9, e.body);
+      // The compressed form PrepareInsert made (body_codec.h), else the text (a request not prepared, or a body
+      // zstd does not shrink).
+      if (!e.stored_body.empty()) {
+        staged_->SetBlob(9, e.stored_body);
+      } else {
+        staged_->SetText(9, e.body);
+      }
       stage_text(10, e.covered_by);
       staged_seqs.push_back(&req->seqs[i]);
       if (e.type == "consent") {
@@ -893,10 +908,19 @@ Status SqliteEngine::ScanAllText(const TextScanFn& fn) {
       FERRY_RETURN_IF_ERROR(st->status());
     }
     for (const std::string& c : cols) {
-      auto st = db_.Prepare("SELECT \"" + c + "\" FROM \"" + t + "\" WHERE typeof(\"" + c + "\") = 'text';");
+      // Event bodies stored compressed (body_codec.h) are scanned as the JSON they hold.
+      const bool bodies = t == "events" && c == "body";
+      auto st = db_.Prepare("SELECT \"" + c + "\" FROM \"" + t + "\" WHERE typeof(\"" + c + "\") " +
+                            (bodies ? "IN ('text', 'blob');" : "= 'text';"));
       if (!st.ok()) return st.status();
       while (st->Step()) {
-        if (!fn(t, c, st->TextView(0))) return Status::Ok();
+        if (bodies) {
+          auto json = ReadBody(*st, 0);
+          if (!json.ok()) return json.status();
+          if (!fn(t, c, *json)) return Status::Ok();
+        } else if (!fn(t, c, st->TextView(0))) {
+          return Status::Ok();
+        }
       }
       FERRY_RETURN_IF_ERROR(st->status());
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "collector/engines/sqlite/body_codec.h"
 #include "collector/store/columns.h"
 
 namespace ferry::collector::sqlite {
@@ -85,7 +86,11 @@ Status ReadRows(base::Db& db, const char* table, const char* columns, const std:
   if (!st.ok()) return st.status();
   for (int64_t id : rowids) {
     st->Bind(1, id);
-    if (st->Step()) page->push_back(make(*st));
+    if (st->Step()) {
+      base::Result<T> row = make(*st);
+      if (!row.ok()) return row.status();
+      page->push_back(std::move(row).value());
+    }
     FERRY_RETURN_IF_ERROR(st->status());
     st->Reset();
   }
@@ -122,10 +127,19 @@ Status StreamSubjectRows(base::Db& db, std::unique_lock<std::mutex>& lock, int64
     events.Add("anonymous_id", id);
   }
   FERRY_RETURN_IF_ERROR(Stream<ConsentRecord>(
-      db, lock, "consent_ledger", kConsentColumns, consent, [](const base::Stmt& st) { return ConsentFromRow(st); },
+      db, lock, "consent_ledger", kConsentColumns, consent,
+      [](const base::Stmt& st) -> base::Result<ConsentRecord> { return ConsentFromRow(st); },
       [&](const ConsentRecord& c) { return sink.Consent(c); }));
   return Stream<EventRow>(
-      db, lock, "events", kEventColumns, events, [&](const base::Stmt& st) { return EventFromRow(st, project); },
+      db, lock, "events", kEventColumns, events,
+      [&](const base::Stmt& st) -> base::Result<EventRow> {
+        auto body = ReadBody(st, 8);  // first: see ReadBody
+        if (!body.ok()) return body.status();
+        EventRow e = EventFromRow(st, project);
+        e.body = std::move(body).value();
+        return e;
+      },
+
       [&](const EventRow& e) { return sink.Event(e); });
 }
 

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "collector/engines/sqlite/body_codec.h"
 #include "collector/engines/sqlite/sqlite_engine.h"
 #include "collector/store/columns.h"
 #include "collector/store/roles.h"
@@ -377,7 +378,11 @@ class SqliteTxn final : public EngineTxn {
     for (const std::string& id : ids) {
       st->Reset();
       st->Bind(1, project_id).Bind(2, id);
-      while (st->Step()) rows.emplace(st->Int(0), st->Text(1));
+      while (st->Step()) {
+        auto body = ReadBody(*st, 1);
+        if (!body.ok()) return body.status();
+        rows.emplace(st->Int(0), std::move(body).value());
+      }
       FERRY_RETURN_IF_ERROR(st->status());
     }
     return std::vector<std::pair<int64_t, std::string>>(rows.begin(), rows.end());
@@ -880,7 +885,10 @@ class SqliteTxn final : public EngineTxn {
     st->Bind(1, project);
     std::vector<EventRow> rows;
     while (st->Step()) {
+      auto body = ReadBody(*st, 9);  // first: see ReadBody
+      if (!body.ok()) return body.status();
       rows.push_back(EventFromRow(*st, st->Text(0), 1));
+      rows.back().body = std::move(body).value();
       rows.back().covered_by = st->Text(10);
     }
     FERRY_RETURN_IF_ERROR(st->status());
@@ -926,7 +934,10 @@ class SqliteTxn final : public EngineTxn {
     st->Bind(1, after_seq).Bind(2, static_cast<int64_t>(limit));
     std::vector<EventRow> rows;
     while (st->Step()) {
+      auto body = ReadBody(*st, 9);  // first: see ReadBody
+      if (!body.ok()) return body.status();
       rows.push_back(EventFromRow(*st, st->Text(0), 1));
+      rows.back().body = std::move(body).value();
       rows.back().seq = st->Int(10);
     }
     FERRY_RETURN_IF_ERROR(st->status());

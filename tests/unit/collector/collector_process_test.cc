@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -214,7 +215,14 @@ TEST_F(CollectorProcessTest, HealthMetricsAndCleanShutdown) {
 // Past a thousand pages of log, the embedded store's checkpointer copies them into the database file, and GET
 // /metrics counts it.
 TEST_F(CollectorProcessTest, CountsTheEmbeddedStoresCheckpoints) {
-  const std::string filler(2000, 'x');
+  // Random text (the store compresses event bodies: ~6 bits a character stay ~2,100 bytes), new in every event.
+  std::mt19937 rng(42);
+  auto filler = [&rng] {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string s(2800, ' ');
+    for (char& c : s) c = kAlphabet[rng() % 64];
+    return s;
+  };
   auto checkpoints = [&] {
     HttpResult m = HttpRequest("GET", c_->url() + "/metrics", "", {}, c_->ca_file());
     return std::make_pair(
@@ -222,12 +230,12 @@ TEST_F(CollectorProcessTest, CountsTheEmbeddedStoresCheckpoints) {
         CollectorProcess::MetricValue(m.body, "ferry_store_checkpoint_seconds_total{by=\"checkpointer\"}"));
   };
   ASSERT_EQ(checkpoints().first, 0);
-  // 3,000 events of ~2.2 KB: about 6.6 MB of rows, some 1,600 pages of log.
+  // 3,000 events of ~2.2 KB stored: about 6.6 MB of rows, some 1,600 pages of log.
   for (int b = 0; b < 30; ++b) {
     Json events = Json::array();
     for (int i = 0; i < 100; ++i) {
       Json e = Event("ck-" + std::to_string(b) + "-" + std::to_string(i));
-      e["properties"]["note"] = filler;
+      e["properties"]["note"] = filler();
       events.push_back(e);
     }
     HttpResult r = Post(wire::ZstdCompress(Batch(events)));

@@ -180,6 +180,7 @@ std::vector<InsertOutcome> PutEvents(Store& store, int64_t project_id, std::vect
   r.project_id = project_id;
   r.events = std::move(events);
   std::vector<InsertRequest*> reqs = {&r};
+  store.Prepare(&r);  // as GroupCommitter::Submit does (the embedded store compresses the bodies)
   base::Status s = store.Insert(reqs);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return r.outcomes;
