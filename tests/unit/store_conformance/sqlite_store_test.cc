@@ -583,5 +583,44 @@ TEST_F(SqliteStoreTest, TheLogStaysBoundedUnderSteadyIngest) {
   EXPECT_EQ(accepted, 24000u);
 }
 
+// Past its mark (4 MiB of log) the checkpointer is asked again only after each further MiB of log, not after every
+// commit: small commits (one event each) then cost one pass for many of them, not a pass (two fsyncs and the B-trees'
+// upper pages written again) each.
+TEST_F(SqliteStoreTest, TheCheckpointerRunsOncePerMebibyteOfLogNotPerCommit) {
+  auto opened = SqliteStore::Open(dir());
+  ASSERT_TRUE(opened.ok());
+  std::unique_ptr<Store> store = std::move(opened).value();
+  auto k = store->CreateWriteKey("shop");
+  ASSERT_TRUE(k.ok());
+  int64_t shop = (*store->LookupWriteKey(*k))->project_id;
+  int n = 0;
+  auto event = [&n](size_t pad) {
+    ++n;
+    return MakeEvent("c-" + std::to_string(n), "track", "", "anon-" + std::to_string(n % 13), 1700000000000 + n,
+                     1700000000000 + n, {{"n", n}, {"pad", RandomText(pad)}});
+  };
+  // The log past its mark: 5 MB in a few commits.
+  for (int b = 0; b < 5; ++b) {
+    std::vector<StoredEvent> events;
+    for (int i = 0; i < 100; ++i) events.push_back(event(10000));
+    PutEvents(*store, shop, std::move(events));
+  }
+  const Engine::CheckpointStats before = store->Checkpoints();
+  ASSERT_TRUE(before.reported);
+  // 2,000 commits of one ~1 KB event: about 5 pages of log each (the row, its index entries, their parents).
+  constexpr int kCommits = 2000;
+  for (int c = 0; c < kCommits; ++c) {
+    auto outcomes = PutEvents(*store, shop, {event(1000)});
+    ASSERT_EQ(outcomes, std::vector<InsertOutcome>{InsertOutcome::kAccepted});
+  }
+  const Engine::CheckpointStats after = store->Checkpoints();
+  const int64_t passes = after.background - before.background;
+  std::printf("%d commits: %lld passes of the checkpointer, %lld of the writer\n", kCommits,
+              static_cast<long long>(passes), static_cast<long long>(after.writer - before.writer));
+  // At most one ask a MiB (256 pages) of log: 37 passes here; asked after every commit it made 1,496.
+  EXPECT_LE(passes, 100);
+  EXPECT_GE(passes, 1);
+}
+
 }  // namespace
 }  // namespace ferry::collector::conformance
