@@ -41,6 +41,27 @@ class SqliteStoreTest : public ::testing::Test {
     ASSERT_TRUE(backend_.Setup(&error, &skip)) << error;
   }
   const std::string& dir() const { return backend_.dir(); }
+  // Opens the store in dir() with a project "shop" (its id in *shop); null, and the test failed, when it cannot.
+  std::unique_ptr<Store> OpenShop(int64_t* shop) {
+    auto opened = SqliteStore::Open(dir());
+    if (!opened.ok()) {
+      ADD_FAILURE() << opened.status().ToString();
+      return nullptr;
+    }
+    std::unique_ptr<Store> store = std::move(opened).value();
+    auto key = store->CreateWriteKey("shop");
+    if (!key.ok()) {
+      ADD_FAILURE() << key.status().ToString();
+      return nullptr;
+    }
+    auto info = store->LookupWriteKey(*key);
+    if (!info.ok() || !info->has_value()) {
+      ADD_FAILURE() << "no write key for shop";
+      return nullptr;
+    }
+    *shop = (*info)->project_id;
+    return store;
+  }
   Backend backend_{"sqlite"};
 };
 
@@ -143,13 +164,9 @@ TEST_F(SqliteStoreTest, AStoreKeepsThePageSizeItWasMadeWith) {
 // export, the scan of every stored text that erasure proofs rely on. Bodies stored as text (before this format, or
 // inserted without Prepare) read as before beside them; a damaged one fails the read with kCorruption.
 TEST_F(SqliteStoreTest, EventBodiesAreStoredCompressedAndReadBackAsSent) {
-  auto store = SqliteStore::Open(dir());
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  auto wk = (*store)->CreateWriteKey("shop");
-  ASSERT_TRUE(wk.ok());
-  auto info = (*store)->LookupWriteKey(*wk);
-  ASSERT_TRUE(info.ok() && info->has_value());
-  const int64_t shop = (*info)->project_id;
+  int64_t shop = 0;
+  std::unique_ptr<Store> store = OpenShop(&shop);
+  ASSERT_NE(store, nullptr);
   auto body_of = [](int i) {
     return nlohmann::json{{"anonymousId", "anon-7"},
                           {"context",
@@ -171,14 +188,14 @@ TEST_F(SqliteStoreTest, EventBodiesAreStoredCompressedAndReadBackAsSent) {
         .push_back(MakeEvent("cb-" + std::to_string(i), "track", "", "anon-7", 1700000000000 + i, 1700000000000 + i,
                              body_of(i)));
   }
-  auto outcomes = PutEvents(**store, shop, std::move(prepared));  // Prepare, then Insert
+  auto outcomes = PutEvents(*store, shop, std::move(prepared));  // Prepare, then Insert
   EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), InsertOutcome::kAccepted), 10);
   {
     InsertRequest r;  // Insert alone: the text as it is
     r.project_id = shop;
     r.events = std::move(plain);
     std::vector<InsertRequest*> reqs = {&r};
-    ASSERT_TRUE((*store)->Insert(reqs).ok());
+    ASSERT_TRUE(store->Insert(reqs).ok());
   }
   EXPECT_EQ(backend_.QueryText("SELECT count(*) FROM events WHERE typeof(body) = 'blob'"), "10");
   EXPECT_EQ(backend_.QueryText("SELECT count(*) FROM events WHERE typeof(body) = 'text'"), "10");
@@ -187,7 +204,7 @@ TEST_F(SqliteStoreTest, EventBodiesAreStoredCompressedAndReadBackAsSent) {
                                "(SELECT sum(length(CAST(body AS BLOB))) FROM events WHERE typeof(body) = 'text')"),
             "1");
 
-  auto rows = (*store)->DumpEvents("shop");
+  auto rows = store->DumpEvents("shop");
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 20u);
   for (const EventRow& e : *rows) {
@@ -195,7 +212,7 @@ TEST_F(SqliteStoreTest, EventBodiesAreStoredCompressedAndReadBackAsSent) {
     EXPECT_EQ(nlohmann::json::parse(e.body), body_of(i)) << e.message_id;
     EXPECT_EQ(e.body, body_of(i).dump()) << "not byte for byte: " << e.message_id;
   }
-  auto fed = (*store)->EventsAfter(0, 100);
+  auto fed = store->EventsAfter(0, 100);
   ASSERT_TRUE(fed.ok()) << fed.status().ToString();
   ASSERT_EQ(fed->size(), 20u);
   for (const EventRow& e : *fed) EXPECT_EQ(e.body, body_of(std::stoi(e.message_id.substr(3))).dump());
@@ -213,14 +230,14 @@ TEST_F(SqliteStoreTest, EventBodiesAreStoredCompressedAndReadBackAsSent) {
   };
   std::vector<EventRow> exported;
   Collect visitor(&exported);
-  auto found = (*store)->ExportSubject({"shop", "anon-7"}, visitor);
+  auto found = store->ExportSubject({"shop", "anon-7"}, visitor);
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   EXPECT_TRUE(*found);
   ASSERT_EQ(exported.size(), 20u);
   for (const EventRow& e : exported) EXPECT_EQ(e.body, body_of(std::stoi(e.message_id.substr(3))).dump());
   // The scan of every stored text sees inside the compressed bodies: all 20 skus.
   int skus = 0;
-  ASSERT_TRUE((*store)
+  ASSERT_TRUE(store
                   ->ScanAllText([&](std::string_view, std::string_view, std::string_view text) {
                     if (text.find("SKU-4711-") != std::string_view::npos) ++skus;
                     return true;
@@ -230,7 +247,7 @@ TEST_F(SqliteStoreTest, EventBodiesAreStoredCompressedAndReadBackAsSent) {
 
   // One body damaged in the file: the readers say so, the others are still there to read one by one.
   EXPECT_EQ(backend_.Exec("UPDATE events SET body = x'01ffeeddccbbaa' WHERE message_id = 'cb-4'"), "");
-  auto damaged = (*store)->DumpEvents("shop");
+  auto damaged = store->DumpEvents("shop");
   ASSERT_FALSE(damaged.ok());
   EXPECT_EQ(damaged.status().code(), base::Code::kCorruption);
 }
@@ -552,12 +569,9 @@ TEST_F(SqliteStoreTest, EraseLeavesNothingInTheDecryptedPagesNorTheWal) {
 // finishes the copy itself once the log is 16 MiB long. Here 85 MB of frames go through the log back to back; it
 // must stay near that length (16.5 MB) instead of holding all of them.
 TEST_F(SqliteStoreTest, TheLogStaysBoundedUnderSteadyIngest) {
-  auto opened = SqliteStore::Open(dir());
-  ASSERT_TRUE(opened.ok());
-  std::unique_ptr<Store> store = std::move(opened).value();
-  auto k = store->CreateWriteKey("shop");
-  ASSERT_TRUE(k.ok());
-  int64_t shop = (*store->LookupWriteKey(*k))->project_id;
+  int64_t shop = 0;
+  std::unique_ptr<Store> store = OpenShop(&shop);
+  ASSERT_NE(store, nullptr);
   const std::string wal_path = dir() + "/collector.db-wal";
   int64_t max_wal = 0;
   int n = 0;
@@ -587,12 +601,9 @@ TEST_F(SqliteStoreTest, TheLogStaysBoundedUnderSteadyIngest) {
 // commit: small commits (one event each) then cost one pass for many of them, not a pass (two fsyncs and the B-trees'
 // upper pages written again) each.
 TEST_F(SqliteStoreTest, TheCheckpointerRunsOncePerMebibyteOfLogNotPerCommit) {
-  auto opened = SqliteStore::Open(dir());
-  ASSERT_TRUE(opened.ok());
-  std::unique_ptr<Store> store = std::move(opened).value();
-  auto k = store->CreateWriteKey("shop");
-  ASSERT_TRUE(k.ok());
-  int64_t shop = (*store->LookupWriteKey(*k))->project_id;
+  int64_t shop = 0;
+  std::unique_ptr<Store> store = OpenShop(&shop);
+  ASSERT_NE(store, nullptr);
   int n = 0;
   auto event = [&n](size_t pad) {
     ++n;
