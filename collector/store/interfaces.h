@@ -42,7 +42,7 @@ class IngestSink {
   virtual base::Status Insert(std::vector<InsertRequest*>& requests) = 0;
   // Called on the submitting thread before the request joins a group commit: what the store can do for it outside
   // the one transaction at a time (the embedded store compresses the events' bodies, StoredEvent::stored_body).
-  // Nothing a later Insert must see undone: a request prepared and then not inserted is simply dropped.
+  // It stores nothing: a request prepared and then never inserted leaves no trace.
   virtual void Prepare(InsertRequest* /*request*/) {}
 };
 

@@ -5,6 +5,8 @@
 
 #include <zstd.h>
 
+#include "collector/store/columns.h"
+
 namespace ferry::collector::sqlite {
 
 using base::Result;
@@ -32,8 +34,8 @@ constexpr std::string_view kBodyDictionary1 =
     R"("timestamp":"2026-01-01T00:00:00.000Z","timestampClamped":"","traits":{"email":"","name":""},)"
     R"("type":"alias","type":"consent","type":"identify","type":"screen","name":"","type":"track","userId":""})";
 
-// zstd level -1 (its fast mode): 2.0-2.7 µs a body against level 1's 3.7-5.4 µs, for 213 bytes against 197 (an SDK's
-// ~460-byte track event; docs/PERFORMANCE.md). The request threads pay it, beside the writer on two cores.
+// zstd level -1 (its fast mode): about half level 1's time for a few percent more bytes on an SDK's ~460-byte track
+// event (docs/PERFORMANCE.md). The request threads pay it, beside the writer on two cores.
 constexpr int kLevel = -1;
 
 struct Dicts {
@@ -84,12 +86,13 @@ ZSTD_DCtx* ThreadDCtx() {
 bool EncodeBody(std::string_view json, std::string* out) {
   const Dicts& d = SharedDicts();
   ZSTD_CCtx* cctx = ThreadCCtx();
+  out->clear();
   if (d.cdict == nullptr || cctx == nullptr || json.size() > kMaxStoredBodyBytes) return false;
   if (ZSTD_isError(ZSTD_CCtx_refCDict(cctx, d.cdict))) return false;
-  // Worth storing only if it is smaller than the text: the bound is the text's size less the format byte.
   out->resize(1 + ZSTD_compressBound(json.size()));
   (*out)[0] = static_cast<char>(kBodyFormatZstdDict1);
   size_t n = ZSTD_compress2(cctx, out->data() + 1, out->size() - 1, json.data(), json.size());
+  // Worth storing only if it is smaller than the text.
   if (ZSTD_isError(n) || 1 + n >= json.size()) {
     out->clear();
     return false;
@@ -126,6 +129,14 @@ Result<std::string> ReadBody(const base::Stmt& st, int col) {
   const int n = sqlite3_column_bytes(st.get(), col);
   if (p == nullptr || n <= 0) return DecodeBody({});
   return DecodeBody(std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)));
+}
+
+Result<EventRow> ReadEventRow(const base::Stmt& st, const std::string& project, int first) {
+  auto body = ReadBody(st, first + 8);  // before EventFromRow reads the column as text
+  if (!body.ok()) return body.status();
+  EventRow e = EventFromRow(st, project, first);
+  e.body = std::move(body).value();
+  return e;
 }
 
 }  // namespace ferry::collector::sqlite

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "collector/store/records.h"
 #include "lib/base/sqlite.h"
 #include "lib/base/status.h"
 
@@ -26,8 +27,8 @@ inline constexpr unsigned char kBodyFormatZstdDict1 = 0x01;
 // and the corrected timestamp). A frame that claims more is refused as damaged.
 inline constexpr size_t kMaxStoredBodyBytes = 1u << 20;
 
-// The stored form of `json` into *out: true, a BLOB to store; false, store `json` as TEXT (zstd did not shrink it,
-// or failed).
+// The stored form of `json` into *out: true, a BLOB to store; false (*out empty), store `json` as TEXT (zstd did not
+// shrink it, or failed).
 bool EncodeBody(std::string_view json, std::string* out);
 
 // The JSON of a stored BLOB. kCorruption when it cannot be decoded (an unknown format, a damaged frame, a size past
@@ -38,6 +39,9 @@ base::Result<std::string> DecodeBody(std::string_view blob);
 // BLOB. Call it before anything else reads that column: a value read as text is converted in place, and SQLite no
 // longer tells its type. kCorruption as DecodeBody.
 base::Result<std::string> ReadBody(const base::Stmt& st, int col);
+
+// An events row read as EventFromRow does (kEventColumns from column `first` on), its body through ReadBody.
+base::Result<EventRow> ReadEventRow(const base::Stmt& st, const std::string& project, int first = 0);
 
 }  // namespace ferry::collector::sqlite
 

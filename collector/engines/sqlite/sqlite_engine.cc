@@ -506,9 +506,7 @@ Status SqliteEngine::Check() {
 
 void SqliteEngine::PrepareInsert(InsertRequest* request) {
   // The compression is the request thread's work, not the writer's (the one thread every commit waits for).
-  for (StoredEvent& e : request->events) {
-    if (!EncodeBody(e.body, &e.stored_body)) e.stored_body.clear();
-  }
+  for (StoredEvent& e : request->events) EncodeBody(e.body, &e.stored_body);
 }
 
 Status SqliteEngine::Insert(std::vector<InsertRequest*>& requests) {

@@ -131,14 +131,7 @@ Status StreamSubjectRows(base::Db& db, std::unique_lock<std::mutex>& lock, int64
       [](const base::Stmt& st) -> base::Result<ConsentRecord> { return ConsentFromRow(st); },
       [&](const ConsentRecord& c) { return sink.Consent(c); }));
   return Stream<EventRow>(
-      db, lock, "events", kEventColumns, events,
-      [&](const base::Stmt& st) -> base::Result<EventRow> {
-        auto body = ReadBody(st, 8);  // first: see ReadBody
-        if (!body.ok()) return body.status();
-        EventRow e = EventFromRow(st, project);
-        e.body = std::move(body).value();
-        return e;
-      },
+      db, lock, "events", kEventColumns, events, [&](const base::Stmt& st) { return ReadEventRow(st, project); },
 
       [&](const EventRow& e) { return sink.Event(e); });
 }

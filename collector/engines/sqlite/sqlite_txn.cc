@@ -885,10 +885,9 @@ class SqliteTxn final : public EngineTxn {
     st->Bind(1, project);
     std::vector<EventRow> rows;
     while (st->Step()) {
-      auto body = ReadBody(*st, 9);  // first: see ReadBody
-      if (!body.ok()) return body.status();
-      rows.push_back(EventFromRow(*st, st->Text(0), 1));
-      rows.back().body = std::move(body).value();
+      auto row = ReadEventRow(*st, st->Text(0), 1);
+      if (!row.ok()) return row.status();
+      rows.push_back(std::move(row).value());
       rows.back().covered_by = st->Text(10);
     }
     FERRY_RETURN_IF_ERROR(st->status());
@@ -934,10 +933,9 @@ class SqliteTxn final : public EngineTxn {
     st->Bind(1, after_seq).Bind(2, static_cast<int64_t>(limit));
     std::vector<EventRow> rows;
     while (st->Step()) {
-      auto body = ReadBody(*st, 9);  // first: see ReadBody
-      if (!body.ok()) return body.status();
-      rows.push_back(EventFromRow(*st, st->Text(0), 1));
-      rows.back().body = std::move(body).value();
+      auto row = ReadEventRow(*st, st->Text(0), 1);
+      if (!row.ok()) return row.status();
+      rows.push_back(std::move(row).value());
       rows.back().seq = st->Int(10);
     }
     FERRY_RETURN_IF_ERROR(st->status());
