@@ -125,6 +125,9 @@ std::unique_ptr<PgCluster> PgCluster::Start(std::string* error) {
 bool PgCluster::StartServer(std::string* error) {
   std::string opts =
       "-p " + std::to_string(port_) + " -k " + data_dir_ + " -c listen_addresses=127.0.0.1 -c max_connections=200";
+  // Extra server settings for a profiling run, e.g. FERRY_PG_OPTS="-c shared_preload_libraries=pg_stat_statements".
+  if (const char* extra = std::getenv("FERRY_PG_OPTS"); extra != nullptr && *extra != '\0')
+    opts += std::string(" ") + extra;
   std::string cmd = AsOwner(Quote(bin_ + "/pg_ctl") + " -D " + Quote(data_dir_) + " -l " +
                             Quote(data_dir_ + "/server.log") + " -w -t 60 -o " + Quote(opts) + " start") +
                     " 2>&1";

@@ -14,7 +14,8 @@ class PgCluster {
   static std::string BinDir();
   static bool Available() { return !BinDir().empty(); }
 
-  // initdb + start. nullptr on failure (the reason in *error).
+  // initdb + start. nullptr on failure (the reason in *error). FERRY_PG_OPTS adds server settings ("-c name=value ...",
+  // e.g. to load pg_stat_statements for a profiling run).
   static std::unique_ptr<PgCluster> Start(std::string* error = nullptr);
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;

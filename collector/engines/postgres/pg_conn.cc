@@ -15,14 +15,20 @@ using base::Status;
 
 namespace {
 
-void AppendElement(std::string* out, const std::string& s) {
-  *out += '"';
-  for (char c : s) {
-    if (c == '"' || c == '\\') *out += '\\';
-    *out += c;
-  }
-  *out += '"';
+// The binary array form's integers: 4 or 8 bytes, most significant first.
+void PutBigEndian(char* out, uint64_t v, int bytes) {
+  for (int k = 0; k < bytes; ++k) out[k] = static_cast<char>((v >> ((bytes - 1 - k) * 8)) & 0xff);
 }
+void AppendBigEndian(std::string* out, uint64_t v, int bytes) {
+  char b[8];
+  PutBigEndian(b, v, bytes);
+  out->append(b, static_cast<size_t>(bytes));
+}
+
+// array_send's layout of a one-dimension array: the number of dimensions, the has-nulls flag, the element type, then
+// the dimension's size and lower bound (1); an empty array has no dimension.
+constexpr size_t kArrayHeaderBytes = 20;
+constexpr size_t kEmptyArrayHeaderBytes = 12;
 
 std::string Trimmed(std::string msg) {
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
@@ -51,28 +57,81 @@ bool Preparable(const char* sql) {
   return false;
 }
 
-}  // namespace
-
-std::string TextArray(const std::vector<std::string>& v, bool empty_is_null) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) out += ',';
-    if (empty_is_null && v[i].empty()) {
-      out += "NULL";
-    } else {
-      AppendElement(&out, v[i]);
+// A statement's parameters as libpq takes them (lengths and formats only when one is binary).
+struct LibpqParams {
+  explicit LibpqParams(const std::vector<Param>& params)
+      : values(params.size()), lengths(params.size()), formats(params.size()) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      values[i] = params[i].null ? nullptr : params[i].v.data();
+      lengths[i] = static_cast<int>(params[i].v.size());
+      formats[i] = params[i].binary ? 1 : 0;
+      binary = binary || params[i].binary;
     }
   }
-  return out + "}";
+  int n() const { return static_cast<int>(values.size()); }
+  const int* length_ptr() const { return binary ? lengths.data() : nullptr; }
+  const int* format_ptr() const { return binary ? formats.data() : nullptr; }
+
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  bool binary = false;
+};
+
+}  // namespace
+
+ArrayParam::ArrayParam(uint32_t oid) : oid_(oid), v_(kArrayHeaderBytes, '\0') {}
+
+void ArrayParam::Add(std::string_view e) {
+  AppendBigEndian(&v_, e.size(), 4);
+  v_.append(e.data(), e.size());
+  ++n_;
 }
 
-std::string IntArray(const std::vector<int64_t>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) out += ',';
-    out += std::to_string(v[i]);
+void ArrayParam::AddOrNull(std::string_view e) {
+  if (!e.empty()) return Add(e);
+  AppendBigEndian(&v_, 0xffffffffu, 4);  // length -1: NULL
+  has_nulls_ = true;
+  ++n_;
+}
+
+void ArrayParam::Add(int64_t e) {
+  AppendBigEndian(&v_, 8, 4);
+  AppendBigEndian(&v_, static_cast<uint64_t>(e), 8);
+  ++n_;
+}
+
+Param ArrayParam::Finish() && {
+  if (n_ == 0) v_.resize(kEmptyArrayHeaderBytes);  // no dimension
+  PutBigEndian(&v_[0], n_ > 0 ? 1 : 0, 4);
+  PutBigEndian(&v_[4], has_nulls_ ? 1 : 0, 4);
+  PutBigEndian(&v_[8], oid_, 4);
+  if (n_ > 0) {
+    PutBigEndian(&v_[12], n_, 4);
+    PutBigEndian(&v_[16], 1, 4);
   }
-  return out + "}";
+  return Param{std::move(v_), false, true};
+}
+
+Param TextArray(const std::vector<std::string>& v, bool empty_is_null) {
+  ArrayParam a = ArrayParam::Text();
+  size_t bytes = 0;
+  for (const std::string& e : v) bytes += 4 + e.size();
+  a.Reserve(bytes);
+  for (const std::string& e : v) {
+    if (empty_is_null) {
+      a.AddOrNull(e);
+    } else {
+      a.Add(e);
+    }
+  }
+  return std::move(a).Finish();
+}
+
+Param IntArray(const std::vector<int64_t>& v) {
+  ArrayParam a = ArrayParam::Int();
+  a.Reserve(v.size() * 12);
+  for (int64_t e : v) a.Add(e);
+  return std::move(a).Finish();
 }
 
 std::string Get(const PGresult* r, int row, int col) {
@@ -194,10 +253,9 @@ Lease::~Lease() {
 }
 
 Result<ResultPtr> Lease::Exec(const char* sql, const std::vector<Param>& params) {
-  std::vector<const char*> values(params.size());
-  for (size_t i = 0; i < params.size(); ++i) values[i] = params[i].null ? nullptr : params[i].v.c_str();
+  const LibpqParams lp(params);
   PGconn* conn = c_->pg.get();
-  const int n = static_cast<int>(params.size());
+  const int n = lp.n();
   ResultPtr r;
   bool prepare_failed = false;
   if (Preparable(sql)) {
@@ -213,10 +271,12 @@ Result<ResultPtr> Lease::Exec(const char* sql, const std::vector<Param>& params)
       }
     }
     if (!prepare_failed && it != c_->prepared.end()) {
-      r.reset(PQexecPrepared(conn, it->second.c_str(), n, values.data(), nullptr, nullptr, 0));
+      r.reset(PQexecPrepared(conn, it->second.c_str(), n, lp.values.data(), lp.length_ptr(), lp.format_ptr(), 0));
     }
   }
-  if (!r && !prepare_failed) r.reset(PQexecParams(conn, sql, n, nullptr, values.data(), nullptr, nullptr, 0));
+  if (!r && !prepare_failed) {
+    r.reset(PQexecParams(conn, sql, n, nullptr, lp.values.data(), lp.length_ptr(), lp.format_ptr(), 0));
+  }
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
     ++ok_statements_;
@@ -255,9 +315,8 @@ Result<std::vector<ResultPtr>> Lease::ExecAll(const std::vector<Statement>& stat
   bool send_failed = false;
   for (size_t k = 0; k < statements.size() && !send_failed; ++k) {
     const Statement& st = statements[k];
-    std::vector<const char*> values(st.params.size());
-    for (size_t i = 0; i < st.params.size(); ++i) values[i] = st.params[i].null ? nullptr : st.params[i].v.c_str();
-    const int n = static_cast<int>(st.params.size());
+    const LibpqParams lp(st.params);
+    const int n = lp.n();
     const std::string* name = nullptr;
     if (Preparable(st.sql)) {
       auto it = c_->prepared.find(st.sql);
@@ -274,8 +333,9 @@ Result<std::vector<ResultPtr>> Lease::ExecAll(const std::vector<Statement>& stat
         name = &sent[k].prepare_name;
       }
     }
-    int ok = name != nullptr ? PQsendQueryPrepared(conn, name->c_str(), n, values.data(), nullptr, nullptr, 0)
-                             : PQsendQueryParams(conn, st.sql, n, nullptr, values.data(), nullptr, nullptr, 0);
+    int ok = name != nullptr
+                 ? PQsendQueryPrepared(conn, name->c_str(), n, lp.values.data(), lp.length_ptr(), lp.format_ptr(), 0)
+                 : PQsendQueryParams(conn, st.sql, n, nullptr, lp.values.data(), lp.length_ptr(), lp.format_ptr(), 0);
     if (ok != 1) {
       send_failed = true;
       break;

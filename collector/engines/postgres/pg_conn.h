@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -63,18 +64,45 @@ constexpr const char* kGenericIndexPlans =
 
 constexpr int64_t kDayMs = 86400000;
 
-// A text parameter; null = SQL NULL.
+// A parameter: text, or PostgreSQL's binary form of its type (binary; the arrays below); null = SQL NULL.
 struct Param {
   std::string v;
   bool null = false;
+  bool binary = false;
 };
 inline Param T(std::string s) { return Param{std::move(s), false}; }
 inline Param I(int64_t v) { return Param{std::to_string(v), false}; }
 inline Param Opt(const std::string& s) { return s.empty() ? Param{std::string(), true} : Param{s, false}; }
 
-// Array literals for ANY($n::text[]) / unnest: every element quoted, '\' and '"' escaped; empty_is_null: "" is NULL.
-std::string TextArray(const std::vector<std::string>& v, bool empty_is_null = false);
-std::string IntArray(const std::vector<int64_t>& v);
+// An array parameter for ANY($n::text[]) / unnest($n::bigint[]), built one element at a time and sent in PostgreSQL's
+// binary array form (array_recv): the elements' bytes as they are, nothing to escape on this side or to parse on the
+// server's. The statement must give the parameter its type (a cast to text[] or bigint[]): the server checks the
+// elements' type against it.
+class ArrayParam {
+ public:
+  static ArrayParam Text() { return ArrayParam(kTextOid); }
+  static ArrayParam Int() { return ArrayParam(kInt8Oid); }
+  void Reserve(size_t bytes) { v_.reserve(v_.size() + bytes); }
+  void Add(std::string_view s);        // text[]
+  void AddOrNull(std::string_view s);  // text[]: "" is NULL
+  void Add(int64_t v);                 // bigint[]
+  size_t size() const { return n_; }
+  Param Finish() &&;
+
+ private:
+  static constexpr uint32_t kInt8Oid = 20;  // pg_type.oid of bigint
+  static constexpr uint32_t kTextOid = 25;  // pg_type.oid of text
+  explicit ArrayParam(uint32_t oid);
+
+  uint32_t oid_;
+  std::string v_;  // a one-dimension header (counts filled in by Finish), then the elements
+  size_t n_ = 0;
+  bool has_nulls_ = false;
+};
+
+// The arrays of whole vectors; empty_is_null: "" is NULL.
+Param TextArray(const std::vector<std::string>& v, bool empty_is_null = false);
+Param IntArray(const std::vector<int64_t>& v);
 
 // Values of a result (NULL reads as "" or 0).
 std::string Get(const PGresult* r, int row, int col);

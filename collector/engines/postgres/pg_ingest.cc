@@ -2,7 +2,9 @@
 // events in one statement, consent records, traits, identity links, drop counters).
 #include <algorithm>
 #include <map>
-#include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -19,20 +21,30 @@ using nlohmann::json;
 namespace {
 
 // The statement that claims (project, messageId) in event_ids and stores the events whose claim it won, in batch
-// order. Claims are taken in key order so that two collectors inserting overlapping batches take the unique-index
-// entries in the same order (no deadlock); a claim another transaction holds is waited for, then skipped once that
-// one commits. The arrays hold each (project, messageId) once.
+// order. Claims are taken in key order (bytewise: COLLATE "C" compares without the locale) so that two collectors
+// inserting overlapping batches take the unique-index entries in the same order (no deadlock); a claim another
+// transaction holds is waited for, then skipped once that one commits. The arrays hold each (project, messageId)
+// once. The claims read only their three arrays, and the events are the batch's rows whose claim came back (a hash
+// of the claims, probed in batch order): no copy of the whole batch is materialised, sorted or merged.
 constexpr const char* kClaimAndInsert =
-    "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-    "$7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) WITH ORDINALITY "
-    "AS u(p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt, ord)), "
-    "claimed AS (INSERT INTO event_ids(project_id, message_id, timestamp_ms) SELECT p, m, ts FROM u ORDER BY p, m "
-    "ON CONFLICT DO NOTHING RETURNING project_id, message_id), "
-    "won AS (SELECT u.* FROM u JOIN claimed c ON c.project_id = u.p AND c.message_id = u.m) "
+    "WITH claimed AS (INSERT INTO event_ids(project_id, message_id, timestamp_ms) "
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $8::bigint[]) AS c(p, m, ts) ORDER BY p, m COLLATE \"C\" "
+    "ON CONFLICT DO NOTHING RETURNING project_id, message_id) "
     "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
     "received_ms, body, consent_receipt) "
-    "SELECT p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt FROM won ORDER BY ord "
+    "SELECT p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt FROM unnest($1::bigint[], $2::text[], "
+    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], "
+    "$11::text[]) WITH ORDINALITY AS u(p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt, ord) "
+    "WHERE (u.p, u.m) IN (SELECT project_id, message_id FROM claimed) ORDER BY ord "
     "RETURNING project_id, message_id, id";
+
+// (project, messageId): a stored event's key, viewing strings that outlive the batch's statements.
+using EventKey = std::pair<int64_t, std::string_view>;
+struct EventKeyHash {
+  size_t operator()(const EventKey& k) const {
+    return std::hash<std::string_view>()(k.second) ^ (static_cast<size_t>(k.first) * 0x9e3779b97f4a7c15ULL);
+  }
+};
 
 // Whether storing the event may need a statement of its own (a consent record, traits, identity links).
 bool NeedsOwnStatements(const StoredEvent& e, const std::string& credential) {
@@ -68,7 +80,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
                          {"SELECT pg_advisory_xact_lock_shared($1)", {I(kLockErase)}},
                          {"SELECT s.project_id, s.id_hash, s.created_ms FROM suppressions s "
                           "JOIN unnest($1::bigint[], $2::text[]) AS u(p, h) ON s.project_id = u.p AND s.id_hash = u.h",
-                          {T(IntArray(sup_pids)), T(TextArray(sup_hashes))}}});
+                          {IntArray(sup_pids), TextArray(sup_hashes)}}});
     if (!r.ok()) return r.status();
     const PGresult* rows = (*r)[2].get();
     for (int i = 0; i < PQntuples(rows); ++i) {
@@ -101,11 +113,24 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
         return out;
       });
 
-  // The events that are not suppressed, in batch order, claimed and stored by one statement (kClaimAndInsert).
-  std::vector<int64_t> pids, stamps, received;
-  std::vector<std::string> mids, types, users, anons, names, purposes, bodies, receipts;
+  // The events that are not suppressed, in batch order, claimed and stored by one statement (kClaimAndInsert): its
+  // eleven columns built straight from the events.
+  size_t events = 0, body_bytes = 0;
+  for (InsertRequest* req : requests) {
+    events += req->events.size();
+    for (const StoredEvent& e : req->events) body_bytes += e.body.size();
+  }
+  ArrayParam pids = ArrayParam::Int(), mids = ArrayParam::Text(), types = ArrayParam::Text(),
+             users = ArrayParam::Text(), anons = ArrayParam::Text(), names = ArrayParam::Text(),
+             purposes = ArrayParam::Text(), stamps = ArrayParam::Int(), received = ArrayParam::Int(),
+             bodies = ArrayParam::Text(), receipts = ArrayParam::Text();
+  for (ArrayParam* a : {&pids, &stamps, &received}) a->Reserve(events * 12);
+  for (ArrayParam* a : {&mids, &types, &users, &anons, &names, &purposes, &receipts}) a->Reserve(events * 40);
+  bodies.Reserve(events * 4 + body_bytes);
   bool own_statements = false;  // an event may need a statement of its own once it is known to be stored
-  std::set<std::pair<int64_t, std::string>> sent;  // a messageId again in the batch is a duplicate of the first
+  // A messageId again in the batch is a duplicate of the first.
+  std::unordered_set<EventKey, EventKeyHash> sent;
+  sent.reserve(events);
   for (InsertRequest* req : requests) {
     for (size_t i = 0; i < req->events.size(); ++i) {
       const StoredEvent& e = req->events[i];
@@ -119,17 +144,17 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
       }
       if (!sent.emplace(req->project_id, e.message_id).second) continue;  // kDuplicate below
       own_statements = own_statements || NeedsOwnStatements(e, req->credential);
-      pids.push_back(req->project_id);
-      mids.push_back(e.message_id);
-      types.push_back(e.type);
-      users.push_back(e.user_id);
-      anons.push_back(e.anonymous_id);
-      names.push_back(e.name);
-      purposes.push_back(e.purpose);
-      stamps.push_back(e.timestamp_ms);
-      received.push_back(e.received_ms);
-      bodies.push_back(e.body);
-      receipts.push_back(e.covered_by);
+      pids.Add(req->project_id);
+      mids.Add(e.message_id);
+      types.Add(e.type);
+      users.AddOrNull(e.user_id);
+      anons.AddOrNull(e.anonymous_id);
+      names.AddOrNull(e.name);
+      purposes.AddOrNull(e.purpose);
+      stamps.Add(e.timestamp_ms);
+      received.Add(e.received_ms);
+      bodies.Add(e.body);
+      receipts.AddOrNull(e.covered_by);
     }
   }
   // Drop counters, summed per (project, reason) and updated in key order.
@@ -138,12 +163,13 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
     for (const auto& [reason, count] : req->dropped) drops[{req->project_id, reason}] += count;
   }
   std::vector<Lease::Statement> statements;
-  if (!pids.empty()) {
-    statements.push_back(
-        {kClaimAndInsert,
-         {T(IntArray(pids)), T(TextArray(mids)), T(TextArray(types)), T(TextArray(users, true)),
-          T(TextArray(anons, true)), T(TextArray(names, true)), T(TextArray(purposes, true)), T(IntArray(stamps)),
-          T(IntArray(received)), T(TextArray(bodies)), T(TextArray(receipts, true))}});
+  const bool any_events = pids.size() > 0;
+  if (any_events) {
+    statements.push_back({kClaimAndInsert,
+                          {std::move(pids).Finish(), std::move(mids).Finish(), std::move(types).Finish(),
+                           std::move(users).Finish(), std::move(anons).Finish(), std::move(names).Finish(),
+                           std::move(purposes).Finish(), std::move(stamps).Finish(), std::move(received).Finish(),
+                           std::move(bodies).Finish(), std::move(receipts).Finish()}});
   }
   for (const auto& [k, count] : drops) {
     statements.push_back(
@@ -160,11 +186,15 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
   // Outcomes: an event whose claim this transaction won is stored (its row id returned), in batch order; any other
   // (claimed before, by another transaction, or earlier in this batch) is a duplicate.
   std::vector<std::pair<InsertRequest*, const StoredEvent*>> accepted;
-  if (!pids.empty()) {
+  if (any_events) {
     const PGresult* rows = done->front().get();
-    std::map<std::pair<int64_t, std::string>, int64_t> stored;  // (project, messageId) -> row id
-    for (int i = 0; i < PQntuples(rows); ++i)
-      stored.emplace(std::make_pair(GetInt(rows, i, 0), Get(rows, i, 1)), GetInt(rows, i, 2));
+    std::unordered_map<EventKey, int64_t, EventKeyHash> stored;  // (project, messageId) -> row id
+    stored.reserve(static_cast<size_t>(PQntuples(rows)));
+    for (int i = 0; i < PQntuples(rows); ++i) {
+      stored.emplace(EventKey(GetInt(rows, i, 0),
+                              std::string_view(PQgetvalue(rows, i, 1), static_cast<size_t>(PQgetlength(rows, i, 1)))),
+                     GetInt(rows, i, 2));
+    }
     for (InsertRequest* req : requests) {
       for (size_t i = 0; i < req->events.size(); ++i) {
         if (req->outcomes[i] == InsertOutcome::kSuppressed) continue;
@@ -176,7 +206,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
         }
         req->seqs[i] = it->second;
         stored.erase(it);
-        accepted.emplace_back(req, &e);
+        if (own_statements) accepted.emplace_back(req, &e);
       }
     }
   }

@@ -224,7 +224,7 @@ class PgTxn final : public EngineTxn {
   // One query for all the ids: each test an index probe (identity_by_from, identity_by_user, events_by_user,
   // consent_by_user, events_anon_with_user).
   Result<std::vector<std::string>> IdsToWalk(int64_t project_id, const std::vector<std::string>& ids) override {
-    auto r = tx_.Exec(kIdsToWalkSql, {I(project_id), T(TextArray(ids))});
+    auto r = tx_.Exec(kIdsToWalkSql, {I(project_id), TextArray(ids)});
     if (!r.ok()) return r.status();
     std::vector<std::string> out;
     for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(Get(r->get(), i, 0));
@@ -243,8 +243,8 @@ class PgTxn final : public EngineTxn {
         {kRestrictionsInForceSql, {I(project_id)}},
         {kRestrictionModeSql, {I(project_id)}},
     };
-    if (!starts.empty()) statements.push_back({kIdsToWalkSql, {I(project_id), T(TextArray(starts))}});
-    if (!ids.empty()) statements.push_back({ConsentOfIdsSql().c_str(), {I(project_id), T(TextArray(ids))}});
+    if (!starts.empty()) statements.push_back({kIdsToWalkSql, {I(project_id), TextArray(starts)}});
+    if (!ids.empty()) statements.push_back({ConsentOfIdsSql().c_str(), {I(project_id), TextArray(ids)}});
     auto r = tx_.ExecAll(statements);
     if (!r.ok()) return r.status();
     const std::vector<ResultPtr>& rs = *r;
@@ -303,13 +303,13 @@ class PgTxn final : public EngineTxn {
 
   Status ReadSubject(int64_t project_id, const std::vector<std::string>& ids, const std::string& user_id,
                      SubjectRows* out) override {
-    std::string arr = TextArray(ids);
+    const Param arr = TextArray(ids);
     for (const char* sql : {"SELECT type, count(*), min(timestamp_ms), max(timestamp_ms) FROM events "
                             "WHERE project_id = $1 AND user_id = ANY($2::text[]) GROUP BY type",
                             "SELECT type, count(*), min(timestamp_ms), max(timestamp_ms) FROM events "
                             "WHERE project_id = $1 AND anonymous_id = ANY($2::text[]) "
                             "AND (user_id IS NULL OR NOT (user_id = ANY($2::text[]))) GROUP BY type"}) {
-      auto c = tx_.Exec(sql, {I(project_id), T(arr)});
+      auto c = tx_.Exec(sql, {I(project_id), arr});
       if (!c.ok()) return c.status();
       const PGresult* p = c->get();
       for (int i = 0; i < PQntuples(p); ++i) {
@@ -319,7 +319,7 @@ class PgTxn final : public EngineTxn {
     auto c = tx_.Exec(
         "SELECT purpose, state, timestamp_ms FROM consent_ledger WHERE project_id = $1 AND "
         "(user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) ORDER BY timestamp_ms, id",
-        {I(project_id), T(arr)});
+        {I(project_id), arr});
     if (!c.ok()) return c.status();
     for (int i = 0; i < PQntuples(c->get()); ++i) {
       out->consent.push_back({Get(c->get(), i, 0), Get(c->get(), i, 1), GetInt(c->get(), i, 2)});
@@ -327,7 +327,7 @@ class PgTxn final : public EngineTxn {
     auto t = tx_.Exec(
         "SELECT k, v FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[]) "
         "ORDER BY subject_id = $3, updated_ms",
-        {I(project_id), T(arr), T(user_id)});
+        {I(project_id), arr, T(user_id)});
     if (!t.ok()) return t.status();
     for (int i = 0; i < PQntuples(t->get()); ++i) out->traits.emplace_back(Get(t->get(), i, 0), Get(t->get(), i, 1));
     return Status::Ok();
@@ -360,13 +360,13 @@ class PgTxn final : public EngineTxn {
          "DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[])",
          "DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[])"},
     };
-    std::string arr = TextArray(ids);
+    const Param arr = TextArray(ids);
     for (const Step& s : kSteps) {
       const char* sql = scope == EraseScope::kFollowingLinks ? s.full
                         : scope == EraseScope::kAnonymousIds ? s.anon
                                                              : s.device;
       if (sql == nullptr) continue;
-      auto n = tx_.Count(sql, {I(project_id), T(arr)});
+      auto n = tx_.Count(sql, {I(project_id), arr});
       if (!n.ok()) return n.status();
       (*erased)[s.table] += *n;
     }
@@ -377,14 +377,14 @@ class PgTxn final : public EngineTxn {
     // Through the user and anonymous indexes, as DeleteSubjectRows does.
     return tx_.Count(
         "DELETE FROM events WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[]))",
-        {I(project_id), T(TextArray(ids))});
+        {I(project_id), TextArray(ids)});
   }
 
   Result<std::vector<int64_t>> EventRowsOf(int64_t project_id, const std::vector<std::string>& ids) override {
     auto r = tx_.Exec(
         "SELECT id FROM events WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) "
         "ORDER BY id",
-        {I(project_id), T(TextArray(ids))});
+        {I(project_id), TextArray(ids)});
     if (!r.ok()) return r.status();
     std::vector<int64_t> rows;
     rows.reserve(static_cast<size_t>(PQntuples(r->get())));
@@ -399,12 +399,12 @@ class PgTxn final : public EngineTxn {
     return tx_.Count(
         "DELETE FROM events WHERE project_id = $1 AND id = ANY($2::bigint[]) AND "
         "(user_id = ANY($3::text[]) OR anonymous_id = ANY($3::text[]))",
-        {I(project_id), T(IntArray(rows)), T(TextArray(ids))});
+        {I(project_id), IntArray(rows), TextArray(ids)});
   }
 
   Status DeleteTrait(int64_t project_id, const std::vector<std::string>& ids, const std::string& key) override {
     return tx_.Run("DELETE FROM traits WHERE project_id = $1 AND subject_id = ANY($2::text[]) AND k = $3",
-                   {I(project_id), T(TextArray(ids)), T(key)});
+                   {I(project_id), TextArray(ids), T(key)});
   }
 
   Result<std::vector<std::pair<int64_t, std::string>>> IdentifyBodies(int64_t project_id,
@@ -412,7 +412,7 @@ class PgTxn final : public EngineTxn {
     auto r = tx_.Exec(
         "SELECT id, body FROM events WHERE project_id = $1 AND type = 'identify' AND "
         "(user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) ORDER BY id",
-        {I(project_id), T(TextArray(ids))});
+        {I(project_id), TextArray(ids)});
     if (!r.ok()) return r.status();
     std::vector<std::pair<int64_t, std::string>> out;
     for (int i = 0; i < PQntuples(r->get()); ++i) out.emplace_back(GetInt(r->get(), i, 0), Get(r->get(), i, 1));
@@ -440,7 +440,7 @@ class PgTxn final : public EngineTxn {
         "INSERT INTO suppressions(project_id, id_hash, created_ms) SELECT $1, h, $3 FROM unnest($2::text[]) AS h "
         "ON CONFLICT (project_id, id_hash) DO UPDATE SET created_ms = GREATEST(suppressions.created_ms, "
         "EXCLUDED.created_ms) RETURNING (xmax = 0)",
-        {I(project_id), T(TextArray(id_hashes)), I(now_ms)});
+        {I(project_id), TextArray(id_hashes), I(now_ms)});
     if (!r.ok()) return r.status();
     int64_t added = 0;
     for (int i = 0; i < PQntuples(r->get()); ++i) added += Get(r->get(), i, 0) == "t" ? 1 : 0;
@@ -532,7 +532,7 @@ class PgTxn final : public EngineTxn {
     return tx_.Count(
         "UPDATE requests r SET subject = 'hash:' || r.subject_hash FROM unnest($1::text[], $2::text[]) AS u(h, i) "
         "WHERE r.subject_hash = u.h AND r.subject = u.i",
-        {T(TextArray(hashes)), T(TextArray(ids))});
+        {TextArray(hashes), TextArray(ids)});
   }
 
   // ---- The audit log ----
@@ -568,7 +568,7 @@ class PgTxn final : public EngineTxn {
 
   Result<std::vector<ConsentRecord>> ConsentRecordsOf(int64_t project_id,
                                                       const std::vector<std::string>& ids) override {
-    auto r = tx_.Exec(ConsentOfIdsSql(), {I(project_id), T(TextArray(ids))});
+    auto r = tx_.Exec(ConsentOfIdsSql(), {I(project_id), TextArray(ids)});
     if (!r.ok()) return r.status();
     return ConsentFrom(r->get());
   }
@@ -670,8 +670,8 @@ class PgTxn final : public EngineTxn {
     const std::string where =
         " FROM events WHERE project_id = $1 AND purpose = $3 AND (user_id = ANY($2::text[]) OR "
         "anonymous_id = ANY($2::text[]))";
-    if (erase) return tx_.Count("DELETE" + where, {I(project_id), T(TextArray(ids)), T(purpose)});
-    auto r = tx_.Exec("SELECT count(*)" + where, {I(project_id), T(TextArray(ids)), T(purpose)});
+    if (erase) return tx_.Count("DELETE" + where, {I(project_id), TextArray(ids), T(purpose)});
+    auto r = tx_.Exec("SELECT count(*)" + where, {I(project_id), TextArray(ids), T(purpose)});
     if (!r.ok()) return r.status();
     return GetInt(r->get(), 0, 0);
   }
@@ -705,12 +705,12 @@ class PgTxn final : public EngineTxn {
     return tx_.Count(
         "UPDATE minor_marks SET lifted_ms = $3, lifted_by = $4 WHERE project_id = $1 AND "
         "subject_id = ANY($2::text[]) AND lifted_ms = 0",
-        {I(project_id), T(TextArray(ids)), I(lifted_ms), T(by)});
+        {I(project_id), TextArray(ids), I(lifted_ms), T(by)});
   }
 
   Result<int64_t> DeleteMinorMarks(int64_t project_id, const std::vector<std::string>& ids) override {
     return tx_.Count("DELETE FROM minor_marks WHERE project_id = $1 AND subject_id = ANY($2::text[])",
-                     {I(project_id), T(TextArray(ids))});
+                     {I(project_id), TextArray(ids)});
   }
 
   Result<std::map<std::string, std::string>> WithdrawalActions(int64_t project_id) override {
@@ -1030,7 +1030,7 @@ std::unique_ptr<EngineTxn> NewTxn(Lease& lease) { return std::make_unique<PgTxn>
 
 Status StreamSubjectRows(Lease& lease, int64_t project_id, const std::string& project,
                          const std::vector<std::string>& ids, RowSink& sink) {
-  const std::vector<Param> params = {I(project_id), T(TextArray(ids))};
+  const std::vector<Param> params = {I(project_id), TextArray(ids)};
   const char* of_ids =
       " WHERE project_id = $1 AND (user_id = ANY($2::text[]) OR anonymous_id = ANY($2::text[])) "
       "ORDER BY id";

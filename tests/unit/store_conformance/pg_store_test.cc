@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -52,8 +53,22 @@ class PgStoreTest : public ::testing::Test {
     e.body = "{}";
     return e;
   }
+  // A connection of a pool of one on this test's database, leased (the pool lives as long as the test).
+  std::unique_ptr<pg::Lease> LeaseOne() {
+    one_opts_.conninfo = uri_;
+    one_opts_.pool_size = 1;
+    one_pool_ = std::make_unique<pg::Pool>(one_opts_);
+    auto c = one_pool_->Acquire();
+    if (!c.ok()) {
+      ADD_FAILURE() << c.status().ToString();
+      return nullptr;
+    }
+    return std::make_unique<pg::Lease>(one_pool_.get(), std::move(c).value());
+  }
   testsupport::PgCluster* cluster_ = nullptr;
   std::string uri_, db_;
+  PgOptions one_opts_;
+  std::unique_ptr<pg::Pool> one_pool_;
 };
 
 TEST_F(PgStoreTest, SchemaIsVersionedCreatedOnceByConcurrentOpensAndSharesTheIdKey) {
@@ -339,13 +354,9 @@ TEST_F(PgStoreTest, PipelinedAndPreparedStatementsSurviveAFailureAndKeepIngestEx
 // pipeline only: the next statement on the connection, after a pipeline that ran or one that failed, plans as the
 // session does.
 TEST_F(PgStoreTest, GenericIndexPlansEndWithTheirPipeline) {
-  PgOptions o;
-  o.conninfo = uri_;
-  o.pool_size = 1;
-  pg::Pool pool(o);
-  auto c = pool.Acquire();
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  pg::Lease lease(&pool, std::move(c).value());
+  auto leased = LeaseOne();
+  ASSERT_NE(leased, nullptr);
+  pg::Lease& lease = *leased;
   const char* kShow = "SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')";
   auto settings = [&](const PGresult* r) { return pg::Get(r, 0, 0) + " " + pg::Get(r, 0, 1); };
   auto in = lease.ExecAll({{pg::kGenericIndexPlans, {}}, {kShow, {}}});
@@ -358,6 +369,48 @@ TEST_F(PgStoreTest, GenericIndexPlansEndWithTheirPipeline) {
   after = lease.Exec(kShow);
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_EQ(settings(after->get()), "force_custom_plan on");
+}
+
+// Array parameters go in PostgreSQL's binary form (pg::ArrayParam): the server reads back exactly the elements sent —
+// quotes, backslashes, braces, commas, NUL-free UTF-8, "" and NULL kept apart, the extremes of bigint — and an empty
+// array is an empty array.
+TEST_F(PgStoreTest, ArrayParametersReachTheServerExactly) {
+  auto leased = LeaseOne();
+  ASSERT_NE(leased, nullptr);
+  pg::Lease& lease = *leased;
+  const std::vector<std::string> texts = {"plain",
+                                          "",
+                                          "a \"quoted\" {brace}, comma",
+                                          "back\\slash",
+                                          "NULL",
+                                          "\xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x99\x82",
+                                          std::string(70000, 'x')};
+  const char* kEach = "SELECT u.v IS NULL, coalesce(u.v, ''), u.o FROM unnest($1::text[]) WITH ORDINALITY AS u(v, o)";
+  for (bool empty_is_null : {false, true}) {
+    auto r = lease.Exec(kEach, {pg::TextArray(texts, empty_is_null)});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(PQntuples(r->get()), static_cast<int>(texts.size()));
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+      EXPECT_EQ(pg::GetBool(r->get(), i, 0), empty_is_null && texts[i].empty()) << i;
+      EXPECT_EQ(pg::Get(r->get(), i, 1), texts[i]) << i;
+      EXPECT_EQ(pg::GetInt(r->get(), i, 2), i + 1);
+    }
+  }
+  const std::vector<int64_t> ints = {0, -1, 1, INT64_MIN, INT64_MAX, 1796000000000};
+  auto r = lease.Exec("SELECT v::text FROM unnest($1::bigint[]) WITH ORDINALITY AS u(v, o) ORDER BY o",
+                      {pg::IntArray(ints)});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(PQntuples(r->get()), static_cast<int>(ints.size()));
+  for (int i = 0; i < PQntuples(r->get()); ++i) EXPECT_EQ(pg::Get(r->get(), i, 0), std::to_string(ints[i]));
+  // Empty arrays, and both kinds beside a text parameter in one statement.
+  r = lease.Exec("SELECT cardinality($1::text[]), cardinality($2::bigint[]), $3::text",
+                 {pg::TextArray({}), pg::IntArray({}), pg::T("text")});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(pg::GetInt(r->get(), 0, 0), 0);
+  EXPECT_EQ(pg::GetInt(r->get(), 0, 1), 0);
+  EXPECT_EQ(pg::Get(r->get(), 0, 2), "text");
+  // An array sent for the other element type is refused by the server, not misread.
+  EXPECT_FALSE(lease.Exec("SELECT $1::bigint[]", {pg::TextArray({"1"})}).ok());
 }
 
 // An erasure on PostgreSQL is two transactions (RightsService::SuppressAhead): the first (kEraseMany) keeps ingest
