@@ -1,6 +1,7 @@
 // The PostgreSQL engine's connection layer (internal to collector/engines/postgres/): RAII for PGconn/PGresult,
-// parameters and array literals, the connection pool, a leased connection (Lease) with its statements, the retry
-// loop, and the mapping of server errors to Ferry's status codes. Only parameterised queries (PQexecParams).
+// parameters (text, and arrays in PostgreSQL's binary form), the connection pool, a leased connection (Lease) with its
+// statements, the retry loop, and the mapping of server errors to Ferry's status codes. Only parameterised queries
+// (PQexecParams).
 #ifndef FERRY_COLLECTOR_ENGINES_POSTGRES_PG_CONN_H_
 #define FERRY_COLLECTOR_ENGINES_POSTGRES_PG_CONN_H_
 
