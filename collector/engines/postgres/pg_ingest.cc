@@ -25,20 +25,23 @@ namespace {
 // inserting overlapping batches take the unique-index entries in the same order (no deadlock); a claim another
 // transaction holds is waited for, then skipped once that one commits. The arrays hold each (project, messageId)
 // once. The claims read only their three arrays, and the events are the batch's rows whose claim came back (a hash
-// of the claims, probed in batch order): no copy of the whole batch is materialised, sorted or merged.
+// of the claims, probed in batch order): no copy of the whole batch is materialised, sorted or merged. The arrays
+// are unnested in a select list, where PostgreSQL walks them in lockstep and streams the rows; `FROM unnest(a, b, ...)`
+// would first copy each array's elements into a tuplestore of its own (bodies included).
 constexpr const char* kClaimAndInsert =
     "WITH claimed AS (INSERT INTO event_ids(project_id, message_id, timestamp_ms) "
-    "SELECT * FROM unnest($1::bigint[], $2::text[], $8::bigint[]) AS c(p, m, ts) ORDER BY p, m COLLATE \"C\" "
-    "ON CONFLICT DO NOTHING RETURNING project_id, message_id) "
+    "SELECT p, m, ts FROM (SELECT unnest($1::bigint[]) AS p, unnest($2::text[]) AS m, unnest($8::bigint[]) AS ts) "
+    "AS c ORDER BY p, m COLLATE \"C\" ON CONFLICT DO NOTHING RETURNING project_id, message_id) "
     "INSERT INTO events(project_id, message_id, type, user_id, anonymous_id, name, purpose, timestamp_ms, "
     "received_ms, body, consent_receipt) "
-    "SELECT p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt FROM unnest($1::bigint[], $2::text[], "
-    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], "
-    "$11::text[]) WITH ORDINALITY AS u(p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt, ord) "
-    "WHERE (u.p, u.m) IN (SELECT project_id, message_id FROM claimed) ORDER BY ord "
+    "SELECT p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt FROM (SELECT unnest($1::bigint[]) AS p, "
+    "unnest($2::text[]) AS m, unnest($3::text[]) AS ty, unnest($4::text[]) AS usr, unnest($5::text[]) AS anon, "
+    "unnest($6::text[]) AS nm, unnest($7::text[]) AS purpose, unnest($8::bigint[]) AS ts, unnest($9::bigint[]) AS "
+    "recv, unnest($10::text[]) AS body, unnest($11::text[]) AS receipt, generate_series(1, cardinality($1::bigint[])) "
+    "AS ord) AS u WHERE (u.p, u.m) IN (SELECT project_id, message_id FROM claimed) ORDER BY ord "
     "RETURNING project_id, message_id, id";
 
-// (project, messageId): a stored event's key, viewing strings that outlive the batch's statements.
+// (project, messageId) or (project, id): a key viewing strings that outlive the batch's statements.
 using EventKey = std::pair<int64_t, std::string_view>;
 struct EventKeyHash {
   size_t operator()(const EventKey& k) const {
@@ -58,13 +61,15 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
     req->outcomes.assign(req->events.size(), InsertOutcome::kAccepted);
     req->seqs.assign(req->events.size(), 0);
   }
-  // Suppressed subjects: one query for the hashes of every id in the batch.
+  // Suppressed subjects: one query for the hashes of the batch's ids, each (project, id) once (a device's events
+  // share their ids).
   std::vector<int64_t> sup_pids;
   std::vector<std::string> sup_hashes;
+  std::unordered_set<EventKey, EventKeyHash> sup_seen;
   for (InsertRequest* req : requests) {
     for (const StoredEvent& e : req->events) {
       for (const std::string* id : {&e.user_id, &e.anonymous_id}) {
-        if (id->empty()) continue;
+        if (id->empty() || !sup_seen.emplace(req->project_id, *id).second) continue;
         sup_pids.push_back(req->project_id);
         sup_hashes.push_back(id_hash(*id));
       }
