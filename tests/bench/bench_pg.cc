@@ -7,6 +7,9 @@
 //  2. subject find/export/erase times on a table of N events (bulk-loaded with SQL; the subject holds 500).
 // Usage: ferry_bench_pg [seconds per ingest run, default 10] [clients, default 8] [events in the table, default 1e6]
 //                       [--tls] [--rate EVENTS_PER_S] [--collectors 1|2|both] [--no-subjects] [--keys ordered|v4]
+//                       [--months N]
+// --months: N earlier monthly partitions of `events` made (empty) before the ingest, as a store that keeps a year of
+// events has them: every partition's indexes are probed by the gate's identity lookups.
 // --keys: the messageIds "b<batch>-<event>" (ordered, the default: near the end of the index, as the SDK's UUIDv7) or
 // random UUIDv4 (other senders: each at a page of its own; docs/PERFORMANCE.md, "what the events' keys cost").
 #include <curl/curl.h>
@@ -190,6 +193,7 @@ int main(int argc, char** argv) {
   int clients = 8;
   int64_t table_events = 1000000;
   bool tls = false, subjects = true, v4 = false;
+  int months = 0;
   std::vector<int> collector_counts = {1, 2};
   int positional = 0;
   for (int i = 1; i < argc; ++i) {
@@ -206,6 +210,8 @@ int main(int argc, char** argv) {
     } else if (a == "--keys" && i + 1 < argc &&
                (std::string(argv[i + 1]) == "v4" || std::string(argv[i + 1]) == "ordered")) {
       v4 = std::string(argv[++i]) == "v4";
+    } else if (a == "--months" && i + 1 < argc) {
+      months = std::max(0, std::min(120, std::atoi(argv[++i])));
     } else if (a[0] != '-' && positional < 3) {
       if (positional == 0) seconds = std::atof(a.c_str());
       if (positional == 1) clients = std::atoi(a.c_str());
@@ -214,7 +220,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [seconds] [clients] [table events] [--tls] [--rate EVENTS_PER_S] "
-                   "[--collectors 1|2|both] [--no-subjects] [--keys ordered|v4]\n",
+                   "[--collectors 1|2|both] [--no-subjects] [--keys ordered|v4] [--months N]\n",
                    argv[0]);
       return 2;
     }
@@ -245,17 +251,34 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::string key = *(*store)->CreateWriteKey("shop");
+    if (months > 0) {
+      // The months before this one, each a partition listed as the store lists its own (retention drops them).
+      std::string sql =
+          "DO $$ DECLARE m timestamp := date_trunc('month', now() AT TIME ZONE 'UTC'); lo bigint; hi bigint; "
+          "n text; BEGIN FOR i IN 1.." +
+          std::to_string(months) +
+          " LOOP hi := (extract(epoch FROM m) * 1000)::bigint; m := m - interval '1 month'; "
+          "lo := (extract(epoch FROM m) * 1000)::bigint; n := 'events_' || to_char(m, 'YYYYMM'); "
+          "EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%s) TO (%s)', n, lo, hi); "
+          "INSERT INTO event_partitions(name, lo_ms, hi_ms) VALUES (n, lo, hi); END LOOP; END $$";
+      std::string out;
+      if (cluster->Psql(db, sql, &out) != 0) {
+        std::fprintf(stderr, "cannot make the earlier months' partitions: %s\n", out.c_str());
+        return 1;
+      }
+    }
     IngestResult r = Ingest(uri, key, collectors, clients, seconds, tls, rate, batches);
     std::string rows;
     cluster->Psql(db, "SELECT count(*) FROM events", &rows);
     std::printf(
-        "ingest, %d collector%s, %s, %d clients%s, batches of %d from ~100 devices, %s ids, %.0f s (load %.2f): "
+        "ingest, %d collector%s, %s, %d clients%s, batches of %d from ~100 devices, %s ids, %d earlier months, %.0f s "
+        "(load %.2f): "
         "%.0f events/s, %.0f requests/s, latency p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms; "
         "%lld failed requests, %lld duplicates, %s rows stored\n",
         collectors, collectors > 1 ? "s" : "", tls ? "TLS" : "plain HTTP", clients,
         rate > 0 ? (" paced to " + std::to_string(static_cast<int64_t>(rate)) + " events/s").c_str() : "", kPerBatch,
-        v4 ? "UUIDv4" : "ordered", seconds, r.load1, r.events_per_s, r.requests_per_s, r.p50_ms, r.p90_ms, r.p99_ms,
-        r.max_ms, static_cast<long long>(r.failed), static_cast<long long>(r.duplicate),
+        v4 ? "UUIDv4" : "ordered", months, seconds, r.load1, r.events_per_s, r.requests_per_s, r.p50_ms, r.p90_ms,
+        r.p99_ms, r.max_ms, static_cast<long long>(r.failed), static_cast<long long>(r.duplicate),
         rows.substr(0, rows.find('\n')).c_str());
     std::fflush(stdout);
   }
