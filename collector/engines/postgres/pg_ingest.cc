@@ -12,6 +12,7 @@
 #include "collector/engines/postgres/pg_parts.h"
 #include "collector/store/identity.h"
 #include "collector/store/readmission.h"
+#include "lib/base/time.h"
 
 namespace ferry::collector::pg {
 
@@ -47,6 +48,49 @@ struct EventKeyHash {
   size_t operator()(const EventKey& k) const {
     return std::hash<std::string_view>()(k.second) ^ (static_cast<size_t>(k.first) * 0x9e3779b97f4a7c15ULL);
   }
+};
+
+// The batch's rows of walk_ids (schema 17): each userId, and each anonymousId beside one, with the end of the month
+// of the event's time; in key order (bytewise, as the claims) so that two collectors' batches take the unique-index
+// entries in the same order. A row that is there already is left as it is.
+constexpr const char* kWalkIdsInsert =
+    "INSERT INTO walk_ids(project_id, id, until_ms) SELECT p, i, u FROM (SELECT unnest($1::bigint[]) AS p, "
+    "unnest($2::text[]) AS i, unnest($3::bigint[]) AS u) AS w ORDER BY p, i COLLATE \"C\", u ON CONFLICT DO NOTHING";
+
+// Collects a batch's walk_ids rows, each once.
+class WalkRows {
+ public:
+  void Add(int64_t project_id, const StoredEvent& e) {
+    if (e.user_id.empty()) return;
+    if (e.timestamp_ms < month_.start_ms || e.timestamp_ms >= month_.end_ms) month_ = base::MonthOf(e.timestamp_ms);
+    for (const std::string* id : {&e.user_id, &e.anonymous_id}) {
+      if (id->empty() || !seen_.emplace(Key{project_id, *id, month_.end_ms}).second) continue;
+      pids_.Add(project_id);
+      ids_.Add(*id);
+      until_.Add(month_.end_ms);
+    }
+  }
+  bool empty() const { return seen_.empty(); }
+  std::vector<Param> Finish() && {
+    return {std::move(pids_).Finish(), std::move(ids_).Finish(), std::move(until_).Finish()};
+  }
+
+ private:
+  struct Key {
+    int64_t project_id;
+    std::string_view id;
+    int64_t until_ms;
+    bool operator==(const Key& o) const { return project_id == o.project_id && until_ms == o.until_ms && id == o.id; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<std::string_view>()(k.id) ^ (static_cast<size_t>(k.project_id) * 0x9e3779b97f4a7c15ULL) ^
+             static_cast<size_t>(k.until_ms);
+    }
+  };
+  base::UtcMonth month_;  // the last event's month (a batch's events share a few)
+  std::unordered_set<Key, KeyHash> seen_;
+  ArrayParam pids_ = ArrayParam::Int(), ids_ = ArrayParam::Text(), until_ = ArrayParam::Int();
 };
 
 // Whether storing the event may need a statement of its own (a consent record, traits, identity links).
@@ -133,6 +177,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
   for (ArrayParam* a : {&mids, &types, &users, &anons, &names, &purposes, &receipts}) a->Reserve(events * 40);
   bodies.Reserve(events * 4 + body_bytes);
   bool own_statements = false;  // an event may need a statement of its own once it is known to be stored
+  WalkRows walk_rows;
   // A messageId again in the batch is a duplicate of the first.
   std::unordered_set<EventKey, EventKeyHash> sent;
   sent.reserve(events);
@@ -160,6 +205,7 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
       received.Add(e.received_ms);
       bodies.Add(e.body);
       receipts.AddOrNull(e.covered_by);
+      walk_rows.Add(req->project_id, e);
     }
   }
   // Drop counters, summed per (project, reason) and updated in key order.
@@ -176,6 +222,8 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
                            std::move(purposes).Finish(), std::move(stamps).Finish(), std::move(received).Finish(),
                            std::move(bodies).Finish(), std::move(receipts).Finish()}});
   }
+  // The walk's ids of every event sent (one that turns out a duplicate holds the ids of the event stored before it).
+  if (!walk_rows.empty()) statements.push_back({kWalkIdsInsert, std::move(walk_rows).Finish()});
   for (const auto& [k, count] : drops) {
     statements.push_back(
         {"INSERT INTO dropped_counters(project_id, reason, count) VALUES($1, $2, $3) "

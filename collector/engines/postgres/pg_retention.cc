@@ -1,5 +1,5 @@
 // The PostgreSQL engine's retention: whole monthly partitions dropped once every project's cutoff passed them, the
-// rest deleted row by row in bounded chunks, and the dedup keys of expired events with them.
+// rest deleted row by row in bounded chunks, and the dedup keys and walk_ids rows of expired events with them.
 #include <algorithm>
 
 #include "collector/engines/postgres/pg_parts.h"
@@ -83,6 +83,29 @@ Result<int64_t> DropPartitionsBelow(Pool& pool, int64_t cutoff) {
     n += *rows;
   }
   return n;
+}
+
+// The project's walk_ids rows of months that ended by `cutoff` (schema 17), once none of its events before the cutoff
+// is left: until then one of them may still be what makes an id worth walking. Under the erase lock, exclusively: an
+// ingest transaction in flight (it holds the lock shared) may be adding an event whose row exists already, and must
+// not lose it. Checked first without the lock, so that the lock is taken about once a month per project.
+Status ForgetWalkIdsBefore(Pool& pool, int64_t project_id, int64_t cutoff) {
+  constexpr const char* kNoEventBefore =
+      "NOT EXISTS (SELECT 1 FROM events WHERE project_id = $1 AND timestamp_ms < $2)";
+  return WithLease(&pool, [&](Lease& tx) -> Status {
+    auto due = tx.Exec(std::string("SELECT EXISTS (SELECT 1 FROM walk_ids WHERE project_id = $1 AND until_ms <= $2) "
+                                   "AND ") +
+                           kNoEventBefore,
+                       {I(project_id), I(cutoff)});
+    if (!due.ok()) return due.status();
+    if (!GetBool(due->get(), 0, 0)) return Status::Ok();
+    FERRY_RETURN_IF_ERROR(tx.Begin());
+    FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
+    FERRY_RETURN_IF_ERROR(
+        tx.Run(std::string("DELETE FROM walk_ids WHERE project_id = $1 AND until_ms <= $2 AND ") + kNoEventBefore,
+               {I(project_id), I(cutoff)}));
+    return tx.Commit();
+  });
 }
 
 }  // namespace
@@ -170,6 +193,7 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
     return n;
   });
   if (!rows.ok()) return rows.status();
+  for (const Cut& cut : cutoffs) FERRY_RETURN_IF_ERROR(ForgetWalkIdsBefore(pool, cut.project_id, cut.cutoff));
   return deleted + *rows;
 }
 

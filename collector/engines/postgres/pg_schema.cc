@@ -197,6 +197,22 @@ const std::vector<std::vector<const char*>>& Migrations() {
           "DROP INDEX IF EXISTS events_by_user",
           "CREATE INDEX events_by_user ON events(project_id, user_id, anonymous_id) WHERE user_id IS NOT NULL",
       },
+      // 17: the ids the identity walk may take further because of stored events (a userId, or an anonymousId seen
+      // beside one), each with the end of a month it was seen in. The gate asked `events` itself, two index probes in
+      // every monthly partition for every device of every batch: a store that keeps a year ingested a quarter slower
+      // (docs/PERFORMANCE.md, "a year of monthly partitions"). The group commit adds a batch's rows; an erasure
+      // removes an id once no event holds it; retention removes a month's rows once the project's events before its
+      // cut-off are gone. Filled here from the events already stored (re-runnable: IF NOT EXISTS, ON CONFLICT).
+      {
+          "CREATE TABLE IF NOT EXISTS walk_ids(project_id bigint NOT NULL, id text NOT NULL, until_ms bigint NOT NULL, "
+          "PRIMARY KEY(project_id, id, until_ms))",
+          "CREATE INDEX IF NOT EXISTS walk_ids_by_until ON walk_ids(project_id, until_ms)",
+          "INSERT INTO walk_ids(project_id, id, until_ms) SELECT DISTINCT project_id, id, (extract(epoch FROM "
+          "date_trunc('month', to_timestamp(timestamp_ms / 1000.0) AT TIME ZONE 'UTC') + interval '1 month') * "
+          "1000)::bigint FROM (SELECT project_id, user_id AS id, timestamp_ms FROM events WHERE user_id IS NOT NULL "
+          "UNION ALL SELECT project_id, anonymous_id, timestamp_ms FROM events WHERE user_id IS NOT NULL AND "
+          "anonymous_id IS NOT NULL) AS seen ON CONFLICT DO NOTHING",
+      },
   };
   return kMigrations;
 }
@@ -239,7 +255,7 @@ Status Migrate(Pool& pool, IdHasher* id_hash) {
     *id_hash = IdHasher(std::move(key));
     return tx.Commit();
   });
-  static_assert(kPgSchemaVersion == 16, "one migration per schema version");
+  static_assert(kPgSchemaVersion == 17, "one migration per schema version");
   return s;
 }
 

@@ -163,7 +163,7 @@ class PgEngine final : public Engine {
   Partitions& partitions() { return *partitions_; }
 
  private:
-  static constexpr const char* kScrub = "VACUUM events, consent_ledger, identity_links, traits, requests";
+  static constexpr const char* kScrub = "VACUUM events, consent_ledger, identity_links, traits, requests, walk_ids";
 
   // Asks the scrub thread (started on the first call) for a VACUUM of the tables an erasure changes. Requests that
   // arrive while one runs are served by one more after it (that one may have begun before their commit).

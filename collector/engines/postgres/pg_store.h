@@ -37,7 +37,7 @@ class PgEngine;
 }  // namespace pg
 
 // The schema version this build writes (table ferry_schema); older databases are migrated on open.
-inline constexpr int64_t kPgSchemaVersion = 16;
+inline constexpr int64_t kPgSchemaVersion = 17;
 
 struct PgOptions {
   std::string conninfo;              // "postgresql://user@host:5432/db?sslmode=verify-full&..." or "key=value ..."

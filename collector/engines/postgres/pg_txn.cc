@@ -19,18 +19,19 @@ constexpr int kPage = 512;  // rows fetched per cursor round trip while exportin
 constexpr const char* kTokenColumns =
     "id, name, prefix, roles, created_ms, coalesce(revoked_ms, 0), coalesce(expires_ms, 0)";
 
-// Of a set of ids ($2), those the identity walk may take beyond themselves (EngineTxn::IdsToWalk).
+// Of a set of ids ($2), those the identity walk may take beyond themselves (EngineTxn::IdsToWalk): linked, a userId
+// of a consent record, or (walk_ids, schema 17) a userId of a stored event or an anonymousId seen beside one. The
+// last was two probes of `events` in each of its monthly partitions; walk_ids holds every such id (the group commit
+// adds them in the events' transaction), perhaps a few that no longer qualify, which only costs a walk.
 // One EXISTS over a UNION ALL, so that each id is probed through the indexes: separate EXISTS clauses joined by OR may
-// be planned as hashed subplans that read every row of the project from `events` (per call) when the table's
-// statistics are older than its rows.
+// be planned as hashed subplans that read every row of the project (per call) when the statistics are older than the
+// rows.
 constexpr const char* kIdsToWalkSql =
     "SELECT u.id FROM unnest($2::text[]) AS u(id) WHERE EXISTS ("
     "SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.from_id = u.id "
     "UNION ALL SELECT 1 FROM identity_links l WHERE l.project_id = $1 AND l.user_id = u.id "
-    "UNION ALL SELECT 1 FROM events e WHERE e.project_id = $1 AND e.user_id = u.id "
-    "UNION ALL SELECT 1 FROM consent_ledger c WHERE c.project_id = $1 AND c.user_id = u.id "
-    "UNION ALL SELECT 1 FROM events e WHERE e.project_id = $1 AND e.anonymous_id = u.id "
-    "AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)";
+    "UNION ALL SELECT 1 FROM walk_ids w WHERE w.project_id = $1 AND w.id = u.id "
+    "UNION ALL SELECT 1 FROM consent_ledger c WHERE c.project_id = $1 AND c.user_id = u.id)";
 constexpr const char* kConsentPolicySql = "SELECT mode, necessary FROM consent_policy WHERE project_id = $1";
 constexpr const char* kRestrictionsSql =
     "SELECT r.id, r.project_id, p.name, r.subject_id, r.kind, r.purposes, r.request_id, r.since_ms, r.lifted_ms "
@@ -221,8 +222,8 @@ class PgTxn final : public EngineTxn {
         {I(project_id), T(anonymous_id)});
   }
 
-  // One query for all the ids: each test an index probe (identity_by_from, identity_by_user, events_by_user,
-  // consent_by_user, events_anon_with_user).
+  // One query for all the ids: each test an index probe (identity_by_from, identity_by_user, walk_ids' key,
+  // consent_by_user).
   Result<std::vector<std::string>> IdsToWalk(int64_t project_id, const std::vector<std::string>& ids) override {
     auto r = tx_.Exec(kIdsToWalkSql, {I(project_id), TextArray(ids)});
     if (!r.ok()) return r.status();
@@ -370,7 +371,15 @@ class PgTxn final : public EngineTxn {
       if (!n.ok()) return n.status();
       (*erased)[s.table] += *n;
     }
-    return Status::Ok();
+    // The ids' walk_ids rows go once no event left holds them as a userId or beside one (a device's own erasure
+    // leaves the events that carry a userId, and with them the walk). No event of these ids is stored meanwhile: an
+    // erasure holds the erase lock exclusively (kErase, kEraseMany) or suppressed the ids in an earlier transaction
+    // (kEraseSuppressed).
+    return tx_.Run(
+        "DELETE FROM walk_ids w WHERE w.project_id = $1 AND w.id = ANY($2::text[]) AND NOT EXISTS (SELECT 1 FROM "
+        "events e WHERE e.project_id = $1 AND e.user_id = w.id) AND NOT EXISTS (SELECT 1 FROM events e WHERE "
+        "e.project_id = $1 AND e.anonymous_id = w.id AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)",
+        {I(project_id), arr});
   }
 
   Result<int64_t> DeleteEventsOf(int64_t project_id, const std::vector<std::string>& ids) override {

@@ -175,6 +175,92 @@ TEST_F(PgStoreTest, EventsArePartitionedByMonthAndRetentionDropsWholePartitions)
 
 // A batch of an expiring month that commits while retention drops that month's partition is counted with it (and
 // its consent records marked): the partition is detached, which waits for the batch, before its rows are counted.
+// Schema 17: the ids the identity walk may take further because of stored events (a userId, an anonymousId seen
+// beside one) are kept in walk_ids, which the gate probes once an id instead of two indexes in every partition. The
+// table must hold every such id (a missing one would skip a walk, and with it a linked person's consent): the group
+// commit adds them, the migration fills them from the events stored before, an erasure removes an id only once no
+// event holds it, and retention removes a month's rows only once the project's events before the cut-off are gone.
+TEST_F(PgStoreTest, WalkIdsFollowIngestMigrationErasureAndRetention) {
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  const int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  const int64_t now = base::NowMs();
+  constexpr int64_t kDay = 86400000;
+  auto ev = [&](const std::string& id, const std::string& user, const std::string& anon, int64_t ts) {
+    StoredEvent e = Ev(id, ts);
+    e.user_id = user;
+    e.anonymous_id = anon;
+    return e;
+  };
+  InsertRequest r;
+  r.project_id = pid;
+  r.events = {ev("e1", "u1", "a1", now - kDay),
+              ev("e2", "", "a2", now - kDay),
+              ev("e3", "u-old", "a-old", now - 200 * kDay),
+              ev("e4", "u2", "a3", now - kDay),
+              ev("e5", "", "a3", now - kDay),
+              ev("e6", "u-anc", "", now - 5000 * kDay),
+              ev("e7", "u-anc", "", now - 5000 * kDay)};
+  std::vector<InsertRequest*> reqs = {&r};
+  ASSERT_TRUE((*store)->Insert(reqs).ok());
+  auto walk = [&](const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    base::Status s = (*store)->Transact(TxnMode::kRead, [&](StoreTxn& tx) -> base::Status {
+      auto w = tx.primitives().IdsToWalk(pid, ids);
+      if (!w.ok()) return w.status();
+      out = std::move(w).value();
+      std::sort(out.begin(), out.end());
+      return base::Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  };
+  auto rows = [&] {
+    std::string out;
+    EXPECT_EQ(cluster_->Psql(db_, "SELECT id || ':' || until_ms FROM walk_ids ORDER BY id, until_ms", &out), 0) << out;
+    return out;
+  };
+  auto end_of = [](int64_t ts) { return std::to_string(base::MonthOf(ts).end_ms); };
+  const std::string after_ingest = "a-old:" + end_of(now - 200 * kDay) + "\na1:" + end_of(now - kDay) +
+                                   "\na3:" + end_of(now - kDay) + "\nu-anc:" + end_of(now - 5000 * kDay) +
+                                   "\nu-old:" + end_of(now - 200 * kDay) + "\nu1:" + end_of(now - kDay) +
+                                   "\nu2:" + end_of(now - kDay) + "\n";
+  EXPECT_EQ(rows(), after_ingest);  // a2 was never seen beside a userId
+  EXPECT_EQ(walk({"u1", "a1", "a2", "nobody", "a3"}), (std::vector<std::string>{"a1", "a3", "u1"}));
+
+  // A store of schema 16 gets the same rows from its events (the months computed by the server agree).
+  std::string out;
+  ASSERT_EQ(cluster_->Psql(db_, "DROP TABLE walk_ids; UPDATE ferry_schema SET version = 16", &out), 0) << out;
+  store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(*(*store)->SchemaVersion(), kPgSchemaVersion);
+  EXPECT_EQ(rows(), after_ingest);
+
+  // A device forgetting its own id leaves the events that carry a userId, and the walk through them.
+  ASSERT_TRUE((*store)->ForgetDeviceIds(pid, {"a3"}, "").ok());
+  EXPECT_EQ(walk({"a3"}), (std::vector<std::string>{"a3"}));
+  // Erasing the anonymousId itself takes those events too: its row goes (u2's stays, a walk that finds nothing).
+  ASSERT_TRUE((*store)->EraseAnonymousIds(pid, {"a3"}, "").ok());
+  EXPECT_EQ(walk({"a3", "u2"}), (std::vector<std::string>{"u2"}));
+  // A subject's erasure takes its ids' rows with its events.
+  auto erased = (*store)->EraseSubject({"shop", "u1"}, "");
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  EXPECT_EQ(erased->erased.at("events"), 1);
+  EXPECT_EQ(walk({"u1", "a1"}), std::vector<std::string>{});
+
+  // Retention: the old month's partition goes in the first pass, but the DEFAULT partition's expired events are
+  // left for the next (one row a pass): until they are gone, no row before the cut-off goes.
+  auto n = (*store)->PurgeExpired(now, 100 * kDay, 1);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(walk({"u-old", "a-old", "u-anc"}), (std::vector<std::string>{"a-old", "u-anc", "u-old"}));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE((*store)->PurgeExpired(now, 100 * kDay, 1).ok());
+  ASSERT_EQ(cluster_->Psql(db_, "SELECT count(*) FROM events", &out), 0) << out;
+  EXPECT_EQ(out, "1\n");  // e2, of a device never seen with a userId
+  EXPECT_EQ(walk({"u-old", "a-old", "u-anc"}), std::vector<std::string>{});
+  EXPECT_EQ(rows(), "u2:" + end_of(now - kDay) + "\n");
+}
+
 TEST_F(PgStoreTest, APartitionDroppedWhileABatchWritesIntoItCountsThatBatch) {
   auto store = Open();
   ASSERT_TRUE(store.ok()) << store.status().ToString();
