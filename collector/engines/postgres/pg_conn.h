@@ -218,8 +218,19 @@ auto WithLease(Pool* pool, Fn&& fn) -> decltype(fn(std::declval<Lease&>())) {
   }
 }
 
-// The primitives of one transaction on `lease` (pg_txn.cc).
-std::unique_ptr<EngineTxn> NewTxn(Lease& lease);
+// An erasure's ids whose walk_ids rows are to go (ForgetWalkIds) once its transaction committed.
+struct WalkIdsToForget {
+  int64_t project_id = 0;
+  std::vector<std::string> ids;
+};
+// The primitives of one transaction on `lease` (pg_txn.cc). With `deferred`, an erasure (DeleteSubjectRows) leaves
+// the ids' walk_ids rows and lists them there instead, for a transaction of their own under the erase lock: one that
+// runs beside ingest (kEraseSuppressed) cannot tell whether a batch in flight is adding an event that holds one.
+std::unique_ptr<EngineTxn> NewTxn(Lease& lease, std::vector<WalkIdsToForget>* deferred = nullptr);
+// Deletes the walk_ids rows of `ids` that no stored event holds any more (a userId, or an anonymousId beside one),
+// in the lease's open transaction; the caller holds the erase lock exclusively, or knows that no event of the ids
+// can be stored meanwhile.
+base::Status ForgetWalkIds(Lease& lease, int64_t project_id, const std::vector<std::string>& ids);
 // Streams a subject's rows through server-side cursors inside the lease's open transaction (pg_txn.cc).
 base::Status StreamSubjectRows(Lease& lease, int64_t project_id, const std::string& project,
                                const std::vector<std::string>& ids, RowSink& sink);

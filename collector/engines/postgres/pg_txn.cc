@@ -102,7 +102,7 @@ std::vector<ConsentRecord> ConsentFrom(const PGresult* p) {
 
 class PgTxn final : public EngineTxn {
  public:
-  explicit PgTxn(Lease& lease) : tx_(lease) {}
+  PgTxn(Lease& lease, std::vector<WalkIdsToForget>* deferred) : tx_(lease), deferred_(deferred) {}
 
   // ---- Projects and credentials ----
 
@@ -372,14 +372,13 @@ class PgTxn final : public EngineTxn {
       (*erased)[s.table] += *n;
     }
     // The ids' walk_ids rows go once no event left holds them as a userId or beside one (a device's own erasure
-    // leaves the events that carry a userId, and with them the walk). No event of these ids is stored meanwhile: an
-    // erasure holds the erase lock exclusively (kErase, kEraseMany) or suppressed the ids in an earlier transaction
-    // (kEraseSuppressed).
-    return tx_.Run(
-        "DELETE FROM walk_ids w WHERE w.project_id = $1 AND w.id = ANY($2::text[]) AND NOT EXISTS (SELECT 1 FROM "
-        "events e WHERE e.project_id = $1 AND e.user_id = w.id) AND NOT EXISTS (SELECT 1 FROM events e WHERE "
-        "e.project_id = $1 AND e.anonymous_id = w.id AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)",
-        {I(project_id), arr});
+    // leaves the events that carry a userId, and with them the walk): here when the erasure holds the erase lock
+    // (kErase, kEraseMany), else after its commit under the lock (NewTxn's `deferred`).
+    if (deferred_ != nullptr) {
+      deferred_->push_back({project_id, ids});
+      return Status::Ok();
+    }
+    return ForgetWalkIds(tx_, project_id, ids);
   }
 
   Result<int64_t> DeleteEventsOf(int64_t project_id, const std::vector<std::string>& ids) override {
@@ -1013,6 +1012,7 @@ class PgTxn final : public EngineTxn {
   }
 
   Lease& tx_;
+  std::vector<WalkIdsToForget>* deferred_;  // set: an erasure beside ingest lists its ids here (NewTxn)
 };
 
 // Declares a cursor over `select` and hands each fetched row to give(row); false from give stops with Closed.
@@ -1035,7 +1035,17 @@ Status Fetch(Lease& tx, const std::string& cursor, const std::string& select, co
 
 }  // namespace
 
-std::unique_ptr<EngineTxn> NewTxn(Lease& lease) { return std::make_unique<PgTxn>(lease); }
+std::unique_ptr<EngineTxn> NewTxn(Lease& lease, std::vector<WalkIdsToForget>* deferred) {
+  return std::make_unique<PgTxn>(lease, deferred);
+}
+
+Status ForgetWalkIds(Lease& lease, int64_t project_id, const std::vector<std::string>& ids) {
+  return lease.Run(
+      "DELETE FROM walk_ids w WHERE w.project_id = $1 AND w.id = ANY($2::text[]) AND NOT EXISTS (SELECT 1 FROM "
+      "events e WHERE e.project_id = $1 AND e.user_id = w.id) AND NOT EXISTS (SELECT 1 FROM events e WHERE "
+      "e.project_id = $1 AND e.anonymous_id = w.id AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)",
+      {I(project_id), TextArray(ids)});
+}
 
 Status StreamSubjectRows(Lease& lease, int64_t project_id, const std::string& project,
                          const std::vector<std::string>& ids, RowSink& sink) {

@@ -201,7 +201,8 @@ TEST_F(PgStoreTest, WalkIdsFollowIngestMigrationErasureAndRetention) {
               ev("e4", "u2", "a3", now - kDay),
               ev("e5", "", "a3", now - kDay),
               ev("e6", "u-anc", "", now - 5000 * kDay),
-              ev("e7", "u-anc", "", now - 5000 * kDay)};
+              ev("e7", "u-anc", "", now - 5000 * kDay),
+              ev("e8", "u3", "a4", now - kDay)};
   std::vector<InsertRequest*> reqs = {&r};
   ASSERT_TRUE((*store)->Insert(reqs).ok());
   auto walk = [&](const std::vector<std::string>& ids) {
@@ -222,10 +223,10 @@ TEST_F(PgStoreTest, WalkIdsFollowIngestMigrationErasureAndRetention) {
     return out;
   };
   auto end_of = [](int64_t ts) { return std::to_string(base::MonthOf(ts).end_ms); };
-  const std::string after_ingest = "a-old:" + end_of(now - 200 * kDay) + "\na1:" + end_of(now - kDay) +
-                                   "\na3:" + end_of(now - kDay) + "\nu-anc:" + end_of(now - 5000 * kDay) +
-                                   "\nu-old:" + end_of(now - 200 * kDay) + "\nu1:" + end_of(now - kDay) +
-                                   "\nu2:" + end_of(now - kDay) + "\n";
+  const std::string after_ingest =
+      "a-old:" + end_of(now - 200 * kDay) + "\na1:" + end_of(now - kDay) + "\na3:" + end_of(now - kDay) +
+      "\na4:" + end_of(now - kDay) + "\nu-anc:" + end_of(now - 5000 * kDay) + "\nu-old:" + end_of(now - 200 * kDay) +
+      "\nu1:" + end_of(now - kDay) + "\nu2:" + end_of(now - kDay) + "\nu3:" + end_of(now - kDay) + "\n";
   EXPECT_EQ(rows(), after_ingest);  // a2 was never seen beside a userId
   EXPECT_EQ(walk({"u1", "a1", "a2", "nobody", "a3"}), (std::vector<std::string>{"a1", "a3", "u1"}));
 
@@ -248,6 +249,14 @@ TEST_F(PgStoreTest, WalkIdsFollowIngestMigrationErasureAndRetention) {
   ASSERT_TRUE(erased.ok()) << erased.status().ToString();
   EXPECT_EQ(erased->erased.at("events"), 1);
   EXPECT_EQ(walk({"u1", "a1"}), std::vector<std::string>{});
+  // So does one that runs beside ingest (its ids suppressed before): their rows go right after it, under the lock.
+  ASSERT_TRUE((*store)
+                  ->Transact(TxnMode::kEraseSuppressed,
+                             [&](StoreTxn& tx) {
+                               return tx.EraseSubject({"shop", "u3"}, "").status();
+                             })
+                  .ok());
+  EXPECT_EQ(walk({"u3", "a4"}), std::vector<std::string>{});
 
   // Retention: the old month's partition goes in the first pass, but the DEFAULT partition's expired events are
   // left for the next (one row a pass): until they are gone, no row before the cut-off goes.
