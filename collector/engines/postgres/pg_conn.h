@@ -231,6 +231,9 @@ std::unique_ptr<EngineTxn> NewTxn(Lease& lease, std::vector<WalkIdsToForget>* de
 // in the lease's open transaction; the caller holds the erase lock exclusively, or knows that no event of the ids
 // can be stored meanwhile.
 base::Status ForgetWalkIds(Lease& lease, int64_t project_id, const std::vector<std::string>& ids);
+// Of `ids`, those with walk_ids rows that no stored event holds any more (what ForgetWalkIds would delete now).
+base::Result<std::vector<std::string>> WalkIdsHeldByNone(Lease& lease, int64_t project_id,
+                                                         const std::vector<std::string>& ids);
 // Streams a subject's rows through server-side cursors inside the lease's open transaction (pg_txn.cc).
 base::Status StreamSubjectRows(Lease& lease, int64_t project_id, const std::string& project,
                                const std::vector<std::string>& ids, RowSink& sink);

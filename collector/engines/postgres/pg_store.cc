@@ -79,7 +79,7 @@ class PgEngine final : public Engine {
   // serialisation failure.
   Status Transact(TxnMode mode, const std::function<Status(EngineTxn&)>& fn) override {
     return WithLease(pool_.get(), [&](Lease& tx) -> Status {
-      // An erasure beside ingest leaves the walk_ids rows of its ids to a short transaction under the lock after it.
+      // An erasure beside ingest leaves the walk_ids rows of its ids to the scrub thread (ForgetWalkIdsAfter).
       std::vector<WalkIdsToForget> forget;
       std::unique_ptr<EngineTxn> txn = NewTxn(tx, mode == TxnMode::kEraseSuppressed ? &forget : nullptr);
       if (mode == TxnMode::kRead) return fn(*txn);  // autocommit: each statement sees what committed before it
@@ -89,22 +89,8 @@ class PgEngine final : public Engine {
       if (mode == TxnMode::kErase || mode == TxnMode::kEraseMany) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
       FERRY_RETURN_IF_ERROR(fn(*txn));
       FERRY_RETURN_IF_ERROR(tx.Commit());
-      if (!forget.empty()) {
-        // The ids are suppressed, but a device's readmitted events (readmission.h) may carry one: with the lock no
-        // batch is in flight, and every event that holds an id is visible to the delete. Should this fail, the
-        // rows stay (an id the walk tries in vain) until retention takes their month.
-        Status s = tx.Begin();
-        if (s.ok()) s = tx.Lock(kLockErase);
-        for (const WalkIdsToForget& f : forget) {
-          if (s.ok()) s = ForgetWalkIds(tx, f.project_id, f.ids);
-        }
-        if (s.ok()) s = tx.Commit();
-        if (!s.ok()) {  // the lease rolls the transaction back
-          opts_.log.Warn("erasure: the walk_ids rows of the erased ids stay (retention takes them): " + s.ToString());
-        }
-      }
       if (mode == TxnMode::kEraseSuppressed) {
-        ScrubSoon();
+        ScrubSoon(std::move(forget));
       } else if (mode == TxnMode::kErase) {
         // A DELETE (and the UPDATE that redacts register rows) leaves the old row versions in the table files, dead
         // but intact, until a VACUUM removes them: do it now, on the tables an erasure changes (every partition of
@@ -181,12 +167,53 @@ class PgEngine final : public Engine {
  private:
   static constexpr const char* kScrub = "VACUUM events, consent_ledger, identity_links, traits, requests, walk_ids";
 
+  // The walk_ids rows of erasures that ran beside ingest (NewTxn's `deferred`), after their answer on the scrub
+  // thread, before its VACUUM (which then removes the rows' old versions too). The erasures' ids are
+  // suppressed, but a device's readmitted batch (readmission.h) may be adding an event that holds one, so the rows go
+  // under the erase lock, with no batch in flight and every event that holds an id visible to the delete. The rows
+  // are found first without the lock: that pass walks the index entries of the events just erased (dead until a
+  // VACUUM; ~60 ms for 10,000 events) and marks them, so that ingest waits only for the short delete. The lock is
+  // taken at a moment no batch holds it (a request that waited would hold up every new batch behind it until those
+  // in flight end); after half a second of tries it is waited for. Should this fail, the rows stay (an id the walk
+  // tries in vain) until retention takes their month.
+  Status ForgetWalkIdsAfter(Lease& tx, const std::vector<WalkIdsToForget>& forget) {
+    Status s = Status::Ok();
+    std::vector<WalkIdsToForget> due;
+    for (const WalkIdsToForget& f : forget) {
+      auto ids = WalkIdsHeldByNone(tx, f.project_id, f.ids);
+      if (!ids.ok()) {
+        s = ids.status();
+        break;
+      }
+      if (!ids->empty()) due.push_back({f.project_id, std::move(ids).value()});
+    }
+    if (s.ok() && due.empty()) return s;
+    if (s.ok()) s = tx.Begin();
+    bool locked = false;
+    for (int i = 0; s.ok() && !locked && i < 50; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      auto got = tx.Exec("SELECT pg_try_advisory_xact_lock($1)", {I(kLockErase)});
+      if (got.ok()) {
+        locked = GetBool(got->get(), 0, 0);
+      } else {
+        s = got.status();
+      }
+    }
+    if (s.ok() && !locked) s = tx.Lock(kLockErase);
+    for (const WalkIdsToForget& f : due) {
+      if (s.ok()) s = ForgetWalkIds(tx, f.project_id, f.ids);
+    }
+    if (s.ok()) s = tx.Commit();
+    return s;  // on failure the lease rolls an open transaction back
+  }
+
   // Asks the scrub thread (started on the first call) for a VACUUM of the tables an erasure changes. Requests that
   // arrive while one runs are served by one more after it (that one may have begun before their commit).
-  void ScrubSoon() {
+  void ScrubSoon(std::vector<WalkIdsToForget> forget = {}) {
     {
       std::lock_guard<std::mutex> l(scrub_mu_);
       scrub_wanted_ = true;
+      for (WalkIdsToForget& f : forget) scrub_forget_.push_back(std::move(f));
       if (!scrubber_.joinable()) scrubber_ = std::thread([this] { ScrubLoop(); });
     }
     scrub_cv_.notify_all();
@@ -198,7 +225,15 @@ class PgEngine final : public Engine {
       scrub_cv_.wait(l, [this] { return scrub_wanted_ || stopping_; });
       if (!scrub_wanted_) return;  // stopping, nothing asked
       scrub_wanted_ = false;
+      std::vector<WalkIdsToForget> forget;
+      forget.swap(scrub_forget_);
       l.unlock();
+      if (!forget.empty()) {
+        Status f = WithLease(pool_.get(), [&](Lease& tx) -> Status { return ForgetWalkIdsAfter(tx, forget); });
+        if (!f.ok()) {
+          opts_.log.Warn("erasure scrub: the erased ids' walk_ids rows stay (retention takes them): " + f.ToString());
+        }
+      }
       const auto began = std::chrono::steady_clock::now();
       // Best effort, as after kErase: a failure leaves the old row versions to autovacuum.
       Status s = WithLease(pool_.get(), [&](Lease& tx) -> Status { return tx.Run(kScrub); });
@@ -222,6 +257,7 @@ class PgEngine final : public Engine {
   std::mutex scrub_mu_;
   std::condition_variable scrub_cv_;
   bool scrub_wanted_ = false, stopping_ = false;
+  std::vector<WalkIdsToForget> scrub_forget_;  // the next pass's walk_ids rows to forget (under scrub_mu_)
   std::thread scrubber_;
 };
 

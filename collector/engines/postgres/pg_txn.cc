@@ -1039,12 +1039,25 @@ std::unique_ptr<EngineTxn> NewTxn(Lease& lease, std::vector<WalkIdsToForget>* de
   return std::make_unique<PgTxn>(lease, deferred);
 }
 
+namespace {
+// The walk_ids rows of $2 that no stored event of project $1 holds any more.
+constexpr const char* kWalkIdsHeldByNone =
+    "FROM walk_ids w WHERE w.project_id = $1 AND w.id = ANY($2::text[]) AND NOT EXISTS (SELECT 1 FROM events e "
+    "WHERE e.project_id = $1 AND e.user_id = w.id) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.project_id = $1 "
+    "AND e.anonymous_id = w.id AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)";
+}  // namespace
+
 Status ForgetWalkIds(Lease& lease, int64_t project_id, const std::vector<std::string>& ids) {
-  return lease.Run(
-      "DELETE FROM walk_ids w WHERE w.project_id = $1 AND w.id = ANY($2::text[]) AND NOT EXISTS (SELECT 1 FROM "
-      "events e WHERE e.project_id = $1 AND e.user_id = w.id) AND NOT EXISTS (SELECT 1 FROM events e WHERE "
-      "e.project_id = $1 AND e.anonymous_id = w.id AND e.user_id IS NOT NULL AND e.anonymous_id IS NOT NULL)",
-      {I(project_id), TextArray(ids)});
+  return lease.Run(std::string("DELETE ") + kWalkIdsHeldByNone, {I(project_id), TextArray(ids)});
+}
+
+Result<std::vector<std::string>> WalkIdsHeldByNone(Lease& lease, int64_t project_id,
+                                                   const std::vector<std::string>& ids) {
+  auto r = lease.Exec(std::string("SELECT DISTINCT w.id ") + kWalkIdsHeldByNone, {I(project_id), TextArray(ids)});
+  if (!r.ok()) return r.status();
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(Get(r->get(), i, 0));
+  return out;
 }
 
 Status StreamSubjectRows(Lease& lease, int64_t project_id, const std::string& project,
