@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include <strings.h>
 
@@ -421,6 +422,16 @@ Result<bool> Lease::Exists(const std::string& sql, const std::vector<Param>& par
   auto r = Exec(sql, params);
   if (!r.ok()) return r.status();
   return PQntuples(r->get()) > 0;
+}
+
+base::Status Lease::LockWhenFree(int64_t key) {
+  for (int i = 0; i < 50; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto got = Exec("SELECT pg_try_advisory_xact_lock($1)", {I(key)});
+    if (!got.ok()) return got.status();
+    if (GetBool(got->get(), 0, 0)) return base::Status::Ok();
+  }
+  return Lock(key);
 }
 
 std::string Lease::Ident(const std::string& name) {

@@ -175,6 +175,10 @@ class Lease {
   size_t prepared() const { return c_->prepared.size(); }
   // Takes a transaction-level advisory lock (released by COMMIT or ROLLBACK).
   base::Status Lock(int64_t key) { return Run("SELECT pg_advisory_xact_lock($1)", {I(key)}); }
+  // The same, taken at a moment no other session holds it (tried every 10 ms, for at most half a second, then waited
+  // for): a request that waits would hold up every new request behind it — for the erase lock, every new batch —
+  // until the holders end.
+  base::Status LockWhenFree(int64_t key);
 
   // A quoted identifier (names from the catalog or made by the store).
   std::string Ident(const std::string& name);

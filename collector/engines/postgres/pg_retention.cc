@@ -88,8 +88,9 @@ Result<int64_t> DropPartitionsBelow(Pool& pool, int64_t cutoff) {
 // The project's walk_ids rows of months that ended by `cutoff` (schema 17), once none of its events before the cutoff
 // is left: until then one of them may still be what makes an id worth walking. Under the erase lock, exclusively: an
 // ingest transaction in flight (it holds the lock shared) may be adding an event whose row exists already, and must
-// not lose it. Checked first without the lock, so that the lock is taken about once a month per project.
-Status ForgetWalkIdsBefore(Pool& pool, int64_t project_id, int64_t cutoff) {
+// not lose it. Checked first without the lock, so that the lock is taken only when a month's rows are due; then at
+// most `max_rows` of them a call (the lock taken when no batch holds it, held for one bounded delete).
+Status ForgetWalkIdsBefore(Pool& pool, int64_t project_id, int64_t cutoff, int64_t max_rows) {
   constexpr const char* kNoEventBefore =
       "NOT EXISTS (SELECT 1 FROM events WHERE project_id = $1 AND timestamp_ms < $2)";
   return WithLease(&pool, [&](Lease& tx) -> Status {
@@ -100,10 +101,12 @@ Status ForgetWalkIdsBefore(Pool& pool, int64_t project_id, int64_t cutoff) {
     if (!due.ok()) return due.status();
     if (!GetBool(due->get(), 0, 0)) return Status::Ok();
     FERRY_RETURN_IF_ERROR(tx.Begin());
-    FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
-    FERRY_RETURN_IF_ERROR(
-        tx.Run(std::string("DELETE FROM walk_ids WHERE project_id = $1 AND until_ms <= $2 AND ") + kNoEventBefore,
-               {I(project_id), I(cutoff)}));
+    FERRY_RETURN_IF_ERROR(tx.LockWhenFree(kLockErase));
+    FERRY_RETURN_IF_ERROR(tx.Run(std::string("DELETE FROM walk_ids WHERE (project_id, id, until_ms) IN (SELECT "
+                                             "project_id, id, until_ms FROM walk_ids WHERE project_id = $1 AND "
+                                             "until_ms <= $2 LIMIT $3) AND ") +
+                                     kNoEventBefore,
+                                 {I(project_id), I(cutoff), I(max_rows)}));
     return tx.Commit();
   });
 }
@@ -193,7 +196,10 @@ Result<int64_t> PurgeExpired(Pool& pool, int64_t now_ms, int64_t default_max_age
     return n;
   });
   if (!rows.ok()) return rows.status();
-  for (const Cut& cut : cutoffs) FERRY_RETURN_IF_ERROR(ForgetWalkIdsBefore(pool, cut.project_id, cut.cutoff));
+  for (const Cut& cut : cutoffs) {
+    FERRY_RETURN_IF_ERROR(
+        ForgetWalkIdsBefore(pool, cut.project_id, cut.cutoff, std::max<int64_t>(max_rows * 20, 10000)));
+  }
   return deleted + *rows;
 }
 

@@ -172,10 +172,9 @@ class PgEngine final : public Engine {
   // suppressed, but a device's readmitted batch (readmission.h) may be adding an event that holds one, so the rows go
   // under the erase lock, with no batch in flight and every event that holds an id visible to the delete. The rows
   // are found first without the lock: that pass walks the index entries of the events just erased (dead until a
-  // VACUUM; ~60 ms for 10,000 events) and marks them, so that ingest waits only for the short delete. The lock is
-  // taken at a moment no batch holds it (a request that waited would hold up every new batch behind it until those
-  // in flight end); after half a second of tries it is waited for. Should this fail, the rows stay (an id the walk
-  // tries in vain) until retention takes their month.
+  // VACUUM; ~60 ms for 10,000 events) and marks them, so that ingest waits only for the short delete (the lock taken
+  // when no batch holds it: LockWhenFree). Should this fail, the rows stay (an id the walk tries in vain) until
+  // retention takes their month.
   Status ForgetWalkIdsAfter(Lease& tx, const std::vector<WalkIdsToForget>& forget) {
     Status s = Status::Ok();
     std::vector<WalkIdsToForget> due;
@@ -189,17 +188,7 @@ class PgEngine final : public Engine {
     }
     if (s.ok() && due.empty()) return s;
     if (s.ok()) s = tx.Begin();
-    bool locked = false;
-    for (int i = 0; s.ok() && !locked && i < 50; ++i) {
-      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      auto got = tx.Exec("SELECT pg_try_advisory_xact_lock($1)", {I(kLockErase)});
-      if (got.ok()) {
-        locked = GetBool(got->get(), 0, 0);
-      } else {
-        s = got.status();
-      }
-    }
-    if (s.ok() && !locked) s = tx.Lock(kLockErase);
+    if (s.ok()) s = tx.LockWhenFree(kLockErase);
     for (const WalkIdsToForget& f : due) {
       if (s.ok()) s = ForgetWalkIds(tx, f.project_id, f.ids);
     }
