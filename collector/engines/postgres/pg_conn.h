@@ -59,7 +59,8 @@ constexpr int64_t kLockErase = 0x4665727279000004;       // erasure (exclusive) 
 // run on their generic plans, made once per connection with sequential scans ruled out; the session's default
 // (plan_cache_mode = force_custom_plan, Pool::Connect) plans at every run. For statements that probe indexes with
 // their parameters and never need to scan a table (IngestGateRows: planning them for each batch cost more than running
-// them). Set with is_local: the pipeline's implicit transaction, or the transaction block, ends it.
+// them), or insert rows (the ingest transaction, pg_ingest.cc). Set with is_local: the pipeline's implicit transaction,
+// or the transaction block, ends it.
 constexpr const char* kGenericIndexPlans =
     "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)";
 

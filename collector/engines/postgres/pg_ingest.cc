@@ -119,19 +119,25 @@ Status InsertOnce(Lease& tx, const IdHasher& id_hash, std::vector<InsertRequest*
       }
     }
   }
-  // One round trip: the transaction, the erase lock and the suppressions. The lock is held shared against an
-  // erasure's exclusive one: an erasure waits for ingest transactions in flight, and a batch that starts after an
-  // erasure committed sees its suppressions (the query runs after the lock is taken, and each statement reads what
-  // committed before it began).
+  // One round trip: the transaction, its generic plans, the erase lock and the suppressions. The lock is held shared
+  // against an erasure's exclusive one: an erasure waits for ingest transactions in flight, and a batch that starts
+  // after an erasure committed sees its suppressions (the query runs after the lock is taken, and each statement reads
+  // what committed before it began).
+  //
+  // Every statement of this transaction inserts rows or probes an index with its parameters, so each runs on the
+  // generic plan made once per connection (kGenericIndexPlans, to the transaction's end) instead of the session's
+  // custom plan a run: a custom plan copies the parameters' values into the plan, and planning kClaimAndInsert with a
+  // batch's arrays inlined took ~0.6 ms of PostgreSQL's CPU a group commit (pg_stat_statements), ~3 us an event.
   std::map<std::pair<int64_t, std::string>, int64_t> suppressed;  // (project, id hash) -> since
   {
     auto r = tx.ExecAll({{"BEGIN", {}},
+                         {kGenericIndexPlans, {}},
                          {"SELECT pg_advisory_xact_lock_shared($1)", {I(kLockErase)}},
                          {"SELECT s.project_id, s.id_hash, s.created_ms FROM suppressions s "
                           "JOIN unnest($1::bigint[], $2::text[]) AS u(p, h) ON s.project_id = u.p AND s.id_hash = u.h",
                           {IntArray(sup_pids), TextArray(sup_hashes)}}});
     if (!r.ok()) return r.status();
-    const PGresult* rows = (*r)[2].get();
+    const PGresult* rows = (*r)[3].get();
     for (int i = 0; i < PQntuples(rows); ++i) {
       suppressed[{GetInt(rows, i, 0), Get(rows, i, 1)}] = GetInt(rows, i, 2);
     }
