@@ -7,9 +7,14 @@
 //  2. subject find/export/erase times on a table of N events (bulk-loaded with SQL; the subject holds 500).
 // Usage: ferry_bench_pg [seconds per ingest run, default 10] [clients, default 8] [events in the table, default 1e6]
 //                       [--tls] [--rate EVENTS_PER_S] [--collectors 1|2|both] [--no-subjects] [--keys ordered|v4]
-//                       [--months N]
+//                       [--months N] [--warmup S] [--wal-in-service]
 // --months: N earlier monthly partitions of `events` made (empty) before the ingest, as a store that keeps a year of
 // events has them: every partition's indexes are probed by the gate's identity lookups.
+// --warmup S: the clients send for S seconds first, at the same pace, and only what follows is measured (the
+// collector's connections, plans and caches warm, as on a server in service).
+// --wal-in-service: before the ingest, ~640 MiB of WAL written and a checkpoint taken, so that the WAL segments the
+// runs fill are recycled ones, as on a server in service; a fresh cluster creates each 16 MiB segment as it fills
+// the one before, writing it with zeros and flushing it first (wal_init_zero), a stall of one commit each time.
 // --keys: the messageIds "b<batch>-<event>" (ordered, the default: near the end of the index, as the SDK's UUIDv7) or
 // random UUIDv4 (other senders: each at a page of its own; docs/PERFORMANCE.md, "what the events' keys cost").
 #include <curl/curl.h>
@@ -83,10 +88,10 @@ struct IngestResult {
   double load1 = 0;
 };
 
-// Through `collectors` processes on `uri`, `clients` keep-alive clients spread over them, for `seconds`; `rate` > 0
-// paces the clients to that many events/s in all.
+// Through `collectors` processes on `uri`, `clients` keep-alive clients spread over them, for `seconds` after
+// `warmup` seconds not measured; `rate` > 0 paces the clients to that many events/s in all.
 IngestResult Ingest(const std::string& uri, const std::string& key, int collectors, int clients, double seconds,
-                    bool tls, double rate, const std::vector<std::string>& batches) {
+                    double warmup, bool tls, double rate, const std::vector<std::string>& batches) {
   std::vector<std::unique_ptr<CollectorProcess>> cs;
   for (int i = 0; i < collectors; ++i) {
     CollectorOptions o;
@@ -105,9 +110,11 @@ IngestResult Ingest(const std::string& uri, const std::string& key, int collecto
   std::vector<std::vector<double>> lat(static_cast<size_t>(clients));
   // Each client's interval between requests when paced.
   const double interval = rate > 0 ? clients * kPerBatch / rate : 0;
-  auto t0 = std::chrono::steady_clock::now();
-  auto deadline =
-      t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  using Duration = std::chrono::steady_clock::duration;
+  auto start = std::chrono::steady_clock::now();
+  // The measured window: [t0, deadline).
+  auto t0 = start + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(warmup));
+  auto deadline = t0 + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&, t] {
@@ -126,8 +133,7 @@ IngestResult Ingest(const std::string& uri, const std::string& key, int collecto
       if (!c.ca_file().empty()) curl_easy_setopt(h.get(), CURLOPT_CAINFO, c.ca_file().c_str());
       curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, Collect);
       curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &answer);
-      auto due = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                          std::chrono::duration<double>(interval * t / clients));
+      auto due = start + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(interval * t / clients));
       while (std::chrono::steady_clock::now() < deadline) {
         if (interval > 0) {
           std::this_thread::sleep_until(due);
@@ -143,6 +149,7 @@ IngestResult Ingest(const std::string& uri, const std::string& key, int collecto
         CURLcode rc = curl_easy_perform(h.get());
         long code = 0;
         curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &code);
+        if (sent < t0) continue;  // warm-up
         lat[static_cast<size_t>(t)].push_back(Seconds(sent));
         ++requests;
         if (rc != CURLE_OK || code != 200) {
@@ -189,10 +196,10 @@ struct Counter : ferry::collector::ExportVisitor {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 10, rate = 0;
+  double seconds = 10, rate = 0, warmup = 0;
   int clients = 8;
   int64_t table_events = 1000000;
-  bool tls = false, subjects = true, v4 = false;
+  bool tls = false, subjects = true, v4 = false, wal_in_service = false;
   int months = 0;
   std::vector<int> collector_counts = {1, 2};
   int positional = 0;
@@ -212,6 +219,10 @@ int main(int argc, char** argv) {
       v4 = std::string(argv[++i]) == "v4";
     } else if (a == "--months" && i + 1 < argc) {
       months = std::max(0, std::min(120, std::atoi(argv[++i])));
+    } else if (a == "--wal-in-service") {
+      wal_in_service = true;
+    } else if (a == "--warmup" && i + 1 < argc) {
+      warmup = std::max(0.0, std::min(60.0, std::atof(argv[++i])));
     } else if (a[0] != '-' && positional < 3) {
       if (positional == 0) seconds = std::atof(a.c_str());
       if (positional == 1) clients = std::atoi(a.c_str());
@@ -220,7 +231,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [seconds] [clients] [table events] [--tls] [--rate EVENTS_PER_S] "
-                   "[--collectors 1|2|both] [--no-subjects] [--keys ordered|v4] [--months N]\n",
+                   "[--collectors 1|2|both] [--no-subjects] [--keys ordered|v4] [--months N] [--warmup S] "
+                   "[--wal-in-service]\n",
                    argv[0]);
       return 2;
     }
@@ -235,9 +247,23 @@ int main(int argc, char** argv) {
   std::printf("PostgreSQL %s, data in %s (fsync on, synchronous_commit on)\n", PgCluster::BinDir().c_str(),
               cluster->data_dir().c_str());
 
+  if (wal_in_service) {
+    std::string out;
+    if (cluster->Psql("postgres",
+                      "CREATE TABLE wal_fill AS SELECT repeat('x', 1800) AS pad FROM generate_series(1, 350000); "
+                      "DROP TABLE wal_fill; CHECKPOINT",
+                      &out) != 0) {
+      std::fprintf(stderr, "cannot fill the WAL: %s\n", out.c_str());
+      return 1;
+    }
+    out.clear();
+    cluster->Psql("postgres", "SELECT count(*) FROM pg_ls_waldir()", &out);
+    std::printf("WAL segments in pg_wal after a fill and a checkpoint: %s\n", out.substr(0, out.find('\n')).c_str());
+  }
+
   // ---- Ingest ----
   // Unique batches for ~100,000 events/s over the run (each run has a database of its own).
-  std::vector<std::string> batches(static_cast<size_t>(std::max(1000.0, 1000 * seconds)));
+  std::vector<std::string> batches(static_cast<size_t>(std::max(1000.0, 1000 * (seconds + warmup))));
   const std::string ts = ferry::base::FormatIso8601(ferry::base::NowMs());
   for (size_t i = 0; i < batches.size(); ++i) batches[i] = Batch(static_cast<int64_t>(i), ts, v4);
   for (int collectors : collector_counts) {
@@ -267,18 +293,18 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    IngestResult r = Ingest(uri, key, collectors, clients, seconds, tls, rate, batches);
+    IngestResult r = Ingest(uri, key, collectors, clients, seconds, warmup, tls, rate, batches);
     std::string rows;
     cluster->Psql(db, "SELECT count(*) FROM events", &rows);
     std::printf(
         "ingest, %d collector%s, %s, %d clients%s, batches of %d from ~100 devices, %s ids, %d earlier months, %.0f s "
-        "(load %.2f): "
+        "after a %.0f s warm-up (load %.2f): "
         "%.0f events/s, %.0f requests/s, latency p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms; "
         "%lld failed requests, %lld duplicates, %s rows stored\n",
         collectors, collectors > 1 ? "s" : "", tls ? "TLS" : "plain HTTP", clients,
         rate > 0 ? (" paced to " + std::to_string(static_cast<int64_t>(rate)) + " events/s").c_str() : "", kPerBatch,
-        v4 ? "UUIDv4" : "ordered", months, seconds, r.load1, r.events_per_s, r.requests_per_s, r.p50_ms, r.p90_ms,
-        r.p99_ms, r.max_ms, static_cast<long long>(r.failed), static_cast<long long>(r.duplicate),
+        v4 ? "UUIDv4" : "ordered", months, seconds, warmup, r.load1, r.events_per_s, r.requests_per_s, r.p50_ms,
+        r.p90_ms, r.p99_ms, r.max_ms, static_cast<long long>(r.failed), static_cast<long long>(r.duplicate),
         rows.substr(0, rows.find('\n')).c_str());
     std::fflush(stdout);
   }

@@ -58,6 +58,14 @@ for w in "${wanted[@]}"; do
       "$build/tests/bench/ferry_bench_agent" 8 100000 0 500   # 500 per request (/v1/events): the issue-16 target
       echo "   previous (docs/PERFORMANCE.md): $(grep '^agent_events=' "$previous" | cut -d= -f2) events/s"
       ;;
-    pg | rights | insight | httpd | attack) "$build/tests/bench/ferry_bench_$w" ;;
+    pg)
+      # The issue-16 target's runs: a server in service (warm connections, recycled WAL segments), flat out and at
+      # half the target's load; then the default runs (plain HTTP, one and two collectors, a subject's rights).
+      "$build/tests/bench/ferry_bench_pg" 10 8 --tls --collectors 1 --no-subjects --warmup 1 --wal-in-service
+      "$build/tests/bench/ferry_bench_pg" 10 8 --tls --collectors 1 --no-subjects --warmup 1 --wal-in-service \
+        --rate 25000
+      "$build/tests/bench/ferry_bench_pg"
+      ;;
+    rights | insight | httpd | attack) "$build/tests/bench/ferry_bench_$w" ;;
   esac
 done
