@@ -3,7 +3,8 @@
 //     pre-built zstd batches of 100 track events, each event from one of 5,000 devices (anonymousIds), so a batch
 //     carries ~100 devices (as an agent forwards them; an SDK's batch is one device's); events/s stored, requests/s,
 //     request latency percentiles, the load average beside them. --rate caps the load offered (events/s over all
-//     clients, each client pacing its requests) to read the latency at a given load.
+//     clients, each client pacing its requests) to read the latency at a given load, each request's from the
+//     moment it was due.
 //  2. subject find/export/erase times on a table of N events (bulk-loaded with SQL; the subject holds 500).
 // Usage: ferry_bench_pg [seconds per ingest run, default 10] [clients, default 8] [events in the table, default 1e6]
 //                       [--tls] [--rate EVENTS_PER_S] [--collectors 1|2|both] [--no-subjects] [--keys ordered|v4]
@@ -89,7 +90,8 @@ struct IngestResult {
 };
 
 // Through `collectors` processes on `uri`, `clients` keep-alive clients spread over them, for `seconds` after
-// `warmup` seconds not measured; `rate` > 0 paces the clients to that many events/s in all.
+// `warmup` seconds not measured; `rate` > 0 paces the clients to that many events/s in all (latency then from each
+// request's due time).
 IngestResult Ingest(const std::string& uri, const std::string& key, int collectors, int clients, double seconds,
                     double warmup, bool tls, double rate, const std::vector<std::string>& batches) {
   std::vector<std::unique_ptr<CollectorProcess>> cs;
@@ -135,17 +137,19 @@ IngestResult Ingest(const std::string& uri, const std::string& key, int collecto
       curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &answer);
       auto due = start + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(interval * t / clients));
       while (std::chrono::steady_clock::now() < deadline) {
+        // Paced, a request's latency counts from the moment it was due: one that waited for a late answer before it
+        // counts that wait too (no coordinated omission).
+        auto scheduled = due;
         if (interval > 0) {
           std::this_thread::sleep_until(due);
-          due +=
-              std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(interval));
+          due += std::chrono::duration_cast<Duration>(std::chrono::duration<double>(interval));
           if (std::chrono::steady_clock::now() >= deadline) break;
         }
         const std::string& body = batches[next_batch++ % batches.size()];
         curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, body.data());
         curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
         answer.clear();
-        auto sent = std::chrono::steady_clock::now();
+        auto sent = interval > 0 ? scheduled : std::chrono::steady_clock::now();
         CURLcode rc = curl_easy_perform(h.get());
         long code = 0;
         curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &code);
