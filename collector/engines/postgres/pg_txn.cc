@@ -1019,6 +1019,10 @@ class PgTxn final : public EngineTxn {
 template <typename Give>
 Status Fetch(Lease& tx, const std::string& cursor, const std::string& select, const std::vector<Param>& params,
              Give give) {
+  // Planned for the whole result, which the caller reads to its end: with the default cursor_tuple_fraction (0.1)
+  // the planner chose a subject's rows in id order through events_by_id, filtering every row of every partition (0.6 s
+  // on 1,000,000 events for a subject of 500), over the subject's own indexes and a sort.
+  FERRY_RETURN_IF_ERROR(tx.Run("SELECT set_config('cursor_tuple_fraction', '1', true)"));
   FERRY_RETURN_IF_ERROR(tx.Run("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + select, params));
   const std::string fetch = "FETCH " + std::to_string(kPage) + " FROM " + cursor;
   for (;;) {
