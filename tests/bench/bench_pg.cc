@@ -363,7 +363,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bulk load failed: %s\n", out.c_str());
     return 1;
   }
-  std::printf("bulk load of %lld events: %.1f s\n", static_cast<long long>(table_events), Seconds(t0));
+  // As autovacuum leaves an insert-only table (PostgreSQL 13+ vacuums after inserts): the visibility map set, so an
+  // erasure's VACUUM reads the pages it changed, not every page of a table no VACUUM has seen.
+  if (cluster->Psql("subjects", "VACUUM (ANALYZE) events", &out) != 0) {
+    std::fprintf(stderr, "VACUUM failed: %s\n", out.c_str());
+    return 1;
+  }
+  std::printf("bulk load of %lld events (and a VACUUM): %.1f s\n", static_cast<long long>(table_events), Seconds(t0));
   cluster->Psql("subjects",
                 "SELECT count(*) FROM events WHERE user_id = 'user-42' OR anonymous_id IN "
                 "(SELECT from_id FROM identity_links WHERE user_id = 'user-42')",
