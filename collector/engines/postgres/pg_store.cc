@@ -61,7 +61,20 @@ class PgEngine final : public Engine {
     FERRY_RETURN_IF_ERROR(Migrate(*pool_, &hasher_));
     // This month and the next have their partitions before the first event arrives.
     int64_t now = opts_.clock->NowMs();
-    return partitions_->Ensure({now, base::MonthOf(now).end_ms});
+    FERRY_RETURN_IF_ERROR(partitions_->Ensure({now, base::MonthOf(now).end_ms}));
+    // An erasure whose VACUUM never ran (the collector stopped or crashed first, or the VACUUM failed) left its
+    // marker (kScrubDue): run it now, on the scrub thread.
+    auto due = WithLease(pool_.get(), [&](Lease& tx) -> Result<bool> {
+      auto r = tx.Exec("SELECT 1 FROM meta WHERE k = 'scrub_due'");
+      if (!r.ok()) return r.status();
+      return PQntuples(r->get()) > 0;
+    });
+    if (!due.ok()) return due.status();
+    if (*due) {
+      opts_.log.Info("erasure scrub: the VACUUM of an earlier erasure had not run; running it");
+      ScrubSoon();
+    }
+    return Status::Ok();
   }
 
   const IdHasher& id_hasher() const override { return hasher_; }
@@ -88,6 +101,9 @@ class PgEngine final : public Engine {
       // Waits for ingest transactions in flight (they hold the lock shared) and keeps new ones out until committed.
       if (mode == TxnMode::kErase || mode == TxnMode::kEraseMany) FERRY_RETURN_IF_ERROR(tx.Lock(kLockErase));
       FERRY_RETURN_IF_ERROR(fn(*txn));
+      if (mode == TxnMode::kErase || mode == TxnMode::kEraseMany || mode == TxnMode::kEraseSuppressed) {
+        FERRY_RETURN_IF_ERROR(tx.Run(kScrubDue));
+      }
       FERRY_RETURN_IF_ERROR(tx.Commit());
       if (mode == TxnMode::kEraseSuppressed) {
         ScrubSoon(std::move(forget));
@@ -98,7 +114,7 @@ class PgEngine final : public Engine {
         // conflicts with inserts). Best effort: a transaction older than the erasure (a long export, say) still
         // sees them and keeps them; the next VACUUM (autovacuum's) removes them then. docs/COMPLIANCE.md says what
         // this does and does not guarantee.
-        (void)tx.Run(kScrub);
+        (void)RunScrub(tx);
       }
       return Status::Ok();
     });
@@ -171,6 +187,22 @@ class PgEngine final : public Engine {
   static constexpr const char* kScrub =
       "VACUUM (INDEX_CLEANUP ON) events, consent_ledger, identity_links, traits, requests, walk_ids";
 
+  // Committed with every erasure: a VACUUM is due (the value counts the erasures, so that a VACUUM clears only the
+  // marker it has seen). Cleared by RunScrub; a store opening with it runs one (Open).
+  static constexpr const char* kScrubDue =
+      "INSERT INTO meta(k, v) VALUES('scrub_due', '1') ON CONFLICT (k) DO UPDATE SET v = (meta.v::bigint + 1)::text";
+
+  // kScrub, then the marker cleared unless an erasure committed since it was read (that one's VACUUM may have begun
+  // before its commit, and its own request runs another).
+  Status RunScrub(Lease& tx) {
+    auto due = tx.Exec("SELECT v FROM meta WHERE k = 'scrub_due'");
+    if (!due.ok()) return due.status();
+    const std::string seen = PQntuples(due->get()) > 0 ? Get(due->get(), 0, 0) : std::string();
+    FERRY_RETURN_IF_ERROR(tx.Run(kScrub));
+    if (seen.empty()) return Status::Ok();
+    return tx.Run("DELETE FROM meta WHERE k = 'scrub_due' AND v = $1", {T(seen)});
+  }
+
   // The walk_ids rows of erasures that ran beside ingest (NewTxn's `deferred`), after their answer on the scrub
   // thread, before its VACUUM (which then removes the rows' old versions too). The erasures' ids are
   // suppressed, but a device's readmitted batch (readmission.h) may be adding an event that holds one, so the rows go
@@ -229,7 +261,7 @@ class PgEngine final : public Engine {
       }
       const auto began = std::chrono::steady_clock::now();
       // Best effort, as after kErase: a failure leaves the old row versions to autovacuum.
-      Status s = WithLease(pool_.get(), [&](Lease& tx) -> Status { return tx.Run(kScrub); });
+      Status s = WithLease(pool_.get(), [&](Lease& tx) -> Status { return RunScrub(tx); });
       char line[160];
       std::snprintf(line, sizeof line, "erasure scrub: VACUUM of the erased tables %s in %.3f s",
                     s.ok() ? "done" : "failed",

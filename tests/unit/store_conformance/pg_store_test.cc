@@ -273,6 +273,52 @@ TEST_F(PgStoreTest, WalkIdsFollowIngestMigrationErasureAndRetention) {
   EXPECT_EQ(rows(), "u2:" + end_of(now - kDay) + "\n");
 }
 
+// Every erasure commits a marker that a VACUUM is due; the VACUUM clears it. One that never ran (kEraseMany leaves it
+// for after the last subject; a crash leaves any) runs when the store opens again.
+TEST_F(PgStoreTest, AnErasuresVacuumThatDidNotRunRunsWhenTheStoreOpensAgain) {
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto key = (*store)->CreateWriteKey("shop");
+  const int64_t pid = (*(*store)->LookupWriteKey(*key))->project_id;
+  InsertRequest r;
+  r.project_id = pid;
+  for (int i = 0; i < 3; ++i) {
+    r.events.push_back(Ev("e" + std::to_string(i), base::NowMs()));
+    r.events.back().user_id = "u" + std::to_string(i);
+    r.events.back().anonymous_id = "a" + std::to_string(i);
+  }
+  std::vector<InsertRequest*> reqs = {&r};
+  ASSERT_TRUE((*store)->Insert(reqs).ok());
+  auto marker = [&] {
+    std::string out;
+    EXPECT_EQ(cluster_->Psql(db_, "SELECT coalesce((SELECT v FROM meta WHERE k = 'scrub_due'), 'none')", &out), 0)
+        << out;
+    return out.substr(0, out.find('\n'));
+  };
+  EXPECT_EQ(marker(), "none");
+  // Two subjects of a bulk erasure: no VACUUM yet, the marker counts both.
+  for (const char* who : {"u0", "u1"}) {
+    ASSERT_TRUE((*store)
+                    ->Transact(TxnMode::kEraseMany,
+                               [&](StoreTxn& tx) {
+                                 return tx.EraseSubject({"shop", who}, "").status();
+                               })
+                    .ok());
+  }
+  EXPECT_EQ(marker(), "2");
+  store->reset();  // the collector stops before the VACUUM after the last subject
+  EXPECT_EQ(marker(), "2");
+  store = Open();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  for (int i = 0; i < 300 && marker() != "none"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(marker(), "none");
+  // An erasure on its own runs its VACUUM after its commit, and leaves no marker.
+  auto erased = (*store)->EraseSubject({"shop", "u2"}, "");
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  EXPECT_EQ(erased->erased.at("events"), 1);
+  EXPECT_EQ(marker(), "none");
+}
+
 TEST_F(PgStoreTest, APartitionDroppedWhileABatchWritesIntoItCountsThatBatch) {
   auto store = Open();
   ASSERT_TRUE(store.ok()) << store.status().ToString();
