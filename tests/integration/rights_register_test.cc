@@ -305,21 +305,21 @@ TEST_P(RightsRegisterTest, OnPostgresAnErasureLeavesNoDeadRowVersionOfTheSubject
            "'u-stays' LIMIT 1) e;"),
       "");
   ASSERT_EQ(Exec("CREATE EXTENSION IF NOT EXISTS pageinspect;"), "");
+  auto count = [&](const std::string& sql) {
+    std::string out;
+    EXPECT_EQ(cluster_->Psql(pg_db_, sql, &out), 0) << out;
+    return std::atoi(out.c_str());
+  };
   // Tuples (live or dead) holding the id's bytes, in every partition of events and in traits.
-  const std::string count_sql =
+  const std::string tuples_sql =
       "SELECT count(*) FROM (SELECT c.oid::regclass::text AS rel FROM pg_class c WHERE c.relkind = 'r' AND "
       "(c.relname = 'traits' OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass))) t, "
       "LATERAL generate_series(0, (pg_relation_size(t.rel::regclass) / 8192)::int - 1) AS blk, "
       "LATERAL heap_page_items(get_raw_page(t.rel, blk)) h "
       "WHERE h.t_data IS NOT NULL AND position(convert_to('" +
       who + "', 'UTF8') IN h.t_data) > 0;";
-  auto tuples = [&]() {
-    std::string out;
-    EXPECT_EQ(cluster_->Psql(pg_db_, count_sql, &out), 0) << out;
-    return std::atoi(out.c_str());
-  };
   // Leaf entries (live or dead) holding the id's bytes, in every index of every partition of events.
-  const std::string index_sql =
+  const std::string index_entries_sql =
       "SELECT count(*) FROM (SELECT i.indexrelid::regclass::text AS idx FROM pg_index i WHERE i.indrelid IN "
       "(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass)) x, "
       "LATERAL generate_series(1, (pg_relation_size(x.idx::regclass) / 8192)::int - 1) AS blk, "
@@ -327,13 +327,8 @@ TEST_P(RightsRegisterTest, OnPostgresAnErasureLeavesNoDeadRowVersionOfTheSubject
       "LATERAL (SELECT data FROM bt_page_items(x.idx, blk) WHERE s.type = 'l') b "
       "WHERE position(convert_to('" +
       who + "', 'UTF8') IN decode(replace(b.data, ' ', ''), 'hex')) > 0;";
-  auto index_entries = [&]() {
-    std::string out;
-    EXPECT_EQ(cluster_->Psql(pg_db_, index_sql, &out), 0) << out;
-    return std::atoi(out.c_str());
-  };
-  ASSERT_GE(tuples(), 21);        // the query sees them: 21 events and the traits
-  ASSERT_GE(index_entries(), 2);  // by user, by anonymous id (the identify event)
+  ASSERT_GE(count(tuples_sql), 21);        // the query sees them: 21 events and the traits
+  ASSERT_GE(count(index_entries_sql), 2);  // by user, by anonymous id (the identify event)
   int rc = 0;
   Ctl("subject erase " + who + " --yes", &rc);
   ASSERT_EQ(rc, 0);
@@ -343,8 +338,8 @@ TEST_P(RightsRegisterTest, OnPostgresAnErasureLeavesNoDeadRowVersionOfTheSubject
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_NE(col_->Log().find("erasure scrub: VACUUM of the erased tables done"), std::string::npos) << col_->Log();
-  EXPECT_EQ(tuples(), 0);
-  EXPECT_EQ(index_entries(), 0);
+  EXPECT_EQ(count(tuples_sql), 0);
+  EXPECT_EQ(count(index_entries_sql), 0);
   EXPECT_EQ(CtlJson("subject show u-stays")["projects"][0]["eventCount"], 6);
 }
 
