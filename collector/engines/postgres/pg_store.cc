@@ -260,7 +260,7 @@ class PgEngine final : public Engine {
         }
       }
       const auto began = std::chrono::steady_clock::now();
-      // Best effort, as after kErase: a failure leaves the old row versions to autovacuum.
+      // Best effort, as after kErase: a failure leaves the marker (kScrubDue), and the next scrub or start runs it.
       Status s = WithLease(pool_.get(), [&](Lease& tx) -> Status { return RunScrub(tx); });
       char line[160];
       std::snprintf(line, sizeof line, "erasure scrub: VACUUM of the erased tables %s in %.3f s",
