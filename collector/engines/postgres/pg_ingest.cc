@@ -25,10 +25,13 @@ namespace {
 // order. Claims are taken in key order (bytewise: COLLATE "C" compares without the locale) so that two collectors
 // inserting overlapping batches take the unique-index entries in the same order (no deadlock); a claim another
 // transaction holds is waited for, then skipped once that one commits. The arrays hold each (project, messageId)
-// once. The claims read only their three arrays, and the events are the batch's rows whose claim came back (a hash
-// of the claims, probed in batch order): no copy of the whole batch is materialised, sorted or merged. The arrays
-// are unnested in a select list, where PostgreSQL walks them in lockstep and streams the rows; `FROM unnest(a, b, ...)`
-// would first copy each array's elements into a tuplestore of its own (bodies included).
+// once. The claims read only their three arrays, and the events are the batch's rows whose claim came back: a filter
+// on the stream of the batch's rows (a hashed subplan of the claims; `IS TRUE` keeps the planner from turning the
+// `IN` into a join), so the rows reach the insert, and take their ids, in batch order with no copy of the batch
+// materialised, sorted or merged. A join with the claims gave the same order only through a sort of every stored
+// row, bodies included (`ORDER BY` the row's place): ~4 % of PostgreSQL's CPU an event. The arrays are unnested
+// in a select list, where PostgreSQL walks them in lockstep and streams the rows; `FROM unnest(a, b, ...)` would
+// first copy each array's elements into a tuplestore of its own (bodies included).
 constexpr const char* kClaimAndInsert =
     "WITH claimed AS (INSERT INTO event_ids(project_id, message_id, timestamp_ms) "
     "SELECT p, m, ts FROM (SELECT unnest($1::bigint[]) AS p, unnest($2::text[]) AS m, unnest($8::bigint[]) AS ts) "
@@ -38,8 +41,8 @@ constexpr const char* kClaimAndInsert =
     "SELECT p, m, ty, usr, anon, nm, purpose, ts, recv, body, receipt FROM (SELECT unnest($1::bigint[]) AS p, "
     "unnest($2::text[]) AS m, unnest($3::text[]) AS ty, unnest($4::text[]) AS usr, unnest($5::text[]) AS anon, "
     "unnest($6::text[]) AS nm, unnest($7::text[]) AS purpose, unnest($8::bigint[]) AS ts, unnest($9::bigint[]) AS "
-    "recv, unnest($10::text[]) AS body, unnest($11::text[]) AS receipt, generate_series(1, cardinality($1::bigint[])) "
-    "AS ord) AS u WHERE (u.p, u.m) IN (SELECT project_id, message_id FROM claimed) ORDER BY ord "
+    "recv, unnest($10::text[]) AS body, unnest($11::text[]) AS receipt) AS u "
+    "WHERE ((u.p, u.m) IN (SELECT project_id, message_id FROM claimed)) IS TRUE "
     "RETURNING project_id, message_id, id";
 
 // (project, messageId) or (project, id): a key viewing strings that outlive the batch's statements.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -1229,6 +1230,42 @@ TEST_P(StoreConformance, RunsOfDuplicatesAtEitherEndLeaveTheRestInOrder) {
   ASSERT_TRUE(store_->Insert(three).ok());
   EXPECT_EQ(again.outcomes, (std::vector<O>(4, O::kDuplicate)));
   EXPECT_EQ(MessageIds("shop").size(), 7u);
+}
+
+// The stores claim a group commit's messageIds in key order (so that two writers never wait on each other in a cycle);
+// the events themselves keep the order they were sent in, whatever their ids: the sequence is the feed's order.
+TEST_P(StoreConformance, AGroupCommitStoresItsEventsInTheOrderSentWhateverTheirIds) {
+  InsertRequest earlier;
+  earlier.project_id = shop_;
+  earlier.events = {Plain("k-0500"), Plain("k-0010")};
+  std::vector<InsertRequest*> one = {&earlier};
+  ASSERT_TRUE(store_->Insert(one).ok());
+  // Two requests of 300 events each, their ids in no key order (a stride through 1,000), two of them sent before.
+  InsertRequest a, b;
+  a.project_id = b.project_id = shop_;
+  std::vector<std::string> sent;
+  for (int i = 0; i < 600; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "k-%04d", (i * 337 + 500) % 1000);
+    (i < 300 ? a : b).events.push_back(Plain(id));
+    if (std::string(id) != "k-0500" && std::string(id) != "k-0010") sent.push_back(id);
+  }
+  std::vector<InsertRequest*> two = {&a, &b};
+  ASSERT_TRUE(store_->Insert(two).ok());
+  ASSERT_EQ(a.outcomes[0], InsertOutcome::kDuplicate);  // k-0500
+  std::vector<int64_t> seqs;
+  for (InsertRequest* req : two) {
+    for (size_t i = 0; i < req->events.size(); ++i) {
+      if (req->outcomes[i] == InsertOutcome::kAccepted) seqs.push_back(req->seqs[i]);
+    }
+  }
+  ASSERT_EQ(seqs.size(), sent.size());
+  for (size_t i = 1; i < seqs.size(); ++i) ASSERT_GT(seqs[i], seqs[i - 1]) << i;
+  auto feed = store_->EventsAfter(earlier.seqs[1], 1000);
+  ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+  std::vector<std::string> fed;
+  for (const EventRow& r : *feed) fed.push_back(r.message_id);
+  EXPECT_EQ(fed, sent);
 }
 
 TEST_P(StoreConformance, SuppressionConsentIdentityAndDropped) {
