@@ -15,7 +15,7 @@ class PgCluster {
   static bool Available() { return !BinDir().empty(); }
 
   // initdb + start. nullptr on failure (the reason in *error). FERRY_PG_OPTS adds server settings ("-c name=value ...",
-  // e.g. to load pg_stat_statements for a profiling run).
+  // e.g. to load pg_stat_statements for a profiling run); FERRY_PG_LOCALE sets the cluster's locale (C.UTF-8).
   static std::unique_ptr<PgCluster> Start(std::string* error = nullptr);
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;

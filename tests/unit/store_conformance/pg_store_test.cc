@@ -6,7 +6,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "lib/base/time.h"
 #include "tests/unit/store_conformance/store_env.h"
@@ -70,6 +72,37 @@ class PgStoreTest : public ::testing::Test {
   PgOptions one_opts_;
   std::unique_ptr<pg::Pool> one_pool_;
 };
+
+// Every id the store indexes compares through the database's collation: the collector says so at its start when it
+// is a language's (C.UTF-8 here), and says nothing on a database made with LC_COLLATE 'C'.
+TEST_F(PgStoreTest, OpeningADatabaseWhoseCollationIsNotCSaysSo) {
+  // The collation lines an open of a new database made with this LC_COLLATE logs.
+  auto collation_lines = [&](const std::string& suffix, const std::string& collate) {
+    const std::string name = db_ + suffix;
+    std::string out;
+    EXPECT_EQ(cluster_->Psql("postgres", "CREATE DATABASE " + name + " TEMPLATE template0 LC_COLLATE '" + collate + "'",
+                             &out),
+              0)
+        << out;
+    std::vector<std::string> lines;
+    PgOptions o;
+    o.conninfo = cluster_->Uri(name);
+    o.pool_size = 2;
+    o.log = base::Logger([&lines](base::LogLevel, const std::string& m) {
+      if (m.find("the database's collation is") != std::string::npos) lines.push_back(m);
+    });
+    {
+      auto store = PgStore::Open(o);
+      EXPECT_TRUE(store.ok()) << store.status().ToString();
+    }
+    return lines;
+  };
+  auto language = collation_lines("_utf8", "C.UTF-8");
+  ASSERT_EQ(language.size(), 1u);
+  EXPECT_NE(language[0].find("is C.UTF-8:"), std::string::npos) << language[0];
+  EXPECT_NE(language[0].find("LC_COLLATE 'C'"), std::string::npos) << language[0];
+  EXPECT_TRUE(collation_lines("_c", "C").empty());
+}
 
 TEST_F(PgStoreTest, SchemaIsVersionedCreatedOnceByConcurrentOpensAndSharesTheIdKey) {
   std::vector<std::unique_ptr<PgStore>> stores(4);
