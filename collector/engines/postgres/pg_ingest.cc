@@ -21,17 +21,19 @@ using nlohmann::json;
 
 namespace {
 
-// The statement that claims (project, messageId) in event_ids and stores the events whose claim it won, in batch
-// order. Claims are taken in key order (bytewise: COLLATE "C" compares without the locale) so that two collectors
-// inserting overlapping batches take the unique-index entries in the same order (no deadlock); a claim another
-// transaction holds is waited for, then skipped once that one commits. The arrays hold each (project, messageId)
-// once. The claims read only their three arrays, and the events are the batch's rows whose claim came back: a filter
-// on the stream of the batch's rows (a hashed subplan of the claims; `IS TRUE` keeps the planner from turning the
-// `IN` into a join), so the rows reach the insert, and take their ids, in batch order with no copy of the batch
-// materialised, sorted or merged. A join with the claims gave the same order only through a sort of every stored
-// row, bodies included (`ORDER BY` the row's place): ~4 % of PostgreSQL's CPU an event. The arrays are unnested
-// in a select list, where PostgreSQL walks them in lockstep and streams the rows; `FROM unnest(a, b, ...)` would
-// first copy each array's elements into a tuplestore of its own (bodies included).
+// The statement that claims (project, messageId) in event_ids and stores the events whose claim it won, in batch order.
+// Claims are taken in key order (bytewise: COLLATE "C" compares without the locale) so that two collectors inserting
+// overlapping batches take the unique-index entries in the same order (no deadlock); a claim another transaction holds
+// is waited for, then skipped once that one commits. The arrays hold each (project, messageId) once. The claims read
+// only their three arrays, and the events are the batch's rows whose claim came back: a filter on the stream of the
+// batch's rows (a hashed subplan of the claims; `IS TRUE` keeps the planner from turning the `IN` into a join), so the
+// rows reach the insert, and take their ids, in batch order with no copy of the batch materialised, sorted or merged.
+// The subplan is hashed because the statement runs on its generic plan (kGenericIndexPlans below: a few claims
+// estimated, whatever work_mem); a custom plan for a batch whose claims do not fit in work_mem would scan the claims
+// again for every row. A join with the claims gave the same order only through a sort of every stored row, bodies
+// included (`ORDER BY` the row's place): ~4 % of PostgreSQL's CPU an event. The arrays are unnested in a select list,
+// where PostgreSQL walks them in lockstep and streams the rows; `FROM unnest(a, b, ...)` would first copy each array's
+// elements into a tuplestore of its own (bodies included).
 constexpr const char* kClaimAndInsert =
     "WITH claimed AS (INSERT INTO event_ids(project_id, message_id, timestamp_ms) "
     "SELECT p, m, ts FROM (SELECT unnest($1::bigint[]) AS p, unnest($2::text[]) AS m, unnest($8::bigint[]) AS ts) "
