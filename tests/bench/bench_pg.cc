@@ -248,8 +248,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "PostgreSQL did not start: %s\n", error.c_str());
     return 1;
   }
-  std::printf("PostgreSQL %s, data in %s (fsync on, synchronous_commit on)\n", PgCluster::BinDir().c_str(),
-              cluster->data_dir().c_str());
+  // The databases' collation (FERRY_PG_LOCALE): every id the store indexes compares through it (docs/POSTGRES.md).
+  std::string collation;
+  if (cluster->Psql("postgres", "SELECT datcollate FROM pg_database WHERE datname = 'template1'", &collation) != 0) {
+    collation = "?";
+  }
+  while (!collation.empty() && (collation.back() == '\n' || collation.back() == ' ')) collation.pop_back();
+  std::printf("PostgreSQL %s, data in %s (fsync on, synchronous_commit on, collation %s)\n",
+              PgCluster::BinDir().c_str(), cluster->data_dir().c_str(), collation.c_str());
 
   if (wal_in_service) {
     std::string out;
