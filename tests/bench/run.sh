@@ -30,7 +30,7 @@ for w in "${wanted[@]}"; do
     *) echo "unknown benchmark: $w (sdk, e2e, pii, collector, agent, pg, rights, insight, httpd, attack)" >&2; exit 2 ;;
   esac
 done
-ninja -C "$build" -j2 "${targets[@]}"
+ninja -C "$build" -j2 ferry_bench_speed "${targets[@]}"
 
 # The previous figures: the key=value block between "<!-- bench-previous" and "-->" in docs/PERFORMANCE.md; the SDK
 # benchmark prints them beside the issue-16 targets and the new figures.
@@ -40,6 +40,9 @@ trap 'rm -f "$previous"' EXIT
 
 echo "# $(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) on $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in "${wanted[@]}"; do
+  # The machine's speed before each benchmark: on a shared virtual machine it moves between windows (the load average
+  # does not show it), and the figures with it (docs/PERFORMANCE.md, "the closing round").
+  echo "== $w: $("$build/tests/bench/ferry_bench_speed" | head -1)"
   case "$w" in
     sdk) "$build/tests/bench/ferry_bench_sdk" all --runs "$runs" --previous "$previous" ;;
     e2e)
