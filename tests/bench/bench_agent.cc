@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/bench/bench_args.h"
 #include "tests/integration/agent_process.h"
 #include "tests/support/collector_process.h"
 
@@ -42,7 +43,12 @@ std::string LoadAverage() {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: ferry_bench_agent [threads=8] [events=40000] [unix=0] [per_request=1]\n"
+    "  per_request > 1: POST /v1/events with that many events a request; 1: POST /v1/track, one event a request.\n";
+
 int main(int argc, char** argv) {
+  ferry::bench::CheckArgs(argc, argv, kUsage, {}, {}, 4);
   int threads = argc > 1 ? std::atoi(argv[1]) : 8;
   int events = argc > 2 ? std::atoi(argv[2]) : 40000;
   bool via_socket = argc > 3 && std::atoi(argv[3]) != 0;

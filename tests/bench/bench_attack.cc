@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/bench/bench_args.h"
 #include "tests/integration/agent_process.h"
 #include "tests/unit/collector/attack.h"
 
@@ -235,7 +236,12 @@ int AgentFlood(int64_t mb_each) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: ferry_bench_attack [--agent] [--idle N] [--trickling N] [--batches N] [--flood-mb MB]\n"
+    "  The collector (or with --agent, the agent) under idle and trickling connections and a header flood.\n";
+
 int main(int argc, char** argv) {
+  ferry::bench::CheckArgs(argc, argv, kUsage, {"--agent"}, {"--idle", "--trickling", "--batches", "--flood-mb"});
   int idle = 2000, trickling = 200, batches = 20;
   int64_t flood_mb = 120;
   bool agent = false;

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/bench/bench_args.h"
 #include "tests/support/collector_process.h"
 
 namespace {
@@ -140,7 +141,12 @@ Run OneRun(int64_t n, int batch, bool tls) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: ferry_bench_e2e [--events N] [--runs K] [--batch B] [--plain]\n"
+    "  One SDK client to a fresh ferry-collector over TLS (--plain: HTTP); events/s from the first track to stored.\n";
+
 int main(int argc, char** argv) {
+  ferry::bench::CheckArgs(argc, argv, kUsage, {"--plain"}, {"--events", "--runs", "--batch"});
   int64_t n = 100000;
   int runs = 5, batch = 500;
   bool tls = true;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lib/httpd/httpd.h"
+#include "tests/bench/bench_args.h"
 #include "tests/unit/httpd/test_util.h"
 
 namespace {
@@ -127,7 +128,12 @@ double Median(std::vector<double> v) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: ferry_bench_httpd [--clients N] [--seconds S] [--rounds R]\n"
+    "  ferry_httpd against cpp-httplib, a trivial handler over keep-alive connections, plain and TLS.\n";
+
 int main(int argc, char** argv) {
+  ferry::bench::CheckArgs(argc, argv, kUsage, {}, {"--clients", "--seconds", "--rounds"});
   int clients = 8, rounds = 3;
   double seconds = 3;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -32,6 +32,7 @@
 #include "collector/insight/insight.h"
 #include "collector/insight/normalize.h"
 #include "lib/base/secret.h"
+#include "tests/bench/bench_args.h"
 #include "tests/support/clickhouse_server.h"
 #include "tools/insight_gen/generator.h"
 
@@ -430,7 +431,14 @@ void RunEmbedded(const Options& o) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: ferry_bench_insight [--users N (ClickHouse, default 1000000)] [--embedded-users N (default 100000)]\n"
+    "                           [--activity A (default 0.15)] [--engines clickhouse,embedded] [--seed S]\n"
+    "                           [--days D (default 120)]\n";
+
 int main(int argc, char** argv) {
+  ferry::bench::CheckArgs(argc, argv, kUsage, {},
+                          {"--users", "--embedded-users", "--activity", "--engines", "--seed", "--days"});
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

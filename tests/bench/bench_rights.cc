@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "collector/engines/sqlite/sqlite_store.h"
+#include "tests/bench/bench_args.h"
 #include "tests/support/collector_process.h"
 
 namespace {
@@ -95,7 +96,12 @@ int64_t Ingest(const CollectorProcess& col, int clients, double seconds, const s
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: ferry_bench_rights [--events N] [--subject-events K] [--clients C] [--keep DIR]\n"
+    "  A subject's export and erasure in a store of N events, and ingest without and during an erasure.\n";
+
 int main(int argc, char** argv) {
+  ferry::bench::CheckArgs(argc, argv, kUsage, {}, {"--events", "--subject-events", "--clients", "--keep"});
   int64_t total = 1000000, per_subject = 10000;
   int clients = 4;
   std::string keep;

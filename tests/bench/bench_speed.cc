@@ -17,9 +17,10 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/bench/bench_args.h"
 
 namespace {
 
@@ -103,23 +104,15 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ferry::bench::CheckArgs(argc, argv, kUsage, {}, {"--repeat", "--ms"});
   int repeat = 3, ms = 200;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--help" || k == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (i + 1 >= argc || (k != "--repeat" && k != "--ms")) {
-      std::fputs(kUsage, stderr);
-      return 2;
-    }
-    int v = std::atoi(argv[++i]);
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const int v = std::atoi(argv[i + 1]);
     if (v <= 0) {
-      std::fprintf(stderr, "ferry_bench_speed: %s needs a positive number\n", k.c_str());
+      std::fprintf(stderr, "ferry_bench_speed: %s needs a positive number\n", argv[i]);
       return 2;
     }
-    (k == "--repeat" ? repeat : ms) = v;
+    (std::strcmp(argv[i], "--repeat") == 0 ? repeat : ms) = v;
   }
   if (sodium_init() < 0) {
     std::fputs("ferry_bench_speed: libsodium failed to initialise\n", stderr);
