@@ -58,6 +58,8 @@ for w in "${wanted[@]}"; do
       "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 --rate 50000
       # Senders with random UUIDv4 messageIds (not the SDK or the agent): each event's key at a page of its own.
       "$build/tests/bench/ferry_bench_collector" --clients 32 --seconds 10 --keys v4
+      echo "   previous (docs/PERFORMANCE.md): $(grep '^collector_events=' "$previous" | cut -d= -f2) events/s flat out," \
+        "p99 $(grep '^collector_p99_paced_ms=' "$previous" | cut -d= -f2) ms paced at 50,000/s after a warm-up"
       ;;
     agent)
       "$build/tests/bench/ferry_bench_agent" 8 40000 0 1      # one event per request (/v1/track)
@@ -70,6 +72,8 @@ for w in "${wanted[@]}"; do
       "$build/tests/bench/ferry_bench_pg" 10 8 --tls --collectors 1 --no-subjects --warmup 1 --wal-in-service
       "$build/tests/bench/ferry_bench_pg" 10 8 --tls --collectors 1 --no-subjects --warmup 1 --wal-in-service \
         --rate 25000
+      echo "   previous (docs/PERFORMANCE.md): $(grep '^pg_events=' "$previous" | cut -d= -f2) events/s flat out," \
+        "p99 $(grep '^pg_p99_paced_ms=' "$previous" | cut -d= -f2) ms paced at 25,000/s"
       "$build/tests/bench/ferry_bench_pg"
       ;;
     rights | insight | httpd | attack) "$build/tests/bench/ferry_bench_$w" ;;
