@@ -80,10 +80,15 @@ int HttpPost(const std::string& url, const std::string& body, std::string* out, 
   return static_cast<int>(code);
 }
 
+// connect_timeout_with_failover_ms: how long a Distributed table's query waits to connect to another shard (this
+// ClickHouse's default is 50 ms, three tries). The test servers share two cores with the tests (and the sanitizer
+// builds' slower processes), where a shard busy for 150 ms failed a sharded test's open with "All connection tries
+// failed"; a second is what a loaded machine needs and still fails fast when a shard is really down.
 std::string UsersXml() {
   return R"(<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>8000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>8000000000</max_memory_usage>
+    <connect_timeout_with_failover_ms>1000</connect_timeout_with_failover_ms></default></profiles>
   <users>
     <default>
       <password></password>
